@@ -1,0 +1,327 @@
+package engine
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+
+	"github.com/servesim/servesim/engine/model"
+	"github.com/servesim/servesim/engine/workload"
+)
+
+// Config is a whole simulation's configuration. DefaultConfig is the seed
+// run's Vidur configuration; JSON decoding over it keeps absent keys at
+// their defaults.
+type Config struct {
+	Seed       uint64          `json:"seed"`
+	TimeLimitS float64         `json:"time_limit_s"` // 0 = no limit
+	Cluster    ClusterConfig   `json:"cluster"`
+	Replica    ReplicaConfig   `json:"replica"`
+	Scheduler  SchedulerConfig `json:"scheduler"`
+	Workload   WorkloadConfig  `json:"workload"`
+	Predictor  PredictorConfig `json:"predictor"`
+}
+
+// ClusterConfig is Vidur's cluster_config.
+type ClusterConfig struct {
+	NumReplicas     int    `json:"num_replicas"`
+	GlobalScheduler string `json:"global_scheduler"` // round_robin | random | lor
+}
+
+// ReplicaConfig is Vidur's replica_config.
+type ReplicaConfig struct {
+	Model                string  `json:"model_name"`
+	Device               string  `json:"device"`
+	NetworkDevice        string  `json:"network_device"`
+	TensorParallelSize   int     `json:"tensor_parallel_size"`
+	NumPipelineStages    int     `json:"num_pipeline_stages"`
+	MemoryMarginFraction float64 `json:"memory_margin_fraction"`
+	// CompatHeadDim64 reproduces Vidur's [quirk] of deriving head_dim as
+	// embedding_dim / num_q_heads (64 for Qwen3-0.6B instead of 128). It
+	// changes the KV-cache size and so num_blocks.
+	CompatHeadDim64 bool `json:"compat_head_dim_64"`
+}
+
+// SchedulerConfig is Vidur's replica_scheduler_config (all types).
+type SchedulerConfig struct {
+	Type                    string  `json:"type"` // sarathi | vllm | orca | faster_transformer | lightllm
+	BatchSizeCap            int     `json:"batch_size_cap"`
+	BlockSize               int     `json:"block_size"`
+	WatermarkBlocksFraction float64 `json:"watermark_blocks_fraction"`
+	NumBlocks               int     `json:"num_blocks"`          // 0 = from the memory planner
+	ChunkSize               int     `json:"chunk_size"`          // sarathi
+	MaxTokensInBatch        int     `json:"max_tokens_in_batch"` // vllm, lightllm
+	MaxWaitingIters         int     `json:"max_waiting_iters"`   // lightllm
+}
+
+// WorkloadConfig is Vidur's request generator config, flattened.
+type WorkloadConfig struct {
+	MaxTokens          int     `json:"max_tokens"`
+	PrefillScaleFactor float64 `json:"prefill_scale_factor"`
+	DecodeScaleFactor  float64 `json:"decode_scale_factor"`
+	TimeScaleFactor    float64 `json:"time_scale_factor"`
+	// Synthetic arrivals (for length-only traces and synthetic runs) and
+	// synthetic lengths.
+	NumRequests          int     `json:"num_requests"`
+	DurationS            float64 `json:"duration_s"`
+	IntervalGenerator    string  `json:"interval_generator"` // poisson | gamma | static
+	QPS                  float64 `json:"qps"`
+	CV                   float64 `json:"cv"`
+	TruncatePoisson      bool    `json:"truncate_poisson"`
+	LengthGenerator      string  `json:"length_generator"` // fixed | uniform | zipf
+	PrefillTokens        int     `json:"prefill_tokens"`
+	DecodeTokens         int     `json:"decode_tokens"`
+	MinTokens            int     `json:"min_tokens"`
+	PrefillToDecodeRatio float64 `json:"prefill_to_decode_ratio"`
+	Theta                float64 `json:"theta"`
+}
+
+// PredictorConfig is Vidur's execution_time_predictor_config plus servesim's
+// profile selection and optional terms.
+type PredictorConfig struct {
+	Profile                          string  `json:"profile"` // embedded set name, e.g. "a100/qwen3-0.6b"
+	KVCachePredictionGranularity     int     `json:"kv_cache_prediction_granularity"`
+	AttentionDecodeBatchingOverhead  float64 `json:"attention_decode_batching_overhead_fraction"`
+	AttentionPrefillBatchingOverhead float64 `json:"attention_prefill_batching_overhead_fraction"`
+	NCCLCPULaunchOverheadMs          float64 `json:"nccl_cpu_launch_overhead_ms"`
+	NCCLCPUSkewOverheadPerDeviceMs   float64 `json:"nccl_cpu_skew_overhead_per_device_ms"`
+	SkipCPUOverheadModeling          bool    `json:"skip_cpu_overhead_modeling"`
+	LMHead                           bool    `json:"lm_head"`
+	Embedding                        bool    `json:"embedding"`
+	Extrapolate                      bool    `json:"extrapolate"`
+}
+
+// DefaultProfile is the embedded profile set used when none is named.
+const DefaultProfile = "a100/qwen3-0.6b"
+
+// DefaultConfig returns the configuration of the seed run
+// (reference-runs/qwen3-a100-vidur-seed-4req/vidur_config.json): Qwen3-0.6B
+// on one A100, Sarathi with chunk 512 and batch cap 128, block 16,
+// watermark 0.01, TP1 PP1, CPU overhead not modelled.
+func DefaultConfig() Config {
+	s := workload.DefaultSynthetic()
+	return Config{
+		Seed:    42,
+		Cluster: ClusterConfig{NumReplicas: 1, GlobalScheduler: "round_robin"},
+		Replica: ReplicaConfig{Model: "Qwen/Qwen3-0.6B", Device: "a100", NetworkDevice: "a100_pairwise_nvlink",
+			TensorParallelSize: 1, NumPipelineStages: 1, MemoryMarginFraction: 0.1},
+		Scheduler: SchedulerConfig{Type: "sarathi", BatchSizeCap: 128, BlockSize: 16, WatermarkBlocksFraction: 0.01,
+			ChunkSize: 512, MaxTokensInBatch: 4096, MaxWaitingIters: 10},
+		Workload: WorkloadConfig{MaxTokens: 4096, PrefillScaleFactor: 1, DecodeScaleFactor: 1, TimeScaleFactor: 1,
+			NumRequests: s.NumRequests, IntervalGenerator: s.Intervals.Type, QPS: s.Intervals.QPS, CV: s.Intervals.CV,
+			LengthGenerator: s.Lengths.Type, PrefillTokens: s.Lengths.PrefillTokens, DecodeTokens: s.Lengths.DecodeTokens,
+			MinTokens: s.Lengths.MinTokens, PrefillToDecodeRatio: s.Lengths.PrefillToDecode, Theta: s.Lengths.Theta},
+		Predictor: PredictorConfig{Profile: DefaultProfile, KVCachePredictionGranularity: 64,
+			AttentionDecodeBatchingOverhead: 0.1, AttentionPrefillBatchingOverhead: 0.1,
+			NCCLCPULaunchOverheadMs: 0.02, SkipCPUOverheadModeling: true},
+	}
+}
+
+// DecodeConfig decodes JSON over cfg strictly: unknown keys are errors and
+// absent keys keep cfg's values.
+func DecodeConfig(r io.Reader, cfg *Config) error {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(cfg); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return nil
+}
+
+// WorkloadOptions converts the workload section for engine/workload.
+func (c Config) WorkloadOptions() workload.Options {
+	w := c.Workload
+	return workload.Options{MaxTokens: w.MaxTokens, PrefillScale: w.PrefillScaleFactor, DecodeScale: w.DecodeScaleFactor,
+		TimeScale: w.TimeScaleFactor, Synthetic: workload.Synthetic{
+			Seed: c.Seed, NumRequests: w.NumRequests, DurationS: w.DurationS,
+			Intervals: workload.Intervals{Type: w.IntervalGenerator, QPS: w.QPS, CV: w.CV, TruncatePoisson: w.TruncatePoisson},
+			Lengths: workload.Lengths{Type: w.LengthGenerator, PrefillTokens: w.PrefillTokens, DecodeTokens: w.DecodeTokens,
+				MinTokens: w.MinTokens, MaxTokens: w.MaxTokens, PrefillToDecode: w.PrefillToDecodeRatio, Theta: w.Theta},
+		}}
+}
+
+// SchedulerNames lists the replica schedulers.
+var SchedulerNames = []string{"sarathi", "vllm", "orca", "faster_transformer", "lightllm"}
+
+// GlobalSchedulerNames lists the global schedulers.
+var GlobalSchedulerNames = []string{"round_robin", "random", "lor"}
+
+// Validate returns every problem with the configuration, each naming its
+// JSON path.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(f string, a ...any) { errs = append(errs, fmt.Errorf(f, a...)) }
+	if c.TimeLimitS < 0 || math.IsNaN(c.TimeLimitS) {
+		bad("time_limit_s: must be >= 0, got %v", c.TimeLimitS)
+	}
+	if c.Cluster.NumReplicas < 1 {
+		bad("cluster.num_replicas: must be >= 1, got %d", c.Cluster.NumReplicas)
+	}
+	if !contains(GlobalSchedulerNames, c.Cluster.GlobalScheduler) {
+		bad("cluster.global_scheduler: unknown %q (valid: %s)", c.Cluster.GlobalScheduler, strings.Join(GlobalSchedulerNames, ", "))
+	}
+	m, err := model.Lookup(c.Replica.Model)
+	if err != nil {
+		bad("replica.model_name: %v", err)
+	}
+	if _, err := model.LookupDevice(c.Replica.Device); err != nil {
+		bad("replica.device: %v", err)
+	}
+	if _, err := model.LookupNode(c.Replica.NetworkDevice); err != nil {
+		bad("replica.network_device: %v", err)
+	}
+	tp, pp := c.Replica.TensorParallelSize, c.Replica.NumPipelineStages
+	if tp < 1 || pp < 1 {
+		bad("replica: tensor_parallel_size and num_pipeline_stages must be >= 1, got %d and %d", tp, pp)
+	} else if err == nil {
+		if m.NumQHeads%tp != 0 || m.EmbeddingDim%tp != 0 {
+			bad("replica.tensor_parallel_size: %d must divide num_q_heads %d and embedding_dim %d", tp, m.NumQHeads, m.EmbeddingDim)
+		}
+		if m.NoTensorParallel && tp > 1 {
+			bad("replica.tensor_parallel_size: %s does not support tensor parallelism", m.Name)
+		}
+		if m.NumLayers%pp != 0 {
+			bad("replica.num_pipeline_stages: %d must divide num_layers %d", pp, m.NumLayers)
+		}
+	}
+	if f := c.Replica.MemoryMarginFraction; !(f >= 0 && f < 1) {
+		bad("replica.memory_margin_fraction: must be in [0, 1), got %v", f)
+	}
+	s := c.Scheduler
+	if !contains(SchedulerNames, s.Type) {
+		bad("scheduler.type: unknown %q (valid: %s)", s.Type, strings.Join(SchedulerNames, ", "))
+	}
+	if s.BatchSizeCap < 1 {
+		bad("scheduler.batch_size_cap: must be >= 1, got %d", s.BatchSizeCap)
+	} else if pp >= 1 && s.BatchSizeCap < pp {
+		bad("scheduler.batch_size_cap: must be >= num_pipeline_stages (%d), got %d", pp, s.BatchSizeCap)
+	}
+	if s.BlockSize < 1 {
+		bad("scheduler.block_size: must be >= 1, got %d", s.BlockSize)
+	}
+	if f := s.WatermarkBlocksFraction; !(f >= 0 && f < 1) {
+		bad("scheduler.watermark_blocks_fraction: must be in [0, 1), got %v", f)
+	}
+	if s.NumBlocks < 0 {
+		bad("scheduler.num_blocks: must be >= 0 (0 = from the memory planner), got %d", s.NumBlocks)
+	}
+	if s.Type == "sarathi" && s.ChunkSize < 1 {
+		bad("scheduler.chunk_size: must be >= 1, got %d", s.ChunkSize)
+	}
+	if (s.Type == "vllm" || s.Type == "lightllm") && s.MaxTokensInBatch < 1 {
+		bad("scheduler.max_tokens_in_batch: must be >= 1, got %d", s.MaxTokensInBatch)
+	}
+	if s.Type == "lightllm" {
+		if s.BlockSize != 1 {
+			bad("scheduler.block_size: lightllm allocates tokens and needs block_size 1, got %d", s.BlockSize)
+		}
+		if pp != 1 {
+			bad("replica.num_pipeline_stages: lightllm needs 1, got %d", pp)
+		}
+	}
+	if c.Workload.MaxTokens < 1 {
+		bad("workload.max_tokens: must be >= 1, got %d", c.Workload.MaxTokens)
+	}
+	if err := c.WorkloadOptions().Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("workload: %w", err))
+	}
+	p := c.Predictor
+	if p.KVCachePredictionGranularity < 1 {
+		bad("predictor.kv_cache_prediction_granularity: must be >= 1, got %d", p.KVCachePredictionGranularity)
+	}
+	for _, f := range []struct {
+		n string
+		v float64
+	}{{"attention_decode_batching_overhead_fraction", p.AttentionDecodeBatchingOverhead},
+		{"attention_prefill_batching_overhead_fraction", p.AttentionPrefillBatchingOverhead},
+		{"nccl_cpu_launch_overhead_ms", p.NCCLCPULaunchOverheadMs}, {"nccl_cpu_skew_overhead_per_device_ms", p.NCCLCPUSkewOverheadPerDeviceMs}} {
+		if !(f.v >= 0) || math.IsInf(f.v, 0) {
+			bad("predictor.%s: must be a finite number >= 0, got %v", f.n, f.v)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Resolved holds the values derived from a Config (Vidur §5.1's memory
+// planner); it is written to run_meta.json next to the config.
+type Resolved struct {
+	Model                model.Model  `json:"model"`
+	Device               model.Device `json:"device"`
+	Node                 model.Node   `json:"node"`
+	HeadDim              int          `json:"head_dim"`
+	ParamsPerLayer       int64        `json:"params_per_layer_per_device"`
+	ParamBytes           int64        `json:"param_bytes_per_device"`
+	KVBytesPerRequest    int64        `json:"kv_bytes_per_request"`
+	AvailableBytes       int64        `json:"available_bytes"`
+	MaxBatchSizeMem      int          `json:"max_batch_size_from_memory"`
+	MaxRequestSlots      int          `json:"max_request_slots"`
+	MaxBlocksPerSequence int          `json:"max_blocks_per_sequence"`
+	NumBlocks            int          `json:"num_blocks"`
+	MaxBatchSize         int          `json:"max_batch_size"`
+	MaxMicroBatchSize    int          `json:"max_micro_batch_size"`
+	WatermarkBlocks      int          `json:"watermark_blocks"`
+	LayersPerStage       int          `json:"layers_per_stage"`
+}
+
+// Resolve validates the config and runs the memory planner.
+func (c Config) Resolve() (Resolved, error) {
+	if err := c.Validate(); err != nil {
+		return Resolved{}, err
+	}
+	m, _ := model.Lookup(c.Replica.Model)
+	dev, _ := model.LookupDevice(c.Replica.Device)
+	node, _ := model.LookupNode(c.Replica.NetworkDevice)
+	tp, pp := int64(c.Replica.TensorParallelSize), int64(c.Replica.NumPipelineStages)
+	r := Resolved{Model: m, Device: dev, Node: node, HeadDim: m.HeadDim}
+	if c.Replica.CompatHeadDim64 {
+		r.HeadDim = m.DerivedHeadDim()
+	}
+	hd, e, f := int64(r.HeadDim), int64(m.EmbeddingDim), int64(m.MLPHiddenDim)
+	q := int64(m.NumQHeads) / tp
+	kv := (int64(m.NumKVHeads) + tp - 1) / tp
+	k := int64(2)
+	if m.UseGatedMLP {
+		k = 3
+	}
+	r.ParamsPerLayer = e*hd*(q+2*kv) + e*hd*q + k*e*f/tp
+	r.LayersPerStage = m.NumLayers / int(pp)
+	r.ParamBytes = 2 * r.ParamsPerLayer * int64(r.LayersPerStage)
+	// [quirk kept] Vidur counts every layer's KV per request even under PP and
+	// then multiplies the slots by PP; the two cancel to first order.
+	maxTok := int64(c.Workload.MaxTokens)
+	r.KVBytesPerRequest = 2 * 2 * hd * kv * maxTok * int64(m.NumLayers)
+	// [quirk kept] total_memory_gb is treated as GiB.
+	r.AvailableBytes = int64(dev.TotalMemoryGB * (1 << 30) * (1 - c.Replica.MemoryMarginFraction))
+	mem := (r.AvailableBytes - r.ParamBytes) / r.KVBytesPerRequest
+	if mem <= 0 {
+		return r, fmt.Errorf("memory planner: %s does not fit on %s with max_tokens %d (params %d B, KV per request %d B, available %d B)",
+			m.Name, dev.Name, maxTok, r.ParamBytes, r.KVBytesPerRequest, r.AvailableBytes)
+	}
+	r.MaxBatchSizeMem = int(mem)
+	r.MaxRequestSlots = r.MaxBatchSizeMem * int(pp)
+	bs := c.Scheduler.BlockSize
+	r.MaxBlocksPerSequence = int(maxTok) / bs
+	r.NumBlocks = c.Scheduler.NumBlocks
+	if r.NumBlocks == 0 {
+		r.NumBlocks = r.MaxBlocksPerSequence * r.MaxRequestSlots
+	}
+	r.MaxBatchSize = min(r.MaxBatchSizeMem, c.Scheduler.BatchSizeCap)
+	r.MaxMicroBatchSize = c.Scheduler.BatchSizeCap / int(pp)
+	r.WatermarkBlocks = int(c.Scheduler.WatermarkBlocksFraction * float64(r.NumBlocks))
+	if (c.Scheduler.Type == "orca" || c.Scheduler.Type == "faster_transformer") && r.NumBlocks < r.MaxBlocksPerSequence {
+		return r, fmt.Errorf("scheduler.num_blocks: %s reserves %d blocks per request but only %d exist", c.Scheduler.Type, r.MaxBlocksPerSequence, r.NumBlocks)
+	}
+	return r, nil
+}

@@ -1,0 +1,171 @@
+package csvin
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// Table reads a headed CSV file row by row, keeping positions for errors.
+type Table struct {
+	file   string
+	r      *csv.Reader
+	header []string
+	index  map[string]int
+	rec    []string
+	line   int // line of the current row
+}
+
+// ReadHeader opens a CSV stream, strips a UTF-8 byte-order mark and reads the
+// header line. An empty stream is an error.
+func ReadHeader(r io.Reader, file string) (*Table, error) {
+	br := bufio.NewReaderSize(r, 1<<16)
+	if b, err := br.Peek(3); err == nil && bytes.Equal(b, []byte{0xEF, 0xBB, 0xBF}) {
+		_, _ = br.Discard(3)
+	}
+	cr := csv.NewReader(br)
+	cr.FieldsPerRecord = -1
+	cr.ReuseRecord = true
+	t := &Table{file: file, r: cr, index: map[string]int{}}
+	h, err := cr.Read()
+	if errors.Is(err, io.EOF) {
+		return nil, &Error{File: file, Line: 1, Want: "a CSV header line", Got: "an empty file"}
+	}
+	if err != nil {
+		return nil, t.csvErr(err)
+	}
+	t.line = 1
+	t.header = append([]string(nil), h...)
+	for i, name := range t.header {
+		name = strings.TrimSpace(name)
+		t.header[i] = name
+		if _, dup := t.index[name]; dup && name != "" {
+			return nil, &Error{File: file, Line: 1, Col: i + 1, Column: name, Want: "unique column names", Got: "a duplicate column"}
+		}
+		t.index[name] = i
+	}
+	return t, nil
+}
+
+// Has reports whether the header has the column.
+func (t *Table) Has(col string) bool { _, ok := t.index[col]; return ok }
+
+// Require checks that every named column is present.
+func (t *Table) Require(cols ...string) error {
+	for _, c := range cols {
+		if !t.Has(c) {
+			return &Error{File: t.file, Line: 1, Column: c, Want: fmt.Sprintf("a column %q in the header", c), Got: strings.Join(t.header, ",")}
+		}
+	}
+	return nil
+}
+
+// Next reads the next data row; it returns io.EOF at the end. Blank lines
+// are skipped by encoding/csv. A row with a different field count than the
+// header is an error.
+func (t *Table) Next() error {
+	rec, err := t.r.Read()
+	if err == io.EOF {
+		return io.EOF
+	}
+	if err != nil {
+		return t.csvErr(err)
+	}
+	t.rec = rec
+	line, _ := t.r.FieldPos(0)
+	t.line = line
+	if len(rec) != len(t.header) {
+		return &Error{File: t.file, Line: t.line, Want: fmt.Sprintf("%d fields as in the header", len(t.header)), Got: fmt.Sprintf("%d fields", len(rec))}
+	}
+	return nil
+}
+
+func (t *Table) csvErr(err error) error {
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		return &Error{File: t.file, Line: pe.Line, Col: pe.Column, Want: "well-formed CSV", Got: pe.Err.Error()}
+	}
+	return fmt.Errorf("read %s: %w", t.file, err)
+}
+
+// Field returns the trimmed cell of a column in the current row and its
+// 1-based field number.
+func (t *Table) Field(col string) (string, int) {
+	i := t.index[col]
+	return strings.TrimSpace(t.rec[i]), i + 1
+}
+
+// IntAtLeast parses a column as an integer >= min.
+func (t *Table) IntAtLeast(col string, min int64) (int64, error) {
+	s, c := t.Field(col)
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < min {
+		return 0, &Error{File: t.file, Line: t.line, Col: c, Column: col, Want: fmt.Sprintf("an integer >= %d", min), Got: Quote(s)}
+	}
+	return v, nil
+}
+
+// NonNegFloat parses a column as a finite number >= 0.
+func (t *Table) NonNegFloat(col string) (float64, error) {
+	s, c := t.Field(col)
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+		return 0, &Error{File: t.file, Line: t.line, Col: c, Column: col, Want: "a finite number >= 0", Got: Quote(s)}
+	}
+	return v, nil
+}
+
+// ErrAt builds an Error at a column of the current row.
+func (t *Table) ErrAt(col, want, got string) error {
+	_, c := t.Field(col)
+	return &Error{File: t.file, Line: t.line, Col: c, Column: col, Want: want, Got: got}
+}
+
+// Quote renders a cell for a message, shortening long ones.
+func Quote(s string) string {
+	if s == "" {
+		return "an empty cell"
+	}
+	if len(s) > 40 {
+		s = s[:40] + "…"
+	}
+	return strconv.Quote(s)
+}
+
+// Line is the 1-based line number of the current row.
+func (t *Table) Line() int { return t.line }
+
+// File is the name used in messages.
+func (t *Table) File() string { return t.file }
+
+// Header returns the column names.
+func (t *Table) Header() []string { return t.header }
+
+// Float parses a column as a finite number; ok is false for an empty cell.
+func (t *Table) Float(col string) (v float64, ok bool, err error) {
+	s, c := t.Field(col)
+	if s == "" {
+		return 0, false, nil
+	}
+	v, perr := strconv.ParseFloat(s, 64)
+	if perr != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, false, &Error{File: t.file, Line: t.line, Col: c, Column: col, Want: "a finite number", Got: Quote(s)}
+	}
+	return v, true, nil
+}
+
+// PositiveFloat parses a column as a finite number > 0 (a timing cell).
+func (t *Table) PositiveFloat(col string) (float64, error) {
+	s, c := t.Field(col)
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || v <= 0 {
+		return 0, &Error{File: t.file, Line: t.line, Col: c, Column: col, Want: "a finite number > 0", Got: Quote(s)}
+	}
+	return v, nil
+}

@@ -1,0 +1,607 @@
+package predict
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"path"
+
+	"github.com/servesim/servesim/engine/csvin"
+	"github.com/servesim/servesim/engine/model"
+)
+
+// Options configure a Predictor. Field names follow Vidur's
+// execution_time_predictor_config where one exists.
+type Options struct {
+	Model model.Model
+	Node  model.Node
+	TP    int // tensor_parallel_size
+	PP    int // num_pipeline_stages
+	// HeadDim is the attention head size used to match attention.csv rows
+	// that carry a head_dim column (servesim extension).
+	HeadDim                          int
+	KVCachePredictionGranularity     int     // 64
+	AttentionDecodeBatchingOverhead  float64 // 0.1 (GQA only)
+	AttentionPrefillBatchingOverhead float64 // 0.1 (GQA only)
+	NCCLCPULaunchOverheadMs          float64 // 0.02
+	NCCLCPUSkewOverheadPerDeviceMs   float64 // 0
+	// CPUOverhead adds the set's cpu_overheads.csv terms to every stage
+	// (Vidur's skip_cpu_overhead_modeling = false).
+	CPUOverhead bool
+	// LMHead charges the logits GEMM (mlp.csv column time_stats.lm_head,
+	// servesim extension) once per iteration, keyed by the number of
+	// sequences that need logits; Embedding charges time_stats.emb keyed
+	// by the batch's tokens. Both are off in Vidur.
+	LMHead, Embedding bool
+	// Extrapolate allows keys outside the profiled grids (linear beyond the
+	// last points, flat below the first). Each use is counted.
+	Extrapolate bool
+}
+
+// Prefill is one prefill member of a batch.
+type Prefill struct {
+	Chunk     int // tokens of this request in the batch
+	Processed int // tokens already processed (cached KV)
+}
+
+// Batch is what the predictor needs to know about one iteration.
+type Batch struct {
+	NumRequests      int
+	Tokens           int   // total tokens in the batch (T)
+	NumDecodes       int   // members whose prefill was complete
+	DecodeContextSum int64 // sum of num_processed_tokens over decode members
+	Prefills         []Prefill
+	NewRequests      int // members starting their first prefill chunk (admission overhead)
+	LogitSeqs        int // sequences producing a token this iteration (LM head)
+}
+
+// Key is the batch reduced to Vidur's lookup keys (§6.2-6.3).
+type Key struct {
+	T, T8       int // tokens, rounded up to 8
+	Bd, Kd      int // decode batch size and ceil_to(int(mean context), g)
+	Kp, Cp      int // summed prefill KV and round(sqrt(sum chunk^2))
+	NumPrefills int
+	NumRequests int
+	NewRequests int
+	LogitSeqs   int
+}
+
+// Breakdown is a predicted stage time by term. Per-layer terms are in ms per
+// layer (TPComm per all-reduce; it is charged twice per layer); per-stage
+// terms in ms per stage.
+type Breakdown struct {
+	Layers                                    int
+	InputLN, PreProj, Rope, KVSave            float64
+	AttnDecode, AttnPrefill, PostProj         float64
+	PostLN, UpProj, Act, DownProj, Add        float64
+	TPComm                                    float64
+	PPComm, Embedding, LMHead, CPU, Admission float64
+}
+
+// BlockMs is one layer's time (Vidur §6.1).
+func (b Breakdown) BlockMs() float64 {
+	attn := b.PreProj + b.PostProj + b.Rope + b.KVSave + b.AttnDecode + b.AttnPrefill + b.InputLN + b.TPComm
+	mlp := b.UpProj + b.DownProj + b.Act + b.PostLN + b.TPComm
+	return attn + mlp + b.Add
+}
+
+// ModelMs is the stage's GPU time.
+func (b Breakdown) ModelMs() float64 {
+	return b.BlockMs()*float64(b.Layers) + b.PPComm + b.Embedding + b.LMHead
+}
+
+// TotalMs is the stage's duration including CPU overhead.
+func (b Breakdown) TotalMs() float64 { return b.ModelMs() + b.CPU + b.Admission }
+
+// Nanos converts ms to integer ns, rounding to nearest.
+func Nanos(ms float64) int64 { return int64(math.Round(ms * 1e6)) }
+
+// GridError says a lookup fell outside a profiled grid.
+type GridError struct {
+	File, Op, At, Profiled string
+}
+
+func (e *GridError) Error() string {
+	return fmt.Sprintf("%s: %s is not profiled at %s (profiled: %s); extend the profile or enable predictor extrapolation", e.File, e.Op, e.At, e.Profiled)
+}
+
+// tokenOps are the mlp.csv terms keyed by T8.
+type tokenOps struct {
+	inputLN, preProj, rope, postProj, postLN, up, act, down, add, tp, pp, emb float64
+}
+
+// Predictor predicts stage times. It memoizes every lookup; it is not safe
+// for concurrent use.
+type Predictor struct {
+	opt                     Options
+	origin                  string
+	layersPerStage          int
+	mlp                     map[string]curve
+	decode, prefill         grid
+	kvSave                  curve
+	allReduce, sendRecv     curve
+	cpu                     map[string]curve
+	tokenMemo               []*tokenOps
+	kvMemo                  []float64
+	decodeMemo, prefillMemo map[uint64]float64
+	logitMemo               map[int]float64
+	cpuMemo                 map[uint64]float64
+	// Extrapolated counts lookups answered outside the profiled grids.
+	Extrapolated int
+}
+
+var mlpOps = []string{"input_layernorm", "attn_pre_proj", "attn_rope", "attn_post_proj", "post_attention_layernorm",
+	"mlp_up_proj", "mlp_act", "mlp_down_proj", "add"}
+
+// CPUColumns are cpu_overheads.csv's timing columns (Vidur §6.5). admit_median
+// is a servesim extension: ms per request admitted into its first prefill
+// chunk (absent means 0).
+var CPUColumns = []string{"schedule_median", "sampler_e2e_median", "prepare_inputs_e2e_median", "process_model_outputs_median", "ray_comm_time_mean"}
+
+const admitColumn = "admit_median"
+
+// New loads the profiles a run needs and validates them. network is the root
+// holding one folder per node (all_reduce.csv, send_recv.csv); it may be nil
+// when TP = PP = 1.
+func New(set *Set, network fs.FS, opt Options) (*Predictor, error) {
+	m := opt.Model
+	if opt.TP < 1 || opt.PP < 1 {
+		return nil, fmt.Errorf("predictor: tensor_parallel_size and num_pipeline_stages must be >= 1, got %d and %d", opt.TP, opt.PP)
+	}
+	if m.NumLayers%opt.PP != 0 {
+		return nil, fmt.Errorf("predictor: num_pipeline_stages %d must divide num_layers %d", opt.PP, m.NumLayers)
+	}
+	if opt.KVCachePredictionGranularity < 1 {
+		return nil, fmt.Errorf("predictor: kv_cache_prediction_granularity must be >= 1, got %d", opt.KVCachePredictionGranularity)
+	}
+	p := &Predictor{opt: opt, origin: set.Origin, layersPerStage: m.NumLayers / opt.PP,
+		decodeMemo: map[uint64]float64{}, prefillMemo: map[uint64]float64{}, logitMemo: map[int]float64{}, cpuMemo: map[uint64]float64{}}
+	if err := p.loadMLP(set); err != nil {
+		return nil, err
+	}
+	if err := p.loadAttention(set); err != nil {
+		return nil, err
+	}
+	if opt.CPUOverhead {
+		if err := p.loadCPU(set); err != nil {
+			return nil, err
+		}
+	}
+	if opt.TP > 1 || opt.PP > 1 {
+		if network == nil {
+			return nil, errors.New("predictor: TP or PP > 1 needs network profiles")
+		}
+		if err := p.loadNetwork(network); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+func (p *Predictor) loadMLP(set *Set) error {
+	m := p.opt.Model
+	gated := "False"
+	if m.UseGatedMLP {
+		gated = "True"
+	}
+	filter := rowFilter{{"n_head", itoa(m.NumQHeads)}, {"n_kv_head", itoa(m.NumKVHeads)}, {"n_embd", itoa(m.EmbeddingDim)},
+		{"n_expanded_embd", itoa(m.MLPHiddenDim)}, {"vocab_size", itoa(m.VocabSize)}, {"use_gated_mlp", gated},
+		{"num_tensor_parallel_workers", itoa(p.opt.TP)}}
+	ops := []string{}
+	for _, op := range mlpOps {
+		if op == "post_attention_layernorm" && !m.PostAttnNorm {
+			continue
+		}
+		ops = append(ops, op)
+	}
+	if p.opt.Embedding {
+		ops = append(ops, "emb")
+	}
+	if p.opt.LMHead {
+		ops = append(ops, "lm_head")
+	}
+	var req []string
+	for _, op := range ops {
+		req = append(req, median(op))
+	}
+	xs := []float64{}
+	ys := make([][]float64, len(ops))
+	err := scan(set.FS, set.Origin, mlpFile, filter, append(req, "num_tokens"), func(t *csvin.Table) error {
+		n, err := t.IntAtLeast("num_tokens", 1)
+		if err != nil {
+			return err
+		}
+		xs = append(xs, float64(n))
+		for i, op := range ops {
+			v, err := t.PositiveFloat(median(op))
+			if err != nil {
+				return err
+			}
+			ys[i] = append(ys[i], v)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	p.mlp = map[string]curve{}
+	for i, op := range ops {
+		p.mlp[op] = newCurve(xs, ys[i])
+	}
+	return nil
+}
+
+func (p *Predictor) loadAttention(set *Set) error {
+	m := p.opt.Model
+	filter := rowFilter{{"n_embd", itoa(m.EmbeddingDim)}, {"n_q_head", itoa(m.NumQHeads)}, {"n_kv_head", itoa(m.NumKVHeads)},
+		{"num_tensor_parallel_workers", itoa(p.opt.TP)}}
+	var dB, dK, dY, pC, pK, pY, sX, sY []float64
+	f, err := set.FS.Open(attnFile)
+	if err != nil {
+		return fmt.Errorf("profile %s: %w", set.Origin, err)
+	}
+	t, err := csvin.ReadHeader(f, path.Join(set.Origin, attnFile))
+	f.Close()
+	if err != nil {
+		return err
+	}
+	if t.Has("head_dim") && p.opt.HeadDim > 0 {
+		filter = append(filter, rowFilter{{"head_dim", itoa(p.opt.HeadDim)}}...)
+	}
+	err = scan(set.FS, set.Origin, attnFile, filter,
+		[]string{"batch_size", "prefill_chunk_size", "kv_cache_size", median("attn_decode"), median("attn_prefill"), median("attn_kv_cache_save")},
+		func(t *csvin.Table) error {
+			b, err := t.IntAtLeast("batch_size", 1)
+			if err != nil {
+				return err
+			}
+			c, err := t.IntAtLeast("prefill_chunk_size", 0)
+			if err != nil {
+				return err
+			}
+			kv, err := t.IntAtLeast("kv_cache_size", 0)
+			if err != nil {
+				return err
+			}
+			save, err := t.PositiveFloat(median("attn_kv_cache_save"))
+			if err != nil {
+				return err
+			}
+			sX, sY = append(sX, float64(max(b, c))), append(sY, save)
+			if c == 0 {
+				v, err := t.PositiveFloat(median("attn_decode"))
+				if err != nil {
+					return err
+				}
+				dB, dK, dY = append(dB, float64(b)), append(dK, float64(kv)), append(dY, v)
+				return nil
+			}
+			v, err := t.PositiveFloat(median("attn_prefill"))
+			if err != nil {
+				return err
+			}
+			pC, pK, pY = append(pC, float64(c)*float64(c)), append(pK, float64(kv)), append(pY, v)
+			return nil
+		})
+	if err != nil {
+		return err
+	}
+	if len(dY) == 0 || len(pY) == 0 {
+		return fmt.Errorf("%s: need both decode rows (prefill_chunk_size = 0) and prefill rows matching %s; found %d and %d",
+			path.Join(set.Origin, attnFile), filter, len(dY), len(pY))
+	}
+	p.decode = newGrid(dB, dK, dY)
+	p.prefill = newGrid(pC, pK, pY)
+	p.kvSave = newCurve(sX, sY)
+	return nil
+}
+
+func (p *Predictor) loadCPU(set *Set) error {
+	if !set.HasCPUOverheads() {
+		return fmt.Errorf("profile set %s has no %s; CPU-overhead modelling needs one", set.Origin, cpuFile)
+	}
+	filter := rowFilter{{"model_name", p.opt.Model.Name}, {"tensor_parallel_degree", itoa(p.opt.TP)}}
+	var xs []float64
+	ys := map[string][]float64{}
+	hasAdmit := false
+	err := scan(set.FS, set.Origin, cpuFile, filter, append([]string{"batch_size"}, CPUColumns...), func(t *csvin.Table) error {
+		b, err := t.IntAtLeast("batch_size", 1)
+		if err != nil {
+			return err
+		}
+		xs = append(xs, float64(b))
+		hasAdmit = t.Has(admitColumn)
+		cols := CPUColumns
+		if hasAdmit {
+			cols = append(cols[:len(cols):len(cols)], admitColumn)
+		}
+		for _, c := range cols {
+			v, err := t.NonNegFloat(c)
+			if err != nil {
+				return err
+			}
+			ys[c] = append(ys[c], v)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	p.cpu = map[string]curve{}
+	for c, y := range ys {
+		p.cpu[c] = newCurve(xs, y)
+	}
+	return nil
+}
+
+func (p *Predictor) loadNetwork(network fs.FS) error {
+	node := p.opt.Node
+	e := float64(p.opt.Model.EmbeddingDim)
+	load := func(file, collective string, workers, dpn int) (curve, error) {
+		var xs, ys []float64
+		name := path.Join(node.Name, file)
+		filter := rowFilter{{"collective", collective}, {"num_workers", itoa(workers)}, {"devices_per_node", itoa(dpn)}}
+		err := scan(network, "network", name, filter, []string{"size", median(collective)}, func(t *csvin.Table) error {
+			size, err := t.IntAtLeast("size", 1)
+			if err != nil {
+				return err
+			}
+			v, err := t.PositiveFloat(median(collective))
+			if err != nil {
+				return err
+			}
+			xs, ys = append(xs, float64(size)/e/2), append(ys, v)
+			return nil
+		})
+		return newCurve(xs, ys), err
+	}
+	var err error
+	if p.opt.TP > 1 {
+		if p.allReduce, err = load("all_reduce.csv", "all_reduce", p.opt.TP, p.opt.TP); err != nil {
+			return err
+		}
+	}
+	if p.opt.PP > 1 {
+		total := p.opt.TP * p.opt.PP
+		multi := total > node.DevicesPerNode
+		if multi && total%node.DevicesPerNode != 0 {
+			return fmt.Errorf("predictor: TP*PP = %d must be below or a multiple of %s's %d devices per node", total, node.Name, node.DevicesPerNode)
+		}
+		dpn := 2
+		if multi {
+			dpn = 1
+		}
+		if p.sendRecv, err = load("send_recv.csv", "send_recv", 2, dpn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// KeyOf reduces a batch to Vidur's lookup keys.
+func (p *Predictor) KeyOf(b Batch) Key {
+	g := p.opt.KVCachePredictionGranularity
+	k := Key{T: b.Tokens, T8: ceilTo(b.Tokens, 8), Bd: b.NumDecodes, NumPrefills: len(b.Prefills),
+		NumRequests: b.NumRequests, NewRequests: b.NewRequests, LogitSeqs: b.LogitSeqs}
+	if b.NumDecodes > 0 {
+		k.Kd = ceilTo(int(b.DecodeContextSum/int64(b.NumDecodes)), g)
+	}
+	var sq int64
+	for _, pf := range b.Prefills {
+		k.Kp += ceilTo(pf.Processed, g)
+		sq += int64(pf.Chunk) * int64(pf.Chunk)
+	}
+	if sq > 0 {
+		k.Cp = int(math.RoundToEven(math.Sqrt(float64(sq))))
+	}
+	return k
+}
+
+func ceilTo(x, g int) int { return (x + g - 1) / g * g }
+
+// Stage predicts the time of one batch on pipeline stage s.
+func (p *Predictor) Stage(k Key, s int) (Breakdown, error) {
+	b := Breakdown{Layers: p.layersPerStage}
+	ops, err := p.tokens(k.T8)
+	if err != nil {
+		return b, err
+	}
+	b.InputLN, b.PreProj, b.Rope, b.PostProj, b.PostLN = ops.inputLN, ops.preProj, ops.rope, ops.postProj, ops.postLN
+	b.UpProj, b.Act, b.DownProj, b.Add, b.TPComm = ops.up, ops.act, ops.down, ops.add, ops.tp
+	if b.KVSave, err = p.kv(k.T); err != nil {
+		return b, err
+	}
+	if b.AttnDecode, err = p.attnDecode(k.Bd, k.Kd); err != nil {
+		return b, err
+	}
+	if b.AttnPrefill, err = p.attnPrefill(k.Kp, k.Cp, k.NumPrefills); err != nil {
+		return b, err
+	}
+	if s < p.opt.PP-1 {
+		b.PPComm = ops.pp
+	}
+	if p.opt.Embedding && s == 0 {
+		b.Embedding = ops.emb
+	}
+	if p.opt.LMHead && s == p.opt.PP-1 && k.LogitSeqs > 0 {
+		if b.LMHead, err = p.logits(k.LogitSeqs); err != nil {
+			return b, err
+		}
+	}
+	if p.opt.CPUOverhead {
+		if b.CPU, b.Admission, err = p.cpuTerms(k.NumRequests, k.NewRequests); err != nil {
+			return b, err
+		}
+	}
+	return b, nil
+}
+
+func (p *Predictor) lookup(c curve, x float64, file, op, at string) (float64, error) {
+	v, ok := c.at(x, false)
+	if ok {
+		return v, nil
+	}
+	if p.opt.Extrapolate {
+		v, _ = c.at(x, true)
+		p.Extrapolated++
+		return v, nil
+	}
+	return 0, &GridError{File: path.Join(p.origin, file), Op: op, At: at, Profiled: c.rangeString()}
+}
+
+func (p *Predictor) tokens(t8 int) (*tokenOps, error) {
+	if t8 < len(p.tokenMemo) && p.tokenMemo[t8] != nil {
+		return p.tokenMemo[t8], nil
+	}
+	x := float64(t8)
+	at := fmt.Sprintf("num_tokens=%d", t8)
+	get := func(op string) (float64, error) {
+		c, ok := p.mlp[op]
+		if !ok {
+			return 0, nil
+		}
+		return p.lookup(c, x, mlpFile, op, at)
+	}
+	var o tokenOps
+	var errs []error
+	for _, f := range []struct {
+		dst *float64
+		op  string
+	}{{&o.inputLN, "input_layernorm"}, {&o.preProj, "attn_pre_proj"}, {&o.rope, "attn_rope"}, {&o.postProj, "attn_post_proj"},
+		{&o.postLN, "post_attention_layernorm"}, {&o.up, "mlp_up_proj"}, {&o.act, "mlp_act"}, {&o.down, "mlp_down_proj"},
+		{&o.add, "add"}, {&o.emb, "emb"}} {
+		v, err := get(f.op)
+		*f.dst = v
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if p.opt.TP > 1 {
+		v, err := p.lookup(p.allReduce, x, path.Join(p.opt.Node.Name, "all_reduce.csv"), "all_reduce", at)
+		if err != nil {
+			return nil, err
+		}
+		o.tp = v + p.opt.NCCLCPULaunchOverheadMs + p.opt.NCCLCPUSkewOverheadPerDeviceMs*math.Pow(float64(p.opt.TP), 1.25)
+	}
+	if p.opt.PP > 1 {
+		v, err := p.lookup(p.sendRecv, x, path.Join(p.opt.Node.Name, "send_recv.csv"), "send_recv", at)
+		if err != nil {
+			return nil, err
+		}
+		o.pp = v
+	}
+	for len(p.tokenMemo) <= t8 {
+		p.tokenMemo = append(p.tokenMemo, nil)
+	}
+	p.tokenMemo[t8] = &o
+	return &o, nil
+}
+
+func (p *Predictor) kv(t int) (float64, error) {
+	if t < len(p.kvMemo) && p.kvMemo[t] > 0 {
+		return p.kvMemo[t], nil
+	}
+	v, err := p.lookup(p.kvSave, float64(t), attnFile, "attn_kv_cache_save", fmt.Sprintf("num_tokens=%d", t))
+	if err != nil {
+		return 0, err
+	}
+	for len(p.kvMemo) <= t {
+		p.kvMemo = append(p.kvMemo, 0)
+	}
+	p.kvMemo[t] = v
+	return v, nil
+}
+
+func (p *Predictor) gridLookup(g grid, o, i float64, op, at, outerName string, outerFn func(float64) float64) (float64, error) {
+	v, ok := g.at(o, i, false)
+	if ok {
+		return v, nil
+	}
+	if p.opt.Extrapolate {
+		v, _ = g.at(o, i, true)
+		p.Extrapolated++
+		return v, nil
+	}
+	return 0, &GridError{File: path.Join(p.origin, attnFile), Op: op, At: at, Profiled: g.rangeString(outerName, "kv_cache_size", outerFn)}
+}
+
+func (p *Predictor) attnDecode(bd, kd int) (float64, error) {
+	if bd == 0 {
+		return 0, nil
+	}
+	key := uint64(bd)<<32 | uint64(kd)
+	if v, ok := p.decodeMemo[key]; ok {
+		return v, nil
+	}
+	v, err := p.gridLookup(p.decode, float64(bd), float64(kd), "attn_decode",
+		fmt.Sprintf("batch_size=%d, kv_cache_size=%d", bd, kd), "batch_size", func(x float64) float64 { return x })
+	if err != nil {
+		return 0, err
+	}
+	if p.opt.Model.GQA() && bd > 1 {
+		v *= 1 + p.opt.AttentionDecodeBatchingOverhead
+	}
+	p.decodeMemo[key] = v
+	return v, nil
+}
+
+func (p *Predictor) attnPrefill(kp, cp, n int) (float64, error) {
+	if n == 0 {
+		return 0, nil
+	}
+	key := uint64(kp)<<33 | uint64(cp)<<1
+	if n > 1 {
+		key |= 1
+	}
+	if v, ok := p.prefillMemo[key]; ok {
+		return v, nil
+	}
+	v, err := p.gridLookup(p.prefill, float64(cp)*float64(cp), float64(kp), "attn_prefill",
+		fmt.Sprintf("prefill_chunk_size=%d, kv_cache_size=%d", cp, kp), "prefill_chunk_size", math.Sqrt)
+	if err != nil {
+		return 0, err
+	}
+	if p.opt.Model.GQA() && n > 1 {
+		v *= 1 + p.opt.AttentionPrefillBatchingOverhead
+	}
+	p.prefillMemo[key] = v
+	return v, nil
+}
+
+func (p *Predictor) logits(n int) (float64, error) {
+	if v, ok := p.logitMemo[n]; ok {
+		return v, nil
+	}
+	v, err := p.lookup(p.mlp["lm_head"], float64(n), mlpFile, "lm_head", fmt.Sprintf("num_tokens=%d", n))
+	if err != nil {
+		return 0, err
+	}
+	p.logitMemo[n] = v
+	return v, nil
+}
+
+func (p *Predictor) cpuTerms(batch, admitted int) (cpu, admit float64, err error) {
+	key := uint64(batch)<<32 | uint64(admitted)
+	if v, ok := p.cpuMemo[key]; ok {
+		return v, p.cpuMemo[key|1<<63], nil
+	}
+	at := fmt.Sprintf("batch_size=%d", batch)
+	for _, c := range CPUColumns {
+		v, err := p.lookup(p.cpu[c], float64(batch), cpuFile, c, at)
+		if err != nil {
+			return 0, 0, err
+		}
+		cpu += v
+	}
+	if c, ok := p.cpu[admitColumn]; ok && admitted > 0 {
+		v, err := p.lookup(c, float64(batch), cpuFile, admitColumn, at)
+		if err != nil {
+			return 0, 0, err
+		}
+		admit = v * float64(admitted)
+	}
+	p.cpuMemo[key], p.cpuMemo[key|1<<63] = cpu, admit
+	return cpu, admit, nil
+}

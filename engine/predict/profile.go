@@ -1,0 +1,163 @@
+package predict
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/servesim/servesim/engine/csvin"
+	"github.com/servesim/servesim/engine/model"
+)
+
+// Meta describes a profile set (its profile.json).
+type Meta struct {
+	Name          string `json:"name"`           // e.g. "a100/qwen3-0.6b"
+	Model         string `json:"model"`          // e.g. "Qwen/Qwen3-0.6B"
+	Device        string `json:"device"`         // device SKU, e.g. "a100"
+	NetworkDevice string `json:"network_device"` // default node for network profiles
+	// Kind is "measured" (timed on the named GPU) or "synthesized"
+	// (derived without that GPU); PROVENANCE.md says how, per file.
+	Kind string `json:"kind"`
+	// Summary is one line: source, method and validated error.
+	Summary string `json:"summary"`
+	// CPUOverheadEngine names the serving engine cpu_overheads.csv models,
+	// if the set has one.
+	CPUOverheadEngine string `json:"cpu_overhead_engine,omitempty"`
+}
+
+// Set is a profile set: a folder holding mlp.csv, attention.csv, optional
+// cpu_overheads.csv, profile.json and PROVENANCE.md.
+type Set struct {
+	Meta       Meta
+	Provenance string // PROVENANCE.md
+	FS         fs.FS  // rooted at the set's folder
+	Origin     string // where it came from, for messages ("embedded:a100/qwen3-0.6b" or a path)
+}
+
+// Open reads a set's metadata. The CSVs are read when a Predictor is built.
+func Open(fsys fs.FS, origin string) (*Set, error) {
+	s := &Set{FS: fsys, Origin: origin}
+	b, err := fs.ReadFile(fsys, "profile.json")
+	if err != nil {
+		return nil, fmt.Errorf("profile set %s: %w", origin, err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s.Meta); err != nil {
+		return nil, fmt.Errorf("profile set %s: profile.json: %w", origin, err)
+	}
+	if s.Meta.Kind != "measured" && s.Meta.Kind != "synthesized" {
+		return nil, fmt.Errorf("profile set %s: profile.json: kind must be \"measured\" or \"synthesized\", got %q", origin, s.Meta.Kind)
+	}
+	if _, err := model.Lookup(s.Meta.Model); err != nil {
+		return nil, fmt.Errorf("profile set %s: profile.json: %w", origin, err)
+	}
+	p, err := fs.ReadFile(fsys, "PROVENANCE.md")
+	if err != nil {
+		return nil, fmt.Errorf("profile set %s: every profile set needs a PROVENANCE.md: %w", origin, err)
+	}
+	s.Provenance = string(p)
+	return s, nil
+}
+
+// HasCPUOverheads reports whether the set carries cpu_overheads.csv.
+func (s *Set) HasCPUOverheads() bool {
+	_, err := fs.Stat(s.FS, cpuFile)
+	return err == nil
+}
+
+const (
+	mlpFile  = "mlp.csv"
+	attnFile = "attention.csv"
+	cpuFile  = "cpu_overheads.csv"
+)
+
+func median(op string) string { return "time_stats." + op + ".median" }
+
+// rowFilter keeps rows whose shape columns equal the wanted values.
+type rowFilter []struct {
+	col  string
+	want string
+}
+
+func (f rowFilter) cols() []string {
+	var c []string
+	for _, x := range f {
+		c = append(c, x.col)
+	}
+	return c
+}
+
+func (f rowFilter) match(t *csvin.Table) bool {
+	for _, x := range f {
+		got, _ := t.Field(x.col)
+		if !sameValue(got, x.want) {
+			return false
+		}
+	}
+	return true
+}
+
+func (f rowFilter) String() string {
+	var s []string
+	for _, x := range f {
+		s = append(s, x.col+"="+x.want)
+	}
+	return strings.Join(s, ", ")
+}
+
+// sameValue compares CSV cells numerically when both parse ("1024" equals
+// "1024.0"), and case-insensitively otherwise ("True" equals "true").
+func sameValue(a, b string) bool {
+	fa, ea := strconv.ParseFloat(a, 64)
+	fb, eb := strconv.ParseFloat(b, 64)
+	if ea == nil && eb == nil {
+		return fa == fb
+	}
+	return strings.EqualFold(a, b)
+}
+
+func itoa(v int) string { return strconv.Itoa(v) }
+
+// scan opens a CSV in fsys, checks the required columns and calls row for
+// every row that passes the filter. It fails if no row passes.
+func scan(fsys fs.FS, origin, name string, filter rowFilter, required []string, row func(t *csvin.Table) error) error {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return fmt.Errorf("profile %s: %w", origin, err)
+	}
+	defer f.Close()
+	t, err := csvin.ReadHeader(f, path.Join(origin, name))
+	if err != nil {
+		return err
+	}
+	if err := t.Require(append(filter.cols(), required...)...); err != nil {
+		return err
+	}
+	n := 0
+	for {
+		err := t.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if !filter.match(t) {
+			continue
+		}
+		n++
+		if err := row(t); err != nil {
+			return err
+		}
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: no row matches %s", path.Join(origin, name), filter)
+	}
+	return nil
+}

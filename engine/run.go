@@ -1,0 +1,446 @@
+package engine
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"math/rand/v2"
+
+	"github.com/servesim/servesim/engine/predict"
+	"github.com/servesim/servesim/engine/workload"
+)
+
+// Status values of a request in request_metrics.csv.
+const (
+	StatusOK              = "ok"
+	StatusRejectedTooLong = workload.RejectedTooLong // can never fit max_tokens or the KV cache
+	StatusUnfinished      = "unfinished"             // still running when time_limit stopped the run
+)
+
+// request is a request's simulation state (Vidur §1.5).
+type request struct {
+	id          int
+	arrival     int64
+	prefill     int // P as given
+	decode      int // D as given
+	target      int // prompt tokens to (re-)prefill: P plus tokens generated before a restart
+	processed   int // Vidur's num_processed_tokens
+	generated   int // output tokens produced so far
+	prefillDone bool
+	scheduled   bool
+	done        bool
+	blocks      int // KV blocks held
+	restarts    int
+	replica     int
+	scheduledAt int64 // first schedule
+	firstToken  int64
+	completedAt int64
+	tokens      []int32 // batch index that produced each output token
+}
+
+func (r *request) before(o *request) bool {
+	return r.arrival < o.arrival || r.arrival == o.arrival && r.id < o.id
+}
+
+// restart is recompute preemption. Vidur overwrites P and D with the
+// processed count ([quirk]); servesim keeps them and re-prefills the prompt
+// plus the tokens generated so far. The two agree except when a partially
+// prefilled request is evicted, where Vidur turns unprocessed prompt tokens
+// into output tokens (fixed here).
+func (r *request) restart() {
+	r.target = r.prefill + r.generated
+	r.processed = 0
+	r.prefillDone = false
+	r.restarts++
+}
+
+// batch is one iteration on one replica.
+type batch struct {
+	id          int
+	replica     int
+	members     []member
+	key         predict.Key
+	scheduledAt int64
+	stage       int
+}
+
+type eventKind uint8
+
+const (
+	evArrival eventKind = iota
+	evGlobalSchedule
+	evReplicaSchedule
+	evStageArrival
+	evStageSchedule
+	evStageEnd
+	evBatchEnd
+)
+
+type event struct {
+	at      int64
+	seq     uint64
+	kind    eventKind
+	replica int32
+	stage   int32
+	req     int32
+	b       *batch
+}
+
+type eventQueue []event
+
+func (q eventQueue) Len() int { return len(q) }
+func (q eventQueue) Less(i, j int) bool {
+	return q[i].at < q[j].at || q[i].at == q[j].at && q[i].seq < q[j].seq
+}
+func (q eventQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *eventQueue) Push(x any)   { *q = append(*q, x.(event)) }
+func (q *eventQueue) Pop() any {
+	old := *q
+	e := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return e
+}
+
+// Inputs are what a run reads.
+type Inputs struct {
+	Workload *workload.Workload
+	Profile  *predict.Set
+	Network  fs.FS // root of network profiles (one folder per node); needed for TP or PP > 1
+}
+
+// Progress is reported to Options.OnProgress.
+type Progress struct {
+	Done, Total int   // finished (or rejected) requests
+	Now         int64 // simulated ns
+}
+
+// Options are run-time hooks; the zero value is fine.
+type Options struct {
+	// OnProgress, if set, is called about every ProgressEvery batch ends
+	// (default 1024) and once at the end. It must not change anything.
+	OnProgress    func(Progress)
+	ProgressEvery int
+}
+
+type sim struct {
+	cfg      Config
+	res      Resolved
+	pred     *predict.Predictor
+	reqs     []request
+	replicas []*replica
+	global   []*request
+	q        eventQueue
+	seq      uint64
+	now      int64
+	rr       int
+	rng      *rand.Rand
+	batches  []BatchRecord
+	spans    []int64 // per batch, per stage: start, end
+	done     int
+	opt      Options
+}
+
+func (s *sim) push(e event) {
+	s.seq++
+	e.seq = s.seq
+	heap.Push(&s.q, e)
+}
+
+// Run simulates the workload under cfg.
+func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			res, err = nil, fmt.Errorf("internal error (please report): %v", p)
+		}
+	}()
+	resolved, err := cfg.Resolve()
+	if err != nil {
+		return nil, err
+	}
+	if in.Workload == nil || len(in.Workload.Requests) == 0 {
+		return nil, errors.New("engine: the workload has no requests")
+	}
+	if in.Profile == nil {
+		return nil, errors.New("engine: no profile set")
+	}
+	if in.Profile.Meta.Model != cfg.Replica.Model {
+		return nil, fmt.Errorf("engine: profile set %s is for %s, but replica.model_name is %s", in.Profile.Origin, in.Profile.Meta.Model, cfg.Replica.Model)
+	}
+	pc := cfg.Predictor
+	pred, err := predict.New(in.Profile, in.Network, predict.Options{
+		Model: resolved.Model, Node: resolved.Node, TP: cfg.Replica.TensorParallelSize, PP: cfg.Replica.NumPipelineStages,
+		HeadDim: resolved.HeadDim, KVCachePredictionGranularity: pc.KVCachePredictionGranularity,
+		AttentionDecodeBatchingOverhead: pc.AttentionDecodeBatchingOverhead, AttentionPrefillBatchingOverhead: pc.AttentionPrefillBatchingOverhead,
+		NCCLCPULaunchOverheadMs: pc.NCCLCPULaunchOverheadMs, NCCLCPUSkewOverheadPerDeviceMs: pc.NCCLCPUSkewOverheadPerDeviceMs,
+		CPUOverhead: !pc.SkipCPUOverheadModeling, LMHead: pc.LMHead, Embedding: pc.Embedding, Extrapolate: pc.Extrapolate,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := &sim{cfg: cfg, res: resolved, pred: pred, opt: opt,
+		rng: rand.New(rand.NewPCG(cfg.Seed, 0x676c6f62))} // "glob": the random global scheduler's own stream
+	if s.opt.ProgressEvery <= 0 {
+		s.opt.ProgressEvery = 1024
+	}
+	for i := 0; i < cfg.Cluster.NumReplicas; i++ {
+		rp := &replica{id: i, cfg: &s.cfg.Scheduler, res: &s.res, numBlocks: resolved.NumBlocks,
+			stages: make([]stage, cfg.Replica.NumPipelineStages)}
+		rp.sched = schedulers[cfg.Scheduler.Type]()
+		s.replicas = append(s.replicas, rp)
+	}
+	wl := in.Workload.Requests
+	s.reqs = make([]request, len(wl))
+	for i, w := range wl {
+		r := &s.reqs[i]
+		*r = request{id: i, arrival: w.ArrivalNs, prefill: w.Prefill, decode: w.Decode, target: w.Prefill,
+			scheduledAt: -1, firstToken: -1, completedAt: -1, replica: -1}
+		if w.Rejected != "" || s.neverFits(r) {
+			r.done = true
+			s.done++
+			continue
+		}
+		r.tokens = make([]int32, 0, w.Decode)
+		s.push(event{at: w.ArrivalNs, kind: evArrival, req: int32(i)})
+	}
+	limit := int64(-1)
+	if cfg.TimeLimitS > 0 {
+		limit = int64(math.Round(cfg.TimeLimitS * 1e9))
+	}
+	terminated := false
+	n := 0
+	for s.q.Len() > 0 && !terminated {
+		e := heap.Pop(&s.q).(event)
+		if e.at < s.now {
+			panic("engine: time went backwards")
+		}
+		s.now = e.at
+		if limit >= 0 && s.now > limit {
+			terminated = true
+		}
+		if err := s.handle(e); err != nil {
+			return nil, err
+		}
+		if n++; n&4095 == 0 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
+	if !terminated {
+		if s.done < len(s.reqs) {
+			return nil, s.stallError()
+		}
+		for _, rp := range s.replicas {
+			if rp.allocated != 0 || rp.numWaiting() != 0 || len(rp.running) != 0 {
+				panic(fmt.Sprintf("engine: replica %d not empty at the end: %d blocks, %d waiting, %d running", rp.id, rp.allocated, rp.numWaiting(), len(rp.running)))
+			}
+		}
+	}
+	s.progress()
+	return s.result(in), nil
+}
+
+// neverFits reports whether a request can never be served by the KV cache:
+// its prompt can never pass admission, or its full context can never be held.
+func (s *sim) neverFits(r *request) bool {
+	bs := s.cfg.Scheduler.BlockSize
+	switch s.cfg.Scheduler.Type {
+	case "orca", "faster_transformer":
+		return r.prefill+r.decode > s.res.MaxBlocksPerSequence*bs
+	case "lightllm":
+		return r.prefill+r.decode > s.res.NumBlocks
+	}
+	return ceilDiv(r.prefill, bs) > s.res.NumBlocks-s.res.WatermarkBlocks || ceilDiv(r.prefill+r.decode, bs) > s.res.NumBlocks
+}
+
+func (s *sim) stallError() error {
+	msg := fmt.Sprintf("engine: simulation stalled at t=%d ns with %d of %d requests unfinished", s.now, len(s.reqs)-s.done, len(s.reqs))
+	for _, rp := range s.replicas {
+		msg += fmt.Sprintf("; replica %d: %d waiting, %d running, %d/%d KV blocks allocated", rp.id, rp.numWaiting(), len(rp.running), rp.allocated, rp.numBlocks)
+	}
+	return errors.New(msg)
+}
+
+func (s *sim) progress() {
+	if s.opt.OnProgress != nil {
+		s.opt.OnProgress(Progress{Done: s.done, Total: len(s.reqs), Now: s.now})
+	}
+}
+
+func (s *sim) handle(e event) error {
+	switch e.kind {
+	case evArrival:
+		s.global = append(s.global, &s.reqs[e.req])
+		s.push(event{at: s.now, kind: evGlobalSchedule})
+	case evGlobalSchedule:
+		s.globalSchedule()
+	case evReplicaSchedule:
+		s.replicaSchedule(s.replicas[e.replica])
+	case evStageArrival:
+		st := &s.replicas[e.replica].stages[e.stage]
+		st.queue = append(st.queue, e.b)
+		s.push(event{at: s.now, kind: evStageSchedule, replica: e.replica, stage: e.stage})
+	case evStageSchedule:
+		return s.stageSchedule(e.replica, e.stage)
+	case evStageEnd:
+		rp := s.replicas[e.replica]
+		rp.stages[e.stage].busy = false
+		s.push(event{at: s.now, kind: evStageSchedule, replica: e.replica, stage: e.stage})
+		if int(e.stage) == len(rp.stages)-1 {
+			s.push(event{at: s.now, kind: evBatchEnd, replica: e.replica, b: e.b})
+		} else {
+			s.push(event{at: s.now, kind: evStageArrival, replica: e.replica, stage: e.stage + 1, b: e.b})
+		}
+	case evBatchEnd:
+		s.batchEnd(s.replicas[e.replica], e.b)
+	}
+	return nil
+}
+
+// globalSchedule assigns every queued request to a replica (§4).
+func (s *sim) globalSchedule() {
+	g := s.global
+	// Arrival events fire in time order, so g is already sorted by arrival.
+	touched := make([]bool, len(s.replicas))
+	var lor []int
+	if s.cfg.Cluster.GlobalScheduler == "lor" {
+		lor = make([]int, len(s.replicas))
+		for i, rp := range s.replicas {
+			lor[i] = rp.numWaiting()
+		}
+	}
+	for _, r := range g {
+		var k int
+		switch s.cfg.Cluster.GlobalScheduler {
+		case "round_robin":
+			k = s.rr % len(s.replicas)
+			s.rr++
+		case "random":
+			k = s.rng.IntN(len(s.replicas))
+		case "lor":
+			for i := range lor {
+				if lor[i] < lor[k] {
+					k = i
+				}
+			}
+			lor[k]++
+		}
+		r.replica = k
+		s.replicas[k].enqueue(r)
+		touched[k] = true
+	}
+	s.global = s.global[:0]
+	for k, t := range touched {
+		if t {
+			s.push(event{at: s.now, kind: evReplicaSchedule, replica: int32(k)})
+		}
+	}
+}
+
+// replicaSchedule builds batches while fewer than PP are in flight (§5.1).
+func (s *sim) replicaSchedule(rp *replica) {
+	for rp.numRunningBatches < len(rp.stages) {
+		ms := rp.sched.nextBatch(rp)
+		if len(ms) == 0 {
+			break
+		}
+		rp.numRunningBatches++
+		b := &batch{id: len(s.batches), replica: rp.id, members: ms, scheduledAt: s.now}
+		pb := predict.Batch{NumRequests: len(ms)}
+		for _, m := range ms {
+			r := m.r
+			pb.Tokens += m.n
+			if r.prefillDone {
+				pb.NumDecodes++
+				pb.DecodeContextSum += int64(r.processed)
+				pb.LogitSeqs++
+			} else {
+				pb.Prefills = append(pb.Prefills, predict.Prefill{Chunk: m.n, Processed: r.processed})
+				if r.processed == 0 {
+					pb.NewRequests++
+				}
+				if r.processed+m.n == r.target {
+					pb.LogitSeqs++
+				}
+			}
+			if !r.scheduled {
+				r.scheduled = true
+				if r.restarts == 0 {
+					r.scheduledAt = s.now
+				}
+			}
+		}
+		b.key = s.pred.KeyOf(pb)
+		s.batches = append(s.batches, BatchRecord{ID: b.id, Replica: rp.id, ScheduledAt: s.now, Size: len(ms),
+			Tokens: pb.Tokens, PrefillTokens: pb.Tokens - pb.NumDecodes, DecodeTokens: pb.NumDecodes,
+			KVBlocksInUse: rp.allocated, Key: b.key, Members: membersOf(ms)})
+		s.spans = append(s.spans, make([]int64, 2*len(rp.stages))...)
+		s.push(event{at: s.now, kind: evStageArrival, replica: int32(rp.id), b: b})
+	}
+}
+
+func membersOf(ms []member) []Member {
+	out := make([]Member, len(ms))
+	for i, m := range ms {
+		out[i] = Member{Request: m.r.id, Tokens: m.n}
+	}
+	return out
+}
+
+func (s *sim) stageSchedule(rid, sid int32) error {
+	rp := s.replicas[rid]
+	st := &rp.stages[sid]
+	if st.busy || len(st.queue) == 0 {
+		return nil
+	}
+	st.busy = true
+	b := st.queue[0]
+	st.queue = st.queue[1:]
+	bd, err := s.pred.Stage(b.key, int(sid))
+	if err != nil {
+		return fmt.Errorf("batch %d at t=%d ns: %w", b.id, s.now, err)
+	}
+	d := predict.Nanos(bd.TotalMs())
+	rec := &s.batches[b.id]
+	rec.ModelNs += predict.Nanos(bd.ModelMs())
+	rec.TotalNs += d
+	pp := len(rp.stages)
+	s.spans[2*(b.id*pp)+2*int(sid)] = s.now
+	s.spans[2*(b.id*pp)+2*int(sid)+1] = s.now + d
+	s.push(event{at: s.now + d, kind: evStageEnd, replica: rid, stage: sid, b: b})
+	return nil
+}
+
+// batchEnd advances each member (Vidur's request.on_batch_end) and lets the
+// scheduler re-queue or free them.
+func (s *sim) batchEnd(rp *replica, b *batch) {
+	s.batches[b.id].EndAt = s.now
+	for _, m := range b.members {
+		r := m.r
+		r.processed += m.n
+		if !r.prefillDone {
+			if r.processed < r.target {
+				continue
+			}
+			r.prefillDone = true
+			r.processed++ // the last prefill chunk also produces the first token (§1.5)
+		}
+		r.generated++
+		r.tokens = append(r.tokens, int32(b.id))
+		if r.firstToken < 0 {
+			r.firstToken = s.now
+		}
+		if r.generated == r.decode {
+			r.done = true
+			r.completedAt = s.now
+			s.done++
+		}
+	}
+	rp.sched.onBatchEnd(rp, b)
+	rp.numRunningBatches--
+	if len(s.batches)%s.opt.ProgressEvery == 0 {
+		s.progress()
+	}
+	s.push(event{at: s.now, kind: evReplicaSchedule, replica: int32(rp.id)})
+}

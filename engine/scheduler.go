@@ -1,0 +1,424 @@
+package engine
+
+import (
+	"fmt"
+	"sort"
+)
+
+// replica is one model instance's scheduler state (Vidur's ReplicaScheduler
+// with its block allocator and stage schedulers).
+type replica struct {
+	id    int
+	cfg   *SchedulerConfig
+	res   *Resolved
+	sched replicaScheduler
+
+	waiting []*request // FIFO; restarted requests go to the front
+	wHead   int
+	running []*request // Vidur's "running"/preempted list
+
+	numBlocks, allocated int
+	numAllocated         int // requests holding blocks (len(allocation_map))
+	numRunningBatches    int
+	numRestarts          int
+	stages               []stage
+	// faster_transformer: batches waiting to continue; lightllm: counter.
+	ftBatches       [][]*request
+	numWaitingIters int
+}
+
+type stage struct {
+	queue []*batch
+	busy  bool
+}
+
+// replicaScheduler builds the next batch and reacts to batch ends.
+type replicaScheduler interface {
+	nextBatch(rp *replica) []member
+	onBatchEnd(rp *replica, b *batch)
+}
+
+// member is one request's share of a batch.
+type member struct {
+	r *request
+	n int // tokens processed for r in this batch
+}
+
+// schedulers is the one table of replica schedulers.
+var schedulers = map[string]func() replicaScheduler{
+	"sarathi":            func() replicaScheduler { return sarathi{} },
+	"vllm":               func() replicaScheduler { return vllm{} },
+	"orca":               func() replicaScheduler { return orca{} },
+	"faster_transformer": func() replicaScheduler { return fasterTransformer{} },
+	"lightllm":           func() replicaScheduler { return lightLLM{} },
+}
+
+// --- waiting queue -------------------------------------------------------
+
+func (rp *replica) numWaiting() int { return len(rp.waiting) - rp.wHead }
+
+func (rp *replica) peekWaiting() *request { return rp.waiting[rp.wHead] }
+
+func (rp *replica) popWaiting() *request {
+	r := rp.waiting[rp.wHead]
+	rp.waiting[rp.wHead] = nil
+	rp.wHead++
+	if rp.wHead == len(rp.waiting) {
+		rp.waiting, rp.wHead = rp.waiting[:0], 0
+	}
+	return r
+}
+
+func (rp *replica) pushWaitingFront(r *request) {
+	if rp.wHead > 0 {
+		rp.wHead--
+		rp.waiting[rp.wHead] = r
+		return
+	}
+	rp.waiting = append(rp.waiting, nil)
+	copy(rp.waiting[1:], rp.waiting)
+	rp.waiting[0] = r
+}
+
+func (rp *replica) enqueue(r *request) { rp.waiting = append(rp.waiting, r) }
+
+// --- block allocator (Vidur §5.1) ----------------------------------------
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// canAllocate is Vidur's admission test: a new request needs its prompt's
+// blocks above the watermark; one that holds blocks needs one free block.
+func (rp *replica) canAllocate(r *request) bool {
+	if r.blocks == 0 {
+		return rp.numBlocks-rp.allocated-ceilDiv(r.target, rp.cfg.BlockSize) >= rp.res.WatermarkBlocks
+	}
+	return rp.numBlocks-rp.allocated >= 1
+}
+
+// allocateRequest reserves a new request's prompt blocks, or the one block
+// a decode step may need.
+func (rp *replica) allocateRequest(r *request) {
+	if r.blocks == 0 {
+		rp.allocate(r, ceilDiv(r.target, rp.cfg.BlockSize))
+		return
+	}
+	need := r.processed - r.blocks*rp.cfg.BlockSize
+	if need < 0 {
+		need = 0
+	}
+	if need > 1 {
+		panic(fmt.Sprintf("engine: request %d needs %d tokens of new KV in one step", r.id, need))
+	}
+	if need == 1 {
+		rp.allocate(r, 1)
+	}
+}
+
+func (rp *replica) allocate(r *request, n int) {
+	if r.blocks == 0 {
+		rp.numAllocated++
+	}
+	r.blocks += n
+	rp.allocated += n
+	if rp.allocated > rp.numBlocks {
+		panic(fmt.Sprintf("engine: replica %d over-allocated KV blocks (%d > %d)", rp.id, rp.allocated, rp.numBlocks))
+	}
+}
+
+func (rp *replica) free(r *request) {
+	if r.blocks == 0 {
+		return
+	}
+	rp.allocated -= r.blocks
+	r.blocks = 0
+	rp.numAllocated--
+}
+
+// admitOrPreempt runs Vidur's decode admission loop: while r cannot get a
+// block, evict the latest-arrived running request (restart it); if none is
+// left, restart r itself. It reports whether r may run.
+func (rp *replica) admitOrPreempt(r *request) bool {
+	for !rp.canAllocate(r) {
+		if n := len(rp.running); n > 0 {
+			victim := rp.running[n-1]
+			rp.running = rp.running[:n-1]
+			rp.restart(victim)
+			continue
+		}
+		rp.restart(r)
+		return false
+	}
+	return true
+}
+
+// restart is recompute preemption: free the KV and re-queue the request at
+// the front, to re-prefill its prompt plus the tokens it has generated.
+func (rp *replica) restart(r *request) {
+	rp.numRestarts++
+	r.restart()
+	rp.free(r)
+	rp.pushWaitingFront(r)
+}
+
+// sortRunning orders the running list by arrival (ties by id). The list is
+// almost always sorted already, so insertion sort is linear in practice.
+func (rp *replica) sortRunning() {
+	s := rp.running
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j].before(s[j-1]); j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
+
+// defaultOnBatchEnd frees finished requests and re-queues the rest as running.
+func defaultOnBatchEnd(rp *replica, b *batch) {
+	for _, m := range b.members {
+		if m.r.done {
+			rp.free(m.r)
+		} else {
+			rp.running = append(rp.running, m.r)
+		}
+	}
+}
+
+// nextTokens is the default next-token count: 1 for a decode, else the rest
+// of the prompt (schedulers without chunking).
+func nextTokens(r *request) int {
+	if r.prefillDone {
+		return 1
+	}
+	return r.target - r.processed
+}
+
+// --- Sarathi-Serve (§5.3) ------------------------------------------------
+
+type sarathi struct{}
+
+func (sarathi) nextBatch(rp *replica) []member {
+	var ms []member
+	budget := rp.cfg.ChunkSize
+	tokens := 0
+	var prefills []*request
+	for len(rp.running) > 0 && len(ms) < rp.res.MaxMicroBatchSize {
+		r := rp.running[0]
+		rp.running = rp.running[1:]
+		if !r.prefillDone {
+			prefills = append(prefills, r)
+			continue
+		}
+		if !rp.admitOrPreempt(r) {
+			continue
+		}
+		rp.allocateRequest(r)
+		ms = append(ms, member{r, 1})
+		tokens++
+	}
+	var skipped []*request
+	for _, r := range prefills {
+		n := max(0, min(r.target-r.processed, budget-tokens))
+		if n == 0 {
+			skipped = append(skipped, r)
+			continue
+		}
+		ms = append(ms, member{r, n})
+		tokens += n
+	}
+	if len(skipped) > 0 {
+		rp.running = append(skipped, rp.running...)
+	}
+	rp.sortRunning()
+	for rp.numWaiting() > 0 {
+		if rp.numAllocated == rp.cfg.BatchSizeCap || len(ms) == rp.res.MaxMicroBatchSize {
+			break
+		}
+		r := rp.peekWaiting()
+		if !rp.canAllocate(r) {
+			break
+		}
+		n := min(r.target, budget-tokens)
+		if n <= 0 {
+			break
+		}
+		rp.popWaiting()
+		rp.allocateRequest(r)
+		ms = append(ms, member{r, n})
+		tokens += n
+	}
+	return ms
+}
+
+func (sarathi) onBatchEnd(rp *replica, b *batch) { defaultOnBatchEnd(rp, b) }
+
+// --- vLLM v0 (§5.2) ------------------------------------------------------
+
+type vllm struct{}
+
+func (vllm) nextBatch(rp *replica) []member {
+	var ms []member
+	maxN := 0
+	for rp.numWaiting() > 0 {
+		r := rp.peekWaiting()
+		n := nextTokens(r)
+		if !rp.canAllocate(r) {
+			break
+		}
+		if (len(ms)+1)*max(maxN, n) > rp.cfg.MaxTokensInBatch {
+			break
+		}
+		if rp.numAllocated == rp.cfg.BatchSizeCap || len(ms) == rp.res.MaxMicroBatchSize {
+			break
+		}
+		rp.popWaiting()
+		rp.allocateRequest(r)
+		ms = append(ms, member{r, n})
+		maxN = max(maxN, n)
+	}
+	if len(ms) > 0 {
+		return ms
+	}
+	rp.sortRunning()
+	for len(rp.running) > 0 && len(ms) < rp.res.MaxMicroBatchSize {
+		r := rp.running[0]
+		rp.running = rp.running[1:]
+		if !rp.admitOrPreempt(r) {
+			continue
+		}
+		rp.allocateRequest(r)
+		ms = append(ms, member{r, 1})
+	}
+	return ms
+}
+
+func (vllm) onBatchEnd(rp *replica, b *batch) { defaultOnBatchEnd(rp, b) }
+
+// --- Orca (§5.4) ---------------------------------------------------------
+
+type orca struct{}
+
+func (orca) nextBatch(rp *replica) []member {
+	var ms []member
+	for len(rp.running) > 0 && len(ms) < rp.res.MaxBatchSize {
+		r := rp.running[0]
+		rp.running = rp.running[1:]
+		ms = append(ms, member{r, nextTokens(r)})
+	}
+	for rp.numWaiting() > 0 && len(ms) < rp.res.MaxBatchSize && rp.numBlocks-rp.allocated >= rp.res.MaxBlocksPerSequence {
+		r := rp.popWaiting()
+		rp.allocate(r, rp.res.MaxBlocksPerSequence)
+		ms = append(ms, member{r, nextTokens(r)})
+	}
+	return ms
+}
+
+func (orca) onBatchEnd(rp *replica, b *batch) { defaultOnBatchEnd(rp, b) }
+
+// --- FasterTransformer (§5.5) --------------------------------------------
+
+// fasterTransformer batches at request level: a batch's members run until
+// all finish. Unlike Vidur ([quirk, bug] fixed), members that finish early
+// free their blocks at once instead of leaking them.
+type fasterTransformer struct{}
+
+func (fasterTransformer) nextBatch(rp *replica) []member {
+	var ms []member
+	if len(rp.ftBatches) > 0 {
+		reqs := rp.ftBatches[0]
+		rp.ftBatches = rp.ftBatches[1:]
+		for _, r := range reqs {
+			if !r.done {
+				ms = append(ms, member{r, nextTokens(r)})
+			}
+		}
+		return ms
+	}
+	for rp.numWaiting() > 0 && len(ms) < rp.res.MaxBatchSize && rp.numBlocks-rp.allocated >= rp.res.MaxBlocksPerSequence {
+		r := rp.popWaiting()
+		rp.allocate(r, rp.res.MaxBlocksPerSequence)
+		ms = append(ms, member{r, nextTokens(r)})
+	}
+	return ms
+}
+
+func (fasterTransformer) onBatchEnd(rp *replica, b *batch) {
+	var left []*request
+	for _, m := range b.members {
+		if m.r.done {
+			rp.free(m.r)
+		} else {
+			left = append(left, m.r)
+		}
+	}
+	if len(left) > 0 {
+		rp.ftBatches = append(rp.ftBatches, left)
+	}
+}
+
+// --- LightLLM (§5.6) -----------------------------------------------------
+
+// lightLLM allocates KV per token (block_size 1) and admits prompts only
+// when its estimate of the peak future footprint fits.
+type lightLLM struct{}
+
+func (lightLLM) prefillBatch(rp *replica) []member {
+	var ms []member
+	sum := 0
+	type est struct{ used, left int }
+	var ests []est
+	for _, r := range rp.running {
+		ests = append(ests, est{r.processed, max(0, r.decode-r.generated-1)})
+	}
+	for rp.numWaiting() > 0 {
+		r := rp.peekWaiting()
+		if sum+r.target > rp.cfg.MaxTokensInBatch || rp.numAllocated == rp.cfg.BatchSizeCap || len(ms) == rp.res.MaxMicroBatchSize {
+			break
+		}
+		ests = append(ests, est{r.target + 1, max(0, r.decode-2)})
+		sorted := append([]est(nil), ests...)
+		sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].left > sorted[j].left })
+		need, cum := 0, 0
+		for i, e := range sorted {
+			cum += e.used
+			need = max(need, e.left*(i+1)+cum)
+		}
+		if need >= rp.numBlocks {
+			break
+		}
+		rp.popWaiting()
+		rp.allocate(r, r.target)
+		ms = append(ms, member{r, r.target})
+		sum += r.target
+	}
+	return ms
+}
+
+func (l lightLLM) nextBatch(rp *replica) []member {
+	if len(rp.running) == 0 {
+		ms := l.prefillBatch(rp)
+		if len(ms) > 0 {
+			rp.numWaitingIters = 0
+		}
+		return ms
+	}
+	if rp.numWaitingIters >= rp.cfg.MaxWaitingIters {
+		rp.numWaitingIters = 0
+		if ms := l.prefillBatch(rp); len(ms) > 0 {
+			return ms
+		}
+	}
+	if rp.numBlocks-rp.allocated < len(rp.running) {
+		// Vidur raises "OOM handling not implemented"; the run loop turns an
+		// empty batch with running requests into a stall error.
+		return nil
+	}
+	rp.numWaitingIters++
+	ms := make([]member, 0, len(rp.running))
+	for _, r := range rp.running {
+		rp.allocate(r, 1)
+		ms = append(ms, member{r, 1})
+	}
+	rp.running = rp.running[:0]
+	return ms
+}
+
+func (lightLLM) onBatchEnd(rp *replica, b *batch) { defaultOnBatchEnd(rp, b) }

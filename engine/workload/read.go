@@ -1,0 +1,470 @@
+package workload
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/servesim/servesim/engine/csvin"
+)
+
+// Request is one inference request as the workload describes it, after the
+// configured scaling and clipping.
+type Request struct {
+	ID        int    // 0-based, in file (or generation) order
+	PromptID  string // from trace_lengths.csv; empty otherwise
+	ArrivalNs int64  // ns since run start
+	Prefill   int    // prompt tokens
+	Decode    int    // output tokens
+	// Rejected is non-empty when the request can never be served under the
+	// configuration (for example longer than max_tokens even after
+	// clipping). Such requests stay in the workload and in every output.
+	Rejected string
+}
+
+// Format names a workload input format.
+type Format string
+
+// The formats Load detects.
+const (
+	FormatServesim    Format = "servesim-trace" // trace_lengths.csv + trace_intervals.csv (+ prompts.jsonl)
+	FormatVidurTrace  Format = "vidur-trace"    // arrived_at,num_prefill_tokens,num_decode_tokens
+	FormatLengthTrace Format = "length-trace"   // lengths only; arrivals from a synthetic process
+	FormatSynthetic   Format = "synthetic"      // lengths and arrivals generated
+)
+
+// RejectedTooLong is the Rejected reason for a request that does not fit
+// max_tokens.
+const RejectedTooLong = "rejected_too_long"
+
+// File is one named input stream.
+type File struct {
+	Name string
+	R    io.Reader
+}
+
+// Options say how lengths and times are scaled and clipped, and how
+// arrivals and lengths are generated when the files do not give them.
+// The zero value is not useful: start from DefaultOptions.
+type Options struct {
+	MaxTokens    int     // Vidur's max_tokens (context limit per request); 0 disables clipping
+	PrefillScale float64 // Vidur's prefill_scale_factor
+	DecodeScale  float64 // Vidur's decode_scale_factor
+	TimeScale    float64 // Vidur's time_scale_factor (trace arrivals are multiplied by it)
+	Synthetic    Synthetic
+}
+
+// DefaultOptions are Vidur's defaults: max_tokens 4096, scale factors 1.
+func DefaultOptions() Options {
+	return Options{MaxTokens: 4096, PrefillScale: 1, DecodeScale: 1, TimeScale: 1, Synthetic: DefaultSynthetic()}
+}
+
+// Workload is a request stream ready to simulate.
+type Workload struct {
+	Format   Format
+	Files    []string
+	Requests []Request
+	// Notes lists, in words, every change made to what the user gave
+	// (scaling, clipping, shuffling) and how many requests it touched.
+	Notes []string
+}
+
+// Validate checks the options themselves.
+func (o Options) Validate() error {
+	var errs []error
+	if o.MaxTokens < 0 {
+		errs = append(errs, fmt.Errorf("max_tokens: must be >= 0, got %d", o.MaxTokens))
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"prefill_scale_factor", o.PrefillScale}, {"decode_scale_factor", o.DecodeScale}, {"time_scale_factor", o.TimeScale}} {
+		if !(f.v > 0) || math.IsInf(f.v, 0) {
+			errs = append(errs, fmt.Errorf("%s: must be a finite number > 0, got %v", f.name, f.v))
+		}
+	}
+	if err := o.Synthetic.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+type fileKind int
+
+const (
+	kindLengths    fileKind = iota // request_id,prompt_id,num_prefill_tokens,num_decode_tokens
+	kindIntervals                  // request_id,inter_arrival_ns,arrival_time_ns
+	kindVidur                      // arrived_at,num_prefill_tokens,num_decode_tokens
+	kindLengthOnly                 // num_prefill_tokens,num_decode_tokens (no arrivals)
+	kindPrompts                    // prompts.jsonl
+)
+
+func (k fileKind) String() string {
+	return [...]string{"trace_lengths (request_id,prompt_id,num_prefill_tokens,num_decode_tokens)",
+		"trace_intervals (request_id,inter_arrival_ns,arrival_time_ns)",
+		"Vidur trace (arrived_at,num_prefill_tokens,num_decode_tokens)",
+		"length-only trace (num_prefill_tokens,num_decode_tokens)",
+		"prompts.jsonl"}[k]
+}
+
+const expectedFormats = "one of: trace_lengths.csv + trace_intervals.csv [+ prompts.jsonl]; " +
+	"a Vidur trace CSV (arrived_at,num_prefill_tokens,num_decode_tokens); " +
+	"a length-only CSV (num_prefill_tokens,num_decode_tokens) with a synthetic arrival process"
+
+func classify(t *csvin.Table) (fileKind, error) {
+	switch {
+	case t.Has("request_id") && t.Has("inter_arrival_ns") && t.Has("arrival_time_ns"):
+		return kindIntervals, nil
+	case t.Has("arrived_at") && t.Has("num_prefill_tokens") && t.Has("num_decode_tokens"):
+		return kindVidur, nil
+	case t.Has("request_id") && t.Has("num_prefill_tokens") && t.Has("num_decode_tokens"):
+		return kindLengths, nil
+	case t.Has("num_prefill_tokens") && t.Has("num_decode_tokens"):
+		return kindLengthOnly, nil
+	}
+	return 0, &csvin.Error{File: t.File(), Line: 1, Want: "a header of " + expectedFormats, Got: csvin.Quote(strings.Join(t.Header(), ","))}
+}
+
+type rawRow struct {
+	id       int64
+	promptID string
+	p, d     int64
+	arrival  int64 // ns
+	line     int
+}
+
+type parsed struct {
+	kind  fileKind
+	name  string
+	rows  []rawRow
+	lines int // prompts.jsonl lines
+}
+
+// Load detects the format of the given files by their headers and builds
+// the workload. With no files it generates a synthetic workload.
+func Load(files []File, opt Options) (*Workload, error) {
+	if err := opt.Validate(); err != nil {
+		return nil, err
+	}
+	if len(files) == 0 {
+		return Generate(opt)
+	}
+	var ps []parsed
+	for _, f := range files {
+		p, err := parseFile(f)
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, p)
+	}
+	byKind := map[fileKind][]parsed{}
+	var names []string
+	for _, p := range ps {
+		byKind[p.kind] = append(byKind[p.kind], p)
+		names = append(names, p.name)
+	}
+	for k, v := range byKind {
+		if len(v) > 1 {
+			return nil, fmt.Errorf("workload: two files of kind %s (%s and %s); give one", k, v[0].name, v[1].name)
+		}
+	}
+	one := func(k fileKind) *parsed {
+		if v := byKind[k]; len(v) == 1 {
+			return &v[0]
+		}
+		return nil
+	}
+	lengths, intervals, vidur, lonly, prompts := one(kindLengths), one(kindIntervals), one(kindVidur), one(kindLengthOnly), one(kindPrompts)
+	describe := func() string {
+		var ks []string
+		for _, p := range ps {
+			ks = append(ks, p.name+": "+p.kind.String())
+		}
+		return strings.Join(ks, "; ")
+	}
+	switch {
+	case lengths != nil && intervals != nil && vidur == nil && lonly == nil:
+		w, err := joinServesim(lengths, intervals, prompts, opt)
+		if err != nil {
+			return nil, err
+		}
+		w.Files = names
+		return w, nil
+	case vidur != nil && len(ps) == 1:
+		w := traceReplay(vidur.rows, opt)
+		w.Format, w.Files = FormatVidurTrace, names
+		return w, nil
+	case (lonly != nil || lengths != nil) && len(ps) == 1 || lengths != nil && prompts != nil && len(ps) == 2:
+		src := lonly
+		if src == nil {
+			src = lengths
+		}
+		w, err := generateFromLengths(src, opt)
+		if err != nil {
+			return nil, err
+		}
+		w.Files = names
+		return w, nil
+	case intervals != nil && lengths == nil:
+		return nil, fmt.Errorf("workload: %s gives arrivals but no trace_lengths.csv was given (need both)", intervals.name)
+	}
+	return nil, fmt.Errorf("workload: cannot combine the given files (%s); expected %s", describe(), expectedFormats)
+}
+
+func parseFile(f File) (parsed, error) {
+	if strings.HasSuffix(strings.ToLower(f.Name), ".jsonl") {
+		n, err := checkJSONL(f)
+		return parsed{kind: kindPrompts, name: f.Name, lines: n}, err
+	}
+	t, err := csvin.ReadHeader(f.R, f.Name)
+	if err != nil {
+		return parsed{}, err
+	}
+	kind, err := classify(t)
+	if err != nil {
+		return parsed{}, err
+	}
+	p := parsed{kind: kind, name: f.Name}
+	for {
+		err := t.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return p, err
+		}
+		r := rawRow{line: t.Line()}
+		switch kind {
+		case kindIntervals:
+			if r.id, err = t.IntAtLeast("request_id", 0); err != nil {
+				return p, err
+			}
+			var ia int64
+			if ia, err = t.IntAtLeast("inter_arrival_ns", 0); err != nil {
+				return p, err
+			}
+			if r.arrival, err = t.IntAtLeast("arrival_time_ns", 0); err != nil {
+				return p, err
+			}
+			if n := len(p.rows); n > 0 {
+				prev := p.rows[n-1].arrival
+				if r.arrival < prev {
+					return p, t.ErrAt("arrival_time_ns", fmt.Sprintf("non-decreasing arrival times (previous row: %d)", prev), fmt.Sprint(r.arrival))
+				}
+				if r.arrival-prev != ia {
+					return p, t.ErrAt("inter_arrival_ns", fmt.Sprintf("arrival_time_ns minus the previous row's (%d)", r.arrival-prev), fmt.Sprint(ia))
+				}
+			} else if ia != r.arrival && ia != 0 {
+				return p, t.ErrAt("inter_arrival_ns", fmt.Sprintf("0 or arrival_time_ns (%d) on the first row", r.arrival), fmt.Sprint(ia))
+			}
+		default:
+			if kind == kindLengths {
+				if r.id, err = t.IntAtLeast("request_id", 0); err != nil {
+					return p, err
+				}
+				if t.Has("prompt_id") {
+					r.promptID, _ = t.Field("prompt_id")
+				}
+			}
+			if r.p, err = t.IntAtLeast("num_prefill_tokens", 1); err != nil {
+				return p, err
+			}
+			if r.d, err = t.IntAtLeast("num_decode_tokens", 1); err != nil {
+				return p, err
+			}
+			if kind == kindVidur {
+				s, err := t.NonNegFloat("arrived_at")
+				if err != nil {
+					return p, err
+				}
+				if s*1e9 > math.MaxInt64/4 {
+					return p, t.ErrAt("arrived_at", "an arrival time in seconds below 1e9", fmt.Sprint(s))
+				}
+				r.arrival = int64(math.Round(s * 1e9))
+				if n := len(p.rows); n > 0 && r.arrival < p.rows[n-1].arrival {
+					return p, t.ErrAt("arrived_at", fmt.Sprintf("non-decreasing arrival times (previous row: %v s)", float64(p.rows[n-1].arrival)/1e9), fmt.Sprint(s))
+				}
+			}
+		}
+		if kind == kindLengths || kind == kindIntervals {
+			if want := int64(len(p.rows)); r.id != want {
+				return p, t.ErrAt("request_id", fmt.Sprintf("request_id %d (rows numbered 0,1,2,… in order, no duplicates)", want), fmt.Sprint(r.id))
+			}
+		}
+		p.rows = append(p.rows, r)
+	}
+	if len(p.rows) == 0 {
+		return p, &csvin.Error{File: f.Name, Line: 2, Want: "at least one data row", Got: "only a header"}
+	}
+	return p, nil
+}
+
+// checkJSONL verifies that every non-blank line of prompts.jsonl is a JSON
+// object. The prompt texts are not used by the simulation.
+func checkJSONL(f File) (int, error) {
+	sc := bufio.NewScanner(f.R)
+	sc.Buffer(make([]byte, 1<<16), 64<<20)
+	n, line := 0, 0
+	for sc.Scan() {
+		line++
+		b := strings.TrimSpace(strings.TrimPrefix(sc.Text(), "\uFEFF"))
+		if b == "" {
+			continue
+		}
+		var obj map[string]any
+		if err := json.Unmarshal([]byte(b), &obj); err != nil {
+			return 0, &csvin.Error{File: f.Name, Line: line, Want: "one JSON object per line", Got: err.Error()}
+		}
+		n++
+	}
+	if err := sc.Err(); err != nil {
+		return 0, fmt.Errorf("read %s: %w", f.Name, err)
+	}
+	return n, nil
+}
+
+func joinServesim(lengths, intervals, prompts *parsed, opt Options) (*Workload, error) {
+	if len(lengths.rows) != len(intervals.rows) {
+		return nil, &csvin.Error{File: intervals.name, Line: len(intervals.rows) + 1,
+			Want: fmt.Sprintf("%d rows, one per request in %s", len(lengths.rows), lengths.name), Got: fmt.Sprintf("%d rows", len(intervals.rows))}
+	}
+	rows := make([]rawRow, len(lengths.rows))
+	for i, l := range lengths.rows {
+		l.arrival = intervals.rows[i].arrival
+		rows[i] = l
+	}
+	w := traceReplay(rows, opt)
+	w.Format = FormatServesim
+	if prompts != nil && prompts.lines != len(rows) {
+		w.Notes = append(w.Notes, fmt.Sprintf("%s has %d prompts for %d requests (prompt texts are not simulated)", prompts.name, prompts.lines, len(rows)))
+	}
+	return w, nil
+}
+
+// traceReplay applies Vidur's trace-replay rules (§2.4): scale lengths,
+// truncate, keep each >= 1, clip the prompt so P+D <= max_tokens, scale
+// arrival times. Unlike Vidur, a request whose decode alone reaches
+// max_tokens is kept and marked rejected_too_long instead of getting P <= 0.
+func traceReplay(rows []rawRow, opt Options) *Workload {
+	w := &Workload{Requests: make([]Request, len(rows))}
+	var floored, clipped, rejected int
+	for i, r := range rows {
+		p, d := scaleLen(r.p, opt.PrefillScale, &floored), scaleLen(r.d, opt.DecodeScale, &floored)
+		req := Request{ID: i, PromptID: r.promptID, ArrivalNs: scaleTime(r.arrival, opt.TimeScale), Prefill: p, Decode: d}
+		if opt.MaxTokens > 0 && p+d > opt.MaxTokens {
+			if d >= opt.MaxTokens {
+				req.Rejected = RejectedTooLong
+				rejected++
+			} else {
+				req.Prefill = opt.MaxTokens - d
+				clipped++
+			}
+		}
+		w.Requests[i] = req
+	}
+	w.Notes = scaleNotes(opt, floored)
+	if clipped > 0 {
+		w.Notes = append(w.Notes, fmt.Sprintf("%d of %d requests had their prompt clipped so that prompt+output <= max_tokens %d (Vidur trace-replay rule)", clipped, len(rows), opt.MaxTokens))
+	}
+	if rejected > 0 {
+		w.Notes = append(w.Notes, fmt.Sprintf("%d of %d requests have output length >= max_tokens %d and are marked %s", rejected, len(rows), opt.MaxTokens, RejectedTooLong))
+	}
+	return w
+}
+
+func scaleLen(v int64, f float64, floored *int) int {
+	if f == 1 {
+		return int(v)
+	}
+	s := int(math.Trunc(float64(v) * f))
+	if s < 1 {
+		*floored++
+		s = 1
+	}
+	return s
+}
+
+func scaleTime(ns int64, f float64) int64 {
+	if f == 1 {
+		return ns
+	}
+	return int64(math.Round(float64(ns) * f))
+}
+
+func scaleNotes(opt Options, floored int) []string {
+	var n []string
+	if opt.PrefillScale != 1 || opt.DecodeScale != 1 {
+		n = append(n, fmt.Sprintf("token counts scaled (prefill x%v, decode x%v) and truncated to integers", opt.PrefillScale, opt.DecodeScale))
+	}
+	if floored > 0 {
+		n = append(n, fmt.Sprintf("%d scaled token counts fell below 1 and were raised to 1", floored))
+	}
+	if opt.TimeScale != 1 {
+		n = append(n, fmt.Sprintf("arrival times scaled x%v", opt.TimeScale))
+	}
+	return n
+}
+
+// generateFromLengths takes (P, D) pairs from a length-only trace (Vidur's
+// trace length generator, §2.3: scale, proportional clip to max_tokens,
+// seeded shuffle) and arrivals from the synthetic interval process.
+func generateFromLengths(src *parsed, opt Options) (*Workload, error) {
+	pairs := make([][2]int, len(src.rows))
+	var floored, clipped int
+	for i, r := range src.rows {
+		p, d := scaleLen(r.p, opt.PrefillScale, &floored), scaleLen(r.d, opt.DecodeScale, &floored)
+		if opt.MaxTokens > 0 && p+d > opt.MaxTokens {
+			diff := p + d - opt.MaxTokens
+			tot := float64(p + d)
+			p0, d0 := p, d
+			p -= int(math.Ceil(float64(diff) * float64(p0) / tot))
+			d -= int(math.Ceil(float64(diff) * float64(d0) / tot))
+			p, d = max(p, 1), max(d, 1)
+			clipped++
+		}
+		pairs[i] = [2]int{p, d}
+	}
+	syn := opt.Synthetic
+	rng := rand.New(rand.NewPCG(syn.Seed, streamShuffle))
+	rng.Shuffle(len(pairs), func(i, j int) { pairs[i], pairs[j] = pairs[j], pairs[i] })
+	next := 0
+	lengths := func() (int, int, error) {
+		if next >= len(pairs) {
+			return 0, 0, fmt.Errorf("workload: %s has %d rows but %d requests were asked for (num_requests)", src.name, len(pairs), syn.NumRequests)
+		}
+		next++
+		return pairs[next-1][0], pairs[next-1][1], nil
+	}
+	n := syn.NumRequests
+	if n == 0 && syn.DurationS == 0 {
+		n = len(pairs)
+	}
+	w, err := generate(syn, n, lengths)
+	if err != nil {
+		return nil, err
+	}
+	w.Format = FormatLengthTrace
+	w.Notes = append(scaleNotes(opt, floored), w.Notes...)
+	w.Notes = append(w.Notes, fmt.Sprintf("lengths from %s shuffled with seed %d (Vidur trace length generator)", src.name, syn.Seed))
+	if clipped > 0 {
+		w.Notes = append(w.Notes, fmt.Sprintf("%d of %d length rows clipped proportionally to max_tokens %d (Vidur trace length-generator rule)", clipped, len(pairs), opt.MaxTokens))
+	}
+	return w, nil
+}
+
+// Names returns the base names of the files, sorted, for messages.
+func Names(files []File) []string {
+	var n []string
+	for _, f := range files {
+		n = append(n, path.Base(f.Name))
+	}
+	sort.Strings(n)
+	return n
+}
