@@ -44,11 +44,12 @@ func (t Timings) LayerMLP() float64 {
 	return s
 }
 
-// Set builds a profile set for m at TP 1 covering num_tokens 1..maxTokens,
+// Set builds a profile set for m at TP 1, 2, 4 and 8 covering num_tokens 1..maxTokens,
 // decode batch 1..maxBatch x kv 0..maxTokens, prefill chunk 1..maxTokens x
 // kv 0..maxTokens.
 func Set(m model.Model, t Timings, maxTokens, maxBatch int) *predict.Set {
 	fs := fstest.MapFS{}
+	tps := []int{1, 2, 4, 8}
 	var b strings.Builder
 	b.WriteString("num_tokens,num_tensor_parallel_workers,n_head,n_kv_head,n_embd,n_expanded_embd,vocab_size,use_gated_mlp")
 	for _, op := range MLPOps {
@@ -60,11 +61,13 @@ func Set(m model.Model, t Timings, maxTokens, maxBatch int) *predict.Set {
 		gated = "True"
 	}
 	for _, n := range []int{1, maxTokens} {
-		fmt.Fprintf(&b, "%d,1,%d,%d,%d,%d,%d,%s", n, m.NumQHeads, m.NumKVHeads, m.EmbeddingDim, m.MLPHiddenDim, m.VocabSize, gated)
-		for _, op := range MLPOps {
-			fmt.Fprintf(&b, ",%g", t.MLP[op])
+		for _, tp := range tps {
+			fmt.Fprintf(&b, "%d,%d,%d,%d,%d,%d,%d,%s", n, tp, m.NumQHeads, m.NumKVHeads, m.EmbeddingDim, m.MLPHiddenDim, m.VocabSize, gated)
+			for _, op := range MLPOps {
+				fmt.Fprintf(&b, ",%g", t.MLP[op])
+			}
+			b.WriteString("\n")
 		}
-		b.WriteString("\n")
 	}
 	fs["mlp.csv"] = &fstest.MapFile{Data: []byte(b.String())}
 	b.Reset()
@@ -77,7 +80,9 @@ func Set(m model.Model, t Timings, maxTokens, maxBatch int) *predict.Set {
 		} else {
 			p = fmt.Sprint(t.Prefill)
 		}
-		fmt.Fprintf(&b, "%d,%d,%d,1,%d,%d,%d,%s,%s,%g\n", m.EmbeddingDim, m.NumQHeads, m.NumKVHeads, batch, chunk, kv, d, p, t.KVSave)
+		for _, tp := range tps {
+			fmt.Fprintf(&b, "%d,%d,%d,%d,%d,%d,%d,%s,%s,%g\n", m.EmbeddingDim, m.NumQHeads, m.NumKVHeads, tp, batch, chunk, kv, d, p, t.KVSave)
+		}
 	}
 	for _, batch := range []int{1, maxBatch} {
 		for _, kv := range []int{0, maxTokens} {
@@ -94,7 +99,9 @@ func Set(m model.Model, t Timings, maxTokens, maxBatch int) *predict.Set {
 		b.Reset()
 		b.WriteString("model_name,batch_size,tensor_parallel_degree,schedule_median,sampler_e2e_median,prepare_inputs_e2e_median,process_model_outputs_median,ray_comm_time_mean,admit_median\n")
 		for _, bs := range []int{1, maxBatch} {
-			fmt.Fprintf(&b, "%s,%d,1,%g,%g,%g,%g,%g,%g\n", m.Name, bs, t.CPU, t.CPU, t.CPU, t.CPU, t.CPU, t.Admit)
+			for _, tp := range tps {
+				fmt.Fprintf(&b, "%s,%d,%d,%g,%g,%g,%g,%g,%g\n", m.Name, bs, tp, t.CPU, t.CPU, t.CPU, t.CPU, t.CPU, t.Admit)
+			}
 		}
 		fs["cpu_overheads.csv"] = &fstest.MapFile{Data: []byte(b.String())}
 	}
@@ -105,4 +112,31 @@ func Set(m model.Model, t Timings, maxTokens, maxBatch int) *predict.Set {
 		panic(err) // the fixture itself is wrong
 	}
 	return s
+}
+
+// Network builds network profiles for node "a100_pairwise_nvlink" (and
+// a100_dgx) with constant all-reduce and send/recv times in ms, covering
+// 1..65536 tokens of embedding dim e.
+func Network(e int, allReduce, sendRecv float64) fstest.MapFS {
+	fs := fstest.MapFS{}
+	for _, node := range []string{"a100_pairwise_nvlink", "a100_dgx"} {
+		var ar, sr strings.Builder
+		ar.WriteString(",time_stats.all_reduce.median,rank,num_workers,size,collective,devices_per_node,max_devices_per_node\n")
+		sr.WriteString(",time_stats.send_recv.median,rank,num_workers,size,collective,devices_per_node,max_devices_per_node\n")
+		i := 0
+		for _, tok := range []int{1, 65536} {
+			size := tok * e * 2
+			for _, w := range []int{2, 4, 8} {
+				fmt.Fprintf(&ar, "%d,%g,0,%d,%d,all_reduce,%d,8\n", i, allReduce, w, size, w)
+				i++
+			}
+			for _, dpn := range []int{1, 2} {
+				fmt.Fprintf(&sr, "%d,%g,0,2,%d,send_recv,%d,8\n", i, sendRecv, size, dpn)
+				i++
+			}
+		}
+		fs[node+"/all_reduce.csv"] = &fstest.MapFile{Data: []byte(ar.String())}
+		fs[node+"/send_recv.csv"] = &fstest.MapFile{Data: []byte(sr.String())}
+	}
+	return fs
 }

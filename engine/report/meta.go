@@ -1,0 +1,261 @@
+package report
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/servesim/servesim/engine"
+)
+
+// SchemaVersion of run_meta.json.
+const SchemaVersion = 1
+
+// Meta is what the caller knows that the engine does not. The engine reads
+// no clock: StartedAt/EndedAt are written only when the caller sets them, so
+// outputs stay byte-identical by default.
+type Meta struct {
+	EngineVersion string
+	OutputDir     string // for summary.md's file list; may be empty
+	WorkloadName  string // e.g. "embedded:seed" or a path
+	StartedAt     string // RFC 3339, optional
+	EndedAt       string
+}
+
+// WorkloadHash identifies the simulated request stream (ids, arrivals and
+// lengths after scaling and clipping), independent of file formatting.
+func WorkloadHash(res *engine.Result) string {
+	h := sha256.New()
+	var b [8 * 4]byte
+	for _, r := range res.Requests {
+		binary.LittleEndian.PutUint64(b[0:], uint64(r.ID))
+		binary.LittleEndian.PutUint64(b[8:], uint64(r.ArrivalNs))
+		binary.LittleEndian.PutUint64(b[16:], uint64(r.Prefill))
+		binary.LittleEndian.PutUint64(b[24:], uint64(r.Decode))
+		h.Write(b[:])
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// RunID is a deterministic name for a run: a hash of config and workload.
+func RunID(res *engine.Result) string {
+	c, _ := json.Marshal(res.Config)
+	h := sha256.Sum256(append(c, WorkloadHash(res)...))
+	return "servesim_" + hex.EncodeToString(h[:5])
+}
+
+// RunMeta writes run_meta.json.
+func RunMeta(w io.Writer, res *engine.Result, meta Meta) error {
+	counts := map[string]int{}
+	for _, r := range res.Requests {
+		counts[r.Status]++
+	}
+	opt := func(s string) any {
+		if s == "" {
+			return nil
+		}
+		return s
+	}
+	doc := struct {
+		SchemaVersion int             `json:"schema_version"`
+		RunID         string          `json:"run_id"`
+		StartedAt     any             `json:"started_at"`
+		EndedAt       any             `json:"ended_at"`
+		EngineVersion string          `json:"engine_version"`
+		Model         string          `json:"model"`
+		Hardware      map[string]any  `json:"hardware"`
+		Profile       map[string]any  `json:"profile"`
+		Workload      map[string]any  `json:"workload"`
+		Config        engine.Config   `json:"config"`
+		Resolved      engine.Resolved `json:"resolved"`
+		Results       map[string]any  `json:"results"`
+	}{
+		SchemaVersion: SchemaVersion, RunID: RunID(res), StartedAt: opt(meta.StartedAt), EndedAt: opt(meta.EndedAt),
+		EngineVersion: meta.EngineVersion, Model: res.Config.Replica.Model,
+		Hardware: map[string]any{"device": res.Resolved.Device, "network_device": res.Resolved.Node,
+			"tensor_parallel_size": res.Config.Replica.TensorParallelSize, "num_pipeline_stages": res.Config.Replica.NumPipelineStages,
+			"num_replicas": res.Config.Cluster.NumReplicas},
+		Profile: map[string]any{"name": res.Profile.Name, "origin": res.ProfileOrigin, "kind": res.Profile.Kind,
+			"summary": res.Profile.Summary, "cpu_overhead_engine": res.Profile.CPUOverheadEngine,
+			"cpu_overhead_modelled": !res.Config.Predictor.SkipCPUOverheadModeling},
+		Workload: map[string]any{"name": meta.WorkloadName, "format": res.Workload.Format, "files": res.Workload.Files,
+			"notes": nonNil(res.Workload.Notes), "num_requests": len(res.Requests), "sha256": WorkloadHash(res)},
+		Config: res.Config, Resolved: res.Resolved,
+		Results: map[string]any{"simulated_duration_ns": res.EndNs, "num_batches": len(res.Batches), "restarts": res.Restarts,
+			"extrapolated_lookups": res.Extrapolated, "status_counts": counts},
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(doc)
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// KeyResults are the headline numbers of a run (summary.md "Key results").
+type KeyResults struct {
+	Requests, OK                int
+	PrefillTokens, DecodeTokens int64
+	TTFT, E2E, TokenLatency     Stats // ns; token latency over token_index > 0
+	MaxCompletionNs             int64
+	DecodeThroughput            float64 // decode tokens / s over [0, max completion]
+}
+
+// Compute derives KeyResults from a run. Only requests with status ok count
+// toward latencies.
+func Compute(res *engine.Result) KeyResults {
+	k := KeyResults{Requests: len(res.Requests)}
+	var ttft, e2e, tok []float64
+	for i, r := range res.Requests {
+		k.PrefillTokens += int64(r.Prefill)
+		k.DecodeTokens += int64(r.DecodeActual)
+		if r.Status != engine.StatusOK {
+			continue
+		}
+		k.OK++
+		ttft = append(ttft, float64(r.FirstTokenNs-r.ArrivalNs))
+		e2e = append(e2e, float64(r.CompletionNs-r.ArrivalNs))
+		k.MaxCompletionNs = max(k.MaxCompletionNs, r.CompletionNs)
+		var prev int64
+		res.EachToken(i, func(idx int, at int64) {
+			if idx > 0 {
+				tok = append(tok, float64(at-prev))
+			}
+			prev = at
+		})
+	}
+	k.TTFT, k.E2E, k.TokenLatency = StatsOf(ttft), StatsOf(e2e), StatsOf(tok)
+	if k.MaxCompletionNs > 0 {
+		k.DecodeThroughput = float64(k.DecodeTokens) / (float64(k.MaxCompletionNs) / 1e9)
+	}
+	return k
+}
+
+// commas renders an integer with thousands separators.
+func commas(v int64) string {
+	s := strconv.FormatInt(v, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+func nsText(v float64) string {
+	if v != math.Trunc(v) {
+		whole := math.Trunc(v)
+		return fmt.Sprintf("`%s%s ns` (`%.3f ms`)", commas(int64(whole)), strconv.FormatFloat(v-whole, 'f', 1, 64)[1:], v/1e6)
+	}
+	return fmt.Sprintf("`%s ns` (`%.3f ms`)", commas(int64(v)), v/1e6)
+}
+
+// Summary writes summary.md in the layout of the seed's run summary.
+func Summary(w io.Writer, res *engine.Result, meta Meta) error {
+	k := Compute(res)
+	var b strings.Builder
+	p := func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }
+	p("# servesim run summary: `%s`\n\n## Overview\n\n", RunID(res))
+	p("- **Model**: `%s`\n- **Hardware preset**: `%s` (TP %d, PP %d, %d replica(s), network `%s`)\n",
+		res.Config.Replica.Model, res.Resolved.Device.Name, res.Config.Replica.TensorParallelSize, res.Config.Replica.NumPipelineStages,
+		res.Config.Cluster.NumReplicas, res.Resolved.Node.Name)
+	p("- **Scheduler**: `%s` (global `%s`, batch cap %d, block size %d, chunk size %d)\n", res.Config.Scheduler.Type,
+		res.Config.Cluster.GlobalScheduler, res.Config.Scheduler.BatchSizeCap, res.Config.Scheduler.BlockSize, res.Config.Scheduler.ChunkSize)
+	p("- **Workload**: `%s` (%s, %d requests, sha256 `%s`)\n", meta.WorkloadName, res.Workload.Format, len(res.Requests), WorkloadHash(res)[:16])
+	p("- **Profile set**: `%s` (%s) — %s\n", res.Profile.Name, strings.ToUpper(res.Profile.Kind), res.Profile.Summary)
+	cpu := "not modelled (Vidur default)"
+	if !res.Config.Predictor.SkipCPUOverheadModeling {
+		cpu = "modelled: " + res.Profile.CPUOverheadEngine
+	}
+	p("- **CPU overhead**: %s\n", cpu)
+	if meta.OutputDir != "" {
+		p("- **Run output**: `%s`\n", meta.OutputDir)
+	}
+	p("\n## Environment (from `run_meta.json`)\n\n- **Engine**: `%s`\n", meta.EngineVersion)
+	if meta.StartedAt != "" {
+		p("- **Started at**: `%s`\n- **Ended at**: `%s`\n", meta.StartedAt, meta.EndedAt)
+	}
+	p("\n## Outputs\n\n")
+	for _, f := range Files {
+		if f != "summary.md" {
+			p("- `%s`\n", f)
+		}
+	}
+	p("\n## Key results (this run)\n\nAll timing fields below are **integer nanoseconds** relative to run start.\n\n")
+	p("- These metrics are produced by servesim's simulation from profiled per-op times, not by running the model. Every token's time is simulated (no interpolation).\n\n")
+	p("- **Requests**: `%d` (`%d` ok)\n- **Total prefill tokens**: `%s`\n- **Total decode tokens**: `%s`\n", k.Requests, k.OK, commas(k.PrefillTokens), commas(k.DecodeTokens))
+	stat := func(name, field string, s Stats) {
+		if s.N == 0 {
+			p("- **%s** (`%s`): no samples\n", name, field)
+			return
+		}
+		if s.Min == s.Max {
+			p("- **%s** (`%s`): %s (min/median/max all the same)\n", name, field, nsText(s.P50))
+			return
+		}
+		p("- **%s** (`%s`):\n  - mean: %s\n  - median: %s\n  - P90 / P99: %s / %s\n  - min/max: %s / %s\n", name, field,
+			nsText(s.Mean), nsText(s.P50), nsText(s.P90), nsText(s.P99), nsText(s.Min), nsText(s.Max))
+	}
+	stat("TTFT", "ttft_ns", k.TTFT)
+	stat("E2E", "completion_time_ns - arrival_time_ns", k.E2E)
+	stat("Per-token decode latency", "token_latency_ns, token_index>0", k.TokenLatency)
+	p("- **Approx decode throughput**: `~%.1f tokens/s` over `%.6f s` (max completion time window)\n", k.DecodeThroughput, float64(k.MaxCompletionNs)/1e9)
+	p("- **Iterations**: `%d`; **restarts (preemptions)**: `%d`", len(res.Batches), res.Restarts)
+	if res.Extrapolated > 0 {
+		p("; **lookups outside the profiled grid (extrapolated)**: `%d`", res.Extrapolated)
+	}
+	p("\n")
+	counts := map[string]int{}
+	for _, r := range res.Requests {
+		counts[r.Status]++
+	}
+	if len(counts) > 1 || counts[engine.StatusOK] != len(res.Requests) {
+		var ks []string
+		for s, n := range counts {
+			ks = append(ks, fmt.Sprintf("`%s`: %d", s, n))
+		}
+		sort.Strings(ks)
+		p("- **Status counts**: %s\n", strings.Join(ks, ", "))
+	}
+	if len(res.Workload.Notes) > 0 {
+		p("\n## Workload changes (reported, never silent)\n\n")
+		for _, n := range res.Workload.Notes {
+			p("- %s\n", n)
+		}
+	}
+	p("\n## Per-request snapshot\n\n| request_id | num_prefill_tokens | num_decode_tokens_actual | ttft_ms | e2e_ms | status |\n|-----------:|-------------------:|-------------------------:|--------:|-------:|:-------|\n")
+	for i, r := range res.Requests {
+		if i == 20 {
+			p("\n(first 20 of %d requests; all are in `request_metrics.csv`)\n", len(res.Requests))
+			break
+		}
+		ttft, e2e := "", ""
+		if r.FirstTokenNs >= 0 {
+			ttft = fmt.Sprintf("%.3f", float64(r.FirstTokenNs-r.ArrivalNs)/1e6)
+		}
+		if r.CompletionNs >= 0 {
+			e2e = fmt.Sprintf("%.3f", float64(r.CompletionNs-r.ArrivalNs)/1e6)
+		}
+		p("| %d | %d | %d | %s | %s | %s |\n", r.ID, r.Prefill, r.DecodeActual, ttft, e2e, r.Status)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

@@ -1,0 +1,233 @@
+// Package report writes a run's output files: request_metrics.csv and
+// token_metrics.csv in the seed's exact schema, batch_metrics.csv,
+// chrome_trace.json (Perfetto), run_meta.json and summary.md.
+//
+// Every writer takes an io.Writer and writes the same bytes for the same
+// Result, natively and in wasm. Times are integer ns since run start.
+package report
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+
+	"github.com/servesim/servesim/engine"
+)
+
+// Files lists the output files in the order they are written.
+var Files = []string{"request_metrics.csv", "token_metrics.csv", "batch_metrics.csv", "run_meta.json", "summary.md", "chrome_trace.json"}
+
+// Write writes the named file.
+func Write(name string, w io.Writer, res *engine.Result, meta Meta) error {
+	switch name {
+	case "request_metrics.csv":
+		return RequestMetrics(w, res)
+	case "token_metrics.csv":
+		return TokenMetrics(w, res)
+	case "batch_metrics.csv":
+		return BatchMetrics(w, res)
+	case "run_meta.json":
+		return RunMeta(w, res, meta)
+	case "summary.md":
+		return Summary(w, res, meta)
+	case "chrome_trace.json":
+		return ChromeTrace(w, res)
+	}
+	return fmt.Errorf("report: unknown file %q", name)
+}
+
+// ns renders a time, or an empty cell when it never happened (-1).
+func ns(b []byte, v int64) []byte {
+	if v < 0 {
+		return b
+	}
+	return strconv.AppendInt(b, v, 10)
+}
+
+// RequestMetrics writes one row per request (the seed's columns).
+func RequestMetrics(w io.Writer, res *engine.Result) error {
+	bw := bufio.NewWriterSize(w, 1<<16)
+	bw.WriteString("request_id,arrival_time_ns,first_token_time_ns,ttft_ns,completion_time_ns,num_prefill_tokens,num_decode_tokens,num_decode_tokens_actual,status\n")
+	var b []byte
+	for _, r := range res.Requests {
+		b = strconv.AppendInt(b[:0], int64(r.ID), 10)
+		b = append(b, ',')
+		b = strconv.AppendInt(b, r.ArrivalNs, 10)
+		b = append(b, ',')
+		b = ns(b, r.FirstTokenNs)
+		b = append(b, ',')
+		if r.FirstTokenNs >= 0 {
+			b = strconv.AppendInt(b, r.FirstTokenNs-r.ArrivalNs, 10)
+		}
+		b = append(b, ',')
+		b = ns(b, r.CompletionNs)
+		b = append(b, ',')
+		b = strconv.AppendInt(b, int64(r.Prefill), 10)
+		b = append(b, ',')
+		b = strconv.AppendInt(b, int64(r.Decode), 10)
+		b = append(b, ',')
+		b = strconv.AppendInt(b, int64(r.DecodeActual), 10)
+		b = append(b, ',')
+		b = append(b, r.Status...)
+		b = append(b, '\n')
+		bw.Write(b)
+	}
+	return bw.Flush()
+}
+
+// TokenMetrics writes one row per output token with its simulated
+// completion time (no interpolation) and the gap to the previous token.
+func TokenMetrics(w io.Writer, res *engine.Result) error {
+	bw := bufio.NewWriterSize(w, 1<<16)
+	bw.WriteString("request_id,token_index,token_time_ns,token_latency_ns\n")
+	var b []byte
+	for i := range res.Requests {
+		var prev int64
+		res.EachToken(i, func(k int, at int64) {
+			b = strconv.AppendInt(b[:0], int64(i), 10)
+			b = append(b, ',')
+			b = strconv.AppendInt(b, int64(k), 10)
+			b = append(b, ',')
+			b = strconv.AppendInt(b, at, 10)
+			b = append(b, ',')
+			if k > 0 {
+				b = strconv.AppendInt(b, at-prev, 10)
+			} else {
+				b = append(b, '0')
+			}
+			b = append(b, '\n')
+			bw.Write(b)
+			prev = at
+		})
+	}
+	return bw.Flush()
+}
+
+// BatchColumns are batch_metrics.csv's per-term columns: predicted time in
+// ns per iteration, summed over layers and pipeline stages.
+var BatchColumns = []string{"input_layernorm", "attn_pre_proj", "attn_rope", "attn_kv_cache_save", "attn_decode", "attn_prefill",
+	"attn_post_proj", "post_attention_layernorm", "mlp_up_proj", "mlp_act", "mlp_down_proj", "add", "tp_all_reduce",
+	"pp_send_recv", "embedding", "lm_head", "cpu_overhead", "admission"}
+
+// BatchMetrics writes one row per iteration with its per-term breakdown.
+func BatchMetrics(w io.Writer, res *engine.Result) error {
+	bw := bufio.NewWriterSize(w, 1<<16)
+	bw.WriteString("batch_id,replica_id,scheduled_at_ns,completed_at_ns,batch_size,num_tokens,num_prefill_tokens,num_decode_tokens,kv_blocks_in_use,kv_blocks_total,model_time_ns,total_time_ns")
+	for _, c := range BatchColumns {
+		bw.WriteString("," + c + "_ns")
+	}
+	bw.WriteString("\n")
+	var b []byte
+	terms := make([]float64, len(BatchColumns))
+	for i, rec := range res.Batches {
+		for k := range terms {
+			terms[k] = 0
+		}
+		for _, bd := range res.Breakdown(i) {
+			l := float64(bd.Layers)
+			for k, v := range []float64{bd.InputLN * l, bd.PreProj * l, bd.Rope * l, bd.KVSave * l, bd.AttnDecode * l, bd.AttnPrefill * l,
+				bd.PostProj * l, bd.PostLN * l, bd.UpProj * l, bd.Act * l, bd.DownProj * l, bd.Add * l, 2 * bd.TPComm * l,
+				bd.PPComm, bd.Embedding, bd.LMHead, bd.CPU, bd.Admission} {
+				terms[k] += v
+			}
+		}
+		b = b[:0]
+		for _, v := range []int64{int64(rec.ID), int64(rec.Replica), rec.ScheduledAt, rec.EndAt, int64(rec.Size), int64(rec.Tokens),
+			int64(rec.PrefillTokens), int64(rec.DecodeTokens), int64(rec.KVBlocksInUse), int64(res.Resolved.NumBlocks), rec.ModelNs, rec.TotalNs} {
+			b = strconv.AppendInt(b, v, 10)
+			b = append(b, ',')
+		}
+		for _, v := range terms {
+			b = strconv.AppendInt(b, int64(v*1e6+0.5), 10)
+			b = append(b, ',')
+		}
+		b[len(b)-1] = '\n'
+		bw.Write(b)
+	}
+	return bw.Flush()
+}
+
+// ChromeTrace writes one complete event per batch stage, Vidur style
+// (§8.6), loadable in Perfetto or chrome://tracing. ts and dur are µs.
+func ChromeTrace(w io.Writer, res *engine.Result) error {
+	bw := bufio.NewWriterSize(w, 1<<16)
+	bw.WriteString(`{"traceEvents":[`)
+	pp := res.Config.Replica.NumPipelineStages
+	first := true
+	var b []byte
+	us := func(b []byte, ns int64) []byte { return strconv.AppendFloat(b, float64(ns)/1e3, 'f', 3, 64) }
+	for i, rec := range res.Batches {
+		for s := 0; s < pp; s++ {
+			start, end := res.StageSpan(i, s)
+			b = b[:0]
+			if !first {
+				b = append(b, ',')
+			}
+			first = false
+			b = append(b, "\n{\"name\":\"["...)
+			for k, m := range rec.Members {
+				if k > 0 {
+					b = append(b, ", "...)
+				}
+				b = strconv.AppendInt(b, int64(m.Request), 10)
+			}
+			b = append(b, "]\",\"ph\":\"X\",\"ts\":"...)
+			b = us(b, start)
+			b = append(b, ",\"dur\":"...)
+			b = us(b, end-start)
+			b = append(b, ",\"pid\":"...)
+			b = strconv.AppendInt(b, int64(rec.Replica), 10)
+			b = append(b, ",\"tid\":"...)
+			b = strconv.AppendInt(b, int64(s), 10)
+			b = append(b, ",\"args\":{\"batch_id\":"...)
+			b = strconv.AppendInt(b, int64(rec.ID), 10)
+			b = append(b, ",\"batch_size\":"...)
+			b = strconv.AppendInt(b, int64(rec.Size), 10)
+			b = append(b, ",\"num_tokens\":"...)
+			b = strconv.AppendInt(b, int64(rec.Tokens), 10)
+			b = append(b, "}}"...)
+			bw.Write(b)
+		}
+	}
+	bw.WriteString("\n]}\n")
+	return bw.Flush()
+}
+
+// Stats are order statistics of a sample.
+type Stats struct {
+	N                  int
+	Min, Max, Mean     float64
+	P50, P90, P95, P99 float64
+}
+
+// StatsOf computes exact statistics (nearest-rank on the sorted sample,
+// with linear interpolation between ranks as numpy's default does).
+func StatsOf(v []float64) Stats {
+	if len(v) == 0 {
+		return Stats{}
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	sum := 0.0
+	for _, x := range s {
+		sum += x
+	}
+	return Stats{N: len(s), Min: s[0], Max: s[len(s)-1], Mean: sum / float64(len(s)),
+		P50: Quantile(s, 0.5), P90: Quantile(s, 0.9), P95: Quantile(s, 0.95), P99: Quantile(s, 0.99)}
+}
+
+// Quantile of a sorted sample, linear between closest ranks.
+func Quantile(sorted []float64, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	pos := q * float64(len(sorted)-1)
+	lo := int(pos)
+	if lo+1 >= len(sorted) {
+		return sorted[len(sorted)-1]
+	}
+	f := pos - float64(lo)
+	return sorted[lo] + (sorted[lo+1]-sorted[lo])*f
+}

@@ -1,0 +1,215 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/servesim/servesim/engine"
+	"github.com/servesim/servesim/engine/enginetest"
+	"github.com/servesim/servesim/engine/workload"
+)
+
+// Every batch below costs the same: 9 ops x 0.01 ms + kv save, so times are
+// easy to follow; what the tests check is batch composition.
+func constSet(t testing.TB) *enginetest.Timings {
+	tm := enginetest.Uniform(0.01, 0.01, 0.01, 0.01)
+	return &tm
+}
+
+func members(b engine.BatchRecord) string {
+	s := ""
+	for _, m := range b.Members {
+		s += fmt.Sprintf("[%d:%d]", m.Request, m.Tokens)
+	}
+	return s
+}
+
+func compositions(res *engine.Result) []string {
+	var out []string
+	for _, b := range res.Batches {
+		out = append(out, members(b))
+	}
+	return out
+}
+
+func wantBatches(t *testing.T, res *engine.Result, want ...string) {
+	t.Helper()
+	got := compositions(res)
+	for i, w := range want {
+		if i >= len(got) || got[i] != w {
+			t.Fatalf("batch compositions:\n got %v\nwant prefix %v", got, want)
+		}
+	}
+}
+
+func TestSchedulers_HandComputed(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(*engine.Config)
+		trace string
+		want  []string // the first batches, as [request:tokens]…
+		check func(t *testing.T, res *engine.Result)
+	}{{
+		// 1200-token prompt with chunk 512: 512 + 512 + 176, then one decode.
+		name:  "sarathi splits a long prefill",
+		trace: "arrived_at,num_prefill_tokens,num_decode_tokens\n0,1200,2\n",
+		want:  []string{"[0:512]", "[0:512]", "[0:176]", "[0:1]"},
+		check: func(t *testing.T, res *engine.Result) {
+			if len(res.Batches) != 4 || res.Requests[0].FirstTokenNs != res.Batches[2].EndAt {
+				t.Errorf("TTFT should be the end of the third chunk")
+			}
+			// Second chunk sees 512 cached tokens: K_p = 512, C_p = 512.
+			if k := res.Batches[1].Key; k.Kp != 512 || k.Cp != 512 {
+				t.Errorf("chunk 2 key %+v", k)
+			}
+		},
+	}, {
+		// Request 1 arrives while request 0's prefill runs; next iteration the
+		// decode goes first and the new prompt takes the rest of the budget.
+		name:  "sarathi puts decodes first and fills the chunk",
+		trace: "arrived_at,num_prefill_tokens,num_decode_tokens\n0,10,5\n0.0000001,1000,2\n",
+		want:  []string{"[0:10]", "[0:1][1:511]", "[0:1][1:489]", "[0:1][1:1]"},
+	}, {
+		name:  "sarathi batch cap limits admitted requests",
+		setup: func(c *engine.Config) { c.Scheduler.BatchSizeCap = 2 },
+		trace: "arrived_at,num_prefill_tokens,num_decode_tokens\n0,10,2\n0,10,2\n0,10,2\n",
+		want:  []string{"[0:10][1:10]", "[0:1][1:1]", "[2:10]", "[2:1]"},
+	}, {
+		// vLLM v0: a new prompt gets a prefill-only batch; decodes stall.
+		name:  "vllm runs prefills first",
+		setup: func(c *engine.Config) { c.Scheduler.Type = "vllm" },
+		trace: "arrived_at,num_prefill_tokens,num_decode_tokens\n0,10,3\n0.0000001,20,3\n",
+		want:  []string{"[0:10]", "[1:20]", "[0:1][1:1]", "[0:1][1:1]"},
+	}, {
+		// Padded budget 500: 1x100, 2x200 = 400 fit; 3x300 = 900 does not.
+		name:  "vllm pads the batch to its longest prompt",
+		setup: func(c *engine.Config) { c.Scheduler.Type = "vllm"; c.Scheduler.MaxTokensInBatch = 500 },
+		trace: "arrived_at,num_prefill_tokens,num_decode_tokens\n0,100,2\n0,200,2\n0,300,2\n",
+		want:  []string{"[0:100][1:200]", "[2:300]", "[0:1][1:1][2:1]"},
+	}, {
+		// 10 blocks of 16, no watermark. Each request holds 4 prompt blocks,
+		// then 1 more at decode token 1 (context 65) -> 10 in use; at context
+		// 81 request 0 needs an 11th: the latest arrival (1) is restarted and
+		// re-prefills 64 + 16 generated tokens.
+		name: "preemption restarts the latest arrival when KV is full",
+		setup: func(c *engine.Config) {
+			c.Scheduler.NumBlocks, c.Scheduler.WatermarkBlocksFraction = 10, 0
+		},
+		trace: "arrived_at,num_prefill_tokens,num_decode_tokens\n0,64,40\n0,64,40\n",
+		want:  []string{"[0:64][1:64]"},
+		check: func(t *testing.T, res *engine.Result) {
+			if res.Restarts == 0 || res.Requests[1].Restarts == 0 {
+				t.Fatalf("expected request 1 to be restarted; restarts %d", res.Restarts)
+			}
+			found := false
+			for _, b := range res.Batches {
+				if members(b) == "[0:1]" && !found {
+					found = true
+				}
+				for _, m := range b.Members {
+					if m.Request == 1 && m.Tokens == 80 {
+						return // re-prefill of prompt (64) + 16 generated tokens
+					}
+				}
+			}
+			t.Errorf("no re-prefill of 80 tokens for request 1: %v", compositions(res))
+		},
+	}, {
+		// Orca reserves max_tokens/block_size = 256 blocks per request.
+		name:  "orca reserves a full sequence per request",
+		setup: func(c *engine.Config) { c.Scheduler.Type = "orca"; c.Scheduler.NumBlocks = 512 },
+		trace: "arrived_at,num_prefill_tokens,num_decode_tokens\n0,10,2\n0,10,2\n0,10,2\n",
+		want:  []string{"[0:10][1:10]", "[0:1][1:1]", "[2:10]"},
+	}, {
+		// A static batch runs until all members finish; request 0 leaves
+		// early, and request 2 waits for request 1.
+		name:  "faster_transformer keeps a batch until every member ends",
+		setup: func(c *engine.Config) { c.Scheduler.Type = "faster_transformer" },
+		trace: "arrived_at,num_prefill_tokens,num_decode_tokens\n0,10,2\n0,10,4\n0.0000001,10,2\n",
+		want:  []string{"[0:10][1:10]", "[0:1][1:1]", "[1:1]", "[1:1]", "[2:10]", "[2:1]"},
+	}, {
+		name:  "lightllm prefills then decodes all running requests",
+		setup: func(c *engine.Config) { c.Scheduler.Type = "lightllm"; c.Scheduler.BlockSize = 1 },
+		trace: "arrived_at,num_prefill_tokens,num_decode_tokens\n0,10,3\n0,20,3\n",
+		want:  []string{"[0:10][1:20]", "[0:1][1:1]", "[0:1][1:1]"},
+	}}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := engine.DefaultConfig()
+			if tc.setup != nil {
+				tc.setup(&cfg)
+			}
+			set := enginetest.Set(qwen3(t), *constSet(t), 4096, 128)
+			res := run(t, cfg, trace(t, tc.trace, cfg), set)
+			wantBatches(t, res, tc.want...)
+			if tc.check != nil {
+				tc.check(t, res)
+			}
+		})
+	}
+}
+
+// TestInvariants_RandomConfigs runs random workloads through every
+// scheduler and global scheduler with tight KV caches, several replicas and
+// pipeline stages, and checks the invariants of checkInvariants.
+func TestInvariants_RandomConfigs(t *testing.T) {
+	n := 60
+	if testing.Short() {
+		n = 15
+	}
+	rng := rand.New(rand.NewPCG(7, 7))
+	set := enginetest.Set(qwen3(t), enginetest.Uniform(0.01, 0.005, 0.02, 0.03), 8192, 256)
+	net := enginetest.Network(1024, 0.01, 0.02)
+	for i := 0; i < n; i++ {
+		cfg := engine.DefaultConfig()
+		cfg.Seed = rng.Uint64()
+		cfg.Scheduler.Type = engine.SchedulerNames[rng.IntN(len(engine.SchedulerNames))]
+		cfg.Cluster.GlobalScheduler = engine.GlobalSchedulerNames[rng.IntN(3)]
+		cfg.Cluster.NumReplicas = 1 + rng.IntN(3)
+		cfg.Scheduler.BatchSizeCap = 2 + rng.IntN(30)
+		cfg.Scheduler.ChunkSize = 16 + rng.IntN(600)
+		cfg.Workload.MaxTokens = 1024
+		if cfg.Scheduler.Type == "lightllm" {
+			cfg.Scheduler.BlockSize = 1
+			cfg.Scheduler.NumBlocks = 1500 + rng.IntN(3000)
+		} else {
+			if rng.IntN(2) == 0 {
+				cfg.Replica.NumPipelineStages = []int{2, 4}[rng.IntN(2)]
+				cfg.Scheduler.BatchSizeCap = max(cfg.Scheduler.BatchSizeCap, cfg.Replica.NumPipelineStages)
+			}
+			if rng.IntN(3) == 0 {
+				cfg.Replica.TensorParallelSize = 2
+			}
+			cfg.Scheduler.NumBlocks = 70 + rng.IntN(200)
+			if cfg.Scheduler.Type == "orca" || cfg.Scheduler.Type == "faster_transformer" {
+				cfg.Scheduler.NumBlocks = 64 * (1 + rng.IntN(4))
+			}
+		}
+		cfg.Workload.NumRequests = 20 + rng.IntN(80)
+		cfg.Workload.QPS = 5 + rng.Float64()*200
+		cfg.Workload.IntervalGenerator = []string{"poisson", "gamma", "static"}[rng.IntN(3)]
+		cfg.Workload.LengthGenerator = []string{"uniform", "zipf", "fixed"}[rng.IntN(3)]
+		cfg.Workload.MinTokens = 16
+		cfg.Workload.PrefillToDecodeRatio = 0.5 + rng.Float64()*5
+		cfg.Workload.PrefillTokens, cfg.Workload.DecodeTokens = 1+rng.IntN(500), 1+rng.IntN(300)
+		name := fmt.Sprintf("%d-%s-%s-r%d-pp%d", i, cfg.Scheduler.Type, cfg.Cluster.GlobalScheduler, cfg.Cluster.NumReplicas, cfg.Replica.NumPipelineStages)
+		t.Run(name, func(t *testing.T) {
+			w, err := workload.Generate(cfg.WorkloadOptions())
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := engine.Run(context.Background(), cfg, engine.Inputs{Workload: w, Profile: set, Network: net}, engine.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkInvariants(t, res)
+			for _, r := range res.Requests {
+				if r.Status != engine.StatusOK && r.Status != engine.StatusRejectedTooLong {
+					t.Errorf("request %d: status %s", r.ID, r.Status)
+				}
+			}
+		})
+	}
+}

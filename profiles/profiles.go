@@ -1,0 +1,80 @@
+// Package profiles embeds servesim's profile sets and network profiles and
+// lists them with their provenance.
+//
+// A profile set is a folder <device>/<model>/ holding mlp.csv and
+// attention.csv in Vidur's schemas, an optional cpu_overheads.csv,
+// profile.json and PROVENANCE.md. The tools that produce each set live in
+// tools/ beside the data.
+package profiles
+
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/servesim/servesim/engine/predict"
+)
+
+//go:embed a100 network
+var embedded embed.FS
+
+// Registry serves embedded profile sets. The zero value is not usable; use
+// Embedded.
+type Registry struct {
+	fsys fs.FS
+}
+
+// Embedded returns the registry of the sets compiled into the binary.
+func Embedded() Registry { return Registry{fsys: embedded} }
+
+// Names lists the embedded set names ("a100/qwen3-0.6b", …), sorted.
+func (r Registry) Names() []string {
+	var names []string
+	_ = fs.WalkDir(r.fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && path.Base(p) == "profile.json" {
+			names = append(names, path.Dir(p))
+		}
+		return nil
+	})
+	sort.Strings(names)
+	return names
+}
+
+// Open opens an embedded set by name.
+func (r Registry) Open(name string) (*predict.Set, error) {
+	for _, n := range r.Names() {
+		if n == name {
+			sub, err := fs.Sub(r.fsys, name)
+			if err != nil {
+				return nil, err
+			}
+			return predict.Open(sub, "embedded:"+name)
+		}
+	}
+	return nil, fmt.Errorf("unknown profile set %q (embedded: %s; or give a directory)", name, strings.Join(r.Names(), ", "))
+}
+
+// Network returns the root of the embedded network profiles (one folder per
+// node, e.g. a100_pairwise_nvlink/all_reduce.csv).
+func (r Registry) Network() fs.FS {
+	sub, _ := fs.Sub(r.fsys, "network")
+	return sub
+}
+
+// OpenDir opens a profile set from a directory on disk.
+func OpenDir(dir string) (*predict.Set, error) {
+	return predict.Open(os.DirFS(dir), dir)
+}
+
+// Resolve opens a set by embedded name or, if the name is an existing
+// directory, from disk.
+func (r Registry) Resolve(nameOrDir string) (*predict.Set, error) {
+	if st, err := os.Stat(nameOrDir); err == nil && st.IsDir() {
+		return OpenDir(nameOrDir)
+	}
+	return r.Open(nameOrDir)
+}
