@@ -22,12 +22,12 @@ import "math"
 // 512) comes from the chunk-64 rows sampled below; the 64/max(c,64) factor
 // assumes more query tiles stream the cache in parallel.
 type attnModel struct {
-	c0d, ad          float64
-	c0p, ap, bp      float64
-	s0, s1           float64
-	bw, flops        float64
-	qHeads, headDim  float64
-	kvBytesPerToken  float64
+	c0d, ad         float64
+	c0p, ap, bp     float64
+	s0, s1          float64
+	bw, flops       float64
+	qHeads, headDim float64
+	kvBytesPerToken float64
 }
 
 func newAttnModel() attnModel {
@@ -81,9 +81,9 @@ func (a attnModel) kvSaveUS(t float64) float64 {
 // data/profiling/compute/a100/meta-llama/Meta-Llama-3-8B/attention.csv),
 // held out of every fit except bp (chunk 64, kv 448). Times in µs.
 var sampled = []struct {
-	kind          string // decode | prefill | kvsave-decode
-	batch, c, kv  float64
-	us            float64
+	kind         string // decode | prefill | kvsave-decode
+	batch, c, kv float64
+	us           float64
 }{
 	{"prefill", 1, 64, 64, 14}, {"prefill", 1, 64, 128, 17}, {"prefill", 1, 64, 256, 24}, {"prefill", 1, 64, 384, 30},
 	{"prefill", 1, 64, 1024, 45}, {"prefill", 1, 64, 2048, 46}, {"prefill", 1, 64, 4096, 64},

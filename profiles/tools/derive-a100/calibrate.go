@@ -108,8 +108,8 @@ func simulate(sc scenario, fsys fstest.MapFS, cpu bool) (refRun, error) {
 
 // calErr is the relative error of one simulated quantity against its reference.
 type calErr struct {
-	Name      string
-	Ref, Sim  float64
+	Name     string
+	Ref, Sim float64
 }
 
 func (c calErr) pct() float64 { return (c.Sim/c.Ref - 1) * 100 }

@@ -79,7 +79,9 @@ func run(shared, out string) error {
 	}
 	d.mlpUS["attn_pre_proj"] = qkv
 	up := fits["mlp_up_proj"]
-	d.mlpUS["lm_head"] = func(m float64) float64 { return predictUS(up, shape{gemm: true, n: float64(qwen.VocabSize), k: 1024}, m) }
+	d.mlpUS["lm_head"] = func(m float64) float64 {
+		return predictUS(up, shape{gemm: true, n: float64(qwen.VocabSize), k: 1024}, m)
+	}
 	add := fits["add"]
 	d.mlpUS["emb"] = func(m float64) float64 { return predictUS(add, shape{width: 2 * 1024, wout: 1024}, m) }
 

@@ -7,12 +7,12 @@ import (
 )
 
 type provenanceInput struct {
-	names           []string
-	fits            map[string]params
-	loo, h100       map[string]errStats
-	qkvErr          errStats
-	d               derived
-	before, after   []calErr
+	names            []string
+	fits             map[string]params
+	loo, h100        map[string]errStats
+	qkvErr           errStats
+	d                derived
+	before, after    []calErr
 	gpuOnly, withCPU []calErr
 }
 
@@ -198,7 +198,7 @@ per-iteration constant cannot reproduce.
 ## What is left out
 
 - LM head (about 26%% of a decode step's weight traffic) and embedding: charged only with the
-  simulator's opt-in `+"`lm_head`/`embedding`"+` terms, from derived, unvalidated columns.
+  simulator's opt-in ` + "`lm_head`/`embedding`" + ` terms, from derived, unvalidated columns.
 - Qwen3's QK-norm (per-head RMSNorm on q and k): no slot in Vidur's block; not modelled.
 - The first residual add of each block (Vidur charges one add per layer), the final norm and sampling.
 - TP > 1 rows: none; a TP > 1 run with this set is an error.
