@@ -63,6 +63,9 @@ type WorkloadConfig struct {
 	PrefillScaleFactor float64 `json:"prefill_scale_factor"`
 	DecodeScaleFactor  float64 `json:"decode_scale_factor"`
 	TimeScaleFactor    float64 `json:"time_scale_factor"`
+	// TraceLengthsOnly uses a Vidur trace's lengths but not its arrival
+	// times: arrivals come from the synthetic interval generator.
+	TraceLengthsOnly bool `json:"trace_lengths_only"`
 	// Synthetic arrivals (for length-only traces and synthetic runs) and
 	// synthetic lengths.
 	NumRequests          int     `json:"num_requests"`
@@ -135,7 +138,7 @@ func DecodeConfig(r io.Reader, cfg *Config) error {
 func (c Config) WorkloadOptions() workload.Options {
 	w := c.Workload
 	return workload.Options{MaxTokens: w.MaxTokens, PrefillScale: w.PrefillScaleFactor, DecodeScale: w.DecodeScaleFactor,
-		TimeScale: w.TimeScaleFactor, Synthetic: workload.Synthetic{
+		TimeScale: w.TimeScaleFactor, LengthsOnly: w.TraceLengthsOnly, Synthetic: workload.Synthetic{
 			Seed: c.Seed, NumRequests: w.NumRequests, DurationS: w.DurationS,
 			Intervals: workload.Intervals{Type: w.IntervalGenerator, QPS: w.QPS, CV: w.CV, TruncatePoisson: w.TruncatePoisson},
 			Lengths: workload.Lengths{Type: w.LengthGenerator, PrefillTokens: w.PrefillTokens, DecodeTokens: w.DecodeTokens,

@@ -104,6 +104,19 @@ func (q *eventQueue) Pop() any {
 	return e
 }
 
+// InternalError is a broken invariant inside the engine, recovered at Run's
+// boundary so that a host (CLI, API, browser) keeps working.
+type InternalError struct{ Value any }
+
+func (e *InternalError) Error() string { return fmt.Sprintf("internal error (please report): %v", e.Value) }
+
+// ConfigError wraps a configuration problem (Config.Validate or the memory
+// planner).
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
 // Inputs are what a run reads.
 type Inputs struct {
 	Workload *workload.Workload
@@ -153,12 +166,12 @@ func (s *sim) push(e event) {
 func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			res, err = nil, fmt.Errorf("internal error (please report): %v", p)
+			res, err = nil, &InternalError{Value: p}
 		}
 	}()
 	resolved, err := cfg.Resolve()
 	if err != nil {
-		return nil, err
+		return nil, &ConfigError{err}
 	}
 	if in.Workload == nil || len(in.Workload.Requests) == 0 {
 		return nil, errors.New("engine: the workload has no requests")

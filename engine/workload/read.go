@@ -58,7 +58,10 @@ type Options struct {
 	PrefillScale float64 // Vidur's prefill_scale_factor
 	DecodeScale  float64 // Vidur's decode_scale_factor
 	TimeScale    float64 // Vidur's time_scale_factor (trace arrivals are multiplied by it)
-	Synthetic    Synthetic
+	// LengthsOnly treats a Vidur trace (with arrived_at) as a length-only
+	// trace: its arrival times are ignored, arrivals are generated.
+	LengthsOnly bool
+	Synthetic   Synthetic
 }
 
 // DefaultOptions are Vidur's defaults: max_tokens 4096, scale factors 1.
@@ -118,11 +121,14 @@ const expectedFormats = "one of: trace_lengths.csv + trace_intervals.csv [+ prom
 	"a Vidur trace CSV (arrived_at,num_prefill_tokens,num_decode_tokens); " +
 	"a length-only CSV (num_prefill_tokens,num_decode_tokens) with a synthetic arrival process"
 
-func classify(t *csvin.Table) (fileKind, error) {
+func classify(t *csvin.Table, lengthsOnly bool) (fileKind, error) {
 	switch {
 	case t.Has("request_id") && t.Has("inter_arrival_ns") && t.Has("arrival_time_ns"):
 		return kindIntervals, nil
 	case t.Has("arrived_at") && t.Has("num_prefill_tokens") && t.Has("num_decode_tokens"):
+		if lengthsOnly {
+			return kindLengthOnly, nil
+		}
 		return kindVidur, nil
 	case t.Has("request_id") && t.Has("num_prefill_tokens") && t.Has("num_decode_tokens"):
 		return kindLengths, nil
@@ -158,7 +164,7 @@ func Load(files []File, opt Options) (*Workload, error) {
 	}
 	var ps []parsed
 	for _, f := range files {
-		p, err := parseFile(f)
+		p, err := parseFile(f, opt.LengthsOnly)
 		if err != nil {
 			return nil, err
 		}
@@ -218,7 +224,7 @@ func Load(files []File, opt Options) (*Workload, error) {
 	return nil, fmt.Errorf("workload: cannot combine the given files (%s); expected %s", describe(), expectedFormats)
 }
 
-func parseFile(f File) (parsed, error) {
+func parseFile(f File, lengthsOnly bool) (parsed, error) {
 	if strings.HasSuffix(strings.ToLower(f.Name), ".jsonl") {
 		n, err := checkJSONL(f)
 		return parsed{kind: kindPrompts, name: f.Name, lines: n}, err
@@ -227,7 +233,7 @@ func parseFile(f File) (parsed, error) {
 	if err != nil {
 		return parsed{}, err
 	}
-	kind, err := classify(t)
+	kind, err := classify(t, lengthsOnly)
 	if err != nil {
 		return parsed{}, err
 	}

@@ -1,0 +1,92 @@
+// Command servesim simulates LLM inference serving (Vidur's semantics) from
+// profiled per-op GPU timings.
+//
+//	servesim simulate [--workload PATH]... [--preset NAME] [--out DIR] [flags]
+//	servesim profiles [--provenance NAME]
+//	servesim presets
+//	servesim version
+//
+// Exit codes: 0 success; 1 internal error; 2 bad usage or configuration;
+// 3 bad input (workload or profile file), with file:line:column; 4 the
+// simulation could not finish (for example a stall or a grid miss).
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+
+	"github.com/servesim/servesim/internal/runner"
+)
+
+// Exit codes a script can rely on.
+const (
+	exitOK       = 0
+	exitInternal = 1
+	exitUsage    = 2
+	exitInput    = 3
+	exitRun      = 4
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `usage: servesim <command> [flags]
+
+commands:
+  simulate   run a simulation and write its metric files (servesim simulate -h)
+  serve      serve the web page and the HTTP API (servesim serve -h)
+  profiles   list the embedded profile sets with provenance
+  presets    list the embedded workload presets
+  version    print the version
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "simulate":
+		return cmdSimulate(ctx, args[1:], stdout, stderr)
+	case "serve":
+		return cmdServe(ctx, args[1:], stdout, stderr)
+	case "profiles":
+		return cmdProfiles(args[1:], stdout, stderr)
+	case "presets":
+		return cmdPresets(stdout)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, runner.Version)
+		return exitOK
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "servesim: unknown command %q\n%s", args[0], usage)
+	return exitUsage
+}
+
+// fail prints err and returns its exit code.
+func fail(stderr io.Writer, code int, err error) int {
+	fmt.Fprintln(stderr, "servesim:", err)
+	return code
+}
+
+// errCode maps an error to an exit code.
+func errCode(err error) int {
+	switch runner.Classify(err) {
+	case runner.KindConfig:
+		return exitUsage
+	case runner.KindInput:
+		return exitInput
+	case runner.KindInternal:
+		return exitInternal
+	}
+	return exitRun
+}

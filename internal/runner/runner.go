@@ -1,0 +1,184 @@
+// Package runner is the one path from "files, preset and config" to a
+// finished run and its output files, shared by the CLI, the HTTP API and
+// the browser so that all three produce the same bytes.
+package runner
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/servesim/servesim/engine"
+	"github.com/servesim/servesim/engine/csvin"
+	"github.com/servesim/servesim/engine/predict"
+	"github.com/servesim/servesim/engine/report"
+	"github.com/servesim/servesim/engine/workload"
+	"github.com/servesim/servesim/presets"
+	"github.com/servesim/servesim/profiles"
+)
+
+// Version is the engine version recorded in run_meta.json.
+const Version = "servesim 0.1.0"
+
+// Job is one simulation request.
+type Job struct {
+	// Preset names an embedded workload (and its config changes); it is used
+	// when Files is empty. Empty Files and Preset means the default preset.
+	Preset string
+	Files  []workload.File
+	Config engine.Config
+	// Profile overrides the set named by Config.Predictor.Profile (a user
+	// directory, say).
+	Profile *predict.Set
+	// WorkloadName is recorded in run_meta.json; derived if empty.
+	WorkloadName string
+	Options      engine.Options
+}
+
+// Config returns the default config with the preset's changes applied: the
+// base that user settings go on top of.
+func Config(preset string) (engine.Config, error) {
+	cfg := engine.DefaultConfig()
+	if preset == "" {
+		return cfg, nil
+	}
+	p, err := presets.Lookup(preset)
+	if err != nil {
+		return cfg, &engine.ConfigError{Err: err}
+	}
+	p.Apply(&cfg)
+	return cfg, nil
+}
+
+// Output is a finished run.
+type Output struct {
+	Result   *engine.Result
+	Workload *workload.Workload
+	Meta     report.Meta
+}
+
+// Run loads the workload and profile and simulates.
+func Run(ctx context.Context, job Job) (*Output, error) {
+	files, name := job.Files, job.WorkloadName
+	if len(files) == 0 {
+		pn := job.Preset
+		if pn == "" {
+			pn = presets.Default
+		}
+		p, err := presets.Lookup(pn)
+		if err != nil {
+			return nil, &engine.ConfigError{Err: err}
+		}
+		if files, err = p.Open(); err != nil {
+			return nil, err
+		}
+		if name == "" {
+			name = "preset:" + pn
+		}
+	}
+	if name == "" {
+		name = fmt.Sprint(workload.Names(files))
+	}
+	if err := job.Config.Validate(); err != nil {
+		return nil, &engine.ConfigError{Err: err}
+	}
+	w, err := workload.Load(files, job.Config.WorkloadOptions())
+	if err != nil {
+		return nil, err
+	}
+	reg := profiles.Embedded()
+	set := job.Profile
+	if set == nil {
+		if set, err = reg.Resolve(job.Config.Predictor.Profile); err != nil {
+			return nil, &engine.ConfigError{Err: err}
+		}
+	}
+	res, err := engine.Run(ctx, job.Config, engine.Inputs{Workload: w, Profile: set, Network: reg.Network()}, job.Options)
+	if err != nil {
+		return nil, err
+	}
+	return &Output{Result: res, Workload: w, Meta: report.Meta{EngineVersion: Version, WorkloadName: name}}, nil
+}
+
+// Kind classifies an error for exit codes and HTTP statuses.
+type Kind int
+
+// Error kinds.
+const (
+	KindConfig   Kind = iota // bad configuration or usage
+	KindInput                // a user file is malformed (file:line:col)
+	KindRun                  // the run could not finish (grid miss, stall, cancel)
+	KindInternal             // a bug
+)
+
+// Classify says what kind of error err is.
+func Classify(err error) Kind {
+	var ce *engine.ConfigError
+	var ie *csvin.Error
+	var in *engine.InternalError
+	switch {
+	case errors.As(err, &in):
+		return KindInternal
+	case errors.As(err, &ce):
+		return KindConfig
+	case errors.As(err, &ie):
+		return KindInput
+	}
+	return KindRun
+}
+
+// Files lists the output files in order; ChromeTrace may be skipped.
+func Files(withTrace bool) []string {
+	var out []string
+	for _, f := range report.Files {
+		if f == "chrome_trace.json" && !withTrace {
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// WriteFiles writes every output file through open.
+func (o *Output) WriteFiles(names []string, open func(name string) (io.WriteCloser, error)) error {
+	for _, n := range names {
+		w, err := open(n)
+		if err != nil {
+			return err
+		}
+		if err := report.Write(n, w, o.Result, o.Meta); err != nil {
+			w.Close()
+			return fmt.Errorf("write %s: %w", n, err)
+		}
+		if err := w.Close(); err != nil {
+			return fmt.Errorf("write %s: %w", n, err)
+		}
+	}
+	return nil
+}
+
+// File renders one output file to bytes.
+func (o *Output) File(name string) ([]byte, error) {
+	var b bytes.Buffer
+	err := report.Write(name, &b, o.Result, o.Meta)
+	return b.Bytes(), err
+}
+
+// Zip writes every output file into one zip archive with fixed timestamps,
+// so the archive's bytes depend only on the run.
+func (o *Output) Zip(w io.Writer, withTrace bool) error {
+	zw := zip.NewWriter(w)
+	for _, n := range Files(withTrace) {
+		fw, err := zw.CreateHeader(&zip.FileHeader{Name: n, Method: zip.Deflate})
+		if err != nil {
+			return err
+		}
+		if err := report.Write(n, fw, o.Result, o.Meta); err != nil {
+			return err
+		}
+	}
+	return zw.Close()
+}
