@@ -32,7 +32,7 @@ func trace(t testing.TB, csv string, cfg engine.Config) *workload.Workload {
 
 func run(t testing.TB, cfg engine.Config, w *workload.Workload, set *predict.Set) *engine.Result {
 	t.Helper()
-	res, err := engine.Run(context.Background(), cfg, engine.Inputs{Workload: w, Profile: set}, engine.Options{})
+	res, err := engine.Run(context.Background(), cfg, engine.Inputs{Workload: w, Profile: set}, engine.Options{KeepMembers: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,17 +66,17 @@ func checkInvariants(t testing.TB, res *engine.Result) {
 			}
 		}
 	}
-	var prevEnd = map[int]int64{}
-	for _, b := range res.Batches {
+	var prevEnd = map[int32]int64{}
+	for id, b := range res.Batches {
 		if b.EndAt < b.ScheduledAt || b.EndAt-b.ScheduledAt < b.TotalNs/int64(res.Config.Replica.NumPipelineStages) {
-			t.Fatalf("batch %d: ends %d before it could (scheduled %d, %d ns)", b.ID, b.EndAt, b.ScheduledAt, b.TotalNs)
+			t.Fatalf("batch %d: ends %d before it could (scheduled %d, %d ns)", id, b.EndAt, b.ScheduledAt, b.TotalNs)
 		}
 		if res.Config.Replica.NumPipelineStages == 1 && b.ScheduledAt < prevEnd[b.Replica] {
-			t.Fatalf("batch %d on replica %d starts at %d before the previous ended at %d", b.ID, b.Replica, b.ScheduledAt, prevEnd[b.Replica])
+			t.Fatalf("batch %d on replica %d starts at %d before the previous ended at %d", id, b.Replica, b.ScheduledAt, prevEnd[b.Replica])
 		}
 		prevEnd[b.Replica] = b.EndAt
-		if b.KVBlocksInUse > res.Resolved.NumBlocks {
-			t.Fatalf("batch %d: %d KV blocks in use of %d", b.ID, b.KVBlocksInUse, res.Resolved.NumBlocks)
+		if int(b.KVBlocksInUse) > res.Resolved.NumBlocks {
+			t.Fatalf("batch %d: %d KV blocks in use of %d", id, b.KVBlocksInUse, res.Resolved.NumBlocks)
 		}
 	}
 }
@@ -99,12 +99,12 @@ func TestSeed_OnePrefillThen63Decodes(t *testing.T) {
 		t.Fatalf("got %d iterations, want 64", got)
 	}
 	b0 := res.Batches[0]
-	if b0.Size != 4 || b0.Tokens != 53 || b0.PrefillTokens != 53 || b0.TotalNs != prefillNs {
-		t.Errorf("first batch: size %d tokens %d prefill %d time %d; want 4, 53, 53, %d", b0.Size, b0.Tokens, b0.PrefillTokens, b0.TotalNs, prefillNs)
+	if b0.Size() != 4 || b0.Tokens() != 53 || b0.PrefillTokens() != 53 || b0.TotalNs != prefillNs {
+		t.Errorf("first batch: size %d tokens %d prefill %d time %d; want 4, 53, 53, %d", b0.Size(), b0.Tokens(), b0.PrefillTokens(), b0.TotalNs, prefillNs)
 	}
-	for _, b := range res.Batches[1:] {
-		if b.Size != 4 || b.Tokens != 4 || b.DecodeTokens != 4 || b.TotalNs != decodeNs {
-			t.Fatalf("batch %d: size %d tokens %d decode %d time %d; want 4, 4, 4, %d", b.ID, b.Size, b.Tokens, b.DecodeTokens, b.TotalNs, decodeNs)
+	for id, b := range res.Batches[1:] {
+		if b.Size() != 4 || b.Tokens() != 4 || b.DecodeTokens() != 4 || b.TotalNs != decodeNs {
+			t.Fatalf("batch %d: size %d tokens %d decode %d time %d; want 4, 4, 4, %d", id+1, b.Size(), b.Tokens(), b.DecodeTokens(), b.TotalNs, decodeNs)
 		}
 	}
 	for _, r := range res.Requests {

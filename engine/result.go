@@ -22,8 +22,10 @@ type Result struct {
 	// Extrapolated counts predictor lookups outside the profiled grids.
 	Extrapolated int
 
-	spans []int64
-	pred  *predict.Predictor
+	spans                []int64 // PP > 1 only: per batch and stage, start and end
+	memberOff            []int32 // KeepMembers only: batch b's members are [memberOff[b], memberOff[b+1])
+	memberReq, memberTok []int32
+	pred                 *predict.Predictor
 }
 
 // WorkloadInfo describes the workload that ran.
@@ -57,20 +59,42 @@ type Member struct {
 	Tokens  int
 }
 
-// BatchRecord is one iteration.
+// BatchRecord is one iteration; its id is its index in Result.Batches.
+// It is kept compact: a light-load run of 100k requests has ~10M of them.
 type BatchRecord struct {
-	ID, Replica   int
 	ScheduledAt   int64
 	EndAt         int64
-	Size          int
-	Tokens        int
-	PrefillTokens int
-	DecodeTokens  int
-	KVBlocksInUse int // after this batch's allocations
-	Key           predict.Key
 	ModelNs       int64 // GPU time, summed over stages
 	TotalNs       int64 // including CPU overhead, summed over stages
-	Members       []Member
+	Key           predict.Key
+	Replica       int32
+	KVBlocksInUse int32 // after this batch's allocations
+}
+
+// Size is the number of requests in the batch.
+func (b BatchRecord) Size() int { return int(b.Key.NumRequests) }
+
+// Tokens is the number of tokens processed.
+func (b BatchRecord) Tokens() int { return int(b.Key.T) }
+
+// DecodeTokens counts members whose prefill was complete (one token each).
+func (b BatchRecord) DecodeTokens() int { return int(b.Key.Bd) }
+
+// PrefillTokens counts prompt tokens processed.
+func (b BatchRecord) PrefillTokens() int { return int(b.Key.T - b.Key.Bd) }
+
+// Members returns batch b's members, in batch order, if the run kept them
+// (Options.KeepMembers); nil otherwise.
+func (r *Result) Members(b int) []Member {
+	if r.memberOff == nil {
+		return nil
+	}
+	lo, hi := r.memberOff[b], r.memberOff[b+1]
+	out := make([]Member, hi-lo)
+	for i := lo; i < hi; i++ {
+		out[i-lo] = Member{Request: int(r.memberReq[i]), Tokens: int(r.memberTok[i])}
+	}
+	return out
 }
 
 // TokenTimes returns request i's output-token completion times.
@@ -94,6 +118,9 @@ func (r *Result) EachToken(i int, f func(index int, at int64)) {
 // StageSpan returns when batch b ran on pipeline stage s.
 func (r *Result) StageSpan(b, s int) (start, end int64) {
 	pp := r.Config.Replica.NumPipelineStages
+	if pp == 1 { // one stage: it starts when the batch is built
+		return r.Batches[b].ScheduledAt, r.Batches[b].EndAt
+	}
 	i := 2 * (b*pp + s)
 	return r.spans[i], r.spans[i+1]
 }
@@ -113,6 +140,10 @@ func (s *sim) result(in Inputs) *Result {
 	res := &Result{Config: s.cfg, Resolved: s.res, Profile: in.Profile.Meta, ProfileOrigin: in.Profile.Origin,
 		Workload: WorkloadInfo{Format: in.Workload.Format, Files: in.Workload.Files, Notes: in.Workload.Notes},
 		Batches:  s.batches, EndNs: s.now, Extrapolated: s.pred.Extrapolated, spans: s.spans, pred: s.pred}
+	if s.opt.KeepMembers {
+		res.memberOff = append(s.memberOff, int32(len(s.memberReq)))
+		res.memberReq, res.memberTok = s.memberReq, s.memberTok
+	}
 	for _, rp := range s.replicas {
 		res.Restarts += rp.numRestarts
 	}

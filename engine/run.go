@@ -1,13 +1,13 @@
 package engine
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"math"
 	"math/rand/v2"
+	"sort"
 
 	"github.com/servesim/servesim/engine/predict"
 	"github.com/servesim/servesim/engine/workload"
@@ -89,18 +89,52 @@ type event struct {
 	b       *batch
 }
 
-type eventQueue []event
+// The event order is Vidur's: by time, then by creation. Arrivals are all
+// created before the loop, so at equal times they come first; events created
+// for the current instant (almost all of them) are later than everything
+// already queued for that instant, so they wait in a FIFO; only events for
+// the future go through the heap. The pop order equals a single (time, seq)
+// heap's, at O(1) for most events.
+type eventHeap []event
 
-func (q eventQueue) Len() int { return len(q) }
-func (q eventQueue) Less(i, j int) bool {
-	return q[i].at < q[j].at || q[i].at == q[j].at && q[i].seq < q[j].seq
+func (h eventHeap) less(i, j int) bool {
+	return h[i].at < h[j].at || h[i].at == h[j].at && h[i].seq < h[j].seq
 }
-func (q eventQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *eventQueue) Push(x any)   { *q = append(*q, x.(event)) }
-func (q *eventQueue) Pop() any {
-	old := *q
-	e := old[len(old)-1]
-	*q = old[:len(old)-1]
+
+func (h *eventHeap) push(e event) {
+	*h = append(*h, e)
+	q := *h
+	for i := len(q) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !q.less(i, p) {
+			break
+		}
+		q[i], q[p] = q[p], q[i]
+		i = p
+	}
+}
+
+func (h *eventHeap) pop() event {
+	q := *h
+	e := q[0]
+	n := len(q) - 1
+	q[0] = q[n]
+	q = q[:n]
+	for i := 0; ; {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < n && q.less(l, m) {
+			m = l
+		}
+		if r < n && q.less(r, m) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		q[i], q[m] = q[m], q[i]
+		i = m
+	}
+	*h = q
 	return e
 }
 
@@ -108,7 +142,9 @@ func (q *eventQueue) Pop() any {
 // boundary so that a host (CLI, API, browser) keeps working.
 type InternalError struct{ Value any }
 
-func (e *InternalError) Error() string { return fmt.Sprintf("internal error (please report): %v", e.Value) }
+func (e *InternalError) Error() string {
+	return fmt.Sprintf("internal error (please report): %v", e.Value)
+}
 
 // ConfigError wraps a configuration problem (Config.Validate or the memory
 // planner).
@@ -136,30 +172,75 @@ type Options struct {
 	// (default 1024) and once at the end. It must not change anything.
 	OnProgress    func(Progress)
 	ProgressEvery int
+	// KeepMembers records every batch's members (request and tokens), for
+	// chrome traces and tests; it costs 8 bytes per request per iteration.
+	KeepMembers bool
 }
 
 type sim struct {
-	cfg      Config
-	res      Resolved
-	pred     *predict.Predictor
-	reqs     []request
-	replicas []*replica
-	global   []*request
-	q        eventQueue
-	seq      uint64
-	now      int64
-	rr       int
-	rng      *rand.Rand
-	batches  []BatchRecord
-	spans    []int64 // per batch, per stage: start, end
-	done     int
-	opt      Options
+	cfg                             Config
+	res                             Resolved
+	pred                            *predict.Predictor
+	reqs                            []request
+	replicas                        []*replica
+	global                          []*request
+	arrivals                        []int32 // request indices in arrival order
+	nextArr                         int
+	fifo                            []event // events for the current instant, in creation order
+	fifoHead                        int
+	heap                            eventHeap // events for later instants
+	seq                             uint64
+	now                             int64
+	rr                              int
+	rng                             *rand.Rand
+	batches                         []BatchRecord
+	spans                           []int64 // PP > 1: per batch, per stage: start, end
+	free                            []*batch
+	pbuf                            []predict.Prefill
+	memberOff, memberReq, memberTok []int32
+	done                            int
+	opt                             Options
 }
 
 func (s *sim) push(e event) {
 	s.seq++
 	e.seq = s.seq
-	heap.Push(&s.q, e)
+	if e.at == s.now {
+		s.fifo = append(s.fifo, e)
+		return
+	}
+	s.heap.push(e)
+}
+
+// pop returns the next event in (time, creation) order.
+func (s *sim) pop() (event, bool) {
+	const none = math.MaxInt64
+	ta, th, tf := int64(none), int64(none), int64(none)
+	if s.nextArr < len(s.arrivals) {
+		ta = s.reqs[s.arrivals[s.nextArr]].arrival
+	}
+	if len(s.heap) > 0 {
+		th = s.heap[0].at
+	}
+	if s.fifoHead < len(s.fifo) {
+		tf = s.now
+	}
+	switch {
+	case ta == none && th == none && tf == none:
+		return event{}, false
+	case ta <= th && ta <= tf:
+		i := s.arrivals[s.nextArr]
+		s.nextArr++
+		return event{at: ta, kind: evArrival, req: i}, true
+	case th <= tf:
+		return s.heap.pop(), true
+	}
+	e := s.fifo[s.fifoHead]
+	s.fifoHead++
+	if s.fifoHead == len(s.fifo) {
+		s.fifo, s.fifoHead = s.fifo[:0], 0
+	}
+	return e, true
 }
 
 // Run simulates the workload under cfg.
@@ -216,16 +297,20 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 			continue
 		}
 		r.tokens = make([]int32, 0, w.Decode)
-		s.push(event{at: w.ArrivalNs, kind: evArrival, req: int32(i)})
+		s.arrivals = append(s.arrivals, int32(i))
 	}
+	sort.SliceStable(s.arrivals, func(a, b int) bool { return s.reqs[s.arrivals[a]].arrival < s.reqs[s.arrivals[b]].arrival })
 	limit := int64(-1)
 	if cfg.TimeLimitS > 0 {
 		limit = int64(math.Round(cfg.TimeLimitS * 1e9))
 	}
 	terminated := false
 	n := 0
-	for s.q.Len() > 0 && !terminated {
-		e := heap.Pop(&s.q).(event)
+	for !terminated {
+		e, ok := s.pop()
+		if !ok {
+			break
+		}
 		if e.at < s.now {
 			panic("engine: time went backwards")
 		}
@@ -245,8 +330,8 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 			return nil, s.stallError()
 		}
 		for _, rp := range s.replicas {
-			if rp.allocated != 0 || rp.numWaiting() != 0 || len(rp.running) != 0 {
-				panic(fmt.Sprintf("engine: replica %d not empty at the end: %d blocks, %d waiting, %d running", rp.id, rp.allocated, rp.numWaiting(), len(rp.running)))
+			if rp.allocated != 0 || rp.waiting.len() != 0 || rp.running.len() != 0 {
+				panic(fmt.Sprintf("engine: replica %d not empty at the end: %d blocks, %d waiting, %d running", rp.id, rp.allocated, rp.waiting.len(), rp.running.len()))
 			}
 		}
 	}
@@ -270,7 +355,7 @@ func (s *sim) neverFits(r *request) bool {
 func (s *sim) stallError() error {
 	msg := fmt.Sprintf("engine: simulation stalled at t=%d ns with %d of %d requests unfinished", s.now, len(s.reqs)-s.done, len(s.reqs))
 	for _, rp := range s.replicas {
-		msg += fmt.Sprintf("; replica %d: %d waiting, %d running, %d/%d KV blocks allocated", rp.id, rp.numWaiting(), len(rp.running), rp.allocated, rp.numBlocks)
+		msg += fmt.Sprintf("; replica %d: %d waiting, %d running, %d/%d KV blocks allocated", rp.id, rp.waiting.len(), rp.running.len(), rp.allocated, rp.numBlocks)
 	}
 	return errors.New(msg)
 }
@@ -320,7 +405,7 @@ func (s *sim) globalSchedule() {
 	if s.cfg.Cluster.GlobalScheduler == "lor" {
 		lor = make([]int, len(s.replicas))
 		for i, rp := range s.replicas {
-			lor[i] = rp.numWaiting()
+			lor[i] = rp.waiting.len()
 		}
 	}
 	for _, r := range g {
@@ -340,7 +425,7 @@ func (s *sim) globalSchedule() {
 			lor[k]++
 		}
 		r.replica = k
-		s.replicas[k].enqueue(r)
+		s.replicas[k].waiting.pushBack(r)
 		touched[k] = true
 	}
 	s.global = s.global[:0]
@@ -354,13 +439,15 @@ func (s *sim) globalSchedule() {
 // replicaSchedule builds batches while fewer than PP are in flight (§5.1).
 func (s *sim) replicaSchedule(rp *replica) {
 	for rp.numRunningBatches < len(rp.stages) {
-		ms := rp.sched.nextBatch(rp)
+		b := s.newBatch()
+		ms := rp.sched.nextBatch(rp, b.members[:0])
 		if len(ms) == 0 {
+			s.free = append(s.free, b)
 			break
 		}
 		rp.numRunningBatches++
-		b := &batch{id: len(s.batches), replica: rp.id, members: ms, scheduledAt: s.now}
-		pb := predict.Batch{NumRequests: len(ms)}
+		b.id, b.replica, b.members, b.scheduledAt = len(s.batches), rp.id, ms, s.now
+		pb := predict.Batch{NumRequests: len(ms), Prefills: s.pbuf[:0]}
 		for _, m := range ms {
 			r := m.r
 			pb.Tokens += m.n
@@ -384,21 +471,32 @@ func (s *sim) replicaSchedule(rp *replica) {
 				}
 			}
 		}
+		s.pbuf = pb.Prefills
 		b.key = s.pred.KeyOf(pb)
-		s.batches = append(s.batches, BatchRecord{ID: b.id, Replica: rp.id, ScheduledAt: s.now, Size: len(ms),
-			Tokens: pb.Tokens, PrefillTokens: pb.Tokens - pb.NumDecodes, DecodeTokens: pb.NumDecodes,
-			KVBlocksInUse: rp.allocated, Key: b.key, Members: membersOf(ms)})
-		s.spans = append(s.spans, make([]int64, 2*len(rp.stages))...)
+		s.batches = append(s.batches, BatchRecord{Replica: int32(rp.id), ScheduledAt: s.now, KVBlocksInUse: int32(rp.allocated), Key: b.key})
+		if pp := len(rp.stages); pp > 1 {
+			for i := 0; i < 2*pp; i++ {
+				s.spans = append(s.spans, 0)
+			}
+		}
+		if s.opt.KeepMembers {
+			s.memberOff = append(s.memberOff, int32(len(s.memberReq)))
+			for _, m := range ms {
+				s.memberReq, s.memberTok = append(s.memberReq, int32(m.r.id)), append(s.memberTok, int32(m.n))
+			}
+		}
 		s.push(event{at: s.now, kind: evStageArrival, replica: int32(rp.id), b: b})
 	}
 }
 
-func membersOf(ms []member) []Member {
-	out := make([]Member, len(ms))
-	for i, m := range ms {
-		out[i] = Member{Request: m.r.id, Tokens: m.n}
+// newBatch reuses a finished batch when one is free.
+func (s *sim) newBatch() *batch {
+	if n := len(s.free); n > 0 {
+		b := s.free[n-1]
+		s.free = s.free[:n-1]
+		return b
 	}
-	return out
+	return &batch{}
 }
 
 func (s *sim) stageSchedule(rid, sid int32) error {
@@ -409,7 +507,9 @@ func (s *sim) stageSchedule(rid, sid int32) error {
 	}
 	st.busy = true
 	b := st.queue[0]
-	st.queue = st.queue[1:]
+	n := copy(st.queue, st.queue[1:])
+	st.queue[n] = nil
+	st.queue = st.queue[:n]
 	bd, err := s.pred.Stage(b.key, int(sid))
 	if err != nil {
 		return fmt.Errorf("batch %d at t=%d ns: %w", b.id, s.now, err)
@@ -418,9 +518,10 @@ func (s *sim) stageSchedule(rid, sid int32) error {
 	rec := &s.batches[b.id]
 	rec.ModelNs += predict.Nanos(bd.ModelMs())
 	rec.TotalNs += d
-	pp := len(rp.stages)
-	s.spans[2*(b.id*pp)+2*int(sid)] = s.now
-	s.spans[2*(b.id*pp)+2*int(sid)+1] = s.now + d
+	if pp := len(rp.stages); pp > 1 {
+		s.spans[2*(b.id*pp)+2*int(sid)] = s.now
+		s.spans[2*(b.id*pp)+2*int(sid)+1] = s.now + d
+	}
 	s.push(event{at: s.now + d, kind: evStageEnd, replica: rid, stage: sid, b: b})
 	return nil
 }
@@ -452,6 +553,7 @@ func (s *sim) batchEnd(rp *replica, b *batch) {
 	}
 	rp.sched.onBatchEnd(rp, b)
 	rp.numRunningBatches--
+	s.free = append(s.free, b)
 	if len(s.batches)%s.opt.ProgressEvery == 0 {
 		s.progress()
 	}

@@ -13,9 +13,8 @@ type replica struct {
 	res   *Resolved
 	sched replicaScheduler
 
-	waiting []*request // FIFO; restarted requests go to the front
-	wHead   int
-	running []*request // Vidur's "running"/preempted list
+	waiting queue // FIFO; restarted requests go to the front
+	running queue // Vidur's "running"/preempted list
 
 	numBlocks, allocated int
 	numAllocated         int // requests holding blocks (len(allocation_map))
@@ -25,6 +24,7 @@ type replica struct {
 	// faster_transformer: batches waiting to continue; lightllm: counter.
 	ftBatches       [][]*request
 	numWaitingIters int
+	prefillBuf      []*request // sarathi scratch
 }
 
 type stage struct {
@@ -34,7 +34,7 @@ type stage struct {
 
 // replicaScheduler builds the next batch and reacts to batch ends.
 type replicaScheduler interface {
-	nextBatch(rp *replica) []member
+	nextBatch(rp *replica, buf []member) []member
 	onBatchEnd(rp *replica, b *batch)
 }
 
@@ -53,34 +53,66 @@ var schedulers = map[string]func() replicaScheduler{
 	"lightllm":           func() replicaScheduler { return lightLLM{} },
 }
 
-// --- waiting queue -------------------------------------------------------
+// --- request queues -----------------------------------------------------
 
-func (rp *replica) numWaiting() int { return len(rp.waiting) - rp.wHead }
+// queue is a deque of requests that reuses its backing array: popping the
+// front moves a head index instead of re-slicing, so steady-state pushes and
+// pops allocate nothing.
+type queue struct {
+	s []*request
+	h int
+}
 
-func (rp *replica) peekWaiting() *request { return rp.waiting[rp.wHead] }
+func (q *queue) len() int          { return len(q.s) - q.h }
+func (q *queue) front() *request   { return q.s[q.h] }
+func (q *queue) items() []*request { return q.s[q.h:] }
+func (q *queue) at(i int) *request { return q.s[q.h+i] }
 
-func (rp *replica) popWaiting() *request {
-	r := rp.waiting[rp.wHead]
-	rp.waiting[rp.wHead] = nil
-	rp.wHead++
-	if rp.wHead == len(rp.waiting) {
-		rp.waiting, rp.wHead = rp.waiting[:0], 0
+func (q *queue) popFront() *request {
+	r := q.s[q.h]
+	q.s[q.h] = nil
+	q.h++
+	if q.h == len(q.s) {
+		q.s, q.h = q.s[:0], 0
 	}
 	return r
 }
 
-func (rp *replica) pushWaitingFront(r *request) {
-	if rp.wHead > 0 {
-		rp.wHead--
-		rp.waiting[rp.wHead] = r
-		return
+func (q *queue) popBack() *request {
+	n := len(q.s) - 1
+	r := q.s[n]
+	q.s[n] = nil
+	q.s = q.s[:n]
+	if q.h == len(q.s) {
+		q.s, q.h = q.s[:0], 0
 	}
-	rp.waiting = append(rp.waiting, nil)
-	copy(rp.waiting[1:], rp.waiting)
-	rp.waiting[0] = r
+	return r
 }
 
-func (rp *replica) enqueue(r *request) { rp.waiting = append(rp.waiting, r) }
+func (q *queue) pushBack(r *request) {
+	if q.h > 0 && len(q.s) == cap(q.s) {
+		n := copy(q.s, q.s[q.h:])
+		clear(q.s[n:])
+		q.s, q.h = q.s[:n], 0
+	}
+	q.s = append(q.s, r)
+}
+
+func (q *queue) pushFront(r *request) {
+	if q.h > 0 {
+		q.h--
+		q.s[q.h] = r
+		return
+	}
+	q.s = append(q.s, nil)
+	copy(q.s[1:], q.s)
+	q.s[0] = r
+}
+
+func (q *queue) clear() {
+	clear(q.s)
+	q.s, q.h = q.s[:0], 0
+}
 
 // --- block allocator (Vidur §5.1) ----------------------------------------
 
@@ -139,10 +171,8 @@ func (rp *replica) free(r *request) {
 // left, restart r itself. It reports whether r may run.
 func (rp *replica) admitOrPreempt(r *request) bool {
 	for !rp.canAllocate(r) {
-		if n := len(rp.running); n > 0 {
-			victim := rp.running[n-1]
-			rp.running = rp.running[:n-1]
-			rp.restart(victim)
+		if rp.running.len() > 0 {
+			rp.restart(rp.running.popBack())
 			continue
 		}
 		rp.restart(r)
@@ -157,13 +187,13 @@ func (rp *replica) restart(r *request) {
 	rp.numRestarts++
 	r.restart()
 	rp.free(r)
-	rp.pushWaitingFront(r)
+	rp.waiting.pushFront(r)
 }
 
 // sortRunning orders the running list by arrival (ties by id). The list is
 // almost always sorted already, so insertion sort is linear in practice.
 func (rp *replica) sortRunning() {
-	s := rp.running
+	s := rp.running.items()
 	for i := 1; i < len(s); i++ {
 		for j := i; j > 0 && s[j].before(s[j-1]); j-- {
 			s[j], s[j-1] = s[j-1], s[j]
@@ -177,7 +207,7 @@ func defaultOnBatchEnd(rp *replica, b *batch) {
 		if m.r.done {
 			rp.free(m.r)
 		} else {
-			rp.running = append(rp.running, m.r)
+			rp.running.pushBack(m.r)
 		}
 	}
 }
@@ -195,14 +225,13 @@ func nextTokens(r *request) int {
 
 type sarathi struct{}
 
-func (sarathi) nextBatch(rp *replica) []member {
-	var ms []member
+func (sarathi) nextBatch(rp *replica, buf []member) []member {
+	ms := buf
 	budget := rp.cfg.ChunkSize
 	tokens := 0
-	var prefills []*request
-	for len(rp.running) > 0 && len(ms) < rp.res.MaxMicroBatchSize {
-		r := rp.running[0]
-		rp.running = rp.running[1:]
+	prefills := rp.prefillBuf[:0]
+	for rp.running.len() > 0 && len(ms) < rp.res.MaxMicroBatchSize {
+		r := rp.running.popFront()
 		if !r.prefillDone {
 			prefills = append(prefills, r)
 			continue
@@ -214,25 +243,28 @@ func (sarathi) nextBatch(rp *replica) []member {
 		ms = append(ms, member{r, 1})
 		tokens++
 	}
-	var skipped []*request
+	skipped := 0
 	for _, r := range prefills {
 		n := max(0, min(r.target-r.processed, budget-tokens))
 		if n == 0 {
-			skipped = append(skipped, r)
+			prefills[skipped] = r
+			skipped++
 			continue
 		}
 		ms = append(ms, member{r, n})
 		tokens += n
 	}
-	if len(skipped) > 0 {
-		rp.running = append(skipped, rp.running...)
+	for i := skipped - 1; i >= 0; i-- {
+		rp.running.pushFront(prefills[i])
 	}
+	clear(prefills)
+	rp.prefillBuf = prefills[:0]
 	rp.sortRunning()
-	for rp.numWaiting() > 0 {
+	for rp.waiting.len() > 0 {
 		if rp.numAllocated == rp.cfg.BatchSizeCap || len(ms) == rp.res.MaxMicroBatchSize {
 			break
 		}
-		r := rp.peekWaiting()
+		r := rp.waiting.front()
 		if !rp.canAllocate(r) {
 			break
 		}
@@ -240,7 +272,7 @@ func (sarathi) nextBatch(rp *replica) []member {
 		if n <= 0 {
 			break
 		}
-		rp.popWaiting()
+		rp.waiting.popFront()
 		rp.allocateRequest(r)
 		ms = append(ms, member{r, n})
 		tokens += n
@@ -254,11 +286,11 @@ func (sarathi) onBatchEnd(rp *replica, b *batch) { defaultOnBatchEnd(rp, b) }
 
 type vllm struct{}
 
-func (vllm) nextBatch(rp *replica) []member {
-	var ms []member
+func (vllm) nextBatch(rp *replica, buf []member) []member {
+	ms := buf
 	maxN := 0
-	for rp.numWaiting() > 0 {
-		r := rp.peekWaiting()
+	for rp.waiting.len() > 0 {
+		r := rp.waiting.front()
 		n := nextTokens(r)
 		if !rp.canAllocate(r) {
 			break
@@ -269,7 +301,7 @@ func (vllm) nextBatch(rp *replica) []member {
 		if rp.numAllocated == rp.cfg.BatchSizeCap || len(ms) == rp.res.MaxMicroBatchSize {
 			break
 		}
-		rp.popWaiting()
+		rp.waiting.popFront()
 		rp.allocateRequest(r)
 		ms = append(ms, member{r, n})
 		maxN = max(maxN, n)
@@ -278,9 +310,8 @@ func (vllm) nextBatch(rp *replica) []member {
 		return ms
 	}
 	rp.sortRunning()
-	for len(rp.running) > 0 && len(ms) < rp.res.MaxMicroBatchSize {
-		r := rp.running[0]
-		rp.running = rp.running[1:]
+	for rp.running.len() > 0 && len(ms) < rp.res.MaxMicroBatchSize {
+		r := rp.running.popFront()
 		if !rp.admitOrPreempt(r) {
 			continue
 		}
@@ -296,15 +327,14 @@ func (vllm) onBatchEnd(rp *replica, b *batch) { defaultOnBatchEnd(rp, b) }
 
 type orca struct{}
 
-func (orca) nextBatch(rp *replica) []member {
-	var ms []member
-	for len(rp.running) > 0 && len(ms) < rp.res.MaxBatchSize {
-		r := rp.running[0]
-		rp.running = rp.running[1:]
+func (orca) nextBatch(rp *replica, buf []member) []member {
+	ms := buf
+	for rp.running.len() > 0 && len(ms) < rp.res.MaxBatchSize {
+		r := rp.running.popFront()
 		ms = append(ms, member{r, nextTokens(r)})
 	}
-	for rp.numWaiting() > 0 && len(ms) < rp.res.MaxBatchSize && rp.numBlocks-rp.allocated >= rp.res.MaxBlocksPerSequence {
-		r := rp.popWaiting()
+	for rp.waiting.len() > 0 && len(ms) < rp.res.MaxBatchSize && rp.numBlocks-rp.allocated >= rp.res.MaxBlocksPerSequence {
+		r := rp.waiting.popFront()
 		rp.allocate(r, rp.res.MaxBlocksPerSequence)
 		ms = append(ms, member{r, nextTokens(r)})
 	}
@@ -320,8 +350,8 @@ func (orca) onBatchEnd(rp *replica, b *batch) { defaultOnBatchEnd(rp, b) }
 // free their blocks at once instead of leaking them.
 type fasterTransformer struct{}
 
-func (fasterTransformer) nextBatch(rp *replica) []member {
-	var ms []member
+func (fasterTransformer) nextBatch(rp *replica, buf []member) []member {
+	ms := buf
 	if len(rp.ftBatches) > 0 {
 		reqs := rp.ftBatches[0]
 		rp.ftBatches = rp.ftBatches[1:]
@@ -332,8 +362,8 @@ func (fasterTransformer) nextBatch(rp *replica) []member {
 		}
 		return ms
 	}
-	for rp.numWaiting() > 0 && len(ms) < rp.res.MaxBatchSize && rp.numBlocks-rp.allocated >= rp.res.MaxBlocksPerSequence {
-		r := rp.popWaiting()
+	for rp.waiting.len() > 0 && len(ms) < rp.res.MaxBatchSize && rp.numBlocks-rp.allocated >= rp.res.MaxBlocksPerSequence {
+		r := rp.waiting.popFront()
 		rp.allocate(r, rp.res.MaxBlocksPerSequence)
 		ms = append(ms, member{r, nextTokens(r)})
 	}
@@ -360,16 +390,16 @@ func (fasterTransformer) onBatchEnd(rp *replica, b *batch) {
 // when its estimate of the peak future footprint fits.
 type lightLLM struct{}
 
-func (lightLLM) prefillBatch(rp *replica) []member {
-	var ms []member
+func (lightLLM) prefillBatch(rp *replica, buf []member) []member {
+	ms := buf
 	sum := 0
 	type est struct{ used, left int }
 	var ests []est
-	for _, r := range rp.running {
+	for _, r := range rp.running.items() {
 		ests = append(ests, est{r.processed, max(0, r.decode-r.generated-1)})
 	}
-	for rp.numWaiting() > 0 {
-		r := rp.peekWaiting()
+	for rp.waiting.len() > 0 {
+		r := rp.waiting.front()
 		if sum+r.target > rp.cfg.MaxTokensInBatch || rp.numAllocated == rp.cfg.BatchSizeCap || len(ms) == rp.res.MaxMicroBatchSize {
 			break
 		}
@@ -384,7 +414,7 @@ func (lightLLM) prefillBatch(rp *replica) []member {
 		if need >= rp.numBlocks {
 			break
 		}
-		rp.popWaiting()
+		rp.waiting.popFront()
 		rp.allocate(r, r.target)
 		ms = append(ms, member{r, r.target})
 		sum += r.target
@@ -392,9 +422,9 @@ func (lightLLM) prefillBatch(rp *replica) []member {
 	return ms
 }
 
-func (l lightLLM) nextBatch(rp *replica) []member {
-	if len(rp.running) == 0 {
-		ms := l.prefillBatch(rp)
+func (l lightLLM) nextBatch(rp *replica, buf []member) []member {
+	if rp.running.len() == 0 {
+		ms := l.prefillBatch(rp, buf)
 		if len(ms) > 0 {
 			rp.numWaitingIters = 0
 		}
@@ -402,22 +432,22 @@ func (l lightLLM) nextBatch(rp *replica) []member {
 	}
 	if rp.numWaitingIters >= rp.cfg.MaxWaitingIters {
 		rp.numWaitingIters = 0
-		if ms := l.prefillBatch(rp); len(ms) > 0 {
+		if ms := l.prefillBatch(rp, buf); len(ms) > 0 {
 			return ms
 		}
 	}
-	if rp.numBlocks-rp.allocated < len(rp.running) {
+	if rp.numBlocks-rp.allocated < rp.running.len() {
 		// Vidur raises "OOM handling not implemented"; the run loop turns an
 		// empty batch with running requests into a stall error.
 		return nil
 	}
 	rp.numWaitingIters++
-	ms := make([]member, 0, len(rp.running))
-	for _, r := range rp.running {
+	ms := buf
+	for _, r := range rp.running.items() {
 		rp.allocate(r, 1)
 		ms = append(ms, member{r, 1})
 	}
-	rp.running = rp.running[:0]
+	rp.running.clear()
 	return ms
 }
 

@@ -18,9 +18,9 @@ func constSet(t testing.TB) *enginetest.Timings {
 	return &tm
 }
 
-func members(b engine.BatchRecord) string {
+func members(res *engine.Result, b int) string {
 	s := ""
-	for _, m := range b.Members {
+	for _, m := range res.Members(b) {
 		s += fmt.Sprintf("[%d:%d]", m.Request, m.Tokens)
 	}
 	return s
@@ -28,8 +28,8 @@ func members(b engine.BatchRecord) string {
 
 func compositions(res *engine.Result) []string {
 	var out []string
-	for _, b := range res.Batches {
-		out = append(out, members(b))
+	for b := range res.Batches {
+		out = append(out, members(res, b))
 	}
 	return out
 }
@@ -104,11 +104,11 @@ func TestSchedulers_HandComputed(t *testing.T) {
 				t.Fatalf("expected request 1 to be restarted; restarts %d", res.Restarts)
 			}
 			found := false
-			for _, b := range res.Batches {
-				if members(b) == "[0:1]" && !found {
+			for b := range res.Batches {
+				if members(res, b) == "[0:1]" && !found {
 					found = true
 				}
-				for _, m := range b.Members {
+				for _, m := range res.Members(b) {
 					if m.Request == 1 && m.Tokens == 80 {
 						return // re-prefill of prompt (64) + 16 generated tokens
 					}
@@ -200,7 +200,7 @@ func TestInvariants_RandomConfigs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := engine.Run(context.Background(), cfg, engine.Inputs{Workload: w, Profile: set, Network: net}, engine.Options{})
+			res, err := engine.Run(context.Background(), cfg, engine.Inputs{Workload: w, Profile: set, Network: net}, engine.Options{KeepMembers: true})
 			if err != nil {
 				t.Fatal(err)
 			}

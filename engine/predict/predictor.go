@@ -58,13 +58,13 @@ type Batch struct {
 
 // Key is the batch reduced to Vidur's lookup keys (§6.2-6.3).
 type Key struct {
-	T, T8       int // tokens, rounded up to 8
-	Bd, Kd      int // decode batch size and ceil_to(int(mean context), g)
-	Kp, Cp      int // summed prefill KV and round(sqrt(sum chunk^2))
-	NumPrefills int
-	NumRequests int
-	NewRequests int
-	LogitSeqs   int
+	T, T8       int32 // tokens, rounded up to 8
+	Bd, Kd      int32 // decode batch size and ceil_to(int(mean context), g)
+	Kp, Cp      int32 // summed prefill KV and round(sqrt(sum chunk^2))
+	NumPrefills int32
+	NumRequests int32
+	NewRequests int32
+	LogitSeqs   int32
 }
 
 // Breakdown is a predicted stage time by term. Per-layer terms are in ms per
@@ -382,18 +382,20 @@ func (p *Predictor) loadNetwork(network fs.FS) error {
 // KeyOf reduces a batch to Vidur's lookup keys.
 func (p *Predictor) KeyOf(b Batch) Key {
 	g := p.opt.KVCachePredictionGranularity
-	k := Key{T: b.Tokens, T8: ceilTo(b.Tokens, 8), Bd: b.NumDecodes, NumPrefills: len(b.Prefills),
-		NumRequests: b.NumRequests, NewRequests: b.NewRequests, LogitSeqs: b.LogitSeqs}
+	k := Key{T: int32(b.Tokens), T8: int32(ceilTo(b.Tokens, 8)), Bd: int32(b.NumDecodes), NumPrefills: int32(len(b.Prefills)),
+		NumRequests: int32(b.NumRequests), NewRequests: int32(b.NewRequests), LogitSeqs: int32(b.LogitSeqs)}
 	if b.NumDecodes > 0 {
-		k.Kd = ceilTo(int(b.DecodeContextSum/int64(b.NumDecodes)), g)
+		k.Kd = int32(ceilTo(int(b.DecodeContextSum/int64(b.NumDecodes)), g))
 	}
 	var sq int64
+	kp := 0
 	for _, pf := range b.Prefills {
-		k.Kp += ceilTo(pf.Processed, g)
+		kp += ceilTo(pf.Processed, g)
 		sq += int64(pf.Chunk) * int64(pf.Chunk)
 	}
+	k.Kp = int32(kp)
 	if sq > 0 {
-		k.Cp = int(math.RoundToEven(math.Sqrt(float64(sq))))
+		k.Cp = int32(math.RoundToEven(math.Sqrt(float64(sq))))
 	}
 	return k
 }
@@ -403,19 +405,19 @@ func ceilTo(x, g int) int { return (x + g - 1) / g * g }
 // Stage predicts the time of one batch on pipeline stage s.
 func (p *Predictor) Stage(k Key, s int) (Breakdown, error) {
 	b := Breakdown{Layers: p.layersPerStage}
-	ops, err := p.tokens(k.T8)
+	ops, err := p.tokens(int(k.T8))
 	if err != nil {
 		return b, err
 	}
 	b.InputLN, b.PreProj, b.Rope, b.PostProj, b.PostLN = ops.inputLN, ops.preProj, ops.rope, ops.postProj, ops.postLN
 	b.UpProj, b.Act, b.DownProj, b.Add, b.TPComm = ops.up, ops.act, ops.down, ops.add, ops.tp
-	if b.KVSave, err = p.kv(k.T); err != nil {
+	if b.KVSave, err = p.kv(int(k.T)); err != nil {
 		return b, err
 	}
-	if b.AttnDecode, err = p.attnDecode(k.Bd, k.Kd); err != nil {
+	if b.AttnDecode, err = p.attnDecode(int(k.Bd), int(k.Kd)); err != nil {
 		return b, err
 	}
-	if b.AttnPrefill, err = p.attnPrefill(k.Kp, k.Cp, k.NumPrefills); err != nil {
+	if b.AttnPrefill, err = p.attnPrefill(int(k.Kp), int(k.Cp), int(k.NumPrefills)); err != nil {
 		return b, err
 	}
 	if s < p.opt.PP-1 {
@@ -425,12 +427,12 @@ func (p *Predictor) Stage(k Key, s int) (Breakdown, error) {
 		b.Embedding = ops.emb
 	}
 	if p.opt.LMHead && s == p.opt.PP-1 && k.LogitSeqs > 0 {
-		if b.LMHead, err = p.logits(k.LogitSeqs); err != nil {
+		if b.LMHead, err = p.logits(int(k.LogitSeqs)); err != nil {
 			return b, err
 		}
 	}
 	if p.opt.CPUOverhead {
-		if b.CPU, b.Admission, err = p.cpuTerms(k.NumRequests, k.NewRequests); err != nil {
+		if b.CPU, b.Admission, err = p.cpuTerms(int(k.NumRequests), int(k.NewRequests)); err != nil {
 			return b, err
 		}
 	}

@@ -134,8 +134,8 @@ func BatchMetrics(w io.Writer, res *engine.Result) error {
 			}
 		}
 		b = b[:0]
-		for _, v := range []int64{int64(rec.ID), int64(rec.Replica), rec.ScheduledAt, rec.EndAt, int64(rec.Size), int64(rec.Tokens),
-			int64(rec.PrefillTokens), int64(rec.DecodeTokens), int64(rec.KVBlocksInUse), int64(res.Resolved.NumBlocks), rec.ModelNs, rec.TotalNs} {
+		for _, v := range []int64{int64(i), int64(rec.Replica), rec.ScheduledAt, rec.EndAt, int64(rec.Size()), int64(rec.Tokens()),
+			int64(rec.PrefillTokens()), int64(rec.DecodeTokens()), int64(rec.KVBlocksInUse), int64(res.Resolved.NumBlocks), rec.ModelNs, rec.TotalNs} {
 			b = strconv.AppendInt(b, v, 10)
 			b = append(b, ',')
 		}
@@ -167,7 +167,7 @@ func ChromeTrace(w io.Writer, res *engine.Result) error {
 			}
 			first = false
 			b = append(b, "\n{\"name\":\"["...)
-			for k, m := range rec.Members {
+			for k, m := range res.Members(i) {
 				if k > 0 {
 					b = append(b, ", "...)
 				}
@@ -182,11 +182,11 @@ func ChromeTrace(w io.Writer, res *engine.Result) error {
 			b = append(b, ",\"tid\":"...)
 			b = strconv.AppendInt(b, int64(s), 10)
 			b = append(b, ",\"args\":{\"batch_id\":"...)
-			b = strconv.AppendInt(b, int64(rec.ID), 10)
+			b = strconv.AppendInt(b, int64(i), 10)
 			b = append(b, ",\"batch_size\":"...)
-			b = strconv.AppendInt(b, int64(rec.Size), 10)
+			b = strconv.AppendInt(b, int64(rec.Size()), 10)
 			b = append(b, ",\"num_tokens\":"...)
-			b = strconv.AppendInt(b, int64(rec.Tokens), 10)
+			b = strconv.AppendInt(b, int64(rec.Tokens()), 10)
 			b = append(b, "}}"...)
 			bw.Write(b)
 		}
