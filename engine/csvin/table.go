@@ -89,7 +89,9 @@ func (t *Table) Next() error {
 func (t *Table) csvErr(err error) error {
 	var pe *csv.ParseError
 	if errors.As(err, &pe) {
-		return &Error{File: t.file, Line: pe.Line, Col: pe.Column, Want: "well-formed CSV", Got: pe.Err.Error()}
+		// Col stays the field number everywhere; a syntax error has only a
+		// character position, which goes into the message.
+		return &Error{File: t.file, Line: pe.Line, Want: "well-formed CSV", Got: fmt.Sprintf("%v at character %d", pe.Err, pe.Column)}
 	}
 	return fmt.Errorf("read %s: %w", t.file, err)
 }

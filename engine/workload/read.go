@@ -40,6 +40,10 @@ const (
 	FormatSynthetic   Format = "synthetic"      // lengths and arrivals generated
 )
 
+// MaxRequests bounds how many requests one workload may hold, so that a
+// runaway file ends in an error naming its row instead of exhausting memory.
+const MaxRequests = 2_000_000
+
 // RejectedTooLong is the Rejected reason for a request that does not fit
 // max_tokens.
 const RejectedTooLong = "rejected_too_long"
@@ -303,6 +307,9 @@ func parseFile(f File, lengthsOnly bool) (parsed, error) {
 			if want := int64(len(p.rows)); r.id != want {
 				return p, t.ErrAt("request_id", fmt.Sprintf("request_id %d (rows numbered 0,1,2,… in order, no duplicates)", want), fmt.Sprint(r.id))
 			}
+		}
+		if len(p.rows) == MaxRequests {
+			return p, &csvin.Error{File: f.Name, Line: t.Line(), Want: fmt.Sprintf("at most %d requests in one workload", MaxRequests), Got: "more rows"}
 		}
 		p.rows = append(p.rows, r)
 	}

@@ -1,0 +1,156 @@
+package predict_test
+
+import (
+	"errors"
+	"io/fs"
+	"math"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/servesim/servesim/engine/csvin"
+	"github.com/servesim/servesim/engine/enginetest"
+	"github.com/servesim/servesim/engine/model"
+	"github.com/servesim/servesim/engine/predict"
+)
+
+func qwen3() model.Model { m, _ := model.Lookup("Qwen/Qwen3-0.6B"); return m }
+
+func opts(tp, pp int) predict.Options {
+	n, _ := model.LookupNode("a100_pairwise_nvlink")
+	return predict.Options{Model: qwen3(), Node: n, TP: tp, PP: pp, HeadDim: 128, KVCachePredictionGranularity: 64,
+		AttentionDecodeBatchingOverhead: 0.1, AttentionPrefillBatchingOverhead: 0.1, NCCLCPULaunchOverheadMs: 0.02}
+}
+
+// TestStage_Composition checks Vidur §6.1 by hand with TP 2, PP 2 and CPU
+// overhead: all ops 0.01 ms, kv save 0.002, decode 0.003, prefill 0.004,
+// all-reduce 0.005, send/recv 0.006, each CPU term 0.1, admission 0.5.
+func TestStage_Composition(t *testing.T) {
+	tm := enginetest.Uniform(0.01, 0.002, 0.003, 0.004)
+	tm.CPU, tm.Admit = 0.1, 0.5
+	set := enginetest.Set(qwen3(), tm, 4096, 128)
+	o := opts(2, 2)
+	o.CPUOverhead = true
+	p, err := predict.New(set, enginetest.Network(1024, 0.005, 0.006), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 2 decodes (contexts 100, 200) + one new 30-token prefill.
+	k := p.KeyOf(predict.Batch{NumRequests: 3, Tokens: 32, NumDecodes: 2, DecodeContextSum: 300,
+		Prefills: []predict.Prefill{{Chunk: 30}}, NewRequests: 1, LogitSeqs: 3})
+	if k.T8 != 32 || k.Bd != 2 || k.Kd != 192 || k.Cp != 30 || k.Kp != 0 {
+		t.Fatalf("key %+v", k)
+	}
+	// Per layer: 9 x 0.01 + kv 0.002 + decode 0.003 x 1.1 + prefill 0.004 (one prefill)
+	// + 2 x (0.005 + 0.02) = 0.09 + 0.002 + 0.0033 + 0.004 + 0.05 = 0.1493 ms; 14 layers per stage.
+	layer := 0.1493
+	for s, wantPP := range []float64{0.006, 0} {
+		b, err := p.Stage(k, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(b.BlockMs()-layer) > 1e-12 || b.Layers != 14 || b.PPComm != wantPP {
+			t.Errorf("stage %d: block %v layers %d pp %v", s, b.BlockMs(), b.Layers, b.PPComm)
+		}
+		// CPU: 5 terms x 0.1; admission 0.5 per new request.
+		want := layer*14 + wantPP + 0.5 + 0.5
+		if math.Abs(b.TotalMs()-want) > 1e-9 {
+			t.Errorf("stage %d total %v, want %v", s, b.TotalMs(), want)
+		}
+	}
+}
+
+// profileFS returns a small valid set whose files can be corrupted.
+func profileFS(t *testing.T) fstest.MapFS {
+	src := enginetest.Set(qwen3(), enginetest.Uniform(0.01, 0.002, 0.003, 0.004), 512, 8)
+	out := fstest.MapFS{}
+	for _, n := range []string{"mlp.csv", "attention.csv", "profile.json", "PROVENANCE.md"} {
+		b, err := fs.ReadFile(src.FS, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[n] = &fstest.MapFile{Data: b}
+	}
+	return out
+}
+
+func TestNew_BadProfiles(t *testing.T) {
+	tests := []struct {
+		name      string
+		file      string
+		edit      func(string) string
+		line      int
+		wantInMsg string
+	}{
+		{"NaN timing", "mlp.csv", func(s string) string { return replaceNth(s, ",0.01", ",NaN", 3) }, 2, "a finite number > 0"},
+		{"zero timing", "mlp.csv", func(s string) string { return replaceNth(s, ",0.01", ",0", 40) }, 6, "a finite number > 0"},
+		{"negative timing", "attention.csv", func(s string) string { return replaceNth(s, ",0.002", ",-0.002", 1) }, 2, "a finite number > 0"},
+		{"empty timing", "attention.csv", func(s string) string { return replaceNth(s, ",0.003,", ",,", 1) }, 2, "a finite number > 0"},
+		{"missing column", "mlp.csv", func(s string) string { return strings.Replace(s, "time_stats.add.median", "time_stats.addx.median", 1) }, 1, "time_stats.add.median"},
+		{"no matching rows", "mlp.csv", func(s string) string { return strings.ReplaceAll(s, ",16,8,1024,", ",32,8,1024,") }, 0, "no row matches"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fsys := profileFS(t)
+			fsys[tc.file].Data = []byte(tc.edit(string(fsys[tc.file].Data)))
+			set, err := predict.Open(fsys, "bad")
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = predict.New(set, nil, opts(1, 1))
+			if err == nil || !strings.Contains(err.Error(), tc.wantInMsg) || !strings.Contains(err.Error(), tc.file) {
+				t.Fatalf("got %v", err)
+			}
+			var ce *csvin.Error
+			if tc.line > 0 && (!errors.As(err, &ce) || ce.Line != tc.line) {
+				t.Errorf("got %v, want line %d", err, tc.line)
+			}
+		})
+	}
+}
+
+func replaceNth(s, old, new string, n int) string {
+	i := -1
+	for k := 0; k < n; k++ {
+		j := strings.Index(s[i+1:], old)
+		if j < 0 {
+			return s
+		}
+		i += j + 1
+	}
+	return s[:i] + new + s[i+len(old):]
+}
+
+func TestStage_GridMissAndExtrapolation(t *testing.T) {
+	set := enginetest.Set(qwen3(), enginetest.Uniform(0.01, 0.002, 0.003, 0.004), 512, 8)
+	p, err := predict.New(set, nil, opts(1, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 16 decodes: the grid has batch 1..8.
+	k := p.KeyOf(predict.Batch{NumRequests: 16, Tokens: 16, NumDecodes: 16, DecodeContextSum: 16 * 100})
+	_, err = p.Stage(k, 0)
+	var ge *predict.GridError
+	if !errors.As(err, &ge) || ge.Op != "attn_decode" || !strings.Contains(err.Error(), "batch_size 1..8") {
+		t.Fatalf("got %v", err)
+	}
+	o := opts(1, 1)
+	o.Extrapolate = true
+	p, _ = predict.New(set, nil, o)
+	if _, err := p.Stage(k, 0); err != nil || p.Extrapolated == 0 {
+		t.Fatalf("extrapolation: %v, counted %d", err, p.Extrapolated)
+	}
+}
+
+func TestOpen_RequiresProvenance(t *testing.T) {
+	fsys := profileFS(t)
+	delete(fsys, "PROVENANCE.md")
+	if _, err := predict.Open(fsys, "x"); err == nil || !strings.Contains(err.Error(), "PROVENANCE.md") {
+		t.Fatalf("got %v", err)
+	}
+	fsys = profileFS(t)
+	fsys["profile.json"].Data = []byte(`{"name":"x","model":"Qwen/Qwen3-0.6B","kind":"guessed"}`)
+	if _, err := predict.Open(fsys, "x"); err == nil || !strings.Contains(err.Error(), "measured") {
+		t.Fatalf("got %v", err)
+	}
+}
