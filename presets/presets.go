@@ -60,6 +60,8 @@ var all = []Preset{
 		Description: "The whole Splitwise conversation trace replayed with its own arrival times (about 1 hour, 5.5 QPS)."},
 	{Name: "arxiv-1qps", Title: "arXiv summarization lengths, Poisson 1 QPS", Files: []string{"traces/arxiv_summarization_stats_llama2_tokenizer_filtered_v2.csv"},
 		Description: "500 requests with arXiv-summarization lengths (long prompts), Poisson arrivals at 1 QPS.", apply: lengthsAtQPS(500, 1)},
+	{Name: "synthetic", Title: "Synthetic: generated lengths and arrivals",
+		Description: "No file: lengths and arrivals come from the synthetic generators (Vidur's defaults: 128 requests, fixed 2048+512 tokens, Poisson 0.5 QPS; change them in the config)."},
 	{Name: "arxiv-4qps", Title: "arXiv summarization lengths, Poisson 4 QPS", Files: []string{"traces/arxiv_summarization_stats_llama2_tokenizer_filtered_v2.csv"},
 		Description: "500 requests with arXiv-summarization lengths, Poisson arrivals at 4 QPS (overload).", apply: lengthsAtQPS(500, 4)},
 }

@@ -20,8 +20,8 @@ func TestCurve(t *testing.T) {
 	}{
 		{1, 10, true, false}, {3, 40, true, false}, {2, 25, true, false}, {4, 30, true, false}, {5, 20, true, false},
 		{0, 0, false, false}, {6, 0, false, false},
-		{0, 10, true, true},  // flat below the first point
-		{7, 0, true, true},   // linear beyond the last two: 20 + (20-40)/2*2 = 0
+		{0, 10, true, true}, // flat below the first point
+		{7, 0, true, true},  // linear beyond the last two: 20 + (20-40)/2*2 = 0
 	}
 	for _, tc := range tests {
 		got, ok := c.at(tc.x, tc.extrap)

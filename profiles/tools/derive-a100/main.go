@@ -31,6 +31,9 @@ func main() {
 	}
 }
 
+// quiet silences the summary printed after writing (tests).
+var quiet bool
+
 func run(shared, out string) error {
 	compute := filepath.Join(shared, "vidur-data/profiling/compute")
 	a100, names, err := loadDevice(filepath.Join(compute, "a100"))
@@ -152,6 +155,9 @@ func run(shared, out string) error {
 		if err := os.WriteFile(filepath.Join(out, name), files[name].Data, 0o644); err != nil {
 			return err
 		}
+	}
+	if quiet {
+		return nil
 	}
 	fmt.Printf("wrote %s\n%s\n", out, summary)
 	for _, c := range after {

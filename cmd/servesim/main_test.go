@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// TestSimulate_SeedDefault: with no workload the CLI runs the seed workload
+// and writes the seed's files; the CSVs equal the engine's golden files.
+func TestSimulate_SeedDefault(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errs := runCLI(t, "simulate", "--out", dir)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if !strings.Contains(out, "4 requests (4 ok)") {
+		t.Errorf("stdout: %s", out)
+	}
+	for _, f := range []string{"request_metrics.csv", "token_metrics.csv", "batch_metrics.csv"} {
+		got, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := os.ReadFile(filepath.Join("../../engine/report/testdata/seed", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s differs from the engine's golden file", f)
+		}
+	}
+	for _, f := range []string{"run_meta.json", "summary.md", "chrome_trace.json"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func TestSimulate_Workloads(t *testing.T) {
+	spaced := "../../presets/data/spaced-2s"
+	tests := []struct {
+		name string
+		args []string
+		code int
+		errs string // substring of stderr
+	}{
+		{"workload directory", []string{"--workload", spaced}, exitOK, ""},
+		{"preset", []string{"--preset", "spaced-2s-sarathi-serve"}, exitOK, ""},
+		{"synthetic", []string{"--preset", "synthetic", "--synthetic_request_generator_config_num_requests", "20",
+			"--fixed_request_length_generator_config_prefill_tokens", "100", "--fixed_request_length_generator_config_decode_tokens", "10",
+			"--replica_scheduler_config_type", "vllm"}, exitOK, ""},
+		{"bad workload names file, line and column", []string{"--workload", "testdata/bad_trace.csv"}, exitInput, "bad_trace.csv:3:2 (num_prefill_tokens): expected an integer >= 1, got \"ten\""},
+		{"missing workload", []string{"--workload", "testdata/nope.csv"}, exitInput, "no such file"},
+		{"unknown scheduler", []string{"--replica_scheduler_config_type", "fifo"}, exitUsage, "valid: sarathi, vllm"},
+		{"unknown preset", []string{"--preset", "nope"}, exitUsage, "unknown preset"},
+		{"unknown config key", []string{"--config", "testdata/bad_config.json"}, exitUsage, "unknown field"},
+		{"bad flag", []string{"--no_such_flag"}, exitUsage, "flag provided but not defined"},
+		{"grid miss", []string{"--preset", "synthetic", "--interval_generator_config_type", "static",
+			"--synthetic_request_generator_config_num_requests", "300", "--replica_scheduler_config_batch_size_cap", "300",
+			"--fixed_request_length_generator_config_prefill_tokens", "8", "--fixed_request_length_generator_config_decode_tokens", "50"},
+			exitRun, "attention.csv: attn_decode is not profiled at batch_size=282"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"simulate", "--quiet", "--out", t.TempDir()}, tc.args...)
+			code, _, errs := runCLI(t, args...)
+			if code != tc.code || !strings.Contains(errs, tc.errs) {
+				t.Errorf("exit %d (want %d), stderr %q (want it to contain %q)", code, tc.code, errs, tc.errs)
+			}
+		})
+	}
+}
+
+func TestCommands(t *testing.T) {
+	if code, out, _ := runCLI(t, "profiles"); code != exitOK || !strings.Contains(out, "a100/qwen3-0.6b") || !strings.Contains(out, "SYNTHESIZED") {
+		t.Errorf("profiles: %d %q", code, out)
+	}
+	if code, out, _ := runCLI(t, "profiles", "--provenance", "a100/qwen3-0.6b"); code != exitOK || !strings.Contains(out, "leave one model out") {
+		t.Errorf("provenance: %d", code)
+	}
+	if code, out, _ := runCLI(t, "presets"); code != exitOK || !strings.Contains(out, "splitwise-conv-2qps") {
+		t.Errorf("presets: %d %q", code, out)
+	}
+	if code, _, _ := runCLI(t, "frobnicate"); code != exitUsage {
+		t.Errorf("unknown command: exit %d", code)
+	}
+	if code, _, _ := runCLI(t); code != exitUsage {
+		t.Errorf("no command: exit %d", code)
+	}
+}

@@ -1,0 +1,126 @@
+package report_test
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/servesim/servesim/engine"
+	"github.com/servesim/servesim/engine/report"
+	"github.com/servesim/servesim/engine/workload"
+	"github.com/servesim/servesim/profiles"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+func seedRun(t *testing.T) *engine.Result {
+	t.Helper()
+	cfg := engine.DefaultConfig()
+	f, err := os.Open("../../presets/data/seed/vidur_trace.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w, err := workload.Load([]workload.File{{Name: "vidur_trace.csv", R: f}}, cfg.WorkloadOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := profiles.Embedded()
+	set, _ := reg.Open(engine.DefaultProfile)
+	res, err := engine.Run(context.Background(), cfg, engine.Inputs{Workload: w, Profile: set, Network: reg.Network()}, engine.Options{KeepMembers: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func render(t *testing.T, res *engine.Result) map[string][]byte {
+	out := map[string][]byte{}
+	for _, name := range report.Files {
+		var b bytes.Buffer
+		if err := report.Write(name, &b, res, report.Meta{EngineVersion: "servesim test", WorkloadName: "preset:seed"}); err != nil {
+			t.Fatal(err)
+		}
+		out[name] = b.Bytes()
+	}
+	return out
+}
+
+// firstDiff reports the first differing line as line:col.
+func firstDiff(want, got []byte) string {
+	wl, gl := strings.Split(string(want), "\n"), strings.Split(string(got), "\n")
+	for i := 0; i < len(wl) || i < len(gl); i++ {
+		var w, g string
+		if i < len(wl) {
+			w = wl[i]
+		}
+		if i < len(gl) {
+			g = gl[i]
+		}
+		if w != g {
+			c := 0
+			for c < len(w) && c < len(g) && w[c] == g[c] {
+				c++
+			}
+			return fmt.Sprintf("line %d col %d:\n want %q\n  got %q", i+1, c+1, w, g)
+		}
+	}
+	return ""
+}
+
+// TestGolden_Seed compares every output file of the seed run with testdata/
+// (go test -update rewrites them) and checks the seed's schema.
+func TestGolden_Seed(t *testing.T) {
+	files := render(t, seedRun(t))
+	for name, got := range files {
+		path := filepath.Join("testdata/seed", name)
+		if *update {
+			if err := os.WriteFile(path, got, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (run go test -update)", err)
+		}
+		if d := firstDiff(want, got); d != "" {
+			t.Errorf("%s: %s", name, d)
+		}
+	}
+	if h := strings.SplitN(string(files["request_metrics.csv"]), "\n", 2)[0]; h != "request_id,arrival_time_ns,first_token_time_ns,ttft_ns,completion_time_ns,num_prefill_tokens,num_decode_tokens,num_decode_tokens_actual,status" {
+		t.Errorf("request_metrics.csv header %q is not the seed's", h)
+	}
+	if h := strings.SplitN(string(files["token_metrics.csv"]), "\n", 2)[0]; h != "request_id,token_index,token_time_ns,token_latency_ns" {
+		t.Errorf("token_metrics.csv header %q is not the seed's", h)
+	}
+	if n := strings.Count(string(files["token_metrics.csv"]), "\n"); n != 1+4*64 {
+		t.Errorf("token_metrics.csv has %d lines, want 257", n)
+	}
+}
+
+// TestDeterministic: two runs of the same input produce identical bytes.
+func TestDeterministic(t *testing.T) {
+	a, b := render(t, seedRun(t)), render(t, seedRun(t))
+	for name := range a {
+		if !bytes.Equal(a[name], b[name]) {
+			t.Errorf("%s differs between runs", name)
+		}
+	}
+}
+
+func TestStats(t *testing.T) {
+	s := report.StatsOf([]float64{4, 1, 3, 2})
+	if s.Min != 1 || s.Max != 4 || s.Mean != 2.5 || s.P50 != 2.5 || s.N != 4 {
+		t.Errorf("%+v", s)
+	}
+	// numpy.percentile([1,2,3,4], 90) = 3.7
+	if d := s.P90 - 3.7; d > 1e-12 || d < -1e-12 {
+		t.Errorf("P90 %v", s.P90)
+	}
+}

@@ -1,0 +1,163 @@
+package profiles_test
+
+import (
+	"context"
+	"encoding/csv"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/servesim/servesim/engine"
+	"github.com/servesim/servesim/engine/model"
+	"github.com/servesim/servesim/engine/predict"
+	"github.com/servesim/servesim/engine/workload"
+	"github.com/servesim/servesim/profiles"
+)
+
+// TestEmbeddedSets: every embedded set loads, validates, builds a predictor
+// and states its provenance.
+func TestEmbeddedSets(t *testing.T) {
+	reg := profiles.Embedded()
+	if len(reg.Names()) == 0 {
+		t.Fatal("no embedded sets")
+	}
+	for _, name := range reg.Names() {
+		set, err := reg.Open(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kind := strings.ToUpper(set.Meta.Kind)
+		if !strings.Contains(set.Provenance, kind) || !strings.Contains(set.Meta.Summary, kind) {
+			t.Errorf("%s: provenance and summary must say %s", name, kind)
+		}
+		m, err := model.Lookup(set.Meta.Model)
+		if err != nil {
+			t.Fatal(err)
+		}
+		node, _ := model.LookupNode(set.Meta.NetworkDevice)
+		_, err = predict.New(set, reg.Network(), predict.Options{Model: m, Node: node, TP: 1, PP: 1, HeadDim: m.HeadDim,
+			KVCachePredictionGranularity: 64, CPUOverhead: set.HasCPUOverheads(), LMHead: true, Embedding: true})
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := reg.Open("nope"); err == nil || !strings.Contains(err.Error(), "a100/qwen3-0.6b") {
+		t.Errorf("unknown set error should list the valid ones: %v", err)
+	}
+}
+
+const refs = "../../shared/reference-runs"
+
+type medians struct{ ttft, perTok, e2e float64 }
+
+func med(v []float64) float64 {
+	sort.Float64s(v)
+	n := len(v)
+	if n%2 == 1 {
+		return v[n/2]
+	}
+	return (v[n/2-1] + v[n/2]) / 2
+}
+
+func fromRows(arr, first, done []float64, dec []int) medians {
+	var t, p, e []float64
+	for i := range arr {
+		t, e = append(t, first[i]-arr[i]), append(e, done[i]-arr[i])
+		p = append(p, (done[i]-first[i])/float64(dec[i]-1))
+	}
+	return medians{med(t), med(p), med(e)}
+}
+
+func readRef(t *testing.T, path string) medians {
+	f, err := os.Open(filepath.Join(refs, path))
+	if err != nil {
+		t.Fatalf("the shared reference runs must sit beside the repository: %v", err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := map[string]int{}
+	for i, c := range rows[0] {
+		col[c] = i
+	}
+	var a, fi, d []float64
+	var dec []int
+	for _, r := range rows[1:] {
+		x, _ := strconv.ParseFloat(r[col["arrival_time_ns"]], 64)
+		y, _ := strconv.ParseFloat(r[col["first_token_time_ns"]], 64)
+		z, _ := strconv.ParseFloat(r[col["completion_time_ns"]], 64)
+		n, _ := strconv.Atoi(r[col["num_decode_tokens_actual"]])
+		a, fi, d, dec = append(a, x), append(fi, y), append(d, z), append(dec, n)
+	}
+	return fromRows(a, fi, d, dec)
+}
+
+func simulate(t *testing.T, cpu bool, files ...string) medians {
+	cfg := engine.DefaultConfig()
+	cfg.Predictor.SkipCPUOverheadModeling = !cpu
+	var in []workload.File
+	for _, p := range files {
+		f, err := os.Open(filepath.Join(refs, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		in = append(in, workload.File{Name: filepath.Base(p), R: f})
+	}
+	w, err := workload.Load(in, cfg.WorkloadOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := profiles.Embedded()
+	set, err := reg.Open(engine.DefaultProfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := engine.Run(context.Background(), cfg, engine.Inputs{Workload: w, Profile: set, Network: reg.Network()}, engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, f, d []float64
+	var dec []int
+	for _, r := range res.Requests {
+		a, f, d, dec = append(a, float64(r.ArrivalNs)), append(f, float64(r.FirstTokenNs)), append(d, float64(r.CompletionNs)), append(dec, r.DecodeActual)
+	}
+	return fromRows(a, f, d, dec)
+}
+
+// TestA100Acceptance pins issue #3's acceptance numbers: the simulator with
+// the embedded set and the default (seed) config against the reference runs.
+// The reference numbers are read from shared/ at test time.
+func TestA100Acceptance(t *testing.T) {
+	spaced := []string{"qwen3-a100-sarathi-real-spaced-2s/workload/trace_lengths.csv", "qwen3-a100-sarathi-real-spaced-2s/workload/trace_intervals.csv"}
+	tests := []struct {
+		name      string
+		sim, ref  medians
+		tol       float64 // relative
+		checkE2E  bool
+	}{
+		{"seed vs Vidur", simulate(t, false, "qwen3-a100-vidur-seed-4req/vidur_trace.csv"), readRef(t, "qwen3-a100-vidur-seed-4req/request_metrics.csv"), 0.03, true},
+		{"spaced-2s vs Vidur", simulate(t, false, spaced...), readRef(t, "qwen3-a100-sarathi-real-spaced-2s/vidur_run/request_metrics.csv"), 0.05, true},
+		{"spaced-2s with Sarathi-Serve overhead vs real A100", simulate(t, true, spaced...), readRef(t, "qwen3-a100-sarathi-real-spaced-2s/real_run/request_metrics.csv"), 0.10, false},
+	}
+	for _, tc := range tests {
+		check := func(what string, sim, ref float64) {
+			e := sim/ref - 1
+			t.Logf("%s %s: sim %.0f ns, ref %.0f ns, %+.2f%%", tc.name, what, sim, ref, e*100)
+			if math.Abs(e) > tc.tol {
+				t.Errorf("%s %s off by %+.2f%% (tolerance %.0f%%)", tc.name, what, e*100, tc.tol*100)
+			}
+		}
+		check("median TTFT", tc.sim.ttft, tc.ref.ttft)
+		check("median per-token latency", tc.sim.perTok, tc.ref.perTok)
+		if tc.checkE2E {
+			check("median E2E", tc.sim.e2e, tc.ref.e2e)
+		}
+	}
+}
