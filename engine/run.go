@@ -64,7 +64,6 @@ type batch struct {
 	members     []member
 	key         predict.Key
 	scheduledAt int64
-	stage       int
 }
 
 type eventKind uint8

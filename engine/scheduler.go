@@ -66,7 +66,6 @@ type queue struct {
 func (q *queue) len() int          { return len(q.s) - q.h }
 func (q *queue) front() *request   { return q.s[q.h] }
 func (q *queue) items() []*request { return q.s[q.h:] }
-func (q *queue) at(i int) *request { return q.s[q.h+i] }
 
 func (q *queue) popFront() *request {
 	r := q.s[q.h]

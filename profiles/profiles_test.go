@@ -137,10 +137,10 @@ func simulate(t *testing.T, cpu bool, files ...string) medians {
 func TestA100Acceptance(t *testing.T) {
 	spaced := []string{"qwen3-a100-sarathi-real-spaced-2s/workload/trace_lengths.csv", "qwen3-a100-sarathi-real-spaced-2s/workload/trace_intervals.csv"}
 	tests := []struct {
-		name      string
-		sim, ref  medians
-		tol       float64 // relative
-		checkE2E  bool
+		name     string
+		sim, ref medians
+		tol      float64 // relative
+		checkE2E bool
 	}{
 		{"seed vs Vidur", simulate(t, false, "qwen3-a100-vidur-seed-4req/vidur_trace.csv"), readRef(t, "qwen3-a100-vidur-seed-4req/request_metrics.csv"), 0.03, true},
 		{"spaced-2s vs Vidur", simulate(t, false, spaced...), readRef(t, "qwen3-a100-sarathi-real-spaced-2s/vidur_run/request_metrics.csv"), 0.05, true},

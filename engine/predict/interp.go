@@ -32,8 +32,6 @@ func newCurve(xs, ys []float64) curve {
 	return c
 }
 
-func (c curve) empty() bool { return len(c.xs) == 0 }
-
 // covers reports whether x lies within the profiled range.
 func (c curve) covers(x float64) bool {
 	return len(c.xs) > 0 && x >= c.xs[0] && x <= c.xs[len(c.xs)-1]

