@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -97,5 +100,37 @@ func TestCommands(t *testing.T) {
 	}
 	if code, _, _ := runCLI(t); code != exitUsage {
 		t.Errorf("no command: exit %d", code)
+	}
+}
+
+// TestServe starts the native server on a loopback port, fetches the API and
+// a static file, and stops it.
+func TestServe(t *testing.T) {
+	dist := t.TempDir()
+	os.WriteFile(filepath.Join(dist, "index.html"), []byte("<title>servesim</title>"), 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan int)
+	go func() { done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--dist", dist}, pw, io.Discard) }()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := strings.TrimSpace(strings.TrimPrefix(line, "servesim: serving on "))
+	for _, p := range []string{"/api/presets", "/index.html", "/api/simulate?preset=seed"} {
+		resp, err := http.Get(base + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || len(b) == 0 {
+			t.Errorf("%s: %d", p, resp.StatusCode)
+		}
+	}
+	cancel()
+	go io.Copy(io.Discard, pr)
+	if code := <-done; code != exitOK {
+		t.Errorf("exit %d", code)
 	}
 }

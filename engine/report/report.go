@@ -14,6 +14,7 @@ import (
 	"strconv"
 
 	"github.com/servesim/servesim/engine"
+	"github.com/servesim/servesim/engine/predict"
 )
 
 // Files lists the output files in the order they are written.
@@ -111,6 +112,14 @@ var BatchColumns = []string{"input_layernorm", "attn_pre_proj", "attn_rope", "at
 	"attn_post_proj", "post_attention_layernorm", "mlp_up_proj", "mlp_act", "mlp_down_proj", "add", "tp_all_reduce",
 	"pp_send_recv", "embedding", "lm_head", "cpu_overhead", "admission"}
 
+// terms lists a stage's predicted time by BatchColumns, in ms per stage.
+func terms(bd predict.Breakdown) [18]float64 {
+	l := float64(bd.Layers)
+	return [18]float64{bd.InputLN * l, bd.PreProj * l, bd.Rope * l, bd.KVSave * l, bd.AttnDecode * l, bd.AttnPrefill * l,
+		bd.PostProj * l, bd.PostLN * l, bd.UpProj * l, bd.Act * l, bd.DownProj * l, bd.Add * l, 2 * bd.TPComm * l,
+		bd.PPComm, bd.Embedding, bd.LMHead, bd.CPU, bd.Admission}
+}
+
 // BatchMetrics writes one row per iteration with its per-term breakdown.
 func BatchMetrics(w io.Writer, res *engine.Result) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
@@ -120,17 +129,14 @@ func BatchMetrics(w io.Writer, res *engine.Result) error {
 	}
 	bw.WriteString("\n")
 	var b []byte
-	terms := make([]float64, len(BatchColumns))
+	sum := make([]float64, len(BatchColumns))
 	for i, rec := range res.Batches {
-		for k := range terms {
-			terms[k] = 0
+		for k := range sum {
+			sum[k] = 0
 		}
 		for _, bd := range res.Breakdown(i) {
-			l := float64(bd.Layers)
-			for k, v := range []float64{bd.InputLN * l, bd.PreProj * l, bd.Rope * l, bd.KVSave * l, bd.AttnDecode * l, bd.AttnPrefill * l,
-				bd.PostProj * l, bd.PostLN * l, bd.UpProj * l, bd.Act * l, bd.DownProj * l, bd.Add * l, 2 * bd.TPComm * l,
-				bd.PPComm, bd.Embedding, bd.LMHead, bd.CPU, bd.Admission} {
-				terms[k] += v
+			for k, v := range terms(bd) {
+				sum[k] += v
 			}
 		}
 		b = b[:0]
@@ -139,7 +145,7 @@ func BatchMetrics(w io.Writer, res *engine.Result) error {
 			b = strconv.AppendInt(b, v, 10)
 			b = append(b, ',')
 		}
-		for _, v := range terms {
+		for _, v := range sum {
 			b = strconv.AppendInt(b, int64(v*1e6+0.5), 10)
 			b = append(b, ',')
 		}

@@ -36,6 +36,8 @@ type Job struct {
 	// WorkloadName is recorded in run_meta.json; derived if empty.
 	WorkloadName string
 	Options      engine.Options
+	// Check, if set, vets the loaded workload before it runs (server limits).
+	Check func(*workload.Workload) error
 }
 
 // Config returns the default config with the preset's changes applied: the
@@ -88,6 +90,11 @@ func Run(ctx context.Context, job Job) (*Output, error) {
 	w, err := workload.Load(files, job.Config.WorkloadOptions())
 	if err != nil {
 		return nil, err
+	}
+	if job.Check != nil {
+		if err := job.Check(w); err != nil {
+			return nil, err
+		}
 	}
 	reg := profiles.Embedded()
 	set := job.Profile

@@ -1,0 +1,432 @@
+// Package api is servesim's HTTP API: one stateless net/http handler,
+// hosted natively (servesim serve), in the browser's Web Worker and on
+// Cloudflare Workers (both through github.com/syumai/workers). It imports
+// no syscall/js and is tested with httptest. openapi.json documents it.
+package api
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/servesim/servesim/engine"
+	"github.com/servesim/servesim/engine/csvin"
+	"github.com/servesim/servesim/engine/predict"
+	"github.com/servesim/servesim/engine/report"
+	"github.com/servesim/servesim/engine/workload"
+	"github.com/servesim/servesim/internal/runner"
+	"github.com/servesim/servesim/presets"
+	"github.com/servesim/servesim/profiles"
+)
+
+//go:embed openapi.json
+var openAPI []byte
+
+// OpenAPI returns the API's OpenAPI document.
+func OpenAPI() []byte { return openAPI }
+
+// Limits keep a public endpoint from being a free CPU furnace.
+type Limits struct {
+	MaxBodyBytes int64         // request body (413 beyond)
+	MaxRequests  int           // requests per simulation (422 beyond)
+	MaxTokens    int64         // simulated prompt+output tokens per simulation (422 beyond)
+	Timeout      time.Duration // wall clock per simulation (503 beyond)
+}
+
+// DefaultLimits: 32 MiB body, 200k requests, 500M tokens, 60 s.
+func DefaultLimits() Limits {
+	return Limits{MaxBodyBytes: 32 << 20, MaxRequests: 200_000, MaxTokens: 500_000_000, Timeout: 60 * time.Second}
+}
+
+// Options configure the handler.
+type Options struct {
+	Limits Limits
+	// AllowOrigin, if set, is the one origin allowed cross-origin requests
+	// (CORS). Empty means same-origin only.
+	AllowOrigin string
+	// Static, if set, serves every path outside /api/ (the page in dist/).
+	Static http.Handler
+	// Yield, if set, is called after each progress line is flushed; in the
+	// browser it lets the JavaScript event loop deliver the line.
+	Yield func()
+}
+
+type handler struct {
+	opt Options
+	mux *http.ServeMux
+}
+
+var _ http.Handler = (*handler)(nil)
+
+// NewHandler returns the API handler.
+func NewHandler(opt Options) http.Handler {
+	if opt.Limits == (Limits{}) {
+		opt.Limits = DefaultLimits()
+	}
+	h := &handler{opt: opt, mux: http.NewServeMux()}
+	h.mux.HandleFunc("GET /api/profiles", h.profiles)
+	h.mux.HandleFunc("GET /api/presets", h.presets)
+	h.mux.HandleFunc("GET /api/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(openAPI)
+	})
+	h.mux.HandleFunc("POST /api/simulate", h.simulate)
+	h.mux.HandleFunc("GET /api/simulate", h.simulate)
+	h.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		problem(w, http.StatusNotFound, "not found", fmt.Sprintf("no endpoint %s %s (see /api/openapi.json)", r.Method, r.URL.Path), nil)
+	})
+	if opt.Static != nil {
+		h.mux.Handle("/", opt.Static)
+	}
+	return h
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if p := recover(); p != nil {
+			problem(w, http.StatusInternalServerError, "internal error", fmt.Sprintf("internal error (please report): %v", p), nil)
+		}
+	}()
+	if o := r.Header.Get("Origin"); o != "" && h.opt.AllowOrigin != "" && o == h.opt.AllowOrigin {
+		w.Header().Set("Access-Control-Allow-Origin", o)
+		w.Header().Set("Vary", "Origin")
+		if r.Method == http.MethodOptions {
+			w.Header().Set("Access-Control-Allow-Methods", "GET, POST")
+			w.Header().Set("Access-Control-Allow-Headers", "Content-Type")
+			w.Header().Set("Access-Control-Max-Age", "600")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// ProfileInfo describes an embedded profile set.
+type ProfileInfo struct {
+	predict.Meta
+	HasCPUOverheads bool   `json:"has_cpu_overheads"`
+	Provenance      string `json:"provenance"`
+}
+
+func (h *handler) profiles(w http.ResponseWriter, r *http.Request) {
+	reg := profiles.Embedded()
+	out := []ProfileInfo{}
+	for _, n := range reg.Names() {
+		set, err := reg.Open(n)
+		if err != nil {
+			problem(w, http.StatusInternalServerError, "internal error", err.Error(), nil)
+			return
+		}
+		out = append(out, ProfileInfo{Meta: set.Meta, HasCPUOverheads: set.HasCPUOverheads(), Provenance: set.Provenance})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (h *handler) presets(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, presets.All())
+}
+
+// File is a workload file sent inline in a JSON request.
+type File struct {
+	Name    string `json:"name"`
+	Content string `json:"content"`
+}
+
+// SimulateRequest is POST /api/simulate's JSON body (the multipart form has
+// the same fields: preset, config, and file parts named "workload").
+type SimulateRequest struct {
+	Preset string          `json:"preset"`
+	Config json.RawMessage `json:"config"`
+	Files  []File          `json:"files"`
+}
+
+// Result is the JSON answer of a simulation.
+type Result struct {
+	RunID        string              `json:"run_id"`
+	Summary      report.KeyResults   `json:"summary"`
+	StatusCounts map[string]int      `json:"status_counts"`
+	Iterations   int                 `json:"iterations"`
+	Restarts     int                 `json:"restarts"`
+	Extrapolated int                 `json:"extrapolated_lookups"`
+	SimulatedNs  int64               `json:"simulated_duration_ns"`
+	Profile      predict.Meta        `json:"profile"`
+	Workload     engine.WorkloadInfo `json:"workload"`
+	WorkloadName string              `json:"workload_name"`
+	Config       engine.Config       `json:"config"`
+	Resolved     engine.Resolved     `json:"resolved"`
+	Plots        report.Plots        `json:"plots"`
+	Files        []string            `json:"files"`
+}
+
+func (h *handler) simulate(w http.ResponseWriter, r *http.Request) {
+	lim := h.opt.Limits
+	job, err := h.parse(w, r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), lim.Timeout)
+	defer cancel()
+	format := r.URL.Query().Get("format")
+	file := r.URL.Query().Get("file")
+	stream := format == "ndjson"
+	var enc *json.Encoder
+	flush := func() {}
+	if stream {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+		enc = json.NewEncoder(w)
+		if f, ok := w.(http.Flusher); ok {
+			flush = f.Flush
+		}
+		job.Options.ProgressEvery = 256
+		job.Options.OnProgress = func(p engine.Progress) {
+			enc.Encode(map[string]any{"progress": p})
+			flush()
+			if h.opt.Yield != nil {
+				h.opt.Yield()
+			}
+		}
+	}
+	job.Options.KeepMembers = format == "zip" || file == "chrome_trace.json"
+	job.Check = func(w *workload.Workload) error { return checkLimits(w, lim) }
+	out, err := runner.Run(ctx, job)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = &limitError{status: http.StatusServiceUnavailable, msg: fmt.Sprintf("the simulation ran past the %v wall-clock budget", lim.Timeout)}
+		}
+		if stream {
+			p := toProblem(err)
+			enc.Encode(map[string]any{"error": p})
+			return
+		}
+		writeError(w, err)
+		return
+	}
+	if r.Method == http.MethodGet {
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+	}
+	switch {
+	case stream:
+		enc.Encode(map[string]any{"result": resultOf(out)})
+	case format == "zip":
+		var b bytes.Buffer
+		if err := out.Zip(&b, true); err != nil {
+			writeError(w, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/zip")
+		w.Header().Set("Content-Disposition", `attachment; filename="`+report.RunID(out.Result)+`.zip"`)
+		w.Write(b.Bytes())
+	case file != "":
+		b, err := out.File(file)
+		if err != nil {
+			problem(w, http.StatusBadRequest, "unknown file", fmt.Sprintf("no output file %q (valid: %s)", file, strings.Join(report.Files, ", ")), nil)
+			return
+		}
+		ct := "text/csv; charset=utf-8"
+		switch {
+		case strings.HasSuffix(file, ".json"):
+			ct = "application/json"
+		case strings.HasSuffix(file, ".md"):
+			ct = "text/markdown; charset=utf-8"
+		}
+		w.Header().Set("Content-Type", ct)
+		w.Header().Set("Content-Disposition", `attachment; filename="`+file+`"`)
+		w.Write(b)
+	case format == "" || format == "json":
+		writeJSON(w, http.StatusOK, resultOf(out))
+	default:
+		problem(w, http.StatusBadRequest, "bad format", fmt.Sprintf("format %q: expected json, ndjson or zip", format), nil)
+	}
+}
+
+func resultOf(o *runner.Output) Result {
+	counts := map[string]int{}
+	for _, r := range o.Result.Requests {
+		counts[r.Status]++
+	}
+	return Result{RunID: report.RunID(o.Result), Summary: report.Compute(o.Result), StatusCounts: counts,
+		Iterations: len(o.Result.Batches), Restarts: o.Result.Restarts, Extrapolated: o.Result.Extrapolated, SimulatedNs: o.Result.EndNs,
+		Profile: o.Result.Profile, Workload: o.Result.Workload, WorkloadName: o.Meta.WorkloadName,
+		Config: o.Result.Config, Resolved: o.Result.Resolved, Plots: report.PlotData(o.Result), Files: report.Files}
+}
+
+// parse reads a simulation request: query parameters (GET), a JSON body,
+// or a multipart form.
+func (h *handler) parse(w http.ResponseWriter, r *http.Request) (runner.Job, error) {
+	var req SimulateRequest
+	q := r.URL.Query()
+	req.Preset = q.Get("preset")
+	if c := q.Get("config"); c != "" {
+		req.Config = json.RawMessage(c)
+	}
+	var files []workload.File
+	if r.Method == http.MethodPost {
+		r.Body = http.MaxBytesReader(w, r.Body, h.opt.Limits.MaxBodyBytes)
+		ct, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		switch ct {
+		case "application/json":
+			dec := json.NewDecoder(r.Body)
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&req); err != nil {
+				return runner.Job{}, bodyError(err, "a JSON body {preset, config, files}")
+			}
+		case "multipart/form-data":
+			if params["boundary"] == "" {
+				return runner.Job{}, &engine.ConfigError{Err: errors.New("multipart body without a boundary")}
+			}
+			if err := r.ParseMultipartForm(h.opt.Limits.MaxBodyBytes); err != nil {
+				return runner.Job{}, bodyError(err, "a multipart form")
+			}
+			if v := r.FormValue("preset"); v != "" {
+				req.Preset = v
+			}
+			if v := r.FormValue("config"); v != "" {
+				req.Config = json.RawMessage(v)
+			}
+			for _, fh := range r.MultipartForm.File["workload"] {
+				f, err := fh.Open()
+				if err != nil {
+					return runner.Job{}, err
+				}
+				b, err := io.ReadAll(f)
+				f.Close()
+				if err != nil {
+					return runner.Job{}, err
+				}
+				files = append(files, workload.File{Name: fh.Filename, R: bytes.NewReader(b)})
+			}
+		case "":
+		default:
+			return runner.Job{}, &engine.ConfigError{Err: fmt.Errorf("content type %q: expected application/json or multipart/form-data", ct)}
+		}
+	}
+	for _, f := range req.Files {
+		files = append(files, workload.File{Name: f.Name, R: strings.NewReader(f.Content)})
+	}
+	cfg, err := runner.Config(req.Preset)
+	if err != nil {
+		return runner.Job{}, err
+	}
+	if len(req.Config) > 0 && string(req.Config) != "null" {
+		if err := engine.DecodeConfig(bytes.NewReader(req.Config), &cfg); err != nil {
+			return runner.Job{}, &engine.ConfigError{Err: err}
+		}
+	}
+	if err := preflight(cfg, h.opt.Limits); err != nil {
+		return runner.Job{}, err
+	}
+	// Only embedded profiles over HTTP: a profile path would read the server's disk.
+	if _, err := profiles.Embedded().Open(cfg.Predictor.Profile); err != nil {
+		return runner.Job{}, &engine.ConfigError{Err: err}
+	}
+	return runner.Job{Preset: req.Preset, Files: files, Config: cfg}, nil
+}
+
+func bodyError(err error, want string) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return &limitError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("the request body is over the %d-byte limit", mbe.Limit)}
+	}
+	return &engine.ConfigError{Err: fmt.Errorf("expected %s: %w", want, err)}
+}
+
+// preflight rejects synthetic workloads over the limits before running.
+func preflight(cfg engine.Config, lim Limits) error {
+	if cfg.Workload.NumRequests > lim.MaxRequests {
+		return &limitError{status: http.StatusUnprocessableEntity, msg: fmt.Sprintf("num_requests %d is over this server's limit of %d", cfg.Workload.NumRequests, lim.MaxRequests)}
+	}
+	return nil
+}
+
+func checkLimits(w *workload.Workload, lim Limits) error {
+	if len(w.Requests) > lim.MaxRequests {
+		return &limitError{status: http.StatusUnprocessableEntity, msg: fmt.Sprintf("%d requests is over this server's limit of %d", len(w.Requests), lim.MaxRequests)}
+	}
+	var tok int64
+	for _, r := range w.Requests {
+		tok += int64(r.Prefill + r.Decode)
+	}
+	if tok > lim.MaxTokens {
+		return &limitError{status: http.StatusUnprocessableEntity, msg: fmt.Sprintf("%d simulated tokens is over this server's limit of %d", tok, lim.MaxTokens)}
+	}
+	return nil
+}
+
+type limitError struct {
+	status int
+	msg    string
+}
+
+func (e *limitError) Error() string { return e.msg }
+
+// Problem is an RFC 9457 problem document, with the input position when the
+// problem is in a user's file.
+type Problem struct {
+	Type     string `json:"type"`
+	Title    string `json:"title"`
+	Status   int    `json:"status"`
+	Detail   string `json:"detail"`
+	File     string `json:"file,omitempty"`
+	Line     int    `json:"line,omitempty"`
+	Column   int    `json:"column,omitempty"`
+	Field    string `json:"field,omitempty"`
+	Expected string `json:"expected,omitempty"`
+	Got      string `json:"got,omitempty"`
+}
+
+func toProblem(err error) Problem {
+	var le *limitError
+	var ie *csvin.Error
+	switch {
+	case errors.As(err, &le):
+		return Problem{Type: "about:blank", Title: "limit exceeded", Status: le.status, Detail: le.msg}
+	case errors.As(err, &ie):
+		return Problem{Type: "about:blank", Title: "bad input file", Status: http.StatusBadRequest, Detail: err.Error(),
+			File: ie.File, Line: ie.Line, Column: ie.Col, Field: ie.Column, Expected: ie.Want, Got: ie.Got}
+	}
+	switch runner.Classify(err) {
+	case runner.KindConfig:
+		return Problem{Type: "about:blank", Title: "bad configuration", Status: http.StatusBadRequest, Detail: err.Error()}
+	case runner.KindInternal:
+		return Problem{Type: "about:blank", Title: "internal error", Status: http.StatusInternalServerError, Detail: err.Error()}
+	}
+	return Problem{Type: "about:blank", Title: "simulation failed", Status: http.StatusUnprocessableEntity, Detail: err.Error()}
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	p := toProblem(err)
+	writeProblem(w, p)
+}
+
+func problem(w http.ResponseWriter, status int, title, detail string, _ error) {
+	writeProblem(w, Problem{Type: "about:blank", Title: title, Status: status, Detail: detail})
+}
+
+func writeProblem(w http.ResponseWriter, p Problem) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(p.Status)
+	json.NewEncoder(w).Encode(p)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		problem(w, http.StatusInternalServerError, "internal error", err.Error(), nil)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}

@@ -1,0 +1,328 @@
+package api_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/servesim/servesim/api"
+)
+
+// spec is the parsed OpenAPI document; responses are validated against it.
+var spec = func() map[string]any {
+	var d map[string]any
+	if err := json.Unmarshal(api.OpenAPI(), &d); err != nil {
+		panic(err)
+	}
+	return d
+}()
+
+func resolve(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	for m != nil && m["$ref"] != nil {
+		ref := strings.TrimPrefix(m["$ref"].(string), "#/")
+		var cur any = spec
+		for _, k := range strings.Split(ref, "/") {
+			cur = cur.(map[string]any)[k]
+		}
+		m = cur.(map[string]any)
+	}
+	return m
+}
+
+// validate checks v against a (subset of) JSON Schema: type, required,
+// properties, items, enum and $ref.
+func validate(t *testing.T, path string, schema map[string]any, v any) {
+	t.Helper()
+	schema = resolve(schema)
+	if ty, ok := schema["type"]; ok {
+		types := []any{ty}
+		if l, ok := ty.([]any); ok {
+			types = l
+		}
+		okType := false
+		for _, ty := range types {
+			switch ty {
+			case "object":
+				_, okType = v.(map[string]any)
+			case "array":
+				_, okType = v.([]any)
+			case "string":
+				_, okType = v.(string)
+			case "boolean":
+				_, okType = v.(bool)
+			case "null":
+				okType = v == nil
+			case "number":
+				_, okType = v.(float64)
+			case "integer":
+				f, isNum := v.(float64)
+				okType = isNum && f == float64(int64(f))
+			}
+			if okType {
+				break
+			}
+		}
+		if !okType {
+			t.Errorf("%s: %v is not of type %v", path, v, ty)
+			return
+		}
+	}
+	if enum, ok := schema["enum"].([]any); ok {
+		found := false
+		for _, e := range enum {
+			found = found || e == v
+		}
+		if !found {
+			t.Errorf("%s: %v not in %v", path, v, enum)
+		}
+	}
+	if obj, ok := v.(map[string]any); ok {
+		for _, r := range asList(schema["required"]) {
+			if _, has := obj[r.(string)]; !has {
+				t.Errorf("%s: missing required %q", path, r)
+			}
+		}
+		props, _ := schema["properties"].(map[string]any)
+		for k, pv := range obj {
+			if ps, ok := props[k]; ok {
+				validate(t, path+"."+k, ps.(map[string]any), pv)
+			}
+		}
+	}
+	if arr, ok := v.([]any); ok && schema["items"] != nil {
+		for i, it := range arr {
+			validate(t, fmt.Sprintf("%s[%d]", path, i), schema["items"].(map[string]any), it)
+		}
+	}
+}
+
+func asList(v any) []any { l, _ := v.([]any); return l }
+
+// checkSpec validates a response against the operation's declared responses.
+func checkSpec(t *testing.T, method, path string, rec *httptest.ResponseRecorder) {
+	t.Helper()
+	op := resolve(resolve(spec["paths"].(map[string]any)[path])[strings.ToLower(method)])
+	resp := resolve(op["responses"].(map[string]any)[fmt.Sprint(rec.Code)])
+	if resp == nil {
+		t.Fatalf("%s %s: status %d is not documented", method, path, rec.Code)
+	}
+	ct := rec.Header().Get("Content-Type")
+	media, ok := resp["content"].(map[string]any)[ct]
+	if !ok {
+		t.Fatalf("%s %s %d: content type %q is not documented", method, path, rec.Code, ct)
+	}
+	if strings.Contains(ct, "json") && ct != "application/x-ndjson" {
+		var v any
+		if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
+			t.Fatalf("%s %s: body is not JSON: %v", method, path, err)
+		}
+		validate(t, "response", media.(map[string]any)["schema"].(map[string]any), v)
+	}
+}
+
+func serve(t *testing.T, h http.Handler, req *http.Request) *httptest.ResponseRecorder {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+func TestCatalogEndpoints(t *testing.T) {
+	h := api.NewHandler(api.Options{})
+	for _, p := range []string{"/api/profiles", "/api/presets", "/api/openapi.json"} {
+		rec := serve(t, h, httptest.NewRequest("GET", p, nil))
+		if rec.Code != 200 {
+			t.Fatalf("%s: %d %s", p, rec.Code, rec.Body)
+		}
+		checkSpec(t, "GET", p, rec)
+	}
+	rec := serve(t, h, httptest.NewRequest("GET", "/api/profiles", nil))
+	if !strings.Contains(rec.Body.String(), "SYNTHESIZED") {
+		t.Error("profiles must carry provenance")
+	}
+}
+
+func cliFile(t *testing.T, name string) []byte {
+	b, err := os.ReadFile("../engine/report/testdata/seed/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestSimulate_SameAsCLI: every way of asking for the seed run returns the
+// CLI's numbers and bytes.
+func TestSimulate_SameAsCLI(t *testing.T) {
+	h := api.NewHandler(api.Options{})
+	seed, _ := os.ReadFile("../presets/data/seed/vidur_trace.csv")
+	var mp bytes.Buffer
+	mw := multipart.NewWriter(&mp)
+	fw, _ := mw.CreateFormFile("workload", "vidur_trace.csv")
+	fw.Write(seed)
+	mw.WriteField("config", `{"seed": 42}`)
+	mw.Close()
+	jsonBody, _ := json.Marshal(map[string]any{"files": []map[string]string{{"name": "vidur_trace.csv", "content": string(seed)}}})
+	reqs := map[string]func() *http.Request{
+		"GET preset": func() *http.Request { return httptest.NewRequest("GET", "/api/simulate?preset=seed", nil) },
+		"POST multipart": func() *http.Request {
+			r := httptest.NewRequest("POST", "/api/simulate", bytes.NewReader(mp.Bytes()))
+			r.Header.Set("Content-Type", mw.FormDataContentType())
+			return r
+		},
+		"POST json": func() *http.Request {
+			r := httptest.NewRequest("POST", "/api/simulate", bytes.NewReader(jsonBody))
+			r.Header.Set("Content-Type", "application/json")
+			return r
+		},
+	}
+	for name, mk := range reqs {
+		t.Run(name, func(t *testing.T) {
+			req := mk()
+			rec := serve(t, h, req)
+			if rec.Code != 200 {
+				t.Fatalf("%d %s", rec.Code, rec.Body)
+			}
+			checkSpec(t, req.Method, "/api/simulate", rec)
+			var res api.Result
+			json.Unmarshal(rec.Body.Bytes(), &res)
+			// The golden request_metrics.csv row 0: TTFT and completion.
+			row := strings.Split(strings.Split(string(cliFile(t, "request_metrics.csv")), "\n")[1], ",")
+			if strconv.FormatFloat(res.Summary.TTFT.P50, 'f', -1, 64) != row[3] || strconv.FormatFloat(res.Summary.E2E.P50, 'f', -1, 64) != row[4] {
+				t.Errorf("TTFT %v E2E %v; CLI says %s and %s", res.Summary.TTFT.P50, res.Summary.E2E.P50, row[3], row[4])
+			}
+			if len(res.Plots.TTFT.X) == 0 || len(res.Plots.Iterations.T) != 64 || len(res.Plots.Timeline.T) == 0 {
+				t.Errorf("plots missing: %+v", res.Plots.Iterations)
+			}
+		})
+	}
+	// Files: byte-identical to the CLI's, one by one and in the zip.
+	for _, f := range []string{"request_metrics.csv", "token_metrics.csv", "batch_metrics.csv"} {
+		rec := serve(t, h, httptest.NewRequest("GET", "/api/simulate?preset=seed&file="+f, nil))
+		if rec.Code != 200 || !bytes.Equal(rec.Body.Bytes(), cliFile(t, f)) {
+			t.Errorf("%s: status %d, differs from the CLI's", f, rec.Code)
+		}
+		checkSpec(t, "GET", "/api/simulate", rec)
+	}
+	rec := serve(t, h, httptest.NewRequest("GET", "/api/simulate?preset=seed&format=zip", nil))
+	checkSpec(t, "GET", "/api/simulate", rec)
+	zr, err := zip.NewReader(bytes.NewReader(rec.Body.Bytes()), int64(rec.Body.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, zf := range zr.File {
+		if zf.Name == "chrome_trace.json" || strings.HasSuffix(zf.Name, ".csv") {
+			rc, _ := zf.Open()
+			b, _ := io.ReadAll(rc)
+			if !bytes.Equal(b, cliFile(t, zf.Name)) {
+				t.Errorf("zip %s differs from the CLI's", zf.Name)
+			}
+		}
+	}
+	if rec.Header().Get("Cache-Control") == "" {
+		t.Error("the share-link form should be cacheable")
+	}
+}
+
+func TestSimulate_Stream(t *testing.T) {
+	h := api.NewHandler(api.Options{})
+	rec := serve(t, h, httptest.NewRequest("GET", "/api/simulate?preset=spaced-2s&format=ndjson", nil))
+	checkSpec(t, "GET", "/api/simulate", rec)
+	lines := strings.Split(strings.TrimSpace(rec.Body.String()), "\n")
+	var last map[string]json.RawMessage
+	json.Unmarshal([]byte(lines[len(lines)-1]), &last)
+	if len(lines) < 2 || last["result"] == nil || !strings.Contains(lines[0], "progress") {
+		t.Fatalf("stream: %d lines, last %s", len(lines), lines[len(lines)-1][:min(80, len(lines[len(lines)-1]))])
+	}
+}
+
+func TestSimulate_Errors(t *testing.T) {
+	small := api.Options{Limits: api.Limits{MaxBodyBytes: 1024, MaxRequests: 50, MaxTokens: 10_000, Timeout: time.Minute}}
+	post := func(body, ct string) *http.Request {
+		r := httptest.NewRequest("POST", "/api/simulate", strings.NewReader(body))
+		r.Header.Set("Content-Type", ct)
+		return r
+	}
+	bad := `{"files":[{"name":"t.csv","content":"arrived_at,num_prefill_tokens,num_decode_tokens\n0,12,64\n0.5,ten,64\n"}]}`
+	tests := []struct {
+		name   string
+		opt    api.Options
+		req    *http.Request
+		status int
+		check  func(api.Problem) bool
+	}{
+		{"bad CSV names file, line, column", api.Options{}, post(bad, "application/json"), 400,
+			func(p api.Problem) bool {
+				return p.File == "t.csv" && p.Line == 3 && p.Column == 2 && p.Expected == "an integer >= 1"
+			}},
+		{"unknown config key", api.Options{}, httptest.NewRequest("GET", "/api/simulate?config="+url.QueryEscape(`{"sheduler":{}}`), nil), 400,
+			func(p api.Problem) bool { return strings.Contains(p.Detail, "unknown field") }},
+		{"unknown preset", api.Options{}, httptest.NewRequest("GET", "/api/simulate?preset=nope", nil), 400,
+			func(p api.Problem) bool { return strings.Contains(p.Detail, "valid: seed") }},
+		{"profile path refused", api.Options{}, httptest.NewRequest("GET", "/api/simulate?config="+url.QueryEscape(`{"predictor":{"profile":"/etc"}}`), nil), 400,
+			func(p api.Problem) bool { return strings.Contains(p.Detail, "unknown profile set") }},
+		{"body too large", small, post(`{"preset":"`+strings.Repeat("x", 4096)+`"}`, "application/json"), 413, nil},
+		{"too many requests (synthetic)", small, httptest.NewRequest("GET", "/api/simulate?preset=synthetic&config="+url.QueryEscape(`{"workload":{"num_requests":100}}`), nil), 422, nil},
+		{"too many tokens", small, httptest.NewRequest("GET", "/api/simulate?preset=synthetic&config="+url.QueryEscape(`{"workload":{"num_requests":10}}`), nil), 422,
+			func(p api.Problem) bool { return strings.Contains(p.Detail, "tokens") }},
+		{"wall-clock budget", api.Options{Limits: api.Limits{MaxBodyBytes: 1 << 20, MaxRequests: 1 << 20, MaxTokens: 1 << 40, Timeout: time.Millisecond}},
+			httptest.NewRequest("GET", "/api/simulate?preset=splitwise-conv-8qps", nil), 503, nil},
+		{"run fails outside the grid", api.Options{}, httptest.NewRequest("GET", "/api/simulate?preset=synthetic&config="+url.QueryEscape(`{"workload":{"num_requests":300,"interval_generator":"static","prefill_tokens":8,"decode_tokens":50},"scheduler":{"batch_size_cap":300}}`), nil), 422,
+			func(p api.Problem) bool { return strings.Contains(p.Detail, "not profiled") }},
+		{"bad content type", api.Options{}, post("x", "text/plain"), 400, nil},
+		{"bad format", api.Options{}, httptest.NewRequest("GET", "/api/simulate?format=xml", nil), 400, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := serve(t, api.NewHandler(tc.opt), tc.req)
+			if rec.Code != tc.status {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tc.status, rec.Body)
+			}
+			if tc.req.URL.Query().Get("format") != "xml" {
+				checkSpec(t, tc.req.Method, "/api/simulate", rec)
+			}
+			var p api.Problem
+			if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || p.Status != tc.status {
+				t.Fatalf("problem body %s", rec.Body)
+			}
+			if tc.check != nil && !tc.check(p) {
+				t.Errorf("problem %+v", p)
+			}
+		})
+	}
+}
+
+func TestCORS(t *testing.T) {
+	h := api.NewHandler(api.Options{AllowOrigin: "https://page.example"})
+	r := httptest.NewRequest("OPTIONS", "/api/simulate", nil)
+	r.Header.Set("Origin", "https://page.example")
+	if rec := serve(t, h, r); rec.Code != 204 || rec.Header().Get("Access-Control-Allow-Origin") != "https://page.example" {
+		t.Errorf("preflight: %d %v", rec.Code, rec.Header())
+	}
+	r = httptest.NewRequest("GET", "/api/presets", nil)
+	r.Header.Set("Origin", "https://evil.example")
+	if rec := serve(t, h, r); rec.Header().Get("Access-Control-Allow-Origin") != "" {
+		t.Error("other origins must get no CORS header")
+	}
+}
+
+func ExampleNewHandler() {
+	h := api.NewHandler(api.Options{})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/simulate?preset=seed", nil))
+	var res api.Result
+	json.Unmarshal(rec.Body.Bytes(), &res)
+	fmt.Println(rec.Code, res.Summary.Requests, res.Iterations)
+	// Output: 200 4 64
+}
