@@ -12,15 +12,34 @@ export PATH="$PATH:/usr/local/go/bin:$(go env GOPATH)/bin"
 STATICCHECK_VERSION=v0.8.2
 
 build() {
-	mkdir -p dist
+	rm -rf dist dist-cf
+	mkdir -p dist/build dist-cf
 	go build -o dist/servesim ./cmd/servesim
-	if [ -d wasm ] && ls wasm/*/main.go >/dev/null 2>&1; then
-		build_web
-	fi
+	# The API in a Web Worker (browser runtime) and on Cloudflare (cloudflare runtime): one wasm.
+	# (workers-assets-gen empties its output folder, so the wasm goes in after it)
+	go tool workers-assets-gen -mode=go -runtime=browser -o dist/build
+	GOOS=js GOARCH=wasm go build -trimpath -ldflags="-s -w" -o dist/build/app.wasm ./wasm/worker
+	mkdir -p dist-cf/build
+	go tool workers-assets-gen -mode=go -runtime=cloudflare -o dist-cf/build
+	cp dist/build/app.wasm dist-cf/build/app.wasm
+	cp wasm/cloudflare/entry.mjs wasm/cloudflare/workerd.capnp dist-cf/
+	build_page
 }
 
-build_web() {
-	:
+build_page() {
+	go tool vugugen -skip-go-mod -skip-main ./web/ui
+	GOOS=js GOARCH=wasm go build -trimpath -ldflags="-s -w" -o dist/ui.wasm ./wasm/ui
+	cp index.html web/assets/app.js web/assets/worker.js web/assets/style.css dist/
+	cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" dist/wasm_exec.js
+	if [ ! -f node_modules/echarts/dist/echarts.min.js ]; then npm ci --no-audit --no-fund; fi
+	cp node_modules/echarts/dist/echarts.min.js dist/
+	# The service worker caches every asset; its cache name changes with their content.
+	local assets hash
+	assets=$(cd dist && find . -type f ! -name servesim ! -name sw.js | sed 's#^\./##' | sort)
+	hash=$(cd dist && cat $assets | sha256sum | cut -c1-16)
+	local list
+	list=$( (echo "./"; echo "$assets") | sed 's#.*#"&"#' | paste -sd, -)
+	sed -e "s#__HASH__#$hash#" -e "s#__ASSETS__#[$list]#" web/assets/sw.js > dist/sw.js
 }
 
 check_imports() {

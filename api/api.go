@@ -78,6 +78,7 @@ func NewHandler(opt Options) http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(openAPI)
 	})
+	h.mux.HandleFunc("POST /api/workload", h.inspect)
 	h.mux.HandleFunc("POST /api/simulate", h.simulate)
 	h.mux.HandleFunc("GET /api/simulate", h.simulate)
 	h.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
@@ -248,6 +249,46 @@ func (h *handler) simulate(w http.ResponseWriter, r *http.Request) {
 	default:
 		problem(w, http.StatusBadRequest, "bad format", fmt.Sprintf("format %q: expected json, ndjson or zip", format), nil)
 	}
+}
+
+// WorkloadInfo is what POST /api/workload detected in the given files.
+type WorkloadInfo struct {
+	Format        workload.Format `json:"format"`
+	Files         []string        `json:"files"`
+	NumRequests   int             `json:"num_requests"`
+	PrefillTokens int64           `json:"prefill_tokens"`
+	DecodeTokens  int64           `json:"decode_tokens"`
+	FirstArrivalS float64         `json:"first_arrival_s"`
+	LastArrivalS  float64         `json:"last_arrival_s"`
+	Notes         []string        `json:"notes"`
+}
+
+// inspect parses a workload (same body as /api/simulate) without running it.
+func (h *handler) inspect(w http.ResponseWriter, r *http.Request) {
+	job, err := h.parse(w, r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	wl, err := runner.LoadWorkload(job)
+	if err == nil {
+		err = checkLimits(wl, h.opt.Limits)
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	info := WorkloadInfo{Format: wl.Format, Files: wl.Files, NumRequests: len(wl.Requests), Notes: wl.Notes}
+	if info.Notes == nil {
+		info.Notes = []string{}
+	}
+	for _, q := range wl.Requests {
+		info.PrefillTokens += int64(q.Prefill)
+		info.DecodeTokens += int64(q.Decode)
+	}
+	info.FirstArrivalS = float64(wl.Requests[0].ArrivalNs) / 1e9
+	info.LastArrivalS = float64(wl.Requests[len(wl.Requests)-1].ArrivalNs) / 1e9
+	writeJSON(w, http.StatusOK, info)
 }
 
 func resultOf(o *runner.Output) Result {

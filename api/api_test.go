@@ -326,3 +326,18 @@ func ExampleNewHandler() {
 	fmt.Println(rec.Code, res.Summary.Requests, res.Iterations)
 	// Output: 200 4 64
 }
+
+func TestWorkloadInspect(t *testing.T) {
+	h := api.NewHandler(api.Options{})
+	body := `{"files":[{"name":"trace_lengths.csv","content":"request_id,prompt_id,num_prefill_tokens,num_decode_tokens\n0,p0,9,64\n1,p1,14,64\n"},` +
+		`{"name":"trace_intervals.csv","content":"request_id,inter_arrival_ns,arrival_time_ns\n0,0,0\n1,2000000000,2000000000\n"}]}`
+	r := httptest.NewRequest("POST", "/api/workload", strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	rec := serve(t, h, r)
+	checkSpec(t, "POST", "/api/workload", rec)
+	var info api.WorkloadInfo
+	json.Unmarshal(rec.Body.Bytes(), &info)
+	if rec.Code != 200 || info.Format != "servesim-trace" || info.NumRequests != 2 || info.PrefillTokens != 23 || info.LastArrivalS != 2 {
+		t.Errorf("%d %+v", rec.Code, info)
+	}
+}

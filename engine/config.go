@@ -68,7 +68,7 @@ type WorkloadConfig struct {
 	TraceLengthsOnly bool `json:"trace_lengths_only"`
 	// Synthetic arrivals (for length-only traces and synthetic runs) and
 	// synthetic lengths.
-	NumRequests          int     `json:"num_requests"`
+	NumRequests          int     `json:"num_requests"` // 0: every row of a length trace; 128 (Vidur) when synthetic
 	DurationS            float64 `json:"duration_s"`
 	IntervalGenerator    string  `json:"interval_generator"` // poisson | gamma | static
 	QPS                  float64 `json:"qps"`

@@ -4,65 +4,11 @@ import (
 	"sort"
 
 	"github.com/servesim/servesim/engine"
+	"github.com/servesim/servesim/engine/report/plots"
 )
 
-// CDF is a sample's empirical distribution, downsampled to at most
-// maxCDFPoints evenly spaced ranks (values in ms).
-type CDF struct {
-	X []float64 `json:"x"` // ms
-	P []float64 `json:"p"` // cumulative probability, (rank+1)/n
-}
-
-// Percentiles of one metric, ms.
-type Percentiles struct {
-	Metric string  `json:"metric"`
-	N      int     `json:"n"`
-	Mean   float64 `json:"mean"`
-	P50    float64 `json:"p50"`
-	P90    float64 `json:"p90"`
-	P95    float64 `json:"p95"`
-	P99    float64 `json:"p99"`
-	Max    float64 `json:"max"`
-}
-
-// Timeline is the run in time buckets.
-type Timeline struct {
-	T         []float64 `json:"t"`         // bucket start, s
-	Completed []int     `json:"completed"` // requests finished in the bucket
-	TokensPS  []float64 `json:"tokens_ps"` // output tokens per second in the bucket
-	Running   []int     `json:"running"`   // scheduled, not finished, at bucket start
-	Queued    []int     `json:"queued"`    // arrived, never scheduled yet, at bucket start
-}
-
-// Iterations are per-iteration series, downsampled by a fixed stride.
-type Iterations struct {
-	Stride   int       `json:"stride"`
-	T        []float64 `json:"t"` // iteration start, s
-	Size     []int     `json:"batch_size"`
-	Tokens   []int     `json:"num_tokens"`
-	Prefill  []int     `json:"num_prefill_tokens"`
-	KVBlocks []int     `json:"kv_blocks_in_use"`
-	KVTotal  int       `json:"kv_blocks_total"`
-	TimeMs   []float64 `json:"time_ms"`
-}
-
-// Breakdown is the run's predicted time by term, summed over iterations.
-type Breakdown struct {
-	Terms []string  `json:"terms"`
-	Ms    []float64 `json:"ms"`
-}
-
-// Plots is everything the page draws, computed natively and in the browser
-// by the same code.
-type Plots struct {
-	TTFT         CDF           `json:"ttft_cdf"`
-	TokenLatency CDF           `json:"token_latency_cdf"`
-	E2E          CDF           `json:"e2e_cdf"`
-	Percentiles  []Percentiles `json:"percentiles"`
-	Timeline     Timeline      `json:"timeline"`
-	Iterations   Iterations    `json:"iterations"`
-	Breakdown    Breakdown     `json:"breakdown"`
-}
+// Plots is the page's plot data (see package plots).
+type Plots = plots.Plots
 
 const (
 	maxCDFPoints  = 400
@@ -70,11 +16,11 @@ const (
 	maxIterPoints = 2000
 )
 
-func cdfOf(v []float64) CDF {
+func cdfOf(v []float64) plots.CDF {
 	s := append([]float64(nil), v...)
 	sort.Float64s(s)
 	n := len(s)
-	var c CDF
+	var c plots.CDF
 	if n == 0 {
 		return c
 	}
@@ -89,9 +35,9 @@ func cdfOf(v []float64) CDF {
 	return c
 }
 
-func pct(name string, v []float64) Percentiles {
+func pct(name string, v []float64) plots.Percentiles {
 	s := StatsOf(v)
-	return Percentiles{Metric: name, N: s.N, Mean: s.Mean / 1e6, P50: s.P50 / 1e6, P90: s.P90 / 1e6, P95: s.P95 / 1e6, P99: s.P99 / 1e6, Max: s.Max / 1e6}
+	return plots.Percentiles{Metric: name, N: s.N, Mean: s.Mean / 1e6, P50: s.P50 / 1e6, P90: s.P90 / 1e6, P95: s.P95 / 1e6, P99: s.P99 / 1e6, Max: s.Max / 1e6}
 }
 
 // PlotData computes the page's plots from a run.
@@ -112,20 +58,20 @@ func PlotData(res *engine.Result) Plots {
 		})
 	}
 	p := Plots{TTFT: cdfOf(ttft), TokenLatency: cdfOf(tok), E2E: cdfOf(e2e),
-		Percentiles: []Percentiles{pct("TTFT", ttft), pct("time between tokens", tok), pct("end-to-end latency", e2e)}}
+		Percentiles: []plots.Percentiles{pct("TTFT", ttft), pct("time between tokens", tok), pct("end-to-end latency", e2e)}}
 	p.Timeline = timeline(res)
 	p.Iterations = iterations(res)
 	p.Breakdown = breakdown(res)
 	return p
 }
 
-func timeline(res *engine.Result) Timeline {
+func timeline(res *engine.Result) plots.Timeline {
 	end := res.EndNs
 	if end <= 0 {
 		end = 1
 	}
 	width := (end + timeBuckets - 1) / timeBuckets
-	var tl Timeline
+	var tl plots.Timeline
 	completed := make([]int, timeBuckets)
 	tokens := make([]float64, timeBuckets)
 	running := make([]int, timeBuckets+1) // difference arrays
@@ -165,9 +111,9 @@ func timeline(res *engine.Result) Timeline {
 	return tl
 }
 
-func iterations(res *engine.Result) Iterations {
+func iterations(res *engine.Result) plots.Iterations {
 	n := len(res.Batches)
-	it := Iterations{Stride: max(1, (n+maxIterPoints-1)/maxIterPoints), KVTotal: res.Resolved.NumBlocks}
+	it := plots.Iterations{Stride: max(1, (n+maxIterPoints-1)/maxIterPoints), KVTotal: res.Resolved.NumBlocks}
 	for i := 0; i < n; i += it.Stride {
 		b := res.Batches[i]
 		it.T = append(it.T, float64(b.ScheduledAt)/1e9)
@@ -180,8 +126,8 @@ func iterations(res *engine.Result) Iterations {
 	return it
 }
 
-func breakdown(res *engine.Result) Breakdown {
-	br := Breakdown{Terms: BatchColumns, Ms: make([]float64, len(BatchColumns))}
+func breakdown(res *engine.Result) plots.Breakdown {
+	br := plots.Breakdown{Terms: BatchColumns, Ms: make([]float64, len(BatchColumns))}
 	for i := range res.Batches {
 		for _, bd := range res.Breakdown(i) {
 			for k, v := range terms(bd) {

@@ -40,17 +40,21 @@ type Lengths struct {
 // but no arrivals, only Intervals, NumRequests, DurationS and Seed are used.
 type Synthetic struct {
 	Seed        uint64    `json:"seed"`
-	NumRequests int       `json:"num_requests"` // 0 with a length trace: every row
+	NumRequests int       `json:"num_requests"` // 0: every row of a length trace; DefaultNumRequests when synthetic
 	DurationS   float64   `json:"duration_s"`   // > 0: generate until this time instead of a count
 	Intervals   Intervals `json:"intervals"`
 	Lengths     Lengths   `json:"lengths"`
 }
 
-// DefaultSynthetic is Vidur's default synthetic generator: 128 requests,
-// Poisson arrivals at 0.5 QPS, fixed lengths 2048 + 512, seed 42.
+// DefaultNumRequests is Vidur's default count of synthetic requests.
+const DefaultNumRequests = 128
+
+// DefaultSynthetic is Vidur's default synthetic generator: Poisson arrivals
+// at 0.5 QPS, fixed lengths 2048 + 512, seed 42, and (NumRequests 0)
+// DefaultNumRequests requests when nothing else gives the count.
 func DefaultSynthetic() Synthetic {
 	return Synthetic{
-		Seed: 42, NumRequests: 128,
+		Seed: 42,
 		Intervals: Intervals{Type: "poisson", QPS: 0.5, CV: 0.5},
 		Lengths: Lengths{Type: "fixed", PrefillTokens: 2048, DecodeTokens: 512, MinTokens: 1024, MaxTokens: 4096,
 			PrefillToDecode: 20, Theta: 0.6},
@@ -111,7 +115,7 @@ func Generate(opt Options) (*Workload, error) {
 		return nil, err
 	}
 	if s.NumRequests == 0 && s.DurationS == 0 {
-		return nil, errors.New("workload: a synthetic workload needs num_requests > 0 or duration_s > 0")
+		s.NumRequests = DefaultNumRequests
 	}
 	rng := rand.New(rand.NewPCG(s.Seed, streamLengths))
 	var lengths func() (int, int, error)

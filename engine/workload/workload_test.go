@@ -170,6 +170,10 @@ func TestLengthTrace_SyntheticArrivals(t *testing.T) {
 	if _, err := load(t, opt, "arxiv.csv", csv); err == nil || !strings.Contains(err.Error(), "has 3 rows but 4 requests") {
 		t.Errorf("got %v", err)
 	}
+	opt.Synthetic.NumRequests = 0 // every row
+	if w, err := load(t, opt, "arxiv.csv", csv); err != nil || len(w.Requests) != 3 {
+		t.Errorf("num_requests 0: %v", err)
+	}
 }
 
 func TestGenerate_Deterministic(t *testing.T) {

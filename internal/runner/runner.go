@@ -62,8 +62,19 @@ type Output struct {
 	Meta     report.Meta
 }
 
-// Run loads the workload and profile and simulates.
-func Run(ctx context.Context, job Job) (*Output, error) {
+// LoadWorkload loads the job's workload (its files or its preset) without running it.
+func LoadWorkload(job Job) (*workload.Workload, error) {
+	files, _, err := jobFiles(job)
+	if err != nil {
+		return nil, err
+	}
+	if err := job.Config.Validate(); err != nil {
+		return nil, &engine.ConfigError{Err: err}
+	}
+	return workload.Load(files, job.Config.WorkloadOptions())
+}
+
+func jobFiles(job Job) ([]workload.File, string, error) {
 	files, name := job.Files, job.WorkloadName
 	if len(files) == 0 {
 		pn := job.Preset
@@ -72,10 +83,10 @@ func Run(ctx context.Context, job Job) (*Output, error) {
 		}
 		p, err := presets.Lookup(pn)
 		if err != nil {
-			return nil, &engine.ConfigError{Err: err}
+			return nil, "", &engine.ConfigError{Err: err}
 		}
 		if files, err = p.Open(); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		if name == "" {
 			name = "preset:" + pn
@@ -83,6 +94,15 @@ func Run(ctx context.Context, job Job) (*Output, error) {
 	}
 	if name == "" {
 		name = fmt.Sprint(workload.Names(files))
+	}
+	return files, name, nil
+}
+
+// Run loads the workload and profile and simulates.
+func Run(ctx context.Context, job Job) (*Output, error) {
+	files, name, err := jobFiles(job)
+	if err != nil {
+		return nil, err
 	}
 	if err := job.Config.Validate(); err != nil {
 		return nil, &engine.ConfigError{Err: err}

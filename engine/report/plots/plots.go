@@ -1,0 +1,61 @@
+// Package plots holds the data the page plots, as plain types with no
+// dependencies, so the UI wasm can decode it without linking the engine.
+package plots
+
+// CDF is a sample's empirical distribution, downsampled to at most
+// maxCDFPoints evenly spaced ranks (values in ms).
+type CDF struct {
+	X []float64 `json:"x"` // ms
+	P []float64 `json:"p"` // cumulative probability, (rank+1)/n
+}
+
+// Percentiles of one metric, ms.
+type Percentiles struct {
+	Metric string  `json:"metric"`
+	N      int     `json:"n"`
+	Mean   float64 `json:"mean"`
+	P50    float64 `json:"p50"`
+	P90    float64 `json:"p90"`
+	P95    float64 `json:"p95"`
+	P99    float64 `json:"p99"`
+	Max    float64 `json:"max"`
+}
+
+// Timeline is the run in time buckets.
+type Timeline struct {
+	T         []float64 `json:"t"`         // bucket start, s
+	Completed []int     `json:"completed"` // requests finished in the bucket
+	TokensPS  []float64 `json:"tokens_ps"` // output tokens per second in the bucket
+	Running   []int     `json:"running"`   // scheduled, not finished, at bucket start
+	Queued    []int     `json:"queued"`    // arrived, never scheduled yet, at bucket start
+}
+
+// Iterations are per-iteration series, downsampled by a fixed stride.
+type Iterations struct {
+	Stride   int       `json:"stride"`
+	T        []float64 `json:"t"` // iteration start, s
+	Size     []int     `json:"batch_size"`
+	Tokens   []int     `json:"num_tokens"`
+	Prefill  []int     `json:"num_prefill_tokens"`
+	KVBlocks []int     `json:"kv_blocks_in_use"`
+	KVTotal  int       `json:"kv_blocks_total"`
+	TimeMs   []float64 `json:"time_ms"`
+}
+
+// Breakdown is the run's predicted time by term, summed over iterations.
+type Breakdown struct {
+	Terms []string  `json:"terms"`
+	Ms    []float64 `json:"ms"`
+}
+
+// Plots is everything the page draws, computed natively and in the browser
+// by the same code.
+type Plots struct {
+	TTFT         CDF           `json:"ttft_cdf"`
+	TokenLatency CDF           `json:"token_latency_cdf"`
+	E2E          CDF           `json:"e2e_cdf"`
+	Percentiles  []Percentiles `json:"percentiles"`
+	Timeline     Timeline      `json:"timeline"`
+	Iterations   Iterations    `json:"iterations"`
+	Breakdown    Breakdown     `json:"breakdown"`
+}

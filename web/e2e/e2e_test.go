@@ -1,0 +1,275 @@
+// Package e2e drives the built page (dist/) in headless Chromium: the
+// default run, every workload format through the file input, downloads,
+// share links, offline reload, error recovery and cancel. It needs
+// ./build.sh first and runs when SERVESIM_E2E=1 (./build.sh test sets it).
+package e2e
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/servesim/servesim/api"
+)
+
+var screenshots = flag.String("screenshots", "", "write page screenshots into this folder")
+
+const dist = "../../dist"
+
+func setup(t testing.TB) (*httptest.Server, context.Context) {
+	t.Helper()
+	if os.Getenv("SERVESIM_E2E") == "" {
+		t.Skip("browser tests: run ./build.sh test (or ./build.sh, then SERVESIM_E2E=1 go test ./web/e2e)")
+	}
+	for _, f := range []string{"index.html", "ui.wasm", "build/app.wasm", "echarts.min.js", "sw.js"} {
+		if _, err := os.Stat(filepath.Join(dist, f)); err != nil {
+			t.Fatalf("dist/ is not built (%v): run ./build.sh", err)
+		}
+	}
+	srv := httptest.NewServer(api.NewHandler(api.Options{Static: http.FileServer(http.Dir(dist))}))
+	t.Cleanup(srv.Close)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium()), chromedp.NoSandbox,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-quic", true), chromedp.WindowSize(1400, 1800), chromedp.UserDataDir(profileDir(t)))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel2 := chromedp.NewContext(actx, chromedp.WithErrorf(func(string, ...any) {}))
+	t.Cleanup(cancel2)
+	ctx, cancel3 := context.WithTimeout(ctx, 4*time.Minute)
+	t.Cleanup(cancel3)
+	return srv, ctx
+}
+
+// profileDir is a browser profile folder removed after the test; Chromium
+// may still be writing to it as it exits, so removal errors are ignored.
+func profileDir(t testing.TB) string {
+	d, err := os.MkdirTemp("", "servesim-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
+func chromium() string {
+	if p := os.Getenv("CHROMIUM"); p != "" {
+		return p
+	}
+	return "/usr/bin/chromium"
+}
+
+// golden returns the CLI's first request_metrics.csv row for the seed run.
+func golden(t testing.TB, file string) []byte {
+	b, err := os.ReadFile(filepath.Join("../../engine/report/testdata/seed", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func msText(ns string) string {
+	v, _ := strconv.ParseFloat(ns, 64)
+	return fmt.Sprintf("%.3f ms", v/1e6)
+}
+
+func waitText(sel, want string) chromedp.Action {
+	return chromedp.ActionFunc(func(ctx context.Context) error {
+		var got string
+		for {
+			err := chromedp.Run(ctx, chromedp.Text(sel, &got, chromedp.ByQuery, chromedp.NodeVisible))
+			if err == nil && strings.Contains(got, want) {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("waiting for %s to contain %q (last %q): %w", sel, want, got, ctx.Err())
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	})
+}
+
+func shot(name string) chromedp.Action {
+	return chromedp.ActionFunc(func(ctx context.Context) error {
+		if *screenshots == "" {
+			return nil
+		}
+		var b []byte
+		if err := chromedp.Run(ctx, chromedp.Sleep(500*time.Millisecond), chromedp.FullScreenshot(&b, 80)); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(*screenshots, name), b, 0o644)
+	})
+}
+
+// TestPage_DefaultRun: opening the page runs the seed workload and shows the
+// CLI's TTFT and E2E, with charts drawn.
+func TestPage_DefaultRun(t *testing.T) {
+	srv, ctx := setup(t)
+	row := strings.Split(strings.Split(string(golden(t, "request_metrics.csv")), "\n")[1], ",")
+	var charts int
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL),
+		waitText("#k-ttft", msText(row[3])), waitText("#k-e2e", msText(row[4])), waitText("#k-requests", "4"),
+		chromedp.Sleep(300*time.Millisecond),
+		chromedp.Evaluate(`document.querySelectorAll(".chart canvas").length`, &charts),
+		chromedp.Click("#provenance", chromedp.ByQuery), waitText("pre.prov", "SYNTHESIZED"),
+		shot("page-default.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if charts < 8 {
+		t.Errorf("%d charts drawn, want 8", charts)
+	}
+}
+
+// TestPage_Formats: each supported format through the file input, detected
+// before running, then run.
+func TestPage_Formats(t *testing.T) {
+	srv, ctx := setup(t)
+	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
+	tests := []struct {
+		name     string
+		files    []string
+		detected string
+		requests string
+	}{
+		{"servesim pair", []string{"../../presets/data/spaced-2s/trace_lengths.csv", "../../presets/data/spaced-2s/trace_intervals.csv"}, "servesim-trace: 8 requests", "8"},
+		{"vidur trace", []string{"../../presets/data/seed/vidur_trace.csv"}, "vidur-trace: 4 requests", "4"},
+		{"length-only trace", []string{"testdata/lengths.csv"}, "length-trace: 4 requests", "4"},
+	}
+	if err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitText("#k-requests", "4")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range tests {
+		var paths []string
+		for _, f := range tc.files {
+			paths = append(paths, abs(f))
+		}
+		err := chromedp.Run(ctx, chromedp.SetUploadFiles("#file-input", paths, chromedp.ByQuery),
+			waitText("#detected", tc.detected), chromedp.Click("#run", chromedp.ByQuery), waitText("#k-requests", tc.requests))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+	}
+}
+
+// TestPage_ErrorThenRecover: a malformed file shows file/line/column and a
+// following good file still runs.
+func TestPage_ErrorThenRecover(t *testing.T) {
+	srv, ctx := setup(t)
+	bad, _ := filepath.Abs("testdata/bad_trace.csv")
+	good, _ := filepath.Abs("../../presets/data/seed/vidur_trace.csv")
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitText("#k-requests", "4"),
+		chromedp.SetUploadFiles("#file-input", []string{bad}, chromedp.ByQuery),
+		waitText("#error", "bad_trace.csv, line 3, column 2 (num_prefill_tokens)"), waitText("#error", "an integer >= 1"),
+		shot("page-error.jpg"),
+		chromedp.SetUploadFiles("#file-input", []string{good}, chromedp.ByQuery),
+		waitText("#detected", "vidur-trace: 4 requests"), chromedp.Click("#run", chromedp.ByQuery), waitText("#k-requests", "4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPage_Downloads: downloaded files equal the CLI's bytes.
+func TestPage_Downloads(t *testing.T) {
+	srv, ctx := setup(t)
+	dir := t.TempDir()
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitText("#k-requests", "4"),
+		browser.SetDownloadBehavior(browser.SetDownloadBehaviorBehaviorAllow).WithDownloadPath(dir).WithEventsEnabled(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"request_metrics.csv", "token_metrics.csv", "batch_metrics.csv", "chrome_trace.json"} {
+		if err := chromedp.Run(ctx, chromedp.Click("#dl-"+strings.ReplaceAll(f, ".", `\.`), chromedp.ByQuery)); err != nil {
+			t.Fatal(err)
+		}
+		var got []byte
+		for i := 0; i < 100; i++ {
+			if b, err := os.ReadFile(filepath.Join(dir, f)); err == nil && len(b) > 0 {
+				got = b
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if string(got) != string(golden(t, f)) {
+			t.Errorf("%s: the page's download differs from the CLI's (%d vs %d bytes)", f, len(got), len(golden(t, f)))
+		}
+	}
+}
+
+// TestPage_ShareLink: a share link with an uploaded workload and a changed
+// setting reproduces the run in a fresh page.
+func TestPage_ShareLink(t *testing.T) {
+	srv, ctx := setup(t)
+	lengths, _ := filepath.Abs("testdata/lengths.csv")
+	var runID, link, runID2 string
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitText("#k-requests", "4"),
+		chromedp.SetUploadFiles("#file-input", []string{lengths}, chromedp.ByQuery), waitText("#detected", "length-trace"),
+		chromedp.SetValue(`#cfg-scheduler\.chunk_size`, "256", chromedp.ByQuery),
+		chromedp.Evaluate(`document.getElementById("cfg-scheduler.chunk_size").dispatchEvent(new Event("change", {bubbles: true}))`, nil),
+		chromedp.Click("#run", chromedp.ByQuery), waitText("#k-requests", "4"),
+		chromedp.Text("h2 span.muted", &runID, chromedp.ByQuery),
+		chromedp.Click("#share", chromedp.ByQuery), waitText("#notice", "Link"),
+		chromedp.Evaluate(`location.href`, &link))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(link, "#s=") {
+		t.Fatalf("link %q", link)
+	}
+	ctx2, cancel := chromedp.NewContext(ctx)
+	defer cancel()
+	if err := chromedp.Run(ctx2, chromedp.Navigate(link), waitText("#k-requests", "4"), chromedp.Text("h2 span.muted", &runID2, chromedp.ByQuery)); err != nil {
+		t.Fatal(err)
+	}
+	if runID2 != runID || !strings.Contains(runID, "length-trace") {
+		t.Errorf("shared run %q, original %q", runID2, runID)
+	}
+}
+
+// TestPage_Offline: after one visit the page works with the network off.
+func TestPage_Offline(t *testing.T) {
+	srv, ctx := setup(t)
+	var ready bool
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitText("#k-requests", "4"),
+		chromedp.Evaluate(`navigator.serviceWorker.ready.then(() => true)`, &ready, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
+	if err != nil || !ready {
+		t.Fatalf("service worker: %v %v", ready, err)
+	}
+	srv.Close() // the network is gone: nothing answers on that port any more
+	err = chromedp.Run(ctx, network.Enable(), network.EmulateNetworkConditions(true, 0, 0, 0),
+		chromedp.Reload(), waitText("#k-requests", "4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPage_Cancel: a large run shows progress and can be cancelled; the
+// page keeps working afterwards.
+func TestPage_Cancel(t *testing.T) {
+	srv, ctx := setup(t)
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitText("#k-requests", "4"),
+		chromedp.SetValue("#preset", "splitwise-conv-replay", chromedp.ByQuery),
+		chromedp.Evaluate(`document.getElementById("preset").dispatchEvent(new Event("change", {bubbles: true}))`, nil),
+		waitText("#progress-text", "of 19366 requests done"), shot("page-progress.jpg"),
+		chromedp.Click("#cancel", chromedp.ByQuery), waitText("#notice", "Cancelled."),
+		chromedp.SetValue("#preset", "spaced-2s", chromedp.ByQuery),
+		chromedp.Evaluate(`document.getElementById("preset").dispatchEvent(new Event("change", {bubbles: true}))`, nil),
+		waitText("#k-requests", "8"))
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,205 @@
+package ui
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/servesim/servesim/engine/report/plots"
+)
+
+// Preset is an entry of GET /api/presets.
+type Preset struct {
+	Name        string `json:"name"`
+	Title       string `json:"title"`
+	Description string `json:"description"`
+}
+
+// Profile is an entry of GET /api/profiles.
+type Profile struct {
+	Name       string `json:"name"`
+	Model      string `json:"model"`
+	Device     string `json:"device"`
+	Kind       string `json:"kind"`
+	Summary    string `json:"summary"`
+	Provenance string `json:"provenance"`
+}
+
+// File is an uploaded workload file.
+type File struct {
+	Name    string `json:"name"`
+	Content string `json:"content"`
+}
+
+// Stats mirror the API's latency statistics (ns).
+type Stats struct {
+	N                            int
+	Min, Max, Mean, P50, P90, P99 float64
+}
+
+// Result is the part of the API's result the page shows.
+type Result struct {
+	RunID   string `json:"run_id"`
+	Summary struct {
+		Requests, OK                int
+		PrefillTokens, DecodeTokens int64
+		TTFT, E2E, TokenLatency     Stats
+		MaxCompletionNs             int64
+		DecodeThroughput            float64
+	} `json:"summary"`
+	StatusCounts map[string]int `json:"status_counts"`
+	Iterations   int            `json:"iterations"`
+	Restarts     int            `json:"restarts"`
+	Extrapolated int            `json:"extrapolated_lookups"`
+	SimulatedNs  int64          `json:"simulated_duration_ns"`
+	Profile      Profile        `json:"profile"`
+	Workload     struct {
+		Format string   `json:"format"`
+		Files  []string `json:"files"`
+		Notes  []string `json:"notes"`
+	} `json:"workload"`
+	WorkloadName string          `json:"workload_name"`
+	Config       json.RawMessage `json:"config"`
+	Plots        plots.Plots     `json:"plots"`
+	Files        []string        `json:"files"`
+}
+
+// Problem is an API error (problem+json).
+type Problem struct {
+	Title    string `json:"title"`
+	Status   int    `json:"status"`
+	Detail   string `json:"detail"`
+	File     string `json:"file"`
+	Line     int    `json:"line"`
+	Column   int    `json:"column"`
+	Field    string `json:"field"`
+	Expected string `json:"expected"`
+	Got      string `json:"got"`
+}
+
+// Where renders the problem's position, if it has one.
+func (p *Problem) Where() string {
+	if p == nil || p.File == "" {
+		return ""
+	}
+	s := p.File
+	if p.Line > 0 {
+		s += fmt.Sprintf(", line %d", p.Line)
+	}
+	if p.Column > 0 {
+		s += fmt.Sprintf(", column %d", p.Column)
+		if p.Field != "" {
+			s += " (" + p.Field + ")"
+		}
+	}
+	return s
+}
+
+// Field is one setting of the config panel.
+type Field struct {
+	Key     string // JSON path "section.key"
+	Label   string
+	Kind    string // select | number | checkbox
+	Options []string
+}
+
+// Fields are the config panel's settings.
+var Fields = []Field{
+	{"scheduler.type", "scheduler", "select", []string{"sarathi", "vllm", "orca", "faster_transformer", "lightllm"}},
+	{"scheduler.chunk_size", "chunk size (Sarathi)", "number", nil},
+	{"scheduler.batch_size_cap", "batch cap", "number", nil},
+	{"scheduler.block_size", "KV block size", "number", nil},
+	{"scheduler.watermark_blocks_fraction", "watermark fraction", "number", nil},
+	{"cluster.num_replicas", "replicas", "number", nil},
+	{"cluster.global_scheduler", "global scheduler", "select", []string{"round_robin", "random", "lor"}},
+	{"replica.tensor_parallel_size", "tensor parallel", "number", nil},
+	{"replica.num_pipeline_stages", "pipeline stages", "number", nil},
+	{"workload.qps", "QPS (synthetic arrivals)", "number", nil},
+	{"workload.num_requests", "requests (synthetic)", "number", nil},
+	{"seed", "seed", "number", nil},
+	{"predictor.profile", "profile set", "text", nil},
+	{"predictor.skip_cpu_overhead_modeling", "skip CPU overhead (Vidur default)", "checkbox", nil},
+}
+
+// lookup reads a "section.key" path from a JSON object.
+func lookup(raw json.RawMessage, key string) string {
+	var m map[string]any
+	if json.Unmarshal(raw, &m) != nil {
+		return ""
+	}
+	var cur any = m
+	for _, k := range strings.Split(key, ".") {
+		obj, ok := cur.(map[string]any)
+		if !ok {
+			return ""
+		}
+		cur = obj[k]
+	}
+	switch v := cur.(type) {
+	case nil:
+		return ""
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	case bool:
+		return strconv.FormatBool(v)
+	}
+	return fmt.Sprint(cur)
+}
+
+// configJSON turns the panel's overrides into the API's nested config.
+func configJSON(overrides map[string]string) (map[string]any, error) {
+	out := map[string]any{}
+	keys := make([]string, 0, len(overrides))
+	for k := range overrides {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := overrides[k]
+		var f Field
+		for _, x := range Fields {
+			if x.Key == k {
+				f = x
+			}
+		}
+		var val any = v
+		switch f.Kind {
+		case "number":
+			n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				return nil, fmt.Errorf("%s: expected a number, got %q", f.Label, v)
+			}
+			val = n
+		case "checkbox":
+			val = v == "true"
+		}
+		parts := strings.Split(k, ".")
+		cur := out
+		for _, p := range parts[:len(parts)-1] {
+			next, ok := cur[p].(map[string]any)
+			if !ok {
+				next = map[string]any{}
+				cur[p] = next
+			}
+			cur = next
+		}
+		cur[parts[len(parts)-1]] = val
+	}
+	return out, nil
+}
+
+// ms renders ns as milliseconds.
+func ms(ns float64) string { return strconv.FormatFloat(ns/1e6, 'f', 3, 64) + " ms" }
+
+// num renders an integer with thousands separators.
+func num(v int64) string {
+	s := strconv.FormatInt(v, 10)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+func msf(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }
