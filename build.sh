@@ -69,12 +69,26 @@ run_tests() {
 	go test ./engine/workload -run '^$' -fuzz '^FuzzLoad$' -fuzztime 15s
 	echo "== go test"
 	go test -count=1 ./...
+	echo "== engine under GOOS=js in Node (outputs byte-identical to native: same golden files)"
+	PATH="$PATH:$(go env GOROOT)/lib/wasm" GOOS=js GOARCH=wasm go test -count=1 -short ./engine/...
+	echo "== build, then the page in headless Chromium and the Workers build in workerd"
+	build
+	if ! git diff --quiet -- web/ui 2>/dev/null; then
+		echo "web/ui/*_gen.go are stale: commit what ./build.sh regenerated" >&2
+		git diff --stat -- web/ui >&2
+		exit 1
+	fi
+	SERVESIM_E2E=1 go test -count=1 ./web/e2e ./wasm/cloudflare
 }
 
 case "${1:-build}" in
 build) build ;;
 serve) build; exec ./dist/servesim serve --addr "${ADDR:-127.0.0.1:8080}" --dist dist ;;
 test) run_tests ;;
-bench) go test -run '^$' -bench . -benchtime 1x ./engine/ ;;
+bench)
+	go test -run '^$' -bench . -benchtime 1x ./engine/
+	build
+	SERVESIM_E2E=1 go test -run '^$' -bench . -benchtime 1x ./web/e2e
+	;;
 *) echo "usage: $0 [build|serve|test|bench]" >&2; exit 2 ;;
 esac

@@ -70,16 +70,22 @@ func timeline(res *engine.Result) plots.Timeline {
 	if end <= 0 {
 		end = 1
 	}
-	width := (end + timeBuckets - 1) / timeBuckets
+	// Buckets span at least ~5 iterations, so rates do not alias with the
+	// iteration period on short runs.
+	buckets := timeBuckets
+	if n := len(res.Batches); n > 0 {
+		buckets = max(1, min(timeBuckets, n/5))
+	}
+	width := (end + int64(buckets) - 1) / int64(buckets)
 	var tl plots.Timeline
-	completed := make([]int, timeBuckets)
-	tokens := make([]float64, timeBuckets)
-	running := make([]int, timeBuckets+1) // difference arrays
-	queued := make([]int, timeBuckets+1)
-	bucket := func(t int64) int { return min(int(t/width), timeBuckets-1) }
+	completed := make([]int, buckets)
+	tokens := make([]float64, buckets)
+	running := make([]int, buckets+1) // difference arrays
+	queued := make([]int, buckets+1)
+	bucket := func(t int64) int { return min(int(t/width), buckets-1) }
 	// A bucket counts a request as running if it was scheduled at or before
 	// the bucket start and not yet finished then.
-	after := func(t int64) int { return min(int((t+width-1)/width), timeBuckets) }
+	after := func(t int64) int { return min(int((t+width-1)/width), buckets) }
 	for i, r := range res.Requests {
 		if r.CompletionNs >= 0 {
 			completed[bucket(r.CompletionNs)]++
@@ -99,7 +105,7 @@ func timeline(res *engine.Result) plots.Timeline {
 		}
 	}
 	rc, qc := 0, 0
-	for b := 0; b < timeBuckets; b++ {
+	for b := 0; b < buckets; b++ {
 		rc += running[b]
 		qc += queued[b]
 		tl.T = append(tl.T, float64(int64(b)*width)/1e9)

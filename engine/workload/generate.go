@@ -54,7 +54,7 @@ const DefaultNumRequests = 128
 // DefaultNumRequests requests when nothing else gives the count.
 func DefaultSynthetic() Synthetic {
 	return Synthetic{
-		Seed: 42,
+		Seed:      42,
 		Intervals: Intervals{Type: "poisson", QPS: 0.5, CV: 0.5},
 		Lengths: Lengths{Type: "fixed", PrefillTokens: 2048, DecodeTokens: 512, MinTokens: 1024, MaxTokens: 4096,
 			PrefillToDecode: 20, Theta: 0.6},

@@ -108,7 +108,7 @@ func shot(name string) chromedp.Action {
 			return nil
 		}
 		var b []byte
-		if err := chromedp.Run(ctx, chromedp.Sleep(500*time.Millisecond), chromedp.FullScreenshot(&b, 80)); err != nil {
+		if err := chromedp.Run(ctx, chromedp.Sleep(500*time.Millisecond), chromedp.FullScreenshot(&b, 100)); err != nil {
 			return err
 		}
 		return os.WriteFile(filepath.Join(*screenshots, name), b, 0o644)
@@ -126,7 +126,7 @@ func TestPage_DefaultRun(t *testing.T) {
 		chromedp.Sleep(300*time.Millisecond),
 		chromedp.Evaluate(`document.querySelectorAll(".chart canvas").length`, &charts),
 		chromedp.Click("#provenance", chromedp.ByQuery), waitText("pre.prov", "SYNTHESIZED"),
-		shot("page-default.jpg"))
+		shot("page-default.png"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +175,7 @@ func TestPage_ErrorThenRecover(t *testing.T) {
 	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitText("#k-requests", "4"),
 		chromedp.SetUploadFiles("#file-input", []string{bad}, chromedp.ByQuery),
 		waitText("#error", "bad_trace.csv, line 3, column 2 (num_prefill_tokens)"), waitText("#error", "an integer >= 1"),
-		shot("page-error.jpg"),
+		shot("page-error.png"),
 		chromedp.SetUploadFiles("#file-input", []string{good}, chromedp.ByQuery),
 		waitText("#detected", "vidur-trace: 4 requests"), chromedp.Click("#run", chromedp.ByQuery), waitText("#k-requests", "4"))
 	if err != nil {
@@ -264,7 +264,7 @@ func TestPage_Cancel(t *testing.T) {
 	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitText("#k-requests", "4"),
 		chromedp.SetValue("#preset", "splitwise-conv-replay", chromedp.ByQuery),
 		chromedp.Evaluate(`document.getElementById("preset").dispatchEvent(new Event("change", {bubbles: true}))`, nil),
-		waitText("#progress-text", "of 19366 requests done"), shot("page-progress.jpg"),
+		waitText("#progress-text", "of 19366 requests done"), shot("page-progress.png"),
 		chromedp.Click("#cancel", chromedp.ByQuery), waitText("#notice", "Cancelled."),
 		chromedp.SetValue("#preset", "spaced-2s", chromedp.ByQuery),
 		chromedp.Evaluate(`document.getElementById("preset").dispatchEvent(new Event("change", {bubbles: true}))`, nil),

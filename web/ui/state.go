@@ -35,7 +35,7 @@ type File struct {
 
 // Stats mirror the API's latency statistics (ns).
 type Stats struct {
-	N                            int
+	N                             int
 	Min, Max, Mean, P50, P90, P99 float64
 }
 
