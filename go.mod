@@ -3,6 +3,7 @@ module github.com/servesim/servesim
 go 1.26
 
 require (
+	github.com/andybalholm/brotli v1.3.0
 	github.com/chromedp/cdproto v0.0.0-20250403032234-65de8f5d025b
 	github.com/chromedp/chromedp v0.13.6
 	github.com/go-echarts/go-echarts/v2 v2.6.7
