@@ -28,6 +28,7 @@ build() {
 
 build_page() {
 	go tool vugugen -skip-go-mod -skip-main ./web/ui
+	gofmt -w web/ui/*_gen.go
 	GOOS=js GOARCH=wasm go build -trimpath -ldflags="-s -w" -o dist/ui.wasm ./wasm/ui
 	cp index.html web/assets/app.js web/assets/worker.js web/assets/style.css dist/
 	cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" dist/wasm_exec.js

@@ -20,7 +20,7 @@ func (c *Root) Build(vgin *vugu.BuildIn) (vgout *vugu.BuildOut) {
 	_ = vgiterkey
 	var vgn *vugu.VGNode
 	vgn = &vugu.VGNode{Type: vugu.VGNodeType(3), Namespace: "", Data: "div", Attr: []vugu.VGAttribute{{Namespace: "", Key: "class", Val: "app"}}}
-	vgout.Out = append(vgout.Out, vgn)	// root for output
+	vgout.Out = append(vgout.Out, vgn) // root for output
 	{
 		vgparent := vgn
 		_ = vgparent
@@ -67,8 +67,8 @@ func (c *Root) Build(vgin *vugu.BuildIn) (vgout *vugu.BuildOut) {
 						vgn = &vugu.VGNode{Type: vugu.VGNodeType(3), Namespace: "", Data: "select", Attr: []vugu.VGAttribute{{Namespace: "", Key: "id", Val: "preset"}}}
 						vgparent.AppendChild(vgn)
 						vgn.DOMEventHandlerSpecList = append(vgn.DOMEventHandlerSpecList, vugu.DOMEventHandlerSpec{
-							EventType:	"change",
-							Func:		func(event vugu.DOMEvent) { c.HandlePreset(event) },
+							EventType: "change",
+							Func:      func(event vugu.DOMEvent) { c.HandlePreset(event) },
 							// TODO: implement capture, etc. mostly need to decide syntax
 						})
 						{
@@ -181,8 +181,8 @@ func (c *Root) Build(vgin *vugu.BuildIn) (vgout *vugu.BuildOut) {
 									vgparent.AppendChild(vgn)
 									vgn.AddAttrInterface("id", "cfg-"+f.Key)
 									vgn.DOMEventHandlerSpecList = append(vgn.DOMEventHandlerSpecList, vugu.DOMEventHandlerSpec{
-										EventType:	"change",
-										Func:		func(event vugu.DOMEvent) { c.HandleField(f, event) },
+										EventType: "change",
+										Func:      func(event vugu.DOMEvent) { c.HandleField(f, event) },
 										// TODO: implement capture, etc. mostly need to decide syntax
 									})
 									{
@@ -227,8 +227,8 @@ func (c *Root) Build(vgin *vugu.BuildIn) (vgout *vugu.BuildOut) {
 									vgn.AddAttrInterface("type", map[bool]string{true: "number", false: "text"}[f.Kind == "number"])
 									vgn.AddAttrInterface("value", c.Value(f))
 									vgn.DOMEventHandlerSpecList = append(vgn.DOMEventHandlerSpecList, vugu.DOMEventHandlerSpec{
-										EventType:	"change",
-										Func:		func(event vugu.DOMEvent) { c.HandleField(f, event) },
+										EventType: "change",
+										Func:      func(event vugu.DOMEvent) { c.HandleField(f, event) },
 										// TODO: implement capture, etc. mostly need to decide syntax
 									})
 									vgn = &vugu.VGNode{Type: vugu.VGNodeType(1), Data: "\n          "}
@@ -253,8 +253,8 @@ func (c *Root) Build(vgin *vugu.BuildIn) (vgout *vugu.BuildOut) {
 									vgn.AddAttrInterface("checked", c.Value(f) == "true")
 									vgn.AddAttrInterface("id", "cfg-"+f.Key)
 									vgn.DOMEventHandlerSpecList = append(vgn.DOMEventHandlerSpecList, vugu.DOMEventHandlerSpec{
-										EventType:	"change",
-										Func:		func(event vugu.DOMEvent) { c.HandleField(f, event) },
+										EventType: "change",
+										Func:      func(event vugu.DOMEvent) { c.HandleField(f, event) },
 										// TODO: implement capture, etc. mostly need to decide syntax
 									})
 									vgn = &vugu.VGNode{Type: vugu.VGNodeType(1), Data: "\n          "}
@@ -278,8 +278,8 @@ func (c *Root) Build(vgin *vugu.BuildIn) (vgout *vugu.BuildOut) {
 						vgparent.AppendChild(vgn)
 						vgn.AddAttrInterface("disabled", c.Running)
 						vgn.DOMEventHandlerSpecList = append(vgn.DOMEventHandlerSpecList, vugu.DOMEventHandlerSpec{
-							EventType:	"click",
-							Func:		func(event vugu.DOMEvent) { c.HandleRun(event) },
+							EventType: "click",
+							Func:      func(event vugu.DOMEvent) { c.HandleRun(event) },
 							// TODO: implement capture, etc. mostly need to decide syntax
 						})
 						{
@@ -294,8 +294,8 @@ func (c *Root) Build(vgin *vugu.BuildIn) (vgout *vugu.BuildOut) {
 						vgparent.AppendChild(vgn)
 						vgn.AddAttrInterface("disabled", !c.Running)
 						vgn.DOMEventHandlerSpecList = append(vgn.DOMEventHandlerSpecList, vugu.DOMEventHandlerSpec{
-							EventType:	"click",
-							Func:		func(event vugu.DOMEvent) { c.HandleCancel(event) },
+							EventType: "click",
+							Func:      func(event vugu.DOMEvent) { c.HandleCancel(event) },
 							// TODO: implement capture, etc. mostly need to decide syntax
 						})
 						{
@@ -309,8 +309,8 @@ func (c *Root) Build(vgin *vugu.BuildIn) (vgout *vugu.BuildOut) {
 						vgn = &vugu.VGNode{Type: vugu.VGNodeType(3), Namespace: "", Data: "button", Attr: []vugu.VGAttribute{{Namespace: "", Key: "id", Val: "reset"}, vugu.VGAttribute{Namespace: "", Key: "class", Val: "secondary"}}}
 						vgparent.AppendChild(vgn)
 						vgn.DOMEventHandlerSpecList = append(vgn.DOMEventHandlerSpecList, vugu.DOMEventHandlerSpec{
-							EventType:	"click",
-							Func:		func(event vugu.DOMEvent) { c.HandleReset(event) },
+							EventType: "click",
+							Func:      func(event vugu.DOMEvent) { c.HandleReset(event) },
 							// TODO: implement capture, etc. mostly need to decide syntax
 						})
 						{
@@ -374,8 +374,8 @@ func (c *Root) Build(vgin *vugu.BuildIn) (vgout *vugu.BuildOut) {
 						vgn = &vugu.VGNode{Type: vugu.VGNodeType(3), Namespace: "", Data: "button", Attr: []vugu.VGAttribute{{Namespace: "", Key: "id", Val: "provenance"}, vugu.VGAttribute{Namespace: "", Key: "class", Val: "secondary"}}}
 						vgparent.AppendChild(vgn)
 						vgn.DOMEventHandlerSpecList = append(vgn.DOMEventHandlerSpecList, vugu.DOMEventHandlerSpec{
-							EventType:	"click",
-							Func:		func(event vugu.DOMEvent) { c.ToggleProvenance(event) },
+							EventType: "click",
+							Func:      func(event vugu.DOMEvent) { c.ToggleProvenance(event) },
 							// TODO: implement capture, etc. mostly need to decide syntax
 						})
 						{
@@ -740,8 +740,8 @@ func (c *Root) Build(vgin *vugu.BuildIn) (vgout *vugu.BuildOut) {
 									vgn.AddAttrInterface("id", "dl-"+f)
 									vgn.SetInnerHTML(f)
 									vgn.DOMEventHandlerSpecList = append(vgn.DOMEventHandlerSpecList, vugu.DOMEventHandlerSpec{
-										EventType:	"click",
-										Func:		func(event vugu.DOMEvent) { c.HandleDownload(f) },
+										EventType: "click",
+										Func:      func(event vugu.DOMEvent) { c.HandleDownload(f) },
 										// TODO: implement capture, etc. mostly need to decide syntax
 									})
 								}
@@ -750,8 +750,8 @@ func (c *Root) Build(vgin *vugu.BuildIn) (vgout *vugu.BuildOut) {
 								vgn = &vugu.VGNode{Type: vugu.VGNodeType(3), Namespace: "", Data: "button", Attr: []vugu.VGAttribute{{Namespace: "", Key: "id", Val: "dl-zip"}}}
 								vgparent.AppendChild(vgn)
 								vgn.DOMEventHandlerSpecList = append(vgn.DOMEventHandlerSpecList, vugu.DOMEventHandlerSpec{
-									EventType:	"click",
-									Func:		func(event vugu.DOMEvent) { c.HandleDownload("zip") },
+									EventType: "click",
+									Func:      func(event vugu.DOMEvent) { c.HandleDownload("zip") },
 									// TODO: implement capture, etc. mostly need to decide syntax
 								})
 								{
@@ -765,8 +765,8 @@ func (c *Root) Build(vgin *vugu.BuildIn) (vgout *vugu.BuildOut) {
 								vgn = &vugu.VGNode{Type: vugu.VGNodeType(3), Namespace: "", Data: "button", Attr: []vugu.VGAttribute{{Namespace: "", Key: "id", Val: "share"}}}
 								vgparent.AppendChild(vgn)
 								vgn.DOMEventHandlerSpecList = append(vgn.DOMEventHandlerSpecList, vugu.DOMEventHandlerSpec{
-									EventType:	"click",
-									Func:		func(event vugu.DOMEvent) { c.HandleShare(event) },
+									EventType: "click",
+									Func:      func(event vugu.DOMEvent) { c.HandleShare(event) },
 									// TODO: implement capture, etc. mostly need to decide syntax
 								})
 								{
