@@ -37,7 +37,7 @@ def main(root, out):
     with open(os.path.join(root, "presets/data/traces/splitwise_conv.csv")) as f:
         lens = [(int(r["num_prefill_tokens"]), int(r["num_decode_tokens"])) for r in csv.DictReader(f)]
     rng = random.Random(7)
-    for name, n, qps in [("poisson-moderate", 200, 6.0), ("poisson-saturation", 300, 40.0)]:
+    for name, n, qps in [("poisson-moderate", 200, 4.0), ("poisson-saturation", 200, 12.0)]:
         rows, t = [], 0
         for i in range(n):
             t += int(-math.log(1 - rng.random()) / qps * 1e9)

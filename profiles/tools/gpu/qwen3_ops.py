@@ -16,6 +16,11 @@ EPS = 1e-6
 THETA = 1e6
 DT = torch.bfloat16
 
+# cuDNN's SDPA builds a plan per new shape (hundreds of ms each time a decode
+# step's key length grows); the memory-efficient kernel does not. Profile and
+# server both use this setting, so they run the same attention kernels.
+torch.backends.cuda.enable_cudnn_sdp(False)
+
 
 class Layer:
     def __init__(self, dev):

@@ -148,6 +148,9 @@ class Server:
         if B:
             lens = [r.processed for r, _ in decodes]  # keys: every processed token, the current one included
             table = torch.nn.utils.rnn.pad_sequence([r.slot_t[:n] for (r, _), n in zip(decodes, lens)], batch_first=True)
+            pad = -table.shape[1] % 64  # key lengths padded to a multiple of 64 (masked): few distinct shapes
+            if pad:
+                table = torch.nn.functional.pad(table, (0, pad))
             lens_t = torch.tensor(lens, device=dev)
             mask = (torch.arange(table.shape[1], device=dev).unsqueeze(0) < lens_t.unsqueeze(1)).view(B, 1, 1, -1)
         pf = []
