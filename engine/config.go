@@ -95,6 +95,10 @@ type PredictorConfig struct {
 	LMHead                           bool    `json:"lm_head"`
 	Embedding                        bool    `json:"embedding"`
 	Extrapolate                      bool    `json:"extrapolate"`
+	// AttentionDecodeContext is how decode attention is keyed: "mean"
+	// (Vidur: the batch's mean context) or "max" (servers that pad keys to
+	// the longest context).
+	AttentionDecodeContext string `json:"attention_decode_context"`
 }
 
 // DefaultProfile is the embedded profile set used when none is named.
@@ -119,7 +123,7 @@ func DefaultConfig() Config {
 			MinTokens: s.Lengths.MinTokens, PrefillToDecodeRatio: s.Lengths.PrefillToDecode, Theta: s.Lengths.Theta},
 		Predictor: PredictorConfig{Profile: DefaultProfile, KVCachePredictionGranularity: 64,
 			AttentionDecodeBatchingOverhead: 0.1, AttentionPrefillBatchingOverhead: 0.1,
-			NCCLCPULaunchOverheadMs: 0.02, SkipCPUOverheadModeling: true},
+			NCCLCPULaunchOverheadMs: 0.02, SkipCPUOverheadModeling: true, AttentionDecodeContext: "mean"},
 	}
 }
 
@@ -232,6 +236,9 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("workload: %w", err))
 	}
 	p := c.Predictor
+	if p.AttentionDecodeContext != "mean" && p.AttentionDecodeContext != "max" {
+		bad("predictor.attention_decode_context: unknown %q (valid: mean, max)", p.AttentionDecodeContext)
+	}
 	if p.KVCachePredictionGranularity < 1 {
 		bad("predictor.kv_cache_prediction_granularity: must be >= 1, got %d", p.KVCachePredictionGranularity)
 	}

@@ -269,6 +269,7 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 		AttentionDecodeBatchingOverhead: pc.AttentionDecodeBatchingOverhead, AttentionPrefillBatchingOverhead: pc.AttentionPrefillBatchingOverhead,
 		NCCLCPULaunchOverheadMs: pc.NCCLCPULaunchOverheadMs, NCCLCPUSkewOverheadPerDeviceMs: pc.NCCLCPUSkewOverheadPerDeviceMs,
 		CPUOverhead: !pc.SkipCPUOverheadModeling, LMHead: pc.LMHead, Embedding: pc.Embedding, Extrapolate: pc.Extrapolate,
+		DecodeContextMax: pc.AttentionDecodeContext == "max",
 	})
 	if err != nil {
 		return nil, err
@@ -453,6 +454,7 @@ func (s *sim) replicaSchedule(rp *replica) {
 			if r.prefillDone {
 				pb.NumDecodes++
 				pb.DecodeContextSum += int64(r.processed)
+				pb.DecodeContextMax = max(pb.DecodeContextMax, r.processed)
 				pb.LogitSeqs++
 			} else {
 				pb.Prefills = append(pb.Prefills, predict.Prefill{Chunk: m.n, Processed: r.processed})

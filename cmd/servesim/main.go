@@ -2,6 +2,7 @@
 // profiled per-op GPU timings.
 //
 //	servesim simulate [--workload PATH]... [--preset NAME] [--out DIR] [flags]
+//	servesim compare [--out DIR] REAL_DIR SIM_DIR
 //	servesim profiles [--provenance NAME]
 //	servesim presets
 //	servesim version
@@ -42,6 +43,7 @@ const usage = `usage: servesim <command> [flags]
 commands:
   simulate   run a simulation and write its metric files (servesim simulate -h)
   serve      serve the web page and the HTTP API (servesim serve -h)
+  compare    score a simulated run against a real one (servesim compare -h)
   profiles   list the embedded profile sets with provenance
   presets    list the embedded workload presets
   version    print the version
@@ -59,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdServe(ctx, args[1:], stdout, stderr)
 	case "profiles":
 		return cmdProfiles(args[1:], stdout, stderr)
+	case "compare":
+		return cmdCompare(args[1:], stdout, stderr)
 	case "presets":
 		return cmdPresets(stdout)
 	case "version", "--version", "-version":

@@ -77,6 +77,7 @@ func bindConfig(fs *flag.FlagSet, c *engine.Config) {
 	fs.BoolVar(&p.LMHead, "lm_head", p.LMHead, "charge the LM head (logits GEMM) per iteration")
 	fs.BoolVar(&p.Embedding, "embedding", p.Embedding, "charge the embedding lookup per iteration")
 	fs.BoolVar(&p.Extrapolate, "predictor_extrapolate", p.Extrapolate, "allow lookups outside the profiled grids (counted in run_meta.json)")
+	fs.StringVar(&p.AttentionDecodeContext, "attention_decode_context", p.AttentionDecodeContext, "key decode attention by the batch's mean context (Vidur) or max (servers that pad keys)")
 }
 
 const simulateUsage = `usage: servesim simulate [--workload PATH]... [--preset NAME] [--config FILE] [--out DIR] [flags]

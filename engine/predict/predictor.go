@@ -37,6 +37,10 @@ type Options struct {
 	// Extrapolate allows keys outside the profiled grids (linear beyond the
 	// last points, flat below the first). Each use is counted.
 	Extrapolate bool
+	// DecodeContextMax keys decode attention by the longest context in the
+	// batch instead of Vidur's mean: right for servers that pad every
+	// sequence's keys to the longest (servesim's real-bench loop).
+	DecodeContextMax bool
 }
 
 // Prefill is one prefill member of a batch.
@@ -51,6 +55,7 @@ type Batch struct {
 	Tokens           int   // total tokens in the batch (T)
 	NumDecodes       int   // members whose prefill was complete
 	DecodeContextSum int64 // sum of num_processed_tokens over decode members
+	DecodeContextMax int   // longest num_processed_tokens among decode members
 	Prefills         []Prefill
 	NewRequests      int // members starting their first prefill chunk (admission overhead)
 	LogitSeqs        int // sequences producing a token this iteration (LM head)
@@ -386,6 +391,9 @@ func (p *Predictor) KeyOf(b Batch) Key {
 		NumRequests: int32(b.NumRequests), NewRequests: int32(b.NewRequests), LogitSeqs: int32(b.LogitSeqs)}
 	if b.NumDecodes > 0 {
 		k.Kd = int32(ceilTo(int(b.DecodeContextSum/int64(b.NumDecodes)), g))
+		if p.opt.DecodeContextMax {
+			k.Kd = int32(ceilTo(b.DecodeContextMax, g))
+		}
 	}
 	var sq int64
 	kp := 0

@@ -210,7 +210,7 @@ def run(workdir, outdir, scheduler, chunk, cap, pool_tokens):
         finish(srv, b, res, 0, None)
     os.makedirs(outdir, exist_ok=True)
     log = open(os.path.join(outdir, "batch_log.csv"), "w")
-    log.write("iteration,start_ns,end_ns,batch_size,num_tokens,num_decodes,decode_context_sum,prefills,new_requests,logit_seqs\n")
+    log.write("iteration,start_ns,end_ns,batch_size,num_tokens,num_decodes,decode_context_sum,prefills,new_requests,logit_seqs,decode_context_max\n")
     pending = sorted(reqs, key=lambda r: (r.arrival, r.id))
     t0 = time.perf_counter_ns()
     it = 0
@@ -230,12 +230,13 @@ def run(workdir, outdir, scheduler, chunk, cap, pool_tokens):
         shape = (len(batch), sum(n for _, n in batch), sum(1 for r, _ in batch if r.prefill_done),
                  sum(r.processed for r, _ in batch if r.prefill_done),
                  ";".join(f"{n}:{r.processed}" for r, n in batch if not r.prefill_done),
-                 sum(1 for r, _ in batch if not r.prefill_done and r.processed == 0))
+                 sum(1 for r, _ in batch if not r.prefill_done and r.processed == 0),
+                 max([r.processed for r, _ in batch if r.prefill_done], default=0))
         res = srv.step(batch)
         end = time.perf_counter_ns() - t0
         logits = len(res)
         done += finish(srv, batch, res, end, None)
-        log.write(f"{it},{start},{end},{shape[0]},{shape[1]},{shape[2]},{shape[3]},{shape[4]},{shape[5]},{logits}\n")
+        log.write(f"{it},{start},{end},{shape[0]},{shape[1]},{shape[2]},{shape[3]},{shape[4]},{shape[5]},{logits},{shape[6]}\n")
         it += 1
     log.close()
     with open(os.path.join(outdir, "request_metrics.csv"), "w") as f:
