@@ -119,10 +119,10 @@ func (r Row) RelErr() float64 { return r.Sim/r.Real - 1 }
 
 // Result is a comparison.
 type Result struct {
-	Rows     []Row
-	Matched  int
-	OnlyReal []int
-	OnlySim  []int
+	Rows      []Row
+	Matched   int
+	OnlyReal  []int
+	OnlySim   []int
 	real, sim map[string][]float64
 }
 

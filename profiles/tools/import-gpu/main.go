@@ -3,13 +3,15 @@
 // profiles/<card>/qwen3-0.6b and the benchmark folder bench/gpu/<card>/:
 //
 //   - mlp.csv and attention.csv as measured (Vidur schema);
+//
 //   - cpu_overheads.csv: the real server loop's host overhead per iteration,
 //     wall time minus the profile's predicted GPU time for that iteration's
-//     shape, fitted on the spaced-2s and poisson-moderate runs only (seed,
-//     poisson-saturation and the vLLM run stay out of the fit);
+//     shape, fitted on the spaced-2s, poisson-moderate and poisson-heavy-fit
+//     runs only (seed, poisson-saturation and the vLLM run stay out);
+//
 //   - PROVENANCE.md with card, driver, software, clocks, method and spread.
 //
-//	go run ./profiles/tools/import-gpu --results DIR --card h200
+//     go run ./profiles/tools/import-gpu --results DIR --card h200
 package main
 
 import (
@@ -40,7 +42,7 @@ func main() {
 }
 
 // fitWorkloads inform cpu_overheads.csv; the others are held out.
-var fitWorkloads = []string{"spaced-2s", "poisson-moderate"}
+var fitWorkloads = []string{"spaced-2s", "poisson-moderate", "poisson-heavy-fit"}
 
 type iteration struct {
 	wallMs float64
@@ -62,6 +64,9 @@ func readLog(path string) ([]iteration, error) {
 		it := iteration{wallMs: float64(end-start) / 1e6}
 		it.batch = predict.Batch{NumRequests: num(3), Tokens: num(4), NumDecodes: num(5), DecodeContextSum: int64(num(6)),
 			NewRequests: num(8), LogitSeqs: num(9)}
+		if len(f) > 10 {
+			it.batch.DecodeContextMax = num(10)
+		}
 		if f[7] != "" {
 			for _, p := range strings.Split(f[7], ";") {
 				cp := strings.Split(p, ":")
@@ -139,7 +144,8 @@ func run(results, card string) error {
 	}
 	m, _ := model.Lookup("Qwen/Qwen3-0.6B")
 	p, err := predict.New(set, nil, predict.Options{Model: m, TP: 1, PP: 1, HeadDim: 128, KVCachePredictionGranularity: 64,
-		AttentionDecodeBatchingOverhead: 0.1, AttentionPrefillBatchingOverhead: 0.1, LMHead: true, Embedding: true, Extrapolate: true})
+		AttentionDecodeBatchingOverhead: 0.1, AttentionPrefillBatchingOverhead: 0.1, LMHead: true, Embedding: true, Extrapolate: true,
+		DecodeContextMax: true}) // the real loop pads every decode's keys to the longest context
 	if err != nil {
 		return err
 	}
@@ -176,8 +182,11 @@ func run(results, card string) error {
 	base := map[int]float64{}
 	var rows strings.Builder
 	for _, k := range bins {
-		base[k] = median(resid[k])
-		fmt.Fprintf(&rows, "| %d | %d | %.3f |\n", k, len(resid[k]), base[k])
+		m := median(resid[k])
+		// Host time cannot be negative: a negative residual means the profile
+		// over-predicts GPU time there (reported, and clamped to 0).
+		base[k] = math.Max(0, m)
+		fmt.Fprintf(&rows, "| %d | %d | %.3f | %.3f |\n", k, len(resid[k]), m, base[k])
 	}
 	var adm1 []float64
 	for _, a := range admits {
@@ -215,7 +224,7 @@ func run(results, card string) error {
 	}
 	// Spread of the profile: std/median per op, median over rows.
 	spread := spreadOf(string(mlp), string(attn))
-	summary := fmt.Sprintf("MEASURED on an %s (torch %v, CUDA %v, driver %v): every op of the servesim real-bench loop timed with CUDA graphs; host overhead of that loop fitted on 2 of its 5 real runs", gpu, env["torch"], env["cuda"], env["driver"])
+	summary := fmt.Sprintf("MEASURED on an %s (torch %v, CUDA %v, driver %v): every op of the servesim real-bench loop timed with CUDA graphs; host overhead of that loop fitted on 3 of its 6 real runs", gpu, env["torch"], env["cuda"], env["driver"])
 	prov := provenance(card, env, spread, rows.String(), admit, extrap, string(gemm))
 	files := map[string][]byte{"mlp.csv": mlp, "attention.csv": attn, "cpu_overheads.csv": []byte(cpu.String()),
 		"profile.json": meta(summary), "PROVENANCE.md": []byte(prov), "env.json": b, "vidur_gemm_check.json": gemm}
