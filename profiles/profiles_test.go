@@ -6,7 +6,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/servesim/servesim/engine"
 	"github.com/servesim/servesim/engine/model"
 	"github.com/servesim/servesim/engine/predict"
+	"github.com/servesim/servesim/engine/report"
 	"github.com/servesim/servesim/engine/workload"
 	"github.com/servesim/servesim/profiles"
 )
@@ -54,22 +54,13 @@ const refs = "../../shared/reference-runs"
 
 type medians struct{ ttft, perTok, e2e float64 }
 
-func med(v []float64) float64 {
-	sort.Float64s(v)
-	n := len(v)
-	if n%2 == 1 {
-		return v[n/2]
-	}
-	return (v[n/2-1] + v[n/2]) / 2
-}
-
 func fromRows(arr, first, done []float64, dec []int) medians {
 	var t, p, e []float64
 	for i := range arr {
 		t, e = append(t, first[i]-arr[i]), append(e, done[i]-arr[i])
 		p = append(p, (done[i]-first[i])/float64(dec[i]-1))
 	}
-	return medians{med(t), med(p), med(e)}
+	return medians{report.Median(t), report.Median(p), report.Median(e)}
 }
 
 func readRef(t *testing.T, path string) medians {

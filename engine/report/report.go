@@ -10,6 +10,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"strconv"
 
@@ -222,6 +223,17 @@ func StatsOf(v []float64) Stats {
 	}
 	return Stats{N: len(s), Min: s[0], Max: s[len(s)-1], Mean: sum / float64(len(s)),
 		P50: Quantile(s, 0.5), P90: Quantile(s, 0.9), P95: Quantile(s, 0.95), P99: Quantile(s, 0.99)}
+}
+
+// Median of an unsorted sample (the mean of the middle two for an even
+// count); NaN for an empty one.
+func Median(v []float64) float64 {
+	if len(v) == 0 {
+		return math.NaN()
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return Quantile(s, 0.5)
 }
 
 // Quantile of a sorted sample, linear between closest ranks.

@@ -16,9 +16,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
+	"github.com/servesim/servesim/engine/report"
 	"github.com/servesim/servesim/engine/workload"
 	"github.com/servesim/servesim/internal/compare"
 	"github.com/servesim/servesim/internal/runner"
@@ -133,23 +133,11 @@ func score(card, shared string) error {
 	}
 	p("## Summary: median over the six runs of |relative error|\n\n| metric | at P50 | at P90 | target |\n|---|---:|---:|---|\n")
 	for _, m := range order {
-		p("| %s | %.1f%% | %.1f%% | <= 5%% / <= 10%% |\n", m, med(summary[m].p50), med(summary[m].p90))
+		p("| %s | %.1f%% | %.1f%% | <= 5%% / <= 10%% |\n", m, report.Median(summary[m].p50), report.Median(summary[m].p90))
 	}
 	repeatTable(&md, card)
 	gemmTable(&md, card, shared)
 	return os.WriteFile("bench/gpu/FIDELITY.md", []byte(md.String()), 0o644)
-}
-
-func med(v []float64) float64 {
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	if len(s) == 0 {
-		return math.NaN()
-	}
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // gemmTable sets this card's timings of Vidur's H100 GEMM shapes against

@@ -29,6 +29,7 @@ import (
 
 	"github.com/servesim/servesim/engine/model"
 	"github.com/servesim/servesim/engine/predict"
+	"github.com/servesim/servesim/engine/report"
 )
 
 func main() {
@@ -78,19 +79,6 @@ func readLog(path string) ([]iteration, error) {
 		out = append(out, it)
 	}
 	return out, nil
-}
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return math.NaN()
-	}
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
 }
 
 // bin maps a batch size to the cpu_overheads.csv grid (powers of two).
@@ -182,7 +170,7 @@ func run(results, card string) error {
 	base := map[int]float64{}
 	var rows strings.Builder
 	for _, k := range bins {
-		m := median(resid[k])
+		m := report.Median(resid[k])
 		// Host time cannot be negative: a negative residual means the profile
 		// over-predicts GPU time there (reported, and clamped to 0).
 		base[k] = math.Max(0, m)
@@ -196,7 +184,7 @@ func run(results, card string) error {
 		}
 		adm1 = append(adm1, (a.r-bb)/float64(a.new))
 	}
-	admit := math.Max(0, median(adm1))
+	admit := math.Max(0, report.Median(adm1))
 	// Beyond the largest measured batch size: a least-squares line over the
 	// measured bins (marked extrapolated), never below the last measurement.
 	var sx, sy, sxx, sxy float64
@@ -279,7 +267,7 @@ func spreadOf(csvs ...string) map[string]float64 {
 				}
 			}
 			if len(r) > 0 {
-				out[op] = median(r)
+				out[op] = report.Median(r)
 			}
 		}
 	}
