@@ -72,10 +72,15 @@
     });
   };
 
-  // chart draws an ECharts option (JSON built by go-echarts in Go).
+  // chart draws an ECharts option (JSON built by go-echarts in Go). ECharts
+  // loads deferred, after the simulation has started; wait for it if needed.
   S.chart = function (id, optionJSON) {
+    if (!window.echarts) {
+      window.addEventListener("load", () => S.chart(id, optionJSON), { once: true });
+      return;
+    }
     const el = document.getElementById(id);
-    if (!el || !window.echarts) return;
+    if (!el) return;
     const old = echarts.getInstanceByDom(el);
     if (old) old.dispose();
     echarts.init(el).setOption(JSON.parse(optionJSON));
@@ -142,7 +147,7 @@
 
   // boot starts the UI wasm; a failure is shown instead of a blank page.
   S.boot = async function (wasmURL) {
-    newWorker();
+    if (!worker) newWorker();
     try {
       const go = new Go();
       const res = await WebAssembly.instantiateStreaming(fetch(wasmURL), go.importObject);
@@ -153,6 +158,9 @@
       document.getElementById("vugu_mount_point").innerHTML = '<p class="fatal">Could not start: ' + String(e) + "</p>";
     }
   };
+
+  // Start the simulation worker (and its wasm compile) as early as possible.
+  newWorker();
 
   if ("serviceWorker" in navigator && location.protocol !== "file:") {
     navigator.serviceWorker.register("sw.js").catch(() => {});

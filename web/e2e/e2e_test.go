@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,8 +49,32 @@ func setup(t testing.TB) (*httptest.Server, context.Context) {
 	t.Cleanup(cancel)
 	ctx, cancel2 := chromedp.NewContext(actx, chromedp.WithErrorf(func(string, ...any) {}))
 	t.Cleanup(cancel2)
-	ctx, cancel3 := context.WithTimeout(ctx, 4*time.Minute)
+	ctx, cancel3 := context.WithTimeout(ctx, 2*time.Minute)
 	t.Cleanup(cancel3)
+	// On failure, show what the page printed: the first place to look.
+	var mu sync.Mutex
+	var console []string
+	chromedp.ListenTarget(ctx, func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch e := ev.(type) {
+		case *runtime.EventConsoleAPICalled:
+			var parts []string
+			for _, a := range e.Args {
+				parts = append(parts, strings.Trim(string(a.Value), `"`)+a.Description)
+			}
+			console = append(console, string(e.Type)+": "+strings.Join(parts, " "))
+		case *runtime.EventExceptionThrown:
+			console = append(console, "exception: "+e.ExceptionDetails.Error())
+		}
+	})
+	t.Cleanup(func() {
+		if t.Failed() {
+			mu.Lock()
+			defer mu.Unlock()
+			t.Logf("browser console (%d lines):\n%s", len(console), strings.Join(console, "\n"))
+		}
+	})
 	return srv, ctx
 }
 
@@ -95,7 +120,9 @@ func waitText(sel, want string) chromedp.Action {
 			}
 			select {
 			case <-ctx.Done():
-				return fmt.Errorf("waiting for %s to contain %q (last %q): %w", sel, want, got, ctx.Err())
+				var pageErr string
+				chromedp.Run(context.WithoutCancel(ctx), chromedp.Evaluate(`(document.getElementById("error")||{}).textContent||""`, &pageErr))
+				return fmt.Errorf("waiting for %s to contain %q (last %q; page error %q): %w", sel, want, got, pageErr, ctx.Err())
 			case <-time.After(100 * time.Millisecond):
 			}
 		}
@@ -262,6 +289,7 @@ func TestPage_Offline(t *testing.T) {
 func TestPage_Cancel(t *testing.T) {
 	srv, ctx := setup(t)
 	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitText("#k-requests", "4"),
+		chromedp.WaitReady(`#preset option[value="splitwise-conv-replay"]`, chromedp.ByQuery),
 		chromedp.SetValue("#preset", "splitwise-conv-replay", chromedp.ByQuery),
 		chromedp.Evaluate(`document.getElementById("preset").dispatchEvent(new Event("change", {bubbles: true}))`, nil),
 		waitText("#progress-text", "of 19366 requests done"), shot("page-progress.png"),

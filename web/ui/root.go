@@ -46,16 +46,6 @@ func (c *Root) Init(ctx vugu.InitCtx) {
 	if !bridge().Truthy() {
 		return // natively rendered (tests): no browser
 	}
-	c.request("/api/presets", "GET", "", func(status int, body string) {
-		if status == 200 {
-			json.Unmarshal([]byte(body), &c.Presets)
-		}
-	})
-	c.request("/api/profiles", "GET", "", func(status int, body string) {
-		if status == 200 {
-			json.Unmarshal([]byte(body), &c.Profiles)
-		}
-	})
 	onFiles := js.FuncOf(func(_ js.Value, args []js.Value) any {
 		text := args[0].String()
 		go c.update(func() { c.setFiles(text) })
@@ -90,6 +80,24 @@ func (c *Root) Init(ctx vugu.InitCtx) {
 		return nil
 	})
 	bridge().Call("initialState", once)
+}
+
+// catalogs loads presets and profiles. It runs after the first result: the
+// worker has one thread, and the first run should not wait behind them.
+func (c *Root) catalogs() {
+	if len(c.Presets) > 0 {
+		return
+	}
+	c.request("/api/presets", "GET", "", func(status int, body string) {
+		if status == 200 {
+			json.Unmarshal([]byte(body), &c.Presets)
+		}
+	})
+	c.request("/api/profiles", "GET", "", func(status int, body string) {
+		if status == 200 {
+			json.Unmarshal([]byte(body), &c.Profiles)
+		}
+	})
 }
 
 // update changes state under the render lock and re-renders; a panic is
@@ -223,6 +231,7 @@ func (c *Root) run() {
 		msg := args[0].String()
 		go c.update(func() {
 			c.Running = false
+			c.catalogs()
 			if msg != "cancelled" {
 				c.Err = &Problem{Title: "the simulation worker failed", Detail: msg}
 			}
@@ -248,7 +257,9 @@ func (c *Root) line(line string) {
 		c.Done, c.Total = m.Progress.Done, m.Progress.Total
 	case m.Error != nil:
 		c.Err, c.Running = m.Error, false
+		c.catalogs()
 	case m.Result != nil:
+		c.catalogs()
 		c.Result, c.Running = m.Result, false
 		c.ElapsedMs = float64(time.Since(c.started).Microseconds()) / 1000
 		c.Charts = charts.All(m.Result.Plots)
