@@ -121,7 +121,9 @@ func waitText(sel, want string) chromedp.Action {
 			select {
 			case <-ctx.Done():
 				var pageErr string
-				chromedp.Run(context.WithoutCancel(ctx), chromedp.Evaluate(`(document.getElementById("error")||{}).textContent||""`, &pageErr))
+				dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				chromedp.Run(dctx, chromedp.Evaluate(`(document.getElementById("error")||{}).textContent||""`, &pageErr))
+				cancel()
 				return fmt.Errorf("waiting for %s to contain %q (last %q; page error %q): %w", sel, want, got, pageErr, ctx.Err())
 			case <-time.After(100 * time.Millisecond):
 			}
