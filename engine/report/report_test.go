@@ -12,31 +12,19 @@ import (
 
 	"github.com/servesim/servesim/engine"
 	"github.com/servesim/servesim/engine/report"
-	"github.com/servesim/servesim/engine/workload"
-	"github.com/servesim/servesim/profiles"
+	"github.com/servesim/servesim/internal/runner"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 func seedRun(t *testing.T) *engine.Result {
 	t.Helper()
-	cfg := engine.DefaultConfig()
-	f, err := os.Open("../../presets/data/seed/vidur_trace.csv")
+	out, err := runner.Run(context.Background(), runner.Job{Preset: "seed", Config: engine.DefaultConfig(),
+		Options: engine.Options{KeepMembers: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	w, err := workload.Load([]workload.File{{Name: "vidur_trace.csv", R: f}}, cfg.WorkloadOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := profiles.Embedded()
-	set, _ := reg.Open(engine.DefaultProfile)
-	res, err := engine.Run(context.Background(), cfg, engine.Inputs{Workload: w, Profile: set, Network: reg.Network()}, engine.Options{KeepMembers: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res
+	return out.Result
 }
 
 func render(t *testing.T, res *engine.Result) map[string][]byte {

@@ -9,8 +9,7 @@ import (
 
 	"github.com/servesim/servesim/engine"
 	"github.com/servesim/servesim/engine/report"
-	"github.com/servesim/servesim/engine/workload"
-	"github.com/servesim/servesim/profiles"
+	"github.com/servesim/servesim/internal/runner"
 	"github.com/servesim/servesim/web/charts"
 )
 
@@ -19,21 +18,11 @@ var update = flag.Bool("update", false, "rewrite testdata/seed_charts.json")
 // TestAll_SeedGolden: the chart options for the seed run are stable,
 // valid JSON with the series the page promises.
 func TestAll_SeedGolden(t *testing.T) {
-	cfg := engine.DefaultConfig()
-	f, err := os.Open("../../presets/data/seed/vidur_trace.csv")
+	out, err := runner.Run(context.Background(), runner.Job{Preset: "seed", Config: engine.DefaultConfig()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	w, err := workload.Load([]workload.File{{Name: "vidur_trace.csv", R: f}}, cfg.WorkloadOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, _ := profiles.Embedded().Open(engine.DefaultProfile)
-	res, err := engine.Run(context.Background(), cfg, engine.Inputs{Workload: w, Profile: set}, engine.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := out.Result
 	all := charts.All(report.PlotData(res))
 	if len(all) != 8 {
 		t.Fatalf("%d charts", len(all))
