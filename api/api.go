@@ -82,7 +82,7 @@ func NewHandler(opt Options) http.Handler {
 	h.mux.HandleFunc("POST /api/simulate", h.simulate)
 	h.mux.HandleFunc("GET /api/simulate", h.simulate)
 	h.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		problem(w, http.StatusNotFound, "not found", fmt.Sprintf("no endpoint %s %s (see /api/openapi.json)", r.Method, r.URL.Path), nil)
+		problem(w, http.StatusNotFound, "not found", fmt.Sprintf("no endpoint %s %s (see /api/openapi.json)", r.Method, r.URL.Path))
 	})
 	if opt.Static != nil {
 		h.mux.Handle("/", opt.Static)
@@ -93,7 +93,7 @@ func NewHandler(opt Options) http.Handler {
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		if p := recover(); p != nil {
-			problem(w, http.StatusInternalServerError, "internal error", fmt.Sprintf("internal error (please report): %v", p), nil)
+			problem(w, http.StatusInternalServerError, "internal error", fmt.Sprintf("internal error (please report): %v", p))
 		}
 	}()
 	if o := r.Header.Get("Origin"); o != "" && h.opt.AllowOrigin != "" && o == h.opt.AllowOrigin {
@@ -123,7 +123,7 @@ func (h *handler) profiles(w http.ResponseWriter, r *http.Request) {
 	for _, n := range reg.Names() {
 		set, err := reg.Open(n)
 		if err != nil {
-			problem(w, http.StatusInternalServerError, "internal error", err.Error(), nil)
+			problem(w, http.StatusInternalServerError, "internal error", err.Error())
 			return
 		}
 		out = append(out, ProfileInfo{Meta: set.Meta, HasCPUOverheads: set.HasCPUOverheads(), Provenance: set.Provenance})
@@ -231,7 +231,7 @@ func (h *handler) simulate(w http.ResponseWriter, r *http.Request) {
 	case file != "":
 		b, err := out.File(file)
 		if err != nil {
-			problem(w, http.StatusBadRequest, "unknown file", fmt.Sprintf("no output file %q (valid: %s)", file, strings.Join(report.Files, ", ")), nil)
+			problem(w, http.StatusBadRequest, "unknown file", fmt.Sprintf("no output file %q (valid: %s)", file, strings.Join(report.Files, ", ")))
 			return
 		}
 		ct := "text/csv; charset=utf-8"
@@ -247,7 +247,7 @@ func (h *handler) simulate(w http.ResponseWriter, r *http.Request) {
 	case format == "" || format == "json":
 		writeJSON(w, http.StatusOK, resultOf(out))
 	default:
-		problem(w, http.StatusBadRequest, "bad format", fmt.Sprintf("format %q: expected json, ndjson or zip", format), nil)
+		problem(w, http.StatusBadRequest, "bad format", fmt.Sprintf("format %q: expected json, ndjson or zip", format))
 	}
 }
 
@@ -450,7 +450,7 @@ func writeError(w http.ResponseWriter, err error) {
 	writeProblem(w, p)
 }
 
-func problem(w http.ResponseWriter, status int, title, detail string, _ error) {
+func problem(w http.ResponseWriter, status int, title, detail string) {
 	writeProblem(w, Problem{Type: "about:blank", Title: title, Status: status, Detail: detail})
 }
 
@@ -464,7 +464,7 @@ func writeProblem(w http.ResponseWriter, p Problem) {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		problem(w, http.StatusInternalServerError, "internal error", err.Error(), nil)
+		problem(w, http.StatusInternalServerError, "internal error", err.Error())
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -12,10 +12,7 @@ import (
 	"time"
 
 	"github.com/servesim/servesim/api"
-	"github.com/servesim/servesim/presets"
 )
-
-func presetsAll() []presets.Preset { return presets.All() }
 
 // cmdServe serves the page (dist/) and the API until ctx ends.
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {

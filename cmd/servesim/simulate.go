@@ -15,6 +15,7 @@ import (
 	"github.com/servesim/servesim/engine/report"
 	"github.com/servesim/servesim/engine/workload"
 	"github.com/servesim/servesim/internal/runner"
+	"github.com/servesim/servesim/presets"
 	"github.com/servesim/servesim/profiles"
 )
 
@@ -295,7 +296,7 @@ func cmdProfiles(args []string, stdout, stderr io.Writer) int {
 }
 
 func cmdPresets(stdout io.Writer) int {
-	for _, p := range presetsAll() {
+	for _, p := range presets.All() {
 		fmt.Fprintf(stdout, "%s\t%s\n\t%s\n", p.Name, p.Title, p.Description)
 	}
 	return exitOK

@@ -18,7 +18,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -273,5 +272,3 @@ func spreadOf(csvs ...string) map[string]float64 {
 	}
 	return out
 }
-
-var _ fs.FS = fstest.MapFS{}
