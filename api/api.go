@@ -296,10 +296,11 @@ func resultOf(o *runner.Output) Result {
 	for _, r := range o.Result.Requests {
 		counts[r.Status]++
 	}
-	return Result{RunID: report.RunID(o.Result), Summary: report.Compute(o.Result), StatusCounts: counts,
+	summary, plots := report.Analyze(o.Result)
+	return Result{RunID: report.RunID(o.Result), Summary: summary, StatusCounts: counts,
 		Iterations: len(o.Result.Batches), Restarts: o.Result.Restarts, Extrapolated: o.Result.Extrapolated, SimulatedNs: o.Result.EndNs,
 		Profile: o.Result.Profile, Workload: o.Result.Workload, WorkloadName: o.Meta.WorkloadName,
-		Config: o.Result.Config, Resolved: o.Result.Resolved, Plots: report.PlotData(o.Result), Files: report.Files}
+		Config: o.Result.Config, Resolved: o.Result.Resolved, Plots: plots, Files: report.Files}
 }
 
 // parse reads a simulation request: query parameters (GET), a JSON body,

@@ -125,15 +125,11 @@ func (r *Result) StageSpan(b, s int) (start, end int64) {
 	return r.spans[i], r.spans[i+1]
 }
 
-// Breakdown returns the predicted time of batch b summed over its stages,
+// StageBreakdown returns the predicted time of batch b on pipeline stage s,
 // by term (ms; per-layer terms are per layer, multiply by Layers).
-func (r *Result) Breakdown(b int) []predict.Breakdown {
-	pp := r.Config.Replica.NumPipelineStages
-	out := make([]predict.Breakdown, pp)
-	for s := 0; s < pp; s++ {
-		out[s], _ = r.pred.Stage(r.Batches[b].Key, s) // memoized; it succeeded during the run
-	}
-	return out
+func (r *Result) StageBreakdown(b, s int) predict.Breakdown {
+	bd, _ := r.pred.Stage(r.Batches[b].Key, s) // memoized; it succeeded during the run
+	return bd
 }
 
 func (s *sim) result(in Inputs) *Result {

@@ -115,27 +115,28 @@ type KeyResults struct {
 // Compute derives KeyResults from a run. Only requests with status ok count
 // toward latencies.
 func Compute(res *engine.Result) KeyResults {
+	return keyResults(res, collect(res))
+}
+
+// Analyze returns a run's KeyResults and Plots, collecting and sorting the
+// latency samples once for both.
+func Analyze(res *engine.Result) (KeyResults, Plots) {
+	l := collect(res)
+	return keyResults(res, l), plotData(res, l)
+}
+
+func keyResults(res *engine.Result, l latencies) KeyResults {
 	k := KeyResults{Requests: len(res.Requests)}
-	var ttft, e2e, tok []float64
-	for i, r := range res.Requests {
+	for _, r := range res.Requests {
 		k.PrefillTokens += int64(r.Prefill)
 		k.DecodeTokens += int64(r.DecodeActual)
 		if r.Status != engine.StatusOK {
 			continue
 		}
 		k.OK++
-		ttft = append(ttft, float64(r.FirstTokenNs-r.ArrivalNs))
-		e2e = append(e2e, float64(r.CompletionNs-r.ArrivalNs))
 		k.MaxCompletionNs = max(k.MaxCompletionNs, r.CompletionNs)
-		var prev int64
-		res.EachToken(i, func(idx int, at int64) {
-			if idx > 0 {
-				tok = append(tok, float64(at-prev))
-			}
-			prev = at
-		})
 	}
-	k.TTFT, k.E2E, k.TokenLatency = StatsOf(ttft), StatsOf(e2e), StatsOf(tok)
+	k.TTFT, k.E2E, k.TokenLatency = statsSorted(l.ttft), statsSorted(l.e2e), statsSorted(l.tok)
 	if k.MaxCompletionNs > 0 {
 		k.DecodeThroughput = float64(k.DecodeTokens) / (float64(k.MaxCompletionNs) / 1e9)
 	}

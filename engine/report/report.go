@@ -135,8 +135,8 @@ func BatchMetrics(w io.Writer, res *engine.Result) error {
 		for k := range sum {
 			sum[k] = 0
 		}
-		for _, bd := range res.Breakdown(i) {
-			for k, v := range terms(bd) {
+		for s := range res.Config.Replica.NumPipelineStages {
+			for k, v := range terms(res.StageBreakdown(i, s)) {
 				sum[k] += v
 			}
 		}

@@ -1,8 +1,6 @@
 package report
 
 import (
-	"sort"
-
 	"github.com/servesim/servesim/engine"
 	"github.com/servesim/servesim/engine/report/plots"
 )
@@ -16,49 +14,17 @@ const (
 	maxIterPoints = 2000
 )
 
-func cdfOf(v []float64) plots.CDF {
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	n := len(s)
-	var c plots.CDF
-	if n == 0 {
-		return c
-	}
-	step := max(1, n/maxCDFPoints)
-	for i := 0; i < n; i += step {
-		c.X = append(c.X, s[i]/1e6)
-		c.P = append(c.P, float64(i+1)/float64(n))
-	}
-	if last := s[n-1] / 1e6; c.X[len(c.X)-1] != last || c.P[len(c.P)-1] != 1 {
-		c.X, c.P = append(c.X, last), append(c.P, 1)
-	}
-	return c
-}
-
-func pct(name string, v []float64) plots.Percentiles {
-	s := StatsOf(v)
-	return plots.Percentiles{Metric: name, N: s.N, Mean: s.Mean / 1e6, P50: s.P50 / 1e6, P90: s.P90 / 1e6, P95: s.P95 / 1e6, P99: s.P99 / 1e6, Max: s.Max / 1e6}
+func pct(name string, s []int64) plots.Percentiles {
+	st := statsSorted(s)
+	return plots.Percentiles{Metric: name, N: st.N, Mean: st.Mean / 1e6, P50: st.P50 / 1e6, P90: st.P90 / 1e6, P95: st.P95 / 1e6, P99: st.P99 / 1e6, Max: st.Max / 1e6}
 }
 
 // PlotData computes the page's plots from a run.
-func PlotData(res *engine.Result) Plots {
-	var ttft, e2e, tok []float64
-	for i, r := range res.Requests {
-		if r.Status != engine.StatusOK {
-			continue
-		}
-		ttft = append(ttft, float64(r.FirstTokenNs-r.ArrivalNs))
-		e2e = append(e2e, float64(r.CompletionNs-r.ArrivalNs))
-		var prev int64
-		res.EachToken(i, func(k int, at int64) {
-			if k > 0 {
-				tok = append(tok, float64(at-prev))
-			}
-			prev = at
-		})
-	}
-	p := Plots{TTFT: cdfOf(ttft), TokenLatency: cdfOf(tok), E2E: cdfOf(e2e),
-		Percentiles: []plots.Percentiles{pct("TTFT", ttft), pct("time between tokens", tok), pct("end-to-end latency", e2e)}}
+func PlotData(res *engine.Result) Plots { return plotData(res, collect(res)) }
+
+func plotData(res *engine.Result, l latencies) Plots {
+	p := Plots{TTFT: cdfSorted(l.ttft), TokenLatency: cdfSorted(l.tok), E2E: cdfSorted(l.e2e),
+		Percentiles: []plots.Percentiles{pct("TTFT", l.ttft), pct("time between tokens", l.tok), pct("end-to-end latency", l.e2e)}}
 	p.Timeline = timeline(res)
 	p.Iterations = iterations(res)
 	p.Breakdown = breakdown(res)
@@ -134,9 +100,10 @@ func iterations(res *engine.Result) plots.Iterations {
 
 func breakdown(res *engine.Result) plots.Breakdown {
 	br := plots.Breakdown{Terms: BatchColumns, Ms: make([]float64, len(BatchColumns))}
+	pp := res.Config.Replica.NumPipelineStages
 	for i := range res.Batches {
-		for _, bd := range res.Breakdown(i) {
-			for k, v := range terms(bd) {
+		for s := range pp {
+			for k, v := range terms(res.StageBreakdown(i, s)) {
 				br.Ms[k] += v
 			}
 		}
