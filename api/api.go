@@ -15,6 +15,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/servesim/servesim/engine"
@@ -57,11 +58,17 @@ type Options struct {
 	// Yield, if set, is called after each progress line is flushed; in the
 	// browser it lets the JavaScript event loop deliver the line.
 	Yield func()
+	// Preload, if set, parses the default profile set's tables in the
+	// background when the handler is made, so that the first run does not
+	// (the page's worker, which starts while the page loads).
+	Preload bool
 }
 
 type handler struct {
-	opt Options
-	mux *http.ServeMux
+	opt  Options
+	mux  *http.ServeMux
+	mu   sync.Mutex
+	sets map[string]*predict.Set // embedded sets opened so far, by name
 }
 
 var _ http.Handler = (*handler)(nil)
@@ -71,7 +78,7 @@ func NewHandler(opt Options) http.Handler {
 	if opt.Limits == (Limits{}) {
 		opt.Limits = DefaultLimits()
 	}
-	h := &handler{opt: opt, mux: http.NewServeMux()}
+	h := &handler{opt: opt, mux: http.NewServeMux(), sets: map[string]*predict.Set{}}
 	h.mux.HandleFunc("GET /api/profiles", h.profiles)
 	h.mux.HandleFunc("GET /api/presets", h.presets)
 	h.mux.HandleFunc("GET /api/openapi.json", func(w http.ResponseWriter, r *http.Request) {
@@ -87,7 +94,19 @@ func NewHandler(opt Options) http.Handler {
 	if opt.Static != nil {
 		h.mux.Handle("/", opt.Static)
 	}
+	if opt.Preload {
+		go h.preload()
+	}
 	return h
+}
+
+// preload warms the default profile set's table cache. A failure is left
+// for the first run that needs the set to report.
+func (h *handler) preload() {
+	cfg := engine.DefaultConfig()
+	if set, err := h.profileSet(cfg.Predictor.Profile); err == nil {
+		_ = engine.Prepare(cfg, engine.Inputs{Profile: set})
+	}
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -369,10 +388,27 @@ func (h *handler) parse(w http.ResponseWriter, r *http.Request) (runner.Job, err
 		return runner.Job{}, err
 	}
 	// Only embedded profiles over HTTP: a profile path would read the server's disk.
-	if _, err := profiles.Embedded().Open(cfg.Predictor.Profile); err != nil {
+	set, err := h.profileSet(cfg.Predictor.Profile)
+	if err != nil {
 		return runner.Job{}, &engine.ConfigError{Err: err}
 	}
-	return runner.Job{Preset: req.Preset, Files: files, Config: cfg}, nil
+	return runner.Job{Preset: req.Preset, Files: files, Config: cfg, Profile: set}, nil
+}
+
+// profileSet opens an embedded profile set once per handler, so that its
+// CSVs are parsed by the first run that needs them and not again.
+func (h *handler) profileSet(name string) (*predict.Set, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if set, ok := h.sets[name]; ok {
+		return set, nil
+	}
+	set, err := profiles.Embedded().Open(name)
+	if err != nil {
+		return nil, err
+	}
+	h.sets[name] = set
+	return set, nil
 }
 
 func bodyError(err error, want string) error {

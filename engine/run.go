@@ -262,15 +262,7 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 	if in.Profile.Meta.Model != cfg.Replica.Model {
 		return nil, fmt.Errorf("engine: profile set %s is for %s, but replica.model_name is %s", in.Profile.Origin, in.Profile.Meta.Model, cfg.Replica.Model)
 	}
-	pc := cfg.Predictor
-	pred, err := predict.New(in.Profile, in.Network, predict.Options{
-		Model: resolved.Model, Node: resolved.Node, TP: cfg.Replica.TensorParallelSize, PP: cfg.Replica.NumPipelineStages,
-		HeadDim: resolved.HeadDim, KVCachePredictionGranularity: pc.KVCachePredictionGranularity,
-		AttentionDecodeBatchingOverhead: pc.AttentionDecodeBatchingOverhead, AttentionPrefillBatchingOverhead: pc.AttentionPrefillBatchingOverhead,
-		NCCLCPULaunchOverheadMs: pc.NCCLCPULaunchOverheadMs, NCCLCPUSkewOverheadPerDeviceMs: pc.NCCLCPUSkewOverheadPerDeviceMs,
-		CPUOverhead: !pc.SkipCPUOverheadModeling, LMHead: pc.LMHead, Embedding: pc.Embedding, Extrapolate: pc.Extrapolate,
-		DecodeContextMax: pc.AttentionDecodeContext == "max",
-	})
+	pred, err := newPredictor(cfg, resolved, in)
 	if err != nil {
 		return nil, err
 	}
@@ -337,6 +329,34 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 	}
 	s.progress()
 	return s.result(in), nil
+}
+
+func newPredictor(cfg Config, resolved Resolved, in Inputs) (*predict.Predictor, error) {
+	pc := cfg.Predictor
+	return predict.New(in.Profile, in.Network, predict.Options{
+		Model: resolved.Model, Node: resolved.Node, TP: cfg.Replica.TensorParallelSize, PP: cfg.Replica.NumPipelineStages,
+		HeadDim: resolved.HeadDim, KVCachePredictionGranularity: pc.KVCachePredictionGranularity,
+		AttentionDecodeBatchingOverhead: pc.AttentionDecodeBatchingOverhead, AttentionPrefillBatchingOverhead: pc.AttentionPrefillBatchingOverhead,
+		NCCLCPULaunchOverheadMs: pc.NCCLCPULaunchOverheadMs, NCCLCPUSkewOverheadPerDeviceMs: pc.NCCLCPUSkewOverheadPerDeviceMs,
+		CPUOverhead: !pc.SkipCPUOverheadModeling, LMHead: pc.LMHead, Embedding: pc.Embedding, Extrapolate: pc.Extrapolate,
+		DecodeContextMax: pc.AttentionDecodeContext == "max",
+	})
+}
+
+// Prepare loads and validates the profile tables a run of cfg reads (what
+// Run does before simulating), so that a later Run on the same profile set
+// (opened once with predict.Open) starts without parsing them. in.Workload
+// is not needed.
+func Prepare(cfg Config, in Inputs) error {
+	resolved, err := cfg.Resolve()
+	if err != nil {
+		return &ConfigError{err}
+	}
+	if in.Profile == nil {
+		return errors.New("engine: no profile set")
+	}
+	_, err = newPredictor(cfg, resolved, in)
+	return err
 }
 
 // neverFits reports whether a request can never be served by the KV cache:

@@ -119,14 +119,11 @@ type tokenOps struct {
 // Predictor predicts stage times. It memoizes every lookup; it is not safe
 // for concurrent use.
 type Predictor struct {
+	*tables
 	opt                     Options
 	origin                  string
 	layersPerStage          int
-	mlp                     map[string]curve
-	decode, prefill         grid
-	kvSave                  curve
 	allReduce, sendRecv     curve
-	cpu                     map[string]curve
 	tokenMemo               []*tokenOps
 	kvMemo                  []float64
 	decodeMemo, prefillMemo map[uint64]float64
@@ -134,6 +131,15 @@ type Predictor struct {
 	cpuMemo                 map[uint64]float64
 	// Extrapolated counts lookups answered outside the profiled grids.
 	Extrapolated int
+}
+
+// tables are the interpolation tables read from a profile set's CSVs;
+// read-only once loaded, so runs (also concurrent ones) share them.
+type tables struct {
+	mlp             map[string]curve
+	decode, prefill grid
+	kvSave          curve
+	cpu             map[string]curve
 }
 
 var mlpOps = []string{"input_layernorm", "attn_pre_proj", "attn_rope", "attn_post_proj", "post_attention_layernorm",
@@ -162,16 +168,25 @@ func New(set *Set, network fs.FS, opt Options) (*Predictor, error) {
 	}
 	p := &Predictor{opt: opt, origin: set.Origin, layersPerStage: m.NumLayers / opt.PP,
 		decodeMemo: map[uint64]float64{}, prefillMemo: map[uint64]float64{}, logitMemo: map[int]float64{}, cpuMemo: map[uint64]float64{}}
-	if err := p.loadMLP(set); err != nil {
-		return nil, err
-	}
-	if err := p.loadAttention(set); err != nil {
-		return nil, err
-	}
-	if opt.CPUOverhead {
-		if err := p.loadCPU(set); err != nil {
+	// The tables depend on the set and these options only; a set opened
+	// once (a server's, the page's) parses its CSVs once.
+	key := fmt.Sprintf("%+v|tp=%d|head_dim=%d|emb=%t|lm_head=%t|cpu=%t", m, opt.TP, opt.HeadDim, opt.Embedding, opt.LMHead, opt.CPUOverhead)
+	if t := set.cache.get(key); t != nil {
+		p.tables = t
+	} else {
+		p.tables = &tables{}
+		if err := p.loadMLP(set); err != nil {
 			return nil, err
 		}
+		if err := p.loadAttention(set); err != nil {
+			return nil, err
+		}
+		if opt.CPUOverhead {
+			if err := p.loadCPU(set); err != nil {
+				return nil, err
+			}
+		}
+		set.cache.put(key, p.tables)
 	}
 	if opt.TP > 1 || opt.PP > 1 {
 		if network == nil {

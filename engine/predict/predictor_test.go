@@ -154,3 +154,63 @@ func TestOpen_RequiresProvenance(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// countingFS counts opens of each file.
+type countingFS struct {
+	fs.FS
+	opens map[string]int
+}
+
+func (c countingFS) Open(name string) (fs.File, error) {
+	c.opens[name]++
+	return c.FS.Open(name)
+}
+
+// TestNew_TablesCachedPerSet: a set opened once parses its CSVs for the
+// first Predictor of given options only; other options parse again, and a
+// cached predictor predicts exactly what a fresh one does.
+func TestNew_TablesCachedPerSet(t *testing.T) {
+	src := profileFS(t)
+	cfs := countingFS{FS: src, opens: map[string]int{}}
+	set, err := predict.Open(cfs, "test/counting")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := predict.Key{T: 40, T8: 40, Bd: 3, Kd: 128, Kp: 0, Cp: 37, NumPrefills: 1, NumRequests: 4}
+	stage := func(o predict.Options, set *predict.Set) predict.Breakdown {
+		t.Helper()
+		p, err := predict.New(set, nil, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := p.Stage(k, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	first := stage(opts(1, 1), set)
+	n := cfs.opens["attention.csv"]
+	if n == 0 || cfs.opens["mlp.csv"] == 0 {
+		t.Fatalf("opens after the first predictor: %v", cfs.opens)
+	}
+	if again := stage(opts(1, 1), set); again != first {
+		t.Fatalf("cached predictor: %+v, fresh: %+v", again, first)
+	}
+	if cfs.opens["attention.csv"] != n {
+		t.Fatalf("attention.csv opened again for the same options: %d -> %d", n, cfs.opens["attention.csv"])
+	}
+	o := opts(1, 1)
+	o.HeadDim = 64
+	stage(o, set)
+	if cfs.opens["attention.csv"] == n {
+		t.Fatal("different options reused the cached tables")
+	}
+	fresh, err := predict.Open(src, "test/fresh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := stage(opts(1, 1), fresh); b != first {
+		t.Fatalf("fresh set: %+v, cached: %+v", b, first)
+	}
+}

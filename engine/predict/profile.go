@@ -9,6 +9,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/servesim/servesim/engine/csvin"
 	"github.com/servesim/servesim/engine/model"
@@ -37,11 +38,37 @@ type Set struct {
 	Provenance string // PROVENANCE.md
 	FS         fs.FS  // rooted at the set's folder
 	Origin     string // where it came from, for messages ("embedded:a100/qwen3-0.6b" or a path)
+	cache      *tableCache
+}
+
+// tableCache keeps a Set's parsed tables by load options. A Set built
+// without Open has none and parses its CSVs for every Predictor.
+type tableCache struct {
+	mu sync.Mutex
+	m  map[string]*tables
+}
+
+func (c *tableCache) get(key string) *tables {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[key]
+}
+
+func (c *tableCache) put(key string, t *tables) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m[key] = t
 }
 
 // Open reads a set's metadata. The CSVs are read when a Predictor is built.
 func Open(fsys fs.FS, origin string) (*Set, error) {
-	s := &Set{FS: fsys, Origin: origin}
+	s := &Set{FS: fsys, Origin: origin, cache: &tableCache{m: map[string]*tables{}}}
 	b, err := fs.ReadFile(fsys, "profile.json")
 	if err != nil {
 		return nil, fmt.Errorf("profile set %s: %w", origin, err)
@@ -114,6 +141,9 @@ func (f rowFilter) String() string {
 // sameValue compares CSV cells numerically when both parse ("1024" equals
 // "1024.0"), and case-insensitively otherwise ("True" equals "true").
 func sameValue(a, b string) bool {
+	if a == b { // the common case, and no float parsing per row
+		return true
+	}
 	fa, ea := strconv.ParseFloat(a, 64)
 	fb, eb := strconv.ParseFloat(b, 64)
 	if ea == nil && eb == nil {

@@ -2,4 +2,16 @@
 
 package main
 
+import (
+	"net/http"
+
+	"github.com/syumai/workers"
+)
+
 func yield() {}
+
+func tuneGC() {}
+
+func persistent() bool { return false }
+
+func serve(h http.Handler, _ bool) { workers.Serve(h) }

@@ -22,6 +22,7 @@
       else if (m.type === "end") { pending.delete(m.id); p.onEnd(); }
       else if (m.type === "response") { pending.delete(m.id); p.onResponse(m.status, m.contentType, m.data); }
       else if (m.type === "fatal") { pending.delete(m.id); p.onFatal(m.message); }
+      else if (m.type === "stats") { pending.delete(m.id); p.onStats(m); }
     };
     worker.onerror = (e) => {
       for (const [, p] of pending) p.onFatal("the simulation worker failed: " + (e.message || e));
@@ -32,7 +33,7 @@
   function send(msg, handlers) {
     if (!worker) newWorker();
     const id = nextId++;
-    pending.set(id, Object.assign({ onLine() {}, onEnd() {}, onResponse() {}, onFatal() {} }, handlers));
+    pending.set(id, Object.assign({ onLine() {}, onEnd() {}, onResponse() {}, onFatal() {}, onStats() {} }, handlers));
     worker.postMessage(Object.assign({ id }, msg));
     return id;
   }
@@ -50,6 +51,10 @@
     send({ url, method: body == null ? "GET" : "POST", body, stream: true }, { onLine, onEnd, onFatal,
       onResponse: (status, ct, data) => { onLine(new TextDecoder().decode(data)); onEnd(); } });
   };
+
+  // workerStats(cb): cb({instances}) — how many Go instances the current
+  // worker has started (one serves every request; tests check it).
+  S.workerStats = function (cb) { send({ type: "stats" }, { onStats: cb }); };
 
   // cancel stops a running simulation: a busy Go loop never yields, so the
   // worker is terminated and a fresh one started.

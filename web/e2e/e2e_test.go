@@ -164,6 +164,30 @@ func TestPage_DefaultRun(t *testing.T) {
 	}
 }
 
+// TestPage_OneGoInstance: the worker's Go instance serves every request
+// (catalogs, runs, an error, downloads) and is not restarted per request.
+func TestPage_OneGoInstance(t *testing.T) {
+	srv, ctx := setup(t)
+	var out string
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitText("#k-requests", "4"),
+		chromedp.Evaluate(`(async () => {
+			const req = (url, method, body) => new Promise((resolve) => servesim.request(url, method, body, (status) => resolve(status)));
+			const got = [];
+			got.push(await req("/api/simulate", "POST", JSON.stringify({preset: "spaced-2s"})));
+			got.push(await req("/api/simulate", "POST", JSON.stringify({preset: "nope"})));
+			got.push(await req("/api/simulate?file=request_metrics.csv", "POST", JSON.stringify({preset: "seed"})));
+			got.push(await req("/api/profiles", "GET", null));
+			const stats = await new Promise((resolve) => servesim.workerStats(resolve));
+			return got.join(",") + " instances=" + stats.instances;
+		})()`, &out, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "200,400,200,200 instances=1"; out != want {
+		t.Fatalf("statuses and Go instances: %s, want %s", out, want)
+	}
+}
+
 // TestPage_Formats: each supported format through the file input, detected
 // before running, then run.
 func TestPage_Formats(t *testing.T) {
