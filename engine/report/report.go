@@ -212,17 +212,22 @@ type Stats struct {
 // StatsOf computes exact statistics (nearest-rank on the sorted sample,
 // with linear interpolation between ranks as numpy's default does).
 func StatsOf(v []float64) Stats {
-	if len(v) == 0 {
-		return Stats{}
-	}
 	s := append([]float64(nil), v...)
 	sort.Float64s(s)
+	return statsSorted(s)
+}
+
+// statsSorted is StatsOf for an ascending sample.
+func statsSorted[T int64 | float64](s []T) Stats {
+	if len(s) == 0 {
+		return Stats{}
+	}
 	sum := 0.0
 	for _, x := range s {
-		sum += x
+		sum += float64(x)
 	}
-	return Stats{N: len(s), Min: s[0], Max: s[len(s)-1], Mean: sum / float64(len(s)),
-		P50: Quantile(s, 0.5), P90: Quantile(s, 0.9), P95: Quantile(s, 0.95), P99: Quantile(s, 0.99)}
+	return Stats{N: len(s), Min: float64(s[0]), Max: float64(s[len(s)-1]), Mean: sum / float64(len(s)),
+		P50: quantile(s, 0.5), P90: quantile(s, 0.9), P95: quantile(s, 0.95), P99: quantile(s, 0.99)}
 }
 
 // Median of an unsorted sample (the mean of the middle two for an even
@@ -237,15 +242,17 @@ func Median(v []float64) float64 {
 }
 
 // Quantile of a sorted sample, linear between closest ranks.
-func Quantile(sorted []float64, q float64) float64 {
+func Quantile(sorted []float64, q float64) float64 { return quantile(sorted, q) }
+
+func quantile[T int64 | float64](sorted []T, q float64) float64 {
 	if len(sorted) == 0 {
 		return 0
 	}
 	pos := q * float64(len(sorted)-1)
 	lo := int(pos)
 	if lo+1 >= len(sorted) {
-		return sorted[len(sorted)-1]
+		return float64(sorted[len(sorted)-1])
 	}
 	f := pos - float64(lo)
-	return sorted[lo] + (sorted[lo+1]-sorted[lo])*f
+	return float64(sorted[lo]) + (float64(sorted[lo+1])-float64(sorted[lo]))*f
 }

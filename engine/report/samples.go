@@ -45,34 +45,6 @@ func collect(res *engine.Result) latencies {
 	return l
 }
 
-// statsSorted computes Stats of an ascending sample exactly as StatsOf does
-// for the same values as float64 (same summation order, same interpolation).
-func statsSorted(s []int64) Stats {
-	if len(s) == 0 {
-		return Stats{}
-	}
-	sum := 0.0
-	for _, x := range s {
-		sum += float64(x)
-	}
-	return Stats{N: len(s), Min: float64(s[0]), Max: float64(s[len(s)-1]), Mean: sum / float64(len(s)),
-		P50: quantileSorted(s, 0.5), P90: quantileSorted(s, 0.9), P95: quantileSorted(s, 0.95), P99: quantileSorted(s, 0.99)}
-}
-
-// quantileSorted is Quantile for an ascending int64 sample.
-func quantileSorted(s []int64, q float64) float64 {
-	if len(s) == 0 {
-		return 0
-	}
-	pos := q * float64(len(s)-1)
-	lo := int(pos)
-	if lo+1 >= len(s) {
-		return float64(s[len(s)-1])
-	}
-	f := pos - float64(lo)
-	return float64(s[lo]) + (float64(s[lo+1])-float64(s[lo]))*f
-}
-
 // cdfSorted thins an ascending sample (ns) to at most ~maxCDFPoints points
 // of an empirical CDF in ms, always ending at the maximum with P = 1.
 func cdfSorted(s []int64) plots.CDF {
