@@ -58,6 +58,9 @@ type Options struct {
 	// Yield, if set, is called after each progress line is flushed; in the
 	// browser it lets the JavaScript event loop deliver the line.
 	Yield func()
+	// ProgressInterval is the least wall-clock time between two progress
+	// lines of a streamed run (default 100 ms).
+	ProgressInterval time.Duration
 	// Preload, if set, parses the default profile set's tables in the
 	// background when the handler is made, so that the first run does not
 	// (the page's worker, which starts while the page loads).
@@ -77,6 +80,9 @@ var _ http.Handler = (*handler)(nil)
 func NewHandler(opt Options) http.Handler {
 	if opt.Limits == (Limits{}) {
 		opt.Limits = DefaultLimits()
+	}
+	if opt.ProgressInterval <= 0 {
+		opt.ProgressInterval = 100 * time.Millisecond
 	}
 	h := &handler{opt: opt, mux: http.NewServeMux(), sets: map[string]*predict.Set{}}
 	h.mux.HandleFunc("GET /api/profiles", h.profiles)
@@ -208,8 +214,18 @@ func (h *handler) simulate(w http.ResponseWriter, r *http.Request) {
 		if f, ok := w.(http.Flusher); ok {
 			flush = f.Flush
 		}
+		// The engine reports every 256 batch ends; a line goes out for the
+		// first report, then at most every ProgressInterval, and for the
+		// last. (In the browser each line also costs a yield to the event
+		// loop, which timers clamp to ~4 ms, and a page render.)
 		job.Options.ProgressEvery = 256
+		var last time.Time
 		job.Options.OnProgress = func(p engine.Progress) {
+			now := time.Now()
+			if !last.IsZero() && p.Done < p.Total && now.Sub(last) < h.opt.ProgressInterval {
+				return
+			}
+			last = now
 			enc.Encode(map[string]any{"progress": p})
 			flush()
 			if h.opt.Yield != nil {

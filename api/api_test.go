@@ -247,6 +247,35 @@ func TestSimulate_Stream(t *testing.T) {
 	}
 }
 
+// TestSimulate_StreamThrottled: progress lines go out for the first report,
+// at most every ProgressInterval, and for the last; the result follows.
+func TestSimulate_StreamThrottled(t *testing.T) {
+	for _, tc := range []struct {
+		interval time.Duration
+		min, max int // progress lines
+	}{
+		{time.Hour, 2, 2},
+		{time.Nanosecond, 100, 1 << 30}, // ~52k batch ends, a report every 256
+	} {
+		h := api.NewHandler(api.Options{ProgressInterval: tc.interval})
+		rec := serve(t, h, httptest.NewRequest("GET", "/api/simulate?preset=synthetic&format=ndjson", nil))
+		lines := strings.Split(strings.TrimSpace(rec.Body.String()), "\n")
+		progress := 0
+		for _, l := range lines[:len(lines)-1] {
+			var m struct {
+				Progress *struct{ Done, Total int } `json:"progress"`
+			}
+			if err := json.Unmarshal([]byte(l), &m); err != nil || m.Progress == nil {
+				t.Fatalf("interval %v: not a progress line: %.80s", tc.interval, l)
+			}
+			progress++
+		}
+		if progress < tc.min || progress > tc.max || !strings.HasPrefix(lines[len(lines)-1], `{"result"`) {
+			t.Errorf("interval %v: %d progress lines (want %d..%d), last %.40s", tc.interval, progress, tc.min, tc.max, lines[len(lines)-1])
+		}
+	}
+}
+
 func TestSimulate_Errors(t *testing.T) {
 	small := api.Options{Limits: api.Limits{MaxBodyBytes: 1024, MaxRequests: 50, MaxTokens: 10_000, Timeout: time.Minute}}
 	post := func(body, ct string) *http.Request {

@@ -23,8 +23,9 @@ import (
 // the first plotted result with a cold cache (fresh profile, the browser
 // already running) and a warm one (service worker); the page's download size
 // raw, gzip and brotli; and 10k requests simulated in the browser's worker
-// against the same API request handled natively in-process (median of 3
-// each, after one warm-up run).
+// against the same API request handled natively in-process: the page's
+// streamed run (progress lines, then summary and plot series), median of 3
+// each after one warm-up run.
 func BenchmarkPage(b *testing.B) {
 	srv, ctx := setup(b)
 	if err := chromedp.Run(ctx, chromedp.Navigate("about:blank")); err != nil { // start the browser first
@@ -78,7 +79,10 @@ func BenchmarkPage(b *testing.B) {
 	err := chromedp.Run(ctx, chromedp.Evaluate(`(async () => {
 		const run = () => new Promise((resolve, reject) => {
 			const t0 = performance.now();
-			servesim.request("/api/simulate", "POST", `+"`"+body+"`"+`, (status, text) => status === 200 ? resolve(performance.now() - t0) : reject(text));
+			let result = false;
+			servesim.simulate("/api/simulate?format=ndjson", `+"`"+body+"`"+`,
+				(line) => { result = result || line.startsWith('{"result"'); },
+				() => result ? resolve(performance.now() - t0) : reject("no result"), reject);
 		});
 		const ms = [];
 		for (let i = 0; i < 4; i++) ms.push(await run());
@@ -90,13 +94,13 @@ func BenchmarkPage(b *testing.B) {
 	h := api.NewHandler(api.Options{})
 	var native []float64
 	for i := 0; i < 4; i++ {
-		req := httptest.NewRequest(http.MethodPost, "/api/simulate", strings.NewReader(body))
+		req := httptest.NewRequest(http.MethodPost, "/api/simulate?format=ndjson", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		rec := httptest.NewRecorder()
 		start := time.Now()
 		h.ServeHTTP(rec, req)
-		if rec.Code != http.StatusOK {
-			b.Fatalf("native: status %d: %s", rec.Code, rec.Body)
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `{"result"`) {
+			b.Fatalf("native: status %d: %.200s", rec.Code, rec.Body)
 		}
 		if i > 0 {
 			native = append(native, time.Since(start).Seconds()*1000)

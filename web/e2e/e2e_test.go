@@ -271,8 +271,7 @@ func TestPage_ShareLink(t *testing.T) {
 	var runID, link, runID2 string
 	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitText("#k-requests", "4"),
 		chromedp.SetUploadFiles("#file-input", []string{lengths}, chromedp.ByQuery), waitText("#detected", "length-trace"),
-		chromedp.SetValue(`#cfg-scheduler\.chunk_size`, "256", chromedp.ByQuery),
-		chromedp.Evaluate(`document.getElementById("cfg-scheduler.chunk_size").dispatchEvent(new Event("change", {bubbles: true}))`, nil),
+		setField("scheduler.chunk_size", "256"),
 		chromedp.Click("#run", chromedp.ByQuery), waitText("#k-requests", "4"),
 		chromedp.Text("h2 span.muted", &runID, chromedp.ByQuery),
 		chromedp.Click("#share", chromedp.ByQuery), waitText("#notice", "Link"),
@@ -310,15 +309,28 @@ func TestPage_Offline(t *testing.T) {
 	}
 }
 
+// setField sets a configuration input and fires its change event.
+func setField(key, value string) chromedp.Action {
+	sel := `[id="cfg-` + key + `"]`
+	return chromedp.Tasks{
+		chromedp.SetValue(sel, value, chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelector('`+sel+`').dispatchEvent(new Event("change", {bubbles: true}))`, nil),
+	}
+}
+
 // TestPage_Cancel: a large run shows progress and can be cancelled; the
 // page keeps working afterwards.
 func TestPage_Cancel(t *testing.T) {
 	srv, ctx := setup(t)
 	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitText("#k-requests", "4"),
-		chromedp.WaitReady(`#preset option[value="splitwise-conv-replay"]`, chromedp.ByQuery),
-		chromedp.SetValue("#preset", "splitwise-conv-replay", chromedp.ByQuery),
+		// 150k synthetic requests take minutes: the run is surely going when Cancel is clicked.
+		chromedp.WaitReady(`#preset option[value="synthetic"]`, chromedp.ByQuery),
+		chromedp.SetValue("#preset", "synthetic", chromedp.ByQuery),
 		chromedp.Evaluate(`document.getElementById("preset").dispatchEvent(new Event("change", {bubbles: true}))`, nil),
-		waitText("#progress-text", "of 19366 requests done"), shot("page-progress.png"),
+		waitText("#k-requests", "128"),
+		setField("workload.num_requests", "150000"), setField("workload.qps", "20"),
+		chromedp.Click("#run", chromedp.ByQuery),
+		waitText("#progress-text", "of 150000 requests done"), shot("page-progress.png"),
 		chromedp.Click("#cancel", chromedp.ByQuery), waitText("#notice", "Cancelled."),
 		chromedp.SetValue("#preset", "spaced-2s", chromedp.ByQuery),
 		chromedp.Evaluate(`document.getElementById("preset").dispatchEvent(new Event("change", {bubbles: true}))`, nil),
