@@ -332,6 +332,26 @@ func TestSimulate_Errors(t *testing.T) {
 	}
 }
 
+// TestPanic_RecoveredAtBoundary: a panic under the handler answers 500 as
+// problem+json, and the handler keeps serving.
+func TestPanic_RecoveredAtBoundary(t *testing.T) {
+	h := api.NewHandler(api.Options{Static: http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") })})
+	rec := serve(t, h, httptest.NewRequest("GET", "/index.html", nil))
+	if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Header().Get("Content-Type"), "problem+json") || !strings.Contains(rec.Body.String(), "boom") {
+		t.Fatalf("panic answered %d %q: %s", rec.Code, rec.Header().Get("Content-Type"), rec.Body)
+	}
+	if rec := serve(t, h, httptest.NewRequest("GET", "/api/simulate?preset=seed", nil)); rec.Code != http.StatusOK {
+		t.Fatalf("after a panic: %d", rec.Code)
+	}
+	// A panic inside a run (the progress hook's Yield) is an internal error
+	// in the stream, not a dead handler.
+	h = api.NewHandler(api.Options{Yield: func() { panic("yield boom") }})
+	rec = serve(t, h, httptest.NewRequest("GET", "/api/simulate?preset=seed&format=ndjson", nil))
+	if !strings.Contains(rec.Body.String(), `"error"`) || !strings.Contains(rec.Body.String(), "yield boom") {
+		t.Fatalf("stream with a panicking hook: %s", rec.Body)
+	}
+}
+
 func TestCORS(t *testing.T) {
 	h := api.NewHandler(api.Options{AllowOrigin: "https://page.example"})
 	r := httptest.NewRequest("OPTIONS", "/api/simulate", nil)

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -143,4 +144,20 @@ func TestDeterministic(t *testing.T) {
 			t.Fatalf("request %d differs between runs", i)
 		}
 	}
+}
+
+// TestRun_PanicBecomesInternalError: a panic inside a run (here from a
+// progress hook) is recovered at Run's boundary and reported, so a host
+// (the browser worker above all) keeps running; the next run works.
+func TestRun_PanicBecomesInternalError(t *testing.T) {
+	cfg := engine.DefaultConfig()
+	set := enginetest.Set(qwen3(t), enginetest.Uniform(0.002, 0.001, 0.003, 0.005), 4096, 128)
+	w := trace(t, seedTrace, cfg)
+	_, err := engine.Run(context.Background(), cfg, engine.Inputs{Workload: w, Profile: set},
+		engine.Options{ProgressEvery: 1, OnProgress: func(engine.Progress) { panic("boom") }})
+	var ie *engine.InternalError
+	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "boom") {
+		t.Fatalf("got %v, want an InternalError carrying the panic", err)
+	}
+	run(t, cfg, w, set)
 }
