@@ -56,6 +56,10 @@
   // worker has started (one serves every request; tests check it).
   S.workerStats = function (cb) { send({ type: "stats" }, { onStats: cb }); };
 
+  // testExitGo makes the worker act as if its Go runtime had exited (what a
+  // fatal error such as running out of memory does), for the recovery test.
+  S.testExitGo = function () { if (worker) worker.postMessage({ type: "test-exit" }); };
+
   // cancel stops a running simulation: a busy Go loop never yields, so the
   // worker is terminated and a fresh one started.
   S.cancel = function () { newWorker(); };

@@ -21,8 +21,9 @@ globalThis.tryCatch = (fn) => {
 };
 
 let instance = null; // Promise of the running instance's binding
+let exitGo = null; // ends the running instance as if the Go runtime had exited (tests)
 let started = 0; // Go instances started by this worker (tests check it stays 1)
-const inFlight = new Set(); // rejecters of requests awaiting an answer
+const onExit = new Set(); // what to fail if the Go runtime exits
 
 function start() {
   if (instance) return instance;
@@ -30,31 +31,30 @@ function start() {
     const mod = await loadModule();
     started++;
     const go = new Go();
+    let exitCode = 0;
+    const exit = go.exit;
+    go.exit = (code) => { exitCode = code; exit(code); };
     const binding = {};
     const ctx = createRuntimeContext({ binding });
     ctx.servesim = { persistent: true };
     let ready;
     const isReady = new Promise((resolve) => { ready = resolve; });
     const inst = new WebAssembly.Instance(mod, { ...go.importObject, workers: { ready: () => ready() } });
+    exitGo = () => go._resolveExitPromise();
     go.run(inst, ctx).then(() => {
-      // The Go runtime exited (it should not): fail what is waiting and
-      // start a fresh instance for the next request.
+      // The Go runtime exited (it should not; a fatal error such as running
+      // out of memory does it): fail every request in flight, answers being
+      // read included, and start a fresh instance for the next one.
       instance = null;
-      for (const reject of inFlight) reject(new Error("the Go runtime exited"));
-      inFlight.clear();
+      const err = new Error("the simulation engine stopped (the Go runtime exited" +
+        (exitCode ? " with code " + exitCode : "") + "; see the browser console); the next run starts it again");
+      for (const fail of onExit) fail(err);
+      onExit.clear();
     });
     await isReady;
     return binding;
   })();
   return instance;
-}
-
-async function handle(req) {
-  const binding = await start();
-  return new Promise((resolve, reject) => {
-    inFlight.add(reject);
-    binding.handleRequest(req).then(resolve, reject).finally(() => inFlight.delete(reject));
-  });
 }
 
 start(); // compile and start while the page loads
@@ -65,19 +65,29 @@ self.onmessage = async (e) => {
     self.postMessage({ id, type: "stats", instances: started });
     return;
   }
+  if (e.data.type === "test-exit") { // the recovery path's test: as if Go died (out of memory, say)
+    if (exitGo) exitGo();
+    return;
+  }
+  // Every wait below also ends if the Go runtime exits.
+  let fail;
+  const exited = new Promise((_, reject) => { fail = reject; });
+  onExit.add(fail);
+  const orExit = (p) => Promise.race([p, exited]);
   try {
     const init = { method };
     if (body != null) {
       init.body = body;
       init.headers = { "Content-Type": "application/json" };
     }
-    const res = await handle(new Request(new URL(url, self.location.href), init));
+    const binding = await start();
+    const res = await orExit(binding.handleRequest(new Request(new URL(url, self.location.href), init)));
     const contentType = res.headers.get("Content-Type") || "";
     if (stream && res.ok && contentType.startsWith("application/x-ndjson")) {
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
       let buf = "";
       for (;;) {
-        const { value, done } = await reader.read();
+        const { value, done } = await orExit(reader.read());
         if (done) break;
         buf += value;
         let nl;
@@ -91,9 +101,11 @@ self.onmessage = async (e) => {
       self.postMessage({ id, type: "end" });
       return;
     }
-    const data = await res.arrayBuffer();
+    const data = await orExit(res.arrayBuffer());
     self.postMessage({ id, type: "response", status: res.status, contentType, data }, [data]);
   } catch (err) {
-    self.postMessage({ id, type: "fatal", message: String(err && err.stack || err) });
+    self.postMessage({ id, type: "fatal", message: String(err && err.message || err) });
+  } finally {
+    onExit.delete(fail);
   }
 };

@@ -110,12 +110,18 @@ func msText(ns string) string {
 	return fmt.Sprintf("%.3f ms", v/1e6)
 }
 
-func waitText(sel, want string) chromedp.Action {
+// waitText waits until sel's text contains want.
+func waitText(sel, want string) chromedp.Action { return waitFor(sel, want, false) }
+
+// waitRequests waits until the key results show exactly n requests.
+func waitRequests(n string) chromedp.Action { return waitFor("#k-requests", n, true) }
+
+func waitFor(sel, want string, exact bool) chromedp.Action {
 	return chromedp.ActionFunc(func(ctx context.Context) error {
 		var got string
 		for {
 			err := chromedp.Run(ctx, chromedp.Text(sel, &got, chromedp.ByQuery, chromedp.NodeVisible))
-			if err == nil && strings.Contains(got, want) {
+			if err == nil && (strings.Contains(got, want) && !exact || strings.TrimSpace(got) == want) {
 				return nil
 			}
 			select {
@@ -124,7 +130,7 @@ func waitText(sel, want string) chromedp.Action {
 				dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 				chromedp.Run(dctx, chromedp.Evaluate(`(document.getElementById("error")||{}).textContent||""`, &pageErr))
 				cancel()
-				return fmt.Errorf("waiting for %s to contain %q (last %q; page error %q): %w", sel, want, got, pageErr, ctx.Err())
+				return fmt.Errorf("waiting for %s to show %q (last %q; page error %q): %w", sel, want, got, pageErr, ctx.Err())
 			case <-time.After(100 * time.Millisecond):
 			}
 		}
@@ -151,7 +157,7 @@ func TestPage_DefaultRun(t *testing.T) {
 	row := strings.Split(strings.Split(string(golden(t, "request_metrics.csv")), "\n")[1], ",")
 	var charts int
 	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL),
-		waitText("#k-ttft", msText(row[3])), waitText("#k-e2e", msText(row[4])), waitText("#k-requests", "4"),
+		waitText("#k-ttft", msText(row[3])), waitText("#k-e2e", msText(row[4])), waitRequests("4"),
 		chromedp.Sleep(300*time.Millisecond),
 		chromedp.Evaluate(`document.querySelectorAll(".chart canvas").length`, &charts),
 		chromedp.Click("#provenance", chromedp.ByQuery), waitText("pre.prov", "SYNTHESIZED"),
@@ -169,7 +175,7 @@ func TestPage_DefaultRun(t *testing.T) {
 func TestPage_OneGoInstance(t *testing.T) {
 	srv, ctx := setup(t)
 	var out string
-	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitText("#k-requests", "4"),
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitRequests("4"),
 		chromedp.Evaluate(`(async () => {
 			const req = (url, method, body) => new Promise((resolve) => servesim.request(url, method, body, (status) => resolve(status)));
 			const got = [];
@@ -188,6 +194,35 @@ func TestPage_OneGoInstance(t *testing.T) {
 	}
 }
 
+// TestPage_GoExitRecovered: if the worker's Go runtime dies mid-run (a
+// fatal error such as running out of memory), the page says so next to the
+// inputs instead of waiting forever, and the next run starts a new instance.
+func TestPage_GoExitRecovered(t *testing.T) {
+	srv, ctx := setup(t)
+	var instances int
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitRequests("4"),
+		chromedp.WaitReady(`#preset option[value="synthetic"]`, chromedp.ByQuery),
+		chromedp.SetValue("#preset", "synthetic", chromedp.ByQuery),
+		chromedp.Evaluate(`document.getElementById("preset").dispatchEvent(new Event("change", {bubbles: true}))`, nil),
+		waitRequests("128"),
+		setField("workload.num_requests", "150000"), setField("workload.qps", "20"),
+		chromedp.Click("#run", chromedp.ByQuery),
+		waitText("#progress-text", "of 150000 requests done"),
+		chromedp.Evaluate(`servesim.testExitGo()`, nil),
+		waitText("#error", "the Go runtime exited"),
+		chromedp.SetValue("#preset", "spaced-2s", chromedp.ByQuery),
+		chromedp.Evaluate(`document.getElementById("preset").dispatchEvent(new Event("change", {bubbles: true}))`, nil),
+		waitRequests("8"),
+		chromedp.Evaluate(`new Promise((resolve) => servesim.workerStats((s) => resolve(s.instances)))`, &instances,
+			func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if instances != 2 {
+		t.Errorf("%d Go instances after one exit, want 2", instances)
+	}
+}
+
 // TestPage_Formats: each supported format through the file input, detected
 // before running, then run.
 func TestPage_Formats(t *testing.T) {
@@ -203,7 +238,7 @@ func TestPage_Formats(t *testing.T) {
 		{"vidur trace", []string{"../../presets/data/seed/vidur_trace.csv"}, "vidur-trace: 4 requests", "4"},
 		{"length-only trace", []string{"testdata/lengths.csv"}, "length-trace: 4 requests", "4"},
 	}
-	if err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitText("#k-requests", "4")); err != nil {
+	if err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitRequests("4")); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range tests {
@@ -212,7 +247,7 @@ func TestPage_Formats(t *testing.T) {
 			paths = append(paths, abs(f))
 		}
 		err := chromedp.Run(ctx, chromedp.SetUploadFiles("#file-input", paths, chromedp.ByQuery),
-			waitText("#detected", tc.detected), chromedp.Click("#run", chromedp.ByQuery), waitText("#k-requests", tc.requests))
+			waitText("#detected", tc.detected), chromedp.Click("#run", chromedp.ByQuery), waitRequests(tc.requests))
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
@@ -225,12 +260,12 @@ func TestPage_ErrorThenRecover(t *testing.T) {
 	srv, ctx := setup(t)
 	bad, _ := filepath.Abs("testdata/bad_trace.csv")
 	good, _ := filepath.Abs("../../presets/data/seed/vidur_trace.csv")
-	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitText("#k-requests", "4"),
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitRequests("4"),
 		chromedp.SetUploadFiles("#file-input", []string{bad}, chromedp.ByQuery),
 		waitText("#error", "bad_trace.csv, line 3, column 2 (num_prefill_tokens)"), waitText("#error", "an integer >= 1"),
 		shot("page-error.png"),
 		chromedp.SetUploadFiles("#file-input", []string{good}, chromedp.ByQuery),
-		waitText("#detected", "vidur-trace: 4 requests"), chromedp.Click("#run", chromedp.ByQuery), waitText("#k-requests", "4"))
+		waitText("#detected", "vidur-trace: 4 requests"), chromedp.Click("#run", chromedp.ByQuery), waitRequests("4"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +275,7 @@ func TestPage_ErrorThenRecover(t *testing.T) {
 func TestPage_Downloads(t *testing.T) {
 	srv, ctx := setup(t)
 	dir := t.TempDir()
-	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitText("#k-requests", "4"),
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitRequests("4"),
 		browser.SetDownloadBehavior(browser.SetDownloadBehaviorBehaviorAllow).WithDownloadPath(dir).WithEventsEnabled(true))
 	if err != nil {
 		t.Fatal(err)
@@ -269,10 +304,10 @@ func TestPage_ShareLink(t *testing.T) {
 	srv, ctx := setup(t)
 	lengths, _ := filepath.Abs("testdata/lengths.csv")
 	var runID, link, runID2 string
-	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitText("#k-requests", "4"),
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitRequests("4"),
 		chromedp.SetUploadFiles("#file-input", []string{lengths}, chromedp.ByQuery), waitText("#detected", "length-trace"),
 		setField("scheduler.chunk_size", "256"),
-		chromedp.Click("#run", chromedp.ByQuery), waitText("#k-requests", "4"),
+		chromedp.Click("#run", chromedp.ByQuery), waitRequests("4"),
 		chromedp.Text("h2 span.muted", &runID, chromedp.ByQuery),
 		chromedp.Click("#share", chromedp.ByQuery), waitText("#notice", "Link"),
 		chromedp.Evaluate(`location.href`, &link))
@@ -284,7 +319,7 @@ func TestPage_ShareLink(t *testing.T) {
 	}
 	ctx2, cancel := chromedp.NewContext(ctx)
 	defer cancel()
-	if err := chromedp.Run(ctx2, chromedp.Navigate(link), waitText("#k-requests", "4"), chromedp.Text("h2 span.muted", &runID2, chromedp.ByQuery)); err != nil {
+	if err := chromedp.Run(ctx2, chromedp.Navigate(link), waitRequests("4"), chromedp.Text("h2 span.muted", &runID2, chromedp.ByQuery)); err != nil {
 		t.Fatal(err)
 	}
 	if runID2 != runID || !strings.Contains(runID, "length-trace") {
@@ -296,14 +331,14 @@ func TestPage_ShareLink(t *testing.T) {
 func TestPage_Offline(t *testing.T) {
 	srv, ctx := setup(t)
 	var ready bool
-	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitText("#k-requests", "4"),
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitRequests("4"),
 		chromedp.Evaluate(`navigator.serviceWorker.ready.then(() => true)`, &ready, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
 	if err != nil || !ready {
 		t.Fatalf("service worker: %v %v", ready, err)
 	}
 	srv.Close() // the network is gone: nothing answers on that port any more
 	err = chromedp.Run(ctx, network.Enable(), network.EmulateNetworkConditions(true, 0, 0, 0),
-		chromedp.Reload(), waitText("#k-requests", "4"))
+		chromedp.Reload(), waitRequests("4"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,19 +357,19 @@ func setField(key, value string) chromedp.Action {
 // page keeps working afterwards.
 func TestPage_Cancel(t *testing.T) {
 	srv, ctx := setup(t)
-	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitText("#k-requests", "4"),
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitRequests("4"),
 		// 150k synthetic requests take minutes: the run is surely going when Cancel is clicked.
 		chromedp.WaitReady(`#preset option[value="synthetic"]`, chromedp.ByQuery),
 		chromedp.SetValue("#preset", "synthetic", chromedp.ByQuery),
 		chromedp.Evaluate(`document.getElementById("preset").dispatchEvent(new Event("change", {bubbles: true}))`, nil),
-		waitText("#k-requests", "128"),
+		waitRequests("128"),
 		setField("workload.num_requests", "150000"), setField("workload.qps", "20"),
 		chromedp.Click("#run", chromedp.ByQuery),
 		waitText("#progress-text", "of 150000 requests done"), shot("page-progress.png"),
 		chromedp.Click("#cancel", chromedp.ByQuery), waitText("#notice", "Cancelled."),
 		chromedp.SetValue("#preset", "spaced-2s", chromedp.ByQuery),
 		chromedp.Evaluate(`document.getElementById("preset").dispatchEvent(new Event("change", {bubbles: true}))`, nil),
-		waitText("#k-requests", "8"))
+		waitRequests("8"))
 	if err != nil {
 		t.Fatal(err)
 	}
