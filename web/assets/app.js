@@ -23,6 +23,7 @@
       else if (m.type === "response") { pending.delete(m.id); p.onResponse(m.status, m.contentType, m.data); }
       else if (m.type === "fatal") { pending.delete(m.id); p.onFatal(m.message); }
       else if (m.type === "stats") { pending.delete(m.id); p.onStats(m); }
+      else if (m.type === "begin") p.onBegin();
     };
     worker.onerror = (e) => {
       for (const [, p] of pending) p.onFatal("the simulation worker failed: " + (e.message || e));
@@ -33,7 +34,7 @@
   function send(msg, handlers) {
     if (!worker) newWorker();
     const id = nextId++;
-    pending.set(id, Object.assign({ onLine() {}, onEnd() {}, onResponse() {}, onFatal() {}, onStats() {} }, handlers));
+    pending.set(id, Object.assign({ onLine() {}, onEnd() {}, onResponse() {}, onFatal() {}, onStats() {}, onBegin() {} }, handlers));
     worker.postMessage(Object.assign({ id }, msg));
     return id;
   }
@@ -47,8 +48,10 @@
   };
 
   // simulate(url, body, onLine, onEnd, onFatal): streamed (ndjson) run.
-  S.simulate = function (url, body, onLine, onEnd, onFatal) {
-    send({ url, method: body == null ? "GET" : "POST", body, stream: true }, { onLine, onEnd, onFatal,
+  // onBegin (optional) runs when the worker's engine takes the request: the
+  // first run also waits for the engine to start, which is not simulation.
+  S.simulate = function (url, body, onLine, onEnd, onFatal, onBegin) {
+    send({ url, method: body == null ? "GET" : "POST", body, stream: true }, { onLine, onEnd, onFatal, onBegin: onBegin || (() => {}),
       onResponse: (status, ct, data) => { onLine(new TextDecoder().decode(data)); onEnd(); } });
   };
 

@@ -81,6 +81,7 @@ self.onmessage = async (e) => {
       init.headers = { "Content-Type": "application/json" };
     }
     const binding = await start();
+    self.postMessage({ id, type: "begin" }); // the engine is up: the run's clock starts here
     const res = await orExit(binding.handleRequest(new Request(new URL(url, self.location.href), init)));
     const contentType = res.headers.get("Content-Type") || "";
     if (stream && res.ok && contentType.startsWith("application/x-ndjson")) {

@@ -103,7 +103,9 @@ func Breakdown(b plots.Breakdown) *charts.Bar {
 	bar := charts.NewBar()
 	bar.SetGlobalOptions(base("Where the time goes (predicted, all iterations)", "", "ms", "category")...)
 	bar.SetGlobalOptions(charts.WithXAxisOpts(opts.XAxis{Type: "category", AxisLabel: &opts.AxisLabel{Rotate: 40, Interval: "0"}}),
-		charts.WithGridOpts(opts.Grid{Left: "60", Right: "20", Bottom: "110", Top: "40"}))
+		charts.WithGridOpts(opts.Grid{Left: "60", Right: "20", Bottom: "110", Top: "40"}),
+		// One series: the legend only collided with the rotated labels.
+		charts.WithLegendOpts(opts.Legend{Show: opts.Bool(false)}))
 	var names []string
 	var data []opts.BarData
 	for i, t := range b.Terms {

@@ -214,8 +214,13 @@ func (c *Root) run() {
 	}
 	c.Running, c.Err, c.Notice, c.Done, c.Total = true, nil, "", 0, 0
 	c.started = time.Now()
-	var onLine, onEnd, onFatal js.Func
-	release := func() { onLine.Release(); onEnd.Release(); onFatal.Release() }
+	var onLine, onEnd, onFatal, onBegin js.Func
+	release := func() { onLine.Release(); onEnd.Release(); onFatal.Release(); onBegin.Release() }
+	onBegin = js.FuncOf(func(_ js.Value, _ []js.Value) any {
+		at := time.Now()
+		go c.update(func() { c.started = at })
+		return nil
+	})
 	onLine = js.FuncOf(func(_ js.Value, args []js.Value) any {
 		line := args[0].String()
 		go c.update(func() { c.line(line) })
@@ -238,7 +243,7 @@ func (c *Root) run() {
 		})
 		return nil
 	})
-	bridge().Call("simulate", "/api/simulate?format=ndjson", body, onLine, onEnd, onFatal)
+	bridge().Call("simulate", "/api/simulate?format=ndjson", body, onLine, onEnd, onFatal, onBegin)
 }
 
 // line handles one ndjson line: progress, result or error.
