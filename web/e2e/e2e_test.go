@@ -298,8 +298,8 @@ func TestPage_Downloads(t *testing.T) {
 	}
 }
 
-// TestPage_ShareLink: a share link with an uploaded workload and a changed
-// setting reproduces the run in a fresh page.
+// TestPage_ShareLink: a share link with an uploaded workload and changed
+// settings (chunk size, profile set) reproduces the run in a fresh page.
 func TestPage_ShareLink(t *testing.T) {
 	srv, ctx := setup(t)
 	lengths, _ := filepath.Abs("testdata/lengths.csv")
@@ -307,7 +307,10 @@ func TestPage_ShareLink(t *testing.T) {
 	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitRequests("4"),
 		chromedp.SetUploadFiles("#file-input", []string{lengths}, chromedp.ByQuery), waitText("#detected", "length-trace"),
 		setField("scheduler.chunk_size", "256"),
-		chromedp.Click("#run", chromedp.ByQuery), waitRequests("4"),
+		// The profile set is a select of the embedded sets.
+		chromedp.WaitReady(`[id="cfg-predictor.profile"] option[value="h200/qwen3-0.6b"]`, chromedp.ByQuery),
+		setField("predictor.profile", "h200/qwen3-0.6b"),
+		chromedp.Click("#run", chromedp.ByQuery), waitRequests("4"), waitText("aside", "MEASURED"),
 		chromedp.Text("h2 span.muted", &runID, chromedp.ByQuery),
 		chromedp.Click("#share", chromedp.ByQuery), waitText("#notice", "Link"),
 		chromedp.Evaluate(`location.href`, &link))
@@ -319,11 +322,13 @@ func TestPage_ShareLink(t *testing.T) {
 	}
 	ctx2, cancel := chromedp.NewContext(ctx)
 	defer cancel()
-	if err := chromedp.Run(ctx2, chromedp.Navigate(link), waitRequests("4"), chromedp.Text("h2 span.muted", &runID2, chromedp.ByQuery)); err != nil {
+	var profile string
+	if err := chromedp.Run(ctx2, chromedp.Navigate(link), waitRequests("4"), chromedp.Text("h2 span.muted", &runID2, chromedp.ByQuery),
+		chromedp.Value(`[id="cfg-predictor.profile"]`, &profile, chromedp.ByQuery)); err != nil {
 		t.Fatal(err)
 	}
-	if runID2 != runID || !strings.Contains(runID, "length-trace") {
-		t.Errorf("shared run %q, original %q", runID2, runID)
+	if runID2 != runID || !strings.Contains(runID, "length-trace") || profile != "h200/qwen3-0.6b" {
+		t.Errorf("shared run %q with profile %q, original %q with h200/qwen3-0.6b", runID2, profile, runID)
 	}
 }
 

@@ -301,6 +301,24 @@ func (c *Root) Value(f Field) string {
 	return ""
 }
 
+// OptionsOf lists a select's choices: its fixed ones, or for the profile
+// set the embedded sets (with the current value first if it is not one).
+func (c *Root) OptionsOf(f Field) []string {
+	if f.Options != nil {
+		return f.Options
+	}
+	var out []string
+	cur, found := c.Value(f), false
+	for _, p := range c.Profiles {
+		out = append(out, p.Name)
+		found = found || p.Name == cur
+	}
+	if !found && cur != "" {
+		out = append([]string{cur}, out...)
+	}
+	return out
+}
+
 // HandleField records a panel change.
 func (c *Root) HandleField(f Field, event vugu.DOMEvent) {
 	c.safe(func() {

@@ -190,7 +190,7 @@ func (c *Root) Build(vgin *vugu.BuildIn) (vgout *vugu.BuildOut) {
 										_ = vgparent
 										vgn = &vugu.VGNode{Type: vugu.VGNodeType(1), Data: "\n              "}
 										vgparent.AppendChild(vgn)
-										for vgiterkeyt, o := range f.Options {
+										for vgiterkeyt, o := range c.OptionsOf(f) {
 											var vgiterkey interface{} = vgiterkeyt
 											_ = vgiterkey
 											o := o

@@ -102,7 +102,7 @@ type Field struct {
 	Key     string // JSON path "section.key"
 	Label   string
 	Kind    string // select | number | checkbox
-	Options []string
+	Options []string // a select's fixed choices
 }
 
 // Fields are the config panel's settings.
@@ -119,7 +119,7 @@ var Fields = []Field{
 	{"workload.qps", "QPS (synthetic arrivals)", "number", nil},
 	{"workload.num_requests", "requests (synthetic)", "number", nil},
 	{"seed", "seed", "number", nil},
-	{"predictor.profile", "profile set", "text", nil},
+	{"predictor.profile", "profile set", "select", nil}, // options: the embedded sets (OptionsOf)
 	{"predictor.skip_cpu_overhead_modeling", "skip CPU overhead (Vidur default)", "checkbox", nil},
 }
 
