@@ -101,7 +101,7 @@ func (p *Problem) Where() string {
 type Field struct {
 	Key     string // JSON path "section.key"
 	Label   string
-	Kind    string // select | number | checkbox
+	Kind    string   // select | number | checkbox
 	Options []string // a select's fixed choices
 }
 
