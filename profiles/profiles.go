@@ -19,7 +19,7 @@ import (
 	"github.com/servesim/servesim/engine/predict"
 )
 
-//go:embed a100 h200 network
+//go:embed a100 h100 h200 network
 var embedded embed.FS
 
 // Registry serves embedded profile sets. The zero value is not usable; use

@@ -2,7 +2,7 @@
 // bench/gpu/<card>/: it simulates each workload with the card's measured
 // profile (host overhead, LM head and embedding on), writes the simulated
 // metrics beside the real ones, compares them (servesim compare) and writes
-// bench/gpu/FIDELITY.md.
+// bench/gpu/<card>/FIDELITY.md.
 //
 //	go run ./bench/gpu/fidelity --card h200
 package main
@@ -137,7 +137,7 @@ func score(card, shared string) error {
 	}
 	repeatTable(&md, card)
 	gemmTable(&md, card, shared)
-	return os.WriteFile("bench/gpu/FIDELITY.md", []byte(md.String()), 0o644)
+	return os.WriteFile(filepath.Join("bench/gpu", card, "FIDELITY.md"), []byte(md.String()), 0o644)
 }
 
 // gemmTable sets this card's timings of Vidur's H100 GEMM shapes against
@@ -187,11 +187,16 @@ func gemmTable(md *strings.Builder, card, shared string) {
 	}
 }
 
-// repeatTable compares the real runs with an earlier repeat of the same
-// workloads (bench/gpu/<card>-repeat/, another machine of the same kind):
-// the real loop's own run-to-run spread bounds what any simulator can match.
+// repeatTable compares the real runs with a repeat of the same workloads
+// (bench/gpu/<card>-repeat/, whose README.md says where it ran): the real
+// loop's own run-to-run spread bounds what any simulator can match.
 func repeatTable(md *strings.Builder, card string) {
-	fmt.Fprintf(md, "\n## Reproducibility of the real runs\n\nThe same workloads run earlier on another %s machine of the same kind (`bench/gpu/%s-repeat/`). The loop is host-bound at light load (PyTorch eager launches from Python), so its times there move with the host; the simulator cannot be closer to a real run than two real runs are to each other.\n\n| run | TTFT P50 here / repeat ms | time between tokens P50 here / repeat ms | change |\n|---|---:|---:|---:|\n", strings.ToUpper(card), card)
+	where, err := os.ReadFile(filepath.Join("bench/gpu", card+"-repeat", "README.md"))
+	if err != nil {
+		fmt.Fprintf(md, "\n## Reproducibility of the real runs\n\nNo repeat of the real runs on this card (`bench/gpu/%s-repeat/` is absent).\n", card)
+		return
+	}
+	fmt.Fprintf(md, "\n## Reproducibility of the real runs\n\nThe same workloads run again (`bench/gpu/%s-repeat/`): %s The loop is host-bound at light load (PyTorch eager launches from Python), so its times there move with the host; the simulator cannot be closer to a real run than two real runs are to each other.\n\n| run | TTFT P50 here / repeat ms | time between tokens P50 here / repeat ms | change |\n|---|---:|---:|---:|\n", card, strings.TrimSpace(string(where)))
 	for _, r := range runs {
 		a, err1 := compare.Load(filepath.Join("bench/gpu", card, r.name, "real"))
 		b, err2 := compare.Load(filepath.Join("bench/gpu", card+"-repeat", r.name, "real"))

@@ -11,7 +11,8 @@
 //
 //   - PROVENANCE.md with card, driver, software, clocks, method and spread.
 //
-//     go run ./profiles/tools/import-gpu --results DIR --card h200
+//     go run ./profiles/tools/import-gpu --results DIR --card h100 \
+//       --origin "The op profile and the real runs came from one call on one H100 machine."
 package main
 
 import (
@@ -34,8 +35,9 @@ import (
 func main() {
 	results := flag.String("results", "", "device results folder (profile/ and real/)")
 	card := flag.String("card", "h200", "card name for the folders")
+	origin := flag.String("origin", "", "how the device runs were made, for PROVENANCE.md (required)")
 	flag.Parse()
-	if err := run(*results, *card); err != nil {
+	if err := run(*results, *card, *origin); err != nil {
 		fmt.Fprintln(os.Stderr, "import-gpu:", err)
 		os.Exit(1)
 	}
@@ -92,9 +94,9 @@ func bin(b int) int {
 	return g
 }
 
-func run(results, card string) error {
-	if results == "" {
-		return fmt.Errorf("--results is required")
+func run(results, card, origin string) error {
+	if results == "" || origin == "" {
+		return fmt.Errorf("--results and --origin are required")
 	}
 	out := filepath.Join("profiles", card, "qwen3-0.6b")
 	if err := os.MkdirAll(out, 0o755); err != nil {
@@ -212,7 +214,7 @@ func run(results, card string) error {
 	// Spread of the profile: std/median per op, median over rows.
 	spread := spreadOf(string(mlp), string(attn))
 	summary := fmt.Sprintf("MEASURED on an %s (torch %v, CUDA %v, driver %v): every op of the servesim real-bench loop timed with CUDA graphs; host overhead of that loop fitted on 3 of its 6 real runs", gpu, env["torch"], env["cuda"], env["driver"])
-	prov := provenance(card, env, spread, rows.String(), admit, extrap, string(gemm))
+	prov := provenance(card, origin, env, spread, rows.String(), admit, extrap, string(gemm))
 	files := map[string][]byte{"mlp.csv": mlp, "attention.csv": attn, "cpu_overheads.csv": []byte(cpu.String()),
 		"profile.json": meta(summary), "PROVENANCE.md": []byte(prov), "env.json": b, "vidur_gemm_check.json": gemm}
 	for name, data := range files {

@@ -6,15 +6,14 @@ import (
 	"strings"
 )
 
-func provenance(card string, env map[string]any, spread map[string]float64, cpuRows string, admit float64, extrap []string, gemm string) string {
+func provenance(card, origin string, env map[string]any, spread map[string]float64, cpuRows string, admit float64, extrap []string, gemm string) string {
 	var b strings.Builder
 	p := func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }
 	p("# Provenance: profiles/%s/qwen3-0.6b\n\n", card)
 	p("**Status: MEASURED** on the GPU below by `profiles/tools/gpu/profile_qwen3.py` (op times) and\n")
 	p("`profiles/tools/gpu/realbench.py` (the real server loop whose host overhead `cpu_overheads.csv`\n")
 	p("models), imported by `go run ./profiles/tools/import-gpu`. The device tool of this workplace ran them;\n")
-	p("the raw results are in `bench/gpu/%s/` (real runs) and beside this file (`env.json`). The op profile and the\n", card)
-	p("real runs came from two calls on machines of the same kind (one H200 each, same image and software).\n\n")
+	p("the raw results are in `bench/gpu/%s/` (real runs) and beside this file (`env.json`). %s\n\n", card, origin)
 	p("## Card and software\n\n")
 	for _, k := range []string{"gpu", "gpu_memory_gib", "sm_count", "driver", "torch", "cuda", "cudnn", "python", "host"} {
 		p("- %s: `%v`\n", k, env[k])
@@ -77,16 +76,19 @@ requests, less their bin's overhead). `, admit)
 The residual falls as batches grow: in an eager loop the host's kernel launches overlap the GPU's
 execution, so once an iteration's GPU time exceeds its launch time the host cost hides behind it.
 Vidur's composition (GPU time + CPU overhead) cannot express that overlap; this file is the
-best per-batch-size sum it allows, and bench/gpu/FIDELITY.md shows where that is off.
+best per-batch-size sum it allows, and bench/gpu/CARD/FIDELITY.md shows where that is off.
 
-Held out of this fit: the seed run, poisson-saturation and the vLLM-scheduler run; bench/gpu/FIDELITY.md
-scores the simulator on all five.
+Held out of this fit: the seed run, poisson-saturation and the vLLM-scheduler run; bench/gpu/CARD/FIDELITY.md
+scores the simulator on all six.
 
 ## Stack drift check (vidur_gemm_check.json)
 
 Llama-2-7B TP1 GEMM shapes from Vidur's public H100 profile, timed on this card and stack the same
-way; bench/gpu/FIDELITY.md sets them against Vidur's H100 numbers.
+way; bench/gpu/CARD/FIDELITY.md sets them against Vidur's H100 numbers.
 `)
+	b2 := strings.ReplaceAll(b.String(), "bench/gpu/CARD/", "bench/gpu/"+card+"/")
+	b.Reset()
+	b.WriteString(b2)
 	_ = gemm
 	return b.String()
 }
