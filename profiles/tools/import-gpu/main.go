@@ -11,8 +11,7 @@
 //
 //   - PROVENANCE.md with card, driver, software, clocks, method and spread.
 //
-//     go run ./profiles/tools/import-gpu --results DIR --card h100 \
-//       --origin "The op profile and the real runs came from one call on one H100 machine."
+//     go run ./profiles/tools/import-gpu --results DIR --card h100 --origin "one call on one H100 machine"
 package main
 
 import (
