@@ -201,17 +201,10 @@ func TestPage_GoExitRecovered(t *testing.T) {
 	srv, ctx := setup(t)
 	var instances int
 	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitRequests("4"),
-		chromedp.WaitReady(`#preset option[value="synthetic"]`, chromedp.ByQuery),
-		chromedp.SetValue("#preset", "synthetic", chromedp.ByQuery),
-		chromedp.Evaluate(`document.getElementById("preset").dispatchEvent(new Event("change", {bubbles: true}))`, nil),
-		waitRequests("128"),
-		setField("workload.num_requests", "150000"), setField("workload.qps", "20"),
-		chromedp.Click("#run", chromedp.ByQuery),
-		waitText("#progress-text", "of 150000 requests done"),
+		startLongRun(),
 		chromedp.Evaluate(`servesim.testExitGo()`, nil),
 		waitText("#error", "the Go runtime exited"),
-		chromedp.SetValue("#preset", "spaced-2s", chromedp.ByQuery),
-		chromedp.Evaluate(`document.getElementById("preset").dispatchEvent(new Event("change", {bubbles: true}))`, nil),
+		pickPreset("spaced-2s"),
 		waitRequests("8"),
 		chromedp.Evaluate(`new Promise((resolve) => servesim.workerStats((s) => resolve(s.instances)))`, &instances,
 			func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
@@ -349,6 +342,27 @@ func TestPage_Offline(t *testing.T) {
 	}
 }
 
+// pickPreset selects a preset, which runs it.
+func pickPreset(name string) chromedp.Action {
+	return chromedp.Tasks{
+		chromedp.WaitReady(`#preset option[value="`+name+`"]`, chromedp.ByQuery),
+		chromedp.SetValue("#preset", name, chromedp.ByQuery),
+		chromedp.Evaluate(`document.getElementById("preset").dispatchEvent(new Event("change", {bubbles: true}))`, nil),
+	}
+}
+
+// startLongRun starts 150k synthetic requests (minutes of simulation, so
+// the run is surely still going when a test acts on it) and waits for
+// progress.
+func startLongRun() chromedp.Action {
+	return chromedp.Tasks{
+		pickPreset("synthetic"), waitRequests("128"),
+		setField("workload.num_requests", "150000"), setField("workload.qps", "20"),
+		chromedp.Click("#run", chromedp.ByQuery),
+		waitText("#progress-text", "of 150000 requests done"),
+	}
+}
+
 // setField sets a configuration input and fires its change event.
 func setField(key, value string) chromedp.Action {
 	sel := `[id="cfg-` + key + `"]`
@@ -363,17 +377,9 @@ func setField(key, value string) chromedp.Action {
 func TestPage_Cancel(t *testing.T) {
 	srv, ctx := setup(t)
 	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitRequests("4"),
-		// 150k synthetic requests take minutes: the run is surely going when Cancel is clicked.
-		chromedp.WaitReady(`#preset option[value="synthetic"]`, chromedp.ByQuery),
-		chromedp.SetValue("#preset", "synthetic", chromedp.ByQuery),
-		chromedp.Evaluate(`document.getElementById("preset").dispatchEvent(new Event("change", {bubbles: true}))`, nil),
-		waitRequests("128"),
-		setField("workload.num_requests", "150000"), setField("workload.qps", "20"),
-		chromedp.Click("#run", chromedp.ByQuery),
-		waitText("#progress-text", "of 150000 requests done"), shot("page-progress.png"),
+		startLongRun(), shot("page-progress.png"),
 		chromedp.Click("#cancel", chromedp.ByQuery), waitText("#notice", "Cancelled."),
-		chromedp.SetValue("#preset", "spaced-2s", chromedp.ByQuery),
-		chromedp.Evaluate(`document.getElementById("preset").dispatchEvent(new Event("change", {bubbles: true}))`, nil),
+		pickPreset("spaced-2s"),
 		waitRequests("8"))
 	if err != nil {
 		t.Fatal(err)
