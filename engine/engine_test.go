@@ -161,3 +161,18 @@ func TestRun_PanicBecomesInternalError(t *testing.T) {
 	}
 	run(t, cfg, w, set)
 }
+
+// TestRun_ProfileMustMatchDevice: a profile set holds one device's times,
+// and the memory planner sizes the KV cache from replica.device; a run that
+// mixes them is refused as a configuration error, not silently computed.
+func TestRun_ProfileMustMatchDevice(t *testing.T) {
+	cfg := engine.DefaultConfig()
+	set := enginetest.Set(qwen3(t), enginetest.Uniform(0.002, 0.001, 0.003, 0.005), 4096, 128) // made for a100
+	w := trace(t, seedTrace, cfg)
+	cfg.Replica.Device = "h100"
+	_, err := engine.Run(context.Background(), cfg, engine.Inputs{Workload: w, Profile: set}, engine.Options{})
+	var ce *engine.ConfigError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "made for device a100, but replica_config_device is h100") {
+		t.Fatalf("got %v, want a ConfigError naming both devices", err)
+	}
+}

@@ -259,8 +259,8 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 	if in.Profile == nil {
 		return nil, errors.New("engine: no profile set")
 	}
-	if in.Profile.Meta.Model != cfg.Replica.Model {
-		return nil, fmt.Errorf("engine: profile set %s is for %s, but replica.model_name is %s", in.Profile.Origin, in.Profile.Meta.Model, cfg.Replica.Model)
+	if err := profileMatches(cfg, in.Profile); err != nil {
+		return nil, err
 	}
 	pred, err := newPredictor(cfg, resolved, in)
 	if err != nil {
@@ -329,6 +329,22 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 	}
 	s.progress()
 	return s.result(in), nil
+}
+
+// profileMatches checks that the profile set was made for the replica's
+// model and device: its times are that device's, and the memory planner
+// sizes the KV cache from replica.device, so mixing them (an H200 profile
+// on an A100's memory) would be silently wrong. Vidur cannot mix them: it
+// finds profiles by device name.
+func profileMatches(cfg Config, set *predict.Set) error {
+	if set.Meta.Model != cfg.Replica.Model {
+		return &ConfigError{fmt.Errorf("profile set %s is for %s, but replica_config_model_name is %s", set.Origin, set.Meta.Model, cfg.Replica.Model)}
+	}
+	if set.Meta.Device != cfg.Replica.Device {
+		return &ConfigError{fmt.Errorf("profile set %s was made for device %s, but replica_config_device is %s: set replica_config_device to %s (and replica_config_network_device to one of its nodes, e.g. %s)",
+			set.Origin, set.Meta.Device, cfg.Replica.Device, set.Meta.Device, set.Meta.NetworkDevice)}
+	}
+	return nil
 }
 
 func newPredictor(cfg Config, resolved Resolved, in Inputs) (*predict.Predictor, error) {

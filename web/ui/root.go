@@ -327,6 +327,13 @@ func (c *Root) HandleField(f Field, event vugu.DOMEvent) {
 			return
 		}
 		c.Cfg[f.Key] = event.PropString("target", "value")
+		if f.Key == "predictor.profile" {
+			// A profile set holds one device's times: run on that device
+			// (memory planner, network), as the engine requires.
+			if p := c.profileNamed(c.Cfg[f.Key]); p != nil && p.Device != "" {
+				c.Cfg["replica.device"], c.Cfg["replica.network_device"] = p.Device, p.Network
+			}
+		}
 	})
 }
 
@@ -410,6 +417,11 @@ func (c *Root) ProfileInfo() *Profile {
 	if c.Result != nil {
 		name = c.Result.Profile.Name
 	}
+	return c.profileNamed(name)
+}
+
+// profileNamed finds an embedded profile set by name (nil if unknown).
+func (c *Root) profileNamed(name string) *Profile {
 	for i := range c.Profiles {
 		if c.Profiles[i].Name == name {
 			return &c.Profiles[i]

@@ -22,6 +22,7 @@ type Profile struct {
 	Name       string `json:"name"`
 	Model      string `json:"model"`
 	Device     string `json:"device"`
+	Network    string `json:"network_device"`
 	Kind       string `json:"kind"`
 	Summary    string `json:"summary"`
 	Provenance string `json:"provenance"`
