@@ -216,6 +216,25 @@ func TestPage_GoExitRecovered(t *testing.T) {
 	}
 }
 
+// TestPage_NarrowScreen: on a phone-sized viewport the page fits its width
+// (no sideways scrolling) and shows the results above the settings.
+func TestPage_NarrowScreen(t *testing.T) {
+	srv, ctx := setup(t)
+	var width int
+	var resultsFirst bool
+	err := chromedp.Run(ctx, chromedp.EmulateViewport(390, 844), chromedp.Navigate(srv.URL), waitRequests("4"),
+		chromedp.WaitVisible(".chart canvas", chromedp.ByQuery),
+		chromedp.Evaluate(`document.documentElement.scrollWidth`, &width),
+		chromedp.Evaluate(`document.getElementById("k-requests").getBoundingClientRect().top < document.getElementById("preset").getBoundingClientRect().top`, &resultsFirst),
+		shot("page-narrow.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if width > 390 || !resultsFirst {
+		t.Errorf("at 390 px: page width %d px, results above settings %v", width, resultsFirst)
+	}
+}
+
 // TestPage_Formats: each supported format through the file input, detected
 // before running, then run.
 func TestPage_Formats(t *testing.T) {
