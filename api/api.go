@@ -156,8 +156,24 @@ func (h *handler) profiles(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// PresetInfo is an embedded workload preset with the configuration a run of
+// it starts from (a request's config goes on top).
+type PresetInfo struct {
+	presets.Preset
+	Config engine.Config `json:"config"`
+}
+
 func (h *handler) presets(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, presets.All())
+	var out []PresetInfo
+	for _, p := range presets.All() {
+		cfg, err := runner.Config(p.Name)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		out = append(out, PresetInfo{Preset: p, Config: cfg})
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // File is a workload file sent inline in a JSON request.

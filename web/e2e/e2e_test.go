@@ -272,14 +272,22 @@ func TestPage_ErrorThenRecover(t *testing.T) {
 	srv, ctx := setup(t)
 	bad, _ := filepath.Abs("testdata/bad_trace.csv")
 	good, _ := filepath.Abs("../../presets/data/seed/vidur_trace.csv")
+	var chunk string
+	var skipCPU bool
 	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitRequests("4"),
 		chromedp.SetUploadFiles("#file-input", []string{bad}, chromedp.ByQuery),
-		waitText("#error", "bad_trace.csv, line 3, column 2 (num_prefill_tokens)"), waitText("#error", "an integer >= 1"),
+		waitText("#error", "bad_trace.csv, line 3, column 2 (num_prefill_tokens)"), waitText("#error", `expected an integer >= 1, got "ten"`),
+		chromedp.Value(`[id="cfg-scheduler.chunk_size"]`, &chunk, chromedp.ByQuery),
+		chromedp.Evaluate(`document.getElementById("cfg-predictor.skip_cpu_overhead_modeling").checked`, &skipCPU),
 		shot("page-error.png"),
 		chromedp.SetUploadFiles("#file-input", []string{good}, chromedp.ByQuery),
 		waitText("#detected", "vidur-trace: 4 requests"), chromedp.Click("#run", chromedp.ByQuery), waitRequests("4"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	// With no result on screen the panel still shows what the next run uses.
+	if chunk != "512" || !skipCPU {
+		t.Errorf("settings shown after the error: chunk size %q, skip CPU overhead %v; want 512, true", chunk, skipCPU)
 	}
 }
 

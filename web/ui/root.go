@@ -290,10 +290,22 @@ func (c *Root) AfterRender() {
 	}
 }
 
-// Value is a panel field's current value: the user's, else the last run's.
+// Value is a panel field's current value: the user's, else the configuration
+// the next run starts from.
 func (c *Root) Value(f Field) string {
 	if v, ok := c.Cfg[f.Key]; ok {
 		return v
+	}
+	// What the next run starts from: the chosen preset's configuration
+	// (the default preset's for uploaded files), else the last run's.
+	name := c.Preset
+	if len(c.Files) > 0 && len(c.Presets) > 0 {
+		name = c.Presets[0].Name // the default comes first
+	}
+	for _, p := range c.Presets {
+		if p.Name == name && len(p.Config) > 0 {
+			return lookup(p.Config, f.Key)
+		}
 	}
 	if c.Result != nil {
 		return lookup(c.Result.Config, f.Key)

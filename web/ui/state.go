@@ -12,9 +12,10 @@ import (
 
 // Preset is an entry of GET /api/presets.
 type Preset struct {
-	Name        string `json:"name"`
-	Title       string `json:"title"`
-	Description string `json:"description"`
+	Name        string          `json:"name"`
+	Title       string          `json:"title"`
+	Description string          `json:"description"`
+	Config      json.RawMessage `json:"config"` // what a run of it starts from
 }
 
 // Profile is an entry of GET /api/profiles.
@@ -96,6 +97,14 @@ func (p *Problem) Where() string {
 		}
 	}
 	return s
+}
+
+// Message is what went wrong, without the position Where already shows.
+func (p *Problem) Message() string {
+	if p.Where() != "" && p.Expected != "" {
+		return "expected " + p.Expected + ", got " + p.Got // Got comes quoted
+	}
+	return p.Detail
 }
 
 // Field is one setting of the config panel.
