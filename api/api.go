@@ -72,6 +72,7 @@ type handler struct {
 	mux  *http.ServeMux
 	mu   sync.Mutex
 	sets map[string]*predict.Set // embedded sets opened so far, by name
+	wl   runner.Cache            // preset workloads parsed so far
 }
 
 var _ http.Handler = (*handler)(nil)
@@ -424,7 +425,7 @@ func (h *handler) parse(w http.ResponseWriter, r *http.Request) (runner.Job, err
 	if err != nil {
 		return runner.Job{}, &engine.ConfigError{Err: err}
 	}
-	return runner.Job{Preset: req.Preset, Files: files, Config: cfg, Profile: set}, nil
+	return runner.Job{Preset: req.Preset, Files: files, Config: cfg, Profile: set, Cache: &h.wl}, nil
 }
 
 // profileSet opens an embedded profile set once per handler, so that its

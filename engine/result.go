@@ -98,13 +98,15 @@ func (r *Result) Members(b int) []Member {
 }
 
 // TokenTimes returns request i's output-token completion times.
-func (r *Result) TokenTimes(i int) []int64 {
-	tok := r.Requests[i].tokens
-	out := make([]int64, len(tok))
-	for k, b := range tok {
-		out[k] = r.Batches[b].EndAt
+func (r *Result) TokenTimes(i int) []int64 { return r.AppendTokenTimes(nil, i) }
+
+// AppendTokenTimes appends request i's output-token completion times to
+// dst: TokenTimes without the allocation when dst has room.
+func (r *Result) AppendTokenTimes(dst []int64, i int) []int64 {
+	for _, b := range r.Requests[i].tokens {
+		dst = append(dst, r.Batches[b].EndAt)
 	}
-	return out
+	return dst
 }
 
 // EachToken calls f for every output token of request i, in order, without

@@ -180,6 +180,27 @@ func (rp *replica) admitOrPreempt(r *request) bool {
 	return true
 }
 
+// admitDecode is admitOrPreempt then allocateRequest for a decode, with
+// the common case (the request holds blocks and one is free) inline: it runs
+// once per decode token, the engine's hottest path.
+func (rp *replica) admitDecode(r *request) bool {
+	if r.blocks > 0 && rp.numBlocks-rp.allocated >= 1 {
+		switch need := r.processed - r.blocks*rp.cfg.BlockSize; {
+		case need == 1:
+			r.blocks++
+			rp.allocated++
+		case need > 1:
+			rp.allocateRequest(r) // reports the broken invariant
+		}
+		return true
+	}
+	if !rp.admitOrPreempt(r) {
+		return false
+	}
+	rp.allocateRequest(r)
+	return true
+}
+
 // restart is recompute preemption: free the KV and re-queue the request at
 // the front, to re-prefill its prompt plus the tokens it has generated.
 func (rp *replica) restart(r *request) {
@@ -235,10 +256,9 @@ func (sarathi) nextBatch(rp *replica, buf []member) []member {
 			prefills = append(prefills, r)
 			continue
 		}
-		if !rp.admitOrPreempt(r) {
+		if !rp.admitDecode(r) {
 			continue
 		}
-		rp.allocateRequest(r)
 		ms = append(ms, member{r, 1})
 		tokens++
 	}

@@ -25,19 +25,17 @@ func collect(res *engine.Result) latencies {
 		}
 	}
 	l.tok = make([]int64, 0, ntok)
+	var times []int64
 	for i, r := range res.Requests {
 		if r.Status != engine.StatusOK {
 			continue
 		}
 		l.ttft = append(l.ttft, r.FirstTokenNs-r.ArrivalNs)
 		l.e2e = append(l.e2e, r.CompletionNs-r.ArrivalNs)
-		var prev int64
-		res.EachToken(i, func(k int, at int64) {
-			if k > 0 {
-				l.tok = append(l.tok, at-prev)
-			}
-			prev = at
-		})
+		times = res.AppendTokenTimes(times[:0], i) // a plain loop: a callback per token costs in wasm
+		for k := 1; k < len(times); k++ {
+			l.tok = append(l.tok, times[k]-times[k-1])
+		}
 	}
 	sortInt64(l.ttft)
 	sortInt64(l.e2e)

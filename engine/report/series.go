@@ -52,11 +52,15 @@ func timeline(res *engine.Result) plots.Timeline {
 	// A bucket counts a request as running if it was scheduled at or before
 	// the bucket start and not yet finished then.
 	after := func(t int64) int { return min(int((t+width-1)/width), buckets) }
+	var times []int64
 	for i, r := range res.Requests {
 		if r.CompletionNs >= 0 {
 			completed[bucket(r.CompletionNs)]++
 		}
-		res.EachToken(i, func(_ int, at int64) { tokens[bucket(at)]++ })
+		times = res.AppendTokenTimes(times[:0], i)
+		for _, at := range times {
+			tokens[bucket(at)]++
+		}
 		stop := int64(end + width)
 		if r.CompletionNs >= 0 {
 			stop = r.CompletionNs

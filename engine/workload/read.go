@@ -52,6 +52,26 @@ const RejectedTooLong = "rejected_too_long"
 type File struct {
 	Name string
 	R    io.Reader
+	// Parsed, if set, is this file already read by ParseFile; Load uses it
+	// instead of reading R (R may be nil).
+	Parsed *Parsed
+}
+
+// Parsed is a workload file read once and reusable by any number of Loads
+// (an embedded preset's trace, read by a long-lived server or page). It is
+// read-only.
+type Parsed struct {
+	p           parsed
+	lengthsOnly bool
+}
+
+// ParseFile reads f as Load would, for Options.LengthsOnly = lengthsOnly.
+func ParseFile(f File, lengthsOnly bool) (*Parsed, error) {
+	p, err := parseFile(f, lengthsOnly)
+	if err != nil {
+		return nil, err
+	}
+	return &Parsed{p: p, lengthsOnly: lengthsOnly}, nil
 }
 
 // Options say how lengths and times are scaled and clipped, and how
@@ -168,6 +188,13 @@ func Load(files []File, opt Options) (*Workload, error) {
 	}
 	var ps []parsed
 	for _, f := range files {
+		if f.Parsed != nil && f.Parsed.lengthsOnly == opt.LengthsOnly {
+			ps = append(ps, f.Parsed.p)
+			continue
+		}
+		if f.R == nil {
+			return nil, fmt.Errorf("workload: %s: no data (parsed for another lengths_only setting)", f.Name)
+		}
 		p, err := parseFile(f, opt.LengthsOnly)
 		if err != nil {
 			return nil, err

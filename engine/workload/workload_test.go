@@ -3,6 +3,7 @@ package workload_test
 import (
 	"errors"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -80,6 +81,27 @@ func TestLoad_Formats(t *testing.T) {
 			}
 			if tc.noteHas != "" && !strings.Contains(strings.Join(w.Notes, "\n"), tc.noteHas) {
 				t.Errorf("notes %q lack %q", w.Notes, tc.noteHas)
+			}
+			// The same files parsed once (ParseFile) load to the same
+			// workload, again and again.
+			var pre []workload.File
+			for i := 0; i < len(tc.files); i += 2 {
+				p, err := workload.ParseFile(workload.File{Name: tc.files[i], R: strings.NewReader(tc.files[i+1])}, opt.LengthsOnly)
+				if err != nil {
+					t.Fatal(err)
+				}
+				pre = append(pre, workload.File{Name: tc.files[i], Parsed: p})
+			}
+			for range 2 {
+				w2, err := workload.Load(pre, opt)
+				if err != nil || !reflect.DeepEqual(w2, w) {
+					t.Fatalf("from parsed files: %+v, %v; want %+v", w2, err, w)
+				}
+			}
+			other := opt
+			other.LengthsOnly = !opt.LengthsOnly
+			if _, err := workload.Load(pre, other); err == nil || !strings.Contains(err.Error(), "parsed for another lengths_only") {
+				t.Errorf("parsed files under another lengths_only: %v", err)
 			}
 		})
 	}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/servesim/servesim/engine"
 	"github.com/servesim/servesim/engine/csvin"
@@ -38,6 +39,8 @@ type Job struct {
 	Options      engine.Options
 	// Check, if set, vets the loaded workload before it runs (server limits).
 	Check func(*workload.Workload) error
+	// Cache, if set, keeps preset workloads parsed across jobs.
+	Cache *Cache
 }
 
 // Config returns the default config with the preset's changes applied: the
@@ -85,7 +88,7 @@ func jobFiles(job Job) ([]workload.File, string, error) {
 		if err != nil {
 			return nil, "", &engine.ConfigError{Err: err}
 		}
-		if files, err = p.Open(); err != nil {
+		if files, err = job.Cache.presetFiles(p, job.Config.WorkloadOptions().LengthsOnly); err != nil {
 			return nil, "", err
 		}
 		if name == "" {
@@ -96,6 +99,39 @@ func jobFiles(job Job) ([]workload.File, string, error) {
 		name = fmt.Sprint(workload.Names(files))
 	}
 	return files, name, nil
+}
+
+// Cache keeps embedded preset workloads parsed, for a long-lived host (the
+// API server, the page's worker) that runs presets again and again. Safe
+// for concurrent use; the zero value is ready, and a nil *Cache parses
+// every time.
+type Cache struct {
+	mu     sync.Mutex
+	parsed map[string]*workload.Parsed // by preset file and lengths_only
+}
+
+func (c *Cache) presetFiles(p presets.Preset, lengthsOnly bool) ([]workload.File, error) {
+	files, err := p.Open()
+	if err != nil || c == nil {
+		return files, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.parsed == nil {
+		c.parsed = map[string]*workload.Parsed{}
+	}
+	for i, f := range files {
+		key := fmt.Sprintf("%s|%s|%t", p.Name, f.Name, lengthsOnly)
+		if c.parsed[key] == nil {
+			parsed, err := workload.ParseFile(f, lengthsOnly)
+			if err != nil {
+				return nil, err
+			}
+			c.parsed[key] = parsed
+		}
+		files[i] = workload.File{Name: f.Name, Parsed: c.parsed[key]}
+	}
+	return files, nil
 }
 
 // Run loads the workload and profile and simulates.

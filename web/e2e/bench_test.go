@@ -24,8 +24,8 @@ import (
 // already running) and a warm one (service worker); the page's download size
 // raw, gzip and brotli; and 10k requests simulated in the browser's worker
 // against the same API request handled natively in-process: the page's
-// streamed run (progress lines, then summary and plot series), median of 3
-// each after one warm-up run.
+// streamed run (progress lines, then summary and plot series), median of 5
+// each after one warm-up run, the two alternating.
 func BenchmarkPage(b *testing.B) {
 	srv, ctx := setup(b)
 	if err := chromedp.Run(ctx, chromedp.Navigate("about:blank")); err != nil { // start the browser first
@@ -75,25 +75,25 @@ func BenchmarkPage(b *testing.B) {
 
 	// 10k requests: Splitwise conversation lengths, Poisson 32 QPS.
 	body := `{"preset":"splitwise-conv-2qps","config":{"workload":{"num_requests":10000,"qps":32}}}`
-	var browser []float64
-	err := chromedp.Run(ctx, chromedp.Evaluate(`(async () => {
-		const run = () => new Promise((resolve, reject) => {
+	// Browser and native runs alternate, so that both see the same host
+	// (this machine's speed drifts by tens of percent over minutes); the
+	// first of each is a warm-up.
+	browserRun := func() float64 {
+		var ms float64
+		err := chromedp.Run(ctx, chromedp.Evaluate(`new Promise((resolve, reject) => {
 			const t0 = performance.now();
 			let result = false;
 			servesim.simulate("/api/simulate?format=ndjson", `+"`"+body+"`"+`,
 				(line) => { result = result || line.startsWith('{"result"'); },
 				() => result ? resolve(performance.now() - t0) : reject("no result"), reject);
-		});
-		const ms = [];
-		for (let i = 0; i < 4; i++) ms.push(await run());
-		return ms.slice(1);
-	})()`, &browser, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
-	if err != nil {
-		b.Fatal(err)
+		})`, &ms, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
+		if err != nil {
+			b.Fatal(err)
+		}
+		return ms
 	}
 	h := api.NewHandler(api.Options{})
-	var native []float64
-	for i := 0; i < 4; i++ {
+	nativeRun := func() float64 {
 		req := httptest.NewRequest(http.MethodPost, "/api/simulate?format=ndjson", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		rec := httptest.NewRecorder()
@@ -102,8 +102,13 @@ func BenchmarkPage(b *testing.B) {
 		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `{"result"`) {
 			b.Fatalf("native: status %d: %.200s", rec.Code, rec.Body)
 		}
+		return time.Since(start).Seconds() * 1000
+	}
+	var browser, native []float64
+	for i := range 6 {
+		bm, nm := browserRun(), nativeRun()
 		if i > 0 {
-			native = append(native, time.Since(start).Seconds()*1000)
+			browser, native = append(browser, bm), append(native, nm)
 		}
 	}
 	b.Logf("10k requests, ms: browser %v, native %v", browser, native)
