@@ -15,7 +15,6 @@ import (
 	"mime"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/servesim/servesim/engine"
@@ -68,11 +67,9 @@ type Options struct {
 }
 
 type handler struct {
-	opt  Options
-	mux  *http.ServeMux
-	mu   sync.Mutex
-	sets map[string]*predict.Set // embedded sets opened so far, by name
-	wl   runner.Cache            // preset workloads parsed so far
+	opt   Options
+	mux   *http.ServeMux
+	cache runner.Cache // embedded profile sets and preset workloads, parsed once
 }
 
 var _ http.Handler = (*handler)(nil)
@@ -85,7 +82,7 @@ func NewHandler(opt Options) http.Handler {
 	if opt.ProgressInterval <= 0 {
 		opt.ProgressInterval = 100 * time.Millisecond
 	}
-	h := &handler{opt: opt, mux: http.NewServeMux(), sets: map[string]*predict.Set{}}
+	h := &handler{opt: opt, mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /api/profiles", h.profiles)
 	h.mux.HandleFunc("GET /api/presets", h.presets)
 	h.mux.HandleFunc("GET /api/openapi.json", func(w http.ResponseWriter, r *http.Request) {
@@ -110,8 +107,11 @@ func NewHandler(opt Options) http.Handler {
 // preload warms the default profile set's table cache. A failure is left
 // for the first run that needs the set to report.
 func (h *handler) preload() {
-	cfg := engine.DefaultConfig()
-	if set, err := h.profileSet(cfg.Predictor.Profile); err == nil {
+	cfg, err := runner.Config(presets.Default) // what the first run uses
+	if err != nil {
+		return
+	}
+	if set, err := h.cache.ProfileSet(cfg.Predictor.Profile); err == nil {
 		_ = engine.Prepare(cfg, engine.Inputs{Profile: set})
 	}
 }
@@ -421,27 +421,11 @@ func (h *handler) parse(w http.ResponseWriter, r *http.Request) (runner.Job, err
 		return runner.Job{}, err
 	}
 	// Only embedded profiles over HTTP: a profile path would read the server's disk.
-	set, err := h.profileSet(cfg.Predictor.Profile)
+	set, err := h.cache.ProfileSet(cfg.Predictor.Profile)
 	if err != nil {
 		return runner.Job{}, &engine.ConfigError{Err: err}
 	}
-	return runner.Job{Preset: req.Preset, Files: files, Config: cfg, Profile: set, Cache: &h.wl}, nil
-}
-
-// profileSet opens an embedded profile set once per handler, so that its
-// CSVs are parsed by the first run that needs them and not again.
-func (h *handler) profileSet(name string) (*predict.Set, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if set, ok := h.sets[name]; ok {
-		return set, nil
-	}
-	set, err := profiles.Embedded().Open(name)
-	if err != nil {
-		return nil, err
-	}
-	h.sets[name] = set
-	return set, nil
+	return runner.Job{Preset: req.Preset, Files: files, Config: cfg, Profile: set, Cache: &h.cache}, nil
 }
 
 func bodyError(err error, want string) error {

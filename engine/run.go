@@ -256,12 +256,6 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 	if in.Workload == nil || len(in.Workload.Requests) == 0 {
 		return nil, errors.New("engine: the workload has no requests")
 	}
-	if in.Profile == nil {
-		return nil, errors.New("engine: no profile set")
-	}
-	if err := profileMatches(cfg, in.Profile); err != nil {
-		return nil, err
-	}
 	pred, err := newPredictor(cfg, resolved, in)
 	if err != nil {
 		return nil, err
@@ -347,7 +341,14 @@ func profileMatches(cfg Config, set *predict.Set) error {
 	return nil
 }
 
+// newPredictor checks the profile set against cfg and loads its tables.
 func newPredictor(cfg Config, resolved Resolved, in Inputs) (*predict.Predictor, error) {
+	if in.Profile == nil {
+		return nil, errors.New("engine: no profile set")
+	}
+	if err := profileMatches(cfg, in.Profile); err != nil {
+		return nil, err
+	}
 	pc := cfg.Predictor
 	return predict.New(in.Profile, in.Network, predict.Options{
 		Model: resolved.Model, Node: resolved.Node, TP: cfg.Replica.TensorParallelSize, PP: cfg.Replica.NumPipelineStages,
@@ -367,9 +368,6 @@ func Prepare(cfg Config, in Inputs) error {
 	resolved, err := cfg.Resolve()
 	if err != nil {
 		return &ConfigError{err}
-	}
-	if in.Profile == nil {
-		return errors.New("engine: no profile set")
 	}
 	_, err = newPredictor(cfg, resolved, in)
 	return err

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"sync"
 
 	"github.com/servesim/servesim/engine"
@@ -101,35 +102,69 @@ func jobFiles(job Job) ([]workload.File, string, error) {
 	return files, name, nil
 }
 
-// Cache keeps embedded preset workloads parsed, for a long-lived host (the
-// API server, the page's worker) that runs presets again and again. Safe
-// for concurrent use; the zero value is ready, and a nil *Cache parses
-// every time.
+// Cache keeps embedded preset workloads parsed and embedded profile sets
+// open (so their tables are parsed once, see predict.Set), for a long-lived
+// host (the API server, the page's worker) that runs them again and again.
+// Safe for concurrent use; the zero value is ready, and a nil *Cache
+// parses every time.
 type Cache struct {
 	mu     sync.Mutex
-	parsed map[string]*workload.Parsed // by preset file and lengths_only
+	parsed map[string]*workload.Parsed // by preset, file and lengths_only
+	sets   map[string]*predict.Set     // embedded profile sets by name
 }
 
-func (c *Cache) presetFiles(p presets.Preset, lengthsOnly bool) ([]workload.File, error) {
-	files, err := p.Open()
-	if err != nil || c == nil {
-		return files, err
+// ProfileSet opens an embedded profile set (never a directory), once.
+func (c *Cache) ProfileSet(name string) (*predict.Set, error) {
+	if c == nil {
+		return profiles.Embedded().Open(name)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if set, ok := c.sets[name]; ok {
+		return set, nil
+	}
+	set, err := profiles.Embedded().Open(name)
+	if err != nil {
+		return nil, err
+	}
+	if c.sets == nil {
+		c.sets = map[string]*predict.Set{}
+	}
+	c.sets[name] = set
+	return set, nil
+}
+
+// presetFiles returns the preset's files, parsed once when c is not nil.
+func (c *Cache) presetFiles(p presets.Preset, lengthsOnly bool) ([]workload.File, error) {
+	if c == nil {
+		return p.Open()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	key := func(f string) string { return fmt.Sprintf("%s|%s|%t", p.Name, path.Base(f), lengthsOnly) }
+	files := make([]workload.File, len(p.Files))
+	hit := true
+	for i, f := range p.Files {
+		files[i] = workload.File{Name: path.Base(f), Parsed: c.parsed[key(f)]}
+		hit = hit && files[i].Parsed != nil
+	}
+	if hit {
+		return files, nil
+	}
+	opened, err := p.Open() // a first run: read and keep
+	if err != nil {
+		return nil, err
+	}
 	if c.parsed == nil {
 		c.parsed = map[string]*workload.Parsed{}
 	}
-	for i, f := range files {
-		key := fmt.Sprintf("%s|%s|%t", p.Name, f.Name, lengthsOnly)
-		if c.parsed[key] == nil {
-			parsed, err := workload.ParseFile(f, lengthsOnly)
-			if err != nil {
-				return nil, err
-			}
-			c.parsed[key] = parsed
+	for i, f := range opened {
+		parsed, err := workload.ParseFile(f, lengthsOnly)
+		if err != nil {
+			return nil, err
 		}
-		files[i] = workload.File{Name: f.Name, Parsed: c.parsed[key]}
+		c.parsed[key(p.Files[i])] = parsed
+		files[i] = workload.File{Name: f.Name, Parsed: parsed}
 	}
 	return files, nil
 }

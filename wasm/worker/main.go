@@ -4,7 +4,7 @@
 // `go run ./wasm/worker` serves it on $PORT through the same package.
 //
 // In the page the Go instance is kept for the worker's lifetime (see
-// persistent_js.go): the handler is served through syumai/workers'
+// host_js.go): the handler is served through syumai/workers'
 // handleRequest binding for every request, and the embedded profiles and
 // workloads it has parsed stay parsed; the default profile is parsed while
 // the page loads.

@@ -7,7 +7,7 @@
 // every request. This glue uses the same runtime pieces (its wasm_exec.js,
 // which gives Go a per-instance `context`, and runtime.mjs, which compiles
 // build/app.wasm) but starts one instance, marked persistent, and sends every
-// request to its handleRequest binding (see wasm/worker/persistent_js.go):
+// request to its handleRequest binding (see wasm/worker/host_js.go):
 // parsed profiles and workloads stay warm between runs.
 import "./build/wasm_exec.js";
 import { createRuntimeContext, loadModule } from "./build/runtime.mjs";

@@ -303,12 +303,12 @@ func (c *Root) Value(f Field) string {
 		name = c.Presets[0].Name // the default comes first
 	}
 	for _, p := range c.Presets {
-		if p.Name == name && len(p.Config) > 0 {
-			return lookup(p.Config, f.Key)
+		if p.Name == name && p.Config != nil {
+			return p.Config[f.Key]
 		}
 	}
 	if c.Result != nil {
-		return lookup(c.Result.Config, f.Key)
+		return c.Result.Config[f.Key]
 	}
 	return ""
 }

@@ -12,10 +12,10 @@ import (
 
 // Preset is an entry of GET /api/presets.
 type Preset struct {
-	Name        string          `json:"name"`
-	Title       string          `json:"title"`
-	Description string          `json:"description"`
-	Config      json.RawMessage `json:"config"` // what a run of it starts from
+	Name        string   `json:"name"`
+	Title       string   `json:"title"`
+	Description string   `json:"description"`
+	Config      settings `json:"config"` // what a run of it starts from
 }
 
 // Profile is an entry of GET /api/profiles.
@@ -62,10 +62,10 @@ type Result struct {
 		Files  []string `json:"files"`
 		Notes  []string `json:"notes"`
 	} `json:"workload"`
-	WorkloadName string          `json:"workload_name"`
-	Config       json.RawMessage `json:"config"`
-	Plots        plots.Plots     `json:"plots"`
-	Files        []string        `json:"files"`
+	WorkloadName string      `json:"workload_name"`
+	Config       settings    `json:"config"`
+	Plots        plots.Plots `json:"plots"`
+	Files        []string    `json:"files"`
 }
 
 // Problem is an API error (problem+json).
@@ -133,29 +133,35 @@ var Fields = []Field{
 	{"predictor.skip_cpu_overhead_modeling", "skip CPU overhead (Vidur default)", "checkbox", nil},
 }
 
-// lookup reads a "section.key" path from a JSON object.
-func lookup(raw json.RawMessage, key string) string {
+// settings is a configuration flattened to "section.key" -> value as the
+// panel shows it, decoded once when the JSON arrives (not per render).
+type settings map[string]string
+
+// UnmarshalJSON flattens a configuration object.
+func (s *settings) UnmarshalJSON(b []byte) error {
 	var m map[string]any
-	if json.Unmarshal(raw, &m) != nil {
-		return ""
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
 	}
-	var cur any = m
-	for _, k := range strings.Split(key, ".") {
-		obj, ok := cur.(map[string]any)
-		if !ok {
-			return ""
+	*s = settings{}
+	var walk func(prefix string, v any)
+	walk = func(prefix string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, x := range v {
+				walk(prefix+k+".", x)
+			}
+		case nil:
+		case float64:
+			(*s)[strings.TrimSuffix(prefix, ".")] = strconv.FormatFloat(v, 'f', -1, 64)
+		case bool:
+			(*s)[strings.TrimSuffix(prefix, ".")] = strconv.FormatBool(v)
+		default:
+			(*s)[strings.TrimSuffix(prefix, ".")] = fmt.Sprint(v)
 		}
-		cur = obj[k]
 	}
-	switch v := cur.(type) {
-	case nil:
-		return ""
-	case float64:
-		return strconv.FormatFloat(v, 'f', -1, 64)
-	case bool:
-		return strconv.FormatBool(v)
-	}
-	return fmt.Sprint(cur)
+	walk("", m)
+	return nil
 }
 
 // configJSON turns the panel's overrides into the API's nested config.
