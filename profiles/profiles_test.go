@@ -34,6 +34,10 @@ func TestEmbeddedSets(t *testing.T) {
 		if !strings.Contains(set.Provenance, kind) || !strings.Contains(set.Meta.Summary, kind) {
 			t.Errorf("%s: provenance and summary must say %s", name, kind)
 		}
+		// A measured set states its error against real runs (bench/gpu/fidelity writes it).
+		if set.Meta.Kind == "measured" && (!strings.Contains(set.Provenance, "\n## Validated error\n") || !strings.Contains(set.Meta.Summary, "validated on real runs")) {
+			t.Errorf("%s: a measured set's PROVENANCE.md and summary must give its validated error (go run ./bench/gpu/fidelity --card %s)", name, set.Meta.Device)
+		}
 		m, err := model.Lookup(set.Meta.Model)
 		if err != nil {
 			t.Fatal(err)

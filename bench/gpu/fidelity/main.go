@@ -1,13 +1,15 @@
 // Command fidelity scores servesim against the real GPU runs in
 // bench/gpu/<card>/: it simulates each workload with the card's measured
 // profile (host overhead, LM head and embedding on), writes the simulated
-// metrics beside the real ones, compares them (servesim compare) and writes
-// bench/gpu/<card>/FIDELITY.md.
+// metrics beside the real ones, compares them (servesim compare), writes
+// bench/gpu/<card>/FIDELITY.md and records the held-out error in the profile
+// set (PROVENANCE.md, profile.json's summary).
 //
 //	go run ./bench/gpu/fidelity --card h200
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -18,6 +20,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/servesim/servesim/engine/predict"
 	"github.com/servesim/servesim/engine/report"
 	"github.com/servesim/servesim/engine/workload"
 	"github.com/servesim/servesim/internal/compare"
@@ -58,8 +61,15 @@ func score(card, shared string) error {
 	p("`--attention_decode_context max` (the loop pads keys to the longest context), the same\n")
 	p("scheduler settings (chunk 512, batch cap 128, block 16) and a KV cache of the real loop's size (16,384 blocks).\n")
 	p("Workloads: `profiles/tools/gpu/workloads/`. Time between tokens pools every token with index > 0.\n\n")
+	if b, err := os.ReadFile(filepath.Join("profiles", card, "qwen3-0.6b/env.json")); err == nil {
+		var env map[string]any
+		json.Unmarshal(b, &env)
+		p("Card and software of the real runs (`profiles/%s/qwen3-0.6b/env.json`): %v, driver %v, torch %v, CUDA %v.\n\n",
+			card, env["gpu"], env["driver"], env["torch"], env["cuda"])
+	}
 	type agg struct{ p50, p90 []float64 }
 	summary := map[string]*agg{}
+	sat := map[string]float64{} // the held-out saturation run's signed error, %, by "metric quantile"
 	var order []string
 	for _, r := range runs {
 		dir := filepath.Join("bench/gpu", card, r.name)
@@ -116,6 +126,9 @@ func score(card, shared string) error {
 			f.Close()
 		}
 		for _, row := range res.Rows {
+			if r.name == saturation && (row.Quantile == "P50" || row.Quantile == "P90") {
+				sat[row.Metric+" "+row.Quantile] = row.RelErr() * 100
+			}
 			a := summary[row.Metric]
 			if a == nil {
 				a = &agg{}
@@ -137,7 +150,57 @@ func score(card, shared string) error {
 	}
 	repeatTable(&md, card)
 	gemmTable(&md, card, shared)
-	return os.WriteFile(filepath.Join("bench/gpu", card, "FIDELITY.md"), []byte(md.String()), 0o644)
+	if err := os.WriteFile(filepath.Join("bench/gpu", card, "FIDELITY.md"), []byte(md.String()), 0o644); err != nil {
+		return err
+	}
+	held := fmt.Sprintf("TTFT %+.1f%% / %+.1f%%, time between tokens %+.1f%% / %+.1f%%, E2E %+.1f%% / %+.1f%% (P50 / P90)",
+		sat["TTFT P50"], sat["TTFT P90"], sat["time between tokens P50"], sat["time between tokens P90"], sat["E2E P50"], sat["E2E P90"])
+	fmt.Printf("%s: held-out %s run: %s\n", card, saturation, held)
+	return recordValidation(card, held)
+}
+
+// saturation is the run held out of every fit that the profile's validated
+// error is quoted from.
+const saturation = "poisson-saturation"
+
+// recordValidation writes the held-out error into the profile set itself:
+// a "Validated error" section at the end of PROVENANCE.md and a clause of
+// profile.json's summary (both replaced when this runs again).
+func recordValidation(card, held string) error {
+	dir := filepath.Join("profiles", card, "qwen3-0.6b")
+	prov, err := os.ReadFile(filepath.Join(dir, "PROVENANCE.md"))
+	if err != nil {
+		return err
+	}
+	const heading = "\n## Validated error\n"
+	text, _, _ := strings.Cut(string(prov), heading)
+	text = strings.TrimRight(text, "\n") + "\n" + heading + fmt.Sprintf(`
+Written by `+"`go run ./bench/gpu/fidelity --card %s`"+`. Simulated with this set (host overhead, LM head and
+embedding on) against the real %s runs in `+"`bench/gpu/%s/`"+`: the %s run, held out of every
+fit, is off by %s. Every run's tables: `+"`bench/gpu/%s/FIDELITY.md`"+`.
+`, card, strings.ToUpper(card), card, saturation, held, card)
+	if err := os.WriteFile(filepath.Join(dir, "PROVENANCE.md"), []byte(text), 0o644); err != nil {
+		return err
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "profile.json"))
+	if err != nil {
+		return err
+	}
+	var meta predict.Meta
+	if err := json.Unmarshal(b, &meta); err != nil {
+		return err
+	}
+	const clause = "; validated on real runs, held out: "
+	summary, _, _ := strings.Cut(meta.Summary, clause)
+	meta.Summary = summary + clause + held
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(meta); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "profile.json"), out.Bytes(), 0o644)
 }
 
 // gemmTable sets this card's timings of Vidur's H100 GEMM shapes against
@@ -177,13 +240,26 @@ func gemmTable(md *strings.Builder, card, shared string) {
 		}
 	}
 	fmt.Fprintf(md, "\n## Software-stack drift: Vidur's H100 GEMM shapes on this %s\n\nLlama-2-7B TP1 GEMMs timed here the same way as the profile, against Vidur's public H100 profile (older stack, H100). A ratio far from 1 at the same shape is card and stack drift, which a derived profile (like the A100 set) inherits.\n\n| op | tokens | here ms | Vidur H100 ms | ratio |\n|---|---:|---:|---:|---:|\n", strings.ToUpper(card))
+	var off []float64 // |ratio - 1|, %
 	for _, r := range rows {
 		v := vidur[fmt.Sprint(r.Op, r.NumTokens)]
 		ratio := "n/a"
 		if v > 0 {
 			ratio = fmt.Sprintf("%.2f", r.MedianMs/v)
+			off = append(off, math.Abs(r.MedianMs/v-1)*100)
 		}
 		fmt.Fprintf(md, "| %s | %d | %.4f | %.4f | %s |\n", r.Op, r.NumTokens, r.MedianMs, v, ratio)
+	}
+	within := 0
+	for _, o := range off {
+		if o <= 15 {
+			within++
+		}
+	}
+	if len(off) > 0 {
+		line := fmt.Sprintf("Median |ratio - 1| over %d shapes: %.1f%%; %d of %d within 15%%.", len(off), report.Median(off), within, len(off))
+		fmt.Fprintf(md, "\n%s\n", line)
+		fmt.Printf("%s: Vidur H100 GEMM shapes: %s\n", card, line)
 	}
 }
 
