@@ -144,6 +144,9 @@ func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return fail(stderr, exitUsage, fmt.Errorf("unexpected arguments %q (workloads go after --workload)", fs.Args()))
 	}
 	job := runner.Job{Preset: *preset, Config: cfg}
+	// chrome_trace.json names each batch by its members, as the API's and
+	// the golden file do; the engine records them only when asked.
+	job.Options.KeepMembers = *trace
 	var closers []io.Closer
 	defer func() {
 		for _, c := range closers {
