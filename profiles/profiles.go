@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/servesim/servesim/engine/model"
 	"github.com/servesim/servesim/engine/predict"
 )
 
@@ -77,4 +78,20 @@ func (r Registry) Resolve(nameOrDir string) (*predict.Set, error) {
 		return OpenDir(nameOrDir)
 	}
 	return r.Open(nameOrDir)
+}
+
+// Check loads every table a set carries (mlp.csv, attention.csv and, where
+// present, cpu_overheads.csv, host_overheads.csv and the emb/lm_head
+// extensions engine timing reads) for its own model at TP 1, so that a
+// broken file is reported with its position before any run uses it.
+func Check(set *predict.Set, network fs.FS) error {
+	m, err := model.Lookup(set.Meta.Model)
+	if err != nil {
+		return fmt.Errorf("profile set %s: %w", set.Origin, err)
+	}
+	node, _ := model.LookupNode(set.Meta.NetworkDevice)
+	_, err = predict.New(set, network, predict.Options{Model: m, Node: node, TP: 1, PP: 1, HeadDim: m.HeadDim,
+		KVCachePredictionGranularity: 64, CPUOverhead: set.HasCPUOverheads(), HostOverheads: set.HasHostOverheads(),
+		LMHead: true, Embedding: true})
+	return err
 }

@@ -11,8 +11,6 @@ import (
 	"testing"
 
 	"github.com/servesim/servesim/engine"
-	"github.com/servesim/servesim/engine/model"
-	"github.com/servesim/servesim/engine/predict"
 	"github.com/servesim/servesim/engine/report"
 	"github.com/servesim/servesim/engine/workload"
 	"github.com/servesim/servesim/profiles"
@@ -38,14 +36,7 @@ func TestEmbeddedSets(t *testing.T) {
 		if set.Meta.Kind == "measured" && (!strings.Contains(set.Provenance, "\n## Validated error\n") || !strings.Contains(set.Meta.Summary, "validated on real runs")) {
 			t.Errorf("%s: a measured set's PROVENANCE.md and summary must give its validated error (go run ./bench/gpu/fidelity --card %s)", name, set.Meta.Device)
 		}
-		m, err := model.Lookup(set.Meta.Model)
-		if err != nil {
-			t.Fatal(err)
-		}
-		node, _ := model.LookupNode(set.Meta.NetworkDevice)
-		_, err = predict.New(set, reg.Network(), predict.Options{Model: m, Node: node, TP: 1, PP: 1, HeadDim: m.HeadDim,
-			KVCachePredictionGranularity: 64, CPUOverhead: set.HasCPUOverheads(), LMHead: true, Embedding: true})
-		if err != nil {
+		if err := profiles.Check(set, reg.Network()); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
@@ -154,5 +145,21 @@ func TestA100Acceptance(t *testing.T) {
 		if tc.checkE2E {
 			check("median E2E", tc.sim.e2e, tc.ref.e2e)
 		}
+	}
+}
+
+// TestEngineLayoutSet: a set in the reference engine's layout (engine.json,
+// host_overheads.csv, no add column) passes the same checks as the
+// embedded sets.
+func TestEngineLayoutSet(t *testing.T) {
+	set, err := profiles.OpenDir("testdata/engine-set")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !set.HasEngineSpec() || !set.HasHostOverheads() || set.HasCPUOverheads() {
+		t.Fatalf("fixture layout: engine.json %t, host_overheads.csv %t, cpu_overheads.csv %t", set.HasEngineSpec(), set.HasHostOverheads(), set.HasCPUOverheads())
+	}
+	if err := profiles.Check(set, profiles.Embedded().Network()); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -20,6 +20,17 @@ type Timings struct {
 	// CPU is each of the five cpu_overheads.csv terms (ms); Admit the
 	// admit_median extension. Zero CPU writes no cpu_overheads.csv.
 	CPU, Admit float64
+	// Engine, if set, is written as engine.json; mlp.csv then has no
+	// column for its fused_ops. Host rows, if any, are written as
+	// host_overheads.csv.
+	Engine string
+	Host   []HostRow
+}
+
+// HostRow is one host_overheads.csv row (ms).
+type HostRow struct {
+	Batch                      int
+	Base, PerPrefill, PerToken float64
 }
 
 // MLPOps are the mlp.csv ops the predictor reads.
@@ -44,6 +55,30 @@ func (t Timings) LayerMLP() float64 {
 	return s
 }
 
+// mlpColumns are the ops mlp.csv gets: MLPOps less engine.json's fused ops,
+// plus the emb and lm_head extensions when t.MLP times them.
+func (t Timings) mlpColumns() []string {
+	var spec *predict.EngineSpec
+	if t.Engine != "" {
+		var err error
+		if spec, err = predict.ParseEngineSpec([]byte(t.Engine), "engine.json"); err != nil {
+			panic(err) // the fixture itself is wrong
+		}
+	}
+	var ops []string
+	for _, op := range MLPOps {
+		if !spec.Fused(op) {
+			ops = append(ops, op)
+		}
+	}
+	for _, op := range []string{"emb", "lm_head"} {
+		if _, ok := t.MLP[op]; ok {
+			ops = append(ops, op)
+		}
+	}
+	return ops
+}
+
 // Set builds a profile set for m at TP 1, 2, 4 and 8 covering num_tokens 1..maxTokens,
 // decode batch 1..maxBatch x kv 0..maxTokens, prefill chunk 1..maxTokens x
 // kv 0..maxTokens.
@@ -52,7 +87,8 @@ func Set(m model.Model, t Timings, maxTokens, maxBatch int) *predict.Set {
 	tps := []int{1, 2, 4, 8}
 	var b strings.Builder
 	b.WriteString("num_tokens,num_tensor_parallel_workers,n_head,n_kv_head,n_embd,n_expanded_embd,vocab_size,use_gated_mlp")
-	for _, op := range MLPOps {
+	ops := t.mlpColumns()
+	for _, op := range ops {
 		b.WriteString(",time_stats." + op + ".median")
 	}
 	b.WriteString("\n")
@@ -63,7 +99,7 @@ func Set(m model.Model, t Timings, maxTokens, maxBatch int) *predict.Set {
 	for _, n := range []int{1, maxTokens} {
 		for _, tp := range tps {
 			fmt.Fprintf(&b, "%d,%d,%d,%d,%d,%d,%d,%s", n, tp, m.NumQHeads, m.NumKVHeads, m.EmbeddingDim, m.MLPHiddenDim, m.VocabSize, gated)
-			for _, op := range MLPOps {
+			for _, op := range ops {
 				fmt.Fprintf(&b, ",%g", t.MLP[op])
 			}
 			b.WriteString("\n")
@@ -104,6 +140,17 @@ func Set(m model.Model, t Timings, maxTokens, maxBatch int) *predict.Set {
 			}
 		}
 		fs["cpu_overheads.csv"] = &fstest.MapFile{Data: []byte(b.String())}
+	}
+	if t.Engine != "" {
+		fs["engine.json"] = &fstest.MapFile{Data: []byte(t.Engine)}
+	}
+	if len(t.Host) > 0 {
+		b.Reset()
+		b.WriteString("batch_size,host_base_ms,host_per_prefill_ms,host_per_prefill_token_ms\n")
+		for _, h := range t.Host {
+			fmt.Fprintf(&b, "%d,%g,%g,%g\n", h.Batch, h.Base, h.PerPrefill, h.PerToken)
+		}
+		fs["host_overheads.csv"] = &fstest.MapFile{Data: []byte(b.String())}
 	}
 	fs["profile.json"] = &fstest.MapFile{Data: []byte(fmt.Sprintf(`{"name":"test/const","model":%q,"device":"a100","network_device":"a100_pairwise_nvlink","kind":"synthesized","summary":"hand-chosen constant timings for tests"}`, m.Name))}
 	fs["PROVENANCE.md"] = &fstest.MapFile{Data: []byte("# test profile\nSYNTHESIZED: constant timings chosen by hand for tests.\n")}

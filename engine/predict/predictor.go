@@ -29,6 +29,9 @@ type Options struct {
 	// CPUOverhead adds the set's cpu_overheads.csv terms to every stage
 	// (Vidur's skip_cpu_overhead_modeling = false).
 	CPUOverhead bool
+	// HostOverheads loads the set's host_overheads.csv (Host answers from
+	// it): the engine timing model's host time per step.
+	HostOverheads bool
 	// LMHead charges the logits GEMM (mlp.csv column time_stats.lm_head,
 	// servesim extension) once per iteration, keyed by the number of
 	// sequences that need logits; Embedding charges time_stats.emb keyed
@@ -129,6 +132,7 @@ type Predictor struct {
 	decodeMemo, prefillMemo map[uint64]float64
 	logitMemo               map[int]float64
 	cpuMemo                 map[uint64]float64
+	hostMemo                map[uint64]float64
 	// Extrapolated counts lookups answered outside the profiled grids.
 	Extrapolated int
 }
@@ -140,6 +144,7 @@ type tables struct {
 	decode, prefill grid
 	kvSave          curve
 	cpu             map[string]curve
+	host            map[string]curve // host_overheads.csv by column
 }
 
 var mlpOps = []string{"input_layernorm", "attn_pre_proj", "attn_rope", "attn_post_proj", "post_attention_layernorm",
@@ -167,10 +172,10 @@ func New(set *Set, network fs.FS, opt Options) (*Predictor, error) {
 		return nil, fmt.Errorf("predictor: kv_cache_prediction_granularity must be >= 1, got %d", opt.KVCachePredictionGranularity)
 	}
 	p := &Predictor{opt: opt, origin: set.Origin, layersPerStage: m.NumLayers / opt.PP,
-		decodeMemo: map[uint64]float64{}, prefillMemo: map[uint64]float64{}, logitMemo: map[int]float64{}, cpuMemo: map[uint64]float64{}}
+		decodeMemo: map[uint64]float64{}, prefillMemo: map[uint64]float64{}, logitMemo: map[int]float64{}, cpuMemo: map[uint64]float64{}, hostMemo: map[uint64]float64{}}
 	// The tables depend on the set and these options only; a set opened
 	// once (a server's, the page's) parses its CSVs once.
-	key := fmt.Sprintf("%+v|tp=%d|head_dim=%d|emb=%t|lm_head=%t|cpu=%t", m, opt.TP, opt.HeadDim, opt.Embedding, opt.LMHead, opt.CPUOverhead)
+	key := fmt.Sprintf("%+v|tp=%d|head_dim=%d|emb=%t|lm_head=%t|cpu=%t|host=%t", m, opt.TP, opt.HeadDim, opt.Embedding, opt.LMHead, opt.CPUOverhead, opt.HostOverheads)
 	if t := set.cache.get(key); t != nil {
 		p.tables = t
 	} else {
@@ -183,6 +188,11 @@ func New(set *Set, network fs.FS, opt Options) (*Predictor, error) {
 		}
 		if opt.CPUOverhead {
 			if err := p.loadCPU(set); err != nil {
+				return nil, err
+			}
+		}
+		if opt.HostOverheads {
+			if err := p.loadHost(set); err != nil {
 				return nil, err
 			}
 		}
@@ -210,10 +220,13 @@ func (p *Predictor) loadMLP(set *Set) error {
 		{"num_tensor_parallel_workers", itoa(p.opt.TP)}}
 	ops := []string{}
 	for _, op := range mlpOps {
-		if op == "post_attention_layernorm" && !m.PostAttnNorm {
+		if op == "post_attention_layernorm" && !m.PostAttnNorm || set.Engine.Fused(op) {
 			continue
 		}
 		ops = append(ops, op)
+	}
+	if err := checkFused(set); err != nil {
+		return err
 	}
 	if p.opt.Embedding {
 		ops = append(ops, "emb")

@@ -32,12 +32,14 @@ type Meta struct {
 }
 
 // Set is a profile set: a folder holding mlp.csv, attention.csv, optional
-// cpu_overheads.csv, profile.json and PROVENANCE.md.
+// cpu_overheads.csv, optional engine.json and host_overheads.csv,
+// profile.json and PROVENANCE.md.
 type Set struct {
 	Meta       Meta
-	Provenance string // PROVENANCE.md
-	FS         fs.FS  // rooted at the set's folder
-	Origin     string // where it came from, for messages ("embedded:a100/qwen3-0.6b" or a path)
+	Provenance string      // PROVENANCE.md
+	Engine     *EngineSpec // engine.json; nil when the set has none
+	FS         fs.FS       // rooted at the set's folder
+	Origin     string      // where it came from, for messages ("embedded:a100/qwen3-0.6b" or a path)
 	cache      *tableCache
 }
 
@@ -89,6 +91,9 @@ func Open(fsys fs.FS, origin string) (*Set, error) {
 		return nil, fmt.Errorf("profile set %s: every profile set needs a PROVENANCE.md: %w", origin, err)
 	}
 	s.Provenance = string(p)
+	if s.Engine, err = loadEngineSpec(fsys, origin); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
