@@ -71,6 +71,7 @@ run_tests() {
 	check_imports
 	echo "== fuzz (brief)"
 	go test ./engine/workload -run '^$' -fuzz '^FuzzLoad$' -fuzztime 15s
+	go test ./engine/predict -run '^$' -fuzz '^FuzzParseEngineSpec$' -fuzztime 5s
 	echo "== go test"
 	go test -count=1 ./...
 	echo "== engine under GOOS=js in Node (outputs byte-identical to native: same golden files)"
