@@ -39,6 +39,18 @@ type request struct {
 	firstToken  int64
 	completedAt int64
 	tokens      []int32 // batch index that produced each output token
+	// Closed-loop arrivals (workload.Request.ClosedLoop): the request is
+	// released delay ns after request after completes, not before
+	// notBefore. firstChild/nextSibling list the requests waiting on this
+	// one, in ID order.
+	closed      bool
+	rejectAtArr bool // released into a rejection (never fits)
+	after       int32
+	delay       int64
+	notBefore   int64
+	firstChild  int32
+	lastChild   int32
+	nextSibling int32
 }
 
 func (r *request) before(o *request) bool {
@@ -273,19 +285,43 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 	}
 	wl := in.Workload.Requests
 	s.reqs = make([]request, len(wl))
+	var early []int32 // open-loop requests rejected before the run: their dependents are released at their arrival
 	for i, w := range wl {
 		r := &s.reqs[i]
 		*r = request{id: i, arrival: w.ArrivalNs, prefill: w.Prefill, decode: w.Decode, target: w.Prefill,
-			scheduledAt: -1, firstToken: -1, completedAt: -1, replica: -1}
-		if w.Rejected != "" || s.neverFits(r) {
+			scheduledAt: -1, firstToken: -1, completedAt: -1, replica: -1, firstChild: -1, lastChild: -1, nextSibling: -1}
+		never := w.Rejected != "" || s.neverFits(r)
+		if w.ClosedLoop {
+			if w.Parent < 1 || w.Parent > i {
+				return nil, fmt.Errorf("engine: request %d is closed-loop but its parent (%d) is not an earlier request", i, w.Parent-1)
+			}
+			r.closed, r.after, r.delay, r.notBefore, r.arrival = true, int32(w.Parent-1), w.DelayNs, w.ArrivalNs, -1
+			p := &s.reqs[r.after]
+			if p.lastChild < 0 {
+				p.firstChild = int32(i)
+			} else {
+				s.reqs[p.lastChild].nextSibling = int32(i)
+			}
+			p.lastChild = int32(i)
+			r.rejectAtArr = never
+			if !never {
+				r.tokens = make([]int32, 0, w.Decode)
+			}
+			continue
+		}
+		if never {
 			r.done = true
 			s.done++
+			early = append(early, int32(i))
 			continue
 		}
 		r.tokens = make([]int32, 0, w.Decode)
 		s.arrivals = append(s.arrivals, int32(i))
 	}
 	sort.SliceStable(s.arrivals, func(a, b int) bool { return s.reqs[s.arrivals[a]].arrival < s.reqs[s.arrivals[b]].arrival })
+	for _, i := range early {
+		s.release(&s.reqs[i], s.reqs[i].arrival)
+	}
 	limit := int64(-1)
 	if cfg.TimeLimitS > 0 {
 		limit = int64(math.Round(cfg.TimeLimitS * 1e9))
@@ -403,7 +439,17 @@ func (s *sim) progress() {
 func (s *sim) handle(e event) error {
 	switch e.kind {
 	case evArrival:
-		s.global = append(s.global, &s.reqs[e.req])
+		r := &s.reqs[e.req]
+		if r.closed {
+			r.arrival = s.now
+			if r.rejectAtArr {
+				r.done = true
+				s.done++
+				s.release(r, s.now)
+				return nil
+			}
+		}
+		s.global = append(s.global, r)
 		s.push(event{at: s.now, kind: evGlobalSchedule})
 	case evGlobalSchedule:
 		s.globalSchedule()
@@ -584,6 +630,7 @@ func (s *sim) batchEnd(rp *replica, b *batch) {
 			r.done = true
 			r.completedAt = s.now
 			s.done++
+			s.release(r, s.now)
 		}
 	}
 	rp.sched.onBatchEnd(rp, b)
@@ -593,4 +640,16 @@ func (s *sim) batchEnd(rp *replica, b *batch) {
 		s.progress()
 	}
 	s.push(event{at: s.now, kind: evReplicaSchedule, replica: int32(rp.id)})
+}
+
+// release schedules the arrivals of the closed-loop requests waiting on r,
+// which finished (or was rejected) at t: each arrives its delay later, and
+// not before its own earliest time. Their events are ordered by time, then
+// by creation (here: by request ID), so runs stay deterministic.
+func (s *sim) release(r *request, t int64) {
+	for c := r.firstChild; c >= 0; c = s.reqs[c].nextSibling {
+		k := &s.reqs[c]
+		at := max(t+k.delay, k.notBefore, s.now)
+		s.push(event{at: at, kind: evArrival, req: c})
+	}
 }
