@@ -66,6 +66,8 @@ type WorkloadConfig struct {
 	// TraceLengthsOnly uses a Vidur trace's lengths but not its arrival
 	// times: arrivals come from the synthetic interval generator.
 	TraceLengthsOnly bool `json:"trace_lengths_only"`
+	// ModelFilter keeps only a BurstGPT trace's rows of this Model.
+	ModelFilter string `json:"model_filter,omitempty"`
 	// Synthetic arrivals (for length-only traces and synthetic runs) and
 	// synthetic lengths.
 	NumRequests          int     `json:"num_requests"` // 0: every row of a length trace; 128 (Vidur) when synthetic
@@ -142,7 +144,7 @@ func DecodeConfig(r io.Reader, cfg *Config) error {
 func (c Config) WorkloadOptions() workload.Options {
 	w := c.Workload
 	return workload.Options{MaxTokens: w.MaxTokens, PrefillScale: w.PrefillScaleFactor, DecodeScale: w.DecodeScaleFactor,
-		TimeScale: w.TimeScaleFactor, LengthsOnly: w.TraceLengthsOnly, Synthetic: workload.Synthetic{
+		TimeScale: w.TimeScaleFactor, LengthsOnly: w.TraceLengthsOnly, Model: w.ModelFilter, Synthetic: workload.Synthetic{
 			Seed: c.Seed, NumRequests: w.NumRequests, DurationS: w.DurationS,
 			Intervals: workload.Intervals{Type: w.IntervalGenerator, QPS: w.QPS, CV: w.CV, TruncatePoisson: w.TruncatePoisson},
 			Lengths: workload.Lengths{Type: w.LengthGenerator, PrefillTokens: w.PrefillTokens, DecodeTokens: w.DecodeTokens,

@@ -55,6 +55,7 @@ func bindConfig(fs *flag.FlagSet, c *engine.Config) {
 	fs.Float64Var(&w.DecodeScaleFactor, "decode_scale_factor", w.DecodeScaleFactor, "multiply output lengths")
 	fs.Float64Var(&w.TimeScaleFactor, "time_scale_factor", w.TimeScaleFactor, "multiply trace arrival times")
 	fs.BoolVar(&w.TraceLengthsOnly, "trace_lengths_only", w.TraceLengthsOnly, "use a Vidur trace's lengths with synthetic arrivals")
+	fs.StringVar(&w.ModelFilter, "model_filter", w.ModelFilter, "keep only a BurstGPT trace's rows of this Model (e.g. ChatGPT, GPT-4)")
 	fs.IntVar(&w.NumRequests, "synthetic_request_generator_config_num_requests", w.NumRequests, "requests to generate (synthetic or length trace; 0 = whole trace)")
 	fs.Float64Var(&w.DurationS, "synthetic_request_generator_config_duration", w.DurationS, "generate arrivals for this many seconds instead of a count")
 	fs.StringVar(&w.IntervalGenerator, "interval_generator_config_type", w.IntervalGenerator, "arrival process: poisson, gamma, static")

@@ -2,7 +2,6 @@ package workload
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +26,21 @@ type Request struct {
 	// configuration (for example longer than max_tokens even after
 	// clipping). Such requests stay in the workload and in every output.
 	Rejected string
+	// Session is the 1-based index of the request's session in
+	// Workload.Sessions; 0 when the format has no sessions.
+	Session int
+	// Turn is the request's 1-based turn within its session (0: none).
+	Turn int
+	// Parent is 1 + the ID of the previous turn of the same conversation
+	// (Bailian's parent_chat_id, AIPerf's previous line of the session);
+	// 0 when there is none. Parent < ID+1 always: a parent comes first.
+	Parent int
+	// ClosedLoop requests (AIPerf multi-turn sessions) arrive DelayNs after
+	// their Parent completes, and not before ArrivalNs: the engine releases
+	// them when the parent finishes (a rejected parent releases them at its
+	// own arrival). Open-loop requests arrive at ArrivalNs.
+	ClosedLoop bool
+	DelayNs    int64
 }
 
 // Format names a workload input format.
@@ -38,6 +52,12 @@ const (
 	FormatVidurTrace  Format = "vidur-trace"    // arrived_at,num_prefill_tokens,num_decode_tokens
 	FormatLengthTrace Format = "length-trace"   // lengths only; arrivals from a synthetic process
 	FormatSynthetic   Format = "synthetic"      // lengths and arrivals generated
+	FormatMooncake    Format = "mooncake-trace" // Mooncake / AIPerf trace JSONL (timestamp ms, hash_ids of 512 tokens, sessions)
+	FormatBailian     Format = "bailian-trace"  // Alibaba Bailian (Qwen) trace JSONL (timestamp s, hash_ids of 16 tokens)
+	FormatVLLMCustom  Format = "vllm-custom"    // vLLM bench serve custom JSONL with prompt_len + output_tokens
+	FormatBurstGPT    Format = "burstgpt"       // BurstGPT CSV
+	FormatAzure       Format = "azure-llm"      // Azure LLM inference trace 2023/2024 CSV
+	FormatSplitwise   Format = "splitwise"      // Splitwise CSV
 )
 
 // MaxRequests bounds how many requests one workload may hold, so that a
@@ -85,7 +105,10 @@ type Options struct {
 	// LengthsOnly treats a Vidur trace (with arrived_at) as a length-only
 	// trace: its arrival times are ignored, arrivals are generated.
 	LengthsOnly bool
-	Synthetic   Synthetic
+	// Model keeps only the rows of this model of a BurstGPT trace (its
+	// Model column, e.g. ChatGPT or GPT-4); empty keeps every row.
+	Model     string
+	Synthetic Synthetic
 }
 
 // DefaultOptions are Vidur's defaults: max_tokens 4096, scale factors 1.
@@ -101,6 +124,26 @@ type Workload struct {
 	// Notes lists, in words, every change made to what the user gave
 	// (scaling, clipping, shuffling) and how many requests it touched.
 	Notes []string
+	// Sessions names the sessions (AIPerf session_id, Bailian root
+	// chat_id, BurstGPT session column) that Request.Session indexes.
+	Sessions []string
+	// BlockTokens is the number of prompt tokens per hash_ids block (512
+	// for Mooncake/AIPerf, 16 for Bailian); 0 when the format has none.
+	BlockTokens int
+	// hashOff[i]..hashOff[i+1] are request i's entries of hashIDs (nil when
+	// no request has hash_ids).
+	hashOff []int32
+	hashIDs []int64
+}
+
+// HashIDs returns request i's prefix block ids (one per BlockTokens prompt
+// tokens, as the trace gives them; shared ids mean a shared prefix), or nil.
+// The slice is shared: do not modify it.
+func (w *Workload) HashIDs(i int) []int64 {
+	if w.hashOff == nil {
+		return nil
+	}
+	return w.hashIDs[w.hashOff[i]:w.hashOff[i+1]:w.hashOff[i+1]]
 }
 
 // Validate checks the options themselves.
@@ -131,6 +174,12 @@ const (
 	kindVidur                      // arrived_at,num_prefill_tokens,num_decode_tokens
 	kindLengthOnly                 // num_prefill_tokens,num_decode_tokens (no arrivals)
 	kindPrompts                    // prompts.jsonl
+	kindMooncake                   // Mooncake / AIPerf trace JSONL
+	kindBailian                    // Alibaba Bailian trace JSONL
+	kindVLLMCustom                 // vLLM bench serve custom JSONL (lengths only)
+	kindBurstGPT                   // BurstGPT CSV
+	kindAzure                      // Azure LLM inference trace CSV
+	kindSplitwise                  // Splitwise CSV
 )
 
 func (k fileKind) String() string {
@@ -138,28 +187,113 @@ func (k fileKind) String() string {
 		"trace_intervals (request_id,inter_arrival_ns,arrival_time_ns)",
 		"Vidur trace (arrived_at,num_prefill_tokens,num_decode_tokens)",
 		"length-only trace (num_prefill_tokens,num_decode_tokens)",
-		"prompts.jsonl"}[k]
+		"prompts.jsonl",
+		"Mooncake/AIPerf trace JSONL (timestamp,input_length,output_length,hash_ids)",
+		"Bailian trace JSONL (chat_id,parent_chat_id,timestamp,input_length,output_length)",
+		"vLLM custom JSONL (prompt,prompt_len,output_tokens)",
+		"BurstGPT CSV (Timestamp,Model,Request tokens,Response tokens)",
+		"Azure LLM inference trace CSV (TIMESTAMP,ContextTokens,GeneratedTokens)",
+		"Splitwise CSV (arrival_timestamp,prompt_size,token_size)"}[k]
+}
+
+// format is the Format a file of this kind loads as (alone).
+func (k fileKind) format() Format {
+	switch k {
+	case kindMooncake:
+		return FormatMooncake
+	case kindBailian:
+		return FormatBailian
+	case kindVLLMCustom:
+		return FormatVLLMCustom
+	case kindBurstGPT:
+		return FormatBurstGPT
+	case kindAzure:
+		return FormatAzure
+	case kindSplitwise:
+		return FormatSplitwise
+	}
+	return ""
 }
 
 const expectedFormats = "one of: trace_lengths.csv + trace_intervals.csv [+ prompts.jsonl]; " +
 	"a Vidur trace CSV (arrived_at,num_prefill_tokens,num_decode_tokens); " +
-	"a length-only CSV (num_prefill_tokens,num_decode_tokens) with a synthetic arrival process"
+	"a length-only CSV (num_prefill_tokens,num_decode_tokens) with a synthetic arrival process; " +
+	"a BurstGPT, Azure LLM inference or Splitwise CSV; a Mooncake/AIPerf, Bailian or vLLM custom JSONL"
+
+// csvFormats are the CSV headers Load recognises, in the order they are
+// tried: the first whose columns are all present wins.
+var csvFormats = []struct {
+	kind fileKind
+	cols []string
+}{
+	{kindIntervals, []string{"request_id", "inter_arrival_ns", "arrival_time_ns"}},
+	{kindVidur, []string{"arrived_at", "num_prefill_tokens", "num_decode_tokens"}},
+	{kindLengths, []string{"request_id", "num_prefill_tokens", "num_decode_tokens"}},
+	{kindLengthOnly, []string{"num_prefill_tokens", "num_decode_tokens"}},
+	{kindBurstGPT, []string{"Timestamp", "Model", "Request tokens", "Response tokens"}},
+	{kindAzure, []string{"TIMESTAMP", "ContextTokens", "GeneratedTokens"}},
+	{kindSplitwise, []string{"arrival_timestamp", "prompt_size", "token_size"}},
+}
 
 func classify(t *csvin.Table, lengthsOnly bool) (fileKind, error) {
-	switch {
-	case t.Has("request_id") && t.Has("inter_arrival_ns") && t.Has("arrival_time_ns"):
-		return kindIntervals, nil
-	case t.Has("arrived_at") && t.Has("num_prefill_tokens") && t.Has("num_decode_tokens"):
-		if lengthsOnly {
-			return kindLengthOnly, nil
+	for _, f := range csvFormats {
+		ok := true
+		for _, c := range f.cols {
+			ok = ok && t.Has(c)
 		}
-		return kindVidur, nil
-	case t.Has("request_id") && t.Has("num_prefill_tokens") && t.Has("num_decode_tokens"):
-		return kindLengths, nil
-	case t.Has("num_prefill_tokens") && t.Has("num_decode_tokens"):
-		return kindLengthOnly, nil
+		if ok {
+			if f.kind == kindVidur && lengthsOnly {
+				return kindLengthOnly, nil
+			}
+			return f.kind, nil
+		}
 	}
-	return 0, &csvin.Error{File: t.File(), Line: 1, Want: "a header of " + expectedFormats, Got: csvin.Quote(strings.Join(t.Header(), ","))}
+	return 0, &csvin.Error{File: t.File(), Line: 1, Want: "a header of " + expectedFormats,
+		Got: csvin.Quote(strings.Join(t.Header(), ",")) + "; " + closestCSV(t.Header())}
+}
+
+// closestCSV names the known CSV format sharing most columns with header
+// and what it lacks.
+func closestCSV(header []string) string {
+	norm := func(s string) string {
+		return strings.NewReplacer("_", "", " ", "", "-", "").Replace(strings.ToLower(s))
+	}
+	byNorm := map[string]string{}
+	exact := map[string]bool{}
+	for _, h := range header {
+		byNorm[norm(h)] = h
+		exact[h] = true
+	}
+	best, bestScore := -1, 0
+	for i, f := range csvFormats {
+		score := 0
+		for _, c := range f.cols {
+			if exact[c] {
+				score += 2
+			} else if _, ok := byNorm[norm(c)]; ok {
+				score++
+			}
+		}
+		if score > bestScore {
+			best, bestScore = i, score
+		}
+	}
+	if best < 0 {
+		return "no column of any known format"
+	}
+	f := csvFormats[best]
+	var miss []string
+	for _, c := range f.cols {
+		if exact[c] {
+			continue
+		}
+		m := fmt.Sprintf("missing column %q", c)
+		if h, ok := byNorm[norm(c)]; ok {
+			m += fmt.Sprintf(" (the header has %q: names are matched exactly)", h)
+		}
+		miss = append(miss, m)
+	}
+	return "closest format: " + f.kind.String() + ": " + strings.Join(miss, ", ")
 }
 
 type rawRow struct {
@@ -168,6 +302,12 @@ type rawRow struct {
 	p, d     int64
 	arrival  int64 // ns
 	line     int
+	delay    int64 // ns; closed-loop rows
+	parent   int32 // 1 + index of the previous turn; 0: none
+	session  int32 // 1-based index into parsed.sessions; 0: none
+	turn     int32
+	model    int32 // index into parsed.models (BurstGPT)
+	closed   bool
 }
 
 type parsed struct {
@@ -175,6 +315,14 @@ type parsed struct {
 	name  string
 	rows  []rawRow
 	lines int // prompts.jsonl lines
+	// keys are the first object's keys of a prompts.jsonl, for messages.
+	keys        []string
+	hashOff     []int32 // len(rows)+1 entries when any row has hash_ids
+	hashIDs     []int64
+	blockTokens int
+	sessions    []string
+	models      []string
+	notes       []string
 }
 
 // Load detects the format of the given files by their headers and builds
@@ -200,6 +348,26 @@ func Load(files []File, opt Options) (*Workload, error) {
 			return nil, err
 		}
 		ps = append(ps, p)
+	}
+	for i, p := range ps {
+		if p.kind.format() == "" {
+			continue
+		}
+		if len(ps) > 1 {
+			j := 0
+			if i == 0 {
+				j = 1
+			}
+			return nil, fmt.Errorf("workload: %s is a %s and %s is a %s: one drop holds one workload format (give one file)", p.name, p.kind, ps[j].name, ps[j].kind)
+		}
+		return loadTrace(&ps[0], opt)
+	}
+	if len(ps) == 1 && ps[0].kind == kindPrompts {
+		p := ps[0]
+		return nil, &csvin.Error{File: p.name, Line: 1, Want: "a trace JSONL: Mooncake/AIPerf (timestamp,input_length,output_length[,hash_ids,session_id,delay]), " +
+			"Bailian (chat_id,parent_chat_id,timestamp,input_length,output_length) or vLLM custom (prompt,prompt_len,output_tokens); " +
+			"a prompts.jsonl is only read beside trace_lengths.csv + trace_intervals.csv",
+			Got: "an object with keys " + strings.Join(p.keys, ",")}
 	}
 	byKind := map[fileKind][]parsed{}
 	var names []string
@@ -256,11 +424,11 @@ func Load(files []File, opt Options) (*Workload, error) {
 }
 
 func parseFile(f File, lengthsOnly bool) (parsed, error) {
-	if strings.HasSuffix(strings.ToLower(f.Name), ".jsonl") {
-		n, err := checkJSONL(f)
-		return parsed{kind: kindPrompts, name: f.Name, lines: n}, err
+	br := bufio.NewReaderSize(f.R, 1<<16)
+	if isJSONL(br, f.Name) {
+		return parseJSONL(br, f.Name)
 	}
-	t, err := csvin.ReadHeader(f.R, f.Name)
+	t, err := csvin.ReadHeader(br, f.Name)
 	if err != nil {
 		return parsed{}, err
 	}
@@ -269,6 +437,10 @@ func parseFile(f File, lengthsOnly bool) (parsed, error) {
 		return parsed{}, err
 	}
 	p := parsed{kind: kind, name: f.Name}
+	switch kind {
+	case kindBurstGPT, kindAzure, kindSplitwise:
+		return p, parseTraceCSV(t, &p)
+	}
 	for {
 		err := t.Next()
 		if err == io.EOF {
@@ -346,30 +518,6 @@ func parseFile(f File, lengthsOnly bool) (parsed, error) {
 	return p, nil
 }
 
-// checkJSONL verifies that every non-blank line of prompts.jsonl is a JSON
-// object. The prompt texts are not used by the simulation.
-func checkJSONL(f File) (int, error) {
-	sc := bufio.NewScanner(f.R)
-	sc.Buffer(make([]byte, 1<<16), 64<<20)
-	n, line := 0, 0
-	for sc.Scan() {
-		line++
-		b := strings.TrimSpace(strings.TrimPrefix(sc.Text(), "\uFEFF"))
-		if b == "" {
-			continue
-		}
-		var obj map[string]any
-		if err := json.Unmarshal([]byte(b), &obj); err != nil {
-			return 0, &csvin.Error{File: f.Name, Line: line, Want: "one JSON object per line", Got: err.Error()}
-		}
-		n++
-	}
-	if err := sc.Err(); err != nil {
-		return 0, fmt.Errorf("read %s: %w", f.Name, err)
-	}
-	return n, nil
-}
-
 func joinServesim(lengths, intervals, prompts *parsed, opt Options) (*Workload, error) {
 	if len(lengths.rows) != len(intervals.rows) {
 		return nil, &csvin.Error{File: intervals.name, Line: len(intervals.rows) + 1,
@@ -397,7 +545,8 @@ func traceReplay(rows []rawRow, opt Options) *Workload {
 	var floored, clipped, rejected int
 	for i, r := range rows {
 		p, d := scaleLen(r.p, opt.PrefillScale, &floored), scaleLen(r.d, opt.DecodeScale, &floored)
-		req := Request{ID: i, PromptID: r.promptID, ArrivalNs: scaleTime(r.arrival, opt.TimeScale), Prefill: p, Decode: d}
+		req := Request{ID: i, PromptID: r.promptID, ArrivalNs: scaleTime(r.arrival, opt.TimeScale), Prefill: p, Decode: d,
+			Session: int(r.session), Turn: int(r.turn), Parent: int(r.parent), ClosedLoop: r.closed, DelayNs: scaleTime(r.delay, opt.TimeScale)}
 		if opt.MaxTokens > 0 && p+d > opt.MaxTokens {
 			if d >= opt.MaxTokens {
 				req.Rejected = RejectedTooLong
