@@ -313,6 +313,9 @@ type WorkloadInfo struct {
 	FirstArrivalS float64         `json:"first_arrival_s"`
 	LastArrivalS  float64         `json:"last_arrival_s"`
 	Notes         []string        `json:"notes"`
+	// Summary: duration, mean rate, length percentiles, sessions and
+	// prefix blocks (fields inline).
+	workload.Summary
 }
 
 // inspect parses a workload (same body as /api/simulate) without running it.
@@ -330,7 +333,7 @@ func (h *handler) inspect(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	info := WorkloadInfo{Format: wl.Format, Files: wl.Files, NumRequests: len(wl.Requests), Notes: wl.Notes}
+	info := WorkloadInfo{Format: wl.Format, Files: wl.Files, NumRequests: len(wl.Requests), Notes: wl.Notes, Summary: workload.Summarize(wl)}
 	if info.Notes == nil {
 		info.Notes = []string{}
 	}

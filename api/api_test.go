@@ -390,3 +390,33 @@ func TestWorkloadInspect(t *testing.T) {
 		t.Errorf("%d %+v", rec.Code, info)
 	}
 }
+
+// TestWorkloadInspect_Trace: a Mooncake/AIPerf trace is summarised before
+// running (sessions, closed-loop turns, prefix blocks), then simulated with
+// its closed-loop turns released by their predecessors.
+func TestWorkloadInspect_Trace(t *testing.T) {
+	h := api.NewHandler(api.Options{})
+	trace := `{"session_id":"a","timestamp":0,"input_length":300,"output_length":20,"hash_ids":[1]}\n` +
+		`{"session_id":"b","timestamp":500,"input_length":200,"output_length":10,"hash_ids":[2]}\n` +
+		`{"session_id":"a","delay":1000,"input_length":600,"output_length":20,"hash_ids":[1,3]}\n`
+	body := `{"files":[{"name":"trace.jsonl","content":"` + strings.ReplaceAll(trace, `"`, `\"`) + `"}]}`
+	r := httptest.NewRequest("POST", "/api/workload", strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	rec := serve(t, h, r)
+	checkSpec(t, "POST", "/api/workload", rec)
+	var info api.WorkloadInfo
+	if err := json.Unmarshal(rec.Body.Bytes(), &info); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Code != 200 || info.Format != "mooncake-trace" || info.NumRequests != 3 || info.Sessions != 2 || info.ClosedLoopRequests != 1 ||
+		info.BlockTokens != 512 || info.PrefixBlocks != 4 || info.DistinctPrefixBlocks != 3 || info.DurationS != 0.5 || info.Prompt.P50 != 300 {
+		t.Errorf("%d %s", rec.Code, rec.Body.String())
+	}
+	r = httptest.NewRequest("POST", "/api/simulate", strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	rec = serve(t, h, r)
+	checkSpec(t, "POST", "/api/simulate", rec)
+	if rec.Code != 200 {
+		t.Fatalf("simulate: %d %s", rec.Code, rec.Body.String())
+	}
+}

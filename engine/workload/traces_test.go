@@ -236,3 +236,36 @@ func TestTraceFormats_MixedDrop(t *testing.T) {
 		t.Errorf("unknown model: %v", err)
 	}
 }
+
+// TestSummarize: hand-computed from the fixtures.
+func TestSummarize(t *testing.T) {
+	load := func(name string) *workload.Workload {
+		w, err := workload.Load([]workload.File{fixture(t, name)}, workload.DefaultOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	// Mooncake: 3 requests over 27.482 s; hash ids 46,47 | 46,47 | 46,47,48:
+	// 7 in all, 3 distinct. Prompts 655, 672, 1100: p50 672, p90 = p99 = max 1100.
+	got := workload.Summarize(load("mooncake.jsonl"))
+	want := workload.Summary{Requests: 3, DurationS: 27.482, MeanRateQPS: 3 / 27.482,
+		Prompt:      workload.LengthStats{Mean: (655 + 672 + 1100) / 3.0, P50: 672, P90: 1100, P99: 1100, Max: 1100},
+		Output:      workload.LengthStats{Mean: (52 + 26 + 52) / 3.0, P50: 52, P90: 52, P99: 52, Max: 52},
+		BlockTokens: 512, PrefixBlocks: 7, DistinctPrefixBlocks: 3}
+	if got != want {
+		t.Errorf("mooncake\n got %+v\nwant %+v", got, want)
+	}
+	// AIPerf sessions: 2 open-loop arrivals 0.5 s apart, 2 closed-loop turns,
+	// 2 sessions; hash ids 1 | 2 | 1,3 | 2,4: 6 in all, 4 distinct.
+	got = workload.Summarize(load("aiperf_sessions.jsonl"))
+	if got.Requests != 4 || got.DurationS != 0.5 || got.MeanRateQPS != 4 || got.Sessions != 2 || got.ClosedLoopRequests != 2 ||
+		got.PrefixBlocks != 6 || got.DistinctPrefixBlocks != 4 || got.Prompt.P50 != 300 || got.Prompt.Max != 700 {
+		t.Errorf("aiperf %+v", got)
+	}
+	// No hash ids, no sessions.
+	got = workload.Summarize(load("splitwise.csv"))
+	if got.BlockTokens != 0 || got.DistinctPrefixBlocks != 0 || got.Sessions != 0 || got.DurationS != 1.9 {
+		t.Errorf("splitwise %+v", got)
+	}
+}
