@@ -249,6 +249,10 @@ func TestPage_Formats(t *testing.T) {
 		{"servesim pair", []string{"../../presets/data/spaced-2s/trace_lengths.csv", "../../presets/data/spaced-2s/trace_intervals.csv"}, "servesim-trace: 8 requests", "8"},
 		{"vidur trace", []string{"../../presets/data/seed/vidur_trace.csv"}, "vidur-trace: 4 requests", "4"},
 		{"length-only trace", []string{"testdata/lengths.csv"}, "length-trace: 4 requests", "4"},
+		{"AIPerf sessions", []string{"../../engine/workload/testdata/aiperf_sessions.jsonl"}, "2 sessions (2 turns arrive after their previous turn completes); 4 distinct prefix blocks of 512 tokens", "4"},
+		{"Bailian", []string{"../../engine/workload/testdata/bailian.jsonl"}, "bailian-trace: 3 requests", "3"},
+		{"BurstGPT", []string{"../../engine/workload/testdata/burstgpt.csv"}, "burstgpt: 3 requests", "3"},
+		{"Azure", []string{"../../engine/workload/testdata/azure_2024.csv"}, "prompt p50/p90/p99/max 2162/3567/3567/3567", "3"},
 	}
 	if err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitRequests("4")); err != nil {
 		t.Fatal(err)

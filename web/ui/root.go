@@ -180,17 +180,33 @@ func (c *Root) detect() {
 			c.Err = problemOf(status, text)
 			return
 		}
+		type stats struct{ P50, P90, P99, Max int }
 		var info struct {
 			Format        string   `json:"format"`
 			NumRequests   int      `json:"num_requests"`
 			PrefillTokens int64    `json:"prefill_tokens"`
 			DecodeTokens  int64    `json:"decode_tokens"`
-			LastArrivalS  float64  `json:"last_arrival_s"`
 			Notes         []string `json:"notes"`
+			DurationS     float64  `json:"duration_s"`
+			RateQPS       float64  `json:"mean_rate_qps"`
+			Prompt        stats    `json:"prompt_tokens_stats"`
+			Output        stats    `json:"output_tokens_stats"`
+			Sessions      int      `json:"sessions"`
+			ClosedLoop    int      `json:"closed_loop_requests"`
+			BlockTokens   int      `json:"block_tokens"`
+			Distinct      int      `json:"distinct_prefix_blocks"`
 		}
 		json.Unmarshal([]byte(text), &info)
-		c.Detected = fmt.Sprintf("%s: %s requests, %s prompt and %s output tokens, arrivals over %.1f s", info.Format,
-			num(int64(info.NumRequests)), num(info.PrefillTokens), num(info.DecodeTokens), info.LastArrivalS)
+		c.Detected = fmt.Sprintf("%s: %s requests, %s prompt and %s output tokens, arrivals over %.1f s (mean %.2f QPS); "+
+			"prompt p50/p90/p99/max %d/%d/%d/%d, output %d/%d/%d/%d", info.Format,
+			num(int64(info.NumRequests)), num(info.PrefillTokens), num(info.DecodeTokens), info.DurationS, info.RateQPS,
+			info.Prompt.P50, info.Prompt.P90, info.Prompt.P99, info.Prompt.Max, info.Output.P50, info.Output.P90, info.Output.P99, info.Output.Max)
+		if info.Sessions > 0 {
+			c.Detected += fmt.Sprintf("; %s sessions (%s turns arrive after their previous turn completes)", num(int64(info.Sessions)), num(int64(info.ClosedLoop)))
+		}
+		if info.BlockTokens > 0 {
+			c.Detected += fmt.Sprintf("; %s distinct prefix blocks of %d tokens", num(int64(info.Distinct)), info.BlockTokens)
+		}
 		if len(info.Notes) > 0 {
 			c.Detected += " (" + strings.Join(info.Notes, "; ") + ")"
 		}
