@@ -101,7 +101,20 @@ type PredictorConfig struct {
 	// (Vidur: the batch's mean context) or "max" (servers that pad keys to
 	// the longest context).
 	AttentionDecodeContext string `json:"attention_decode_context"`
+	// TimingModel is how an iteration's time is composed: "vidur" (GPU time
+	// of Vidur's per-op sum plus optional CPU overhead, no padding), "engine"
+	// (the profile set's engine.json: CUDA-graph and piecewise padding, host
+	// time from host_overheads.csv, host/GPU overlap as the engine does it)
+	// or "auto"/absent (engine when the set has engine.json, else vidur).
+	TimingModel string `json:"timing_model,omitempty"`
 }
+
+// Timing models (PredictorConfig.TimingModel).
+const (
+	TimingAuto   = "auto"
+	TimingVidur  = "vidur"
+	TimingEngine = "engine"
+)
 
 // DefaultProfile is the embedded profile set used when none is named.
 const DefaultProfile = "a100/qwen3-0.6b"
@@ -240,6 +253,17 @@ func (c Config) Validate() error {
 	p := c.Predictor
 	if p.AttentionDecodeContext != "mean" && p.AttentionDecodeContext != "max" {
 		bad("predictor.attention_decode_context: unknown %q (valid: mean, max)", p.AttentionDecodeContext)
+	}
+	if p.TimingModel != "" && !contains([]string{TimingAuto, TimingVidur, TimingEngine}, p.TimingModel) {
+		bad("predictor.timing_model: unknown %q (valid: auto, vidur, engine)", p.TimingModel)
+	}
+	if p.TimingModel == TimingEngine {
+		if pp > 1 {
+			bad("predictor.timing_model: engine timing models one pipeline stage, got num_pipeline_stages %d", pp)
+		}
+		if !p.SkipCPUOverheadModeling {
+			bad("predictor.skip_cpu_overhead_modeling: engine timing takes host time from host_overheads.csv; cpu_overheads.csv cannot be added too (set it to true)")
+		}
 	}
 	if p.KVCachePredictionGranularity < 1 {
 		bad("predictor.kv_cache_prediction_granularity: must be >= 1, got %d", p.KVCachePredictionGranularity)

@@ -72,7 +72,17 @@ func checkInvariants(t testing.TB, res *engine.Result) {
 		if b.EndAt < b.ScheduledAt || b.EndAt-b.ScheduledAt < b.TotalNs/int64(res.Config.Replica.NumPipelineStages) {
 			t.Fatalf("batch %d: ends %d before it could (scheduled %d, %d ns)", id, b.EndAt, b.ScheduledAt, b.TotalNs)
 		}
-		if res.Config.Replica.NumPipelineStages == 1 && b.ScheduledAt < prevEnd[b.Replica] {
+		if res.Engine != nil {
+			// Engine timing: the GPU runs one step at a time, each after its launch.
+			var syncNs int64
+			if res.Engine.Overlap == "async" {
+				syncNs = predict.Nanos(res.Engine.SyncMs)
+			}
+			gpuStart := b.EndAt - b.ModelNs - syncNs
+			if gpuStart < prevEnd[b.Replica] || gpuStart < b.LaunchedAt() {
+				t.Fatalf("batch %d on replica %d: GPU starts at %d, before the previous step ended (%d) or before its launch (%d)", id, b.Replica, gpuStart, prevEnd[b.Replica], b.LaunchedAt())
+			}
+		} else if res.Config.Replica.NumPipelineStages == 1 && b.ScheduledAt < prevEnd[b.Replica] {
 			t.Fatalf("batch %d on replica %d starts at %d before the previous ended at %d", id, b.Replica, b.ScheduledAt, prevEnd[b.Replica])
 		}
 		prevEnd[b.Replica] = b.EndAt

@@ -21,6 +21,10 @@ type Result struct {
 	Restarts int
 	// Extrapolated counts predictor lookups outside the profiled grids.
 	Extrapolated int
+	// TimingModel is the timing model the run used ("vidur" or "engine"),
+	// and Engine the profile set's engine.json under engine timing.
+	TimingModel string
+	Engine      *predict.EngineSpec
 
 	spans                []int64 // PP > 1 only: per batch and stage, start and end
 	memberOff            []int32 // KeepMembers only: batch b's members are [memberOff[b], memberOff[b+1])
@@ -65,11 +69,18 @@ type BatchRecord struct {
 	ScheduledAt   int64
 	EndAt         int64
 	ModelNs       int64 // GPU time, summed over stages
-	TotalNs       int64 // including CPU overhead, summed over stages
+	TotalNs       int64 // including CPU overhead, summed over stages (engine timing: host + GPU + sync)
+	HostNs        int64 // engine timing: host time to schedule, prepare and launch the step
 	Key           predict.Key
 	Replica       int32
 	KVBlocksInUse int32 // after this batch's allocations
+	Padded        int32 // engine timing: the size its non-attention kernels ran at
+	Mode          uint8 // engine timing: graph, piecewise or eager (ModeName)
 }
+
+// LaunchedAt is when the host finished launching the step (engine timing;
+// ScheduledAt under vidur timing).
+func (b BatchRecord) LaunchedAt() int64 { return b.ScheduledAt + b.HostNs }
 
 // Size is the number of requests in the batch.
 func (b BatchRecord) Size() int { return int(b.Key.NumRequests) }
@@ -130,6 +141,10 @@ func (r *Result) StageSpan(b, s int) (start, end int64) {
 // StageBreakdown returns the predicted time of batch b on pipeline stage s,
 // by term (ms; per-layer terms are per layer, multiply by Layers).
 func (r *Result) StageBreakdown(b, s int) predict.Breakdown {
+	if r.Engine != nil {
+		bd, _, _, _ := r.pred.EngineStage(r.Engine, r.Batches[b].Key) // memoized; it succeeded during the run
+		return bd
+	}
 	bd, _ := r.pred.Stage(r.Batches[b].Key, s) // memoized; it succeeded during the run
 	return bd
 }
@@ -137,7 +152,10 @@ func (r *Result) StageBreakdown(b, s int) predict.Breakdown {
 func (s *sim) result(in Inputs) *Result {
 	res := &Result{Config: s.cfg, Resolved: s.res, Profile: in.Profile.Meta, ProfileOrigin: in.Profile.Origin,
 		Workload: WorkloadInfo{Format: in.Workload.Format, Files: in.Workload.Files, Notes: in.Workload.Notes},
-		Batches:  s.batches, EndNs: s.now, Extrapolated: s.pred.Extrapolated, spans: s.spans, pred: s.pred}
+		Batches:  s.batches, EndNs: s.now, Extrapolated: s.pred.Extrapolated, spans: s.spans, pred: s.pred, TimingModel: TimingVidur}
+	if s.timing != nil {
+		res.TimingModel, res.Engine = TimingEngine, s.timing.spec
+	}
 	if s.opt.KeepMembers {
 		res.memberOff = append(s.memberOff, int32(len(s.memberReq)))
 		res.memberReq, res.memberTok = s.memberReq, s.memberTok

@@ -76,6 +76,7 @@ type batch struct {
 	members     []member
 	key         predict.Key
 	scheduledAt int64
+	planned     bool // engine timing: its members were advanced (planComplete)
 }
 
 type eventKind uint8
@@ -88,6 +89,7 @@ const (
 	evStageSchedule
 	evStageEnd
 	evBatchEnd
+	evHostLoop // engine timing: an iteration of the replica's host loop
 )
 
 type event struct {
@@ -211,6 +213,7 @@ type sim struct {
 	memberOff, memberReq, memberTok []int32
 	done                            int
 	opt                             Options
+	timing                          *engineTiming // nil: vidur timing
 }
 
 func (s *sim) push(e event) {
@@ -268,11 +271,11 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 	if in.Workload == nil || len(in.Workload.Requests) == 0 {
 		return nil, errors.New("engine: the workload has no requests")
 	}
-	pred, err := newPredictor(cfg, resolved, in)
+	pred, timing, err := newPredictor(cfg, resolved, in)
 	if err != nil {
 		return nil, err
 	}
-	s := &sim{cfg: cfg, res: resolved, pred: pred, opt: opt,
+	s := &sim{cfg: cfg, res: resolved, pred: pred, opt: opt, timing: timing,
 		rng: rand.New(rand.NewPCG(cfg.Seed, 0x676c6f62))} // "glob": the random global scheduler's own stream
 	if s.opt.ProgressEvery <= 0 {
 		s.opt.ProgressEvery = 1024
@@ -377,23 +380,33 @@ func profileMatches(cfg Config, set *predict.Set) error {
 	return nil
 }
 
-// newPredictor checks the profile set against cfg and loads its tables.
-func newPredictor(cfg Config, resolved Resolved, in Inputs) (*predict.Predictor, error) {
+// newPredictor checks the profile set against cfg, resolves the timing
+// model and loads the tables it reads. Engine timing charges the embedding
+// and the LM head (an engine step runs them) and reads host_overheads.csv.
+func newPredictor(cfg Config, resolved Resolved, in Inputs) (*predict.Predictor, *engineTiming, error) {
 	if in.Profile == nil {
-		return nil, errors.New("engine: no profile set")
+		return nil, nil, errors.New("engine: no profile set")
 	}
 	if err := profileMatches(cfg, in.Profile); err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	timing, err := resolveTiming(cfg, in.Profile)
+	if err != nil {
+		return nil, nil, err
 	}
 	pc := cfg.Predictor
-	return predict.New(in.Profile, in.Network, predict.Options{
+	if timing != nil {
+		pc.LMHead, pc.Embedding = true, true
+	}
+	p, err := predict.New(in.Profile, in.Network, predict.Options{
 		Model: resolved.Model, Node: resolved.Node, TP: cfg.Replica.TensorParallelSize, PP: cfg.Replica.NumPipelineStages,
 		HeadDim: resolved.HeadDim, KVCachePredictionGranularity: pc.KVCachePredictionGranularity,
 		AttentionDecodeBatchingOverhead: pc.AttentionDecodeBatchingOverhead, AttentionPrefillBatchingOverhead: pc.AttentionPrefillBatchingOverhead,
 		NCCLCPULaunchOverheadMs: pc.NCCLCPULaunchOverheadMs, NCCLCPUSkewOverheadPerDeviceMs: pc.NCCLCPUSkewOverheadPerDeviceMs,
 		CPUOverhead: !pc.SkipCPUOverheadModeling, LMHead: pc.LMHead, Embedding: pc.Embedding, Extrapolate: pc.Extrapolate,
-		DecodeContextMax: pc.AttentionDecodeContext == "max",
+		DecodeContextMax: pc.AttentionDecodeContext == "max", HostOverheads: timing != nil,
 	})
+	return p, timing, err
 }
 
 // Prepare loads and validates the profile tables a run of cfg reads (what
@@ -405,7 +418,7 @@ func Prepare(cfg Config, in Inputs) error {
 	if err != nil {
 		return &ConfigError{err}
 	}
-	_, err = newPredictor(cfg, resolved, in)
+	_, _, err = newPredictor(cfg, resolved, in)
 	return err
 }
 
@@ -454,7 +467,12 @@ func (s *sim) handle(e event) error {
 	case evGlobalSchedule:
 		s.globalSchedule()
 	case evReplicaSchedule:
+		if s.timing != nil {
+			return s.wake(s.replicas[e.replica])
+		}
 		s.replicaSchedule(s.replicas[e.replica])
+	case evHostLoop:
+		return s.hostLoop(s.replicas[e.replica], e.b)
 	case evStageArrival:
 		st := &s.replicas[e.replica].stages[e.stage]
 		st.queue = append(st.queue, e.b)
@@ -519,55 +537,65 @@ func (s *sim) globalSchedule() {
 // replicaSchedule builds batches while fewer than PP are in flight (§5.1).
 func (s *sim) replicaSchedule(rp *replica) {
 	for rp.numRunningBatches < len(rp.stages) {
-		b := s.newBatch()
-		ms := rp.sched.nextBatch(rp, b.members[:0])
-		if len(ms) == 0 {
-			s.free = append(s.free, b)
+		b := s.buildBatch(rp)
+		if b == nil {
 			break
 		}
 		rp.numRunningBatches++
-		b.id, b.replica, b.members, b.scheduledAt = len(s.batches), rp.id, ms, s.now
-		pb := predict.Batch{NumRequests: len(ms), Prefills: s.pbuf[:0]}
-		for _, m := range ms {
-			r := m.r
-			pb.Tokens += m.n
-			if r.prefillDone {
-				pb.NumDecodes++
-				pb.DecodeContextSum += int64(r.processed)
-				pb.DecodeContextMax = max(pb.DecodeContextMax, r.processed)
-				pb.LogitSeqs++
-			} else {
-				pb.Prefills = append(pb.Prefills, predict.Prefill{Chunk: m.n, Processed: r.processed})
-				if r.processed == 0 {
-					pb.NewRequests++
-				}
-				if r.processed+m.n == r.target {
-					pb.LogitSeqs++
-				}
-			}
-			if !r.scheduled {
-				r.scheduled = true
-				if r.restarts == 0 {
-					r.scheduledAt = s.now
-				}
-			}
-		}
-		s.pbuf = pb.Prefills
-		b.key = s.pred.KeyOf(pb)
-		s.batches = append(s.batches, BatchRecord{Replica: int32(rp.id), ScheduledAt: s.now, KVBlocksInUse: int32(rp.allocated), Key: b.key})
-		if pp := len(rp.stages); pp > 1 {
-			for i := 0; i < 2*pp; i++ {
-				s.spans = append(s.spans, 0)
-			}
-		}
-		if s.opt.KeepMembers {
-			s.memberOff = append(s.memberOff, int32(len(s.memberReq)))
-			for _, m := range ms {
-				s.memberReq, s.memberTok = append(s.memberReq, int32(m.r.id)), append(s.memberTok, int32(m.n))
-			}
-		}
 		s.push(event{at: s.now, kind: evStageArrival, replica: int32(rp.id), b: b})
 	}
+}
+
+// buildBatch asks the replica's scheduler for its next batch and records
+// it; nil when there is nothing to run.
+func (s *sim) buildBatch(rp *replica) *batch {
+	b := s.newBatch()
+	ms := rp.sched.nextBatch(rp, b.members[:0])
+	if len(ms) == 0 {
+		s.free = append(s.free, b)
+		return nil
+	}
+	b.id, b.replica, b.members, b.scheduledAt, b.planned = len(s.batches), rp.id, ms, s.now, false
+	pb := predict.Batch{NumRequests: len(ms), Prefills: s.pbuf[:0]}
+	for _, m := range ms {
+		r := m.r
+		pb.Tokens += m.n
+		if r.prefillDone {
+			pb.NumDecodes++
+			pb.DecodeContextSum += int64(r.processed)
+			pb.DecodeContextMax = max(pb.DecodeContextMax, r.processed)
+			pb.LogitSeqs++
+		} else {
+			pb.Prefills = append(pb.Prefills, predict.Prefill{Chunk: m.n, Processed: r.processed})
+			if r.processed == 0 {
+				pb.NewRequests++
+			}
+			if r.processed+m.n == r.target {
+				pb.LogitSeqs++
+			}
+		}
+		if !r.scheduled {
+			r.scheduled = true
+			if r.restarts == 0 {
+				r.scheduledAt = s.now
+			}
+		}
+	}
+	s.pbuf = pb.Prefills
+	b.key = s.pred.KeyOf(pb)
+	s.batches = append(s.batches, BatchRecord{Replica: int32(rp.id), ScheduledAt: s.now, KVBlocksInUse: int32(rp.allocated), Key: b.key})
+	if pp := len(rp.stages); pp > 1 {
+		for i := 0; i < 2*pp; i++ {
+			s.spans = append(s.spans, 0)
+		}
+	}
+	if s.opt.KeepMembers {
+		s.memberOff = append(s.memberOff, int32(len(s.memberReq)))
+		for _, m := range ms {
+			s.memberReq, s.memberTok = append(s.memberReq, int32(m.r.id)), append(s.memberTok, int32(m.n))
+		}
+	}
+	return b
 }
 
 // newBatch reuses a finished batch when one is free.

@@ -25,6 +25,12 @@ type replica struct {
 	ftBatches       [][]*request
 	numWaitingIters int
 	prefillBuf      []*request // sarathi scratch
+	// Engine timing: the host loop is running or waiting (hostBusy), the
+	// step launched and not yet advanced, and finished requests whose
+	// blocks are freed when their step's outputs are processed.
+	hostBusy, deferFree bool
+	launched            *batch
+	deferred            []*request
 }
 
 type stage struct {
@@ -156,6 +162,17 @@ func (rp *replica) allocate(r *request, n int) {
 	}
 }
 
+// release frees a finished request's blocks, or, while the engine timing
+// model advances a step that is still running, when its outputs are
+// processed.
+func (rp *replica) release(r *request) {
+	if rp.deferFree {
+		rp.deferred = append(rp.deferred, r)
+		return
+	}
+	rp.free(r)
+}
+
 func (rp *replica) free(r *request) {
 	if r.blocks == 0 {
 		return
@@ -225,7 +242,7 @@ func (rp *replica) sortRunning() {
 func defaultOnBatchEnd(rp *replica, b *batch) {
 	for _, m := range b.members {
 		if m.r.done {
-			rp.free(m.r)
+			rp.release(m.r)
 		} else {
 			rp.running.pushBack(m.r)
 		}
@@ -393,7 +410,7 @@ func (fasterTransformer) onBatchEnd(rp *replica, b *batch) {
 	var left []*request
 	for _, m := range b.members {
 		if m.r.done {
-			rp.free(m.r)
+			rp.release(m.r)
 		} else {
 			left = append(left, m.r)
 		}

@@ -79,6 +79,7 @@ func bindConfig(fs *flag.FlagSet, c *engine.Config) {
 	fs.BoolVar(&p.LMHead, "lm_head", p.LMHead, "charge the LM head (logits GEMM) per iteration")
 	fs.BoolVar(&p.Embedding, "embedding", p.Embedding, "charge the embedding lookup per iteration")
 	fs.BoolVar(&p.Extrapolate, "predictor_extrapolate", p.Extrapolate, "allow lookups outside the profiled grids (counted in run_meta.json)")
+	fs.StringVar(&p.TimingModel, "timing_model", p.TimingModel, "iteration timing: vidur (GPU + optional CPU overhead, summed), engine (the set's engine.json: CUDA-graph padding, host_overheads.csv, host/GPU overlap) or auto (engine when the set has engine.json; the default)")
 	fs.StringVar(&p.AttentionDecodeContext, "attention_decode_context", p.AttentionDecodeContext, "key decode attention by the batch's mean context (Vidur) or max (servers that pad keys)")
 }
 

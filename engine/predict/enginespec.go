@@ -265,3 +265,51 @@ func (p *Predictor) Host(k Key) (float64, error) {
 	p.hostMemo[key] = ms
 	return ms, nil
 }
+
+// Step modes of the engine timing model (EngineSpec.Pad).
+const (
+	ModeGraph     = "graph"
+	ModePiecewise = "piecewise"
+	ModeEager     = "eager"
+)
+
+// EngineStage predicts a step's GPU time as the set's engine runs it
+// (engine.json): token ops, the KV-cache save, the embedding and the TP
+// all-reduce at the padded size (EngineSpec.Pad), attention at the real
+// shape, the LM head at the padded batch inside a CUDA graph and at the
+// sequences that need logits otherwise. It needs one pipeline stage.
+func (p *Predictor) EngineStage(spec *EngineSpec, k Key) (b Breakdown, mode string, padded int, err error) {
+	if p.opt.PP != 1 {
+		return b, "", 0, errors.New("predictor: the engine timing model needs num_pipeline_stages 1")
+	}
+	mode, padded = spec.Pad(int(k.T), int(k.Bd), int(k.NumPrefills))
+	b = Breakdown{Layers: p.layersPerStage}
+	ops, err := p.tokens(padded)
+	if err != nil {
+		return b, mode, padded, err
+	}
+	b.InputLN, b.PreProj, b.Rope, b.PostProj, b.PostLN = ops.inputLN, ops.preProj, ops.rope, ops.postProj, ops.postLN
+	b.UpProj, b.Act, b.DownProj, b.Add, b.TPComm = ops.up, ops.act, ops.down, ops.add, ops.tp
+	if b.KVSave, err = p.kv(padded); err != nil {
+		return b, mode, padded, err
+	}
+	if b.AttnDecode, err = p.attnDecode(int(k.Bd), int(k.Kd)); err != nil {
+		return b, mode, padded, err
+	}
+	if b.AttnPrefill, err = p.attnPrefill(int(k.Kp), int(k.Cp), int(k.NumPrefills)); err != nil {
+		return b, mode, padded, err
+	}
+	if p.opt.Embedding {
+		b.Embedding = ops.emb
+	}
+	logits := int(k.LogitSeqs)
+	if mode == ModeGraph {
+		logits = padded
+	}
+	if p.opt.LMHead && logits > 0 {
+		if b.LMHead, err = p.logits(logits); err != nil {
+			return b, mode, padded, err
+		}
+	}
+	return b, mode, padded, nil
+}

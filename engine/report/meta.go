@@ -76,6 +76,7 @@ func RunMeta(w io.Writer, res *engine.Result, meta Meta) error {
 		Config        engine.Config   `json:"config"`
 		Resolved      engine.Resolved `json:"resolved"`
 		Results       map[string]any  `json:"results"`
+		Timing        map[string]any  `json:"timing,omitempty"`
 	}{
 		SchemaVersion: SchemaVersion, RunID: RunID(res), StartedAt: opt(meta.StartedAt), EndedAt: opt(meta.EndedAt),
 		EngineVersion: meta.EngineVersion, Model: res.Config.Replica.Model,
@@ -90,6 +91,14 @@ func RunMeta(w io.Writer, res *engine.Result, meta Meta) error {
 		Config: res.Config, Resolved: res.Resolved,
 		Results: map[string]any{"simulated_duration_ns": res.EndNs, "num_batches": len(res.Batches), "restarts": res.Restarts,
 			"extrapolated_lookups": res.Extrapolated, "status_counts": counts},
+	}
+	if res.Engine != nil { // vidur timing writes no "timing" key (its files stay as they were)
+		why := "predictor.timing_model is engine"
+		if tm := res.Config.Predictor.TimingModel; tm == "" || tm == engine.TimingAuto {
+			why = "the profile set has engine.json (predictor.timing_model auto)"
+		}
+		doc.Timing = map[string]any{"model": res.TimingModel, "why": why, "engine": res.Engine,
+			"charged": "GPU at the padded size (attention at the real shape), embedding and LM head; host time from host_overheads.csv"}
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

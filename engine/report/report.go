@@ -13,6 +13,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/servesim/servesim/engine"
 	"github.com/servesim/servesim/engine/predict"
@@ -121,12 +122,22 @@ func terms(bd predict.Breakdown) [18]float64 {
 		bd.PPComm, bd.Embedding, bd.LMHead, bd.CPU, bd.Admission}
 }
 
-// BatchMetrics writes one row per iteration with its per-term breakdown.
+// EngineBatchColumns are added to batch_metrics.csv under engine timing:
+// the step's mode (graph, piecewise, eager), the size its non-attention
+// kernels ran at, its host and GPU time and when the host launched it.
+var EngineBatchColumns = []string{"mode", "padded", "host_time_ns", "gpu_time_ns", "launched_at_ns"}
+
+// BatchMetrics writes one row per iteration with its per-term breakdown
+// (and, under engine timing, EngineBatchColumns).
 func BatchMetrics(w io.Writer, res *engine.Result) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
 	bw.WriteString("batch_id,replica_id,scheduled_at_ns,completed_at_ns,batch_size,num_tokens,num_prefill_tokens,num_decode_tokens,kv_blocks_in_use,kv_blocks_total,model_time_ns,total_time_ns")
 	for _, c := range BatchColumns {
 		bw.WriteString("," + c + "_ns")
+	}
+	eng := res.Engine != nil
+	if eng {
+		bw.WriteString("," + strings.Join(EngineBatchColumns, ","))
 	}
 	bw.WriteString("\n")
 	var b []byte
@@ -148,6 +159,14 @@ func BatchMetrics(w io.Writer, res *engine.Result) error {
 		}
 		for _, v := range sum {
 			b = strconv.AppendInt(b, int64(v*1e6+0.5), 10)
+			b = append(b, ',')
+		}
+		if eng {
+			b = append(b, rec.ModeName()...)
+			for _, v := range []int64{int64(rec.Padded), rec.HostNs, rec.ModelNs, rec.LaunchedAt()} {
+				b = append(b, ',')
+				b = strconv.AppendInt(b, v, 10)
+			}
 			b = append(b, ',')
 		}
 		b[len(b)-1] = '\n'

@@ -1,0 +1,188 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/servesim/servesim/engine/predict"
+)
+
+// The engine timing model (predictor.timing_model = engine) replays a
+// serving engine's host loop instead of Vidur's batch-end scheduling. Per
+// loop iteration, at host time h, with step n launched and still running:
+//
+//  1. schedule step n+1, treating step n as completed as planned (its
+//     members advance; requests that finish in it keep their KV blocks
+//     until its outputs are processed), prepare and launch it:
+//     launch_{n+1} = h + host_{n+1}; the GPU runs it after step n:
+//     end_{n+1} = max(end_n, launch_{n+1}) + gpu_{n+1} + sync_ms;
+//  2. wait for step n (h' = max(launch_{n+1}, end_n)), process its outputs
+//     (free its finished requests' blocks); loop at h'.
+//
+// So h_{n+1} = max(end_{n-1}, launch_n): this is REFENGINE.md's
+// launch_{n+1} = end_{n-1} + host_{n+1} whenever the GPU is the bottleneck,
+// and when the host is (host_n > the GPU time it hides behind) the host
+// cannot start step n+1 before it has launched step n. With nothing in
+// flight a step costs host + gpu (+ sync_ms). An arrival is seen by the next
+// iteration that starts at or after it (an arrival during step n, with n+1
+// in flight, is first scheduled at end_n, in step n+2). With overlap "sync"
+// the host waits for each step it launched: end_{n+1} = end_n + host_{n+1} +
+// gpu_{n+1}, Vidur's composition with the engine's padding and host table.
+type engineTiming struct {
+	spec   *predict.EngineSpec
+	async  bool
+	syncNs int64 // added per step in async mode
+}
+
+// Step modes as recorded in BatchRecord.Mode.
+const (
+	modeNone uint8 = iota // vidur timing
+	modeGraph
+	modePiecewise
+	modeEager
+)
+
+// ModeName is the step mode's name ("graph", "piecewise", "eager"), or ""
+// under vidur timing.
+func (b BatchRecord) ModeName() string {
+	switch b.Mode {
+	case modeGraph:
+		return predict.ModeGraph
+	case modePiecewise:
+		return predict.ModePiecewise
+	case modeEager:
+		return predict.ModeEager
+	}
+	return ""
+}
+
+// resolveTiming picks the timing model: engine when asked for, or when
+// "auto" and the profile set has engine.json.
+func resolveTiming(cfg Config, set *predict.Set) (*engineTiming, error) {
+	tm := cfg.Predictor.TimingModel
+	if tm == TimingVidur || (tm == "" || tm == TimingAuto) && set.Engine == nil {
+		return nil, nil
+	}
+	if set.Engine == nil {
+		return nil, &ConfigError{fmt.Errorf("predictor.timing_model: engine timing needs a profile set with engine.json; %s has none", set.Origin)}
+	}
+	if pp := cfg.Replica.NumPipelineStages; pp != 1 {
+		return nil, &ConfigError{fmt.Errorf("predictor.timing_model: engine timing (%s has engine.json) models one pipeline stage, got num_pipeline_stages %d; set timing_model vidur", set.Origin, pp)}
+	}
+	if !cfg.Predictor.SkipCPUOverheadModeling {
+		return nil, &ConfigError{fmt.Errorf("predictor.skip_cpu_overhead_modeling: engine timing (%s has engine.json) takes host time from host_overheads.csv and cannot add cpu_overheads.csv; set it to true, or timing_model vidur", set.Origin)}
+	}
+	t := &engineTiming{spec: set.Engine, async: set.Engine.Overlap == predict.OverlapAsync}
+	if t.async {
+		t.syncNs = predict.Nanos(set.Engine.SyncMs)
+	}
+	return t, nil
+}
+
+// wake starts the replica's host loop if it is idle.
+func (s *sim) wake(rp *replica) error {
+	if rp.hostBusy {
+		return nil
+	}
+	rp.hostBusy = true
+	return s.hostLoop(rp, nil)
+}
+
+// hostLoop is one iteration of the engine's host loop at s.now; proc is the
+// step whose completion the host was waiting for (nil if none).
+func (s *sim) hostLoop(rp *replica, proc *batch) error {
+	if proc != nil {
+		if !proc.planned {
+			s.planComplete(rp, proc)
+		}
+		s.processOutputs(rp)
+		s.free = append(s.free, proc)
+	}
+	if len(s.global) > 0 { // arrivals at this instant whose global schedule has not run yet
+		s.globalSchedule()
+	}
+	prev := rp.launched
+	rp.launched = nil
+	if prev != nil {
+		s.planComplete(rp, prev)
+	}
+	b := s.buildBatch(rp)
+	if b == nil {
+		if prev != nil {
+			s.push(event{at: s.batches[prev.id].EndAt, kind: evHostLoop, replica: int32(rp.id), b: prev})
+		} else {
+			rp.hostBusy = false
+		}
+		return nil
+	}
+	rec := &s.batches[b.id]
+	bd, mode, padded, err := s.pred.EngineStage(s.timing.spec, b.key)
+	if err != nil {
+		return fmt.Errorf("batch %d at t=%d ns: %w", b.id, s.now, err)
+	}
+	hostMs, err := s.pred.Host(b.key)
+	if err != nil {
+		return fmt.Errorf("batch %d at t=%d ns: %w", b.id, s.now, err)
+	}
+	rec.ModelNs, rec.HostNs, rec.Padded = predict.Nanos(bd.ModelMs()), predict.Nanos(hostMs), int32(padded)
+	rec.Mode = map[string]uint8{predict.ModeGraph: modeGraph, predict.ModePiecewise: modePiecewise, predict.ModeEager: modeEager}[mode]
+	rec.TotalNs = rec.HostNs + rec.ModelNs + s.timing.syncNs
+	launch := s.now + rec.HostNs
+	start, next := launch, launch
+	if prev != nil {
+		start = max(launch, s.batches[prev.id].EndAt)
+		next = start
+	}
+	rec.EndAt = start + rec.ModelNs + s.timing.syncNs
+	if !s.timing.async {
+		s.push(event{at: rec.EndAt, kind: evHostLoop, replica: int32(rp.id), b: b})
+		return nil
+	}
+	rp.launched = b
+	s.push(event{at: next, kind: evHostLoop, replica: int32(rp.id), b: prev})
+	return nil
+}
+
+// planComplete advances step b's members as if it had completed (their
+// tokens are stamped with its end time) and re-queues them; requests that
+// finish keep their blocks until processOutputs.
+func (s *sim) planComplete(rp *replica, b *batch) {
+	b.planned = true
+	end := s.batches[b.id].EndAt
+	for _, m := range b.members {
+		r := m.r
+		r.processed += m.n
+		if !r.prefillDone {
+			if r.processed < r.target {
+				continue
+			}
+			r.prefillDone = true
+			r.processed++
+		}
+		r.generated++
+		r.tokens = append(r.tokens, int32(b.id))
+		if r.firstToken < 0 {
+			r.firstToken = end
+		}
+		if r.generated == r.decode {
+			r.done = true
+			r.completedAt = end
+			s.done++
+		}
+	}
+	rp.deferFree = true
+	rp.sched.onBatchEnd(rp, b)
+	rp.deferFree = false
+}
+
+// processOutputs frees the blocks of the requests that finished in the step
+// whose outputs the host now processes.
+func (s *sim) processOutputs(rp *replica) {
+	for _, r := range rp.deferred {
+		rp.free(r)
+	}
+	clear(rp.deferred)
+	rp.deferred = rp.deferred[:0]
+	if len(s.batches)%s.opt.ProgressEvery == 0 {
+		s.progress()
+	}
+}

@@ -1,0 +1,268 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/servesim/servesim/engine"
+	"github.com/servesim/servesim/engine/enginetest"
+	"github.com/servesim/servesim/engine/predict"
+	"github.com/servesim/servesim/engine/workload"
+)
+
+// engineSet is a constant-time set with engine.json: per layer 8 token ops
+// of 0.01 ms (add fused), KV save 0.02, decode and prefill attention 0.1
+// each, embedding and LM head 0.2 each. So a step with only decodes or only
+// prefills costs 28 x 0.2 + 0.4 = 6.0 ms of GPU, a mixed one 28 x 0.3 + 0.4
+// = 8.8 ms. Host: base + per prefill + per prefill token, flat in batch size.
+func engineSet(t testing.TB, overlap string, syncMs, base, perPrefill, perToken float64) *predict.Set {
+	tm := enginetest.Uniform(0.01, 0.02, 0.1, 0.1)
+	tm.MLP["add"] = 0
+	tm.MLP["emb"], tm.MLP["lm_head"] = 0.2, 0.2
+	tm.Engine = fmt.Sprintf(`{"engine":"test","overlap":%q,"cuda_graph_batch_sizes":[1,2,4,8],"piecewise_token_sizes":[8,16,32,64,128],"sync_ms":%g,"fused_ops":["add"]}`, overlap, syncMs)
+	tm.Host = []enginetest.HostRow{{Batch: 1, Base: base, PerPrefill: perPrefill, PerToken: perToken}, {Batch: 128, Base: base, PerPrefill: perPrefill, PerToken: perToken}}
+	return enginetest.Set(qwen3(t), tm, 4096, 128)
+}
+
+func engineConfig() engine.Config {
+	cfg := engine.DefaultConfig()
+	cfg.Predictor.AttentionDecodeBatchingOverhead, cfg.Predictor.AttentionPrefillBatchingOverhead = 0, 0
+	return cfg
+}
+
+const ms = int64(1e6)
+
+func tokenTimes(res *engine.Result, i int) []int64 { return res.TokenTimes(i) }
+
+func wantTimes(t *testing.T, what string, got []int64, want ...float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d token times %v, want %d", what, len(got), got, len(want))
+	}
+	for k := range want {
+		if w := int64(want[k]*1e6 + 0.5); got[k] != w {
+			t.Fatalf("%s: token %d at %d ns, want %d (all: %v)", what, k, got[k], w, got)
+		}
+	}
+}
+
+// TestEngineTiming_Async: one request, 100-token prompt, 4 output tokens;
+// host 2 ms + 1 per prefill + 0.01 per prefill token, sync 0.5 ms. By hand:
+// step 0 (prefill, from idle): launch 4, end 4 + 6 + 0.5 = 10.5.
+// The host schedules step 1 at 4: launch 6, end max(10.5, 6) + 6.5 = 17;
+// waits for step 0 (10.5), schedules step 2: launch 12.5, end 23.5; waits
+// for step 1 (17), step 3: launch 19, end 30.
+func TestEngineTiming_Async(t *testing.T) {
+	cfg := engineConfig()
+	set := engineSet(t, "async", 0.5, 2, 1, 0.01)
+	res := run(t, cfg, trace(t, "arrived_at,num_prefill_tokens,num_decode_tokens\n0,100,4\n", cfg), set)
+	if res.TimingModel != engine.TimingEngine {
+		t.Fatalf("timing model %q: a set with engine.json uses engine timing by default", res.TimingModel)
+	}
+	wantTimes(t, "async", tokenTimes(res, 0), 10.5, 17, 23.5, 30)
+	b := res.Batches
+	if b[0].ScheduledAt != 0 || b[0].LaunchedAt() != 4*ms || b[0].ModeName() != "piecewise" || b[0].Padded != 128 || b[0].HostNs != 4*ms || b[0].ModelNs != 6*ms {
+		t.Errorf("step 0: %+v", b[0])
+	}
+	if b[1].ScheduledAt != 4*ms || b[1].ModeName() != "graph" || b[1].Padded != 1 || b[2].ScheduledAt != 10500000 || b[3].ScheduledAt != 17*ms {
+		t.Errorf("steps 1-3: %+v", b[1:])
+	}
+	if res.EndNs != 30*ms {
+		t.Errorf("run ends at %d", res.EndNs)
+	}
+}
+
+// TestEngineTiming_Sync: the same with overlap sync: each step costs host +
+// GPU after the previous: 0+4+6 = 10, +2+6 = 18, 26, 34 (no sync_ms).
+func TestEngineTiming_Sync(t *testing.T) {
+	cfg := engineConfig()
+	set := engineSet(t, "sync", 0.5, 2, 1, 0.01)
+	res := run(t, cfg, trace(t, "arrived_at,num_prefill_tokens,num_decode_tokens\n0,100,4\n", cfg), set)
+	wantTimes(t, "sync", tokenTimes(res, 0), 10, 18, 26, 34)
+}
+
+// TestEngineTiming_HostBound: host 10 ms + 1 + 0.01/token, GPU 6 ms. The
+// host is the bottleneck: it cannot schedule step n+1 before it has
+// launched step n. Step 0: launch 12, end 18.5. At 12 it schedules step 1:
+// launch 22, end 28.5; at max(22, 18.5) = 22 step 2: launch 32, end 38.5;
+// at 32 step 3: launch 42, end 48.5.
+func TestEngineTiming_HostBound(t *testing.T) {
+	cfg := engineConfig()
+	set := engineSet(t, "async", 0.5, 10, 1, 0.01)
+	res := run(t, cfg, trace(t, "arrived_at,num_prefill_tokens,num_decode_tokens\n0,100,4\n", cfg), set)
+	wantTimes(t, "host-bound", tokenTimes(res, 0), 18.5, 28.5, 38.5, 48.5)
+}
+
+// TestEngineTiming_ArrivalMidStep: as in TestEngineTiming_Async, plus B (50
+// prompt tokens, 2 outputs) arriving at 13 ms, while step 1 runs (10.5-17)
+// and step 2 is already launched (12.5). B is first scheduled at end_1 = 17,
+// in step 3, with A's last decode: mixed, host 2 + 1 + 0.5 = 3.5 (launch
+// 20.5), GPU 8.8 + 0.5 after step 2: ends 23.5 + 9.3 = 32.8. At 23.5 the
+// host schedules step 4 (B's decode): launch 25.5, ends 32.8 + 6.5 = 39.3.
+func TestEngineTiming_ArrivalMidStep(t *testing.T) {
+	cfg := engineConfig()
+	set := engineSet(t, "async", 0.5, 2, 1, 0.01)
+	res := run(t, cfg, trace(t, "arrived_at,num_prefill_tokens,num_decode_tokens\n0,100,4\n0.013,50,2\n", cfg), set)
+	wantTimes(t, "A", tokenTimes(res, 0), 10.5, 17, 23.5, 32.8)
+	wantTimes(t, "B", tokenTimes(res, 1), 32.8, 39.3)
+	if s := res.Requests[1].ScheduledNs; s != 17*ms {
+		t.Errorf("B first scheduled at %d, want 17 ms (end of step 1)", s)
+	}
+	b3 := res.Batches[3]
+	if b3.Size() != 2 || b3.ModeName() != "piecewise" || b3.Padded != 64 || b3.HostNs != 3500000 || b3.ModelNs != 8800000 {
+		t.Errorf("step 3: %+v", b3)
+	}
+}
+
+// TestEngineTiming_BlocksFreedWhenProcessed: a request finishing in step n
+// keeps its KV blocks while step n+1 is scheduled; they are free for step
+// n+2. With room for exactly one request (plus watermark), B cannot be
+// admitted in the step scheduled while A's last step runs.
+func TestEngineTiming_BlocksFreedWhenProcessed(t *testing.T) {
+	cfg := engineConfig()
+	cfg.Scheduler.NumBlocks = 10 // A and B need 7 blocks each (100 + 4 tokens / 16)
+	cfg.Scheduler.WatermarkBlocksFraction = 0
+	set := engineSet(t, "async", 0.5, 2, 1, 0.01)
+	res := run(t, cfg, trace(t, "arrived_at,num_prefill_tokens,num_decode_tokens\n0,100,4\n0.001,100,1\n", cfg), set)
+	wantTimes(t, "A", tokenTimes(res, 0), 10.5, 17, 23.5, 30)
+	// A finishes in step 3 (planned at 23.5, nothing else to schedule then:
+	// B does not fit while A holds its blocks); at 30 A's outputs are
+	// processed and B runs from idle: host 2 + 1 + 1 = 4, GPU 6.5: 40.5.
+	if s := res.Requests[1].ScheduledNs; s != 30*ms {
+		t.Errorf("B scheduled at %d, want 30 ms", s)
+	}
+	wantTimes(t, "B", tokenTimes(res, 1), 40.5)
+}
+
+// TestEngineTiming_SyncEqualsVidur: with padding that changes nothing
+// (constant times), sync overlap and a host table equal to the CPU terms,
+// engine timing reproduces Vidur's composition token for token.
+func TestEngineTiming_SyncEqualsVidur(t *testing.T) {
+	tm := enginetest.Uniform(0.01, 0.02, 0.1, 0.1)
+	tm.MLP["emb"], tm.MLP["lm_head"] = 0.2, 0.2
+	tm.CPU = 0.4 // five terms: 2 ms per iteration
+	tm.Engine = `{"engine":"test","overlap":"sync","cuda_graph_batch_sizes":[1,2,4,8],"piecewise_token_sizes":[8,16,512],"sync_ms":0.3}`
+	tm.Host = []enginetest.HostRow{{Batch: 1, Base: 2}, {Batch: 128, Base: 2}}
+	set := enginetest.Set(qwen3(t), tm, 4096, 128)
+	cfg := engine.DefaultConfig()
+	cfg.Workload.NumRequests, cfg.Workload.QPS = 60, 30
+	w, err := workload.Generate(cfg.WorkloadOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := run(t, cfg, w, set)
+	vcfg := cfg
+	vcfg.Predictor.TimingModel = engine.TimingVidur
+	vcfg.Predictor.SkipCPUOverheadModeling = false
+	vcfg.Predictor.LMHead, vcfg.Predictor.Embedding = true, true
+	vid := run(t, vcfg, w, set)
+	if eng.TimingModel != engine.TimingEngine || vid.TimingModel != engine.TimingVidur || len(eng.Batches) != len(vid.Batches) {
+		t.Fatalf("timing %s/%s, %d vs %d batches", eng.TimingModel, vid.TimingModel, len(eng.Batches), len(vid.Batches))
+	}
+	for i := range eng.Requests {
+		a, b := tokenTimes(eng, i), tokenTimes(vid, i)
+		if fmt.Sprint(a) != fmt.Sprint(b) {
+			t.Fatalf("request %d: engine sync %v, vidur %v", i, a, b)
+		}
+	}
+}
+
+// TestEngineTiming_Invariants: random workloads, schedulers and times; the
+// recurrence holds for every step (checked from the records alone).
+func TestEngineTiming_Invariants(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	for trial := range 30 {
+		overlap := []string{"async", "sync"}[trial%2]
+		base, perPrefill, perToken, syncMs := rng.Float64()*10, rng.Float64()*2, rng.Float64()*0.02, rng.Float64()
+		set := engineSet(t, overlap, syncMs, base, perPrefill, perToken)
+		cfg := engineConfig()
+		cfg.Seed = uint64(trial)
+		cfg.Scheduler.Type = []string{"sarathi", "vllm", "orca", "lightllm", "faster_transformer"}[trial%5]
+		if cfg.Scheduler.Type == "lightllm" {
+			cfg.Scheduler.BlockSize = 1
+		}
+		cfg.Scheduler.ChunkSize = 64 + rng.IntN(512)
+		cfg.Predictor.Extrapolate = true // orca and lightllm batch whole prompts
+		cfg.Cluster.NumReplicas = 1 + rng.IntN(2)
+		cfg.Workload.NumRequests = 20 + rng.IntN(60)
+		cfg.Workload.QPS = 1 + rng.Float64()*200
+		cfg.Workload.LengthGenerator = "uniform"
+		cfg.Workload.MinTokens, cfg.Workload.MaxTokens = 8, 1024
+		w, err := workload.Generate(cfg.WorkloadOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := run(t, cfg, w, set)
+		syncNs := int64(0)
+		if overlap == "async" {
+			syncNs = predict.Nanos(syncMs)
+		}
+		var last, prev [2]*engine.BatchRecord
+		for i := range res.Batches {
+			b := &res.Batches[i]
+			r := b.Replica
+			// Host serial: a step is scheduled after the previous one was launched;
+			// sync: after it ended; async: after the one before it ended.
+			if p := last[r]; p != nil {
+				if b.ScheduledAt < p.LaunchedAt() || overlap == "sync" && b.ScheduledAt < p.EndAt {
+					t.Fatalf("trial %d step %d: scheduled at %d, previous launched %d ended %d", trial, i, b.ScheduledAt, p.LaunchedAt(), p.EndAt)
+				}
+				start := max(b.LaunchedAt(), p.EndAt)
+				if b.EndAt != start+b.ModelNs+syncNs {
+					t.Fatalf("trial %d step %d: ends %d, want max(launch %d, previous end %d) + %d + %d", trial, i, b.EndAt, b.LaunchedAt(), p.EndAt, b.ModelNs, syncNs)
+				}
+			} else if b.EndAt != b.LaunchedAt()+b.ModelNs+syncNs {
+				t.Fatalf("trial %d step %d (first): ends %d", trial, i, b.EndAt)
+			}
+			if pp := prev[r]; pp != nil && b.ScheduledAt < pp.EndAt {
+				t.Fatalf("trial %d step %d: scheduled at %d before step n-2 ended (%d)", trial, i, b.ScheduledAt, pp.EndAt)
+			}
+			mode, padded := res.Engine.Pad(b.Tokens(), b.DecodeTokens(), int(b.Key.NumPrefills))
+			if b.ModeName() != mode || int(b.Padded) != padded || padded < b.Tokens() {
+				t.Fatalf("trial %d step %d: %s at %d, want %s at %d", trial, i, b.ModeName(), b.Padded, mode, padded)
+			}
+			prev[r], last[r] = last[r], b
+		}
+		for i, r := range res.Requests {
+			if r.Status == engine.StatusOK && r.ScheduledNs < r.ArrivalNs {
+				t.Fatalf("trial %d request %d scheduled before it arrived", trial, i)
+			}
+		}
+	}
+}
+
+func TestEngineTiming_ConfigErrors(t *testing.T) {
+	cfg := engineConfig()
+	w := trace(t, seedTrace, cfg)
+	plain := enginetest.Set(qwen3(t), enginetest.Uniform(0.01, 0.02, 0.1, 0.1), 4096, 128)
+	withEngine := engineSet(t, "async", 0.5, 2, 1, 0.01)
+	for _, tc := range []struct {
+		name string
+		edit func(*engine.Config)
+		set  *predict.Set
+		want string
+	}{
+		{"no engine.json", func(c *engine.Config) { c.Predictor.TimingModel = "engine" }, plain, "needs a profile set with engine.json"},
+		{"unknown model", func(c *engine.Config) { c.Predictor.TimingModel = "fast" }, withEngine, `unknown "fast"`},
+		{"cpu overhead too", func(c *engine.Config) { c.Predictor.SkipCPUOverheadModeling = false }, withEngine, "cannot add cpu_overheads.csv"},
+		{"pipeline", func(c *engine.Config) { c.Replica.NumPipelineStages = 2 }, withEngine, "one pipeline stage"},
+	} {
+		c := cfg
+		tc.edit(&c)
+		_, err := engine.Run(context.Background(), c, engine.Inputs{Workload: w, Profile: tc.set, Network: enginetest.Network(1024, 0.01, 0.01)}, engine.Options{})
+		var ce *engine.ConfigError
+		if !errors.As(err, &ce) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want a ConfigError with %q", tc.name, err, tc.want)
+		}
+	}
+	// Vidur timing on a set with engine.json stays available.
+	c := cfg
+	c.Predictor.TimingModel = "vidur"
+	if res := run(t, c, w, withEngine); res.TimingModel != "vidur" || res.Batches[0].HostNs != 0 {
+		t.Errorf("vidur timing on an engine set: %s", res.TimingModel)
+	}
+}
