@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/csv"
 	"math"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/servesim/servesim/engine"
 	"github.com/servesim/servesim/engine/report"
 	"github.com/servesim/servesim/engine/workload"
+	"github.com/servesim/servesim/internal/sharedtest"
 	"github.com/servesim/servesim/profiles"
 )
 
@@ -45,8 +45,6 @@ func TestEmbeddedSets(t *testing.T) {
 	}
 }
 
-const refs = "../../shared/reference-runs"
-
 type medians struct{ ttft, perTok, e2e float64 }
 
 func fromRows(arr, first, done []float64, dec []int) medians {
@@ -59,11 +57,7 @@ func fromRows(arr, first, done []float64, dec []int) medians {
 }
 
 func readRef(t *testing.T, path string) medians {
-	f, err := os.Open(filepath.Join(refs, path))
-	if err != nil {
-		t.Fatalf("the shared reference runs must sit beside the repository: %v", err)
-	}
-	defer f.Close()
+	f := sharedtest.Open(t, "reference-runs/"+path)
 	rows, err := csv.NewReader(f).ReadAll()
 	if err != nil {
 		t.Fatal(err)
@@ -89,11 +83,7 @@ func simulate(t *testing.T, cpu bool, files ...string) medians {
 	cfg.Predictor.SkipCPUOverheadModeling = !cpu
 	var in []workload.File
 	for _, p := range files {
-		f, err := os.Open(filepath.Join(refs, p))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
+		f := sharedtest.Open(t, "reference-runs/"+p)
 		in = append(in, workload.File{Name: filepath.Base(p), R: f})
 	}
 	w, err := workload.Load(in, cfg.WorkloadOptions())

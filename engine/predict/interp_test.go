@@ -2,12 +2,12 @@ package predict
 
 import (
 	"math"
-	"os"
 	"sort"
 	"strconv"
 	"testing"
 
 	"github.com/servesim/servesim/engine/csvin"
+	"github.com/servesim/servesim/internal/sharedtest"
 )
 
 func TestCurve(t *testing.T) {
@@ -57,11 +57,7 @@ func TestGrid(t *testing.T) {
 // real A100 MLP profile of Llama-2-7B (TP1): each interior profiled point is
 // dropped and predicted from its neighbours.
 func TestInterpolation_LeaveOneOut(t *testing.T) {
-	f, err := os.Open("../../../shared/vidur-data/profiling/compute/a100/meta-llama/Llama-2-7b-hf/mlp.csv")
-	if err != nil {
-		t.Fatalf("the shared reference data must sit beside the repository: %v", err)
-	}
-	defer f.Close()
+	f := sharedtest.Open(t, "vidur-data/profiling/compute/a100/meta-llama/Llama-2-7b-hf/mlp.csv")
 	tb, err := csvin.ReadHeader(f, "mlp.csv")
 	if err != nil {
 		t.Fatal(err)
