@@ -83,14 +83,10 @@ func loadWorkload(files []string, cfg engine.Config) (*workload.Workload, error)
 }
 
 // simulate runs a scenario on a profile set and summarises it the same way.
-func simulate(sc scenario, fsys fstest.MapFS, cpu bool) (refRun, error) {
+func simulate(sc scenario, set *predict.Set, cpu bool) (refRun, error) {
 	cfg := engine.DefaultConfig()
 	cfg.Predictor.SkipCPUOverheadModeling = !cpu
 	w, err := loadWorkload(sc.files, cfg)
-	if err != nil {
-		return refRun{}, err
-	}
-	set, err := predict.Open(fsys, "candidate")
 	if err != nil {
 		return refRun{}, err
 	}
@@ -114,11 +110,16 @@ type calErr struct {
 
 func (c calErr) pct() float64 { return (c.Sim/c.Ref - 1) * 100 }
 
+// compare simulates every scenario on the set build returns; the set is
+// opened once, so its tables are parsed once for all scenarios.
 func compare(scs []scenario, build func() fstest.MapFS, cpu bool) ([]calErr, error) {
-	fsys := build()
+	set, err := predict.Open(build(), "candidate")
+	if err != nil {
+		return nil, err
+	}
 	var out []calErr
 	for _, sc := range scs {
-		s, err := simulate(sc, fsys, cpu)
+		s, err := simulate(sc, set, cpu)
 		if err != nil {
 			return nil, err
 		}

@@ -7,9 +7,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/servesim/servesim/engine/model"
 )
@@ -173,6 +176,57 @@ func startParams(gemm bool) params {
 	return params{3, 0.002, 1.5e6}
 }
 
+// fitSet is an op's points prepared for fitting: the prediction depends only
+// on a point's shape and num_tokens, so it is computed once per distinct
+// (shape, num_tokens) and shared by every point that has them (Vidur's
+// profiles repeat shapes across models and TP splits). The loss is still
+// summed over every point in order, so it is bit-identical to summing
+// predictUS point by point.
+type fitSet struct {
+	gemm  bool
+	keys  []pointKey // distinct (shape, num_tokens), in first-seen order
+	slot  []int      // slot[i]: index in keys of point i
+	us    []float64  // measured time of point i, µs
+	preds []float64  // scratch: prediction per key
+}
+
+type pointKey struct {
+	sh shape
+	m  float64
+}
+
+func newFitSet(pts []point) *fitSet {
+	fs := &fitSet{gemm: pts[0].sh.gemm, slot: make([]int, len(pts)), us: make([]float64, len(pts))}
+	seen := map[pointKey]int{}
+	for i, x := range pts {
+		k := pointKey{x.sh, x.m}
+		j, ok := seen[k]
+		if !ok {
+			j = len(fs.keys)
+			seen[k] = j
+			fs.keys = append(fs.keys, k)
+		}
+		fs.slot[i], fs.us[i] = j, x.us
+	}
+	fs.preds = make([]float64, len(fs.keys))
+	return fs
+}
+
+// loss is the mean squared log error of p over the set's points.
+func (fs *fitSet) loss(p params) float64 {
+	for j, k := range fs.keys {
+		fs.preds[j] = predictUS(p, k.sh, k.m)
+	}
+	s := 0.0
+	for i, j := range fs.slot {
+		d := math.Log(fs.preds[j] / fs.us[i])
+		s += d * d
+	}
+	return s / float64(len(fs.slot))
+}
+
+// loss is the mean squared log error of p over pts (the reference the
+// shared-prediction fitSet.loss must equal bit for bit).
 func loss(p params, pts []point) float64 {
 	s := 0.0
 	for _, x := range pts {
@@ -183,9 +237,12 @@ func loss(p params, pts []point) float64 {
 }
 
 // fitOp fits an op's roofline to points by Nelder-Mead on log-parameters,
-// restarted a few times from the best point.
+// restarted up to four times from the best point. A restart that returns
+// its starting point unchanged is a fixed point of the (deterministic)
+// search, so the remaining restarts would return it too and are skipped.
 func fitOp(pts []point) params {
-	gemm := pts[0].sh.gemm
+	set := newFitSet(pts)
+	gemm := set.gemm
 	x0 := startParams(gemm)
 	logx := make([]float64, len(x0))
 	for i, v := range x0 {
@@ -199,16 +256,47 @@ func fitOp(pts []point) params {
 		if gemm && (p[4] < 1 || p[4] > 8) {
 			return math.Inf(1)
 		}
-		return loss(p, pts)
+		return set.loss(p)
 	}
 	for r := 0; r < 4; r++ {
-		logx = nelderMead(f, logx, 0.5, 3000)
+		next := nelderMead(f, logx, 0.5, 3000)
+		same := sameBits(next, logx)
+		logx = next
+		if same {
+			break
+		}
 	}
 	p := make(params, len(logx))
 	for i, v := range logx {
 		p[i] = math.Exp(v)
 	}
 	return p
+}
+
+// sameBits says whether a and b hold the same float64 bit patterns.
+func sameBits(a, b []float64) bool {
+	return slices.EqualFunc(a, b, func(x, y float64) bool { return math.Float64bits(x) == math.Float64bits(y) })
+}
+
+// fitAll fits every point set, on up to GOMAXPROCS goroutines. Each fit is a
+// pure function of its points, so the results do not depend on scheduling.
+func fitAll(sets [][]point) []params {
+	out := make([]params, len(sets))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < min(runtime.GOMAXPROCS(0), len(sets)); w++ {
+		wg.Go(func() {
+			for i := range next {
+				out[i] = fitOp(sets[i])
+			}
+		})
+	}
+	for i := range sets {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return out
 }
 
 // nelderMead minimises f from x0 with initial simplex step.
@@ -306,29 +394,41 @@ func relErrs(p params, pts []point) errStats {
 
 // leaveOneModelOut fits each op without one model and scores that model.
 func leaveOneModelOut(data map[string][]point, names []string) map[string]errStats {
-	out := map[string]errStats{}
+	type fold struct {
+		op   string
+		test []point
+	}
+	var folds []fold
+	var train [][]point
 	for _, op := range ops {
-		var all []float64
 		for _, held := range names {
-			var train, test []point
+			var tr, test []point
 			for _, x := range data[op] {
 				if x.model == held {
 					test = append(test, x)
 				} else {
-					train = append(train, x)
+					tr = append(tr, x)
 				}
 			}
-			if len(test) == 0 || len(train) == 0 {
+			if len(test) == 0 || len(tr) == 0 {
 				continue
 			}
-			p := fitOp(train)
-			for _, x := range test {
-				all = append(all, math.Abs(predictUS(p, x.sh, x.m)/x.us-1)*100)
-			}
+			folds, train = append(folds, fold{op, test}), append(train, tr)
 		}
-		sort.Float64s(all)
-		q := func(f float64) float64 { return all[int(f*float64(len(all)-1))] }
-		out[op] = errStats{Median: q(0.5), P90: q(0.9), N: len(all)}
+	}
+	fits := fitAll(train)
+	all := map[string][]float64{}
+	for i, f := range folds {
+		for _, x := range f.test {
+			all[f.op] = append(all[f.op], math.Abs(predictUS(fits[i], x.sh, x.m)/x.us-1)*100)
+		}
+	}
+	out := map[string]errStats{}
+	for _, op := range ops {
+		e := all[op]
+		sort.Float64s(e)
+		q := func(f float64) float64 { return e[int(f*float64(len(e)-1))] }
+		out[op] = errStats{Median: q(0.5), P90: q(0.9), N: len(e)}
 	}
 	return out
 }

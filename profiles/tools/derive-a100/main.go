@@ -45,9 +45,13 @@ func run(shared, out string) error {
 	p := func(f string, a ...any) { fmt.Fprintf(&rep, f, a...) }
 
 	// 1. Per-op fits on every A100 model, and leave-one-model-out errors.
-	fits := map[string]params{}
+	var sets [][]point
 	for _, op := range ops {
-		fits[op] = fitOp(a100[op])
+		sets = append(sets, a100[op])
+	}
+	fits := map[string]params{}
+	for i, f := range fitAll(sets) {
+		fits[ops[i]] = f
 	}
 	loo := leaveOneModelOut(a100, names)
 
@@ -56,19 +60,24 @@ func run(shared, out string) error {
 	if err != nil {
 		return err
 	}
-	h100Held := map[string]errStats{}
+	var heldOps []string
+	var train, test [][]point
 	for _, op := range ops {
-		var train, test []point
+		var tr, te []point
 		for _, x := range h100[op] {
 			if x.model == "microsoft/phi-2" {
-				test = append(test, x)
+				te = append(te, x)
 			} else {
-				train = append(train, x)
+				tr = append(tr, x)
 			}
 		}
-		if len(test) > 0 {
-			h100Held[op] = relErrs(fitOp(train), test)
+		if len(te) > 0 {
+			heldOps, train, test = append(heldOps, op), append(train, tr), append(test, te)
 		}
+	}
+	h100Held := map[string]errStats{}
+	for i, f := range fitAll(train) {
+		h100Held[heldOps[i]] = relErrs(f, test[i])
 	}
 
 	// 3. Qwen3 op times: the QKV GEMM (N=4096, K=1024) is the same cuBLAS
