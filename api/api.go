@@ -14,13 +14,17 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/servesim/servesim/engine"
 	"github.com/servesim/servesim/engine/csvin"
 	"github.com/servesim/servesim/engine/predict"
 	"github.com/servesim/servesim/engine/report"
+	"github.com/servesim/servesim/engine/strictjson"
 	"github.com/servesim/servesim/engine/workload"
 	"github.com/servesim/servesim/internal/runner"
 	"github.com/servesim/servesim/presets"
@@ -33,17 +37,37 @@ var openAPI []byte
 // OpenAPI returns the API's OpenAPI document.
 func OpenAPI() []byte { return openAPI }
 
-// Limits keep a public endpoint from being a free CPU furnace.
+// Version is the API's version (api/openapi.json's info.version), also in
+// every simulation result as api_version.
+const Version = "0.2.0"
+
+// Limits keep a public endpoint from being a free CPU furnace. Each is
+// checked before the work it bounds: from the configuration alone where it
+// can be (422 before any workload is generated), and as the work grows.
 type Limits struct {
 	MaxBodyBytes int64         // request body (413 beyond)
 	MaxRequests  int           // requests per simulation (422 beyond)
 	MaxTokens    int64         // simulated prompt+output tokens per simulation (422 beyond)
+	MaxReplicas  int           // cluster.num_replicas (422 beyond)
+	MemoryBudget int64         // bytes of records one run keeps, checked as it runs (422 beyond)
 	Timeout      time.Duration // wall clock per simulation (503 beyond)
+	// MaxConcurrent simulations (and workload inspections) run at once;
+	// up to MaxQueued more wait for a slot (at most Timeout). Beyond, or
+	// after waiting that long: 503 with Retry-After.
+	MaxConcurrent int
+	MaxQueued     int
 }
 
-// DefaultLimits: 32 MiB body, 200k requests, 500M tokens, 60 s.
+// DefaultLimits: 32 MiB body, 200k requests, 500M tokens, 64 replicas, a
+// 512 MiB memory budget per run, 60 s; as many simulations at once as the
+// process has CPUs (GOMAXPROCS), 16 more queued.
 func DefaultLimits() Limits {
-	return Limits{MaxBodyBytes: 32 << 20, MaxRequests: 200_000, MaxTokens: 500_000_000, Timeout: 60 * time.Second}
+	return Limits{MaxBodyBytes: 32 << 20, MaxRequests: 200_000, MaxTokens: 500_000_000, MaxReplicas: 64,
+		MemoryBudget: 512 << 20, Timeout: 60 * time.Second, MaxConcurrent: runtime.GOMAXPROCS(0), MaxQueued: 16}
+}
+
+func (l Limits) runner() runner.Limits {
+	return runner.Limits{MaxRequests: l.MaxRequests, MaxTokens: l.MaxTokens, MaxReplicas: l.MaxReplicas, MemoryBudget: l.MemoryBudget}
 }
 
 // Options configure the handler.
@@ -64,12 +88,25 @@ type Options struct {
 	// background when the handler is made, so that the first run does not
 	// (the page's worker, which starts while the page loads).
 	Preload bool
+	// OnIdle, if set, is called when the last simulation in flight ends
+	// (a native server returns freed memory to the OS there).
+	OnIdle func()
 }
 
 type handler struct {
 	opt   Options
 	mux   *http.ServeMux
-	cache runner.Cache // embedded profile sets and preset workloads, parsed once
+	cache runner.Cache  // embedded profile sets and preset workloads, parsed once
+	slots chan struct{} // MaxConcurrent; nil: no limit
+	mu    sync.Mutex
+	queue int // waiting for a slot
+	busy  int // holding a slot
+}
+
+// endpoints lists each API path's methods (for 405 and Allow).
+var endpoints = map[string]string{
+	"/api/profiles": "GET", "/api/presets": "GET", "/api/openapi.json": "GET",
+	"/api/workload": "POST", "/api/simulate": "GET, POST",
 }
 
 var _ http.Handler = (*handler)(nil)
@@ -83,6 +120,9 @@ func NewHandler(opt Options) http.Handler {
 		opt.ProgressInterval = 100 * time.Millisecond
 	}
 	h := &handler{opt: opt, mux: http.NewServeMux()}
+	if opt.Limits.MaxConcurrent > 0 {
+		h.slots = make(chan struct{}, opt.Limits.MaxConcurrent)
+	}
 	h.mux.HandleFunc("GET /api/profiles", h.profiles)
 	h.mux.HandleFunc("GET /api/presets", h.presets)
 	h.mux.HandleFunc("GET /api/openapi.json", func(w http.ResponseWriter, r *http.Request) {
@@ -93,7 +133,12 @@ func NewHandler(opt Options) http.Handler {
 	h.mux.HandleFunc("POST /api/simulate", h.simulate)
 	h.mux.HandleFunc("GET /api/simulate", h.simulate)
 	h.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		problem(w, http.StatusNotFound, "not found", fmt.Sprintf("no endpoint %s %s (see /api/openapi.json)", r.Method, r.URL.Path))
+		if allow, ok := endpoints[r.URL.Path]; ok {
+			w.Header().Set("Allow", allow)
+			problem(w, http.StatusMethodNotAllowed, "method not allowed", fmt.Sprintf("%s takes %s, not %s", r.URL.Path, allow, clip(r.Method)))
+			return
+		}
+		problem(w, http.StatusNotFound, "not found", fmt.Sprintf("no endpoint %s %s (see /api/openapi.json)", clip(r.Method), clip(r.URL.Path)))
 	})
 	if opt.Static != nil {
 		h.mux.Handle("/", opt.Static)
@@ -122,9 +167,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			problem(w, http.StatusInternalServerError, "internal error", fmt.Sprintf("internal error (please report): %v", p))
 		}
 	}()
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		// Answers (cacheable ones included) differ by Origin when CORS is
+		// on: a cache must key them by it, matching or not.
+		w.Header().Add("Vary", "Origin")
+	}
 	if o := r.Header.Get("Origin"); o != "" && h.opt.AllowOrigin != "" && o == h.opt.AllowOrigin {
 		w.Header().Set("Access-Control-Allow-Origin", o)
-		w.Header().Set("Vary", "Origin")
 		if r.Method == http.MethodOptions {
 			w.Header().Set("Access-Control-Allow-Methods", "GET, POST")
 			w.Header().Set("Access-Control-Allow-Headers", "Content-Type")
@@ -193,6 +242,7 @@ type SimulateRequest struct {
 
 // Result is the JSON answer of a simulation.
 type Result struct {
+	APIVersion   string              `json:"api_version"`
 	RunID        string              `json:"run_id"`
 	Summary      report.KeyResults   `json:"summary"`
 	StatusCounts map[string]int      `json:"status_counts"`
@@ -209,17 +259,115 @@ type Result struct {
 	Files        []string            `json:"files"`
 }
 
+// outputOf checks ?format and ?file (cheap, so before anything else).
+func outputOf(r *http.Request) (format, file string, err error) {
+	q := r.URL.Query()
+	format, file = q.Get("format"), q.Get("file")
+	switch format {
+	case "", "json", "ndjson", "zip":
+	default:
+		return "", "", &engine.ConfigError{Err: fmt.Errorf("format %q: expected json, ndjson or zip", clip(format))}
+	}
+	if file != "" {
+		if format != "" {
+			return "", "", &engine.ConfigError{Err: fmt.Errorf("give format or file, not both")}
+		}
+		ok := false
+		for _, f := range report.Files {
+			ok = ok || f == file
+		}
+		if !ok {
+			return "", "", &engine.ConfigError{Err: fmt.Errorf("no output file %q (valid: %s)", clip(file), strings.Join(report.Files, ", "))}
+		}
+	}
+	return format, file, nil
+}
+
+// acquire takes a simulation slot, waiting in a bounded queue for at most
+// the timeout. release must be called once the work is done.
+func (h *handler) acquire(ctx context.Context) (release func(), err error) {
+	lim := h.opt.Limits
+	full := func(why string) error {
+		return &limitError{status: http.StatusServiceUnavailable, retryAfter: retryAfter(lim.Timeout),
+			msg: "the server is busy (" + why + "); try again later"}
+	}
+	done := func() {
+		h.mu.Lock()
+		h.busy--
+		idle := h.busy == 0 && h.queue == 0
+		h.mu.Unlock()
+		if h.slots != nil {
+			<-h.slots
+		}
+		if idle && h.opt.OnIdle != nil {
+			h.opt.OnIdle()
+		}
+	}
+	if h.slots == nil {
+		h.mu.Lock()
+		h.busy++
+		h.mu.Unlock()
+		return done, nil
+	}
+	select {
+	case h.slots <- struct{}{}:
+		h.mu.Lock()
+		h.busy++
+		h.mu.Unlock()
+		return done, nil
+	default:
+	}
+	h.mu.Lock()
+	if h.queue >= lim.MaxQueued {
+		h.mu.Unlock()
+		return nil, full(fmt.Sprintf("%d simulations running and %d queued", lim.MaxConcurrent, lim.MaxQueued))
+	}
+	h.queue++
+	h.mu.Unlock()
+	t := time.NewTimer(lim.Timeout)
+	defer t.Stop()
+	select {
+	case h.slots <- struct{}{}:
+		h.mu.Lock()
+		h.queue--
+		h.busy++
+		h.mu.Unlock()
+		return done, nil
+	case <-t.C:
+		err = full(fmt.Sprintf("no simulation slot within %v", lim.Timeout))
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	h.mu.Lock()
+	h.queue--
+	h.mu.Unlock()
+	return nil, err
+}
+
+func retryAfter(d time.Duration) int {
+	return max(1, int((d+time.Second-1)/time.Second))
+}
+
 func (h *handler) simulate(w http.ResponseWriter, r *http.Request) {
 	lim := h.opt.Limits
+	format, file, err := outputOf(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	job, err := h.parse(w, r)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
+	release, err := h.acquire(r.Context())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	defer release()
 	ctx, cancel := context.WithTimeout(r.Context(), lim.Timeout)
 	defer cancel()
-	format := r.URL.Query().Get("format")
-	file := r.URL.Query().Get("file")
 	stream := format == "ndjson"
 	var enc *json.Encoder
 	flush := func() {}
@@ -251,7 +399,6 @@ func (h *handler) simulate(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	job.Options.KeepMembers = format == "zip" || file == "chrome_trace.json"
-	job.Check = func(w *workload.Workload) error { return checkLimits(w, lim) }
 	out, err := runner.Run(ctx, job)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -283,7 +430,7 @@ func (h *handler) simulate(w http.ResponseWriter, r *http.Request) {
 	case file != "":
 		b, err := out.File(file)
 		if err != nil {
-			problem(w, http.StatusBadRequest, "unknown file", fmt.Sprintf("no output file %q (valid: %s)", file, strings.Join(report.Files, ", ")))
+			writeError(w, err)
 			return
 		}
 		ct := "text/csv; charset=utf-8"
@@ -296,10 +443,8 @@ func (h *handler) simulate(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", ct)
 		w.Header().Set("Content-Disposition", `attachment; filename="`+file+`"`)
 		w.Write(b)
-	case format == "" || format == "json":
+	default: // "" or json (outputOf checked it)
 		writeJSON(w, http.StatusOK, resultOf(out))
-	default:
-		problem(w, http.StatusBadRequest, "bad format", fmt.Sprintf("format %q: expected json, ndjson or zip", format))
 	}
 }
 
@@ -325,9 +470,17 @@ func (h *handler) inspect(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	wl, err := runner.LoadWorkload(job)
-	if err == nil {
-		err = checkLimits(wl, h.opt.Limits)
+	release, err := h.acquire(r.Context())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	defer release()
+	ctx, cancel := context.WithTimeout(r.Context(), h.opt.Limits.Timeout)
+	defer cancel()
+	wl, err := runner.LoadWorkload(ctx, job)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = &limitError{status: http.StatusServiceUnavailable, msg: fmt.Sprintf("reading the workload ran past the %v wall-clock budget", h.opt.Limits.Timeout)}
 	}
 	if err != nil {
 		writeError(w, err)
@@ -338,8 +491,8 @@ func (h *handler) inspect(w http.ResponseWriter, r *http.Request) {
 		info.Notes = []string{}
 	}
 	for _, q := range wl.Requests {
-		info.PrefillTokens += int64(q.Prefill)
-		info.DecodeTokens += int64(q.Decode)
+		info.PrefillTokens = workload.SatAdd(info.PrefillTokens, int64(q.Prefill))
+		info.DecodeTokens = workload.SatAdd(info.DecodeTokens, int64(q.Decode))
 	}
 	info.FirstArrivalS = float64(wl.Requests[0].ArrivalNs) / 1e9
 	info.LastArrivalS = float64(wl.Requests[len(wl.Requests)-1].ArrivalNs) / 1e9
@@ -352,7 +505,7 @@ func resultOf(o *runner.Output) Result {
 		counts[r.Status]++
 	}
 	summary, plots := report.Analyze(o.Result)
-	return Result{RunID: report.RunID(o.Result), Summary: summary, StatusCounts: counts,
+	return Result{APIVersion: Version, RunID: report.RunID(o.Result), Summary: summary, StatusCounts: counts,
 		Iterations: len(o.Result.Batches), Restarts: o.Result.Restarts, Extrapolated: o.Result.Extrapolated, SimulatedNs: o.Result.EndNs,
 		Profile: o.Result.Profile, Workload: o.Result.Workload, WorkloadName: o.Meta.WorkloadName,
 		Config: o.Result.Config, Resolved: o.Result.Resolved, Plots: plots, Files: report.Files}
@@ -373,10 +526,12 @@ func (h *handler) parse(w http.ResponseWriter, r *http.Request) (runner.Job, err
 		ct, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		switch ct {
 		case "application/json":
-			dec := json.NewDecoder(r.Body)
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&req); err != nil {
+			b, err := io.ReadAll(r.Body)
+			if err != nil {
 				return runner.Job{}, bodyError(err, "a JSON body {preset, config, files}")
+			}
+			if err := strictjson.Decode(b, &req); err != nil {
+				return runner.Job{}, jsonError("request body", err, "a JSON body {preset, config, files}")
 			}
 		case "multipart/form-data":
 			if params["boundary"] == "" {
@@ -416,11 +571,15 @@ func (h *handler) parse(w http.ResponseWriter, r *http.Request) (runner.Job, err
 		return runner.Job{}, err
 	}
 	if len(req.Config) > 0 && string(req.Config) != "null" {
-		if err := engine.DecodeConfig(bytes.NewReader(req.Config), &cfg); err != nil {
-			return runner.Job{}, &engine.ConfigError{Err: err}
+		if err := strictjson.Decode(req.Config, &cfg); err != nil {
+			return runner.Job{}, jsonError("config", err, "a configuration object (keys as in run_meta.json's config)")
 		}
 	}
-	if err := preflight(cfg, h.opt.Limits); err != nil {
+	// Cheap checks first: the configuration and the limits it alone decides.
+	if err := cfg.Validate(); err != nil {
+		return runner.Job{}, &engine.ConfigError{Err: err}
+	}
+	if err := runner.Preflight(cfg, len(files) > 0, h.opt.Limits.runner()); err != nil {
 		return runner.Job{}, err
 	}
 	// Only embedded profiles over HTTP: a profile path would read the server's disk.
@@ -428,7 +587,25 @@ func (h *handler) parse(w http.ResponseWriter, r *http.Request) (runner.Job, err
 	if err != nil {
 		return runner.Job{}, &engine.ConfigError{Err: err}
 	}
-	return runner.Job{Preset: req.Preset, Files: files, Config: cfg, Profile: set, Cache: &h.cache}, nil
+	return runner.Job{Preset: req.Preset, Files: files, Config: cfg, Profile: set, Cache: &h.cache, Limits: h.opt.Limits.runner()}, nil
+}
+
+// inputError is a problem in a JSON text the request gave (its body, or
+// its config), with the position.
+type inputError struct {
+	what string
+	err  *strictjson.Error
+	want string
+}
+
+func (e *inputError) Error() string { return fmt.Sprintf("%s: %v", e.what, e.err) }
+
+func jsonError(what string, err error, want string) error {
+	var se *strictjson.Error
+	if errors.As(err, &se) {
+		return &inputError{what: what, err: se, want: want}
+	}
+	return &engine.ConfigError{Err: fmt.Errorf("%s: expected %s: %w", what, want, err)}
 }
 
 func bodyError(err error, want string) error {
@@ -439,31 +616,10 @@ func bodyError(err error, want string) error {
 	return &engine.ConfigError{Err: fmt.Errorf("expected %s: %w", want, err)}
 }
 
-// preflight rejects synthetic workloads over the limits before running.
-func preflight(cfg engine.Config, lim Limits) error {
-	if cfg.Workload.NumRequests > lim.MaxRequests {
-		return &limitError{status: http.StatusUnprocessableEntity, msg: fmt.Sprintf("num_requests %d is over this server's limit of %d", cfg.Workload.NumRequests, lim.MaxRequests)}
-	}
-	return nil
-}
-
-func checkLimits(w *workload.Workload, lim Limits) error {
-	if len(w.Requests) > lim.MaxRequests {
-		return &limitError{status: http.StatusUnprocessableEntity, msg: fmt.Sprintf("%d requests is over this server's limit of %d", len(w.Requests), lim.MaxRequests)}
-	}
-	var tok int64
-	for _, r := range w.Requests {
-		tok += int64(r.Prefill + r.Decode)
-	}
-	if tok > lim.MaxTokens {
-		return &limitError{status: http.StatusUnprocessableEntity, msg: fmt.Sprintf("%d simulated tokens is over this server's limit of %d", tok, lim.MaxTokens)}
-	}
-	return nil
-}
-
 type limitError struct {
-	status int
-	msg    string
+	status     int
+	retryAfter int // seconds, for 503
+	msg        string
 }
 
 func (e *limitError) Error() string { return e.msg }
@@ -481,14 +637,23 @@ type Problem struct {
 	Field    string `json:"field,omitempty"`
 	Expected string `json:"expected,omitempty"`
 	Got      string `json:"got,omitempty"`
+
+	retryAfter int // seconds: a Retry-After header
 }
 
 func toProblem(err error) Problem {
 	var le *limitError
+	var wle *workload.LimitError
 	var ie *csvin.Error
+	var je *inputError
 	switch {
 	case errors.As(err, &le):
-		return Problem{Type: "about:blank", Title: "limit exceeded", Status: le.status, Detail: le.msg}
+		return Problem{Type: "about:blank", Title: "limit exceeded", Status: le.status, Detail: le.msg, retryAfter: le.retryAfter}
+	case errors.As(err, &wle):
+		return Problem{Type: "about:blank", Title: "limit exceeded", Status: http.StatusUnprocessableEntity, Detail: "over this server's limits: " + wle.Msg}
+	case errors.As(err, &je):
+		return Problem{Type: "about:blank", Title: "bad request", Status: http.StatusBadRequest, Detail: err.Error(),
+			File: je.what, Line: je.err.Line, Column: je.err.Column, Expected: je.want}
 	case errors.As(err, &ie):
 		return Problem{Type: "about:blank", Title: "bad input file", Status: http.StatusBadRequest, Detail: err.Error(),
 			File: ie.File, Line: ie.Line, Column: ie.Col, Field: ie.Column, Expected: ie.Want, Got: ie.Got}
@@ -511,7 +676,22 @@ func problem(w http.ResponseWriter, status int, title, detail string) {
 	writeProblem(w, Problem{Type: "about:blank", Title: title, Status: status, Detail: detail})
 }
 
+// maxEcho bounds any user-given text echoed in a problem document.
+const maxEcho = 1024
+
+// clip shortens a user-given value before it is echoed.
+func clip(s string) string {
+	if len(s) <= maxEcho {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxEcho], "") + "… (" + strconv.Itoa(len(s)) + " bytes)"
+}
+
 func writeProblem(w http.ResponseWriter, p Problem) {
+	p.Detail, p.File, p.Field, p.Expected, p.Got = clip(p.Detail), clip(p.File), clip(p.Field), clip(p.Expected), clip(p.Got)
+	if p.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(p.retryAfter))
+	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(p.Status)

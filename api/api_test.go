@@ -98,6 +98,8 @@ func validate(t *testing.T, path string, schema map[string]any, v any) {
 		for k, pv := range obj {
 			if ps, ok := props[k]; ok {
 				validate(t, path+"."+k, ps.(map[string]any), pv)
+			} else if schema["additionalProperties"] == false {
+				t.Errorf("%s: key %q is not in the schema", path, k)
 			}
 		}
 	}
@@ -296,7 +298,7 @@ func TestSimulate_Errors(t *testing.T) {
 				return p.File == "t.csv" && p.Line == 3 && p.Column == 2 && p.Expected == "an integer >= 1"
 			}},
 		{"unknown config key", api.Options{}, httptest.NewRequest("GET", "/api/simulate?config="+url.QueryEscape(`{"sheduler":{}}`), nil), 400,
-			func(p api.Problem) bool { return strings.Contains(p.Detail, "unknown field") }},
+			func(p api.Problem) bool { return strings.Contains(p.Detail, "unknown key") }},
 		{"unknown preset", api.Options{}, httptest.NewRequest("GET", "/api/simulate?preset=nope", nil), 400,
 			func(p api.Problem) bool { return strings.Contains(p.Detail, "valid: seed") }},
 		{"profile path refused", api.Options{}, httptest.NewRequest("GET", "/api/simulate?config="+url.QueryEscape(`{"predictor":{"profile":"/etc"}}`), nil), 400,

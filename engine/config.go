@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/servesim/servesim/engine/model"
+	"github.com/servesim/servesim/engine/strictjson"
 	"github.com/servesim/servesim/engine/workload"
 )
 
@@ -40,8 +40,9 @@ type ReplicaConfig struct {
 	NumPipelineStages    int     `json:"num_pipeline_stages"`
 	MemoryMarginFraction float64 `json:"memory_margin_fraction"`
 	// CompatHeadDim64 reproduces Vidur's [quirk] of deriving head_dim as
-	// embedding_dim / num_q_heads (64 for Qwen3-0.6B instead of 128). It
-	// changes the KV-cache size and so num_blocks.
+	// embedding_dim / num_q_heads (64 for Qwen3-0.6B instead of 128) in the
+	// memory planner only: it changes the KV-cache size and so num_blocks;
+	// attention times are still looked up at the model's head_dim.
 	CompatHeadDim64 bool `json:"compat_head_dim_64"`
 }
 
@@ -142,12 +143,15 @@ func DefaultConfig() Config {
 	}
 }
 
-// DecodeConfig decodes JSON over cfg strictly: unknown keys are errors and
+// DecodeConfig decodes JSON over cfg strictly (strictjson: exact keys, no
+// unknown keys, nothing after the value, errors with line and column);
 // absent keys keep cfg's values.
 func DecodeConfig(r io.Reader, cfg *Config) error {
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(cfg); err != nil {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if err := strictjson.Decode(b, cfg); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
 	return nil
@@ -165,6 +169,9 @@ func (c Config) WorkloadOptions() workload.Options {
 		}}
 }
 
+// MaxReplicas bounds cluster.num_replicas (a host may set a lower limit).
+const MaxReplicas = 4096
+
 // SchedulerNames lists the replica schedulers.
 var SchedulerNames = []string{"sarathi", "vllm", "orca", "faster_transformer", "lightllm"}
 
@@ -176,11 +183,11 @@ var GlobalSchedulerNames = []string{"round_robin", "random", "lor"}
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(f string, a ...any) { errs = append(errs, fmt.Errorf(f, a...)) }
-	if c.TimeLimitS < 0 || math.IsNaN(c.TimeLimitS) {
-		bad("time_limit_s: must be >= 0, got %v", c.TimeLimitS)
+	if !(c.TimeLimitS >= 0 && c.TimeLimitS <= workload.MaxTimeS) {
+		bad("time_limit_s: must be a finite number in [0, %g] (0 = no limit), got %v", workload.MaxTimeS, c.TimeLimitS)
 	}
-	if c.Cluster.NumReplicas < 1 {
-		bad("cluster.num_replicas: must be >= 1, got %d", c.Cluster.NumReplicas)
+	if c.Cluster.NumReplicas < 1 || c.Cluster.NumReplicas > MaxReplicas {
+		bad("cluster.num_replicas: must be in [1, %d], got %d", MaxReplicas, c.Cluster.NumReplicas)
 	}
 	if !contains(GlobalSchedulerNames, c.Cluster.GlobalScheduler) {
 		bad("cluster.global_scheduler: unknown %q (valid: %s)", c.Cluster.GlobalScheduler, strings.Join(GlobalSchedulerNames, ", "))
@@ -223,6 +230,8 @@ func (c Config) Validate() error {
 	}
 	if s.BlockSize < 1 {
 		bad("scheduler.block_size: must be >= 1, got %d", s.BlockSize)
+	} else if s.BlockSize > c.Workload.MaxTokens && c.Workload.MaxTokens >= 1 {
+		bad("scheduler.block_size: %d is larger than workload.max_tokens %d, so the memory planner would leave no KV blocks", s.BlockSize, c.Workload.MaxTokens)
 	}
 	if f := s.WatermarkBlocksFraction; !(f >= 0 && f < 1) {
 		bad("scheduler.watermark_blocks_fraction: must be in [0, 1), got %v", f)
@@ -356,6 +365,9 @@ func (c Config) Resolve() (Resolved, error) {
 	r.MaxBatchSize = min(r.MaxBatchSizeMem, c.Scheduler.BatchSizeCap)
 	r.MaxMicroBatchSize = c.Scheduler.BatchSizeCap / int(pp)
 	r.WatermarkBlocks = int(c.Scheduler.WatermarkBlocksFraction * float64(r.NumBlocks))
+	if r.NumBlocks-r.WatermarkBlocks < 1 {
+		return r, fmt.Errorf("memory planner: no KV block is free for admission (num_blocks %d, watermark %d): every request would be rejected", r.NumBlocks, r.WatermarkBlocks)
+	}
 	if (c.Scheduler.Type == "orca" || c.Scheduler.Type == "faster_transformer") && r.NumBlocks < r.MaxBlocksPerSequence {
 		return r, fmt.Errorf("scheduler.num_blocks: %s reserves %d blocks per request but only %d exist", c.Scheduler.Type, r.MaxBlocksPerSequence, r.NumBlocks)
 	}

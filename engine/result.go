@@ -151,7 +151,7 @@ func (r *Result) StageBreakdown(b, s int) predict.Breakdown {
 
 func (s *sim) result(in Inputs) *Result {
 	res := &Result{Config: s.cfg, Resolved: s.res, Profile: in.Profile.Meta, ProfileOrigin: in.Profile.Origin,
-		Workload: WorkloadInfo{Format: in.Workload.Format, Files: in.Workload.Files, Notes: in.Workload.Notes},
+		Workload: WorkloadInfo{Format: in.Workload.Format, Files: in.Workload.Files, Notes: append(append([]string(nil), in.Workload.Notes...), s.notes...)},
 		Batches:  s.batches, EndNs: s.now, Extrapolated: s.pred.Extrapolated, spans: s.spans, pred: s.pred, TimingModel: TimingVidur}
 	if s.timing != nil {
 		res.TimingModel, res.Engine = TimingEngine, s.timing.spec

@@ -151,6 +151,10 @@ func (h *eventHeap) pop() event {
 	return e
 }
 
+// maxSimNs bounds simulated time: arrivals are at most workload.MaxTimeNs,
+// and a run may go on for as long again.
+const maxSimNs = 2 * workload.MaxTimeNs
+
 // InternalError is a broken invariant inside the engine, recovered at Run's
 // boundary so that a host (CLI, API, browser) keeps working.
 type InternalError struct{ Value any }
@@ -188,7 +192,22 @@ type Options struct {
 	// KeepMembers records every batch's members (request and tokens), for
 	// chrome traces and tests; it costs 8 bytes per request per iteration.
 	KeepMembers bool
+	// MemoryBudget, if > 0, bounds the bytes of records a run keeps (and a
+	// host's reports then derive from them), estimated from counts: per
+	// request, per output token, per iteration, per batch member kept. A
+	// run past it ends with a *workload.LimitError as soon as it is crossed,
+	// checked before the run (from the workload) and as it grows.
+	MemoryBudget int64
 }
+
+// Record costs for Options.MemoryBudget, in bytes: what the run keeps plus
+// what report.Analyze derives from it (latency samples, series).
+const (
+	costPerRequest = 512
+	costPerToken   = 24
+	costPerBatch   = 160
+	costPerMember  = 8
+)
 
 type sim struct {
 	cfg                             Config
@@ -214,6 +233,8 @@ type sim struct {
 	done                            int
 	opt                             Options
 	timing                          *engineTiming // nil: vidur timing
+	notes                           []string      // added to the workload's notes
+	baseCost                        int64         // MemoryBudget bytes fixed at the start
 }
 
 func (s *sim) push(e event) {
@@ -287,13 +308,20 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 		s.replicas = append(s.replicas, rp)
 	}
 	wl := in.Workload.Requests
+	if err := s.checkBudget(int64(len(wl))*costPerRequest + decodeTokens(wl)*costPerToken); err != nil {
+		return nil, err
+	}
 	s.reqs = make([]request, len(wl))
+	kvRejected := 0
 	var early []int32 // open-loop requests rejected before the run: their dependents are released at their arrival
 	for i, w := range wl {
 		r := &s.reqs[i]
 		*r = request{id: i, arrival: w.ArrivalNs, prefill: w.Prefill, decode: w.Decode, target: w.Prefill,
 			scheduledAt: -1, firstToken: -1, completedAt: -1, replica: -1, firstChild: -1, lastChild: -1, nextSibling: -1}
 		never := w.Rejected != "" || s.neverFits(r)
+		if never && w.Rejected == "" {
+			kvRejected++
+		}
 		if w.ClosedLoop {
 			if w.Parent < 1 || w.Parent > i {
 				return nil, fmt.Errorf("engine: request %d is closed-loop but its parent (%d) is not an earlier request", i, w.Parent-1)
@@ -325,6 +353,11 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 	for _, i := range early {
 		s.release(&s.reqs[i], s.reqs[i].arrival)
 	}
+	if kvRejected > 0 {
+		s.notes = append(s.notes, fmt.Sprintf("%d of %d requests need more KV cache than a replica has (%d blocks of %d tokens, %d kept free by the watermark) and are marked %s",
+			kvRejected, len(wl), resolved.NumBlocks, cfg.Scheduler.BlockSize, resolved.WatermarkBlocks, StatusRejectedTooLong))
+	}
+	s.baseCost = int64(len(wl))*costPerRequest + decodeTokens(wl)*costPerToken
 	limit := int64(-1)
 	if cfg.TimeLimitS > 0 {
 		limit = int64(math.Round(cfg.TimeLimitS * 1e9))
@@ -346,8 +379,13 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 		if err := s.handle(e); err != nil {
 			return nil, err
 		}
-		if n++; n&4095 == 0 && ctx.Err() != nil {
-			return nil, ctx.Err()
+		if n++; n&4095 == 0 {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if err := s.checkBudget(s.cost()); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if !terminated {
@@ -400,7 +438,7 @@ func newPredictor(cfg Config, resolved Resolved, in Inputs) (*predict.Predictor,
 	}
 	p, err := predict.New(in.Profile, in.Network, predict.Options{
 		Model: resolved.Model, Node: resolved.Node, TP: cfg.Replica.TensorParallelSize, PP: cfg.Replica.NumPipelineStages,
-		HeadDim: resolved.HeadDim, KVCachePredictionGranularity: pc.KVCachePredictionGranularity,
+		HeadDim: resolved.Model.HeadDim, KVCachePredictionGranularity: pc.KVCachePredictionGranularity,
 		AttentionDecodeBatchingOverhead: pc.AttentionDecodeBatchingOverhead, AttentionPrefillBatchingOverhead: pc.AttentionPrefillBatchingOverhead,
 		NCCLCPULaunchOverheadMs: pc.NCCLCPULaunchOverheadMs, NCCLCPUSkewOverheadPerDeviceMs: pc.NCCLCPUSkewOverheadPerDeviceMs,
 		CPUOverhead: !pc.SkipCPUOverheadModeling, LMHead: pc.LMHead, Embedding: pc.Embedding, Extrapolate: pc.Extrapolate,
@@ -433,6 +471,30 @@ func (s *sim) neverFits(r *request) bool {
 		return r.prefill+r.decode > s.res.NumBlocks
 	}
 	return ceilDiv(r.prefill, bs) > s.res.NumBlocks-s.res.WatermarkBlocks || ceilDiv(r.prefill+r.decode, bs) > s.res.NumBlocks
+}
+
+// decodeTokens sums the output tokens of the requests that may run.
+func decodeTokens(wl []workload.Request) int64 {
+	var t int64
+	for _, r := range wl {
+		if r.Rejected == "" {
+			t = workload.SatAdd(t, int64(r.Decode))
+		}
+	}
+	return t
+}
+
+// cost estimates the bytes of records kept so far (Options.MemoryBudget).
+func (s *sim) cost() int64 {
+	return s.baseCost + int64(len(s.batches))*costPerBatch + int64(len(s.spans))*8 + int64(len(s.memberReq))*costPerMember
+}
+
+func (s *sim) checkBudget(c int64) error {
+	if b := s.opt.MemoryBudget; b > 0 && c > b {
+		return &workload.LimitError{Msg: fmt.Sprintf("the run needs more than its memory budget of %d MiB for its records (%d requests, %d iterations so far); use fewer requests or shorter outputs",
+			b>>20, len(s.reqs), len(s.batches))}
+	}
+	return nil
 }
 
 func (s *sim) stallError() error {
@@ -622,6 +684,11 @@ func (s *sim) stageSchedule(rid, sid int32) error {
 	bd, err := s.pred.Stage(b.key, int(sid))
 	if err != nil {
 		return fmt.Errorf("batch %d at t=%d ns: %w", b.id, s.now, err)
+	}
+	// A profile cell or an extrapolation can predict any finite time: refuse
+	// one that would take simulated time past int64 instead of wrapping.
+	if ms := bd.TotalMs(); !(ms >= 0 && ms*1e6 <= float64(maxSimNs-s.now)) {
+		return fmt.Errorf("batch %d at t=%d ns: predicted stage time %g ms takes simulated time past %d ns (a profile time out of range?)", b.id, s.now, ms, maxSimNs)
 	}
 	d := predict.Nanos(bd.TotalMs())
 	rec := &s.batches[b.id]

@@ -18,6 +18,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 
 	"github.com/servesim/servesim/internal/runner"
 )
@@ -76,16 +77,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitUsage
 }
 
-// fail prints err and returns its exit code.
+// maxMessage bounds an error message (which may echo a user's value).
+const maxMessage = 4096
+
+// fail prints err, shortened past maxMessage bytes, and returns code.
 func fail(stderr io.Writer, code int, err error) int {
-	fmt.Fprintln(stderr, "servesim:", err)
+	msg := err.Error()
+	if len(msg) > maxMessage {
+		msg = strings.ToValidUTF8(msg[:maxMessage], "") + fmt.Sprintf("… (%d bytes in all)", len(msg))
+	}
+	fmt.Fprintln(stderr, "servesim:", msg)
 	return code
 }
 
 // errCode maps an error to an exit code.
 func errCode(err error) int {
 	switch runner.Classify(err) {
-	case runner.KindConfig:
+	case runner.KindConfig, runner.KindLimit:
 		return exitUsage
 	case runner.KindInput:
 		return exitInput

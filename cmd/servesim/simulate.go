@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -183,16 +185,21 @@ func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if *wall {
 		o.Meta.StartedAt, o.Meta.EndedAt = started.UTC().Format(time.RFC3339Nano), time.Now().UTC().Format(time.RFC3339Nano)
 	}
+	// An --out that cannot be written is a usage error (exit 2), not a bug.
 	if err := os.MkdirAll(*out, 0o755); err != nil {
-		return fail(stderr, exitInternal, err)
+		return fail(stderr, exitUsage, fmt.Errorf("--out %s: cannot create the output directory: %w", *out, err))
 	}
 	err = o.WriteFiles(runner.Files(*trace), func(name string) (io.WriteCloser, error) {
 		return os.Create(filepath.Join(*out, name))
 	})
 	if err != nil {
+		var pe *iofs.PathError
+		if errors.As(err, &pe) { // the file system refused (permissions, space): not a bug
+			return fail(stderr, exitUsage, fmt.Errorf("--out %s: cannot write the output files: %w", *out, err))
+		}
 		return fail(stderr, exitInternal, err)
 	}
-	for _, n := range o.Workload.Notes {
+	for _, n := range o.Result.Workload.Notes {
 		fmt.Fprintln(stderr, "servesim: note:", n)
 	}
 	if !*quiet {

@@ -162,12 +162,33 @@ func (t *Table) Float(col string) (v float64, ok bool, err error) {
 	return v, true, nil
 }
 
-// PositiveFloat parses a column as a finite number > 0 (a timing cell).
+// MaxTimingMs bounds a timing cell: an hour per operator is far past any
+// real kernel and keeps every sum of simulated times inside int64.
+const MaxTimingMs = 3.6e6
+
+// PositiveFloat parses a column as a finite number in (0, MaxTimingMs] (a
+// timing cell, in ms).
 func (t *Table) PositiveFloat(col string) (float64, error) {
 	s, c := t.Field(col)
 	v, err := strconv.ParseFloat(s, 64)
 	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || v <= 0 {
 		return 0, &Error{File: t.file, Line: t.line, Col: c, Column: col, Want: "a finite number > 0", Got: Quote(s)}
 	}
+	if v > MaxTimingMs {
+		return 0, &Error{File: t.file, Line: t.line, Col: c, Column: col, Want: fmt.Sprintf("a time in ms <= %g (an hour)", MaxTimingMs), Got: Quote(s)}
+	}
 	return v, nil
+}
+
+// IntBetween parses a column as an integer in [min, max].
+func (t *Table) IntBetween(col string, min, max int64) (int64, error) {
+	s, c := t.Field(col)
+	v, err := strconv.ParseInt(s, 10, 64)
+	switch {
+	case err == nil && v >= min && v <= max:
+		return v, nil
+	case err == nil && v > max, errors.Is(err, strconv.ErrRange) && !strings.HasPrefix(s, "-"):
+		return 0, &Error{File: t.file, Line: t.line, Col: c, Column: col, Want: fmt.Sprintf("an integer <= %d", max), Got: Quote(s)}
+	}
+	return 0, &Error{File: t.file, Line: t.line, Col: c, Column: col, Want: fmt.Sprintf("an integer >= %d", min), Got: Quote(s)}
 }

@@ -272,7 +272,7 @@ func (p *Predictor) loadAttention(set *Set) error {
 	var dB, dK, dY, pC, pK, pY, sX, sY []float64
 	f, err := set.FS.Open(attnFile)
 	if err != nil {
-		return fmt.Errorf("profile %s: %w", set.Origin, err)
+		return &csvin.Error{File: path.Join(set.Origin, attnFile), Want: "the profile file (a profile set needs it for this configuration)", Got: err.Error()}
 	}
 	t, err := csvin.ReadHeader(f, path.Join(set.Origin, attnFile))
 	f.Close()

@@ -164,7 +164,7 @@ func itoa(v int) string { return strconv.Itoa(v) }
 func scan(fsys fs.FS, origin, name string, filter rowFilter, required []string, row func(t *csvin.Table) error) error {
 	f, err := fsys.Open(name)
 	if err != nil {
-		return fmt.Errorf("profile %s: %w", origin, err)
+		return &csvin.Error{File: path.Join(origin, name), Want: "the profile file (a profile set needs it for this configuration)", Got: err.Error()}
 	}
 	defer f.Close()
 	t, err := csvin.ReadHeader(f, path.Join(origin, name))
@@ -192,7 +192,7 @@ func scan(fsys fs.FS, origin, name string, filter rowFilter, required []string, 
 		}
 	}
 	if n == 0 {
-		return fmt.Errorf("%s: no row matches %s", path.Join(origin, name), filter)
+		return &csvin.Error{File: path.Join(origin, name), Line: t.Line() + 1, Want: "a row matching " + filter.String(), Got: "no row matches"}
 	}
 	return nil
 }

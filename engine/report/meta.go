@@ -114,11 +114,15 @@ func nonNil(s []string) []string {
 
 // KeyResults are the headline numbers of a run (summary.md "Key results").
 type KeyResults struct {
-	Requests, OK                int
-	PrefillTokens, DecodeTokens int64
-	TTFT, E2E, TokenLatency     Stats // ns; token latency over token_index > 0
-	MaxCompletionNs             int64
-	DecodeThroughput            float64 // decode tokens / s over [0, max completion]
+	Requests         int     `json:"requests"`
+	OK               int     `json:"ok"`
+	PrefillTokens    int64   `json:"prefill_tokens"`
+	DecodeTokens     int64   `json:"decode_tokens"`
+	TTFT             Stats   `json:"ttft"` // ns
+	E2E              Stats   `json:"e2e"`
+	TokenLatency     Stats   `json:"token_latency"` // over token_index > 0
+	MaxCompletionNs  int64   `json:"max_completion_ns"`
+	DecodeThroughput float64 `json:"decode_throughput"` // decode tokens / s over [0, max completion]
 }
 
 // Compute derives KeyResults from a run. Only requests with status ok count

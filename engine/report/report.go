@@ -223,9 +223,14 @@ func ChromeTrace(w io.Writer, res *engine.Result) error {
 
 // Stats are order statistics of a sample.
 type Stats struct {
-	N                  int
-	Min, Max, Mean     float64
-	P50, P90, P95, P99 float64
+	N    int     `json:"n"`
+	Min  float64 `json:"min"`
+	Max  float64 `json:"max"`
+	Mean float64 `json:"mean"`
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P95  float64 `json:"p95"`
+	P99  float64 `json:"p99"`
 }
 
 // StatsOf computes exact statistics (nearest-rank on the sorted sample,

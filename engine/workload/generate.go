@@ -1,6 +1,7 @@
 package workload
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -65,19 +66,19 @@ func DefaultSynthetic() Synthetic {
 func (s Synthetic) Validate() error {
 	var errs []error
 	bad := func(f string, a ...any) { errs = append(errs, fmt.Errorf(f, a...)) }
-	if s.NumRequests < 0 {
-		bad("num_requests: must be >= 0, got %d", s.NumRequests)
+	if s.NumRequests < 0 || s.NumRequests > MaxRequests {
+		bad("num_requests: must be in [0, %d], got %d", MaxRequests, s.NumRequests)
 	}
-	if s.DurationS < 0 || math.IsNaN(s.DurationS) || math.IsInf(s.DurationS, 0) {
-		bad("duration_s: must be a finite number >= 0, got %v", s.DurationS)
+	if !(s.DurationS >= 0 && s.DurationS <= MaxTimeS) {
+		bad("duration_s: must be a finite number in [0, %g], got %v", MaxTimeS, s.DurationS)
 	}
 	switch s.Intervals.Type {
 	case "poisson", "gamma":
 		if !(s.Intervals.QPS > 0) || math.IsInf(s.Intervals.QPS, 0) {
 			bad("intervals.qps: must be > 0, got %v", s.Intervals.QPS)
 		}
-		if s.Intervals.Type == "gamma" && !(s.Intervals.CV > 0) {
-			bad("intervals.cv: must be > 0, got %v", s.Intervals.CV)
+		if s.Intervals.Type == "gamma" && !(s.Intervals.CV >= MinCV && s.Intervals.CV <= MaxCV) {
+			bad("intervals.cv: must be in [%g, %g], got %v", MinCV, MaxCV, s.Intervals.CV)
 		}
 	case "static":
 		if s.DurationS > 0 {
@@ -89,12 +90,12 @@ func (s Synthetic) Validate() error {
 	l := s.Lengths
 	switch l.Type {
 	case "fixed":
-		if l.PrefillTokens < 1 || l.DecodeTokens < 1 {
-			bad("lengths: fixed prefill_tokens and decode_tokens must be >= 1, got %d and %d", l.PrefillTokens, l.DecodeTokens)
+		if l.PrefillTokens < 1 || l.DecodeTokens < 1 || l.PrefillTokens > MaxRequestTokens || l.DecodeTokens > MaxRequestTokens {
+			bad("lengths: fixed prefill_tokens and decode_tokens must be in [1, %d], got %d and %d", MaxRequestTokens, l.PrefillTokens, l.DecodeTokens)
 		}
 	case "uniform", "zipf":
-		if l.MinTokens < 2 || l.MaxTokens < l.MinTokens {
-			bad("lengths: need 2 <= min_tokens <= max_tokens, got %d and %d", l.MinTokens, l.MaxTokens)
+		if l.MinTokens < 2 || l.MaxTokens < l.MinTokens || l.MaxTokens > MaxRequestTokens {
+			bad("lengths: need 2 <= min_tokens <= max_tokens <= %d, got %d and %d", MaxRequestTokens, l.MinTokens, l.MaxTokens)
 		}
 		if !(l.PrefillToDecode > 0) || math.IsInf(l.PrefillToDecode, 0) {
 			bad("lengths.prefill_to_decode_ratio: must be > 0, got %v", l.PrefillToDecode)
@@ -108,8 +109,72 @@ func (s Synthetic) Validate() error {
 	return errors.Join(errs...)
 }
 
+// Bounds on what a workload may say, so that every sum of token counts and
+// times stays far inside int64 and an absurd setting ends in an error
+// naming it instead of an overflow.
+const (
+	MaxRequestTokens = 1<<31 - 1 // prompt or output tokens of one request
+	MaxTimeS         = 1e9       // seconds: arrivals, durations, time limits (~31.7 years)
+	MaxTimeNs        = int64(MaxTimeS * 1e9)
+	MinCV, MaxCV     = 0.01, 100.0 // gamma arrivals' coefficient of variation
+)
+
+// Limits bound what loading or generating a workload may produce. They are
+// checked as the workload grows, so a limit ends the work it bounds.
+type Limits struct {
+	MaxRequests int   // requests in the workload; 0 means MaxRequests
+	MaxTokens   int64 // prompt+output tokens over all requests; 0 means no limit
+}
+
+// LimitError is work past a configured limit (a server's, say): the input is
+// fine but too big to run here.
+type LimitError struct{ Msg string }
+
+func (e *LimitError) Error() string { return e.Msg }
+
+func (l Limits) maxRequests() int {
+	if l.MaxRequests <= 0 || l.MaxRequests > MaxRequests {
+		return MaxRequests
+	}
+	return l.MaxRequests
+}
+
+// SatAdd adds two non-negative int64s, saturating at math.MaxInt64.
+func SatAdd(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
+// Tokens sums the prompt and output tokens of every request, saturating.
+func (w *Workload) Tokens() int64 {
+	var t int64
+	for _, r := range w.Requests {
+		t = SatAdd(t, SatAdd(int64(r.Prefill), int64(r.Decode)))
+	}
+	return t
+}
+
+// Check returns a *LimitError if w is past lim.
+func (lim Limits) Check(w *Workload) error {
+	if n := len(w.Requests); n > lim.maxRequests() {
+		return &LimitError{Msg: fmt.Sprintf("%d requests is over the limit of %d", n, lim.maxRequests())}
+	}
+	if t := w.Tokens(); lim.MaxTokens > 0 && t > lim.MaxTokens {
+		return &LimitError{Msg: fmt.Sprintf("%d simulated tokens is over the limit of %d", t, lim.MaxTokens)}
+	}
+	return nil
+}
+
 // Generate builds a fully synthetic workload.
 func Generate(opt Options) (*Workload, error) {
+	return GenerateContext(context.Background(), opt)
+}
+
+// GenerateContext is Generate, stopping with ctx's error when ctx ends and
+// with a *LimitError as soon as opt.Limits are crossed.
+func GenerateContext(ctx context.Context, opt Options) (*Workload, error) {
 	s := opt.Synthetic
 	if err := s.Validate(); err != nil {
 		return nil, err
@@ -130,14 +195,17 @@ func Generate(opt Options) (*Workload, error) {
 			return splitTotal(t, d)
 		}
 	case "zipf":
-		z := newZipf(l.MinTokens, l.MaxTokens, l.Theta)
+		z, err := newZipf(ctx, l.MinTokens, l.MaxTokens, l.Theta)
+		if err != nil {
+			return nil, err
+		}
 		lengths = func() (int, int, error) {
 			t := float64(z.next(rng))
 			d := t / (1 + l.PrefillToDecode)
 			return splitTotal(t, d)
 		}
 	}
-	w, err := generate(s, s.NumRequests, lengths)
+	w, err := generate(ctx, s, s.NumRequests, lengths, opt.Limits)
 	if err != nil {
 		return nil, err
 	}
@@ -154,8 +222,8 @@ func splitTotal(t, d float64) (int, int, error) {
 }
 
 // generate draws arrivals (interval first, then lengths, as Vidur does) until
-// n requests or the duration is reached.
-func generate(s Synthetic, n int, lengths func() (int, int, error)) (*Workload, error) {
+// n requests or the duration is reached, checking lim and ctx as it goes.
+func generate(ctx context.Context, s Synthetic, n int, lengths func() (int, int, error), lim Limits) (*Workload, error) {
 	rng := rand.New(rand.NewPCG(s.Seed, streamArrivals))
 	iv := s.Intervals
 	var shape, scale float64
@@ -177,8 +245,9 @@ func generate(s Synthetic, n int, lengths func() (int, int, error)) (*Workload, 
 		return 0
 	}
 	durNs := int64(math.Round(s.DurationS * 1e9))
+	maxReq := lim.maxRequests()
 	w := &Workload{}
-	var t int64
+	var t, tokens int64
 	for i := 0; ; i++ {
 		if s.DurationS > 0 {
 			if t >= durNs {
@@ -187,13 +256,27 @@ func generate(s Synthetic, n int, lengths func() (int, int, error)) (*Workload, 
 		} else if i >= n {
 			break
 		}
-		t += int64(math.Round(nextGap() * 1e9))
+		if i&1023 == 1023 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		// Checked in float: a gap of 1/qps for qps 1e-300 is not an int64.
+		g := nextGap() * 1e9
+		if !(g >= 0 && float64(t)+g <= float64(MaxTimeNs)) {
+			return nil, fmt.Errorf("workload: request %d would arrive after %g s, past the %g s limit on simulated time (raise qps, or lower num_requests)", i, (float64(t)+g)/1e9, MaxTimeS)
+		}
+		t += int64(math.Round(g))
 		p, d, err := lengths()
 		if err != nil {
 			return nil, err
 		}
 		if s.DurationS > 0 && t >= durNs {
 			break
+		}
+		if i >= maxReq {
+			return nil, &LimitError{Msg: fmt.Sprintf("the workload has more than %d requests (the limit); lower qps, duration_s or num_requests", maxReq)}
+		}
+		if tokens = SatAdd(tokens, int64(p)+int64(d)); lim.MaxTokens > 0 && tokens > lim.MaxTokens {
+			return nil, &LimitError{Msg: fmt.Sprintf("the workload has more than %d simulated tokens (the limit) after %d requests", lim.MaxTokens, i+1)}
 		}
 		w.Requests = append(w.Requests, Request{ID: i, ArrivalNs: t, Prefill: p, Decode: d})
 	}
@@ -232,18 +315,27 @@ type zipf struct {
 	theta, zetan, alpha, eta float64
 }
 
-func newZipf(min, max int, theta float64) *zipf {
+// newZipf sums zeta over every length in [min, max]: O(max-min), so it
+// stops when ctx ends.
+func newZipf(ctx context.Context, min, max int, theta float64) (*zipf, error) {
 	items := max - min + 1
-	zeta := func(n int) float64 {
+	zeta := func(n int) (float64, error) {
 		s := 0.0
 		for i := 1; i < n; i++ {
+			if i&(1<<20-1) == 0 && ctx.Err() != nil {
+				return 0, ctx.Err()
+			}
 			s += math.Pow(float64(i), -theta)
 		}
-		return s
+		return s, nil
 	}
-	z2, zn := zeta(2), zeta(items)
+	z2, _ := zeta(2)
+	zn, err := zeta(items)
+	if err != nil {
+		return nil, err
+	}
 	return &zipf{min: min, items: items, theta: theta, zetan: zn, alpha: 1 / (1 - theta),
-		eta: (1 - math.Pow(2/float64(items), 1-theta)) / (1 - z2/(zn+1e-8))}
+		eta: (1 - math.Pow(2/float64(items), 1-theta)) / (1 - z2/(zn+1e-8))}, nil
 }
 
 func (z *zipf) next(rng *rand.Rand) int {
@@ -256,4 +348,15 @@ func (z *zipf) next(rng *rand.Rand) int {
 		return z.min + 1
 	}
 	return z.min + int(float64(z.items)*math.Pow(z.eta*u-z.eta+1, z.alpha))
+}
+
+// describe names the arrival process in words, for notes.
+func (iv Intervals) describe() string {
+	switch iv.Type {
+	case "poisson":
+		return fmt.Sprintf("Poisson at %v QPS", iv.QPS)
+	case "gamma":
+		return fmt.Sprintf("gamma at %v QPS with CV %v", iv.QPS, iv.CV)
+	}
+	return "static (every request at t=0)"
 }

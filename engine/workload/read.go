@@ -2,6 +2,7 @@ package workload
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -109,6 +110,8 @@ type Options struct {
 	// Model column, e.g. ChatGPT or GPT-4); empty keeps every row.
 	Model     string
 	Synthetic Synthetic
+	// Limits bound the workload (checked as it is generated).
+	Limits Limits
 }
 
 // DefaultOptions are Vidur's defaults: max_tokens 4096, scale factors 1.
@@ -152,12 +155,15 @@ func (o Options) Validate() error {
 	if o.MaxTokens < 0 {
 		errs = append(errs, fmt.Errorf("max_tokens: must be >= 0, got %d", o.MaxTokens))
 	}
+	if o.MaxTokens > MaxRequestTokens {
+		errs = append(errs, fmt.Errorf("max_tokens: must be <= %d, got %d", MaxRequestTokens, o.MaxTokens))
+	}
 	for _, f := range []struct {
 		name string
 		v    float64
 	}{{"prefill_scale_factor", o.PrefillScale}, {"decode_scale_factor", o.DecodeScale}, {"time_scale_factor", o.TimeScale}} {
-		if !(f.v > 0) || math.IsInf(f.v, 0) {
-			errs = append(errs, fmt.Errorf("%s: must be a finite number > 0, got %v", f.name, f.v))
+		if !(f.v >= MinScale && f.v <= MaxScale) {
+			errs = append(errs, fmt.Errorf("%s: must be a number in [%g, %g], got %v", f.name, MinScale, MaxScale, f.v))
 		}
 	}
 	if err := o.Synthetic.Validate(); err != nil {
@@ -325,14 +331,24 @@ type parsed struct {
 	notes       []string
 }
 
+// MinScale and MaxScale bound the scale factors: a length or time scaled
+// by them stays far inside int64, and nothing is scaled to nothing.
+const MinScale, MaxScale = 1e-6, 1e6
+
 // Load detects the format of the given files by their headers and builds
 // the workload. With no files it generates a synthetic workload.
 func Load(files []File, opt Options) (*Workload, error) {
+	return LoadContext(context.Background(), files, opt)
+}
+
+// LoadContext is Load, stopping with ctx's error when ctx ends and with a
+// *LimitError as soon as opt.Limits are crossed.
+func LoadContext(ctx context.Context, files []File, opt Options) (*Workload, error) {
 	if err := opt.Validate(); err != nil {
 		return nil, err
 	}
 	if len(files) == 0 {
-		return Generate(opt)
+		return GenerateContext(ctx, opt)
 	}
 	var ps []parsed
 	for _, f := range files {
@@ -358,9 +374,9 @@ func Load(files []File, opt Options) (*Workload, error) {
 			if i == 0 {
 				j = 1
 			}
-			return nil, fmt.Errorf("workload: %s is a %s and %s is a %s: one drop holds one workload format (give one file)", p.name, p.kind, ps[j].name, ps[j].kind)
+			return nil, &csvin.Error{File: ps[j].name, Want: fmt.Sprintf("no other file beside %s (a %s: one drop holds one workload format)", p.name, p.kind), Got: "a " + ps[j].kind.String()}
 		}
-		return loadTrace(&ps[0], opt)
+		return loadTrace(ctx, &ps[0], opt)
 	}
 	if len(ps) == 1 && ps[0].kind == kindPrompts {
 		p := ps[0]
@@ -375,9 +391,9 @@ func Load(files []File, opt Options) (*Workload, error) {
 		byKind[p.kind] = append(byKind[p.kind], p)
 		names = append(names, p.name)
 	}
-	for k, v := range byKind {
-		if len(v) > 1 {
-			return nil, fmt.Errorf("workload: two files of kind %s (%s and %s); give one", k, v[0].name, v[1].name)
+	for _, k := range []fileKind{kindLengths, kindIntervals, kindVidur, kindLengthOnly, kindPrompts} {
+		if v := byKind[k]; len(v) > 1 {
+			return nil, &csvin.Error{File: v[1].name, Want: fmt.Sprintf("one file of kind %s", k), Got: fmt.Sprintf("a second one beside %s", v[0].name)}
 		}
 	}
 	one := func(k fileKind) *parsed {
@@ -403,7 +419,10 @@ func Load(files []File, opt Options) (*Workload, error) {
 		w.Files = names
 		return w, nil
 	case vidur != nil && len(ps) == 1:
-		w := traceReplay(vidur.rows, opt)
+		w, err := traceReplay(vidur.name, vidur.rows, opt)
+		if err != nil {
+			return nil, err
+		}
 		w.Format, w.Files = FormatVidurTrace, names
 		return w, nil
 	case (lonly != nil || lengths != nil) && len(ps) == 1 || lengths != nil && prompts != nil && len(ps) == 2:
@@ -411,16 +430,16 @@ func Load(files []File, opt Options) (*Workload, error) {
 		if src == nil {
 			src = lengths
 		}
-		w, err := generateFromLengths(src, opt)
+		w, err := generateFromLengths(ctx, src, opt)
 		if err != nil {
 			return nil, err
 		}
 		w.Files = names
 		return w, nil
 	case intervals != nil && lengths == nil:
-		return nil, fmt.Errorf("workload: %s gives arrivals but no trace_lengths.csv was given (need both)", intervals.name)
+		return nil, &csvin.Error{File: intervals.name, Want: "trace_lengths.csv beside it (it gives arrivals only; need both)", Got: "no trace_lengths.csv"}
 	}
-	return nil, fmt.Errorf("workload: cannot combine the given files (%s); expected %s", describe(), expectedFormats)
+	return nil, &csvin.Error{File: strings.Join(names, ", "), Want: expectedFormats, Got: "files that cannot be combined (" + describe() + ")"}
 }
 
 func parseFile(f File, lengthsOnly bool) (parsed, error) {
@@ -459,7 +478,7 @@ func parseFile(f File, lengthsOnly bool) (parsed, error) {
 			if ia, err = t.IntAtLeast("inter_arrival_ns", 0); err != nil {
 				return p, err
 			}
-			if r.arrival, err = t.IntAtLeast("arrival_time_ns", 0); err != nil {
+			if r.arrival, err = t.IntBetween("arrival_time_ns", 0, MaxTimeNs); err != nil {
 				return p, err
 			}
 			if n := len(p.rows); n > 0 {
@@ -482,10 +501,10 @@ func parseFile(f File, lengthsOnly bool) (parsed, error) {
 					r.promptID, _ = t.Field("prompt_id")
 				}
 			}
-			if r.p, err = t.IntAtLeast("num_prefill_tokens", 1); err != nil {
+			if r.p, err = t.IntBetween("num_prefill_tokens", 1, MaxRequestTokens); err != nil {
 				return p, err
 			}
-			if r.d, err = t.IntAtLeast("num_decode_tokens", 1); err != nil {
+			if r.d, err = t.IntBetween("num_decode_tokens", 1, MaxRequestTokens); err != nil {
 				return p, err
 			}
 			if kind == kindVidur {
@@ -493,8 +512,8 @@ func parseFile(f File, lengthsOnly bool) (parsed, error) {
 				if err != nil {
 					return p, err
 				}
-				if s*1e9 > math.MaxInt64/4 {
-					return p, t.ErrAt("arrived_at", "an arrival time in seconds below 1e9", fmt.Sprint(s))
+				if s > MaxTimeS {
+					return p, t.ErrAt("arrived_at", fmt.Sprintf("an arrival time in seconds <= %g", MaxTimeS), fmt.Sprint(s))
 				}
 				r.arrival = int64(math.Round(s * 1e9))
 				if n := len(p.rows); n > 0 && r.arrival < p.rows[n-1].arrival {
@@ -528,7 +547,10 @@ func joinServesim(lengths, intervals, prompts *parsed, opt Options) (*Workload, 
 		l.arrival = intervals.rows[i].arrival
 		rows[i] = l
 	}
-	w := traceReplay(rows, opt)
+	w, err := traceReplay(lengths.name, rows, opt)
+	if err != nil {
+		return nil, err
+	}
 	w.Format = FormatServesim
 	if prompts != nil && prompts.lines != len(rows) {
 		w.Notes = append(w.Notes, fmt.Sprintf("%s has %d prompts for %d requests (prompt texts are not simulated)", prompts.name, prompts.lines, len(rows)))
@@ -540,13 +562,24 @@ func joinServesim(lengths, intervals, prompts *parsed, opt Options) (*Workload, 
 // truncate, keep each >= 1, clip the prompt so P+D <= max_tokens, scale
 // arrival times. Unlike Vidur, a request whose decode alone reaches
 // max_tokens is kept and marked rejected_too_long instead of getting P <= 0.
-func traceReplay(rows []rawRow, opt Options) *Workload {
+func traceReplay(name string, rows []rawRow, opt Options) (*Workload, error) {
 	w := &Workload{Requests: make([]Request, len(rows))}
 	var floored, clipped, rejected int
 	for i, r := range rows {
-		p, d := scaleLen(r.p, opt.PrefillScale, &floored), scaleLen(r.d, opt.DecodeScale, &floored)
-		req := Request{ID: i, PromptID: r.promptID, ArrivalNs: scaleTime(r.arrival, opt.TimeScale), Prefill: p, Decode: d,
-			Session: int(r.session), Turn: int(r.turn), Parent: int(r.parent), ClosedLoop: r.closed, DelayNs: scaleTime(r.delay, opt.TimeScale)}
+		p, d, err := scalePair(name, r, opt, &floored)
+		if err != nil {
+			return nil, err
+		}
+		at, err := scaleTime(name, r.line, r.arrival, opt.TimeScale)
+		if err != nil {
+			return nil, err
+		}
+		delay, err := scaleTime(name, r.line, r.delay, opt.TimeScale)
+		if err != nil {
+			return nil, err
+		}
+		req := Request{ID: i, PromptID: r.promptID, ArrivalNs: at, Prefill: p, Decode: d,
+			Session: int(r.session), Turn: int(r.turn), Parent: int(r.parent), ClosedLoop: r.closed, DelayNs: delay}
 		if opt.MaxTokens > 0 && p+d > opt.MaxTokens {
 			if d >= opt.MaxTokens {
 				req.Rejected = RejectedTooLong
@@ -565,26 +598,50 @@ func traceReplay(rows []rawRow, opt Options) *Workload {
 	if rejected > 0 {
 		w.Notes = append(w.Notes, fmt.Sprintf("%d of %d requests have output length >= max_tokens %d and are marked %s", rejected, len(rows), opt.MaxTokens, RejectedTooLong))
 	}
-	return w
+	return w, nil
 }
 
-func scaleLen(v int64, f float64, floored *int) int {
-	if f == 1 {
-		return int(v)
+// scalePair scales a row's lengths, refusing a result past MaxRequestTokens
+// (rows are at most that, scale factors at most MaxScale: no overflow).
+func scalePair(name string, r rawRow, opt Options, floored *int) (int, int, error) {
+	p, okp := scaleLen(r.p, opt.PrefillScale, floored)
+	d, okd := scaleLen(r.d, opt.DecodeScale, floored)
+	if !okp || !okd {
+		col, v, f := "num_prefill_tokens", r.p, opt.PrefillScale
+		if okp {
+			col, v, f = "num_decode_tokens", r.d, opt.DecodeScale
+		}
+		return 0, 0, &csvin.Error{File: name, Line: r.line, Column: col,
+			Want: fmt.Sprintf("a token count that stays <= %d when scaled by %v", MaxRequestTokens, f), Got: fmt.Sprint(v)}
 	}
-	s := int(math.Trunc(float64(v) * f))
+	return p, d, nil
+}
+
+func scaleLen(v int64, f float64, floored *int) (int, bool) {
+	if f == 1 {
+		return int(v), true
+	}
+	x := math.Trunc(float64(v) * f)
+	if x > MaxRequestTokens {
+		return 0, false
+	}
+	s := int(x)
 	if s < 1 {
 		*floored++
 		s = 1
 	}
-	return s
+	return s, true
 }
 
-func scaleTime(ns int64, f float64) int64 {
+func scaleTime(name string, line int, ns int64, f float64) (int64, error) {
 	if f == 1 {
-		return ns
+		return ns, nil
 	}
-	return int64(math.Round(float64(ns) * f))
+	x := math.Round(float64(ns) * f)
+	if x > float64(MaxTimeNs) {
+		return 0, &csvin.Error{File: name, Line: line, Want: fmt.Sprintf("an arrival time that stays <= %g s when scaled by time_scale_factor %v", MaxTimeS, f), Got: fmt.Sprintf("%g s", x/1e9)}
+	}
+	return int64(x), nil
 }
 
 func scaleNotes(opt Options, floored int) []string {
@@ -604,11 +661,14 @@ func scaleNotes(opt Options, floored int) []string {
 // generateFromLengths takes (P, D) pairs from a length-only trace (Vidur's
 // trace length generator, §2.3: scale, proportional clip to max_tokens,
 // seeded shuffle) and arrivals from the synthetic interval process.
-func generateFromLengths(src *parsed, opt Options) (*Workload, error) {
+func generateFromLengths(ctx context.Context, src *parsed, opt Options) (*Workload, error) {
 	pairs := make([][2]int, len(src.rows))
 	var floored, clipped int
 	for i, r := range src.rows {
-		p, d := scaleLen(r.p, opt.PrefillScale, &floored), scaleLen(r.d, opt.DecodeScale, &floored)
+		p, d, err := scalePair(src.name, r, opt, &floored)
+		if err != nil {
+			return nil, err
+		}
 		if opt.MaxTokens > 0 && p+d > opt.MaxTokens {
 			diff := p + d - opt.MaxTokens
 			tot := float64(p + d)
@@ -635,13 +695,14 @@ func generateFromLengths(src *parsed, opt Options) (*Workload, error) {
 	if n == 0 && syn.DurationS == 0 {
 		n = len(pairs)
 	}
-	w, err := generate(syn, n, lengths)
+	w, err := generate(ctx, syn, n, lengths, opt.Limits)
 	if err != nil {
 		return nil, err
 	}
 	w.Format = FormatLengthTrace
 	w.Notes = append(scaleNotes(opt, floored), w.Notes...)
 	w.Notes = append(w.Notes, fmt.Sprintf("lengths from %s shuffled with seed %d (Vidur trace length generator)", src.name, syn.Seed))
+	w.Notes = append(w.Notes, "arrivals are synthetic: "+syn.Intervals.describe()+" ("+src.name+" gives lengths only; trace_intervals.csv or a Vidur trace's arrived_at gives real arrivals)")
 	if clipped > 0 {
 		w.Notes = append(w.Notes, fmt.Sprintf("%d of %d length rows clipped proportionally to max_tokens %d (Vidur trace length-generator rule)", clipped, len(pairs), opt.MaxTokens))
 	}

@@ -3,6 +3,7 @@ package workload
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -256,6 +257,12 @@ func (s *rowSink) lengths(pField string, p *int64, dField string, d *int64, form
 	if *d < 1 {
 		return 0, 0, s.lr.errf(dField, "an integer >= 1", fmt.Sprint(*d))
 	}
+	if *p > MaxRequestTokens {
+		return 0, 0, s.lr.errf(pField, fmt.Sprintf("an integer <= %d", MaxRequestTokens), fmt.Sprint(*p))
+	}
+	if *d > MaxRequestTokens {
+		return 0, 0, s.lr.errf(dField, fmt.Sprintf("an integer <= %d", MaxRequestTokens), fmt.Sprint(*d))
+	}
 	return *p, *d, nil
 }
 
@@ -264,7 +271,7 @@ func (s *rowSink) toNs(v *float64, field string, unitNs float64) (int64, error) 
 	if v == nil {
 		return 0, s.lr.errf(field, "a field "+field, "none")
 	}
-	if math.IsNaN(*v) || *v < 0 || *v*unitNs > math.MaxInt64/4 {
+	if math.IsNaN(*v) || *v < 0 || *v*unitNs > float64(MaxTimeNs) {
 		return 0, s.lr.errf(field, "a finite number >= 0 (below 1e9 s)", fmt.Sprint(*v))
 	}
 	return int64(math.Round(*v * unitNs)), nil
@@ -552,10 +559,10 @@ func parseTraceCSV(t *csvin.Table, p *parsed) error {
 			return err
 		}
 		r := rawRow{line: t.Line()}
-		if r.p, err = t.IntAtLeast(pCol, 1); err != nil {
+		if r.p, err = t.IntBetween(pCol, 1, MaxRequestTokens); err != nil {
 			return err
 		}
-		if r.d, err = t.IntAtLeast(dCol, 1); err != nil {
+		if r.d, err = t.IntBetween(dCol, 1, MaxRequestTokens); err != nil {
 			if p.kind == kindBurstGPT {
 				return fmt.Errorf("%w (BurstGPT logs a failed request with 0 response tokens: use its BurstGPT_without_fails_*.csv files)", err)
 			}
@@ -581,7 +588,7 @@ func parseTraceCSV(t *csvin.Table, p *parsed) error {
 			if err != nil {
 				return err
 			}
-			if v*unit > math.MaxInt64/4 {
+			if v*unit > float64(MaxTimeNs) {
 				return t.ErrAt(tsCol, "an arrival time in seconds below 1e9", fmt.Sprint(v))
 			}
 			ns = int64(math.Round(v * unit))
@@ -662,7 +669,7 @@ func parseAzureTime(s string) (time.Time, error) {
 }
 
 // loadTrace builds the workload of one shared-format trace file.
-func loadTrace(p *parsed, opt Options) (*Workload, error) {
+func loadTrace(ctx context.Context, p *parsed, opt Options) (*Workload, error) {
 	rows := p.rows
 	hashOff := p.hashOff
 	var notes []string
@@ -697,14 +704,17 @@ func loadTrace(p *parsed, opt Options) (*Workload, error) {
 	var w *Workload
 	if p.kind == kindVLLMCustom || opt.LengthsOnly {
 		var err error
-		if w, err = generateFromLengths(&parsed{name: p.name, rows: rows}, opt); err != nil {
+		if w, err = generateFromLengths(ctx, &parsed{name: p.name, rows: rows}, opt); err != nil {
 			return nil, err
 		}
 		if p.kind != kindVLLMCustom {
 			notes = append(notes, "trace_lengths_only: the trace's arrival times, sessions and hash_ids are not used")
 		}
 	} else {
-		w = traceReplay(rows, opt)
+		var err error
+		if w, err = traceReplay(p.name, rows, opt); err != nil {
+			return nil, err
+		}
 		w.Sessions = p.sessions
 		if hashOff != nil {
 			w.BlockTokens, w.hashOff, w.hashIDs = p.blockTokens, hashOff, p.hashIDs

@@ -1,8 +1,10 @@
 package workload_test
 
 import (
+	"context"
 	"errors"
 	"io"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -301,4 +303,32 @@ func FuzzLoad(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestGenerate_Bounded: generators stop when the context ends (the zipf
+// normaliser sums over every length up to max_tokens) and as soon as a
+// limit is crossed, counting tokens without overflow.
+func TestGenerate_Bounded(t *testing.T) {
+	opt := workload.DefaultOptions()
+	opt.Synthetic.Lengths = workload.Lengths{Type: "zipf", MinTokens: 2, MaxTokens: workload.MaxRequestTokens, PrefillToDecode: 20, Theta: 0.6}
+	opt.MaxTokens = workload.MaxRequestTokens
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := workload.GenerateContext(ctx, opt); !errors.Is(err, context.Canceled) {
+		t.Errorf("zipf with a cancelled context: %v", err)
+	}
+	opt = workload.DefaultOptions()
+	opt.Synthetic.DurationS, opt.Synthetic.Intervals.QPS = 1e6, 1e6 // 1e12 requests asked
+	opt.Limits = workload.Limits{MaxRequests: 1000}
+	var le *workload.LimitError
+	if _, err := workload.Generate(opt); !errors.As(err, &le) || !strings.Contains(le.Msg, "more than 1000 requests") {
+		t.Errorf("1e12 requests: %v", err)
+	}
+	opt.Limits = workload.Limits{MaxTokens: 10 * (2048 + 512)}
+	if _, err := workload.Generate(opt); !errors.As(err, &le) || !strings.Contains(le.Msg, "after 11 requests") {
+		t.Errorf("token limit: %v", err)
+	}
+	if workload.SatAdd(1<<62, 1<<62) != math.MaxInt64 || workload.SatAdd(2, 3) != 5 {
+		t.Error("SatAdd")
+	}
 }

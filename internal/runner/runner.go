@@ -38,10 +38,68 @@ type Job struct {
 	// WorkloadName is recorded in run_meta.json; derived if empty.
 	WorkloadName string
 	Options      engine.Options
-	// Check, if set, vets the loaded workload before it runs (server limits).
+	// Check, if set, vets the loaded workload before it runs.
 	Check func(*workload.Workload) error
 	// Cache, if set, keeps preset workloads parsed across jobs.
 	Cache *Cache
+	// Limits bound the work; each is checked before the work it bounds
+	// (from the configuration alone where it can be) and as the work grows.
+	Limits Limits
+}
+
+// Limits bound one job (a public server's). The zero value limits only
+// what the engine and workload packages always bound.
+type Limits struct {
+	MaxRequests int   // requests in the workload (0: workload.MaxRequests)
+	MaxTokens   int64 // prompt+output tokens over all requests (0: none)
+	MaxReplicas int   // cluster.num_replicas (0: engine.MaxReplicas)
+	// MemoryBudget bounds the bytes of records a run keeps (0: none); see
+	// engine.Options.MemoryBudget.
+	MemoryBudget int64
+}
+
+// Preflight refuses, from the configuration alone and before any workload
+// is read or generated, work that is surely past lim: too many replicas, or
+// a synthetic workload whose request count or least token count is over.
+// files says whether the workload comes from files (then only the replica
+// count and the number of requests asked for are known up front).
+func Preflight(cfg engine.Config, files bool, lim Limits) error {
+	if lim.MaxReplicas > 0 && cfg.Cluster.NumReplicas > lim.MaxReplicas {
+		return &workload.LimitError{Msg: fmt.Sprintf("num_replicas %d is over the limit of %d", cfg.Cluster.NumReplicas, lim.MaxReplicas)}
+	}
+	maxReq := lim.MaxRequests
+	if maxReq <= 0 {
+		maxReq = workload.MaxRequests
+	}
+	w := cfg.Workload
+	if w.NumRequests > maxReq {
+		return &workload.LimitError{Msg: fmt.Sprintf("num_requests %d is over the limit of %d", w.NumRequests, maxReq)}
+	}
+	// Requests expected: the count asked for, or duration x rate.
+	n := float64(w.NumRequests)
+	if w.DurationS > 0 && (w.IntervalGenerator == "poisson" || w.IntervalGenerator == "gamma") {
+		n = w.DurationS * w.QPS
+		if n > float64(maxReq) {
+			return &workload.LimitError{Msg: fmt.Sprintf("duration_s %v at qps %v is about %.3g requests, over the limit of %d", w.DurationS, w.QPS, n, maxReq)}
+		}
+	}
+	if files {
+		return nil
+	}
+	if n == 0 && w.DurationS == 0 {
+		n = workload.DefaultNumRequests
+	}
+	least := 0.0 // tokens per request, at least
+	switch w.LengthGenerator {
+	case "fixed":
+		least = float64(w.PrefillTokens) + float64(w.DecodeTokens)
+	case "uniform", "zipf":
+		least = float64(w.MinTokens)
+	}
+	if t := n * least; lim.MaxTokens > 0 && t > float64(lim.MaxTokens) {
+		return &workload.LimitError{Msg: fmt.Sprintf("the synthetic workload is about %.3g requests of at least %v tokens, over the limit of %d simulated tokens", n, least, lim.MaxTokens)}
+	}
+	return nil
 }
 
 // Config returns the default config with the preset's changes applied: the
@@ -66,16 +124,51 @@ type Output struct {
 	Meta     report.Meta
 }
 
-// LoadWorkload loads the job's workload (its files or its preset) without running it.
-func LoadWorkload(job Job) (*workload.Workload, error) {
+// LoadWorkload loads the job's workload (its files or its preset) without
+// running it, within the job's limits.
+func LoadWorkload(ctx context.Context, job Job) (*workload.Workload, error) {
 	files, _, err := jobFiles(job)
 	if err != nil {
 		return nil, err
 	}
+	return load(ctx, job, files)
+}
+
+// load validates the configuration, checks the limits that need no
+// workload, then loads the workload and checks the rest.
+func load(ctx context.Context, job Job, files []workload.File) (*workload.Workload, error) {
 	if err := job.Config.Validate(); err != nil {
 		return nil, &engine.ConfigError{Err: err}
 	}
-	return workload.Load(files, job.Config.WorkloadOptions())
+	if err := Preflight(job.Config, len(files) > 0, job.Limits); err != nil {
+		return nil, err
+	}
+	// The memory planner is cheap and needs no workload: a max_tokens that
+	// cannot fit is refused before lengths are generated up to it.
+	if _, err := job.Config.Resolve(); err != nil {
+		return nil, &engine.ConfigError{Err: err}
+	}
+	opt := job.Config.WorkloadOptions()
+	opt.Limits = workload.Limits{MaxRequests: job.Limits.MaxRequests, MaxTokens: job.Limits.MaxTokens}
+	w, err := workload.LoadContext(ctx, files, opt)
+	if err != nil {
+		var ie *csvin.Error
+		var le *workload.LimitError
+		if !errors.As(err, &ie) && !errors.As(err, &le) && ctx.Err() == nil {
+			// Anything else is about the settings (a generator's).
+			err = &engine.ConfigError{Err: err}
+		}
+		return nil, err
+	}
+	if err := opt.Limits.Check(w); err != nil {
+		return nil, err
+	}
+	if job.Check != nil {
+		if err := job.Check(w); err != nil {
+			return nil, err
+		}
+	}
+	return w, nil
 }
 
 func jobFiles(job Job) ([]workload.File, string, error) {
@@ -175,17 +268,9 @@ func Run(ctx context.Context, job Job) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := job.Config.Validate(); err != nil {
-		return nil, &engine.ConfigError{Err: err}
-	}
-	w, err := workload.Load(files, job.Config.WorkloadOptions())
+	w, err := load(ctx, job, files)
 	if err != nil {
 		return nil, err
-	}
-	if job.Check != nil {
-		if err := job.Check(w); err != nil {
-			return nil, err
-		}
 	}
 	reg := profiles.Embedded()
 	set := job.Profile
@@ -194,7 +279,11 @@ func Run(ctx context.Context, job Job) (*Output, error) {
 			return nil, &engine.ConfigError{Err: err}
 		}
 	}
-	res, err := engine.Run(ctx, job.Config, engine.Inputs{Workload: w, Profile: set, Network: reg.Network()}, job.Options)
+	opt := job.Options
+	if job.Limits.MemoryBudget > 0 {
+		opt.MemoryBudget = job.Limits.MemoryBudget
+	}
+	res, err := engine.Run(ctx, job.Config, engine.Inputs{Workload: w, Profile: set, Network: reg.Network()}, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -210,6 +299,7 @@ const (
 	KindInput                // a user file is malformed (file:line:col)
 	KindRun                  // the run could not finish (grid miss, stall, cancel)
 	KindInternal             // a bug
+	KindLimit                // the work is past a limit (a server's, or the engine's own)
 )
 
 // Classify says what kind of error err is.
@@ -217,9 +307,12 @@ func Classify(err error) Kind {
 	var ce *engine.ConfigError
 	var ie *csvin.Error
 	var in *engine.InternalError
+	var le *workload.LimitError
 	switch {
 	case errors.As(err, &in):
 		return KindInternal
+	case errors.As(err, &le):
+		return KindLimit
 	case errors.As(err, &ce):
 		return KindConfig
 	case errors.As(err, &ie):

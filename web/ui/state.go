@@ -37,19 +37,28 @@ type File struct {
 
 // Stats mirror the API's latency statistics (ns).
 type Stats struct {
-	N                             int
-	Min, Max, Mean, P50, P90, P99 float64
+	N    int     `json:"n"`
+	Min  float64 `json:"min"`
+	Max  float64 `json:"max"`
+	Mean float64 `json:"mean"`
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
 }
 
 // Result is the part of the API's result the page shows.
 type Result struct {
-	RunID   string `json:"run_id"`
-	Summary struct {
-		Requests, OK                int
-		PrefillTokens, DecodeTokens int64
-		TTFT, E2E, TokenLatency     Stats
-		MaxCompletionNs             int64
-		DecodeThroughput            float64
+	RunID   string   `json:"run_id"`
+	Summary struct { // the API's snake_case keys (api/openapi.json)
+		Requests         int     `json:"requests"`
+		OK               int     `json:"ok"`
+		PrefillTokens    int64   `json:"prefill_tokens"`
+		DecodeTokens     int64   `json:"decode_tokens"`
+		TTFT             Stats   `json:"ttft"`
+		E2E              Stats   `json:"e2e"`
+		TokenLatency     Stats   `json:"token_latency"`
+		MaxCompletionNs  int64   `json:"max_completion_ns"`
+		DecodeThroughput float64 `json:"decode_throughput"`
 	} `json:"summary"`
 	StatusCounts map[string]int `json:"status_counts"`
 	Iterations   int            `json:"iterations"`
