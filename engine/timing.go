@@ -167,6 +167,7 @@ func (s *sim) planComplete(rp *replica, b *batch) {
 			r.done = true
 			r.completedAt = end
 			s.done++
+			s.release(r, end) // closed-loop turns waiting on r arrive after end
 		}
 	}
 	rp.deferFree = true

@@ -266,3 +266,22 @@ func TestEngineTiming_ConfigErrors(t *testing.T) {
 		t.Errorf("vidur timing on an engine set: %s", res.TimingModel)
 	}
 }
+
+// TestEngineTiming_ClosedLoop: a closed-loop turn is released by its
+// parent's completion, which engine timing knows when the parent's last
+// step is planned: A completes at 30 ms (TestEngineTiming_Async); B, 1 ms
+// later, arrives at 31 to an idle host: 31 + 4 host + 6.5 = 41.5.
+func TestEngineTiming_ClosedLoop(t *testing.T) {
+	cfg := engineConfig()
+	set := engineSet(t, "async", 0.5, 2, 1, 0.01)
+	w := &workload.Workload{Format: workload.FormatMooncake, Requests: []workload.Request{
+		{ID: 0, Prefill: 100, Decode: 4, Session: 1, Turn: 1},
+		{ID: 1, Prefill: 100, Decode: 1, Session: 1, Turn: 2, Parent: 1, ClosedLoop: true, DelayNs: 1 * ms},
+	}}
+	res := run(t, cfg, w, set)
+	wantTimes(t, "A", tokenTimes(res, 0), 10.5, 17, 23.5, 30)
+	if r := res.Requests[1]; r.ArrivalNs != 31*ms || r.ScheduledNs != 31*ms {
+		t.Errorf("B arrived %d, scheduled %d; want 31 ms", r.ArrivalNs, r.ScheduledNs)
+	}
+	wantTimes(t, "B", tokenTimes(res, 1), 41.5)
+}
