@@ -72,6 +72,9 @@ run_tests() {
 	echo "== fuzz (brief)"
 	go test ./engine/workload -run '^$' -fuzz '^FuzzLoad$' -fuzztime 15s
 	go test ./engine/predict -run '^$' -fuzz '^FuzzParseEngineSpec$' -fuzztime 5s
+	go test ./internal/realrun -run '^$' -fuzz '^FuzzParseVLLM$' -fuzztime 5s
+	go test ./internal/realrun -run '^$' -fuzz '^FuzzParseAIPerf$' -fuzztime 5s
+	go test ./internal/compare -run '^$' -fuzz '^FuzzLoadStepLog$' -fuzztime 5s
 	echo "== go test"
 	go test -count=1 ./...
 	echo "== engine under GOOS=js in Node (outputs byte-identical to native: same golden files)"

@@ -8,15 +8,23 @@ import (
 	"path/filepath"
 
 	"github.com/servesim/servesim/internal/compare"
+	"github.com/servesim/servesim/internal/realrun"
 )
 
-// cmdCompare scores a simulated run against a real one.
+// cmdCompare scores simulated runs against real ones, pair by pair; with a
+// real step_log.csv it also aligns the steps, and over several pairs it
+// aggregates the step shapes.
 func cmdCompare(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	out := fs.String("out", "", "write compare.md and cdf_*.svg here (default: SIM_DIR)")
+	out := fs.String("out", "", "write compare.md and cdf_*.svg here (default: SIM_DIR; with several pairs, the aggregate too)")
+	worst := fs.Int("worst", 10, "step shapes to list, worst-predicted first")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: servesim compare [--out DIR] REAL_DIR SIM_DIR\n\nBoth directories hold request_metrics.csv and token_metrics.csv; requests are aligned by request_id.")
+		fmt.Fprintln(stderr, "usage: servesim compare [--out DIR] REAL SIM_DIR [REAL SIM_DIR]...\n\n"+
+			"REAL is a directory with request_metrics.csv and token_metrics.csv (servesim, the reference engine),\n"+
+			"an AIPerf profile_export.jsonl (or its artifact directory) or a `vllm bench serve` result JSON;\n"+
+			"requests align by id (issue order). A REAL directory with step_log.csv is also aligned step by step\n"+
+			"with SIM_DIR/batch_metrics.csv (predicted vs measured GPU and host time, worst step shapes).")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -25,47 +33,105 @@ func cmdCompare(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitUsage
 	}
-	if fs.NArg() != 2 {
+	if fs.NArg() < 2 || fs.NArg()%2 != 0 || *worst < 1 {
 		fs.Usage()
 		return exitUsage
 	}
-	realDir, simDir := fs.Arg(0), fs.Arg(1)
-	real, err := compare.Load(realDir)
+	var steps []*compare.StepReport
+	for i := 0; i < fs.NArg(); i += 2 {
+		realDir, simDir := fs.Arg(i), fs.Arg(i+1)
+		if fs.NArg() > 2 {
+			fmt.Fprintf(stdout, "\n# %s vs %s\n\n", realDir, simDir)
+		}
+		dir := *out
+		if dir == "" || fs.NArg() > 2 {
+			dir = simDir
+		}
+		rep, code := comparePair(realDir, simDir, dir, *worst, stdout, stderr)
+		if code != exitOK {
+			return code
+		}
+		if rep != nil {
+			steps = append(steps, rep)
+		}
+	}
+	if len(steps) > 1 {
+		fmt.Fprintf(stdout, "\n# All %d runs with step logs\n", len(steps))
+		compare.WriteSteps(stdout, steps, *worst)
+		if *out != "" {
+			if err := writeFile(filepath.Join(*out, "compare_steps.md"), func(w io.Writer) error {
+				compare.WriteSteps(w, steps, *worst)
+				return nil
+			}); err != nil {
+				return fail(stderr, exitInternal, err)
+			}
+		}
+	}
+	return exitOK
+}
+
+func writeFile(path string, write func(io.Writer) error) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(path)
 	if err != nil {
-		return fail(stderr, exitInput, err)
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// comparePair compares one real run with one simulation and writes
+// compare.md and the CDF plots into dir; it returns the step alignment when
+// the real run has a step log.
+func comparePair(realDir, simDir, dir string, worst int, stdout, stderr io.Writer) (*compare.StepReport, int) {
+	real, err := realrun.Load(realDir)
+	if err != nil {
+		return nil, fail(stderr, exitInput, err)
 	}
 	sim, err := compare.Load(simDir)
 	if err != nil {
-		return fail(stderr, exitInput, err)
+		return nil, fail(stderr, exitInput, err)
 	}
 	res, err := compare.Compare(real, sim)
 	if err != nil {
-		return fail(stderr, exitInput, err)
+		return nil, fail(stderr, exitInput, err)
+	}
+	steps, hasSteps, err := compare.LoadSteps(realDir, simDir)
+	if err != nil {
+		return nil, fail(stderr, exitInput, err)
 	}
 	res.Markdown(stdout, "real", "simulated")
-	dir := *out
-	if dir == "" {
-		dir = simDir
+	if hasSteps {
+		compare.WriteSteps(stdout, []*compare.StepReport{steps}, worst)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fail(stderr, exitInternal, err)
+		return nil, fail(stderr, exitInternal, err)
 	}
-	f, err := os.Create(filepath.Join(dir, "compare.md"))
+	err = writeFile(filepath.Join(dir, "compare.md"), func(w io.Writer) error {
+		res.Markdown(w, realDir, simDir)
+		if hasSteps {
+			compare.WriteSteps(w, []*compare.StepReport{steps}, worst)
+		}
+		return nil
+	})
 	if err != nil {
-		return fail(stderr, exitInternal, err)
+		return nil, fail(stderr, exitInternal, err)
 	}
-	res.Markdown(f, realDir, simDir)
-	f.Close()
 	for name, metric := range map[string]string{"cdf_ttft.svg": "TTFT", "cdf_tbt.svg": "time between tokens", "cdf_e2e.svg": "E2E"} {
 		f, err := os.Create(filepath.Join(dir, name))
 		if err != nil {
-			return fail(stderr, exitInternal, err)
+			return nil, fail(stderr, exitInternal, err)
 		}
 		err = res.SVG(f, metric)
 		f.Close()
 		if err != nil {
-			return fail(stderr, exitInput, err)
+			return nil, fail(stderr, exitInput, err)
 		}
 	}
-	return exitOK
+	return steps, exitOK
 }
