@@ -85,7 +85,7 @@ func TestSteps_AlignByHand(t *testing.T) {
 func TestLoadStepLog_Errors(t *testing.T) {
 	for _, tc := range []struct {
 		name, edit, want string
-		line, col       int
+		line, col        int
 	}{
 		{"tokens disagree", strings.Replace(realSteps, ",1,100,0,0,100:0,0", ",1,99,0,0,100:0,0", 1), "num_decodes + the chunks' tokens = 100", 2, 13},
 		{"bad chunk", strings.Replace(realSteps, "50:0", "50-0", 1), "tokens:cached pairs", 5, 16},
