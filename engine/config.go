@@ -104,7 +104,7 @@ type PredictorConfig struct {
 	AttentionDecodeContext string `json:"attention_decode_context"`
 	// TimingModel is how an iteration's time is composed: "vidur" (GPU time
 	// of Vidur's per-op sum plus optional CPU overhead, no padding), "engine"
-	// (the profile set's engine.json: CUDA-graph and piecewise padding, host
+	// (the profile set's engine.json: CUDA-graph padding of decode and mixed steps, host
 	// time from host_overheads.csv, host/GPU overlap as the engine does it)
 	// or "auto"/absent (engine when the set has engine.json, else vidur).
 	TimingModel string `json:"timing_model,omitempty"`

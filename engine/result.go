@@ -75,7 +75,7 @@ type BatchRecord struct {
 	Replica       int32
 	KVBlocksInUse int32 // after this batch's allocations
 	Padded        int32 // engine timing: the size its non-attention kernels ran at
-	Mode          uint8 // engine timing: graph, piecewise or eager (ModeName)
+	Mode          uint8 // engine timing: graph, graph_mixed or eager (ModeName)
 }
 
 // LaunchedAt is when the host finished launching the step (engine timing;

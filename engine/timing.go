@@ -37,18 +37,18 @@ type engineTiming struct {
 const (
 	modeNone uint8 = iota // vidur timing
 	modeGraph
-	modePiecewise
+	modeGraphMixed
 	modeEager
 )
 
-// ModeName is the step mode's name ("graph", "piecewise", "eager"), or ""
+// ModeName is the step mode's name ("graph", "graph_mixed", "eager"), or ""
 // under vidur timing.
 func (b BatchRecord) ModeName() string {
 	switch b.Mode {
 	case modeGraph:
 		return predict.ModeGraph
-	case modePiecewise:
-		return predict.ModePiecewise
+	case modeGraphMixed:
+		return predict.ModeGraphMixed
 	case modeEager:
 		return predict.ModeEager
 	}
@@ -124,7 +124,7 @@ func (s *sim) hostLoop(rp *replica, proc *batch) error {
 		return fmt.Errorf("batch %d at t=%d ns: %w", b.id, s.now, err)
 	}
 	rec.ModelNs, rec.HostNs, rec.Padded = predict.Nanos(bd.ModelMs()), predict.Nanos(hostMs), int32(padded)
-	rec.Mode = map[string]uint8{predict.ModeGraph: modeGraph, predict.ModePiecewise: modePiecewise, predict.ModeEager: modeEager}[mode]
+	rec.Mode = map[string]uint8{predict.ModeGraph: modeGraph, predict.ModeGraphMixed: modeGraphMixed, predict.ModeEager: modeEager}[mode]
 	rec.TotalNs = rec.HostNs + rec.ModelNs + s.timing.syncNs
 	launch := s.now + rec.HostNs
 	start, next := launch, launch

@@ -23,7 +23,7 @@ func engineSet(t testing.TB, overlap string, syncMs, base, perPrefill, perToken 
 	tm := enginetest.Uniform(0.01, 0.02, 0.1, 0.1)
 	tm.MLP["add"] = 0
 	tm.MLP["emb"], tm.MLP["lm_head"] = 0.2, 0.2
-	tm.Engine = fmt.Sprintf(`{"engine":"test","overlap":%q,"cuda_graph_batch_sizes":[1,2,4,8],"piecewise_token_sizes":[8,16,32,64,128],"sync_ms":%g,"fused_ops":["add"]}`, overlap, syncMs)
+	tm.Engine = fmt.Sprintf(`{"engine":"test","overlap":%q,"cuda_graph_batch_sizes":[1,2,4,8],"mixed_graph_token_sizes":[8,16,32,64,128],"sync_ms":%g,"fused_ops":["add"]}`, overlap, syncMs)
 	tm.Host = []enginetest.HostRow{{Batch: 1, Base: base, PerPrefill: perPrefill, PerToken: perToken}, {Batch: 128, Base: base, PerPrefill: perPrefill, PerToken: perToken}}
 	return enginetest.Set(qwen3(t), tm, 4096, 128)
 }
@@ -65,7 +65,7 @@ func TestEngineTiming_Async(t *testing.T) {
 	}
 	wantTimes(t, "async", tokenTimes(res, 0), 10.5, 17, 23.5, 30)
 	b := res.Batches
-	if b[0].ScheduledAt != 0 || b[0].LaunchedAt() != 4*ms || b[0].ModeName() != "piecewise" || b[0].Padded != 128 || b[0].HostNs != 4*ms || b[0].ModelNs != 6*ms {
+	if b[0].ScheduledAt != 0 || b[0].LaunchedAt() != 4*ms || b[0].ModeName() != "graph_mixed" || b[0].Padded != 128 || b[0].HostNs != 4*ms || b[0].ModelNs != 6*ms {
 		t.Errorf("step 0: %+v", b[0])
 	}
 	if b[1].ScheduledAt != 4*ms || b[1].ModeName() != "graph" || b[1].Padded != 1 || b[2].ScheduledAt != 10500000 || b[3].ScheduledAt != 17*ms {
@@ -113,7 +113,7 @@ func TestEngineTiming_ArrivalMidStep(t *testing.T) {
 		t.Errorf("B first scheduled at %d, want 17 ms (end of step 1)", s)
 	}
 	b3 := res.Batches[3]
-	if b3.Size() != 2 || b3.ModeName() != "piecewise" || b3.Padded != 64 || b3.HostNs != 3500000 || b3.ModelNs != 8800000 {
+	if b3.Size() != 2 || b3.ModeName() != "graph_mixed" || b3.Padded != 64 || b3.HostNs != 3500000 || b3.ModelNs != 8800000 {
 		t.Errorf("step 3: %+v", b3)
 	}
 }
@@ -145,7 +145,7 @@ func TestEngineTiming_SyncEqualsVidur(t *testing.T) {
 	tm := enginetest.Uniform(0.01, 0.02, 0.1, 0.1)
 	tm.MLP["emb"], tm.MLP["lm_head"] = 0.2, 0.2
 	tm.CPU = 0.4 // five terms: 2 ms per iteration
-	tm.Engine = `{"engine":"test","overlap":"sync","cuda_graph_batch_sizes":[1,2,4,8],"piecewise_token_sizes":[8,16,512],"sync_ms":0.3}`
+	tm.Engine = `{"engine":"test","overlap":"sync","cuda_graph_batch_sizes":[1,2,4,8],"mixed_graph_token_sizes":[8,16,512],"sync_ms":0.3}`
 	tm.Host = []enginetest.HostRow{{Batch: 1, Base: 2}, {Batch: 128, Base: 2}}
 	set := enginetest.Set(qwen3(t), tm, 4096, 128)
 	cfg := engine.DefaultConfig()

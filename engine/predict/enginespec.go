@@ -27,10 +27,11 @@ type EngineSpec struct {
 	// CUDAGraphBatchSizes are the captured decode batch sizes, ascending: a
 	// decode-only step is padded up to the next one.
 	CUDAGraphBatchSizes []int `json:"cuda_graph_batch_sizes"`
-	// PiecewiseTokenSizes are the captured token counts of piecewise graphs,
-	// ascending: a step with prefills runs its non-attention ops at the next
-	// one. Above the largest, a step runs eagerly at its real token count.
-	PiecewiseTokenSizes []int `json:"piecewise_token_sizes"`
+	// MixedGraphTokenSizes are the captured token counts of the full CUDA
+	// graphs of steps with prefill tokens, ascending: such a step runs its
+	// token ops at the next one. Above the largest, a step runs eagerly at
+	// its real token count.
+	MixedGraphTokenSizes []int `json:"mixed_graph_token_sizes"`
 	// SyncMs is the per-step synchronisation cost added in async mode.
 	SyncMs float64 `json:"sync_ms"`
 	// FusedOps are mlp.csv ops the engine fuses into others: they have no
@@ -81,7 +82,7 @@ func ParseEngineSpec(b []byte, file string) (*EngineSpec, error) {
 	for _, l := range []struct {
 		key string
 		v   []int
-	}{{"cuda_graph_batch_sizes", e.CUDAGraphBatchSizes}, {"piecewise_token_sizes", e.PiecewiseTokenSizes}} {
+	}{{"cuda_graph_batch_sizes", e.CUDAGraphBatchSizes}, {"mixed_graph_token_sizes", e.MixedGraphTokenSizes}} {
 		for i, x := range l.v {
 			if x < 1 {
 				bad("%q[%d]: expected an integer >= 1, got %d", l.key, i, x)
@@ -132,21 +133,23 @@ func jsonPos(b []byte, err error) error {
 func (e *EngineSpec) Fused(op string) bool { return e != nil && slices.Contains(e.FusedOps, op) }
 
 // Pad returns how a step runs in this engine: its mode ("graph",
-// "piecewise" or "eager") and the size its non-attention kernels run at.
+// "graph_mixed" or "eager") and the size its non-attention kernels run at.
 // A decode-only step (prefills == 0) of batch decodes is padded up to the
 // next CUDA-graph batch size; a step with prefills (or a decode batch above
-// the largest graph) to the next piecewise token size; above that it runs
-// eagerly at its real token count tokens.
+// the largest graph) to the next mixed-graph token size; above that it runs
+// eagerly at its real token count tokens. (A decode batch above the largest
+// captured batch size is a case the reference engine's spec leaves open: it
+// takes the mixed graphs here, as an engine with graph-safe attention can.)
 func (e *EngineSpec) Pad(tokens, decodes, prefills int) (mode string, padded int) {
 	if prefills == 0 && decodes > 0 {
 		if i, ok := ceilIndex(e.CUDAGraphBatchSizes, decodes); ok {
-			return "graph", e.CUDAGraphBatchSizes[i]
+			return ModeGraph, e.CUDAGraphBatchSizes[i]
 		}
 	}
-	if i, ok := ceilIndex(e.PiecewiseTokenSizes, tokens); ok {
-		return "piecewise", e.PiecewiseTokenSizes[i]
+	if i, ok := ceilIndex(e.MixedGraphTokenSizes, tokens); ok {
+		return ModeGraphMixed, e.MixedGraphTokenSizes[i]
 	}
-	return "eager", tokens
+	return ModeEager, tokens
 }
 
 // ceilIndex finds the first sizes[i] >= x in an ascending list.
@@ -268,9 +271,9 @@ func (p *Predictor) Host(k Key) (float64, error) {
 
 // Step modes of the engine timing model (EngineSpec.Pad).
 const (
-	ModeGraph     = "graph"
-	ModePiecewise = "piecewise"
-	ModeEager     = "eager"
+	ModeGraph      = "graph"
+	ModeGraphMixed = "graph_mixed"
+	ModeEager      = "eager"
 )
 
 // EngineStage predicts a step's GPU time as the set's engine runs it

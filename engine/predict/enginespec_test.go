@@ -14,7 +14,7 @@ import (
 )
 
 const testEngineJSON = `{"engine": "test engine 1.0", "overlap": "async",
- "cuda_graph_batch_sizes": [1, 2, 4, 8], "piecewise_token_sizes": [8, 16, 32, 64],
+ "cuda_graph_batch_sizes": [1, 2, 4, 8], "mixed_graph_token_sizes": [8, 16, 32, 64],
  "sync_ms": 0.01, "fused_ops": ["add", "qk_norm"]}`
 
 // engineTimings is a constant set in the reference engine's layout: no add
@@ -105,11 +105,11 @@ func TestEngineSpec_Pad(t *testing.T) {
 		{1, 1, 0, "graph", 1},
 		{3, 3, 0, "graph", 4},
 		{8, 8, 0, "graph", 8},
-		{9, 9, 0, "piecewise", 16}, // above the largest graph: piecewise
+		{9, 9, 0, "graph_mixed", 16}, // above the largest decode graph: a mixed graph
 		{65, 65, 0, "eager", 65},
-		{5, 0, 1, "piecewise", 8},
-		{20, 4, 2, "piecewise", 32},
-		{64, 0, 1, "piecewise", 64},
+		{5, 0, 1, "graph_mixed", 8},
+		{20, 4, 2, "graph_mixed", 32},
+		{64, 0, 1, "graph_mixed", 64},
 		{65, 1, 1, "eager", 65},
 	} {
 		mode, padded := spec.Pad(tc.tokens, tc.decodes, tc.prefills)
@@ -177,7 +177,7 @@ func TestParseEngineSpec_Errors(t *testing.T) {
 		{`{"engine":"e","overlap":"both","sync_ms":0}`, `"overlap": expected "async" or "sync"`},
 		{`{"engine":"","overlap":"sync"}`, `"engine": expected`},
 		{`{"engine":"e","overlap":"sync","cuda_graph_batch_sizes":[1,4,2]}`, `"cuda_graph_batch_sizes"[2]: expected sizes in strictly ascending order`},
-		{`{"engine":"e","overlap":"sync","piecewise_token_sizes":[0]}`, `"piecewise_token_sizes"[0]: expected an integer >= 1`},
+		{`{"engine":"e","overlap":"sync","mixed_graph_token_sizes":[0]}`, `"mixed_graph_token_sizes"[0]: expected an integer >= 1`},
 		{`{"engine":"e","overlap":"sync","sync_ms":-1}`, `"sync_ms": expected a finite number >= 0`},
 		{`{"engine":"e","overlap":"sync","fused_ops":["gelu"]}`, `unknown op "gelu"`},
 		{`{"engine":"e","overlap":"sync","fused_ops":["add","add"]}`, `listed twice`},

@@ -123,7 +123,7 @@ func terms(bd predict.Breakdown) [18]float64 {
 }
 
 // EngineBatchColumns are added to batch_metrics.csv under engine timing:
-// the step's mode (graph, piecewise, eager), the size its non-attention
+// the step's mode (graph, graph_mixed, eager), the size its non-attention
 // kernels ran at, its host and GPU time and when the host launched it.
 var EngineBatchColumns = []string{"mode", "padded", "host_time_ns", "gpu_time_ns", "launched_at_ns"}
 

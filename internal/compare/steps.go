@@ -28,7 +28,7 @@ type RealStep struct {
 	Step                         int
 	StartNs, LaunchNs, EndNs     int64
 	GPUMs, HostMs                float64
-	Mode                         string // graph | piecewise | eager
+	Mode                         string // graph | graph_mixed | eager
 	Padded                       int
 	Seqs, Decodes, Prefills, New int
 	Tokens                       int
@@ -74,8 +74,8 @@ func LoadStepLog(path string) ([]RealStep, error) {
 			return err
 		}
 		s.Mode, _ = t.Field("mode")
-		if s.Mode != "graph" && s.Mode != "piecewise" && s.Mode != "eager" {
-			return t.ErrAt("mode", "graph, piecewise or eager", csvin.Quote(s.Mode))
+		if s.Mode != "graph" && s.Mode != "graph_mixed" && s.Mode != "eager" {
+			return t.ErrAt("mode", "graph, graph_mixed or eager", csvin.Quote(s.Mode))
 		}
 		if s.Step != len(steps) {
 			return t.ErrAt("step", fmt.Sprintf("step %d (steps numbered from 0, in order)", len(steps)), strconv.Itoa(s.Step))
@@ -191,7 +191,7 @@ func LoadBatchMetrics(path string) ([]SimStep, error) {
 
 // ShapeKey names a step's shape class for the worst-shapes table: what it
 // holds (decode, prefill, mixed) and how the engine ran it (CUDA graph at
-// a batch size, piecewise at a token count, or eagerly, tokens rounded up
+// a batch size, a mixed graph at a token count, or eagerly, tokens rounded up
 // to a power of two).
 func ShapeKey(s RealStep) string {
 	kind := "mixed"
@@ -204,8 +204,8 @@ func ShapeKey(s RealStep) string {
 	switch s.Mode {
 	case "graph":
 		return fmt.Sprintf("%s, graph batch %d", kind, s.Padded)
-	case "piecewise":
-		return fmt.Sprintf("%s, piecewise %d tokens", kind, s.Padded)
+	case "graph_mixed":
+		return fmt.Sprintf("%s, mixed graph %d tokens", kind, s.Padded)
 	}
 	p := 1
 	for p < s.Tokens {

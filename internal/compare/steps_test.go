@@ -14,19 +14,19 @@ import (
 
 const stepHeader = "step,start_ns,launch_ns,end_ns,gpu_ms,host_ms,mode,padded,num_seqs,num_decodes,num_prefills,num_new,num_tokens,decode_ctx_sum,decode_ctx_max,prefill_chunks,preempted\n"
 
-// Four real steps: a 100-token prefill (piecewise 128), two decodes (graph
-// 1), then a decode plus a 50-token prefill (piecewise 64).
+// Four real steps: a 100-token prefill (graph_mixed 128), two decodes (graph
+// 1), then a decode plus a 50-token prefill (graph_mixed 64).
 const realSteps = stepHeader +
-	"0,0,4000000,10000000,6.0,4.0,piecewise,128,1,0,1,1,100,0,0,100:0,0\n" +
+	"0,0,4000000,10000000,6.0,4.0,graph_mixed,128,1,0,1,1,100,0,0,100:0,0\n" +
 	"1,4000000,6000000,15000000,5.0,2.0,graph,1,1,1,0,0,1,101,101,,0\n" +
 	"2,10000000,12500000,20000000,5.0,2.5,graph,1,1,1,0,0,1,102,102,,0\n" +
-	"3,15000000,18000000,29000000,9.0,3.0,piecewise,64,2,1,1,1,51,103,103,50:0,0\n"
+	"3,15000000,18000000,29000000,9.0,3.0,graph_mixed,64,2,1,1,1,51,103,103,50:0,0\n"
 
 const simHeader = "batch_id,replica_id,scheduled_at_ns,completed_at_ns,batch_size,num_tokens,num_prefill_tokens,num_decode_tokens,kv_blocks_in_use,kv_blocks_total,model_time_ns,total_time_ns,mode,padded,host_time_ns,gpu_time_ns,launched_at_ns\n"
 
 // The simulation agrees on steps 0-2 and differs at step 3 (one decode).
 const simSteps = simHeader +
-	"0,0,0,9600000,1,100,100,0,7,100,6600000,9600000,piecewise,128,3000000,6600000,3000000\n" +
+	"0,0,0,9600000,1,100,100,0,7,100,6600000,9600000,graph_mixed,128,3000000,6600000,3000000\n" +
 	"1,0,3000000,15600000,1,1,0,1,7,100,6000000,8000000,graph,1,2000000,6000000,5000000\n" +
 	"2,0,9600000,21600000,1,1,0,1,7,100,6000000,8000000,graph,1,2000000,6000000,11600000\n" +
 	"3,0,15600000,27600000,1,1,0,1,7,100,6000000,8000000,graph,1,2000000,6000000,17600000\n"
@@ -42,7 +42,7 @@ func stepDirs(t *testing.T, real, sim string) (string, string) {
 
 // TestSteps_AlignByHand: steps 0-2 align; step 3 differs. By shape:
 // "decode, graph batch 1": 2 steps, GPU 10 real vs 12 simulated, host
-// 4.5 vs 4: summed |error| 2 + 0.5 = 2.5 ms; "prefill, piecewise 128": GPU
+// 4.5 vs 4: summed |error| 2 + 0.5 = 2.5 ms; "prefill, mixed graph 128 tokens": GPU
 // 6 vs 6.6, host 4 vs 3: 1.6 ms. Totals: GPU 16 vs 18.6 (+16.25%), host
 // 8.5 vs 7 (-17.6%).
 func TestSteps_AlignByHand(t *testing.T) {
@@ -55,7 +55,7 @@ func TestSteps_AlignByHand(t *testing.T) {
 		t.Fatalf("report %+v", rep)
 	}
 	rows := Shapes(rep)
-	if len(rows) != 2 || rows[0].Shape != "decode, graph batch 1" || rows[1].Shape != "prefill, piecewise 128 tokens" {
+	if len(rows) != 2 || rows[0].Shape != "decode, graph batch 1" || rows[1].Shape != "prefill, mixed graph 128 tokens" {
 		t.Fatalf("shapes %+v", rows)
 	}
 	if d := rows[0]; d.Steps != 2 || d.RealGPU != 10 || d.SimGPU != 12 || math.Abs(d.AbsErr-2.5) > 1e-9 || d.RealHost != 4.5 || d.SimHost != 4 {
@@ -90,7 +90,7 @@ func TestLoadStepLog_Errors(t *testing.T) {
 		{"tokens disagree", strings.Replace(realSteps, ",1,100,0,0,100:0,0", ",1,99,0,0,100:0,0", 1), "num_decodes + the chunks' tokens = 100", 2, 13},
 		{"bad chunk", strings.Replace(realSteps, "50:0", "50-0", 1), "tokens:cached pairs", 5, 16},
 		{"chunk count", strings.Replace(realSteps, "100:0,0\n", "100:0;5:0,0\n", 1), "1 chunks (num_prefills)", 2, 16},
-		{"mode", strings.Replace(realSteps, "graph,1,1,1", "cuda,1,1,1", 1), "graph, piecewise or eager", 3, 7},
+		{"mode", strings.Replace(realSteps, "graph,1,1,1", "cuda,1,1,1", 1), "graph, graph_mixed or eager", 3, 7},
 		{"order", strings.Replace(realSteps, "\n2,10000000", "\n7,10000000", 1), "step 2 (steps numbered from 0", 4, 1},
 		{"seqs", strings.Replace(realSteps, "64,2,1,1", "64,3,1,1", 1), "num_decodes + num_prefills = 2", 5, 9},
 		{"times", strings.Replace(realSteps, "0,0,4000000,10000000", "0,0,4000000,1000000", 1), "start_ns <= launch_ns <= end_ns", 2, 4},
