@@ -1,0 +1,140 @@
+"""The held-out protocol's workloads (stdlib only): shapes a fit has not
+seen, each written as servesim's trace_lengths.csv + trace_intervals.csv,
+and MANIFEST.json declaring which runs a fit may use ("fit") and which it
+may not ("heldout").
+
+Loads are set relative to the engine's measured capacity sat_qps (requests/s
+of Splitwise-conversation requests that a burst at t=0 completes), so the
+same shapes stay meaningful on another card; the value used is recorded in
+the manifest. Deterministic: one seeded random stream per workload.
+
+Usage: python3 -m refengine.workloads REPO_ROOT OUTDIR SAT_QPS
+"""
+import csv
+import json
+import math
+import os
+import random
+import sys
+
+MAX_LEN = 8192
+
+
+def read_trace(root, name):
+    with open(os.path.join(root, "presets/data/traces", name)) as f:
+        rows = [(int(r["num_prefill_tokens"]), int(r["num_decode_tokens"])) for r in csv.DictReader(f)]
+    return [(p, d) for p, d in rows if p >= 1 and d >= 1 and p + d <= MAX_LEN]
+
+
+def write(d, rows):
+    """rows: (arrival_ns, prompt, output)."""
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "trace_lengths.csv"), "w") as f:
+        f.write("request_id,prompt_id,num_prefill_tokens,num_decode_tokens\n")
+        for i, (_, p, dd) in enumerate(rows):
+            f.write(f"{i},p{i},{p},{dd}\n")
+    with open(os.path.join(d, "trace_intervals.csv"), "w") as f:
+        f.write("request_id,inter_arrival_ns,arrival_time_ns\n")
+        prev = 0
+        for i, (a, _, _) in enumerate(rows):
+            f.write(f"{i},{a - prev},{a}\n")
+            prev = a
+
+
+def poisson(rng, n, qps):
+    t, out = 0, []
+    for _ in range(n):
+        t += int(-math.log(1 - rng.random()) / qps * 1e9)
+        out.append(t)
+    return out
+
+
+def gamma(rng, n, qps, cv):
+    """Gamma inter-arrival times with mean 1/qps and coefficient of variation cv (bursty for cv > 1)."""
+    k = 1 / (cv * cv)
+    t, out = 0, []
+    for _ in range(n):
+        t += int(rng.gammavariate(k, 1 / (k * qps)) * 1e9)
+        out.append(t)
+    return out
+
+
+def static(n):
+    return [0] * n
+
+
+def build(root, sat_qps):
+    """[(manifest entry, rows)]."""
+    conv = read_trace(root, "splitwise_conv.csv")
+    code = read_trace(root, "splitwise_code.csv")
+    v1 = dict(scheduler="vllm_v1", max_num_batched_tokens=2048, max_num_seqs=256)
+    sar = dict(scheduler="sarathi", chunk=512, max_num_seqs=128)
+    out = []
+
+    def add(name, split, shape, sched, seed, arrivals_fn, lengths_fn):
+        rng = random.Random(seed)
+        ls = lengths_fn(rng)
+        ar = arrivals_fn(rng, len(ls))
+        rows = list(zip(ar, (p for p, _ in ls), (d for _, d in ls)))
+        out.append((dict(name=name, dir=name, split=split, shape=shape, **sched), rows))
+
+    def sample(pool, n):
+        return lambda rng: [pool[rng.randrange(len(pool))] for _ in range(n)]
+
+    def uniform(n, p, d):
+        return lambda rng: [(rng.randint(*p), rng.randint(*d)) for _ in range(n)]
+
+    s = sat_qps
+    add("fit-conv-poisson", "fit", "300 Splitwise-conversation requests, Poisson at 0.5x capacity", v1, 11,
+        lambda r, n: poisson(r, n, 0.5 * s), sample(conv, 300))
+    add("fit-static-mixed", "fit", "64 Splitwise-conversation requests at t=0", v1, 12,
+        lambda r, n: static(n), sample(conv, 64))
+    add("fit-conv-sarathi", "fit", "300 Splitwise-conversation requests, Poisson at 0.5x capacity, Sarathi chunk 512",
+        sar, 13, lambda r, n: poisson(r, n, 0.5 * s), sample(conv, 300))
+    add("ho-static-32x128", "heldout", "32 requests of 128 prompt + 128 output tokens at t=0", v1, 21,
+        lambda r, n: static(n), uniform(32, (128, 128), (128, 128)))
+    add("ho-long-prompts", "heldout", "60 prompts of 2.5-3.5k tokens, 20-100 outputs, Poisson", v1, 22,
+        lambda r, n: poisson(r, n, 0.25 * s), uniform(60, (2500, 3500), (20, 100)))
+    add("ho-code-bursty", "heldout", "300 Splitwise-code requests, gamma arrivals CV 3", v1, 23,
+        lambda r, n: gamma(r, n, 0.3 * s, 3.0), sample(code, 300))
+    add("ho-decode-heavy", "heldout", "200 requests of 100-500 prompt, 400-1000 output tokens, Poisson", v1, 24,
+        lambda r, n: poisson(r, n, 0.15 * s), uniform(200, (100, 500), (400, 1000)))
+    add("ho-light", "heldout", "40 Splitwise-conversation requests at 4 QPS (light load)", v1, 25,
+        lambda r, n: poisson(r, n, 4.0), sample(conv, 40))
+    add("ho-conv-saturation", "heldout", "400 Splitwise-conversation requests, Poisson at 0.9x capacity", v1, 26,
+        lambda r, n: poisson(r, n, 0.9 * s), sample(conv, 400))
+    add("ho-conv-overload", "heldout", "300 Splitwise-conversation requests, Poisson at 1.3x capacity (queue grows)", v1,
+        27, lambda r, n: poisson(r, n, 1.3 * s), sample(conv, 300))
+    add("ho-conv-sarathi", "heldout", "300 Splitwise-conversation requests, Poisson at 0.8x capacity, Sarathi chunk 512",
+        sar, 28, lambda r, n: poisson(r, n, 0.8 * s), sample(conv, 300))
+    add("ho-code-sarathi", "heldout", "200 Splitwise-code requests, Poisson, Sarathi chunk 512", sar, 29,
+        lambda r, n: poisson(r, n, 0.3 * s), sample(code, 200))
+    add("ho-seed", "heldout", "the seed: 4 requests of 10-16 prompt and 64 output tokens at t=0", v1, 30,
+        lambda r, n: static(n), lambda r: [(12, 64), (10, 64), (15, 64), (16, 64)])
+    return out
+
+
+def burst(root, n=400, seed=5):
+    """The capacity probe: n Splitwise-conversation requests at t=0."""
+    conv = read_trace(root, "splitwise_conv.csv")
+    rng = random.Random(seed)
+    return [(0,) + conv[rng.randrange(len(conv))] for _ in range(n)]
+
+
+def main(root, outdir, sat_qps):
+    os.makedirs(outdir, exist_ok=True)
+    entries = []
+    for e, rows in build(root, sat_qps):
+        write(os.path.join(outdir, e["dir"]), rows)
+        e["requests"] = len(rows)
+        e["duration_s"] = round(rows[-1][0] / 1e9, 3)
+        entries.append(e)
+    with open(os.path.join(outdir, "MANIFEST.json"), "w") as f:
+        json.dump(dict(capacity_qps=sat_qps, capacity_method="Splitwise-conversation burst of 400 requests at t=0 "
+                       "(vllm_v1, 2048-token budget, 256 sequences): requests / makespan",
+                       workloads=entries), f, indent=1)
+    return entries
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], float(sys.argv[3]))
