@@ -71,6 +71,10 @@ run_tests() {
 	check_imports
 	echo "== fuzz (brief)"
 	go test ./engine/workload -run '^$' -fuzz '^FuzzLoad$' -fuzztime 15s
+	local f
+	for f in FuzzMooncake FuzzBailian FuzzVLLMCustom FuzzBurstGPT FuzzAzure FuzzSplitwise; do
+		go test ./engine/workload -run '^$' -fuzz "^$f\$" -fuzztime 4s
+	done
 	go test ./engine/predict -run '^$' -fuzz '^FuzzParseEngineSpec$' -fuzztime 5s
 	go test ./internal/realrun -run '^$' -fuzz '^FuzzParseVLLM$' -fuzztime 5s
 	go test ./internal/realrun -run '^$' -fuzz '^FuzzParseAIPerf$' -fuzztime 5s

@@ -302,17 +302,17 @@ func closestCSV(header []string) string {
 	return "closest format: " + f.kind.String() + ": " + strings.Join(miss, ", ")
 }
 
+// rawRow is one parsed request, kept compact: a trace may have millions.
 type rawRow struct {
-	id       int64
 	promptID string
 	p, d     int64
 	arrival  int64 // ns
-	line     int
 	delay    int64 // ns; closed-loop rows
 	parent   int32 // 1 + index of the previous turn; 0: none
 	session  int32 // 1-based index into parsed.sessions; 0: none
 	turn     int32
 	model    int32 // index into parsed.models (BurstGPT)
+	line     int32 // for messages after parsing
 	closed   bool
 }
 
@@ -468,10 +468,11 @@ func parseFile(f File, lengthsOnly bool) (parsed, error) {
 		if err != nil {
 			return p, err
 		}
-		r := rawRow{line: t.Line()}
+		r := rawRow{line: int32(t.Line())}
+		var id int64
 		switch kind {
 		case kindIntervals:
-			if r.id, err = t.IntAtLeast("request_id", 0); err != nil {
+			if id, err = t.IntAtLeast("request_id", 0); err != nil {
 				return p, err
 			}
 			var ia int64
@@ -494,7 +495,7 @@ func parseFile(f File, lengthsOnly bool) (parsed, error) {
 			}
 		default:
 			if kind == kindLengths {
-				if r.id, err = t.IntAtLeast("request_id", 0); err != nil {
+				if id, err = t.IntAtLeast("request_id", 0); err != nil {
 					return p, err
 				}
 				if t.Has("prompt_id") {
@@ -522,8 +523,8 @@ func parseFile(f File, lengthsOnly bool) (parsed, error) {
 			}
 		}
 		if kind == kindLengths || kind == kindIntervals {
-			if want := int64(len(p.rows)); r.id != want {
-				return p, t.ErrAt("request_id", fmt.Sprintf("request_id %d (rows numbered 0,1,2,… in order, no duplicates)", want), fmt.Sprint(r.id))
+			if want := int64(len(p.rows)); id != want {
+				return p, t.ErrAt("request_id", fmt.Sprintf("request_id %d (rows numbered 0,1,2,… in order, no duplicates)", want), fmt.Sprint(id))
 			}
 		}
 		if len(p.rows) == MaxRequests {
@@ -570,11 +571,11 @@ func traceReplay(name string, rows []rawRow, opt Options) (*Workload, error) {
 		if err != nil {
 			return nil, err
 		}
-		at, err := scaleTime(name, r.line, r.arrival, opt.TimeScale)
+		at, err := scaleTime(name, int(r.line), r.arrival, opt.TimeScale)
 		if err != nil {
 			return nil, err
 		}
-		delay, err := scaleTime(name, r.line, r.delay, opt.TimeScale)
+		delay, err := scaleTime(name, int(r.line), r.delay, opt.TimeScale)
 		if err != nil {
 			return nil, err
 		}
@@ -611,7 +612,7 @@ func scalePair(name string, r rawRow, opt Options, floored *int) (int, int, erro
 		if okp {
 			col, v, f = "num_decode_tokens", r.d, opt.DecodeScale
 		}
-		return 0, 0, &csvin.Error{File: name, Line: r.line, Column: col,
+		return 0, 0, &csvin.Error{File: name, Line: int(r.line), Column: col,
 			Want: fmt.Sprintf("a token count that stays <= %d when scaled by %v", MaxRequestTokens, f), Got: fmt.Sprint(v)}
 	}
 	return p, d, nil

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -101,24 +100,6 @@ func (l *lineReader) errf(field, want, got string) error {
 	return &csvin.Error{File: l.name, Line: l.line, Column: field, Want: want, Got: got}
 }
 
-// jsonErr turns a decoding error of one line into a positioned error.
-func (l *lineReader) jsonErr(err error, format string) error {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		want := "a number"
-		switch k := te.Type.Kind(); {
-		case strings.HasPrefix(te.Field, "hash_ids"):
-			want = "a list of integers"
-		case k == reflect.Int64 || k == reflect.Int32 || k == reflect.Int:
-			want = "an integer"
-		case k == reflect.String:
-			want = "a string"
-		}
-		return l.errf(te.Field, fmt.Sprintf("%s (%s)", want, format), te.Value)
-	}
-	return l.errf("", "one JSON object per line ("+format+")", err.Error())
-}
-
 // Keys that identify each JSONL format from its first object.
 var (
 	bailianKeys  = []string{"chat_id", "parent_chat_id"}
@@ -126,9 +107,9 @@ var (
 	vllmKeys     = []string{"prompt_len", "prompt_tokens", "output_tokens", "output_len"}
 )
 
-func hasAny(m map[string]json.RawMessage, keys []string) bool {
+func hasAny(m map[string]bool, keys []string) bool {
 	for _, k := range keys {
-		if _, ok := m[k]; ok {
+		if m[k] {
 			return true
 		}
 	}
@@ -146,9 +127,10 @@ func parseJSONL(r io.Reader, name string) (parsed, error) {
 	if err != nil {
 		return parsed{}, err
 	}
-	var keys map[string]json.RawMessage
-	if err := json.Unmarshal(first, &keys); err != nil {
-		return parsed{}, lr.errf("", "one JSON object per line", err.Error())
+	keys := map[string]bool{}
+	probe := newObjReader(lr, "JSONL")
+	if err := probe.each(first, func(name []byte) error { keys[string(name)] = true; return probe.skip() }); err != nil {
+		return parsed{}, err
 	}
 	p := parsed{name: name}
 	switch {
@@ -219,7 +201,7 @@ func (s *rowSink) arrival(ns int64, field string, unit float64, unitName string)
 
 func (s *rowSink) add(r rawRow, hash []int64) error {
 	if len(s.p.rows) == MaxRequests {
-		return &csvin.Error{File: s.p.name, Line: r.line, Want: fmt.Sprintf("at most %d requests in one workload", MaxRequests), Got: "more rows"}
+		return &csvin.Error{File: s.p.name, Line: s.lr.line, Want: fmt.Sprintf("at most %d requests in one workload", MaxRequests), Got: "more rows"}
 	}
 	if len(hash) > 0 && !s.anyHash {
 		s.anyHash = true
@@ -227,7 +209,7 @@ func (s *rowSink) add(r rawRow, hash []int64) error {
 	}
 	if s.anyHash {
 		if len(s.p.hashIDs)+len(hash) > math.MaxInt32 {
-			return &csvin.Error{File: s.p.name, Line: r.line, Column: "hash_ids", Want: "at most 2^31 hash ids in one workload", Got: "more"}
+			return &csvin.Error{File: s.p.name, Line: s.lr.line, Column: "hash_ids", Want: "at most 2^31 hash ids in one workload", Got: "more"}
 		}
 		s.p.hashIDs = append(s.p.hashIDs, hash...)
 		s.p.hashOff = append(s.p.hashOff, int32(len(s.p.hashIDs)))
@@ -277,28 +259,56 @@ func (s *rowSink) toNs(v *float64, field string, unitNs float64) (int64, error) 
 	return int64(math.Round(*v * unitNs)), nil
 }
 
+// mooncakeLine is one Mooncake/AIPerf line's members (nil: absent).
 type mooncakeLine struct {
-	Timestamp    *float64        `json:"timestamp"`
-	InputLength  *int64          `json:"input_length"`
-	OutputLength *int64          `json:"output_length"`
-	HashIDs      []int64         `json:"hash_ids"`
-	SessionID    json.RawMessage `json:"session_id"`
-	Delay        *float64        `json:"delay"`
-	TextInput    *string         `json:"text_input"`
-	ChatID       json.RawMessage `json:"chat_id"`
+	timestamp, delay          *float64
+	inputLength, outputLength *int64
+	hashIDs                   []int64
+	sessionID                 *string
+	textInput, chatID         bool
+	ts, dl                    float64
+	in, out                   int64
+	sid                       string
 }
 
-// sessionName renders a session_id (a string, or a number some tools write).
-func sessionName(raw json.RawMessage) (string, bool) {
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s, true
-	}
-	var n json.Number
-	if json.Unmarshal(raw, &n) == nil {
-		return n.String(), true
-	}
-	return "", false
+// read fills m from one line (reusing its hash_ids buffer).
+func (m *mooncakeLine) read(o *objReader, line []byte) error {
+	hash := m.hashIDs[:0]
+	*m = mooncakeLine{hashIDs: hash}
+	return o.each(line, func(name []byte) error {
+		if o.isNull() {
+			return nil
+		}
+		var err error
+		switch string(name) {
+		case "timestamp":
+			m.ts, err = o.float()
+			m.timestamp = &m.ts
+		case "delay":
+			m.dl, err = o.float()
+			m.delay = &m.dl
+		case "input_length":
+			m.in, err = o.int()
+			m.inputLength = &m.in
+		case "output_length":
+			m.out, err = o.int()
+			m.outputLength = &m.out
+		case "hash_ids":
+			m.hashIDs, err = o.ints(hash)
+		case "session_id":
+			m.sid, err = o.str(true)
+			m.sessionID = &m.sid
+		case "text_input":
+			m.textInput = true
+			err = o.skip()
+		case "chat_id":
+			m.chatID = true
+			err = o.skip()
+		default:
+			err = o.skip()
+		}
+		return err
+	})
 }
 
 // parseMooncake reads a Mooncake / AIPerf trace: timestamp (ms since the
@@ -311,61 +321,59 @@ func parseMooncake(lr *lineReader, first []byte, p *parsed) error {
 	const format = "Mooncake/AIPerf trace"
 	s := newSink(p, lr)
 	last := map[string]int32{} // session -> 1 + index of its latest line
+	o := newObjReader(lr, format)
+	var m mooncakeLine
 	b := first
 	for {
-		var m mooncakeLine
-		if err := json.Unmarshal(b, &m); err != nil {
-			return lr.jsonErr(err, format)
+		if err := m.read(o, b); err != nil {
+			return err
 		}
-		if m.ChatID != nil {
+		if m.chatID {
 			return lr.errf("chat_id", "one format per file: line 1 began a "+kindMooncake.String(), "a Bailian trace line (chat_id)")
 		}
-		if m.InputLength == nil && m.TextInput != nil {
+		if m.inputLength == nil && m.textInput {
 			return lr.errf("input_length", "a field input_length (servesim has no tokenizer, so text_input needs an explicit input_length)", "text_input only")
 		}
-		pl, dl, err := s.lengths("input_length", m.InputLength, "output_length", m.OutputLength, format)
+		pl, dl, err := s.lengths("input_length", m.inputLength, "output_length", m.outputLength, format)
 		if err != nil {
 			return err
 		}
-		r := rawRow{line: lr.line, p: pl, d: dl}
+		r := rawRow{p: pl, d: dl, line: int32(lr.line)}
 		var sess string
-		inSession := m.SessionID != nil && string(m.SessionID) != "null"
+		inSession := m.sessionID != nil
 		if inSession {
-			var ok bool
-			if sess, ok = sessionName(m.SessionID); !ok {
-				return lr.errf("session_id", "a string", csvin.Quote(string(m.SessionID)))
-			}
+			sess = *m.sessionID
 		}
 		prev, cont := last[sess]
 		switch {
 		case inSession && cont:
-			if m.Timestamp != nil && m.Delay != nil {
+			if m.timestamp != nil && m.delay != nil {
 				return lr.errf("delay", "timestamp or delay, not both (a later turn of session "+strconv.Quote(sess)+")", "both")
 			}
 			r.closed, r.parent = true, prev
 			r.session, r.turn = p.rows[prev-1].session, p.rows[prev-1].turn+1
-			if m.Delay != nil {
-				if r.delay, err = s.toNs(m.Delay, "delay", 1e6); err != nil {
+			if m.delay != nil {
+				if r.delay, err = s.toNs(m.delay, "delay", 1e6); err != nil {
 					return err
 				}
 			}
-			if m.Timestamp != nil {
-				if r.arrival, err = s.toNs(m.Timestamp, "timestamp", 1e6); err != nil {
+			if m.timestamp != nil {
+				if r.arrival, err = s.toNs(m.timestamp, "timestamp", 1e6); err != nil {
 					return err
 				}
 			}
 		default:
-			if m.Delay != nil && !inSession {
-				return lr.errf("delay", "delay only on a later turn of a session (a line with a session_id seen before)", fmt.Sprint(*m.Delay))
+			if m.delay != nil && !inSession {
+				return lr.errf("delay", "delay only on a later turn of a session (a line with a session_id seen before)", fmt.Sprint(*m.delay))
 			}
-			if m.Timestamp == nil {
+			if m.timestamp == nil {
 				want := "a field timestamp (ms): an open-loop line needs its arrival time"
 				if inSession {
 					want = "a field timestamp (ms) on the first turn of session " + strconv.Quote(sess)
 				}
 				return lr.errf("timestamp", want, "none")
 			}
-			ns, err := s.toNs(m.Timestamp, "timestamp", 1e6)
+			ns, err := s.toNs(m.timestamp, "timestamp", 1e6)
 			if err != nil {
 				return err
 			}
@@ -377,7 +385,7 @@ func parseMooncake(lr *lineReader, first []byte, p *parsed) error {
 				r.session, r.turn = int32(len(p.sessions)), 1
 			}
 		}
-		if err := s.add(r, m.HashIDs); err != nil {
+		if err := s.add(r, m.hashIDs); err != nil {
 			return err
 		}
 		if inSession {
@@ -393,14 +401,49 @@ func parseMooncake(lr *lineReader, first []byte, p *parsed) error {
 	return nil
 }
 
+// bailianLine is one Bailian line's members (nil: absent).
 type bailianLine struct {
-	ChatID       *int64   `json:"chat_id"`
-	ParentChatID *int64   `json:"parent_chat_id"`
-	Timestamp    *float64 `json:"timestamp"`
-	InputLength  *int64   `json:"input_length"`
-	OutputLength *int64   `json:"output_length"`
-	Turn         *int64   `json:"turn"`
-	HashIDs      []int64  `json:"hash_ids"`
+	chatID, parentChatID, inputLength, outputLength, turn *int64
+	timestamp                                             *float64
+	hashIDs                                               []int64
+	v                                                     [5]int64
+	ts                                                    float64
+}
+
+// read fills m from one line (reusing its hash_ids buffer).
+func (m *bailianLine) read(o *objReader, line []byte) error {
+	hash := m.hashIDs[:0]
+	*m = bailianLine{hashIDs: hash}
+	return o.each(line, func(name []byte) error {
+		if o.isNull() {
+			return nil
+		}
+		var err error
+		intField := func(k int, dst **int64) {
+			m.v[k], err = o.int()
+			*dst = &m.v[k]
+		}
+		switch string(name) {
+		case "chat_id":
+			intField(0, &m.chatID)
+		case "parent_chat_id":
+			intField(1, &m.parentChatID)
+		case "input_length":
+			intField(2, &m.inputLength)
+		case "output_length":
+			intField(3, &m.outputLength)
+		case "turn":
+			intField(4, &m.turn)
+		case "timestamp":
+			m.ts, err = o.float()
+			m.timestamp = &m.ts
+		case "hash_ids":
+			m.hashIDs, err = o.ints(hash)
+		default:
+			err = o.skip()
+		}
+		return err
+	})
 }
 
 // parseBailian reads an Alibaba Bailian (Qwen) trace: chat_id,
@@ -412,36 +455,37 @@ func parseBailian(lr *lineReader, first []byte, p *parsed) error {
 	const format = "Bailian trace"
 	s := newSink(p, lr)
 	index := map[int64]int32{} // chat_id -> 1 + row index
+	o := newObjReader(lr, format)
+	var m bailianLine
 	b := first
 	for {
-		var m bailianLine
-		if err := json.Unmarshal(b, &m); err != nil {
-			return lr.jsonErr(err, format)
+		if err := m.read(o, b); err != nil {
+			return err
 		}
-		if m.ChatID == nil {
+		if m.chatID == nil {
 			return lr.errf("chat_id", "a field chat_id ("+format+")", "none")
 		}
-		if m.ParentChatID == nil {
+		if m.parentChatID == nil {
 			return lr.errf("parent_chat_id", "a field parent_chat_id (-1 for a first turn)", "none")
 		}
-		if _, dup := index[*m.ChatID]; dup {
-			return lr.errf("chat_id", "a chat_id not seen before", fmt.Sprint(*m.ChatID))
+		if _, dup := index[*m.chatID]; dup {
+			return lr.errf("chat_id", "a chat_id not seen before", fmt.Sprint(*m.chatID))
 		}
-		pl, dl, err := s.lengths("input_length", m.InputLength, "output_length", m.OutputLength, format)
+		pl, dl, err := s.lengths("input_length", m.inputLength, "output_length", m.outputLength, format)
 		if err != nil {
 			return err
 		}
-		ns, err := s.toNs(m.Timestamp, "timestamp", 1e9)
+		ns, err := s.toNs(m.timestamp, "timestamp", 1e9)
 		if err != nil {
 			return err
 		}
-		r := rawRow{line: lr.line, p: pl, d: dl}
+		r := rawRow{p: pl, d: dl, line: int32(lr.line)}
 		if r.arrival, err = s.arrival(ns, "timestamp", 1e9, "s"); err != nil {
 			return err
 		}
-		switch par := *m.ParentChatID; {
+		switch par := *m.parentChatID; {
 		case par == -1:
-			p.sessions = append(p.sessions, strconv.FormatInt(*m.ChatID, 10))
+			p.sessions = append(p.sessions, strconv.FormatInt(*m.chatID, 10))
 			r.session, r.turn = int32(len(p.sessions)), 1
 		case par < 0:
 			return lr.errf("parent_chat_id", "-1 (a first turn) or a chat_id", fmt.Sprint(par))
@@ -455,16 +499,16 @@ func parseBailian(lr *lineReader, first []byte, p *parsed) error {
 			pr := &p.rows[pi-1]
 			r.session, r.turn = pr.session, pr.turn+1
 		}
-		if m.Turn != nil {
-			if *m.Turn < 0 || *m.Turn > math.MaxInt32 {
-				return lr.errf("turn", "an integer >= 0", fmt.Sprint(*m.Turn))
+		if m.turn != nil {
+			if *m.turn < 0 || *m.turn > math.MaxInt32 {
+				return lr.errf("turn", "an integer >= 0", fmt.Sprint(*m.turn))
 			}
-			r.turn = int32(*m.Turn)
+			r.turn = int32(*m.turn)
 		}
-		if err := s.add(r, m.HashIDs); err != nil {
+		if err := s.add(r, m.hashIDs); err != nil {
 			return err
 		}
-		index[*m.ChatID] = int32(len(p.rows))
+		index[*m.chatID] = int32(len(p.rows))
 		if b, err = lr.next(); err == io.EOF {
 			break
 		} else if err != nil {
@@ -475,12 +519,41 @@ func parseBailian(lr *lineReader, first []byte, p *parsed) error {
 	return nil
 }
 
+// vllmLine is one vLLM custom line's members (nil: absent).
 type vllmLine struct {
-	Prompt       *string `json:"prompt"`
-	PromptLen    *int64  `json:"prompt_len"`
-	PromptTokens *int64  `json:"prompt_tokens"`
-	OutputTokens *int64  `json:"output_tokens"`
-	OutputLen    *int64  `json:"output_len"`
+	promptLen, promptTokens, outputTokens, outputLen *int64
+	prompt                                           bool
+	v                                                [4]int64
+}
+
+func (m *vllmLine) read(o *objReader, line []byte) error {
+	*m = vllmLine{}
+	return o.each(line, func(name []byte) error {
+		if o.isNull() {
+			return nil
+		}
+		var err error
+		intField := func(k int, dst **int64) {
+			m.v[k], err = o.int()
+			*dst = &m.v[k]
+		}
+		switch string(name) {
+		case "prompt_len":
+			intField(0, &m.promptLen)
+		case "prompt_tokens":
+			intField(1, &m.promptTokens)
+		case "output_tokens":
+			intField(2, &m.outputTokens)
+		case "output_len":
+			intField(3, &m.outputLen)
+		case "prompt":
+			m.prompt = true
+			err = o.skip()
+		default:
+			err = o.skip()
+		}
+		return err
+	})
 }
 
 // parseVLLMCustom reads vLLM bench serve's custom dataset JSONL with
@@ -491,28 +564,29 @@ type vllmLine struct {
 func parseVLLMCustom(lr *lineReader, first []byte, p *parsed) error {
 	const format = "vLLM custom JSONL"
 	s := newSink(p, lr)
+	o := newObjReader(lr, format)
+	var m vllmLine
 	b := first
 	for {
-		var m vllmLine
-		if err := json.Unmarshal(b, &m); err != nil {
-			return lr.jsonErr(err, format)
+		if err := m.read(o, b); err != nil {
+			return err
 		}
-		pl, pf := m.PromptLen, "prompt_len"
-		if pl == nil && m.PromptTokens != nil {
-			pl, pf = m.PromptTokens, "prompt_tokens"
+		pl, pf := m.promptLen, "prompt_len"
+		if pl == nil && m.promptTokens != nil {
+			pl, pf = m.promptTokens, "prompt_tokens"
 		}
-		ol, of := m.OutputTokens, "output_tokens"
-		if ol == nil && m.OutputLen != nil {
-			ol, of = m.OutputLen, "output_len"
+		ol, of := m.outputTokens, "output_tokens"
+		if ol == nil && m.outputLen != nil {
+			ol, of = m.outputLen, "output_len"
 		}
-		if pl == nil && m.Prompt != nil {
+		if pl == nil && m.prompt {
 			return lr.errf("prompt_len", "a field prompt_len (servesim has no tokenizer, so a prompt needs its token count)", "prompt only")
 		}
 		pv, dv, err := s.lengths(pf, pl, of, ol, format)
 		if err != nil {
 			return err
 		}
-		if err := s.add(rawRow{line: lr.line, p: pv, d: dv}, nil); err != nil {
+		if err := s.add(rawRow{p: pv, d: dv, line: int32(lr.line)}, nil); err != nil {
 			return err
 		}
 		if b, err = lr.next(); err == io.EOF {
@@ -558,7 +632,7 @@ func parseTraceCSV(t *csvin.Table, p *parsed) error {
 		if err != nil {
 			return err
 		}
-		r := rawRow{line: t.Line()}
+		r := rawRow{line: int32(t.Line())}
 		if r.p, err = t.IntBetween(pCol, 1, MaxRequestTokens); err != nil {
 			return err
 		}
