@@ -19,6 +19,7 @@ func cmdCompare(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	out := fs.String("out", "", "write compare.md and cdf_*.svg here (default: SIM_DIR; with several pairs, the aggregate too)")
 	worst := fs.Int("worst", 10, "step shapes to list, worst-predicted first")
+	quiet := fs.Bool("quiet", false, "print nothing on success (the tables are still written to compare.md)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: servesim compare [--out DIR] REAL SIM_DIR [REAL SIM_DIR]...\n\n"+
 			"REAL is a directory with request_metrics.csv and token_metrics.csv (servesim, the reference engine),\n"+
@@ -47,7 +48,11 @@ func cmdCompare(args []string, stdout, stderr io.Writer) int {
 		if dir == "" || fs.NArg() > 2 {
 			dir = simDir
 		}
-		rep, code := comparePair(realDir, simDir, dir, *worst, stdout, stderr)
+		w := stdout
+		if *quiet {
+			w = io.Discard
+		}
+		rep, code := comparePair(realDir, simDir, dir, *worst, w, stderr)
 		if code != exitOK {
 			return code
 		}
@@ -110,7 +115,7 @@ func comparePair(realDir, simDir, dir string, worst int, stdout, stderr io.Write
 		compare.WriteSteps(stdout, []*compare.StepReport{steps}, worst)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fail(stderr, exitInternal, err)
+		return nil, fail(stderr, exitUsage, fmt.Errorf("--out %s: %w", dir, err))
 	}
 	err = writeFile(filepath.Join(dir, "compare.md"), func(w io.Writer) error {
 		res.Markdown(w, realDir, simDir)
@@ -120,17 +125,21 @@ func comparePair(realDir, simDir, dir string, worst int, stdout, stderr io.Write
 		return nil
 	})
 	if err != nil {
-		return nil, fail(stderr, exitInternal, err)
+		return nil, fail(stderr, exitUsage, fmt.Errorf("--out %s: %w", dir, err))
 	}
-	for name, metric := range map[string]string{"cdf_ttft.svg": "TTFT", "cdf_tbt.svg": "time between tokens", "cdf_e2e.svg": "E2E"} {
-		f, err := os.Create(filepath.Join(dir, name))
-		if err != nil {
-			return nil, fail(stderr, exitInternal, err)
+	for _, c := range []struct{ file, metric string }{{"cdf_ttft.svg", "TTFT"}, {"cdf_tbt.svg", "time between tokens"}, {"cdf_e2e.svg", "E2E"}} {
+		if !res.HasSamples(c.metric) { // 1-token outputs: no time between tokens (compare.md says so)
+			os.Remove(filepath.Join(dir, c.file))
+			continue
 		}
-		err = res.SVG(f, metric)
+		f, err := os.Create(filepath.Join(dir, c.file))
+		if err != nil {
+			return nil, fail(stderr, exitUsage, fmt.Errorf("--out %s: %w", dir, err))
+		}
+		err = res.SVG(f, c.metric)
 		f.Close()
 		if err != nil {
-			return nil, fail(stderr, exitInput, err)
+			return nil, fail(stderr, exitInternal, err)
 		}
 	}
 	return steps, exitOK

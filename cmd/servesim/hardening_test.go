@@ -136,7 +136,7 @@ func TestHardening_BadInputEndsInAClearError(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			var out, errb bytes.Buffer
-			args := append([]string{"simulate", "--out", t.TempDir(), "--quiet"}, tc.args...)
+			args := append([]string{"simulate", "--out", t.TempDir()}, tc.args...)
 			code := run(ctx, args, &out, &errb)
 			if code != tc.code || !strings.Contains(errb.String(), tc.errs) {
 				t.Fatalf("exit %d (want %d), stderr %.600q (want it to contain %q)", code, tc.code, errb.String(), tc.errs)
@@ -145,5 +145,44 @@ func TestHardening_BadInputEndsInAClearError(t *testing.T) {
 				t.Errorf("stderr is %d bytes", len(errb.String()))
 			}
 		})
+	}
+}
+
+// TestHardening_Compare: compare says n/a where the real value is 0 (not
+// "+Inf%"), refuses a first token before its arrival, runs on 1-token
+// outputs (no time between tokens: no cdf_tbt.svg, said in compare.md),
+// and --quiet prints nothing.
+func TestHardening_Compare(t *testing.T) {
+	const hdr = "request_id,arrival_time_ns,first_token_time_ns,completion_time_ns,status\n"
+	const tok = "request_id,token_index,token_latency_ns\n"
+	dirs := func(real, sim, realTok, simTok string) (string, string) {
+		return writeFiles(t, map[string]string{"request_metrics.csv": hdr + real, "token_metrics.csv": tok + realTok}),
+			writeFiles(t, map[string]string{"request_metrics.csv": hdr + sim, "token_metrics.csv": tok + simTok})
+	}
+	cmp := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), append([]string{"compare"}, args...), &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	// Real TTFT 0 (first token at arrival) and one-token outputs.
+	realDir, simDir := dirs("0,100,100,100,ok\n1,200,200,200,ok\n", "0,100,150,150,ok\n1,200,260,260,ok\n", "0,0,0\n1,0,0\n", "0,0,50\n1,0,60\n")
+	code, out, errs := cmp(realDir, simDir)
+	if code != exitOK || strings.Contains(out, "Inf") || !strings.Contains(out, "n/a (real is 0)") || !strings.Contains(out, "no time between tokens samples") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if _, err := os.Stat(filepath.Join(simDir, "cdf_tbt.svg")); err == nil {
+		t.Error("cdf_tbt.svg written without samples")
+	}
+	for _, f := range []string{"compare.md", "cdf_ttft.svg", "cdf_e2e.svg"} {
+		if _, err := os.Stat(filepath.Join(simDir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	if code, out, errs := cmp("--quiet", realDir, simDir); code != exitOK || out != "" || errs != "" {
+		t.Errorf("--quiet: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	realDir, simDir = dirs("0,100,50,150,ok\n", "0,100,150,150,ok\n", "", "")
+	if code, _, errs := cmp(realDir, simDir); code != exitInput || !strings.Contains(errs, "request_metrics.csv:2:3 (first_token_time_ns): expected a time >= arrival_time_ns (100), got 50") {
+		t.Errorf("first token before arrival: exit %d, %q", code, errs)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/servesim/servesim/api"
@@ -26,13 +28,30 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.IntVar(&lim.MaxRequests, "max_requests", lim.MaxRequests, "most requests per simulation")
 	fs.Int64Var(&lim.MaxTokens, "max_tokens", lim.MaxTokens, "most simulated tokens per simulation")
 	fs.DurationVar(&lim.Timeout, "timeout", lim.Timeout, "wall-clock budget per simulation")
+	fs.IntVar(&lim.MaxReplicas, "max_replicas", lim.MaxReplicas, "most replicas per simulation")
+	budgetMiB := fs.Int64("memory_budget_mib", lim.MemoryBudget>>20, "most MiB of records one simulation keeps (checked as it runs)")
+	fs.IntVar(&lim.MaxConcurrent, "max_concurrent", lim.MaxConcurrent, "simulations at once (default: GOMAXPROCS)")
+	fs.IntVar(&lim.MaxQueued, "max_queued", lim.MaxQueued, "simulations waiting for a slot; beyond, 503 with Retry-After")
+	maxConns := fs.Int("max_conns", 256, "most open connections (more wait to be accepted)")
+	readTimeout := fs.Duration("read_timeout", 30*time.Second, "time to read a whole request, body included")
+	writeTimeout := fs.Duration("write_timeout", 0, "time to write a response (default: twice --timeout plus 30s, for a queued run and its answer)")
+	idleTimeout := fs.Duration("idle_timeout", 60*time.Second, "how long an idle keep-alive connection stays open")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return exitOK
 		}
 		return exitUsage
 	}
-	opt := api.Options{Limits: lim, AllowOrigin: *origin}
+	lim.MemoryBudget = *budgetMiB << 20
+	if *writeTimeout == 0 {
+		*writeTimeout = 2*lim.Timeout + 30*time.Second
+	}
+	if *maxConns < 1 || lim.MaxConcurrent < 1 || lim.MaxQueued < 0 || lim.Timeout <= 0 || *readTimeout <= 0 || *idleTimeout <= 0 {
+		return fail(stderr, exitUsage, errors.New("serve: --max_conns and --max_concurrent must be >= 1, --max_queued >= 0, and the timeouts > 0"))
+	}
+	// Freed memory goes back to the OS when the last run in flight ends, so
+	// a burst does not leave the process at its peak.
+	opt := api.Options{Limits: lim, AllowOrigin: *origin, OnIdle: debug.FreeOSMemory}
 	if *dist != "" {
 		if st, err := os.Stat(*dist); err != nil || !st.IsDir() {
 			return fail(stderr, exitUsage, fmt.Errorf("serve: %s is not a directory; run ./build.sh first or pass --dist ''", *dist))
@@ -43,7 +62,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err != nil {
 		return fail(stderr, exitUsage, err)
 	}
-	srv := &http.Server{Handler: api.NewHandler(opt), ReadHeaderTimeout: 10 * time.Second}
+	ln = limitListener(ln, *maxConns)
+	srv := &http.Server{Handler: api.NewHandler(opt), ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: *readTimeout, WriteTimeout: *writeTimeout, IdleTimeout: *idleTimeout, MaxHeaderBytes: 64 << 10}
 	fmt.Fprintf(stdout, "servesim: serving on http://%s\n", ln.Addr())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -69,4 +90,37 @@ func staticHandler(dir string) http.Handler {
 		w.Header().Set("Cache-Control", "no-cache")
 		files.ServeHTTP(w, r)
 	})
+}
+
+// limitListener accepts at most n connections at once; more wait in the
+// kernel's backlog until one closes.
+func limitListener(l net.Listener, n int) net.Listener {
+	return &limited{Listener: l, sem: make(chan struct{}, n)}
+}
+
+type limited struct {
+	net.Listener
+	sem chan struct{}
+}
+
+func (l *limited) Accept() (net.Conn, error) {
+	l.sem <- struct{}{}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.sem
+		return nil, err
+	}
+	return &limitedConn{Conn: c, release: func() { <-l.sem }}, nil
+}
+
+type limitedConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
 }

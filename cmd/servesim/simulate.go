@@ -199,10 +199,10 @@ func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		}
 		return fail(stderr, exitInternal, err)
 	}
-	for _, n := range o.Result.Workload.Notes {
-		fmt.Fprintln(stderr, "servesim: note:", n)
-	}
-	if !*quiet {
+	if !*quiet { // notes stay in run_meta.json and summary.md
+		for _, n := range o.Result.Workload.Notes {
+			fmt.Fprintln(stderr, "servesim: note:", n)
+		}
 		printKeyResults(stdout, o, *out)
 	}
 	return exitOK

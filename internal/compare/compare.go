@@ -51,6 +51,12 @@ func Load(dir string) (*Run, error) {
 		if err != nil {
 			return err
 		}
+		if f < a {
+			return t.ErrAt("first_token_time_ns", fmt.Sprintf("a time >= arrival_time_ns (%v)", a), fmt.Sprint(f))
+		}
+		if c < f {
+			return t.ErrAt("completion_time_ns", fmt.Sprintf("a time >= first_token_time_ns (%v)", f), fmt.Sprint(c))
+		}
 		if _, dup := r.TTFT[int(id)]; dup {
 			return t.ErrAt("request_id", "unique request ids", fmt.Sprint(id))
 		}
@@ -114,8 +120,15 @@ type Row struct {
 	Sim      float64
 }
 
-// RelErr is (sim − real) / real.
+// RelErr is (sim − real) / real (±Inf or NaN when real is 0: Markdown
+// says n/a then).
 func (r Row) RelErr() float64 { return r.Sim/r.Real - 1 }
+
+// HasSamples reports whether both runs have samples of metric, so that
+// SVG can draw it.
+func (r *Result) HasSamples(metric string) bool {
+	return len(r.real[metric]) > 0 && len(r.sim[metric]) > 0
+}
 
 // Result is a comparison.
 type Result struct {
@@ -174,7 +187,16 @@ func sorted(v []float64) []float64 {
 func (r *Result) Markdown(w io.Writer, realName, simName string) {
 	fmt.Fprintf(w, "| metric | quantile | real (%s) ms | simulated (%s) ms | relative error |\n|---|---|---:|---:|---:|\n", realName, simName)
 	for _, row := range r.Rows {
-		fmt.Fprintf(w, "| %s | %s | %.3f | %.3f | %+.1f%% |\n", row.Metric, row.Quantile, row.Real/1e6, row.Sim/1e6, row.RelErr()*100)
+		rel := "n/a (real is 0)"
+		if row.Real != 0 {
+			rel = fmt.Sprintf("%+.1f%%", row.RelErr()*100)
+		}
+		fmt.Fprintf(w, "| %s | %s | %.3f | %.3f | %s |\n", row.Metric, row.Quantile, row.Real/1e6, row.Sim/1e6, rel)
+	}
+	for _, m := range []string{"TTFT", "time between tokens", "E2E"} {
+		if !r.HasSamples(m) {
+			fmt.Fprintf(w, "\nno %s samples in one of the runs (a run of 1-token outputs has no time between tokens)\n", m)
+		}
 	}
 	fmt.Fprintf(w, "\n%d requests matched", r.Matched)
 	if len(r.OnlyReal)+len(r.OnlySim) > 0 {
