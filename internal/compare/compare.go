@@ -4,9 +4,11 @@
 package compare
 
 import (
+	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -85,13 +87,27 @@ func Load(dir string) (*Run, error) {
 	return r, err
 }
 
+// readCSV reads path, or path+".gz" (gzip) when only that exists: real
+// runs keep their large per-token files compressed.
 func readCSV(path string, row func(*csvin.Table) error, cols ...string) error {
 	f, err := os.Open(path)
+	var in io.Reader = f
+	if errors.Is(err, fs.ErrNotExist) {
+		if g, gerr := os.Open(path + ".gz"); gerr == nil {
+			f, err, path = g, nil, path+".gz"
+			zr, zerr := gzip.NewReader(g)
+			if zerr != nil {
+				g.Close()
+				return fmt.Errorf("%s: %w", path, zerr)
+			}
+			in = zr
+		}
+	}
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	t, err := csvin.ReadHeader(f, path)
+	t, err := csvin.ReadHeader(in, path)
 	if err != nil {
 		return err
 	}

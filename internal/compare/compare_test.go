@@ -2,6 +2,7 @@ package compare
 
 import (
 	"bytes"
+	"compress/gzip"
 	"math"
 	"os"
 	"path/filepath"
@@ -66,5 +67,22 @@ func TestLoad_BadInput(t *testing.T) {
 	d := write(t, "bad", "0,0,x,10,40,5,3,3,ok\n", "")
 	if _, err := Load(d); err == nil || !strings.Contains(err.Error(), "request_metrics.csv:2:3") {
 		t.Errorf("got %v", err)
+	}
+}
+
+func TestLoad_GzippedTokens(t *testing.T) {
+	d := t.TempDir()
+	os.WriteFile(filepath.Join(d, "request_metrics.csv"), []byte("request_id,arrival_time_ns,first_token_time_ns,completion_time_ns,status\n0,0,10,30,ok\n"), 0o644)
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	zw.Write([]byte("request_id,token_index,token_time_ns,token_latency_ns\n0,0,10,0\n0,1,30,20\n"))
+	zw.Close()
+	os.WriteFile(filepath.Join(d, "token_metrics.csv.gz"), b.Bytes(), 0o644)
+	r, err := Load(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.TBT) != 1 || r.TBT[0] != 20 {
+		t.Fatalf("TBT %v, want [20]", r.TBT)
 	}
 }
