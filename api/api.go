@@ -238,6 +238,9 @@ type SimulateRequest struct {
 	Preset string          `json:"preset"`
 	Config json.RawMessage `json:"config"`
 	Files  []File          `json:"files"`
+	// ProfileFiles, if any, are a profile set of the caller's own (Vidur's
+	// mlp.csv and attention.csv, …) used instead of config's profile.
+	ProfileFiles []File `json:"profile_files,omitempty"`
 }
 
 // Result is the JSON answer of a simulation.
@@ -521,6 +524,14 @@ func (h *handler) parse(w http.ResponseWriter, r *http.Request) (runner.Job, err
 		req.Config = json.RawMessage(c)
 	}
 	var files []workload.File
+	profileFiles := map[string][]byte{}
+	addProfile := func(name string, b []byte) error {
+		if _, dup := profileFiles[name]; dup {
+			return &csvin.Error{File: name, Want: "each profile file once", Got: "a second one"}
+		}
+		profileFiles[name] = b
+		return nil
+	}
 	if r.Method == http.MethodPost {
 		r.Body = http.MaxBytesReader(w, r.Body, h.opt.Limits.MaxBodyBytes)
 		ct, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -558,6 +569,20 @@ func (h *handler) parse(w http.ResponseWriter, r *http.Request) (runner.Job, err
 				}
 				files = append(files, workload.File{Name: fh.Filename, R: bytes.NewReader(b)})
 			}
+			for _, fh := range r.MultipartForm.File["profile"] {
+				f, err := fh.Open()
+				if err != nil {
+					return runner.Job{}, err
+				}
+				b, err := io.ReadAll(f)
+				f.Close()
+				if err != nil {
+					return runner.Job{}, err
+				}
+				if err := addProfile(fh.Filename, b); err != nil {
+					return runner.Job{}, err
+				}
+			}
 		case "":
 		default:
 			return runner.Job{}, &engine.ConfigError{Err: fmt.Errorf("content type %q: expected application/json or multipart/form-data", ct)}
@@ -565,6 +590,11 @@ func (h *handler) parse(w http.ResponseWriter, r *http.Request) (runner.Job, err
 	}
 	for _, f := range req.Files {
 		files = append(files, workload.File{Name: f.Name, R: strings.NewReader(f.Content)})
+	}
+	for _, f := range req.ProfileFiles {
+		if err := addProfile(f.Name, []byte(f.Content)); err != nil {
+			return runner.Job{}, err
+		}
 	}
 	cfg, err := runner.Config(req.Preset)
 	if err != nil {
@@ -582,9 +612,18 @@ func (h *handler) parse(w http.ResponseWriter, r *http.Request) (runner.Job, err
 	if err := runner.Preflight(cfg, len(files) > 0, h.opt.Limits.runner()); err != nil {
 		return runner.Job{}, err
 	}
-	// Only embedded profiles over HTTP: a profile path would read the server's disk.
-	set, err := h.cache.ProfileSet(cfg.Predictor.Profile)
-	if err != nil {
+	// Only embedded profiles over HTTP (a profile path would read the
+	// server's disk), or the caller's own files.
+	var set *predict.Set
+	if len(profileFiles) > 0 {
+		if set, err = profiles.OpenUserFiles(profileFiles, runner.UserProfileFor(cfg)); err != nil {
+			var ie *csvin.Error
+			if !errors.As(err, &ie) {
+				err = &engine.ConfigError{Err: err}
+			}
+			return runner.Job{}, err
+		}
+	} else if set, err = h.cache.ProfileSet(cfg.Predictor.Profile); err != nil {
 		return runner.Job{}, &engine.ConfigError{Err: err}
 	}
 	return runner.Job{Preset: req.Preset, Files: files, Config: cfg, Profile: set, Cache: &h.cache, Limits: h.opt.Limits.runner()}, nil

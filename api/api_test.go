@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -420,5 +421,44 @@ func TestWorkloadInspect_Trace(t *testing.T) {
 	checkSpec(t, "POST", "/api/simulate", rec)
 	if rec.Code != 200 {
 		t.Fatalf("simulate: %d %s", rec.Code, rec.Body.String())
+	}
+}
+
+// TestSimulate_UserProfileFiles: a profile set sent with the request (the
+// embedded A100 set's two CSVs, no profile.json) runs like the embedded set
+// and is named as the user's; a broken cell is a 400 with its position.
+func TestSimulate_UserProfileFiles(t *testing.T) {
+	h := api.NewHandler(api.Options{})
+	post := func(body any) *httptest.ResponseRecorder {
+		b, _ := json.Marshal(body)
+		r := httptest.NewRequest("POST", "/api/simulate", bytes.NewReader(b))
+		r.Header.Set("Content-Type", "application/json")
+		rec := serve(t, h, r)
+		checkSpec(t, "POST", "/api/simulate", rec)
+		return rec
+	}
+	read := func(f string) string {
+		b, err := os.ReadFile("../profiles/a100/qwen3-0.6b/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	want := post(map[string]any{"preset": "seed"})
+	files := []api.File{{Name: "mlp.csv", Content: read("mlp.csv")}, {Name: "attention.csv", Content: read("attention.csv")},
+		{Name: "provenance.txt", Content: "my A100, my vLLM"}}
+	got := post(map[string]any{"preset": "seed", "profile_files": files})
+	var a, b api.Result
+	json.Unmarshal(want.Body.Bytes(), &a)
+	json.Unmarshal(got.Body.Bytes(), &b)
+	if got.Code != 200 || b.Profile.Kind != "user" || b.Profile.Summary != "USER-SUPPLIED: my A100, my vLLM" || !reflect.DeepEqual(a.Summary, b.Summary) {
+		t.Fatalf("%d: profile %+v; summary %+v vs embedded %+v", got.Code, b.Profile, b.Summary, a.Summary)
+	}
+	files[1].Content = strings.Replace(files[1].Content, "0.000754,0.005164", "0.000754,abc", 1)
+	bad := post(map[string]any{"preset": "seed", "profile_files": files})
+	var p api.Problem
+	json.Unmarshal(bad.Body.Bytes(), &p)
+	if bad.Code != 400 || p.File != "uploaded/attention.csv" || p.Line != 3 || p.Column != 2 {
+		t.Errorf("%d %+v", bad.Code, p)
 	}
 }

@@ -40,7 +40,29 @@ type Set struct {
 	Engine     *EngineSpec // engine.json; nil when the set has none
 	FS         fs.FS       // rooted at the set's folder
 	Origin     string      // where it came from, for messages ("embedded:a100/qwen3-0.6b" or a path)
-	cache      *tableCache
+	// Network, when set, holds network profiles that came with the set (one
+	// folder per node, as the embedded ones); nil: use the embedded ones.
+	Network fs.FS
+	cache   *tableCache
+}
+
+// KindUser marks a set a user brought (a folder of Vidur-schema CSVs
+// without profile.json): its times are the user's, not vetted by servesim.
+const KindUser = "user"
+
+// NewSet makes a set of the CSVs in fsys with the given metadata and
+// provenance text (a user's folder, which has no profile.json). Its tables
+// are parsed once per load options, as Open's.
+func NewSet(fsys fs.FS, origin string, meta Meta, provenance string) (*Set, error) {
+	s := &Set{FS: fsys, Origin: origin, Meta: meta, Provenance: provenance, cache: &tableCache{m: map[string]*tables{}}}
+	if _, err := model.Lookup(meta.Model); err != nil {
+		return nil, fmt.Errorf("profile set %s: %w", origin, err)
+	}
+	var err error
+	if s.Engine, err = loadEngineSpec(fsys, origin); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // tableCache keeps a Set's parsed tables by load options. A Set built

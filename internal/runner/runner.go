@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path"
 	"sync"
 
@@ -275,19 +276,50 @@ func Run(ctx context.Context, job Job) (*Output, error) {
 	reg := profiles.Embedded()
 	set := job.Profile
 	if set == nil {
-		if set, err = reg.Resolve(job.Config.Predictor.Profile); err != nil {
-			return nil, &engine.ConfigError{Err: err}
+		if set, err = OpenProfile(job.Config); err != nil {
+			return nil, err
 		}
+	}
+	network := reg.Network()
+	if set.Network != nil {
+		network = set.Network
 	}
 	opt := job.Options
 	if job.Limits.MemoryBudget > 0 {
 		opt.MemoryBudget = job.Limits.MemoryBudget
 	}
-	res, err := engine.Run(ctx, job.Config, engine.Inputs{Workload: w, Profile: set, Network: reg.Network()}, opt)
+	res, err := engine.Run(ctx, job.Config, engine.Inputs{Workload: w, Profile: set, Network: network}, opt)
 	if err != nil {
 		return nil, err
 	}
 	return &Output{Result: res, Workload: w, Meta: report.Meta{EngineVersion: Version, WorkloadName: name}}, nil
+}
+
+// OpenProfile opens cfg's profile set: an embedded name, or a directory
+// (a full set with profile.json, or a user's folder of Vidur-schema CSVs,
+// which is then for cfg's model and device). A directory's tables are read
+// at once: a broken file is an input error naming file, line and column.
+func OpenProfile(cfg engine.Config) (*predict.Set, error) {
+	name := cfg.Predictor.Profile
+	if st, err := os.Stat(name); err == nil && st.IsDir() {
+		set, err := profiles.OpenUserDir(name, UserProfileFor(cfg))
+		var ie *csvin.Error
+		if err != nil && !errors.As(err, &ie) {
+			return nil, &engine.ConfigError{Err: err}
+		}
+		return set, err
+	}
+	set, err := profiles.Embedded().Open(name)
+	if err != nil {
+		return nil, &engine.ConfigError{Err: err}
+	}
+	return set, nil
+}
+
+// UserProfileFor is what a user's profile folder is taken to be for: the
+// run's model, device and network node.
+func UserProfileFor(cfg engine.Config) profiles.For {
+	return profiles.For{Model: cfg.Replica.Model, Device: cfg.Replica.Device, NetworkDevice: cfg.Replica.NetworkDevice}
 }
 
 // Kind classifies an error for exit codes and HTTP statuses.
