@@ -79,6 +79,14 @@ run_tests() {
 	go test ./internal/realrun -run '^$' -fuzz '^FuzzParseVLLM$' -fuzztime 5s
 	go test ./internal/realrun -run '^$' -fuzz '^FuzzParseAIPerf$' -fuzztime 5s
 	go test ./internal/compare -run '^$' -fuzz '^FuzzLoadStepLog$' -fuzztime 5s
+	# issue 14: config+workload through runner.Run with limits, the API's parsing, profile sets,
+	# compare.Load, prompts.jsonl, strict JSON
+	go test ./internal/runner -run '^$' -fuzz '^FuzzRun$' -fuzztime 5s
+	go test ./api -run '^$' -fuzz '^FuzzHandler$' -fuzztime 5s
+	go test ./engine/predict -run '^$' -fuzz '^FuzzProfileSet$' -fuzztime 4s
+	go test ./internal/compare -run '^$' -fuzz '^FuzzLoad$' -fuzztime 4s
+	go test ./engine/workload -run '^$' -fuzz '^FuzzPromptsJSONL$' -fuzztime 4s
+	go test ./engine/strictjson -run '^$' -fuzz '^FuzzDecode$' -fuzztime 4s
 	echo "== go test"
 	go test -count=1 ./...
 	echo "== engine under GOOS=js in Node (outputs byte-identical to native: same golden files)"

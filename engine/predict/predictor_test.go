@@ -61,7 +61,7 @@ func TestStage_Composition(t *testing.T) {
 }
 
 // profileFS returns a small valid set whose files can be corrupted.
-func profileFS(t *testing.T) fstest.MapFS {
+func profileFS(t testing.TB) fstest.MapFS {
 	src := enginetest.Set(qwen3(), enginetest.Uniform(0.01, 0.002, 0.003, 0.004), 512, 8)
 	out := fstest.MapFS{}
 	for _, n := range []string{"mlp.csv", "attention.csv", "profile.json", "PROVENANCE.md"} {

@@ -281,12 +281,25 @@ func FuzzLoad(f *testing.F) {
 	f.Add("num_prefill_tokens,num_decode_tokens\n1,2\n", "")
 	f.Add("\uFEFFrequest_id,prompt_id,num_prefill_tokens,num_decode_tokens\r\n0,\"p,0\",1,1\r\n", "request_id,inter_arrival_ns,arrival_time_ns\n0,0,0\n")
 	f.Fuzz(func(t *testing.T, a, b string) {
-		files := []workload.File{{Name: "a.csv", R: strings.NewReader(a)}}
+		// The first bytes of a pick the file names and options, so that
+		// names (.csv, .jsonl, none) and scalings are fuzzed too.
+		var sel [4]byte
+		copy(sel[:], a)
+		names := []string{"a.csv", "trace_lengths.csv", "trace_intervals.csv", "prompts.jsonl", "t.jsonl", "noext"}
+		files := []workload.File{{Name: names[int(sel[0])%len(names)], R: strings.NewReader(a)}}
 		if b != "" {
-			files = append(files, workload.File{Name: "b.csv", R: strings.NewReader(b)})
+			files = append(files, workload.File{Name: names[int(sel[1])%len(names)] + "2", R: strings.NewReader(b)})
+			if sel[1]%7 == 0 {
+				files[1].Name = "b.csv"
+			}
 		}
 		opt := workload.DefaultOptions()
 		opt.Synthetic.NumRequests = 0
+		opt.LengthsOnly = sel[2]&1 != 0
+		opt.MaxTokens = []int{4096, 1, 2, 1 << 20, workload.MaxRequestTokens}[int(sel[2]>>1)%5]
+		opt.PrefillScale = []float64{1, 0.5, 3, workload.MaxScale, workload.MinScale}[int(sel[3])%5]
+		opt.TimeScale = []float64{1, 2, workload.MaxScale}[int(sel[3]>>3)%3]
+		opt.Limits = workload.Limits{MaxRequests: 1000, MaxTokens: 1 << 30}
 		w, err := workload.Load(files, opt)
 		if err != nil {
 			if err.Error() == "" {
@@ -295,12 +308,37 @@ func FuzzLoad(f *testing.F) {
 			return
 		}
 		for i, r := range w.Requests {
-			if r.ID != i || r.Prefill < 1 || r.Decode < 1 || r.ArrivalNs < 0 {
+			if r.ID != i || r.Prefill < 1 || r.Decode < 1 || r.ArrivalNs < 0 || r.ArrivalNs > workload.MaxTimeNs {
 				t.Fatalf("bad request %+v", r)
 			}
-			if r.Rejected == "" && r.Prefill+r.Decode > opt.MaxTokens {
+			if r.Prefill > workload.MaxRequestTokens || r.Decode > workload.MaxRequestTokens {
+				t.Fatalf("request %+v past MaxRequestTokens", r)
+			}
+			if r.Rejected == "" && r.Prefill+r.Decode > opt.MaxTokens && r.Prefill > 1 && r.Decode > 1 {
 				t.Fatalf("request %+v exceeds max_tokens and is not rejected", r)
 			}
+		}
+	})
+}
+
+// FuzzPromptsJSONL: a prompts.jsonl beside the seed's pair loads or ends in
+// an error naming the file and line, whatever its bytes.
+func FuzzPromptsJSONL(f *testing.F) {
+	f.Add("{\"prompt_id\":\"p0\"}\n{\"prompt_id\":\"p1\"}\n")
+	f.Add("\uFEFF{}\r\n\r\n[1]\n")
+	f.Add("{\"a\":")
+	f.Fuzz(func(t *testing.T, prompts string) {
+		files := []workload.File{{Name: "trace_lengths.csv", R: strings.NewReader(lengths)}, {Name: "trace_intervals.csv", R: strings.NewReader(intervals)},
+			{Name: "prompts.jsonl", R: strings.NewReader(prompts)}}
+		w, err := workload.Load(files, workload.DefaultOptions())
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "prompts.jsonl:") && !strings.HasPrefix(err.Error(), "workload: prompts.jsonl") {
+				t.Fatalf("error %q does not name the file", err)
+			}
+			return
+		}
+		if len(w.Requests) != 2 {
+			t.Fatalf("%d requests", len(w.Requests))
 		}
 	})
 }
