@@ -187,3 +187,18 @@ func (s *sim) processOutputs(rp *replica) {
 		s.progress()
 	}
 }
+
+// NewPredictor builds the predictor a run of cfg on in.Profile uses, and
+// returns the set's engine.json when the run would use engine timing (nil
+// under vidur timing): for tools that predict single steps (calibration).
+func NewPredictor(cfg Config, in Inputs) (*predict.Predictor, *predict.EngineSpec, error) {
+	resolved, err := cfg.Resolve()
+	if err != nil {
+		return nil, nil, &ConfigError{err}
+	}
+	p, timing, err := newPredictor(cfg, resolved, in)
+	if err != nil || timing == nil {
+		return p, nil, err
+	}
+	return p, timing.spec, nil
+}

@@ -113,3 +113,35 @@ func TestCompare_UserResults(t *testing.T) {
 		t.Errorf("bad result: exit %d %s", code, errs)
 	}
 }
+
+// TestCalibrate_CLI: calibrate the engine-layout fixture on a "real" run
+// that is its own simulation with GPU 1.1x slower (steps from fakeReal),
+// holding a second run out; the new set loads and states both.
+func TestCalibrate_CLI(t *testing.T) {
+	sim := engineSim(t)
+	real := fakeReal(t, sim, 1.1)
+	out := filepath.Join(t.TempDir(), "set")
+	code, stdout, errs := runCLI(t, "calibrate", "--base", "../../profiles/testdata/engine-set", "--out", out,
+		"--fit", real, "--heldout", "../../internal/realrun/testdata/vllm_bench_serve.json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, want := range []string{"least squares on the step logs", "scale gemm        1.1000", "heldout  vllm_bench_serve.json: TTFT P50"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout)
+		}
+	}
+	for _, f := range []string{"mlp.csv", "attention.csv", "engine.json", "host_overheads.csv", "profile.json", "PROVENANCE.md", "calibration.json"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	// The calibrated set simulates.
+	code, _, errs = runCLI(t, "simulate", "--profile", out, "--replica_config_device", "h200", "--replica_config_network_device", "h100_pairwise_nvlink", "--out", t.TempDir())
+	if code != exitOK {
+		t.Fatalf("simulate with the calibrated set: exit %d: %s", code, errs)
+	}
+	if code, _, _ := runCLI(t, "calibrate", "--base", "../../profiles/testdata/engine-set", "--out", out); code != exitUsage {
+		t.Errorf("no --fit: exit %d", code)
+	}
+}

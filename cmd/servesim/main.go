@@ -45,6 +45,7 @@ commands:
   simulate   run a simulation and write its metric files (servesim simulate -h)
   serve      serve the web page and the HTTP API (servesim serve -h)
   compare    score a simulated run against a real one (servesim compare -h)
+  calibrate  fit a profile set to real runs, score it on held-out runs (servesim calibrate -h)
   profiles   list the embedded profile sets with provenance
   presets    list the embedded workload presets
   version    print the version
@@ -64,6 +65,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdProfiles(args[1:], stdout, stderr)
 	case "compare":
 		return cmdCompare(args[1:], stdout, stderr)
+	case "calibrate":
+		return cmdCalibrate(ctx, args[1:], stdout, stderr)
 	case "presets":
 		return cmdPresets(stdout)
 	case "version", "--version", "-version":

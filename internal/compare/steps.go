@@ -1,8 +1,10 @@
 package compare
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -41,8 +43,43 @@ type RealStep struct {
 // order, start <= launch <= end, the shape columns consistent with each
 // other and with prefill_chunks ("tokens:cached;…").
 func LoadStepLog(path string) ([]RealStep, error) {
+	return loadStepLog(func(row func(*csvin.Table) error, cols ...string) error { return readCSV(path, row, cols...) }, path)
+}
+
+// LoadStepLogFS is LoadStepLog for file in fsys; name is how messages
+// call it.
+func LoadStepLogFS(fsys fs.FS, file, name string) ([]RealStep, error) {
+	return loadStepLog(func(row func(*csvin.Table) error, cols ...string) error {
+		f, err := fsys.Open(file)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		t, err := csvin.ReadHeader(f, name)
+		if err != nil {
+			return err
+		}
+		if err := t.Require(cols...); err != nil {
+			return err
+		}
+		for {
+			err := t.Next()
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if err := row(t); err != nil {
+				return err
+			}
+		}
+	}, name)
+}
+
+func loadStepLog(scan func(row func(*csvin.Table) error, cols ...string) error, path string) ([]RealStep, error) {
 	var steps []RealStep
-	err := readCSV(path, func(t *csvin.Table) error {
+	err := scan(func(t *csvin.Table) error {
 		var s RealStep
 		ints := []struct {
 			col string

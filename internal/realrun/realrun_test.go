@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"testing/fstest"
 )
 
 // Both fixtures hold the same four requests: 0 (100 prompt tokens, TTFT 10
@@ -142,4 +143,24 @@ func FuzzParseAIPerf(f *testing.F) {
 			fuzzCheck(t, r)
 		}
 	})
+}
+
+func TestReadMetrics(t *testing.T) {
+	fsys := fstest.MapFS{
+		"request_metrics.csv": {Data: []byte("request_id,arrival_time_ns,first_token_time_ns,ttft_ns,completion_time_ns,num_prefill_tokens,num_decode_tokens,num_decode_tokens_actual,status\n" +
+			"1,500,1500,1000,3500,50,2,2,ok\n0,0,10,10,30,100,3,3,ok\n2,600,-1,-1,-1,30,1,0,rejected_too_long\n")},
+		"token_metrics.csv": {Data: []byte("request_id,token_index,token_time_ns,token_latency_ns\n0,0,10,0\n0,1,20,10\n0,2,30,10\n1,0,1500,0\n1,1,3500,2000\n")},
+	}
+	r, err := ReadFS(fsys, "run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Request{{ID: 0, Prompt: 100, Output: 3, OK: true, TTFTNs: 10, E2ENs: 30, GapsNs: []float64{10, 10}},
+		{ID: 1, ArrivalNs: 500, Prompt: 50, Output: 2, OK: true, TTFTNs: 1000, E2ENs: 3000, GapsNs: []float64{2000}},
+		{ID: 2, ArrivalNs: 600, Prompt: 30, Output: 1}}
+	sameRequests(t, "metrics", r.Requests, want)
+	fsys["token_metrics.csv"] = &fstest.MapFile{Data: []byte("request_id,token_index,token_time_ns,token_latency_ns\n7,1,20,10\n")}
+	if _, err := ReadFS(fsys, "run"); err == nil || !strings.Contains(err.Error(), "run/token_metrics.csv:2:1") {
+		t.Errorf("unknown id: %v", err)
+	}
 }
