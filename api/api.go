@@ -101,12 +101,15 @@ type handler struct {
 	mu    sync.Mutex
 	queue int // waiting for a slot
 	busy  int // holding a slot
+	// openBase opens calibration base sets (nil: the embedded ones; tests
+	// give a fixture).
+	openBase func(name string) (*predict.Set, error)
 }
 
 // endpoints lists each API path's methods (for 405 and Allow).
 var endpoints = map[string]string{
 	"/api/profiles": "GET", "/api/presets": "GET", "/api/openapi.json": "GET",
-	"/api/workload": "POST", "/api/simulate": "GET, POST",
+	"/api/workload": "POST", "/api/simulate": "GET, POST", "/api/calibrate": "POST",
 }
 
 var _ http.Handler = (*handler)(nil)
@@ -132,6 +135,7 @@ func NewHandler(opt Options) http.Handler {
 	h.mux.HandleFunc("POST /api/workload", h.inspect)
 	h.mux.HandleFunc("POST /api/simulate", h.simulate)
 	h.mux.HandleFunc("GET /api/simulate", h.simulate)
+	h.mux.HandleFunc("POST /api/calibrate", h.calibrate)
 	h.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		if allow, ok := endpoints[r.URL.Path]; ok {
 			w.Header().Set("Allow", allow)
@@ -696,6 +700,8 @@ func toProblem(err error) Problem {
 	case errors.As(err, &ie):
 		return Problem{Type: "about:blank", Title: "bad input file", Status: http.StatusBadRequest, Detail: err.Error(),
 			File: ie.File, Line: ie.Line, Column: ie.Col, Field: ie.Column, Expected: ie.Want, Got: ie.Got}
+	case errors.As(err, new(*runInputError)): // a calibration run's result file (JSON positions are in the detail)
+		return Problem{Type: "about:blank", Title: "bad input file", Status: http.StatusBadRequest, Detail: err.Error()}
 	}
 	switch runner.Classify(err) {
 	case runner.KindConfig:

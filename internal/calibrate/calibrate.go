@@ -74,8 +74,10 @@ var opClass = map[string]string{
 
 // HostRow is one host_overheads.csv row (ms).
 type HostRow struct {
-	Batch                      int
-	Base, PerPrefill, PerToken float64
+	Batch      int     `json:"batch_size"`
+	Base       float64 `json:"host_base_ms"`
+	PerPrefill float64 `json:"host_per_prefill_ms"`
+	PerToken   float64 `json:"host_per_prefill_token_ms"`
 }
 
 // Fit is what calibration found.
@@ -93,9 +95,30 @@ type Fit struct {
 
 // Score is a run simulated with the calibrated set against its real result.
 type Score struct {
-	Run   string        `json:"run"`
-	Split string        `json:"split"`
-	Rows  []compare.Row `json:"rows"`
+	Run   string
+	Split string
+	Rows  []compare.Row
+}
+
+// MarshalJSON writes a score with snake_case rows and each row's signed
+// relative error.
+func (s Score) MarshalJSON() ([]byte, error) {
+	type row struct {
+		Metric   string  `json:"metric"`
+		Quantile string  `json:"quantile"`
+		RealNs   float64 `json:"real_ns"`
+		SimNs    float64 `json:"sim_ns"`
+		RelErr   float64 `json:"rel_err"`
+	}
+	rows := []row{}
+	for _, r := range s.Rows {
+		rows = append(rows, row{r.Metric, r.Quantile, r.Real, r.Sim, r.RelErr()})
+	}
+	return json.Marshal(struct {
+		Run   string `json:"run"`
+		Split string `json:"split"`
+		Rows  []row  `json:"rows"`
+	}{s.Run, s.Split, rows})
 }
 
 // Output is a calibration: the fit, the new set's files and the scores.
