@@ -20,6 +20,7 @@ import time
 import numpy as np
 import torch
 
+from . import kernels as K
 from . import model as M
 from . import sched as S
 
@@ -63,33 +64,44 @@ class Runner:
             req.slot = -1
 
     def plan(self, step):
-        """(kind, padded size, layout, run args) for a step."""
+        """(kind, padded size, layout, graph or None) for a step."""
         seqs = step.seqs
         ns, nt = len(seqs), step.num_tokens
         if all(s.n == 1 for s in seqs) and self.dsizes and ns <= self.dsizes[-1]:
             size = self.dsizes[bisect.bisect_left(self.dsizes, ns)]
             g, lay = self.m.graphs[("decode", size)]
-            return "graph", size, lay, g, None
+            return "graph", size, lay, g
         if self.msizes and nt <= self.msizes[-1] and ns <= 256:
             size = self.msizes[bisect.bisect_left(self.msizes, nt)]
             g, lay = self.m.graphs[("mixed", size)]
-            return "graph_mixed", size, lay, g, None
-        nd = sum(1 for s in seqs if s.n == 1)
+            return "graph_mixed", size, lay, g
         npt = sum(S.cdiv(s.n, self.m.pbq) for s in seqs if s.n > 1)
-        lay = M.Layout(nt, ns, npt)
-        return "eager", 0, lay, None, dict(n_dtiles=ns, n_ptiles=npt, dsplits=1, combine_tokens=0, _nd=nd)
+        lay = M.Layout(nt, ns, npt, K.decode_bound(ns))
+        return "eager", 0, lay, None
 
     def fill(self, step, lay, host):
+        """Write a step's inputs in layout lay. Sequences computing one token (decodes)
+        come first, so their query rows are the first rows (the combine pass's)."""
         m = self.m
         off = {f: o for f, (o, _) in lay.off.items()}
         ids, pos, slot, ui, uv = off["ids"], off["pos"], off["slot"], off["upd_idx"], off["upd_val"]
+        seqs = [s for s in step.seqs if s.n == 1] + [s for s in step.seqs if s.n > 1]
+        nd = sum(1 for s in seqs if s.n == 1)
+        plen, items, nps = K.decode_work([s.start + 1 for s in seqs[:nd]], lay.dwp, m.part_min, m.dcfg["block_n"])
         t = 0
         nu = 0
-        dt = pt = 0
+        pt = 0
         maxb = m.maxb
         qs = off["q_start"]
         host[qs] = 0
-        for i, s in enumerate(step.seqs):
+        for k, (i, j) in enumerate(items):
+            host[off["dtile_seq"] + k] = i
+            host[off["dtile_q0"] + k] = 0
+            host[off["dtile_part"] + k] = j
+        for i in range(nd):
+            host[off["dnp"] + i] = nps[i]
+        host[off["dpart"]] = plen
+        for i, s in enumerate(seqs):
             r = s.req
             sl = self.slot_for(r)
             for j, b in s.new_blocks:
@@ -102,9 +114,6 @@ class Runner:
                 host[ids + t] = -1 - sl if p >= r.P else (r.id * 7919 + p) % V
                 host[pos + t] = p
                 host[slot + t] = r.blocks[p // S.BLOCK_SIZE] * S.BLOCK_SIZE + p % S.BLOCK_SIZE
-                host[off["dtile_seq"] + dt] = i
-                host[off["dtile_q0"] + dt] = 0
-                dt += 1
             else:
                 p = np.arange(start, start + n, dtype=np.int64)
                 host[ids + t:ids + t + n] = (r.id * 7919 + p) % V
@@ -126,14 +135,14 @@ class Runner:
             host[off["logit_slot"] + i] = sl if s.samples else m.max_slots
         if nu > lay.tp:
             raise RuntimeError(f"{nu} block-table updates exceed the step's bound {lay.tp}")
-        M.pad_fields(host, lay, m, t_used=t, s_used=len(step.seqs), pt_used=pt, dt_used=dt)
+        M.pad_fields(host, lay, m, t_used=t, s_used=len(seqs), pt_used=pt, dt_used=len(items), dnp_used=nd)
         # upd_* tails are padded from t; updates fill only nu of t
         host[ui + nu:ui + lay.tp] = m.scratch_update_index()
-        return dt, pt
+        return len(items), pt
 
     def launch(self, step):
         """Prepare and launch a step; returns (mode, padded, start event, end event)."""
-        kind, size, lay, g, args = self.plan(step)
+        kind, size, lay, g = self.plan(step)
         host = self.host[self.flip]
         dt, pt = self.fill(step, lay, host)
         m = self.m
@@ -144,11 +153,7 @@ class Runner:
         if g is not None:
             g.replay()
         else:
-            args = dict(args)
-            args.pop("_nd")
-            args["n_dtiles"] = dt
-            args["n_ptiles"] = pt
-            m.forward(lay.views(m.meta), lay, **args)
+            m.forward(lay.views(m.meta), lay, n_dtiles=dt, n_ptiles=pt, combine_tokens=lay.sp)
         ev1.record()
         return kind, size, ev0, ev1
 

@@ -82,45 +82,54 @@ def attention():
     want = K.paged_attention_ref(q, kc, vc, bt, seq_slot, seq_len, q_start, len(cases), M.QH, M.KVH, M.HD, M.BLOCK)
     dec = [i for i, c in enumerate(cases) if c[0] == 1]
     pre = [i for i, c in enumerate(cases) if c[0] > 1]
-    ptile_seq, ptile_q0 = [], []
-    for i in pre:
-        for q0 in range(0, cases[i][0], M.PREFILL_BLOCK_Q):
-            ptile_seq.append(i)
-            ptile_q0.append(q0)
-    bufs = K.AttnBuffers(T, M.QH, M.HD, 16, dev)
+    bufs = K.AttnBuffers(T, M.QH, M.HD, dev)
+
+    def decode_launch(out, part_min, bound, block_n=128, num_warps=4, num_stages=2):
+        lens = [cases[i][1] for i in dec]
+        plen, items, nps = K.decode_work(lens, bound, part_min, block_n)
+        ts = torch.tensor([dec[i] for i, _ in items] + [-1, -1], device=dev)  # two padded items
+        parts = torch.tensor([j for _, j in items] + [0, 0], device=dev)
+        dnp = torch.zeros(T, device=dev, dtype=torch.int64)
+        for k, i in enumerate(dec):
+            dnp[int(q_start[i])] = nps[k]
+        K.paged_attention(q, kc, vc, out, bt, seq_slot, seq_len, q_start, ts, torch.zeros_like(ts), len(ts), M.QH, M.KVH,
+                          M.HD, M.BLOCK, 1, tile_part=parts, part_len=torch.tensor([plen], device=dev), bufs=bufs,
+                          combine_tokens=T, num_parts=dnp, block_n=block_n, num_warps=num_warps, num_stages=num_stages)
+        return plen, len(items)
+
+    drows = torch.tensor([int(q_start[i]) for i in dec], device=dev)
     # every launch configuration tune.py may choose
-    for bq, bn, w, st in [(32, 64, 4, 3), (32, 32, 4, 3), (32, 128, 4, 2), (32, 64, 8, 3), (64, 64, 4, 2),
+    for bq, bn, w, st in [(32, 64, 4, 2), (32, 64, 4, 3), (32, 32, 4, 3), (32, 128, 4, 2), (32, 64, 8, 3), (64, 64, 4, 2),
                           (64, 64, 8, 3), (64, 128, 8, 2), (128, 64, 8, 3), (128, 128, 8, 2)]:
         ts, q0s = [], []
         for i in pre:
             for q0 in reversed(range(0, cases[i][0], bq)):
                 ts.append(i)
                 q0s.append(q0)
-        out = torch.zeros(T, M.QW, device=dev, dtype=M.DT)
-        for i in dec:
-            out[int(q_start[i])] = want[int(q_start[i])]
+        out = want.clone()
+        out[torch.cat([torch.arange(int(q_start[i]), int(q_start[i + 1]), device=dev) for i in pre])] = 0
         K.paged_attention(q, kc, vc, out, bt, seq_slot, seq_len, q_start, torch.tensor(ts, device=dev),
                           torch.tensor(q0s, device=dev), len(ts), M.QH, M.KVH, M.HD, M.BLOCK, bq, block_n=bn,
                           num_warps=w, num_stages=st)
         check(f"paged_attention prefill block_q={bq} block_n={bn} warps={w} stages={st}", out, want, 2e-2, 2e-2)
-    for bn, w, st in [(64, 4, 3), (128, 4, 2), (128, 8, 2)]:
-        out = want.clone()
-        ds = torch.tensor(dec, device=dev)
-        K.paged_attention(q, kc, vc, out, bt, seq_slot, seq_len, q_start, ds, torch.zeros_like(ds), len(ds),
-                          M.QH, M.KVH, M.HD, M.BLOCK, 1, splits=4, bufs=bufs, combine_tokens=T, block_n=bn,
-                          num_warps=w, num_stages=st)
-        drows = torch.tensor([int(q_start[i]) for i in dec], device=dev)
-        check(f"paged_attention decode block_n={bn} warps={w} stages={st}", out[drows], want[drows], 2e-2, 2e-2)
-    for splits in [1, 2, 4, 16]:
-        out = torch.zeros(T, M.QW, device=dev, dtype=M.DT)
-        ds = torch.tensor(dec + [-1, -1], device=dev)  # two padded tiles
-        K.paged_attention(q, kc, vc, out, bt, seq_slot, seq_len, q_start, ds, torch.zeros_like(ds), len(ds),
-                          M.QH, M.KVH, M.HD, M.BLOCK, 1, splits=splits, bufs=bufs, combine_tokens=T if splits > 1 else 0)
-        ps = torch.tensor(ptile_seq + [-1], device=dev)
-        K.paged_attention(q, kc, vc, out, bt, seq_slot, seq_len, q_start, ps, torch.tensor(ptile_q0 + [0], device=dev),
-                          len(ps), M.QH, M.KVH, M.HD, M.BLOCK, M.PREFILL_BLOCK_Q)
-        rows = torch.cat([torch.arange(int(q_start[i]), int(q_start[i + 1]), device=dev) for i in range(len(cases))])
-        check(f"paged_attention splits={splits}", out[rows], want[rows], 2e-2, 2e-2)
+    for bn, w, st in [(64, 4, 2), (64, 4, 3), (128, 4, 2), (128, 8, 2)]:
+        for part_min, bound in [(64, 80), (256, 80), (128, 12), (64, 400)]:
+            out = torch.zeros_like(want)
+            plen, n = decode_launch(out, part_min, bound, bn, w, st)
+            check(f"paged_attention decode block_n={bn} warps={w} stages={st} part_min={part_min} bound={bound} "
+                  f"(partitions of {plen} keys, {n} items)", out[drows], want[drows], 2e-2, 2e-2)
+    # a mixed launch as a mixed graph runs it: decode (partitioned, combined) then prefill
+    out = torch.zeros_like(want)
+    decode_launch(out, 256, 80)
+    ts, q0s = [], []
+    for i in pre:
+        for q0 in reversed(range(0, cases[i][0], 32)):
+            ts.append(i)
+            q0s.append(q0)
+    ps = torch.tensor(ts + [-1], device=dev)
+    K.paged_attention(q, kc, vc, out, bt, seq_slot, seq_len, q_start, ps, torch.tensor(q0s + [0], device=dev), len(ps),
+                      M.QH, M.KVH, M.HD, M.BLOCK, 32)
+    check("paged_attention mixed (decode then prefill launch)", out, want, 2e-2, 2e-2)
 
 
 class Dense:

@@ -8,8 +8,9 @@ reference that test_kernels.py (GPU) compares it with.
 - paged_attention: queries of any length over keys read where they lie in the
   paged cache (no gather copy): one program per (query tile, KV head, split);
   a lower-right causal mask, GQA heads of one KV head in one tile, online
-  softmax; split-K over the keys with a combine kernel for small decode
-  batches. Its grid depends only on bounds, never on the batch's content, so
+  softmax; decode queries' keys cut into equal partitions (a long sequence
+  into many, a short one into one) with a combine pass, so that one long
+  sequence never leaves the rest of the GPU idle. Its grid depends only on bounds, never on the batch's content, so
   it is captured in CUDA graphs; programs past the batch exit at once.
 """
 import torch
@@ -162,14 +163,13 @@ def silu_mul_ref(gu):
 
 @triton.jit
 def _paged_attn_kernel(q_ptr, k_ptr, v_ptr, o_ptr, opart_ptr, lse_ptr,
-                       bt_ptr, seq_slot_ptr, seq_len_ptr, q_start_ptr, tile_seq_ptr, tile_q0_ptr,
-                       stride_qt, stride_ot, stride_bt, scale,
+                       bt_ptr, seq_slot_ptr, seq_len_ptr, q_start_ptr, tile_seq_ptr, tile_q0_ptr, tile_part_ptr,
+                       part_len_ptr, stride_qt, stride_ot, stride_bt, scale,
                        QH: tl.constexpr, KVH: tl.constexpr, HD: tl.constexpr, G: tl.constexpr,
                        BS: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
                        SPLITS: tl.constexpr):
     tile = tl.program_id(0)
     kvh = tl.program_id(1)
-    split = tl.program_id(2)
     seq = tl.load(tile_seq_ptr + tile)
     if seq < 0:
         return
@@ -189,9 +189,17 @@ def _paged_attn_kernel(q_ptr, k_ptr, v_ptr, o_ptr, opart_ptr, lse_ptr,
     q = tl.load(q_ptr + qtok[:, None] * stride_qt + head[:, None] * HD + d[None, :], mask=valid[:, None], other=0.0)
     qpos = ctx0 + qi
     kend = tl.minimum(L, ctx0 + q0 + BLOCK_Q)
-    per = tl.cdiv(tl.cdiv(kend, SPLITS), BLOCK_N) * BLOCK_N
-    ks = split * per
-    ke = tl.minimum(kend, ks + per)
+    if SPLITS == 1:
+        part = 0
+        ks = 0
+        ke = kend
+    else:
+        # a work item is one partition of part_len keys of one sequence (PagedAttention-v2 style):
+        # long and short sequences split into equal pieces, so no program is a long tail
+        part = tl.load(tile_part_ptr + tile)
+        plen = tl.load(part_len_ptr)
+        ks = part * plen
+        ke = tl.minimum(kend, ks + plen)
     m_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
     l_i = tl.zeros([BLOCK_M], tl.float32)
     acc = tl.zeros([BLOCK_M, HD], tl.float32)
@@ -219,59 +227,95 @@ def _paged_attn_kernel(q_ptr, k_ptr, v_ptr, o_ptr, opart_ptr, lse_ptr,
         tl.store(o_ptr + qtok[:, None] * stride_ot + head[:, None] * HD + d[None, :], out.to(o_ptr.dtype.element_ty),
                  mask=valid[:, None])
     else:
-        # lse in log2 units; an empty split has -inf
+        # lse in log2 units; an empty partition has -inf
         lse = tl.where(l_i == 0.0, float("-inf"), m_i + tl.math.log2(l_safe))
-        pidx = (qtok * QH + head) * SPLITS + split
+        pidx = (qtok * QH + head) * SPLITS + part
         tl.store(opart_ptr + pidx[:, None] * HD + d[None, :], out, mask=valid[:, None])
         tl.store(lse_ptr + pidx, lse, mask=valid)
 
 
 @triton.jit
-def _combine_kernel(opart_ptr, lse_ptr, o_ptr, stride_ot, QH: tl.constexpr, HD: tl.constexpr, SPLITS: tl.constexpr):
+def _combine_kernel(opart_ptr, lse_ptr, o_ptr, np_ptr, stride_ot, QH: tl.constexpr, HD: tl.constexpr,
+                    SPLITS: tl.constexpr):
     t = tl.program_id(0).to(tl.int64)
     h = tl.program_id(1)
+    n = tl.load(np_ptr + t)
+    if n <= 0:
+        return
     s = tl.arange(0, SPLITS)
     d = tl.arange(0, HD)
     base = (t * QH + h) * SPLITS
-    lse = tl.load(lse_ptr + base + s)
+    sm = s < n
+    lse = tl.load(lse_ptr + base + s, mask=sm, other=float("-inf"))
     m = tl.max(lse, 0)
     m = tl.where(m == float("-inf"), 0.0, m)
-    w = tl.math.exp2(lse - m)
-    o = tl.load(opart_ptr + (base + s)[:, None] * HD + d[None, :])
+    w = tl.where(sm, tl.math.exp2(lse - m), 0.0)
+    o = tl.load(opart_ptr + (base + s)[:, None] * HD + d[None, :], mask=sm[:, None], other=0.0)
     den = tl.sum(w, 0)
     den = tl.where(den == 0.0, 1.0, den)
     out = tl.sum(o * w[:, None], 0) / den
     tl.store(o_ptr + t * stride_ot + h * HD + d, out.to(o_ptr.dtype.element_ty))
 
 
-class AttnBuffers:
-    """Split-K scratch for up to max_tokens decode queries."""
+MAX_PARTS = 64  # partitions per decode sequence (the combine pass's width)
 
-    def __init__(self, max_tokens, qh, hd, max_splits, device):
-        self.opart = torch.zeros(max_tokens * qh * max_splits * hd, device=device, dtype=torch.float32)
-        self.lse = torch.full((max_tokens * qh * max_splits,), float("-inf"), device=device, dtype=torch.float32)
+
+class AttnBuffers:
+    """Partial results of partitioned decode attention for up to max_tokens decode queries."""
+
+    def __init__(self, max_tokens, qh, hd, device, max_parts=MAX_PARTS):
+        self.max_parts = max_parts
+        self.opart = torch.zeros(max_tokens * qh * max_parts * hd, device=device, dtype=torch.float32)
+        self.lse = torch.full((max_tokens * qh * max_parts,), float("-inf"), device=device, dtype=torch.float32)
+
+
+def decode_work(lens, bound, part_min, block_n, max_parts=MAX_PARTS):
+    """Split decode sequences of key lengths lens into at most bound work items of
+    equal length (a multiple of block_n, at least part_min, and few enough that no
+    sequence needs more than max_parts). Returns (part_len, items [(seq, part)],
+    parts per sequence)."""
+    if not lens:
+        return part_min, [], []
+    total, longest = sum(lens), max(lens)
+    spare = max(1, bound - len(lens))
+    plen = max(part_min, -(-total // spare), -(-longest // max_parts))
+    plen = -(-plen // block_n) * block_n
+    nps = [max(1, -(-n // plen)) for n in lens]
+    while sum(nps) > bound:  # rounding can overshoot by a few: coarser pieces
+        plen *= 2
+        nps = [max(1, -(-n // plen)) for n in lens]
+    items = [(i, j) for i, n in enumerate(nps) for j in range(n)]
+    return plen, items, nps
+
+
+def decode_bound(sp):
+    """Work items of a graph's decode launch for up to sp decode sequences."""
+    return max(2 * sp, 80)
 
 
 def paged_attention(q, kcache, vcache, out, bt, seq_slot, seq_len, q_start, tile_seq, tile_q0, n_tiles,
-                    qh, kvh, hd, block_size, block_q, splits=1, bufs=None, combine_tokens=0, block_n=64,
-                    num_warps=4, num_stages=2):
+                    qh, kvh, hd, block_size, block_q, tile_part=None, part_len=None, bufs=None, combine_tokens=0,
+                    num_parts=None, block_n=64, num_warps=4, num_stages=2):
     """q [T, >= qh*hd] (row stride may be wider: the QKV output); out [T, qh*hd].
     Tiles: tile_seq[i] is the batch sequence of tile i (< 0: none), tile_q0[i] its first query.
-    With splits > 1 the partial results go to bufs and combine_tokens rows are combined."""
+    Partitioned (decode) launches give tile_part (the partition of each tile), part_len (a
+    1-element tensor: keys per partition), bufs, and num_parts (partitions of each of the first
+    combine_tokens query rows) for the combine pass."""
     if n_tiles == 0:
         return
     g = qh // kvh
     block_m = max(16, triton.next_power_of_2(block_q * g))
-    assert splits == 1 or bufs is not None
-    _paged_attn_kernel[(n_tiles, kvh, splits)](
-        q, kcache, vcache, out, bufs.opart if bufs is not None else out, bufs.lse if bufs is not None else out,
-        bt, seq_slot, seq_len, q_start, tile_seq, tile_q0,
-        q.stride(0), out.stride(0), bt.stride(0), hd ** -0.5,
+    split = tile_part is not None
+    splits = bufs.max_parts if split else 1
+    _paged_attn_kernel[(n_tiles, kvh)](
+        q, kcache, vcache, out, bufs.opart if split else out, bufs.lse if split else out,
+        bt, seq_slot, seq_len, q_start, tile_seq, tile_q0, tile_part if split else tile_seq,
+        part_len if split else tile_seq, q.stride(0), out.stride(0), bt.stride(0), hd ** -0.5,
         QH=qh, KVH=kvh, HD=hd, G=g, BS=block_size, BLOCK_Q=block_q, BLOCK_M=block_m, BLOCK_N=block_n,
         SPLITS=splits, num_warps=num_warps, num_stages=num_stages)
-    if splits > 1 and combine_tokens > 0:
-        _combine_kernel[(combine_tokens, qh)](bufs.opart, bufs.lse, out, out.stride(0), QH=qh, HD=hd, SPLITS=splits,
-                                              num_warps=4)
+    if split and combine_tokens > 0:
+        _combine_kernel[(combine_tokens, qh)](bufs.opart, bufs.lse, out, num_parts, out.stride(0), QH=qh, HD=hd,
+                                              SPLITS=splits, num_warps=4)
 
 
 def paged_attention_ref(q, kcache, vcache, bt, seq_slot, seq_len, q_start, num_seqs, qh, kvh, hd, block_size):

@@ -34,33 +34,23 @@ DECODE_SIZES = [1, 2, 4, 8] + list(range(16, 257, 8))
 MIXED_SIZES = list(range(64, 513, 64)) + list(range(640, 2049, 128))
 
 
-DEFAULT_TUNING = dict(prefill=dict(block_q=32, block_n=64, num_warps=4, num_stages=2),
-                      decode=dict(block_n=64, num_warps=4, num_stages=2))
-
-
-def decode_splits(b_pad, tuning=None):
-    """Split-K factor for a decode graph of b_pad sequences: the tuned one
-    (tune.py times each), else enough programs (tiles x KV heads x splits
-    >= ~256) to fill the GPU's 132 SMs."""
-    if tuning and str(b_pad) in tuning.get("decode_splits", {}):
-        return int(tuning["decode_splits"][str(b_pad)])
-    s = 1
-    while s < 16 and b_pad * KVH * s * 2 <= 256:
-        s *= 2
-    return s
+DEFAULT_TUNING = dict(prefill=dict(block_q=32, block_n=64, num_warps=4, num_stages=3),
+                      decode=dict(block_n=128, num_warps=4, num_stages=2, part_min=256))
 
 
 class Layout:
     """Offsets of a step's fields in the flat metadata buffer, for padded
-    token count tp, sequence bound sp, prefill tile bound ptp."""
+    token count tp, sequence bound sp, prefill tile bound ptp and decode work
+    item bound dwp."""
 
     FIELDS = ("ids", "pos", "slot", "upd_idx", "upd_val", "seq_slot", "seq_len", "q_start",
-              "dtile_seq", "dtile_q0", "ptile_seq", "ptile_q0", "logit_row", "logit_slot")
+              "dtile_seq", "dtile_q0", "dtile_part", "dnp", "dpart", "ptile_seq", "ptile_q0", "logit_row", "logit_slot")
 
-    def __init__(self, tp, sp, ptp):
-        self.tp, self.sp, self.ptp = tp, sp, ptp
+    def __init__(self, tp, sp, ptp, dwp):
+        self.tp, self.sp, self.ptp, self.dwp = tp, sp, ptp, dwp
         sizes = dict(ids=tp, pos=tp, slot=tp, upd_idx=tp, upd_val=tp, seq_slot=sp, seq_len=sp, q_start=sp + 1,
-                     dtile_seq=sp, dtile_q0=sp, ptile_seq=ptp, ptile_q0=ptp, logit_row=sp, logit_slot=sp)
+                     dtile_seq=dwp, dtile_q0=dwp, dtile_part=dwp, dnp=sp, dpart=1, ptile_seq=ptp, ptile_q0=ptp,
+                     logit_row=sp, logit_slot=sp)
         self.off, o = {}, 0
         for f in self.FIELDS:
             self.off[f] = (o, sizes[f])
@@ -78,6 +68,7 @@ class Model:
         self.tuning = tuning or DEFAULT_TUNING
         self.pcfg = dict(self.tuning["prefill"])
         self.dcfg = dict(self.tuning["decode"])
+        self.part_min = self.dcfg.pop("part_min", 256)
         self.pbq = self.pcfg.pop("block_q")
         assert self.pbq >= PREFILL_BLOCK_Q
         self.dev = device
@@ -110,12 +101,12 @@ class Model:
         self.bt_flat = self.bt.view(-1)
         self.tok = torch.zeros(max_slots + 1, device=device, dtype=torch.int64)  # last sampled token per slot
         self.meta = torch.zeros(8 * max_tokens + 8 * 256 + 4096, device=device, dtype=torch.int64)
-        self.attn_bufs = K.AttnBuffers(256, QH, HD, 16, device)
+        self.attn_bufs = K.AttnBuffers(256, QH, HD, device)
         self.graphs = {}
         self.pool = None
 
     # -- one step's compute, on the views of a layout -----------------------
-    def forward(self, m, lay, n_dtiles, n_ptiles, dsplits, combine_tokens):
+    def forward(self, m, lay, n_dtiles, n_ptiles, combine_tokens):
         T = lay.tp
         self.bt_flat.index_copy_(0, m["upd_idx"], m["upd_val"])
         src = m["ids"]
@@ -132,8 +123,9 @@ class Model:
             K.qknorm_rope(qkv, m["pos"], self.cos, self.sin, L["qn"], L["kn"], EPS, QH, KVH, HD)
             K.kv_write(qkv, m["slot"], self.kc[li], self.vc[li], QW, KW)
             K.paged_attention(qkv, self.kc[li], self.vc[li], attn, self.bt, m["seq_slot"], m["seq_len"], m["q_start"],
-                              m["dtile_seq"], m["dtile_q0"], n_dtiles, QH, KVH, HD, BLOCK, 1, splits=dsplits,
-                              bufs=self.attn_bufs, combine_tokens=combine_tokens, **self.dcfg)
+                              m["dtile_seq"], m["dtile_q0"], n_dtiles, QH, KVH, HD, BLOCK, 1, tile_part=m["dtile_part"],
+                              part_len=m["dpart"], bufs=self.attn_bufs, combine_tokens=combine_tokens,
+                              num_parts=m["dnp"], **self.dcfg)
             K.paged_attention(qkv, self.kc[li], self.vc[li], attn, self.bt, m["seq_slot"], m["seq_len"], m["q_start"],
                               m["ptile_seq"], m["ptile_q0"], n_ptiles, QH, KVH, HD, BLOCK, self.pbq, **self.pcfg)
             o = F.linear(attn, L["wo"])
@@ -149,15 +141,12 @@ class Model:
     @staticmethod
     def layout_for(kind, size):
         if kind == "decode":
-            return Layout(size, size, 0)
+            return Layout(size, size, 0, K.decode_bound(size))
         sp = min(size, 256)
-        return Layout(size, sp, size // PREFILL_BLOCK_Q + sp)
+        return Layout(size, sp, size // PREFILL_BLOCK_Q + sp, K.decode_bound(sp))
 
     def _run_args(self, kind, lay):
-        if kind == "decode":
-            s = decode_splits(lay.tp, self.tuning)
-            return dict(n_dtiles=lay.sp, n_ptiles=0, dsplits=s, combine_tokens=lay.tp if s > 1 else 0)
-        return dict(n_dtiles=lay.sp, n_ptiles=lay.ptp, dsplits=1, combine_tokens=0)
+        return dict(n_dtiles=lay.dwp, n_ptiles=lay.ptp, combine_tokens=lay.sp)
 
     def capture(self, decode_sizes=DECODE_SIZES, mixed_sizes=MIXED_SIZES):
         """Capture one graph per size, largest first, sharing one memory pool."""
@@ -192,7 +181,7 @@ class Model:
         return self.bt_flat.numel() - 1
 
 
-def pad_fields(host, lay, model, t_used=0, s_used=0, pt_used=0, dt_used=0):
+def pad_fields(host, lay, model, t_used=0, s_used=0, pt_used=0, dt_used=0, dnp_used=0):
     """Padding values for the unused tail of each field."""
     def tail(f, start, val):
         o, n = lay.off[f]
@@ -209,6 +198,8 @@ def pad_fields(host, lay, model, t_used=0, s_used=0, pt_used=0, dt_used=0):
     host[o + s_used + 1:o + n] = host[o + s_used] if s_used > 0 else 0
     tail("dtile_seq", dt_used, -1)
     tail("dtile_q0", dt_used, 0)
+    tail("dtile_part", dt_used, 0)
+    tail("dnp", dnp_used, 0)
     tail("ptile_seq", pt_used, -1)
     tail("ptile_q0", pt_used, 0)
     tail("logit_row", s_used, 0)

@@ -17,9 +17,10 @@ engine's graphs replay, with the launch configuration tune.py chose:
 - attn_prefill: the paged attention kernel's prefill launch for one sequence,
   keyed by (chunk, cached KV);
 - attn_decode: the decode launch as a decode graph of padded size pad(B) runs
-  it: pad(B) tiles of which B are real, that size's split-K factor and the
-  combine pass, keyed by (B real sequences, context of each): the kernel
-  reads each sequence's own pages, so the mean context is the right key.
+  it: its work-item bound, B real sequences whose keys are cut into equal
+  partitions, and the combine pass, keyed by (B, context of each): the kernel
+  reads each sequence's own pages in balanced pieces, so the mean context is
+  the right key.
 
 Usage (from profiles/tools/gpu): python3 -m refengine.opprofile OUTDIR --tuning TUNING.json
 """
@@ -126,24 +127,28 @@ def attention_rows(model_tuning):
                                                          M.KVH, M.HD, M.BLOCK, pbq, **pcfg) for i in range(2)])
             out.append(dict(kind="prefill", batch=1, chunk=c, kv=kv, t=st))
         print(f"prefill c={c} done", flush=True)
-    bufs = K.AttnBuffers(256, M.QH, M.HD, 16, dev)
+    bufs = K.AttnBuffers(256, M.QH, M.HD, dev)
+    part_min = dcfg.pop("part_min", 256)
     for B in [1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256]:
         bp = M.DECODE_SIZES[bisect.bisect_left(M.DECODE_SIZES, B)]
-        splits = M.decode_splits(bp, model_tuning)
+        bound = K.decode_bound(bp)
         for ctx in [64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384]:
             if B * ctx > 1 << 20:
                 continue
-            bb = Batch([(1, ctx)] * B, kc, maxb=1024 if ctx <= 16384 else ctx // 16)
-            ts, q0 = bb.tiles(1)
-            ts = torch.cat([ts, torch.full((bp - B,), -1, device=dev, dtype=ts.dtype)])
-            q0 = torch.cat([q0, torch.zeros(bp - B, device=dev, dtype=q0.dtype)])
+            bb = Batch([(1, ctx)] * B, kc)
+            plen, items, nps = K.decode_work([ctx] * B, bound, part_min, dcfg["block_n"])
+            ts = torch.tensor([i for i, _ in items] + [-1] * (bound - len(items)), device=dev)
+            parts = torch.tensor([j for _, j in items] + [0] * (bound - len(items)), device=dev)
+            dnp = torch.tensor(nps + [0] * (bp - B), device=dev)
+            pl = torch.tensor([plen], device=dev)
+            z = torch.zeros_like(ts)
             out_t = torch.empty(bp, M.QW, device=dev, dtype=M.DT)
             q = torch.cat([bb.q, rnd(bp - B, M.QW + 2 * M.KW)]) if bp > B else bb.q
-            st = PQ.bench([lambda: K.paged_attention(q, kc, vc, out_t, bb.bt, bb.seq_slot, bb.seq_len, bb.q_start, ts,
-                                                     q0, bp, M.QH, M.KVH, M.HD, M.BLOCK, 1, splits=splits, bufs=bufs,
-                                                     combine_tokens=bp if splits > 1 else 0, **dcfg)])
+            st = PQ.bench([lambda: K.paged_attention(q, kc, vc, out_t, bb.bt, bb.seq_slot, bb.seq_len, bb.q_start, ts, z,
+                                                     bound, M.QH, M.KVH, M.HD, M.BLOCK, 1, tile_part=parts, part_len=pl,
+                                                     bufs=bufs, combine_tokens=bp, num_parts=dnp, **dcfg)])
             out.append(dict(kind="decode", batch=B, chunk=0, kv=ctx, t=st))
-        print(f"decode B={B} (graph {bp}, splits {splits}) done", flush=True)
+        print(f"decode B={B} (graph {bp}, {bound} work items) done", flush=True)
     return out
 
 

@@ -72,6 +72,9 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--tuning", required=True)
     ap.add_argument("--eager_requests", type=int, default=200)
+    ap.add_argument("--capacity", type=float, default=0.0,
+                    help="requests/s to size the workloads with (default: measure it with the burst probe)")
+    ap.add_argument("--skip_eager", action="store_true", help="do not run the eager loop (its throughput is known)")
     a = ap.parse_args()
     with open(a.tuning) as f:
         tuning = json.load(f)["tuning"]
@@ -91,6 +94,9 @@ def main():
     makespan = max(int(r["completion_time_ns"]) for r in rows) / 1e9
     sat = round(len(rows) / makespan, 1)
     print(f"capacity: {sat} requests/s (400 in {makespan:.2f} s)", flush=True)
+    if a.capacity:
+        print(f"workloads sized with the given capacity {a.capacity} requests/s", flush=True)
+        sat = a.capacity
     entries = W.main(a.root, os.path.join(a.out, "workloads"), sat)
     for rep in ["runs", "repeat"]:
         for e in entries:
@@ -107,6 +113,12 @@ def main():
         thr[name] = tokens_per_s(od)
     del model
     torch.cuda.empty_cache()
+    if a.skip_eager:
+        with open(os.path.join(a.out, "throughput", "throughput.json"), "w") as f:
+            json.dump({k: dict(output_tokens_per_s=v[0], output_tokens=v[1], makespan_s=v[2]) for k, v in thr.items()},
+                      f, indent=1)
+        print("throughput", thr, f"total {time.time() - t0:.0f} s", flush=True)
+        return
     od = os.path.join(a.out, "throughput", "eager_realbench_sarathi_512_cap128")
     t = time.time()
     r = subprocess.run([sys.executable, "realbench.py", tdir, od, "--scheduler", "sarathi", "--chunk", "512", "--cap", "128"], capture_output=True, text=True, timeout=240)

@@ -59,7 +59,7 @@ def main(out):
     torch.manual_seed(0)
     kc = torch.randn(1 << 20, M.KVH, M.HD, device=dev).to(M.DT)  # 65536 blocks, 2 GiB each for K and V
     vc = torch.randn_like(kc)
-    res = dict(prefill_candidates=[], decode_candidates=[], decode_splits_timings={})
+    res = dict(prefill_candidates=[], decode_candidates=[])
     # prefill: one 2048-token first chunk, and a 512-token chunk over 1536 cached keys
     pb = [Batch([(2048, 2048)], kc), Batch([(512, 2048)], kc)]
     best = None
@@ -81,40 +81,45 @@ def main(out):
         if best is None or t < best[0]:
             best = (t, dict(block_q=bq, block_n=bn, num_warps=w, num_stages=st))
     prefill_cfg = best[1]
-    bufs = K.AttnBuffers(256, M.QH, M.HD, 16, dev)
+    bufs = K.AttnBuffers(256, M.QH, M.HD, dev)
 
-    def decode_fn(b, splits, block_n, num_warps, num_stages):
-        ts, q0 = b.tiles(1)
-        return lambda: K.paged_attention(b.q, kc, vc, b.out, b.bt, b.seq_slot, b.seq_len, b.q_start, ts, q0, len(ts),
-                                         M.QH, M.KVH, M.HD, M.BLOCK, 1, splits=splits, bufs=bufs,
-                                         combine_tokens=b.T if splits > 1 else 0, block_n=block_n, num_warps=num_warps,
+    def decode_fn(b, block_n, num_warps, num_stages, part_min, bound):
+        lens = [c[1] for c in b.cases]
+        plen, items, nps = K.decode_work(lens, bound, part_min, block_n)
+        ts = torch.tensor([i for i, _ in items] + [-1] * (bound - len(items)), device=dev)
+        parts = torch.tensor([j for _, j in items] + [0] * (bound - len(items)), device=dev)
+        dnp = torch.tensor(nps, device=dev)
+        pl = torch.tensor([plen], device=dev)
+        z = torch.zeros_like(ts)
+        return lambda: K.paged_attention(b.q, kc, vc, b.out, b.bt, b.seq_slot, b.seq_len, b.q_start, ts, z, len(ts),
+                                         M.QH, M.KVH, M.HD, M.BLOCK, 1, tile_part=parts, part_len=pl, bufs=bufs,
+                                         combine_tokens=b.T, num_parts=dnp, block_n=block_n, num_warps=num_warps,
                                          num_stages=num_stages)
-    db = [Batch([(1, 512)] * 32, kc), Batch([(1, 4096)] * 32, kc)]
+    # decode batches as servers see them: contexts spread like conversation prompts (one long), and uniform
+    rng = torch.Generator().manual_seed(3)
+
+    def spread(n):
+        lens = (torch.exp(torch.randn(n, generator=rng) * 0.8) * 900).clamp(32, 8000).int().tolist()
+        lens[0] = 8000
+        return [(1, x) for x in lens]
+    db = [Batch(spread(8), kc), Batch(spread(32), kc), Batch(spread(128), kc), Batch([(1, 2048)] * 32, kc)]
     best = None
     for bn, w, st in [(64, 4, 2), (64, 4, 3), (128, 4, 2), (128, 8, 2)]:
-        try:
-            t = sum(time_ms(decode_fn(b, M.decode_splits(32), bn, w, st)) for b in db)
-        except Exception as e:  # noqa: BLE001
-            res["decode_candidates"].append(dict(block_n=bn, num_warps=w, num_stages=st, error=str(e)[:200]))
-            continue
-        res["decode_candidates"].append(dict(block_n=bn, num_warps=w, num_stages=st, ms=t))
-        print("decode", bn, w, st, f"{t:.4f} ms", flush=True)
-        if best is None or t < best[0]:
-            best = (t, dict(block_n=bn, num_warps=w, num_stages=st))
+        for pm in [128, 256, 512]:
+            try:
+                t = sum(time_ms(decode_fn(b, bn, w, st, pm, K.decode_bound(len(b.cases)))) for b in db)
+            except Exception as e:  # noqa: BLE001
+                res["decode_candidates"].append(dict(block_n=bn, num_warps=w, num_stages=st, part_min=pm, error=str(e)[:200]))
+                continue
+            res["decode_candidates"].append(dict(block_n=bn, num_warps=w, num_stages=st, part_min=pm, ms=t))
+            print("decode", bn, w, st, pm, f"{t:.4f} ms", flush=True)
+            if best is None or t < best[0]:
+                best = (t, dict(block_n=bn, num_warps=w, num_stages=st, part_min=pm))
     decode_cfg = best[1]
-    splits = {}
-    for bp in M.DECODE_SIZES:
-        bs = [Batch([(1, 512)] * bp, kc), Batch([(1, 4096)] * bp, kc)]
-        ts = {}
-        for s in [1, 2, 4, 8, 16]:
-            ts[s] = sum(time_ms(decode_fn(b, s, **decode_cfg)) for b in bs)
-        splits[str(bp)] = min(ts, key=ts.get)
-        res["decode_splits_timings"][str(bp)] = ts
-        print("splits", bp, splits[str(bp)], {k: round(v, 4) for k, v in ts.items()}, flush=True)
-    res["tuning"] = dict(prefill=prefill_cfg, decode=decode_cfg, decode_splits=splits)
+    res["tuning"] = dict(prefill=prefill_cfg, decode=decode_cfg)
     res["method"] = ("triton.testing.do_bench (warmup 5, rep 25 ms) per candidate; prefill: sum over a 2048-token first "
-                     "chunk and a 512-token chunk over 1536 cached keys; decode: 32 sequences at contexts 512 and 4096; "
-                     "splits: each decode graph size at contexts 512 and 4096")
+                     "chunk and a 512-token chunk over 1536 cached keys; decode (partitioned keys): 8, 32 and 128 "
+                     "sequences of log-normal contexts (median 900, one of 8000) and 32 of 2048, at each graph's work bound")
     with open(out, "w") as f:
         json.dump(res, f, indent=1)
 
