@@ -89,6 +89,8 @@ run_tests() {
 	go test ./engine/strictjson -run '^$' -fuzz '^FuzzDecode$' -fuzztime 4s
 	echo "== go test"
 	go test -count=1 ./...
+	echo "== load: ~200 concurrent mixed requests against servesim serve on 127.0.0.1 (issue 14)"
+	SERVESIM_LOAD=1 go test -count=1 -run '^TestLoad_BurstAgainstServe$' -v ./cmd/servesim
 	echo "== engine under GOOS=js in Node (outputs byte-identical to native: same golden files)"
 	PATH="$PATH:$(go env GOROOT)/lib/wasm" GOOS=js GOARCH=wasm go test -count=1 -short ./engine/...
 	echo "== build, then the page in headless Chromium and the Workers build in workerd"

@@ -351,8 +351,10 @@ func (h *handler) acquire(ctx context.Context) (release func(), err error) {
 	return nil, err
 }
 
-func retryAfter(d time.Duration) int {
-	return max(1, int((d+time.Second-1)/time.Second))
+// retryAfter suggests a wait before retrying a busy server: a tenth of the
+// wall-clock budget (a slot frees within it), at least a second.
+func retryAfter(timeout time.Duration) int {
+	return max(1, int((timeout/10+time.Second-1)/time.Second))
 }
 
 func (h *handler) simulate(w http.ResponseWriter, r *http.Request) {

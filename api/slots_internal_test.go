@@ -41,7 +41,7 @@ func TestSlots_FullIs503WithRetryAfter(t *testing.T) {
 	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("POST", "/api/workload", nil))
-	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") != "30" {
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") != "3" {
 		t.Fatalf("full: %d, Retry-After %q: %s", rec.Code, rec.Header().Get("Retry-After"), rec.Body)
 	}
 	release()
