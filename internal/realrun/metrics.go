@@ -1,6 +1,7 @@
 package realrun
 
 import (
+	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
@@ -84,13 +85,29 @@ func ReadMetrics(fsys fs.FS, name string) (*Result, error) {
 	return res, nil
 }
 
+// scanCSV reads file, or file+".gz" when only that exists (real runs keep
+// their per-token files compressed).
 func scanCSV(fsys fs.FS, dir, file string, row func(*csvin.Table) error, cols ...string) error {
+	var in io.Reader
 	f, err := fsys.Open(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		if g, gerr := fsys.Open(file + ".gz"); gerr == nil {
+			zr, zerr := gzip.NewReader(g)
+			if zerr != nil {
+				g.Close()
+				return fmt.Errorf("%s: %w", path.Join(dir, file+".gz"), zerr)
+			}
+			f, err, file, in = g, nil, file+".gz", zr
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", path.Join(dir, file), err)
 	}
 	defer f.Close()
-	t, err := csvin.ReadHeader(f, path.Join(dir, file))
+	if in == nil {
+		in = f
+	}
+	t, err := csvin.ReadHeader(in, path.Join(dir, file))
 	if err != nil {
 		return err
 	}

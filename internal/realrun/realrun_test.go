@@ -1,6 +1,8 @@
 package realrun
 
 import (
+	"bytes"
+	"compress/gzip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -162,5 +164,20 @@ func TestReadMetrics(t *testing.T) {
 	fsys["token_metrics.csv"] = &fstest.MapFile{Data: []byte("request_id,token_index,token_time_ns,token_latency_ns\n7,1,20,10\n")}
 	if _, err := ReadFS(fsys, "run"); err == nil || !strings.Contains(err.Error(), "run/token_metrics.csv:2:1") {
 		t.Errorf("unknown id: %v", err)
+	}
+}
+
+func TestReadMetrics_Gzip(t *testing.T) {
+	var z bytes.Buffer
+	zw := gzip.NewWriter(&z)
+	zw.Write([]byte("request_id,token_index,token_time_ns,token_latency_ns\n0,0,10,0\n0,1,25,15\n"))
+	zw.Close()
+	fsys := fstest.MapFS{
+		"request_metrics.csv": {Data: []byte("request_id,arrival_time_ns,first_token_time_ns,ttft_ns,completion_time_ns,num_prefill_tokens,num_decode_tokens,num_decode_tokens_actual,status\n0,0,10,10,25,5,2,2,ok\n")},
+		"token_metrics.csv.gz": {Data: z.Bytes()},
+	}
+	r, err := ReadMetrics(fsys, "gz")
+	if err != nil || len(r.Requests[0].GapsNs) != 1 || r.Requests[0].GapsNs[0] != 15 {
+		t.Fatalf("%v %+v", err, r)
 	}
 }

@@ -6,6 +6,13 @@
 // set (PROVENANCE.md, profile.json's summary).
 //
 //	go run ./bench/gpu/fidelity --card h200
+//
+// With --heldout it runs the held-out protocol instead (heldout.go): every
+// workload of profiles/tools/gpu/workloads/MANIFEST.json simulated with the
+// card's measured set in engine timing, scored against its real run and set
+// beside the real engine's run-to-run spread, in bench/gpu/<card>/HELDOUT.md.
+//
+//	go run ./bench/gpu/fidelity --heldout --card h200
 package main
 
 import (
@@ -44,7 +51,27 @@ var runs = []run{
 func main() {
 	card := flag.String("card", "h200", "card folder under bench/gpu")
 	shared := flag.String("shared", "../shared", "shared/ (for Vidur's H100 profile)")
+	held := flag.Bool("heldout", false, "the held-out protocol: simulate every workload of --manifest with the measured set (engine timing) and write bench/gpu/<card>/HELDOUT.md")
+	manifest := flag.String("manifest", "profiles/tools/gpu/workloads/MANIFEST.json", "workload manifest (--heldout)")
+	profile := flag.String("profile", "", "measured profile set folder (--heldout; default profiles/<card>/qwen3-0.6b)")
+	out := flag.String("out", "", "report path (--heldout; default bench/gpu/<card>/HELDOUT.md)")
+	keep := flag.String("keep_sims", "", "also write each run's simulated files under this folder (--heldout)")
 	flag.Parse()
+	if *held {
+		o := heldOutOptions{Manifest: *manifest, Bench: "bench/gpu", Card: *card, Profile: *profile, Out: *out, KeepSims: *keep,
+			Summarize: func(s string) { fmt.Printf("%s: %s\n", *card, s) }}
+		if o.Profile == "" {
+			o.Profile = filepath.Join("profiles", *card, "qwen3-0.6b")
+		}
+		if o.Out == "" {
+			o.Out = filepath.Join("bench/gpu", *card, "HELDOUT.md")
+		}
+		if err := heldOut(context.Background(), o); err != nil {
+			fmt.Fprintln(os.Stderr, "fidelity:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := score(*card, *shared); err != nil {
 		fmt.Fprintln(os.Stderr, "fidelity:", err)
 		os.Exit(1)

@@ -1,0 +1,383 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/servesim/servesim/engine"
+	"github.com/servesim/servesim/engine/predict"
+	"github.com/servesim/servesim/engine/report"
+	"github.com/servesim/servesim/engine/workload"
+	"github.com/servesim/servesim/internal/calibrate"
+	"github.com/servesim/servesim/internal/compare"
+	"github.com/servesim/servesim/internal/runner"
+	"github.com/servesim/servesim/profiles"
+)
+
+// manifestEntry is one workload of profiles/tools/gpu/workloads/MANIFEST.json.
+type manifestEntry struct {
+	Name                string  `json:"name"`
+	Dir                 string  `json:"dir"`
+	Split               string  `json:"split"` // fit | heldout
+	Shape               string  `json:"shape"`
+	Scheduler           string  `json:"scheduler"` // sarathi | vllm_v1
+	Chunk               int     `json:"chunk"`
+	MaxNumBatchedTokens int     `json:"max_num_batched_tokens"`
+	MaxNumSeqs          int     `json:"max_num_seqs"`
+	Requests            int     `json:"requests"`
+	DurationS           float64 `json:"duration_s"`
+}
+
+// readManifest accepts the manifest as {"workloads": [...], ...} or as a
+// bare list.
+func readManifest(path string) ([]manifestEntry, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var doc struct {
+		Workloads []manifestEntry `json:"workloads"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil || doc.Workloads == nil {
+		var list []manifestEntry
+		if err2 := json.Unmarshal(b, &list); err2 != nil {
+			return nil, fmt.Errorf("%s: expected {\"workloads\": [...]} or a list of workloads: %v", path, err)
+		}
+		doc.Workloads = list
+	}
+	for i, w := range doc.Workloads {
+		if w.Name == "" || w.Split != calibrate.SplitFit && w.Split != calibrate.SplitHeldOut {
+			return nil, fmt.Errorf("%s: workload %d (%q): expected a name and split \"fit\" or \"heldout\", got split %q", path, i, w.Name, w.Split)
+		}
+		if w.Dir == "" {
+			doc.Workloads[i].Dir = w.Name
+		}
+	}
+	return doc.Workloads, nil
+}
+
+// heldOutOptions locate the manifest, the real runs and the measured set.
+type heldOutOptions struct {
+	Manifest  string // MANIFEST.json; workload folders beside it
+	Bench     string // bench/gpu
+	Card      string // h200: runs in Bench/<card>/<run>, repeats in Bench/<card>-repeat/<run>
+	Profile   string // the measured set's folder
+	Out       string // report path
+	KeepSims  string // if set, each run's simulated files go to KeepSims/<run>/
+	Summarize func(string)
+}
+
+// runConfig is how servesim simulates a manifest workload: engine timing
+// with the measured set, the run's own scheduler settings and KV cache
+// (run.json). vLLM V1's scheduler (running requests first, then waiting
+// ones, chunked within max_num_batched_tokens, at most max_num_seqs) is
+// servesim's Sarathi with that budget and cap.
+func runConfig(w manifestEntry, set *predict.Set, runJSON []byte) (engine.Config, []string, error) {
+	cfg := engine.DefaultConfig()
+	cfg.Replica.Device, cfg.Replica.NetworkDevice = set.Meta.Device, set.Meta.NetworkDevice
+	cfg.Predictor.TimingModel = engine.TimingEngine
+	cfg.Workload.MaxTokens = 16384 // no request clipped; Sarathi's batch is bounded by batch_size_cap, not by the planner's per-request reservation
+	var notes []string
+	switch w.Scheduler {
+	case "sarathi":
+		cfg.Scheduler.Type, cfg.Scheduler.ChunkSize = "sarathi", w.Chunk
+	case "vllm_v1":
+		cfg.Scheduler.Type, cfg.Scheduler.ChunkSize = "sarathi", w.MaxNumBatchedTokens
+		notes = append(notes, "vLLM V1 scheduling simulated as Sarathi with chunk = max_num_batched_tokens")
+	default:
+		return cfg, nil, fmt.Errorf("workload %s: unknown scheduler %q (sarathi or vllm_v1)", w.Name, w.Scheduler)
+	}
+	if w.MaxNumSeqs > 0 {
+		cfg.Scheduler.BatchSizeCap = w.MaxNumSeqs
+	}
+	if len(runJSON) > 0 {
+		var rj struct {
+			BlockSize int `json:"block_size"`
+			NumBlocks int `json:"num_blocks"`
+		}
+		if err := json.Unmarshal(runJSON, &rj); err != nil {
+			return cfg, nil, fmt.Errorf("workload %s: run.json: %w", w.Name, err)
+		}
+		if rj.BlockSize > 0 {
+			cfg.Scheduler.BlockSize = rj.BlockSize
+		}
+		if rj.NumBlocks > 0 {
+			cfg.Scheduler.NumBlocks = rj.NumBlocks
+		}
+	}
+	return cfg, notes, nil
+}
+
+var metrics = []string{"TTFT", "time between tokens", "E2E"}
+var quantiles = []string{"P50", "P90", "P99"}
+
+// runScore is one run's signed errors and the real engine's spread, by
+// "metric quantile" (fractions).
+type runScore struct {
+	w        manifestEntry
+	err      map[string]float64
+	spread   map[string]float64 // repeat / first - 1; absent without a repeat
+	steps    *compare.StepReport
+	notes    []string
+	matched  int
+	simSteps int
+}
+
+func rowsByKey(rows []compare.Row) map[string]float64 {
+	m := map[string]float64{}
+	for _, r := range rows {
+		m[r.Metric+" "+r.Quantile] = r.RelErr()
+	}
+	return m
+}
+
+// meets reports whether a run is within target: |error| <= 5% at P50 and
+// <= 10% at P90 for every metric, or within the engine's own spread where
+// that is larger.
+func (s runScore) meets() bool {
+	for _, m := range metrics {
+		for q, lim := range map[string]float64{"P50": 0.05, "P90": 0.10} {
+			k := m + " " + q
+			if math.Abs(s.err[k]) > math.Max(lim, math.Abs(s.spread[k])) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func simSteps(res *engine.Result) []compare.SimStep {
+	out := make([]compare.SimStep, len(res.Batches))
+	for i, b := range res.Batches {
+		out[i] = compare.SimStep{Batch: i, Replica: int(b.Replica), ScheduledNs: b.ScheduledAt, EndNs: b.EndAt, Seqs: b.Size(), Tokens: b.Tokens(),
+			Prefill: b.PrefillTokens(), Decodes: b.DecodeTokens(), ModelNs: b.ModelNs, TotalNs: b.TotalNs, HasEngine: res.Engine != nil,
+			Mode: b.ModeName(), Padded: int(b.Padded), HostNs: b.HostNs, GPUNs: b.ModelNs}
+	}
+	return out
+}
+
+// heldOut simulates every manifest run with the measured set (engine
+// timing, nothing tuned) and writes the report.
+func heldOut(ctx context.Context, o heldOutOptions) error {
+	entries, err := readManifest(o.Manifest)
+	if err != nil {
+		return err
+	}
+	set, err := profiles.OpenDir(o.Profile)
+	if err != nil {
+		return err
+	}
+	if set.Engine == nil {
+		return fmt.Errorf("%s has no engine.json: the held-out protocol simulates with engine timing", o.Profile)
+	}
+	var scores []runScore
+	for _, w := range entries {
+		realDir := filepath.Join(o.Bench, o.Card, w.Name)
+		runJSON, _ := os.ReadFile(filepath.Join(realDir, "run.json"))
+		cfg, notes, err := runConfig(w, set, runJSON)
+		if err != nil {
+			return err
+		}
+		wdir := filepath.Join(filepath.Dir(o.Manifest), w.Dir)
+		var files []workload.File
+		for _, f := range []string{"trace_lengths.csv", "trace_intervals.csv"} {
+			b, err := os.ReadFile(filepath.Join(wdir, f))
+			if err != nil {
+				return fmt.Errorf("workload %s: %w", w.Name, err)
+			}
+			files = append(files, workload.File{Name: f, R: strings.NewReader(string(b))})
+		}
+		out, err := runner.Run(ctx, runner.Job{Files: files, Config: cfg, Profile: set, WorkloadName: w.Name})
+		if err != nil {
+			return fmt.Errorf("workload %s: %w", w.Name, err)
+		}
+		if o.KeepSims != "" {
+			dir := filepath.Join(o.KeepSims, w.Name)
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+			if err := out.WriteFiles([]string{"request_metrics.csv", "token_metrics.csv", "batch_metrics.csv", "run_meta.json"}, func(n string) (io.WriteCloser, error) {
+				return os.Create(filepath.Join(dir, n))
+			}); err != nil {
+				return err
+			}
+		}
+		real, err := compare.Load(realDir)
+		if err != nil {
+			return fmt.Errorf("workload %s: %w", w.Name, err)
+		}
+		c, err := compare.Compare(real, calibrate.SimRun(out.Result))
+		if err != nil {
+			return fmt.Errorf("workload %s: %w", w.Name, err)
+		}
+		s := runScore{w: w, err: rowsByKey(c.Rows), notes: notes, matched: c.Matched, simSteps: len(out.Result.Batches)}
+		if rep, err := compare.Load(filepath.Join(o.Bench, o.Card+"-repeat", w.Name)); err == nil {
+			if rc, err := compare.Compare(real, rep); err == nil {
+				s.spread = rowsByKey(rc.Rows)
+			}
+		}
+		if p := filepath.Join(realDir, "step_log.csv"); fileExists(p) {
+			steps, err := compare.LoadStepLog(p)
+			if err != nil {
+				return err
+			}
+			if s.steps, err = compare.AlignSteps(w.Name, steps, simSteps(out.Result)); err != nil {
+				return err
+			}
+		}
+		scores = append(scores, s)
+	}
+	md := heldOutReport(o, set, scores)
+	if err := os.MkdirAll(filepath.Dir(o.Out), 0o755); err != nil {
+		return err
+	}
+	if o.Summarize != nil {
+		o.Summarize(summaryLine(scores))
+	}
+	return os.WriteFile(o.Out, []byte(md), 0o644)
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
+}
+
+func pct(v float64, ok bool) string {
+	if !ok || math.IsNaN(v) {
+		return "n/a"
+	}
+	return fmt.Sprintf("%+.1f%%", v*100)
+}
+
+// medianAbs is the median over held-out runs of |error| at key.
+func medianAbs(scores []runScore, key string, spread bool) (float64, int) {
+	var v []float64
+	for _, s := range scores {
+		if s.w.Split != calibrate.SplitHeldOut {
+			continue
+		}
+		m := s.err
+		if spread {
+			m = s.spread
+		}
+		if x, ok := m[key]; ok {
+			v = append(v, math.Abs(x))
+		}
+	}
+	if len(v) == 0 {
+		return math.NaN(), 0
+	}
+	return report.Median(v), len(v)
+}
+
+func summaryLine(scores []runScore) string {
+	var parts []string
+	for _, m := range metrics {
+		p50, _ := medianAbs(scores, m+" P50", false)
+		p90, _ := medianAbs(scores, m+" P90", false)
+		parts = append(parts, fmt.Sprintf("%s %.1f%% / %.1f%%", m, p50*100, p90*100))
+	}
+	met, held := 0, 0
+	for _, s := range scores {
+		if s.w.Split == calibrate.SplitHeldOut {
+			held++
+			if s.meets() {
+				met++
+			}
+		}
+	}
+	return fmt.Sprintf("median |error| over %d held-out runs (P50 / P90): %s; %d of %d within target", held, strings.Join(parts, ", "), met, held)
+}
+
+func heldOutReport(o heldOutOptions, set *predict.Set, scores []runScore) string {
+	var b strings.Builder
+	p := func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }
+	p("# Held-out fidelity on a real %s\n\n", strings.ToUpper(o.Card))
+	p("Generated by `go run ./bench/gpu/fidelity --heldout --card %s` from `%s`. Every workload is simulated with the\n", o.Card, o.Manifest)
+	p("measured set `%s` (%s) and engine timing (`%s`: CUDA-graph padding, host table, %s overlap);\n", set.Meta.Name, o.Profile, set.Engine.Engine, set.Engine.Overlap)
+	p("nothing is tuned here, on any run: the set's fits used only the manifest's `fit` runs (its PROVENANCE.md says how).\n")
+	p("Real runs: `%s/%s/<run>/`; the same workloads replayed again: `%s/%s-repeat/<run>/`.\n", o.Bench, o.Card, o.Bench, o.Card)
+	p("Signed error = simulated / real - 1; spread = repeat / first run - 1 (the engine's own run-to-run difference).\n")
+	p("Target: |error| <= 5%% at P50 and <= 10%% at P90 for every metric, or within the spread where that is larger.\n\n")
+	for _, split := range []string{calibrate.SplitHeldOut, calibrate.SplitFit} {
+		title := "Held-out runs"
+		if split == calibrate.SplitFit {
+			title = "Fit runs (in sample: the set's host table was fitted on them)"
+		}
+		p("## %s\n\n", title)
+		p("| run | shape | metric | P50 error | P90 error | P99 error | P50 spread | P90 spread | P99 spread |\n|---|---|---|---:|---:|---:|---:|---:|---:|\n")
+		for _, s := range scores {
+			if s.w.Split != split {
+				continue
+			}
+			for i, m := range metrics {
+				name, shape := "", ""
+				if i == 0 {
+					verdict := "misses target"
+					if s.meets() {
+						verdict = "within target"
+					}
+					name, shape = fmt.Sprintf("%s (%s)", s.w.Name, verdict), s.w.Shape
+				}
+				p("| %s | %s | %s |", name, shape, m)
+				for _, q := range quantiles {
+					v, ok := s.err[m+" "+q]
+					p(" %s |", pct(v, ok))
+				}
+				for _, q := range quantiles {
+					v, ok := s.spread[m+" "+q]
+					p(" %s |", pct(v, ok))
+				}
+				p("\n")
+			}
+		}
+		p("\n")
+	}
+	p("## Summary over the held-out runs\n\n| metric | median abs error P50 | P90 | P99 | median abs spread P50 | P90 | P99 |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, m := range metrics {
+		p("| %s |", m)
+		for _, sp := range []bool{false, true} {
+			for _, q := range quantiles {
+				v, n := medianAbs(scores, m+" "+q, sp)
+				p(" %s |", pct(v, n > 0))
+			}
+		}
+		p("\n")
+	}
+	p("\n%s.\n", summaryLine(scores))
+	var notes []string
+	seen := map[string]bool{}
+	for _, s := range scores {
+		for _, n := range s.notes {
+			if !seen[n] {
+				seen[n] = true
+				notes = append(notes, n)
+			}
+		}
+	}
+	sort.Strings(notes)
+	for _, n := range notes {
+		p("\n- %s.", n)
+	}
+	if len(notes) > 0 {
+		p("\n")
+	}
+	var held []*compare.StepReport
+	for _, s := range scores {
+		if s.w.Split == calibrate.SplitHeldOut && s.steps != nil {
+			held = append(held, s.steps)
+		}
+	}
+	if len(held) > 0 {
+		p("\nWhere the time goes, from the step logs of the held-out runs (real step i against simulated step i while the two\nschedules agree; predicted GPU time is the profile at the padded shape, host time the host table):\n")
+		compare.WriteSteps(&b, held, 10)
+	}
+	return b.String()
+}

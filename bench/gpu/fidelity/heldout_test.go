@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/servesim/servesim/engine"
+	"github.com/servesim/servesim/engine/report"
+	"github.com/servesim/servesim/engine/workload"
+	"github.com/servesim/servesim/internal/runner"
+	"github.com/servesim/servesim/profiles"
+)
+
+// fixtureTree lays out a manifest with one fit and one held-out workload,
+// their "real" runs (servesim's own simulation of them with the fixture
+// set, so the simulated error is 0 by construction) and repeats whose every
+// time is 3% later than the first run's (a spread of +3%).
+func fixtureTree(t *testing.T) heldOutOptions {
+	root := t.TempDir()
+	wl := filepath.Join(root, "workloads")
+	manifest := `{"capacity_qps": 10, "workloads": [
+ {"name": "fit-a", "dir": "fit-a", "split": "fit", "shape": "12 requests", "scheduler": "sarathi", "chunk": 256, "max_num_seqs": 32},
+ {"name": "ho-b", "dir": "ho-b", "split": "heldout", "shape": "20 requests", "scheduler": "vllm_v1", "max_num_batched_tokens": 512, "max_num_seqs": 32}]}`
+	os.MkdirAll(wl, 0o755)
+	os.WriteFile(filepath.Join(wl, "MANIFEST.json"), []byte(manifest), 0o644)
+	set, err := profiles.OpenDir("../../../profiles/testdata/engine-set")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := readManifest(filepath.Join(wl, "MANIFEST.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range entries {
+		dir := filepath.Join(wl, w.Dir)
+		os.MkdirAll(dir, 0o755)
+		var lengths, intervals strings.Builder
+		lengths.WriteString("request_id,prompt_id,num_prefill_tokens,num_decode_tokens\n")
+		intervals.WriteString("request_id,inter_arrival_ns,arrival_time_ns\n")
+		n := []int{12, 20}[i]
+		for k := range n {
+			fmt.Fprintf(&lengths, "%d,p%d,%d,%d\n", k, k, 20+37*k%300, 3+k%9)
+			fmt.Fprintf(&intervals, "%d,%d,%d\n", k, min(k, 1)*3_000_000, 3_000_000*k)
+		}
+		os.WriteFile(filepath.Join(dir, "trace_lengths.csv"), []byte(lengths.String()), 0o644)
+		os.WriteFile(filepath.Join(dir, "trace_intervals.csv"), []byte(intervals.String()), 0o644)
+		cfg, _, err := runConfig(w, set, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files := []workload.File{{Name: "trace_lengths.csv", R: strings.NewReader(lengths.String())}, {Name: "trace_intervals.csv", R: strings.NewReader(intervals.String())}}
+		out, err := runner.Run(context.Background(), runner.Job{Files: files, Config: cfg, Profile: set})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, card := range []string{"x100", "x100-repeat"} {
+			rd := filepath.Join(root, "bench", card, w.Name)
+			os.MkdirAll(rd, 0o755)
+			res := out.Result
+			if card == "x100-repeat" { // every request's times 3% later after its arrival
+				res = stretch(res, 1.03)
+			}
+			for _, f := range []string{"request_metrics.csv", "token_metrics.csv"} {
+				fh, _ := os.Create(filepath.Join(rd, f))
+				if err := report.Write(f, fh, res, report.Meta{}); err != nil {
+					t.Fatal(err)
+				}
+				fh.Close()
+			}
+		}
+	}
+	return heldOutOptions{Manifest: filepath.Join(wl, "MANIFEST.json"), Bench: filepath.Join(root, "bench"), Card: "x100",
+		Profile: "../../../profiles/testdata/engine-set", Out: filepath.Join(root, "HELDOUT.md")}
+}
+
+// stretch returns a copy of res whose latencies (times after arrival) are
+// f times longer.
+func stretch(res *engine.Result, f float64) *engine.Result {
+	c := *res
+	c.Requests = append([]engine.RequestResult(nil), res.Requests...)
+	c.Batches = append([]engine.BatchRecord(nil), res.Batches...)
+	for i := range c.Batches {
+		c.Batches[i].EndAt = int64(math.Round(float64(c.Batches[i].EndAt) * f))
+	}
+	for i, r := range c.Requests {
+		if r.Status == engine.StatusOK {
+			c.Requests[i].FirstTokenNs = r.ArrivalNs + int64(math.Round(float64(r.FirstTokenNs-r.ArrivalNs)*f))
+			c.Requests[i].CompletionNs = r.ArrivalNs + int64(math.Round(float64(r.CompletionNs-r.ArrivalNs)*f))
+		}
+	}
+	return &c
+}
+
+// TestHeldOut_Fixture: the held-out run is its own simulation, so its error
+// is 0 at every quantile; the repeat's TTFT and E2E are 3% longer; the
+// report states both, the target verdict and the split.
+func TestHeldOut_Fixture(t *testing.T) {
+	o := fixtureTree(t)
+	var summary string
+	o.Summarize = func(s string) { summary = s }
+	if err := heldOut(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(o.Out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := string(b)
+	for _, want := range []string{
+		"| ho-b (within target) | 20 requests | TTFT | +0.0% | +0.0% | +0.0% | +3.0% | +3.0% | +3.0% |",
+		"## Fit runs (in sample",
+		"| fit-a (within target) |",
+		"vLLM V1 scheduling simulated as Sarathi with chunk = max_num_batched_tokens",
+		"| TTFT | +0.0% | +0.0% | +0.0% | +3.0% | +3.0% | +3.0% |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+	if !strings.Contains(summary, "over 1 held-out runs") || !strings.Contains(summary, "1 of 1 within target") {
+		t.Errorf("summary %q", summary)
+	}
+}
+
+func TestReadManifest_Errors(t *testing.T) {
+	d := t.TempDir()
+	p := filepath.Join(d, "m.json")
+	for _, tc := range []struct{ in, want string }{
+		{`[{"name": "a", "split": "train"}]`, `split "fit" or "heldout"`},
+		{`{"workloads": 3}`, "expected"},
+	} {
+		os.WriteFile(p, []byte(tc.in), 0o644)
+		if _, err := readManifest(p); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v", tc.in, err)
+		}
+	}
+	os.WriteFile(p, []byte(`[{"name": "a", "split": "fit"}]`), 0o644)
+	if m, err := readManifest(p); err != nil || m[0].Dir != "a" {
+		t.Errorf("bare list: %v %+v", err, m)
+	}
+}
+
+// TestMeets: within 5% at P50 and 10% at P90 for every metric, or within
+// the engine's own spread where that is larger.
+func TestMeets(t *testing.T) {
+	all := func(p50, p90 float64) map[string]float64 {
+		m := map[string]float64{}
+		for _, k := range metrics {
+			m[k+" P50"], m[k+" P90"], m[k+" P99"] = p50, p90, 0.5
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		err, spread map[string]float64
+		want        bool
+	}{
+		{all(0.049, -0.099), nil, true},
+		{all(-0.051, 0), nil, false},
+		{all(0.03, 0.11), nil, false},
+		{all(0.08, 0.05), all(0.02, 0), false},
+		{all(-0.08, 0.05), all(0.09, 0), true}, // the engine itself moves 9% at P50
+		{all(0.04, 0.15), all(0, -0.2), true},
+	} {
+		if got := (runScore{err: tc.err, spread: tc.spread}).meets(); got != tc.want {
+			t.Errorf("error %v spread %v: meets %t, want %t", tc.err, tc.spread, got, tc.want)
+		}
+	}
+}
