@@ -270,6 +270,25 @@ func TestPage_Formats(t *testing.T) {
 	}
 }
 
+// TestPage_UserProfile: a profile folder dropped on the page (Vidur CSVs
+// and a provenance text) is used for the runs and shown as the user's; a
+// broken one shows its file, line and column.
+func TestPage_UserProfile(t *testing.T) {
+	srv, ctx := setup(t)
+	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
+	set := "../../profiles/a100/qwen3-0.6b/"
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitRequests("4"),
+		chromedp.SetUploadFiles("#file-input", []string{abs(set + "mlp.csv"), abs(set + "attention.csv"), abs("testdata/myprofile/provenance.txt")}, chromedp.ByQuery),
+		waitText("#profile-files", "mlp.csv, attention.csv, provenance.txt"), waitText("#detected-profile", "vidur-trace: 4 requests"),
+		chromedp.Click("#run", chromedp.ByQuery), waitRequests("4"), waitText("main", "USER-SUPPLIED: Timed by the e2e test"),
+		// A broken attention.csv replaces the good one: its position is shown.
+		chromedp.SetUploadFiles("#file-input", []string{abs(set + "mlp.csv"), abs("testdata/badprofile/attention.csv")}, chromedp.ByQuery),
+		waitText("#error", "attention.csv, line 2, column 2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestPage_ErrorThenRecover: a malformed file shows file/line/column and a
 // following good file still runs.
 func TestPage_ErrorThenRecover(t *testing.T) {

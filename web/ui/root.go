@@ -20,7 +20,10 @@ type Root struct {
 	Profiles []Profile
 	Preset   string
 	Files    []File
-	Detected string
+	// ProfileFiles are a profile set of the user's own, dropped on the
+	// page: sent with every request until Reset.
+	ProfileFiles []File
+	Detected     string
 	Cfg      map[string]string
 
 	Running        bool
@@ -147,6 +150,9 @@ func (c *Root) body() (string, error) {
 		return "", err
 	}
 	req := map[string]any{"config": cfg}
+	if len(c.ProfileFiles) > 0 {
+		req["profile_files"] = c.ProfileFiles
+	}
 	if len(c.Files) > 0 {
 		req["files"] = c.Files
 	} else {
@@ -161,9 +167,31 @@ func (c *Root) setFiles(text string) {
 	if err := json.Unmarshal([]byte(text), &fs); err != nil || len(fs) == 0 {
 		return
 	}
-	c.Files = fs
+	var work, prof []File
+	for _, f := range fs {
+		if isProfileFile(f.Name) {
+			prof = append(prof, f)
+		} else {
+			work = append(work, f)
+		}
+	}
+	if len(prof) > 0 {
+		c.ProfileFiles = prof
+	}
+	if len(work) > 0 {
+		c.Files = work
+	}
 	c.Result, c.Charts = nil, nil
 	c.detect()
+}
+
+// ProfileFileNames lists the dropped profile files.
+func (c *Root) ProfileFileNames() string {
+	var n []string
+	for _, f := range c.ProfileFiles {
+		n = append(n, f.Name)
+	}
+	return strings.Join(n, ", ")
 }
 
 // detect asks the worker what the files are, before running.
@@ -389,7 +417,7 @@ func (c *Root) HandleCancel(event vugu.DOMEvent) {
 // HandleReset forgets uploaded files and settings.
 func (c *Root) HandleReset(event vugu.DOMEvent) {
 	c.safe(func() {
-		c.Files, c.Detected, c.Cfg = nil, "", map[string]string{}
+		c.Files, c.ProfileFiles, c.Detected, c.Cfg = nil, nil, "", map[string]string{}
 		c.run()
 	})
 }
@@ -443,6 +471,10 @@ func (c *Root) ToggleProvenance(event vugu.DOMEvent) { c.ShowProvenance = !c.Sho
 func (c *Root) ProfileInfo() *Profile {
 	name := "a100/qwen3-0.6b"
 	if c.Result != nil {
+		if p := c.Result.Profile; p.Kind == "user" {
+			p.Provenance = "Your own profile files (" + c.ProfileFileNames() + "), for the configured model and device."
+			return &p
+		}
 		name = c.Result.Profile.Name
 	}
 	return c.profileNamed(name)

@@ -35,6 +35,24 @@ type File struct {
 	Content string `json:"content"`
 }
 
+// profileFileNames are the files of a profile set of the user's own (as
+// profiles.UserFiles; the page does not link that package, which embeds
+// every set): dropped with workload files, they go to profile_files.
+var profileFileNames = []string{"mlp.csv", "attention.csv", "cpu_overheads.csv", "all_reduce.csv", "send_recv.csv",
+	"engine.json", "host_overheads.csv", "profile.json", "PROVENANCE.md", "PROVENANCE.txt", "provenance.md", "provenance.txt"}
+
+func isProfileFile(name string) bool {
+	if i := strings.LastIndexAny(name, "/\\"); i >= 0 {
+		name = name[i+1:]
+	}
+	for _, n := range profileFileNames {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
 // Stats mirror the API's latency statistics (ns).
 type Stats struct {
 	N    int     `json:"n"`
