@@ -24,7 +24,7 @@ type Root struct {
 	// page: sent with every request until Reset.
 	ProfileFiles []File
 	Detected     string
-	Cfg      map[string]string
+	Cfg          map[string]string
 
 	Running        bool
 	Done, Total    int
