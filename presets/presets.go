@@ -41,7 +41,9 @@ func lengthsAtQPS(n int, qps float64) func(*engine.Config) {
 	}
 }
 
-// all is the one table of presets. The first is the default.
+// all is the one table of presets, in the order they are listed (the CLI,
+// the API and the page): the default first, the recorded runs, the public
+// traces by trace and load, then the synthetic generators.
 var all = []Preset{
 	{Name: "seed", Title: "Seed run: 4 requests at t=0", Files: []string{"seed/vidur_trace.csv"},
 		Description: "The Vidur run servesim started from: Qwen3-0.6B on A100, Sarathi, 4 requests (12/10/15/16 prompt tokens, 64 output tokens) arriving together."},
@@ -54,16 +56,16 @@ var all = []Preset{
 		Description: "1,000 requests with lengths from Splitwise's conversation trace, Poisson arrivals at 2 QPS.", apply: lengthsAtQPS(1000, 2)},
 	{Name: "splitwise-conv-8qps", Title: "Splitwise conversation lengths, Poisson 8 QPS", Files: []string{"traces/splitwise_conv.csv"},
 		Description: "1,000 requests with lengths from Splitwise's conversation trace, Poisson arrivals at 8 QPS.", apply: lengthsAtQPS(1000, 8)},
-	{Name: "splitwise-code-2qps", Title: "Splitwise code lengths, Poisson 2 QPS", Files: []string{"traces/splitwise_code.csv"},
-		Description: "1,000 requests with lengths from Splitwise's code trace (long prompts, short outputs), Poisson 2 QPS.", apply: lengthsAtQPS(1000, 2)},
 	{Name: "splitwise-conv-replay", Title: "Splitwise conversation trace replay (19,366 requests)", Files: []string{"traces/splitwise_conv.csv"},
 		Description: "The whole Splitwise conversation trace replayed with its own arrival times (about 1 hour, 5.5 QPS)."},
+	{Name: "splitwise-code-2qps", Title: "Splitwise code lengths, Poisson 2 QPS", Files: []string{"traces/splitwise_code.csv"},
+		Description: "1,000 requests with lengths from Splitwise's code trace (long prompts, short outputs), Poisson 2 QPS.", apply: lengthsAtQPS(1000, 2)},
 	{Name: "arxiv-1qps", Title: "arXiv summarization lengths, Poisson 1 QPS", Files: []string{"traces/arxiv_summarization_stats_llama2_tokenizer_filtered_v2.csv"},
 		Description: "500 requests with arXiv-summarization lengths (long prompts), Poisson arrivals at 1 QPS.", apply: lengthsAtQPS(500, 1)},
-	{Name: "synthetic", Title: "Synthetic: generated lengths and arrivals",
-		Description: "No file: lengths and arrivals come from the synthetic generators (Vidur's defaults: 128 requests, fixed 2048+512 tokens, Poisson 0.5 QPS; change them in the config)."},
 	{Name: "arxiv-4qps", Title: "arXiv summarization lengths, Poisson 4 QPS", Files: []string{"traces/arxiv_summarization_stats_llama2_tokenizer_filtered_v2.csv"},
 		Description: "500 requests with arXiv-summarization lengths, Poisson arrivals at 4 QPS (overload).", apply: lengthsAtQPS(500, 4)},
+	{Name: "synthetic", Title: "Synthetic: generated lengths and arrivals",
+		Description: "No file: lengths and arrivals come from the synthetic generators (Vidur's defaults: 128 requests, fixed 2048+512 tokens, Poisson 0.5 QPS; change them in the config)."},
 }
 
 // All returns every preset, the default first.

@@ -18,6 +18,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 
 	"github.com/servesim/servesim/internal/runner"
@@ -48,7 +49,7 @@ commands:
   calibrate  fit a profile set to real runs, score it on held-out runs (servesim calibrate -h)
   profiles   list the embedded profile sets with provenance
   presets    list the embedded workload presets
-  version    print the version
+  version    print the version and the commit (also --version)
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -68,9 +69,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "calibrate":
 		return cmdCalibrate(ctx, args[1:], stdout, stderr)
 	case "presets":
-		return cmdPresets(stdout)
+		return cmdPresets(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
-		fmt.Fprintln(stdout, runner.Version)
+		info, ok := debug.ReadBuildInfo()
+		fmt.Fprintln(stdout, versionLine(info, ok))
 		return exitOK
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
@@ -78,6 +80,41 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "servesim: unknown command %q\n%s", args[0], usage)
 	return exitUsage
+}
+
+// versionLine is the engine version with the commit the binary was built
+// from (Go stamps it in go build and go install from a git checkout; go run
+// and go test do not).
+func versionLine(info *debug.BuildInfo, ok bool) string {
+	if !ok || info == nil {
+		return runner.Version + " (no build information)"
+	}
+	var commit, when string
+	modified := false
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			commit = s.Value
+		case "vcs.time":
+			when = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	if commit == "" {
+		return fmt.Sprintf("%s (commit unknown: built without VCS information, as go run does; go build or go install records it; %s)", runner.Version, info.GoVersion)
+	}
+	if len(commit) > 12 {
+		commit = commit[:12]
+	}
+	s := "commit " + commit
+	if when != "" {
+		s += " of " + when
+	}
+	if modified {
+		s += ", with uncommitted changes"
+	}
+	return fmt.Sprintf("%s (%s; %s)", runner.Version, s, info.GoVersion)
 }
 
 // maxMessage bounds an error message (which may echo a user's value).

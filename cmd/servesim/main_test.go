@@ -69,7 +69,7 @@ func TestSimulate_Workloads(t *testing.T) {
 		{"unknown scheduler", []string{"--replica_scheduler_config_type", "fifo"}, exitUsage, "valid: sarathi, vllm"},
 		{"unknown preset", []string{"--preset", "nope"}, exitUsage, "unknown preset"},
 		{"unknown config key", []string{"--config", "testdata/bad_config.json"}, exitUsage, "line 1, column 16: unknown key \"chunk_sise\""},
-		{"bad flag", []string{"--no_such_flag"}, exitUsage, "flag provided but not defined"},
+		{"bad flag", []string{"--no_such_flag"}, exitUsage, "unknown flag --no_such_flag"},
 		{"grid miss", []string{"--preset", "synthetic", "--interval_generator_config_type", "static",
 			"--synthetic_request_generator_config_num_requests", "300", "--replica_scheduler_config_batch_size_cap", "300",
 			"--fixed_request_length_generator_config_prefill_tokens", "8", "--fixed_request_length_generator_config_decode_tokens", "50"},

@@ -1,9 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	iofs "io/fs"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/servesim/servesim/engine"
+	"github.com/servesim/servesim/engine/predict"
 	"github.com/servesim/servesim/engine/report"
 	"github.com/servesim/servesim/engine/workload"
 	"github.com/servesim/servesim/internal/runner"
@@ -27,41 +29,33 @@ type multi []string
 func (m *multi) String() string     { return strings.Join(*m, ",") }
 func (m *multi) Set(s string) error { *m = append(*m, s); return nil }
 
-// bindConfig declares every config flag on fs, bound to cfg, with Vidur's
-// flattened flag names where Vidur has the option.
-func bindConfig(fs *flag.FlagSet, c *engine.Config) {
+// simFlags are the simulate command's own flags (not configuration).
+type simFlags struct {
+	workloads          multi
+	preset, configPath *string
+	out                *string
+	trace, progress    *bool
+	wall, quiet        *bool
+}
+
+// simulateFlags declares every flag of simulate, in groups, the config
+// flags bound to c with Vidur's flattened names where Vidur has the option
+// and a short alias for the common ones.
+func simulateFlags(c *engine.Config) (*cliFlags, *simFlags) {
+	fs, o := newCLIFlags("simulate"), &simFlags{}
+	fs.group("Workload (a file or folder, a preset, or the synthetic generators)")
+	fs.Var(&o.workloads, "workload", "workload `PATH`: a file or a directory (repeatable)")
+	o.preset = fs.String("preset", "", "embedded workload preset `NAME` and its settings (servesim presets)")
+	o.configPath = fs.String("config", "", "JSON config `FILE` (keys as in run_meta.json's config)")
 	fs.Uint64Var(&c.Seed, "seed", c.Seed, "random seed (synthetic arrivals and lengths, random global scheduler)")
 	fs.Float64Var(&c.TimeLimitS, "time_limit", c.TimeLimitS, "stop after this much simulated time in seconds (0 = none); unfinished requests are reported")
-	fs.IntVar(&c.Cluster.NumReplicas, "cluster_config_num_replicas", c.Cluster.NumReplicas, "number of replicas")
-	fs.StringVar(&c.Cluster.GlobalScheduler, "global_scheduler_config_type", c.Cluster.GlobalScheduler, "global scheduler: "+strings.Join(engine.GlobalSchedulerNames, ", "))
-	r := &c.Replica
-	fs.StringVar(&r.Model, "replica_config_model_name", r.Model, "model name")
-	fs.StringVar(&r.Device, "replica_config_device", r.Device, "device SKU (memory planner, MFU)")
-	fs.StringVar(&r.NetworkDevice, "replica_config_network_device", r.NetworkDevice, "node SKU (network profiles)")
-	fs.IntVar(&r.TensorParallelSize, "replica_config_tensor_parallel_size", r.TensorParallelSize, "tensor parallel degree")
-	fs.IntVar(&r.NumPipelineStages, "replica_config_num_pipeline_stages", r.NumPipelineStages, "pipeline stages")
-	fs.Float64Var(&r.MemoryMarginFraction, "replica_config_memory_margin_fraction", r.MemoryMarginFraction, "GPU memory kept free")
-	fs.BoolVar(&r.CompatHeadDim64, "compat_head_dim_64", r.CompatHeadDim64, "reproduce Vidur's head_dim = embedding_dim/num_q_heads (64 for Qwen3) in the memory planner")
-	s := &c.Scheduler
-	fs.StringVar(&s.Type, "replica_scheduler_config_type", s.Type, "replica scheduler: "+strings.Join(engine.SchedulerNames, ", "))
-	fs.IntVar(&s.BatchSizeCap, "replica_scheduler_config_batch_size_cap", s.BatchSizeCap, "maximum requests per replica")
-	fs.IntVar(&s.BlockSize, "replica_scheduler_config_block_size", s.BlockSize, "tokens per KV block")
-	fs.Float64Var(&s.WatermarkBlocksFraction, "replica_scheduler_config_watermark_blocks_fraction", s.WatermarkBlocksFraction, "KV blocks kept free when admitting")
-	fs.IntVar(&s.NumBlocks, "replica_scheduler_config_num_blocks", s.NumBlocks, "KV blocks per replica (0 = memory planner)")
-	fs.IntVar(&s.ChunkSize, "sarathi_scheduler_config_chunk_size", s.ChunkSize, "Sarathi token budget per iteration")
-	fs.IntVar(&s.MaxTokensInBatch, "vllm_scheduler_config_max_tokens_in_batch", s.MaxTokensInBatch, "vLLM/LightLLM padded token budget")
-	fs.IntVar(&s.MaxWaitingIters, "lightllm_scheduler_config_max_waiting_iters", s.MaxWaitingIters, "LightLLM decode iterations before retrying prefill")
 	w := &c.Workload
-	fs.IntVar(&w.MaxTokens, "request_generator_config_max_tokens", w.MaxTokens, "max prompt+output tokens per request (Vidur clips to it)")
-	fs.Float64Var(&w.PrefillScaleFactor, "prefill_scale_factor", w.PrefillScaleFactor, "multiply prompt lengths")
-	fs.Float64Var(&w.DecodeScaleFactor, "decode_scale_factor", w.DecodeScaleFactor, "multiply output lengths")
-	fs.Float64Var(&w.TimeScaleFactor, "time_scale_factor", w.TimeScaleFactor, "multiply trace arrival times")
-	fs.BoolVar(&w.TraceLengthsOnly, "trace_lengths_only", w.TraceLengthsOnly, "use a Vidur trace's lengths with synthetic arrivals")
-	fs.StringVar(&w.ModelFilter, "model_filter", w.ModelFilter, "keep only a BurstGPT trace's rows of this Model (e.g. ChatGPT, GPT-4)")
 	fs.IntVar(&w.NumRequests, "synthetic_request_generator_config_num_requests", w.NumRequests, "requests to generate (synthetic or length trace; 0 = whole trace)")
+	fs.short("num-requests", "synthetic_request_generator_config_num_requests")
 	fs.Float64Var(&w.DurationS, "synthetic_request_generator_config_duration", w.DurationS, "generate arrivals for this many seconds instead of a count")
 	fs.StringVar(&w.IntervalGenerator, "interval_generator_config_type", w.IntervalGenerator, "arrival process: poisson, gamma, static")
-	fs.Float64Var(&w.QPS, "poisson_request_interval_generator_config_qps", w.QPS, "arrival rate (poisson, gamma)")
+	fs.Float64Var(&w.QPS, "poisson_request_interval_generator_config_qps", w.QPS, "arrival rate in requests per second (poisson, gamma)")
+	fs.short("qps", "poisson_request_interval_generator_config_qps")
 	fs.Float64Var(&w.CV, "gamma_request_interval_generator_config_cv", w.CV, "coefficient of variation (gamma)")
 	fs.BoolVar(&w.TruncatePoisson, "truncate_poisson", w.TruncatePoisson, "reproduce Vidur's cap of Poisson gaps at 3/qps")
 	fs.StringVar(&w.LengthGenerator, "length_generator_config_type", w.LengthGenerator, "synthetic lengths: fixed, uniform, zipf")
@@ -70,19 +64,65 @@ func bindConfig(fs *flag.FlagSet, c *engine.Config) {
 	fs.IntVar(&w.MinTokens, "length_generator_config_min_tokens", w.MinTokens, "uniform/zipf minimum total tokens")
 	fs.Float64Var(&w.PrefillToDecodeRatio, "length_generator_config_prefill_to_decode_ratio", w.PrefillToDecodeRatio, "uniform/zipf prompt:output ratio")
 	fs.Float64Var(&w.Theta, "zipf_request_length_generator_config_theta", w.Theta, "zipf exponent")
+	fs.IntVar(&w.MaxTokens, "request_generator_config_max_tokens", w.MaxTokens, "max prompt+output tokens per request (Vidur clips to it)")
+	fs.Float64Var(&w.PrefillScaleFactor, "prefill_scale_factor", w.PrefillScaleFactor, "multiply prompt lengths")
+	fs.Float64Var(&w.DecodeScaleFactor, "decode_scale_factor", w.DecodeScaleFactor, "multiply output lengths")
+	fs.Float64Var(&w.TimeScaleFactor, "time_scale_factor", w.TimeScaleFactor, "multiply trace arrival times")
+	fs.BoolVar(&w.TraceLengthsOnly, "trace_lengths_only", w.TraceLengthsOnly, "use a Vidur trace's lengths with synthetic arrivals")
+	fs.StringVar(&w.ModelFilter, "model_filter", w.ModelFilter, "keep only a BurstGPT trace's rows of this Model (e.g. ChatGPT, GPT-4)")
+
+	fs.group("Replica scheduler")
+	s := &c.Scheduler
+	fs.StringVar(&s.Type, "replica_scheduler_config_type", s.Type, "replica scheduler: "+strings.Join(engine.SchedulerNames, ", "))
+	fs.short("scheduler", "replica_scheduler_config_type")
+	fs.IntVar(&s.BatchSizeCap, "replica_scheduler_config_batch_size_cap", s.BatchSizeCap, "maximum requests per replica")
+	fs.short("batch-cap", "replica_scheduler_config_batch_size_cap")
+	fs.IntVar(&s.ChunkSize, "sarathi_scheduler_config_chunk_size", s.ChunkSize, "Sarathi token budget per iteration")
+	fs.short("chunk-size", "sarathi_scheduler_config_chunk_size")
+	fs.IntVar(&s.BlockSize, "replica_scheduler_config_block_size", s.BlockSize, "tokens per KV block")
+	fs.Float64Var(&s.WatermarkBlocksFraction, "replica_scheduler_config_watermark_blocks_fraction", s.WatermarkBlocksFraction, "KV blocks kept free when admitting")
+	fs.IntVar(&s.NumBlocks, "replica_scheduler_config_num_blocks", s.NumBlocks, "KV blocks per replica (0 = memory planner)")
+	fs.IntVar(&s.MaxTokensInBatch, "vllm_scheduler_config_max_tokens_in_batch", s.MaxTokensInBatch, "vLLM/LightLLM padded token budget")
+	fs.IntVar(&s.MaxWaitingIters, "lightllm_scheduler_config_max_waiting_iters", s.MaxWaitingIters, "LightLLM decode iterations before retrying prefill")
+
+	fs.group("Cluster (replicas, parallelism, model and device)")
+	fs.IntVar(&c.Cluster.NumReplicas, "cluster_config_num_replicas", c.Cluster.NumReplicas, "number of replicas")
+	fs.short("replicas", "cluster_config_num_replicas")
+	fs.StringVar(&c.Cluster.GlobalScheduler, "global_scheduler_config_type", c.Cluster.GlobalScheduler, "global scheduler: "+strings.Join(engine.GlobalSchedulerNames, ", "))
+	r := &c.Replica
+	fs.IntVar(&r.TensorParallelSize, "replica_config_tensor_parallel_size", r.TensorParallelSize, "tensor parallel degree")
+	fs.short("tp", "replica_config_tensor_parallel_size")
+	fs.IntVar(&r.NumPipelineStages, "replica_config_num_pipeline_stages", r.NumPipelineStages, "pipeline stages")
+	fs.short("pp", "replica_config_num_pipeline_stages")
+	fs.StringVar(&r.Device, "replica_config_device", r.Device, "device SKU (memory planner, MFU); implied by --profile when not given")
+	fs.short("device", "replica_config_device")
+	fs.StringVar(&r.NetworkDevice, "replica_config_network_device", r.NetworkDevice, "node SKU (network profiles); implied by --profile when not given")
+	fs.StringVar(&r.Model, "replica_config_model_name", r.Model, "model name")
+	fs.Float64Var(&r.MemoryMarginFraction, "replica_config_memory_margin_fraction", r.MemoryMarginFraction, "GPU memory kept free")
+	fs.BoolVar(&r.CompatHeadDim64, "compat_head_dim_64", r.CompatHeadDim64, "reproduce Vidur's head_dim = embedding_dim/num_q_heads (64 for Qwen3) in the memory planner")
+
+	fs.group("Predictor (profile set and iteration timing)")
 	p := &c.Predictor
-	fs.StringVar(&p.Profile, "profile", p.Profile, "profile set: an embedded name (servesim profiles) or a directory")
+	fs.StringVar(&p.Profile, "profile", p.Profile, "profile set: an embedded `NAME` (servesim profiles) or a directory; sets the device too unless it is given")
+	fs.StringVar(&p.TimingModel, "timing_model", p.TimingModel, "iteration timing: vidur (GPU + optional CPU overhead, summed), engine (the set's engine.json: CUDA-graph padding, host_overheads.csv, host/GPU overlap) or auto (engine when the set has engine.json; the default)")
+	fs.BoolVar(&p.SkipCPUOverheadModeling, "skip_cpu_overhead_modeling", p.SkipCPUOverheadModeling, "leave out the serving engine's host overhead (Vidur default); =false uses the set's cpu_overheads.csv")
+	fs.BoolVar(&p.LMHead, "lm_head", p.LMHead, "charge the LM head (logits GEMM) per iteration")
+	fs.BoolVar(&p.Embedding, "embedding", p.Embedding, "charge the embedding lookup per iteration")
+	fs.BoolVar(&p.Extrapolate, "predictor_extrapolate", p.Extrapolate, "allow lookups outside the profiled grids (counted in run_meta.json)")
+	fs.StringVar(&p.AttentionDecodeContext, "attention_decode_context", p.AttentionDecodeContext, "key decode attention by the batch's mean context (Vidur) or max (servers that pad keys)")
 	fs.IntVar(&p.KVCachePredictionGranularity, "kv_cache_prediction_granularity", p.KVCachePredictionGranularity, "decode/prefill KV rounding (tokens)")
 	fs.Float64Var(&p.AttentionDecodeBatchingOverhead, "attention_decode_batching_overhead_fraction", p.AttentionDecodeBatchingOverhead, "GQA decode batching overhead")
 	fs.Float64Var(&p.AttentionPrefillBatchingOverhead, "attention_prefill_batching_overhead_fraction", p.AttentionPrefillBatchingOverhead, "GQA multi-prefill overhead")
 	fs.Float64Var(&p.NCCLCPULaunchOverheadMs, "nccl_cpu_launch_overhead_ms", p.NCCLCPULaunchOverheadMs, "per all-reduce launch overhead")
 	fs.Float64Var(&p.NCCLCPUSkewOverheadPerDeviceMs, "nccl_cpu_skew_overhead_per_device_ms", p.NCCLCPUSkewOverheadPerDeviceMs, "per-device NCCL skew")
-	fs.BoolVar(&p.SkipCPUOverheadModeling, "skip_cpu_overhead_modeling", p.SkipCPUOverheadModeling, "leave out the serving engine's host overhead (Vidur default); =false uses the set's cpu_overheads.csv")
-	fs.BoolVar(&p.LMHead, "lm_head", p.LMHead, "charge the LM head (logits GEMM) per iteration")
-	fs.BoolVar(&p.Embedding, "embedding", p.Embedding, "charge the embedding lookup per iteration")
-	fs.BoolVar(&p.Extrapolate, "predictor_extrapolate", p.Extrapolate, "allow lookups outside the profiled grids (counted in run_meta.json)")
-	fs.StringVar(&p.TimingModel, "timing_model", p.TimingModel, "iteration timing: vidur (GPU + optional CPU overhead, summed), engine (the set's engine.json: CUDA-graph padding, host_overheads.csv, host/GPU overlap) or auto (engine when the set has engine.json; the default)")
-	fs.StringVar(&p.AttentionDecodeContext, "attention_decode_context", p.AttentionDecodeContext, "key decode attention by the batch's mean context (Vidur) or max (servers that pad keys)")
+
+	fs.group("Outputs")
+	o.out = fs.String("out", "servesim_out", "output directory `DIR`")
+	o.trace = fs.Bool("chrome_trace", true, "write chrome_trace.json (one event per batch stage)")
+	o.progress = fs.Bool("progress", false, "show a progress bar (default: when stderr is a terminal)")
+	o.wall = fs.Bool("record_wall_clock", false, "record started_at/ended_at in run_meta.json (outputs then differ run to run)")
+	o.quiet = fs.Bool("quiet", false, "print nothing on success")
+	return fs, o
 }
 
 const simulateUsage = `usage: servesim simulate [--workload PATH]... [--preset NAME] [--config FILE] [--out DIR] [flags]
@@ -91,63 +131,95 @@ Without --workload and --preset it runs the seed workload (4 requests) with the 
 configuration (the seed's Vidur config: Qwen3-0.6B, A100, Sarathi chunk 512, batch cap 128).
 --workload takes a file or a directory (every .csv and .jsonl in it); repeat it for several files.
 Settings apply in this order: defaults, then --preset, then --config (JSON), then flags.
+Short flags (--qps, --scheduler, --tp, ...) set the same value as Vidur's long names beside them.
 
 `
 
+// simulateExamples are the help's examples (the tests run each of them,
+// paths relative to the repository root). The profile-set example names an
+// embedded set of another device than the default's.
+func simulateExamples() string {
+	ex := []string{
+		"servesim simulate --out out/seed",
+		"servesim simulate --preset splitwise-conv-2qps --scheduler vllm --batch-cap 64 --out out/vllm",
+		"servesim simulate --preset synthetic --qps 4 --num-requests 200 --chunk-size 256 --out out/synthetic",
+		"servesim simulate --workload presets/data/spaced-2s --replicas 2 --out out/two-replicas",
+		"servesim simulate --preset spaced-2s --skip_cpu_overhead_modeling=false --out out/overhead",
+	}
+	if name := otherDeviceSet(); name != "" {
+		ex = append(ex, "servesim simulate --profile "+name+" --out out/other-device   # the set's device is implied")
+	}
+	return "Examples:\n  " + strings.Join(ex, "\n  ") + "\n"
+}
+
+// otherDeviceSet names the first embedded profile set made for another
+// device than the default configuration's, or "".
+func otherDeviceSet() string {
+	reg := profiles.Embedded()
+	def := engine.DefaultConfig().Replica.Device
+	for _, n := range reg.Names() {
+		if set, err := reg.Open(n); err == nil && set.Meta.Device != def {
+			return n
+		}
+	}
+	return ""
+}
+
 func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// Pass 1: find --preset and --config, which set the base the flags go on.
-	pre := flag.NewFlagSet("simulate", flag.ContinueOnError)
-	pre.SetOutput(io.Discard)
-	preset, configPath := pre.String("preset", "", ""), pre.String("config", "", "")
-	var ignored multi
-	pre.Var(&ignored, "workload", "")
 	cfg0 := engine.DefaultConfig()
-	bindConfig(pre, &cfg0)
-	pre.String("out", "", "")
-	pre.Bool("chrome_trace", true, "")
-	pre.Bool("progress", false, "")
-	pre.Bool("record_wall_clock", false, "")
-	pre.Bool("quiet", false, "")
+	pre, po := simulateFlags(&cfg0)
 	_ = pre.Parse(args)
+	preset, configPath := po.preset, po.configPath
 
 	cfg, err := runner.Config(*preset)
 	if err != nil {
 		return fail(stderr, exitUsage, err)
 	}
+	var configKeys configPresence
 	if *configPath != "" {
-		f, err := os.Open(*configPath)
+		b, err := os.ReadFile(*configPath)
 		if err != nil {
 			return fail(stderr, exitUsage, err)
 		}
-		err = engine.DecodeConfig(f, &cfg)
-		f.Close()
-		if err != nil {
+		if err := engine.DecodeConfig(bytes.NewReader(b), &cfg); err != nil {
 			return fail(stderr, exitUsage, fmt.Errorf("%s: %w", *configPath, err))
 		}
+		configKeys = presentKeys(b)
 	}
-	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, simulateUsage); fs.PrintDefaults() }
-	var workloads multi
-	fs.Var(&workloads, "workload", "workload file or directory (repeatable)")
-	fs.String("preset", "", "embedded workload preset (servesim presets)")
-	fs.String("config", "", "JSON config file (keys as in run_meta.json's config)")
-	out := fs.String("out", "servesim_out", "output directory")
-	trace := fs.Bool("chrome_trace", true, "write chrome_trace.json (one event per batch stage)")
-	progress := fs.Bool("progress", false, "show a progress bar (default: when stderr is a terminal)")
-	wall := fs.Bool("record_wall_clock", false, "record started_at/ended_at in run_meta.json (outputs then differ run to run)")
-	quiet := fs.Bool("quiet", false, "print nothing on success")
-	bindConfig(fs, &cfg)
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return exitOK
-		}
-		return exitUsage
+	fs, opts := simulateFlags(&cfg)
+	help := func(w io.Writer) {
+		fmt.Fprint(w, simulateUsage)
+		fs.printHelp(w)
+		fmt.Fprint(w, simulateExamples())
 	}
+	if code, done := fs.parse(args, help, stdout, stderr); done {
+		return code
+	}
+	workloads, out, trace, progress, wall, quiet := opts.workloads, opts.out, opts.trace, opts.progress, opts.wall, opts.quiet
 	if fs.NArg() > 0 {
 		return fail(stderr, exitUsage, fmt.Errorf("unexpected arguments %q (workloads go after --workload)", fs.Args()))
 	}
-	job := runner.Job{Preset: *preset, Config: cfg}
+	given := func(long string, inConfig bool, changed func(engine.Config) bool) bool {
+		return fs.given(long) || inConfig || changed(cfg0Preset(*preset))
+	}
+	profileGiven := given("profile", configKeys.profile, func(c engine.Config) bool { return c.Predictor.Profile != engine.DefaultConfig().Predictor.Profile })
+	deviceGiven := given("replica_config_device", configKeys.device, func(c engine.Config) bool { return c.Replica.Device != engine.DefaultConfig().Replica.Device })
+	networkGiven := given("replica_config_network_device", configKeys.networkDevice, func(c engine.Config) bool {
+		return c.Replica.NetworkDevice != engine.DefaultConfig().Replica.NetworkDevice
+	})
+	job := runner.Job{Preset: *preset}
+	if profileGiven && !deviceGiven {
+		set, err := runner.OpenProfile(cfg)
+		if err != nil {
+			return fail(stderr, errCode(err), err)
+		}
+		if implyDevice(&cfg, set, networkGiven) && !*quiet {
+			fmt.Fprintf(stderr, "servesim: note: device %s (and node %s) from profile set %s; --device overrides\n", cfg.Replica.Device, cfg.Replica.NetworkDevice, cfg.Predictor.Profile)
+		}
+		job.Profile = set
+	}
+	job.Config = cfg
 	// chrome_trace.json names each batch by its members, as the API's and
 	// the golden file do; the engine records them only when asked.
 	job.Options.KeepMembers = *trace
@@ -206,6 +278,46 @@ func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		printKeyResults(stdout, o, *out)
 	}
 	return exitOK
+}
+
+// cfg0Preset is the default config with the preset applied (no config file,
+// no flags): what says whether the preset itself set a value.
+func cfg0Preset(preset string) engine.Config {
+	cfg, _ := runner.Config(preset)
+	return cfg
+}
+
+// implyDevice sets the replica's device (and, unless it was given, its
+// network node) to the profile set's, as a set holds one device's times.
+// It reports whether anything changed.
+func implyDevice(cfg *engine.Config, set *predict.Set, networkGiven bool) bool {
+	r, m := &cfg.Replica, set.Meta
+	changed := false
+	if m.Device != "" && r.Device != m.Device {
+		r.Device, changed = m.Device, true
+	}
+	if !networkGiven && m.NetworkDevice != "" && r.NetworkDevice != m.NetworkDevice {
+		r.NetworkDevice, changed = m.NetworkDevice, true
+	}
+	return changed
+}
+
+// configPresence says which of the keys that imply one another a config
+// file sets.
+type configPresence struct{ profile, device, networkDevice bool }
+
+// presentKeys reads which keys a config file (already decoded without
+// error) sets.
+func presentKeys(b []byte) configPresence {
+	var top struct {
+		Replica   map[string]json.RawMessage `json:"replica"`
+		Predictor map[string]json.RawMessage `json:"predictor"`
+	}
+	_ = json.Unmarshal(b, &top)
+	_, dev := top.Replica["device"]
+	_, net := top.Replica["network_device"]
+	_, prof := top.Predictor["profile"]
+	return configPresence{profile: prof, device: dev, networkDevice: net}
 }
 
 // openWorkload opens a file, or every .csv/.jsonl file of a directory.
@@ -277,11 +389,14 @@ func printKeyResults(w io.Writer, o *runner.Output, out string) {
 }
 
 func cmdProfiles(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("profiles", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newCLIFlags("profiles")
 	prov := fs.String("provenance", "", "print the full PROVENANCE.md of this set")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	help := func(w io.Writer) {
+		fmt.Fprint(w, "usage: servesim profiles [--provenance NAME]\n\nLists the embedded profile sets (name, model and device, status, CPU-overhead model).\n\n")
+		fs.printHelp(w)
+	}
+	if code, done := fs.parse(args, help, stdout, stderr); done {
+		return code
 	}
 	reg := profiles.Embedded()
 	if *prov != "" {
@@ -307,9 +422,26 @@ func cmdProfiles(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-func cmdPresets(stdout io.Writer) int {
-	for _, p := range presets.All() {
-		fmt.Fprintf(stdout, "%s\t%s\n\t%s\n", p.Name, p.Title, p.Description)
+func cmdPresets(args []string, stdout, stderr io.Writer) int {
+	fs := newCLIFlags("presets")
+	long := fs.Bool("v", false, "print each preset's full description too")
+	help := func(w io.Writer) {
+		fmt.Fprint(w, "usage: servesim presets [-v]\n\nLists the embedded workload presets, one a line (servesim simulate --preset NAME).\n\n")
+		fs.printHelp(w)
+	}
+	if code, done := fs.parse(args, help, stdout, stderr); done {
+		return code
+	}
+	all := presets.All()
+	width := 0
+	for _, p := range all {
+		width = max(width, len(p.Name))
+	}
+	for _, p := range all {
+		fmt.Fprintf(stdout, "%-*s  %s\n", width, p.Name, p.Title)
+		if *long {
+			fmt.Fprintf(stdout, "%-*s  %s\n", width, "", p.Description)
+		}
 	}
 	return exitOK
 }
