@@ -209,14 +209,29 @@ func openFiles(files map[string][]byte, name string) (*predict.Set, error) {
 	return predict.Open(m, "calibrated:"+name)
 }
 
-// classTimes predicts a real step on the base set at its real shape, by class (ms).
-func classTimes(p *predict.Predictor, spec *predict.EngineSpec, s compare.RealStep) ([3]float64, error) {
+// PredictStep predicts a real step at its real shape with p (built by
+// engine.NewPredictor under engine timing): GPU and host time in ms.
+func PredictStep(p *predict.Predictor, spec *predict.EngineSpec, s compare.RealStep) (gpuMs, hostMs float64, err error) {
+	c, err := classTimes(p, spec, s)
+	if err != nil {
+		return 0, 0, err
+	}
+	hostMs, err = p.Host(p.KeyOf(stepBatch(s)))
+	return c[0] + c[1] + c[2], hostMs, err
+}
+
+func stepBatch(s compare.RealStep) predict.Batch {
 	b := predict.Batch{NumRequests: s.Seqs, Tokens: s.Tokens, NumDecodes: s.Decodes, DecodeContextSum: s.DecodeCtxSum,
 		DecodeContextMax: int(s.DecodeCtxMax), NewRequests: s.New, LogitSeqs: s.Seqs}
 	for _, c := range s.Chunks {
 		b.Prefills = append(b.Prefills, predict.Prefill{Chunk: c.Tokens, Processed: c.Cached})
 	}
-	bd, _, _, err := p.EngineStage(spec, p.KeyOf(b))
+	return b
+}
+
+// classTimes predicts a real step on the base set at its real shape, by class (ms).
+func classTimes(p *predict.Predictor, spec *predict.EngineSpec, s compare.RealStep) ([3]float64, error) {
+	bd, _, _, err := p.EngineStage(spec, p.KeyOf(stepBatch(s)))
 	if err != nil {
 		return [3]float64{}, err
 	}
@@ -404,7 +419,25 @@ func hostAt(rows []HostRow, b int, np, ptok float64) float64 {
 	return base + r.PerPrefill*np + r.PerToken*ptok
 }
 
+// solve3 solves the 3x3 normal equations; false when they are singular or
+// nearly so (classes that move together on the fitted steps: any split of
+// the time between them fits equally well).
 func solve3(A [3][3]float64, b [3]float64) ([3]float64, bool) {
+	// Correlation-scaled determinant: 1 for independent classes, 0 for
+	// collinear ones.
+	var S [3][3]float64
+	for i := range 3 {
+		for j := range 3 {
+			if A[i][i] <= 0 || A[j][j] <= 0 {
+				return [3]float64{}, false
+			}
+			S[i][j] = A[i][j] / math.Sqrt(A[i][i]*A[j][j])
+		}
+	}
+	det := S[0][0]*(S[1][1]*S[2][2]-S[1][2]*S[2][1]) - S[0][1]*(S[1][0]*S[2][2]-S[1][2]*S[2][0]) + S[0][2]*(S[1][0]*S[2][1]-S[1][1]*S[2][0])
+	if det < 1e-9 {
+		return [3]float64{}, false
+	}
 	M := make([][]float64, 3)
 	for i := range 3 {
 		M[i] = []float64{A[i][0], A[i][1], A[i][2], b[i]}

@@ -379,7 +379,12 @@ func pctText(sim, real float64) string {
 // per run, how many steps align and the predicted vs measured GPU and
 // host time; then the worst-predicted step shapes over all of them.
 func WriteSteps(w io.Writer, reps []*StepReport, worst int) {
-	fmt.Fprintf(w, "\n## Steps: real step_log.csv vs simulated batch_metrics.csv\n\n")
+	WriteStepsTitled(w, "Steps: real step_log.csv vs simulated batch_metrics.csv", reps, worst)
+}
+
+// WriteStepsTitled is WriteSteps under another heading.
+func WriteStepsTitled(w io.Writer, title string, reps []*StepReport, worst int) {
+	fmt.Fprintf(w, "\n## %s\n\n", title)
 	fmt.Fprintf(w, "| run | real steps | simulated steps | aligned (same index and shape) | first differing step | real GPU ms | simulated GPU ms | GPU error | real host ms | simulated host ms | host error |\n")
 	fmt.Fprintf(w, "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range reps {

@@ -173,7 +173,7 @@ func TestReadMetrics_Gzip(t *testing.T) {
 	zw.Write([]byte("request_id,token_index,token_time_ns,token_latency_ns\n0,0,10,0\n0,1,25,15\n"))
 	zw.Close()
 	fsys := fstest.MapFS{
-		"request_metrics.csv": {Data: []byte("request_id,arrival_time_ns,first_token_time_ns,ttft_ns,completion_time_ns,num_prefill_tokens,num_decode_tokens,num_decode_tokens_actual,status\n0,0,10,10,25,5,2,2,ok\n")},
+		"request_metrics.csv":  {Data: []byte("request_id,arrival_time_ns,first_token_time_ns,ttft_ns,completion_time_ns,num_prefill_tokens,num_decode_tokens,num_decode_tokens_actual,status\n0,0,10,10,25,5,2,2,ok\n")},
 		"token_metrics.csv.gz": {Data: z.Bytes()},
 	}
 	r, err := ReadMetrics(fsys, "gz")

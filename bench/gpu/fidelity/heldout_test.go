@@ -54,7 +54,7 @@ func fixtureTree(t *testing.T) heldOutOptions {
 			t.Fatal(err)
 		}
 		files := []workload.File{{Name: "trace_lengths.csv", R: strings.NewReader(lengths.String())}, {Name: "trace_intervals.csv", R: strings.NewReader(intervals.String())}}
-		out, err := runner.Run(context.Background(), runner.Job{Files: files, Config: cfg, Profile: set})
+		out, err := runner.Run(context.Background(), runner.Job{Files: files, Config: cfg, Profile: set, Options: engine.Options{KeepMembers: true}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,6 +72,7 @@ func fixtureTree(t *testing.T) heldOutOptions {
 				}
 				fh.Close()
 			}
+			os.WriteFile(filepath.Join(rd, "step_log.csv"), []byte(stepLog(out.Result)), 0o644)
 		}
 	}
 	return heldOutOptions{Manifest: filepath.Join(wl, "MANIFEST.json"), Bench: filepath.Join(root, "bench"), Card: "x100",
@@ -117,6 +118,8 @@ func TestHeldOut_Fixture(t *testing.T) {
 		"| fit-a (within target) |",
 		"vLLM V1 scheduling simulated as Sarathi with chunk = max_num_batched_tokens",
 		"| TTFT | +0.0% | +0.0% | +0.0% | +3.0% | +3.0% | +3.0% |",
+		"## Every real step predicted at its own shape",
+		"| ho-b | 32 | 32 | 32 | none | 82.4 | 82.4 | +0.0% |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
@@ -169,5 +172,57 @@ func TestMeets(t *testing.T) {
 		if got := (runScore{err: tc.err, spread: tc.spread}).meets(); got != tc.want {
 			t.Errorf("error %v spread %v: meets %t, want %t", tc.err, tc.spread, got, tc.want)
 		}
+	}
+}
+
+// stepLog writes a simulation's steps as the reference engine's step log.
+func stepLog(res *engine.Result) string {
+	var b strings.Builder
+	b.WriteString("step,start_ns,launch_ns,end_ns,gpu_ms,host_ms,mode,padded,num_seqs,num_decodes,num_prefills,num_new,num_tokens,decode_ctx_sum,decode_ctx_max,prefill_chunks,preempted\n")
+	done := map[int]int{}
+	for i, rec := range res.Batches {
+		var chunks []string
+		dec, pre, nw, ctx, ctxMax := 0, 0, 0, 0, 0
+		for _, m := range res.Members(i) {
+			q := res.Requests[m.Request]
+			if done[m.Request] >= q.Prefill {
+				dec++
+				c := done[m.Request] + 1
+				ctx += c
+				ctxMax = max(ctxMax, c)
+			} else {
+				pre++
+				if done[m.Request] == 0 {
+					nw++
+				}
+				chunks = append(chunks, fmt.Sprintf("%d:%d", m.Tokens, done[m.Request]))
+			}
+			done[m.Request] += m.Tokens
+		}
+		fmt.Fprintf(&b, "%d,%d,%d,%d,%g,%g,%s,%d,%d,%d,%d,%d,%d,%d,%d,%s,0\n", i, rec.ScheduledAt, rec.LaunchedAt(), rec.EndAt,
+			float64(rec.ModelNs)/1e6, float64(rec.HostNs)/1e6, rec.ModeName(), rec.Padded, rec.Size(), dec, pre, nw, rec.Tokens(), ctx, ctxMax, strings.Join(chunks, ";"))
+	}
+	return b.String()
+}
+
+// TestHeldOut_Calibrate: calibrated on the fit run only (whose steps are
+// the fixture set's own), the set is unchanged in effect: the held-out run
+// stays at 0 error, and the report says what the fit used.
+func TestHeldOut_Calibrate(t *testing.T) {
+	o := fixtureTree(t)
+	o.Calibrate = filepath.Join(t.TempDir(), "cal")
+	if err := heldOut(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(o.Out)
+	md := string(b)
+	for _, want := range []string{"calibrated (`servesim calibrate`", "on the manifest's fit runs only (fit-a:", "| ho-b (within target) | 20 requests | TTFT |", "gemm x1.000, attention x1.000, elementwise x1.000"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+	prov, err := os.ReadFile(filepath.Join(o.Calibrate, "PROVENANCE.md"))
+	if err != nil || strings.Contains(string(prov), "ho-b") {
+		t.Errorf("the calibrated set must not mention the held-out run: %v\n%s", err, prov)
 	}
 }
