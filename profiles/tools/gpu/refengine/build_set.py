@@ -1,0 +1,160 @@
+"""Assemble the profile set from the device's raw results (stdlib only):
+mlp.csv (token ops scaled to the in-situ graph step times), mlp_isolated.csv
+(the kernels alone, as measured), attention.csv, engine.json,
+host_overheads.csv and host_fit.json (fit runs only), env.json, tuning.json
+and insitu.json.
+
+In-situ scaling: for each captured size s, insitu.json has the measured GPU
+time of the whole graph; the per-op profile predicts it as
+  28 x (token ops(s) + KV save(s) + attention) + emb(s) + lm_head(rows)
+and the token-op rows at s (all mlp.csv columns but emb/lm_head are scaled by
+f(s) = (measured - 28 x (KV save + attention)) / (28 x token ops + emb + lm_head),
+so the profile's sum equals the measured step. Decode graph sizes take the
+decode graphs' factor, sizes above 256 the mixed graphs'; eager sizes (above
+2048) stay as measured alone.
+
+Usage (repo root): python3 profiles/tools/gpu/refengine/build_set.py RAW_PROFILE_DIR bench/gpu/h200/engine \\
+    profiles/tools/gpu/workloads/MANIFEST.json bench/gpu/h200 bench/gpu/h200-repeat --out profiles/h200/qwen3-0.6b
+"""
+import argparse
+import bisect
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from refengine import fit_host  # noqa: E402
+
+LAYERS = 28
+TOKEN_OPS = ["input_layernorm", "attn_pre_proj", "attn_rope", "attn_post_proj", "post_attention_layernorm",
+             "mlp_up_proj", "mlp_act", "mlp_down_proj", "emb", "lm_head"]
+DECODE_SIZES = [1, 2, 4, 8] + list(range(16, 257, 8))
+MIXED_SIZES = list(range(64, 513, 64)) + list(range(640, 2049, 128))
+STATS = ["min", "max", "mean", "median", "std"]
+
+
+def interp(xs, ys, x):
+    i = bisect.bisect_left(xs, x)
+    if i < len(xs) and xs[i] == x:
+        return ys[i]
+    if i == 0:
+        return ys[0]
+    if i == len(xs):
+        return ys[-1]
+    return ys[i - 1] + (ys[i] - ys[i - 1]) * (x - xs[i - 1]) / (xs[i] - xs[i - 1])
+
+
+def attention_tables(path):
+    dec, pre, kv = {}, {}, {}
+    for r in csv.DictReader(open(path)):
+        if r["is_prefill"] == "True":
+            pre.setdefault(int(r["prefill_chunk_size"]), {})[int(r["kv_cache_size"])] = float(r["time_stats.attn_prefill.median"])
+            kv[int(r["prefill_chunk_size"])] = float(r["time_stats.attn_kv_cache_save.median"])
+        else:
+            dec.setdefault(int(r["batch_size"]), {})[int(r["kv_cache_size"])] = float(r["time_stats.attn_decode.median"])
+            kv[int(r["batch_size"])] = float(r["time_stats.attn_kv_cache_save.median"])
+    return dec, pre, kv
+
+
+def at(table, outer, inner):
+    ks = sorted(table)
+
+    def row(o):
+        d = table[o]
+        xs = sorted(d)
+        return interp(xs, [d[x] for x in xs], inner)
+    vals = [row(o) for o in ks]
+    return interp(ks, vals, outer)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("raw")
+    ap.add_argument("engine_dir")
+    ap.add_argument("manifest")
+    ap.add_argument("runs", nargs="+")
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args()
+    insitu = json.load(open(os.path.join(a.engine_dir, "insitu.json")))
+    rows = list(csv.DictReader(open(os.path.join(a.raw, "mlp.csv"))))
+    header = list(rows[0].keys())
+    T = [int(r["num_tokens"]) for r in rows]
+    med = {op: [float(r[f"time_stats.{op}.median"]) for r in rows] for op in TOKEN_OPS}
+    dec, pre, kv = attention_tables(os.path.join(a.raw, "attention.csv"))
+    kvx = sorted(kv)
+    ctx = insitu["context"]
+    factors = {}
+    for kind, sizes in (("decode", DECODE_SIZES), ("mixed", MIXED_SIZES)):
+        for s in sizes:
+            meas = insitu[kind][str(s)]
+            tok = sum(interp(T, med[op], s) for op in TOKEN_OPS[:8])
+            kvs = interp(kvx, [kv[x] for x in kvx], s)
+            if kind == "decode":
+                att = at(dec, s, ctx + 7)  # contexts 512..526 over the 15 steps
+                rows_lm = s
+            else:
+                att = at(pre, s, 0)
+                rows_lm = min(s, 256)
+            head = interp(T, med["emb"], s) + interp(T, med["lm_head"], rows_lm)
+            f = (meas - LAYERS * (kvs + att)) / (LAYERS * tok + head)
+            factors[f"{kind}:{s}"] = dict(measured_ms=meas, isolated_sum_ms=LAYERS * (tok + kvs + att) + head, factor=f)
+    os.makedirs(a.out, exist_ok=True)
+    shutil.copy(os.path.join(a.raw, "mlp.csv"), os.path.join(a.out, "mlp_isolated.csv"))
+    with open(os.path.join(a.out, "mlp.csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=header, lineterminator="\n")
+        w.writeheader()
+        for r in rows:
+            t = int(r["num_tokens"])
+            key = f"decode:{t}" if t in DECODE_SIZES else (f"mixed:{t}" if t in MIXED_SIZES else None)
+            fac = factors[key]["factor"] if key else 1.0
+            out = dict(r)
+            for op in TOKEN_OPS:
+                for s in STATS:
+                    c = f"time_stats.{op}.{s}"
+                    out[c] = f"{float(r[c]) * fac:.6f}"
+            w.writerow(out)
+    for name in ("attention.csv", "env.json"):
+        shutil.copy(os.path.join(a.raw, name), os.path.join(a.out, name))
+    for name in ("tuning.json", "insitu.json"):
+        shutil.copy(os.path.join(a.engine_dir, name), os.path.join(a.out, name))
+    json.dump(factors, open(os.path.join(a.out, "insitu_factors.json"), "w"), indent=1)
+    # host table from the fit runs (+ the benchmark's steady decode steps beyond them)
+    subprocess.run([sys.executable, "-m", "refengine.fit_host", os.path.abspath(a.manifest)] +
+                   [os.path.abspath(d) for d in a.runs] + ["--out", os.path.abspath(a.out)],
+                   cwd=os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."), check=True, capture_output=True)
+    fit = json.load(open(os.path.join(a.out, "host_fit.json")))
+    hrows = [line.strip().split(",") for line in open(os.path.join(a.out, "host_overheads.csv"))][1:]
+    maxfit = max(int(r[0]) for r in hrows)
+    proc_top = fit["output_processing_ms_by_bin"][str(maxfit)]
+    bench = json.load(open(os.path.join(a.engine_dir, "bench.json")))
+    extra = {}
+    for d in bench["decode"]:
+        if "skipped" not in d and d["batch"] > maxfit:
+            extra.setdefault(d["batch"], []).append(d["host_ms"])
+    import statistics
+    for bs, v in sorted(extra.items()):
+        hrows.append([str(bs), f"{statistics.median(v) + proc_top:.6f}", hrows[0][2], hrows[0][3]])
+    with open(os.path.join(a.out, "host_overheads.csv"), "w") as f:
+        f.write("batch_size,host_base_ms,host_per_prefill_ms,host_per_prefill_token_ms\n")
+        for r in hrows:
+            f.write(",".join(r) + "\n")
+    fit["bench_rows"] = {str(k): dict(host_ms_median_over_contexts=statistics.median(v), plus_output_processing_ms=proc_top)
+                         for k, v in extra.items()}
+    fit["fit_runs"] = [os.path.relpath(p) for p in fit["fit_runs"]]
+    json.dump(fit, open(os.path.join(a.out, "host_fit.json"), "w"), indent=1, sort_keys=True)
+    commit = subprocess.run(["git", "log", "-1", "--format=%h", "--", "profiles/tools/gpu/refengine/kernels.py"],
+                            capture_output=True, text=True).stdout.strip()
+    eng = dict(engine=f"servesim reference engine (profiles/tools/gpu/refengine at {commit}): Triton paged attention, "
+               "CUDA graphs, async scheduling one step ahead",
+               overlap="async", cuda_graph_batch_sizes=DECODE_SIZES, mixed_graph_token_sizes=MIXED_SIZES,
+               sync_ms=round(max(fit["sync_ms"], 0.0), 6), fused_ops=["add", "qk_norm"])
+    json.dump(eng, open(os.path.join(a.out, "engine.json"), "w"), indent=1)
+    fs = [v["factor"] for v in factors.values()]
+    print(f"in-situ factors {min(fs):.3f}..{max(fs):.3f}; host rows {len(hrows)}; sync {fit['sync_ms']:.4f} ms")
+
+
+if __name__ == "__main__":
+    main()
