@@ -462,3 +462,23 @@ func TestSimulate_UserProfileFiles(t *testing.T) {
 		t.Errorf("%d %+v", bad.Code, p)
 	}
 }
+
+// TestWorkloadInspect_RealResult: a vllm bench serve result is also a
+// workload (its requests replayed), summarised before running.
+func TestWorkloadInspect_RealResult(t *testing.T) {
+	h := api.NewHandler(api.Options{})
+	b, err := os.ReadFile("../internal/realrun/testdata/vllm_bench_serve.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]any{"files": []api.File{{Name: "result.json", Content: string(b)}}})
+	r := httptest.NewRequest("POST", "/api/workload", bytes.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	rec := serve(t, h, r)
+	checkSpec(t, "POST", "/api/workload", rec)
+	var info api.WorkloadInfo
+	json.Unmarshal(rec.Body.Bytes(), &info)
+	if rec.Code != 200 || info.Format != "real-result" || info.NumRequests != 4 {
+		t.Errorf("%d %s", rec.Code, rec.Body.String())
+	}
+}

@@ -59,6 +59,10 @@ const (
 	FormatBurstGPT    Format = "burstgpt"       // BurstGPT CSV
 	FormatAzure       Format = "azure-llm"      // Azure LLM inference trace 2023/2024 CSV
 	FormatSplitwise   Format = "splitwise"      // Splitwise CSV
+	// FormatRealResult is a real benchmark's result (vllm bench serve JSON,
+	// AIPerf profile_export.jsonl) replayed as a workload; hosts read those
+	// (internal/realrun), Load does not.
+	FormatRealResult Format = "real-result"
 )
 
 // MaxRequests bounds how many requests one workload may hold, so that a

@@ -12,6 +12,7 @@ import (
 
 	"github.com/servesim/servesim/engine/csvin"
 	"github.com/servesim/servesim/engine/predict"
+	"github.com/servesim/servesim/engine/workload"
 	"github.com/servesim/servesim/internal/runner"
 	"github.com/servesim/servesim/profiles"
 )
@@ -123,5 +124,38 @@ func TestUserProfileFiles(t *testing.T) {
 	}
 	if out.Result.Profile.Kind != predict.KindUser {
 		t.Errorf("kind %s", out.Result.Profile.Kind)
+	}
+}
+
+// TestRealResultIsAWorkload: a vllm bench serve result JSON or an AIPerf
+// profile_export.jsonl given as the workload replays its requests (arrivals
+// from their start times, measured lengths; failed ones kept, not run).
+func TestRealResultIsAWorkload(t *testing.T) {
+	cfg, _ := runner.Config("seed")
+	for _, name := range []string{"vllm_bench_serve.json", "profile_export.jsonl"} {
+		b, err := os.ReadFile(filepath.Join("../realrun/testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files := []workload.File{{Name: name, R: bytes.NewReader(b)}}
+		out, err := runner.Run(context.Background(), runner.Job{Files: files, Config: cfg})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		w := out.Workload
+		if w.Format != workload.FormatRealResult || len(w.Requests) == 0 || !strings.Contains(strings.Join(w.Notes, " "), name) {
+			t.Errorf("%s: format %s, %d requests, notes %q", name, w.Format, len(w.Requests), w.Notes)
+		}
+		if name == "vllm_bench_serve.json" {
+			// input_lens 100, 50, 30, 80; the third failed (0 output tokens).
+			if w.Requests[0].Prefill != 100 || w.Requests[3].Prefill != 80 || w.Requests[2].Rejected == "" || out.Result.Requests[2].Status == "ok" {
+				t.Errorf("requests %+v", w.Requests)
+			}
+		}
+	}
+	// A Mooncake trace is still a trace.
+	files := []workload.File{{Name: "t.jsonl", R: strings.NewReader(`{"timestamp":0,"input_length":5,"output_length":2}` + "\n")}}
+	if w, err := runner.LoadWorkload(context.Background(), runner.Job{Files: files, Config: cfg}); err != nil || w.Format != workload.FormatMooncake {
+		t.Errorf("mooncake: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ package runner
 
 import (
 	"archive/zip"
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -19,6 +20,7 @@ import (
 	"github.com/servesim/servesim/engine/predict"
 	"github.com/servesim/servesim/engine/report"
 	"github.com/servesim/servesim/engine/workload"
+	"github.com/servesim/servesim/internal/realrun"
 	"github.com/servesim/servesim/presets"
 	"github.com/servesim/servesim/profiles"
 )
@@ -151,7 +153,15 @@ func load(ctx context.Context, job Job, files []workload.File) (*workload.Worklo
 	}
 	opt := job.Config.WorkloadOptions()
 	opt.Limits = workload.Limits{MaxRequests: job.Limits.MaxRequests, MaxTokens: job.Limits.MaxTokens}
-	w, err := workload.LoadContext(ctx, files, opt)
+	var w *workload.Workload
+	var err error
+	if len(files) == 1 && files[0].Parsed == nil && files[0].R != nil {
+		files = append([]workload.File(nil), files...) // the caller's stay as given
+		w, files[0], err = realResult(files[0])
+	}
+	if w == nil && err == nil {
+		w, err = workload.LoadContext(ctx, files, opt)
+	}
 	if err != nil {
 		var ie *csvin.Error
 		var le *workload.LimitError
@@ -170,6 +180,59 @@ func load(ctx context.Context, job Job, files []workload.File) (*workload.Worklo
 		}
 	}
 	return w, nil
+}
+
+// realResult reads f as a real benchmark's result when it is one (a
+// `vllm bench serve` result JSON, or AIPerf's profile_export.jsonl: see
+// internal/realrun): its requests, arrivals and measured lengths are then the
+// workload (requests that failed in the real run are kept, not simulated).
+// Otherwise it returns a nil workload and f, still readable from the start.
+func realResult(f workload.File) (*workload.Workload, workload.File, error) {
+	br := bufio.NewReaderSize(f.R, 64<<10)
+	f.R = br
+	head, _ := br.Peek(64 << 10)
+	head = bytes.TrimSpace(bytes.TrimPrefix(head, []byte{0xEF, 0xBB, 0xBF}))
+	if len(head) == 0 || head[0] != '{' {
+		return nil, f, nil
+	}
+	line := head
+	if i := bytes.IndexByte(line, '\n'); i >= 0 {
+		line = line[:i]
+	}
+	has := func(b []byte, keys ...string) bool {
+		for _, k := range keys {
+			if !bytes.Contains(b, []byte(`"`+k+`"`)) {
+				return false
+			}
+		}
+		return true
+	}
+	aiperf := has(line, "metadata", "metrics") && has(line, "request_start_ns")
+	vllm := has(head, "ttfts") || has(head, "input_lens", "output_lens") || has(head, "backend", "num_prompts")
+	if !aiperf && !vllm {
+		return nil, f, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(br, realrun.MaxBytes+1))
+	if err != nil {
+		return nil, f, fmt.Errorf("read %s: %w", f.Name, err)
+	}
+	if len(b) > realrun.MaxBytes {
+		return nil, f, &csvin.Error{File: f.Name, Want: fmt.Sprintf("a result file of at most %d bytes", realrun.MaxBytes), Got: "a larger one"}
+	}
+	res, err := realrun.Parse(b, f.Name)
+	if err != nil {
+		var ie *csvin.Error
+		if !errors.As(err, &ie) {
+			err = &csvin.Error{File: f.Name, Want: "a vllm bench serve result JSON or an AIPerf profile_export.jsonl", Got: err.Error()}
+		}
+		return nil, f, err
+	}
+	w, err := res.Workload()
+	if err != nil {
+		return nil, f, &csvin.Error{File: f.Name, Want: "a result with per-request start times", Got: err.Error()}
+	}
+	w.Format = workload.FormatRealResult
+	return w, f, nil
 }
 
 func jobFiles(job Job) ([]workload.File, string, error) {
