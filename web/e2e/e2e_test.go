@@ -253,6 +253,7 @@ func TestPage_Formats(t *testing.T) {
 		{"Bailian", []string{"../../engine/workload/testdata/bailian.jsonl"}, "bailian-trace: 3 requests", "3"},
 		{"BurstGPT", []string{"../../engine/workload/testdata/burstgpt.csv"}, "burstgpt: 3 requests", "3"},
 		{"Azure", []string{"../../engine/workload/testdata/azure_2024.csv"}, "prompt p50/p90/p99/max 2162/3567/3567/3567", "3"},
+		{"vLLM result", []string{"../../internal/realrun/testdata/vllm_bench_serve.json"}, "real-result: 4 requests", "4"},
 	}
 	if err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitRequests("4")); err != nil {
 		t.Fatal(err)
