@@ -9,7 +9,9 @@
 //     time column of mlp.csv and attention.csv;
 //   - the host table host_overheads.csv: host_ms = base(batch) +
 //     per_prefill * prefills + per_prefill_token * prefill tokens, base
-//     piecewise linear over powers of two in batch size.
+//     piecewise linear over powers of two in batch size; host time as the
+//     engine timing model counts it (compare.RealStep.LoopHostMs: from when
+//     the loop could start the step to its launch, output processing included).
 //
 // With step logs (the reference engine's step_log.csv) both are least-squares
 // fits on the measured steps: GPU time against the base set's prediction by
@@ -60,6 +62,11 @@ type Run struct {
 	Workload *workload.Workload
 	Config   engine.Config
 }
+
+// A fitted class scale outside [minScale, maxScale] means the classes are
+// confounded on the fitted steps (one absorbing another's error): the fit
+// then uses one scale for all.
+const minScale, maxScale = 0.25, 4.0
 
 // Classes are the op classes a scale is fitted for.
 var Classes = []string{"gemm", "attention", "elementwise"}
@@ -280,7 +287,7 @@ func fitSteps(base *predict.Set, network fs.FS, runs []Run) (*Fit, error) {
 			for _, ch := range s.Chunks {
 				ptok += ch.Tokens
 			}
-			H = append(H, hostObs{s.Seqs, float64(s.Prefills), float64(ptok), s.HostMs})
+			H = append(H, hostObs{s.Seqs, float64(s.Prefills), float64(ptok), s.LoopHostMs})
 			maxB = max(maxB, s.Seqs)
 		}
 	}
@@ -301,9 +308,11 @@ func fitSteps(base *predict.Set, network fs.FS, runs []Run) (*Fit, error) {
 		}
 	}
 	sc, ok := solve3(A, bv)
-	if !ok || sc[0] <= 0 || sc[1] <= 0 || sc[2] <= 0 {
+	plausible := func(x float64) bool { return x >= minScale && x <= maxScale }
+	if !ok || !plausible(sc[0]) || !plausible(sc[1]) || !plausible(sc[2]) {
 		// The classes cannot be told apart on these steps (or one came out
-		// non-positive): one common scale.
+		// outside a plausible range: the classes are confounded, and one
+		// absorbs another's error): one common scale.
 		var num, den float64
 		for i, x := range X {
 			w := 1 / (Y[i] * Y[i])
@@ -313,7 +322,7 @@ func fitSteps(base *predict.Set, network fs.FS, runs []Run) (*Fit, error) {
 		}
 		s := num / den
 		sc = [3]float64{s, s, s}
-		f.Notes = append(f.Notes, "the per-class fit was not identifiable or not positive on these steps; one scale for all classes")
+		f.Notes = append(f.Notes, fmt.Sprintf("the per-class fit was not identifiable on these steps (singular, or scales %.3g, %.3g, %.3g outside [%g, %g]); one scale for all classes", sc[0], sc[1], sc[2], minScale, maxScale))
 	}
 	for i, c := range Classes {
 		f.Scale[c] = sc[i]

@@ -153,7 +153,7 @@ func randomSteps(t *testing.T, truth *predict.Set, n int) []compare.RealStep {
 			t.Fatal(err)
 		}
 		_ = ptok
-		s.HostMs = h
+		s.HostMs, s.LoopHostMs = h, h
 		out = append(out, s)
 	}
 	return out

@@ -30,6 +30,12 @@ type RealStep struct {
 	Step                         int
 	StartNs, LaunchNs, EndNs     int64
 	GPUMs, HostMs                float64
+	// LoopHostMs is the step's host time as the engine timing model counts
+	// it: from when the host loop could start it (max(end of step n-2,
+	// launch of step n-1): after processing the outputs it waited for) to its
+	// launch, so it includes that output processing, which host_ms does not.
+	// It equals launch_ns - start_ns for the first step.
+	LoopHostMs float64
 	Mode                         string // graph | graph_mixed | eager
 	Padded                       int
 	Seqs, Decodes, Prefills, New int
@@ -136,6 +142,14 @@ func loadStepLog(scan func(row func(*csvin.Table) error, cols ...string) error, 
 		if tok != s.Tokens {
 			return t.ErrAt("num_tokens", fmt.Sprintf("num_decodes + the chunks' tokens = %d", tok), strconv.Itoa(s.Tokens))
 		}
+		free := s.StartNs // when the host loop could start this step
+		if n := len(steps); n >= 1 {
+			free = steps[n-1].LaunchNs
+			if n >= 2 {
+				free = max(free, steps[n-2].EndNs)
+			}
+		}
+		s.LoopHostMs = float64(s.LaunchNs-min(free, s.StartNs)) / 1e6
 		steps = append(steps, s)
 		return nil
 	}, StepLogColumns...)
@@ -163,7 +177,8 @@ func parseChunks(t *csvin.Table) ([]Chunk, error) {
 	return out, nil
 }
 
-// SimStep is one row of batch_metrics.csv (ns). HasEngine is true when the
+// SimStep is one row of batch_metrics.csv (ns); its host time is the
+// engine timing model's (compared with RealStep.LoopHostMs). HasEngine is true when the
 // run used engine timing (mode, padded, host and GPU time columns).
 type SimStep struct {
 	Batch, Replica                 int
@@ -294,7 +309,7 @@ func AlignSteps(name string, real []RealStep, sim []SimStep) (*StepReport, error
 			continue
 		}
 		r.Aligned = append(r.Aligned, AlignedStep{Step: i, Shape: ShapeKey(a), RealGPU: a.GPUMs, SimGPU: float64(b.GPUNs) / 1e6,
-			RealHost: a.HostMs, SimHost: float64(b.HostNs) / 1e6, HasHost: b.HasEngine})
+			RealHost: a.LoopHostMs, SimHost: float64(b.HostNs) / 1e6, HasHost: b.HasEngine})
 	}
 	return r, nil
 }

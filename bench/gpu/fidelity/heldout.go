@@ -401,6 +401,15 @@ func heldOutReport(o heldOutOptions, set *predict.Set, scores []runScore, fitNot
 		p("\nThe schedules part after a few steps (a faster simulation sees arrivals in later steps), so the alignment above\ncovers few loaded steps. Below, every step of the held-out step logs is predicted at its own real shape (same set,\nsame padding; every step \"aligned\"), which separates the per-step model's error from the scheduling's:\n")
 		compare.WriteStepsTitled(&b, "Every real step predicted at its own shape", at, 12)
 	}
+	var fitAt []*compare.StepReport
+	for _, s := range scores {
+		if s.w.Split == calibrate.SplitFit && s.atShape != nil {
+			fitAt = append(fitAt, s.atShape)
+		}
+	}
+	if len(fitAt) > 0 {
+		compare.WriteStepsTitled(&b, "Fit runs: every real step predicted at its own shape (in sample)", fitAt, 12)
+	}
 	return b.String()
 }
 
@@ -489,7 +498,7 @@ func predictAtShapes(name string, set *predict.Set, cfg engine.Config, steps []c
 			return nil, fmt.Errorf("%s step %d: %w", name, s.Step, err)
 		}
 		rep.Aligned = append(rep.Aligned, compare.AlignedStep{Step: s.Step, Shape: compare.ShapeKey(s), RealGPU: s.GPUMs, SimGPU: g,
-			RealHost: s.HostMs, SimHost: h, HasHost: true})
+			RealHost: s.LoopHostMs, SimHost: h, HasHost: true})
 	}
 	return rep, nil
 }
