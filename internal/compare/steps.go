@@ -27,15 +27,15 @@ type Chunk struct{ Tokens, Cached int }
 // RealStep is one row of step_log.csv. Times are ns since run start; GPU
 // and host time in ms.
 type RealStep struct {
-	Step                         int
-	StartNs, LaunchNs, EndNs     int64
-	GPUMs, HostMs                float64
+	Step                     int
+	StartNs, LaunchNs, EndNs int64
+	GPUMs, HostMs            float64
 	// LoopHostMs is the step's host time as the engine timing model counts
 	// it: from when the host loop could start it (max(end of step n-2,
 	// launch of step n-1): after processing the outputs it waited for) to its
 	// launch, so it includes that output processing, which host_ms does not.
 	// It equals launch_ns - start_ns for the first step.
-	LoopHostMs float64
+	LoopHostMs                   float64
 	Mode                         string // graph | graph_mixed | eager
 	Padded                       int
 	Seqs, Decodes, Prefills, New int
