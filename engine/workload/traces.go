@@ -179,6 +179,8 @@ type rowSink struct {
 	lastLine int
 	clamped  int
 	anyHash  bool
+	// hash_ids counts other than one per BlockTokens prompt tokens, first line
+	mismatch, mismatchLine int
 }
 
 func newSink(p *parsed, lr *lineReader) *rowSink {
@@ -214,11 +216,21 @@ func (s *rowSink) add(r rawRow, hash []int64) error {
 		s.p.hashIDs = append(s.p.hashIDs, hash...)
 		s.p.hashOff = append(s.p.hashOff, int32(len(s.p.hashIDs)))
 	}
+	if bt := int64(s.p.blockTokens); bt > 0 && len(hash) > 0 && int64(len(hash)) != (r.p+bt-1)/bt {
+		if s.mismatch == 0 {
+			s.mismatchLine = s.lr.line
+		}
+		s.mismatch++
+	}
 	s.p.rows = append(s.p.rows, r)
 	return nil
 }
 
 func (s *rowSink) finish() {
+	if s.mismatch > 0 {
+		s.p.notes = append(s.p.notes, fmt.Sprintf("%d requests (the first at line %d) have a hash_ids count other than one per %d prompt tokens (kept as given)",
+			s.mismatch, s.mismatchLine, s.p.blockTokens))
+	}
 	if s.clamped > 0 {
 		s.p.notes = append(s.p.notes, fmt.Sprintf("%d arrivals went back in time by at most %d ms and were kept in place at the previous row's time",
 			s.clamped, BackwardsTolerance/int64(time.Millisecond)))
@@ -726,6 +738,14 @@ func parseTraceCSV(t *csvin.Table, p *parsed) error {
 	}
 	if p.kind == kindAzure {
 		p.notes = append(p.notes, "arrivals are TIMESTAMP minus the first row's ("+t0.Format(time.RFC3339Nano)+")")
+	}
+	// BurstGPT's Timestamp counts from the start of its collection (BurstGPT_3's
+	// first row is at 19440110 s): the replay starts at the first request.
+	if t0 := p.rows[0].arrival; p.kind == kindBurstGPT && t0 > 0 {
+		for i := range p.rows {
+			p.rows[i].arrival -= t0
+		}
+		p.notes = append(p.notes, fmt.Sprintf("arrivals are Timestamp minus the first row's (%v s)", float64(t0)/1e9))
 	}
 	return nil
 }

@@ -65,17 +65,20 @@ func TestTraceFormats(t *testing.T) {
 		},
 		hash: map[int][]int64{2: {0, 1, 2, 5, 6}},
 	}, {
-		file: "burstgpt.csv", format: workload.FormatBurstGPT,
-		want: []workload.Request{{ID: 0, ArrivalNs: 5 * s, Prefill: 472, Decode: 18}, {ID: 1, ArrivalNs: 45 * s, Prefill: 1087, Decode: 231},
-			{ID: 2, ArrivalNs: 118 * s, Prefill: 417, Decode: 276}},
+		// Timestamps 5, 45, 118 s: the replay starts at the first.
+		file: "burstgpt.csv", format: workload.FormatBurstGPT, noteHas: "arrivals are Timestamp minus the first row's (5 s)",
+		want: []workload.Request{{ID: 0, Prefill: 472, Decode: 18}, {ID: 1, ArrivalNs: 40 * s, Prefill: 1087, Decode: 231},
+			{ID: 2, ArrivalNs: 113 * s, Prefill: 417, Decode: 276}},
 	}, {
 		file: "burstgpt.csv", model: "GPT-4", format: workload.FormatBurstGPT, noteHas: "kept the 1 of 3 rows with Model GPT-4",
-		want: []workload.Request{{ID: 0, ArrivalNs: 118 * s, Prefill: 417, Decode: 276}},
+		want: []workload.Request{{ID: 0, ArrivalNs: 113 * s, Prefill: 417, Decode: 276}},
 	}, {
-		file: "burstgpt_sessions.csv", format: workload.FormatBurstGPT, sessions: []string{"s1", "s2"},
-		want: []workload.Request{{ID: 0, ArrivalNs: 5 * s, Prefill: 472, Decode: 18, Session: 1, Turn: 1},
-			{ID: 1, ArrivalNs: 45 * s, Prefill: 1087, Decode: 231, Session: 2, Turn: 1},
-			{ID: 2, ArrivalNs: 60 * s, Prefill: 530, Decode: 40, Session: 1, Turn: 2, Parent: 1}},
+		// BurstGPT_3's columns; 19440161.0 - 19440110.0 = 51 s, 19440250.5 - 19440110.0 = 140.5 s.
+		file: "burstgpt_sessions.csv", format: workload.FormatBurstGPT,
+		sessions: []string{"6f1c2a8e-0b7d-4e53-9a41-2d8c7f6b1e90", "b2e94d17-5c3a-4f08-8e6d-71a0c9d3f254"},
+		want: []workload.Request{{ID: 0, Prefill: 906, Decode: 446, Session: 1, Turn: 1},
+			{ID: 1, ArrivalNs: 51 * s, Prefill: 36, Decode: 29, Session: 2, Turn: 1},
+			{ID: 2, ArrivalNs: 140_500 * ms, Prefill: 1400, Decode: 120, Session: 1, Turn: 2, Parent: 1}},
 	}, {
 		// 50.9951690 - 46.6805900 = 4.3145790 s; 51.3485720 - 46.6805900 = 4.6679820 s.
 		file: "azure_2023.csv", format: workload.FormatAzure, noteHas: "minus the first row's (2023-11-16T18:15:46.68059Z)",
@@ -215,6 +218,24 @@ func TestTraceFormats_Tolerance(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(w.Notes, "\n"), "1 arrivals went back in time by at most 1 ms") {
 		t.Errorf("notes %q", w.Notes)
+	}
+}
+
+// TestTraceFormats_HashCountNote: hash_ids are kept as given, but a count
+// other than one per block is said (line 2: 1100 tokens are 3 blocks of 512).
+func TestTraceFormats_HashCountNote(t *testing.T) {
+	in := `{"timestamp":0,"input_length":1024,"output_length":1,"hash_ids":[1,2]}` + "\n" + `{"timestamp":1,"input_length":1100,"output_length":1,"hash_ids":[1,2]}` + "\n"
+	w, err := workload.Load([]workload.File{{Name: "t.jsonl", R: strings.NewReader(in)}}, workload.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(w.Notes, "\n"), "1 requests (the first at line 2) have a hash_ids count other than one per 512 prompt tokens") || len(w.HashIDs(1)) != 2 {
+		t.Errorf("notes %q", w.Notes)
+	}
+	// The fixtures are consistent: no note.
+	w, _ = workload.Load([]workload.File{fixture(t, "mooncake.jsonl")}, workload.DefaultOptions())
+	if strings.Contains(strings.Join(w.Notes, "\n"), "hash_ids count") {
+		t.Errorf("mooncake fixture: %q", w.Notes)
 	}
 }
 
