@@ -34,7 +34,9 @@ type RealStep struct {
 	// it: from when the host loop could start it (max(end of step n-2,
 	// launch of step n-1): after processing the outputs it waited for) to its
 	// launch, so it includes that output processing, which host_ms does not.
-	// It equals launch_ns - start_ns for the first step.
+	// A step started with nothing in flight (the previous one had ended: the
+	// host was idle) counts launch_ns - start_ns, as the model's step from
+	// idle does.
 	LoopHostMs                   float64
 	Mode                         string // graph | graph_mixed | eager
 	Padded                       int
@@ -142,14 +144,19 @@ func loadStepLog(scan func(row func(*csvin.Table) error, cols ...string) error, 
 		if tok != s.Tokens {
 			return t.ErrAt("num_tokens", fmt.Sprintf("num_decodes + the chunks' tokens = %d", tok), strconv.Itoa(s.Tokens))
 		}
-		free := s.StartNs // when the host loop could start this step
-		if n := len(steps); n >= 1 {
+		// When the host loop could start this step: after launching the
+		// previous one and processing the outputs of the one before. If the
+		// previous step had already ended, nothing was in flight: the host
+		// was idle (waiting for an arrival) and the step starts from idle.
+		free := s.StartNs
+		if n := len(steps); n >= 1 && steps[n-1].EndNs > s.StartNs {
 			free = steps[n-1].LaunchNs
 			if n >= 2 {
 				free = max(free, steps[n-2].EndNs)
 			}
+			free = min(free, s.StartNs)
 		}
-		s.LoopHostMs = float64(s.LaunchNs-min(free, s.StartNs)) / 1e6
+		s.LoopHostMs = float64(s.LaunchNs-free) / 1e6
 		steps = append(steps, s)
 		return nil
 	}, StepLogColumns...)

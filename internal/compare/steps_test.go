@@ -128,3 +128,21 @@ func FuzzLoadStepLog(f *testing.F) {
 }
 
 func errorsAs(err error, target **csvin.Error) bool { return errors.As(err, target) }
+
+// TestLoopHost: host time as the timing model counts it. Steps 1-3 of
+// realSteps follow the busy loop: step 2 could start at max(launch 1 = 6,
+// end 0 = 10) = 10 and launched at 12.5: 2.5 ms (its host_ms plus no
+// processing gap here). A step started after the previous one ended (the
+// host was idle) counts launch - start.
+func TestLoopHost(t *testing.T) {
+	r, _ := stepDirs(t, realSteps+"4,40000000,40700000,46000000,5.0,0.5,graph,1,1,1,0,0,1,104,104,,0\n", simSteps)
+	steps, err := LoadStepLog(filepath.Join(r, "step_log.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []float64{4, 2, 2.5, 3, 0.7} {
+		if math.Abs(steps[i].LoopHostMs-want) > 1e-9 {
+			t.Errorf("step %d: loop host %v ms, want %v", i, steps[i].LoopHostMs, want)
+		}
+	}
+}
