@@ -12,6 +12,18 @@ import (
 	"github.com/servesim/servesim/api"
 )
 
+// rows120k is the issue's "within every limit" upload: 120k rows of
+// 3000+1000 tokens (480M tokens, under 500M; 120M output tokens).
+func rows120k() string {
+	var b strings.Builder
+	b.WriteString("arrived_at,num_prefill_tokens,num_decode_tokens\n")
+	for i := 0; i < 120_000; i++ {
+		b.WriteString("0,3000,1000\n")
+	}
+	body, _ := json.Marshal(map[string]any{"files": []map[string]string{{"name": "t.csv", "content": b.String()}}})
+	return string(body)
+}
+
 func getSim(query string) *http.Request {
 	return httptest.NewRequest("GET", "/api/simulate?"+query, nil)
 }
@@ -86,6 +98,8 @@ func TestHardening_Problems(t *testing.T) {
 		{"?file is checked before simulating", slow, getSim("preset=splitwise-conv-8qps&file=nope"), 400, `no output file "nope"`, nil},
 		{"qps 1e-300", api.Options{}, getSim(cfgQuery("synthetic", `{"workload":{"qps":1e-300}}`)), 400, "past the 1e+09 s limit", nil},
 		{"gamma cv 1e-200", api.Options{}, getSim(cfgQuery("synthetic", `{"workload":{"interval_generator":"gamma","cv":1e-200}}`)), 400, "intervals.cv", nil},
+		{"120k rows of 4000 tokens: within the request and token limits, refused by the memory budget before running", api.Options{},
+			postJSON("/api/simulate", rows120k()), 422, "memory budget of 512 MiB", nil},
 		{"memory budget enforced during the run", api.Options{Limits: api.Limits{MaxBodyBytes: 1 << 20, MaxRequests: 1 << 20, MaxTokens: 1 << 40, MemoryBudget: 4 << 20, Timeout: time.Minute}},
 			getSim("preset=splitwise-conv-2qps"), 422, "memory budget of 4 MiB", nil},
 	}

@@ -117,6 +117,9 @@
 
   // Share links: #s=<base64url(deflate-raw(JSON state))>.
   const MAX_LINK = 8000;
+  // A link read is bounded twice: its length, and what it inflates to (a
+  // deflate bomb stops there instead of exhausting the tab's memory).
+  const MAX_LINK_IN = 1 << 16, MAX_STATE = 8 << 20;
   function b64url(bytes) {
     let s = "";
     for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]);
@@ -133,9 +136,24 @@
     const stream = new Blob([text]).stream().pipeThrough(new CompressionStream("deflate-raw"));
     return new Uint8Array(await new Response(stream).arrayBuffer());
   }
-  async function inflate(bytes) {
-    const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate-raw"));
-    return await new Response(stream).text();
+  async function inflate(bytes, limit) {
+    const reader = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate-raw")).getReader();
+    const parts = [];
+    let n = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      n += value.length;
+      if (n > limit) {
+        reader.cancel().catch(() => {});
+        throw new Error("the link's settings inflate to more than " + limit + " bytes");
+      }
+      parts.push(value);
+    }
+    const out = new Uint8Array(n);
+    let off = 0;
+    for (const p of parts) { out.set(p, off); off += p.length; }
+    return new TextDecoder("utf-8", { fatal: true }).decode(out);
   }
   // share(stateJSON, withFilesJSON, cb): cb(url, message).
   S.share = async function (stateJSON, stateWithoutFilesJSON, cb) {
@@ -154,7 +172,8 @@
   S.initialState = async function (cb) {
     const m = location.hash.match(/^#s=([A-Za-z0-9_-]+)$/);
     if (!m) { cb(""); return; }
-    try { cb(await inflate(unb64url(m[1]))); } catch (e) { cb("!" + String(e)); }
+    if (m[1].length > MAX_LINK_IN) { cb("!the link is " + m[1].length + " characters long, over the " + MAX_LINK_IN + " this page reads"); return; }
+    try { cb(await inflate(unb64url(m[1]), MAX_STATE)); } catch (e) { cb("!" + String(e)); }
   };
 
   // boot starts the UI wasm; a failure is shown instead of a blank page.

@@ -5,7 +5,10 @@
 package e2e
 
 import (
+	"bytes"
+	"compress/flate"
 	"context"
+	"encoding/base64"
 	"flag"
 	"fmt"
 	"net/http"
@@ -434,5 +437,29 @@ func TestPage_Cancel(t *testing.T) {
 		waitRequests("8"))
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPage_ShareLinkBounded: a share link is read within bounds: one that
+// inflates to 30 MB (a 29 KB deflate bomb) and one over 64 Ki characters
+// are refused with a message, and the page still runs.
+func TestPage_ShareLinkBounded(t *testing.T) {
+	srv, ctx := setup(t)
+	var z bytes.Buffer
+	fw, _ := flate.NewWriter(&z, flate.BestCompression)
+	fw.Write(make([]byte, 30<<20))
+	fw.Close()
+	bomb := base64.RawURLEncoding.EncodeToString(z.Bytes())
+	for _, tc := range []struct{ frag, want string }{
+		{bomb, "inflate to more than 8388608 bytes"},
+		{strings.Repeat("A", 70000), "over the 65536 this page reads"},
+	} {
+		ctx2, cancel := chromedp.NewContext(ctx)
+		err := chromedp.Run(ctx2, chromedp.Navigate(srv.URL+"/#s="+tc.frag),
+			waitText("#error", "could not read the shared link"), waitText("#error", tc.want))
+		cancel()
+		if err != nil {
+			t.Fatalf("%d-character link: %v", len(tc.frag), err)
+		}
 	}
 }
