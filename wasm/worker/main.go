@@ -17,5 +17,12 @@ import (
 func main() {
 	tuneGC()
 	p := persistent()
-	serve(api.NewHandler(api.Options{Yield: yield, Preload: p}), p)
+	opt := api.Options{Yield: yield, Preload: p}
+	if p {
+		// In the page the runs are the user's own, in their tab: the memory
+		// budget is what one wasm32 instance can hold, not a shared server's.
+		opt.Limits = api.DefaultLimits()
+		opt.Limits.MemoryBudget = 3 << 30
+	}
+	serve(api.NewHandler(opt), p)
 }
