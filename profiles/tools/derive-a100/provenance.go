@@ -37,6 +37,14 @@ Sources:
   2026-01-02; no commit id is given there): the seed Vidur run, the spaced-2s Vidur run and the real
   A100 Sarathi-Serve run.
 
+Kernels behind that data: Vidur's MLP profiler builds each model's layer from Sarathi-Serve's
+layers (tensor-parallel linear layers, i.e. cuBLAS GEMMs through PyTorch; Sarathi-Serve's fused
+RMSNorm, rotary-embedding and SiLU-and-mul CUDA kernels) and times every op with CUDA events,
+launched eagerly, without CUDA graphs; its attention profiler times FlashInfer's prefill and
+decode kernels over a paged KV cache. So these numbers describe Sarathi-Serve/vLLM-class kernels,
+not servesim's reference engine (whose measured set is `+"`h200/qwen3-0.6b`"+`), and no host time of
+a serving loop is in them.
+
 Shapes are Qwen3-0.6B's real ones: head_dim 128 (q width 2048, kv width 1024), gated MLP
 1024->6144, down 3072->1024, 28 layers, TP 1 only.
 
