@@ -48,7 +48,7 @@ type ReplicaConfig struct {
 
 // SchedulerConfig is Vidur's replica_scheduler_config (all types).
 type SchedulerConfig struct {
-	Type                    string  `json:"type"` // sarathi | vllm | orca | faster_transformer | lightllm
+	Type                    string  `json:"type"` // sarathi | vllm | vllm_v1 | orca | faster_transformer | lightllm
 	BatchSizeCap            int     `json:"batch_size_cap"`
 	BlockSize               int     `json:"block_size"`
 	WatermarkBlocksFraction float64 `json:"watermark_blocks_fraction"`
@@ -56,6 +56,10 @@ type SchedulerConfig struct {
 	ChunkSize               int     `json:"chunk_size"`          // sarathi
 	MaxTokensInBatch        int     `json:"max_tokens_in_batch"` // vllm, lightllm
 	MaxWaitingIters         int     `json:"max_waiting_iters"`   // lightllm
+	// MaxNumBatchedTokens is vllm_v1's token budget per step (0: 2048).
+	MaxNumBatchedTokens int `json:"max_num_batched_tokens,omitempty"`
+	// LongPrefillTokenThreshold caps a vllm_v1 prefill's tokens per step (0: off).
+	LongPrefillTokenThreshold int `json:"long_prefill_token_threshold,omitempty"`
 }
 
 // WorkloadConfig is Vidur's request generator config, flattened.
@@ -173,7 +177,7 @@ func (c Config) WorkloadOptions() workload.Options {
 const MaxReplicas = 4096
 
 // SchedulerNames lists the replica schedulers.
-var SchedulerNames = []string{"sarathi", "vllm", "orca", "faster_transformer", "lightllm"}
+var SchedulerNames = []string{"sarathi", "vllm", "vllm_v1", "orca", "faster_transformer", "lightllm"}
 
 // GlobalSchedulerNames lists the global schedulers.
 var GlobalSchedulerNames = []string{"round_robin", "random", "lor"}
@@ -241,6 +245,12 @@ func (c Config) Validate() error {
 	}
 	if s.Type == "sarathi" && s.ChunkSize < 1 {
 		bad("scheduler.chunk_size: must be >= 1, got %d", s.ChunkSize)
+	}
+	if s.MaxNumBatchedTokens < 0 {
+		bad("scheduler.max_num_batched_tokens: must be >= 1 (or 0 for vllm_v1's default %d), got %d", DefaultMaxNumBatchedTokens, s.MaxNumBatchedTokens)
+	}
+	if s.LongPrefillTokenThreshold < 0 {
+		bad("scheduler.long_prefill_token_threshold: must be >= 0 (0 = off), got %d", s.LongPrefillTokenThreshold)
 	}
 	if (s.Type == "vllm" || s.Type == "lightllm") && s.MaxTokensInBatch < 1 {
 		bad("scheduler.max_tokens_in_batch: must be >= 1, got %d", s.MaxTokensInBatch)

@@ -35,6 +35,8 @@ type request struct {
 	blocks      int // KV blocks held
 	restarts    int
 	replica     int
+	admitted    int64 // vllm_v1: admission order (re-admission after a restart counts anew)
+	mark        int64 // vllm_v1: scheduled or preempted in the step being built
 	scheduledAt int64 // first schedule
 	firstToken  int64
 	completedAt int64
@@ -469,6 +471,8 @@ func (s *sim) neverFits(r *request) bool {
 		return r.prefill+r.decode > s.res.MaxBlocksPerSequence*bs
 	case "lightllm":
 		return r.prefill+r.decode > s.res.NumBlocks
+	case "vllm_v1": // blocks as tokens are computed, no watermark
+		return ceilDiv(r.prefill+r.decode, bs) > s.res.NumBlocks
 	}
 	return ceilDiv(r.prefill, bs) > s.res.NumBlocks-s.res.WatermarkBlocks || ceilDiv(r.prefill+r.decode, bs) > s.res.NumBlocks
 }

@@ -22,9 +22,10 @@ type replica struct {
 	numRestarts          int
 	stages               []stage
 	// faster_transformer: batches waiting to continue; lightllm: counter.
-	ftBatches       [][]*request
-	numWaitingIters int
-	prefillBuf      []*request // sarathi scratch
+	ftBatches        [][]*request
+	numWaitingIters  int
+	prefillBuf       []*request // sarathi and vllm_v1 scratch
+	step, admissions int64      // vllm_v1: steps built, requests admitted
 	// Engine timing: the host loop is running or waiting (hostBusy), the
 	// step launched and not yet advanced, and finished requests whose
 	// blocks are freed when their step's outputs are processed.
@@ -53,6 +54,7 @@ type member struct {
 // schedulers is the one table of replica schedulers.
 var schedulers = map[string]func() replicaScheduler{
 	"sarathi":            func() replicaScheduler { return sarathi{} },
+	"vllm_v1":            func() replicaScheduler { return vllmV1{} },
 	"vllm":               func() replicaScheduler { return vllm{} },
 	"orca":               func() replicaScheduler { return orca{} },
 	"faster_transformer": func() replicaScheduler { return fasterTransformer{} },

@@ -84,6 +84,9 @@ func simulateFlags(c *engine.Config) (*cliFlags, *simFlags) {
 	fs.IntVar(&s.NumBlocks, "replica_scheduler_config_num_blocks", s.NumBlocks, "KV blocks per replica (0 = memory planner)")
 	fs.IntVar(&s.MaxTokensInBatch, "vllm_scheduler_config_max_tokens_in_batch", s.MaxTokensInBatch, "vLLM/LightLLM padded token budget")
 	fs.IntVar(&s.MaxWaitingIters, "lightllm_scheduler_config_max_waiting_iters", s.MaxWaitingIters, "LightLLM decode iterations before retrying prefill")
+	fs.IntVar(&s.MaxNumBatchedTokens, "vllm_v1_scheduler_config_max_num_batched_tokens", s.MaxNumBatchedTokens, "vLLM V1 token budget per step (0: 2048)")
+	fs.short("max-num-batched-tokens", "vllm_v1_scheduler_config_max_num_batched_tokens")
+	fs.IntVar(&s.LongPrefillTokenThreshold, "vllm_v1_scheduler_config_long_prefill_token_threshold", s.LongPrefillTokenThreshold, "vLLM V1 cap on one prefill's tokens per step (0: off)")
 
 	fs.group("Cluster (replicas, parallelism, model and device)")
 	fs.IntVar(&c.Cluster.NumReplicas, "cluster_config_num_replicas", c.Cluster.NumReplicas, "number of replicas")

@@ -147,5 +147,18 @@ class SarathiTest(unittest.TestCase):
             self.assertEqual(sch.pool.num_free(), nb - 1)
 
 
+class FixtureTest(unittest.TestCase):
+    def test_committed_fixture_is_what_sched_does(self):
+        """engine/testdata/vllm_v1_steps.json (which the Go vllm_v1 is tested against) is sched.py's output."""
+        import json
+        import os
+        from refengine import steps_fixture
+        path = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "engine", "testdata", "vllm_v1_steps.json")
+        with open(path) as f:
+            committed = json.load(f)
+        self.assertEqual(committed, steps_fixture.fixture())
+        self.assertTrue(any(c["preemptions"] > 0 for c in committed))
+
+
 if __name__ == "__main__":
     unittest.main()
