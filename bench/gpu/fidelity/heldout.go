@@ -81,9 +81,8 @@ type heldOutOptions struct {
 
 // runConfig is how servesim simulates a manifest workload: engine timing
 // with the measured set, the run's own scheduler settings and KV cache
-// (run.json). vLLM V1's scheduler (running requests first, then waiting
-// ones, chunked within max_num_batched_tokens, at most max_num_seqs) is
-// servesim's Sarathi with that budget and cap.
+// (run.json); vLLM V1 runs use servesim's vllm_v1 scheduler with the run's
+// max_num_batched_tokens and max_num_seqs.
 func runConfig(w manifestEntry, set *predict.Set, runJSON []byte) (engine.Config, []string, error) {
 	cfg := engine.DefaultConfig()
 	cfg.Replica.Device, cfg.Replica.NetworkDevice = set.Meta.Device, set.Meta.NetworkDevice
@@ -94,8 +93,7 @@ func runConfig(w manifestEntry, set *predict.Set, runJSON []byte) (engine.Config
 	case "sarathi":
 		cfg.Scheduler.Type, cfg.Scheduler.ChunkSize = "sarathi", w.Chunk
 	case "vllm_v1":
-		cfg.Scheduler.Type, cfg.Scheduler.ChunkSize = "sarathi", w.MaxNumBatchedTokens
-		notes = append(notes, "vLLM V1 scheduling simulated as Sarathi with chunk = max_num_batched_tokens")
+		cfg.Scheduler.Type, cfg.Scheduler.MaxNumBatchedTokens = "vllm_v1", w.MaxNumBatchedTokens
 	default:
 		return cfg, nil, fmt.Errorf("workload %s: unknown scheduler %q (sarathi or vllm_v1)", w.Name, w.Scheduler)
 	}

@@ -116,7 +116,6 @@ func TestHeldOut_Fixture(t *testing.T) {
 		"| ho-b (within target) | 20 requests | TTFT | +0.0% | +0.0% | +0.0% | +3.0% | +3.0% | +3.0% |",
 		"## Fit runs (in sample",
 		"| fit-a (within target) |",
-		"vLLM V1 scheduling simulated as Sarathi with chunk = max_num_batched_tokens",
 		"| TTFT | +0.0% | +0.0% | +0.0% | +3.0% | +3.0% | +3.0% |",
 		"## Every real step predicted at its own shape",
 		"| ho-b | 32 | 32 | 32 | none | 82.4 | 82.4 | +0.0% |",
