@@ -70,6 +70,23 @@ def at(table, outer, inner):
     return interp(ks, vals, outer)
 
 
+def designed_increments(rows):
+    """Least squares (no intercept) of a step's host time over the decode-only step of as many
+    sequences, on num_prefills and prefill tokens, over the designed shapes run as graphs."""
+    base = {r["num_decodes"]: r["host_ms"] + r["process_ms"] for r in rows if r["num_prefills"] == 0}
+    ks = sorted(base)
+    sxx = sxy = syy = sx = sy = 0.0
+    n = 0
+    for r in rows:
+        if r["num_prefills"] == 0 or r["mode"] != "graph_mixed":
+            continue
+        res = r["host_ms"] + r["process_ms"] - interp(ks, [base[k] for k in ks], r["num_seqs"])
+        x, y = r["num_prefills"], r["prefill_tokens"]
+        sxx, sxy, syy, sx, sy, n = sxx + x * x, sxy + x * y, syy + y * y, sx + x * res, sy + y * res, n + 1
+    det = sxx * syy - sxy * sxy
+    return (sx * syy - sy * sxy) / det, (sxx * sy - sxy * sx) / det, n
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("raw")
@@ -137,6 +154,15 @@ def main():
     import statistics
     for bs, v in sorted(extra.items()):
         hrows.append([str(bs), f"{statistics.median(v) + proc_top:.6f}", hrows[0][2], hrows[0][3]])
+    # The per-prefill and per-token increments from the designed host profile (hostprof.py: every
+    # combination of decodes, prefills and chunk sizes, so the two are told apart; the fit runs'
+    # mixed steps mostly hold one or two prefills and cannot separate them).
+    hp = os.path.join(a.engine_dir, "hostprof.json")
+    if os.path.exists(hp):
+        pp, pt, n = designed_increments(json.load(open(hp))["rows"])
+        fit["designed_profile"] = dict(host_per_prefill_ms=pp, host_per_prefill_token_ms=pt, shapes=n,
+                                       source=os.path.relpath(hp))
+        hrows = [[r[0], r[1], f"{max(0.0, pp):.6f}", f"{max(0.0, pt):.8f}"] for r in hrows]
     with open(os.path.join(a.out, "host_overheads.csv"), "w") as f:
         f.write("batch_size,host_base_ms,host_per_prefill_ms,host_per_prefill_token_ms\n")
         for r in hrows:
