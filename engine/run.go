@@ -310,7 +310,10 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 		s.replicas = append(s.replicas, rp)
 	}
 	wl := in.Workload.Requests
-	if err := s.checkBudget(int64(len(wl))*costPerRequest + decodeTokens(wl)*costPerToken); err != nil {
+	// Up front, with the least number of iterations the run can take: a
+	// request's outputs come one per iteration, and an iteration holds at
+	// most batch_size_cap requests per replica.
+	if err := s.checkBudget(int64(len(wl))*costPerRequest + decodeTokens(wl)*costPerToken + leastIterations(cfg, wl)*costPerBatch); err != nil {
 		return nil, err
 	}
 	s.reqs = make([]request, len(wl))
@@ -488,6 +491,18 @@ func decodeTokens(wl []workload.Request) int64 {
 	return t
 }
 
+// leastIterations is a lower bound on a run's iterations (batch ends).
+func leastIterations(cfg Config, wl []workload.Request) int64 {
+	var longest int64
+	for _, r := range wl {
+		if r.Rejected == "" {
+			longest = max(longest, int64(r.Decode))
+		}
+	}
+	perIter := int64(cfg.Scheduler.BatchSizeCap) * int64(cfg.Cluster.NumReplicas)
+	return max(longest, decodeTokens(wl)/max(perIter, 1))
+}
+
 // cost estimates the bytes of records kept so far (Options.MemoryBudget).
 func (s *sim) cost() int64 {
 	return s.baseCost + int64(len(s.batches))*costPerBatch + int64(len(s.spans))*8 + int64(len(s.memberReq))*costPerMember
@@ -495,8 +510,12 @@ func (s *sim) cost() int64 {
 
 func (s *sim) checkBudget(c int64) error {
 	if b := s.opt.MemoryBudget; b > 0 && c > b {
-		return &workload.LimitError{Msg: fmt.Sprintf("the run needs more than its memory budget of %d MiB for its records (%d requests, %d iterations so far); use fewer requests or shorter outputs",
-			b>>20, len(s.reqs), len(s.batches))}
+		size := fmt.Sprintf("%d MiB", b>>20)
+		if b < 1<<20 {
+			size = fmt.Sprintf("%d KiB", b>>10)
+		}
+		return &workload.LimitError{Msg: fmt.Sprintf("the run needs more than its memory budget of %s for its records (%d requests, %d iterations so far); use fewer requests or shorter outputs",
+			size, len(s.reqs), len(s.batches))}
 	}
 	return nil
 }
