@@ -23,6 +23,7 @@ func FuzzHandler(f *testing.F) {
 	f.Add(uint8(2), "file=request_metrics.csv", []byte("arrived_at,num_prefill_tokens,num_decode_tokens\n0,12,64\n"))
 	f.Add(uint8(3), "", []byte(`{"workload":{"duration_s":500,"qps":10000}}`))
 	f.Add(uint8(4), "config=%7B%22seed%22%3A1%7D&format=zip", []byte(""))
+	f.Add(uint8(1), "", []byte(`{"preset":"seed","profile_files":[{"name":"mlp.csv","content":"num_tokens\n1\n"},{"name":"profile.json","content":"{}"}]}`))
 	lim := api.Limits{MaxBodyBytes: 1 << 20, MaxRequests: 64, MaxTokens: 200_000, MaxReplicas: 4, MemoryBudget: 8 << 20, Timeout: 5 * time.Second}
 	h := api.NewHandler(api.Options{Limits: lim})
 	f.Fuzz(func(t *testing.T, kind uint8, query string, body []byte) {
