@@ -172,7 +172,7 @@ def write_mlp(path, rows, ops):
             f.write(",".join(vals + ["16", "8", "1024", "3072", "151936", "True", str(r["num_tokens"]), "1"]) + "\n")
 
 
-def write_attention(path, rows):
+def write_attention(path, rows, backend="TORCH_SDPA_SLOT_GATHER"):
     ops = ["attn_kv_cache_save", "attn_prefill", "attn_decode"]
     cols = [f"time_stats.{op}.{s}" for op in ops for s in STATS]
     save = {r["batch"]: r["t"] for r in rows if r["kind"] == "kv_save"}
@@ -200,7 +200,7 @@ def write_attention(path, rows):
             vals += [f"{pre[s]:.6f}" if pre else "" for s in STATS]
             vals += [f"{dec[s]:.6f}" if dec else "" for s in STATS]
             f.write(",".join(vals + ["1024", "16", "8", "128", "16", "1", "16384", str(r["batch"]), str(r["chunk"]),
-                                     str(r["kv"]), str(r["kind"] == "prefill"), "TORCH_SDPA_SLOT_GATHER"]) + "\n")
+                                     str(r["kv"]), str(r["kind"] == "prefill"), backend]) + "\n")
 
 
 def environment():

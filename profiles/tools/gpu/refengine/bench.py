@@ -119,10 +119,7 @@ def main():
     ap.add_argument("--tuning", default="")
     ap.add_argument("--prefill_only", action="store_true")
     a = ap.parse_args()
-    tuning = None
-    if a.tuning:
-        with open(a.tuning) as f:
-            tuning = json.load(f)["tuning"]
+    tuning = M.load_tuning(a.tuning)
     t0 = time.time()
     cl = ceilings()
     print("ceilings", cl, flush=True)

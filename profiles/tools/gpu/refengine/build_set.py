@@ -22,11 +22,9 @@ import csv
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from refengine import fit_host  # noqa: E402
 
 LAYERS = 28
 TOKEN_OPS = ["input_layernorm", "attn_pre_proj", "attn_rope", "attn_post_proj", "post_attention_layernorm",
@@ -151,7 +149,6 @@ def main():
     for d in bench["decode"]:
         if "skipped" not in d and d["batch"] > maxfit:
             extra.setdefault(d["batch"], []).append(d["host_ms"])
-    import statistics
     for bs, v in sorted(extra.items()):
         hrows.append([str(bs), f"{statistics.median(v) + proc_top:.6f}", hrows[0][2], hrows[0][3]])
     # The per-prefill and per-token increments from the designed host profile (hostprof.py: every

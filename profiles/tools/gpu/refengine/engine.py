@@ -277,10 +277,7 @@ def main():
     ap.add_argument("--tuning", default="", help="tune.py's output (default: untuned launch settings)")
     add_args(ap)
     a = ap.parse_args()
-    tuning = None
-    if a.tuning:
-        with open(a.tuning) as f:
-            tuning = json.load(f)["tuning"]
+    tuning = M.load_tuning(a.tuning)
     t = time.time()
     model = M.Model(num_blocks=a.num_blocks or None, tuning=tuning)
     model.capture()

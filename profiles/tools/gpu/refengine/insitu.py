@@ -11,7 +11,6 @@ Usage (from profiles/tools/gpu): python3 -m refengine.insitu OUT.json --tuning T
 """
 import argparse
 import json
-import statistics
 
 from . import bench as B
 from . import engine as EN
@@ -23,8 +22,7 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--tuning", required=True)
     a = ap.parse_args()
-    with open(a.tuning) as f:
-        tuning = json.load(f)["tuning"]
+    tuning = M.load_tuning(a.tuning)
     model = M.Model(tuning=tuning, max_tokens=4096)
     model.capture()
     eng = EN.Engine(model, "vllm_v1", dict(max_num_seqs=256, max_num_batched_tokens=2048))

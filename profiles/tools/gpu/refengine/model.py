@@ -38,6 +38,15 @@ DEFAULT_TUNING = dict(prefill=dict(block_q=32, block_n=64, num_warps=4, num_stag
                       decode=dict(block_n=128, num_warps=4, num_stages=2, part_min=256))
 
 
+def load_tuning(path):
+    """tune.py's choice from its output file, or None (the untuned defaults) for an empty path."""
+    if not path:
+        return None
+    import json
+    with open(path) as f:
+        return json.load(f)["tuning"]
+
+
 class Layout:
     """Offsets of a step's fields in the flat metadata buffer, for padded
     token count tp, sequence bound sp, prefill tile bound ptp and decode work

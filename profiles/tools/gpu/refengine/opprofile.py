@@ -28,7 +28,6 @@ import argparse
 import bisect
 import json
 import os
-import statistics
 import time
 
 import torch
@@ -163,41 +162,6 @@ def write_mlp(path, rows):
                                      "1"]) + "\n")
 
 
-def write_attention(path, rows):
-    ops = ["attn_kv_cache_save", "attn_prefill", "attn_decode"]
-    cols = [f"time_stats.{op}.{s}" for op in ops for s in STATS]
-    save = {r["batch"]: r["t"] for r in rows if r["kind"] == "kv_save"}
-    keys = sorted(save)
-
-    def save_at(n):
-        i = bisect.bisect_left(keys, n)
-        if i < len(keys) and keys[i] == n:
-            return save[n]
-        a, b = keys[max(0, i - 1)], keys[min(i, len(keys) - 1)]
-        w = 0 if a == b else (n - a) / (b - a)
-        return {s: save[a][s] * (1 - w) + save[b][s] * w for s in STATS}
-
-    with open(path, "w") as f:
-        f.write(",".join(cols + ["n_embd", "n_q_head", "n_kv_head", "head_dim", "block_size", "num_tensor_parallel_workers",
-                                 "max_model_len", "batch_size", "prefill_chunk_size", "kv_cache_size", "is_prefill",
-                                 "attention_backend"]) + "\n")
-        for r in rows:
-            if r["kind"] == "kv_save":
-                continue
-            n = r["chunk"] if r["kind"] == "prefill" else r["batch"]
-            sv = save_at(n)
-            pre = r["t"] if r["kind"] == "prefill" else None
-            dec = r["t"] if r["kind"] == "decode" else None
-            vals = [f"{sv[s]:.6f}" for s in STATS]
-            vals += [f"{pre[s]:.6f}" if pre else "" for s in STATS]
-            vals += [f"{dec[s]:.6f}" if dec else "" for s in STATS]
-            f.write(",".join(vals + [str(M.E), str(M.QH), str(M.KVH), str(M.HD), str(M.BLOCK), "1", "16384",
-                                     str(r["batch"]), str(r["chunk"]), str(r["kv"]), str(r["kind"] == "prefill"),
-                                     "SERVESIM_REF_TRITON_PAGED"]) + "\n")
-    with open(path.replace(".csv", "_kv_save.json"), "w") as f:
-        json.dump({str(k): v for k, v in save.items()}, f, indent=1)
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
@@ -205,12 +169,11 @@ def main():
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     t0 = time.time()
-    with open(a.tuning) as f:
-        tuning = json.load(f)["tuning"]
+    tuning = M.load_tuning(a.tuning)
     torch.manual_seed(0)
     write_mlp(os.path.join(a.out, "mlp.csv"), mlp_rows())
     torch.cuda.empty_cache()
-    write_attention(os.path.join(a.out, "attention.csv"), attention_rows(tuning))
+    PQ.write_attention(os.path.join(a.out, "attention.csv"), attention_rows(tuning), backend="SERVESIM_REF_TRITON_PAGED")
     env = PQ.environment()
     env["triton"] = __import__("triton").__version__
     env["method"] = dict(reps_per_graph=PQ.REPS, trials=PQ.TRIALS, rotated_copies=8,

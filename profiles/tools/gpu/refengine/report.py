@@ -9,7 +9,6 @@ import csv
 import gzip
 import json
 import os
-import statistics
 import sys
 
 

@@ -76,8 +76,7 @@ def main():
                     help="requests/s to size the workloads with (default: measure it with the burst probe)")
     ap.add_argument("--skip_eager", action="store_true", help="do not run the eager loop (its throughput is known)")
     a = ap.parse_args()
-    with open(a.tuning) as f:
-        tuning = json.load(f)["tuning"]
+    tuning = M.load_tuning(a.tuning)
     os.makedirs(a.out, exist_ok=True)
     t0 = time.time()
     model = M.Model(tuning=tuning)

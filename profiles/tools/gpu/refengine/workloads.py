@@ -17,6 +17,8 @@ import os
 import random
 import sys
 
+import gen_workloads  # profiles/tools/gpu: the first benchmark workloads' writer
+
 MAX_LEN = 8192
 
 
@@ -27,18 +29,8 @@ def read_trace(root, name):
 
 
 def write(d, rows):
-    """rows: (arrival_ns, prompt, output)."""
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "trace_lengths.csv"), "w") as f:
-        f.write("request_id,prompt_id,num_prefill_tokens,num_decode_tokens\n")
-        for i, (_, p, dd) in enumerate(rows):
-            f.write(f"{i},p{i},{p},{dd}\n")
-    with open(os.path.join(d, "trace_intervals.csv"), "w") as f:
-        f.write("request_id,inter_arrival_ns,arrival_time_ns\n")
-        prev = 0
-        for i, (a, _, _) in enumerate(rows):
-            f.write(f"{i},{a - prev},{a}\n")
-            prev = a
+    """rows: (arrival_ns, prompt, output), as servesim's trace_lengths.csv + trace_intervals.csv."""
+    gen_workloads.write(d, rows)
 
 
 def poisson(rng, n, qps):
