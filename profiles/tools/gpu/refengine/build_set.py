@@ -68,6 +68,20 @@ def at(table, outer, inner):
     return interp(ks, vals, outer)
 
 
+def op_spread(mlp_path, attn_path):
+    """Per op, the median over its grid of std/median of the profiler's samples (replays)."""
+    out = {}
+    for path in (mlp_path, attn_path):
+        rows = list(csv.DictReader(open(path)))
+        ops = sorted({c.split(".")[1] for c in rows[0] if c.startswith("time_stats.")})
+        for op in ops:
+            v = [float(r[f"time_stats.{op}.std"]) / float(r[f"time_stats.{op}.median"]) for r in rows
+                 if r.get(f"time_stats.{op}.median") and float(r[f"time_stats.{op}.median"]) > 0]
+            if v:
+                out[op] = statistics.median(v)
+    return out
+
+
 def designed_increments(rows):
     """Least squares (no intercept) of a step's host time over the decode-only step of as many
     sequences, on num_prefills and prefill tokens, over the designed shapes run as graphs."""
@@ -175,6 +189,8 @@ def main():
                overlap="async", cuda_graph_batch_sizes=DECODE_SIZES, mixed_graph_token_sizes=MIXED_SIZES,
                sync_ms=round(max(fit["sync_ms"], 0.0), 6), fused_ops=["add", "qk_norm"])
     json.dump(eng, open(os.path.join(a.out, "engine.json"), "w"), indent=1)
+    spread = op_spread(os.path.join(a.raw, "mlp.csv"), os.path.join(a.raw, "attention.csv"))
+    json.dump(spread, open(os.path.join(a.out, "spread.json"), "w"), indent=1, sort_keys=True)
     fs = [v["factor"] for v in factors.values()]
     print(f"in-situ factors {min(fs):.3f}..{max(fs):.3f}; host rows {len(hrows)}; sync {fit['sync_ms']:.4f} ms")
 
