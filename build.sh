@@ -104,9 +104,9 @@ run_tests() {
 	# The browser suite has shown a rare hang (a run that never answers; see the
 	# closing notes): one loud retry, so a flake is visible but does not hide a
 	# real failure, which fails twice.
-	if ! SERVESIM_E2E=1 go test -count=1 ./web/e2e; then
+	if ! SERVESIM_E2E=1 go test -count=1 -timeout 30m ./web/e2e; then
 		echo "== RETRY: the browser tests failed once; running them again" >&2
-		SERVESIM_E2E=1 go test -count=1 -v ./web/e2e
+		SERVESIM_E2E=1 go test -count=1 -timeout 30m -v ./web/e2e
 	fi
 }
 

@@ -192,8 +192,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // ProfileInfo describes an embedded profile set.
 type ProfileInfo struct {
 	predict.Meta
-	HasCPUOverheads bool   `json:"has_cpu_overheads"`
-	Provenance      string `json:"provenance"`
+	HasCPUOverheads bool `json:"has_cpu_overheads"`
+	// TensorParallelSizes are the tensor-parallel degrees the set was
+	// profiled at (the page offers only these).
+	TensorParallelSizes []int  `json:"tensor_parallel_sizes"`
+	Provenance          string `json:"provenance"`
 }
 
 func (h *handler) profiles(w http.ResponseWriter, r *http.Request) {
@@ -205,7 +208,12 @@ func (h *handler) profiles(w http.ResponseWriter, r *http.Request) {
 			problem(w, http.StatusInternalServerError, "internal error", err.Error())
 			return
 		}
-		out = append(out, ProfileInfo{Meta: set.Meta, HasCPUOverheads: set.HasCPUOverheads(), Provenance: set.Provenance})
+		tp, err := set.TensorParallelSizes()
+		if err != nil {
+			problem(w, http.StatusInternalServerError, "internal error", err.Error())
+			return
+		}
+		out = append(out, ProfileInfo{Meta: set.Meta, HasCPUOverheads: set.HasCPUOverheads(), TensorParallelSizes: tp, Provenance: set.Provenance})
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -155,6 +155,17 @@ func TestCatalogEndpoints(t *testing.T) {
 	if !strings.Contains(rec.Body.String(), "SYNTHESIZED") {
 		t.Error("profiles must carry provenance")
 	}
+	// Each set lists the tensor-parallel degrees its mlp.csv has (all
+	// embedded sets are profiled at TP 1 only).
+	var sets []api.ProfileInfo
+	if err := json.Unmarshal(rec.Body.Bytes(), &sets); err != nil || len(sets) == 0 {
+		t.Fatalf("profiles: %v", err)
+	}
+	for _, s := range sets {
+		if fmt.Sprint(s.TensorParallelSizes) != "[1]" {
+			t.Errorf("%s: tensor_parallel_sizes %v, want [1]", s.Name, s.TensorParallelSizes)
+		}
+	}
 }
 
 func cliFile(t *testing.T, name string) []byte {

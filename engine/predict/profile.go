@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -123,6 +124,26 @@ func Open(fsys fs.FS, origin string) (*Set, error) {
 func (s *Set) HasCPUOverheads() bool {
 	_, err := fs.Stat(s.FS, cpuFile)
 	return err == nil
+}
+
+// TensorParallelSizes lists, ascending, the tensor-parallel degrees the
+// set's mlp.csv has rows for: the only ones a run with it can use.
+func (s *Set) TensorParallelSizes() ([]int, error) {
+	seen := map[int]bool{}
+	var out []int
+	err := scan(s.FS, s.Origin, mlpFile, nil, []string{"num_tensor_parallel_workers"}, func(t *csvin.Table) error {
+		n, err := t.IntAtLeast("num_tensor_parallel_workers", 1)
+		if err != nil {
+			return err
+		}
+		if !seen[int(n)] {
+			seen[int(n)] = true
+			out = append(out, int(n))
+		}
+		return nil
+	})
+	slices.Sort(out)
+	return out, err
 }
 
 const (

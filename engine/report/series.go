@@ -1,6 +1,9 @@
 package report
 
 import (
+	"cmp"
+	"slices"
+
 	"github.com/servesim/servesim/engine"
 	"github.com/servesim/servesim/engine/report/plots"
 )
@@ -9,9 +12,10 @@ import (
 type Plots = plots.Plots
 
 const (
-	maxCDFPoints  = 400
-	timeBuckets   = 200
-	maxIterPoints = 2000
+	maxCDFPoints = 400
+	timeBuckets  = 200
+	iterBuckets  = 1000 // about a chart's width in pixels
+	maxScatter   = 5000
 )
 
 func pct(name string, s []int64) plots.Percentiles {
@@ -27,6 +31,7 @@ func plotData(res *engine.Result, l latencies) Plots {
 		Percentiles: []plots.Percentiles{pct("TTFT", l.ttft), pct("time between tokens", l.tok), pct("end-to-end latency", l.e2e)}}
 	p.Timeline = timeline(res)
 	p.Iterations = iterations(res)
+	p.Requests = requestPoints(res)
 	p.Breakdown = breakdown(res)
 	return p
 }
@@ -89,17 +94,86 @@ func timeline(res *engine.Result) plots.Timeline {
 
 func iterations(res *engine.Result) plots.Iterations {
 	n := len(res.Batches)
-	it := plots.Iterations{Stride: max(1, (n+maxIterPoints-1)/maxIterPoints), KVTotal: res.Resolved.NumBlocks}
-	for i := 0; i < n; i += it.Stride {
-		b := res.Batches[i]
-		it.T = append(it.T, float64(b.ScheduledAt)/1e9)
-		it.Size = append(it.Size, b.Size())
-		it.Tokens = append(it.Tokens, b.Tokens())
-		it.Prefill = append(it.Prefill, b.PrefillTokens())
-		it.KVBlocks = append(it.KVBlocks, int(b.KVBlocksInUse))
-		it.TimeMs = append(it.TimeMs, float64(b.TotalNs)/1e6)
+	it := plots.Iterations{Total: n, KVTotal: res.Resolved.NumBlocks}
+	if n == 0 {
+		return it
+	}
+	series := []*plots.Agg{&it.Size, &it.Tokens, &it.Prefill, &it.KVBlocks}
+	values := func(b *engine.BatchRecord) [4]float64 {
+		return [4]float64{float64(b.Size()), float64(b.Tokens()), float64(b.PrefillTokens()), float64(b.KVBlocksInUse)}
+	}
+	if n <= iterBuckets { // every iteration its own point, in time order (replicas interleave)
+		order := make([]int, n)
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(res.Batches[a].ScheduledAt, res.Batches[b].ScheduledAt) })
+		for _, i := range order {
+			b := &res.Batches[i]
+			it.T, it.N = append(it.T, float64(b.ScheduledAt)/1e9), append(it.N, 1)
+			for k, v := range values(b) {
+				a := series[k]
+				a.Min, a.Max, a.Mean = append(a.Min, v), append(a.Max, v), append(a.Mean, v)
+			}
+		}
+		return it
+	}
+	end := max(res.EndNs, 1)
+	width := (end + iterBuckets - 1) / iterBuckets
+	count := make([]int, iterBuckets)
+	var lo, hi, sum [4][]float64
+	for k := range series {
+		lo[k], hi[k], sum[k] = make([]float64, iterBuckets), make([]float64, iterBuckets), make([]float64, iterBuckets)
+	}
+	for i := range res.Batches {
+		b := &res.Batches[i]
+		j := min(int(b.ScheduledAt/width), iterBuckets-1)
+		for k, v := range values(b) {
+			if count[j] == 0 || v < lo[k][j] {
+				lo[k][j] = v
+			}
+			if count[j] == 0 || v > hi[k][j] {
+				hi[k][j] = v
+			}
+			sum[k][j] += v
+		}
+		count[j]++
+	}
+	for j, c := range count {
+		if c == 0 {
+			continue
+		}
+		it.T, it.N = append(it.T, float64(int64(j)*width)/1e9), append(it.N, c)
+		for k, a := range series {
+			a.Min, a.Max, a.Mean = append(a.Min, lo[k][j]), append(a.Max, hi[k][j]), append(a.Mean, sum[k][j]/float64(c))
+		}
 	}
 	return it
+}
+
+// requestPoints are the scatter points of the ok requests.
+func requestPoints(res *engine.Result) plots.Requests {
+	var p plots.Requests
+	for _, r := range res.Requests {
+		if r.Status == engine.StatusOK {
+			p.Total++
+		}
+	}
+	p.Stride = max(1, (p.Total+maxScatter-1)/maxScatter)
+	k := 0
+	for _, r := range res.Requests {
+		if r.Status != engine.StatusOK {
+			continue
+		}
+		if k%p.Stride == 0 {
+			p.Prompt = append(p.Prompt, r.Prefill)
+			p.Output = append(p.Output, r.DecodeActual)
+			p.TTFT = append(p.TTFT, float64(r.FirstTokenNs-r.ArrivalNs)/1e6)
+			p.E2E = append(p.E2E, float64(r.CompletionNs-r.ArrivalNs)/1e6)
+		}
+		k++
+	}
+	return p
 }
 
 func breakdown(res *engine.Result) plots.Breakdown {

@@ -84,22 +84,126 @@
     });
   };
 
-  // chart draws an ECharts option (JSON built by go-echarts in Go). ECharts
-  // loads deferred, after the simulation has started; wait for it if needed.
-  S.chart = function (id, optionJSON) {
+  // Number formats: a duration gets the unit its magnitude needs (µs, ms,
+  // s) and four significant digits; counts get thousands separators.
+  const nf4 = new Intl.NumberFormat("en-US", { maximumSignificantDigits: 4 });
+  const nfInt = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
+  function fmtNum(v) {
+    if (typeof v !== "number" || !isFinite(v)) return String(v);
+    return Math.abs(v) >= 1000 ? nfInt.format(v) : nf4.format(v);
+  }
+  function fmtMs(ms) {
+    if (typeof ms !== "number" || !isFinite(ms)) return String(ms);
+    const a = Math.abs(ms);
+    if (a === 0) return "0";
+    if (a < 1) return nf4.format(ms * 1000) + " µs";
+    if (a < 1000) return nf4.format(ms) + " ms";
+    return fmtNum(Number((ms / 1000).toPrecision(4))) + " s";
+  }
+  const formats = {
+    ms: fmtMs,
+    s: (v) => fmtMs(v * 1000),
+    count: fmtNum,
+    rate: (v) => fmtNum(v) + "/s",
+    fraction: (v) => nf4.format(v * 100) + "%",
+    category: (v) => String(v),
+  };
+  S.fmt = { ms: fmtMs, num: fmtNum };
+
+  // withFormats turns an option's "servesim" units (web/charts) into axis
+  // label and tooltip formatters (JSON cannot carry functions).
+  function withFormats(opt) {
+    const h = opt.servesim || {};
+    delete opt.servesim;
+    const fx = formats[h.x] || String, fy = formats[h.y] || String;
+    const axes = (a) => (Array.isArray(a) ? a : a ? [a] : []);
+    if (h.x !== "category") axes(opt.xAxis).forEach((a) => { a.axisLabel = Object.assign({}, a.axisLabel, { formatter: fx }); });
+    axes(opt.yAxis).forEach((a) => { a.axisLabel = Object.assign({}, a.axisLabel, { formatter: fy }); });
+    const tip = opt.tooltip || (opt.tooltip = {});
+    const valueOf = (p) => (Array.isArray(p.value) ? p.value : [p.name, p.value]);
+    tip.formatter = (params) => {
+      if (!Array.isArray(params)) { // item tooltip (scatter)
+        const v = valueOf(params);
+        return params.seriesName + ": " + fy(v[1]) + "<br>at " + fx(v[0]);
+      }
+      if (!params.length) return "";
+      const head = h.x === "category" ? params[0].name : fx(valueOf(params[0])[0]);
+      const lines = [];
+      for (const p of params) {
+        const v = valueOf(p);
+        if (p.seriesName.endsWith(" (min)")) continue; // the band's transparent base
+        if (p.seriesName.endsWith(" (range)")) { // the band: [t, max-min, max]
+          lines.push(p.marker + p.seriesName.replace(" (range)", " min–max") + ": " + fy(v[2] - v[1]) + " – " + fy(v[2]));
+          continue;
+        }
+        lines.push(p.marker + p.seriesName + ": " + fy(v[1]));
+      }
+      return head + "<br>" + lines.join("<br>");
+    };
+    if (h.group) tip.axisPointer = Object.assign({}, tip.axisPointer, { label: { formatter: (p) => fx(p.value) } });
+    return { opt, group: h.group };
+  }
+
+  // Charts: setCharts keeps the result's options; ensureCharts (after every
+  // render) draws each one whose element is new or was emptied, so a
+  // re-render never leaves a blank chart. ECharts draws into a child of the
+  // page's element: Vugu's render removes attributes it did not set (the
+  // instance mark ECharts puts on its element) but leaves the children of an
+  // element it renders without any. Charts of one group share the crosshair
+  // and zoom (echarts.connect).
+  let chartList = [], chartGen = 0;
+  S.setCharts = function (listJSON) {
+    chartList = JSON.parse(listJSON);
+    chartGen++;
+    S.ensureCharts();
+  };
+  // chartOf is the ECharts instance of a chart (tests use it).
+  S.chartOf = function (id) {
+    const el = document.getElementById(id);
+    const inner = el && el.querySelector(":scope > .ec");
+    return inner ? echarts.getInstanceByDom(inner) : undefined;
+  };
+  S.draws = 0;
+  S.ensureCharts = function () {
     if (!window.echarts) {
-      window.addEventListener("load", () => S.chart(id, optionJSON), { once: true });
+      window.addEventListener("load", () => S.ensureCharts(), { once: true });
       return;
     }
-    const el = document.getElementById(id);
-    if (!el) return;
-    const old = echarts.getInstanceByDom(el);
-    if (old) old.dispose();
-    echarts.init(el).setOption(JSON.parse(optionJSON));
+    const groups = new Set();
+    for (const ch of chartList) {
+      const el = document.getElementById(ch.id);
+      if (!el) continue;
+      let inner = el.querySelector(":scope > .ec");
+      const old = inner && echarts.getInstanceByDom(inner);
+      if (old && inner.__servesimGen === chartGen) continue;
+      if (old) old.dispose();
+      if (!inner) {
+        inner = document.createElement("div");
+        inner.className = "ec";
+        el.appendChild(inner);
+      }
+      const { opt, group } = withFormats(JSON.parse(ch.option));
+      const chart = echarts.init(inner);
+      chart.setOption(opt);
+      if (group) { chart.group = group; groups.add(group); }
+      inner.__servesimGen = chartGen;
+      S.draws++;
+    }
+    for (const g of groups) echarts.connect(g);
   };
   window.addEventListener("resize", () => {
-    document.querySelectorAll(".chart").forEach((el) => { const c = window.echarts && echarts.getInstanceByDom(el); if (c) c.resize(); });
+    document.querySelectorAll(".chart > .ec").forEach((el) => { const c = window.echarts && echarts.getInstanceByDom(el); if (c) c.resize(); });
   });
+
+  // saveText saves a text file (the run file).
+  S.saveText = function (filename, text) {
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(new Blob([text], { type: "application/json" }));
+    a.download = filename;
+    document.body.appendChild(a);
+    a.click();
+    setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+  };
 
   // Files: dropped anywhere on the page or picked; read as text and handed to Go.
   S.onFiles = null;
@@ -155,14 +259,18 @@
     for (const p of parts) { out.set(p, off); off += p.length; }
     return new TextDecoder("utf-8", { fatal: true }).decode(out);
   }
-  // share(stateJSON, withFilesJSON, cb): cb(url, message).
-  S.share = async function (stateJSON, stateWithoutFilesJSON, cb) {
-    let enc = b64url(await deflate(stateJSON));
-    let msg = "Link copied: it reproduces this run, uploaded workload included.";
+  // share(stateJSON, cb): cb(url, message); url is "" when the run cannot
+  // go in a link (its uploaded workload is too large): the link is refused,
+  // never made without the workload.
+  S.share = async function (stateJSON, cb) {
+    const enc = b64url(await deflate(stateJSON));
     if (enc.length > MAX_LINK) {
-      enc = b64url(await deflate(stateWithoutFilesJSON));
-      msg = "The uploaded workload is too large to embed in a link (" + enc.length + " > " + MAX_LINK + " characters compressed); the link carries the preset and configuration only.";
+      cb("", "Not copied: this run's uploaded workload is too large for a link (" + enc.length.toLocaleString("en-US") +
+        " characters compressed; a link holds at most " + MAX_LINK.toLocaleString("en-US") + "). Instead, save the run file " +
+        "(\"run file (reopen here)\" above) and send it: dropping it on this page reproduces the run, workload and settings included.");
+      return;
     }
+    let msg = "Link copied: it reproduces this run" + (stateJSON.includes('"files"') ? ", uploaded workload included." : ".");
     const url = location.origin + location.pathname + "#s=" + enc;
     history.replaceState(null, "", "#s=" + enc);
     try { await navigator.clipboard.writeText(url); } catch (e) { msg += " (Copy it from the address bar: the clipboard is not available.)"; }

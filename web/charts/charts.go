@@ -2,11 +2,18 @@
 // with github.com/go-echarts/go-echarts/v2. Every builder is a pure
 // function, so the options are golden-tested natively and the browser only
 // hands the JSON to echarts.setOption.
+//
+// Options carry one key ECharts does not know, "servesim", read (and
+// removed) by web/assets/app.js: the unit of each axis ("s", "ms", "count",
+// "rate"), from which it formats axis labels and tooltips per magnitude
+// (µs, ms, s; thousands separators), and the group of charts that share a
+// time axis, a linked crosshair and zoom.
 package charts
 
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/go-echarts/go-echarts/v2/charts"
 	"github.com/go-echarts/go-echarts/v2/opts"
@@ -20,16 +27,44 @@ type Chart struct {
 	Option    string
 }
 
-func base(title, xName, yName string, xType string) []charts.GlobalOpts {
+// Options are the page's choices that change the charts.
+type Options struct {
+	EndS float64 // the run's simulated duration: every time axis spans [0, EndS]
+	LogX bool    // CDFs on a logarithmic latency axis
+}
+
+// TimeGroup is the ECharts group of the charts over simulated time.
+const TimeGroup = "time"
+
+// hints is the "servesim" key of an option (see the package doc).
+type hints struct {
+	X     string `json:"x"`
+	Y     string `json:"y"`
+	Group string `json:"group,omitempty"`
+}
+
+var palette = []string{"#5470c6", "#91cc75", "#fac858", "#ee6666", "#73c0de", "#3ba272", "#fc8452", "#9a60b4", "#ea7ccc"}
+
+func base(id, title, xName, yName, xType string) []charts.GlobalOpts {
 	return []charts.GlobalOpts{
 		charts.WithTitleOpts(opts.Title{Title: title, Left: "center", TitleStyle: &opts.TextStyle{FontSize: 14}}),
-		charts.WithTooltipOpts(opts.Tooltip{Show: opts.Bool(true), Trigger: "axis"}),
+		charts.WithTooltipOpts(opts.Tooltip{Show: opts.Bool(true), Trigger: "axis", AxisPointer: &opts.AxisPointer{Type: "line", Snap: opts.Bool(false)}}),
 		charts.WithLegendOpts(opts.Legend{Show: opts.Bool(true), Bottom: "0"}),
 		charts.WithXAxisOpts(opts.XAxis{Name: xName, Type: xType, NameLocation: "middle", NameGap: 25}),
 		charts.WithYAxisOpts(opts.YAxis{Name: yName, Type: "value"}),
-		charts.WithGridOpts(opts.Grid{Left: "60", Right: "20", Bottom: "60", Top: "40"}),
+		charts.WithGridOpts(opts.Grid{Left: "64", Right: "24", Bottom: "60", Top: "40"}),
+		charts.WithToolboxOpts(opts.Toolbox{Show: opts.Bool(true), Right: "4", Top: "0", Feature: &opts.ToolBoxFeature{
+			SaveAsImage: &opts.ToolBoxFeatureSaveAsImage{Show: opts.Bool(true), Type: "png", Name: strings.TrimPrefix(id, "chart-"), Title: "PNG"}}}),
 		charts.WithAnimation(false),
 	}
+}
+
+// overTime are the options of a chart over simulated time: the shared axis
+// [0, end] (zoom and the group's crosshair are added by optionJSON).
+func overTime(id, title, yName string, end float64) []charts.GlobalOpts {
+	return append(base(id, title, "simulated time", yName, "value"),
+		charts.WithXAxisOpts(opts.XAxis{Name: "simulated time", Type: "value", NameLocation: "middle", NameGap: 25, Min: 0, Max: end}),
+		charts.WithGridOpts(opts.Grid{Left: "64", Right: "24", Bottom: "78", Top: "40"}))
 }
 
 func xy(x, y []float64) []opts.LineData {
@@ -50,60 +85,150 @@ func xyInt(x []float64, y []int) []opts.LineData {
 
 var noSymbol = charts.WithLineChartOpts(opts.LineChart{ShowSymbol: opts.Bool(false)})
 
-// CDF draws a latency distribution (ms) as a step line.
-func CDF(title string, c plots.CDF) *charts.Line {
+func color(i int) charts.SeriesOpts {
+	c := palette[i%len(palette)]
+	return func(s *charts.SingleSeries) {
+		s.ItemStyle = &opts.ItemStyle{Color: c}
+		if s.LineStyle == nil {
+			s.LineStyle = &opts.LineStyle{}
+		}
+		s.LineStyle.Color = c
+	}
+}
+
+// CDF draws a latency distribution (ms) as a step line, with its P50, P90
+// and P99 marked.
+func CDF(id, title string, c plots.CDF, p plots.Percentiles, logX bool) *charts.Line {
 	l := charts.NewLine()
-	l.SetGlobalOptions(base(title, "ms", "fraction of samples", "value")...)
-	l.AddSeries(title, xy(c.X, c.P), noSymbol, charts.WithLineChartOpts(opts.LineChart{Step: "end", ShowSymbol: opts.Bool(false)}))
+	xType := "value"
+	if logX {
+		xType = "log"
+	}
+	l.SetGlobalOptions(base(id, title, "latency", "fraction of samples", xType)...)
+	l.SetGlobalOptions(charts.WithXAxisOpts(opts.XAxis{Name: "latency", Type: xType, NameLocation: "middle", NameGap: 25, Scale: opts.Bool(true)}),
+		charts.WithYAxisOpts(opts.YAxis{Name: "fraction of samples", Type: "value", Min: 0, Max: 1}))
+	var marks []opts.MarkLineNameXAxisItem
+	if p.N > 0 {
+		marks = []opts.MarkLineNameXAxisItem{{Name: "P50", XAxis: p.P50}, {Name: "P90", XAxis: p.P90}, {Name: "P99", XAxis: p.P99}}
+	}
+	l.AddSeries(title, xy(c.X, c.P), color(0), charts.WithLineChartOpts(opts.LineChart{Step: "end", ShowSymbol: opts.Bool(false)}),
+		charts.WithMarkLineNameXAxisItemOpts(marks...),
+		charts.WithMarkLineStyleOpts(opts.MarkLineStyle{Symbol: []string{"none", "none"}, Label: &opts.Label{Show: opts.Bool(true), Formatter: "{b}"},
+			LineStyle: &opts.LineStyle{Type: "dashed", Color: "#888"}}))
 	return l
 }
 
-// Throughput draws output tokens per second and completions over time.
-func Throughput(t plots.Timeline) *charts.Line {
+// Throughput draws output tokens per second over time.
+func Throughput(t plots.Timeline, end float64) *charts.Line {
 	l := charts.NewLine()
-	l.SetGlobalOptions(base("Throughput", "time (s)", "tokens/s", "value")...)
-	l.AddSeries("output tokens/s", xy(t.T, t.TokensPS), noSymbol)
+	l.SetGlobalOptions(overTime("chart-throughput", "Output throughput", "tokens/s", end)...)
+	l.AddSeries("output tokens/s", xy(t.T, t.TokensPS), noSymbol, color(0))
 	return l
 }
 
 // Load draws running and queued requests over time.
-func Load(t plots.Timeline) *charts.Line {
+func Load(t plots.Timeline, end float64) *charts.Line {
 	l := charts.NewLine()
-	l.SetGlobalOptions(base("Running and queued requests", "time (s)", "requests", "value")...)
-	l.AddSeries("running", xyInt(t.T, t.Running), noSymbol)
-	l.AddSeries("queued", xyInt(t.T, t.Queued), noSymbol)
+	l.SetGlobalOptions(overTime("chart-load", "Running and queued requests", "requests", end)...)
+	l.AddSeries("running", xyInt(t.T, t.Running), noSymbol, color(0))
+	l.AddSeries("queued", xyInt(t.T, t.Queued), noSymbol, color(3))
 	return l
 }
 
-// Batches draws batch size and tokens per iteration.
-func Batches(it plots.Iterations) *charts.Line {
-	l := charts.NewLine()
-	title := "Batch size and tokens per iteration"
-	if it.Stride > 1 {
-		title += fmt.Sprintf(" (every %dth iteration)", it.Stride)
+// band adds a series' per-bucket mean as a line and, where buckets hold
+// more than one iteration, its min-max range as a shaded band (a
+// transparent min line with the range stacked on it; the tooltip shows the
+// real min and max, app.js reads them from the points' third value).
+func band(l *charts.Line, name string, t []float64, a plots.Agg, ci int, aggregated bool) {
+	if aggregated {
+		lo := make([]opts.LineData, len(t))
+		rng := make([]opts.LineData, len(t))
+		for i := range t {
+			lo[i] = opts.LineData{Value: []float64{t[i], a.Min[i]}}
+			rng[i] = opts.LineData{Value: []float64{t[i], a.Max[i] - a.Min[i], a.Max[i]}}
+		}
+		stack := charts.WithLineChartOpts(opts.LineChart{ShowSymbol: opts.Bool(false), Stack: name})
+		l.AddSeries(name+" (min)", lo, stack, color(ci), charts.WithLineStyleOpts(opts.LineStyle{Opacity: opts.Float(0)}))
+		l.AddSeries(name+" (range)", rng, stack, color(ci), charts.WithLineStyleOpts(opts.LineStyle{Opacity: opts.Float(0)}),
+			charts.WithAreaStyleOpts(opts.AreaStyle{Opacity: opts.Float(0.25)}))
 	}
-	l.SetGlobalOptions(base(title, "time (s)", "count", "value")...)
-	l.AddSeries("requests in batch", xyInt(it.T, it.Size), noSymbol)
-	l.AddSeries("tokens in batch", xyInt(it.T, it.Tokens), noSymbol)
-	l.AddSeries("prefill tokens", xyInt(it.T, it.Prefill), noSymbol)
+	l.AddSeries(name, xy(t, a.Mean), noSymbol, color(ci))
+}
+
+func aggregated(it plots.Iterations) bool {
+	for _, n := range it.N {
+		if n > 1 {
+			return true
+		}
+	}
+	return false
+}
+
+func iterTitle(what string, it plots.Iterations) string {
+	if aggregated(it) {
+		return fmt.Sprintf("%s (mean, min–max band; %s iterations in %d time buckets)", what, num(it.Total), len(it.T))
+	}
+	return what + " (every iteration)"
+}
+
+// legendOf shows only the mean series in the legend (not the bands' parts).
+func legendOf(names ...string) charts.GlobalOpts {
+	return charts.WithLegendOpts(opts.Legend{Show: opts.Bool(true), Bottom: "0", Data: names})
+}
+
+// Tokens draws the tokens per iteration (all and prefill).
+func Tokens(it plots.Iterations, end float64) *charts.Line {
+	l := charts.NewLine()
+	l.SetGlobalOptions(overTime("chart-tokens", iterTitle("Tokens per iteration", it), "tokens", end)...)
+	l.SetGlobalOptions(legendOf("tokens in batch", "prefill tokens"))
+	agg := aggregated(it)
+	band(l, "tokens in batch", it.T, it.Tokens, 0, agg)
+	band(l, "prefill tokens", it.T, it.Prefill, 2, agg)
+	return l
+}
+
+// Batches draws the requests per iteration.
+func Batches(it plots.Iterations, end float64) *charts.Line {
+	l := charts.NewLine()
+	l.SetGlobalOptions(overTime("chart-batches", iterTitle("Requests per batch", it), "requests", end)...)
+	l.SetGlobalOptions(legendOf("requests in batch"))
+	band(l, "requests in batch", it.T, it.Size, 1, aggregated(it))
 	return l
 }
 
 // KV draws KV-cache blocks in use over time.
-func KV(it plots.Iterations) *charts.Line {
+func KV(it plots.Iterations, end float64) *charts.Line {
 	l := charts.NewLine()
-	l.SetGlobalOptions(base(fmt.Sprintf("KV-cache blocks in use (of %d)", it.KVTotal), "time (s)", "blocks", "value")...)
-	l.AddSeries("blocks in use", xyInt(it.T, it.KVBlocks), noSymbol,
-		charts.WithAreaStyleOpts(opts.AreaStyle{Opacity: opts.Float(0.2)}))
+	l.SetGlobalOptions(overTime("chart-kv", iterTitle(fmt.Sprintf("KV-cache blocks in use (of %s)", num(it.KVTotal)), it), "blocks", end)...)
+	l.SetGlobalOptions(legendOf("blocks in use"))
+	band(l, "blocks in use", it.T, it.KVBlocks, 4, aggregated(it))
 	return l
+}
+
+// Scatter draws one latency per request against a length.
+func Scatter(id, title, xName, yName string, x []int, y []float64, r plots.Requests) *charts.Scatter {
+	s := charts.NewScatter()
+	if r.Stride > 1 {
+		title += fmt.Sprintf(" (%s of %s requests: every %d-th by arrival)", num(len(x)), num(r.Total), r.Stride)
+	}
+	s.SetGlobalOptions(base(id, title, xName, yName, "value")...)
+	s.SetGlobalOptions(charts.WithTooltipOpts(opts.Tooltip{Show: opts.Bool(true), Trigger: "item"}),
+		charts.WithXAxisOpts(opts.XAxis{Name: xName, Type: "value", NameLocation: "middle", NameGap: 25, Scale: opts.Bool(true)}),
+		charts.WithLegendOpts(opts.Legend{Show: opts.Bool(false)}))
+	d := make([]opts.ScatterData, len(x))
+	for i := range x {
+		d[i] = opts.ScatterData{Value: []float64{float64(x[i]), y[i]}}
+	}
+	s.AddSeries(yName, d, charts.WithScatterChartOpts(opts.ScatterChart{SymbolSize: 4}), color(0))
+	return s
 }
 
 // Breakdown draws the run's predicted time by term (ms, all iterations).
 func Breakdown(b plots.Breakdown) *charts.Bar {
 	bar := charts.NewBar()
-	bar.SetGlobalOptions(base("Where the time goes (predicted, all iterations)", "", "ms", "category")...)
+	bar.SetGlobalOptions(base("chart-breakdown", "Where the time goes (predicted, all iterations)", "", "time", "category")...)
 	bar.SetGlobalOptions(charts.WithXAxisOpts(opts.XAxis{Type: "category", AxisLabel: &opts.AxisLabel{Rotate: 40, Interval: "0"}}),
-		charts.WithGridOpts(opts.Grid{Left: "60", Right: "20", Bottom: "110", Top: "40"}),
+		charts.WithGridOpts(opts.Grid{Left: "64", Right: "24", Bottom: "110", Top: "40"}),
 		// One series: the legend only collided with the rotated labels.
 		charts.WithLegendOpts(opts.Legend{Show: opts.Bool(false)}))
 	var names []string
@@ -115,7 +240,7 @@ func Breakdown(b plots.Breakdown) *charts.Bar {
 		names = append(names, t)
 		data = append(data, opts.BarData{Value: b.Ms[i]})
 	}
-	bar.SetXAxis(names).AddSeries("ms", data)
+	bar.SetXAxis(names).AddSeries("predicted time", data, color(0))
 	return bar
 }
 
@@ -124,9 +249,17 @@ type validator interface {
 	JSON() map[string]interface{}
 }
 
-func optionJSON(c validator) string {
+func optionJSON(c validator, h hints) string {
 	c.Validate()
-	b, err := json.Marshal(c.JSON())
+	m := c.JSON()
+	m["servesim"] = h
+	if h.Group == TimeGroup {
+		// Zoom by wheel or drag and by a slider; "none" keeps the lines
+		// drawn to the edges (go-echarts' DataZoom has no slider geometry).
+		m["dataZoom"] = []map[string]any{{"type": "inside", "filterMode": "none"},
+			{"type": "slider", "filterMode": "none", "height": 18, "bottom": 24}}
+	}
+	b, err := json.Marshal(m)
 	if err != nil {
 		// Only plain numbers and strings go in; a failure is a bug.
 		panic(fmt.Sprintf("charts: %v", err))
@@ -135,15 +268,36 @@ func optionJSON(c validator) string {
 }
 
 // All returns every chart of the page, in display order.
-func All(p plots.Plots) []Chart {
-	return []Chart{
-		{"chart-ttft", "TTFT", optionJSON(CDF("TTFT CDF", p.TTFT))},
-		{"chart-tbt", "Time between tokens", optionJSON(CDF("Time between tokens CDF", p.TokenLatency))},
-		{"chart-e2e", "End-to-end latency", optionJSON(CDF("End-to-end latency CDF", p.E2E))},
-		{"chart-throughput", "Throughput", optionJSON(Throughput(p.Timeline))},
-		{"chart-load", "Running and queued", optionJSON(Load(p.Timeline))},
-		{"chart-batches", "Batches", optionJSON(Batches(p.Iterations))},
-		{"chart-kv", "KV cache", optionJSON(KV(p.Iterations))},
-		{"chart-breakdown", "Time by operator", optionJSON(Breakdown(p.Breakdown))},
+func All(p plots.Plots, o Options) []Chart {
+	pct := func(i int) plots.Percentiles {
+		if i < len(p.Percentiles) {
+			return p.Percentiles[i]
+		}
+		return plots.Percentiles{}
 	}
+	lat := hints{X: "ms", Y: "fraction"}
+	overT := func(y string) hints { return hints{X: "s", Y: y, Group: TimeGroup} }
+	r := p.Requests
+	return []Chart{
+		{"chart-ttft", "TTFT", optionJSON(CDF("chart-ttft", "TTFT CDF", p.TTFT, pct(0), o.LogX), lat)},
+		{"chart-tbt", "Time between tokens", optionJSON(CDF("chart-tbt", "Time between tokens CDF", p.TokenLatency, pct(1), o.LogX), lat)},
+		{"chart-e2e", "End-to-end latency", optionJSON(CDF("chart-e2e", "End-to-end latency CDF", p.E2E, pct(2), o.LogX), lat)},
+		{"chart-ttft-prompt", "TTFT vs prompt length", optionJSON(Scatter("chart-ttft-prompt", "TTFT vs prompt length", "prompt tokens", "TTFT", r.Prompt, r.TTFT, r), hints{X: "count", Y: "ms"})},
+		{"chart-e2e-output", "E2E vs output length", optionJSON(Scatter("chart-e2e-output", "E2E latency vs output length", "output tokens", "E2E latency", r.Output, r.E2E, r), hints{X: "count", Y: "ms"})},
+		{"chart-throughput", "Throughput", optionJSON(Throughput(p.Timeline, o.EndS), overT("rate"))},
+		{"chart-load", "Running and queued", optionJSON(Load(p.Timeline, o.EndS), overT("count"))},
+		{"chart-tokens", "Tokens per iteration", optionJSON(Tokens(p.Iterations, o.EndS), overT("count"))},
+		{"chart-batches", "Batch size", optionJSON(Batches(p.Iterations, o.EndS), overT("count"))},
+		{"chart-kv", "KV cache", optionJSON(KV(p.Iterations, o.EndS), overT("count"))},
+		{"chart-breakdown", "Time by operator", optionJSON(Breakdown(p.Breakdown), hints{X: "category", Y: "ms"})},
+	}
+}
+
+// num renders an integer with thousands separators.
+func num(v int) string {
+	s := fmt.Sprint(v)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }

@@ -33,7 +33,7 @@ func BenchmarkPage(b *testing.B) {
 	}
 	firstResult := func() time.Duration {
 		start := time.Now()
-		err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitRequests("4"),
+		err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitDefault(),
 			chromedp.WaitVisible(".chart canvas", chromedp.ByQuery))
 		if err != nil {
 			b.Fatal(err)

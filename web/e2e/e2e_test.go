@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"flag"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -108,10 +109,18 @@ func golden(t testing.TB, file string) []byte {
 	return b
 }
 
+// msText is how the page shows a duration of a few ms (four significant digits).
 func msText(ns string) string {
 	v, _ := strconv.ParseFloat(ns, 64)
-	return fmt.Sprintf("%.3f ms", v/1e6)
+	v /= 1e6
+	return strconv.FormatFloat(v, 'f', max(0, 3-int(math.Floor(math.Log10(v)))), 64) + " ms"
 }
+
+// defaultRequests is the page's default run's request count (ui.PageDefault).
+const defaultRequests = "1,000"
+
+// waitDefault waits for the page's default run.
+func waitDefault() chromedp.Action { return waitRequests(defaultRequests) }
 
 // waitText waits until sel's text contains want.
 func waitText(sel, want string) chromedp.Action { return waitFor(sel, want, false) }
@@ -120,11 +129,14 @@ func waitText(sel, want string) chromedp.Action { return waitFor(sel, want, fals
 func waitRequests(n string) chromedp.Action { return waitFor("#k-requests", n, true) }
 
 func waitFor(sel, want string, exact bool) chromedp.Action {
+	// A query that cannot block: the page re-renders while a run goes on,
+	// and chromedp's node queries can wait forever on a replaced node.
+	js := `(() => { const el = document.querySelector(` + strconv.Quote(sel) + `); return el && el.getClientRects().length ? el.innerText : "\x00"; })()`
 	return chromedp.ActionFunc(func(ctx context.Context) error {
 		var got string
 		for {
-			err := chromedp.Run(ctx, chromedp.Text(sel, &got, chromedp.ByQuery, chromedp.NodeVisible))
-			if err == nil && (strings.Contains(got, want) && !exact || strings.TrimSpace(got) == want) {
+			err := chromedp.Run(ctx, chromedp.Evaluate(js, &got))
+			if err == nil && got != "\x00" && (strings.Contains(got, want) && !exact || strings.TrimSpace(got) == want) {
 				return nil
 			}
 			select {
@@ -153,23 +165,26 @@ func shot(name string) chromedp.Action {
 	})
 }
 
-// TestPage_DefaultRun: opening the page runs the seed workload and shows the
-// CLI's TTFT and E2E, with charts drawn.
+// TestPage_DefaultRun: opening the page runs a workload with distributions
+// (PageDefault), charts drawn; one click runs the seed workload and shows the
+// CLI's TTFT and E2E.
 func TestPage_DefaultRun(t *testing.T) {
 	srv, ctx := setup(t)
 	row := strings.Split(strings.Split(string(golden(t, "request_metrics.csv")), "\n")[1], ",")
 	var charts int
-	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL),
-		waitText("#k-ttft", msText(row[3])), waitText("#k-e2e", msText(row[4])), waitRequests("4"),
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitDefault(),
 		chromedp.Sleep(300*time.Millisecond),
 		chromedp.Evaluate(`document.querySelectorAll(".chart canvas").length`, &charts),
 		chromedp.Click("#provenance", chromedp.ByQuery), waitText("pre.prov", "SYNTHESIZED"),
-		shot("page-default.png"))
+		shot("page-default.png"),
+		// The Vidur seed run is one click away, with the CLI's numbers.
+		chromedp.Click("#seed-run", chromedp.ByQuery),
+		waitText("#k-ttft", msText(row[3])), waitText("#k-e2e", msText(row[4])), waitRequests("4"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if charts < 8 {
-		t.Errorf("%d charts drawn, want 8", charts)
+	if charts < 11 {
+		t.Errorf("%d charts drawn, want 11", charts)
 	}
 }
 
@@ -178,7 +193,7 @@ func TestPage_DefaultRun(t *testing.T) {
 func TestPage_OneGoInstance(t *testing.T) {
 	srv, ctx := setup(t)
 	var out string
-	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitRequests("4"),
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitDefault(),
 		chromedp.Evaluate(`(async () => {
 			const req = (url, method, body) => new Promise((resolve) => servesim.request(url, method, body, (status) => resolve(status)));
 			const got = [];
@@ -203,7 +218,7 @@ func TestPage_OneGoInstance(t *testing.T) {
 func TestPage_GoExitRecovered(t *testing.T) {
 	srv, ctx := setup(t)
 	var instances int
-	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitRequests("4"),
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitDefault(),
 		startLongRun(),
 		chromedp.Evaluate(`servesim.testExitGo()`, nil),
 		waitText("#error", "the Go runtime exited"),
@@ -224,17 +239,24 @@ func TestPage_GoExitRecovered(t *testing.T) {
 func TestPage_NarrowScreen(t *testing.T) {
 	srv, ctx := setup(t)
 	var width int
-	var resultsFirst bool
-	err := chromedp.Run(ctx, chromedp.EmulateViewport(390, 844), chromedp.Navigate(srv.URL), waitRequests("4"),
+	var resultsFirst, tableScrolls, settingsLink bool
+	err := chromedp.Run(ctx, chromedp.EmulateViewport(390, 844), chromedp.Navigate(srv.URL), waitDefault(),
 		chromedp.WaitVisible(".chart canvas", chromedp.ByQuery),
 		chromedp.Evaluate(`document.documentElement.scrollWidth`, &width),
 		chromedp.Evaluate(`document.getElementById("k-requests").getBoundingClientRect().top < document.getElementById("preset").getBoundingClientRect().top`, &resultsFirst),
+		// The percentile table scrolls sideways to its last column (not clipped).
+		chromedp.Evaluate(`(() => { const w = document.getElementById("percentiles").parentElement; w.scrollLeft = 1e4;
+			const last = document.querySelector("#percentiles th:last-child").getBoundingClientRect();
+			return getComputedStyle(w).overflowX === "auto" && w.scrollWidth > w.clientWidth && last.right <= w.getBoundingClientRect().right + 1; })()`, &tableScrolls),
+		// The settings are one tap from the top.
+		chromedp.Evaluate(`(() => { const a = document.querySelector('a[href="#settings"]'); return !!a && a.getClientRects().length > 0 && a.getBoundingClientRect().top < 844; })()`, &settingsLink),
 		shot("page-narrow.png"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if width > 390 || !resultsFirst {
-		t.Errorf("at 390 px: page width %d px, results above settings %v", width, resultsFirst)
+	if width > 390 || !resultsFirst || !tableScrolls || !settingsLink {
+		t.Errorf("at 390 px: page width %d px, results above settings %v, table scrolls to its last column %v, settings link at the top %v",
+			width, resultsFirst, tableScrolls, settingsLink)
 	}
 }
 
@@ -258,7 +280,7 @@ func TestPage_Formats(t *testing.T) {
 		{"Azure", []string{"../../engine/workload/testdata/azure_2024.csv"}, "prompt p50/p90/p99/max 2162/3567/3567/3567", "3"},
 		{"vLLM result", []string{"../../internal/realrun/testdata/vllm_bench_serve.json"}, "real-result: 4 requests", "4"},
 	}
-	if err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitRequests("4")); err != nil {
+	if err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitDefault()); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range tests {
@@ -281,7 +303,7 @@ func TestPage_UserProfile(t *testing.T) {
 	srv, ctx := setup(t)
 	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
 	set := "../../profiles/a100/qwen3-0.6b/"
-	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitRequests("4"),
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitDefault(), chromedp.Click("#seed-run", chromedp.ByQuery), waitRequests("4"),
 		chromedp.SetUploadFiles("#file-input", []string{abs(set + "mlp.csv"), abs(set + "attention.csv"), abs("testdata/myprofile/provenance.txt")}, chromedp.ByQuery),
 		waitText("#profile-files", "mlp.csv, attention.csv, provenance.txt"), waitText("#detected-profile", "vidur-trace: 4 requests"),
 		chromedp.Click("#run", chromedp.ByQuery), waitRequests("4"), waitText("main", "USER-SUPPLIED: Timed by the e2e test"),
@@ -301,7 +323,7 @@ func TestPage_ErrorThenRecover(t *testing.T) {
 	good, _ := filepath.Abs("../../presets/data/seed/vidur_trace.csv")
 	var chunk string
 	var skipCPU bool
-	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitRequests("4"),
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitDefault(),
 		chromedp.SetUploadFiles("#file-input", []string{bad}, chromedp.ByQuery),
 		waitText("#error", "bad_trace.csv, line 3, column 2 (num_prefill_tokens)"), waitText("#error", `expected an integer >= 1, got "ten"`),
 		chromedp.Value(`[id="cfg-scheduler.chunk_size"]`, &chunk, chromedp.ByQuery),
@@ -322,7 +344,7 @@ func TestPage_ErrorThenRecover(t *testing.T) {
 func TestPage_Downloads(t *testing.T) {
 	srv, ctx := setup(t)
 	dir := t.TempDir()
-	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitRequests("4"),
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitDefault(), chromedp.Click("#seed-run", chromedp.ByQuery), waitRequests("4"),
 		browser.SetDownloadBehavior(browser.SetDownloadBehaviorBehaviorAllow).WithDownloadPath(dir).WithEventsEnabled(true))
 	if err != nil {
 		t.Fatal(err)
@@ -351,13 +373,13 @@ func TestPage_ShareLink(t *testing.T) {
 	srv, ctx := setup(t)
 	lengths, _ := filepath.Abs("testdata/lengths.csv")
 	var runID, link, runID2 string
-	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitRequests("4"),
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitDefault(),
 		chromedp.SetUploadFiles("#file-input", []string{lengths}, chromedp.ByQuery), waitText("#detected", "length-trace"),
 		setField("scheduler.chunk_size", "256"),
 		// The profile set is a select of the embedded sets.
 		chromedp.WaitReady(`[id="cfg-predictor.profile"] option[value="h200/qwen3-0.6b"]`, chromedp.ByQuery),
 		setField("predictor.profile", "h200/qwen3-0.6b"),
-		chromedp.Click("#run", chromedp.ByQuery), waitRequests("4"), waitText("aside", "MEASURED"),
+		chromedp.Click("#run", chromedp.ByQuery), waitRequests("4"), waitText("#run-config", "h200/qwen3-0.6b (MEASURED)"),
 		chromedp.Text("h2 span.muted", &runID, chromedp.ByQuery),
 		chromedp.Click("#share", chromedp.ByQuery), waitText("#notice", "Link"),
 		chromedp.Evaluate(`location.href`, &link))
@@ -383,14 +405,14 @@ func TestPage_ShareLink(t *testing.T) {
 func TestPage_Offline(t *testing.T) {
 	srv, ctx := setup(t)
 	var ready bool
-	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitRequests("4"),
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitDefault(),
 		chromedp.Evaluate(`navigator.serviceWorker.ready.then(() => true)`, &ready, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
 	if err != nil || !ready {
 		t.Fatalf("service worker: %v %v", ready, err)
 	}
 	srv.Close() // the network is gone: nothing answers on that port any more
 	err = chromedp.Run(ctx, network.Enable(), network.EmulateNetworkConditions(true, 0, 0, 0),
-		chromedp.Reload(), waitRequests("4"))
+		chromedp.Reload(), waitDefault())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -405,15 +427,15 @@ func pickPreset(name string) chromedp.Action {
 	}
 }
 
-// startLongRun starts 150k synthetic requests (minutes of simulation, so
+// startLongRun starts 40k synthetic requests (within the API's memory budget) (minutes of simulation, so
 // the run is surely still going when a test acts on it) and waits for
 // progress.
 func startLongRun() chromedp.Action {
 	return chromedp.Tasks{
 		pickPreset("synthetic"), waitRequests("128"),
-		setField("workload.num_requests", "150000"), setField("workload.qps", "20"),
+		setField("workload.num_requests", "40000"), setField("workload.qps", "20"),
 		chromedp.Click("#run", chromedp.ByQuery),
-		waitText("#progress-text", "of 150000 requests done"),
+		waitText("#progress-text", "of 40,000 requests done"),
 	}
 }
 
@@ -430,13 +452,259 @@ func setField(key, value string) chromedp.Action {
 // page keeps working afterwards.
 func TestPage_Cancel(t *testing.T) {
 	srv, ctx := setup(t)
-	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitRequests("4"),
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitDefault(),
 		startLongRun(), shot("page-progress.png"),
 		chromedp.Click("#cancel", chromedp.ByQuery), waitText("#notice", "Cancelled."),
 		pickPreset("spaced-2s"),
 		waitRequests("8"))
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// chartsDrawn counts the result's charts that have a drawn canvas.
+const chartsDrawn = `Array.from(document.querySelectorAll(".chart")).filter((el) => el.querySelector("canvas") && servesim.chartOf(el.id)).length`
+
+// TestPage_ResultStaysDuringRunErrorCancel: the result on screen is a
+// snapshot: during a run, after a failed run and after Cancel, every chart
+// stays drawn next to the key results of the same run.
+func TestPage_ResultStaysDuringRunErrorCancel(t *testing.T) {
+	srv, ctx := setup(t)
+	var before, during, afterCancel, afterError int
+	var runID, runIDAfter string
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitDefault(),
+		pickPreset("synthetic"), waitRequests("128"), chromedp.Sleep(300*time.Millisecond),
+		chromedp.Evaluate(chartsDrawn, &before), chromedp.Text("#run-id", &runID, chromedp.ByQuery),
+		setField("workload.num_requests", "40000"), setField("workload.qps", "20"),
+		chromedp.Click("#run", chromedp.ByQuery), waitText("#progress-text", "of 40,000 requests done"),
+		chromedp.Sleep(300*time.Millisecond), chromedp.Evaluate(chartsDrawn, &during),
+		chromedp.Click("#cancel", chromedp.ByQuery), waitText("#notice", "Cancelled."),
+		chromedp.Sleep(300*time.Millisecond), chromedp.Evaluate(chartsDrawn, &afterCancel),
+		// A run that fails (batch cap 0 is a configuration error).
+		setField("workload.num_requests", "128"), setField("workload.qps", "0.5"), setField("scheduler.batch_size_cap", "0"),
+		chromedp.Click("#run", chromedp.ByQuery), waitText("#error", "batch_size_cap"),
+		chromedp.Sleep(300*time.Millisecond), chromedp.Evaluate(chartsDrawn, &afterError),
+		chromedp.Text("#run-id", &runIDAfter, chromedp.ByQuery))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before != 11 || during != 11 || afterCancel != 11 || afterError != 11 || runIDAfter != runID {
+		t.Errorf("charts drawn: %d before, %d during a run, %d after Cancel, %d after an error (want 11); run on screen %q then %q",
+			before, during, afterCancel, afterError, runID, runIDAfter)
+	}
+}
+
+// TestPage_DownloadsAndLinkAreOfTheRunOnScreen: changing settings without
+// Run marks the results stale, and downloads and the share link are still
+// of the run on screen (the CLI's seed files), not of the panel's settings.
+func TestPage_DownloadsAndLinkAreOfTheRunOnScreen(t *testing.T) {
+	srv, ctx := setup(t)
+	dir := t.TempDir()
+	var runID, link, runID2 string
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitDefault(),
+		chromedp.Click("#seed-run", chromedp.ByQuery), waitRequests("4"),
+		chromedp.Text("#run-id", &runID, chromedp.ByQuery),
+		browser.SetDownloadBehavior(browser.SetDownloadBehaviorBehaviorAllow).WithDownloadPath(dir).WithEventsEnabled(true),
+		setField("scheduler.type", "orca"), setField("scheduler.batch_size_cap", "2"),
+		waitText("#stale", "Settings changed (scheduler, batch cap)"),
+		chromedp.Click(`#dl-request_metrics\.csv`, chromedp.ByQuery),
+		chromedp.Click("#share", chromedp.ByQuery), waitText("#notice", "Link copied"),
+		chromedp.Evaluate(`location.href`, &link))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	for i := 0; i < 100 && len(got) == 0; i++ {
+		got, _ = os.ReadFile(filepath.Join(dir, "request_metrics.csv"))
+		time.Sleep(100 * time.Millisecond)
+	}
+	if string(got) != string(golden(t, "request_metrics.csv")) {
+		t.Errorf("request_metrics.csv is not the seed run's on screen:\n%s", got)
+	}
+	ctx2, cancel := chromedp.NewContext(ctx)
+	defer cancel()
+	if err := chromedp.Run(ctx2, chromedp.Navigate(link), waitRequests("4"), chromedp.Text("#run-id", &runID2, chromedp.ByQuery)); err != nil {
+		t.Fatal(err)
+	}
+	if runID2 != runID {
+		t.Errorf("the share link opened %q, the run on screen was %q", runID2, runID)
+	}
+}
+
+// TestPage_ShareTooLargeRefused: a share link for an upload too large for
+// a URL is refused loudly (the address stays as it was, nothing else is
+// shared), and the run file it suggests reproduces the run in a fresh page.
+func TestPage_ShareTooLargeRefused(t *testing.T) {
+	srv, ctx := setup(t)
+	big, _ := filepath.Abs("../../presets/data/traces/splitwise_code.csv")
+	dir := t.TempDir()
+	var runID, href, runID2 string
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitDefault(),
+		browser.SetDownloadBehavior(browser.SetDownloadBehaviorBehaviorAllow).WithDownloadPath(dir).WithEventsEnabled(true),
+		chromedp.SetUploadFiles("#file-input", []string{big}, chromedp.ByQuery), waitText("#detected", "requests"),
+		chromedp.Click("#run", chromedp.ByQuery), waitRequests("8,819"),
+		chromedp.Text("#run-id", &runID, chromedp.ByQuery),
+		chromedp.Click("#share", chromedp.ByQuery), waitText("#share-error", "too large for a link"),
+		waitText("#share-error", "run file"),
+		chromedp.Evaluate(`location.href`, &href),
+		chromedp.Click("#dl-run", chromedp.ByQuery))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(href, "#s=") {
+		t.Errorf("a link was made anyway: %s", href)
+	}
+	runFile := ""
+	for i := 0; i < 100 && runFile == ""; i++ {
+		if m, _ := filepath.Glob(filepath.Join(dir, "*.servesim.json")); len(m) > 0 {
+			if st, err := os.Stat(m[0]); err == nil && st.Size() > 0 {
+				runFile = m[0]
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if runFile == "" {
+		t.Fatal("no run file downloaded")
+	}
+	ctx2, cancel := chromedp.NewContext(ctx)
+	defer cancel()
+	if err := chromedp.Run(ctx2, chromedp.Navigate(srv.URL), waitDefault(),
+		chromedp.SetUploadFiles("#file-input", []string{runFile}, chromedp.ByQuery), waitRequests("8,819"),
+		chromedp.Text("#run-id", &runID2, chromedp.ByQuery)); err != nil {
+		t.Fatal(err)
+	}
+	if runID2 != runID {
+		t.Errorf("the run file reopened %q, the run was %q", runID2, runID)
+	}
+}
+
+// TestPage_SettingsThatCannotWork: choosing LightLLM sets (and locks) its
+// block size 1 and runs; tensor parallel offers only the profile's sizes;
+// settings of other schedulers are disabled with a note; a run that fails
+// outside the profiled grid offers extrapolation, which then runs.
+func TestPage_SettingsThatCannotWork(t *testing.T) {
+	srv, ctx := setup(t)
+	var block, tps, chunkWhy string
+	var blockDisabled, chunkDisabled bool
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitDefault(),
+		chromedp.Click("#seed-run", chromedp.ByQuery), waitRequests("4"),
+		chromedp.Evaluate(`Array.from(document.getElementById("cfg-replica.tensor_parallel_size").options).map((o) => o.value).join(",")`, &tps),
+		setField("scheduler.type", "lightllm"),
+		chromedp.Value(`[id="cfg-scheduler.block_size"]`, &block, chromedp.ByQuery),
+		chromedp.Evaluate(`document.getElementById("cfg-scheduler.block_size").disabled`, &blockDisabled),
+		chromedp.Evaluate(`document.getElementById("cfg-scheduler.chunk_size").disabled`, &chunkDisabled),
+		chromedp.Text(`[id="why-scheduler.chunk_size"]`, &chunkWhy, chromedp.ByQuery),
+		chromedp.Click("#run", chromedp.ByQuery), waitText("#run-config", "lightllm"), waitRequests("4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if block != "1" || !blockDisabled || !chunkDisabled || !strings.Contains(chunkWhy, "sarathi only") || tps != "1" {
+		t.Errorf("lightllm: block size %q (disabled %v), chunk size disabled %v (%q); TP choices %q (want 1 only)", block, blockDisabled, chunkDisabled, chunkWhy, tps)
+	}
+	// Orca on the 8 QPS preset batches past the profiled token counts.
+	err = chromedp.Run(ctx, pickPreset("splitwise-conv-8qps"), waitDefault(),
+		setField("scheduler.type", "orca"), chromedp.Click("#run", chromedp.ByQuery),
+		waitText("#error", "not profiled"), chromedp.Click("#run-extrapolate", chromedp.ByQuery),
+		waitText("#run-config", "orca"), waitText("#run-config", "extrapolating"), waitText("#extrapolated", "were extrapolated"))
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPage_TraceReplayDisablesArrivals: on a trace replay the QPS and
+// request-count inputs are disabled with a note; on generated arrivals
+// they are enabled.
+func TestPage_TraceReplayDisablesArrivals(t *testing.T) {
+	srv, ctx := setup(t)
+	var replay, generated []bool
+	var note string
+	q := `["cfg-workload.qps", "cfg-workload.num_requests"].map((id) => document.getElementById(id).disabled)`
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitDefault(),
+		chromedp.Click("#seed-run", chromedp.ByQuery), waitRequests("4"), chromedp.Evaluate(q, &replay),
+		chromedp.Text(`[id="why-workload.qps"]`, &note, chromedp.ByQuery),
+		pickPreset("synthetic"), waitRequests("128"), chromedp.Evaluate(q, &generated))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(replay) != "[true true]" || fmt.Sprint(generated) != "[false false]" || !strings.Contains(note, "trace replay") {
+		t.Errorf("disabled on the seed replay %v (note %q), on synthetic %v", replay, note, generated)
+	}
+}
+
+// TestPage_Dashboard: units per magnitude in key results, table, axes and
+// tooltips; zooming one chart over time zooms the others (one time axis);
+// CDFs mark P50/P90/P99 and switch to a log axis; every chart exports PNG;
+// the header summarises the run's configuration.
+func TestPage_Dashboard(t *testing.T) {
+	srv, ctx := setup(t)
+	var e2e, summary, table, logType string
+	var out map[string]any
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitDefault(), chromedp.Sleep(300*time.Millisecond),
+		chromedp.Text("#k-e2e", &e2e, chromedp.ByQuery), chromedp.Text("#run-config", &summary, chromedp.ByQuery),
+		chromedp.Text("#percentiles", &table, chromedp.ByQuery),
+		chromedp.Evaluate(`(() => {
+			const inst = (id) => servesim.chartOf(id);
+			const load = inst("chart-load"), kv = inst("chart-kv"), ttft = inst("chart-ttft");
+			load.dispatchAction({type: "dataZoom", start: 20, end: 40});
+			const o = ttft.getOption();
+			return {
+				kvZoom: kv.getOption().dataZoom[0].start + "-" + kv.getOption().dataZoom[0].end,
+				sameAxis: load.getOption().xAxis[0].max === kv.getOption().xAxis[0].max && load.getOption().xAxis[0].max > 0,
+				group: load.group + "," + kv.group,
+				marks: o.series[0].markLine.data.map((d) => d.name).join(","),
+				tickMs: o.xAxis[0].axisLabel.formatter(0.5) + "|" + o.xAxis[0].axisLabel.formatter(86705.336) + "|" + o.xAxis[0].axisLabel.formatter(2.2159),
+				tip: load.getOption().tooltip[0].formatter([{seriesName: "running", marker: "", value: [16299.995683991508, 130457963]}]),
+				png: Array.from(document.querySelectorAll(".chart")).every((el) => servesim.chartOf(el.id).getOption().toolbox[0].feature.saveAsImage.show)
+					&& ttft.getDataURL({type: "png"}).startsWith("data:image/png"),
+			};
+		})()`, &out),
+		chromedp.Click("#logx", chromedp.ByQuery), chromedp.Sleep(500*time.Millisecond),
+		chromedp.Evaluate(`servesim.chartOf("chart-e2e").getOption().xAxis[0].type`, &logType))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"kvZoom": "20-40", "sameAxis": true, "group": "time,time", "marks": "P50,P90,P99",
+		"tickMs": "500 µs|86.71 s|2.216 ms", "tip": "16,300 s<br>running: 130,457,963", "png": true}
+	for k, v := range want {
+		if fmt.Sprint(out[k]) != fmt.Sprint(v) {
+			t.Errorf("%s: got %v, want %v", k, out[k], v)
+		}
+	}
+	if logType != "log" {
+		t.Errorf("CDF axis after log x: %q", logType)
+	}
+	t.Logf("E2E %q; summary %q; table %q", e2e, summary, table)
+	if !strings.HasSuffix(e2e, " s") && !strings.HasSuffix(e2e, " ms") {
+		t.Errorf("E2E median %q has no unit", e2e)
+	}
+	for _, want := range []string{"sarathi, chunk 512, cap 128, 1 replica, TP1 PP1, 2 QPS poisson", "(SYNTHESIZED)"} {
+		if !strings.Contains(summary, want) {
+			t.Errorf("run summary %q lacks %q", summary, want)
+		}
+	}
+	if !strings.Contains(table, "1,000") || !strings.Contains(table, " ms") {
+		t.Errorf("percentile table without units or separators: %q", table)
+	}
+}
+
+// TestPage_MooncakeTrace: a Mooncake-style .jsonl (timestamp, input_length,
+// output_length, hash_ids) is detected as what it is, not as a
+// prompts.jsonl, and replays with its own arrivals.
+func TestPage_MooncakeTrace(t *testing.T) {
+	srv, ctx := setup(t)
+	f, _ := filepath.Abs("../../engine/workload/testdata/mooncake.jsonl")
+	var header string
+	var qpsDisabled bool
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitDefault(),
+		chromedp.SetUploadFiles("#file-input", []string{f}, chromedp.ByQuery), waitText("#detected", "mooncake-trace: "),
+		chromedp.Evaluate(`document.getElementById("cfg-workload.qps").disabled`, &qpsDisabled),
+		chromedp.Click("#run", chromedp.ByQuery), waitText("#run-id", "(mooncake-trace)"),
+		chromedp.Text("#run-config", &header, chromedp.ByQuery))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !qpsDisabled || !strings.Contains(header, "trace arrivals") {
+		t.Errorf("a Mooncake trace is a replay: QPS disabled %v, header %q", qpsDisabled, header)
 	}
 }
 

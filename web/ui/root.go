@@ -3,6 +3,7 @@ package ui
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -11,6 +12,14 @@ import (
 
 	"github.com/servesim/servesim/web/charts"
 )
+
+// PageDefault is the preset the page opens with: a workload whose
+// distributions show (the seed run's four identical requests make every
+// CDF a vertical line); the seed run is one click away (HandleSeed).
+const PageDefault = "splitwise-conv-2qps"
+
+// seedPreset is the Vidur seed run.
+const seedPreset = "seed"
 
 // Root is the whole page.
 type Root struct {
@@ -24,18 +33,39 @@ type Root struct {
 	// page: sent with every request until Reset.
 	ProfileFiles []File
 	Detected     string
-	Cfg          map[string]string
+	// DetectedFormat is the uploaded workload's format (from /api/workload).
+	DetectedFormat string
+	Cfg            map[string]string
+	// autoBlock: block_size 1 was set by choosing LightLLM (and is taken
+	// back when another scheduler is chosen).
+	autoBlock bool
 
-	Running        bool
-	Done, Total    int
-	started        time.Time
-	ElapsedMs      float64
-	Err            *Problem
-	Notice         string
-	Result         *Result
-	Charts         []charts.Chart
-	chartsDirty    bool
+	Running     bool
+	Done, Total int
+	started     time.Time
+	Err         *Problem
+	Notice      string
+	// ShareErr is why the share link was refused (the panel shows it loudly).
+	ShareErr string
+
+	// The run on screen: a snapshot that stays until a result replaces it
+	// (errors, cancels and runs in progress leave it as it is).
+	Result      *Result
+	ElapsedMs   float64
+	shown       runInputs // what produced Result: downloads and links use it
+	Charts      []charts.Chart
+	chartsDirty bool
+	LogX        bool // CDFs on a log latency axis
+
 	ShowProvenance bool
+	pending        runInputs // what the run in progress was started with
+}
+
+// runInputs are the inputs of one run: its API request body and what a
+// share link or run file must carry to reproduce it.
+type runInputs struct {
+	body  string
+	state shareState
 }
 
 // bridge is the page's JavaScript bridge (web/assets/app.js).
@@ -45,7 +75,7 @@ func bridge() js.Value { return js.Global().Get("servesim") }
 func (c *Root) Init(ctx vugu.InitCtx) {
 	c.env = ctx.EventEnv()
 	c.Cfg = map[string]string{}
-	c.Preset = "seed"
+	c.Preset = PageDefault
 	if !bridge().Truthy() {
 		return // natively rendered (tests): no browser
 	}
@@ -65,17 +95,9 @@ func (c *Root) Init(ctx vugu.InitCtx) {
 				return
 			}
 			if state != "" {
-				var s shareState
-				if err := json.Unmarshal([]byte(state), &s); err != nil {
+				if err := c.applyState(state); err != nil {
 					c.Err = &Problem{Title: "could not read the shared link", Detail: err.Error()}
 					return
-				}
-				c.Preset, c.Files, c.Cfg = s.Preset, s.Files, s.Config
-				if c.Cfg == nil {
-					c.Cfg = map[string]string{}
-				}
-				if len(c.Files) > 0 {
-					c.detect()
 				}
 			}
 			c.run()
@@ -83,6 +105,26 @@ func (c *Root) Init(ctx vugu.InitCtx) {
 		return nil
 	})
 	bridge().Call("initialState", once)
+}
+
+// applyState takes a share link's or run file's inputs.
+func (c *Root) applyState(state string) error {
+	var s shareState
+	if err := json.Unmarshal([]byte(state), &s); err != nil {
+		return err
+	}
+	c.Preset, c.Files, c.Cfg, c.ProfileFiles = s.Preset, s.Files, s.Config, s.ProfileFiles
+	if c.Preset == "" && len(c.Files) == 0 {
+		c.Preset = PageDefault
+	}
+	if c.Cfg == nil {
+		c.Cfg = map[string]string{}
+	}
+	c.autoBlock = false
+	if len(c.Files) > 0 || len(c.ProfileFiles) > 0 {
+		c.detect()
+	}
+	return nil
 }
 
 // catalogs loads presets and profiles. It runs after the first result: the
@@ -137,36 +179,61 @@ func (c *Root) request(url, method, body string, cb func(status int, body string
 	bridge().Call("request", url, method, b, fn)
 }
 
+// shareState is what a share link or a run file carries.
 type shareState struct {
-	Preset string            `json:"preset"`
-	Config map[string]string `json:"config"`
-	Files  []File            `json:"files,omitempty"`
+	Run          string            `json:"servesim_run,omitempty"` // run files: "1"
+	Preset       string            `json:"preset"`
+	Config       map[string]string `json:"config"`
+	Files        []File            `json:"files,omitempty"`
+	ProfileFiles []File            `json:"profile_files,omitempty"`
 }
 
-// body is the simulation request for the current inputs.
-func (c *Root) body() (string, error) {
+// inputs are the current panel's run inputs.
+func (c *Root) inputs() (runInputs, error) {
 	cfg, err := configJSON(c.Cfg)
 	if err != nil {
-		return "", err
+		return runInputs{}, err
 	}
 	req := map[string]any{"config": cfg}
+	st := shareState{Config: map[string]string{}}
+	for k, v := range c.Cfg {
+		st.Config[k] = v
+	}
 	if len(c.ProfileFiles) > 0 {
 		req["profile_files"] = c.ProfileFiles
+		st.ProfileFiles = c.ProfileFiles
 	}
 	if len(c.Files) > 0 {
 		req["files"] = c.Files
+		st.Files = c.Files
 	} else {
 		req["preset"] = c.Preset
+		st.Preset = c.Preset
 	}
 	b, err := json.Marshal(req)
-	return string(b), err
+	return runInputs{body: string(b), state: st}, err
 }
+
+// runFileSuffix names the files "Save run file" writes and a drop reopens.
+const runFileSuffix = ".servesim.json"
 
 func (c *Root) setFiles(text string) {
 	var fs []File
 	if err := json.Unmarshal([]byte(text), &fs); err != nil || len(fs) == 0 {
 		return
 	}
+	c.ShareErr = ""
+	if len(fs) == 1 && strings.HasSuffix(fs[0].Name, runFileSuffix) {
+		if err := c.applyState(fs[0].Content); err != nil {
+			c.Err = &Problem{Title: "could not read the run file", File: fs[0].Name, Detail: fs[0].Name + ": " + err.Error()}
+			return
+		}
+		c.run()
+		return
+	}
+	// Profile files become the user's own profile set; the rest is the
+	// workload. The result on screen stays (marked stale) until Run
+	// replaces it.
 	var work, prof []File
 	for _, f := range fs {
 		if isProfileFile(f.Name) {
@@ -181,7 +248,6 @@ func (c *Root) setFiles(text string) {
 	if len(work) > 0 {
 		c.Files = work
 	}
-	c.Result, c.Charts = nil, nil
 	c.detect()
 }
 
@@ -196,13 +262,13 @@ func (c *Root) ProfileFileNames() string {
 
 // detect asks the worker what the files are, before running.
 func (c *Root) detect() {
-	c.Detected, c.Err = "checking…", nil
-	body, err := c.body()
+	c.Detected, c.DetectedFormat, c.Err = "checking…", "", nil
+	in, err := c.inputs()
 	if err != nil {
 		c.Err = &Problem{Title: "bad setting", Detail: err.Error()}
 		return
 	}
-	c.request("/api/workload", "POST", body, func(status int, text string) {
+	c.request("/api/workload", "POST", in.body, func(status int, text string) {
 		if status != 200 {
 			c.Detected = ""
 			c.Err = problemOf(status, text)
@@ -225,6 +291,7 @@ func (c *Root) detect() {
 			Distinct      int      `json:"distinct_prefix_blocks"`
 		}
 		json.Unmarshal([]byte(text), &info)
+		c.DetectedFormat = info.Format
 		c.Detected = fmt.Sprintf("%s: %s requests, %s prompt and %s output tokens, arrivals over %.1f s (mean %.2f QPS); "+
 			"prompt p50/p90/p99/max %d/%d/%d/%d, output %d/%d/%d/%d", info.Format,
 			num(int64(info.NumRequests)), num(info.PrefillTokens), num(info.DecodeTokens), info.DurationS, info.RateQPS,
@@ -249,14 +316,16 @@ func problemOf(status int, text string) *Problem {
 	return &p
 }
 
-// run starts a simulation with progress.
+// run starts a simulation with progress. The result on screen stays until
+// this run's result replaces it.
 func (c *Root) run() {
-	body, err := c.body()
+	in, err := c.inputs()
 	if err != nil {
 		c.Err = &Problem{Title: "bad setting", Detail: err.Error()}
 		return
 	}
-	c.Running, c.Err, c.Notice, c.Done, c.Total = true, nil, "", 0, 0
+	c.pending = in
+	c.Running, c.Err, c.Notice, c.ShareErr, c.Done, c.Total = true, nil, "", "", 0, 0
 	c.started = time.Now()
 	var onLine, onEnd, onFatal, onBegin js.Func
 	release := func() { onLine.Release(); onEnd.Release(); onFatal.Release(); onBegin.Release() }
@@ -287,7 +356,7 @@ func (c *Root) run() {
 		})
 		return nil
 	})
-	bridge().Call("simulate", "/api/simulate?format=ndjson", body, onLine, onEnd, onFatal, onBegin)
+	bridge().Call("simulate", "/api/simulate?format=ndjson", in.body, onLine, onEnd, onFatal, onBegin)
 }
 
 // line handles one ndjson line: progress, result or error.
@@ -309,47 +378,58 @@ func (c *Root) line(line string) {
 		c.catalogs()
 	case m.Result != nil:
 		c.catalogs()
-		c.Result, c.Running = m.Result, false
+		c.Result, c.Running, c.shown = m.Result, false, c.pending
 		c.ElapsedMs = float64(time.Since(c.started).Microseconds()) / 1000
-		c.Charts = charts.All(m.Result.Plots)
-		c.chartsDirty = true
+		c.drawCharts()
+	default: // an answer that is not a stream (a problem document): never silent
+		c.Err, c.Running = problemOf(400, line), false
+		c.catalogs()
 	}
 }
 
-// AfterRender draws the charts once their elements exist. The render loop
-// calls it after every render (Vugu's Rendered hook is not called on the
-// root component).
+// drawCharts rebuilds the chart options of the result on screen.
+func (c *Root) drawCharts() {
+	if c.Result == nil {
+		return
+	}
+	c.Charts = charts.All(c.Result.Plots, charts.Options{EndS: float64(c.Result.SimulatedNs) / 1e9, LogX: c.LogX})
+	c.chartsDirty = true
+}
+
+// AfterRender draws the charts: new options once per result, and on every
+// render any chart whose element a render replaced (app.js keeps the
+// options, so no render ever leaves a chart blank). The render loop calls
+// it after every render (Vugu's Rendered hook is not called on the root
+// component).
 func (c *Root) AfterRender() {
 	if c.env == nil || !bridge().Truthy() {
 		return
 	}
 	c.env.Lock()
 	defer c.env.UnlockOnly()
-	if !c.chartsDirty {
-		return
+	if c.chartsDirty {
+		c.chartsDirty = false
+		list := make([]map[string]string, len(c.Charts))
+		for i, ch := range c.Charts {
+			list[i] = map[string]string{"id": ch.ID, "option": ch.Option}
+		}
+		b, _ := json.Marshal(list)
+		bridge().Call("setCharts", string(b))
 	}
-	c.chartsDirty = false
-	for _, ch := range c.Charts {
-		bridge().Call("chart", ch.ID, ch.Option)
-	}
+	bridge().Call("ensureCharts")
 }
 
 // Value is a panel field's current value: the user's, else the configuration
 // the next run starts from.
 func (c *Root) Value(f Field) string {
+	if f.Key == "scheduler.block_size" && c.scheduler() == "lightllm" {
+		return "1"
+	}
 	if v, ok := c.Cfg[f.Key]; ok {
 		return v
 	}
-	// What the next run starts from: the chosen preset's configuration
-	// (the default preset's for uploaded files), else the last run's.
-	name := c.Preset
-	if len(c.Files) > 0 && len(c.Presets) > 0 {
-		name = c.Presets[0].Name // the default comes first
-	}
-	for _, p := range c.Presets {
-		if p.Name == name && p.Config != nil {
-			return p.Config[f.Key]
-		}
+	if cfg := c.baseConfig(); cfg != nil {
+		return cfg[f.Key]
 	}
 	if c.Result != nil {
 		return c.Result.Config[f.Key]
@@ -357,25 +437,138 @@ func (c *Root) Value(f Field) string {
 	return ""
 }
 
-// OptionsOf lists a select's choices: its fixed ones, or for the profile
-// set the embedded sets (with the current value first if it is not one).
-func (c *Root) OptionsOf(f Field) []string {
-	if f.Options != nil {
-		return f.Options
+// baseConfig is the configuration the next run starts from: the chosen
+// preset's (the default configuration for uploaded files), nil before the
+// catalogs have loaded.
+func (c *Root) baseConfig() settings {
+	name := c.Preset
+	if len(c.Files) > 0 && len(c.Presets) > 0 {
+		name = c.Presets[0].Name // the API's default comes first
 	}
-	var out []string
-	cur, found := c.Value(f), false
-	for _, p := range c.Profiles {
-		out = append(out, p.Name)
-		found = found || p.Name == cur
+	if p := c.presetNamed(name); p != nil {
+		return p.Config
 	}
-	if !found && cur != "" {
-		out = append([]string{cur}, out...)
+	return nil
+}
+
+// cfgValue is a configuration value the next run uses, panel field or not.
+func (c *Root) cfgValue(key string) string {
+	if v, ok := c.Cfg[key]; ok {
+		return v
+	}
+	return c.baseConfig()[key]
+}
+
+func (c *Root) presetNamed(name string) *Preset {
+	for i := range c.Presets {
+		if c.Presets[i].Name == name {
+			return &c.Presets[i]
+		}
+	}
+	return nil
+}
+
+// PresetInfo is the chosen preset (nil with uploaded files).
+func (c *Root) PresetInfo() *Preset {
+	if len(c.Files) > 0 {
+		return nil
+	}
+	return c.presetNamed(c.Preset)
+}
+
+func (c *Root) scheduler() string { return c.Value(field("scheduler.type")) }
+
+// Choice is one option of a select.
+type Choice struct{ Value, Label, Title string }
+
+// OptionsOf lists a select's choices: its fixed ones, the selected profile
+// set's tensor-parallel sizes, or the embedded profile sets, labelled with
+// their kind (with the current value first if it is not one).
+func (c *Root) OptionsOf(f Field) []Choice {
+	var out []Choice
+	cur := c.Value(f)
+	switch {
+	case f.Options != nil:
+		for _, o := range f.Options {
+			out = append(out, Choice{Value: o, Label: o})
+		}
+	case f.Key == "replica.tensor_parallel_size":
+		if p := c.SelectedProfile(); p != nil {
+			for _, tp := range p.TensorParallel {
+				out = append(out, Choice{Value: strconv.Itoa(tp), Label: strconv.Itoa(tp), Title: "profiled in " + p.Name})
+			}
+		}
+	case f.Key == "predictor.profile":
+		for _, p := range c.Profiles {
+			out = append(out, Choice{Value: p.Name, Label: p.Name + " (" + strings.ToUpper(p.Kind) + ")", Title: p.Summary})
+		}
+	}
+	for _, o := range out {
+		if o.Value == cur {
+			return out
+		}
+	}
+	if cur != "" {
+		out = append([]Choice{{Value: cur, Label: cur}}, out...)
 	}
 	return out
 }
 
-// HandleField records a panel change.
+// Why is why a field does not apply to the next run ("" if it does).
+func (c *Root) Why(f Field) string {
+	if f.Key == "scheduler.block_size" && c.scheduler() == "lightllm" {
+		return "LightLLM allocates the KV cache per token: block size 1"
+	}
+	if f.Schedulers != nil {
+		s := c.scheduler()
+		ok := false
+		for _, x := range f.Schedulers {
+			ok = ok || x == s
+		}
+		if !ok {
+			return "not used by " + s + " (" + strings.Join(f.Schedulers, ", ") + " only)"
+		}
+	}
+	if f.Arrivals && !c.generatedArrivals() {
+		return "trace replay: arrivals and request count come from the trace"
+	}
+	if f.Key == "cluster.global_scheduler" && c.Value(field("cluster.num_replicas")) == "1" {
+		return "applies with more than one replica"
+	}
+	if f.Key == "predictor.profile" && len(c.ProfileFiles) > 0 {
+		return "your profile files replace it (Reset forgets them)"
+	}
+	if f.Key == "predictor.skip_cpu_overhead_modeling" {
+		if p := c.SelectedProfile(); p != nil && !p.HasCPUOverheads {
+			return p.Name + " has no CPU-overhead model"
+		}
+	}
+	return ""
+}
+
+// generatedArrivals reports whether the next run's arrivals (and request
+// count) come from generators: synthetic workloads and length-only traces,
+// not trace replays.
+func (c *Root) generatedArrivals() bool {
+	if c.Cfg["workload.trace_lengths_only"] == "true" || c.baseConfig()["workload.trace_lengths_only"] == "true" {
+		return true
+	}
+	if len(c.Files) > 0 {
+		return generatedFormat(c.DetectedFormat)
+	}
+	if p := c.presetNamed(c.Preset); p != nil {
+		return len(p.Files) == 0
+	}
+	return true // catalogs not loaded yet: leave the fields usable
+}
+
+// generatedFormat reports whether a workload format carries no arrival
+// times (they are generated, as is the request count).
+func generatedFormat(f string) bool {
+	return f == "synthetic" || f == "length-trace" || f == "vllm-custom"
+}
+
+// HandleField records a panel change, with what the choice requires.
 func (c *Root) HandleField(f Field, event vugu.DOMEvent) {
 	c.safe(func() {
 		if f.Kind == "checkbox" {
@@ -383,11 +576,32 @@ func (c *Root) HandleField(f Field, event vugu.DOMEvent) {
 			return
 		}
 		c.Cfg[f.Key] = event.PropString("target", "value")
-		if f.Key == "predictor.profile" {
+		switch f.Key {
+		case "scheduler.type":
+			// LightLLM allocates per token: it needs block_size 1 (the
+			// field is disabled meanwhile); another scheduler takes it back.
+			if c.Cfg[f.Key] == "lightllm" {
+				c.Cfg["scheduler.block_size"], c.autoBlock = "1", true
+			} else if c.autoBlock {
+				delete(c.Cfg, "scheduler.block_size")
+				c.autoBlock = false
+			}
+		case "predictor.profile":
 			// A profile set holds one device's times: run on that device
-			// (memory planner, network), as the engine requires.
-			if p := c.profileNamed(c.Cfg[f.Key]); p != nil && p.Device != "" {
-				c.Cfg["replica.device"], c.Cfg["replica.network_device"] = p.Device, p.Network
+			// (memory planner, network), as the engine requires; and with
+			// a tensor-parallel size it has.
+			if p := c.profileNamed(c.Cfg[f.Key]); p != nil {
+				if p.Device != "" {
+					c.Cfg["replica.device"], c.Cfg["replica.network_device"] = p.Device, p.Network
+				}
+				tp := c.Value(field("replica.tensor_parallel_size"))
+				ok := false
+				for _, x := range p.TensorParallel {
+					ok = ok || strconv.Itoa(x) == tp
+				}
+				if !ok && len(p.TensorParallel) > 0 {
+					c.Cfg["replica.tensor_parallel_size"] = strconv.Itoa(p.TensorParallel[0])
+				}
 			}
 		}
 	})
@@ -397,7 +611,16 @@ func (c *Root) HandleField(f Field, event vugu.DOMEvent) {
 func (c *Root) HandlePreset(event vugu.DOMEvent) {
 	c.safe(func() {
 		c.Preset = event.PropString("target", "value")
-		c.Files, c.Detected = nil, ""
+		c.Files, c.Detected, c.DetectedFormat = nil, "", ""
+		c.run()
+	})
+}
+
+// HandleSeed runs the Vidur seed run (the README's numbers).
+func (c *Root) HandleSeed(event vugu.DOMEvent) {
+	c.safe(func() {
+		c.Preset, c.Files, c.Detected, c.DetectedFormat = seedPreset, nil, "", ""
+		c.Cfg, c.autoBlock = map[string]string{}, false
 		c.run()
 	})
 }
@@ -405,7 +628,23 @@ func (c *Root) HandlePreset(event vugu.DOMEvent) {
 // HandleRun runs with the current inputs.
 func (c *Root) HandleRun(event vugu.DOMEvent) { c.safe(c.run) }
 
-// HandleCancel stops the run (the worker is restarted).
+// HandleExtrapolate turns extrapolation on and runs again (offered when a
+// run failed on a look-up outside the profiled grid).
+func (c *Root) HandleExtrapolate(event vugu.DOMEvent) {
+	c.safe(func() {
+		c.Cfg["predictor.extrapolate"] = "true"
+		c.run()
+	})
+}
+
+// NeedsExtrapolation reports whether the error is a look-up outside the
+// profiled grid that extrapolation would let through.
+func (c *Root) NeedsExtrapolation() bool {
+	return c.Err != nil && strings.Contains(c.Err.Detail, "extrapolat") && c.Value(field("predictor.extrapolate")) != "true"
+}
+
+// HandleCancel stops the run (the worker is restarted); the result on
+// screen stays.
 func (c *Root) HandleCancel(event vugu.DOMEvent) {
 	c.safe(func() {
 		bridge().Call("cancel")
@@ -417,17 +656,25 @@ func (c *Root) HandleCancel(event vugu.DOMEvent) {
 // HandleReset forgets uploaded files and settings.
 func (c *Root) HandleReset(event vugu.DOMEvent) {
 	c.safe(func() {
-		c.Files, c.ProfileFiles, c.Detected, c.Cfg = nil, nil, "", map[string]string{}
+		c.Files, c.ProfileFiles, c.Detected, c.DetectedFormat, c.Cfg, c.autoBlock = nil, nil, "", "", map[string]string{}, false
 		c.run()
 	})
 }
 
-// HandleDownload saves one output file (or all as a zip).
+// HandleLogX switches the CDFs' latency axis between linear and log.
+func (c *Root) HandleLogX(event vugu.DOMEvent) {
+	c.safe(func() {
+		c.LogX = event.PropBool("target", "checked")
+		c.drawCharts()
+	})
+}
+
+// HandleDownload saves one output file (or all as a zip) of the run on
+// screen: its own request again (the simulation is deterministic, so the
+// bytes are that run's), never the panel's current settings.
 func (c *Root) HandleDownload(name string) {
 	c.safe(func() {
-		body, err := c.body()
-		if err != nil {
-			c.Err = &Problem{Title: "bad setting", Detail: err.Error()}
+		if c.Result == nil {
 			return
 		}
 		url, filename := "/api/simulate?file="+name, name
@@ -442,42 +689,67 @@ func (c *Root) HandleDownload(name string) {
 			}
 			return nil
 		})
-		bridge().Call("download", url, body, filename, fn)
+		bridge().Call("download", url, c.shown.body, filename, fn)
 	})
 }
 
-// HandleShare copies a link that reproduces the run.
+// HandleRunFile saves the run on screen's inputs (workload included) as a
+// file the page reopens when it is dropped on it.
+func (c *Root) HandleRunFile(event vugu.DOMEvent) {
+	c.safe(func() {
+		if c.Result == nil {
+			return
+		}
+		s := c.shown.state
+		s.Run = "1"
+		b, _ := json.MarshalIndent(s, "", " ")
+		bridge().Call("saveText", c.Result.RunID+runFileSuffix, string(b))
+	})
+}
+
+// HandleShare copies a link that reproduces the run on screen. A link too
+// long for a URL is refused (with what to do instead), never shortened by
+// leaving the workload out.
 func (c *Root) HandleShare(event vugu.DOMEvent) {
 	c.safe(func() {
-		s := shareState{Preset: c.Preset, Config: c.Cfg, Files: c.Files}
-		with, _ := json.Marshal(s)
-		s.Files = nil
-		without, _ := json.Marshal(s)
+		if c.Result == nil {
+			return
+		}
+		c.Notice, c.ShareErr = "", ""
+		b, _ := json.Marshal(c.shown.state)
 		var fn js.Func
 		fn = js.FuncOf(func(_ js.Value, args []js.Value) any {
 			fn.Release()
-			msg := args[1].String()
-			go c.update(func() { c.Notice = msg })
+			url, msg := args[0].String(), args[1].String()
+			go c.update(func() {
+				if url == "" {
+					c.ShareErr = msg
+				} else {
+					c.Notice = msg
+				}
+			})
 			return nil
 		})
-		bridge().Call("share", string(with), string(without), fn)
+		bridge().Call("share", string(b), fn)
 	})
 }
 
 // ToggleProvenance shows or hides the profile's provenance.
 func (c *Root) ToggleProvenance(event vugu.DOMEvent) { c.ShowProvenance = !c.ShowProvenance }
 
-// ProfileInfo is the profile in use.
-func (c *Root) ProfileInfo() *Profile {
-	name := "a100/qwen3-0.6b"
-	if c.Result != nil {
-		if p := c.Result.Profile; p.Kind == "user" {
-			p.Provenance = "Your own profile files (" + c.ProfileFileNames() + "), for the configured model and device."
-			return &p
+// SelectedProfile is the profile set the next run uses: the user's own
+// (dropped profile files) or the selected embedded set.
+func (c *Root) SelectedProfile() *Profile {
+	if len(c.ProfileFiles) > 0 {
+		p := Profile{Name: "your profile files", Kind: "user", Model: c.cfgValue("replica.model_name"), Device: c.cfgValue("replica.device"),
+			Summary: "Your own profile set (" + c.ProfileFileNames() + "), used for every run until Reset."}
+		if c.Result != nil && c.Result.Profile.Kind == "user" {
+			p = c.Result.Profile
 		}
-		name = c.Result.Profile.Name
+		p.Provenance = "Your own profile files (" + c.ProfileFileNames() + "), for the configured model and device."
+		return &p
 	}
-	return c.profileNamed(name)
+	return c.profileNamed(c.Value(field("predictor.profile")))
 }
 
 // profileNamed finds an embedded profile set by name (nil if unknown).
@@ -506,8 +778,99 @@ func (c *Root) Status() string {
 	var parts []string
 	for _, k := range []string{"ok", "rejected_too_long", "unfinished"} {
 		if n := c.Result.StatusCounts[k]; n > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", n, k))
+			parts = append(parts, num(int64(n))+" "+k)
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// RunSummary is the run on screen's configuration in one line.
+func (c *Root) RunSummary() string {
+	if c.Result == nil {
+		return ""
+	}
+	cfg := c.Result.Config
+	s := cfg["scheduler.type"]
+	switch s {
+	case "sarathi":
+		s += ", chunk " + cfg["scheduler.chunk_size"]
+	case "vllm", "lightllm":
+		s += ", max " + cfg["scheduler.max_tokens_in_batch"] + " tokens/batch"
+	}
+	s += ", cap " + cfg["scheduler.batch_size_cap"]
+	reps := cfg["cluster.num_replicas"]
+	if reps == "1" {
+		s += ", 1 replica"
+	} else {
+		s += ", " + reps + " replicas (" + cfg["cluster.global_scheduler"] + ")"
+	}
+	s += ", TP" + cfg["replica.tensor_parallel_size"] + " PP" + cfg["replica.num_pipeline_stages"]
+	if generatedFormat(c.Result.Workload.Format) || cfg["workload.trace_lengths_only"] == "true" {
+		s += ", " + cfg["workload.qps"] + " QPS " + cfg["workload.interval_generator"]
+	} else {
+		s += ", trace arrivals"
+	}
+	p := c.Result.Profile
+	s += ", " + p.Name + " (" + strings.ToUpper(p.Kind) + ")"
+	if cfg["predictor.extrapolate"] == "true" {
+		s += ", extrapolating"
+	}
+	return s
+}
+
+// Stale lists what differs between the panel and the run on screen: the
+// result no longer shows what Run would give.
+func (c *Root) Stale() []string {
+	if c.Result == nil {
+		return nil
+	}
+	var out []string
+	cur, _ := c.inputs()
+	if len(cur.state.Files) > 0 || len(c.shown.state.Files) > 0 {
+		if !sameFiles(cur.state.Files, c.shown.state.Files) {
+			out = append(out, "workload")
+		}
+	} else if cur.state.Preset != c.shown.state.Preset {
+		out = append(out, "preset")
+	}
+	if len(out) > 0 {
+		return out // other settings start from the new workload's
+	}
+	for _, f := range Fields {
+		if c.Why(f) != "" {
+			continue
+		}
+		if !sameValue(c.Value(f), c.Result.Config[f.Key]) {
+			out = append(out, f.Label)
+		}
+	}
+	return out
+}
+
+func sameFiles(a, b []File) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name || a[i].Content != b[i].Content {
+			return false
+		}
+	}
+	return true
+}
+
+// sameValue compares settings as numbers where both are numbers.
+func sameValue(a, b string) bool {
+	x, err1 := strconv.ParseFloat(strings.TrimSpace(a), 64)
+	y, err2 := strconv.ParseFloat(strings.TrimSpace(b), 64)
+	if err1 == nil && err2 == nil {
+		return x == y
+	}
+	if a == "" {
+		a = "false"
+	}
+	if b == "" {
+		b = "false"
+	}
+	return a == b
 }

@@ -3,6 +3,7 @@ package ui
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,18 +16,21 @@ type Preset struct {
 	Name        string   `json:"name"`
 	Title       string   `json:"title"`
 	Description string   `json:"description"`
+	Files       []string `json:"files"`  // none: a synthetic workload
 	Config      settings `json:"config"` // what a run of it starts from
 }
 
 // Profile is an entry of GET /api/profiles.
 type Profile struct {
-	Name       string `json:"name"`
-	Model      string `json:"model"`
-	Device     string `json:"device"`
-	Network    string `json:"network_device"`
-	Kind       string `json:"kind"`
-	Summary    string `json:"summary"`
-	Provenance string `json:"provenance"`
+	Name            string `json:"name"`
+	Model           string `json:"model"`
+	Device          string `json:"device"`
+	Network         string `json:"network_device"`
+	Kind            string `json:"kind"`
+	Summary         string `json:"summary"`
+	Provenance      string `json:"provenance"`
+	HasCPUOverheads bool   `json:"has_cpu_overheads"`
+	TensorParallel  []int  `json:"tensor_parallel_sizes"`
 }
 
 // File is an uploaded workload file.
@@ -139,25 +143,45 @@ type Field struct {
 	Key     string // JSON path "section.key"
 	Label   string
 	Kind    string   // select | number | checkbox
-	Options []string // a select's fixed choices
+	Options []string // a select's fixed choices (nil: from the catalogs, OptionsOf)
+	// Schedulers the setting applies to (nil: all).
+	Schedulers []string
+	// Arrivals: applies only where arrivals are generated (synthetic
+	// workloads, length-only traces), not to trace replays.
+	Arrivals bool
+	Help     string // what it does, as the input's title
 }
 
 // Fields are the config panel's settings.
 var Fields = []Field{
-	{"scheduler.type", "scheduler", "select", []string{"sarathi", "vllm", "orca", "faster_transformer", "lightllm"}},
-	{"scheduler.chunk_size", "chunk size (Sarathi)", "number", nil},
-	{"scheduler.batch_size_cap", "batch cap", "number", nil},
-	{"scheduler.block_size", "KV block size", "number", nil},
-	{"scheduler.watermark_blocks_fraction", "watermark fraction", "number", nil},
-	{"cluster.num_replicas", "replicas", "number", nil},
-	{"cluster.global_scheduler", "global scheduler", "select", []string{"round_robin", "random", "lor"}},
-	{"replica.tensor_parallel_size", "tensor parallel", "number", nil},
-	{"replica.num_pipeline_stages", "pipeline stages", "number", nil},
-	{"workload.qps", "QPS (synthetic arrivals)", "number", nil},
-	{"workload.num_requests", "requests (synthetic)", "number", nil},
-	{"seed", "seed", "number", nil},
-	{"predictor.profile", "profile set", "select", nil}, // options: the embedded sets (OptionsOf)
-	{"predictor.skip_cpu_overhead_modeling", "skip CPU overhead (Vidur default)", "checkbox", nil},
+	{Key: "scheduler.type", Label: "scheduler", Kind: "select", Options: []string{"sarathi", "vllm", "orca", "faster_transformer", "lightllm"}},
+	{Key: "scheduler.chunk_size", Label: "chunk size", Kind: "number", Schedulers: []string{"sarathi"}, Help: "prompt tokens per iteration (Sarathi's chunked prefill)"},
+	{Key: "scheduler.max_tokens_in_batch", Label: "max tokens in batch", Kind: "number", Schedulers: []string{"vllm", "lightllm"}},
+	{Key: "scheduler.max_waiting_iters", Label: "max waiting iterations", Kind: "number", Schedulers: []string{"lightllm"}},
+	{Key: "scheduler.batch_size_cap", Label: "batch cap", Kind: "number"},
+	{Key: "scheduler.block_size", Label: "KV block size", Kind: "number", Schedulers: []string{"sarathi", "vllm", "orca", "faster_transformer"}},
+	{Key: "scheduler.watermark_blocks_fraction", Label: "watermark fraction", Kind: "number", Schedulers: []string{"sarathi", "vllm"}},
+	{Key: "cluster.num_replicas", Label: "replicas", Kind: "number"},
+	{Key: "cluster.global_scheduler", Label: "global scheduler", Kind: "select", Options: []string{"round_robin", "random", "lor"}},
+	{Key: "replica.tensor_parallel_size", Label: "tensor parallel", Kind: "select"}, // the profile set's TP sizes
+	{Key: "replica.num_pipeline_stages", Label: "pipeline stages", Kind: "number"},
+	{Key: "workload.qps", Label: "QPS (generated arrivals)", Kind: "number", Arrivals: true},
+	{Key: "workload.num_requests", Label: "requests (generated)", Kind: "number", Arrivals: true},
+	{Key: "seed", Label: "seed", Kind: "number"},
+	{Key: "predictor.profile", Label: "profile set", Kind: "select"}, // the embedded sets
+	{Key: "predictor.skip_cpu_overhead_modeling", Label: "skip CPU overhead (Vidur default)", Kind: "checkbox"},
+	{Key: "predictor.extrapolate", Label: "extrapolate beyond the profiled grid", Kind: "checkbox",
+		Help: "look-ups outside the profile's measured sizes are extrapolated (and counted) instead of failing the run"},
+}
+
+// field is the panel field with that key (zero Field if none).
+func field(key string) Field {
+	for _, f := range Fields {
+		if f.Key == key {
+			return f
+		}
+	}
+	return Field{}
 }
 
 // settings is a configuration flattened to "section.key" -> value as the
@@ -201,14 +225,13 @@ func configJSON(overrides map[string]string) (map[string]any, error) {
 	sort.Strings(keys)
 	for _, k := range keys {
 		v := overrides[k]
-		var f Field
-		for _, x := range Fields {
-			if x.Key == k {
-				f = x
-			}
-		}
+		f := field(k)
 		var val any = v
-		switch f.Kind {
+		kind := f.Kind
+		if k == "replica.tensor_parallel_size" {
+			kind = "number" // a select of numbers
+		}
+		switch kind {
 		case "number":
 			n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 			if err != nil {
@@ -233,16 +256,50 @@ func configJSON(overrides map[string]string) (map[string]any, error) {
 	return out, nil
 }
 
-// ms renders ns as milliseconds.
-func ms(ns float64) string { return strconv.FormatFloat(ns/1e6, 'f', 3, 64) + " ms" }
+// dur renders a duration given in ms with the unit its magnitude needs
+// (µs, ms, s) and four significant digits: "850.0 µs", "2.216 ms", "86.71 s".
+func dur(ms float64) string {
+	a := math.Abs(ms)
+	switch {
+	case a == 0:
+		return "0 ms"
+	case a < 1:
+		return sig4(ms*1000) + " µs"
+	case a < 1000:
+		return sig4(ms) + " ms"
+	}
+	return sig4(ms/1000) + " s"
+}
 
-// num renders an integer with thousands separators.
-func num(v int64) string {
-	s := strconv.FormatInt(v, 10)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
+// sig4 renders v with four significant digits (more for large integers).
+func sig4(v float64) string {
+	a := math.Abs(v)
+	decimals := 0
+	if a > 0 {
+		decimals = max(0, 3-int(math.Floor(math.Log10(a))))
+	}
+	s := strconv.FormatFloat(v, 'f', decimals, 64)
+	if decimals == 0 {
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return num(n)
+		}
 	}
 	return s
 }
 
-func msf(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }
+// ms renders ns as a duration (see dur).
+func ms(ns float64) string { return dur(ns / 1e6) }
+
+// num renders an integer with thousands separators.
+func num(v int64) string {
+	s := strconv.FormatInt(v, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	if neg {
+		s = "-" + s
+	}
+	return s
+}

@@ -30,16 +30,38 @@ type Timeline struct {
 	Queued    []int     `json:"queued"`    // arrived, never scheduled yet, at bucket start
 }
 
-// Iterations are per-iteration series, downsampled by a fixed stride.
+// Iterations are per-iteration series for charts about as wide as
+// len(T) pixels. With at most that many iterations each is its own point
+// (N[i] = 1, min = max = mean); otherwise the run is cut into equal time
+// buckets and each keeps the min, max and mean of the iterations that start
+// in it (N[i] of them), so no spike is skipped. Empty buckets are left out.
 type Iterations struct {
-	Stride   int       `json:"stride"`
-	T        []float64 `json:"t"` // iteration start, s
-	Size     []int     `json:"batch_size"`
-	Tokens   []int     `json:"num_tokens"`
-	Prefill  []int     `json:"num_prefill_tokens"`
-	KVBlocks []int     `json:"kv_blocks_in_use"`
+	Total    int       `json:"total"` // iterations in the run
+	T        []float64 `json:"t"`     // bucket (or iteration) start, s
+	N        []int     `json:"n"`     // iterations in the bucket
+	Size     Agg       `json:"batch_size"`
+	Tokens   Agg       `json:"num_tokens"`
+	Prefill  Agg       `json:"num_prefill_tokens"`
+	KVBlocks Agg       `json:"kv_blocks_in_use"`
 	KVTotal  int       `json:"kv_blocks_total"`
-	TimeMs   []float64 `json:"time_ms"`
+}
+
+// Agg is one series' per-bucket aggregate.
+type Agg struct {
+	Min  []float64 `json:"min"`
+	Max  []float64 `json:"max"`
+	Mean []float64 `json:"mean"`
+}
+
+// Requests are per-request points of the ok requests, in arrival order:
+// all of them up to a cap, beyond it an evenly spaced sample of Stride.
+type Requests struct {
+	Total  int       `json:"total"`  // ok requests in the run
+	Stride int       `json:"stride"` // 1: every ok request; k: every k-th by arrival
+	Prompt []int     `json:"prompt_tokens"`
+	Output []int     `json:"output_tokens"`
+	TTFT   []float64 `json:"ttft_ms"`
+	E2E    []float64 `json:"e2e_ms"`
 }
 
 // Breakdown is the run's predicted time by term, summed over iterations.
@@ -57,5 +79,6 @@ type Plots struct {
 	Percentiles  []Percentiles `json:"percentiles"`
 	Timeline     Timeline      `json:"timeline"`
 	Iterations   Iterations    `json:"iterations"`
+	Requests     Requests      `json:"requests"`
 	Breakdown    Breakdown     `json:"breakdown"`
 }
