@@ -796,6 +796,12 @@ func (c *Root) RunSummary() string {
 		s += ", chunk " + cfg["scheduler.chunk_size"]
 	case "vllm", "lightllm":
 		s += ", max " + cfg["scheduler.max_tokens_in_batch"] + " tokens/batch"
+	case "vllm_v1":
+		b := cfg["scheduler.max_num_batched_tokens"]
+		if b == "" || b == "0" {
+			b = "2048"
+		}
+		s += ", budget " + b + " tokens/step"
 	}
 	s += ", cap " + cfg["scheduler.batch_size_cap"]
 	reps := cfg["cluster.num_replicas"]

@@ -154,12 +154,14 @@ type Field struct {
 
 // Fields are the config panel's settings.
 var Fields = []Field{
-	{Key: "scheduler.type", Label: "scheduler", Kind: "select", Options: []string{"sarathi", "vllm", "orca", "faster_transformer", "lightllm"}},
+	{Key: "scheduler.type", Label: "scheduler", Kind: "select", Options: []string{"sarathi", "vllm", "vllm_v1", "orca", "faster_transformer", "lightllm"}},
 	{Key: "scheduler.chunk_size", Label: "chunk size", Kind: "number", Schedulers: []string{"sarathi"}, Help: "prompt tokens per iteration (Sarathi's chunked prefill)"},
 	{Key: "scheduler.max_tokens_in_batch", Label: "max tokens in batch", Kind: "number", Schedulers: []string{"vllm", "lightllm"}},
 	{Key: "scheduler.max_waiting_iters", Label: "max waiting iterations", Kind: "number", Schedulers: []string{"lightllm"}},
+	{Key: "scheduler.max_num_batched_tokens", Label: "token budget per step", Kind: "number", Schedulers: []string{"vllm_v1"}, Help: "vLLM V1's max_num_batched_tokens (empty or 0: 2048)"},
+	{Key: "scheduler.long_prefill_token_threshold", Label: "long prefill threshold", Kind: "number", Schedulers: []string{"vllm_v1"}, Help: "caps a prefill's tokens per step (empty or 0: off)"},
 	{Key: "scheduler.batch_size_cap", Label: "batch cap", Kind: "number"},
-	{Key: "scheduler.block_size", Label: "KV block size", Kind: "number", Schedulers: []string{"sarathi", "vllm", "orca", "faster_transformer"}},
+	{Key: "scheduler.block_size", Label: "KV block size", Kind: "number", Schedulers: []string{"sarathi", "vllm", "vllm_v1", "orca", "faster_transformer"}},
 	{Key: "scheduler.watermark_blocks_fraction", Label: "watermark fraction", Kind: "number", Schedulers: []string{"sarathi", "vllm"}},
 	{Key: "cluster.num_replicas", Label: "replicas", Kind: "number"},
 	{Key: "cluster.global_scheduler", Label: "global scheduler", Kind: "select", Options: []string{"round_robin", "random", "lor"}},
