@@ -615,7 +615,7 @@ func (h *handler) parse(w http.ResponseWriter, r *http.Request) (runner.Job, err
 		return runner.Job{}, err
 	}
 	if len(req.Config) > 0 && string(req.Config) != "null" {
-		if err := strictjson.Decode(req.Config, &cfg); err != nil {
+		if err := engine.DecodeConfigJSON(req.Config, &cfg); err != nil {
 			return runner.Job{}, jsonError("config", err, "a configuration object (keys as in run_meta.json's config)")
 		}
 	}

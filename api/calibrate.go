@@ -76,7 +76,7 @@ func (h *handler) calibrate(w http.ResponseWriter, r *http.Request) {
 	cfg.Replica.Device, cfg.Replica.NetworkDevice = set.Meta.Device, set.Meta.NetworkDevice
 	cfg.Predictor.TimingModel = engine.TimingEngine
 	if len(req.Config) > 0 && string(req.Config) != "null" {
-		if err := strictjson.Decode(req.Config, &cfg); err != nil {
+		if err := engine.DecodeConfigJSON(req.Config, &cfg); err != nil {
 			writeError(w, jsonError("config", err, "a configuration object (keys as in run_meta.json's config)"))
 			return
 		}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/servesim/servesim/engine/model"
+	"github.com/servesim/servesim/engine/slo"
 	"github.com/servesim/servesim/engine/strictjson"
 	"github.com/servesim/servesim/engine/workload"
 )
@@ -23,6 +24,17 @@ type Config struct {
 	Scheduler  SchedulerConfig `json:"scheduler"`
 	Workload   WorkloadConfig  `json:"workload"`
 	Predictor  PredictorConfig `json:"predictor"`
+	// SLO is the latency objective the run is judged against (engine/slo);
+	// absent: slo.Default(). It changes no simulated time.
+	SLO *slo.Spec `json:"slo,omitempty"`
+}
+
+// SLOSpec is the run's latency objective: SLO, or slo.Default().
+func (c Config) SLOSpec() slo.Spec {
+	if c.SLO != nil {
+		return *c.SLO
+	}
+	return slo.Default()
 }
 
 // ClusterConfig is Vidur's cluster_config.
@@ -155,10 +167,31 @@ func DecodeConfig(r io.Reader, cfg *Config) error {
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	if err := strictjson.Decode(b, cfg); err != nil {
+	if err := DecodeConfigJSON(b, cfg); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
 	return nil
+}
+
+// DecodeConfigJSON decodes b over cfg strictly. An "slo" object goes over
+// cfg's objective (slo.Default() when it has none), so that a partial one
+// keeps the other thresholds; an objective equal to the default is left
+// absent (run ids stay as they were).
+func DecodeConfigJSON(b []byte, cfg *Config) error {
+	spec := cfg.SLOSpec() // a copy: cfg's pointer may be shared
+	cfg.SLO = &spec
+	err := strictjson.Decode(b, cfg)
+	cfg.NormalizeSLO()
+	return err
+}
+
+// NormalizeSLO leaves an objective equal to slo.Default() absent, so that
+// a configuration's JSON (and its run id) does not depend on whether the
+// default was spelled out.
+func (c *Config) NormalizeSLO() {
+	if c.SLO != nil && *c.SLO == slo.Default() {
+		c.SLO = nil
+	}
 }
 
 // WorkloadOptions converts the workload section for engine/workload.
@@ -296,6 +329,9 @@ func (c Config) Validate() error {
 		if !(f.v >= 0) || math.IsInf(f.v, 0) {
 			bad("predictor.%s: must be a finite number >= 0, got %v", f.n, f.v)
 		}
+	}
+	if err := c.SLOSpec().Validate("slo."); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

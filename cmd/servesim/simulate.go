@@ -17,6 +17,7 @@ import (
 	"github.com/servesim/servesim/engine"
 	"github.com/servesim/servesim/engine/predict"
 	"github.com/servesim/servesim/engine/report"
+	"github.com/servesim/servesim/engine/slo"
 	"github.com/servesim/servesim/engine/workload"
 	"github.com/servesim/servesim/internal/runner"
 	"github.com/servesim/servesim/presets"
@@ -119,6 +120,16 @@ func simulateFlags(c *engine.Config) (*cliFlags, *simFlags) {
 	fs.Float64Var(&p.NCCLCPULaunchOverheadMs, "nccl_cpu_launch_overhead_ms", p.NCCLCPULaunchOverheadMs, "per all-reduce launch overhead")
 	fs.Float64Var(&p.NCCLCPUSkewOverheadPerDeviceMs, "nccl_cpu_skew_overhead_per_device_ms", p.NCCLCPUSkewOverheadPerDeviceMs, "per-device NCCL skew")
 
+	fs.group("SLO (how the run is judged: summary, run_meta.json's slo; no simulated time changes; 0 = not checked)")
+	spec := c.SLOSpec()
+	c.SLO = &spec // cmdSimulate normalizes it after parsing
+	fs.Float64Var(&spec.TTFTMs, "slo_ttft_ms", spec.TTFTMs, "TTFT threshold in ms")
+	fs.Float64Var(&spec.TTFTPercentile, "slo_ttft_percentile", spec.TTFTPercentile, "percentile of requests the TTFT threshold holds for")
+	fs.Float64Var(&spec.TBTMs, "slo_tbt_ms", spec.TBTMs, "time-between-tokens threshold in ms (per token: every gap pooled; a request passes on its own gap at the percentile)")
+	fs.Float64Var(&spec.TBTPercentile, "slo_tbt_percentile", spec.TBTPercentile, "percentile of gaps the time-between-tokens threshold holds for")
+	fs.Float64Var(&spec.E2EMs, "slo_e2e_ms", spec.E2EMs, "end-to-end latency threshold in ms")
+	fs.Float64Var(&spec.E2EPercentile, "slo_e2e_percentile", spec.E2EPercentile, "percentile of requests the E2E threshold holds for")
+
 	fs.group("Outputs")
 	o.out = fs.String("out", "servesim_out", "output directory `DIR`")
 	o.trace = fs.Bool("chrome_trace", true, "write chrome_trace.json (one event per batch stage)")
@@ -199,6 +210,7 @@ func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if code, done := fs.parse(args, help, stdout, stderr); done {
 		return code
 	}
+	cfg.NormalizeSLO()
 	workloads, out, trace, progress, wall, quiet := opts.workloads, opts.out, opts.trace, opts.progress, opts.wall, opts.quiet
 	if fs.NArg() > 0 {
 		return fail(stderr, exitUsage, fmt.Errorf("unexpected arguments %q (workloads go after --workload)", fs.Args()))
@@ -388,6 +400,7 @@ func printKeyResults(w io.Writer, o *runner.Output, out string) {
 	fmt.Fprintf(w, "  token latency median %s  p90 %s  p99 %s  mean %s\n", ms(k.TokenLatency.P50), ms(k.TokenLatency.P90), ms(k.TokenLatency.P99), ms(k.TokenLatency.Mean))
 	fmt.Fprintf(w, "  E2E           median %s  p90 %s  p99 %s\n", ms(k.E2E.P50), ms(k.E2E.P90), ms(k.E2E.P99))
 	fmt.Fprintf(w, "  decode throughput %.1f tokens/s\n", k.DecodeThroughput)
+	printSLO(w, k.SLO)
 	fmt.Fprintf(w, "  wrote %s/{%s}\n", out, strings.Join(runner.Files(true), ","))
 }
 
@@ -447,4 +460,30 @@ func cmdPresets(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return exitOK
+}
+
+// printSLO prints the run's SLO outcome, goodput and load verdict.
+func printSLO(w io.Writer, r slo.Report) {
+	met := "MET"
+	if !r.Met {
+		met = "NOT MET"
+	}
+	var parts []string
+	for _, m := range []struct {
+		name string
+		m    *slo.Metric
+	}{{"TTFT", r.TTFT}, {"TBT", r.TBT}, {"E2E", r.E2E}} {
+		if m.m == nil {
+			continue
+		}
+		v := "never"
+		if m.m.ValueMs != nil {
+			v = fmt.Sprintf("%.3f ms", *m.m.ValueMs)
+		}
+		parts = append(parts, fmt.Sprintf("%s p%g %s <= %g ms %.1f%%", m.name, m.m.Percentile, v, m.m.ThresholdMs, 100*m.m.Within))
+	}
+	fmt.Fprintf(w, "  SLO %s (%s); attainment %.2f%% (%d requests)\n", met, strings.Join(parts, ", "), 100*r.Attainment, r.GoodRequests)
+	fmt.Fprintf(w, "  goodput %.3f requests/s, %.1f tokens/s; load offered %.3f requests/s, achieved %.3f requests/s\n",
+		r.GoodputRPS, r.GoodputTokensPerS, r.Load.OfferedRPS, r.Load.AchievedRPS)
+	fmt.Fprintf(w, "  load %s\n", r.Load.Verdict)
 }

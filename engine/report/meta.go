@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/servesim/servesim/engine"
+	"github.com/servesim/servesim/engine/slo"
 )
 
 // SchemaVersion of run_meta.json.
@@ -77,6 +78,7 @@ func RunMeta(w io.Writer, res *engine.Result, meta Meta) error {
 		Resolved      engine.Resolved `json:"resolved"`
 		Results       map[string]any  `json:"results"`
 		Timing        map[string]any  `json:"timing,omitempty"`
+		SLO           slo.Report      `json:"slo"`
 	}{
 		SchemaVersion: SchemaVersion, RunID: RunID(res), StartedAt: opt(meta.StartedAt), EndedAt: opt(meta.EndedAt),
 		EngineVersion: meta.EngineVersion, Model: res.Config.Replica.Model,
@@ -91,6 +93,7 @@ func RunMeta(w io.Writer, res *engine.Result, meta Meta) error {
 		Config: res.Config, Resolved: res.Resolved,
 		Results: map[string]any{"simulated_duration_ns": res.EndNs, "num_batches": len(res.Batches), "restarts": res.Restarts,
 			"extrapolated_lookups": res.Extrapolated, "status_counts": counts},
+		SLO: Compute(res).SLO,
 	}
 	if res.Engine != nil { // vidur timing writes no "timing" key (its files stay as they were)
 		why := "predictor.timing_model is engine"
@@ -123,6 +126,9 @@ type KeyResults struct {
 	TokenLatency     Stats   `json:"token_latency"` // over token_index > 0
 	MaxCompletionNs  int64   `json:"max_completion_ns"`
 	DecodeThroughput float64 `json:"decode_throughput"` // decode tokens / s over [0, max completion]
+	// SLO judges the run against its configuration's objective (engine/slo):
+	// attainment, goodput, offered vs achieved load, the overload verdict.
+	SLO slo.Report `json:"slo"`
 }
 
 // Compute derives KeyResults from a run. Only requests with status ok count
@@ -150,6 +156,7 @@ func keyResults(res *engine.Result, l latencies) KeyResults {
 		k.MaxCompletionNs = max(k.MaxCompletionNs, r.CompletionNs)
 	}
 	k.TTFT, k.E2E, k.TokenLatency = statsSorted(l.ttft), statsSorted(l.e2e), statsSorted(l.tok)
+	k.SLO = slo.Evaluate(res.Config.SLOSpec(), l.reqs, l.tok)
 	if k.MaxCompletionNs > 0 {
 		k.DecodeThroughput = float64(k.DecodeTokens) / (float64(k.MaxCompletionNs) / 1e9)
 	}
@@ -249,6 +256,7 @@ func Summary(w io.Writer, res *engine.Result, meta Meta) error {
 		sort.Strings(ks)
 		p("- **Status counts**: %s\n", strings.Join(ks, ", "))
 	}
+	sloSection(p, k.SLO, k.Requests)
 	if len(res.Workload.Notes) > 0 {
 		p("\n## Workload changes (reported, never silent)\n\n")
 		for _, n := range res.Workload.Notes {
@@ -272,4 +280,46 @@ func Summary(w io.Writer, res *engine.Result, meta Meta) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// sloSection writes summary.md's SLO and load section.
+func sloSection(p func(string, ...any), r slo.Report, requests int) {
+	p("\n## SLO and load (`run_meta.json` `slo`)\n\n")
+	var obj, res []string
+	metric := func(name string, m *slo.Metric, how string) {
+		if m == nil {
+			return
+		}
+		obj = append(obj, fmt.Sprintf("%s ≤ %g ms at P%g%s", name, m.ThresholdMs, m.Percentile, how))
+		v := "never reached"
+		if m.ValueMs != nil {
+			v = fmt.Sprintf("%.3f ms", *m.ValueMs)
+		}
+		ok := "met"
+		if !m.Met {
+			ok = "missed"
+		}
+		res = append(res, fmt.Sprintf("%s P%g %s, %.2f%% within (%s)", name, m.Percentile, v, 100*m.Within, ok))
+	}
+	metric("TTFT", r.TTFT, "")
+	metric("time between tokens", r.TBT, " (per token, gaps pooled; a request passes on its own gap at that percentile)")
+	metric("E2E", r.E2E, "")
+	verdict := "**MET**"
+	if !r.Met {
+		verdict = "**NOT MET**"
+	}
+	p("- **Objective**: %s\n- **SLO**: %s: %s\n", strings.Join(obj, "; "), verdict, strings.Join(res, "; "))
+	p("- **Attainment**: `%.2f%%` of requests meet every threshold (`%d` of `%d`)\n", 100*r.Attainment, r.GoodRequests, requests)
+	l := r.Load
+	p("- **Goodput**: `%.3f requests/s`, `%.1f output tokens/s` (requests meeting the SLO, over `%.6f s` from first arrival to last completion)\n", r.GoodputRPS, r.GoodputTokensPerS, l.DurationS)
+	offered := fmt.Sprintf("`%.3f requests/s` (`%.1f output tokens/s`, over the arrival span)", l.OfferedRPS, l.OfferedTokensPerS)
+	if l.OfferedRPS == 0 {
+		offered = "not a rate (every request arrives at once)"
+	}
+	p("- **Load**: offered %s, achieved `%.3f requests/s` (`%.1f output tokens/s`)\n", offered, l.AchievedRPS, l.AchievedTokensPerS)
+	if l.Overloaded {
+		p("- **Overload**: **%s**\n", l.Verdict)
+	} else {
+		p("- **Overload**: %s\n", l.Verdict)
+	}
 }

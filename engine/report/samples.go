@@ -6,12 +6,14 @@ import (
 
 	"github.com/servesim/servesim/engine"
 	"github.com/servesim/servesim/engine/report/plots"
+	"github.com/servesim/servesim/engine/slo"
 )
 
 // latencies are the latency samples (ns) of a run's ok requests, each sorted
 // ascending: collected and sorted once, shared by KeyResults and Plots.
 type latencies struct {
 	ttft, e2e, tok []int64
+	reqs           []slo.Request // every request, for the SLO
 }
 
 // collect gathers and sorts a run's latency samples. Time between tokens
@@ -25,16 +27,27 @@ func collect(res *engine.Result) latencies {
 		}
 	}
 	l.tok = make([]int64, 0, ntok)
-	var times []int64
+	var times, own []int64
+	pc := res.Config.SLOSpec().TBTPercentile
+	l.reqs = make([]slo.Request, len(res.Requests))
 	for i, r := range res.Requests {
+		q := &l.reqs[i]
+		*q = slo.Request{ArrivalNs: r.ArrivalNs, FirstTokenNs: r.FirstTokenNs, CompletionNs: r.CompletionNs,
+			OK: r.Status == engine.StatusOK, OutputTokens: r.DecodeActual, TBTNs: -1}
 		if r.Status != engine.StatusOK {
 			continue
 		}
 		l.ttft = append(l.ttft, r.FirstTokenNs-r.ArrivalNs)
 		l.e2e = append(l.e2e, r.CompletionNs-r.ArrivalNs)
 		times = res.AppendTokenTimes(times[:0], i) // a plain loop: a callback per token costs in wasm
+		from := len(l.tok)
 		for k := 1; k < len(times); k++ {
 			l.tok = append(l.tok, times[k]-times[k-1])
+		}
+		if len(l.tok) > from { // this request's own P_pc gap
+			own = append(own[:0], l.tok[from:]...)
+			slices.Sort(own)
+			q.TBTNs = slo.RequestQuantile(own, pc)
 		}
 	}
 	sortInt64(l.ttft)
