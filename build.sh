@@ -4,17 +4,110 @@
 #   ./build.sh            build everything into dist/ (CLI, wasm binaries, page assets)
 #   ./build.sh serve      build, then serve dist/ and the API on http://127.0.0.1:8080
 #   ./build.sh test       every check CI runs: gofmt, go vet, staticcheck, the import
-#                         rule for engine/, all Go tests, brief fuzzing, wasm and browser tests
+#                         rule for engine/, all Go tests, brief fuzzing, the GPU tools' Python
+#                         unit tests, wasm and browser tests. It first sets up what they need
+#                         (Go modules, staticcheck, npm packages, Chromium through apt when it
+#                         can, else one line saying the command) before any test runs.
+#   ./build.sh test quick every check but the browser and workerd suites (no dist/ build, no
+#                         npm or Chromium needed); unchanged packages reuse Go's cached results
 #   ./build.sh bench      benchmarks (native; wasm in Node and headless Chromium)
 set -euo pipefail
 cd "$(dirname "$0")"
 export PATH="$PATH:/usr/local/go/bin:$(go env GOPATH)/bin"
 STATICCHECK_VERSION=v0.8.2
 
+# can_apt says whether this shell may install Debian packages (root or
+# password-less sudo, with apt-get present).
+can_apt() {
+	command -v apt-get >/dev/null || return 1
+	[ "$(id -u)" = 0 ] || sudo -n true 2>/dev/null
+}
+
+apt_install() {
+	local sudo=""
+	[ "$(id -u)" = 0 ] || sudo="sudo -n"
+	echo "   installing $* with apt-get"
+	$sudo apt-get update -qq >/dev/null
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+# need CMD PKG WHY: CMD must be on PATH; installs Debian's PKG when it can,
+# else fails with one line naming the command that would.
+need() {
+	local cmd=$1 pkg=$2 why=$3
+	if command -v "$cmd" >/dev/null; then return; fi
+	if can_apt; then apt_install "$pkg"; fi
+	if ! command -v "$cmd" >/dev/null; then
+		echo "build.sh: $cmd is missing ($why): install it with: sudo apt-get install -y $pkg" >&2
+		exit 1
+	fi
+}
+
+# find_chromium sets CHROMIUM (read by the browser tests) to a Chromium or
+# Chrome binary, installing Debian's chromium when it can.
+find_chromium() {
+	local c
+	for c in "${CHROMIUM:-}" chromium chromium-browser google-chrome-stable google-chrome /usr/bin/chromium; do
+		if [ -n "$c" ] && command -v "$c" >/dev/null; then
+			CHROMIUM=$(command -v "$c")
+			export CHROMIUM
+			return
+		fi
+	done
+	if can_apt; then
+		apt_install chromium
+		if command -v chromium >/dev/null; then
+			CHROMIUM=$(command -v chromium)
+			export CHROMIUM
+			return
+		fi
+	fi
+	echo "build.sh: Chromium is missing (the browser tests drive it): install it with: sudo apt-get install -y chromium (or set CHROMIUM=/path/to/chrome; ./build.sh test quick skips the browser)" >&2
+	exit 1
+}
+
+# gpu_python_tests lists the GPU tools' Python unit tests.
+gpu_python_tests() { find profiles/tools/gpu -name 'test_*.py' 2>/dev/null | sort; }
+
+# setup fetches and checks everything the tests need, before any runs:
+# full mode also the npm packages (ECharts, workerd) and Chromium.
+setup() {
+	local mode=$1
+	local what="Go modules, staticcheck, Node, Python"
+	[ "$mode" = full ] && what="$what, npm packages, Chromium"
+	echo "== set-up ($mode): $what"
+	command -v go >/dev/null || { echo "build.sh: go is missing: install Go $(sed -n 's/^go //p' go.mod) or newer from https://go.dev/dl/" >&2; exit 1; }
+	go mod download
+	if ! staticcheck -version 2>/dev/null | grep -q "(${STATICCHECK_VERSION#v})"; then
+		echo "   installing staticcheck $STATICCHECK_VERSION"
+		go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+	fi
+	need node nodejs "the engine's tests under GOOS=js run in Node"
+	if [ -n "$(gpu_python_tests)" ] && ! command -v python3 >/dev/null; then
+		echo "build.sh: python3 is missing (the GPU tools' unit tests in profiles/tools/gpu need it): install it with: sudo apt-get install -y python3" >&2
+		exit 1
+	fi
+	if [ "$mode" = full ]; then
+		need npm npm "the page's ECharts and workerd come from npm"
+		npm_packages
+		find_chromium
+		echo "   chromium: $CHROMIUM"
+	fi
+}
+
+# npm_packages installs the pinned npm packages unless node_modules matches
+# package-lock.json already.
+npm_packages() {
+	if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ] ||
+		[ ! -f node_modules/echarts/dist/echarts.min.js ] || [ ! -x node_modules/@cloudflare/workerd-linux-64/bin/workerd ]; then
+		npm ci --no-audit --no-fund
+	fi
+}
+
 build() {
 	rm -rf dist dist-cf
 	mkdir -p dist/build dist-cf
-	go build -o dist/servesim ./cmd/servesim
+	go build -buildvcs=auto -o dist/servesim ./cmd/servesim # --version names the commit
 	# The API in a Web Worker (browser runtime) and on Cloudflare (cloudflare runtime): one wasm.
 	# (workers-assets-gen empties its output folder, so the wasm goes in after it)
 	go tool workers-assets-gen -mode=go -runtime=browser -o dist/build
@@ -35,7 +128,7 @@ build_page() {
 	GOOS=js GOARCH=wasm go build -trimpath -ldflags="-s -w" -o dist/ui.wasm ./wasm/ui
 	cp index.html web/assets/app.js web/assets/worker.js web/assets/style.css dist/
 	cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" dist/wasm_exec.js
-	if [ ! -f node_modules/echarts/dist/echarts.min.js ]; then npm ci --no-audit --no-fund; fi
+	if [ ! -f node_modules/echarts/dist/echarts.min.js ]; then npm_packages; fi
 	cp node_modules/echarts/dist/echarts.min.js dist/
 	# The service worker caches every asset; its cache name changes with their content.
 	local assets hash
@@ -44,6 +137,14 @@ build_page() {
 	local list
 	list=$( (echo "./"; echo "$assets") | sed 's#.*#"&"#' | paste -sd, -)
 	sed -e "s#__HASH__#$hash#" -e "s#__ASSETS__#[$list]#" web/assets/sw.js > dist/sw.js
+}
+
+check_generated() {
+	if ! git diff --quiet -- web/ui 2>/dev/null; then
+		echo "web/ui/*_gen.go are stale: commit what ./build.sh regenerated" >&2
+		git diff --stat -- web/ui >&2
+		exit 1
+	fi
 }
 
 check_imports() {
@@ -58,6 +159,13 @@ check_imports() {
 }
 
 run_tests() {
+	local mode=${1:-full} count=-count=1
+	case "$mode" in
+	full) ;;
+	quick) count="" ;; # Go's test cache: unchanged packages are not run again
+	*) echo "usage: $0 test [quick]" >&2; exit 2 ;;
+	esac
+	setup "$mode"
 	echo "== gofmt"
 	local unformatted
 	unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*'))
@@ -65,7 +173,6 @@ run_tests() {
 	echo "== go vet"
 	go vet ./...
 	echo "== staticcheck"
-	command -v staticcheck >/dev/null || go install honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION
 	staticcheck ./...
 	echo "== engine import rule"
 	check_imports
@@ -88,18 +195,30 @@ run_tests() {
 	go test ./engine/workload -run '^$' -fuzz '^FuzzPromptsJSONL$' -fuzztime 4s
 	go test ./engine/strictjson -run '^$' -fuzz '^FuzzDecode$' -fuzztime 4s
 	echo "== go test"
-	go test -count=1 ./...
+	go test $count ./...
 	echo "== load: ~200 concurrent mixed requests against servesim serve on 127.0.0.1 (issue 14)"
-	SERVESIM_LOAD=1 go test -count=1 -run '^TestLoad_BurstAgainstServe$' -v ./cmd/servesim
+	SERVESIM_LOAD=1 go test $count -run '^TestLoad_BurstAgainstServe$' -v ./cmd/servesim
 	echo "== engine under GOOS=js in Node (outputs byte-identical to native: same golden files)"
-	PATH="$PATH:$(go env GOROOT)/lib/wasm" GOOS=js GOARCH=wasm go test -count=1 -short ./engine/...
+	PATH="$PATH:$(go env GOROOT)/lib/wasm" GOOS=js GOARCH=wasm go test $count -short ./engine/...
+	echo "== Python unit tests of the GPU tools (profiles/tools/gpu/test_*.py, stdlib only)"
+	if [ -n "$(gpu_python_tests)" ]; then
+		PYTHONDONTWRITEBYTECODE=1 python3 -m unittest discover -s profiles/tools/gpu -p 'test_*.py'
+	else
+		echo "   none in profiles/tools/gpu"
+	fi
+	if [ "$mode" = quick ]; then
+		echo "== the wasm binaries compile; web/ui's generated code is current (quick: no dist/, no browser, no workerd)"
+		GOOS=js GOARCH=wasm go build -o /dev/null ./wasm/worker
+		GOOS=js GOARCH=wasm go build -o /dev/null ./wasm/ui
+		go tool vugugen -skip-go-mod -skip-main ./web/ui
+		gofmt -w web/ui/*_gen.go
+		check_generated
+		echo "== quick: all passed (the browser and workerd suites did not run: ./build.sh test runs them)"
+		return
+	fi
 	echo "== build, then the page in headless Chromium and the Workers build in workerd"
 	build
-	if ! git diff --quiet -- web/ui 2>/dev/null; then
-		echo "web/ui/*_gen.go are stale: commit what ./build.sh regenerated" >&2
-		git diff --stat -- web/ui >&2
-		exit 1
-	fi
+	check_generated
 	SERVESIM_E2E=1 go test -count=1 ./wasm/cloudflare
 	# The browser suite has shown a rare hang (a run that never answers; see the
 	# closing notes): one loud retry, so a flake is visible but does not hide a
@@ -113,11 +232,12 @@ run_tests() {
 case "${1:-build}" in
 build) build ;;
 serve) build; exec ./dist/servesim serve --addr "${ADDR:-127.0.0.1:8080}" --dist dist ;;
-test) run_tests ;;
+test) run_tests "${2:-full}" ;;
 bench)
+	find_chromium
 	go test -run '^$' -bench . -benchtime 1x ./engine/
 	build
 	SERVESIM_E2E=1 go test -run '^$' -bench . -benchtime 1x ./web/e2e
 	;;
-*) echo "usage: $0 [build|serve|test|bench]" >&2; exit 2 ;;
+*) echo "usage: $0 [build|serve|test [quick]|bench]" >&2; exit 2 ;;
 esac
