@@ -290,6 +290,9 @@ func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		for _, n := range o.Result.Workload.Notes {
 			fmt.Fprintln(stderr, "servesim: note:", n)
 		}
+		if o.Workload != nil && (len(o.Workload.Sessions) > 0 || o.Workload.BlockTokens > 0) {
+			fmt.Fprintln(stderr, "servesim: workload:", describeTrace(o.Workload))
+		}
 		printKeyResults(stdout, o, *out)
 	}
 	return exitOK
@@ -486,4 +489,20 @@ func printSLO(w io.Writer, r slo.Report) {
 	fmt.Fprintf(w, "  goodput %.3f requests/s, %.1f tokens/s; load offered %.3f requests/s, achieved %.3f requests/s\n",
 		r.GoodputRPS, r.GoodputTokensPerS, r.Load.OfferedRPS, r.Load.AchievedRPS)
 	fmt.Fprintf(w, "  load %s\n", r.Load.Verdict)
+}
+
+// describeTrace is the summary of a trace with sessions or prefix blocks
+// (what the page shows before running).
+func describeTrace(w *workload.Workload) string {
+	sm := workload.Summarize(w)
+	d := fmt.Sprintf("%s, %d requests, open-loop arrivals over %.3f s (%.3f QPS); prompt p50/p90/p99/max %d/%d/%d/%d, output %d/%d/%d/%d",
+		w.Format, sm.Requests, sm.DurationS, sm.MeanRateQPS, sm.Prompt.P50, sm.Prompt.P90, sm.Prompt.P99, sm.Prompt.Max,
+		sm.Output.P50, sm.Output.P90, sm.Output.P99, sm.Output.Max)
+	if sm.Sessions > 0 {
+		d += fmt.Sprintf("; %d sessions (%d turns arrive after their previous turn completes)", sm.Sessions, sm.ClosedLoopRequests)
+	}
+	if sm.BlockTokens > 0 {
+		d += fmt.Sprintf("; %d prefix blocks of %d tokens, %d distinct", sm.PrefixBlocks, sm.BlockTokens, sm.DistinctPrefixBlocks)
+	}
+	return d
 }
