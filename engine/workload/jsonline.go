@@ -116,18 +116,31 @@ func (o *objReader) isNull() bool {
 	return false
 }
 
-// int reads an integer member.
+// int reads an integer member. An integral number written as a float
+// (655.0, as pandas writes a column that once held a NaN) is that integer.
 func (o *objReader) int() (int64, error) {
 	v, err := o.value()
 	if err != nil {
 		return 0, err
 	}
-	if v.Kind() == '0' {
-		if n, err := strconv.ParseInt(string(v), 10, 64); err == nil {
-			return n, nil
-		}
+	if n, ok := integer(v); ok {
+		return n, nil
 	}
 	return 0, o.lr.errf(o.key, "an integer ("+o.fmt+")", describe(v))
+}
+
+func integer(v jsontext.Value) (int64, bool) {
+	if v.Kind() != '0' {
+		return 0, false
+	}
+	if n, err := strconv.ParseInt(string(v), 10, 64); err == nil {
+		return n, true
+	}
+	f, err := strconv.ParseFloat(string(v), 64)
+	if err != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+		return 0, false
+	}
+	return int64(f), true
 }
 
 // float reads a finite number member.
@@ -181,8 +194,8 @@ func (o *objReader) ints(dst []int64) ([]int64, error) {
 		if err != nil {
 			return dst, err
 		}
-		n, perr := strconv.ParseInt(string(v), 10, 64)
-		if v.Kind() != '0' || perr != nil {
+		n, ok := integer(v)
+		if !ok {
 			return dst, o.lr.errf(o.key, "a list of integers ("+o.fmt+")", fmt.Sprintf("element %d: %s", i, describe(v)))
 		}
 		dst = append(dst, n)

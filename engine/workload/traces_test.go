@@ -221,6 +221,20 @@ func TestTraceFormats_Tolerance(t *testing.T) {
 	}
 }
 
+// TestTraceFormats_IntegralFloats: 655.0 is the integer 655 (pandas writes
+// ints so when a column held a NaN); 1.5 is refused.
+func TestTraceFormats_IntegralFloats(t *testing.T) {
+	in := `{"timestamp":0,"input_length":655.0,"output_length":5e1,"hash_ids":[46.0,47]}` + "\n"
+	w, err := workload.Load([]workload.File{{Name: "t.jsonl", R: strings.NewReader(in)}}, workload.DefaultOptions())
+	if err != nil || w.Requests[0].Prefill != 655 || w.Requests[0].Decode != 50 || !reflect.DeepEqual(w.HashIDs(0), []int64{46, 47}) {
+		t.Fatalf("%v %+v", err, w)
+	}
+	in = `{"timestamp":0,"input_length":655.5,"output_length":5}` + "\n"
+	if _, err := workload.Load([]workload.File{{Name: "t.jsonl", R: strings.NewReader(in)}}, workload.DefaultOptions()); err == nil || !strings.Contains(err.Error(), "(input_length): expected an integer (Mooncake/AIPerf trace), got number 655.5") {
+		t.Errorf("655.5: %v", err)
+	}
+}
+
 // TestTraceFormats_HashCountNote: hash_ids are kept as given, but a count
 // other than one per block is said (line 2: 1100 tokens are 3 blocks of 512).
 func TestTraceFormats_HashCountNote(t *testing.T) {
