@@ -73,3 +73,59 @@ func BenchmarkSimulate(b *testing.B) {
 		}
 	}
 }
+
+// sharedPrefixTrace is a Mooncake trace of n requests at qps: each prompt is
+// 2 of 4 system-prompt blocks then 1 to 3 blocks of its own (512 tokens each)
+// and 64 to 319 output tokens, deterministic.
+func sharedPrefixTrace(n int, qps float64) []byte {
+	var out bytes.Buffer
+	rng := uint64(1)
+	next := func() uint64 { rng = rng*6364136223846793005 + 1442695040888963407; return rng >> 33 }
+	own := 1000
+	for i := 0; i < n; i++ {
+		sys := int(next() % 4)
+		ids := []string{fmt.Sprint(10 * sys), fmt.Sprint(10*sys + 1)}
+		for k := int(next()%3) + 1; k > 0; k-- {
+			ids = append(ids, fmt.Sprint(own))
+			own++
+		}
+		fmt.Fprintf(&out, `{"timestamp":%d,"input_length":%d,"output_length":%d,"hash_ids":[%s]}`+"\n",
+			int64(float64(i)*1000/qps), 512*len(ids), 64+next()%256, strings.Join(ids, ","))
+	}
+	return out.Bytes()
+}
+
+// BenchmarkPrefixCaching runs a shared-prefix trace with prefix caching off
+// and on (sarathi and vllm_v1): what the cache costs in simulation speed (and
+// what it saves: fewer prefill tokens make fewer, cheaper iterations).
+func BenchmarkPrefixCaching(b *testing.B) {
+	set, err := profiles.Embedded().Open(engine.DefaultProfile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const n = 10_000
+	data := sharedPrefixTrace(n, 4)
+	for _, sched := range []string{"sarathi", "vllm_v1"} {
+		for _, on := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%s_prefix_caching_%v", sched, on), func(b *testing.B) {
+				cfg := engine.DefaultConfig()
+				cfg.Scheduler.Type, cfg.Scheduler.EnablePrefixCaching = sched, on
+				w, err := workload.Load([]workload.File{{Name: "shared.jsonl", R: bytes.NewReader(data)}}, cfg.WorkloadOptions())
+				if err != nil {
+					b.Fatal(err)
+				}
+				var res *engine.Result
+				for b.Loop() {
+					if res, err = engine.Run(context.Background(), cfg, engine.Inputs{Workload: w, Profile: set}, engine.Options{}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(len(res.Batches)), "iterations")
+				b.ReportMetric(float64(n)/(b.Elapsed().Seconds()/float64(b.N)), "requests/s")
+				if res.PrefixCache != nil {
+					b.ReportMetric(float64(res.PrefixCache.HitTokens)/float64(res.PrefixCache.PromptTokens), "hit_rate")
+				}
+			})
+		}
+	}
+}

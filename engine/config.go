@@ -72,6 +72,9 @@ type SchedulerConfig struct {
 	MaxNumBatchedTokens int `json:"max_num_batched_tokens,omitempty"`
 	// LongPrefillTokenThreshold caps a vllm_v1 prefill's tokens per step (0: off).
 	LongPrefillTokenThreshold int `json:"long_prefill_token_threshold,omitempty"`
+	// EnablePrefixCaching reuses computed prompt blocks across requests,
+	// identified by the workload's hash_ids (sarathi and vllm_v1; prefix.go).
+	EnablePrefixCaching bool `json:"enable_prefix_caching,omitempty"`
 }
 
 // WorkloadConfig is Vidur's request generator config, flattened.
@@ -284,6 +287,9 @@ func (c Config) Validate() error {
 	}
 	if s.LongPrefillTokenThreshold < 0 {
 		bad("scheduler.long_prefill_token_threshold: must be >= 0 (0 = off), got %d", s.LongPrefillTokenThreshold)
+	}
+	if s.EnablePrefixCaching && s.Type != "sarathi" && s.Type != "vllm_v1" {
+		bad("scheduler.enable_prefix_caching: supported by sarathi and vllm_v1, not %s", s.Type)
 	}
 	if (s.Type == "vllm" || s.Type == "lightllm") && s.MaxTokensInBatch < 1 {
 		bad("scheduler.max_tokens_in_batch: must be >= 1, got %d", s.MaxTokensInBatch)

@@ -19,6 +19,8 @@ type Result struct {
 	EndNs int64
 	// Restarts counts recompute preemptions over all replicas.
 	Restarts int
+	// PrefixCache holds the prefix-cache totals; nil when prefix caching is off.
+	PrefixCache *PrefixCacheStats
 	// Extrapolated counts predictor lookups outside the profiled grids.
 	Extrapolated int
 	// TimingModel is the timing model the run used ("vidur" or "engine"),
@@ -37,6 +39,8 @@ type WorkloadInfo struct {
 	Format workload.Format `json:"format"`
 	Files  []string        `json:"files"`
 	Notes  []string        `json:"notes"`
+	// BlockTokens is the workload's hash_ids block size (0: none).
+	BlockTokens int `json:"-"`
 }
 
 // RequestResult is one request's outcome. Times are -1 when they never
@@ -54,7 +58,10 @@ type RequestResult struct {
 	DecodeActual int // output tokens actually produced
 	Restarts     int
 	Status       string
-	tokens       []int32
+	// CachedPrefill is the prompt tokens found in the prefix cache at the
+	// request's first admission (not prefilled); 0 without prefix caching.
+	CachedPrefill int
+	tokens        []int32
 }
 
 // Member is a request's share of a batch.
@@ -75,7 +82,10 @@ type BatchRecord struct {
 	Replica       int32
 	KVBlocksInUse int32 // after this batch's allocations
 	Padded        int32 // engine timing: the size its non-attention kernels ran at
-	Mode          uint8 // engine timing: graph, graph_mixed or eager (ModeName)
+	// PrefixHitTokens are the prompt tokens that requests admitted in this
+	// batch found in the prefix cache (prefix caching only).
+	PrefixHitTokens int32
+	Mode            uint8 // engine timing: graph, graph_mixed or eager (ModeName)
 }
 
 // LaunchedAt is when the host finished launching the step (engine timing;
@@ -151,7 +161,7 @@ func (r *Result) StageBreakdown(b, s int) predict.Breakdown {
 
 func (s *sim) result(in Inputs) *Result {
 	res := &Result{Config: s.cfg, Resolved: s.res, Profile: in.Profile.Meta, ProfileOrigin: in.Profile.Origin,
-		Workload: WorkloadInfo{Format: in.Workload.Format, Files: in.Workload.Files, Notes: append(append([]string(nil), in.Workload.Notes...), s.notes...)},
+		Workload: WorkloadInfo{Format: in.Workload.Format, Files: in.Workload.Files, Notes: append(append([]string(nil), in.Workload.Notes...), s.notes...), BlockTokens: in.Workload.BlockTokens},
 		Batches:  s.batches, EndNs: s.now, Extrapolated: s.pred.Extrapolated, spans: s.spans, pred: s.pred, TimingModel: TimingVidur}
 	if s.timing != nil {
 		res.TimingModel, res.Engine = TimingEngine, s.timing.spec
@@ -162,6 +172,20 @@ func (s *sim) result(in Inputs) *Result {
 	}
 	for _, rp := range s.replicas {
 		res.Restarts += rp.numRestarts
+	}
+	if s.cfg.Scheduler.EnablePrefixCaching {
+		st := &PrefixCacheStats{}
+		for _, rp := range s.replicas {
+			st.PrefillTokensSaved += rp.prefillSaved
+			st.EvictedBlocks += rp.evicted
+		}
+		for i := range s.reqs {
+			if r := &s.reqs[i]; r.scheduledAt >= 0 {
+				st.HitTokens += int64(r.cachedPrefill)
+				st.PromptTokens += int64(r.prefill)
+			}
+		}
+		res.PrefixCache = st
 	}
 	res.Requests = make([]RequestResult, len(s.reqs))
 	for i := range s.reqs {
@@ -178,7 +202,7 @@ func (s *sim) result(in Inputs) *Result {
 		}
 		res.Requests[i] = RequestResult{ID: i, PromptID: w.PromptID, Replica: r.replica, ArrivalNs: r.arrival, ScheduledNs: r.scheduledAt,
 			FirstTokenNs: r.firstToken, CompletionNs: r.completedAt, Prefill: r.prefill, Decode: r.decode,
-			DecodeActual: r.generated, Restarts: r.restarts, Status: st, tokens: r.tokens}
+			DecodeActual: r.generated, Restarts: r.restarts, Status: st, CachedPrefill: r.cachedPrefill, tokens: r.tokens}
 	}
 	return res
 }

@@ -41,6 +41,13 @@ type request struct {
 	firstToken  int64
 	completedAt int64
 	tokens      []int32 // batch index that produced each output token
+	// Prefix caching (prefix.go): the keys of the prompt's full blocks, the
+	// cache slot of each leading block held (-1: private), and the prompt
+	// tokens its first admission found cached.
+	keys          []uint64
+	held          []int32
+	cachedPrefill int
+	skip          int // prompt tokens the latest admission found cached
 	// Closed-loop arrivals (workload.Request.ClosedLoop): the request is
 	// released delay ns after request after completes, not before
 	// notBefore. firstChild/nextSibling list the requests waiting on this
@@ -66,7 +73,7 @@ func (r *request) before(o *request) bool {
 // into output tokens (fixed here).
 func (r *request) restart() {
 	r.target = r.prefill + r.generated
-	r.processed = 0
+	r.processed, r.skip = 0, 0
 	r.prefillDone = false
 	r.restarts++
 }
@@ -307,6 +314,9 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 		rp := &replica{id: i, cfg: &s.cfg.Scheduler, res: &s.res, numBlocks: resolved.NumBlocks,
 			stages: make([]stage, cfg.Replica.NumPipelineStages)}
 		rp.sched = schedulers[cfg.Scheduler.Type]()
+		if cfg.Scheduler.EnablePrefixCaching {
+			rp.pc = newPrefixCache()
+		}
 		s.replicas = append(s.replicas, rp)
 	}
 	wl := in.Workload.Requests
@@ -317,12 +327,24 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 		return nil, err
 	}
 	s.reqs = make([]request, len(wl))
+	var keys []uint64 // every request's block keys, one backing array
+	var keyOff []int
+	if cfg.Scheduler.EnablePrefixCaching && in.Workload.BlockTokens > 0 {
+		keyOff = make([]int, len(wl)+1)
+		for i, w := range wl {
+			keys = blockKeys(keys, in.Workload.HashIDs(i), in.Workload.BlockTokens, cfg.Scheduler.BlockSize, w.Prefill)
+			keyOff[i+1] = len(keys)
+		}
+	}
 	kvRejected := 0
 	var early []int32 // open-loop requests rejected before the run: their dependents are released at their arrival
 	for i, w := range wl {
 		r := &s.reqs[i]
 		*r = request{id: i, arrival: w.ArrivalNs, prefill: w.Prefill, decode: w.Decode, target: w.Prefill,
 			scheduledAt: -1, firstToken: -1, completedAt: -1, replica: -1, firstChild: -1, lastChild: -1, nextSibling: -1}
+		if keyOff != nil {
+			r.keys = keys[keyOff[i]:keyOff[i+1]:keyOff[i+1]]
+		}
 		never := w.Rejected != "" || s.neverFits(r)
 		if never && w.Rejected == "" {
 			kvRejected++
@@ -641,6 +663,10 @@ func (s *sim) buildBatch(rp *replica) *batch {
 		return nil
 	}
 	b.id, b.replica, b.members, b.scheduledAt, b.planned = len(s.batches), rp.id, ms, s.now, false
+	hit := 0
+	if rp.pc != nil {
+		hit, rp.pc.stepHit = rp.pc.stepHit, 0
+	}
 	pb := predict.Batch{NumRequests: len(ms), Prefills: s.pbuf[:0]}
 	for _, m := range ms {
 		r := m.r
@@ -652,7 +678,7 @@ func (s *sim) buildBatch(rp *replica) *batch {
 			pb.LogitSeqs++
 		} else {
 			pb.Prefills = append(pb.Prefills, predict.Prefill{Chunk: m.n, Processed: r.processed})
-			if r.processed == 0 {
+			if r.processed == r.skip { // its first chunk since admission
 				pb.NewRequests++
 			}
 			if r.processed+m.n == r.target {
@@ -668,7 +694,7 @@ func (s *sim) buildBatch(rp *replica) *batch {
 	}
 	s.pbuf = pb.Prefills
 	b.key = s.pred.KeyOf(pb)
-	s.batches = append(s.batches, BatchRecord{Replica: int32(rp.id), ScheduledAt: s.now, KVBlocksInUse: int32(rp.allocated), Key: b.key})
+	s.batches = append(s.batches, BatchRecord{Replica: int32(rp.id), ScheduledAt: s.now, KVBlocksInUse: int32(rp.allocated), Key: b.key, PrefixHitTokens: int32(hit)})
 	if pp := len(rp.stages); pp > 1 {
 		for i := 0; i < 2*pp; i++ {
 			s.spans = append(s.spans, 0)
@@ -733,6 +759,9 @@ func (s *sim) batchEnd(rp *replica, b *batch) {
 		r := m.r
 		r.processed += m.n
 		if !r.prefillDone {
+			if rp.pc != nil {
+				rp.cacheComputed(r)
+			}
 			if r.processed < r.target {
 				continue
 			}

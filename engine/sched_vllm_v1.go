@@ -30,8 +30,13 @@ func (vllmV1) budget(rp *replica) int {
 }
 
 // part is the number of prefill tokens r may compute in a step with budget left.
-func (vllmV1) part(rp *replica, r *request, budget int) int {
-	n := min(r.target-r.processed, budget)
+func (v vllmV1) part(rp *replica, r *request, budget int) int {
+	return v.partFrom(rp, r, r.processed, budget)
+}
+
+// partFrom is part for r with processed tokens already computed (or cached).
+func (vllmV1) partFrom(rp *replica, r *request, processed, budget int) int {
+	n := min(r.target-processed, budget)
 	if t := rp.cfg.LongPrefillTokenThreshold; t > 0 {
 		n = min(n, t)
 	}
@@ -114,12 +119,15 @@ func (v vllmV1) nextBatch(rp *replica, buf []member) []member {
 	}
 	for rp.waiting.len() > 0 && budget > 0 && len(ms) < rp.res.MaxMicroBatchSize && rp.numAllocated < rp.cfg.BatchSizeCap {
 		r := rp.waiting.front()
-		n := v.part(rp, r, budget)
-		need := rp.blocksFor(r, r.processed+n)
-		if need > rp.numBlocks-rp.allocated {
+		hit, unref := rp.prefixHit(r)
+		start := r.processed + hit*rp.cfg.BlockSize
+		n := v.partFrom(rp, r, start, budget)
+		need := max(0, ceilDiv(start+n, rp.cfg.BlockSize)-r.blocks-hit)
+		if need+unref > rp.numBlocks-rp.allocated {
 			break
 		}
 		rp.waiting.popFront()
+		rp.takePrefix(r, hit)
 		rp.allocate(r, need)
 		rp.admissions++
 		r.admitted = rp.admissions

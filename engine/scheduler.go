@@ -32,6 +32,9 @@ type replica struct {
 	hostBusy, deferFree bool
 	launched            *batch
 	deferred            []*request
+	// Prefix caching (prefix.go): nil when off.
+	pc                    *prefixCache
+	prefillSaved, evicted int64
 }
 
 type stage struct {
@@ -129,9 +132,15 @@ func ceilDiv(a, b int) int { return (a + b - 1) / b }
 // blocks above the watermark; one that holds blocks needs one free block.
 func (rp *replica) canAllocate(r *request) bool {
 	if r.blocks == 0 {
-		return rp.numBlocks-rp.allocated-ceilDiv(r.target, rp.cfg.BlockSize) >= rp.res.WatermarkBlocks
+		return rp.canAdmit(r, 0, 0)
 	}
 	return rp.numBlocks-rp.allocated >= 1
+}
+
+// canAdmit is canAllocate for a new request that would reuse hit cached
+// blocks, unref of them unreferenced (they stop being evictable).
+func (rp *replica) canAdmit(r *request, hit, unref int) bool {
+	return rp.numBlocks-rp.allocated-(ceilDiv(r.target, rp.cfg.BlockSize)-hit+unref) >= rp.res.WatermarkBlocks
 }
 
 // allocateRequest reserves a new request's prompt blocks, or the one block
@@ -157,6 +166,9 @@ func (rp *replica) allocate(r *request, n int) {
 	if r.blocks == 0 {
 		rp.numAllocated++
 	}
+	if rp.pc != nil {
+		rp.makeRoom(n)
+	}
 	r.blocks += n
 	rp.allocated += n
 	if rp.allocated > rp.numBlocks {
@@ -179,7 +191,11 @@ func (rp *replica) free(r *request) {
 	if r.blocks == 0 {
 		return
 	}
-	rp.allocated -= r.blocks
+	if rp.pc != nil {
+		rp.freeHeld(r)
+	} else {
+		rp.allocated -= r.blocks
+	}
 	r.blocks = 0
 	rp.numAllocated--
 }
@@ -206,6 +222,9 @@ func (rp *replica) admitDecode(r *request) bool {
 	if r.blocks > 0 && rp.numBlocks-rp.allocated >= 1 {
 		switch need := r.processed - r.blocks*rp.cfg.BlockSize; {
 		case need == 1:
+			if rp.pc != nil {
+				rp.makeRoom(1)
+			}
 			r.blocks++
 			rp.allocated++
 		case need > 1:
@@ -303,15 +322,17 @@ func (sarathi) nextBatch(rp *replica, buf []member) []member {
 			break
 		}
 		r := rp.waiting.front()
-		if !rp.canAllocate(r) {
+		hit, unref := rp.prefixHit(r)
+		if !rp.canAdmit(r, hit, unref) {
 			break
 		}
-		n := min(r.target, budget-tokens)
+		n := min(r.target-hit*rp.cfg.BlockSize, budget-tokens)
 		if n <= 0 {
 			break
 		}
 		rp.waiting.popFront()
-		rp.allocateRequest(r)
+		rp.takePrefix(r, hit)
+		rp.allocate(r, ceilDiv(r.target, rp.cfg.BlockSize)-hit)
 		ms = append(ms, member{r, n})
 		tokens += n
 	}

@@ -152,6 +152,9 @@ func (s *sim) planComplete(rp *replica, b *batch) {
 		r := m.r
 		r.processed += m.n
 		if !r.prefillDone {
+			if rp.pc != nil {
+				rp.cacheComputed(r)
+			}
 			if r.processed < r.target {
 				continue
 			}

@@ -88,6 +88,8 @@ func simulateFlags(c *engine.Config) (*cliFlags, *simFlags) {
 	fs.IntVar(&s.MaxNumBatchedTokens, "vllm_v1_scheduler_config_max_num_batched_tokens", s.MaxNumBatchedTokens, "vLLM V1 token budget per step (0: 2048)")
 	fs.short("max-num-batched-tokens", "vllm_v1_scheduler_config_max_num_batched_tokens")
 	fs.IntVar(&s.LongPrefillTokenThreshold, "vllm_v1_scheduler_config_long_prefill_token_threshold", s.LongPrefillTokenThreshold, "vLLM V1 cap on one prefill's tokens per step (0: off)")
+	fs.BoolVar(&s.EnablePrefixCaching, "replica_scheduler_config_enable_prefix_caching", s.EnablePrefixCaching, "reuse cached prompt blocks named by the workload's hash_ids (sarathi, vllm_v1); adds num_cached_prefill_tokens to request_metrics.csv")
+	fs.short("prefix-caching", "replica_scheduler_config_enable_prefix_caching")
 
 	fs.group("Cluster (replicas, parallelism, model and device)")
 	fs.IntVar(&c.Cluster.NumReplicas, "cluster_config_num_replicas", c.Cluster.NumReplicas, "number of replicas")

@@ -79,6 +79,7 @@ func RunMeta(w io.Writer, res *engine.Result, meta Meta) error {
 		Results       map[string]any  `json:"results"`
 		Timing        map[string]any  `json:"timing,omitempty"`
 		SLO           slo.Report      `json:"slo"`
+		PrefixCache   map[string]any  `json:"prefix_cache,omitempty"`
 	}{
 		SchemaVersion: SchemaVersion, RunID: RunID(res), StartedAt: opt(meta.StartedAt), EndedAt: opt(meta.EndedAt),
 		EngineVersion: meta.EngineVersion, Model: res.Config.Replica.Model,
@@ -102,6 +103,9 @@ func RunMeta(w io.Writer, res *engine.Result, meta Meta) error {
 		}
 		doc.Timing = map[string]any{"model": res.TimingModel, "why": why, "engine": res.Engine,
 			"charged": "GPU at the padded size (attention at the real shape), embedding and LM head; host time from host_overheads.csv"}
+	}
+	if st := res.PrefixCache; st != nil { // absent when off: the seed's file stays as it was
+		doc.PrefixCache = prefixCacheMeta(res, st)
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -322,4 +326,36 @@ func sloSection(p func(string, ...any), r slo.Report, requests int) {
 	} else {
 		p("- **Overload**: %s\n", l.Verdict)
 	}
+}
+
+// prefixCacheBuckets is the number of time buckets of run_meta.json's
+// prefix-cache hit rate over time.
+const prefixCacheBuckets = 20
+
+// prefixCacheMeta is run_meta.json's prefix_cache: totals, the hit rate
+// (hit tokens over prompt tokens of admitted requests) and the hit rate over
+// time: per bucket of simulated time, the prompt tokens hit over the prompt
+// tokens hit or prefilled in the batches scheduled in it.
+func prefixCacheMeta(res *engine.Result, st *engine.PrefixCacheStats) map[string]any {
+	rate := func(hit, all int64) float64 {
+		if all == 0 {
+			return 0
+		}
+		return float64(hit) / float64(all)
+	}
+	end := max(res.EndNs, 1)
+	width := (end + prefixCacheBuckets - 1) / prefixCacheBuckets
+	var hit, all [prefixCacheBuckets]int64
+	for _, b := range res.Batches {
+		k := min(int(b.ScheduledAt/width), prefixCacheBuckets-1)
+		hit[k] += int64(b.PrefixHitTokens)
+		all[k] += int64(b.PrefixHitTokens) + int64(b.PrefillTokens())
+	}
+	series := make([]map[string]any, prefixCacheBuckets)
+	for k := range series {
+		series[k] = map[string]any{"start_ns": int64(k) * width, "hit_tokens": hit[k], "prompt_tokens": all[k], "hit_rate": rate(hit[k], all[k])}
+	}
+	return map[string]any{"block_tokens_of_trace": res.Workload.BlockTokens, "block_size": res.Config.Scheduler.BlockSize,
+		"hit_tokens": st.HitTokens, "prompt_tokens": st.PromptTokens, "hit_rate": rate(st.HitTokens, st.PromptTokens),
+		"prefill_tokens_saved": st.PrefillTokensSaved, "evicted_blocks": st.EvictedBlocks, "hit_rate_over_time": series}
 }

@@ -49,10 +49,16 @@ func ns(b []byte, v int64) []byte {
 	return strconv.AppendInt(b, v, 10)
 }
 
-// RequestMetrics writes one row per request (the seed's columns).
+// RequestMetrics writes one row per request (the seed's columns; with
+// prefix caching on, num_cached_prefill_tokens is added as the last column).
 func RequestMetrics(w io.Writer, res *engine.Result) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
-	bw.WriteString("request_id,arrival_time_ns,first_token_time_ns,ttft_ns,completion_time_ns,num_prefill_tokens,num_decode_tokens,num_decode_tokens_actual,status\n")
+	cached := res.PrefixCache != nil
+	bw.WriteString("request_id,arrival_time_ns,first_token_time_ns,ttft_ns,completion_time_ns,num_prefill_tokens,num_decode_tokens,num_decode_tokens_actual,status")
+	if cached {
+		bw.WriteString(",num_cached_prefill_tokens")
+	}
+	bw.WriteString("\n")
 	var b []byte
 	for _, r := range res.Requests {
 		b = strconv.AppendInt(b[:0], int64(r.ID), 10)
@@ -74,6 +80,10 @@ func RequestMetrics(w io.Writer, res *engine.Result) error {
 		b = strconv.AppendInt(b, int64(r.DecodeActual), 10)
 		b = append(b, ',')
 		b = append(b, r.Status...)
+		if cached {
+			b = append(b, ',')
+			b = strconv.AppendInt(b, int64(r.CachedPrefill), 10)
+		}
 		b = append(b, '\n')
 		bw.Write(b)
 	}

@@ -1,0 +1,68 @@
+package report_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/servesim/servesim/engine"
+	"github.com/servesim/servesim/engine/report"
+	"github.com/servesim/servesim/engine/workload"
+	"github.com/servesim/servesim/profiles"
+)
+
+// With prefix caching on, request_metrics.csv gains num_cached_prefill_tokens
+// as its last column and run_meta.json a prefix_cache section; the follow-up
+// request that shares 512 prompt tokens shows them.
+func TestPrefixCaching_Outputs(t *testing.T) {
+	set, err := profiles.Embedded().Open(engine.DefaultProfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := engine.DefaultConfig()
+	cfg.Scheduler.EnablePrefixCaching = true
+	trace := `{"timestamp":0,"input_length":1024,"output_length":2,"hash_ids":[1,2]}
+{"timestamp":1000,"input_length":1024,"output_length":2,"hash_ids":[1,3]}
+`
+	w, err := workload.Load([]workload.File{{Name: "t.jsonl", R: strings.NewReader(trace)}}, cfg.WorkloadOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := engine.Run(context.Background(), cfg, engine.Inputs{Workload: w, Profile: set}, engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var csv bytes.Buffer
+	if err := report.RequestMetrics(&csv, res); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(csv.String()), "\n")
+	if !strings.HasSuffix(lines[0], ",status,num_cached_prefill_tokens") || !strings.HasSuffix(lines[1], ",ok,0") || !strings.HasSuffix(lines[2], ",ok,512") {
+		t.Errorf("request_metrics.csv:\n%s", csv.String())
+	}
+	var meta bytes.Buffer
+	if err := report.RunMeta(&meta, res, report.Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Config      engine.Config `json:"config"`
+		PrefixCache struct {
+			HitRate float64 `json:"hit_rate"`
+			Series  []struct {
+				HitTokens int64 `json:"hit_tokens"`
+			} `json:"hit_rate_over_time"`
+		} `json:"prefix_cache"`
+	}
+	if err := json.Unmarshal(meta.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	var sum int64
+	for _, b := range doc.PrefixCache.Series {
+		sum += b.HitTokens
+	}
+	if !doc.Config.Scheduler.EnablePrefixCaching || doc.PrefixCache.HitRate != 0.25 || sum != 512 {
+		t.Errorf("run_meta.json prefix_cache: %s", meta.String())
+	}
+}
