@@ -56,6 +56,13 @@ type Limits struct {
 	// after waiting that long: 503 with Retry-After.
 	MaxConcurrent int
 	MaxQueued     int
+	// A search (POST /api/search) runs at most MaxSearchPoints points and
+	// MaxSearchRequests simulated requests (its most trials x requests per
+	// trial, refused before any work beyond), within SearchTimeout; 0: the
+	// defaults. It holds one simulation slot and runs its trials in turn.
+	MaxSearchPoints   int
+	MaxSearchRequests int64
+	SearchTimeout     time.Duration
 }
 
 // DefaultLimits: 32 MiB body, 200k requests, 500M tokens, 64 replicas, a
@@ -109,7 +116,7 @@ type handler struct {
 // endpoints lists each API path's methods (for 405 and Allow).
 var endpoints = map[string]string{
 	"/api/profiles": "GET", "/api/presets": "GET", "/api/openapi.json": "GET",
-	"/api/workload": "POST", "/api/simulate": "GET, POST", "/api/calibrate": "POST",
+	"/api/workload": "POST", "/api/simulate": "GET, POST", "/api/calibrate": "POST", "/api/search": "POST",
 }
 
 var _ http.Handler = (*handler)(nil)
@@ -136,6 +143,7 @@ func NewHandler(opt Options) http.Handler {
 	h.mux.HandleFunc("POST /api/simulate", h.simulate)
 	h.mux.HandleFunc("GET /api/simulate", h.simulate)
 	h.mux.HandleFunc("POST /api/calibrate", h.calibrate)
+	h.mux.HandleFunc("POST /api/search", h.search)
 	h.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		if allow, ok := endpoints[r.URL.Path]; ok {
 			w.Header().Set("Allow", allow)

@@ -44,6 +44,7 @@ const usage = `usage: servesim <command> [flags]
 
 commands:
   simulate   run a simulation and write its metric files (servesim simulate -h)
+  search     max QPS under the SLO, configuration sweeps, cost and Pareto front (servesim search -h)
   serve      serve the web page and the HTTP API (servesim serve -h)
   compare    score a simulated run against a real one (servesim compare -h)
   calibrate  fit a profile set to real runs, score it on held-out runs (servesim calibrate -h)
@@ -60,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "simulate":
 		return cmdSimulate(ctx, args[1:], stdout, stderr)
+	case "search":
+		return cmdSearch(ctx, args[1:], stdout, stderr)
 	case "serve":
 		return cmdServe(ctx, args[1:], stdout, stderr)
 	case "profiles":

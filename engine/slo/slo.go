@@ -153,6 +153,8 @@ type Report struct {
 	// Attainment is the fraction of all requests meeting every threshold.
 	Attainment   float64 `json:"attainment"`
 	GoodRequests int     `json:"good_requests"`
+	// GoodTokens are the output tokens of the requests meeting the SLO.
+	GoodTokens int64 `json:"good_tokens"`
 	// Goodput: requests meeting the SLO and their output tokens, per second
 	// of the run's duration (first arrival to last completion).
 	GoodputRPS        float64 `json:"goodput_rps"`
@@ -165,7 +167,6 @@ type Report struct {
 func Evaluate(s Spec, reqs []Request, gaps []int64) Report {
 	r := Report{Spec: s}
 	n := len(reqs)
-	goodTok := 0
 	ttft := make([]float64, 0, n) // +Inf for a request that never got there
 	e2e := make([]float64, 0, n)
 	for _, q := range reqs {
@@ -180,7 +181,7 @@ func Evaluate(s Spec, reqs []Request, gaps []int64) Report {
 		good := q.OK && within(t, s.TTFTMs) && within(e, s.E2EMs) && (q.TBTNs < 0 || within(q.TBTNs, s.TBTMs))
 		if good {
 			r.GoodRequests++
-			goodTok += q.OutputTokens
+			r.GoodTokens += int64(q.OutputTokens)
 		}
 	}
 	if n > 0 {
@@ -220,7 +221,7 @@ func Evaluate(s Spec, reqs []Request, gaps []int64) Report {
 	r.Load = load(reqs)
 	if d := r.Load.DurationS; d > 0 {
 		r.GoodputRPS = float64(r.GoodRequests) / d
-		r.GoodputTokensPerS = float64(goodTok) / d
+		r.GoodputTokensPerS = float64(r.GoodTokens) / d
 	}
 	return r
 }

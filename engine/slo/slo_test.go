@@ -24,7 +24,7 @@ func TestEvaluate_ByHand(t *testing.T) {
 	}
 	gaps := []int64{2 * ms, 4 * ms, 6 * ms, 8 * ms, 10 * ms, 12 * ms, 14 * ms, 16 * ms}
 	r := Evaluate(s, reqs, gaps)
-	if r.GoodRequests != 2 || !near(r.Attainment, 2.0/6) {
+	if r.GoodRequests != 2 || r.GoodTokens != 4 || !near(r.Attainment, 2.0/6) {
 		t.Errorf("good %d attainment %v, want 2 and 1/3", r.GoodRequests, r.Attainment)
 	}
 	// Duration: first arrival 0 to last completion 1.4 s.

@@ -1,0 +1,137 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/servesim/servesim/engine"
+	"github.com/servesim/servesim/engine/strictjson"
+	"github.com/servesim/servesim/internal/runner"
+	"github.com/servesim/servesim/internal/search"
+	"github.com/servesim/servesim/internal/searchrun"
+)
+
+// Search limits' defaults (Limits.MaxSearchPoints, MaxSearchRequests,
+// SearchTimeout).
+const (
+	DefaultMaxSearchPoints   = 64
+	DefaultMaxSearchRequests = 5_000_000
+	DefaultSearchTimeout     = 5 * time.Minute
+)
+
+// SearchRequest is POST /api/search's body: a workload (files or a
+// preset) and base configuration as for /api/simulate, and the search.
+type SearchRequest struct {
+	Preset string          `json:"preset"`
+	Config json.RawMessage `json:"config"`
+	Files  []File          `json:"files"`
+	Search search.Spec     `json:"search"`
+}
+
+// SearchResult is POST /api/search's answer.
+type SearchResult struct {
+	APIVersion string `json:"api_version"`
+	*search.Result
+}
+
+func (h *handler) search(w http.ResponseWriter, r *http.Request) {
+	lim := h.opt.Limits
+	maxPoints, maxReq, timeout := lim.MaxSearchPoints, lim.MaxSearchRequests, lim.SearchTimeout
+	if maxPoints <= 0 {
+		maxPoints = DefaultMaxSearchPoints
+	}
+	if maxReq <= 0 {
+		maxReq = DefaultMaxSearchRequests
+	}
+	if timeout <= 0 {
+		timeout = DefaultSearchTimeout
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, lim.MaxBodyBytes)
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeError(w, bodyError(err, "a JSON body {preset, config, files, search}"))
+		return
+	}
+	var req SearchRequest
+	if err := strictjson.Decode(b, &req); err != nil {
+		writeError(w, jsonError("request body", err, "a JSON body {preset, config, files, search}"))
+		return
+	}
+	cfg, err := runner.Config(req.Preset)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if len(req.Config) > 0 && string(req.Config) != "null" {
+		if err := engine.DecodeConfigJSON(req.Config, &cfg); err != nil {
+			writeError(w, jsonError("config", err, "a configuration object (keys as in run_meta.json's config)"))
+			return
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		writeError(w, &engine.ConfigError{Err: err})
+		return
+	}
+	spec := req.Search.WithDefaults()
+	spec.MaxPoints = min(spec.MaxPoints, maxPoints)
+	points, err := search.Plan(spec, cfg)
+	if err != nil {
+		writeError(w, &engine.ConfigError{Err: err})
+		return
+	}
+	// The work bound, before any work: the most trials times their requests.
+	if n := int64(spec.MaxTrialsTotal(len(points))) * int64(spec.Requests); n > maxReq {
+		target := ""
+		if spec.TargetQPS > 0 {
+			target = " + one at target_qps each"
+		}
+		writeError(w, &limitError{status: http.StatusUnprocessableEntity, msg: fmt.Sprintf(
+			"the search may simulate up to %d trials of %d requests (%d points x up to %d trials%s): %d requests, over this server's limit of %d",
+			spec.MaxTrialsTotal(len(points)), spec.Requests, len(points), spec.MaxTrials, target, n, maxReq)})
+		return
+	}
+	lengthsOnly := len(req.Files) > 0
+	for _, p := range points { // every trial's own limits, from its configuration
+		if err := runner.Preflight(search.TrialConfig(cfg, p, spec.MaxQPS, spec.Requests, lengthsOnly), lengthsOnly, lim.runner()); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
+	files := make([]searchrun.File, len(req.Files))
+	for i, f := range req.Files {
+		files[i] = searchrun.File{Name: f.Name, Content: f.Content}
+	}
+	eval, err := searchrun.NewLocal(req.Preset, files, nil, lim.runner(), lengthsOnly)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	eval.Cache = &h.cache
+	release, err := h.acquire(r.Context())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	defer release()
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	res, err := search.Run(ctx, spec, cfg, lengthsOnly, eval, 1)
+	if err != nil {
+		var none *search.NoneError
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
+			err = &limitError{status: http.StatusServiceUnavailable, msg: fmt.Sprintf("the search ran past the %v wall-clock budget", timeout)}
+		case errors.As(err, &none):
+			problem(w, http.StatusUnprocessableEntity, "no point meets the SLO", none.Msg)
+			return
+		}
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, SearchResult{APIVersion: Version, Result: res})
+}

@@ -1,0 +1,40 @@
+package search
+
+import (
+	"encoding/csv"
+	"io"
+	"strconv"
+)
+
+func f64(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+
+// WriteCSV writes one row per point.
+func WriteCSV(w io.Writer, res *Result) error {
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"index", "replicas", "tp", "pp", "scheduler", "chunk_size", "batch_cap", "gpus", "found", "max_qps", "fail_qps",
+		"goodput_rps", "goodput_tokens_per_s", "goodput_rps_per_gpu", "goodput_tokens_per_s_per_gpu", "cost_per_1m_tokens_usd",
+		"ttft_p90_ms", "tbt_p90_ms", "e2e_p90_ms", "pareto", "trials", "error"})
+	for i, p := range res.Points {
+		q := p.Point
+		cw.Write([]string{strconv.Itoa(i), strconv.Itoa(q.Replicas), strconv.Itoa(q.TP), strconv.Itoa(q.PP), q.Scheduler, strconv.Itoa(q.ChunkSize),
+			strconv.Itoa(q.BatchCap), strconv.Itoa(p.GPUs), strconv.FormatBool(p.Found), f64(p.MaxQPS), f64(p.FailQPS),
+			f64(p.GoodputRPS), f64(p.GoodputTokensPerS), f64(p.GoodputRPSPerGPU), f64(p.GoodputTokensPerSPerGPU), f64(p.CostPer1MTokensUSD),
+			f64(p.TTFTP90Ms), f64(p.TBTP90Ms), f64(p.E2EP90Ms), strconv.FormatBool(p.Pareto), strconv.Itoa(len(p.Curve)), p.Error})
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// WriteCurveCSV writes every trial: the attainment-vs-QPS curve of each point.
+func WriteCurveCSV(w io.Writer, res *Result) error {
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"index", "qps", "met", "attainment", "goodput_rps", "goodput_tokens_per_s", "overloaded", "e2e_p90_ms"})
+	for i, p := range res.Points {
+		for _, c := range p.Curve {
+			cw.Write([]string{strconv.Itoa(i), f64(c.QPS), strconv.FormatBool(c.Met), f64(c.Attainment), f64(c.GoodputRPS),
+				f64(c.GoodputTokensPerS), strconv.FormatBool(c.Overloaded), f64(c.E2EP90Ms)})
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}

@@ -1,0 +1,585 @@
+// Package search answers a capacity planner's questions with simulations:
+// the largest Poisson arrival rate a configuration serves within its SLO
+// (bisection to a stated precision, with the attainment-vs-rate curve), and
+// a sweep over replicas x TP x PP x scheduler x chunk size x batch cap with
+// each point's max rate, goodput per GPU, cost per 1M output tokens, the
+// Pareto front and the cheapest configuration meeting the SLO at a target
+// rate.
+//
+// It is pure logic: each simulation is a Trial handed to an Evaluator (in
+// process, or a servesim API endpoint: internal/searchrun). A point's
+// trials run one after another, each chosen from the ones before; points
+// run in parallel. Every trial is deterministic, so the answer does not
+// depend on the parallelism or on where the trials ran.
+package search
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/servesim/servesim/engine"
+	"github.com/servesim/servesim/engine/slo"
+)
+
+// Axes are the sweep's values per axis; an empty axis keeps the base
+// configuration's value.
+type Axes struct {
+	Replicas  []int    `json:"replicas,omitempty"`
+	TP        []int    `json:"tp,omitempty"`
+	PP        []int    `json:"pp,omitempty"`
+	Scheduler []string `json:"scheduler,omitempty"`
+	ChunkSize []int    `json:"chunk_size,omitempty"`
+	BatchCap  []int    `json:"batch_cap,omitempty"`
+}
+
+// Spec is a search. The zero value of a field means its default (Defaults).
+type Spec struct {
+	Axes Axes `json:"axes"`
+	// Requests per trial, with the workload's lengths and Poisson arrivals.
+	Requests int `json:"requests"`
+	// Precision: a point's bisection stops when the smallest failing rate is
+	// within Precision (relative) of the largest passing one.
+	Precision float64 `json:"precision"`
+	// StartQPS is the first rate tried; rates are doubled or halved from it
+	// until one passes and one fails, within [MinQPS, MaxQPS].
+	StartQPS float64 `json:"start_qps"`
+	MinQPS   float64 `json:"min_qps"`
+	MaxQPS   float64 `json:"max_qps"`
+	// MaxTrials bounds one point's simulations.
+	MaxTrials int `json:"max_trials"`
+	// MaxPoints caps the sweep's points, checked before any work.
+	MaxPoints int `json:"max_points"`
+	// GPUHourUSD is the price of one GPU-hour (an editable example, not a
+	// quote) for cost per 1M output tokens.
+	GPUHourUSD float64 `json:"gpu_hour_usd"`
+	// TargetQPS, if > 0, asks for the cheapest point meeting the SLO there.
+	TargetQPS float64 `json:"target_qps"`
+}
+
+// Defaults of a Spec's zero fields.
+const (
+	DefaultRequests   = 1000
+	DefaultPrecision  = 0.02
+	DefaultStartQPS   = 1
+	DefaultMinQPS     = 0.01
+	DefaultMaxQPS     = 10000
+	DefaultMaxTrials  = 40
+	DefaultMaxPoints  = 256
+	DefaultGPUHourUSD = 2.0
+)
+
+// WithDefaults fills s's zero fields.
+func (s Spec) WithDefaults() Spec {
+	def := func(v *float64, d float64) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defi := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defi(&s.Requests, DefaultRequests)
+	def(&s.Precision, DefaultPrecision)
+	def(&s.StartQPS, DefaultStartQPS)
+	def(&s.MinQPS, DefaultMinQPS)
+	def(&s.MaxQPS, DefaultMaxQPS)
+	defi(&s.MaxTrials, DefaultMaxTrials)
+	defi(&s.MaxPoints, DefaultMaxPoints)
+	def(&s.GPUHourUSD, DefaultGPUHourUSD)
+	return s
+}
+
+// Validate checks a Spec after WithDefaults.
+func (s Spec) Validate() error {
+	var errs []error
+	bad := func(f string, a ...any) { errs = append(errs, fmt.Errorf("search."+f, a...)) }
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+	if s.Requests < 1 {
+		bad("requests: must be >= 1, got %d", s.Requests)
+	}
+	if !(s.Precision >= 1e-4 && s.Precision <= 1) {
+		bad("precision: must be in [0.0001, 1] (relative: 0.02 is 2%%), got %v", s.Precision)
+	}
+	if !(s.MinQPS > 0 && finite(s.MinQPS) && s.MaxQPS >= s.MinQPS && finite(s.MaxQPS)) {
+		bad("min_qps, max_qps: need 0 < min_qps <= max_qps, got %v and %v", s.MinQPS, s.MaxQPS)
+	} else if !(s.StartQPS >= s.MinQPS && s.StartQPS <= s.MaxQPS) {
+		bad("start_qps: must be in [min_qps, max_qps] = [%v, %v], got %v", s.MinQPS, s.MaxQPS, s.StartQPS)
+	}
+	if s.MaxTrials < 2 {
+		bad("max_trials: must be >= 2, got %d", s.MaxTrials)
+	}
+	if s.MaxPoints < 1 {
+		bad("max_points: must be >= 1, got %d", s.MaxPoints)
+	}
+	if !(s.GPUHourUSD > 0 && finite(s.GPUHourUSD)) {
+		bad("gpu_hour_usd: must be a positive price, got %v", s.GPUHourUSD)
+	}
+	if !(s.TargetQPS >= 0 && finite(s.TargetQPS)) {
+		bad("target_qps: must be >= 0 (0: not asked), got %v", s.TargetQPS)
+	}
+	for _, ax := range []struct {
+		name string
+		v    []int
+	}{{"replicas", s.Axes.Replicas}, {"tp", s.Axes.TP}, {"pp", s.Axes.PP}, {"chunk_size", s.Axes.ChunkSize}, {"batch_cap", s.Axes.BatchCap}} {
+		for _, v := range ax.v {
+			if v < 1 {
+				bad("axes.%s: values must be >= 1, got %d", ax.name, v)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Point is one configuration of the sweep.
+type Point struct {
+	Replicas  int    `json:"replicas"`
+	TP        int    `json:"tp"`
+	PP        int    `json:"pp"`
+	Scheduler string `json:"scheduler"`
+	ChunkSize int    `json:"chunk_size"`
+	BatchCap  int    `json:"batch_cap"`
+}
+
+// GPUs is the point's GPU count.
+func (p Point) GPUs() int { return p.Replicas * p.TP * p.PP }
+
+func (p Point) String() string {
+	return fmt.Sprintf("replicas %d, tp %d, pp %d, %s, chunk %d, batch cap %d", p.Replicas, p.TP, p.PP, p.Scheduler, p.ChunkSize, p.BatchCap)
+}
+
+// Apply sets the point on cfg.
+func (p Point) Apply(cfg *engine.Config) {
+	cfg.Cluster.NumReplicas, cfg.Replica.TensorParallelSize, cfg.Replica.NumPipelineStages = p.Replicas, p.TP, p.PP
+	cfg.Scheduler.Type, cfg.Scheduler.ChunkSize, cfg.Scheduler.BatchSizeCap = p.Scheduler, p.ChunkSize, p.BatchCap
+}
+
+// NumPoints is the sweep's size: the product of the axes' lengths.
+func (a Axes) NumPoints() int {
+	n := 1
+	for _, l := range []int{len(a.Replicas), len(a.TP), len(a.PP), len(a.Scheduler), len(a.ChunkSize), len(a.BatchCap)} {
+		n *= max(l, 1)
+		if n > 1<<30 {
+			return n // far over any cap
+		}
+	}
+	return n
+}
+
+// Points enumerates the sweep over base, replicas outermost, batch cap
+// innermost.
+func (a Axes) Points(base engine.Config) []Point {
+	or := func(v []int, d int) []int {
+		if len(v) == 0 {
+			return []int{d}
+		}
+		return v
+	}
+	sched := a.Scheduler
+	if len(sched) == 0 {
+		sched = []string{base.Scheduler.Type}
+	}
+	var out []Point
+	for _, r := range or(a.Replicas, base.Cluster.NumReplicas) {
+		for _, tp := range or(a.TP, base.Replica.TensorParallelSize) {
+			for _, pp := range or(a.PP, base.Replica.NumPipelineStages) {
+				for _, s := range sched {
+					for _, c := range or(a.ChunkSize, base.Scheduler.ChunkSize) {
+						for _, b := range or(a.BatchCap, base.Scheduler.BatchSizeCap) {
+							out = append(out, Point{Replicas: r, TP: tp, PP: pp, Scheduler: s, ChunkSize: c, BatchCap: b})
+						}
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// Trial is one simulation: the full configuration (the point applied,
+// Poisson arrivals at the rate, the search's request count).
+type Trial struct {
+	Config engine.Config
+}
+
+// TrialConfig is base with p applied and Poisson arrivals at qps.
+func TrialConfig(base engine.Config, p Point, qps float64, requests int, lengthsOnly bool) engine.Config {
+	c := base
+	p.Apply(&c)
+	w := &c.Workload
+	w.IntervalGenerator, w.QPS, w.NumRequests, w.DurationS = "poisson", qps, requests, 0
+	if lengthsOnly {
+		w.TraceLengthsOnly = true
+	}
+	return c
+}
+
+// Outcome is what a search needs of a finished trial.
+type Outcome struct {
+	SLO slo.Report
+	// Requests in the run; P90s over its finished requests (ms).
+	Requests                      int
+	TTFTP90Ms, TBTP90Ms, E2EP90Ms float64
+}
+
+// Evaluator runs trials; it must be safe for concurrent use and
+// deterministic (the same trial, the same outcome).
+type Evaluator interface {
+	Eval(ctx context.Context, t Trial) (Outcome, error)
+}
+
+// Probe is one trial of a point's search.
+type Probe struct {
+	QPS               float64 `json:"qps"`
+	Met               bool    `json:"met"`
+	Attainment        float64 `json:"attainment"`
+	GoodputRPS        float64 `json:"goodput_rps"`
+	GoodputTokensPerS float64 `json:"goodput_tokens_per_s"`
+	Overloaded        bool    `json:"overloaded"`
+	E2EP90Ms          float64 `json:"e2e_p90_ms"`
+}
+
+// PointResult is one point's answer.
+type PointResult struct {
+	Point Point `json:"point"`
+	GPUs  int   `json:"gpus"`
+	// Error says why the point could not be searched (an invalid
+	// configuration, a failed run); nothing else is then set.
+	Error string `json:"error,omitempty"`
+	// Found: some rate in [min_qps, max_qps] meets the SLO. MaxQPS is the
+	// largest passing rate found: the smallest failing one (FailQPS; 0 when
+	// even max_qps passes) is within the precision above it.
+	Found   bool    `json:"found"`
+	MaxQPS  float64 `json:"max_qps"`
+	FailQPS float64 `json:"fail_qps"`
+	// At MaxQPS: goodput, the part of the rate that meets the SLO (requests:
+	// max_qps x attainment; output tokens: max_qps x the good requests'
+	// output tokens per request), total and per GPU; cost per 1M output
+	// tokens of goodput at the spec's GPU-hour price; P90 latencies.
+	GoodputRPS              float64 `json:"goodput_rps"`
+	GoodputTokensPerS       float64 `json:"goodput_tokens_per_s"`
+	GoodputRPSPerGPU        float64 `json:"goodput_rps_per_gpu"`
+	GoodputTokensPerSPerGPU float64 `json:"goodput_tokens_per_s_per_gpu"`
+	CostPer1MTokensUSD      float64 `json:"cost_per_1m_tokens_usd"`
+	TTFTP90Ms               float64 `json:"ttft_p90_ms"`
+	TBTP90Ms                float64 `json:"tbt_p90_ms"`
+	E2EP90Ms                float64 `json:"e2e_p90_ms"`
+	// Pareto: no other point has at least its goodput per GPU and at most
+	// its P90 E2E at max QPS, one of them strictly.
+	Pareto bool `json:"pareto"`
+	// Curve is every trial, by rate: the attainment-vs-QPS curve.
+	Curve []Probe `json:"curve"`
+}
+
+// Cheapest is the cheapest point meeting the SLO at the target rate.
+type Cheapest struct {
+	Index      int     `json:"index"`
+	Point      Point   `json:"point"`
+	GPUs       int     `json:"gpus"`
+	CostPerHUS float64 `json:"cost_per_hour_usd"`
+	Probe      Probe   `json:"at_target"`
+}
+
+// Result is a search's answer.
+type Result struct {
+	Spec   Spec          `json:"spec"`
+	SLO    slo.Spec      `json:"slo"`
+	Points []PointResult `json:"points"`
+	// Pareto lists the Pareto points' indices by goodput per GPU, best first.
+	Pareto []int `json:"pareto"`
+	// Cheapest is set when target_qps is and some point meets the SLO there;
+	// Note says otherwise why not.
+	Cheapest *Cheapest `json:"cheapest,omitempty"`
+	Note     string    `json:"note,omitempty"`
+	Trials   int       `json:"trials"`
+}
+
+// NoneError is a search in which no point meets the SLO at any rate; the
+// Result is still returned (its curves say how far off each point is).
+type NoneError struct{ Msg string }
+
+func (e *NoneError) Error() string { return e.Msg }
+
+// Plan checks a search before any work and returns its points: the spec,
+// the cap on points, every point's configuration.
+func Plan(spec Spec, base engine.Config) ([]Point, error) {
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	if n := spec.Axes.NumPoints(); n > spec.MaxPoints {
+		a := spec.Axes
+		return nil, fmt.Errorf("search: the sweep is %d points (replicas %d x tp %d x pp %d x scheduler %d x chunk size %d x batch cap %d), over the cap of %d: drop values or raise max_points",
+			n, max(1, len(a.Replicas)), max(1, len(a.TP)), max(1, len(a.PP)), max(1, len(a.Scheduler)), max(1, len(a.ChunkSize)), max(1, len(a.BatchCap)), spec.MaxPoints)
+	}
+	if err := base.SLOSpec().Validate("slo."); err != nil {
+		return nil, err
+	}
+	return spec.Axes.Points(base), nil
+}
+
+// MaxTrialsTotal is the most trials a search of points runs (the work
+// bound a host checks before starting it).
+func (s Spec) MaxTrialsTotal(points int) int {
+	n := points * s.MaxTrials
+	if s.TargetQPS > 0 {
+		n += points
+	}
+	return n
+}
+
+// Run searches spec over base with eval, par points at a time (par < 1:
+// one). lengthsOnly sets trace_lengths_only on each trial (a workload
+// from files whose lengths are kept and arrivals replaced).
+func Run(ctx context.Context, spec Spec, base engine.Config, lengthsOnly bool, eval Evaluator, par int) (*Result, error) {
+	spec = spec.WithDefaults()
+	points, err := Plan(spec, base)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Spec: spec, SLO: base.SLOSpec(), Points: make([]PointResult, len(points))}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	next := make(chan int)
+	for range max(1, min(par, len(points))) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				pr, err := searchPoint(ctx, spec, base, points[i], lengthsOnly, eval)
+				if err != nil { // cancelled: the whole search stops
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					cancel()
+				}
+				res.Points[i] = pr
+			}
+		}()
+	}
+feed:
+	for i := range points {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	for _, p := range res.Points {
+		res.Trials += len(p.Curve)
+	}
+	markPareto(res)
+	if spec.TargetQPS > 0 {
+		if err := cheapest(ctx, spec, base, lengthsOnly, eval, res); err != nil {
+			return nil, err
+		}
+	}
+	found := slices.ContainsFunc(res.Points, func(p PointResult) bool { return p.Found })
+	if !found {
+		return res, noneError(spec, res)
+	}
+	return res, nil
+}
+
+func noneError(spec Spec, res *Result) error {
+	var why []string
+	for i, p := range res.Points {
+		if i == 3 {
+			why = append(why, fmt.Sprintf("and %d more", len(res.Points)-3))
+			break
+		}
+		switch {
+		case p.Error != "":
+			why = append(why, fmt.Sprintf("point %d (%s): %s", i, p.Point, p.Error))
+		case len(p.Curve) > 0:
+			lo := p.Curve[0]
+			why = append(why, fmt.Sprintf("point %d (%s): at %g QPS attainment %.1f%%", i, p.Point, lo.QPS, 100*lo.Attainment))
+		}
+	}
+	return &NoneError{Msg: fmt.Sprintf("search: no point meets the SLO at any rate down to %g QPS (%d points): %s", spec.MinQPS, len(res.Points), strings.Join(why, "; "))}
+}
+
+// pointError: an evaluator's error ends the point (its message kept), a
+// cancelled context the search.
+func pointError(ctx context.Context, err error) (string, error) {
+	if ctx.Err() != nil {
+		return "", ctx.Err()
+	}
+	return err.Error(), nil
+}
+
+// goodput at rate qps: the rate times the share of requests meeting the
+// SLO, and times their output tokens per request (a finite run's own
+// goodput divides by its drain time too, which a short trial exaggerates).
+func goodput(qps float64, o Outcome) (rps, tokens float64) {
+	if o.Requests == 0 {
+		return 0, 0
+	}
+	return qps * o.SLO.Attainment, qps * float64(o.SLO.GoodTokens) / float64(o.Requests)
+}
+
+func probeOf(qps float64, o Outcome) Probe {
+	rps, tok := goodput(qps, o)
+	return Probe{QPS: qps, Met: o.SLO.Met, Attainment: o.SLO.Attainment, GoodputRPS: rps,
+		GoodputTokensPerS: tok, Overloaded: o.SLO.Load.Overloaded, E2EP90Ms: o.E2EP90Ms}
+}
+
+// searchPoint finds one point's largest passing rate: from StartQPS it
+// doubles while passing (halves while failing) until it has a passing and
+// a failing rate, then bisects until fail - pass <= precision x pass.
+func searchPoint(ctx context.Context, spec Spec, base engine.Config, p Point, lengthsOnly bool, eval Evaluator) (PointResult, error) {
+	pr := PointResult{Point: p, GPUs: p.GPUs(), Curve: []Probe{}}
+	if err := TrialConfig(base, p, spec.StartQPS, spec.Requests, lengthsOnly).Validate(); err != nil {
+		pr.Error = "invalid configuration: " + err.Error()
+		return pr, nil
+	}
+	outcomes := map[float64]Outcome{}
+	try := func(q float64) (bool, error) {
+		o, err := eval.Eval(ctx, Trial{Config: TrialConfig(base, p, q, spec.Requests, lengthsOnly)})
+		if err != nil {
+			return false, err
+		}
+		outcomes[q] = o
+		pr.Curve = append(pr.Curve, probeOf(q, o))
+		return o.SLO.Met, nil
+	}
+	var pass, fail float64 // 0: none yet
+	q := spec.StartQPS
+	for len(pr.Curve) < spec.MaxTrials {
+		met, err := try(q)
+		if err != nil {
+			msg, err := pointError(ctx, err)
+			pr.Error = msg
+			sort.Slice(pr.Curve, func(i, j int) bool { return pr.Curve[i].QPS < pr.Curve[j].QPS })
+			return pr, err
+		}
+		if met {
+			pass = q
+		} else {
+			fail = q
+		}
+		switch {
+		case pass == 0 && q <= spec.MinQPS, fail == 0 && q >= spec.MaxQPS:
+			q = 0 // the bound is reached
+		case pass == 0:
+			q = math.Max(q/2, spec.MinQPS)
+		case fail == 0:
+			q = math.Min(q*2, spec.MaxQPS)
+		case fail-pass <= spec.Precision*pass:
+			q = 0
+		default:
+			q = (pass + fail) / 2
+		}
+		if q == 0 {
+			break
+		}
+	}
+	sort.Slice(pr.Curve, func(i, j int) bool { return pr.Curve[i].QPS < pr.Curve[j].QPS })
+	pr.FailQPS = fail
+	if pass == 0 {
+		return pr, nil
+	}
+	if fail != 0 && fail-pass > spec.Precision*pass {
+		pr.Error = fmt.Sprintf("max_trials %d reached before the precision: the limit is between %g and %g QPS", spec.MaxTrials, pass, fail)
+	}
+	o := outcomes[pass]
+	pr.Found, pr.MaxQPS = true, pass
+	pr.GoodputRPS, pr.GoodputTokensPerS = goodput(pass, o)
+	g := float64(pr.GPUs)
+	pr.GoodputRPSPerGPU, pr.GoodputTokensPerSPerGPU = pr.GoodputRPS/g, pr.GoodputTokensPerS/g
+	if pr.GoodputTokensPerS > 0 {
+		pr.CostPer1MTokensUSD = spec.GPUHourUSD * g / 3600 / pr.GoodputTokensPerS * 1e6
+	}
+	pr.TTFTP90Ms, pr.TBTP90Ms, pr.E2EP90Ms = o.TTFTP90Ms, o.TBTP90Ms, o.E2EP90Ms
+	return pr, nil
+}
+
+// markPareto marks the points no other found point dominates (goodput
+// tokens/s per GPU up, P90 E2E at max QPS down).
+func markPareto(res *Result) {
+	res.Pareto = []int{}
+	for i := range res.Points {
+		a := &res.Points[i]
+		if !a.Found {
+			continue
+		}
+		dominated := false
+		for j, b := range res.Points {
+			if j == i || !b.Found {
+				continue
+			}
+			if b.GoodputTokensPerSPerGPU >= a.GoodputTokensPerSPerGPU && b.E2EP90Ms <= a.E2EP90Ms &&
+				(b.GoodputTokensPerSPerGPU > a.GoodputTokensPerSPerGPU || b.E2EP90Ms < a.E2EP90Ms) {
+				dominated = true
+				break
+			}
+		}
+		if !dominated {
+			a.Pareto = true
+			res.Pareto = append(res.Pareto, i)
+		}
+	}
+	sort.SliceStable(res.Pareto, func(x, y int) bool {
+		return res.Points[res.Pareto[x]].GoodputTokensPerSPerGPU > res.Points[res.Pareto[y]].GoodputTokensPerSPerGPU
+	})
+}
+
+// cheapest runs the target rate on the points whose max QPS reaches it,
+// fewest GPUs first (then sweep order), and keeps the first that meets the
+// SLO there.
+func cheapest(ctx context.Context, spec Spec, base engine.Config, lengthsOnly bool, eval Evaluator, res *Result) error {
+	var cand []int
+	best := -1
+	for i, p := range res.Points {
+		if p.Found && (p.MaxQPS >= spec.TargetQPS || p.FailQPS == 0) {
+			cand = append(cand, i)
+		}
+		if p.Found && (best < 0 || p.MaxQPS > res.Points[best].MaxQPS) {
+			best = i
+		}
+	}
+	sort.SliceStable(cand, func(x, y int) bool { return res.Points[cand[x]].GPUs < res.Points[cand[y]].GPUs })
+	for _, i := range cand {
+		p := res.Points[i]
+		o, err := eval.Eval(ctx, Trial{Config: TrialConfig(base, p.Point, spec.TargetQPS, spec.Requests, lengthsOnly)})
+		res.Trials++
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			continue
+		}
+		if o.SLO.Met {
+			res.Cheapest = &Cheapest{Index: i, Point: p.Point, GPUs: p.GPUs, CostPerHUS: spec.GPUHourUSD * float64(p.GPUs), Probe: probeOf(spec.TargetQPS, o)}
+			return nil
+		}
+	}
+	switch {
+	case best < 0:
+		res.Note = fmt.Sprintf("no point meets the SLO at target_qps %g", spec.TargetQPS)
+	default:
+		res.Note = fmt.Sprintf("no point meets the SLO at target_qps %g; the highest max QPS is %g (point %d: %s)", spec.TargetQPS, res.Points[best].MaxQPS, best, res.Points[best].Point)
+	}
+	return nil
+}

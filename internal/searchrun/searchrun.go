@@ -1,0 +1,188 @@
+// Package searchrun runs internal/search's trials: in this process
+// (Local, through internal/runner) or on servesim API endpoints (Remote:
+// `servesim serve` instances or a Workers deployment, POST /api/simulate),
+// with the same outcome for the same trial either way.
+package searchrun
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/servesim/servesim/engine/predict"
+	"github.com/servesim/servesim/engine/report"
+	"github.com/servesim/servesim/engine/workload"
+	"github.com/servesim/servesim/internal/runner"
+	"github.com/servesim/servesim/internal/search"
+)
+
+// OutcomeOf is what a search keeps of a run's key results.
+func OutcomeOf(k report.KeyResults) search.Outcome {
+	return search.Outcome{SLO: k.SLO, Requests: k.Requests, TTFTP90Ms: k.TTFT.P90 / 1e6, TBTP90Ms: k.TokenLatency.P90 / 1e6, E2EP90Ms: k.E2E.P90 / 1e6}
+}
+
+// File is a workload file's name and bytes.
+type File struct {
+	Name    string `json:"name"`
+	Content string `json:"content"`
+}
+
+// Local runs trials in process. Preset names an embedded workload when
+// Files is empty.
+type Local struct {
+	Preset  string
+	Files   []File
+	Profile *predict.Set // nil: the trial configuration's embedded set
+	Limits  runner.Limits
+	// Cache, if set, is shared (a server's); else the Local keeps its own.
+	Cache  *runner.Cache
+	cache  runner.Cache
+	parsed []workload.File
+}
+
+// NewLocal parses the files once (lengthsOnly as each trial reads them).
+func NewLocal(preset string, files []File, profile *predict.Set, lim runner.Limits, lengthsOnly bool) (*Local, error) {
+	l := &Local{Preset: preset, Files: files, Profile: profile, Limits: lim}
+	for _, f := range files {
+		p, err := workload.ParseFile(workload.File{Name: f.Name, R: strings.NewReader(f.Content)}, lengthsOnly)
+		if err != nil {
+			return nil, err
+		}
+		l.parsed = append(l.parsed, workload.File{Name: f.Name, Parsed: p})
+	}
+	return l, nil
+}
+
+// Eval runs one trial.
+func (l *Local) Eval(ctx context.Context, t search.Trial) (search.Outcome, error) {
+	cache := l.Cache
+	if cache == nil {
+		cache = &l.cache
+	}
+	job := runner.Job{Preset: l.Preset, Files: append([]workload.File(nil), l.parsed...), Config: t.Config, Profile: l.Profile,
+		Cache: cache, Limits: l.Limits}
+	out, err := runner.Run(ctx, job)
+	if err != nil {
+		return search.Outcome{}, err
+	}
+	return OutcomeOf(report.Compute(out.Result)), nil
+}
+
+// Remote sends trials to servesim API endpoints (base URLs such as
+// http://127.0.0.1:8080), spreading them round robin; a trial that fails
+// for a reason of the endpoint (no answer, a 5xx, 429) is sent to the next
+// one after a pause, up to Attempts times in all. An answer about the
+// trial itself (a 4xx: a bad configuration, a limit) is its outcome.
+type Remote struct {
+	Endpoints []string
+	Preset    string
+	Files     []File
+	Client    *http.Client // nil: one with a 10-minute timeout
+	// Attempts per trial (0: 3 per endpoint, at least 4).
+	Attempts int
+	// Backoff before the k-th retry is k x Backoff (0: 200 ms).
+	Backoff time.Duration
+	// Log, if set, hears about every retry.
+	Log     func(string)
+	next    atomic.Uint64
+	Retries atomic.Int64
+}
+
+// TrialError is an endpoint's answer refusing a trial (its problem
+// document's detail).
+type TrialError struct {
+	Status int
+	Detail string
+}
+
+func (e *TrialError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.Status, e.Detail) }
+
+// Eval runs one trial on an endpoint.
+func (r *Remote) Eval(ctx context.Context, t search.Trial) (search.Outcome, error) {
+	if len(r.Endpoints) == 0 {
+		return search.Outcome{}, errors.New("searchrun: no endpoints")
+	}
+	body, err := json.Marshal(map[string]any{"preset": r.Preset, "config": t.Config, "files": r.Files})
+	if err != nil {
+		return search.Outcome{}, err
+	}
+	attempts := r.Attempts
+	if attempts <= 0 {
+		attempts = max(4, 3*len(r.Endpoints))
+	}
+	backoff := r.Backoff
+	if backoff <= 0 {
+		backoff = 200 * time.Millisecond
+	}
+	client := r.Client
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Minute}
+	}
+	start := r.next.Add(1) - 1
+	var last error
+	for k := range attempts {
+		if k > 0 {
+			r.Retries.Add(1)
+			select {
+			case <-ctx.Done():
+				return search.Outcome{}, ctx.Err()
+			case <-time.After(time.Duration(k) * backoff):
+			}
+		}
+		ep := strings.TrimRight(r.Endpoints[(start+uint64(k))%uint64(len(r.Endpoints))], "/")
+		o, retry, err := r.post(ctx, client, ep, body)
+		if err == nil || !retry {
+			return o, err
+		}
+		if ctx.Err() != nil {
+			return search.Outcome{}, ctx.Err()
+		}
+		last = fmt.Errorf("%s: %w", ep, err)
+		if r.Log != nil {
+			r.Log(fmt.Sprintf("retrying a trial after %v", last))
+		}
+	}
+	return search.Outcome{}, fmt.Errorf("searchrun: a trial failed %d times, last: %w", attempts, last)
+}
+
+func (r *Remote) post(ctx context.Context, client *http.Client, ep string, body []byte) (search.Outcome, bool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep+"/api/simulate", bytes.NewReader(body))
+	if err != nil {
+		return search.Outcome{}, false, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return search.Outcome{}, true, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	if err != nil {
+		return search.Outcome{}, true, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var p struct {
+			Detail string `json:"detail"`
+		}
+		_ = json.Unmarshal(b, &p)
+		if p.Detail == "" {
+			p.Detail = strings.TrimSpace(string(b[:min(len(b), 512)]))
+		}
+		retry := resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout
+		return search.Outcome{}, retry, &TrialError{Status: resp.StatusCode, Detail: p.Detail}
+	}
+	var res struct {
+		Summary *report.KeyResults `json:"summary"`
+	}
+	if err := json.Unmarshal(b, &res); err != nil || res.Summary == nil {
+		return search.Outcome{}, true, fmt.Errorf("not a simulation result: %v", err)
+	}
+	return OutcomeOf(*res.Summary), false, nil
+}
