@@ -102,6 +102,14 @@ type WorkloadConfig struct {
 	MinTokens            int     `json:"min_tokens"`
 	PrefillToDecodeRatio float64 `json:"prefill_to_decode_ratio"`
 	Theta                float64 `json:"theta"`
+	// Shared prefixes of synthetic workloads (workload.Prefixes): a
+	// system prompt of this many tokens on a share of the sessions, one of
+	// num_system_prompts; sessions of session_turns turns reusing their
+	// history. Absent: none.
+	SystemPromptTokens int     `json:"system_prompt_tokens,omitempty"`
+	SystemPromptShare  float64 `json:"system_prompt_share,omitempty"`
+	NumSystemPrompts   int     `json:"num_system_prompts,omitempty"`
+	SessionTurns       int     `json:"session_turns,omitempty"`
 }
 
 // PredictorConfig is Vidur's execution_time_predictor_config plus servesim's
@@ -206,6 +214,8 @@ func (c Config) WorkloadOptions() workload.Options {
 			Intervals: workload.Intervals{Type: w.IntervalGenerator, QPS: w.QPS, CV: w.CV, TruncatePoisson: w.TruncatePoisson},
 			Lengths: workload.Lengths{Type: w.LengthGenerator, PrefillTokens: w.PrefillTokens, DecodeTokens: w.DecodeTokens,
 				MinTokens: w.MinTokens, MaxTokens: w.MaxTokens, PrefillToDecode: w.PrefillToDecodeRatio, Theta: w.Theta},
+			Prefixes: workload.Prefixes{SystemPromptTokens: w.SystemPromptTokens, SystemPromptShare: w.SystemPromptShare,
+				NumSystemPrompts: w.NumSystemPrompts, SessionTurns: w.SessionTurns},
 		}}
 }
 

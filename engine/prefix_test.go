@@ -197,6 +197,12 @@ func TestInvariants_PrefixCaching(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(17, 17))
 	set := enginetest.Set(qwen3(t), enginetest.Uniform(0.01, 0.005, 0.02, 0.03), 8192, 256)
+	hits := map[bool]int64{} // by synthetic: the tests exercise hits
+	defer func() {
+		if hits[false] == 0 || hits[true] == 0 {
+			t.Errorf("no prefix hit in the random runs (trace %d, synthetic %d tokens)", hits[false], hits[true])
+		}
+	}()
 	for i := 0; i < n; i++ {
 		cfg := engine.DefaultConfig()
 		cfg.Seed = rng.Uint64()
@@ -212,8 +218,24 @@ func TestInvariants_PrefixCaching(t *testing.T) {
 		cfg.Workload.MaxTokens = 2600
 		lines := randomPrefixTrace(rng, 20+rng.IntN(80))
 		name := fmt.Sprintf("%d-%s-%s-r%d-bs%d", i, cfg.Scheduler.Type, cfg.Cluster.GlobalScheduler, cfg.Cluster.NumReplicas, cfg.Scheduler.BlockSize)
+		synthetic := rng.IntN(2) == 0
+		if synthetic { // shared system prompts and multi-turn sessions
+			cfg.Workload.NumRequests, cfg.Workload.QPS, cfg.Workload.LengthGenerator = 20+rng.IntN(80), 5+rng.Float64()*100, "uniform"
+			cfg.Workload.MinTokens, cfg.Workload.MaxTokens, cfg.Workload.PrefillToDecodeRatio = 16, 1500, 0.5+rng.Float64()*5
+			cfg.Workload.SystemPromptTokens, cfg.Workload.SystemPromptShare = rng.IntN(600), rng.Float64()
+			cfg.Workload.NumSystemPrompts, cfg.Workload.SessionTurns = rng.IntN(4), rng.IntN(5)
+			name += "-synthetic"
+		}
 		t.Run(name, func(t *testing.T) {
-			w := mooncake(t, cfg, lines...)
+			var w *workload.Workload
+			if synthetic {
+				var err error
+				if w, err = workload.Generate(cfg.WorkloadOptions()); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				w = mooncake(t, cfg, lines...)
+			}
 			res, err := engine.Run(context.Background(), cfg, engine.Inputs{Workload: w, Profile: set}, engine.Options{KeepMembers: true})
 			if err != nil {
 				t.Fatal(err)
@@ -227,7 +249,9 @@ func TestInvariants_PrefixCaching(t *testing.T) {
 			var prompts int64
 			for _, r := range res.Requests {
 				if r.Status != engine.StatusOK {
-					t.Errorf("request %d: status %s", r.ID, r.Status)
+					if r.Status != engine.StatusRejectedTooLong {
+						t.Errorf("request %d: status %s", r.ID, r.Status)
+					}
 					continue
 				}
 				if r.CachedPrefill < 0 || r.CachedPrefill >= r.Prefill || r.CachedPrefill%cfg.Scheduler.BlockSize != 0 {
@@ -236,6 +260,7 @@ func TestInvariants_PrefixCaching(t *testing.T) {
 				prompts += int64(r.Prefill)
 			}
 			st := res.PrefixCache
+			hits[synthetic] += st.HitTokens
 			if hitBatches != st.PrefillTokensSaved || st.HitTokens > st.PrefillTokensSaved || st.PromptTokens != prompts {
 				t.Errorf("stats %+v, batches' hit tokens %d, prompts %d", st, hitBatches, prompts)
 			}
@@ -264,4 +289,34 @@ func TestPrefixCaching_ShortensTTFT(t *testing.T) {
 		t.Errorf("TTFT with a 512-token hit %d ns, without %d ns (first request %d vs %d)", ttft(on.Requests[1]), ttft(off.Requests[1]), ttft(on.Requests[0]), ttft(off.Requests[0]))
 	}
 	t.Logf("TTFT of the follow-up: %d ns without prefix caching, %d ns with a 512-token hit", ttft(off.Requests[1]), ttft(on.Requests[1]))
+}
+
+// A synthetic workload with a 200-token system prompt on every session and
+// sessions of 2 turns, at a low rate: each session's first turn hits the
+// system prompt's 3 full 64-token blocks (192 tokens) once the first session
+// computed them, and its second turn hits its first turn's full blocks
+// (300 tokens: 4 blocks, 256).
+func TestPrefixCaching_SyntheticSessions(t *testing.T) {
+	cfg := engine.DefaultConfig()
+	cfg.Scheduler.Type, cfg.Scheduler.EnablePrefixCaching = "vllm_v1", true
+	cfg.Workload.NumRequests, cfg.Workload.QPS = 8, 0.5
+	cfg.Workload.PrefillTokens, cfg.Workload.DecodeTokens = 100, 10
+	cfg.Workload.SystemPromptTokens, cfg.Workload.SystemPromptShare, cfg.Workload.SessionTurns = 200, 1, 2
+	w, err := workload.Generate(cfg.WorkloadOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := run(t, cfg, w, enginetest.Set(qwen3(t), *constSet(t), 4096, 128))
+	for i, r := range res.Requests {
+		want := 256
+		if i%2 == 0 {
+			want = 192
+			if i == 0 {
+				want = 0
+			}
+		}
+		if r.CachedPrefill != want {
+			t.Errorf("request %d (session %d turn %d): %d cached tokens, want %d", i, i/2+1, i%2+1, r.CachedPrefill, want)
+		}
+	}
 }

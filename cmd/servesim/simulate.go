@@ -71,6 +71,13 @@ func simulateFlags(c *engine.Config) (*cliFlags, *simFlags) {
 	fs.Float64Var(&w.TimeScaleFactor, "time_scale_factor", w.TimeScaleFactor, "multiply trace arrival times")
 	fs.BoolVar(&w.TraceLengthsOnly, "trace_lengths_only", w.TraceLengthsOnly, "use a Vidur trace's lengths with synthetic arrivals")
 	fs.StringVar(&w.ModelFilter, "model_filter", w.ModelFilter, "keep only a BurstGPT trace's rows of this Model (e.g. ChatGPT, GPT-4)")
+	fs.IntVar(&w.SystemPromptTokens, "synthetic_system_prompt_tokens", w.SystemPromptTokens, "synthetic: a shared system prompt of this many tokens before the prompt (0 = none)")
+	fs.short("system-prompt", "synthetic_system_prompt_tokens")
+	fs.Float64Var(&w.SystemPromptShare, "synthetic_system_prompt_share", w.SystemPromptShare, "synthetic: fraction of sessions that start with a system prompt, in [0, 1]")
+	fs.short("system-prompt-share", "synthetic_system_prompt_share")
+	fs.IntVar(&w.NumSystemPrompts, "synthetic_num_system_prompts", w.NumSystemPrompts, "synthetic: distinct system prompts, drawn uniformly (0 = 1)")
+	fs.IntVar(&w.SessionTurns, "synthetic_session_turns", w.SessionTurns, "synthetic: turns per session; each turn's prompt repeats the previous prompt and output (0 or 1 = single-turn)")
+	fs.short("session-turns", "synthetic_session_turns")
 
 	fs.group("Replica scheduler")
 	s := &c.Scheduler

@@ -45,6 +45,8 @@ type Synthetic struct {
 	DurationS   float64   `json:"duration_s"`   // > 0: generate until this time instead of a count
 	Intervals   Intervals `json:"intervals"`
 	Lengths     Lengths   `json:"lengths"`
+	// Prefixes, when set, makes prompts share prefixes (prefixes.go).
+	Prefixes Prefixes `json:"prefixes"`
 }
 
 // DefaultNumRequests is Vidur's default count of synthetic requests.
@@ -105,6 +107,9 @@ func (s Synthetic) Validate() error {
 		}
 	default:
 		bad("lengths.type: unknown %q (valid: fixed, uniform, zipf)", l.Type)
+	}
+	if err := s.Prefixes.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("prefixes: %w", err))
 	}
 	return errors.Join(errs...)
 }
@@ -210,6 +215,14 @@ func GenerateContext(ctx context.Context, opt Options) (*Workload, error) {
 		return nil, err
 	}
 	w.Format = FormatSynthetic
+	if err := applyPrefixes(w, s.Prefixes, s.Seed, opt.MaxTokens); err != nil {
+		return nil, err
+	}
+	if s.Prefixes.on() {
+		if err := opt.Limits.Check(w); err != nil { // the prompts grew
+			return nil, err
+		}
+	}
 	return w, nil
 }
 
