@@ -129,3 +129,34 @@ func BenchmarkPrefixCaching(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRouting runs the shared-prefix trace at 32 QPS on 8 replicas
+// (vllm_v1, prefix caching on) under each global scheduler: what routing
+// costs in simulation speed, and the prefix hit rate it leads to.
+func BenchmarkRouting(b *testing.B) {
+	set, err := profiles.Embedded().Open(engine.DefaultProfile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const n = 10_000
+	data := sharedPrefixTrace(n, 32)
+	for _, gs := range engine.GlobalSchedulerNames {
+		b.Run(gs, func(b *testing.B) {
+			cfg := engine.DefaultConfig()
+			cfg.Scheduler.Type, cfg.Scheduler.EnablePrefixCaching = "vllm_v1", true
+			cfg.Cluster.NumReplicas, cfg.Cluster.GlobalScheduler = 8, gs
+			w, err := workload.Load([]workload.File{{Name: "shared.jsonl", R: bytes.NewReader(data)}}, cfg.WorkloadOptions())
+			if err != nil {
+				b.Fatal(err)
+			}
+			var res *engine.Result
+			for b.Loop() {
+				if res, err = engine.Run(context.Background(), cfg, engine.Inputs{Workload: w, Profile: set}, engine.Options{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(n)/(b.Elapsed().Seconds()/float64(b.N)), "requests/s")
+			b.ReportMetric(float64(res.PrefixCache.HitTokens)/float64(res.PrefixCache.PromptTokens), "hit_rate")
+		})
+	}
+}

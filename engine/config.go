@@ -40,7 +40,11 @@ func (c Config) SLOSpec() slo.Spec {
 // ClusterConfig is Vidur's cluster_config.
 type ClusterConfig struct {
 	NumReplicas     int    `json:"num_replicas"`
-	GlobalScheduler string `json:"global_scheduler"` // round_robin | random | lor
+	GlobalScheduler string `json:"global_scheduler"` // round_robin | random | lor | least_loaded | power_of_two | prefix_affinity
+	// PrefixAffinityLoadCap is prefix_affinity's load cap: a replica is
+	// chosen for its cached prefix only if its queued tokens are at most the
+	// least loaded replica's plus this (0: DefaultPrefixAffinityLoadCap).
+	PrefixAffinityLoadCap int `json:"prefix_affinity_load_cap,omitempty"`
 }
 
 // ReplicaConfig is Vidur's replica_config.
@@ -226,7 +230,7 @@ const MaxReplicas = 4096
 var SchedulerNames = []string{"sarathi", "vllm", "vllm_v1", "orca", "faster_transformer", "lightllm"}
 
 // GlobalSchedulerNames lists the global schedulers.
-var GlobalSchedulerNames = []string{"round_robin", "random", "lor"}
+var GlobalSchedulerNames = []string{"round_robin", "random", "lor", "least_loaded", "power_of_two", "prefix_affinity"}
 
 // Validate returns every problem with the configuration, each naming its
 // JSON path.
@@ -241,6 +245,12 @@ func (c Config) Validate() error {
 	}
 	if !contains(GlobalSchedulerNames, c.Cluster.GlobalScheduler) {
 		bad("cluster.global_scheduler: unknown %q (valid: %s)", c.Cluster.GlobalScheduler, strings.Join(GlobalSchedulerNames, ", "))
+	}
+	if c.Cluster.PrefixAffinityLoadCap < 0 {
+		bad("cluster.prefix_affinity_load_cap: must be >= 0 queued tokens (0: %d), got %d", DefaultPrefixAffinityLoadCap, c.Cluster.PrefixAffinityLoadCap)
+	}
+	if c.Cluster.GlobalScheduler == "prefix_affinity" && !c.Scheduler.EnablePrefixCaching {
+		bad("cluster.global_scheduler: prefix_affinity routes by the replicas' prefix caches; set scheduler.enable_prefix_caching")
 	}
 	m, err := model.Lookup(c.Replica.Model)
 	if err != nil {

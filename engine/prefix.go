@@ -130,6 +130,7 @@ func (rp *replica) takePrefix(r *request, hit int) {
 		r.cachedPrefill = tokens
 	}
 	rp.prefillSaved += int64(tokens)
+	rp.load -= int64(tokens)
 	pc.stepHit += tokens
 	if rp.allocated+pc.unref > rp.numBlocks {
 		panic(fmt.Sprintf("engine: replica %d over-allocated KV blocks taking a prefix (%d + %d cached > %d)", rp.id, rp.allocated, pc.unref, rp.numBlocks))

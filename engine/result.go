@@ -85,7 +85,11 @@ type BatchRecord struct {
 	// PrefixHitTokens are the prompt tokens that requests admitted in this
 	// batch found in the prefix cache (prefix caching only).
 	PrefixHitTokens int32
-	Mode            uint8 // engine timing: graph, graph_mixed or eager (ModeName)
+	// QueuedTokens is the replica's queued tokens when the batch was built
+	// (prompt tokens still to prefill plus output tokens still to generate
+	// of the requests routed to it; saturated at 2^31-1).
+	QueuedTokens int32
+	Mode         uint8 // engine timing: graph, graph_mixed or eager (ModeName)
 }
 
 // LaunchedAt is when the host finished launching the step (engine timing;

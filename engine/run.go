@@ -420,8 +420,8 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 			return nil, s.stallError()
 		}
 		for _, rp := range s.replicas {
-			if rp.allocated != 0 || rp.waiting.len() != 0 || rp.running.len() != 0 {
-				panic(fmt.Sprintf("engine: replica %d not empty at the end: %d blocks, %d waiting, %d running", rp.id, rp.allocated, rp.waiting.len(), rp.running.len()))
+			if rp.allocated != 0 || rp.waiting.len() != 0 || rp.running.len() != 0 || rp.load != 0 {
+				panic(fmt.Sprintf("engine: replica %d not empty at the end: %d blocks, %d waiting, %d running, %d queued tokens", rp.id, rp.allocated, rp.waiting.len(), rp.running.len(), rp.load))
 			}
 		}
 	}
@@ -628,8 +628,11 @@ func (s *sim) globalSchedule() {
 				}
 			}
 			lor[k]++
+		default:
+			k = s.route(r)
 		}
 		r.replica = k
+		s.replicas[k].load += r.work()
 		s.replicas[k].waiting.pushBack(r)
 		touched[k] = true
 	}
@@ -694,7 +697,8 @@ func (s *sim) buildBatch(rp *replica) *batch {
 	}
 	s.pbuf = pb.Prefills
 	b.key = s.pred.KeyOf(pb)
-	s.batches = append(s.batches, BatchRecord{Replica: int32(rp.id), ScheduledAt: s.now, KVBlocksInUse: int32(rp.allocated), Key: b.key, PrefixHitTokens: int32(hit)})
+	s.batches = append(s.batches, BatchRecord{Replica: int32(rp.id), ScheduledAt: s.now, KVBlocksInUse: int32(rp.allocated), Key: b.key, PrefixHitTokens: int32(hit),
+		QueuedTokens: int32(min(rp.load, math.MaxInt32))})
 	if pp := len(rp.stages); pp > 1 {
 		for i := 0; i < 2*pp; i++ {
 			s.spans = append(s.spans, 0)
@@ -758,6 +762,7 @@ func (s *sim) batchEnd(rp *replica, b *batch) {
 	for _, m := range b.members {
 		r := m.r
 		r.processed += m.n
+		rp.load -= int64(m.n)
 		if !r.prefillDone {
 			if rp.pc != nil {
 				rp.cacheComputed(r)
@@ -765,6 +770,7 @@ func (s *sim) batchEnd(rp *replica, b *batch) {
 			if r.processed < r.target {
 				continue
 			}
+			rp.load-- // its first output token
 			r.prefillDone = true
 			r.processed++ // the last prefill chunk also produces the first token (§1.5)
 		}

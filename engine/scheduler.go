@@ -35,6 +35,8 @@ type replica struct {
 	// Prefix caching (prefix.go): nil when off.
 	pc                    *prefixCache
 	prefillSaved, evicted int64
+	// load is the replica's queued tokens (routing.go).
+	load int64
 }
 
 type stage struct {
@@ -243,7 +245,9 @@ func (rp *replica) admitDecode(r *request) bool {
 // the front, to re-prefill its prompt plus the tokens it has generated.
 func (rp *replica) restart(r *request) {
 	rp.numRestarts++
+	rp.load -= r.work()
 	r.restart()
+	rp.load += r.work()
 	rp.free(r)
 	rp.waiting.pushFront(r)
 }

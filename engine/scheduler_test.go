@@ -166,7 +166,7 @@ func TestInvariants_RandomConfigs(t *testing.T) {
 		cfg := engine.DefaultConfig()
 		cfg.Seed = rng.Uint64()
 		cfg.Scheduler.Type = engine.SchedulerNames[rng.IntN(len(engine.SchedulerNames))]
-		cfg.Cluster.GlobalScheduler = engine.GlobalSchedulerNames[rng.IntN(3)]
+		cfg.Cluster.GlobalScheduler = engine.GlobalSchedulerNames[rng.IntN(5)] // all but prefix_affinity (prefix_test.go)
 		cfg.Cluster.NumReplicas = 1 + rng.IntN(3)
 		cfg.Scheduler.BatchSizeCap = 2 + rng.IntN(30)
 		cfg.Scheduler.ChunkSize = 16 + rng.IntN(600)

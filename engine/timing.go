@@ -151,6 +151,7 @@ func (s *sim) planComplete(rp *replica, b *batch) {
 	for _, m := range b.members {
 		r := m.r
 		r.processed += m.n
+		rp.load -= int64(m.n)
 		if !r.prefillDone {
 			if rp.pc != nil {
 				rp.cacheComputed(r)
@@ -158,6 +159,7 @@ func (s *sim) planComplete(rp *replica, b *batch) {
 			if r.processed < r.target {
 				continue
 			}
+			rp.load-- // its first output token
 			r.prefillDone = true
 			r.processed++
 		}

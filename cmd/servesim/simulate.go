@@ -101,7 +101,9 @@ func simulateFlags(c *engine.Config) (*cliFlags, *simFlags) {
 	fs.group("Cluster (replicas, parallelism, model and device)")
 	fs.IntVar(&c.Cluster.NumReplicas, "cluster_config_num_replicas", c.Cluster.NumReplicas, "number of replicas")
 	fs.short("replicas", "cluster_config_num_replicas")
-	fs.StringVar(&c.Cluster.GlobalScheduler, "global_scheduler_config_type", c.Cluster.GlobalScheduler, "global scheduler: "+strings.Join(engine.GlobalSchedulerNames, ", "))
+	fs.StringVar(&c.Cluster.GlobalScheduler, "global_scheduler_config_type", c.Cluster.GlobalScheduler, "global scheduler: "+strings.Join(engine.GlobalSchedulerNames, ", ")+" (least_loaded, power_of_two: by queued tokens; prefix_affinity: longest cached prefix, needs --prefix-caching)")
+	fs.short("router", "global_scheduler_config_type")
+	fs.IntVar(&c.Cluster.PrefixAffinityLoadCap, "prefix_affinity_load_cap", c.Cluster.PrefixAffinityLoadCap, "prefix_affinity: a replica more than this many queued tokens above the least loaded is not chosen for its prefix (0 = 16384)")
 	r := &c.Replica
 	fs.IntVar(&r.TensorParallelSize, "replica_config_tensor_parallel_size", r.TensorParallelSize, "tensor parallel degree")
 	fs.short("tp", "replica_config_tensor_parallel_size")

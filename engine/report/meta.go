@@ -80,6 +80,7 @@ func RunMeta(w io.Writer, res *engine.Result, meta Meta) error {
 		Timing        map[string]any  `json:"timing,omitempty"`
 		SLO           slo.Report      `json:"slo"`
 		PrefixCache   map[string]any  `json:"prefix_cache,omitempty"`
+		Routing       map[string]any  `json:"routing,omitempty"`
 	}{
 		SchemaVersion: SchemaVersion, RunID: RunID(res), StartedAt: opt(meta.StartedAt), EndedAt: opt(meta.EndedAt),
 		EngineVersion: meta.EngineVersion, Model: res.Config.Replica.Model,
@@ -106,6 +107,9 @@ func RunMeta(w io.Writer, res *engine.Result, meta Meta) error {
 	}
 	if st := res.PrefixCache; st != nil { // absent when off: the seed's file stays as it was
 		doc.PrefixCache = prefixCacheMeta(res, st)
+	}
+	if engine.LoadAwareRouting(res.Config.Cluster.GlobalScheduler) {
+		doc.Routing = routingMeta(res)
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -358,4 +362,48 @@ func prefixCacheMeta(res *engine.Result, st *engine.PrefixCacheStats) map[string
 	return map[string]any{"block_tokens_of_trace": res.Workload.BlockTokens, "block_size": res.Config.Scheduler.BlockSize,
 		"hit_tokens": st.HitTokens, "prompt_tokens": st.PromptTokens, "hit_rate": rate(st.HitTokens, st.PromptTokens),
 		"prefill_tokens_saved": st.PrefillTokensSaved, "evicted_blocks": st.EvictedBlocks, "hit_rate_over_time": series}
+}
+
+// routingMeta is run_meta.json's routing under a load-aware global
+// scheduler: per replica, the requests routed to it, their prompt and
+// output tokens, the prompt tokens they found cached, and the largest
+// queued tokens a batch of it saw (batch_metrics.csv's queued_tokens has the
+// series).
+func routingMeta(res *engine.Result) map[string]any {
+	n := res.Config.Cluster.NumReplicas
+	type rep struct {
+		Replica         int   `json:"replica"`
+		Requests        int   `json:"requests"`
+		PromptTokens    int64 `json:"prompt_tokens"`
+		OutputTokens    int64 `json:"output_tokens"`
+		CachedTokens    int64 `json:"cached_prefill_tokens"`
+		MaxQueuedTokens int64 `json:"max_queued_tokens"`
+	}
+	reps := make([]rep, n)
+	for k := range reps {
+		reps[k].Replica = k
+	}
+	for _, r := range res.Requests {
+		if r.Replica < 0 {
+			continue
+		}
+		p := &reps[r.Replica]
+		p.Requests++
+		p.PromptTokens += int64(r.Prefill)
+		p.OutputTokens += int64(r.DecodeActual)
+		p.CachedTokens += int64(r.CachedPrefill)
+	}
+	for _, b := range res.Batches {
+		p := &reps[b.Replica]
+		p.MaxQueuedTokens = max(p.MaxQueuedTokens, int64(b.QueuedTokens))
+	}
+	m := map[string]any{"global_scheduler": res.Config.Cluster.GlobalScheduler, "replicas": reps}
+	if res.Config.Cluster.GlobalScheduler == "prefix_affinity" {
+		lc := res.Config.Cluster.PrefixAffinityLoadCap
+		if lc == 0 {
+			lc = engine.DefaultPrefixAffinityLoadCap
+		}
+		m["load_cap_tokens"] = lc
+	}
+	return m
 }

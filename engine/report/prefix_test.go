@@ -66,3 +66,46 @@ func TestPrefixCaching_Outputs(t *testing.T) {
 		t.Errorf("run_meta.json prefix_cache: %s", meta.String())
 	}
 }
+
+// Under load-aware routing batch_metrics.csv gains queued_tokens (per
+// replica, per batch) and run_meta.json a routing section; the seed's
+// round_robin files have neither.
+func TestRouting_Outputs(t *testing.T) {
+	set, err := profiles.Embedded().Open(engine.DefaultProfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := engine.DefaultConfig()
+	cfg.Cluster.NumReplicas, cfg.Cluster.GlobalScheduler = 2, "least_loaded"
+	tr := "arrived_at,num_prefill_tokens,num_decode_tokens\n0,1000,10\n0,10,10\n0,10,10\n"
+	w, err := workload.Load([]workload.File{{Name: "t.csv", R: strings.NewReader(tr)}}, cfg.WorkloadOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := engine.Run(context.Background(), cfg, engine.Inputs{Workload: w, Profile: set}, engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var csv, meta bytes.Buffer
+	if err := report.BatchMetrics(&csv, res); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(csv.String(), "\n")
+	if !strings.HasSuffix(lines[0], ",queued_tokens") || !strings.HasSuffix(lines[1], ",1010") {
+		t.Errorf("batch_metrics.csv starts:\n%s\n%s", lines[0], lines[1])
+	}
+	if err := report.RunMeta(&meta, res, report.Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Routing struct {
+			Replicas []struct{ Requests int } `json:"replicas"`
+		} `json:"routing"`
+	}
+	if err := json.Unmarshal(meta.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if r := doc.Routing.Replicas; len(r) != 2 || r[0].Requests != 1 || r[1].Requests != 2 {
+		t.Errorf("routing: %+v", doc.Routing)
+	}
+}

@@ -149,6 +149,17 @@ func BatchMetrics(w io.Writer, res *engine.Result) error {
 	if eng {
 		bw.WriteString("," + strings.Join(EngineBatchColumns, ","))
 	}
+	// Under load-aware routing, each row also has its replica's queued
+	// tokens (a per-replica load series); under prefix caching, the prompt
+	// tokens its admissions found cached.
+	queued := engine.LoadAwareRouting(res.Config.Cluster.GlobalScheduler)
+	cached := res.PrefixCache != nil
+	if queued {
+		bw.WriteString(",queued_tokens")
+	}
+	if cached {
+		bw.WriteString(",prefix_hit_tokens")
+	}
 	bw.WriteString("\n")
 	var b []byte
 	sum := make([]float64, len(BatchColumns))
@@ -177,6 +188,14 @@ func BatchMetrics(w io.Writer, res *engine.Result) error {
 				b = append(b, ',')
 				b = strconv.AppendInt(b, v, 10)
 			}
+			b = append(b, ',')
+		}
+		if queued {
+			b = strconv.AppendInt(b, int64(rec.QueuedTokens), 10)
+			b = append(b, ',')
+		}
+		if cached {
+			b = strconv.AppendInt(b, int64(rec.PrefixHitTokens), 10)
 			b = append(b, ',')
 		}
 		b[len(b)-1] = '\n'
