@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// serveChild starts this test binary as `servesim serve` on a free
+// loopback port (see TestMain) and returns it, its base URL and a count of
+// the requests it has logged.
+func serveChild(t *testing.T) (*exec.Cmd, string, *atomic.Int64) {
+	t.Helper()
+	aj, _ := json.Marshal([]string{"serve", "--addr", "127.0.0.1:0", "--dist", ""})
+	srv := exec.Command(os.Args[0], "-test.run", "^$")
+	srv.Env = append(os.Environ(), "SERVESIM_LOAD_SERVER=1", "SERVESIM_LOAD_ARGS="+string(aj))
+	out, err := srv.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs, err := srv.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		srv.Process.Kill()
+		srv.Wait()
+	})
+	br := bufio.NewReader(out)
+	line, err := br.ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := strings.TrimSpace(strings.TrimPrefix(line, "servesim: serving on "))
+	if !strings.HasPrefix(base, "http://127.0.0.1:") {
+		t.Fatalf("server says %q", line)
+	}
+	go br.WriteTo(io.Discard)
+	var served atomic.Int64
+	go func() { // one line per request on stderr
+		lr := bufio.NewReader(logs)
+		for {
+			l, err := lr.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if strings.Contains(l, "/api/simulate") {
+				served.Add(1)
+			}
+		}
+	}()
+	return srv, base, &served
+}
+
+// TestSearch_RemoteEndpoints: a search sent to three `servesim serve`
+// processes on 127.0.0.1, one of them killed mid-search, writes the same
+// bytes as the search run in process.
+func TestSearch_RemoteEndpoints(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three servers")
+	}
+	var urls []string
+	var victim *exec.Cmd
+	var victimServed *atomic.Int64
+	for i := range 3 {
+		srv, base, served := serveChild(t)
+		urls = append(urls, base)
+		if i == 1 {
+			victim, victimServed = srv, served
+		}
+	}
+	args := []string{"search", "--preset", "splitwise-conv-2qps", "--search_requests", "150", "--precision", "0.05",
+		"--batch_cap_values", "16,128", "--scheduler_values", "sarathi,vllm", "--target_qps", "5"}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	killed, searched := make(chan struct{}), make(chan struct{})
+	go func() { // kill the second server once it has answered a few trials
+		defer close(killed)
+		for victimServed.Load() < 3 {
+			select {
+			case <-searched:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+		victim.Process.Kill()
+	}()
+	var so, se bytes.Buffer
+	code := run(ctx, append(args, "--endpoints", strings.Join(urls, ","), "--parallel", "6", "--out", filepath.Join(dir, "remote")), &so, &se)
+	close(searched)
+	<-killed
+	if code != 0 {
+		t.Fatalf("remote search: exit %d: %s", code, se.String())
+	}
+	if n := victimServed.Load(); n < 3 {
+		t.Fatalf("the killed server answered %d trials: not mid-search", n)
+	}
+	retries := strings.Count(se.String(), "retrying a trial")
+	t.Logf("the killed server answered %d trials; %d retries; %s", victimServed.Load(), retries, strings.SplitN(so.String(), "\n", 2)[0])
+	if retries == 0 {
+		t.Error("no trial was retried after a server was killed")
+	}
+	so.Reset()
+	se.Reset()
+	if code := run(ctx, append(args, "--out", filepath.Join(dir, "local")), &so, &se); code != 0 {
+		t.Fatalf("local search: exit %d: %s", code, se.String())
+	}
+	for _, f := range []string{"search.json", "search.csv", "search_curve.csv"} {
+		a, _ := os.ReadFile(filepath.Join(dir, "remote", f))
+		b, _ := os.ReadFile(filepath.Join(dir, "local", f))
+		if len(a) == 0 || !bytes.Equal(a, b) {
+			t.Errorf("%s: the remote search wrote %d bytes, the local one %d, not the same", f, len(a), len(b))
+		}
+	}
+}
