@@ -519,7 +519,7 @@ func (c *Root) Why(f Field) string {
 	if f.Key == "scheduler.block_size" && c.scheduler() == "lightllm" {
 		return "LightLLM allocates the KV cache per token: block size 1"
 	}
-	if f.Schedulers != nil {
+	if s := c.scheduler(); f.Schedulers != nil && s != "" { // "" until the catalogs are in
 		s := c.scheduler()
 		ok := false
 		for _, x := range f.Schedulers {
