@@ -46,13 +46,18 @@ type hints struct {
 var palette = []string{"#5470c6", "#91cc75", "#fac858", "#ee6666", "#73c0de", "#3ba272", "#fc8452", "#9a60b4", "#ea7ccc"}
 
 func base(id, title, xName, yName, xType string) []charts.GlobalOpts {
+	sub := ""
+	if i := strings.LastIndex(title, " ("); i > 0 && strings.HasSuffix(title, ")") {
+		title, sub = title[:i], title[i+2:len(title)-1] // the detail goes on a second line
+	}
 	return []charts.GlobalOpts{
-		charts.WithTitleOpts(opts.Title{Title: title, Left: "center", TitleStyle: &opts.TextStyle{FontSize: 14}}),
+		charts.WithTitleOpts(opts.Title{Title: title, Subtitle: sub, Left: "center", TitleStyle: &opts.TextStyle{FontSize: 14},
+			SubtitleStyle: &opts.TextStyle{FontSize: 11}}),
 		charts.WithTooltipOpts(opts.Tooltip{Show: opts.Bool(true), Trigger: "axis", AxisPointer: &opts.AxisPointer{Type: "line", Snap: opts.Bool(false)}}),
 		charts.WithLegendOpts(opts.Legend{Show: opts.Bool(true), Bottom: "0"}),
 		charts.WithXAxisOpts(opts.XAxis{Name: xName, Type: xType, NameLocation: "middle", NameGap: 25}),
 		charts.WithYAxisOpts(opts.YAxis{Name: yName, Type: "value"}),
-		charts.WithGridOpts(opts.Grid{Left: "64", Right: "24", Bottom: "60", Top: "40"}),
+		charts.WithGridOpts(opts.Grid{Left: "64", Right: "24", Bottom: "60", Top: "56"}),
 		charts.WithToolboxOpts(opts.Toolbox{Show: opts.Bool(true), Right: "4", Top: "0", Feature: &opts.ToolBoxFeature{
 			SaveAsImage: &opts.ToolBoxFeatureSaveAsImage{Show: opts.Bool(true), Type: "png", Name: strings.TrimPrefix(id, "chart-"), Title: "PNG"}}}),
 		charts.WithAnimation(false),
@@ -64,7 +69,7 @@ func base(id, title, xName, yName, xType string) []charts.GlobalOpts {
 func overTime(id, title, yName string, end float64) []charts.GlobalOpts {
 	return append(base(id, title, "simulated time", yName, "value"),
 		charts.WithXAxisOpts(opts.XAxis{Name: "simulated time", Type: "value", NameLocation: "middle", NameGap: 25, Min: 0, Max: end}),
-		charts.WithGridOpts(opts.Grid{Left: "64", Right: "24", Bottom: "78", Top: "40"}))
+		charts.WithGridOpts(opts.Grid{Left: "64", Right: "24", Bottom: "78", Top: "60"}))
 }
 
 func xy(x, y []float64) []opts.LineData {
@@ -166,7 +171,7 @@ func aggregated(it plots.Iterations) bool {
 
 func iterTitle(what string, it plots.Iterations) string {
 	if aggregated(it) {
-		return fmt.Sprintf("%s (mean, min–max band; %s iterations in %d time buckets)", what, num(it.Total), len(it.T))
+		return fmt.Sprintf("%s (mean and min–max band of %s iterations in %d time buckets)", what, num(it.Total), len(it.T))
 	}
 	return what + " (every iteration)"
 }
@@ -228,7 +233,7 @@ func Breakdown(b plots.Breakdown) *charts.Bar {
 	bar := charts.NewBar()
 	bar.SetGlobalOptions(base("chart-breakdown", "Where the time goes (predicted, all iterations)", "", "time", "category")...)
 	bar.SetGlobalOptions(charts.WithXAxisOpts(opts.XAxis{Type: "category", AxisLabel: &opts.AxisLabel{Rotate: 40, Interval: "0"}}),
-		charts.WithGridOpts(opts.Grid{Left: "64", Right: "24", Bottom: "110", Top: "40"}),
+		charts.WithGridOpts(opts.Grid{Left: "64", Right: "24", Bottom: "110", Top: "56"}),
 		// One series: the legend only collided with the rotated labels.
 		charts.WithLegendOpts(opts.Legend{Show: opts.Bool(false)}))
 	var names []string
