@@ -190,7 +190,20 @@ type shareState struct {
 
 // inputs are the current panel's run inputs.
 func (c *Root) inputs() (runInputs, error) {
-	cfg, err := configJSON(c.Cfg)
+	// A setting that does not apply is not sent (a leftover such as prefix
+	// caching under Orca would fail the run), except what a choice locks
+	// (LightLLM's block size 1).
+	send := map[string]string{}
+	for k, v := range c.Cfg {
+		if f := field(k); f.Key != "" && c.Why(f) != "" && !(k == "scheduler.block_size" && c.scheduler() == "lightllm") {
+			continue
+		}
+		send[k] = v
+	}
+	if c.scheduler() == "lightllm" {
+		send["scheduler.block_size"] = "1"
+	}
+	cfg, err := configJSON(send)
 	if err != nil {
 		return runInputs{}, err
 	}

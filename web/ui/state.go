@@ -160,6 +160,8 @@ var Fields = []Field{
 	{Key: "scheduler.max_waiting_iters", Label: "max waiting iterations", Kind: "number", Schedulers: []string{"lightllm"}},
 	{Key: "scheduler.max_num_batched_tokens", Label: "token budget per step", Kind: "number", Schedulers: []string{"vllm_v1"}, Help: "vLLM V1's max_num_batched_tokens (empty or 0: 2048)"},
 	{Key: "scheduler.long_prefill_token_threshold", Label: "long prefill threshold", Kind: "number", Schedulers: []string{"vllm_v1"}, Help: "caps a prefill's tokens per step (empty or 0: off)"},
+	{Key: "scheduler.enable_prefix_caching", Label: "prefix caching", Kind: "checkbox", Schedulers: []string{"sarathi", "vllm_v1"},
+		Help: "reuse the KV blocks of prompt prefixes already cached (traces with hash_ids, shared system prompts)"},
 	{Key: "scheduler.batch_size_cap", Label: "batch cap", Kind: "number"},
 	{Key: "scheduler.block_size", Label: "KV block size", Kind: "number", Schedulers: []string{"sarathi", "vllm", "vllm_v1", "orca", "faster_transformer"}},
 	{Key: "scheduler.watermark_blocks_fraction", Label: "watermark fraction", Kind: "number", Schedulers: []string{"sarathi", "vllm"}},

@@ -53,6 +53,10 @@ func TestPanelRules(t *testing.T) {
 	if s := strings.Join(c.Stale(), ","); s != "scheduler" {
 		t.Errorf("stale: %q", s)
 	}
+	c.Cfg["scheduler.enable_prefix_caching"] = "true"
+	if in, _ := c.inputs(); strings.Contains(in.body, "prefix") || !strings.Contains(in.body, `"block_size":1`) {
+		t.Errorf("lightllm run body: %s (want block_size 1, no prefix caching)", in.body)
+	}
 	c.Preset = "synthetic"
 	if why := c.Why(field("workload.qps")); why != "" {
 		t.Errorf("QPS on a synthetic workload: %q", why)
