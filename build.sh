@@ -190,6 +190,7 @@ run_tests() {
 	# compare.Load, prompts.jsonl, strict JSON
 	go test ./internal/runner -run '^$' -fuzz '^FuzzRun$' -fuzztime 5s
 	go test ./api -run '^$' -fuzz '^FuzzHandler$' -fuzztime 5s
+	go test ./api -run '^$' -fuzz '^FuzzSearch$' -fuzztime 4s
 	go test ./engine/predict -run '^$' -fuzz '^FuzzProfileSet$' -fuzztime 4s
 	go test ./internal/compare -run '^$' -fuzz '^FuzzLoad$' -fuzztime 4s
 	go test ./engine/workload -run '^$' -fuzz '^FuzzPromptsJSONL$' -fuzztime 4s

@@ -1,0 +1,41 @@
+package searchrun
+
+import (
+	"context"
+	"runtime"
+	"testing"
+
+	"github.com/servesim/servesim/internal/runner"
+	"github.com/servesim/servesim/internal/search"
+)
+
+// BenchmarkSearch16 is a 16-point max-QPS search (chunk size 256/512/1024/2048
+// x batch cap 32/64/128/256, Sarathi, A100 Qwen3-0.6B) of 10k requests with
+// Splitwise conversation lengths per trial, precision 2%, from 16 QPS, on
+// GOMAXPROCS goroutines (go test -bench Search16 -benchtime 1x ./internal/searchrun).
+func BenchmarkSearch16(b *testing.B) {
+	const preset = "splitwise-conv-2qps"
+	base, err := runner.Config(preset)
+	if err != nil {
+		b.Fatal(err)
+	}
+	spec := search.Spec{Requests: 10_000, Precision: 0.02, StartQPS: 16,
+		Axes: search.Axes{ChunkSize: []int{256, 512, 1024, 2048}, BatchCap: []int{32, 64, 128, 256}}}
+	for b.Loop() {
+		l, err := NewLocal(preset, nil, nil, runner.Limits{}, true)
+		if err != nil {
+			b.Fatal(err)
+		}
+		res, err := search.Run(context.Background(), spec, base, true, l, runtime.GOMAXPROCS(0))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(res.Trials), "trials")
+		lo, hi := res.Points[0].MaxQPS, res.Points[0].MaxQPS
+		for _, p := range res.Points {
+			lo, hi = min(lo, p.MaxQPS), max(hi, p.MaxQPS)
+		}
+		b.ReportMetric(lo, "min_maxqps")
+		b.ReportMetric(hi, "max_maxqps")
+	}
+}
