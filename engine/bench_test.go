@@ -160,3 +160,37 @@ func BenchmarkRouting(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDisaggregation runs splitwise_conv lengths at 16 QPS on 4
+// replicas, colocated and as 2 prefill + 2 decode over each link preset
+// (Sarathi): what disaggregation costs in simulation speed.
+func BenchmarkDisaggregation(b *testing.B) {
+	set, err := profiles.Embedded().Open(engine.DefaultProfile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const n = 10_000
+	data := splitwiseLengths(b, n)
+	for _, link := range append([]string{"colocated"}, engine.KVLinkNames...) {
+		b.Run(link, func(b *testing.B) {
+			cfg := engine.DefaultConfig()
+			cfg.Workload.NumRequests, cfg.Workload.QPS = n, 16
+			cfg.Cluster.NumReplicas, cfg.Cluster.GlobalScheduler = 4, "least_loaded"
+			if link != "colocated" {
+				cfg.Cluster.PrefillReplicas, cfg.Cluster.KVTransferLink = 2, link
+			}
+			w, err := workload.Load([]workload.File{{Name: "lengths.csv", R: bytes.NewReader(data)}}, cfg.WorkloadOptions())
+			if err != nil {
+				b.Fatal(err)
+			}
+			var res *engine.Result
+			for b.Loop() {
+				if res, err = engine.Run(context.Background(), cfg, engine.Inputs{Workload: w, Profile: set}, engine.Options{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(res.Batches)), "iterations")
+			b.ReportMetric(float64(n)/(b.Elapsed().Seconds()/float64(b.N)), "requests/s")
+		})
+	}
+}

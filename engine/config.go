@@ -45,6 +45,15 @@ type ClusterConfig struct {
 	// chosen for its cached prefix only if its queued tokens are at most the
 	// least loaded replica's plus this (0: DefaultPrefixAffinityLoadCap).
 	PrefixAffinityLoadCap int `json:"prefix_affinity_load_cap,omitempty"`
+	// Prefill/decode disaggregation (disagg.go): PrefillReplicas > 0 of the
+	// num_replicas replicas prefill, the others decode, with
+	// DecodeTensorParallelSize (0: replica.tensor_parallel_size); KV moves
+	// over KVTransferLink (nvlink, pcie, rdma; "": nvlink) or, when > 0,
+	// KVTransferGBps GB/s.
+	PrefillReplicas          int     `json:"prefill_replicas,omitempty"`
+	DecodeTensorParallelSize int     `json:"decode_tensor_parallel_size,omitempty"`
+	KVTransferLink           string  `json:"kv_transfer_link,omitempty"`
+	KVTransferGBps           float64 `json:"kv_transfer_gbps,omitempty"`
 }
 
 // ReplicaConfig is Vidur's replica_config.
@@ -248,6 +257,26 @@ func (c Config) Validate() error {
 	}
 	if c.Cluster.PrefixAffinityLoadCap < 0 {
 		bad("cluster.prefix_affinity_load_cap: must be >= 0 queued tokens (0: %d), got %d", DefaultPrefixAffinityLoadCap, c.Cluster.PrefixAffinityLoadCap)
+	}
+	if cl := c.Cluster; cl.PrefillReplicas != 0 {
+		if cl.PrefillReplicas < 0 || cl.PrefillReplicas >= cl.NumReplicas {
+			bad("cluster.prefill_replicas: must be in [1, num_replicas - 1] (the rest decode) or 0 (off), got %d of %d replicas", cl.PrefillReplicas, cl.NumReplicas)
+		}
+		if c.Scheduler.Type != "sarathi" && c.Scheduler.Type != "vllm_v1" {
+			bad("cluster.prefill_replicas: disaggregation runs sarathi or vllm_v1 replicas, not %s", c.Scheduler.Type)
+		}
+		if c.Replica.NumPipelineStages != 1 {
+			bad("cluster.prefill_replicas: disaggregation models one pipeline stage, got num_pipeline_stages %d", c.Replica.NumPipelineStages)
+		}
+	}
+	if c.Cluster.DecodeTensorParallelSize < 0 {
+		bad("cluster.decode_tensor_parallel_size: must be >= 0 (0: replica.tensor_parallel_size), got %d", c.Cluster.DecodeTensorParallelSize)
+	}
+	if l := c.Cluster.KVTransferLink; l != "" && !contains(KVLinkNames, l) {
+		bad("cluster.kv_transfer_link: unknown %q (valid: %s)", l, strings.Join(KVLinkNames, ", "))
+	}
+	if g := c.Cluster.KVTransferGBps; !(g >= 0) || math.IsInf(g, 0) {
+		bad("cluster.kv_transfer_gbps: must be a finite number >= 0 (0: the link preset), got %v", g)
 	}
 	if c.Cluster.GlobalScheduler == "prefix_affinity" && !c.Scheduler.EnablePrefixCaching {
 		bad("cluster.global_scheduler: prefix_affinity routes by the replicas' prefix caches; set scheduler.enable_prefix_caching")

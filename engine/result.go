@@ -21,6 +21,8 @@ type Result struct {
 	Restarts int
 	// PrefixCache holds the prefix-cache totals; nil when prefix caching is off.
 	PrefixCache *PrefixCacheStats
+	// Disagg holds the disaggregation totals; nil when off.
+	Disagg *DisaggStats
 	// Extrapolated counts predictor lookups outside the profiled grids.
 	Extrapolated int
 	// TimingModel is the timing model the run used ("vidur" or "engine"),
@@ -32,6 +34,7 @@ type Result struct {
 	memberOff            []int32 // KeepMembers only: batch b's members are [memberOff[b], memberOff[b+1])
 	memberReq, memberTok []int32
 	pred                 *predict.Predictor
+	decodePred           *predict.Predictor // disaggregation: the decode pool's
 }
 
 // WorkloadInfo describes the workload that ran.
@@ -61,7 +64,12 @@ type RequestResult struct {
 	// CachedPrefill is the prompt tokens found in the prefix cache at the
 	// request's first admission (not prefilled); 0 without prefix caching.
 	CachedPrefill int
-	tokens        []int32
+	// PrefillReplica is the prefill replica of a disaggregated request (its
+	// Replica is the decode replica), -1 otherwise; TransferNs its KV
+	// transfer time.
+	PrefillReplica int
+	TransferNs     int64
+	tokens         []int32
 }
 
 // Member is a request's share of a batch.
@@ -156,10 +164,18 @@ func (r *Result) StageSpan(b, s int) (start, end int64) {
 // by term (ms; per-layer terms are per layer, multiply by Layers).
 func (r *Result) StageBreakdown(b, s int) predict.Breakdown {
 	if r.Engine != nil {
-		bd, _, _, _ := r.pred.EngineStage(r.Engine, r.Batches[b].Key) // memoized; it succeeded during the run
+		p := r.pred
+		if r.Disagg != nil && int(r.Batches[b].Replica) >= r.Disagg.DecodeFrom {
+			p = r.decodePred
+		}
+		bd, _, _, _ := p.EngineStage(r.Engine, r.Batches[b].Key) // memoized; it succeeded during the run
 		return bd
 	}
-	bd, _ := r.pred.Stage(r.Batches[b].Key, s) // memoized; it succeeded during the run
+	p := r.pred
+	if r.Disagg != nil && int(r.Batches[b].Replica) >= r.Disagg.DecodeFrom {
+		p = r.decodePred
+	}
+	bd, _ := p.Stage(r.Batches[b].Key, s) // memoized; it succeeded during the run
 	return bd
 }
 
@@ -176,6 +192,13 @@ func (s *sim) result(in Inputs) *Result {
 	}
 	for _, rp := range s.replicas {
 		res.Restarts += rp.numRestarts
+	}
+	if d := s.disagg; d != nil {
+		res.Extrapolated += d.pred.Extrapolated
+		res.decodePred = d.pred
+		res.Disagg = &DisaggStats{DecodeFrom: d.decodeFrom, Decode: d.res, KVBytesPerToken: d.bytesPerTok, LinkGBps: d.gbps,
+			Transfers: d.transfers, Bytes: d.bytes, TotalTransferNs: d.transferNs, MaxTransferNs: d.maxNs,
+			DecodeNumBlocks: d.res.NumBlocks, PrefillNumBlocks: s.res.NumBlocks}
 	}
 	if s.cfg.Scheduler.EnablePrefixCaching {
 		st := &PrefixCacheStats{}
@@ -206,7 +229,8 @@ func (s *sim) result(in Inputs) *Result {
 		}
 		res.Requests[i] = RequestResult{ID: i, PromptID: w.PromptID, Replica: r.replica, ArrivalNs: r.arrival, ScheduledNs: r.scheduledAt,
 			FirstTokenNs: r.firstToken, CompletionNs: r.completedAt, Prefill: r.prefill, Decode: r.decode,
-			DecodeActual: r.generated, Restarts: r.restarts, Status: st, CachedPrefill: r.cachedPrefill, tokens: r.tokens}
+			DecodeActual: r.generated, Restarts: r.restarts, Status: st, CachedPrefill: r.cachedPrefill,
+			PrefillReplica: r.prefillReplica, TransferNs: r.transferNs, tokens: r.tokens}
 	}
 	return res
 }

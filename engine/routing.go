@@ -43,7 +43,7 @@ func (r *request) work() int64 {
 func (s *sim) route(r *request) int {
 	switch s.cfg.Cluster.GlobalScheduler {
 	case "power_of_two":
-		n := len(s.replicas)
+		n := s.nRoute
 		if n == 1 {
 			return 0
 		}
@@ -64,7 +64,7 @@ func (s *sim) route(r *request) int {
 		}
 		limit := s.replicas[least].load + capTokens
 		best, bestHit := least, 0
-		for k, rp := range s.replicas {
+		for k, rp := range s.replicas[:s.nRoute] {
 			if rp.load > limit {
 				continue
 			}
@@ -79,7 +79,7 @@ func (s *sim) route(r *request) int {
 
 func (s *sim) leastLoaded() int {
 	k, low := 0, int64(math.MaxInt64)
-	for i, rp := range s.replicas {
+	for i, rp := range s.replicas[:s.nRoute] {
 		if rp.load < low {
 			k, low = i, rp.load
 		}

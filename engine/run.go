@@ -47,7 +47,12 @@ type request struct {
 	keys          []uint64
 	held          []int32
 	cachedPrefill int
-	skip          int // prompt tokens the latest admission found cached
+	// Disaggregation: handed off (KV in transfer), the prefill replica, the
+	// transfer time.
+	leaving        bool
+	prefillReplica int
+	transferNs     int64
+	skip           int // prompt tokens the latest admission found cached
 	// Closed-loop arrivals (workload.Request.ClosedLoop): the request is
 	// released delay ns after request after completes, not before
 	// notBefore. firstChild/nextSibling list the requests waiting on this
@@ -99,6 +104,7 @@ const (
 	evStageEnd
 	evBatchEnd
 	evHostLoop // engine timing: an iteration of the replica's host loop
+	evTransfer // disaggregation: a request's KV reached the decode pool
 )
 
 type event struct {
@@ -242,6 +248,8 @@ type sim struct {
 	done                            int
 	opt                             Options
 	timing                          *engineTiming // nil: vidur timing
+	disagg                          *disagg       // nil: no disaggregation
+	nRoute                          int           // replicas the router sends arrivals to
 	notes                           []string      // added to the workload's notes
 	baseCost                        int64         // MemoryBudget bytes fixed at the start
 }
@@ -314,10 +322,25 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 		rp := &replica{id: i, cfg: &s.cfg.Scheduler, res: &s.res, numBlocks: resolved.NumBlocks,
 			stages: make([]stage, cfg.Replica.NumPipelineStages)}
 		rp.sched = schedulers[cfg.Scheduler.Type]()
+		rp.pred = pred
 		if cfg.Scheduler.EnablePrefixCaching {
 			rp.pc = newPrefixCache()
 		}
 		s.replicas = append(s.replicas, rp)
+	}
+	s.nRoute = len(s.replicas)
+	if cfg.Cluster.PrefillReplicas > 0 {
+		if s.disagg, err = newDisagg(cfg, in); err != nil {
+			return nil, err
+		}
+		s.nRoute = cfg.Cluster.PrefillReplicas
+		for i, rp := range s.replicas {
+			if i < s.nRoute {
+				rp.prefillOnly = true
+			} else {
+				rp.res, rp.numBlocks, rp.pred = &s.disagg.res, s.disagg.res.NumBlocks, s.disagg.pred
+			}
+		}
 	}
 	wl := in.Workload.Requests
 	// Up front, with the least number of iterations the run can take: a
@@ -341,7 +364,7 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 	for i, w := range wl {
 		r := &s.reqs[i]
 		*r = request{id: i, arrival: w.ArrivalNs, prefill: w.Prefill, decode: w.Decode, target: w.Prefill,
-			scheduledAt: -1, firstToken: -1, completedAt: -1, replica: -1, firstChild: -1, lastChild: -1, nextSibling: -1}
+			scheduledAt: -1, firstToken: -1, completedAt: -1, replica: -1, firstChild: -1, lastChild: -1, nextSibling: -1, prefillReplica: -1}
 		if keyOff != nil {
 			r.keys = keys[keyOff[i]:keyOff[i+1]:keyOff[i+1]]
 		}
@@ -420,7 +443,7 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 			return nil, s.stallError()
 		}
 		for _, rp := range s.replicas {
-			if rp.allocated != 0 || rp.waiting.len() != 0 || rp.running.len() != 0 || rp.load != 0 {
+			if rp.allocated != 0 || rp.waiting.len() != 0 || rp.running.len() != 0 || rp.load != 0 || rp.incoming.len() != 0 {
 				panic(fmt.Sprintf("engine: replica %d not empty at the end: %d blocks, %d waiting, %d running, %d queued tokens", rp.id, rp.allocated, rp.waiting.len(), rp.running.len(), rp.load))
 			}
 		}
@@ -499,7 +522,11 @@ func (s *sim) neverFits(r *request) bool {
 	case "vllm_v1": // blocks as tokens are computed, no watermark
 		return ceilDiv(r.prefill+r.decode, bs) > s.res.NumBlocks
 	}
-	return ceilDiv(r.prefill, bs) > s.res.NumBlocks-s.res.WatermarkBlocks || ceilDiv(r.prefill+r.decode, bs) > s.res.NumBlocks
+	never := ceilDiv(r.prefill, bs) > s.res.NumBlocks-s.res.WatermarkBlocks || ceilDiv(r.prefill+r.decode, bs) > s.res.NumBlocks
+	if d := s.disagg; d != nil { // the decode pool holds the context too
+		never = never || ceilDiv(r.prefill, bs) > d.res.NumBlocks-d.res.WatermarkBlocks || ceilDiv(r.prefill+r.decode, bs) > d.res.NumBlocks
+	}
+	return never
 }
 
 // decodeTokens sums the output tokens of the requests that may run.
@@ -546,6 +573,9 @@ func (s *sim) stallError() error {
 	msg := fmt.Sprintf("engine: simulation stalled at t=%d ns with %d of %d requests unfinished", s.now, len(s.reqs)-s.done, len(s.reqs))
 	for _, rp := range s.replicas {
 		msg += fmt.Sprintf("; replica %d: %d waiting, %d running, %d/%d KV blocks allocated", rp.id, rp.waiting.len(), rp.running.len(), rp.allocated, rp.numBlocks)
+		if n := rp.incoming.len(); n > 0 {
+			msg += fmt.Sprintf(", %d transferred requests waiting for admission", n)
+		}
 	}
 	return errors.New(msg)
 }
@@ -597,6 +627,8 @@ func (s *sim) handle(e event) error {
 		}
 	case evBatchEnd:
 		s.batchEnd(s.replicas[e.replica], e.b)
+	case evTransfer:
+		s.transferDone(s.replicas[e.replica], &s.reqs[e.req])
 	}
 	return nil
 }
@@ -608,8 +640,8 @@ func (s *sim) globalSchedule() {
 	touched := make([]bool, len(s.replicas))
 	var lor []int
 	if s.cfg.Cluster.GlobalScheduler == "lor" {
-		lor = make([]int, len(s.replicas))
-		for i, rp := range s.replicas {
+		lor = make([]int, s.nRoute)
+		for i, rp := range s.replicas[:s.nRoute] {
 			lor[i] = rp.waiting.len()
 		}
 	}
@@ -617,10 +649,10 @@ func (s *sim) globalSchedule() {
 		var k int
 		switch s.cfg.Cluster.GlobalScheduler {
 		case "round_robin":
-			k = s.rr % len(s.replicas)
+			k = s.rr % s.nRoute
 			s.rr++
 		case "random":
-			k = s.rng.IntN(len(s.replicas))
+			k = s.rng.IntN(s.nRoute)
 		case "lor":
 			for i := range lor {
 				if lor[i] < lor[k] {
@@ -659,6 +691,9 @@ func (s *sim) replicaSchedule(rp *replica) {
 // buildBatch asks the replica's scheduler for its next batch and records
 // it; nil when there is nothing to run.
 func (s *sim) buildBatch(rp *replica) *batch {
+	if rp.incoming.len() > 0 {
+		rp.admitTransfers()
+	}
 	b := s.newBatch()
 	ms := rp.sched.nextBatch(rp, b.members[:0])
 	if len(ms) == 0 {
@@ -696,7 +731,7 @@ func (s *sim) buildBatch(rp *replica) *batch {
 		}
 	}
 	s.pbuf = pb.Prefills
-	b.key = s.pred.KeyOf(pb)
+	b.key = rp.pred.KeyOf(pb)
 	s.batches = append(s.batches, BatchRecord{Replica: int32(rp.id), ScheduledAt: s.now, KVBlocksInUse: int32(rp.allocated), Key: b.key, PrefixHitTokens: int32(hit),
 		QueuedTokens: int32(min(rp.load, math.MaxInt32))})
 	if pp := len(rp.stages); pp > 1 {
@@ -734,7 +769,7 @@ func (s *sim) stageSchedule(rid, sid int32) error {
 	n := copy(st.queue, st.queue[1:])
 	st.queue[n] = nil
 	st.queue = st.queue[:n]
-	bd, err := s.pred.Stage(b.key, int(sid))
+	bd, err := rp.pred.Stage(b.key, int(sid))
 	if err != nil {
 		return fmt.Errorf("batch %d at t=%d ns: %w", b.id, s.now, err)
 	}
@@ -768,6 +803,11 @@ func (s *sim) batchEnd(rp *replica, b *batch) {
 				rp.cacheComputed(r)
 			}
 			if r.processed < r.target {
+				continue
+			}
+			if rp.prefillOnly {
+				r.prefillDone = true
+				s.handoff(rp, r, s.now)
 				continue
 			}
 			rp.load-- // its first output token

@@ -3,6 +3,8 @@ package engine
 import (
 	"fmt"
 	"sort"
+
+	"github.com/servesim/servesim/engine/predict"
 )
 
 // replica is one model instance's scheduler state (Vidur's ReplicaScheduler
@@ -37,6 +39,12 @@ type replica struct {
 	prefillSaved, evicted int64
 	// load is the replica's queued tokens (routing.go).
 	load int64
+	// Disaggregation (disagg.go): a prefill replica hands requests off when
+	// their prefill completes; a decode replica admits transferred ones
+	// from incoming. pred is the replica's predictor (its pool's TP).
+	prefillOnly bool
+	incoming    queue
+	pred        *predict.Predictor
 }
 
 type stage struct {
@@ -268,7 +276,7 @@ func defaultOnBatchEnd(rp *replica, b *batch) {
 	for _, m := range b.members {
 		if m.r.done {
 			rp.release(m.r)
-		} else {
+		} else if !m.r.leaving {
 			rp.running.pushBack(m.r)
 		}
 	}

@@ -115,11 +115,11 @@ func (s *sim) hostLoop(rp *replica, proc *batch) error {
 		return nil
 	}
 	rec := &s.batches[b.id]
-	bd, mode, padded, err := s.pred.EngineStage(s.timing.spec, b.key)
+	bd, mode, padded, err := rp.pred.EngineStage(s.timing.spec, b.key)
 	if err != nil {
 		return fmt.Errorf("batch %d at t=%d ns: %w", b.id, s.now, err)
 	}
-	hostMs, err := s.pred.Host(b.key)
+	hostMs, err := rp.pred.Host(b.key)
 	if err != nil {
 		return fmt.Errorf("batch %d at t=%d ns: %w", b.id, s.now, err)
 	}
@@ -157,6 +157,11 @@ func (s *sim) planComplete(rp *replica, b *batch) {
 				rp.cacheComputed(r)
 			}
 			if r.processed < r.target {
+				continue
+			}
+			if rp.prefillOnly {
+				r.prefillDone = true
+				s.handoff(rp, r, end)
 				continue
 			}
 			rp.load-- // its first output token

@@ -103,6 +103,12 @@ func simulateFlags(c *engine.Config) (*cliFlags, *simFlags) {
 	fs.short("replicas", "cluster_config_num_replicas")
 	fs.StringVar(&c.Cluster.GlobalScheduler, "global_scheduler_config_type", c.Cluster.GlobalScheduler, "global scheduler: "+strings.Join(engine.GlobalSchedulerNames, ", ")+" (least_loaded, power_of_two: by queued tokens; prefix_affinity: longest cached prefix, needs --prefix-caching)")
 	fs.short("router", "global_scheduler_config_type")
+	fs.IntVar(&c.Cluster.PrefillReplicas, "prefill_replicas", c.Cluster.PrefillReplicas, "prefill/decode disaggregation: this many of the replicas prefill, the rest decode (0 = off)")
+	fs.short("prefill-replicas", "prefill_replicas")
+	fs.IntVar(&c.Cluster.DecodeTensorParallelSize, "decode_tensor_parallel_size", c.Cluster.DecodeTensorParallelSize, "disaggregation: the decode pool's tensor parallel degree (0 = --tp)")
+	fs.short("decode-tp", "decode_tensor_parallel_size")
+	fs.StringVar(&c.Cluster.KVTransferLink, "kv_transfer_link", c.Cluster.KVTransferLink, "disaggregation: KV link nvlink (450 GB/s), pcie (64 GB/s, PCIe 5.0 x16), rdma (50 GB/s, 400 Gb/s NIC); default nvlink")
+	fs.Float64Var(&c.Cluster.KVTransferGBps, "kv_transfer_gbps", c.Cluster.KVTransferGBps, "disaggregation: KV link bandwidth in GB/s, overriding --kv_transfer_link (0 = the preset)")
 	fs.IntVar(&c.Cluster.PrefixAffinityLoadCap, "prefix_affinity_load_cap", c.Cluster.PrefixAffinityLoadCap, "prefix_affinity: a replica more than this many queued tokens above the least loaded is not chosen for its prefix (0 = 16384)")
 	r := &c.Replica
 	fs.IntVar(&r.TensorParallelSize, "replica_config_tensor_parallel_size", r.TensorParallelSize, "tensor parallel degree")

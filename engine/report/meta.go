@@ -65,22 +65,23 @@ func RunMeta(w io.Writer, res *engine.Result, meta Meta) error {
 		return s
 	}
 	doc := struct {
-		SchemaVersion int             `json:"schema_version"`
-		RunID         string          `json:"run_id"`
-		StartedAt     any             `json:"started_at"`
-		EndedAt       any             `json:"ended_at"`
-		EngineVersion string          `json:"engine_version"`
-		Model         string          `json:"model"`
-		Hardware      map[string]any  `json:"hardware"`
-		Profile       map[string]any  `json:"profile"`
-		Workload      map[string]any  `json:"workload"`
-		Config        engine.Config   `json:"config"`
-		Resolved      engine.Resolved `json:"resolved"`
-		Results       map[string]any  `json:"results"`
-		Timing        map[string]any  `json:"timing,omitempty"`
-		SLO           slo.Report      `json:"slo"`
-		PrefixCache   map[string]any  `json:"prefix_cache,omitempty"`
-		Routing       map[string]any  `json:"routing,omitempty"`
+		SchemaVersion  int             `json:"schema_version"`
+		RunID          string          `json:"run_id"`
+		StartedAt      any             `json:"started_at"`
+		EndedAt        any             `json:"ended_at"`
+		EngineVersion  string          `json:"engine_version"`
+		Model          string          `json:"model"`
+		Hardware       map[string]any  `json:"hardware"`
+		Profile        map[string]any  `json:"profile"`
+		Workload       map[string]any  `json:"workload"`
+		Config         engine.Config   `json:"config"`
+		Resolved       engine.Resolved `json:"resolved"`
+		Results        map[string]any  `json:"results"`
+		Timing         map[string]any  `json:"timing,omitempty"`
+		SLO            slo.Report      `json:"slo"`
+		PrefixCache    map[string]any  `json:"prefix_cache,omitempty"`
+		Routing        map[string]any  `json:"routing,omitempty"`
+		Disaggregation map[string]any  `json:"disaggregation,omitempty"`
 	}{
 		SchemaVersion: SchemaVersion, RunID: RunID(res), StartedAt: opt(meta.StartedAt), EndedAt: opt(meta.EndedAt),
 		EngineVersion: meta.EngineVersion, Model: res.Config.Replica.Model,
@@ -110,6 +111,9 @@ func RunMeta(w io.Writer, res *engine.Result, meta Meta) error {
 	}
 	if engine.LoadAwareRouting(res.Config.Cluster.GlobalScheduler) {
 		doc.Routing = routingMeta(res)
+	}
+	if res.Disagg != nil {
+		doc.Disaggregation = disaggMeta(res)
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -406,4 +410,49 @@ func routingMeta(res *engine.Result) map[string]any {
 		m["load_cap_tokens"] = lc
 	}
 	return m
+}
+
+// disaggMeta is run_meta.json's disaggregation: the link, the KV bytes per
+// token, the transfers, and per pool its replicas, tensor parallelism, KV
+// blocks, batches, busy time and tokens.
+func disaggMeta(res *engine.Result) map[string]any {
+	d := res.Disagg
+	type pool struct {
+		Replicas           int   `json:"replicas"`
+		TensorParallelSize int   `json:"tensor_parallel_size"`
+		NumBlocks          int   `json:"num_blocks_per_replica"`
+		Batches            int   `json:"batches"`
+		BusyNs             int64 `json:"busy_ns"`
+		PrefillTokens      int64 `json:"prefill_tokens"`
+		DecodeTokens       int64 `json:"decode_tokens"`
+	}
+	dtp := res.Config.Cluster.DecodeTensorParallelSize
+	if dtp == 0 {
+		dtp = res.Config.Replica.TensorParallelSize
+	}
+	pools := [2]pool{{Replicas: d.DecodeFrom, TensorParallelSize: res.Config.Replica.TensorParallelSize, NumBlocks: d.PrefillNumBlocks},
+		{Replicas: res.Config.Cluster.NumReplicas - d.DecodeFrom, TensorParallelSize: dtp, NumBlocks: d.DecodeNumBlocks}}
+	for _, b := range res.Batches {
+		p := &pools[0]
+		if int(b.Replica) >= d.DecodeFrom {
+			p = &pools[1]
+		}
+		p.Batches++
+		p.BusyNs += b.EndAt - b.ScheduledAt
+		p.PrefillTokens += int64(b.PrefillTokens())
+		p.DecodeTokens += int64(b.DecodeTokens())
+	}
+	link := res.Config.Cluster.KVTransferLink
+	if res.Config.Cluster.KVTransferGBps > 0 {
+		link = "custom"
+	} else if link == "" {
+		link = engine.DefaultKVLink
+	}
+	mean := 0.0
+	if d.Transfers > 0 {
+		mean = float64(d.TotalTransferNs) / float64(d.Transfers)
+	}
+	return map[string]any{"prefill": pools[0], "decode": pools[1], "link": link, "link_gbps": d.LinkGBps,
+		"link_presets_gbps": engine.KVLinks, "kv_bytes_per_token": d.KVBytesPerToken,
+		"transfers": d.Transfers, "transfer_bytes": d.Bytes, "mean_transfer_ns": mean, "max_transfer_ns": d.MaxTransferNs}
 }

@@ -109,3 +109,44 @@ func TestRouting_Outputs(t *testing.T) {
 		t.Errorf("routing: %+v", doc.Routing)
 	}
 }
+
+// A disaggregated run's run_meta.json states the pools, the link and the
+// transfers: one 1024-token prompt over PCIe is 117440512 bytes, prefilled
+// in 2 chunks of 512, then 10 decode steps on the decode pool.
+func TestDisaggregation_Outputs(t *testing.T) {
+	set, err := profiles.Embedded().Open(engine.DefaultProfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := engine.DefaultConfig()
+	cfg.Cluster.NumReplicas, cfg.Cluster.PrefillReplicas, cfg.Cluster.KVTransferLink = 3, 1, "pcie"
+	tr := "arrived_at,num_prefill_tokens,num_decode_tokens\n0,1024,10\n"
+	w, err := workload.Load([]workload.File{{Name: "t.csv", R: strings.NewReader(tr)}}, cfg.WorkloadOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := engine.Run(context.Background(), cfg, engine.Inputs{Workload: w, Profile: set}, engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var meta bytes.Buffer
+	if err := report.RunMeta(&meta, res, report.Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		D struct {
+			Link    string                          `json:"link"`
+			GBps    float64                         `json:"link_gbps"`
+			Bytes   int64                           `json:"transfer_bytes"`
+			Prefill struct{ Replicas, Batches int } `json:"prefill"`
+			Decode  struct{ Replicas, Batches int } `json:"decode"`
+		} `json:"disaggregation"`
+	}
+	if err := json.Unmarshal(meta.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	d := doc.D
+	if d.Link != "pcie" || d.GBps != 64 || d.Bytes != 117440512 || d.Prefill.Replicas != 1 || d.Decode.Replicas != 2 || d.Prefill.Batches != 2 || d.Decode.Batches != 10 {
+		t.Errorf("disaggregation: %+v", d)
+	}
+}
