@@ -39,6 +39,9 @@ type Root struct {
 	// autoBlock: block_size 1 was set by choosing LightLLM (and is taken
 	// back when another scheduler is chosen).
 	autoBlock bool
+	// autoSched: scheduler vllm_v1 was set by choosing the H200 set (and is
+	// taken back when another set is chosen).
+	autoSched bool
 
 	Running     bool
 	Done, Total int
@@ -591,6 +594,7 @@ func (c *Root) HandleField(f Field, event vugu.DOMEvent) {
 		c.Cfg[f.Key] = event.PropString("target", "value")
 		switch f.Key {
 		case "scheduler.type":
+			c.autoSched = false // the user's choice stays
 			// LightLLM allocates per token: it needs block_size 1 (the
 			// field is disabled meanwhile); another scheduler takes it back.
 			if c.Cfg[f.Key] == "lightllm" {
@@ -607,6 +611,7 @@ func (c *Root) HandleField(f Field, event vugu.DOMEvent) {
 				if p.Device != "" {
 					c.Cfg["replica.device"], c.Cfg["replica.network_device"] = p.Device, p.Network
 				}
+				c.defaultScheduler(p)
 				tp := c.Value(field("replica.tensor_parallel_size"))
 				ok := false
 				for _, x := range p.TensorParallel {
@@ -618,6 +623,19 @@ func (c *Root) HandleField(f Field, event vugu.DOMEvent) {
 			}
 		}
 	})
+}
+
+// defaultScheduler follows a chosen profile set: the H200 set is vLLM V1's
+// engine (its real runs use it), so choosing it makes vllm_v1 the scheduler
+// unless one was chosen; another set takes it back (Vidur's Sarathi stays
+// the seed/A100 default, so the seed run reproduces).
+func (c *Root) defaultScheduler(p *Profile) {
+	if _, chosen := c.Cfg["scheduler.type"]; p.Device == "h200" && !chosen {
+		c.Cfg["scheduler.type"], c.autoSched = "vllm_v1", true
+	} else if p.Device != "h200" && c.autoSched {
+		delete(c.Cfg, "scheduler.type")
+		c.autoSched = false
+	}
 }
 
 // HandlePreset picks a preset (and forgets uploaded files).
