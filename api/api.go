@@ -67,10 +67,12 @@ type Limits struct {
 
 // DefaultLimits: 32 MiB body, 200k requests, 500M tokens, 64 replicas, a
 // 512 MiB memory budget per run, 60 s; as many simulations at once as the
-// process has CPUs (GOMAXPROCS), 16 more queued.
+// process has CPUs (GOMAXPROCS), 16 more queued; searches of at most 64
+// points and 5M simulated requests within 5 minutes.
 func DefaultLimits() Limits {
 	return Limits{MaxBodyBytes: 32 << 20, MaxRequests: 200_000, MaxTokens: 500_000_000, MaxReplicas: 64,
-		MemoryBudget: 512 << 20, Timeout: 60 * time.Second, MaxConcurrent: runtime.GOMAXPROCS(0), MaxQueued: 16}
+		MemoryBudget: 512 << 20, Timeout: 60 * time.Second, MaxConcurrent: runtime.GOMAXPROCS(0), MaxQueued: 16,
+		MaxSearchPoints: DefaultMaxSearchPoints, MaxSearchRequests: DefaultMaxSearchRequests, SearchTimeout: DefaultSearchTimeout}
 }
 
 func (l Limits) runner() runner.Limits {

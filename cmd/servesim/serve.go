@@ -31,12 +31,16 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.DurationVar(&lim.Timeout, "timeout", lim.Timeout, "wall-clock budget per simulation")
 	fs.IntVar(&lim.MaxReplicas, "max_replicas", lim.MaxReplicas, "most replicas per simulation")
 	budgetMiB := fs.Int64("memory_budget_mib", lim.MemoryBudget>>20, "most MiB of records one simulation keeps (checked as it runs)")
+	fs.group("Limits per search (POST /api/search: one simulation slot, its trials in turn)")
+	fs.IntVar(&lim.MaxSearchPoints, "max_search_points", lim.MaxSearchPoints, "most points of a sweep")
+	fs.Int64Var(&lim.MaxSearchRequests, "max_search_requests", lim.MaxSearchRequests, "most simulated requests of a search (points x max_trials x requests, refused before any work beyond)")
+	fs.DurationVar(&lim.SearchTimeout, "search_timeout", lim.SearchTimeout, "wall-clock budget per search")
 	fs.group("Load and connections")
 	fs.IntVar(&lim.MaxConcurrent, "max_concurrent", lim.MaxConcurrent, "simulations at once (default: GOMAXPROCS)")
 	fs.IntVar(&lim.MaxQueued, "max_queued", lim.MaxQueued, "simulations waiting for a slot; beyond, 503 with Retry-After")
 	maxConns := fs.Int("max_conns", 256, "most open connections (more wait to be accepted)")
 	readTimeout := fs.Duration("read_timeout", 30*time.Second, "time to read a whole request, body included")
-	writeTimeout := fs.Duration("write_timeout", 0, "time to write a response (default: twice --timeout plus 30s, for a queued run and its answer)")
+	writeTimeout := fs.Duration("write_timeout", 0, "time to write a response (default: twice --timeout, or --search_timeout if longer, plus 30s, for a queued run and its answer)")
 	idleTimeout := fs.Duration("idle_timeout", 60*time.Second, "how long an idle keep-alive connection stays open")
 	help := func(w io.Writer) {
 		fmt.Fprint(w, "usage: servesim serve [--addr HOST:PORT] [--dist DIR] [flags]\n\nServes the page (dist/, from ./build.sh) and the HTTP API; prints the URL, then one line per request.\n\n")
@@ -47,7 +51,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	lim.MemoryBudget = *budgetMiB << 20
 	if *writeTimeout == 0 {
-		*writeTimeout = 2*lim.Timeout + 30*time.Second
+		*writeTimeout = max(2*lim.Timeout, lim.SearchTimeout) + 30*time.Second
 	}
 	if *maxConns < 1 || lim.MaxConcurrent < 1 || lim.MaxQueued < 0 || lim.Timeout <= 0 || *readTimeout <= 0 || *idleTimeout <= 0 {
 		return fail(stderr, exitUsage, errors.New("serve: --max_conns and --max_concurrent must be >= 1, --max_queued >= 0, and the timeouts > 0"))
