@@ -95,7 +95,7 @@ func (h *handler) search(w http.ResponseWriter, r *http.Request) {
 			spec.MaxTrialsTotal(len(points)), spec.Requests, len(points), spec.MaxTrials, target, n, maxReq)})
 		return
 	}
-	lengthsOnly := len(req.Files) > 0
+	lengthsOnly := searchrun.LengthsOnly(req.Preset, len(req.Files))
 	for _, p := range points { // every trial's own limits, from its configuration
 		if err := runner.Preflight(search.TrialConfig(cfg, p, spec.MaxQPS, spec.Requests, lengthsOnly), lengthsOnly, lim.runner()); err != nil {
 			writeError(w, err)

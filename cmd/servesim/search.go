@@ -131,7 +131,7 @@ func cmdSearch(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			files = append(files, searchrun.File{Name: f.Name, Content: string(b)})
 		}
 	}
-	lengthsOnly := len(files) > 0
+	lengthsOnly := searchrun.LengthsOnly(*opts.preset, len(files))
 	if _, err := search.Plan(spec.WithDefaults(), cfg); err != nil {
 		return fail(stderr, exitUsage, err)
 	}

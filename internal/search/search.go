@@ -417,7 +417,11 @@ func noneError(spec Spec, res *Result) error {
 			why = append(why, fmt.Sprintf("point %d (%s): at %g QPS attainment %.1f%%", i, p.Point, lo.QPS, 100*lo.Attainment))
 		}
 	}
-	return &NoneError{Msg: fmt.Sprintf("search: no point meets the SLO at any rate down to %g QPS (%d points): %s", spec.MinQPS, len(res.Points), strings.Join(why, "; "))}
+	head := fmt.Sprintf("no point meets the SLO at any rate down to %g QPS", spec.MinQPS)
+	if !slices.ContainsFunc(res.Points, func(p PointResult) bool { return p.Error == "" }) {
+		head = "no point could be searched"
+	}
+	return &NoneError{Msg: fmt.Sprintf("search: %s (%d points): %s", head, len(res.Points), strings.Join(why, "; "))}
 }
 
 // pointError: an evaluator's error ends the point (its message kept), a
@@ -459,6 +463,9 @@ func searchPoint(ctx context.Context, spec Spec, base engine.Config, p Point, le
 		o, err := eval.Eval(ctx, Trial{Config: TrialConfig(base, p, q, spec.Requests, lengthsOnly)})
 		if err != nil {
 			return false, err
+		}
+		if o.Requests != spec.Requests {
+			return false, fmt.Errorf("the trial ran %d requests, not the search's %d: this workload keeps its own arrivals (a trace whose format ignores trace_lengths_only), so no rate can be set; give a length trace, a Vidur trace or the synthetic preset", o.Requests, spec.Requests)
 		}
 		outcomes[q] = o
 		pr.Curve = append(pr.Curve, probeOf(q, o))

@@ -31,9 +31,10 @@ func (f *fake) Eval(_ context.Context, t Trial) (Outcome, error) {
 	q, k := c.Workload.QPS, capOf(c)
 	met := q <= k
 	att := math.Min(1, k/q)
-	// 100 requests of 100 output tokens each; the share att of them good.
-	good := int64(math.Round(100 * att))
-	return Outcome{Requests: 100, SLO: slo.Report{Met: met, Attainment: float64(good) / 100, GoodTokens: 100 * good},
+	// The trial's requests of 100 output tokens each, the share att of them good.
+	n := c.Workload.NumRequests
+	good := int64(math.Round(float64(n) * att))
+	return Outcome{Requests: n, SLO: slo.Report{Met: met, Attainment: float64(good) / float64(n), GoodTokens: 100 * good},
 		E2EP90Ms: 100 * float64(c.Replica.NumPipelineStages) / float64(c.Replica.TensorParallelSize)}, nil
 }
 
@@ -156,7 +157,7 @@ func TestNoPointPasses(t *testing.T) {
 	if !errors.As(err, &ne) || res == nil {
 		t.Fatalf("got %v", err)
 	}
-	for _, want := range []string{"no point meets the SLO at any rate down to 100 QPS (2 points)", "point 0 (replicas 1, tp 1", "attainment 7.0%", "point 1", "invalid configuration"} {
+	for _, want := range []string{"no point meets the SLO at any rate down to 100 QPS (2 points)", "point 0 (replicas 1, tp 1", "attainment 7.3%", "point 1", "invalid configuration"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("%q lacks %q", err, want)
 		}

@@ -21,11 +21,26 @@ import (
 	"github.com/servesim/servesim/engine/workload"
 	"github.com/servesim/servesim/internal/runner"
 	"github.com/servesim/servesim/internal/search"
+	"github.com/servesim/servesim/presets"
 )
 
 // OutcomeOf is what a search keeps of a run's key results.
 func OutcomeOf(k report.KeyResults) search.Outcome {
 	return search.Outcome{SLO: k.SLO, Requests: k.Requests, TTFTP90Ms: k.TTFT.P90 / 1e6, TBTP90Ms: k.TokenLatency.P90 / 1e6, E2EP90Ms: k.E2E.P90 / 1e6}
+}
+
+// LengthsOnly says whether a search's trials take only the lengths of the
+// workload (files given, or a preset with files): its arrivals are always
+// the search's Poisson process, never the trace's own times.
+func LengthsOnly(preset string, files int) bool {
+	if files > 0 {
+		return true
+	}
+	if preset == "" {
+		preset = presets.Default
+	}
+	p, err := presets.Lookup(preset)
+	return err == nil && len(p.Files) > 0
 }
 
 // File is a workload file's name and bytes.

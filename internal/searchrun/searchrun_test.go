@@ -2,7 +2,9 @@ package searchrun
 
 import (
 	"context"
+	"errors"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/servesim/servesim/internal/runner"
@@ -45,5 +47,25 @@ func TestMaxQPS_BruteForce(t *testing.T) {
 	t.Logf("bisection %.4f QPS (fails at %.4f, %d trials), grid %.4f QPS (step %.4f)", p.MaxQPS, p.FailQPS, len(p.Curve), best, step)
 	if math.Abs(best-p.MaxQPS) > 0.02*p.MaxQPS+step {
 		t.Errorf("bisection %v, grid %v: more than 2%% apart", p.MaxQPS, best)
+	}
+}
+
+// TestSearch_OwnArrivals: a workload whose format keeps its own arrival
+// times (the seed-pair format ignores trace_lengths_only) cannot be
+// searched over a rate: a clear error, not the trace's latency at every rate.
+func TestSearch_OwnArrivals(t *testing.T) {
+	const preset = "spaced-2s"
+	base, err := runner.Config(preset)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := NewLocal(preset, nil, nil, runner.Limits{}, LengthsOnly(preset, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = search.Run(context.Background(), search.Spec{Requests: 50}, base, true, l, 1)
+	var none *search.NoneError
+	if !errors.As(err, &none) || !strings.Contains(err.Error(), "no point could be searched") || !strings.Contains(err.Error(), "keeps its own arrivals") {
+		t.Errorf("got %v", err)
 	}
 }
