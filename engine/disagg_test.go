@@ -136,3 +136,51 @@ func TestInvariants_Disaggregation(t *testing.T) {
 		})
 	}
 }
+
+// Under engine timing (async and sync host loops, blocks of finished
+// requests freed when their step's outputs are processed), prefix caching,
+// the new routers and disaggregation keep every invariant.
+func TestEngineTiming_PrefixRoutingDisaggregation(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 29))
+	var hits, transfers int64
+	defer func() {
+		if hits == 0 || transfers == 0 {
+			t.Errorf("the trials had %d hit tokens and %d transfers: they test nothing", hits, transfers)
+		}
+	}()
+	for trial := range 24 {
+		overlap := []string{"async", "sync"}[trial%2]
+		set := engineSet(t, overlap, rng.Float64(), rng.Float64()*10, rng.Float64()*2, rng.Float64()*0.02)
+		cfg := engineConfig()
+		cfg.Seed = uint64(trial)
+		cfg.Scheduler.Type = []string{"sarathi", "vllm_v1"}[trial/2%2]
+		cfg.Scheduler.ChunkSize = 64 + rng.IntN(512)
+		cfg.Scheduler.EnablePrefixCaching = true
+		cfg.Predictor.Extrapolate = true
+		cfg.Cluster.NumReplicas = 2 + rng.IntN(2)
+		cfg.Cluster.GlobalScheduler = engine.GlobalSchedulerNames[3+rng.IntN(3)]
+		if trial%3 != 0 {
+			cfg.Cluster.PrefillReplicas = 1
+		}
+		cfg.Workload.NumRequests, cfg.Workload.QPS = 20+rng.IntN(60), 1+rng.Float64()*200
+		cfg.Workload.LengthGenerator, cfg.Workload.MinTokens, cfg.Workload.MaxTokens = "uniform", 8, 1024
+		cfg.Workload.SystemPromptTokens, cfg.Workload.SystemPromptShare, cfg.Workload.SessionTurns = rng.IntN(400), rng.Float64(), rng.IntN(4)
+		w, err := workload.Generate(cfg.WorkloadOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := run(t, cfg, w, set)
+		if res.Engine == nil {
+			t.Fatal("not engine timing")
+		}
+		hits += res.PrefixCache.HitTokens
+		if res.Disagg != nil {
+			transfers += res.Disagg.Transfers
+		}
+		for _, r := range res.Requests {
+			if r.Status != engine.StatusOK && r.Status != engine.StatusRejectedTooLong {
+				t.Errorf("trial %d request %d: %s", trial, r.ID, r.Status)
+			}
+		}
+	}
+}
