@@ -155,6 +155,7 @@ func BenchmarkRouting(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64(len(res.Batches)), "iterations")
 			b.ReportMetric(float64(n)/(b.Elapsed().Seconds()/float64(b.N)), "requests/s")
 			b.ReportMetric(float64(res.PrefixCache.HitTokens)/float64(res.PrefixCache.PromptTokens), "hit_rate")
 		})
