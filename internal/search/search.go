@@ -53,6 +53,11 @@ type Spec struct {
 	MaxQPS   float64 `json:"max_qps"`
 	// MaxTrials bounds one point's simulations.
 	MaxTrials int `json:"max_trials"`
+	// Probes is the number of rates a point tries at once per round (1:
+	// bisection; k: k rates doubling or halving while bracketing, then k
+	// rates evenly inside the bracket). Answers depend on it, never on the
+	// parallelism.
+	Probes int `json:"probes"`
 	// MaxPoints caps the sweep's points, checked before any work.
 	MaxPoints int `json:"max_points"`
 	// GPUHourUSD is the price of one GPU-hour (an editable example, not a
@@ -92,6 +97,7 @@ func (s Spec) WithDefaults() Spec {
 	def(&s.MinQPS, DefaultMinQPS)
 	def(&s.MaxQPS, DefaultMaxQPS)
 	defi(&s.MaxTrials, DefaultMaxTrials)
+	defi(&s.Probes, 1)
 	defi(&s.MaxPoints, DefaultMaxPoints)
 	def(&s.GPUHourUSD, DefaultGPUHourUSD)
 	return s
@@ -115,6 +121,9 @@ func (s Spec) Validate() error {
 	}
 	if s.MaxTrials < 2 {
 		bad("max_trials: must be >= 2, got %d", s.MaxTrials)
+	}
+	if s.Probes < 1 || s.Probes > 64 {
+		bad("probes: must be in [1, 64], got %d", s.Probes)
 	}
 	if s.MaxPoints < 1 {
 		bad("max_points: must be >= 1, got %d", s.MaxPoints)
@@ -344,6 +353,8 @@ func Run(ctx context.Context, spec Spec, base engine.Config, lengthsOnly bool, e
 		return nil, err
 	}
 	res := &Result{Spec: spec, SLO: base.SLOSpec(), Points: make([]PointResult, len(points))}
+	par = max(1, par)
+	eval = limited{eval, make(chan struct{}, par)} // at most par trials at once, over all points
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -352,7 +363,7 @@ func Run(ctx context.Context, spec Spec, base engine.Config, lengthsOnly bool, e
 		firstErr error
 	)
 	next := make(chan int)
-	for range max(1, min(par, len(points))) {
+	for range min(par, len(points)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -459,46 +470,59 @@ func searchPoint(ctx context.Context, spec Spec, base engine.Config, p Point, le
 		return pr, nil
 	}
 	outcomes := map[float64]Outcome{}
-	try := func(q float64) (bool, error) {
-		o, err := eval.Eval(ctx, Trial{Config: TrialConfig(base, p, q, spec.Requests, lengthsOnly)})
-		if err != nil {
-			return false, err
-		}
-		if o.Requests != spec.Requests {
-			return false, fmt.Errorf("the trial ran %d requests, not the search's %d: this workload keeps its own arrivals (a trace whose format ignores trace_lengths_only), so no rate can be set; give a length trace, a Vidur trace or the synthetic preset", o.Requests, spec.Requests)
-		}
-		outcomes[q] = o
-		pr.Curve = append(pr.Curve, probeOf(q, o))
-		return o.SLO.Met, nil
-	}
 	var pass, fail float64 // 0: none yet
-	q := spec.StartQPS
-	for len(pr.Curve) < spec.MaxTrials {
-		met, err := try(q)
+	k := spec.Probes
+	for round := 0; len(pr.Curve)+1 <= spec.MaxTrials; round++ {
+		// This round's rates: k of them, from what the earlier rounds found.
+		var qs []float64
+		add := func(q float64) {
+			if !slices.Contains(qs, q) {
+				if _, done := outcomes[q]; !done {
+					qs = append(qs, q)
+				}
+			}
+		}
+		for i := range k {
+			switch {
+			case round == 0:
+				add(math.Min(spec.StartQPS*math.Pow(2, float64(i)), spec.MaxQPS))
+			case pass == 0:
+				add(math.Max(fail/math.Pow(2, float64(i+1)), spec.MinQPS))
+			case fail == 0:
+				add(math.Min(pass*math.Pow(2, float64(i+1)), spec.MaxQPS))
+			default:
+				add(pass + (fail-pass)*float64(i+1)/float64(k+1))
+			}
+		}
+		qs = qs[:min(len(qs), spec.MaxTrials-len(pr.Curve))]
+		if len(qs) == 0 {
+			break
+		}
+		res, err := evalAll(ctx, eval, base, p, qs, spec, lengthsOnly)
 		if err != nil {
 			msg, err := pointError(ctx, err)
 			pr.Error = msg
 			sort.Slice(pr.Curve, func(i, j int) bool { return pr.Curve[i].QPS < pr.Curve[j].QPS })
 			return pr, err
 		}
-		if met {
-			pass = q
-		} else {
-			fail = q
+		for i, q := range qs {
+			outcomes[q] = res[i]
+			pr.Curve = append(pr.Curve, probeOf(q, res[i]))
+			if !res[i].SLO.Met && (fail == 0 || q < fail) {
+				fail = q
+			}
 		}
-		switch {
-		case pass == 0 && q <= spec.MinQPS, fail == 0 && q >= spec.MaxQPS:
-			q = 0 // the bound is reached
-		case pass == 0:
-			q = math.Max(q/2, spec.MinQPS)
-		case fail == 0:
-			q = math.Min(q*2, spec.MaxQPS)
-		case fail-pass <= spec.Precision*pass:
-			q = 0
-		default:
-			q = (pass + fail) / 2
+		// The largest passing rate below the smallest failing one.
+		for q, o := range outcomes {
+			if o.SLO.Met && q > pass && (fail == 0 || q < fail) {
+				pass = q
+			}
 		}
-		if q == 0 {
+		if pass > 0 && fail > 0 && pass > fail {
+			pass = 0
+		}
+		lo, hi := slices.Min(qs), slices.Max(qs)
+		if pass == 0 && lo <= spec.MinQPS || fail == 0 && hi >= spec.MaxQPS || pass > 0 && fail > 0 && fail-pass <= spec.Precision*pass {
 			break
 		}
 	}
@@ -520,6 +544,48 @@ func searchPoint(ctx context.Context, spec Spec, base engine.Config, p Point, le
 	}
 	pr.TTFTP90Ms, pr.TBTP90Ms, pr.E2EP90Ms = o.TTFTP90Ms, o.TBTP90Ms, o.E2EP90Ms
 	return pr, nil
+}
+
+// limited runs at most cap(sem) trials at once.
+type limited struct {
+	Evaluator
+	sem chan struct{}
+}
+
+func (l limited) Eval(ctx context.Context, t Trial) (Outcome, error) {
+	select {
+	case l.sem <- struct{}{}:
+	case <-ctx.Done():
+		return Outcome{}, ctx.Err()
+	}
+	defer func() { <-l.sem }()
+	return l.Evaluator.Eval(ctx, t)
+}
+
+// evalAll runs a round's trials at once and checks each ran the search's
+// request count (a workload that keeps its own arrivals cannot be searched).
+func evalAll(ctx context.Context, eval Evaluator, base engine.Config, p Point, qs []float64, spec Spec, lengthsOnly bool) ([]Outcome, error) {
+	out := make([]Outcome, len(qs))
+	errs := make([]error, len(qs))
+	var wg sync.WaitGroup
+	for i, q := range qs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o, err := eval.Eval(ctx, Trial{Config: TrialConfig(base, p, q, spec.Requests, lengthsOnly)})
+			if err == nil && o.Requests != spec.Requests {
+				err = fmt.Errorf("the trial ran %d requests, not the search's %d: this workload keeps its own arrivals (a trace whose format ignores trace_lengths_only), so no rate can be set; give a length trace, a Vidur trace or the synthetic preset", o.Requests, spec.Requests)
+			}
+			out[i], errs[i] = o, err
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs { // the first in probe order: the same whatever finished first
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // markPareto marks the points no other found point dominates (goodput

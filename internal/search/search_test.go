@@ -42,19 +42,21 @@ func TestMaxQPS_WithinPrecision(t *testing.T) {
 	base := engine.DefaultConfig()
 	for _, prec := range []float64{0.1, 0.02, 0.001} {
 		for _, start := range []float64{0.05, 1, 300} {
-			spec := Spec{Precision: prec, StartQPS: start, MinQPS: 0.01, MaxQPS: 1000, Axes: Axes{Replicas: []int{1, 3}}}
-			res, err := Run(context.Background(), spec, base, false, &fake{}, 2)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, p := range res.Points {
-				k := 7.3 * float64(p.Point.Replicas)
-				if !p.Found || p.MaxQPS > k || k-p.MaxQPS > prec*p.MaxQPS || p.FailQPS <= k || p.FailQPS-p.MaxQPS > prec*p.MaxQPS {
-					t.Errorf("precision %v start %v: %+v, capacity %v", prec, start, p, k)
+			for _, probes := range []int{1, 3, 8} {
+				spec := Spec{Precision: prec, StartQPS: start, MinQPS: 0.01, MaxQPS: 1000, Probes: probes, MaxTrials: 200, Axes: Axes{Replicas: []int{1, 3}}}
+				res, err := Run(context.Background(), spec, base, false, &fake{}, 2)
+				if err != nil {
+					t.Fatal(err)
 				}
-				for i := 1; i < len(p.Curve); i++ {
-					if p.Curve[i].QPS <= p.Curve[i-1].QPS {
-						t.Errorf("curve not by rate: %+v", p.Curve)
+				for _, p := range res.Points {
+					k := 7.3 * float64(p.Point.Replicas)
+					if !p.Found || p.MaxQPS > k || k-p.MaxQPS > prec*p.MaxQPS || p.FailQPS <= k || p.FailQPS-p.MaxQPS > prec*p.MaxQPS {
+						t.Errorf("precision %v start %v: %+v, capacity %v", prec, start, p, k)
+					}
+					for i := 1; i < len(p.Curve); i++ {
+						if p.Curve[i].QPS <= p.Curve[i-1].QPS {
+							t.Errorf("curve not by rate: %+v", p.Curve)
+						}
 					}
 				}
 			}
@@ -77,6 +79,20 @@ func TestSweep(t *testing.T) {
 		if !reflect.DeepEqual(r, results[0]) {
 			t.Fatal("results differ with the parallelism")
 		}
+	}
+	// Probes change the rates tried, never with the parallelism either.
+	s4 := spec
+	s4.Probes = 4
+	var r4 []*Result
+	for _, par := range []int{1, 5} {
+		res, err := Run(context.Background(), s4, base, false, &fake{}, par)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r4 = append(r4, res)
+	}
+	if !reflect.DeepEqual(r4[0], r4[1]) {
+		t.Fatal("results with 4 probes differ with the parallelism")
 	}
 	res := results[0]
 	if len(res.Points) != 16 {
