@@ -2,6 +2,7 @@
 // profiled per-op GPU timings.
 //
 //	servesim simulate [--workload PATH]... [--preset NAME] [--out DIR] [flags]
+//	servesim search [--preset NAME] [--*_values V,...] [--endpoints URL,...] [--out DIR] [flags]
 //	servesim compare [--out DIR] REAL_DIR SIM_DIR
 //	servesim profiles [--provenance NAME]
 //	servesim presets
