@@ -369,7 +369,8 @@ func prefixCacheMeta(res *engine.Result, st *engine.PrefixCacheStats) map[string
 }
 
 // routingMeta is run_meta.json's routing under a load-aware global
-// scheduler: per replica, the requests routed to it, their prompt and
+// scheduler: per replica, the requests routed to it (under disaggregation,
+// to its prefill replica; the decode pool's are in disaggregation), their prompt and
 // output tokens, the prompt tokens they found cached, and the largest
 // queued tokens a batch of it saw (batch_metrics.csv's queued_tokens has the
 // series).
@@ -388,10 +389,14 @@ func routingMeta(res *engine.Result) map[string]any {
 		reps[k].Replica = k
 	}
 	for _, r := range res.Requests {
-		if r.Replica < 0 {
+		k := r.Replica
+		if r.PrefillReplica >= 0 { // disaggregated: the router chose its prefill replica
+			k = r.PrefillReplica
+		}
+		if k < 0 {
 			continue
 		}
-		p := &reps[r.Replica]
+		p := &reps[k]
 		p.Requests++
 		p.PromptTokens += int64(r.Prefill)
 		p.OutputTokens += int64(r.DecodeActual)

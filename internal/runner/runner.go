@@ -143,6 +143,9 @@ func load(ctx context.Context, job Job, files []workload.File) (*workload.Worklo
 	if err := job.Config.Validate(); err != nil {
 		return nil, &engine.ConfigError{Err: err}
 	}
+	if w := job.Config.Workload; len(files) > 0 && (w.SystemPromptTokens > 0 || w.SessionTurns > 1) {
+		return nil, &engine.ConfigError{Err: fmt.Errorf("workload.system_prompt_tokens and workload.session_turns shape generated workloads only (the synthetic preset); this run reads %s, whose hash_ids and sessions say what it shares", files[0].Name)}
+	}
 	if err := Preflight(job.Config, len(files) > 0, job.Limits); err != nil {
 		return nil, err
 	}
