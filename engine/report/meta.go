@@ -234,7 +234,20 @@ func Summary(w io.Writer, res *engine.Result, meta Meta) error {
 	}
 	p("\n## Key results (this run)\n\nAll timing fields below are **integer nanoseconds** relative to run start.\n\n")
 	p("- These metrics are produced by servesim's simulation from profiled per-op times, not by running the model. Every token's time is simulated (no interpolation).\n\n")
-	p("- **Requests**: `%d` (`%d` ok)\n- **Total prefill tokens**: `%s`\n- **Total decode tokens**: `%s`\n", k.Requests, k.OK, commas(k.PrefillTokens), commas(k.DecodeTokens))
+	p("- **Requests**: `%d` (`%d` ok)\n", k.Requests, k.OK)
+	verdict := "MET"
+	if !k.SLO.Met {
+		verdict = "NOT MET"
+	}
+	load := "load not judged (too few requests)"
+	switch {
+	case k.SLO.Load.Overloaded:
+		load = "**OVERLOADED**: the queue grew through the run (achieved below offered)"
+	case k.SLO.Load.Judged:
+		load = "keeping up with the offered load"
+	}
+	p("- **SLO**: **%s**, attainment `%.2f%%`; %s (see SLO and load)\n", verdict, 100*k.SLO.Attainment, load)
+	p("- **Total prefill tokens**: `%s`\n- **Total decode tokens**: `%s`\n", commas(k.PrefillTokens), commas(k.DecodeTokens))
 	stat := func(name, field string, s Stats) {
 		if s.N == 0 {
 			p("- **%s** (`%s`): no samples\n", name, field)
