@@ -129,7 +129,10 @@ build_page() {
 	cp index.html web/assets/app.js web/assets/worker.js web/assets/style.css dist/
 	cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" dist/wasm_exec.js
 	if [ ! -f node_modules/echarts/dist/echarts.min.js ]; then npm_packages; fi
-	cp node_modules/echarts/dist/echarts.min.js dist/
+	# ECharts' "common" build has every chart and component the page uses
+	# (line, bar, scatter, dataZoom, toolbox, markLine, log axes): ~400 KB
+	# smaller than the full one.
+	cp node_modules/echarts/dist/echarts.common.min.js dist/echarts.min.js
 	# The service worker caches every asset; its cache name changes with their content.
 	local assets hash
 	assets=$(cd dist && find . -type f ! -name servesim ! -name sw.js | sed 's#^\./##' | sort)
