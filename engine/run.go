@@ -794,6 +794,21 @@ func (s *sim) stageSchedule(rid, sid int32) error {
 // scheduler re-queue or free them.
 func (s *sim) batchEnd(rp *replica, b *batch) {
 	s.batches[b.id].EndAt = s.now
+	s.advance(rp, b, s.now)
+	rp.sched.onBatchEnd(rp, b)
+	rp.numRunningBatches--
+	s.free = append(s.free, b)
+	if len(s.batches)%s.opt.ProgressEvery == 0 {
+		s.progress()
+	}
+	s.push(event{at: s.now, kind: evReplicaSchedule, replica: int32(rp.id)})
+}
+
+// advance moves each member of b on by the tokens it computed, as if b ended
+// at t (Vidur's request.on_batch_end): a completed prompt produces the first
+// token, every later step one more; finished requests are done at t and
+// release their closed-loop turns.
+func (s *sim) advance(rp *replica, b *batch, t int64) {
 	for _, m := range b.members {
 		r := m.r
 		r.processed += m.n
@@ -807,7 +822,7 @@ func (s *sim) batchEnd(rp *replica, b *batch) {
 			}
 			if rp.prefillOnly {
 				r.prefillDone = true
-				s.handoff(rp, r, s.now)
+				s.handoff(rp, r, t)
 				continue
 			}
 			rp.load-- // its first output token
@@ -817,22 +832,15 @@ func (s *sim) batchEnd(rp *replica, b *batch) {
 		r.generated++
 		r.tokens = append(r.tokens, int32(b.id))
 		if r.firstToken < 0 {
-			r.firstToken = s.now
+			r.firstToken = t
 		}
 		if r.generated == r.decode {
 			r.done = true
-			r.completedAt = s.now
+			r.completedAt = t
 			s.done++
-			s.release(r, s.now)
+			s.release(r, t) // closed-loop turns waiting on r arrive after t
 		}
 	}
-	rp.sched.onBatchEnd(rp, b)
-	rp.numRunningBatches--
-	s.free = append(s.free, b)
-	if len(s.batches)%s.opt.ProgressEvery == 0 {
-		s.progress()
-	}
-	s.push(event{at: s.now, kind: evReplicaSchedule, replica: int32(rp.id)})
 }
 
 // release schedules the arrivals of the closed-loop requests waiting on r,

@@ -147,39 +147,7 @@ func (s *sim) hostLoop(rp *replica, proc *batch) error {
 // finish keep their blocks until processOutputs.
 func (s *sim) planComplete(rp *replica, b *batch) {
 	b.planned = true
-	end := s.batches[b.id].EndAt
-	for _, m := range b.members {
-		r := m.r
-		r.processed += m.n
-		rp.load -= int64(m.n)
-		if !r.prefillDone {
-			if rp.pc != nil {
-				rp.cacheComputed(r)
-			}
-			if r.processed < r.target {
-				continue
-			}
-			if rp.prefillOnly {
-				r.prefillDone = true
-				s.handoff(rp, r, end)
-				continue
-			}
-			rp.load-- // its first output token
-			r.prefillDone = true
-			r.processed++
-		}
-		r.generated++
-		r.tokens = append(r.tokens, int32(b.id))
-		if r.firstToken < 0 {
-			r.firstToken = end
-		}
-		if r.generated == r.decode {
-			r.done = true
-			r.completedAt = end
-			s.done++
-			s.release(r, end) // closed-loop turns waiting on r arrive after end
-		}
-	}
+	s.advance(rp, b, s.batches[b.id].EndAt)
 	rp.deferFree = true
 	rp.sched.onBatchEnd(rp, b)
 	rp.deferFree = false
