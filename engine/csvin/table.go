@@ -53,6 +53,31 @@ func ReadHeader(r io.Reader, file string) (*Table, error) {
 	return t, nil
 }
 
+// Scan reads a whole CSV from r (named file in messages): the header must
+// hold cols, then row is called for every record in order. The first error
+// (the reader's, the header's or row's) ends it; io.EOF is not an error.
+func Scan(r io.Reader, file string, row func(*Table) error, cols ...string) error {
+	t, err := ReadHeader(r, file)
+	if err != nil {
+		return err
+	}
+	if err := t.Require(cols...); err != nil {
+		return err
+	}
+	for {
+		err := t.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := row(t); err != nil {
+			return err
+		}
+	}
+}
+
 // Has reports whether the header has the column.
 func (t *Table) Has(col string) bool { _, ok := t.index[col]; return ok }
 

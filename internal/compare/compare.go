@@ -107,25 +107,7 @@ func readCSV(path string, row func(*csvin.Table) error, cols ...string) error {
 		return err
 	}
 	defer f.Close()
-	t, err := csvin.ReadHeader(in, path)
-	if err != nil {
-		return err
-	}
-	if err := t.Require(cols...); err != nil {
-		return err
-	}
-	for {
-		err := t.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := row(t); err != nil {
-			return err
-		}
-	}
+	return csvin.Scan(in, path, row, cols...)
 }
 
 // Row compares one metric at one quantile.

@@ -1,7 +1,6 @@
 package compare
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -63,25 +62,7 @@ func LoadStepLogFS(fsys fs.FS, file, name string) ([]RealStep, error) {
 			return err
 		}
 		defer f.Close()
-		t, err := csvin.ReadHeader(f, name)
-		if err != nil {
-			return err
-		}
-		if err := t.Require(cols...); err != nil {
-			return err
-		}
-		for {
-			err := t.Next()
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			if err := row(t); err != nil {
-				return err
-			}
-		}
+		return csvin.Scan(f, name, row, cols...)
 	}, name)
 }
 

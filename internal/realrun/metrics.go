@@ -107,25 +107,7 @@ func scanCSV(fsys fs.FS, dir, file string, row func(*csvin.Table) error, cols ..
 	if in == nil {
 		in = f
 	}
-	t, err := csvin.ReadHeader(in, path.Join(dir, file))
-	if err != nil {
-		return err
-	}
-	if err := t.Require(cols...); err != nil {
-		return err
-	}
-	for {
-		err := t.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := row(t); err != nil {
-			return err
-		}
-	}
+	return csvin.Scan(in, path.Join(dir, file), row, cols...)
 }
 
 // ReadFS reads a real run from a folder: servesim metric files, an AIPerf
