@@ -561,12 +561,8 @@ func (h *handler) parse(w http.ResponseWriter, r *http.Request) (runner.Job, err
 		ct, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		switch ct {
 		case "application/json":
-			b, err := io.ReadAll(r.Body)
-			if err != nil {
-				return runner.Job{}, bodyError(err, "a JSON body {preset, config, files}")
-			}
-			if err := strictjson.Decode(b, &req); err != nil {
-				return runner.Job{}, jsonError("request body", err, "a JSON body {preset, config, files}")
+			if err := decodeBody(r, &req, "a JSON body {preset, config, files}", "a JSON body {preset, config, files}"); err != nil {
+				return runner.Job{}, err
 			}
 		case "multipart/form-data":
 			if params["boundary"] == "" {
@@ -772,4 +768,18 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	w.Write(append(b, '\n'))
+}
+
+// decodeBody reads a request's body (already bounded by http.MaxBytesReader)
+// and decodes it as strict JSON into dst; readWant and jsonWant say what was
+// expected when the body cannot be read or is not that JSON.
+func decodeBody(r *http.Request, dst any, readWant, jsonWant string) error {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		return bodyError(err, readWant)
+	}
+	if err := strictjson.Decode(b, dst); err != nil {
+		return jsonError("request body", err, jsonWant)
+	}
+	return nil
 }

@@ -5,14 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"path"
 	"sort"
 	"testing/fstest"
 
 	"github.com/servesim/servesim/engine"
-	"github.com/servesim/servesim/engine/strictjson"
 	"github.com/servesim/servesim/internal/calibrate"
 	"github.com/servesim/servesim/internal/runner"
 	"github.com/servesim/servesim/profiles"
@@ -48,14 +46,9 @@ type CalibrateResult struct {
 func (h *handler) calibrate(w http.ResponseWriter, r *http.Request) {
 	lim := h.opt.Limits
 	r.Body = http.MaxBytesReader(w, r.Body, lim.MaxBodyBytes)
-	b, err := io.ReadAll(r.Body)
-	if err != nil {
-		writeError(w, bodyError(err, "a JSON body {base, config, runs}"))
-		return
-	}
 	var req CalibrateRequest
-	if err := strictjson.Decode(b, &req); err != nil {
-		writeError(w, jsonError("request body", err, "a JSON body {base, name, config, runs: [{name, split, files}]}"))
+	if err := decodeBody(r, &req, "a JSON body {base, config, runs}", "a JSON body {base, name, config, runs: [{name, split, files}]}"); err != nil {
+		writeError(w, err)
 		return
 	}
 	if req.Base == "" {

@@ -5,12 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 
 	"github.com/servesim/servesim/engine"
-	"github.com/servesim/servesim/engine/strictjson"
 	"github.com/servesim/servesim/internal/runner"
 	"github.com/servesim/servesim/internal/search"
 	"github.com/servesim/servesim/internal/searchrun"
@@ -52,14 +50,9 @@ func (h *handler) search(w http.ResponseWriter, r *http.Request) {
 		timeout = DefaultSearchTimeout
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, lim.MaxBodyBytes)
-	b, err := io.ReadAll(r.Body)
-	if err != nil {
-		writeError(w, bodyError(err, "a JSON body {preset, config, files, search}"))
-		return
-	}
 	var req SearchRequest
-	if err := strictjson.Decode(b, &req); err != nil {
-		writeError(w, jsonError("request body", err, "a JSON body {preset, config, files, search}"))
+	if err := decodeBody(r, &req, "a JSON body {preset, config, files, search}", "a JSON body {preset, config, files, search}"); err != nil {
+		writeError(w, err)
 		return
 	}
 	cfg, err := runner.Config(req.Preset)
