@@ -1,0 +1,63 @@
+package engine
+
+// --- Sarathi-Serve (§5.3) ------------------------------------------------
+
+type sarathi struct{}
+
+func (sarathi) nextBatch(rp *replica, buf []member) []member {
+	ms := buf
+	budget := rp.cfg.ChunkSize
+	tokens := 0
+	prefills := rp.prefillBuf[:0]
+	for rp.running.len() > 0 && len(ms) < rp.res.MaxMicroBatchSize {
+		r := rp.running.popFront()
+		if !r.prefillDone {
+			prefills = append(prefills, r)
+			continue
+		}
+		if !rp.admitDecode(r) {
+			continue
+		}
+		ms = append(ms, member{r, 1})
+		tokens++
+	}
+	skipped := 0
+	for _, r := range prefills {
+		n := max(0, min(r.target-r.processed, budget-tokens))
+		if n == 0 {
+			prefills[skipped] = r
+			skipped++
+			continue
+		}
+		ms = append(ms, member{r, n})
+		tokens += n
+	}
+	for i := skipped - 1; i >= 0; i-- {
+		rp.running.pushFront(prefills[i])
+	}
+	clear(prefills)
+	rp.prefillBuf = prefills[:0]
+	rp.sortRunning()
+	for rp.waiting.len() > 0 {
+		if rp.numAllocated == rp.cfg.BatchSizeCap || len(ms) == rp.res.MaxMicroBatchSize {
+			break
+		}
+		r := rp.waiting.front()
+		hit, unref := rp.prefixHit(r)
+		if !rp.canAdmit(r, hit, unref) {
+			break
+		}
+		n := min(r.target-hit*rp.cfg.BlockSize, budget-tokens)
+		if n <= 0 {
+			break
+		}
+		rp.waiting.popFront()
+		rp.takePrefix(r, hit)
+		rp.allocate(r, ceilDiv(r.target, rp.cfg.BlockSize)-hit)
+		ms = append(ms, member{r, n})
+		tokens += n
+	}
+	return ms
+}
+
+func (sarathi) onBatchEnd(rp *replica, b *batch) { defaultOnBatchEnd(rp, b) }

@@ -1,0 +1,42 @@
+package engine
+
+// --- vLLM v0 (§5.2) ------------------------------------------------------
+
+type vllm struct{}
+
+func (vllm) nextBatch(rp *replica, buf []member) []member {
+	ms := buf
+	maxN := 0
+	for rp.waiting.len() > 0 {
+		r := rp.waiting.front()
+		n := nextTokens(r)
+		if !rp.canAllocate(r) {
+			break
+		}
+		if (len(ms)+1)*max(maxN, n) > rp.cfg.MaxTokensInBatch {
+			break
+		}
+		if rp.numAllocated == rp.cfg.BatchSizeCap || len(ms) == rp.res.MaxMicroBatchSize {
+			break
+		}
+		rp.waiting.popFront()
+		rp.allocateRequest(r)
+		ms = append(ms, member{r, n})
+		maxN = max(maxN, n)
+	}
+	if len(ms) > 0 {
+		return ms
+	}
+	rp.sortRunning()
+	for rp.running.len() > 0 && len(ms) < rp.res.MaxMicroBatchSize {
+		r := rp.running.popFront()
+		if !rp.admitOrPreempt(r) {
+			continue
+		}
+		rp.allocateRequest(r)
+		ms = append(ms, member{r, 1})
+	}
+	return ms
+}
+
+func (vllm) onBatchEnd(rp *replica, b *batch) { defaultOnBatchEnd(rp, b) }
