@@ -533,7 +533,7 @@ func resultOf(o *runner.Output) Result {
 	}
 	summary, plots := report.Analyze(o.Result)
 	return Result{APIVersion: Version, RunID: report.RunID(o.Result), Summary: summary, StatusCounts: counts,
-		Iterations: len(o.Result.Batches), Restarts: o.Result.Restarts, Extrapolated: o.Result.Extrapolated, SimulatedNs: o.Result.EndNs,
+		Iterations: o.Result.NumBatches, Restarts: o.Result.Restarts, Extrapolated: o.Result.Extrapolated, SimulatedNs: o.Result.EndNs,
 		Profile: o.Result.Profile, Workload: o.Result.Workload, WorkloadName: o.Meta.WorkloadName,
 		Config: o.Result.Config, Resolved: o.Result.Resolved, Plots: plots, Files: report.Files}
 }

@@ -14,7 +14,15 @@ type Result struct {
 	ProfileOrigin string
 	Workload      WorkloadInfo
 	Requests      []RequestResult
-	Batches       []BatchRecord
+	// Batches are the iterations' records, nil with Options.SkipBatches.
+	Batches []BatchRecord
+	// NumBatches counts the iterations (batches built).
+	NumBatches int
+	// Replicas are per-replica totals over the batches.
+	Replicas []ReplicaStats
+	// PrefixPoints are, under prefix caching, the batches that hit the cache
+	// or prefilled, in batch order.
+	PrefixPoints []PrefixPoint
 	// EndNs is the time of the last event.
 	EndNs int64
 	// Restarts counts recompute preemptions over all replicas.
@@ -33,6 +41,7 @@ type Result struct {
 	spans                []int64 // PP > 1 only: per batch and stage, start and end
 	memberOff            []int32 // KeepMembers only: batch b's members are [memberOff[b], memberOff[b+1])
 	memberReq, memberTok []int32
+	bigGaps              map[uint64]int64 // token times whose gap is gapEscape, by request<<32 | token index
 	pred                 *predict.Predictor
 	decodePred           *predict.Predictor // disaggregation: the decode pool's
 }
@@ -69,7 +78,24 @@ type RequestResult struct {
 	// transfer time.
 	PrefillReplica int
 	TransferNs     int64
-	tokens         []int32
+	tokens         []uint32
+}
+
+// ReplicaStats are one replica's totals over its batches.
+type ReplicaStats struct {
+	Batches         int
+	BusyNs          int64 // sum of EndAt - ScheduledAt
+	PrefillTokens   int64
+	DecodeTokens    int64
+	MaxQueuedTokens int64 // the largest BatchRecord.QueuedTokens
+}
+
+// PrefixPoint is a batch's prefix-cache use: when it was scheduled, the
+// prompt tokens its admissions found cached and the prompt tokens it
+// prefilled.
+type PrefixPoint struct {
+	At           int64
+	Hit, Prefill int32
 }
 
 // Member is a request's share of a batch.
@@ -136,17 +162,35 @@ func (r *Result) TokenTimes(i int) []int64 { return r.AppendTokenTimes(nil, i) }
 // AppendTokenTimes appends request i's output-token completion times to
 // dst: TokenTimes without the allocation when dst has room.
 func (r *Result) AppendTokenTimes(dst []int64, i int) []int64 {
-	for _, b := range r.Requests[i].tokens {
-		dst = append(dst, r.Batches[b].EndAt)
+	q := &r.Requests[i]
+	t := q.FirstTokenNs
+	for k, g := range q.tokens {
+		t = r.tokenAt(i, k, t, g)
+		dst = append(dst, t)
 	}
 	return dst
+}
+
+// tokenAt is token k's time of request i from its gap g and the previous
+// token's time prev (the first token's time for k = 0).
+func (r *Result) tokenAt(i, k int, prev int64, g uint32) int64 {
+	switch {
+	case k == 0:
+		return prev
+	case g == gapEscape:
+		return r.bigGaps[uint64(i)<<32|uint64(k)]
+	}
+	return prev + int64(g)
 }
 
 // EachToken calls f for every output token of request i, in order, without
 // allocating.
 func (r *Result) EachToken(i int, f func(index int, at int64)) {
-	for k, b := range r.Requests[i].tokens {
-		f(k, r.Batches[b].EndAt)
+	q := &r.Requests[i]
+	t := q.FirstTokenNs
+	for k, g := range q.tokens {
+		t = r.tokenAt(i, k, t, g)
+		f(k, t)
 	}
 }
 
@@ -182,7 +226,7 @@ func (r *Result) StageBreakdown(b, s int) predict.Breakdown {
 func (s *sim) result(in Inputs) *Result {
 	res := &Result{Config: s.cfg, Resolved: s.res, Profile: in.Profile.Meta, ProfileOrigin: in.Profile.Origin,
 		Workload: WorkloadInfo{Format: in.Workload.Format, Files: in.Workload.Files, Notes: append(append([]string(nil), in.Workload.Notes...), s.notes...), BlockTokens: in.Workload.BlockTokens},
-		Batches:  s.batches, EndNs: s.now, Extrapolated: s.pred.Extrapolated, spans: s.spans, pred: s.pred, TimingModel: TimingVidur}
+		Batches:  s.batches, NumBatches: s.nBatches, Replicas: s.stats, PrefixPoints: s.prefixPts, bigGaps: s.bigGaps, EndNs: s.now, Extrapolated: s.pred.Extrapolated, spans: s.spans, pred: s.pred, TimingModel: TimingVidur}
 	if s.timing != nil {
 		res.TimingModel, res.Engine = TimingEngine, s.timing.spec
 	}

@@ -40,7 +40,11 @@ type request struct {
 	scheduledAt int64 // first schedule
 	firstToken  int64
 	completedAt int64
-	tokens      []int32 // batch index that produced each output token
+	// tokens holds each output token's time as the gap to the one before
+	// (the first is firstToken, stored as 0); a gap that does not fit in
+	// 32 bits is gapEscape and sim.bigGaps has the token's time.
+	tokens    []uint32
+	lastToken int64
 	// Prefix caching (prefix.go): the keys of the prompt's full blocks, the
 	// cache slot of each leading block held (-1: private), and the prompt
 	// tokens its first admission found cached.
@@ -90,7 +94,8 @@ type batch struct {
 	members     []member
 	key         predict.Key
 	scheduledAt int64
-	planned     bool // engine timing: its members were advanced (planComplete)
+	planned     bool        // engine timing: its members were advanced (planComplete)
+	rec         BatchRecord // its record, copied to sim.batches when records are kept
 }
 
 type eventKind uint8
@@ -207,6 +212,15 @@ type Options struct {
 	// KeepMembers records every batch's members (request and tokens), for
 	// chrome traces and tests; it costs 8 bytes per request per iteration.
 	KeepMembers bool
+	// SkipBatches keeps no per-iteration records: Result.Batches is nil
+	// (batch_metrics.csv and chrome_trace.json cannot be written) and the
+	// run's memory no longer grows with its iterations. Every other output
+	// is the same, from per-replica totals (Result.Replicas).
+	SkipBatches bool
+	// StepByStep turns off the chained path (sim.stageEnd): every event
+	// of every iteration goes through the event queue. The outputs are the
+	// same (tests compare the two); it is slower.
+	StepByStep bool
 	// MemoryBudget, if > 0, bounds the bytes of records a run keeps (and a
 	// host's reports then derive from them), estimated from counts: per
 	// request, per output token, per iteration, per batch member kept. A
@@ -240,7 +254,11 @@ type sim struct {
 	now                             int64
 	rr                              int
 	rng                             *rand.Rand
-	batches                         []BatchRecord
+	batches                         []BatchRecord // nil with Options.SkipBatches
+	nBatches                        int           // batches built
+	bigGaps                         map[uint64]int64
+	stats                           []ReplicaStats
+	prefixPts                       []PrefixPoint
 	spans                           []int64 // PP > 1: per batch, per stage: start, end
 	free                            []*batch
 	pbuf                            []predict.Prefill
@@ -252,6 +270,22 @@ type sim struct {
 	nRoute                          int           // replicas the router sends arrivals to
 	notes                           []string      // added to the workload's notes
 	baseCost                        int64         // MemoryBudget bytes fixed at the start
+	ctx                             context.Context
+	events                          int   // events handled (tick)
+	limit                           int64 // time_limit in ns, -1: none
+	chain                           bool  // stageEnd may run an iteration's events without the queue
+}
+
+// tick counts a handled event; every 4096 it checks the context and the
+// memory budget.
+func (s *sim) tick() error {
+	if s.events++; s.events&4095 == 0 {
+		if err := s.ctx.Err(); err != nil {
+			return err
+		}
+		return s.checkBudget(s.cost())
+	}
+	return nil
 }
 
 func (s *sim) push(e event) {
@@ -329,6 +363,7 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 		s.replicas = append(s.replicas, rp)
 	}
 	s.nRoute = len(s.replicas)
+	s.stats = make([]ReplicaStats, len(s.replicas))
 	if cfg.Cluster.PrefillReplicas > 0 {
 		if s.disagg, err = newDisagg(cfg, in); err != nil {
 			return nil, err
@@ -386,7 +421,7 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 			p.lastChild = int32(i)
 			r.rejectAtArr = never
 			if !never {
-				r.tokens = make([]int32, 0, w.Decode)
+				r.tokens = make([]uint32, 0, w.Decode)
 			}
 			continue
 		}
@@ -396,7 +431,7 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 			early = append(early, int32(i))
 			continue
 		}
-		r.tokens = make([]int32, 0, w.Decode)
+		r.tokens = make([]uint32, 0, w.Decode)
 		s.arrivals = append(s.arrivals, int32(i))
 	}
 	sort.SliceStable(s.arrivals, func(a, b int) bool { return s.reqs[s.arrivals[a]].arrival < s.reqs[s.arrivals[b]].arrival })
@@ -408,12 +443,13 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 			kvRejected, len(wl), resolved.NumBlocks, cfg.Scheduler.BlockSize, resolved.WatermarkBlocks, StatusRejectedTooLong))
 	}
 	s.baseCost = int64(len(wl))*costPerRequest + decodeTokens(wl)*costPerToken
-	limit := int64(-1)
+	s.limit = -1
 	if cfg.TimeLimitS > 0 {
-		limit = int64(math.Round(cfg.TimeLimitS * 1e9))
+		s.limit = int64(math.Round(cfg.TimeLimitS * 1e9))
 	}
+	s.ctx = ctx
+	s.chain = !opt.StepByStep && s.timing == nil && cfg.Replica.NumPipelineStages == 1
 	terminated := false
-	n := 0
 	for !terminated {
 		e, ok := s.pop()
 		if !ok {
@@ -423,19 +459,14 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 			panic("engine: time went backwards")
 		}
 		s.now = e.at
-		if limit >= 0 && s.now > limit {
+		if s.limit >= 0 && s.now > s.limit {
 			terminated = true
 		}
 		if err := s.handle(e); err != nil {
 			return nil, err
 		}
-		if n++; n&4095 == 0 {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			if err := s.checkBudget(s.cost()); err != nil {
-				return nil, err
-			}
+		if err := s.tick(); err != nil {
+			return nil, err
 		}
 	}
 	if !terminated {
@@ -554,7 +585,7 @@ func leastIterations(cfg Config, wl []workload.Request) int64 {
 
 // cost estimates the bytes of records kept so far (Options.MemoryBudget).
 func (s *sim) cost() int64 {
-	return s.baseCost + int64(len(s.batches))*costPerBatch + int64(len(s.spans))*8 + int64(len(s.memberReq))*costPerMember
+	return s.baseCost + int64(len(s.batches))*costPerBatch + int64(len(s.prefixPts))*16 + int64(len(s.spans))*8 + int64(len(s.memberReq))*costPerMember
 }
 
 func (s *sim) checkBudget(c int64) error {
@@ -564,7 +595,7 @@ func (s *sim) checkBudget(c int64) error {
 			size = fmt.Sprintf("%d KiB", b>>10)
 		}
 		return &workload.LimitError{Msg: fmt.Sprintf("the run needs more than its memory budget of %s for its records (%d requests, %d iterations so far); use fewer requests or shorter outputs",
-			size, len(s.reqs), len(s.batches))}
+			size, len(s.reqs), s.nBatches)}
 	}
 	return nil
 }
@@ -618,6 +649,9 @@ func (s *sim) handle(e event) error {
 		return s.stageSchedule(e.replica, e.stage)
 	case evStageEnd:
 		rp := s.replicas[e.replica]
+		if s.chain && s.alone() {
+			return s.stageEnd(rp, e.b)
+		}
 		rp.stages[e.stage].busy = false
 		s.push(event{at: s.now, kind: evStageSchedule, replica: e.replica, stage: e.stage})
 		if int(e.stage) == len(rp.stages)-1 {
@@ -631,6 +665,67 @@ func (s *sim) handle(e event) error {
 		s.transferDone(s.replicas[e.replica], &s.reqs[e.req])
 	}
 	return nil
+}
+
+// alone reports whether no other event is due at s.now (or before): no
+// arrival, nothing in the heap at s.now, nothing queued for this instant,
+// and the run not past its time limit (where the loop stops after this
+// event).
+func (s *sim) alone() bool {
+	if s.fifoHead < len(s.fifo) || len(s.heap) > 0 && s.heap[0].at <= s.now || s.limit >= 0 && s.now > s.limit {
+		return false
+	}
+	return s.nextArr >= len(s.arrivals) || s.reqs[s.arrivals[s.nextArr]].arrival > s.now
+}
+
+// stageEnd is the end of batch b on a one-stage replica when no other event
+// is due at this instant: the events that follow it in the queue (stage
+// schedule, batch end, replica schedule, stage arrival, stage schedule of
+// the next batch) would come out one after the other, so they run here in
+// that order without the queue, each counted by tick as if it had been
+// queued. As soon as one of them queues an event for this instant, the next
+// is queued too and the loop takes over, so the order of events is exactly
+// the queue's (Options.StepByStep turns this off; tests compare the two).
+func (s *sim) stageEnd(rp *replica, b *batch) error {
+	st := &rp.stages[0]
+	st.busy = false
+	if err := s.tick(); err != nil { // the stage end itself
+		return err
+	}
+	if len(st.queue) != 0 {
+		panic("engine: a one-stage replica had a batch queued behind a running one")
+	}
+	if err := s.tick(); err != nil { // stage schedule: nothing queued
+		return err
+	}
+	s.endBatch(rp, b)
+	if s.fifoHead < len(s.fifo) {
+		s.push(event{at: s.now, kind: evReplicaSchedule, replica: int32(rp.id)})
+		return nil
+	}
+	if err := s.tick(); err != nil { // batch end
+		return err
+	}
+	if rp.numRunningBatches >= 1 {
+		return nil
+	}
+	nb := s.buildBatch(rp)
+	if nb == nil {
+		return nil
+	}
+	rp.numRunningBatches++
+	if s.fifoHead < len(s.fifo) {
+		s.push(event{at: s.now, kind: evStageArrival, replica: int32(rp.id), b: nb})
+		return nil
+	}
+	if err := s.tick(); err != nil { // replica schedule
+		return err
+	}
+	st.queue = append(st.queue, nb)
+	if err := s.tick(); err != nil { // stage arrival
+		return err
+	}
+	return s.stageSchedule(int32(rp.id), 0) // its tick is the loop's
 }
 
 // globalSchedule assigns every queued request to a replica (§4).
@@ -700,7 +795,8 @@ func (s *sim) buildBatch(rp *replica) *batch {
 		s.free = append(s.free, b)
 		return nil
 	}
-	b.id, b.replica, b.members, b.scheduledAt, b.planned = len(s.batches), rp.id, ms, s.now, false
+	b.id, b.replica, b.members, b.scheduledAt, b.planned = s.nBatches, rp.id, ms, s.now, false
+	s.nBatches++
 	hit := 0
 	if rp.pc != nil {
 		hit, rp.pc.stepHit = rp.pc.stepHit, 0
@@ -732,8 +828,21 @@ func (s *sim) buildBatch(rp *replica) *batch {
 	}
 	s.pbuf = pb.Prefills
 	b.key = rp.pred.KeyOf(pb)
-	s.batches = append(s.batches, BatchRecord{Replica: int32(rp.id), ScheduledAt: s.now, KVBlocksInUse: int32(rp.allocated), Key: b.key, PrefixHitTokens: int32(hit),
-		QueuedTokens: int32(min(rp.load, math.MaxInt32))})
+	b.rec = BatchRecord{Replica: int32(rp.id), ScheduledAt: s.now, KVBlocksInUse: int32(rp.allocated), Key: b.key, PrefixHitTokens: int32(hit),
+		QueuedTokens: int32(min(rp.load, math.MaxInt32))}
+	st := &s.stats[rp.id]
+	st.Batches++
+	st.BusyNs -= s.now // + EndAt once known: the sum of EndAt - ScheduledAt
+	st.MaxQueuedTokens = max(st.MaxQueuedTokens, int64(b.rec.QueuedTokens))
+	st.PrefillTokens += int64(b.rec.PrefillTokens())
+	st.DecodeTokens += int64(b.rec.DecodeTokens())
+	if rp.pc != nil && (hit > 0 || b.rec.PrefillTokens() > 0) {
+		s.prefixPts = append(s.prefixPts, PrefixPoint{At: s.now, Hit: int32(hit), Prefill: int32(b.rec.PrefillTokens())})
+	}
+	if s.opt.SkipBatches {
+		return b
+	}
+	s.batches = append(s.batches, b.rec)
 	if pp := len(rp.stages); pp > 1 {
 		for i := 0; i < 2*pp; i++ {
 			s.spans = append(s.spans, 0)
@@ -746,6 +855,17 @@ func (s *sim) buildBatch(rp *replica) *batch {
 		}
 	}
 	return b
+}
+
+// gapEscape marks a token gap of 2^32-1 ns (4.3 s) or more in
+// request.tokens; the token's time is in sim.bigGaps.
+const gapEscape = math.MaxUint32
+
+// commit copies b's record to the kept records (none with SkipBatches).
+func (s *sim) commit(b *batch) {
+	if !s.opt.SkipBatches {
+		s.batches[b.id] = b.rec
+	}
 }
 
 // newBatch reuses a finished batch when one is free.
@@ -779,10 +899,11 @@ func (s *sim) stageSchedule(rid, sid int32) error {
 		return fmt.Errorf("batch %d at t=%d ns: predicted stage time %g ms takes simulated time past %d ns (a profile time out of range?)", b.id, s.now, ms, maxSimNs)
 	}
 	d := predict.Nanos(bd.TotalMs())
-	rec := &s.batches[b.id]
+	rec := &b.rec
 	rec.ModelNs += predict.Nanos(bd.ModelMs())
 	rec.TotalNs += d
-	if pp := len(rp.stages); pp > 1 {
+	s.commit(b)
+	if pp := len(rp.stages); pp > 1 && !s.opt.SkipBatches {
 		s.spans[2*(b.id*pp)+2*int(sid)] = s.now
 		s.spans[2*(b.id*pp)+2*int(sid)+1] = s.now + d
 	}
@@ -793,15 +914,22 @@ func (s *sim) stageSchedule(rid, sid int32) error {
 // batchEnd advances each member (Vidur's request.on_batch_end) and lets the
 // scheduler re-queue or free them.
 func (s *sim) batchEnd(rp *replica, b *batch) {
-	s.batches[b.id].EndAt = s.now
+	s.endBatch(rp, b)
+	s.push(event{at: s.now, kind: evReplicaSchedule, replica: int32(rp.id)})
+}
+
+// endBatch is batchEnd without queueing the replica's schedule.
+func (s *sim) endBatch(rp *replica, b *batch) {
+	b.rec.EndAt = s.now
+	s.commit(b)
+	s.stats[rp.id].BusyNs += s.now
 	s.advance(rp, b, s.now)
 	rp.sched.onBatchEnd(rp, b)
 	rp.numRunningBatches--
 	s.free = append(s.free, b)
-	if len(s.batches)%s.opt.ProgressEvery == 0 {
+	if s.nBatches%s.opt.ProgressEvery == 0 {
 		s.progress()
 	}
-	s.push(event{at: s.now, kind: evReplicaSchedule, replica: int32(rp.id)})
 }
 
 // advance moves each member of b on by the tokens it computed, as if b ended
@@ -830,10 +958,21 @@ func (s *sim) advance(rp *replica, b *batch, t int64) {
 			r.processed++ // the last prefill chunk also produces the first token (§1.5)
 		}
 		r.generated++
-		r.tokens = append(r.tokens, int32(b.id))
 		if r.firstToken < 0 {
 			r.firstToken = t
+			r.tokens = append(r.tokens, 0)
+		} else {
+			gap := t - r.lastToken
+			if gap >= gapEscape {
+				if s.bigGaps == nil {
+					s.bigGaps = map[uint64]int64{}
+				}
+				s.bigGaps[uint64(r.id)<<32|uint64(len(r.tokens))] = t
+				gap = gapEscape
+			}
+			r.tokens = append(r.tokens, uint32(gap))
 		}
+		r.lastToken = t
 		if r.generated == r.decode {
 			r.done = true
 			r.completedAt = t

@@ -108,13 +108,13 @@ func (s *sim) hostLoop(rp *replica, proc *batch) error {
 	b := s.buildBatch(rp)
 	if b == nil {
 		if prev != nil {
-			s.push(event{at: s.batches[prev.id].EndAt, kind: evHostLoop, replica: int32(rp.id), b: prev})
+			s.push(event{at: prev.rec.EndAt, kind: evHostLoop, replica: int32(rp.id), b: prev})
 		} else {
 			rp.hostBusy = false
 		}
 		return nil
 	}
-	rec := &s.batches[b.id]
+	rec := &b.rec
 	bd, mode, padded, err := rp.pred.EngineStage(s.timing.spec, b.key)
 	if err != nil {
 		return fmt.Errorf("batch %d at t=%d ns: %w", b.id, s.now, err)
@@ -129,10 +129,12 @@ func (s *sim) hostLoop(rp *replica, proc *batch) error {
 	launch := s.now + rec.HostNs
 	start, next := launch, launch
 	if prev != nil {
-		start = max(launch, s.batches[prev.id].EndAt)
+		start = max(launch, prev.rec.EndAt)
 		next = start
 	}
 	rec.EndAt = start + rec.ModelNs + s.timing.syncNs
+	s.commit(b)
+	s.stats[rp.id].BusyNs += rec.EndAt
 	if !s.timing.async {
 		s.push(event{at: rec.EndAt, kind: evHostLoop, replica: int32(rp.id), b: b})
 		return nil
@@ -147,7 +149,7 @@ func (s *sim) hostLoop(rp *replica, proc *batch) error {
 // finish keep their blocks until processOutputs.
 func (s *sim) planComplete(rp *replica, b *batch) {
 	b.planned = true
-	s.advance(rp, b, s.batches[b.id].EndAt)
+	s.advance(rp, b, b.rec.EndAt)
 	rp.deferFree = true
 	rp.sched.onBatchEnd(rp, b)
 	rp.deferFree = false
@@ -161,7 +163,7 @@ func (s *sim) processOutputs(rp *replica) {
 	}
 	clear(rp.deferred)
 	rp.deferred = rp.deferred[:0]
-	if len(s.batches)%s.opt.ProgressEvery == 0 {
+	if s.nBatches%s.opt.ProgressEvery == 0 {
 		s.progress()
 	}
 }

@@ -414,7 +414,7 @@ func progressBar(w io.Writer) func(engine.Progress) {
 func printKeyResults(w io.Writer, o *runner.Output, out string) {
 	k := report.Compute(o.Result)
 	ms := func(v float64) string { return fmt.Sprintf("%.3f ms", v/1e6) }
-	fmt.Fprintf(w, "run %s: %d requests (%d ok), %d iterations, simulated %.3f s\n", report.RunID(o.Result), k.Requests, k.OK, len(o.Result.Batches), float64(o.Result.EndNs)/1e9)
+	fmt.Fprintf(w, "run %s: %d requests (%d ok), %d iterations, simulated %.3f s\n", report.RunID(o.Result), k.Requests, k.OK, o.Result.NumBatches, float64(o.Result.EndNs)/1e9)
 	fmt.Fprintf(w, "  profile %s (%s)\n", o.Result.Profile.Name, strings.ToUpper(o.Result.Profile.Kind))
 	fmt.Fprintf(w, "  TTFT          median %s  p90 %s  p99 %s\n", ms(k.TTFT.P50), ms(k.TTFT.P90), ms(k.TTFT.P99))
 	fmt.Fprintf(w, "  token latency median %s  p90 %s  p99 %s  mean %s\n", ms(k.TokenLatency.P50), ms(k.TokenLatency.P90), ms(k.TokenLatency.P99), ms(k.TokenLatency.Mean))

@@ -94,7 +94,7 @@ func RunMeta(w io.Writer, res *engine.Result, meta Meta) error {
 		Workload: map[string]any{"name": meta.WorkloadName, "format": res.Workload.Format, "files": res.Workload.Files,
 			"notes": nonNil(res.Workload.Notes), "num_requests": len(res.Requests), "sha256": WorkloadHash(res)},
 		Config: res.Config, Resolved: res.Resolved,
-		Results: map[string]any{"simulated_duration_ns": res.EndNs, "num_batches": len(res.Batches), "restarts": res.Restarts,
+		Results: map[string]any{"simulated_duration_ns": res.EndNs, "num_batches": res.NumBatches, "restarts": res.Restarts,
 			"extrapolated_lookups": res.Extrapolated, "status_counts": counts},
 		SLO: Compute(res).SLO,
 	}
@@ -264,7 +264,7 @@ func Summary(w io.Writer, res *engine.Result, meta Meta) error {
 	stat("E2E", "completion_time_ns - arrival_time_ns", k.E2E)
 	stat("Per-token decode latency", "token_latency_ns, token_index>0", k.TokenLatency)
 	p("- **Approx decode throughput**: `~%.1f tokens/s` over `%.6f s` (max completion time window)\n", k.DecodeThroughput, float64(k.MaxCompletionNs)/1e9)
-	p("- **Iterations**: `%d`; **restarts (preemptions)**: `%d`", len(res.Batches), res.Restarts)
+	p("- **Iterations**: `%d`; **restarts (preemptions)**: `%d`", res.NumBatches, res.Restarts)
 	if res.Extrapolated > 0 {
 		p("; **lookups outside the profiled grid (extrapolated)**: `%d`", res.Extrapolated)
 	}
@@ -367,10 +367,10 @@ func prefixCacheMeta(res *engine.Result, st *engine.PrefixCacheStats) map[string
 	end := max(res.EndNs, 1)
 	width := (end + prefixCacheBuckets - 1) / prefixCacheBuckets
 	var hit, all [prefixCacheBuckets]int64
-	for _, b := range res.Batches {
-		k := min(int(b.ScheduledAt/width), prefixCacheBuckets-1)
-		hit[k] += int64(b.PrefixHitTokens)
-		all[k] += int64(b.PrefixHitTokens) + int64(b.PrefillTokens())
+	for _, b := range res.PrefixPoints {
+		k := min(int(b.At/width), prefixCacheBuckets-1)
+		hit[k] += int64(b.Hit)
+		all[k] += int64(b.Hit) + int64(b.Prefill)
 	}
 	series := make([]map[string]any, prefixCacheBuckets)
 	for k := range series {
@@ -415,9 +415,8 @@ func routingMeta(res *engine.Result) map[string]any {
 		p.OutputTokens += int64(r.DecodeActual)
 		p.CachedTokens += int64(r.CachedPrefill)
 	}
-	for _, b := range res.Batches {
-		p := &reps[b.Replica]
-		p.MaxQueuedTokens = max(p.MaxQueuedTokens, int64(b.QueuedTokens))
+	for k, st := range res.Replicas {
+		reps[k].MaxQueuedTokens = st.MaxQueuedTokens
 	}
 	m := map[string]any{"global_scheduler": res.Config.Cluster.GlobalScheduler, "replicas": reps}
 	if res.Config.Cluster.GlobalScheduler == "prefix_affinity" {
@@ -450,15 +449,15 @@ func disaggMeta(res *engine.Result) map[string]any {
 	}
 	pools := [2]pool{{Replicas: d.DecodeFrom, TensorParallelSize: res.Config.Replica.TensorParallelSize, NumBlocks: d.PrefillNumBlocks},
 		{Replicas: res.Config.Cluster.NumReplicas - d.DecodeFrom, TensorParallelSize: dtp, NumBlocks: d.DecodeNumBlocks}}
-	for _, b := range res.Batches {
+	for k, st := range res.Replicas {
 		p := &pools[0]
-		if int(b.Replica) >= d.DecodeFrom {
+		if k >= d.DecodeFrom {
 			p = &pools[1]
 		}
-		p.Batches++
-		p.BusyNs += b.EndAt - b.ScheduledAt
-		p.PrefillTokens += int64(b.PrefillTokens())
-		p.DecodeTokens += int64(b.DecodeTokens())
+		p.Batches += st.Batches
+		p.BusyNs += st.BusyNs
+		p.PrefillTokens += st.PrefillTokens
+		p.DecodeTokens += st.DecodeTokens
 	}
 	link := res.Config.Cluster.KVTransferLink
 	if res.Config.Cluster.KVTransferGBps > 0 {

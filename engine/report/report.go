@@ -8,6 +8,7 @@ package report
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -39,6 +40,17 @@ func Write(name string, w io.Writer, res *engine.Result, meta Meta) error {
 		return ChromeTrace(w, res)
 	}
 	return fmt.Errorf("report: unknown file %q", name)
+}
+
+// ErrNoBatches says a file needs the per-iteration records that the run did
+// not keep (engine.Options.SkipBatches).
+var ErrNoBatches = errors.New("report: the run kept no per-iteration records (batch_metrics.csv and chrome_trace.json need them: ask for the batch or trace output)")
+
+func hasBatches(res *engine.Result) error {
+	if res.Batches == nil && res.NumBatches > 0 {
+		return ErrNoBatches
+	}
+	return nil
 }
 
 // ns renders a time, or an empty cell when it never happened (-1).
@@ -140,6 +152,9 @@ var EngineBatchColumns = []string{"mode", "padded", "host_time_ns", "gpu_time_ns
 // BatchMetrics writes one row per iteration with its per-term breakdown
 // (and, under engine timing, EngineBatchColumns).
 func BatchMetrics(w io.Writer, res *engine.Result) error {
+	if err := hasBatches(res); err != nil {
+		return err
+	}
 	bw := bufio.NewWriterSize(w, 1<<16)
 	bw.WriteString("batch_id,replica_id,scheduled_at_ns,completed_at_ns,batch_size,num_tokens,num_prefill_tokens,num_decode_tokens,kv_blocks_in_use,kv_blocks_total,model_time_ns,total_time_ns")
 	for _, c := range BatchColumns {
@@ -207,6 +222,9 @@ func BatchMetrics(w io.Writer, res *engine.Result) error {
 // ChromeTrace writes one complete event per batch stage, Vidur style
 // (§8.6), loadable in Perfetto or chrome://tracing. ts and dur are µs.
 func ChromeTrace(w io.Writer, res *engine.Result) error {
+	if err := hasBatches(res); err != nil {
+		return err
+	}
 	bw := bufio.NewWriterSize(w, 1<<16)
 	bw.WriteString(`{"traceEvents":[`)
 	pp := res.Config.Replica.NumPipelineStages

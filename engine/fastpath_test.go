@@ -1,0 +1,210 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/servesim/servesim/engine"
+	"github.com/servesim/servesim/engine/enginetest"
+	"github.com/servesim/servesim/engine/predict"
+	"github.com/servesim/servesim/engine/report"
+	"github.com/servesim/servesim/engine/workload"
+	"github.com/servesim/servesim/profiles"
+)
+
+// files renders every output file of res, and the page's plot data.
+func files(t *testing.T, res *engine.Result, names []string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	for _, n := range names {
+		var b bytes.Buffer
+		if err := report.Write(n, &b, res, report.Meta{EngineVersion: "test", WorkloadName: "random"}); err != nil {
+			t.Fatalf("%s: %v", n, err)
+		}
+		out[n] = b.Bytes()
+	}
+	return out
+}
+
+// randomRun is a random configuration over what the engine models: every
+// replica scheduler, 1-4 replicas, every router, TP and PP, small KV caches
+// (preemption), prefix caching with shared prompts and closed-loop
+// sessions, disaggregation, a time limit, and four timing sources: a
+// hand-timed set, a hand-timed set slow enough that every token gap is over
+// 2^32 ns, the embedded A100 set (vidur timing) and the measured H200 set
+// (engine timing: CUDA-graph padding, host table, async overlap).
+func randomRun(t *testing.T, rng *rand.Rand) (string, engine.Config, engine.Inputs) {
+	t.Helper()
+	cfg := engine.DefaultConfig()
+	cfg.Seed = rng.Uint64()
+	var net fs.FS = enginetest.Network(1024, 0.01, 0.02)
+	var set *predict.Set
+	src := rng.IntN(8)
+	switch src {
+	case 6, 7: // every step ~1 ms and arrivals on a ms grid: many events at the same instant
+		u := 1.0 / 28 / 11
+		set = enginetest.Set(qwen3(t), enginetest.Uniform(u, u, u, u), 8192, 256)
+	case 0, 1:
+		set = enginetest.Set(qwen3(t), enginetest.Uniform(0.01, 0.005, 0.02, 0.03), 8192, 256)
+	case 2: // ~6 s per step: every gap between tokens needs more than 32 bits
+		set = enginetest.Set(qwen3(t), enginetest.Uniform(20, 10, 40, 60), 8192, 256)
+	case 3, 4:
+		s, err := profiles.Embedded().Open(engine.DefaultProfile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		set, net = s, profiles.Embedded().Network()
+	case 5:
+		s, err := profiles.Embedded().Open("h200/qwen3-0.6b")
+		if err != nil {
+			t.Fatal(err)
+		}
+		set, net = s, profiles.Embedded().Network()
+		cfg.Replica.Device, cfg.Replica.NetworkDevice = s.Meta.Device, s.Meta.NetworkDevice
+	}
+	cfg.Predictor.Extrapolate = true
+	cfg.Scheduler.Type = engine.SchedulerNames[rng.IntN(len(engine.SchedulerNames))]
+	cfg.Cluster.GlobalScheduler = engine.GlobalSchedulerNames[rng.IntN(len(engine.GlobalSchedulerNames))]
+	cfg.Cluster.NumReplicas = 1 + rng.IntN(4)
+	cfg.Scheduler.BatchSizeCap = 2 + rng.IntN(30)
+	cfg.Scheduler.ChunkSize = 16 + rng.IntN(600)
+	cfg.Scheduler.MaxNumBatchedTokens = 16 + rng.IntN(1000)
+	cfg.Workload.MaxTokens = 1024
+	engineTiming := src == 5
+	switch {
+	case cfg.Scheduler.Type == "lightllm":
+		cfg.Scheduler.BlockSize = 1
+		cfg.Scheduler.NumBlocks = 1500 + rng.IntN(3000)
+	default:
+		if !engineTiming && rng.IntN(3) == 0 {
+			cfg.Replica.NumPipelineStages = []int{2, 4}[rng.IntN(2)]
+			cfg.Scheduler.BatchSizeCap = max(cfg.Scheduler.BatchSizeCap, cfg.Replica.NumPipelineStages)
+		}
+		if src <= 2 && rng.IntN(3) == 0 { // the embedded sets are profiled at TP 1
+			cfg.Replica.TensorParallelSize = 2
+		}
+		cfg.Scheduler.NumBlocks = 70 + rng.IntN(200)
+		if cfg.Scheduler.Type == "orca" || cfg.Scheduler.Type == "faster_transformer" {
+			cfg.Scheduler.NumBlocks = 64 * (1 + rng.IntN(4))
+		}
+	}
+	prefix := (cfg.Scheduler.Type == "sarathi" || cfg.Scheduler.Type == "vllm_v1") && rng.IntN(2) == 0
+	if prefix {
+		cfg.Scheduler.EnablePrefixCaching = true
+		cfg.Workload.SystemPromptTokens, cfg.Workload.SystemPromptShare, cfg.Workload.SessionTurns = rng.IntN(400), rng.Float64(), rng.IntN(4)
+	}
+	if (cfg.Scheduler.Type == "sarathi" || cfg.Scheduler.Type == "vllm_v1") && cfg.Replica.NumPipelineStages == 1 && cfg.Cluster.NumReplicas >= 2 && rng.IntN(3) == 0 {
+		cfg.Cluster.PrefillReplicas = 1 + rng.IntN(cfg.Cluster.NumReplicas-1)
+	}
+	if cfg.Cluster.GlobalScheduler == "prefix_affinity" && !prefix {
+		cfg.Cluster.GlobalScheduler = "least_loaded"
+	}
+	cfg.Workload.NumRequests = 20 + rng.IntN(80)
+	cfg.Workload.QPS = []float64{0.5, 2, 20, 200}[rng.IntN(4)] * (0.5 + rng.Float64())
+	cfg.Workload.IntervalGenerator = []string{"poisson", "gamma", "static"}[rng.IntN(3)]
+	cfg.Workload.LengthGenerator = []string{"uniform", "zipf", "fixed"}[rng.IntN(3)]
+	cfg.Workload.MinTokens = 16
+	cfg.Workload.PrefillToDecodeRatio = 0.5 + rng.Float64()*5
+	cfg.Workload.PrefillTokens, cfg.Workload.DecodeTokens = 1+rng.IntN(500), 1+rng.IntN(300)
+	if src >= 6 {
+		cfg.Workload.IntervalGenerator = "static"
+		cfg.Workload.QPS = []float64{100, 250, 500, 1000}[rng.IntN(4)]
+	}
+	if rng.IntN(6) == 0 {
+		cfg.TimeLimitS = rng.Float64() * 5
+	}
+	w, err := workload.Generate(cfg.WorkloadOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("%s-%s-src%d-r%d-p%d-pp%d-tp%d-pc%v", cfg.Scheduler.Type, cfg.Cluster.GlobalScheduler, src, cfg.Cluster.NumReplicas,
+		cfg.Cluster.PrefillReplicas, cfg.Replica.NumPipelineStages, cfg.Replica.TensorParallelSize, prefix)
+	return name, cfg, engine.Inputs{Workload: w, Profile: set, Network: net}
+}
+
+// The chained path (an iteration's events run without the queue when
+// nothing else is due) and runs that keep no per-iteration records write
+// the same bytes as the step-by-step path, in every output file and the
+// page's plot data.
+func TestFastPath_ByteIdenticalToStepByStep(t *testing.T) {
+	n := 60
+	if testing.Short() {
+		n = 15
+	}
+	rng := rand.New(rand.NewPCG(18, 18))
+	all := report.Files
+	noBatch := []string{"request_metrics.csv", "token_metrics.csv", "run_meta.json", "summary.md"}
+	var escaped, limited int
+	for i := range n {
+		name, cfg, in := randomRun(t, rng)
+		t.Run(fmt.Sprint(i, "-", name), func(t *testing.T) {
+			runs := map[string]engine.Options{"step": {StepByStep: true, KeepMembers: true}, "fast": {KeepMembers: true},
+				"skip": {SkipBatches: true}, "step-skip": {StepByStep: true, SkipBatches: true}}
+			out := map[string]map[string][]byte{}
+			var ref *engine.Result
+			for k, opt := range runs {
+				res, err := engine.Run(context.Background(), cfg, in, opt)
+				if err != nil {
+					t.Fatalf("%s: %v", k, err)
+				}
+				names := all
+				if opt.SkipBatches {
+					names = noBatch
+					if res.Batches != nil {
+						t.Fatalf("%s: kept %d batch records", k, len(res.Batches))
+					}
+				} else if res.NumBatches != len(res.Batches) {
+					t.Fatalf("%s: %d batches built, %d kept", k, res.NumBatches, len(res.Batches))
+				}
+				out[k] = files(t, res, names)
+				if k == "step" {
+					ref = res
+					pd, _ := json.Marshal(report.PlotData(res))
+					out[k]["plots"] = pd
+				}
+				if k == "fast" {
+					pd, _ := json.Marshal(report.PlotData(res))
+					out[k]["plots"] = pd
+				}
+			}
+			if cfg.TimeLimitS == 0 { // a time limit leaves batches unfinished
+				checkInvariants(t, ref)
+			}
+			for _, k := range []string{"fast", "skip", "step-skip"} {
+				for f, got := range out[k] {
+					if !bytes.Equal(got, out["step"][f]) {
+						t.Errorf("%s: %s differs from the step-by-step run's (%d vs %d bytes)", k, f, len(got), len(out["step"][f]))
+					}
+				}
+			}
+			// Every token time is the end of a batch of its request's replica.
+			ends := map[[2]int64]bool{}
+			for _, b := range ref.Batches {
+				ends[[2]int64{int64(b.Replica), b.EndAt}] = true
+			}
+			for i, r := range ref.Requests {
+				prev := int64(-1)
+				for _, at := range ref.TokenTimes(i) {
+					if !ends[[2]int64{int64(r.Replica), at}] {
+						t.Fatalf("request %d: token at %d is no batch end of replica %d", i, at, r.Replica)
+					}
+					if prev >= 0 && at-prev >= 1<<32-1 {
+						escaped++
+					}
+					prev = at
+				}
+			}
+			if cfg.TimeLimitS > 0 {
+				limited++
+			}
+		})
+	}
+	if escaped == 0 || limited == 0 {
+		t.Errorf("%d token gaps over 2^32 ns and %d time-limited runs: the trials miss a case", escaped, limited)
+	}
+}
