@@ -78,10 +78,16 @@ def prefill_floor(n, cl):
 
 def steady_decode(eng, b, ctx, nsteps):
     """b sequences already at context ctx-1 (KV present), decoding nsteps tokens each."""
+    return steady_decode_ctxs(eng, [ctx] * b, nsteps)
+
+
+def steady_decode_ctxs(eng, ctxs, nsteps):
+    """One sequence per entry of ctxs, already at that context - 1 (KV present), decoding nsteps tokens each."""
     m = eng.model
     sch = eng.new_scheduler()
     reqs = []
-    for i in range(b):
+    b = len(ctxs)
+    for i, ctx in enumerate(ctxs):
         r = S.Request(i, 0, ctx - 1, nsteps + 1)
         r.num_computed = ctx - 1
         r.generated = 1
@@ -95,7 +101,7 @@ def steady_decode(eng, b, ctx, nsteps):
     st = steps[3:]  # steady state
     ends = [s[2] for s in st]
     wall = [(b_ - a_) / 1e6 for a_, b_ in zip(ends, ends[1:])]
-    return dict(batch=b, context=ctx, steps=len(st), mode=st[0][5], padded=st[0][6],
+    return dict(batch=b, context=round(sum(ctxs) / b), steps=len(st), mode=st[0][5], padded=st[0][6],
                 wall_ms=statistics.median(wall), gpu_ms=statistics.median(s[3] for s in st),
                 host_ms=statistics.median(s[4] for s in st), host_ms_p90=sorted(s[4] for s in st)[int(0.9 * len(st))])
 

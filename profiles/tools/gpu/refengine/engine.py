@@ -91,6 +91,7 @@ class Runner:
         t = 0
         nu = 0
         pt = 0
+        extra = []
         maxb = m.maxb
         qs = off["q_start"]
         host[qs] = 0
@@ -105,8 +106,11 @@ class Runner:
             r = s.req
             sl = self.slot_for(r)
             for j, b in s.new_blocks:
-                host[ui + nu] = sl * maxb + j
-                host[uv + nu] = b
+                if nu < lay.tp:
+                    host[ui + nu] = sl * maxb + j
+                    host[uv + nu] = b
+                else:  # more new blocks than the graph's update slots (a long prompt admitted whole)
+                    extra.append((sl * maxb + j, b))
                 nu += 1
             n, start = s.n, s.start
             if n == 1:
@@ -133,21 +137,23 @@ class Runner:
             host[qs + i + 1] = t
             host[off["logit_row"] + i] = t - 1
             host[off["logit_slot"] + i] = sl if s.samples else m.max_slots
-        if nu > lay.tp:
-            raise RuntimeError(f"{nu} block-table updates exceed the step's bound {lay.tp}")
+        nu = min(nu, lay.tp)
         M.pad_fields(host, lay, m, t_used=t, s_used=len(seqs), pt_used=pt, dt_used=len(items), dnp_used=nd)
         # upd_* tails are padded from t; updates fill only nu of t
         host[ui + nu:ui + lay.tp] = m.scratch_update_index()
-        return len(items), pt
+        return len(items), pt, extra
 
     def launch(self, step):
         """Prepare and launch a step; returns (mode, padded, start event, end event)."""
         kind, size, lay, g = self.plan(step)
         host = self.host[self.flip]
-        dt, pt = self.fill(step, lay, host)
+        dt, pt, extra = self.fill(step, lay, host)
         m = self.m
         ev0, ev1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         ev0.record()
+        if extra:  # block-table entries beyond the step's update slots, written before the step on the same stream
+            idx, val = zip(*extra)
+            m.bt_flat[torch.tensor(idx, device=m.dev)] = torch.tensor(val, device=m.dev)
         m.meta[: lay.total].copy_(self.pinned[self.flip][: lay.total], non_blocking=True)
         self.flip ^= 1
         if g is not None:

@@ -75,6 +75,8 @@ def main():
     ap.add_argument("--capacity", type=float, default=0.0,
                     help="requests/s to size the workloads with (default: measure it with the burst probe)")
     ap.add_argument("--skip_eager", action="store_true", help="do not run the eager loop (its throughput is known)")
+    ap.add_argument("--only", default="", help="run only the manifest workloads whose name starts with this, and no "
+                    "throughput comparison (a later batch of held-out runs)")
     a = ap.parse_args()
     tuning = M.load_tuning(a.tuning)
     os.makedirs(a.out, exist_ok=True)
@@ -97,9 +99,14 @@ def main():
         print(f"workloads sized with the given capacity {a.capacity} requests/s", flush=True)
         sat = a.capacity
     entries = W.main(a.root, os.path.join(a.out, "workloads"), sat)
+    if a.only:
+        entries = [e for e in entries if e["name"].startswith(a.only)]
     for rep in ["runs", "repeat"]:
         for e in entries:
             run_one(model, e, os.path.join(a.out, "workloads", e["dir"]), os.path.join(a.out, rep, e["name"]), "tuned")
+    if a.only:
+        print(f"total {time.time() - t0:.0f} s", flush=True)
+        return
     # saturating throughput: the same burst of Splitwise-conversation requests, this engine vs the eager loop
     n = a.eager_requests
     tdir = os.path.join(a.out, "workloads", f"throughput-burst-{n}")

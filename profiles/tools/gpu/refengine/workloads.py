@@ -103,6 +103,35 @@ def build(root, sat_qps):
         lambda r, n: poisson(r, n, 0.3 * s), sample(code, 200))
     add("ho-seed", "heldout", "the seed: 4 requests of 10-16 prompt and 64 output tokens at t=0", v1, 30,
         lambda r, n: static(n), lambda r: [(12, 64), (10, 64), (15, 64), (16, 64)])
+    # Second batch, designed after the first batch's misses were analysed and run only afterwards: shapes
+    # and settings the first batch does not have (another trace, a small token budget, a binding sequence
+    # cap, Sarathi chunk 256, a load ramp, a large static decode batch).
+    arxiv = read_trace(root, "arxiv_summarization_stats_llama2_tokenizer_filtered_v2.csv")
+    add("ho2-arxiv-poisson", "heldout", "120 arXiv-summarization requests (long prompts), Poisson at 8 QPS", v1, 41,
+        lambda r, n: poisson(r, n, 8.0), sample(arxiv, 120))
+    add("ho2-static-128x512", "heldout", "128 requests of 512 prompt + 256 output tokens at t=0", v1, 42,
+        lambda r, n: static(n), uniform(128, (512, 512), (256, 256)))
+    add("ho2-v1-budget512", "heldout", "300 Splitwise-conversation requests, Poisson at 0.6x capacity, vllm_v1 with a "
+        "512-token budget", dict(v1, max_num_batched_tokens=512), 43, lambda r, n: poisson(r, n, 0.6 * s),
+        sample(conv, 300))
+    add("ho2-code-sarathi256", "heldout", "250 Splitwise-code requests, Poisson at 0.4x capacity, Sarathi chunk 256, "
+        "cap 64", dict(sar, chunk=256, max_num_seqs=64), 44, lambda r, n: poisson(r, n, 0.4 * s), sample(code, 250))
+    add("ho2-light-code", "heldout", "40 Splitwise-code requests at 2 QPS (light load)", v1, 45,
+        lambda r, n: poisson(r, n, 2.0), sample(code, 40))
+    add("ho2-conv-ramp", "heldout", "400 Splitwise-conversation requests, Poisson with the rate ramping from 0.2x to "
+        "1.1x capacity", v1, 46, lambda r, n: ramp(r, n, 0.2 * s, 1.1 * s), sample(conv, 400))
+    add("ho2-conv-cap32", "heldout", "300 Splitwise-conversation requests, Poisson at 0.7x capacity, vllm_v1 with at "
+        "most 32 sequences", dict(v1, max_num_seqs=32), 47, lambda r, n: poisson(r, n, 0.7 * s), sample(conv, 300))
+    return out
+
+
+def ramp(rng, n, qps0, qps1):
+    """Poisson arrivals whose rate rises linearly with the request index from qps0 to qps1."""
+    t, out = 0, []
+    for i in range(n):
+        q = qps0 + (qps1 - qps0) * i / max(1, n - 1)
+        t += int(-math.log(1 - rng.random()) / q * 1e9)
+        out.append(t)
     return out
 
 
