@@ -206,6 +206,7 @@ run_tests() {
 		fuzz_brief ./engine/workload "^$f\$" 4s
 	done
 	fuzz_brief ./engine/predict '^FuzzParseEngineSpec$' 5s
+	fuzz_brief ./engine/model '^FuzzParseHFConfig$' 4s
 	fuzz_brief ./internal/realrun '^FuzzParseVLLM$' 5s
 	fuzz_brief ./internal/realrun '^FuzzParseAIPerf$' 5s
 	fuzz_brief ./internal/compare '^FuzzLoadStepLog$' 5s

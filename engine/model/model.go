@@ -4,6 +4,7 @@ package model
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -72,21 +73,21 @@ var models = func() []Model {
 	}
 }()
 
-// Lookup returns a model by its exact name.
+// Lookup returns a catalogue model by its exact name.
 func Lookup(name string) (Model, error) {
-	for _, m := range models {
-		if m.Name == name {
-			return m, nil
+	for _, e := range catalog {
+		if e.Model.Name == name {
+			return e.Model, nil
 		}
 	}
 	return Model{}, fmt.Errorf("unknown model %q (valid: %s)", name, strings.Join(Names(), ", "))
 }
 
-// Names lists the known models.
+// Names lists the catalogue's models.
 func Names() []string {
 	var n []string
-	for _, m := range models {
-		n = append(n, m.Name)
+	for _, e := range catalog {
+		n = append(n, e.Model.Name)
 	}
 	sort.Strings(n)
 	return n
@@ -107,7 +108,8 @@ var devices = []Device{
 	{"a40", 150, 45},
 }
 
-// LookupDevice returns a device SKU by name.
+// LookupDevice returns a device SKU by name: Vidur's four devices as
+// Vidur sizes them, then the GPU catalogue's (catalog.go).
 func LookupDevice(name string) (Device, error) {
 	var names []string
 	for _, d := range devices {
@@ -116,7 +118,15 @@ func LookupDevice(name string) (Device, error) {
 		}
 		names = append(names, d.Name)
 	}
-	return Device{}, fmt.Errorf("unknown device %q (valid: %s)", name, strings.Join(names, ", "))
+	for _, g := range gpus {
+		if g.Name == name {
+			return g.Device(), nil
+		}
+		if !slices.Contains(names, g.Name) {
+			names = append(names, g.Name)
+		}
+	}
+	return Device{}, fmt.Errorf("unknown device %q (valid: %s)", clipS(name), strings.Join(names, ", "))
 }
 
 // Node is a server SKU (Vidur §7.4): it picks the network profile folder
