@@ -444,6 +444,9 @@ func (c *Root) Value(f Field) string {
 	if v, ok := c.Cfg[f.Key]; ok {
 		return v
 	}
+	if strings.HasPrefix(f.Key, "slo.") {
+		return c.sloValue(f.Key)
+	}
 	if cfg := c.baseConfig(); cfg != nil {
 		return cfg[f.Key]
 	}
@@ -881,7 +884,7 @@ func (c *Root) Stale() []string {
 			out = append(out, f.Label)
 		}
 	}
-	return out
+	return append(out, c.sloStale()...)
 }
 
 func sameFiles(a, b []File) bool {

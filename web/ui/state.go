@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/servesim/servesim/engine/report/plots"
+	"github.com/servesim/servesim/engine/slo"
 )
 
 // Preset is an entry of GET /api/presets.
@@ -72,15 +73,16 @@ type Stats struct {
 type Result struct {
 	RunID   string   `json:"run_id"`
 	Summary struct { // the API's snake_case keys (api/openapi.json)
-		Requests         int     `json:"requests"`
-		OK               int     `json:"ok"`
-		PrefillTokens    int64   `json:"prefill_tokens"`
-		DecodeTokens     int64   `json:"decode_tokens"`
-		TTFT             Stats   `json:"ttft"`
-		E2E              Stats   `json:"e2e"`
-		TokenLatency     Stats   `json:"token_latency"`
-		MaxCompletionNs  int64   `json:"max_completion_ns"`
-		DecodeThroughput float64 `json:"decode_throughput"`
+		Requests         int         `json:"requests"`
+		OK               int         `json:"ok"`
+		PrefillTokens    int64       `json:"prefill_tokens"`
+		DecodeTokens     int64       `json:"decode_tokens"`
+		TTFT             Stats       `json:"ttft"`
+		E2E              Stats       `json:"e2e"`
+		TokenLatency     Stats       `json:"token_latency"`
+		MaxCompletionNs  int64       `json:"max_completion_ns"`
+		DecodeThroughput float64     `json:"decode_throughput"`
+		SLO              *slo.Report `json:"slo"` // engine/slo's judgement (slo.go shows it)
 	} `json:"summary"`
 	StatusCounts map[string]int `json:"status_counts"`
 	Iterations   int            `json:"iterations"`
@@ -180,7 +182,7 @@ var Fields = []Field{
 
 // field is the panel field with that key (zero Field if none).
 func field(key string) Field {
-	for _, f := range Fields {
+	for _, f := range append(Fields[:len(Fields):len(Fields)], SLOFields...) {
 		if f.Key == key {
 			return f
 		}
