@@ -280,8 +280,11 @@ type Result struct {
 	WorkloadName string              `json:"workload_name"`
 	Config       engine.Config       `json:"config"`
 	Resolved     engine.Resolved     `json:"resolved"`
-	Plots        report.Plots        `json:"plots"`
-	Files        []string            `json:"files"`
+	// Serving: run_meta.json's prefix_cache, routing and disaggregation
+	// sections, each present when its feature is on.
+	Serving report.Serving `json:"serving"`
+	Plots   report.Plots   `json:"plots"`
+	Files   []string       `json:"files"`
 }
 
 // outputOf checks ?format and ?file (cheap, so before anything else).
@@ -535,7 +538,7 @@ func resultOf(o *runner.Output) Result {
 	return Result{APIVersion: Version, RunID: report.RunID(o.Result), Summary: summary, StatusCounts: counts,
 		Iterations: o.Result.NumBatches, Restarts: o.Result.Restarts, Extrapolated: o.Result.Extrapolated, SimulatedNs: o.Result.EndNs,
 		Profile: o.Result.Profile, Workload: o.Result.Workload, WorkloadName: o.Meta.WorkloadName,
-		Config: o.Result.Config, Resolved: o.Result.Resolved, Plots: plots, Files: report.Files}
+		Config: o.Result.Config, Resolved: o.Result.Resolved, Serving: report.ServingOf(o.Result), Plots: plots, Files: report.Files}
 }
 
 // parse reads a simulation request: query parameters (GET), a JSON body,

@@ -106,15 +106,9 @@ func RunMeta(w io.Writer, res *engine.Result, meta Meta) error {
 		doc.Timing = map[string]any{"model": res.TimingModel, "why": why, "engine": res.Engine,
 			"charged": "GPU at the padded size (attention at the real shape), embedding and LM head; host time from host_overheads.csv"}
 	}
-	if st := res.PrefixCache; st != nil { // absent when off: the seed's file stays as it was
-		doc.PrefixCache = prefixCacheMeta(res, st)
-	}
-	if engine.LoadAwareRouting(res.Config.Cluster.GlobalScheduler) {
-		doc.Routing = routingMeta(res)
-	}
-	if res.Disagg != nil {
-		doc.Disaggregation = disaggMeta(res)
-	}
+	// Each absent when its feature is off: the seed's file stays as it was.
+	sv := ServingOf(res)
+	doc.PrefixCache, doc.Routing, doc.Disaggregation = sv.PrefixCache, sv.Routing, sv.Disaggregation
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(doc)

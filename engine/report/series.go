@@ -33,6 +33,7 @@ func plotData(res *engine.Result, l latencies) Plots {
 	p.Iterations = iterations(res)
 	p.Requests = requestPoints(res)
 	p.Breakdown = breakdown(res)
+	p.ReplicaLoad = replicaLoad(res)
 	return p
 }
 

@@ -206,6 +206,7 @@ func (c *Root) inputs() (runInputs, error) {
 	if c.scheduler() == "lightllm" {
 		send["scheduler.block_size"] = "1"
 	}
+	c.servingSend(send)
 	cfg, err := configJSON(send)
 	if err != nil {
 		return runInputs{}, err
@@ -408,7 +409,9 @@ func (c *Root) drawCharts() {
 	if c.Result == nil {
 		return
 	}
-	c.Charts = charts.All(c.Result.Plots, charts.Options{EndS: float64(c.Result.SimulatedNs) / 1e9, LogX: c.LogX})
+	o := charts.Options{EndS: float64(c.Result.SimulatedNs) / 1e9, LogX: c.LogX}
+	hitT, hitRate := c.Result.Serving.hitSeries()
+	c.Charts = append(charts.All(c.Result.Plots, o), charts.Serving(c.Result.Plots.ReplicaLoad, hitT, hitRate, o)...)
 	c.chartsDirty = true
 }
 
@@ -498,7 +501,10 @@ func (c *Root) PresetInfo() *Preset {
 func (c *Root) scheduler() string { return c.Value(field("scheduler.type")) }
 
 // Choice is one option of a select.
-type Choice struct{ Value, Label, Title string }
+type Choice struct {
+	Value, Label, Title string
+	Disabled            bool // cannot work with the other settings (Title says why)
+}
 
 // OptionsOf lists a select's choices: its fixed ones, the selected profile
 // set's tensor-parallel sizes, or the embedded profile sets, labelled with
@@ -509,9 +515,10 @@ func (c *Root) OptionsOf(f Field) []Choice {
 	switch {
 	case f.Options != nil:
 		for _, o := range f.Options {
-			out = append(out, Choice{Value: o, Label: o})
+			why := c.choiceWhy(f, o)
+			out = append(out, Choice{Value: o, Label: optionLabel(f.Key, o), Title: why, Disabled: why != ""})
 		}
-	case f.Key == "replica.tensor_parallel_size":
+	case numericSelect(f.Key):
 		if p := c.SelectedProfile(); p != nil {
 			for _, tp := range p.TensorParallel {
 				out = append(out, Choice{Value: strconv.Itoa(tp), Label: strconv.Itoa(tp), Title: "profiled in " + p.Name})
@@ -554,6 +561,9 @@ func (c *Root) Why(f Field) string {
 	if f.Key == "cluster.global_scheduler" && c.Value(field("cluster.num_replicas")) == "1" {
 		return "applies with more than one replica"
 	}
+	if w := c.servingWhy(f); w != "" {
+		return w
+	}
 	if f.Key == "predictor.profile" && len(c.ProfileFiles) > 0 {
 		return "your profile files replace it (Reset forgets them)"
 	}
@@ -595,6 +605,7 @@ func (c *Root) HandleField(f Field, event vugu.DOMEvent) {
 			return
 		}
 		c.Cfg[f.Key] = event.PropString("target", "value")
+		c.servingChoice(f)
 		switch f.Key {
 		case "scheduler.type":
 			c.autoSched = false // the user's choice stays
@@ -850,6 +861,7 @@ func (c *Root) RunSummary() string {
 	} else {
 		s += ", trace arrivals"
 	}
+	s += servingSummary(cfg)
 	p := c.Result.Profile
 	s += ", " + p.Name + " (" + strings.ToUpper(p.Kind) + ")"
 	if cfg["predictor.extrapolate"] == "true" {

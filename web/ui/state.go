@@ -95,10 +95,11 @@ type Result struct {
 		Files  []string `json:"files"`
 		Notes  []string `json:"notes"`
 	} `json:"workload"`
-	WorkloadName string      `json:"workload_name"`
-	Config       settings    `json:"config"`
-	Plots        plots.Plots `json:"plots"`
-	Files        []string    `json:"files"`
+	WorkloadName string        `json:"workload_name"`
+	Serving      ServingResult `json:"serving"`
+	Config       settings      `json:"config"`
+	Plots        plots.Plots   `json:"plots"`
+	Files        []string      `json:"files"`
 }
 
 // Problem is an API error (problem+json).
@@ -154,8 +155,10 @@ type Field struct {
 	Help     string // what it does, as the input's title
 }
 
-// Fields are the config panel's settings.
-var Fields = []Field{
+// Fields are the config panel's settings (the serving features' last).
+var Fields = append(coreFields, servingFields...)
+
+var coreFields = []Field{
 	{Key: "scheduler.type", Label: "scheduler", Kind: "select", Options: []string{"sarathi", "vllm", "vllm_v1", "orca", "faster_transformer", "lightllm"}},
 	{Key: "scheduler.chunk_size", Label: "chunk size", Kind: "number", Schedulers: []string{"sarathi"}, Help: "prompt tokens per iteration (Sarathi's chunked prefill)"},
 	{Key: "scheduler.max_tokens_in_batch", Label: "max tokens in batch", Kind: "number", Schedulers: []string{"vllm", "lightllm"}},
@@ -168,7 +171,7 @@ var Fields = []Field{
 	{Key: "scheduler.block_size", Label: "KV block size", Kind: "number", Schedulers: []string{"sarathi", "vllm", "vllm_v1", "orca", "faster_transformer"}},
 	{Key: "scheduler.watermark_blocks_fraction", Label: "watermark fraction", Kind: "number", Schedulers: []string{"sarathi", "vllm"}},
 	{Key: "cluster.num_replicas", Label: "replicas", Kind: "number"},
-	{Key: "cluster.global_scheduler", Label: "global scheduler", Kind: "select", Options: []string{"round_robin", "random", "lor"}},
+	{Key: "cluster.global_scheduler", Label: "global scheduler", Kind: "select", Options: []string{"round_robin", "random", "lor", "least_loaded", "power_of_two", "prefix_affinity"}},
 	{Key: "replica.tensor_parallel_size", Label: "tensor parallel", Kind: "select"}, // the profile set's TP sizes
 	{Key: "replica.num_pipeline_stages", Label: "pipeline stages", Kind: "number"},
 	{Key: "workload.qps", Label: "QPS (generated arrivals)", Kind: "number", Arrivals: true},
@@ -234,7 +237,7 @@ func configJSON(overrides map[string]string) (map[string]any, error) {
 		f := field(k)
 		var val any = v
 		kind := f.Kind
-		if k == "replica.tensor_parallel_size" {
+		if numericSelect(k) {
 			kind = "number" // a select of numbers
 		}
 		switch kind {

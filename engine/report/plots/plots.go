@@ -81,4 +81,20 @@ type Plots struct {
 	Iterations   Iterations    `json:"iterations"`
 	Requests     Requests      `json:"requests"`
 	Breakdown    Breakdown     `json:"breakdown"`
+	// ReplicaLoad is set under a load-aware router only.
+	ReplicaLoad *ReplicaLoad `json:"replica_load,omitempty"`
+}
+
+// ReplicaLoad is each replica's queued tokens over time under a load-aware
+// router (batch_metrics.csv's queued_tokens): per replica, the largest
+// value its batches saw in each of about 200 time buckets (buckets where it
+// ran no batch are left out).
+type ReplicaLoad struct {
+	Replicas []ReplicaSeries `json:"replicas"`
+}
+
+// ReplicaSeries is one replica's load series.
+type ReplicaSeries struct {
+	T   []float64 `json:"t"`   // bucket start, s
+	Max []float64 `json:"max"` // queued tokens, the bucket's largest
 }

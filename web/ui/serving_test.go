@@ -1,0 +1,92 @@
+package ui
+
+import (
+	"fmt"
+
+	"github.com/servesim/servesim/engine"
+	"strings"
+	"testing"
+)
+
+// TestServingRules: each serving setting is enabled only where it applies
+// (per router, replica count, scheduler and workload kind), prefix_affinity
+// turns prefix caching on and sends it, and a setting that does not apply
+// is not sent.
+func TestServingRules(t *testing.T) {
+	base := settings{"scheduler.type": "sarathi", "cluster.num_replicas": "1", "cluster.global_scheduler": "round_robin",
+		"replica.num_pipeline_stages": "1", "predictor.profile": "a100/qwen3-0.6b", "replica.tensor_parallel_size": "1"}
+	c := &Root{Cfg: map[string]string{}, Preset: "seed",
+		Presets:  []Preset{{Name: "seed", Files: []string{"seed/vidur_trace.csv"}, Config: base}, {Name: "synthetic", Config: base}},
+		Profiles: []Profile{{Name: "a100/qwen3-0.6b", TensorParallel: []int{1, 2}}}}
+	why := func(key string) string { return c.Why(field(key)) }
+	type want struct{ key, why string } // why "": enabled
+	check := func(step string, ws ...want) {
+		t.Helper()
+		for _, w := range ws {
+			got := why(w.key)
+			if (w.why == "") != (got == "") || !strings.Contains(got, w.why) {
+				t.Errorf("%s: %s disabled %q, want %q", step, w.key, got, w.why)
+			}
+		}
+	}
+	check("seed, 1 replica",
+		want{"cluster.global_scheduler", "more than one replica"}, want{"cluster.prefill_replicas", "at least 2 replicas"},
+		want{"cluster.kv_transfer_link", "prefill replicas > 0"}, want{"cluster.prefix_affinity_load_cap", "prefix_affinity router"},
+		want{"workload.system_prompt_tokens", "generated workloads only"}, want{"workload.session_turns", "generated workloads only"},
+		want{"scheduler.enable_prefix_caching", ""})
+	c.Cfg["cluster.num_replicas"] = "4"
+	c.Cfg["cluster.prefill_replicas"] = "2"
+	check("4 replicas, 2 prefill", want{"cluster.global_scheduler", ""}, want{"cluster.prefill_replicas", ""},
+		want{"cluster.kv_transfer_link", ""}, want{"cluster.kv_transfer_gbps", ""}, want{"cluster.decode_tensor_parallel_size", ""})
+	c.Cfg["cluster.kv_transfer_gbps"] = "25"
+	check("custom bandwidth", want{"cluster.kv_transfer_link", "custom bandwidth replaces"})
+	c.Cfg["scheduler.type"] = "orca"
+	check("orca", want{"cluster.prefill_replicas", "sarathi or vllm_v1"}, want{"cluster.kv_transfer_gbps", "prefill replicas > 0"})
+	for _, o := range c.OptionsOf(field("cluster.global_scheduler")) {
+		if o.Value == "prefix_affinity" && (!o.Disabled || !strings.Contains(o.Title, "needs prefix caching")) {
+			t.Errorf("orca: prefix_affinity offered: %+v", o)
+		}
+	}
+	if in, _ := c.inputs(); strings.Contains(in.body, "prefill_replicas") || strings.Contains(in.body, "kv_transfer") {
+		t.Errorf("orca run body sends disaggregation: %s", in.body)
+	}
+	c.Cfg["scheduler.type"] = "vllm_v1"
+	c.Cfg["cluster.global_scheduler"] = "prefix_affinity"
+	c.servingChoice(field("cluster.global_scheduler"))
+	check("prefix_affinity", want{"scheduler.enable_prefix_caching", "prefix_affinity routing needs it"}, want{"cluster.prefix_affinity_load_cap", ""})
+	if in, _ := c.inputs(); !strings.Contains(in.body, `"enable_prefix_caching":true`) || !strings.Contains(in.body, `"prefill_replicas":2`) || !strings.Contains(in.body, `"kv_transfer_gbps":25`) {
+		t.Errorf("prefix_affinity run body: %s", in.body)
+	}
+	c.Preset = "synthetic"
+	check("synthetic", want{"workload.system_prompt_tokens", ""}, want{"workload.session_turns", ""},
+		want{"workload.system_prompt_share", "system prompt tokens > 0"})
+	c.Cfg["workload.system_prompt_tokens"] = "512"
+	check("synthetic with a system prompt", want{"workload.system_prompt_share", ""}, want{"workload.num_system_prompts", ""})
+	if s := servingSummary(settings{"scheduler.enable_prefix_caching": "true", "cluster.prefill_replicas": "2", "cluster.kv_transfer_link": "pcie"}); s != ", prefix caching, disaggregated: 2 prefill replicas, KV over pcie" {
+		t.Errorf("summary %q", s)
+	}
+	var labels []string
+	for _, o := range c.OptionsOf(field("cluster.kv_transfer_link")) {
+		labels = append(labels, o.Label)
+	}
+	if strings.Join(labels, "|") != "NVLink 4 (450 GB/s)|PCIe 5.0 x16 (64 GB/s)|RDMA, one 400 Gb/s NIC (50 GB/s)" {
+		t.Errorf("link labels %v", labels)
+	}
+}
+
+// The page's link labels state the engine's preset bandwidths.
+func TestLinkLabels_AreTheEngines(t *testing.T) {
+	if len(linkLabels) != len(engine.KVLinkNames) {
+		t.Errorf("%d labels, %d presets", len(linkLabels), len(engine.KVLinkNames))
+	}
+	for i, n := range engine.KVLinkNames {
+		if !strings.HasSuffix(linkLabels[n], fmt.Sprintf("(%g GB/s)", engine.KVLinks[n])) || field("cluster.kv_transfer_link").Options[i] != n {
+			t.Errorf("%s: label %q, engine %g GB/s", n, linkLabels[n], engine.KVLinks[n])
+		}
+	}
+	for _, g := range engine.GlobalSchedulerNames {
+		if _, ok := routerLabels[g]; !ok {
+			t.Errorf("router %s is not offered", g)
+		}
+	}
+}
