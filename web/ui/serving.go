@@ -79,12 +79,6 @@ func (c *Root) disaggregated() bool {
 	return c.intValue("cluster.prefill_replicas") > 0 && c.Why(field("cluster.prefill_replicas")) == ""
 }
 
-// prefixCachingOn reports whether the next run caches prefixes.
-func (c *Root) prefixCachingOn() bool {
-	f := field("scheduler.enable_prefix_caching")
-	return c.Value(f) == "true" && c.Why(f) == ""
-}
-
 // generatedWorkload reports whether the next run's requests are generated
 // (the synthetic preset), not read from files.
 func (c *Root) generatedWorkload() bool {
