@@ -219,15 +219,15 @@ func (s ServingResult) hitSeries() (t, rate []float64) {
 	return t, rate
 }
 
-// pct renders a fraction as a percentage with four significant digits.
-func pct(f float64) string { return sig4(100*f) + "%" }
+// percent renders a fraction as a percentage with four significant digits.
+func percent(f float64) string { return sig4(100*f) + "%" }
 
 // busy is a pool's busy share of the run's simulated time (per replica).
 func busy(p PoolStats, simNs int64) string {
 	if simNs <= 0 || p.Replicas == 0 {
 		return "–"
 	}
-	return pct(float64(p.BusyNs) / float64(simNs) / float64(p.Replicas))
+	return percent(float64(p.BusyNs) / float64(simNs) / float64(p.Replicas))
 }
 
 // ServingPanel shows a run's serving features: the prefix cache's hits,
@@ -243,7 +243,7 @@ func (p *ServingPanel) S() ServingResult { return p.Res.Serving }
 func (p *ServingPanel) PrefixLine() string {
 	pc := p.Res.Serving.PrefixCache
 	return fmt.Sprintf("hit rate %s (%s of %s prompt tokens of admitted requests found cached, blocks of %d tokens); %s prefill tokens saved; %s blocks evicted",
-		pct(pc.HitRate), num(pc.HitTokens), num(pc.PromptTokens), pc.BlockSize, num(pc.Saved), num(pc.Evicted))
+		percent(pc.HitRate), num(pc.HitTokens), num(pc.PromptTokens), pc.BlockSize, num(pc.Saved), num(pc.Evicted))
 }
 
 // LinkLine summarises the KV transfers.
