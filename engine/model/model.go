@@ -142,7 +142,17 @@ var nodes = []Node{
 	{"h100_pairwise_nvlink", 4},
 	{"h100_dgx", 8},
 	{"a40_pairwise_nvlink", 8},
+	{RooflineNVLinkNode, 8},
+	{RooflinePCIeNode, 8},
 }
+
+// The nodes of roofline estimates (engine/roofline): 8 GPUs on NVLink or on
+// PCIe, their collectives priced from the GPU's link bandwidth. Their
+// network CSVs come with the estimate's profile set.
+const (
+	RooflineNVLinkNode = "roofline_nvlink"
+	RooflinePCIeNode   = "roofline_pcie"
+)
 
 // LookupNode returns a node SKU by name.
 func LookupNode(name string) (Node, error) {

@@ -66,6 +66,14 @@ func NewSet(fsys fs.FS, origin string, meta Meta, provenance string) (*Set, erro
 	return s, nil
 }
 
+// NewGenerated makes a set of CSVs a program generated for meta's model,
+// which need not be in the model table (an estimate for a model read from
+// its config.json): the caller vouches for the shape. Its tables are
+// parsed once per load options, as Open's.
+func NewGenerated(fsys fs.FS, origin string, meta Meta, provenance string) *Set {
+	return &Set{FS: fsys, Origin: origin, Meta: meta, Provenance: provenance, cache: &tableCache{m: map[string]*tables{}}}
+}
+
 // tableCache keeps a Set's parsed tables by load options. A Set built
 // without Open has none and parses its CSVs for every Predictor.
 type tableCache struct {
