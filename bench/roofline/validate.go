@@ -190,8 +190,8 @@ var layerOps = map[string]bool{"input_layernorm": true, "attn_pre_proj": true, "
 // time, where errors of the operators may cancel or add.
 func layerSums(ps []pred) []pred {
 	type key struct {
-		g, m   string
-		tp, n  float64
+		g, m  string
+		tp, n float64
 	}
 	sum := map[key]*pred{}
 	var order []key
