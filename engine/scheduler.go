@@ -31,6 +31,7 @@ type replica struct {
 	// step launched and not yet advanced, and finished requests whose
 	// blocks are freed when their step's outputs are processed.
 	hostBusy, deferFree bool
+	idleSince, wokeAt   int64 // when the host loop last went idle, and last woke from idle (ns)
 	launched            *batch
 	deferred            []*request
 	// Prefix caching (prefix.go): nil when off.

@@ -22,7 +22,9 @@ import (
 // launch_{n+1} = end_{n-1} + host_{n+1} whenever the GPU is the bottleneck,
 // and when the host is (host_n > the GPU time it hides behind) the host
 // cannot start step n+1 before it has launched step n. With nothing in
-// flight a step costs host + gpu (+ sync_ms). An arrival is seen by the next
+// flight a step costs host + gpu (+ sync_ms); the first step launched on
+// waking after more than idle_host.after_ms without work takes engine.json's
+// idle_host time instead of the busy-step table's. An arrival is seen by the next
 // iteration that starts at or after it (an arrival during step n, with n+1
 // in flight, is first scheduled at end_n, in step n+2). With overlap "sync"
 // the host waits for each step it launched: end_{n+1} = end_n + host_{n+1} +
@@ -84,7 +86,18 @@ func (s *sim) wake(rp *replica) error {
 		return nil
 	}
 	rp.hostBusy = true
+	rp.wokeAt = s.now
 	return s.hostLoop(rp, nil)
+}
+
+// hostMs is the host time of step b: the idle-start time (engine.json's
+// idle_host) when the host loop launches it on waking after more than
+// idle_host.after_ms without work, else host_overheads.csv's.
+func (s *sim) hostMs(rp *replica, b *batch, prev *batch) (float64, error) {
+	if ih := s.timing.spec.IdleHost; ih != nil && prev == nil && rp.wokeAt == s.now && s.now-rp.idleSince > predict.Nanos(ih.AfterMs) {
+		return ih.Ms(int(b.key.NumPrefills), int(b.key.T-b.key.Bd)), nil
+	}
+	return rp.pred.Host(b.key)
 }
 
 // hostLoop is one iteration of the engine's host loop at s.now; proc is the
@@ -111,6 +124,7 @@ func (s *sim) hostLoop(rp *replica, proc *batch) error {
 			s.push(event{at: prev.rec.EndAt, kind: evHostLoop, replica: int32(rp.id), b: prev})
 		} else {
 			rp.hostBusy = false
+			rp.idleSince = s.now
 		}
 		return nil
 	}
@@ -119,7 +133,7 @@ func (s *sim) hostLoop(rp *replica, proc *batch) error {
 	if err != nil {
 		return fmt.Errorf("batch %d at t=%d ns: %w", b.id, s.now, err)
 	}
-	hostMs, err := rp.pred.Host(b.key)
+	hostMs, err := s.hostMs(rp, b, prev)
 	if err != nil {
 		return fmt.Errorf("batch %d at t=%d ns: %w", b.id, s.now, err)
 	}

@@ -285,3 +285,28 @@ func TestEngineTiming_ClosedLoop(t *testing.T) {
 	}
 	wantTimes(t, "B", tokenTimes(res, 1), 41.5)
 }
+
+// TestEngineTiming_IdleHost: engine.json's idle_host (after 1 ms without
+// work: 3 ms + 0.5 per prefill + 0.01 per prefill token) replaces the busy
+// table (2 + 1 + 0.01) for the first step after the host loop idled longer
+// than after_ms. By hand, 100-token prompts of one output token each:
+// A at 0 (the loop has just started, not idled): host 4, token at 4 + 6 +
+// 0.5 = 10.5; B at 100 (idle since 10.5): host 4.5, token at 111; C at
+// 111.5 (idle 0.5 ms only): host 4, token at 122.
+func TestEngineTiming_IdleHost(t *testing.T) {
+	cfg := engineConfig()
+	tm := enginetest.Uniform(0.01, 0.02, 0.1, 0.1)
+	tm.MLP["add"] = 0
+	tm.MLP["emb"], tm.MLP["lm_head"] = 0.2, 0.2
+	tm.Engine = `{"engine":"test","overlap":"async","cuda_graph_batch_sizes":[1,2,4,8],"mixed_graph_token_sizes":[8,16,32,64,128],"sync_ms":0.5,"fused_ops":["add"],
+ "idle_host":{"after_ms":1,"base_ms":3,"per_prefill_ms":0.5,"per_prefill_token_ms":0.01,"source":"hand-chosen"}}`
+	tm.Host = []enginetest.HostRow{{Batch: 1, Base: 2, PerPrefill: 1, PerToken: 0.01}, {Batch: 128, Base: 2, PerPrefill: 1, PerToken: 0.01}}
+	set := enginetest.Set(qwen3(t), tm, 4096, 128)
+	res := run(t, cfg, trace(t, "arrived_at,num_prefill_tokens,num_decode_tokens\n0,100,1\n0.1,100,1\n0.1115,100,1\n", cfg), set)
+	wantTimes(t, "A", tokenTimes(res, 0), 10.5)
+	wantTimes(t, "B (after idling)", tokenTimes(res, 1), 111)
+	wantTimes(t, "C (idle under after_ms)", tokenTimes(res, 2), 122)
+	if h := res.Batches[1].HostNs; h != 4500000 {
+		t.Errorf("B's step host %d ns, want 4.5 ms", h)
+	}
+}

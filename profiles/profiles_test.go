@@ -3,6 +3,9 @@ package profiles_test
 import (
 	"context"
 	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io/fs"
 	"math"
 	"path/filepath"
 	"strconv"
@@ -10,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/servesim/servesim/engine"
+	"github.com/servesim/servesim/engine/model"
+	"github.com/servesim/servesim/engine/predict"
 	"github.com/servesim/servesim/engine/report"
 	"github.com/servesim/servesim/engine/workload"
 	"github.com/servesim/servesim/internal/sharedtest"
@@ -151,5 +156,75 @@ func TestEngineLayoutSet(t *testing.T) {
 	}
 	if err := profiles.Check(set, profiles.Embedded().Network()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestH200InSitu: the measured H200 set reproduces the engine's own
+// whole-graph measurements it was built from (bench/gpu/h200/engine):
+// every decode graph at contexts spread over [0.5, 1.5] x the mean (and,
+// more loosely, at a uniform context of 512), and every mixed graph holding one fresh
+// prefill that fills it. A wrong in-situ factor, attention shift, logit
+// row count or mixed-graph scale moves these by more than the bounds.
+func TestH200InSitu(t *testing.T) {
+	set, err := profiles.Embedded().Open("h200/qwen3-0.6b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := model.Lookup("Qwen/Qwen3-0.6B")
+	n, _ := model.LookupNode("h100_pairwise_nvlink")
+	p, err := predict.New(set, nil, predict.Options{Model: m, Node: n, TP: 1, PP: 1, HeadDim: 128, KVCachePredictionGranularity: 64,
+		AttentionDecodeBatchingOverhead: 0.1, AttentionPrefillBatchingOverhead: 0.1, HostOverheads: true, LMHead: true, Embedding: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stage := func(b predict.Batch) float64 {
+		t.Helper()
+		bd, _, _, err := p.EngineStage(set.Engine, p.KeyOf(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bd.ModelMs()
+	}
+	var ictx struct {
+		Uniform512 map[string]float64            `json:"uniform512"`
+		Spread     map[string]map[string]float64 `json:"spread"`
+	}
+	var insitu struct {
+		Mixed map[string]float64 `json:"mixed"`
+	}
+	for f, v := range map[string]any{"insitu_ctx.json": &ictx, "insitu.json": &insitu} {
+		b, err := fs.ReadFile(set.FS, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(what string, got, want, tol float64) {
+		t.Helper()
+		if math.Abs(got/want-1) > tol {
+			t.Errorf("%s: predicted %.3f ms, measured %.3f ms (%+.1f%%, bound %.0f%%)", what, got, want, 100*(got/want-1), 100*tol)
+		}
+	}
+	decode := func(b, ctx int) float64 {
+		return stage(predict.Batch{NumRequests: b, Tokens: b, NumDecodes: b, DecodeContextSum: int64(b * ctx), DecodeContextMax: ctx, LogitSeqs: b})
+	}
+	if len(ictx.Uniform512) < 10 || len(insitu.Mixed) < 10 {
+		t.Fatalf("in-situ files hold %d decode and %d mixed graphs", len(ictx.Uniform512), len(insitu.Mixed))
+	}
+	for bs, want := range ictx.Uniform512 {
+		b, _ := strconv.Atoi(bs)
+		// The set follows the spread contexts a real batch has; a uniform
+		// batch at 512 runs up to 7% faster (graph 64) or slower.
+		check(fmt.Sprintf("decode graph %d at a uniform context of 512", b), decode(b, 512), want, 0.08)
+		for cs, want := range ictx.Spread[bs] {
+			c, _ := strconv.Atoi(cs)
+			check(fmt.Sprintf("decode graph %d at mean context %d", b, c), decode(b, c), want, 0.04)
+		}
+	}
+	for ss, want := range insitu.Mixed {
+		s, _ := strconv.Atoi(ss)
+		check(fmt.Sprintf("mixed graph %d", s), stage(predict.Batch{NumRequests: 1, Tokens: s, Prefills: []predict.Prefill{{Chunk: s}}, NewRequests: 1, LogitSeqs: 1}), want, 0.03)
 	}
 }

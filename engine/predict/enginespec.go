@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math"
 	"path"
 	"slices"
@@ -37,6 +38,72 @@ type EngineSpec struct {
 	// FusedOps are mlp.csv ops the engine fuses into others: they have no
 	// column and cost nothing on their own.
 	FusedOps []string `json:"fused_ops"`
+	// MixedGraphLogitRows, if > 0, is the sequence bound of the mixed CUDA
+	// graphs: a mixed graph of padded size s computes the LM head for
+	// min(s, MixedGraphLogitRows) rows whatever the step samples. 0: the LM
+	// head runs on the sequences that sample (an engine that computes
+	// logits outside its graphs).
+	MixedGraphLogitRows int `json:"mixed_graph_logit_rows,omitempty"`
+	// MixedGraphMLPScale is, per mixed-graph token size, a factor on
+	// mlp.csv's ops (token ops, embedding, LM head) of a step that runs in
+	// that mixed graph: for sizes that both graph kinds capture, mlp.csv's
+	// row holds the decode graph's in-graph timing and the mixed graph's
+	// measured step differs from it.
+	MixedGraphMLPScale map[int]float64 `json:"mixed_graph_mlp_scale,omitempty"`
+	// DecodeAttentionBatched says attention.csv's attn_decode rows time the
+	// whole decode batch as the engine launches it, so Vidur's
+	// attention_decode_batching_overhead_fraction (an allowance for timing
+	// batched decode attention from single-sequence kernels) is not added.
+	DecodeAttentionBatched bool `json:"decode_attention_batched,omitempty"`
+	// DecodeGraphAttentionByKeys says the engine's decode attention splits
+	// a step's keys evenly over work items bounded by the CUDA graph's
+	// padded batch P, so its time follows the keys read: a decode graph
+	// step of B sequences of mean context c costs attn_decode's row of
+	// batch P at context B*c/P (the same keys), not the row of batch B.
+	DecodeGraphAttentionByKeys bool `json:"decode_graph_attention_by_keys,omitempty"`
+	// PrefillLaunch, if set, says the engine runs all of a step's prefills
+	// in one attention launch of independent query tiles, each prefill
+	// over its own cached context: a step of several prefills costs the
+	// smallest profiled prefill's row (the launch's fixed cost) plus the
+	// larger of (a) each prefill's own row less that fixed cost, scaled by
+	// the share of the GPU its tiles fill alone (min(1, tiles / SMs)), and
+	// summed, and (b) the longest prefill's own row less the fixed cost.
+	// Without it, Vidur's single row keyed by sqrt(sum of squared chunks)
+	// and the summed cached context, plus its batching overhead.
+	PrefillLaunch *PrefillLaunch `json:"prefill_launch,omitempty"`
+	// IdleHost, if set, is the host time of a step that the host loop
+	// launches after waiting idle for longer than IdleHost.AfterMs (an
+	// engine that sleeps while it has no work): such a step costs this
+	// instead of host_overheads.csv's busy-step time.
+	IdleHost *IdleHost `json:"idle_host,omitempty"`
+}
+
+// PrefillLaunch is the geometry of the engine's prefill attention launch:
+// a prefill of c tokens runs ceil(c / QueryTile) * TilesPerQueryBlock
+// thread blocks on a GPU of SMs multiprocessors.
+type PrefillLaunch struct {
+	SMs                int `json:"sms"`
+	QueryTile          int `json:"query_tile"`
+	TilesPerQueryBlock int `json:"tiles_per_query_block"`
+}
+
+// IdleHost is the host time of a step started from idle: BaseMs +
+// PerPrefillMs * prefills + PerPrefillTokenMs * prefill tokens.
+type IdleHost struct {
+	// AfterMs is how long the host loop must have had no work for the
+	// next step to count as started from idle.
+	AfterMs           float64 `json:"after_ms"`
+	BaseMs            float64 `json:"base_ms"`
+	PerPrefillMs      float64 `json:"per_prefill_ms"`
+	PerPrefillTokenMs float64 `json:"per_prefill_token_ms"`
+	// Source says where the numbers come from (a designed probe, its file).
+	Source string `json:"source"`
+}
+
+// Ms is the idle-start host time of a step with prefills prefills and
+// prefillTokens prefill tokens.
+func (h *IdleHost) Ms(prefills, prefillTokens int) float64 {
+	return h.BaseMs + h.PerPrefillMs*float64(prefills) + h.PerPrefillTokenMs*float64(prefillTokens)
 }
 
 // Overlap values of engine.json.
@@ -94,6 +161,35 @@ func ParseEngineSpec(b []byte, file string) (*EngineSpec, error) {
 	if math.IsNaN(e.SyncMs) || math.IsInf(e.SyncMs, 0) || e.SyncMs < 0 {
 		bad(`"sync_ms": expected a finite number >= 0, got %v`, e.SyncMs)
 	}
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+	if e.MixedGraphLogitRows < 0 {
+		bad(`"mixed_graph_logit_rows": expected an integer >= 0, got %d`, e.MixedGraphLogitRows)
+	}
+	for _, size := range slices.Sorted(maps.Keys(e.MixedGraphMLPScale)) {
+		v := e.MixedGraphMLPScale[size]
+		if !slices.Contains(e.MixedGraphTokenSizes, size) {
+			bad(`"mixed_graph_mlp_scale": key %d is not one of mixed_graph_token_sizes`, size)
+		}
+		if !finite(v) || v <= 0 {
+			bad(`"mixed_graph_mlp_scale"[%d]: expected a finite number > 0, got %v`, size, v)
+		}
+	}
+	if l := e.PrefillLaunch; l != nil && (l.SMs < 1 || l.QueryTile < 1 || l.TilesPerQueryBlock < 1) {
+		bad(`"prefill_launch": expected sms, query_tile and tiles_per_query_block >= 1, got %d, %d, %d`, l.SMs, l.QueryTile, l.TilesPerQueryBlock)
+	}
+	if h := e.IdleHost; h != nil {
+		for _, f := range []struct {
+			key string
+			v   float64
+		}{{"after_ms", h.AfterMs}, {"base_ms", h.BaseMs}, {"per_prefill_ms", h.PerPrefillMs}, {"per_prefill_token_ms", h.PerPrefillTokenMs}} {
+			if !finite(f.v) || f.v < 0 {
+				bad(`"idle_host"."%s": expected a finite number >= 0, got %v`, f.key, f.v)
+			}
+		}
+		if strings.TrimSpace(h.Source) == "" {
+			bad(`"idle_host"."source": expected where the numbers come from, got an empty string`)
+		}
+	}
 	seen := map[string]bool{}
 	for i, op := range e.FusedOps {
 		switch {
@@ -127,6 +223,14 @@ func jsonPos(b []byte, err error) error {
 	line := 1 + bytes.Count(b[:off], []byte("\n"))
 	col := int(off) - bytes.LastIndexByte(b[:off], '\n')
 	return fmt.Errorf("line %d, column %d: %w", line, col, err)
+}
+
+// LaunchOrNil is e's prefill_launch, nil if e is nil or has none.
+func (e *EngineSpec) LaunchOrNil() *PrefillLaunch {
+	if e == nil {
+		return nil
+	}
+	return e.PrefillLaunch
 }
 
 // Fused reports whether engine.json declares op fused.
@@ -291,28 +395,49 @@ func (p *Predictor) EngineStage(spec *EngineSpec, k Key) (b Breakdown, mode stri
 	if err != nil {
 		return b, mode, padded, err
 	}
+	scale := 1.0
+	if mode == ModeGraphMixed {
+		if f, ok := spec.MixedGraphMLPScale[padded]; ok {
+			scale = f
+			ops = ops.scaled(f)
+		}
+	}
 	b.InputLN, b.PreProj, b.Rope, b.PostProj, b.PostLN = ops.inputLN, ops.preProj, ops.rope, ops.postProj, ops.postLN
 	b.UpProj, b.Act, b.DownProj, b.Add, b.TPComm = ops.up, ops.act, ops.down, ops.add, ops.tp
 	if b.KVSave, err = p.kv(padded); err != nil {
 		return b, mode, padded, err
 	}
-	if b.AttnDecode, err = p.attnDecode(int(k.Bd), int(k.Kd)); err != nil {
+	bd, kd := int(k.Bd), int(k.Kd)
+	if mode == ModeGraph && spec.DecodeGraphAttentionByKeys && bd < padded {
+		bd, kd = padded, int((int64(k.Bd)*int64(k.Kd)+int64(padded)-1)/int64(padded))
+	}
+	if b.AttnDecode, err = p.attnDecode(bd, kd, spec.DecodeAttentionBatched); err != nil {
 		return b, mode, padded, err
 	}
 	if b.AttnPrefill, err = p.attnPrefill(int(k.Kp), int(k.Cp), int(k.NumPrefills)); err != nil {
 		return b, mode, padded, err
 	}
+	if spec.PrefillLaunch != nil && k.NumPrefills > 1 {
+		if k.PrefillAttn < 0 {
+			return b, mode, padded, fmt.Errorf("predictor: a prefill of the batch is outside %s's attn_prefill grid", path.Join(p.origin, attnFile))
+		}
+		b.AttnPrefill = k.PrefillAttn
+	}
 	if p.opt.Embedding {
 		b.Embedding = ops.emb
 	}
 	logits := int(k.LogitSeqs)
-	if mode == ModeGraph {
+	switch {
+	case mode == ModeGraph:
 		logits = padded
+	case mode == ModeGraphMixed && spec.MixedGraphLogitRows > 0:
+		logits = min(padded, spec.MixedGraphLogitRows)
 	}
 	if p.opt.LMHead && logits > 0 {
 		if b.LMHead, err = p.logits(logits); err != nil {
 			return b, mode, padded, err
 		}
+		b.LMHead *= scale
 	}
 	return b, mode, padded, nil
 }

@@ -4,12 +4,14 @@ import (
 	"errors"
 	"io/fs"
 	"math"
+	"os"
 	"strings"
 	"testing"
 	"testing/fstest"
 
 	"github.com/servesim/servesim/engine/csvin"
 	"github.com/servesim/servesim/engine/enginetest"
+	"github.com/servesim/servesim/engine/model"
 	"github.com/servesim/servesim/engine/predict"
 )
 
@@ -184,6 +186,14 @@ func TestParseEngineSpec_Errors(t *testing.T) {
 		{`{"engine":"e","overlap":"sync","graphs":[1]}`, `unknown field "graphs"`},
 		{"{\"engine\":\"e\",\n\"overlap\": 3}", `line 2, column`},
 		{`{"engine":"e","overlap":"sync"} {}`, `more after it`},
+		{`{"engine":"e","overlap":"sync","mixed_graph_logit_rows":-1}`, `"mixed_graph_logit_rows": expected an integer >= 0`},
+		{`{"engine":"e","overlap":"sync","mixed_graph_token_sizes":[8],"mixed_graph_mlp_scale":{"16":1.1}}`, `key 16 is not one of mixed_graph_token_sizes`},
+		{`{"engine":"e","overlap":"sync","mixed_graph_token_sizes":[8],"mixed_graph_mlp_scale":{"8":0}}`, `"mixed_graph_mlp_scale"[8]: expected a finite number > 0`},
+		{`{"engine":"e","overlap":"sync","mixed_graph_mlp_scale":{"x":1}}`, `mixed_graph_mlp_scale`},
+		{`{"engine":"e","overlap":"sync","prefill_launch":{"sms":0,"query_tile":32,"tiles_per_query_block":8}}`, `"prefill_launch": expected sms, query_tile and tiles_per_query_block >= 1`},
+		{`{"engine":"e","overlap":"sync","idle_host":{"after_ms":-1,"base_ms":0,"per_prefill_ms":0,"per_prefill_token_ms":0,"source":"s"}}`, `"idle_host"."after_ms": expected a finite number >= 0`},
+		{`{"engine":"e","overlap":"sync","idle_host":{"after_ms":1,"base_ms":0,"per_prefill_ms":0,"per_prefill_token_ms":0,"source":" "}}`, `"idle_host"."source": expected where the numbers come from`},
+		{`{"engine":"e","overlap":"sync","idle_host":{"after_ms":1,"base":0}}`, `unknown field "base"`},
 	} {
 		_, err := predict.ParseEngineSpec([]byte(tc.json), "x/engine.json")
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "x/engine.json") {
@@ -213,4 +223,117 @@ func FuzzParseEngineSpec(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestEngineStage_Extensions checks engine.json's step-shape options by hand
+// on the constant set (token ops 0.01, KV save 0.002, decode attention
+// 0.003, prefill attention 0.004 per layer; emb 0.05, LM head 0.07; Vidur's
+// batching overheads 0.1).
+func TestEngineStage_Extensions(t *testing.T) {
+	fsys := engineFS(t)
+	fsys["engine.json"] = &fstest.MapFile{Data: []byte(`{"engine": "test engine 1.0", "overlap": "async",
+ "cuda_graph_batch_sizes": [1, 2, 4, 8], "mixed_graph_token_sizes": [8, 16, 32, 64],
+ "sync_ms": 0.01, "fused_ops": ["add", "qk_norm"], "mixed_graph_logit_rows": 4, "mixed_graph_mlp_scale": {"16": 1.5},
+ "decode_attention_batched": true, "decode_graph_attention_by_keys": true,
+ "prefill_launch": {"sms": 132, "query_tile": 32, "tiles_per_query_block": 8}}`)}
+	set, err := predict.Open(fsys, "test/engine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := predict.New(set, nil, engineOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stage := func(b predict.Batch) predict.Breakdown {
+		t.Helper()
+		bd, _, _, err := p.EngineStage(set.Engine, p.KeyOf(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bd
+	}
+	near := func(what string, got, want float64) {
+		t.Helper()
+		if math.Abs(got-want) > 1e-12 {
+			t.Errorf("%s = %v, want %v", what, got, want)
+		}
+	}
+	// One prefill of 10 tokens runs in the 16-token mixed graph: its mlp.csv
+	// ops x1.5 (the LM head too), attention not scaled.
+	mixed := stage(predict.Batch{NumRequests: 1, Tokens: 10, Prefills: []predict.Prefill{{Chunk: 10}}, LogitSeqs: 1})
+	near("mixed input_layernorm", mixed.InputLN, 0.015)
+	near("mixed emb", mixed.Embedding, 0.075)
+	near("mixed lm_head", mixed.LMHead, 0.105)
+	near("mixed prefill attention", mixed.AttnPrefill, 0.004)
+	// In the 8-token graph (no scale) the ops are as profiled.
+	near("8-token mixed input_layernorm", stage(predict.Batch{NumRequests: 1, Tokens: 5, Prefills: []predict.Prefill{{Chunk: 5}}, LogitSeqs: 1}).InputLN, 0.01)
+	// Decode attention of a batch is the profiled row (no 10% allowance).
+	dec := stage(predict.Batch{NumRequests: 3, Tokens: 3, NumDecodes: 3, DecodeContextSum: 300, DecodeContextMax: 100, LogitSeqs: 3})
+	near("decode attention", dec.AttnDecode, 0.003)
+	near("decode input_layernorm", dec.InputLN, 0.01)
+	// Two prefills in one launch: floor 0.004 + max(sum of 0, 0) = 0.004, not
+	// Vidur's 0.004 x 1.1.
+	two := stage(predict.Batch{NumRequests: 2, Tokens: 30, Prefills: []predict.Prefill{{Chunk: 20}, {Chunk: 10, Processed: 40}}, LogitSeqs: 2})
+	near("two prefills' attention", two.AttnPrefill, 0.004)
+}
+
+// TestEngineStage_MeasuredShapes checks the options on the measured H200
+// set's own rows: a mixed graph's LM head runs at its sequence bound, a
+// partial decode graph's attention is the full graph's row at the same keys,
+// and several prefills cost floor + max(sum of their GPU-share-scaled work,
+// the longest one's).
+func TestEngineStage_MeasuredShapes(t *testing.T) {
+	set, err := predict.Open(os.DirFS("../../profiles/h200/qwen3-0.6b"), "h200/qwen3-0.6b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := engineOpts()
+	o.Node, _ = model.LookupNode("h100_pairwise_nvlink")
+	p, err := predict.New(set, nil, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stage := func(b predict.Batch) predict.Breakdown {
+		t.Helper()
+		bd, _, _, err := p.EngineStage(set.Engine, p.KeyOf(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bd
+	}
+	lim := set.Engine.MixedGraphLogitRows
+	if lim != 256 {
+		t.Fatalf("mixed_graph_logit_rows %d, want the reference engine's 256", lim)
+	}
+	mixed := stage(predict.Batch{NumRequests: 1, Tokens: 300, Prefills: []predict.Prefill{{Chunk: 300}}, LogitSeqs: 1})
+	full := stage(predict.Batch{NumRequests: 256, Tokens: 256, NumDecodes: 256, DecodeContextSum: 256 * 100, DecodeContextMax: 100, LogitSeqs: 256})
+	if mixed.LMHead != full.LMHead || mixed.LMHead <= stage(predict.Batch{NumRequests: 1, Tokens: 1, NumDecodes: 1, DecodeContextSum: 100, DecodeContextMax: 100, LogitSeqs: 1}).LMHead {
+		t.Errorf("320-token mixed graph LM head %v, want the 256-row one %v", mixed.LMHead, full.LMHead)
+	}
+	part := stage(predict.Batch{NumRequests: 12, Tokens: 12, NumDecodes: 12, DecodeContextSum: 12 * 768, DecodeContextMax: 900, LogitSeqs: 12})
+	same := stage(predict.Batch{NumRequests: 16, Tokens: 16, NumDecodes: 16, DecodeContextSum: 16 * 576, DecodeContextMax: 576, LogitSeqs: 16})
+	if part.AttnDecode != same.AttnDecode || part.AttnDecode == stage(predict.Batch{NumRequests: 12, Tokens: 12, NumDecodes: 12, DecodeContextSum: 12 * 576, DecodeContextMax: 576, LogitSeqs: 12}).AttnDecode {
+		t.Errorf("12 sequences at 768 in the 16-graph: attention %v, want 16 at 576's %v", part.AttnDecode, same.AttnDecode)
+	}
+	one := func(c, k int) float64 {
+		return stage(predict.Batch{NumRequests: 1, Tokens: c, Prefills: []predict.Prefill{{Chunk: c, Processed: k}}, LogitSeqs: 1}).AttnPrefill
+	}
+	floor := one(1, 0)
+	var pfs []predict.Prefill
+	sum := 0.0
+	for range 16 {
+		pfs = append(pfs, predict.Prefill{Chunk: 128})
+		sum += (one(128, 0) - floor) * float64(4*8) / 132
+	}
+	got := stage(predict.Batch{NumRequests: 16, Tokens: 2048, Prefills: pfs, LogitSeqs: 16}).AttnPrefill
+	near := func(what string, got, want float64) {
+		t.Helper()
+		if math.Abs(got-want) > 1e-12 {
+			t.Errorf("%s = %v, want %v", what, got, want)
+		}
+	}
+	near("16 fresh prefills of 128", got, floor+max(sum, one(128, 0)-floor))
+	long := stage(predict.Batch{NumRequests: 2, Tokens: 1040, Prefills: []predict.Prefill{{Chunk: 1024, Processed: 3072}, {Chunk: 16}}, LogitSeqs: 2}).AttnPrefill
+	w1, w2 := one(1024, 3072)-floor, (one(16, 0)-floor)*8/132
+	near("a long cached prefill beside a short one", long, floor+max(w1+w2, w1))
 }

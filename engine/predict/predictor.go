@@ -73,6 +73,11 @@ type Key struct {
 	NumRequests int32
 	NewRequests int32
 	LogitSeqs   int32
+	// PrefillAttn is, for a set whose engine.json has prefill_launch and a
+	// batch of several prefills, their prefill attention (ms per layer)
+	// from each prefill's own row (EngineSpec.PrefillLaunch); -1 if a row
+	// was out of the grid; 0 otherwise.
+	PrefillAttn float64
 }
 
 // Breakdown is a predicted stage time by term. Per-layer terms are in ms per
@@ -119,6 +124,14 @@ type tokenOps struct {
 	inputLN, preProj, rope, postProj, postLN, up, act, down, add, tp, pp, emb float64
 }
 
+// scaled is o with mlp.csv's ops (not the network's) multiplied by f.
+func (o tokenOps) scaled(f float64) *tokenOps {
+	for _, v := range []*float64{&o.inputLN, &o.preProj, &o.rope, &o.postProj, &o.postLN, &o.up, &o.act, &o.down, &o.add, &o.emb} {
+		*v *= f
+	}
+	return &o
+}
+
 // Predictor predicts stage times. It memoizes every lookup; it is not safe
 // for concurrent use.
 type Predictor struct {
@@ -130,6 +143,8 @@ type Predictor struct {
 	tokenMemo               []*tokenOps
 	kvMemo                  []float64
 	decodeMemo, prefillMemo map[uint64]float64
+	// prefillLaunch is the set's engine.json prefill_launch (nil if none).
+	prefillLaunch *PrefillLaunch
 	logitMemo               map[int]float64
 	cpuMemo                 map[uint64]float64
 	hostMemo                map[uint64]float64
@@ -171,7 +186,7 @@ func New(set *Set, network fs.FS, opt Options) (*Predictor, error) {
 	if opt.KVCachePredictionGranularity < 1 {
 		return nil, fmt.Errorf("predictor: kv_cache_prediction_granularity must be >= 1, got %d", opt.KVCachePredictionGranularity)
 	}
-	p := &Predictor{opt: opt, origin: set.Origin, layersPerStage: m.NumLayers / opt.PP,
+	p := &Predictor{opt: opt, origin: set.Origin, layersPerStage: m.NumLayers / opt.PP, prefillLaunch: set.Engine.LaunchOrNil(),
 		decodeMemo: map[uint64]float64{}, prefillMemo: map[uint64]float64{}, logitMemo: map[int]float64{}, cpuMemo: map[uint64]float64{}, hostMemo: map[uint64]float64{}}
 	// The tables depend on the set and these options only; a set opened
 	// once (a server's, the page's) parses its CSVs once.
@@ -433,7 +448,37 @@ func (p *Predictor) KeyOf(b Batch) Key {
 	if sq > 0 {
 		k.Cp = int32(math.RoundToEven(math.Sqrt(float64(sq))))
 	}
+	if len(b.Prefills) > 1 && p.prefillLaunch != nil {
+		k.PrefillAttn = p.prefillAttnPerSequence(b.Prefills)
+	}
 	return k
+}
+
+// prefillAttnPerSequence is the prefill attention of several prefills that
+// the engine runs in one launch (EngineSpec.PrefillLaunch): the launch's
+// fixed cost (the smallest profiled prefill's row) plus the larger of each
+// prefill's own work (its row less the fixed cost) scaled by the share of
+// the GPU its tiles fill alone and summed, and the longest prefill's own
+// work. -1 if a row is out of the grid (EngineStage then reports it).
+func (p *Predictor) prefillAttnPerSequence(pfs []Prefill) float64 {
+	g := p.opt.KVCachePredictionGranularity
+	l := p.prefillLaunch
+	floor, err := p.attnPrefill(0, 1, 1)
+	if err != nil {
+		return -1
+	}
+	var sum, longest float64
+	for _, pf := range pfs {
+		v, err := p.attnPrefill(ceilTo(pf.Processed, g), pf.Chunk, 1)
+		if err != nil {
+			return -1
+		}
+		w := max(v-floor, 0)
+		tiles := float64((pf.Chunk+l.QueryTile-1)/l.QueryTile*l.TilesPerQueryBlock) / float64(l.SMs)
+		sum += w * min(1, tiles)
+		longest = max(longest, w)
+	}
+	return floor + max(sum, longest)
 }
 
 func ceilTo(x, g int) int { return (x + g - 1) / g * g }
@@ -450,7 +495,7 @@ func (p *Predictor) Stage(k Key, s int) (Breakdown, error) {
 	if b.KVSave, err = p.kv(int(k.T)); err != nil {
 		return b, err
 	}
-	if b.AttnDecode, err = p.attnDecode(int(k.Bd), int(k.Kd)); err != nil {
+	if b.AttnDecode, err = p.attnDecode(int(k.Bd), int(k.Kd), false); err != nil {
 		return b, err
 	}
 	if b.AttnPrefill, err = p.attnPrefill(int(k.Kp), int(k.Cp), int(k.NumPrefills)); err != nil {
@@ -565,11 +610,17 @@ func (p *Predictor) gridLookup(g grid, o, i float64, op, at, outerName string, o
 	return 0, &GridError{File: path.Join(p.origin, attnFile), Op: op, At: at, Profiled: g.rangeString(outerName, "kv_cache_size", outerFn)}
 }
 
-func (p *Predictor) attnDecode(bd, kd int) (float64, error) {
+// attnDecode is decode attention at bd sequences of mean context kd, with
+// Vidur's GQA batching overhead added unless the profile's rows time the
+// batched launch itself (batched).
+func (p *Predictor) attnDecode(bd, kd int, batched bool) (float64, error) {
 	if bd == 0 {
 		return 0, nil
 	}
-	key := uint64(bd)<<32 | uint64(kd)
+	key := uint64(bd)<<32 | uint64(kd)<<1
+	if batched {
+		key |= 1
+	}
 	if v, ok := p.decodeMemo[key]; ok {
 		return v, nil
 	}
@@ -578,7 +629,7 @@ func (p *Predictor) attnDecode(bd, kd int) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if p.opt.Model.GQA() && bd > 1 {
+	if p.opt.Model.GQA() && bd > 1 && !batched {
 		v *= 1 + p.opt.AttentionDecodeBatchingOverhead
 	}
 	p.decodeMemo[key] = v

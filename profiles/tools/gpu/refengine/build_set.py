@@ -11,7 +11,14 @@ and the token-op rows at s (all mlp.csv columns but emb/lm_head are scaled by
 f(s) = (measured - 28 x (KV save + attention)) / (28 x token ops + emb + lm_head),
 so the profile's sum equals the measured step. Decode graph sizes take the
 decode graphs' factor, sizes above 256 the mixed graphs'; eager sizes (above
-2048) stay as measured alone.
+2048) stay as measured alone. Sizes both kinds capture (64-256) get the mixed
+graph's factor over the decode graph's as engine.json's mixed_graph_mlp_scale.
+
+Decode attention in a graph (insitu_ctx.json, when present): attn_decode rows
+follow the decode graphs' measured change with context (contexts spread as in
+a real batch) from the isolated row at 512; attention_isolated.csv keeps the
+kernel alone. The idle-start host time (engine.json's idle_host) is fitted on
+the designed idle probe (idleprobe/step_log.csv), never on a workload run.
 
 Usage (repo root): python3 profiles/tools/gpu/refengine/build_set.py RAW_PROFILE_DIR bench/gpu/h200/engine \\
     profiles/tools/gpu/workloads/MANIFEST.json bench/gpu/h200 bench/gpu/h200-repeat --out profiles/h200/qwen3-0.6b
@@ -82,6 +89,84 @@ def op_spread(mlp_path, attn_path):
     return out
 
 
+MIXED_LOGIT_ROWS = 256
+IDLE_AFTER_MS = 0.3  # engine.py's serve loop sleeps when the next arrival is more than 300 us away
+
+
+def write_attention_in_graph(raw_path, ictx, out_path):
+    """attention.csv with attn_decode rows taken from the decode graphs as they run (insitu_ctx.py):
+    row(B, c) = isolated row(B, 512) + (graph(B, c) - graph(B, uniform 512)) / 28, every stat column
+    shifted by the same amount; contexts a batch was not measured at keep the isolated row plus the
+    shift at the nearest measured context. Prefill rows and the KV save are as measured alone."""
+    rows = list(csv.DictReader(open(raw_path)))
+    header = list(rows[0].keys())
+    iso = {(int(r["batch_size"]), int(r["kv_cache_size"])): float(r["time_stats.attn_decode.median"])
+           for r in rows if r["is_prefill"] == "False"}
+    shift = {}
+    for b, u in ictx["uniform512"].items():
+        b = int(b)
+        meas = {int(c): t for c, t in ictx["spread"][str(b)].items()}
+        for c, t in meas.items():
+            if (b, c) in iso:
+                shift[(b, c)] = iso[(b, 512)] + (t - u) / LAYERS - iso[(b, c)]
+    with open(out_path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=header, lineterminator="\n")
+        w.writeheader()
+        for r in rows:
+            out = dict(r)
+            if r["is_prefill"] == "False":
+                b, c = int(r["batch_size"]), int(r["kv_cache_size"])
+                cs = sorted(x for (bb, x) in shift if bb == b)
+                if not cs:
+                    raise SystemExit(f"insitu_ctx.json has no measurement for batch {b}")
+                d = shift.get((b, c), shift[(b, min(cs, key=lambda x: abs(x - c)))])
+                for st in STATS:
+                    col = f"time_stats.attn_decode.{st}"
+                    if st == "std":
+                        continue
+                    v = float(r[col]) + d
+                    if v <= 0:
+                        raise SystemExit(f"attn_decode at batch {b}, context {c}: {v} <= 0 after the in-graph shift")
+                    out[col] = f"{v:.6f}"
+            w.writerow(out)
+
+
+def idle_host(step_log):
+    """Host time of a step started from idle, from the designed idle probe (idleprobe.py): least squares of
+    (wall time of the step - its GPU time) over its idle-start steps on [1, prefills, prefill tokens]."""
+    steps = list(csv.DictReader(open(step_log)))
+    X, Y = [], []
+    for i, r in enumerate(steps):
+        if i > 0 and int(r["start_ns"]) < int(steps[i - 1]["end_ns"]):
+            continue
+        X.append([1.0, float(r["num_prefills"]), float(int(r["num_tokens"]) - int(r["num_decodes"]))])
+        Y.append((int(r["end_ns"]) - int(r["start_ns"])) / 1e6 - float(r["gpu_ms"]))
+    A = [[sum(x[i] * x[j] for x in X) for j in range(3)] for i in range(3)]
+    y = [sum(x[i] * v for x, v in zip(X, Y)) for i in range(3)]
+    c = solve3(A, y)
+    res = sorted(abs(v - sum(a * b for a, b in zip(x, c))) for x, v in zip(X, Y))
+    return dict(after_ms=IDLE_AFTER_MS, base_ms=round(max(c[0], 0.0), 6), per_prefill_ms=round(max(c[1], 0.0), 6),
+                per_prefill_token_ms=round(max(c[2], 0.0), 9),
+                source=f"designed idle probe ({os.path.relpath(step_log)}: {len(X)} steps started from idle; least squares of "
+                       f"step wall time - GPU time on prefills and prefill tokens; median |residual| "
+                       f"{res[len(res) // 2]:.3f} ms)")
+
+
+def solve3(A, y):
+    A = [row[:] + [v] for row, v in zip(A, y)]
+    n = len(A)
+    for i in range(n):
+        p = max(range(i, n), key=lambda k: abs(A[k][i]))
+        A[i], A[p] = A[p], A[i]
+        for k in range(i + 1, n):
+            f = A[k][i] / A[i][i]
+            A[k] = [a - f * b for a, b in zip(A[k], A[i])]
+    x = [0.0] * n
+    for i in reversed(range(n)):
+        x[i] = (A[i][n] - sum(A[i][j] * x[j] for j in range(i + 1, n))) / A[i][i]
+    return x
+
+
 def designed_increments(rows):
     """Least squares (no intercept) of a step's host time over the decode-only step of as many
     sequences, on num_prefills and prefill tokens, over the designed shapes run as graphs."""
@@ -145,8 +230,15 @@ def main():
                     c = f"time_stats.{op}.{s}"
                     out[c] = f"{float(r[c]) * fac:.6f}"
             w.writerow(out)
-    for name in ("attention.csv", "env.json"):
-        shutil.copy(os.path.join(a.raw, name), os.path.join(a.out, name))
+    shutil.copy(os.path.join(a.raw, "env.json"), os.path.join(a.out, "env.json"))
+    shutil.copy(os.path.join(a.raw, "attention.csv"), os.path.join(a.out, "attention_isolated.csv"))
+    ictx = os.path.join(a.engine_dir, "insitu_ctx.json")
+    if os.path.exists(ictx):
+        write_attention_in_graph(os.path.join(a.raw, "attention.csv"), json.load(open(ictx)),
+                                 os.path.join(a.out, "attention.csv"))
+        shutil.copy(ictx, os.path.join(a.out, "insitu_ctx.json"))
+    else:
+        shutil.copy(os.path.join(a.raw, "attention.csv"), os.path.join(a.out, "attention.csv"))
     for name in ("tuning.json", "insitu.json"):
         shutil.copy(os.path.join(a.engine_dir, name), os.path.join(a.out, name))
     json.dump(factors, open(os.path.join(a.out, "insitu_factors.json"), "w"), indent=1)
@@ -187,7 +279,24 @@ def main():
     eng = dict(engine=f"servesim reference engine (profiles/tools/gpu/refengine at {commit}): Triton paged attention, "
                "CUDA graphs, async scheduling one step ahead",
                overlap="async", cuda_graph_batch_sizes=DECODE_SIZES, mixed_graph_token_sizes=MIXED_SIZES,
-               sync_ms=round(max(fit["sync_ms"], 0.0), 6), fused_ops=["add", "qk_norm"])
+               sync_ms=round(max(fit["sync_ms"], 0.0), 6), fused_ops=["add", "qk_norm"],
+               # model.py: a mixed graph's sequence bound is min(size, 256), and it computes logits for all of them
+               mixed_graph_logit_rows=MIXED_LOGIT_ROWS,
+               # sizes both graph kinds capture: mlp.csv holds the decode graph's factor, the mixed graph's differs
+               mixed_graph_mlp_scale={str(t): round(factors[f"mixed:{t}"]["factor"] / factors[f"decode:{t}"]["factor"], 6)
+                                      for t in MIXED_SIZES if t in DECODE_SIZES},
+               # attn_decode rows time the batched launch (opprofile.py), so no batching allowance applies
+               decode_attention_batched=True,
+               # kernels.py: decode keys cut into equal partitions over the graph's work-item bound
+               decode_graph_attention_by_keys=True,
+               # kernels.py: one prefill launch over every prefill's query tiles (32 queries x 2 GQA heads,
+               # so 8 tiles per 32-query block), each over its own keys; env.json: the card's SMs
+               prefill_launch=dict(sms=json.load(open(os.path.join(a.raw, "env.json")))["sm_count"], query_tile=32,
+                                   tiles_per_query_block=8))
+    ip = os.path.join(a.engine_dir, "idleprobe", "step_log.csv")
+    if os.path.exists(ip):
+        eng["idle_host"] = idle_host(ip)
+        fit["idle_host"] = eng["idle_host"]
     json.dump(eng, open(os.path.join(a.out, "engine.json"), "w"), indent=1)
     spread = op_spread(os.path.join(a.raw, "mlp.csv"), os.path.join(a.raw, "attention.csv"))
     json.dump(spread, open(os.path.join(a.out, "spread.json"), "w"), indent=1, sort_keys=True)
