@@ -145,9 +145,9 @@ type Predictor struct {
 	decodeMemo, prefillMemo map[uint64]float64
 	// prefillLaunch is the set's engine.json prefill_launch (nil if none).
 	prefillLaunch *PrefillLaunch
-	logitMemo               map[int]float64
-	cpuMemo                 map[uint64]float64
-	hostMemo                map[uint64]float64
+	logitMemo     map[int]float64
+	cpuMemo       map[uint64]float64
+	hostMemo      map[uint64]float64
 	// Extrapolated counts lookups answered outside the profiled grids.
 	Extrapolated int
 }
