@@ -22,6 +22,7 @@ import (
 
 	"github.com/servesim/servesim/engine"
 	"github.com/servesim/servesim/engine/csvin"
+	"github.com/servesim/servesim/engine/model"
 	"github.com/servesim/servesim/engine/predict"
 	"github.com/servesim/servesim/engine/report"
 	"github.com/servesim/servesim/engine/strictjson"
@@ -117,7 +118,7 @@ type handler struct {
 
 // endpoints lists each API path's methods (for 405 and Allow).
 var endpoints = map[string]string{
-	"/api/profiles": "GET", "/api/presets": "GET", "/api/openapi.json": "GET",
+	"/api/profiles": "GET", "/api/presets": "GET", "/api/openapi.json": "GET", "/api/models": "GET", "/api/gpus": "GET",
 	"/api/workload": "POST", "/api/simulate": "GET, POST", "/api/calibrate": "POST", "/api/search": "POST",
 }
 
@@ -137,6 +138,8 @@ func NewHandler(opt Options) http.Handler {
 	}
 	h.mux.HandleFunc("GET /api/profiles", h.profiles)
 	h.mux.HandleFunc("GET /api/presets", h.presets)
+	h.mux.HandleFunc("GET /api/models", h.models)
+	h.mux.HandleFunc("GET /api/gpus", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, model.GPUs()) })
 	h.mux.HandleFunc("GET /api/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(openAPI)
@@ -228,6 +231,20 @@ func (h *handler) profiles(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// ModelInfo is a catalogue model with the source of its numbers.
+type ModelInfo struct {
+	model.Model
+	Source string `json:"source"`
+}
+
+func (h *handler) models(w http.ResponseWriter, r *http.Request) {
+	out := []ModelInfo{}
+	for _, e := range model.Catalog() {
+		out = append(out, ModelInfo{e.Model, e.Source})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
 // PresetInfo is an embedded workload preset with the configuration a run of
 // it starts from (a request's config goes on top).
 type PresetInfo struct {
@@ -263,6 +280,10 @@ type SimulateRequest struct {
 	// ProfileFiles, if any, are a profile set of the caller's own (Vidur's
 	// mlp.csv and attention.csv, …) used instead of config's profile.
 	ProfileFiles []File `json:"profile_files,omitempty"`
+	// ModelConfig, if given, is a Hugging Face config.json (a dense
+	// decoder) whose shape becomes config's replica.model_spec and name
+	// its replica.model_name.
+	ModelConfig json.RawMessage `json:"model_config,omitempty"`
 }
 
 // Result is the JSON answer of a simulation.
@@ -580,6 +601,21 @@ func (h *handler) parse(w http.ResponseWriter, r *http.Request) (runner.Job, err
 			if v := r.FormValue("config"); v != "" {
 				req.Config = json.RawMessage(v)
 			}
+			if v := r.FormValue("model_config"); v != "" {
+				req.ModelConfig = json.RawMessage(v)
+			}
+			for _, fh := range r.MultipartForm.File["model_config"] {
+				f, err := fh.Open()
+				if err != nil {
+					return runner.Job{}, err
+				}
+				b, err := io.ReadAll(io.LimitReader(f, model.MaxHFConfigBytes+1))
+				f.Close()
+				if err != nil {
+					return runner.Job{}, err
+				}
+				req.ModelConfig = b
+			}
 			for _, fh := range r.MultipartForm.File["workload"] {
 				f, err := fh.Open()
 				if err != nil {
@@ -623,10 +659,19 @@ func (h *handler) parse(w http.ResponseWriter, r *http.Request) (runner.Job, err
 	if err != nil {
 		return runner.Job{}, err
 	}
+	named := false
 	if len(req.Config) > 0 && string(req.Config) != "null" {
 		if err := engine.DecodeConfigJSON(req.Config, &cfg); err != nil {
 			return runner.Job{}, jsonError("config", err, "a configuration object (keys as in run_meta.json's config)")
 		}
+		named = namesProfile(req.Config)
+	}
+	if len(req.ModelConfig) > 0 && string(req.ModelConfig) != "null" {
+		m, err := model.ParseHFConfig("model_config", req.ModelConfig, "")
+		if err != nil {
+			return runner.Job{}, &engine.ConfigError{Err: err}
+		}
+		cfg.Replica.Model, cfg.Replica.ModelSpec = m.Name, &m
 	}
 	// Cheap checks first: the configuration and the limits it alone decides.
 	if err := cfg.Validate(); err != nil {
@@ -646,10 +691,21 @@ func (h *handler) parse(w http.ResponseWriter, r *http.Request) (runner.Job, err
 			}
 			return runner.Job{}, err
 		}
-	} else if set, err = h.cache.ProfileSet(cfg.Predictor.Profile); err != nil {
-		return runner.Job{}, &engine.ConfigError{Err: err}
+	} else if set, _, err = h.cache.ChooseProfile(&cfg, named); err != nil {
+		return runner.Job{}, err
 	}
 	return runner.Job{Preset: req.Preset, Files: files, Config: cfg, Profile: set, Cache: &h.cache, Limits: h.opt.Limits.runner()}, nil
+}
+
+// namesProfile reports whether a config object sets predictor.profile:
+// otherwise a model or device other than the default set's chooses one.
+func namesProfile(config []byte) bool {
+	var top struct {
+		Predictor map[string]json.RawMessage `json:"predictor"`
+	}
+	_ = json.Unmarshal(config, &top)
+	_, ok := top.Predictor["profile"]
+	return ok
 }
 
 // inputError is a problem in a JSON text the request gave (its body, or

@@ -493,3 +493,48 @@ func TestWorkloadInspect_RealResult(t *testing.T) {
 		t.Errorf("%d %s", rec.Code, rec.Body.String())
 	}
 }
+
+// A model given as its config.json on a catalogue GPU runs on the roofline
+// estimate; the result says so (profile kind and choice) and validates
+// against the spec, as do the catalogue endpoints.
+func TestSimulate_ModelConfigEstimate(t *testing.T) {
+	h := api.NewHandler(api.Options{})
+	for _, p := range []string{"/api/models", "/api/gpus"} {
+		rec := serve(t, h, httptest.NewRequest("GET", p, nil))
+		if rec.Code != 200 {
+			t.Fatalf("%s: %d %s", p, rec.Code, rec.Body)
+		}
+		checkSpec(t, "GET", p, rec)
+	}
+	post := func(body string) (*httptest.ResponseRecorder, api.Result) {
+		r := httptest.NewRequest("POST", "/api/simulate", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		rec := serve(t, h, r)
+		checkSpec(t, "POST", "/api/simulate", rec)
+		var res api.Result
+		json.Unmarshal(rec.Body.Bytes(), &res)
+		return rec, res
+	}
+	hf := `{"model_type": "qwen3", "hidden_size": 1024, "num_hidden_layers": 28, "num_attention_heads": 16, "num_key_value_heads": 8,
+		"head_dim": 128, "intermediate_size": 3072, "vocab_size": 151936, "max_position_embeddings": 40960, "tie_word_embeddings": true}`
+	rec, res := post(`{"preset": "seed", "model_config": ` + hf + `, "config": {"replica": {"device": "b200"}}}`)
+	if rec.Code != 200 || res.Profile.Kind != "estimated" || !strings.Contains(res.Profile.Choice, "no measured profile set for custom/qwen3 on b200") ||
+		res.Config.Replica.ModelSpec == nil || res.Config.Predictor.Profile != "estimate" {
+		t.Fatalf("%d %+v %s", rec.Code, res.Profile, rec.Body)
+	}
+	// The device alone picks the measured set for the pair.
+	rec, res = post(`{"preset": "seed", "config": {"replica": {"device": "h200"}}}`)
+	if rec.Code != 200 || res.Profile.Name != "h200/qwen3-0.6b" || !strings.Contains(res.Profile.Choice, "(MEASURED) chosen") {
+		t.Fatalf("%d %+v", rec.Code, res.Profile)
+	}
+	// Naming the default set on another device is still refused.
+	rec, _ = post(`{"preset": "seed", "config": {"replica": {"device": "h200"}, "predictor": {"profile": "a100/qwen3-0.6b"}}}`)
+	if rec.Code != 400 && rec.Code != 422 {
+		t.Errorf("named contradicting set: %d %s", rec.Code, rec.Body)
+	}
+	// A refused architecture names the key and its position.
+	rec, _ = post(`{"preset": "seed", "model_config": {"model_type": "llama", "num_experts": 8}}`)
+	if rec.Code/100 != 4 || !strings.Contains(rec.Body.String(), `model_config:1:25: \"num_experts\": mixture-of-experts`) {
+		t.Errorf("MoE: %d %s", rec.Code, rec.Body)
+	}
+}

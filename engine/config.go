@@ -69,6 +69,48 @@ type ReplicaConfig struct {
 	// memory planner only: it changes the KV-cache size and so num_blocks;
 	// attention times are still looked up at the model's head_dim.
 	CompatHeadDim64 bool `json:"compat_head_dim_64"`
+	// ModelSpec is the shape of a model outside the catalogue (read from
+	// its config.json by model.ParseHFConfig); its name is model_name.
+	ModelSpec *model.Model `json:"model_spec,omitempty"`
+	// GPU is a device outside the catalogue by its numbers; its name is
+	// device.
+	GPU *model.GPU `json:"gpu,omitempty"`
+}
+
+// ModelShape is the replica's model: model_spec when given (named
+// model_name), else the catalogue's model_name.
+func (c Config) ModelShape() (model.Model, error) {
+	if s := c.Replica.ModelSpec; s != nil {
+		if s.Name != c.Replica.Model {
+			return model.Model{}, fmt.Errorf("model_spec is named %q but model_name is %q (they must agree)", s.Name, c.Replica.Model)
+		}
+		if err := s.Validate(); err != nil {
+			return model.Model{}, fmt.Errorf("model_spec: %w", err)
+		}
+		return *s, nil
+	}
+	return model.Lookup(c.Replica.Model)
+}
+
+// GPUSpec is the replica's GPU by its numbers: gpu when given (named
+// device), else the GPU catalogue's device.
+func (c Config) GPUSpec() (model.GPU, error) {
+	if g := c.Replica.GPU; g != nil {
+		if g.Name != c.Replica.Device {
+			return model.GPU{}, fmt.Errorf("gpu is named %q but device is %q (they must agree)", g.Name, c.Replica.Device)
+		}
+		return *g, g.Validate()
+	}
+	return model.LookupGPU(c.Replica.Device)
+}
+
+// device is the replica's device as the memory planner sees it.
+func (c Config) device() (model.Device, error) {
+	if c.Replica.GPU != nil {
+		g, err := c.GPUSpec()
+		return g.Device(), err
+	}
+	return model.LookupDevice(c.Replica.Device)
 }
 
 // SchedulerConfig is Vidur's replica_scheduler_config (all types).
@@ -281,11 +323,11 @@ func (c Config) Validate() error {
 	if c.Cluster.GlobalScheduler == "prefix_affinity" && !c.Scheduler.EnablePrefixCaching {
 		bad("cluster.global_scheduler: prefix_affinity routes by the replicas' prefix caches; set scheduler.enable_prefix_caching")
 	}
-	m, err := model.Lookup(c.Replica.Model)
+	m, err := c.ModelShape()
 	if err != nil {
 		bad("replica.model_name: %v", err)
 	}
-	if _, err := model.LookupDevice(c.Replica.Device); err != nil {
+	if _, err := c.device(); err != nil {
 		bad("replica.device: %v", err)
 	}
 	if _, err := model.LookupNode(c.Replica.NetworkDevice); err != nil {
@@ -421,13 +463,48 @@ type Resolved struct {
 	LayersPerStage       int          `json:"layers_per_stage"`
 }
 
+func hintIf(hint bool, c Config, r Resolved) string {
+	if !hint {
+		return ""
+	}
+	return fitHint(c, r)
+}
+
+// fitHint says what would make a model fit that does not: its weights
+// alone against the memory, and the smallest tensor-parallel degree (a
+// power of two dividing the heads) that leaves room for one request's KV.
+func fitHint(c Config, r Resolved) string {
+	gib := func(b int64) string { return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30)) }
+	h := fmt.Sprintf(": the weights alone take %s per GPU of the %s available (device memory less the %g margin)",
+		gib(r.ParamBytes), gib(r.AvailableBytes), c.Replica.MemoryMarginFraction)
+	if r.ParamBytes < r.AvailableBytes {
+		h = fmt.Sprintf(": the weights take %s per GPU of the %s available, leaving less than one request's KV cache (%s at max_tokens %d)",
+			gib(r.ParamBytes), gib(r.AvailableBytes), gib(r.KVBytesPerRequest), c.Workload.MaxTokens)
+	}
+	tp := c.Replica.TensorParallelSize
+	for t := 2 * tp; t <= 64; t *= 2 {
+		cc := c
+		cc.Replica.TensorParallelSize = t
+		if cc.Validate() != nil {
+			continue
+		}
+		if _, err := cc.resolve(false); err == nil {
+			return h + fmt.Sprintf("; it fits at tensor_parallel_size %d (or more pipeline stages, or a smaller max_tokens)", t)
+		}
+	}
+	return h
+}
+
 // Resolve validates the config and runs the memory planner.
-func (c Config) Resolve() (Resolved, error) {
+func (c Config) Resolve() (Resolved, error) { return c.resolve(true) }
+
+// resolve is Resolve; hint adds fitHint to a model that does not fit.
+func (c Config) resolve(hint bool) (Resolved, error) {
 	if err := c.Validate(); err != nil {
 		return Resolved{}, err
 	}
-	m, _ := model.Lookup(c.Replica.Model)
-	dev, _ := model.LookupDevice(c.Replica.Device)
+	m, _ := c.ModelShape()
+	dev, _ := c.device()
 	node, _ := model.LookupNode(c.Replica.NetworkDevice)
 	tp, pp := int64(c.Replica.TensorParallelSize), int64(c.Replica.NumPipelineStages)
 	r := Resolved{Model: m, Device: dev, Node: node, HeadDim: m.HeadDim}
@@ -452,8 +529,8 @@ func (c Config) Resolve() (Resolved, error) {
 	r.AvailableBytes = int64(dev.TotalMemoryGB * (1 << 30) * (1 - c.Replica.MemoryMarginFraction))
 	mem := (r.AvailableBytes - r.ParamBytes) / r.KVBytesPerRequest
 	if mem <= 0 {
-		return r, fmt.Errorf("memory planner: %s does not fit on %s with max_tokens %d (params %d B, KV per request %d B, available %d B)",
-			m.Name, dev.Name, maxTok, r.ParamBytes, r.KVBytesPerRequest, r.AvailableBytes)
+		return r, fmt.Errorf("memory planner: %s does not fit on %s with max_tokens %d (params %d B, KV per request %d B, available %d B)%s",
+			m.Name, dev.Name, maxTok, r.ParamBytes, r.KVBytesPerRequest, r.AvailableBytes, hintIf(hint, c, r))
 	}
 	r.MaxBatchSizeMem = int(mem)
 	r.MaxRequestSlots = r.MaxBatchSizeMem * int(pp)

@@ -51,6 +51,8 @@ commands:
   calibrate  fit a profile set to real runs, score it on held-out runs (servesim calibrate -h)
   profiles   list the embedded profile sets with provenance
   presets    list the embedded workload presets
+  models     list the model catalogue (any dense decoder's config.json works too: --model PATH)
+  gpus       list the GPU catalogue with datasheet numbers (or give one: --device NAME --gpu_*)
   version    print the version and the commit (also --version)
 `
 
@@ -74,6 +76,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdCalibrate(ctx, args[1:], stdout, stderr)
 	case "presets":
 		return cmdPresets(args[1:], stdout, stderr)
+	case "models":
+		return cmdModels(args[1:], stdout, stderr)
+	case "gpus":
+		return cmdGPUs(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		info, ok := debug.ReadBuildInfo()
 		fmt.Fprintln(stdout, versionLine(info, ok))

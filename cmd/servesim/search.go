@@ -109,7 +109,7 @@ func cmdSearch(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if fs.NArg() > 0 {
 		return fail(stderr, exitUsage, fmt.Errorf("unexpected arguments %q", fs.Args()))
 	}
-	if fs.given("profile") && !fs.given("replica_config_device") {
+	if fs.given("profile") && !fs.given("replica_config_device") && !runner.ChosenProfile(cfg.Predictor.Profile) {
 		set, err := runner.OpenProfile(cfg)
 		if err != nil {
 			return fail(stderr, errCode(err), err)

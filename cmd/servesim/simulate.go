@@ -37,6 +37,7 @@ type simFlags struct {
 	out                *string
 	trace, progress    *bool
 	wall, quiet        *bool
+	gpu        *gpuNumbers
 }
 
 // simulateFlags declares every flag of simulate, in groups, the config
@@ -118,13 +119,15 @@ func simulateFlags(c *engine.Config) (*cliFlags, *simFlags) {
 	fs.StringVar(&r.Device, "replica_config_device", r.Device, "device SKU (memory planner, MFU); implied by --profile when not given")
 	fs.short("device", "replica_config_device")
 	fs.StringVar(&r.NetworkDevice, "replica_config_network_device", r.NetworkDevice, "node SKU (network profiles); implied by --profile when not given")
-	fs.StringVar(&r.Model, "replica_config_model_name", r.Model, "model name")
+	fs.StringVar(&r.Model, "replica_config_model_name", r.Model, "model: a catalogue `NAME` (servesim models) or the path of a Hugging Face config.json (dense decoders); a model or device without --profile uses the embedded set for the pair, else the roofline estimate")
+	fs.short("model", "replica_config_model_name")
+	o.gpu = gpuFlags(fs)
 	fs.Float64Var(&r.MemoryMarginFraction, "replica_config_memory_margin_fraction", r.MemoryMarginFraction, "GPU memory kept free")
 	fs.BoolVar(&r.CompatHeadDim64, "compat_head_dim_64", r.CompatHeadDim64, "reproduce Vidur's head_dim = embedding_dim/num_q_heads (64 for Qwen3) in the memory planner")
 
 	fs.group("Predictor (profile set and iteration timing)")
 	p := &c.Predictor
-	fs.StringVar(&p.Profile, "profile", p.Profile, "profile set: an embedded `NAME` (servesim profiles) or a directory; sets the device too unless it is given")
+	fs.StringVar(&p.Profile, "profile", p.Profile, "profile set: an embedded `NAME` (servesim profiles), a directory, estimate (the roofline estimate for --model on --device) or auto (the embedded set for the pair, else the estimate); an embedded set sets the device too unless it is given")
 	fs.StringVar(&p.TimingModel, "timing_model", p.TimingModel, "iteration timing: vidur (GPU + optional CPU overhead, summed), engine (the set's engine.json: CUDA-graph padding, host_overheads.csv, host/GPU overlap) or auto (engine when the set has engine.json; the default)")
 	fs.BoolVar(&p.SkipCPUOverheadModeling, "skip_cpu_overhead_modeling", p.SkipCPUOverheadModeling, "leave out the serving engine's host overhead (Vidur default); =false uses the set's cpu_overheads.csv")
 	fs.BoolVar(&p.LMHead, "lm_head", p.LMHead, "charge the LM head (logits GEMM) per iteration")
@@ -232,6 +235,12 @@ func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if fs.NArg() > 0 {
 		return fail(stderr, exitUsage, fmt.Errorf("unexpected arguments %q (workloads go after --workload)", fs.Args()))
 	}
+	if err := modelFromFile(&cfg); err != nil {
+		return fail(stderr, exitInput, err)
+	}
+	if err := opts.gpu.apply(fs, &cfg); err != nil {
+		return fail(stderr, exitUsage, err)
+	}
 	given := func(long string, inConfig bool, changed func(engine.Config) bool) bool {
 		return fs.given(long) || inConfig || changed(cfg0Preset(*preset))
 	}
@@ -240,8 +249,8 @@ func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	networkGiven := given("replica_config_network_device", configKeys.networkDevice, func(c engine.Config) bool {
 		return c.Replica.NetworkDevice != engine.DefaultConfig().Replica.NetworkDevice
 	})
-	job := runner.Job{Preset: *preset}
-	if profileGiven && !deviceGiven {
+	job := runner.Job{Preset: *preset, ProfileNamed: profileGiven}
+	if profileGiven && !deviceGiven && !runner.ChosenProfile(cfg.Predictor.Profile) {
 		set, err := runner.OpenProfile(cfg)
 		if err != nil {
 			return fail(stderr, errCode(err), err)
@@ -304,6 +313,9 @@ func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return fail(stderr, exitInternal, err)
 	}
 	if !*quiet { // notes stay in run_meta.json and summary.md
+		if c := o.Result.Profile.Choice; c != "" {
+			fmt.Fprintln(stderr, "servesim: note:", c)
+		}
 		for _, n := range o.Result.Workload.Notes {
 			fmt.Fprintln(stderr, "servesim: note:", n)
 		}

@@ -30,6 +30,9 @@ type Meta struct {
 	// CPUOverheadEngine names the serving engine cpu_overheads.csv models,
 	// if the set has one.
 	CPUOverheadEngine string `json:"cpu_overhead_engine,omitempty"`
+	// Choice says why the set was used when it was chosen for the run's
+	// model and device rather than named (a run's, not a profile.json's).
+	Choice string `json:"choice,omitempty"`
 }
 
 // Set is a profile set: a folder holding mlp.csv, attention.csv, optional

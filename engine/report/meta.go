@@ -98,6 +98,9 @@ func RunMeta(w io.Writer, res *engine.Result, meta Meta) error {
 			"extrapolated_lookups": res.Extrapolated, "status_counts": counts},
 		SLO: Compute(res).SLO,
 	}
+	if res.Profile.Choice != "" { // absent when the set was named: files stay as they were
+		doc.Profile["choice"] = res.Profile.Choice
+	}
 	if res.Engine != nil { // vidur timing writes no "timing" key (its files stay as they were)
 		why := "predictor.timing_model is engine"
 		if tm := res.Config.Predictor.TimingModel; tm == "" || tm == engine.TimingAuto {
@@ -208,6 +211,9 @@ func Summary(w io.Writer, res *engine.Result, meta Meta) error {
 		res.Config.Cluster.GlobalScheduler, res.Config.Scheduler.BatchSizeCap, res.Config.Scheduler.BlockSize, res.Config.Scheduler.ChunkSize)
 	p("- **Workload**: `%s` (%s, %d requests, sha256 `%s`)\n", meta.WorkloadName, res.Workload.Format, len(res.Requests), WorkloadHash(res)[:16])
 	p("- **Profile set**: `%s` (%s) — %s\n", res.Profile.Name, strings.ToUpper(res.Profile.Kind), res.Profile.Summary)
+	if res.Profile.Choice != "" {
+		p("- **Profile choice**: %s\n", res.Profile.Choice)
+	}
 	cpu := "not modelled (Vidur default)"
 	if !res.Config.Predictor.SkipCPUOverheadModeling {
 		cpu = "modelled: " + res.Profile.CPUOverheadEngine

@@ -38,6 +38,10 @@ type Job struct {
 	// Profile overrides the set named by Config.Predictor.Profile (a user
 	// directory, say).
 	Profile *predict.Set
+	// ProfileNamed says that the caller named Config.Predictor.Profile (a
+	// flag, a config key): otherwise a model or device other than the
+	// default set's chooses a set (ChooseProfile).
+	ProfileNamed bool
 	// WorkloadName is recorded in run_meta.json; derived if empty.
 	WorkloadName string
 	Options      engine.Options
@@ -271,6 +275,8 @@ type Cache struct {
 	mu     sync.Mutex
 	parsed map[string]*workload.Parsed // by preset, file and lengths_only
 	sets   map[string]*predict.Set     // embedded profile sets by name
+	// estimates are roofline estimates by model, GPU and grid (at most 64).
+	estimates map[string]*predict.Set
 }
 
 // ProfileSet opens an embedded profile set (never a directory), once.
@@ -342,7 +348,7 @@ func Run(ctx context.Context, job Job) (*Output, error) {
 	reg := profiles.Embedded()
 	set := job.Profile
 	if set == nil {
-		if set, err = OpenProfile(job.Config); err != nil {
+		if set, _, err = job.Cache.ChooseProfile(&job.Config, job.ProfileNamed); err != nil {
 			return nil, err
 		}
 	}

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/servesim/servesim/engine"
+	"github.com/servesim/servesim/engine/model"
+	"github.com/servesim/servesim/engine/roofline"
+)
+
+// modelFromFile reads replica.model_name as a Hugging Face config.json when
+// it names a file (a catalogue name never does): the model's shape goes in
+// replica.model_spec, its name (the config's _name_or_path, else
+// custom/<model_type>) in model_name.
+func modelFromFile(cfg *engine.Config) error {
+	path := cfg.Replica.Model
+	st, err := os.Stat(path)
+	if err != nil || st.IsDir() {
+		if strings.HasSuffix(path, ".json") {
+			return fmt.Errorf("--model %s: not a readable config.json file (%v); catalogue models: servesim models", path, err)
+		}
+		return nil
+	}
+	if st.Size() > model.MaxHFConfigBytes {
+		return fmt.Errorf("%s: %d bytes, more than a config.json's limit of %d", path, st.Size(), model.MaxHFConfigBytes)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	m, err := model.ParseHFConfig(path, b, "")
+	if err != nil {
+		return err
+	}
+	cfg.Replica.Model, cfg.Replica.ModelSpec = m.Name, &m
+	return nil
+}
+
+// gpuNumbers are the flags of a GPU given by its numbers.
+type gpuNumbers struct {
+	memory, hbm, bf16, fp8, nvlink, pcie *float64
+}
+
+func gpuFlags(fs *cliFlags) *gpuNumbers {
+	g := &gpuNumbers{new(float64), new(float64), new(float64), new(float64), new(float64), new(float64)}
+	fs.Float64Var(g.memory, "gpu_memory_gb", 0, "a GPU by its numbers (with --device NAME; a catalogue GPU's other numbers are kept): memory in GB")
+	fs.Float64Var(g.hbm, "gpu_hbm_gbps", 0, "GPU memory bandwidth in GB/s")
+	fs.Float64Var(g.bf16, "gpu_bf16_tflops", 0, "GPU dense BF16 tensor rate in TFLOP/s")
+	fs.Float64Var(g.fp8, "gpu_fp8_tflops", 0, "GPU dense FP8 tensor rate in TFLOP/s (0: none; not used by the estimate yet)")
+	fs.Float64Var(g.nvlink, "gpu_nvlink_gbps", 0, "GPU NVLink bandwidth in GB/s, both directions (0: none, PCIe is used)")
+	fs.Float64Var(g.pcie, "gpu_pcie_gbps", 0, "GPU PCIe bandwidth in GB/s, both directions")
+	return g
+}
+
+// apply puts a GPU given by numbers into replica.gpu, named --device and
+// starting from the catalogue's numbers for that name if it has them.
+func (g *gpuNumbers) apply(fs *cliFlags, cfg *engine.Config) error {
+	names := []string{"gpu_memory_gb", "gpu_hbm_gbps", "gpu_bf16_tflops", "gpu_fp8_tflops", "gpu_nvlink_gbps", "gpu_pcie_gbps"}
+	vals := []*float64{g.memory, g.hbm, g.bf16, g.fp8, g.nvlink, g.pcie}
+	any := false
+	for _, n := range names {
+		any = any || fs.given(n)
+	}
+	if !any {
+		return nil
+	}
+	gpu, err := model.LookupGPU(cfg.Replica.Device)
+	if err != nil {
+		gpu = model.GPU{Name: cfg.Replica.Device, Description: "given by its numbers", Source: "the --gpu_* flags"}
+	} else {
+		gpu.Description += ", numbers changed by flags"
+		gpu.Source += "; changed by the --gpu_* flags"
+	}
+	dst := []*float64{&gpu.MemoryGB, &gpu.HBMGBps, &gpu.BF16TFLOPS, &gpu.FP8TFLOPS, &gpu.NVLinkGBps, &gpu.PCIeGBps}
+	for i, n := range names {
+		if fs.given(n) {
+			*dst[i] = *vals[i]
+		}
+	}
+	if err := gpu.Validate(); err != nil {
+		return fmt.Errorf("--device %s with --gpu_* numbers: %w", cfg.Replica.Device, err)
+	}
+	cfg.Replica.GPU = &gpu
+	return nil
+}
+
+// cmdModels lists the model catalogue with the source of each model's
+// numbers.
+func cmdModels(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		return fail(stderr, exitUsage, fmt.Errorf("usage: servesim models (no arguments)"))
+	}
+	for _, e := range model.Catalog() {
+		m := e.Model
+		fmt.Fprintf(stdout, "%s\t%d layers, hidden %d, %d/%d heads x %d, MLP %d, vocab %d\n\t%s\n", m.Name, m.NumLayers, m.EmbeddingDim,
+			m.NumQHeads, m.NumKVHeads, m.HeadDim, m.MLPHiddenDim, m.VocabSize, e.Source)
+	}
+	return exitOK
+}
+
+// cmdGPUs lists the GPU catalogue with each entry's datasheet.
+func cmdGPUs(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		return fail(stderr, exitUsage, fmt.Errorf("usage: servesim gpus (no arguments)"))
+	}
+	for _, g := range model.GPUs() {
+		fmt.Fprintf(stdout, "%s\t%s: %g GB, %g GB/s, BF16 %g / FP8 %g TFLOP/s dense, NVLink %g GB/s, PCIe %g GB/s (node %s)\n\t%s\n",
+			g.Name, g.Description, g.MemoryGB, g.HBMGBps, g.BF16TFLOPS, g.FP8TFLOPS, g.NVLinkGBps, g.PCIeGBps, roofline.Node(g).Name, g.Source)
+	}
+	return exitOK
+}
