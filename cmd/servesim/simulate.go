@@ -37,7 +37,7 @@ type simFlags struct {
 	out                *string
 	trace, progress    *bool
 	wall, quiet        *bool
-	gpu        *gpuNumbers
+	gpu                *gpuNumbers
 }
 
 // simulateFlags declares every flag of simulate, in groups, the config
