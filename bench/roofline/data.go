@@ -229,3 +229,37 @@ func loadAll(root, shared string) ([]roofline.Sample, error) {
 	}
 	return append(v, h...), nil
 }
+
+// opgridFile holds cuBLAS GEMM times of other dense decoders' linear
+// layers measured on the H200 (profiles/tools/gpu/opgrid.py): models with
+// no profile set, never in the fit.
+const opgridFile = "bench/gpu/h200/opgrid/opgrid.csv"
+
+// opgridSamples reads opgridFile as GEMM samples of n tokens x k inputs x
+// n outputs (n and k are the file's output and input dimensions).
+func opgridSamples(root string) ([]roofline.Sample, error) {
+	g, err := model.LookupGPU("h200")
+	if err != nil {
+		return nil, err
+	}
+	f := filepath.Join(root, opgridFile)
+	rows, err := readCSV(f)
+	if err != nil {
+		return nil, err
+	}
+	var out []roofline.Sample
+	for _, row := range rows {
+		var v [4]float64
+		for i, c := range []string{"num_tokens", "n", "k", "median_ms"} {
+			if v[i], err = num(row, c, f); err != nil {
+				return nil, err
+			}
+		}
+		tokens, nOut, k, ms := v[0], v[1], v[2], v[3]
+		w := roofline.Work{FLOPs: 2 * tokens * k * nOut, Bytes: 2 * (k*nOut + tokens*k + tokens*nOut)}
+		s := roofline.NewSample(roofline.GEMM, row["op"], g, row["model"], w, ms)
+		s.TP, s.Tokens = 1, tokens
+		out = append(out, s)
+	}
+	return out, nil
+}

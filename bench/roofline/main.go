@@ -48,7 +48,7 @@ func run(w io.Writer, root, shared string, write bool) error {
 	if err != nil {
 		return err
 	}
-	_, err = io.WriteString(w, rep.Markdown()+stepMarkdown(rows))
+	_, err = io.WriteString(w, rep.Markdown()+rep.opgridMarkdown()+stepMarkdown(rows))
 	return err
 }
 
@@ -66,5 +66,10 @@ func report(root, shared string) (*Report, error) {
 		}
 	}
 	rep.fitNetwork(net)
+	og, err := opgridSamples(root)
+	if err != nil {
+		return nil, err
+	}
+	rep.checkOpgrid(og)
 	return rep, nil
 }

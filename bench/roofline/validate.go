@@ -32,6 +32,10 @@ type Report struct {
 	// NetHeldOut: each collective on each GPU's nodes predicted by a fit
 	// on the other GPU's nodes.
 	NetHeldOut map[string]stat
+	// Opgrid and OpgridHO: the H200 GEMMs of models without a profile set
+	// (opgridFile), predicted by the full fit and by the fit without the
+	// H200; never fitted on.
+	Opgrid, OpgridHO []pred
 	// Folds whose class had no sample outside the held-out group: the
 	// prediction used the full fit (in-sample), named here.
 	InSampleFolds []string
@@ -264,6 +268,29 @@ func (r *Report) Markdown() string {
 	return b.String()
 }
 
+// checkOpgrid predicts the opgrid GEMMs with both fits.
+func (r *Report) checkOpgrid(samples []roofline.Sample) {
+	for _, s := range samples {
+		r.Opgrid = append(r.Opgrid, pred{s, s.Predict(r.Coeffs[s.Class])})
+		r.OpgridHO = append(r.OpgridHO, pred{s, s.Predict(r.H200HeldOut[s.Class])})
+	}
+}
+
+func (r *Report) opgridMarkdown() string {
+	if len(r.Opgrid) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nOut of sample: cuBLAS GEMMs of the linear layers of models without a profile set, measured on the H200 (`%s`, never fitted on), predicted by the fit and by the fit without the H200:\n\n", opgridFile)
+	b.WriteString("| model | fit | fit without the H200 |\n|---|---:|---:|\n")
+	for _, m := range distinct(sampleList(r.Opgrid), func(s roofline.Sample) string { return s.Model }) {
+		is := func(s roofline.Sample) bool { return s.Model == m }
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", m, cell(errs(filter(r.Opgrid, is))), cell(errs(filter(r.OpgridHO, is))))
+	}
+	fmt.Fprintf(&b, "| **all** | %s | %s |\n", cell(errs(r.Opgrid)), cell(errs(r.OpgridHO)))
+	return b.String()
+}
+
 func sampleList(ps []pred) []roofline.Sample {
 	out := make([]roofline.Sample, len(ps))
 	for i, p := range ps {
@@ -285,6 +312,9 @@ func (r *Report) CoeffsJSON() ([]byte, error) {
 	add("layer_leave_one_model_out", "a layer's MLP-side time (its ops summed), leave one model out", errs(layerSums(r.LOMO)))
 	add("layer_leave_one_gpu_out", "a layer's MLP-side time (its ops summed), leave one GPU out", errs(layerSums(r.LOGO)))
 	add("attention_long_context", "attention (measured on the H200 only), fitted on contexts <= 2048 keys, scored on longer", errs(r.LongCtx))
+	if len(r.OpgridHO) > 0 {
+		add("h200_gemms_unprofiled_models", "H200 GEMMs of 6 models without a profile set (bench/gpu/h200/opgrid), fit without the H200", errs(r.OpgridHO))
+	}
 	add("all_reduce_leave_one_gpu_out", "TP all-reduce, A100 nodes predicted from H100 nodes' fit and back", r.NetHeldOut["all_reduce"])
 	add("send_recv_leave_one_gpu_out", "PP send/recv, A100 nodes predicted from H100 nodes' fit and back", r.NetHeldOut["send_recv"])
 	b, err := json.MarshalIndent(f, "", " ")
