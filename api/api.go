@@ -308,28 +308,41 @@ type Result struct {
 	Files   []string       `json:"files"`
 }
 
-// outputOf checks ?format and ?file (cheap, so before anything else).
-func outputOf(r *http.Request) (format, file string, err error) {
+// outputOf checks ?format, ?file and ?outputs (cheap, so before anything
+// else). names are the files the answer holds: outputs' (every file by
+// default) for a zip, the one file, none for a JSON result.
+func outputOf(r *http.Request) (format, file string, names []string, err error) {
 	q := r.URL.Query()
 	format, file = q.Get("format"), q.Get("file")
 	switch format {
 	case "", "json", "ndjson", "zip":
 	default:
-		return "", "", &engine.ConfigError{Err: fmt.Errorf("format %q: expected json, ndjson or zip", clip(format))}
+		return "", "", nil, &engine.ConfigError{Err: fmt.Errorf("format %q: expected json, ndjson or zip", clip(format))}
+	}
+	if q.Has("outputs") {
+		if format != "zip" {
+			return "", "", nil, &engine.ConfigError{Err: fmt.Errorf("outputs selects the files of a zip: give it with format=zip")}
+		}
+		if names, err = runner.ParseOutputs(q.Get("outputs")); err != nil {
+			return "", "", nil, &engine.ConfigError{Err: fmt.Errorf("outputs: %w", err)}
+		}
+	} else if format == "zip" {
+		names = runner.Files(true)
 	}
 	if file != "" {
 		if format != "" {
-			return "", "", &engine.ConfigError{Err: fmt.Errorf("give format or file, not both")}
+			return "", "", nil, &engine.ConfigError{Err: fmt.Errorf("give format or file, not both")}
 		}
 		ok := false
 		for _, f := range report.Files {
 			ok = ok || f == file
 		}
 		if !ok {
-			return "", "", &engine.ConfigError{Err: fmt.Errorf("no output file %q (valid: %s)", clip(file), strings.Join(report.Files, ", "))}
+			return "", "", nil, &engine.ConfigError{Err: fmt.Errorf("no output file %q (valid: %s)", clip(file), strings.Join(report.Files, ", "))}
 		}
+		names = []string{file}
 	}
-	return format, file, nil
+	return format, file, names, nil
 }
 
 // acquire takes a simulation slot, waiting in a bounded queue for at most
@@ -401,7 +414,7 @@ func retryAfter(timeout time.Duration) int {
 
 func (h *handler) simulate(w http.ResponseWriter, r *http.Request) {
 	lim := h.opt.Limits
-	format, file, err := outputOf(r)
+	format, file, names, err := outputOf(r)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -449,7 +462,9 @@ func (h *handler) simulate(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	job.Options.KeepMembers = format == "zip" || file == "chrome_trace.json"
+	// Only the files asked for decide what the run keeps: a JSON result's
+	// plots need no per-iteration records.
+	runner.KeepFor(&job.Options, names)
 	out, err := runner.Run(ctx, job)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -471,7 +486,7 @@ func (h *handler) simulate(w http.ResponseWriter, r *http.Request) {
 		enc.Encode(map[string]any{"result": resultOf(out)})
 	case format == "zip":
 		var b bytes.Buffer
-		if err := out.Zip(&b, true); err != nil {
+		if err := out.Zip(&b, names); err != nil {
 			writeError(w, err)
 			return
 		}

@@ -249,6 +249,36 @@ func TestSimulate_SameAsCLI(t *testing.T) {
 	}
 }
 
+// TestSimulate_ZipOutputs: outputs picks the zip's files (same bytes as
+// the CLI's); an unknown name, or outputs without format=zip, is a 400.
+func TestSimulate_ZipOutputs(t *testing.T) {
+	h := api.NewHandler(api.Options{})
+	rec := serve(t, h, httptest.NewRequest("GET", "/api/simulate?preset=seed&format=zip&outputs=token,request", nil))
+	checkSpec(t, "GET", "/api/simulate", rec)
+	zr, err := zip.NewReader(bytes.NewReader(rec.Body.Bytes()), int64(rec.Body.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, zf := range zr.File {
+		names = append(names, zf.Name)
+		rc, _ := zf.Open()
+		b, _ := io.ReadAll(rc)
+		if !bytes.Equal(b, cliFile(t, zf.Name)) {
+			t.Errorf("zip %s differs from the CLI's", zf.Name)
+		}
+	}
+	if strings.Join(names, ",") != "request_metrics.csv,token_metrics.csv" {
+		t.Errorf("zip holds %v", names)
+	}
+	for _, q := range []string{"format=zip&outputs=requests", "outputs=request"} {
+		rec := serve(t, h, httptest.NewRequest("GET", "/api/simulate?preset=seed&"+q, nil))
+		if rec.Code != 400 || !strings.Contains(rec.Body.String(), "outputs") {
+			t.Errorf("%s: status %d: %s", q, rec.Code, rec.Body.String())
+		}
+	}
+}
+
 func TestSimulate_Stream(t *testing.T) {
 	h := api.NewHandler(api.Options{})
 	rec := serve(t, h, httptest.NewRequest("GET", "/api/simulate?preset=spaced-2s&format=ndjson", nil))

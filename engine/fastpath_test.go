@@ -162,14 +162,13 @@ func TestFastPath_ByteIdenticalToStepByStep(t *testing.T) {
 					t.Fatalf("%s: %d batches built, %d kept", k, res.NumBatches, len(res.Batches))
 				}
 				out[k] = files(t, res, names)
+				pd, err := json.Marshal(report.PlotData(res))
+				if err != nil {
+					t.Fatal(err)
+				}
+				out[k]["plots"] = pd
 				if k == "step" {
 					ref = res
-					pd, _ := json.Marshal(report.PlotData(res))
-					out[k]["plots"] = pd
-				}
-				if k == "fast" {
-					pd, _ := json.Marshal(report.PlotData(res))
-					out[k]["plots"] = pd
 				}
 			}
 			if cfg.TimeLimitS == 0 { // a time limit leaves batches unfinished

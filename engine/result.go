@@ -20,6 +20,12 @@ type Result struct {
 	NumBatches int
 	// Replicas are per-replica totals over the batches.
 	Replicas []ReplicaStats
+	// Iterations are the iterations' sizes for plots, kept whether or not
+	// Batches are.
+	Iterations IterStats
+	// TermMs sums every stage's predicted time by term (predict.TermNames),
+	// in ms, as the stages were predicted.
+	TermMs [predict.NumTerms]float64
 	// PrefixPoints are, under prefix caching, the batches that hit the cache
 	// or prefilled, in batch order.
 	PrefixPoints []PrefixPoint
@@ -88,6 +94,73 @@ type ReplicaStats struct {
 	PrefillTokens   int64
 	DecodeTokens    int64
 	MaxQueuedTokens int64 // the largest BatchRecord.QueuedTokens
+}
+
+// IterBuckets is the most time buckets IterStats keeps, and the most
+// iterations it keeps one by one (about a chart's width in pixels).
+const IterBuckets = 1000
+
+// IterStats are a run's iterations, for plots, in memory independent of
+// their number: the first IterBuckets one by one, and all of them in time
+// buckets by when they were scheduled. Bucket j holds the iterations
+// scheduled in [j*Width, (j+1)*Width); Width is the least power of two
+// (ns) that puts every iteration in one of IterBuckets buckets. Each value
+// (IterValues) is kept as min, max and sum over the bucket.
+type IterStats struct {
+	First []IterPoint
+	Width int64
+	Count [IterBuckets]int32
+	Min   [IterBuckets]IterValues
+	Max   [IterBuckets]IterValues
+	Sum   [IterBuckets]IterValues
+}
+
+// IterValues are an iteration's batch size, tokens, prefill tokens and KV
+// blocks in use (or their min, max or sum over a bucket).
+type IterValues [4]int64
+
+// IterPoint is one iteration: when it was scheduled and its values.
+type IterPoint struct {
+	At int64
+	V  IterValues
+}
+
+func (it *IterStats) add(at int64, v IterValues) {
+	if len(it.First) < IterBuckets {
+		it.First = append(it.First, IterPoint{At: at, V: v})
+	}
+	if it.Width == 0 {
+		it.Width = 1
+	}
+	for at/it.Width >= IterBuckets { // double the width: bucket j into j/2
+		for j := 0; j < IterBuckets; j++ {
+			c := it.Count[j]
+			if c == 0 {
+				continue
+			}
+			k := j / 2
+			if k != j {
+				it.merge(k, c, it.Min[j], it.Max[j], it.Sum[j])
+				it.Count[j] = 0
+			}
+		}
+		it.Width *= 2
+	}
+	it.merge(int(at/it.Width), 1, v, v, v)
+}
+
+// merge adds c iterations of min lo, max hi and sum sum to bucket k.
+func (it *IterStats) merge(k int, c int32, lo, hi, sum IterValues) {
+	if it.Count[k] == 0 {
+		it.Min[k], it.Max[k], it.Sum[k] = lo, hi, sum
+	} else {
+		for i := range lo {
+			it.Min[k][i] = min(it.Min[k][i], lo[i])
+			it.Max[k][i] = max(it.Max[k][i], hi[i])
+			it.Sum[k][i] += sum[i]
+		}
+	}
+	it.Count[k] += c
 }
 
 // PrefixPoint is a batch's prefix-cache use: when it was scheduled, the
@@ -225,8 +298,8 @@ func (r *Result) StageBreakdown(b, s int) predict.Breakdown {
 
 func (s *sim) result(in Inputs) *Result {
 	res := &Result{Config: s.cfg, Resolved: s.res, Profile: in.Profile.Meta, ProfileOrigin: in.Profile.Origin,
-		Workload: WorkloadInfo{Format: in.Workload.Format, Files: in.Workload.Files, Notes: append(append([]string(nil), in.Workload.Notes...), s.notes...), BlockTokens: in.Workload.BlockTokens},
-		Batches:  s.batches, NumBatches: s.nBatches, Replicas: s.stats, PrefixPoints: s.prefixPts, bigGaps: s.bigGaps, EndNs: s.now, Extrapolated: s.pred.Extrapolated, spans: s.spans, pred: s.pred, TimingModel: TimingVidur}
+		Workload:   WorkloadInfo{Format: in.Workload.Format, Files: in.Workload.Files, Notes: append(append([]string(nil), in.Workload.Notes...), s.notes...), BlockTokens: in.Workload.BlockTokens},
+		Iterations: s.iters, TermMs: s.termMs, Batches: s.batches, NumBatches: s.nBatches, Replicas: s.stats, PrefixPoints: s.prefixPts, bigGaps: s.bigGaps, EndNs: s.now, Extrapolated: s.pred.Extrapolated, spans: s.spans, pred: s.pred, TimingModel: TimingVidur}
 	if s.timing != nil {
 		res.TimingModel, res.Engine = TimingEngine, s.timing.spec
 	}

@@ -259,6 +259,8 @@ type sim struct {
 	bigGaps                         map[uint64]int64
 	stats                           []ReplicaStats
 	prefixPts                       []PrefixPoint
+	iters                           IterStats
+	termMs                          [predict.NumTerms]float64
 	spans                           []int64 // PP > 1: per batch, per stage: start, end
 	free                            []*batch
 	pbuf                            []predict.Prefill
@@ -836,6 +838,7 @@ func (s *sim) buildBatch(rp *replica) *batch {
 	st.MaxQueuedTokens = max(st.MaxQueuedTokens, int64(b.rec.QueuedTokens))
 	st.PrefillTokens += int64(b.rec.PrefillTokens())
 	st.DecodeTokens += int64(b.rec.DecodeTokens())
+	s.iters.add(s.now, IterValues{int64(b.rec.Size()), int64(b.rec.Tokens()), int64(b.rec.PrefillTokens()), int64(b.rec.KVBlocksInUse)})
 	if rp.pc != nil && (hit > 0 || b.rec.PrefillTokens() > 0) {
 		s.prefixPts = append(s.prefixPts, PrefixPoint{At: s.now, Hit: int32(hit), Prefill: int32(b.rec.PrefillTokens())})
 	}
@@ -855,6 +858,13 @@ func (s *sim) buildBatch(rp *replica) *batch {
 		}
 	}
 	return b
+}
+
+// addTerms adds a stage's predicted time to the run's sums by term.
+func (s *sim) addTerms(bd predict.Breakdown) {
+	for k, v := range bd.Terms() {
+		s.termMs[k] += v
+	}
 }
 
 // gapEscape marks a token gap of 2^32-1 ns (4.3 s) or more in
@@ -899,6 +909,7 @@ func (s *sim) stageSchedule(rid, sid int32) error {
 		return fmt.Errorf("batch %d at t=%d ns: predicted stage time %g ms takes simulated time past %d ns (a profile time out of range?)", b.id, s.now, ms, maxSimNs)
 	}
 	d := predict.Nanos(bd.TotalMs())
+	s.addTerms(bd)
 	rec := &b.rec
 	rec.ModelNs += predict.Nanos(bd.ModelMs())
 	rec.TotalNs += d

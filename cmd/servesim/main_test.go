@@ -19,6 +19,36 @@ func runCLI(t *testing.T, args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
+// TestSimulate_Outputs: --outputs writes only the files named, with the
+// bytes of a full run's.
+func TestSimulate_Outputs(t *testing.T) {
+	full, lean := t.TempDir(), t.TempDir()
+	if code, _, errs := runCLI(t, "simulate", "--out", full, "--quiet", "--preset", "spaced-2s"); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	code, out, errs := runCLI(t, "simulate", "--out", lean, "--preset", "spaced-2s", "--outputs", "request,token,meta")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if !strings.Contains(out, "{request_metrics.csv,token_metrics.csv,run_meta.json}") {
+		t.Errorf("stdout: %s", out)
+	}
+	ents, _ := os.ReadDir(lean)
+	if len(ents) != 3 {
+		t.Errorf("%d files written, want 3", len(ents))
+	}
+	for _, e := range ents {
+		a, _ := os.ReadFile(filepath.Join(full, e.Name()))
+		b, _ := os.ReadFile(filepath.Join(lean, e.Name()))
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s differs from the full run's", e.Name())
+		}
+	}
+	if code, _, errs := runCLI(t, "simulate", "--out", lean, "--outputs", "request,tokens"); code != exitUsage || !strings.Contains(errs, `unknown output "tokens"`) {
+		t.Errorf("exit %d: %s", code, errs)
+	}
+}
+
 // TestSimulate_SeedDefault: with no workload the CLI runs the seed workload
 // and writes the seed's files; the CSVs equal the engine's golden files.
 func TestSimulate_SeedDefault(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	iofs "io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -34,7 +35,7 @@ func (m *multi) Set(s string) error { *m = append(*m, s); return nil }
 type simFlags struct {
 	workloads          multi
 	preset, configPath *string
-	out                *string
+	out, outputs       *string
 	trace, progress    *bool
 	wall, quiet        *bool
 	gpu                *gpuNumbers
@@ -153,6 +154,8 @@ func simulateFlags(c *engine.Config) (*cliFlags, *simFlags) {
 	fs.group("Outputs")
 	o.out = fs.String("out", "servesim_out", "output directory `DIR`")
 	o.trace = fs.Bool("chrome_trace", true, "write chrome_trace.json (one event per batch stage)")
+	o.outputs = fs.String("outputs", "", "the files to write, comma-separated `LIST` of "+strings.Join(runner.Outputs, ", ")+
+		" (default: all; without batch and trace the run keeps no per-iteration records and needs far less memory)")
 	o.progress = fs.Bool("progress", false, "show a progress bar (default: when stderr is a terminal)")
 	o.wall = fs.Bool("record_wall_clock", false, "record started_at/ended_at in run_meta.json (outputs then differ run to run)")
 	o.quiet = fs.Bool("quiet", false, "print nothing on success")
@@ -263,7 +266,16 @@ func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	job.Config = cfg
 	// chrome_trace.json names each batch by its members, as the API's and
 	// the golden file do; the engine records them only when asked.
-	job.Options.KeepMembers = *trace
+	names := runner.Files(*trace)
+	if *opts.outputs != "" {
+		if names, err = runner.ParseOutputs(*opts.outputs); err != nil {
+			return fail(stderr, exitUsage, fmt.Errorf("--outputs: %w", err))
+		}
+		if fs.given("chrome_trace") && !*trace {
+			names = slices.DeleteFunc(names, func(n string) bool { return n == "chrome_trace.json" })
+		}
+	}
+	runner.KeepFor(&job.Options, names)
 	var closers []io.Closer
 	defer func() {
 		for _, c := range closers {
@@ -302,7 +314,7 @@ func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return fail(stderr, exitUsage, fmt.Errorf("--out %s: cannot create the output directory: %w", *out, err))
 	}
-	err = o.WriteFiles(runner.Files(*trace), func(name string) (io.WriteCloser, error) {
+	err = o.WriteFiles(names, func(name string) (io.WriteCloser, error) {
 		return os.Create(filepath.Join(*out, name))
 	})
 	if err != nil {
@@ -322,7 +334,7 @@ func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		if o.Workload != nil && (len(o.Workload.Sessions) > 0 || o.Workload.BlockTokens > 0) {
 			fmt.Fprintln(stderr, "servesim: workload:", describeTrace(o.Workload))
 		}
-		printKeyResults(stdout, o, *out)
+		printKeyResults(stdout, o, *out, names)
 	}
 	return exitOK
 }
@@ -423,7 +435,7 @@ func progressBar(w io.Writer) func(engine.Progress) {
 	}
 }
 
-func printKeyResults(w io.Writer, o *runner.Output, out string) {
+func printKeyResults(w io.Writer, o *runner.Output, out string, names []string) {
 	k := report.Compute(o.Result)
 	ms := func(v float64) string { return fmt.Sprintf("%.3f ms", v/1e6) }
 	fmt.Fprintf(w, "run %s: %d requests (%d ok), %d iterations, simulated %.3f s\n", report.RunID(o.Result), k.Requests, k.OK, o.Result.NumBatches, float64(o.Result.EndNs)/1e9)
@@ -433,7 +445,7 @@ func printKeyResults(w io.Writer, o *runner.Output, out string) {
 	fmt.Fprintf(w, "  E2E           median %s  p90 %s  p99 %s\n", ms(k.E2E.P50), ms(k.E2E.P90), ms(k.E2E.P99))
 	fmt.Fprintf(w, "  decode throughput %.1f tokens/s\n", k.DecodeThroughput)
 	printSLO(w, k.SLO)
-	fmt.Fprintf(w, "  wrote %s/{%s}\n", out, strings.Join(runner.Files(true), ","))
+	fmt.Fprintf(w, "  wrote %s/{%s}\n", out, strings.Join(names, ","))
 }
 
 func cmdProfiles(args []string, stdout, stderr io.Writer) int {

@@ -107,6 +107,25 @@ func (b Breakdown) ModelMs() float64 {
 // TotalMs is the stage's duration including CPU overhead.
 func (b Breakdown) TotalMs() float64 { return b.ModelMs() + b.CPU + b.Admission }
 
+// TermNames name the terms of Breakdown.Terms (batch_metrics.csv's
+// per-term columns, without the _ns suffix).
+var TermNames = [NumTerms]string{"input_layernorm", "attn_pre_proj", "attn_rope", "attn_kv_cache_save", "attn_decode", "attn_prefill",
+	"attn_post_proj", "post_attention_layernorm", "mlp_up_proj", "mlp_act", "mlp_down_proj", "add", "tp_all_reduce",
+	"pp_send_recv", "embedding", "lm_head", "cpu_overhead", "admission"}
+
+// NumTerms is the number of terms in Breakdown.Terms.
+const NumTerms = 18
+
+// Terms lists the stage's time by term (TermNames), in ms for the stage:
+// per-layer terms multiplied by Layers, the all-reduce counted twice (after
+// attention and after the MLP).
+func (b Breakdown) Terms() [NumTerms]float64 {
+	l := float64(b.Layers)
+	return [NumTerms]float64{b.InputLN * l, b.PreProj * l, b.Rope * l, b.KVSave * l, b.AttnDecode * l, b.AttnPrefill * l,
+		b.PostProj * l, b.PostLN * l, b.UpProj * l, b.Act * l, b.DownProj * l, b.Add * l, 2 * b.TPComm * l,
+		b.PPComm, b.Embedding, b.LMHead, b.CPU, b.Admission}
+}
+
 // Nanos converts ms to integer ns, rounding to nearest.
 func Nanos(ms float64) int64 { return int64(math.Round(ms * 1e6)) }
 

@@ -132,17 +132,10 @@ func TokenMetrics(w io.Writer, res *engine.Result) error {
 
 // BatchColumns are batch_metrics.csv's per-term columns: predicted time in
 // ns per iteration, summed over layers and pipeline stages.
-var BatchColumns = []string{"input_layernorm", "attn_pre_proj", "attn_rope", "attn_kv_cache_save", "attn_decode", "attn_prefill",
-	"attn_post_proj", "post_attention_layernorm", "mlp_up_proj", "mlp_act", "mlp_down_proj", "add", "tp_all_reduce",
-	"pp_send_recv", "embedding", "lm_head", "cpu_overhead", "admission"}
+var BatchColumns = predict.TermNames[:]
 
 // terms lists a stage's predicted time by BatchColumns, in ms per stage.
-func terms(bd predict.Breakdown) [18]float64 {
-	l := float64(bd.Layers)
-	return [18]float64{bd.InputLN * l, bd.PreProj * l, bd.Rope * l, bd.KVSave * l, bd.AttnDecode * l, bd.AttnPrefill * l,
-		bd.PostProj * l, bd.PostLN * l, bd.UpProj * l, bd.Act * l, bd.DownProj * l, bd.Add * l, 2 * bd.TPComm * l,
-		bd.PPComm, bd.Embedding, bd.LMHead, bd.CPU, bd.Admission}
-}
+func terms(bd predict.Breakdown) [predict.NumTerms]float64 { return bd.Terms() }
 
 // EngineBatchColumns are added to batch_metrics.csv under engine timing:
 // the step's mode (graph, graph_mixed, eager), the size its non-attention

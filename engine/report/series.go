@@ -14,7 +14,6 @@ type Plots = plots.Plots
 const (
 	maxCDFPoints = 400
 	timeBuckets  = 200
-	iterBuckets  = 1000 // about a chart's width in pixels
 	maxScatter   = 5000
 )
 
@@ -45,7 +44,7 @@ func timeline(res *engine.Result) plots.Timeline {
 	// Buckets span at least ~5 iterations, so rates do not alias with the
 	// iteration period on short runs.
 	buckets := timeBuckets
-	if n := len(res.Batches); n > 0 {
+	if n := res.NumBatches; n > 0 {
 		buckets = max(1, min(timeBuckets, n/5))
 	}
 	width := (end + int64(buckets) - 1) / int64(buckets)
@@ -94,59 +93,32 @@ func timeline(res *engine.Result) plots.Timeline {
 }
 
 func iterations(res *engine.Result) plots.Iterations {
-	n := len(res.Batches)
+	st := &res.Iterations
+	n := res.NumBatches
 	it := plots.Iterations{Total: n, KVTotal: res.Resolved.NumBlocks}
 	if n == 0 {
 		return it
 	}
 	series := []*plots.Agg{&it.Size, &it.Tokens, &it.Prefill, &it.KVBlocks}
-	values := func(b *engine.BatchRecord) [4]float64 {
-		return [4]float64{float64(b.Size()), float64(b.Tokens()), float64(b.PrefillTokens()), float64(b.KVBlocksInUse)}
-	}
-	if n <= iterBuckets { // every iteration its own point, in time order (replicas interleave)
-		order := make([]int, n)
-		for i := range order {
-			order[i] = i
-		}
-		slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(res.Batches[a].ScheduledAt, res.Batches[b].ScheduledAt) })
-		for _, i := range order {
-			b := &res.Batches[i]
-			it.T, it.N = append(it.T, float64(b.ScheduledAt)/1e9), append(it.N, 1)
-			for k, v := range values(b) {
-				a := series[k]
-				a.Min, a.Max, a.Mean = append(a.Min, v), append(a.Max, v), append(a.Mean, v)
+	if n <= len(st.First) { // every iteration its own point, in time order (replicas interleave)
+		pts := slices.Clone(st.First)
+		slices.SortStableFunc(pts, func(a, b engine.IterPoint) int { return cmp.Compare(a.At, b.At) })
+		for _, p := range pts {
+			it.T, it.N = append(it.T, float64(p.At)/1e9), append(it.N, 1)
+			for k, v := range p.V {
+				a, f := series[k], float64(v)
+				a.Min, a.Max, a.Mean = append(a.Min, f), append(a.Max, f), append(a.Mean, f)
 			}
 		}
 		return it
 	}
-	end := max(res.EndNs, 1)
-	width := (end + iterBuckets - 1) / iterBuckets
-	count := make([]int, iterBuckets)
-	var lo, hi, sum [4][]float64
-	for k := range series {
-		lo[k], hi[k], sum[k] = make([]float64, iterBuckets), make([]float64, iterBuckets), make([]float64, iterBuckets)
-	}
-	for i := range res.Batches {
-		b := &res.Batches[i]
-		j := min(int(b.ScheduledAt/width), iterBuckets-1)
-		for k, v := range values(b) {
-			if count[j] == 0 || v < lo[k][j] {
-				lo[k][j] = v
-			}
-			if count[j] == 0 || v > hi[k][j] {
-				hi[k][j] = v
-			}
-			sum[k][j] += v
-		}
-		count[j]++
-	}
-	for j, c := range count {
+	for j, c := range st.Count {
 		if c == 0 {
 			continue
 		}
-		it.T, it.N = append(it.T, float64(int64(j)*width)/1e9), append(it.N, c)
+		it.T, it.N = append(it.T, float64(int64(j)*st.Width)/1e9), append(it.N, int(c))
 		for k, a := range series {
-			a.Min, a.Max, a.Mean = append(a.Min, lo[k][j]), append(a.Max, hi[k][j]), append(a.Mean, sum[k][j]/float64(c))
+			a.Min, a.Max, a.Mean = append(a.Min, float64(st.Min[j][k])), append(a.Max, float64(st.Max[j][k])), append(a.Mean, float64(st.Sum[j][k])/float64(c))
 		}
 	}
 	return it
@@ -178,14 +150,5 @@ func requestPoints(res *engine.Result) plots.Requests {
 }
 
 func breakdown(res *engine.Result) plots.Breakdown {
-	br := plots.Breakdown{Terms: BatchColumns, Ms: make([]float64, len(BatchColumns))}
-	pp := res.Config.Replica.NumPipelineStages
-	for i := range res.Batches {
-		for s := range pp {
-			for k, v := range terms(res.StageBreakdown(i, s)) {
-				br.Ms[k] += v
-			}
-		}
-	}
-	return br
+	return plots.Breakdown{Terms: BatchColumns, Ms: slices.Clone(res.TermMs[:])}
 }

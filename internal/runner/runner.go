@@ -13,6 +13,8 @@ import (
 	"io"
 	"os"
 	"path"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/servesim/servesim/engine"
@@ -437,6 +439,48 @@ func Files(withTrace bool) []string {
 	return out
 }
 
+// Outputs are the short names of the output files (--outputs, the API's
+// outputs parameter), in report.Files order.
+var Outputs = []string{"request", "token", "batch", "meta", "summary", "trace"}
+
+// ParseOutputs turns a comma-separated list of Outputs names (or file
+// names) into the files to write, in report.Files order. An empty list is
+// every file.
+func ParseOutputs(list string) ([]string, error) {
+	if strings.TrimSpace(list) == "" {
+		return Files(true), nil
+	}
+	want := map[string]bool{}
+	for _, f := range strings.Split(list, ",") {
+		f = strings.TrimSpace(f)
+		i := slices.Index(Outputs, f)
+		if i < 0 {
+			i = slices.Index(report.Files, f)
+		}
+		if i < 0 {
+			return nil, &engine.ConfigError{Err: fmt.Errorf("unknown output %q (valid: %s, or the file names)", f, strings.Join(Outputs, ", "))}
+		}
+		want[report.Files[i]] = true
+	}
+	var out []string
+	for _, f := range report.Files {
+		if want[f] {
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+// KeepFor sets what the engine keeps for writing files: batch members for
+// chrome_trace.json, and no per-iteration records at all when neither
+// batch_metrics.csv nor chrome_trace.json is among them (memory then no
+// longer grows with iterations; plots and every other file are the same).
+func KeepFor(opt *engine.Options, files []string) {
+	batches, trace := slices.Contains(files, "batch_metrics.csv"), slices.Contains(files, "chrome_trace.json")
+	opt.KeepMembers = trace
+	opt.SkipBatches = !batches && !trace
+}
+
 // WriteFiles writes every output file through open.
 func (o *Output) WriteFiles(names []string, open func(name string) (io.WriteCloser, error)) error {
 	for _, n := range names {
@@ -462,11 +506,11 @@ func (o *Output) File(name string) ([]byte, error) {
 	return b.Bytes(), err
 }
 
-// Zip writes every output file into one zip archive with fixed timestamps,
-// so the archive's bytes depend only on the run.
-func (o *Output) Zip(w io.Writer, withTrace bool) error {
+// Zip writes the named output files into one zip archive with fixed
+// timestamps, so the archive's bytes depend only on the run.
+func (o *Output) Zip(w io.Writer, names []string) error {
 	zw := zip.NewWriter(w)
-	for _, n := range Files(withTrace) {
+	for _, n := range names {
 		fw, err := zw.CreateHeader(&zip.FileHeader{Name: n, Method: zip.Deflate})
 		if err != nil {
 			return err
