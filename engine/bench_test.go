@@ -36,40 +36,56 @@ func splitwiseLengths(b testing.TB, n int) []byte {
 }
 
 // BenchmarkSimulate runs n requests with splitwise_conv.csv lengths, Poisson
-// arrivals at 4 QPS and Sarathi on the embedded A100 profile, and reports
-// simulated requests/s and tokens/s (simulation only; writing files excluded).
+// arrivals at 2 to 32 QPS and Sarathi on the embedded A100 profile, and
+// reports simulated requests/s and tokens/s (simulation only; writing files
+// excluded). Each row runs three ways: "records" keeps every iteration's
+// record (what batch_metrics.csv and chrome_trace.json need; the default),
+// "lean" keeps none (--outputs without batch and trace), and "step" is
+// records with every event through the queue (Options.StepByStep; 10k only).
 func BenchmarkSimulate(b *testing.B) {
 	set, err := profiles.Embedded().Open(engine.DefaultProfile)
 	if err != nil {
 		b.Fatal(err)
 	}
+	modes := []struct {
+		name string
+		opt  engine.Options
+	}{{"records", engine.Options{}}, {"lean", engine.Options{SkipBatches: true}}, {"step", engine.Options{StepByStep: true}}}
 	for _, n := range []int{10_000, 100_000} {
-		for _, qps := range []float64{4, 16, 32} {
-			b.Run(fmt.Sprintf("splitwise_conv_%dk_qps%g", n/1000, qps), func(b *testing.B) {
-				cfg := engine.DefaultConfig()
-				cfg.Workload.NumRequests = n
-				cfg.Workload.QPS = qps
-				data := splitwiseLengths(b, n)
-				w, err := workload.Load([]workload.File{{Name: "lengths.csv", R: bytes.NewReader(data)}}, cfg.WorkloadOptions())
-				if err != nil {
-					b.Fatal(err)
+		for _, qps := range []float64{2, 4, 16, 32} {
+			cfg := engine.DefaultConfig()
+			cfg.Workload.NumRequests = n
+			cfg.Workload.QPS = qps
+			data := splitwiseLengths(b, n)
+			w, err := workload.Load([]workload.File{{Name: "lengths.csv", R: bytes.NewReader(data)}}, cfg.WorkloadOptions())
+			if err != nil {
+				b.Fatal(err)
+			}
+			tokens := 0
+			for _, r := range w.Requests {
+				tokens += r.Prefill + r.Decode
+			}
+			for _, m := range modes {
+				if m.name == "step" && n > 10_000 {
+					continue
 				}
-				tokens := 0
-				for _, r := range w.Requests {
-					tokens += r.Prefill + r.Decode
-				}
-				b.ResetTimer()
-				var res *engine.Result
-				for b.Loop() {
-					if res, err = engine.Run(context.Background(), cfg, engine.Inputs{Workload: w, Profile: set}, engine.Options{}); err != nil {
-						b.Fatal(err)
+				b.Run(fmt.Sprintf("splitwise_conv_%dk_qps%g/%s", n/1000, qps, m.name), func(b *testing.B) {
+					var res *engine.Result
+					cpu := cpuSeconds()
+					for b.Loop() {
+						if res, err = engine.Run(context.Background(), cfg, engine.Inputs{Workload: w, Profile: set}, m.opt); err != nil {
+							b.Fatal(err)
+						}
 					}
-				}
-				b.ReportMetric(float64(len(res.Batches)), "iterations")
-				sec := b.Elapsed().Seconds() / float64(b.N)
-				b.ReportMetric(float64(n)/sec, "requests/s")
-				b.ReportMetric(float64(tokens)/sec, "tokens/s")
-			})
+					if c := cpuSeconds(); c > 0 {
+						b.ReportMetric((c-cpu)/float64(b.N), "cpu_s/op")
+					}
+					b.ReportMetric(float64(res.NumBatches), "iterations")
+					sec := b.Elapsed().Seconds() / float64(b.N)
+					b.ReportMetric(float64(n)/sec, "requests/s")
+					b.ReportMetric(float64(tokens)/sec, "tokens/s")
+				})
+			}
 		}
 	}
 }
@@ -120,7 +136,7 @@ func BenchmarkPrefixCaching(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
-				b.ReportMetric(float64(len(res.Batches)), "iterations")
+				b.ReportMetric(float64(res.NumBatches), "iterations")
 				b.ReportMetric(float64(n)/(b.Elapsed().Seconds()/float64(b.N)), "requests/s")
 				if res.PrefixCache != nil {
 					b.ReportMetric(float64(res.PrefixCache.HitTokens)/float64(res.PrefixCache.PromptTokens), "hit_rate")
@@ -155,7 +171,7 @@ func BenchmarkRouting(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(len(res.Batches)), "iterations")
+			b.ReportMetric(float64(res.NumBatches), "iterations")
 			b.ReportMetric(float64(n)/(b.Elapsed().Seconds()/float64(b.N)), "requests/s")
 			b.ReportMetric(float64(res.PrefixCache.HitTokens)/float64(res.PrefixCache.PromptTokens), "hit_rate")
 		})
@@ -190,7 +206,7 @@ func BenchmarkDisaggregation(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(len(res.Batches)), "iterations")
+			b.ReportMetric(float64(res.NumBatches), "iterations")
 			b.ReportMetric(float64(n)/(b.Elapsed().Seconds()/float64(b.N)), "requests/s")
 		})
 	}

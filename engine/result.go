@@ -24,7 +24,7 @@ type Result struct {
 	// Batches are.
 	Iterations IterStats
 	// TermMs sums every stage's predicted time by term (predict.TermNames),
-	// in ms, as the stages were predicted.
+	// in ms.
 	TermMs [predict.NumTerms]float64
 	// PrefixPoints are, under prefix caching, the batches that hit the cache
 	// or prefilled, in batch order.
@@ -299,7 +299,7 @@ func (r *Result) StageBreakdown(b, s int) predict.Breakdown {
 func (s *sim) result(in Inputs) *Result {
 	res := &Result{Config: s.cfg, Resolved: s.res, Profile: in.Profile.Meta, ProfileOrigin: in.Profile.Origin,
 		Workload:   WorkloadInfo{Format: in.Workload.Format, Files: in.Workload.Files, Notes: append(append([]string(nil), in.Workload.Notes...), s.notes...), BlockTokens: in.Workload.BlockTokens},
-		Iterations: s.iters, TermMs: s.termMs, Batches: s.batches, NumBatches: s.nBatches, Replicas: s.stats, PrefixPoints: s.prefixPts, bigGaps: s.bigGaps, EndNs: s.now, Extrapolated: s.pred.Extrapolated, spans: s.spans, pred: s.pred, TimingModel: TimingVidur}
+		Iterations: s.iters, TermMs: s.termSums(), Batches: s.batches, NumBatches: s.nBatches, Replicas: s.stats, PrefixPoints: s.prefixPts, bigGaps: s.bigGaps, EndNs: s.now, Extrapolated: s.pred.Extrapolated, spans: s.spans, pred: s.pred, TimingModel: TimingVidur}
 	if s.timing != nil {
 		res.TimingModel, res.Engine = TimingEngine, s.timing.spec
 	}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 
 	"github.com/servesim/servesim/engine/predict"
@@ -260,7 +261,6 @@ type sim struct {
 	stats                           []ReplicaStats
 	prefixPts                       []PrefixPoint
 	iters                           IterStats
-	termMs                          [predict.NumTerms]float64
 	spans                           []int64 // PP > 1: per batch, per stage: start, end
 	free                            []*batch
 	pbuf                            []predict.Prefill
@@ -845,6 +845,9 @@ func (s *sim) buildBatch(rp *replica) *batch {
 	if s.opt.SkipBatches {
 		return b
 	}
+	if len(s.batches) == cap(s.batches) { // double: append grows a large slice by 1.25x, copying it over and over
+		s.batches = slices.Grow(s.batches, max(len(s.batches), 1024))
+	}
 	s.batches = append(s.batches, b.rec)
 	if pp := len(rp.stages); pp > 1 {
 		for i := 0; i < 2*pp; i++ {
@@ -860,11 +863,61 @@ func (s *sim) buildBatch(rp *replica) *batch {
 	return b
 }
 
-// addTerms adds a stage's predicted time to the run's sums by term.
-func (s *sim) addTerms(bd predict.Breakdown) {
-	for k, v := range bd.Terms() {
-		s.termMs[k] += v
+// prediction is a stage's predicted time for one key, and how many stages
+// of the run took it.
+type prediction struct {
+	bd               predict.Breakdown
+	totalMs          float64
+	totalNs, modelNs int64
+	padded           int32
+	mode             uint8
+	n                int64
+}
+
+type stageKey struct {
+	k predict.Key
+	s int32
+}
+
+// stagePrediction is rp.pred.Stage(k, s) with its times in ns, memoized per
+// replica: a lightly loaded replica predicts the same key for many
+// iterations in a row.
+func (rp *replica) stagePrediction(k predict.Key, s int32) (*prediction, error) {
+	sk := stageKey{k, s}
+	if i, ok := rp.memo[sk]; ok {
+		return &rp.preds[i], nil
 	}
+	bd, err := rp.pred.Stage(k, int(s))
+	if err != nil {
+		return nil, err
+	}
+	return rp.remember(sk, prediction{bd: bd, totalMs: bd.TotalMs(), totalNs: predict.Nanos(bd.TotalMs()), modelNs: predict.Nanos(bd.ModelMs())}), nil
+}
+
+func (rp *replica) remember(sk stageKey, p prediction) *prediction {
+	if rp.memo == nil {
+		rp.memo = map[stageKey]int32{}
+	}
+	rp.memo[sk] = int32(len(rp.preds))
+	rp.preds = append(rp.preds, p)
+	return &rp.preds[len(rp.preds)-1]
+}
+
+// termSums sums every stage's predicted time by term: per replica, each
+// distinct prediction times the stages that took it, in the order the
+// predictions were first made.
+func (s *sim) termSums() [predict.NumTerms]float64 {
+	var sum [predict.NumTerms]float64
+	for _, rp := range s.replicas {
+		for i := range rp.preds {
+			p := &rp.preds[i]
+			n := float64(p.n)
+			for k, v := range p.bd.Terms() {
+				sum[k] += v * n
+			}
+		}
+	}
+	return sum
 }
 
 // gapEscape marks a token gap of 2^32-1 ns (4.3 s) or more in
@@ -899,19 +952,19 @@ func (s *sim) stageSchedule(rid, sid int32) error {
 	n := copy(st.queue, st.queue[1:])
 	st.queue[n] = nil
 	st.queue = st.queue[:n]
-	bd, err := rp.pred.Stage(b.key, int(sid))
+	m, err := rp.stagePrediction(b.key, sid)
 	if err != nil {
 		return fmt.Errorf("batch %d at t=%d ns: %w", b.id, s.now, err)
 	}
 	// A profile cell or an extrapolation can predict any finite time: refuse
 	// one that would take simulated time past int64 instead of wrapping.
-	if ms := bd.TotalMs(); !(ms >= 0 && ms*1e6 <= float64(maxSimNs-s.now)) {
+	if ms := m.totalMs; !(ms >= 0 && ms*1e6 <= float64(maxSimNs-s.now)) {
 		return fmt.Errorf("batch %d at t=%d ns: predicted stage time %g ms takes simulated time past %d ns (a profile time out of range?)", b.id, s.now, ms, maxSimNs)
 	}
-	d := predict.Nanos(bd.TotalMs())
-	s.addTerms(bd)
+	d := m.totalNs
+	m.n++
 	rec := &b.rec
-	rec.ModelNs += predict.Nanos(bd.ModelMs())
+	rec.ModelNs += m.modelNs
 	rec.TotalNs += d
 	s.commit(b)
 	if pp := len(rp.stages); pp > 1 && !s.opt.SkipBatches {

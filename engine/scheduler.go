@@ -25,8 +25,10 @@ type replica struct {
 	// faster_transformer: batches waiting to continue; lightllm: counter.
 	ftBatches        [][]*request
 	numWaitingIters  int
-	prefillBuf       []*request // sarathi and vllm_v1 scratch
-	step, admissions int64      // vllm_v1: steps built, requests admitted
+	prefillBuf       []*request         // sarathi and vllm_v1 scratch
+	memo             map[stageKey]int32 // predictions by key (stagePrediction)
+	preds            []prediction
+	step, admissions int64 // vllm_v1: steps built, requests admitted
 	// Engine timing: the host loop is running or waiting (hostBusy), the
 	// step launched and not yet advanced, and finished requests whose
 	// blocks are freed when their step's outputs are processed.

@@ -129,17 +129,16 @@ func (s *sim) hostLoop(rp *replica, proc *batch) error {
 		return nil
 	}
 	rec := &b.rec
-	bd, mode, padded, err := rp.pred.EngineStage(s.timing.spec, b.key)
+	m, err := s.enginePrediction(rp, b.key)
 	if err != nil {
 		return fmt.Errorf("batch %d at t=%d ns: %w", b.id, s.now, err)
 	}
-	s.addTerms(bd)
+	m.n++
 	hostMs, err := s.hostMs(rp, b, prev)
 	if err != nil {
 		return fmt.Errorf("batch %d at t=%d ns: %w", b.id, s.now, err)
 	}
-	rec.ModelNs, rec.HostNs, rec.Padded = predict.Nanos(bd.ModelMs()), predict.Nanos(hostMs), int32(padded)
-	rec.Mode = map[string]uint8{predict.ModeGraph: modeGraph, predict.ModeGraphMixed: modeGraphMixed, predict.ModeEager: modeEager}[mode]
+	rec.ModelNs, rec.HostNs, rec.Padded, rec.Mode = m.modelNs, predict.Nanos(hostMs), m.padded, m.mode
 	rec.TotalNs = rec.HostNs + rec.ModelNs + s.timing.syncNs
 	launch := s.now + rec.HostNs
 	start, next := launch, launch
@@ -157,6 +156,22 @@ func (s *sim) hostLoop(rp *replica, proc *batch) error {
 	rp.launched = b
 	s.push(event{at: next, kind: evHostLoop, replica: int32(rp.id), b: prev})
 	return nil
+}
+
+// enginePrediction is a step's GPU time under engine timing, memoized per
+// replica as stagePrediction is (host time is not: it depends on more than
+// the key).
+func (s *sim) enginePrediction(rp *replica, k predict.Key) (*prediction, error) {
+	sk := stageKey{k, 0}
+	if i, ok := rp.memo[sk]; ok {
+		return &rp.preds[i], nil
+	}
+	bd, mode, padded, err := rp.pred.EngineStage(s.timing.spec, k)
+	if err != nil {
+		return nil, err
+	}
+	return rp.remember(sk, prediction{bd: bd, modelNs: predict.Nanos(bd.ModelMs()), padded: int32(padded),
+		mode: map[string]uint8{predict.ModeGraph: modeGraph, predict.ModeGraphMixed: modeGraphMixed, predict.ModeEager: modeEager}[mode]}), nil
 }
 
 // planComplete advances step b's members as if it had completed (their
