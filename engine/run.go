@@ -355,7 +355,7 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 		s.opt.ProgressEvery = 1024
 	}
 	for i := 0; i < cfg.Cluster.NumReplicas; i++ {
-		rp := &replica{id: i, cfg: &s.cfg.Scheduler, res: &s.res, numBlocks: resolved.NumBlocks,
+		rp := &replica{id: i, cfg: &s.cfg.Scheduler, res: &s.res, numBlocks: resolved.NumBlocks, lastPred: -1,
 			stages: make([]stage, cfg.Replica.NumPipelineStages)}
 		rp.sched = schedulers[cfg.Scheduler.Type]()
 		rp.pred = pred
@@ -884,7 +884,11 @@ type stageKey struct {
 // iterations in a row.
 func (rp *replica) stagePrediction(k predict.Key, s int32) (*prediction, error) {
 	sk := stageKey{k, s}
+	if p := rp.lastPred; p >= 0 && rp.lastKey == sk { // consecutive iterations often share a key: no map lookup
+		return &rp.preds[p], nil
+	}
 	if i, ok := rp.memo[sk]; ok {
+		rp.lastKey, rp.lastPred = sk, i
 		return &rp.preds[i], nil
 	}
 	bd, err := rp.pred.Stage(k, int(s))
@@ -899,6 +903,7 @@ func (rp *replica) remember(sk stageKey, p prediction) *prediction {
 		rp.memo = map[stageKey]int32{}
 	}
 	rp.memo[sk] = int32(len(rp.preds))
+	rp.lastKey, rp.lastPred = sk, int32(len(rp.preds))
 	rp.preds = append(rp.preds, p)
 	return &rp.preds[len(rp.preds)-1]
 }

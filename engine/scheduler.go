@@ -28,6 +28,8 @@ type replica struct {
 	prefillBuf       []*request         // sarathi and vllm_v1 scratch
 	memo             map[stageKey]int32 // predictions by key (stagePrediction)
 	preds            []prediction
+	lastKey          stageKey // the latest prediction's key and index (-1: none)
+	lastPred         int32
 	step, admissions int64 // vllm_v1: steps built, requests admitted
 	// Engine timing: the host loop is running or waiting (hostBusy), the
 	// step launched and not yet advanced, and finished requests whose
