@@ -94,6 +94,8 @@ type ReplicaStats struct {
 	PrefillTokens   int64
 	DecodeTokens    int64
 	MaxQueuedTokens int64 // the largest BatchRecord.QueuedTokens
+	// Queued is BatchRecord.QueuedTokens over time (by ScheduledAt).
+	Queued PeakSeries
 }
 
 // IterBuckets is the most time buckets IterStats keeps, and the most
@@ -161,6 +163,42 @@ func (it *IterStats) merge(k int, c int32, lo, hi, sum IterValues) {
 		}
 	}
 	it.Count[k] += c
+}
+
+// LoadBuckets is the number of time buckets of PeakSeries.
+const LoadBuckets = 200
+
+// PeakSeries is a value's largest sample per time bucket, in memory
+// independent of the number of samples: bucket j covers [j*Width,
+// (j+1)*Width), Width the least power of two (ns) that puts every sample in
+// one of LoadBuckets buckets.
+type PeakSeries struct {
+	Width int64
+	Seen  [LoadBuckets]bool
+	Max   [LoadBuckets]int32
+}
+
+func (p *PeakSeries) add(at int64, v int32) {
+	if p.Width == 0 {
+		p.Width = 1
+	}
+	for at/p.Width >= LoadBuckets {
+		for j := 1; j < LoadBuckets; j++ {
+			if !p.Seen[j] {
+				continue
+			}
+			k := j / 2
+			if !p.Seen[k] || p.Max[j] > p.Max[k] {
+				p.Max[k], p.Seen[k] = p.Max[j], true
+			}
+			p.Seen[j] = false
+		}
+		p.Width *= 2
+	}
+	j := at / p.Width
+	if !p.Seen[j] || v > p.Max[j] {
+		p.Max[j], p.Seen[j] = v, true
+	}
 }
 
 // PrefixPoint is a batch's prefix-cache use: when it was scheduled, the

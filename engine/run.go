@@ -276,6 +276,7 @@ type sim struct {
 	events                          int   // events handled (tick)
 	limit                           int64 // time_limit in ns, -1: none
 	chain                           bool  // stageEnd may run an iteration's events without the queue
+	loadAware                       bool  // a load-aware router: ReplicaStats.Queued is kept
 }
 
 // tick counts a handled event; every 4096 it checks the context and the
@@ -366,6 +367,7 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 	}
 	s.nRoute = len(s.replicas)
 	s.stats = make([]ReplicaStats, len(s.replicas))
+	s.loadAware = LoadAwareRouting(cfg.Cluster.GlobalScheduler)
 	if cfg.Cluster.PrefillReplicas > 0 {
 		if s.disagg, err = newDisagg(cfg, in); err != nil {
 			return nil, err
@@ -836,6 +838,9 @@ func (s *sim) buildBatch(rp *replica) *batch {
 	st.Batches++
 	st.BusyNs -= s.now // + EndAt once known: the sum of EndAt - ScheduledAt
 	st.MaxQueuedTokens = max(st.MaxQueuedTokens, int64(b.rec.QueuedTokens))
+	if s.loadAware {
+		st.Queued.add(s.now, b.rec.QueuedTokens)
+	}
 	st.PrefillTokens += int64(b.rec.PrefillTokens())
 	st.DecodeTokens += int64(b.rec.DecodeTokens())
 	s.iters.add(s.now, IterValues{int64(b.rec.Size()), int64(b.rec.Tokens()), int64(b.rec.PrefillTokens()), int64(b.rec.KVBlocksInUse)})

@@ -30,33 +30,18 @@ func ServingOf(res *engine.Result) Serving {
 }
 
 // replicaLoad is each replica's largest queued tokens per time bucket
-// (timeBuckets of them), nil unless a load-aware router ran.
+// (engine.PeakSeries), nil unless a load-aware router ran.
 func replicaLoad(res *engine.Result) *plots.ReplicaLoad {
 	if !engine.LoadAwareRouting(res.Config.Cluster.GlobalScheduler) {
 		return nil
 	}
-	n := res.Config.Cluster.NumReplicas
-	end := max(res.EndNs, 1)
-	width := (end + timeBuckets - 1) / timeBuckets
-	peak := make([][]int32, n)
-	seen := make([][]bool, n)
-	for k := range peak {
-		peak[k], seen[k] = make([]int32, timeBuckets), make([]bool, timeBuckets)
-	}
-	for i := range res.Batches {
-		b := &res.Batches[i]
-		k, j := int(b.Replica), min(int(b.ScheduledAt/width), timeBuckets-1)
-		if !seen[k][j] || b.QueuedTokens > peak[k][j] {
-			peak[k][j], seen[k][j] = b.QueuedTokens, true
-		}
-	}
-	out := &plots.ReplicaLoad{Replicas: make([]plots.ReplicaSeries, n)}
+	out := &plots.ReplicaLoad{Replicas: make([]plots.ReplicaSeries, len(res.Replicas))}
 	for k := range out.Replicas {
-		s := &out.Replicas[k]
+		s, q := &out.Replicas[k], &res.Replicas[k].Queued
 		s.T, s.Max = []float64{}, []float64{}
-		for j := range timeBuckets {
-			if seen[k][j] {
-				s.T, s.Max = append(s.T, float64(int64(j)*width)/1e9), append(s.Max, float64(peak[k][j]))
+		for j := range q.Seen {
+			if q.Seen[j] {
+				s.T, s.Max = append(s.T, float64(int64(j)*q.Width)/1e9), append(s.Max, float64(q.Max[j]))
 			}
 		}
 	}
