@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/servesim/servesim/engine"
@@ -205,5 +206,56 @@ func TestFastPath_ByteIdenticalToStepByStep(t *testing.T) {
 	}
 	if escaped == 0 || limited == 0 {
 		t.Errorf("%d token gaps over 2^32 ns and %d time-limited runs: the trials miss a case", escaped, limited)
+	}
+}
+
+// Steady decode runs (decodeRun) end exactly where the queue would have
+// run another event first: each request arrives on the very nanosecond an
+// iteration of the run without it ends (taken from that run), so a step
+// end and an arrival tie, with decode runs going on around them.
+func TestFastPath_DecodeRunsAtTies(t *testing.T) {
+	set := enginetest.Set(qwen3(t), enginetest.Uniform(0.01, 0.005, 0.02, 0.03), 8192, 256)
+	names := []string{"request_metrics.csv", "token_metrics.csv", "run_meta.json", "summary.md"}
+	for _, reps := range []int{1, 2} {
+		cfg := engine.DefaultConfig()
+		cfg.Cluster.NumReplicas, cfg.Cluster.GlobalScheduler = reps, "least_loaded"
+		csv := "arrived_at,num_prefill_tokens,num_decode_tokens\n0.000000000,300,400\n"
+		last := int64(0)
+		for i := 1; i <= 12; i++ {
+			res, err := engine.Run(context.Background(), cfg, engine.Inputs{Workload: trace(t, csv, cfg), Profile: set}, engine.Options{StepByStep: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ends []int64
+			for _, b := range res.Batches {
+				if b.EndAt > last {
+					ends = append(ends, b.EndAt)
+				}
+			}
+			slices.Sort(ends)
+			if len(ends) < 8 {
+				break
+			}
+			last = ends[7] // a few steps into a decode run
+			csv += fmt.Sprintf("%d.%09d,%d,%d\n", last/1e9, last%1e9, 50+17*i, 300-11*i)
+		}
+		w := trace(t, csv, cfg)
+		in := engine.Inputs{Workload: w, Profile: set}
+		var out [2]map[string][]byte
+		for k, opt := range []engine.Options{{SkipBatches: true, StepByStep: true}, {SkipBatches: true}} {
+			res, err := engine.Run(context.Background(), cfg, in, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[k] = files(t, res, names)
+		}
+		if len(w.Requests) < 10 {
+			t.Fatalf("%d requests", len(w.Requests))
+		}
+		for _, n := range names {
+			if !bytes.Equal(out[0][n], out[1][n]) {
+				t.Errorf("%d replicas: %s differs", reps, n)
+			}
+		}
 	}
 }

@@ -218,9 +218,10 @@ type Options struct {
 	// run's memory no longer grows with its iterations. Every other output
 	// is the same, from per-replica totals (Result.Replicas).
 	SkipBatches bool
-	// StepByStep turns off the chained path (sim.stageEnd): every event
-	// of every iteration goes through the event queue. The outputs are the
-	// same (tests compare the two); it is slower.
+	// StepByStep turns off the chained path (sim.stageEnd) and the steady
+	// decode runs (sim.decodeRun): every event of every iteration goes
+	// through the event queue. The outputs are the same (tests compare the
+	// two); it is slower.
 	StepByStep bool
 	// MemoryBudget, if > 0, bounds the bytes of records a run keeps (and a
 	// host's reports then derive from them), estimated from counts: per
@@ -277,6 +278,7 @@ type sim struct {
 	limit                           int64 // time_limit in ns, -1: none
 	chain                           bool  // stageEnd may run an iteration's events without the queue
 	loadAware                       bool  // a load-aware router: ReplicaStats.Queued is kept
+	decodeRuns                      bool  // stageEnd may run steady decode iterations at once (decodeRun)
 }
 
 // tick counts a handled event; every 4096 it checks the context and the
@@ -453,6 +455,7 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 	}
 	s.ctx = ctx
 	s.chain = !opt.StepByStep && s.timing == nil && cfg.Replica.NumPipelineStages == 1
+	s.decodeRuns = s.chain
 	terminated := false
 	for !terminated {
 		e, ok := s.pop()
@@ -713,6 +716,11 @@ func (s *sim) stageEnd(rp *replica, b *batch) error {
 	if rp.numRunningBatches >= 1 {
 		return nil
 	}
+	if s.decodeRuns && rp.steadyDecode() {
+		if err := s.decodeRun(rp); err != nil {
+			return err
+		}
+	}
 	nb := s.buildBatch(rp)
 	if nb == nil {
 		return nil
@@ -730,6 +738,135 @@ func (s *sim) stageEnd(rp *replica, b *batch) error {
 		return err
 	}
 	return s.stageSchedule(int32(rp.id), 0) // its tick is the loop's
+}
+
+// steadyDecode reports whether the replica's next batches are its running
+// requests' decodes alone, as long as none finishes and nothing arrives:
+// Sarathi with nothing waiting, no prefix cache, no transfers, and every
+// running request past its prefill with blocks held, all in one batch.
+func (rp *replica) steadyDecode() bool {
+	if _, ok := rp.sched.(sarathi); !ok || rp.pc != nil || rp.prefillOnly || rp.waiting.len() != 0 || rp.incoming.len() != 0 {
+		return false
+	}
+	rs := rp.running.items()
+	if len(rs) == 0 || len(rs) > rp.res.MaxMicroBatchSize {
+		return false
+	}
+	for _, r := range rs {
+		if !r.prefillDone || !r.scheduled || r.done || r.leaving || r.blocks == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// decodeRun runs, at s.now and without the event queue, the iterations of a
+// replica in steady decode (steadyDecode) that the queue would run one
+// after the other: each the same members, one token each, contexts one
+// longer every step. It stops before an iteration in which a request would
+// finish, a member would need a KV block that is not free, the prediction
+// fails, or whose end would not come strictly before the next event due (an
+// arrival, another replica's event) or would pass the time limit; the
+// general path then runs that iteration. Each iteration changes the state
+// exactly as the chained path does (Sarathi's nextBatch, buildBatch,
+// stageSchedule and endBatch for an all-decode batch), with the same six events
+// counted by tick, and the same records when they are kept; tests compare
+// every output with the step-by-step path.
+func (s *sim) decodeRun(rp *replica) error {
+	next := int64(math.MaxInt64) // the next event due: an arrival or the heap's first
+	if s.nextArr < len(s.arrivals) {
+		next = s.reqs[s.arrivals[s.nextArr]].arrival
+	}
+	if len(s.heap) > 0 {
+		next = min(next, s.heap[0].at)
+	}
+	rs := rp.running.items()
+	m := len(rs)
+	bs := rp.cfg.BlockSize
+	st := &s.stats[rp.id]
+	for {
+		var ctx int64
+		ctxMax, blocks := 0, 0
+		for _, r := range rs {
+			if r.generated+1 >= r.decode { // it finishes in this iteration
+				return nil
+			}
+			ctx += int64(r.processed)
+			ctxMax = max(ctxMax, r.processed)
+			if r.processed-r.blocks*bs == 1 {
+				blocks++
+			}
+		}
+		if rp.numBlocks-rp.allocated < blocks+1 { // admitDecode wants a free block at every member's turn
+			return nil
+		}
+		key := rp.pred.KeyOf(predict.Batch{NumRequests: m, Tokens: m, NumDecodes: m, DecodeContextSum: ctx, DecodeContextMax: ctxMax, LogitSeqs: m})
+		p, err := rp.stagePrediction(key, 0)
+		if err != nil || !(p.totalMs >= 0 && p.totalMs*1e6 <= float64(maxSimNs-s.now)) {
+			return nil // the general path reports it
+		}
+		end := s.now + p.totalNs
+		if end >= next || s.limit >= 0 && end > s.limit {
+			return nil
+		}
+		// Build (nextBatch, buildBatch), schedule (stageSchedule).
+		for _, r := range rs {
+			if r.processed-r.blocks*bs == 1 {
+				r.blocks++
+				rp.allocated++
+			}
+		}
+		s.nBatches++
+		queued := int32(min(rp.load, math.MaxInt32))
+		st.Batches++
+		st.BusyNs -= s.now
+		st.MaxQueuedTokens = max(st.MaxQueuedTokens, int64(queued))
+		st.DecodeTokens += int64(m)
+		s.iters.add(s.now, IterValues{int64(m), int64(m), 0, int64(rp.allocated)})
+		if s.loadAware {
+			st.Queued.add(s.now, queued)
+		}
+		p.n++
+		if !s.opt.SkipBatches {
+			if len(s.batches) == cap(s.batches) {
+				s.batches = slices.Grow(s.batches, max(len(s.batches), 1024))
+			}
+			s.batches = append(s.batches, BatchRecord{Replica: int32(rp.id), ScheduledAt: s.now, EndAt: end, KVBlocksInUse: int32(rp.allocated), Key: key,
+				QueuedTokens: queued, ModelNs: p.modelNs, TotalNs: p.totalNs})
+			if s.opt.KeepMembers {
+				s.memberOff = append(s.memberOff, int32(len(s.memberReq)))
+				for _, r := range rs {
+					s.memberReq, s.memberTok = append(s.memberReq, int32(r.id)), append(s.memberTok, 1)
+				}
+			}
+		}
+		// End (endBatch at end): every member one token on.
+		s.now = end
+		st.BusyNs += end
+		for _, r := range rs {
+			r.processed++
+			rp.load--
+			r.generated++
+			gap := end - r.lastToken
+			if gap >= gapEscape {
+				if s.bigGaps == nil {
+					s.bigGaps = map[uint64]int64{}
+				}
+				s.bigGaps[uint64(r.id)<<32|uint64(len(r.tokens))] = end
+				gap = gapEscape
+			}
+			r.tokens = append(r.tokens, uint32(gap))
+			r.lastToken = end
+		}
+		if s.nBatches%s.opt.ProgressEvery == 0 {
+			s.progress()
+		}
+		for range 6 { // replica schedule, stage arrival, stage schedule, stage end, stage schedule, batch end
+			if err := s.tick(); err != nil {
+				return err
+			}
+		}
+	}
 }
 
 // globalSchedule assigns every queued request to a replica (§4).
