@@ -115,6 +115,7 @@ type IterStats struct {
 	Min   [IterBuckets]IterValues
 	Max   [IterBuckets]IterValues
 	Sum   [IterBuckets]IterValues
+	shift uint // Width is 1 << shift
 }
 
 // IterValues are an iteration's batch size, tokens, prefill tokens and KV
@@ -134,7 +135,7 @@ func (it *IterStats) add(at int64, v IterValues) {
 	if it.Width == 0 {
 		it.Width = 1
 	}
-	for at/it.Width >= IterBuckets { // double the width: bucket j into j/2
+	for at>>it.shift >= IterBuckets { // double the width: bucket j into j/2
 		for j := 0; j < IterBuckets; j++ {
 			c := it.Count[j]
 			if c == 0 {
@@ -146,9 +147,10 @@ func (it *IterStats) add(at int64, v IterValues) {
 				it.Count[j] = 0
 			}
 		}
-		it.Width *= 2
+		it.shift++
+		it.Width = 1 << it.shift
 	}
-	it.merge(int(at/it.Width), 1, v, v, v)
+	it.merge(int(at>>it.shift), 1, v, v, v)
 }
 
 // merge adds c iterations of min lo, max hi and sum sum to bucket k.

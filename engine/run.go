@@ -784,15 +784,16 @@ func (s *sim) decodeRun(rp *replica) error {
 	m := len(rs)
 	bs := rp.cfg.BlockSize
 	st := &s.stats[rp.id]
-	for {
-		var ctx int64
-		ctxMax, blocks := 0, 0
+	var ctx int64 // the members' contexts: each is one longer every step
+	ctxMax, steps := 0, math.MaxInt
+	for _, r := range rs {
+		ctx += int64(r.processed)
+		ctxMax = max(ctxMax, r.processed)
+		steps = min(steps, r.decode-r.generated-1) // a step in which a request finishes is the general path's
+	}
+	for ; steps > 0; steps-- {
+		blocks := 0
 		for _, r := range rs {
-			if r.generated+1 >= r.decode { // it finishes in this iteration
-				return nil
-			}
-			ctx += int64(r.processed)
-			ctxMax = max(ctxMax, r.processed)
 			if r.processed-r.blocks*bs == 1 {
 				blocks++
 			}
@@ -809,13 +810,9 @@ func (s *sim) decodeRun(rp *replica) error {
 		if end >= next || s.limit >= 0 && end > s.limit {
 			return nil
 		}
-		// Build (nextBatch, buildBatch), schedule (stageSchedule).
-		for _, r := range rs {
-			if r.processed-r.blocks*bs == 1 {
-				r.blocks++
-				rp.allocated++
-			}
-		}
+		// Build (nextBatch, buildBatch), schedule (stageSchedule): the members'
+		// blocks are allocated below, as they are advanced.
+		rp.allocated += blocks
 		s.nBatches++
 		queued := int32(min(rp.load, math.MaxInt32))
 		st.Batches++
@@ -844,8 +841,10 @@ func (s *sim) decodeRun(rp *replica) error {
 		s.now = end
 		st.BusyNs += end
 		for _, r := range rs {
+			if r.processed-r.blocks*bs == 1 {
+				r.blocks++
+			}
 			r.processed++
-			rp.load--
 			r.generated++
 			gap := end - r.lastToken
 			if gap >= gapEscape {
@@ -858,6 +857,9 @@ func (s *sim) decodeRun(rp *replica) error {
 			r.tokens = append(r.tokens, uint32(gap))
 			r.lastToken = end
 		}
+		rp.load -= int64(m)
+		ctx += int64(m)
+		ctxMax++
 		if s.nBatches%s.opt.ProgressEvery == 0 {
 			s.progress()
 		}
@@ -867,6 +869,7 @@ func (s *sim) decodeRun(rp *replica) error {
 			}
 		}
 	}
+	return nil
 }
 
 // globalSchedule assigns every queued request to a replica (§4).
