@@ -53,6 +53,7 @@ commands:
   presets    list the embedded workload presets
   models     list the model catalogue (any dense decoder's config.json works too: --model PATH)
   gpus       list the GPU catalogue with datasheet numbers (or give one: --device NAME --gpu_*)
+  estimate   write the roofline estimate for a model on a GPU as a profile folder (ESTIMATED)
   version    print the version and the commit (also --version)
 `
 
@@ -80,6 +81,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdModels(args[1:], stdout, stderr)
 	case "gpus":
 		return cmdGPUs(args[1:], stdout, stderr)
+	case "estimate":
+		return cmdEstimate(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		info, ok := debug.ReadBuildInfo()
 		fmt.Fprintln(stdout, versionLine(info, ok))

@@ -1,14 +1,18 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/servesim/servesim/engine"
 	"github.com/servesim/servesim/engine/model"
 	"github.com/servesim/servesim/engine/roofline"
+	"github.com/servesim/servesim/internal/runner"
 )
 
 // modelFromFile reads replica.model_name as a Hugging Face config.json when
@@ -110,5 +114,70 @@ func cmdGPUs(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s\t%s: %g GB, %g GB/s, BF16 %g / FP8 %g TFLOP/s dense, NVLink %g GB/s, PCIe %g GB/s (node %s)\n\t%s\n",
 			g.Name, g.Description, g.MemoryGB, g.HBMGBps, g.BF16TFLOPS, g.FP8TFLOPS, g.NVLinkGBps, g.PCIeGBps, roofline.Node(g).Name, g.Source)
 	}
+	return exitOK
+}
+
+// cmdEstimate writes the roofline estimate for a model and GPU as a profile
+// folder (what a run without a measured set generates), to read or to
+// run with --profile DIR.
+func cmdEstimate(args []string, stdout, stderr io.Writer) int {
+	cfg := engine.DefaultConfig()
+	fs := newCLIFlags("estimate")
+	fs.StringVar(&cfg.Replica.Model, "model", cfg.Replica.Model, "model: a catalogue `NAME` (servesim models) or a config.json path")
+	fs.StringVar(&cfg.Replica.Device, "device", cfg.Replica.Device, "GPU: a catalogue `NAME` (servesim gpus) or the name of one given by --gpu_*")
+	gpu := gpuFlags(fs)
+	fs.IntVar(&cfg.Workload.MaxTokens, "max_tokens", cfg.Workload.MaxTokens, "longest context the tables cover")
+	fs.IntVar(&cfg.Scheduler.BatchSizeCap, "batch_cap", cfg.Scheduler.BatchSizeCap, "largest decode batch the tables cover")
+	out := fs.String("out", "", "output `DIR` (created)")
+	help := func(w io.Writer) {
+		fmt.Fprint(w, "usage: servesim estimate --model NAME|config.json --device NAME --out DIR [flags]\n\n"+
+			"Writes the roofline estimate (ESTIMATED, not measured) for the model on the GPU as a profile folder in\n"+
+			"Vidur's schemas: mlp.csv, attention.csv, all_reduce.csv, send_recv.csv, PROVENANCE.md and, for a\n"+
+			"catalogue model, profile.json (servesim simulate --profile DIR runs it).\n\n")
+		fs.printHelp(w)
+	}
+	if code, done := fs.parse(args, help, stdout, stderr); done {
+		return code
+	}
+	if *out == "" || fs.NArg() > 0 {
+		return fail(stderr, exitUsage, fmt.Errorf("usage: servesim estimate --model NAME|config.json --device NAME --out DIR"))
+	}
+	if err := modelFromFile(&cfg); err != nil {
+		return fail(stderr, exitInput, err)
+	}
+	if err := gpu.apply(fs, &cfg); err != nil {
+		return fail(stderr, exitUsage, err)
+	}
+	set, err := runner.Estimate(&cfg)
+	if err != nil {
+		return fail(stderr, errCode(err), err)
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return fail(stderr, exitUsage, err)
+	}
+	files := map[string]string{"mlp.csv": "mlp.csv", "attention.csv": "attention.csv",
+		"all_reduce.csv": set.Meta.NetworkDevice + "/all_reduce.csv", "send_recv.csv": set.Meta.NetworkDevice + "/send_recv.csv"}
+	for dst, src := range files {
+		b, err := iofs.ReadFile(set.FS, src)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(*out, dst), b, 0o644)
+		}
+		if err != nil {
+			return fail(stderr, exitUsage, fmt.Errorf("--out %s: %w", *out, err))
+		}
+	}
+	writes := map[string][]byte{"PROVENANCE.md": []byte(set.Provenance)}
+	if cfg.Replica.ModelSpec == nil && cfg.Replica.GPU == nil { // a set another run can open by its names
+		meta := set.Meta
+		meta.Name = "estimate:" + cfg.Replica.Device + "/" + cfg.Replica.Model
+		b, _ := json.MarshalIndent(meta, "", "  ")
+		writes["profile.json"] = append(b, '\n')
+	}
+	for n, b := range writes {
+		if err := os.WriteFile(filepath.Join(*out, n), b, 0o644); err != nil {
+			return fail(stderr, exitUsage, fmt.Errorf("--out %s: %w", *out, err))
+		}
+	}
+	fmt.Fprintf(stdout, "wrote the ESTIMATED profile set for %s on %s to %s (%s)\n", cfg.Replica.Model, cfg.Replica.Device, *out, set.Meta.Summary)
 	return exitOK
 }

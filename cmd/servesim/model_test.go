@@ -68,3 +68,31 @@ func TestSimulate_AnyModelAnyGPU(t *testing.T) {
 		t.Errorf("gpus: %d %s", code, out)
 	}
 }
+
+// servesim estimate writes the estimate as a profile folder that a run
+// opens with --profile DIR and that predicts what the in-memory estimate
+// does.
+func TestEstimate_WritesProfileFolder(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "est")
+	code, out, errs := runCLI(t, "estimate", "--model", "Qwen/Qwen3-8B", "--device", "l40s", "--out", dir)
+	if code != exitOK || !strings.Contains(out, "ESTIMATED") {
+		t.Fatalf("exit %d: %s %s", code, out, errs)
+	}
+	for _, f := range []string{"mlp.csv", "attention.csv", "all_reduce.csv", "send_recv.csv", "PROVENANCE.md", "profile.json"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	a, b := t.TempDir(), t.TempDir()
+	if code, _, errs := runCLI(t, "simulate", "--quiet", "--out", a, "--profile", dir, "--model", "Qwen/Qwen3-8B", "--tp", "2"); code != exitOK {
+		t.Fatalf("--profile DIR: exit %d: %s", code, errs)
+	}
+	if code, _, errs := runCLI(t, "simulate", "--quiet", "--out", b, "--model", "Qwen/Qwen3-8B", "--device", "l40s", "--tp", "2"); code != exitOK {
+		t.Fatalf("estimate: exit %d: %s", code, errs)
+	}
+	ra, _ := os.ReadFile(filepath.Join(a, "request_metrics.csv"))
+	rb, _ := os.ReadFile(filepath.Join(b, "request_metrics.csv"))
+	if len(ra) == 0 || string(ra) != string(rb) {
+		t.Errorf("the written folder predicts differently from the estimate:\n%s\n%s", ra, rb)
+	}
+}

@@ -287,6 +287,9 @@ func ParseHFConfig(file string, data []byte, name string) (m Model, err error) {
 			m.Name = "custom/" + mt
 		}
 	}
+	if err := m.Validate(); err != nil {
+		return Model{}, at(pos("hidden_size"), "%v", err)
+	}
 	return m, nil
 }
 

@@ -204,3 +204,24 @@ func FuzzParseHFConfig(f *testing.F) {
 		}
 	})
 }
+
+// Shapes whose derived sizes could overflow are refused; every catalogue
+// model passes Validate.
+func TestModelValidate(t *testing.T) {
+	for _, e := range Catalog() {
+		if err := e.Model.Validate(); err != nil {
+			t.Errorf("%s: %v", e.Model.Name, err)
+		}
+	}
+	m, _ := Lookup("Qwen/Qwen3-0.6B")
+	big := m
+	big.NumLayers, big.NumKVHeads, big.NumQHeads, big.HeadDim = 1024, 1024, 1024, 1024
+	if err := big.Validate(); err == nil || !strings.Contains(err.Error(), "KV values per token") {
+		t.Errorf("huge KV: %v", err)
+	}
+	bad := m
+	bad.NumKVHeads, bad.Activation = 3, "relu"
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "num_kv_heads 3 must divide num_q_heads 16") || !strings.Contains(err.Error(), `activation: silu or gelu, got "relu"`) {
+		t.Errorf("bad: %v", err)
+	}
+}

@@ -26,6 +26,14 @@ func (m Model) Validate() error {
 			bad("%s: must be in [1, %d], got %d", f.n, f.max, f.v)
 		}
 	}
+	// Products bounded so that no size the planner and the estimate
+	// derive (KV bytes per request up to 2^31 tokens, weights) overflows.
+	if kv := int64(m.NumKVHeads) * int64(m.HeadDim) * int64(m.NumLayers); kv > 1<<22 {
+		bad("num_kv_heads x head_dim x num_layers = %d: more than %d (KV values per token)", kv, 1<<22)
+	}
+	if w := int64(m.EmbeddingDim) * int64(max(m.MLPHiddenDim, m.VocabSize, m.NumQHeads*m.HeadDim)); w > 1<<36 {
+		bad("a weight matrix of %d values: more than %d", w, int64(1)<<36)
+	}
 	if m.NumKVHeads >= 1 && m.NumQHeads%m.NumKVHeads != 0 {
 		bad("num_kv_heads %d must divide num_q_heads %d", m.NumKVHeads, m.NumQHeads)
 	}

@@ -50,6 +50,10 @@ type Set struct {
 	cache   *tableCache
 }
 
+// KindEstimated marks a set of roofline estimates (engine/roofline):
+// no GPU was timed for its model and device.
+const KindEstimated = "estimated"
+
 // KindUser marks a set a user brought (a folder of Vidur-schema CSVs
 // without profile.json): its times are the user's, not vetted by servesim.
 const KindUser = "user"
@@ -114,8 +118,8 @@ func Open(fsys fs.FS, origin string) (*Set, error) {
 	if err := dec.Decode(&s.Meta); err != nil {
 		return nil, fmt.Errorf("profile set %s: profile.json: %w", origin, err)
 	}
-	if s.Meta.Kind != "measured" && s.Meta.Kind != "synthesized" {
-		return nil, fmt.Errorf("profile set %s: profile.json: kind must be \"measured\" or \"synthesized\", got %q", origin, s.Meta.Kind)
+	if s.Meta.Kind != "measured" && s.Meta.Kind != "synthesized" && s.Meta.Kind != KindEstimated {
+		return nil, fmt.Errorf("profile set %s: profile.json: kind must be \"measured\", \"synthesized\" or \"estimated\", got %q", origin, s.Meta.Kind)
 	}
 	if _, err := model.Lookup(s.Meta.Model); err != nil {
 		return nil, fmt.Errorf("profile set %s: profile.json: %w", origin, err)
