@@ -30,6 +30,14 @@ func TestRun_MemoryBudgetDuringTheRun(t *testing.T) {
 	if !errors.As(err, &le) || !strings.Contains(le.Msg, "memory budget of 400 KiB") || strings.Contains(le.Msg, " 0 iterations so far") {
 		t.Fatalf("400 KiB: %v", err)
 	}
+	// The decode runs stop the run at the same iteration as the queue does.
+	for _, kb := range []int64{380, 400, 420, 450} {
+		_, fast := engine.Run(context.Background(), cfg, in, engine.Options{MemoryBudget: kb << 10})
+		_, step := engine.Run(context.Background(), cfg, in, engine.Options{MemoryBudget: kb << 10, StepByStep: true})
+		if fast == nil || step == nil || fast.Error() != step.Error() {
+			t.Errorf("%d KiB: %v, step by step %v", kb, fast, step)
+		}
+	}
 	_, err = engine.Run(context.Background(), cfg, in, engine.Options{MemoryBudget: 300 << 10})
 	if !errors.As(err, &le) || !strings.Contains(le.Msg, " 0 iterations so far") {
 		t.Fatalf("300 KiB, refused before the run: %v", err)
