@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs servesim and BLIS (inference-sim/inference-sim) side by side on the same
-# requests and prints one table row per case: wall time and peak RSS of each,
-# whole processes alternating, median of REPEAT runs.
+# requests and prints one table row per case: CPU time (user + system) and
+# peak RSS of each whole process, the processes alternating, median of REPEAT
+# runs. CPU time, not wall time: on a shared machine the wall time measures
+# the neighbours.
 #
 #   bench/blis/compare.sh BLIS_SRC_DIR [REPEAT]
 #   CASES='1000 4,10000 32' bench/blis/compare.sh ...   (requests and QPS per case)
@@ -32,11 +34,14 @@ blis_dir=$(cd "$blis_src" && pwd)
 awk -F, 'NR>1 {l[n++]=$2","$3} END {print "num_prefill_tokens,num_decode_tokens"; for (i=0;i<1000000;i++) print l[i%n]}' \
 	"$root/presets/data/traces/splitwise_conv.csv" > "$work/lengths.csv"
 
-# measure CMD...: prints "wall_s rss_kib" of one run.
-measure() { /usr/bin/time -f "%e %M" -o "$work/time" "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }; cat "$work/time"; }
+# measure CMD...: prints "cpu_s rss_kib" of one run.
+measure() {
+	/usr/bin/time -f "%U %S %M" -o "$work/time" "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
+	awk '{print $1 + $2, $3}' "$work/time"
+}
 median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
-printf '| run | servesim | servesim +token | BLIS | servesim/BLIS | servesim peak RSS | BLIS peak RSS |\n|---|---:|---:|---:|---:|---:|---:|\n'
+printf '| run (CPU s) | servesim | servesim +token | BLIS | servesim/BLIS | servesim peak RSS | BLIS peak RSS |\n|---|---:|---:|---:|---:|---:|---:|\n'
 IFS=, read -ra cases <<< "${CASES:-10000 32,100000 32,10000 4,100000 4,100000 2}"
 for c in "${cases[@]}"; do
 	set -- $c

@@ -436,7 +436,7 @@ func progressBar(w io.Writer) func(engine.Progress) {
 }
 
 func printKeyResults(w io.Writer, o *runner.Output, out string, names []string) {
-	k := report.Compute(o.Result)
+	k := o.Keys()
 	ms := func(v float64) string { return fmt.Sprintf("%.3f ms", v/1e6) }
 	fmt.Fprintf(w, "run %s: %d requests (%d ok), %d iterations, simulated %.3f s\n", report.RunID(o.Result), k.Requests, k.OK, o.Result.NumBatches, float64(o.Result.EndNs)/1e9)
 	fmt.Fprintf(w, "  profile %s (%s)\n", o.Result.Profile.Name, strings.ToUpper(o.Result.Profile.Kind))

@@ -28,6 +28,17 @@ type Meta struct {
 	WorkloadName  string // e.g. "embedded:seed" or a path
 	StartedAt     string // RFC 3339, optional
 	EndedAt       string
+	// Keys, if set, is Compute(res) done once for every file that needs it
+	// (run_meta.json and summary.md each compute it otherwise).
+	Keys *KeyResults
+}
+
+// keys is meta.Keys, or Compute(res) when it is not set.
+func (meta Meta) keys(res *engine.Result) KeyResults {
+	if meta.Keys != nil {
+		return *meta.Keys
+	}
+	return Compute(res)
 }
 
 // WorkloadHash identifies the simulated request stream (ids, arrivals and
@@ -96,7 +107,7 @@ func RunMeta(w io.Writer, res *engine.Result, meta Meta) error {
 		Config: res.Config, Resolved: res.Resolved,
 		Results: map[string]any{"simulated_duration_ns": res.EndNs, "num_batches": res.NumBatches, "restarts": res.Restarts,
 			"extrapolated_lookups": res.Extrapolated, "status_counts": counts},
-		SLO: Compute(res).SLO,
+		SLO: meta.keys(res).SLO,
 	}
 	if res.Profile.Choice != "" { // absent when the set was named: files stay as they were
 		doc.Profile["choice"] = res.Profile.Choice
@@ -200,7 +211,7 @@ func nsText(v float64) string {
 
 // Summary writes summary.md in the layout of the seed's run summary.
 func Summary(w io.Writer, res *engine.Result, meta Meta) error {
-	k := Compute(res)
+	k := meta.keys(res)
 	var b strings.Builder
 	p := func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }
 	p("# servesim run summary: `%s`\n\n## Overview\n\n", RunID(res))

@@ -481,8 +481,21 @@ func KeepFor(opt *engine.Options, files []string) {
 	opt.SkipBatches = !batches && !trace
 }
 
+// Keys is report.Compute of the run, computed once: run_meta.json,
+// summary.md and a host's own summary all need it.
+func (o *Output) Keys() report.KeyResults {
+	if o.Meta.Keys == nil {
+		k := report.Compute(o.Result)
+		o.Meta.Keys = &k
+	}
+	return *o.Meta.Keys
+}
+
 // WriteFiles writes every output file through open.
 func (o *Output) WriteFiles(names []string, open func(name string) (io.WriteCloser, error)) error {
+	if slices.Contains(names, "run_meta.json") || slices.Contains(names, "summary.md") {
+		o.Keys()
+	}
 	for _, n := range names {
 		w, err := open(n)
 		if err != nil {
@@ -509,6 +522,9 @@ func (o *Output) File(name string) ([]byte, error) {
 // Zip writes the named output files into one zip archive with fixed
 // timestamps, so the archive's bytes depend only on the run.
 func (o *Output) Zip(w io.Writer, names []string) error {
+	if slices.Contains(names, "run_meta.json") || slices.Contains(names, "summary.md") {
+		o.Keys()
+	}
 	zw := zip.NewWriter(w)
 	for _, n := range names {
 		fw, err := zw.CreateHeader(&zip.FileHeader{Name: n, Method: zip.Deflate})
