@@ -244,20 +244,8 @@ func TestEngineStage_Extensions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stage := func(b predict.Batch) predict.Breakdown {
-		t.Helper()
-		bd, _, _, err := p.EngineStage(set.Engine, p.KeyOf(b))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return bd
-	}
-	near := func(what string, got, want float64) {
-		t.Helper()
-		if math.Abs(got-want) > 1e-12 {
-			t.Errorf("%s = %v, want %v", what, got, want)
-		}
-	}
+	stage := stager(t, p, set)
+	near := nearer(t)
 	// One prefill of 10 tokens runs in the 16-token mixed graph: its mlp.csv
 	// ops x1.5 (the LM head too), attention not scaled.
 	mixed := stage(predict.Batch{NumRequests: 1, Tokens: 10, Prefills: []predict.Prefill{{Chunk: 10}}, LogitSeqs: 1})
@@ -293,14 +281,7 @@ func TestEngineStage_MeasuredShapes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stage := func(b predict.Batch) predict.Breakdown {
-		t.Helper()
-		bd, _, _, err := p.EngineStage(set.Engine, p.KeyOf(b))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return bd
-	}
+	stage := stager(t, p, set)
 	lim := set.Engine.MixedGraphLogitRows
 	if lim != 256 {
 		t.Fatalf("mixed_graph_logit_rows %d, want the reference engine's 256", lim)
@@ -326,14 +307,31 @@ func TestEngineStage_MeasuredShapes(t *testing.T) {
 		sum += (one(128, 0) - floor) * float64(4*8) / 132
 	}
 	got := stage(predict.Batch{NumRequests: 16, Tokens: 2048, Prefills: pfs, LogitSeqs: 16}).AttnPrefill
-	near := func(what string, got, want float64) {
+	near := nearer(t)
+	near("16 fresh prefills of 128", got, floor+max(sum, one(128, 0)-floor))
+	long := stage(predict.Batch{NumRequests: 2, Tokens: 1040, Prefills: []predict.Prefill{{Chunk: 1024, Processed: 3072}, {Chunk: 16}}, LogitSeqs: 2}).AttnPrefill
+	w1, w2 := one(1024, 3072)-floor, (one(16, 0)-floor)*8/132
+	near("a long cached prefill beside a short one", long, floor+max(w1+w2, w1))
+}
+
+// stager predicts one batch's engine-timed stage with p on set.
+func stager(t *testing.T, p *predict.Predictor, set *predict.Set) func(predict.Batch) predict.Breakdown {
+	return func(b predict.Batch) predict.Breakdown {
+		t.Helper()
+		bd, _, _, err := p.EngineStage(set.Engine, p.KeyOf(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bd
+	}
+}
+
+// nearer reports a value off its hand-computed one by more than 1e-12.
+func nearer(t *testing.T) func(what string, got, want float64) {
+	return func(what string, got, want float64) {
 		t.Helper()
 		if math.Abs(got-want) > 1e-12 {
 			t.Errorf("%s = %v, want %v", what, got, want)
 		}
 	}
-	near("16 fresh prefills of 128", got, floor+max(sum, one(128, 0)-floor))
-	long := stage(predict.Batch{NumRequests: 2, Tokens: 1040, Prefills: []predict.Prefill{{Chunk: 1024, Processed: 3072}, {Chunk: 16}}, LogitSeqs: 2}).AttnPrefill
-	w1, w2 := one(1024, 3072)-floor, (one(16, 0)-floor)*8/132
-	near("a long cached prefill beside a short one", long, floor+max(w1+w2, w1))
 }
