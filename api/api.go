@@ -210,6 +210,9 @@ type ProfileInfo struct {
 	// profiled at (the page offers only these).
 	TensorParallelSizes []int  `json:"tensor_parallel_sizes"`
 	Provenance          string `json:"provenance"`
+	// EngineTiming: the set describes its serving engine (engine.json), so
+	// runs use engine timing by default and the set can be calibrated.
+	EngineTiming bool `json:"engine_timing"`
 }
 
 func (h *handler) profiles(w http.ResponseWriter, r *http.Request) {
@@ -226,7 +229,7 @@ func (h *handler) profiles(w http.ResponseWriter, r *http.Request) {
 			problem(w, http.StatusInternalServerError, "internal error", err.Error())
 			return
 		}
-		out = append(out, ProfileInfo{Meta: set.Meta, HasCPUOverheads: set.HasCPUOverheads(), TensorParallelSizes: tp, Provenance: set.Provenance})
+		out = append(out, ProfileInfo{Meta: set.Meta, HasCPUOverheads: set.HasCPUOverheads(), TensorParallelSizes: tp, Provenance: set.Provenance, EngineTiming: set.HasEngineSpec()})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -304,8 +307,11 @@ type Result struct {
 	// Serving: run_meta.json's prefix_cache, routing and disaggregation
 	// sections, each present when its feature is on.
 	Serving report.Serving `json:"serving"`
-	Plots   report.Plots   `json:"plots"`
-	Files   []string       `json:"files"`
+	// Real scores the run against the real benchmark result it replays
+	// (present when the workload was one).
+	Real  *RealComparison `json:"real,omitempty"`
+	Plots report.Plots    `json:"plots"`
+	Files []string        `json:"files"`
 }
 
 // outputOf checks ?format, ?file and ?outputs (cheap, so before anything
@@ -574,7 +580,7 @@ func resultOf(o *runner.Output) Result {
 	return Result{APIVersion: Version, RunID: report.RunID(o.Result), Summary: summary, StatusCounts: counts,
 		Iterations: o.Result.NumBatches, Restarts: o.Result.Restarts, Extrapolated: o.Result.Extrapolated, SimulatedNs: o.Result.EndNs,
 		Profile: o.Result.Profile, Workload: o.Result.Workload, WorkloadName: o.Meta.WorkloadName,
-		Config: o.Result.Config, Resolved: o.Result.Resolved, Serving: report.ServingOf(o.Result), Plots: plots, Files: report.Files}
+		Config: o.Result.Config, Resolved: o.Result.Resolved, Serving: report.ServingOf(o.Result), Real: realComparison(o), Plots: plots, Files: report.Files}
 }
 
 // parse reads a simulation request: query parameters (GET), a JSON body,

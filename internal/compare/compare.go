@@ -16,8 +16,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/servesim/servesim/engine"
 	"github.com/servesim/servesim/engine/csvin"
 	"github.com/servesim/servesim/engine/report"
+	"github.com/servesim/servesim/engine/report/plots"
 )
 
 // Run is one side: per-request times and per-token gaps (ns).
@@ -240,4 +242,49 @@ func (r *Result) SVG(w io.Writer, metric string) error {
 	fmt.Fprintf(w, `<text x="%g" y="%g" fill="#d62728">real</text><text x="%g" y="%g" fill="#1f77b4">simulated</text>`+"\n", W-pad-90, pad+4, W-pad-90, pad+20)
 	_, err := fmt.Fprintln(w, "</svg>")
 	return err
+}
+
+// FromResult is the Run that Load reads from the request_metrics.csv and
+// token_metrics.csv a simulation writes, taken from the result itself
+// (same values: the files hold the result's integer ns).
+func FromResult(res *engine.Result, name string) *Run {
+	r := &Run{Name: name, TTFT: map[int]float64{}, E2E: map[int]float64{}}
+	for i := range res.Requests {
+		q := &res.Requests[i]
+		if q.Status == engine.StatusOK {
+			a := float64(q.ArrivalNs)
+			r.TTFT[q.ID], r.E2E[q.ID] = float64(q.FirstTokenNs)-a, float64(q.CompletionNs)-a
+			r.Order = append(r.Order, q.ID)
+		}
+		var prev int64
+		res.EachToken(i, func(k int, at int64) {
+			if k > 0 {
+				r.TBT = append(r.TBT, float64(at-prev))
+			}
+			prev = at
+		})
+	}
+	return r
+}
+
+// CDFs are a compared metric's two distributions (ms), each downsampled to
+// at most points evenly spaced ranks (the first and last kept), for plots.
+func (r *Result) CDFs(metric string, points int) (real, sim plots.CDF) {
+	return cdfOf(sorted(r.real[metric]), points), cdfOf(sorted(r.sim[metric]), points)
+}
+
+func cdfOf(s []float64, points int) plots.CDF {
+	var c plots.CDF
+	n := len(s)
+	if n == 0 {
+		return c
+	}
+	step := max(1, (n+points-1)/points)
+	for i := 0; i < n; i += step {
+		c.X, c.P = append(c.X, s[i]/1e6), append(c.P, float64(i+1)/float64(n))
+	}
+	if last := float64(n) / float64(n); c.P[len(c.P)-1] != last {
+		c.X, c.P = append(c.X, s[n-1]/1e6), append(c.P, last)
+	}
+	return c
 }

@@ -153,8 +153,21 @@ func TestRealResultIsAWorkload(t *testing.T) {
 			}
 		}
 	}
+	// Keys sorted (jq -S) with itls over the 64 KiB head: still a result.
+	var itls []string
+	for range 2000 {
+		itls = append(itls, "[0.001,0.001,0.001,0.001,0.001,0.001,0.001,0.001,0.001,0.001]")
+	}
+	n := len(itls)
+	list := func(v string) string { return "[" + strings.TrimSuffix(strings.Repeat(v+",", n), ",") + "]" }
+	sortedKeys := `{"backend":"vllm","errors":` + list(`""`) + `,"input_lens":` + list("10") + `,"itls":[` + strings.Join(itls, ",") +
+		`],"num_prompts":2000,"output_lens":` + list("11") + `,"start_times":` + list("1.5") + `,"ttfts":` + list("0.01") + `}`
+	files := []workload.File{{Name: "sorted.json", R: strings.NewReader(sortedKeys)}}
+	if w, err := runner.LoadWorkload(context.Background(), runner.Job{Files: files, Config: cfg}); err != nil || w.Format != workload.FormatRealResult || len(w.Requests) != n {
+		t.Errorf("vllm result with sorted keys: %v", err)
+	}
 	// A Mooncake trace is still a trace.
-	files := []workload.File{{Name: "t.jsonl", R: strings.NewReader(`{"timestamp":0,"input_length":5,"output_length":2}` + "\n")}}
+	files = []workload.File{{Name: "t.jsonl", R: strings.NewReader(`{"timestamp":0,"input_length":5,"output_length":2}` + "\n")}}
 	if w, err := runner.LoadWorkload(context.Background(), runner.Job{Files: files, Config: cfg}); err != nil || w.Format != workload.FormatMooncake {
 		t.Errorf("mooncake: %v", err)
 	}

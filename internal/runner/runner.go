@@ -131,6 +131,10 @@ type Output struct {
 	Result   *engine.Result
 	Workload *workload.Workload
 	Meta     report.Meta
+	// Real is the real benchmark's result when the workload was one (a
+	// vllm bench serve JSON or an AIPerf profile_export.jsonl): the ground
+	// truth of the same requests (nil otherwise).
+	Real *realrun.Result
 }
 
 // LoadWorkload loads the job's workload (its files or its preset) without
@@ -140,33 +144,33 @@ func LoadWorkload(ctx context.Context, job Job) (*workload.Workload, error) {
 	if err != nil {
 		return nil, err
 	}
-	return load(ctx, job, files)
+	w, _, err := load(ctx, job, files)
+	return w, err
 }
 
 // load validates the configuration, checks the limits that need no
-// workload, then loads the workload and checks the rest.
-func load(ctx context.Context, job Job, files []workload.File) (*workload.Workload, error) {
+// workload, then loads the workload and checks the rest. real is the real
+// benchmark's result when the workload is one.
+func load(ctx context.Context, job Job, files []workload.File) (w *workload.Workload, real *realrun.Result, err error) {
 	if err := job.Config.Validate(); err != nil {
-		return nil, &engine.ConfigError{Err: err}
+		return nil, nil, &engine.ConfigError{Err: err}
 	}
 	if w := job.Config.Workload; len(files) > 0 && (w.SystemPromptTokens > 0 || w.SessionTurns > 1) {
-		return nil, &engine.ConfigError{Err: fmt.Errorf("workload.system_prompt_tokens and workload.session_turns shape generated workloads only (the synthetic preset); this run reads %s, whose hash_ids and sessions say what it shares", files[0].Name)}
+		return nil, nil, &engine.ConfigError{Err: fmt.Errorf("workload.system_prompt_tokens and workload.session_turns shape generated workloads only (the synthetic preset); this run reads %s, whose hash_ids and sessions say what it shares", files[0].Name)}
 	}
 	if err := Preflight(job.Config, len(files) > 0, job.Limits); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// The memory planner is cheap and needs no workload: a max_tokens that
 	// cannot fit is refused before lengths are generated up to it.
 	if _, err := job.Config.Resolve(); err != nil {
-		return nil, &engine.ConfigError{Err: err}
+		return nil, nil, &engine.ConfigError{Err: err}
 	}
 	opt := job.Config.WorkloadOptions()
 	opt.Limits = workload.Limits{MaxRequests: job.Limits.MaxRequests, MaxTokens: job.Limits.MaxTokens}
-	var w *workload.Workload
-	var err error
 	if len(files) == 1 && files[0].Parsed == nil && files[0].R != nil {
 		files = append([]workload.File(nil), files...) // the caller's stay as given
-		w, files[0], err = realResult(files[0])
+		w, real, files[0], err = realResult(files[0])
 	}
 	if w == nil && err == nil {
 		w, err = workload.LoadContext(ctx, files, opt)
@@ -178,17 +182,17 @@ func load(ctx context.Context, job Job, files []workload.File) (*workload.Worklo
 			// Anything else is about the settings (a generator's).
 			err = &engine.ConfigError{Err: err}
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	if err := opt.Limits.Check(w); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if job.Check != nil {
 		if err := job.Check(w); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return w, nil
+	return w, real, nil
 }
 
 // realResult reads f as a real benchmark's result when it is one (a
@@ -196,13 +200,13 @@ func load(ctx context.Context, job Job, files []workload.File) (*workload.Worklo
 // internal/realrun): its requests, arrivals and measured lengths are then the
 // workload (requests that failed in the real run are kept, not simulated).
 // Otherwise it returns a nil workload and f, still readable from the start.
-func realResult(f workload.File) (*workload.Workload, workload.File, error) {
+func realResult(f workload.File) (*workload.Workload, *realrun.Result, workload.File, error) {
 	br := bufio.NewReaderSize(f.R, 64<<10)
 	f.R = br
 	head, _ := br.Peek(64 << 10)
 	head = bytes.TrimSpace(bytes.TrimPrefix(head, []byte{0xEF, 0xBB, 0xBF}))
 	if len(head) == 0 || head[0] != '{' {
-		return nil, f, nil
+		return nil, nil, f, nil
 	}
 	line := head
 	if i := bytes.IndexByte(line, '\n'); i >= 0 {
@@ -217,16 +221,19 @@ func realResult(f workload.File) (*workload.Workload, workload.File, error) {
 		return true
 	}
 	aiperf := has(line, "metadata", "metrics") && has(line, "request_start_ns")
-	vllm := has(head, "ttfts") || has(head, "input_lens", "output_lens") || has(head, "backend", "num_prompts")
+	// vLLM writes its keys in its own order (ttfts early); a file whose
+	// keys were sorted (jq -S) has the long itls list before ttfts, so any
+	// of the per-request lists in the head counts.
+	vllm := has(head, "ttfts") || has(head, "itls") || has(head, "input_lens", "output_lens") || has(head, "backend", "num_prompts")
 	if !aiperf && !vllm {
-		return nil, f, nil
+		return nil, nil, f, nil
 	}
 	b, err := io.ReadAll(io.LimitReader(br, realrun.MaxBytes+1))
 	if err != nil {
-		return nil, f, fmt.Errorf("read %s: %w", f.Name, err)
+		return nil, nil, f, fmt.Errorf("read %s: %w", f.Name, err)
 	}
 	if len(b) > realrun.MaxBytes {
-		return nil, f, &csvin.Error{File: f.Name, Want: fmt.Sprintf("a result file of at most %d bytes", realrun.MaxBytes), Got: "a larger one"}
+		return nil, nil, f, &csvin.Error{File: f.Name, Want: fmt.Sprintf("a result file of at most %d bytes", realrun.MaxBytes), Got: "a larger one"}
 	}
 	res, err := realrun.Parse(b, f.Name)
 	if err != nil {
@@ -234,14 +241,14 @@ func realResult(f workload.File) (*workload.Workload, workload.File, error) {
 		if !errors.As(err, &ie) {
 			err = &csvin.Error{File: f.Name, Want: "a vllm bench serve result JSON or an AIPerf profile_export.jsonl", Got: err.Error()}
 		}
-		return nil, f, err
+		return nil, nil, f, err
 	}
 	w, err := res.Workload()
 	if err != nil {
-		return nil, f, &csvin.Error{File: f.Name, Want: "a result with per-request start times", Got: err.Error()}
+		return nil, nil, f, &csvin.Error{File: f.Name, Want: "a result with per-request start times", Got: err.Error()}
 	}
 	w.Format = workload.FormatRealResult
-	return w, f, nil
+	return w, res, f, nil
 }
 
 func jobFiles(job Job) ([]workload.File, string, error) {
@@ -343,7 +350,7 @@ func Run(ctx context.Context, job Job) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := load(ctx, job, files)
+	w, real, err := load(ctx, job, files)
 	if err != nil {
 		return nil, err
 	}
@@ -366,7 +373,7 @@ func Run(ctx context.Context, job Job) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Output{Result: res, Workload: w, Meta: report.Meta{EngineVersion: Version, WorkloadName: name}}, nil
+	return &Output{Result: res, Workload: w, Meta: report.Meta{EngineVersion: Version, WorkloadName: name}, Real: real}, nil
 }
 
 // OpenProfile opens cfg's profile set: an embedded name, or a directory

@@ -205,13 +205,64 @@
     setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
   };
 
-  // Files: dropped anywhere on the page or picked; read as text and handed to Go.
+  // Zip files (a calibrated profile set): saveZip writes its files stored
+  // (no compression); a dropped .zip is read back into its files (stored or
+  // deflated entries, as OS zip tools write them), folders dropped.
+  const crcTable = new Uint32Array(256).map((_, n) => { let c = n; for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1; return c; });
+  function crc32(b) { let c = 0xffffffff; for (let i = 0; i < b.length; i++) c = crcTable[(c ^ b[i]) & 0xff] ^ (c >>> 8); return (c ^ 0xffffffff) >>> 0; }
+  S.saveZip = function (filename, filesJSON) {
+    const enc = new TextEncoder(), parts = [], central = [];
+    let off = 0;
+    for (const f of JSON.parse(filesJSON)) {
+      const name = enc.encode(f.name), data = enc.encode(f.content), crc = crc32(data);
+      const h = new DataView(new ArrayBuffer(30));
+      [[0, 0x04034b50, 4], [4, 20, 2], [14, crc, 4], [18, data.length, 4], [22, data.length, 4], [26, name.length, 2]].forEach(([o, v, n]) => n === 4 ? h.setUint32(o, v, true) : h.setUint16(o, v, true));
+      const c = new DataView(new ArrayBuffer(46));
+      [[0, 0x02014b50, 4], [4, 20, 2], [6, 20, 2], [16, crc, 4], [20, data.length, 4], [24, data.length, 4], [28, name.length, 2], [42, off, 4]].forEach(([o, v, n]) => n === 4 ? c.setUint32(o, v, true) : c.setUint16(o, v, true));
+      parts.push(h, name, data);
+      central.push(c, name);
+      off += 30 + name.length + data.length;
+    }
+    const size = central.reduce((s, p) => s + p.byteLength, 0), e = new DataView(new ArrayBuffer(22));
+    [[0, 0x06054b50, 4], [8, central.length / 2, 2], [10, central.length / 2, 2], [12, size, 4], [16, off, 4]].forEach(([o, v, n]) => n === 4 ? e.setUint32(o, v, true) : e.setUint16(o, v, true));
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(new Blob([...parts, ...central, e], { type: "application/zip" }));
+    a.download = filename;
+    document.body.appendChild(a);
+    a.click();
+    setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+  };
+  async function unzip(file) {
+    const b = new Uint8Array(await file.arrayBuffer()), v = new DataView(b.buffer);
+    let e = b.length - 22;
+    while (e >= 0 && v.getUint32(e, true) !== 0x06054b50) e--;
+    if (e < 0) throw new Error(file.name + ": not a zip file (no end of central directory)");
+    const out = [];
+    for (let i = 0, p = v.getUint32(e + 16, true); i < v.getUint16(e + 10, true); i++) {
+      if (v.getUint32(p, true) !== 0x02014b50) throw new Error(file.name + ": bad zip central directory");
+      const method = v.getUint16(p + 10, true), csize = v.getUint32(p + 20, true), nlen = v.getUint16(p + 28, true);
+      const name = new TextDecoder().decode(b.subarray(p + 46, p + 46 + nlen)), lh = v.getUint32(p + 42, true);
+      p += 46 + nlen + v.getUint16(p + 30, true) + v.getUint16(p + 32, true);
+      if (name.endsWith("/")) continue;
+      const start = lh + 30 + v.getUint16(lh + 26, true) + v.getUint16(lh + 28, true), raw = b.subarray(start, start + csize);
+      let data;
+      if (method === 0) data = raw;
+      else if (method === 8) data = new Uint8Array(await new Response(new Blob([raw]).stream().pipeThrough(new DecompressionStream("deflate-raw"))).arrayBuffer());
+      else throw new Error(file.name + ": " + name + " uses zip compression method " + method + " (expected stored or deflate)");
+      out.push({ name: name.split("/").pop(), content: new TextDecoder().decode(data) });
+    }
+    return out;
+  }
+
+  // Files: dropped anywhere on the page or picked; read as text (a zip into
+  // its files) and handed to Go.
   S.onFiles = null;
   S.setOnFiles = function (fn) { S.onFiles = fn; };
   function readFiles(list) {
     const files = Array.from(list || []);
-    Promise.all(files.map((f) => f.text().then((content) => ({ name: f.name, content }))))
-      .then((arr) => { if (S.onFiles) S.onFiles(JSON.stringify(arr)); });
+    Promise.all(files.map((f) => /\.zip$/i.test(f.name) ? unzip(f) : f.text().then((content) => [{ name: f.name, content }])))
+      .then((arr) => { if (S.onFiles) S.onFiles(JSON.stringify(arr.flat())); })
+      .catch((err) => { if (S.onFiles) S.onFiles(JSON.stringify([{ name: "!error", content: String(err.message || err) }])); });
   }
   S.pickFiles = function (input) { readFiles(input.files); input.value = ""; };
   document.addEventListener("dragover", (e) => { e.preventDefault(); document.body.classList.add("dragging"); });

@@ -176,3 +176,27 @@ func TestPage_DisaggregatedRun(t *testing.T) {
 		t.Errorf("replica-load chart: %d series, want 4", loadSeries)
 	}
 }
+
+// TestPage_EngineTimedSetCPUOverhead (issue 13): with the engine-timed H200
+// set the CPU-overhead toggle is disabled and on, with why; the
+// spaced-2s-sarathi-serve preset (which turns Vidur's CPU-overhead model
+// on) then runs on it instead of failing with a configuration error.
+func TestPage_EngineTimedSetCPUOverhead(t *testing.T) {
+	srv, ctx := setup(t)
+	var why string
+	var disabledA100, disabledH200, checked bool
+	q := `document.getElementById("cfg-predictor.skip_cpu_overhead_modeling")`
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitDefault(),
+		pickPreset("spaced-2s-sarathi-serve"), waitRequests("8"),
+		chromedp.Evaluate(q+`.disabled`, &disabledA100),
+		setField("predictor.profile", "h200/qwen3-0.6b"),
+		chromedp.Evaluate(q+`.disabled`, &disabledH200), chromedp.Evaluate(q+`.checked`, &checked),
+		chromedp.Text(`[id="why-predictor.skip_cpu_overhead_modeling"]`, &why, chromedp.ByQuery),
+		chromedp.Click("#run", chromedp.ByQuery), waitText("#run-config", "h200/qwen3-0.6b"), waitRequests("8"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if disabledA100 || !disabledH200 || !checked || !strings.Contains(why, "engine timing (h200/qwen3-0.6b has engine.json)") {
+		t.Errorf("CPU-overhead toggle: disabled %v on A100, %v (checked %v) on H200: %q", disabledA100, disabledH200, checked, why)
+	}
+}

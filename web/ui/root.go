@@ -62,6 +62,8 @@ type Root struct {
 
 	ShowProvenance bool
 	pending        runInputs // what the run in progress was started with
+	// Calib is "calibrate on this run" (web/ui/realrun.go).
+	Calib Calibration
 }
 
 // runInputs are the inputs of one run: its API request body and what a
@@ -240,6 +242,10 @@ func (c *Root) setFiles(text string) {
 		return
 	}
 	c.ShareErr = ""
+	if fs[0].Name == "!error" { // app.js could not read a dropped zip
+		c.Err = &Problem{Title: "could not read the dropped files", Detail: fs[0].Content}
+		return
+	}
 	if len(fs) == 1 && strings.HasSuffix(fs[0].Name, runFileSuffix) {
 		if err := c.applyState(fs[0].Content); err != nil {
 			c.Err = &Problem{Title: "could not read the run file", File: fs[0].Name, Detail: fs[0].Name + ": " + err.Error()}
@@ -411,7 +417,7 @@ func (c *Root) drawCharts() {
 	}
 	o := charts.Options{EndS: float64(c.Result.SimulatedNs) / 1e9, LogX: c.LogX}
 	hitT, hitRate := c.Result.Serving.hitSeries()
-	c.Charts = append(charts.All(c.Result.Plots, o), charts.Serving(c.Result.Plots.ReplicaLoad, hitT, hitRate, o)...)
+	c.Charts = append(append(c.realCharts(o), charts.All(c.Result.Plots, o)...), charts.Serving(c.Result.Plots.ReplicaLoad, hitT, hitRate, o)...)
 	c.chartsDirty = true
 }
 
@@ -443,6 +449,9 @@ func (c *Root) AfterRender() {
 func (c *Root) Value(f Field) string {
 	if f.Key == "scheduler.block_size" && c.scheduler() == "lightllm" {
 		return "1"
+	}
+	if f.Key == "predictor.skip_cpu_overhead_modeling" && c.engineTimed() {
+		return "true" // locked (Why says so)
 	}
 	if v, ok := c.Cfg[f.Key]; ok {
 		return v
@@ -568,6 +577,9 @@ func (c *Root) Why(f Field) string {
 		return "your profile files replace it (Reset forgets them)"
 	}
 	if f.Key == "predictor.skip_cpu_overhead_modeling" {
+		if c.engineTimed() {
+			return "engine timing (" + c.SelectedProfile().Name + " has engine.json) charges host time per step from its host_overheads.csv; Vidur's CPU-overhead model does not apply"
+		}
 		if p := c.SelectedProfile(); p != nil && !p.HasCPUOverheads {
 			return p.Name + " has no CPU-overhead model"
 		}
@@ -702,6 +714,7 @@ func (c *Root) HandleCancel(event vugu.DOMEvent) {
 func (c *Root) HandleReset(event vugu.DOMEvent) {
 	c.safe(func() {
 		c.Files, c.ProfileFiles, c.Detected, c.DetectedFormat, c.Cfg, c.autoBlock = nil, nil, "", "", map[string]string{}, false
+		c.Calib = Calibration{}
 		c.run()
 	})
 }

@@ -284,10 +284,31 @@ func (p *ServingPanel) RouterLine() string {
 
 // servingSend adds to a run's settings what a choice locks: prefix caching
 // under the prefix_affinity router (its field is disabled, so not sent).
+// And engine timing's host model: a preset that models Vidur's CPU
+// overhead (spaced-2s-sarathi-serve) runs on an engine-timed set without it.
 func (c *Root) servingSend(send map[string]string) {
 	if strings.HasPrefix(c.Why(field("scheduler.enable_prefix_caching")), "prefix_affinity") {
 		send["scheduler.enable_prefix_caching"] = "true"
 	}
+	if c.engineTimed() {
+		send["predictor.skip_cpu_overhead_modeling"] = "true"
+	}
+}
+
+// engineTimed reports whether the next run uses engine timing: the
+// selected embedded set has engine.json and the timing model is auto or
+// engine (the page does not offer vidur timing for it).
+func (c *Root) engineTimed() bool {
+	if len(c.ProfileFiles) > 0 {
+		for _, f := range c.ProfileFiles {
+			if strings.HasSuffix(f.Name, "engine.json") {
+				return c.cfgValue("predictor.timing_model") != "vidur"
+			}
+		}
+		return false
+	}
+	p := c.profileNamed(c.Value(field("predictor.profile")))
+	return p != nil && p.EngineTiming && c.cfgValue("predictor.timing_model") != "vidur"
 }
 
 // servingSummary is the serving features' part of the run header.

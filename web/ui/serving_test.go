@@ -90,3 +90,23 @@ func TestLinkLabels_AreTheEngines(t *testing.T) {
 		}
 	}
 }
+
+// TestEngineTimedSet_LocksCPUOverhead: with an engine-timed set (engine.json)
+// the CPU-overhead toggle is disabled, shown on, and the run sends
+// skip_cpu_overhead_modeling true even where the preset turns the model on
+// (spaced-2s-sarathi-serve); the A100 set leaves the preset's choice.
+func TestEngineTimedSet_LocksCPUOverhead(t *testing.T) {
+	sarathiServe := settings{"scheduler.type": "sarathi", "predictor.skip_cpu_overhead_modeling": "false", "predictor.profile": "a100/qwen3-0.6b", "cluster.num_replicas": "1"}
+	c := &Root{Cfg: map[string]string{}, Preset: "spaced-2s-sarathi-serve",
+		Presets: []Preset{{Name: "spaced-2s-sarathi-serve", Files: []string{"x"}, Config: sarathiServe}},
+		Profiles: []Profile{{Name: "a100/qwen3-0.6b", HasCPUOverheads: true}, {Name: "h200/qwen3-0.6b", Device: "h200", HasCPUOverheads: true, EngineTiming: true}}}
+	f := field("predictor.skip_cpu_overhead_modeling")
+	if in, _ := c.inputs(); c.Why(f) != "" || strings.Contains(in.body, "skip_cpu") {
+		t.Errorf("a100: why %q, body %s", c.Why(f), in.body)
+	}
+	c.Cfg["predictor.profile"] = "h200/qwen3-0.6b"
+	in, _ := c.inputs()
+	if !strings.Contains(c.Why(f), "engine timing") || c.Value(f) != "true" || !strings.Contains(in.body, `"skip_cpu_overhead_modeling":true`) {
+		t.Errorf("h200: why %q, value %q, body %s", c.Why(f), c.Value(f), in.body)
+	}
+}

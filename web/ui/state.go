@@ -31,6 +31,7 @@ type Profile struct {
 	Summary         string `json:"summary"`
 	Provenance      string `json:"provenance"`
 	HasCPUOverheads bool   `json:"has_cpu_overheads"`
+	EngineTiming    bool   `json:"engine_timing"`
 	TensorParallel  []int  `json:"tensor_parallel_sizes"`
 }
 
@@ -97,6 +98,7 @@ type Result struct {
 	} `json:"workload"`
 	WorkloadName string        `json:"workload_name"`
 	Serving      ServingResult `json:"serving"`
+	Real         *RealResult   `json:"real"`
 	Config       settings      `json:"config"`
 	Plots        plots.Plots   `json:"plots"`
 	Files        []string      `json:"files"`
