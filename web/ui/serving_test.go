@@ -98,7 +98,7 @@ func TestLinkLabels_AreTheEngines(t *testing.T) {
 func TestEngineTimedSet_LocksCPUOverhead(t *testing.T) {
 	sarathiServe := settings{"scheduler.type": "sarathi", "predictor.skip_cpu_overhead_modeling": "false", "predictor.profile": "a100/qwen3-0.6b", "cluster.num_replicas": "1"}
 	c := &Root{Cfg: map[string]string{}, Preset: "spaced-2s-sarathi-serve",
-		Presets: []Preset{{Name: "spaced-2s-sarathi-serve", Files: []string{"x"}, Config: sarathiServe}},
+		Presets:  []Preset{{Name: "spaced-2s-sarathi-serve", Files: []string{"x"}, Config: sarathiServe}},
 		Profiles: []Profile{{Name: "a100/qwen3-0.6b", HasCPUOverheads: true}, {Name: "h200/qwen3-0.6b", Device: "h200", HasCPUOverheads: true, EngineTiming: true}}}
 	f := field("predictor.skip_cpu_overhead_modeling")
 	if in, _ := c.inputs(); c.Why(f) != "" || strings.Contains(in.body, "skip_cpu") {
