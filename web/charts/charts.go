@@ -1,5 +1,5 @@
 // Package charts builds the page's ECharts options from a run's plot data
-// with github.com/go-echarts/go-echarts/v2. Every builder is a pure
+// with github.com/go-echarts/go-echarts/v2's option types. Every builder is a pure
 // function, so the options are golden-tested natively and the browser only
 // hands the JSON to echarts.setOption.
 //
@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/go-echarts/go-echarts/v2/charts"
 	"github.com/go-echarts/go-echarts/v2/opts"
 
 	"github.com/servesim/servesim/engine/report/plots"
@@ -45,31 +44,31 @@ type hints struct {
 
 var palette = []string{"#5470c6", "#91cc75", "#fac858", "#ee6666", "#73c0de", "#3ba272", "#fc8452", "#9a60b4", "#ea7ccc"}
 
-func base(id, title, xName, yName, xType string) []charts.GlobalOpts {
+func base(id, title, xName, yName, xType string) []globalOpt {
 	sub := ""
 	if i := strings.LastIndex(title, " ("); i > 0 && strings.HasSuffix(title, ")") {
 		title, sub = title[:i], title[i+2:len(title)-1] // the detail goes on a second line
 	}
-	return []charts.GlobalOpts{
-		charts.WithTitleOpts(opts.Title{Title: title, Subtitle: sub, Left: "center", TitleStyle: &opts.TextStyle{FontSize: 14},
+	return []globalOpt{
+		withTitle(opts.Title{Title: title, Subtitle: sub, Left: "center", TitleStyle: &opts.TextStyle{FontSize: 14},
 			SubtitleStyle: &opts.TextStyle{FontSize: 11}}),
-		charts.WithTooltipOpts(opts.Tooltip{Show: opts.Bool(true), Trigger: "axis", AxisPointer: &opts.AxisPointer{Type: "line", Snap: opts.Bool(false)}}),
-		charts.WithLegendOpts(opts.Legend{Show: opts.Bool(true), Bottom: "0"}),
-		charts.WithXAxisOpts(opts.XAxis{Name: xName, Type: xType, NameLocation: "middle", NameGap: 25}),
-		charts.WithYAxisOpts(opts.YAxis{Name: yName, Type: "value"}),
-		charts.WithGridOpts(opts.Grid{Left: "64", Right: "24", Bottom: "60", Top: "56"}),
-		charts.WithToolboxOpts(opts.Toolbox{Show: opts.Bool(true), Right: "4", Top: "0", Feature: &opts.ToolBoxFeature{
+		withTooltip(opts.Tooltip{Show: opts.Bool(true), Trigger: "axis", AxisPointer: &opts.AxisPointer{Type: "line", Snap: opts.Bool(false)}}),
+		withLegend(opts.Legend{Show: opts.Bool(true), Bottom: "0"}),
+		withXAxis(opts.XAxis{Name: xName, Type: xType, NameLocation: "middle", NameGap: 25}),
+		withYAxis(opts.YAxis{Name: yName, Type: "value"}),
+		withGrid(opts.Grid{Left: "64", Right: "24", Bottom: "60", Top: "56"}),
+		withToolbox(opts.Toolbox{Show: opts.Bool(true), Right: "4", Top: "0", Feature: &opts.ToolBoxFeature{
 			SaveAsImage: &opts.ToolBoxFeatureSaveAsImage{Show: opts.Bool(true), Type: "png", Name: strings.TrimPrefix(id, "chart-"), Title: "PNG"}}}),
-		charts.WithAnimation(false),
+		withAnimation(false),
 	}
 }
 
 // overTime are the options of a chart over simulated time: the shared axis
 // [0, end] (zoom and the group's crosshair are added by optionJSON).
-func overTime(id, title, yName string, end float64) []charts.GlobalOpts {
+func overTime(id, title, yName string, end float64) []globalOpt {
 	return append(base(id, title, "simulated time", yName, "value"),
-		charts.WithXAxisOpts(opts.XAxis{Name: "simulated time", Type: "value", NameLocation: "middle", NameGap: 25, Min: 0, Max: end}),
-		charts.WithGridOpts(opts.Grid{Left: "64", Right: "24", Bottom: "78", Top: "60"}))
+		withXAxis(opts.XAxis{Name: "simulated time", Type: "value", NameLocation: "middle", NameGap: 25, Min: 0, Max: end}),
+		withGrid(opts.Grid{Left: "64", Right: "24", Bottom: "78", Top: "60"}))
 }
 
 func xy(x, y []float64) []opts.LineData {
@@ -88,11 +87,11 @@ func xyInt(x []float64, y []int) []opts.LineData {
 	return d
 }
 
-var noSymbol = charts.WithLineChartOpts(opts.LineChart{ShowSymbol: opts.Bool(false)})
+var noSymbol = lineOpts(opts.LineChart{ShowSymbol: opts.Bool(false)})
 
-func color(i int) charts.SeriesOpts {
+func color(i int) seriesOpt {
 	c := palette[i%len(palette)]
-	return func(s *charts.SingleSeries) {
+	return func(s *series) {
 		s.ItemStyle = &opts.ItemStyle{Color: c}
 		if s.LineStyle == nil {
 			s.LineStyle = &opts.LineStyle{}
@@ -103,40 +102,39 @@ func color(i int) charts.SeriesOpts {
 
 // CDF draws a latency distribution (ms) as a step line, with its P50, P90
 // and P99 marked.
-func CDF(id, title string, c plots.CDF, p plots.Percentiles, logX bool) *charts.Line {
-	l := charts.NewLine()
+func CDF(id, title string, c plots.CDF, p plots.Percentiles, logX bool) *chart {
+	l := newChart("line")
 	xType := "value"
 	if logX {
 		xType = "log"
 	}
-	l.SetGlobalOptions(base(id, title, "latency", "fraction of samples", xType)...)
-	l.SetGlobalOptions(charts.WithXAxisOpts(opts.XAxis{Name: "latency", Type: xType, NameLocation: "middle", NameGap: 25, Scale: opts.Bool(true)}),
-		charts.WithYAxisOpts(opts.YAxis{Name: "fraction of samples", Type: "value", Min: 0, Max: 1}))
+	l.set(base(id, title, "latency", "fraction of samples", xType)...)
+	l.set(withXAxis(opts.XAxis{Name: "latency", Type: xType, NameLocation: "middle", NameGap: 25, Scale: opts.Bool(true)}),
+		withYAxis(opts.YAxis{Name: "fraction of samples", Type: "value", Min: 0, Max: 1}))
 	var marks []opts.MarkLineNameXAxisItem
 	if p.N > 0 {
 		marks = []opts.MarkLineNameXAxisItem{{Name: "P50", XAxis: p.P50}, {Name: "P90", XAxis: p.P90}, {Name: "P99", XAxis: p.P99}}
 	}
-	l.AddSeries(title, xy(c.X, c.P), color(0), charts.WithLineChartOpts(opts.LineChart{Step: "end", ShowSymbol: opts.Bool(false)}),
-		charts.WithMarkLineNameXAxisItemOpts(marks...),
-		charts.WithMarkLineStyleOpts(opts.MarkLineStyle{Symbol: []string{"none", "none"}, Label: &opts.Label{Show: opts.Bool(true), Formatter: "{b}"},
-			LineStyle: &opts.LineStyle{Type: "dashed", Color: "#888"}}))
+	l.add(title, xy(c.X, c.P), color(0), lineOpts(opts.LineChart{Step: "end", ShowSymbol: opts.Bool(false)}),
+		markLinesX(opts.MarkLineStyle{Symbol: []string{"none", "none"}, Label: &opts.Label{Show: opts.Bool(true), Formatter: "{b}"},
+			LineStyle: &opts.LineStyle{Type: "dashed", Color: "#888"}}, marks...))
 	return l
 }
 
 // Throughput draws output tokens per second over time.
-func Throughput(t plots.Timeline, end float64) *charts.Line {
-	l := charts.NewLine()
-	l.SetGlobalOptions(overTime("chart-throughput", "Output throughput", "tokens/s", end)...)
-	l.AddSeries("output tokens/s", xy(t.T, t.TokensPS), noSymbol, color(0))
+func Throughput(t plots.Timeline, end float64) *chart {
+	l := newChart("line")
+	l.set(overTime("chart-throughput", "Output throughput", "tokens/s", end)...)
+	l.add("output tokens/s", xy(t.T, t.TokensPS), noSymbol, color(0))
 	return l
 }
 
 // Load draws running and queued requests over time.
-func Load(t plots.Timeline, end float64) *charts.Line {
-	l := charts.NewLine()
-	l.SetGlobalOptions(overTime("chart-load", "Running and queued requests", "requests", end)...)
-	l.AddSeries("running", xyInt(t.T, t.Running), noSymbol, color(0))
-	l.AddSeries("queued", xyInt(t.T, t.Queued), noSymbol, color(3))
+func Load(t plots.Timeline, end float64) *chart {
+	l := newChart("line")
+	l.set(overTime("chart-load", "Running and queued requests", "requests", end)...)
+	l.add("running", xyInt(t.T, t.Running), noSymbol, color(0))
+	l.add("queued", xyInt(t.T, t.Queued), noSymbol, color(3))
 	return l
 }
 
@@ -144,7 +142,7 @@ func Load(t plots.Timeline, end float64) *charts.Line {
 // more than one iteration, its min-max range as a shaded band (a
 // transparent min line with the range stacked on it; the tooltip shows the
 // real min and max, app.js reads them from the points' third value).
-func band(l *charts.Line, name string, t []float64, a plots.Agg, ci int, aggregated bool) {
+func band(l *chart, name string, t []float64, a plots.Agg, ci int, aggregated bool) {
 	if aggregated {
 		lo := make([]opts.LineData, len(t))
 		rng := make([]opts.LineData, len(t))
@@ -152,12 +150,12 @@ func band(l *charts.Line, name string, t []float64, a plots.Agg, ci int, aggrega
 			lo[i] = opts.LineData{Value: []float64{t[i], a.Min[i]}}
 			rng[i] = opts.LineData{Value: []float64{t[i], a.Max[i] - a.Min[i], a.Max[i]}}
 		}
-		stack := charts.WithLineChartOpts(opts.LineChart{ShowSymbol: opts.Bool(false), Stack: name})
-		l.AddSeries(name+" (min)", lo, stack, color(ci), charts.WithLineStyleOpts(opts.LineStyle{Opacity: opts.Float(0)}))
-		l.AddSeries(name+" (range)", rng, stack, color(ci), charts.WithLineStyleOpts(opts.LineStyle{Opacity: opts.Float(0)}),
-			charts.WithAreaStyleOpts(opts.AreaStyle{Opacity: opts.Float(0.25)}))
+		stack := lineOpts(opts.LineChart{ShowSymbol: opts.Bool(false), Stack: name})
+		l.add(name+" (min)", lo, stack, color(ci), lineStyle(opts.LineStyle{Opacity: opts.Float(0)}))
+		l.add(name+" (range)", rng, stack, color(ci), lineStyle(opts.LineStyle{Opacity: opts.Float(0)}),
+			areaStyle(opts.AreaStyle{Opacity: opts.Float(0.25)}))
 	}
-	l.AddSeries(name, xy(t, a.Mean), noSymbol, color(ci))
+	l.add(name, xy(t, a.Mean), noSymbol, color(ci))
 }
 
 func aggregated(it plots.Iterations) bool {
@@ -177,15 +175,15 @@ func iterTitle(what string, it plots.Iterations) string {
 }
 
 // legendOf shows only the mean series in the legend (not the bands' parts).
-func legendOf(names ...string) charts.GlobalOpts {
-	return charts.WithLegendOpts(opts.Legend{Show: opts.Bool(true), Bottom: "0", Data: names})
+func legendOf(names ...string) globalOpt {
+	return withLegend(opts.Legend{Show: opts.Bool(true), Bottom: "0", Data: names})
 }
 
 // Tokens draws the tokens per iteration (all and prefill).
-func Tokens(it plots.Iterations, end float64) *charts.Line {
-	l := charts.NewLine()
-	l.SetGlobalOptions(overTime("chart-tokens", iterTitle("Tokens per iteration", it), "tokens", end)...)
-	l.SetGlobalOptions(legendOf("tokens in batch", "prefill tokens"))
+func Tokens(it plots.Iterations, end float64) *chart {
+	l := newChart("line")
+	l.set(overTime("chart-tokens", iterTitle("Tokens per iteration", it), "tokens", end)...)
+	l.set(legendOf("tokens in batch", "prefill tokens"))
 	agg := aggregated(it)
 	band(l, "tokens in batch", it.T, it.Tokens, 0, agg)
 	band(l, "prefill tokens", it.T, it.Prefill, 2, agg)
@@ -193,49 +191,49 @@ func Tokens(it plots.Iterations, end float64) *charts.Line {
 }
 
 // Batches draws the requests per iteration.
-func Batches(it plots.Iterations, end float64) *charts.Line {
-	l := charts.NewLine()
-	l.SetGlobalOptions(overTime("chart-batches", iterTitle("Requests per batch", it), "requests", end)...)
-	l.SetGlobalOptions(legendOf("requests in batch"))
+func Batches(it plots.Iterations, end float64) *chart {
+	l := newChart("line")
+	l.set(overTime("chart-batches", iterTitle("Requests per batch", it), "requests", end)...)
+	l.set(legendOf("requests in batch"))
 	band(l, "requests in batch", it.T, it.Size, 1, aggregated(it))
 	return l
 }
 
 // KV draws KV-cache blocks in use over time.
-func KV(it plots.Iterations, end float64) *charts.Line {
-	l := charts.NewLine()
-	l.SetGlobalOptions(overTime("chart-kv", iterTitle(fmt.Sprintf("KV-cache blocks in use (of %s)", num(it.KVTotal)), it), "blocks", end)...)
-	l.SetGlobalOptions(legendOf("blocks in use"))
+func KV(it plots.Iterations, end float64) *chart {
+	l := newChart("line")
+	l.set(overTime("chart-kv", iterTitle(fmt.Sprintf("KV-cache blocks in use (of %s)", num(it.KVTotal)), it), "blocks", end)...)
+	l.set(legendOf("blocks in use"))
 	band(l, "blocks in use", it.T, it.KVBlocks, 4, aggregated(it))
 	return l
 }
 
 // Scatter draws one latency per request against a length.
-func Scatter(id, title, xName, yName string, x []int, y []float64, r plots.Requests) *charts.Scatter {
-	s := charts.NewScatter()
+func Scatter(id, title, xName, yName string, x []int, y []float64, r plots.Requests) *chart {
+	s := newChart("scatter")
 	if r.Stride > 1 {
 		title += fmt.Sprintf(" (%s of %s requests: every %d-th by arrival)", num(len(x)), num(r.Total), r.Stride)
 	}
-	s.SetGlobalOptions(base(id, title, xName, yName, "value")...)
-	s.SetGlobalOptions(charts.WithTooltipOpts(opts.Tooltip{Show: opts.Bool(true), Trigger: "item"}),
-		charts.WithXAxisOpts(opts.XAxis{Name: xName, Type: "value", NameLocation: "middle", NameGap: 25, Scale: opts.Bool(true)}),
-		charts.WithLegendOpts(opts.Legend{Show: opts.Bool(false)}))
+	s.set(base(id, title, xName, yName, "value")...)
+	s.set(withTooltip(opts.Tooltip{Show: opts.Bool(true), Trigger: "item"}),
+		withXAxis(opts.XAxis{Name: xName, Type: "value", NameLocation: "middle", NameGap: 25, Scale: opts.Bool(true)}),
+		withLegend(opts.Legend{Show: opts.Bool(false)}))
 	d := make([]opts.ScatterData, len(x))
 	for i := range x {
 		d[i] = opts.ScatterData{Value: []float64{float64(x[i]), y[i]}}
 	}
-	s.AddSeries(yName, d, charts.WithScatterChartOpts(opts.ScatterChart{SymbolSize: 4}), color(0))
+	s.add(yName, d, scatterOpts(opts.ScatterChart{SymbolSize: 4}), color(0))
 	return s
 }
 
 // Breakdown draws the run's predicted time by term (ms, all iterations).
-func Breakdown(b plots.Breakdown) *charts.Bar {
-	bar := charts.NewBar()
-	bar.SetGlobalOptions(base("chart-breakdown", "Where the time goes (predicted, all iterations)", "", "time", "category")...)
-	bar.SetGlobalOptions(charts.WithXAxisOpts(opts.XAxis{Type: "category", AxisLabel: &opts.AxisLabel{Rotate: 40, Interval: "0"}}),
-		charts.WithGridOpts(opts.Grid{Left: "64", Right: "24", Bottom: "110", Top: "56"}),
+func Breakdown(b plots.Breakdown) *chart {
+	bar := newChart("bar")
+	bar.set(base("chart-breakdown", "Where the time goes (predicted, all iterations)", "", "time", "category")...)
+	bar.set(withXAxis(opts.XAxis{Type: "category", AxisLabel: &opts.AxisLabel{Rotate: 40, Interval: "0"}}),
+		withGrid(opts.Grid{Left: "64", Right: "24", Bottom: "110", Top: "56"}),
 		// One series: the legend only collided with the rotated labels.
-		charts.WithLegendOpts(opts.Legend{Show: opts.Bool(false)}))
+		withLegend(opts.Legend{Show: opts.Bool(false)}))
 	var names []string
 	var data []opts.BarData
 	for i, t := range b.Terms {
@@ -245,18 +243,13 @@ func Breakdown(b plots.Breakdown) *charts.Bar {
 		names = append(names, t)
 		data = append(data, opts.BarData{Value: b.Ms[i]})
 	}
-	bar.SetXAxis(names).AddSeries("predicted time", data, color(0))
+	bar.xAxis.Data = names
+	bar.add("predicted time", data, color(0))
 	return bar
 }
 
-type validator interface {
-	Validate()
-	JSON() map[string]interface{}
-}
-
-func optionJSON(c validator, h hints) string {
-	c.Validate()
-	m := c.JSON()
+func optionJSON(c *chart, h hints) string {
+	m := c.json()
 	m["servesim"] = h
 	if h.Group == TimeGroup {
 		// Zoom by wheel or drag and by a slider; "none" keeps the lines

@@ -3,7 +3,6 @@ package charts
 import (
 	"strings"
 
-	"github.com/go-echarts/go-echarts/v2/charts"
 	"github.com/go-echarts/go-echarts/v2/opts"
 
 	"github.com/servesim/servesim/engine/report/plots"
@@ -17,18 +16,18 @@ type RealCDF struct {
 }
 
 // RealVsSim draws a metric's real and simulated CDFs on one axis.
-func RealVsSim(id string, c RealCDF, logX bool) *charts.Line {
-	l := charts.NewLine()
+func RealVsSim(id string, c RealCDF, logX bool) *chart {
+	l := newChart("line")
 	xType := "value"
 	if logX {
 		xType = "log"
 	}
-	l.SetGlobalOptions(base(id, c.Metric+" CDF: real vs simulated", "latency", "fraction of samples", xType)...)
-	l.SetGlobalOptions(charts.WithXAxisOpts(opts.XAxis{Name: "latency", Type: xType, NameLocation: "middle", NameGap: 25, Scale: opts.Bool(true)}),
-		charts.WithYAxisOpts(opts.YAxis{Name: "fraction of samples", Type: "value", Min: 0, Max: 1}))
-	step := charts.WithLineChartOpts(opts.LineChart{Step: "end", ShowSymbol: opts.Bool(false)})
-	l.AddSeries("real", xy(c.Real.X, c.Real.P), color(3), step)
-	l.AddSeries("simulated", xy(c.Sim.X, c.Sim.P), step, charts.WithLineStyleOpts(opts.LineStyle{Type: "dashed"}), color(0))
+	l.set(base(id, c.Metric+" CDF: real vs simulated", "latency", "fraction of samples", xType)...)
+	l.set(withXAxis(opts.XAxis{Name: "latency", Type: xType, NameLocation: "middle", NameGap: 25, Scale: opts.Bool(true)}),
+		withYAxis(opts.YAxis{Name: "fraction of samples", Type: "value", Min: 0, Max: 1}))
+	step := lineOpts(opts.LineChart{Step: "end", ShowSymbol: opts.Bool(false)})
+	l.add("real", xy(c.Real.X, c.Real.P), color(3), step)
+	l.add("simulated", xy(c.Sim.X, c.Sim.P), step, lineStyle(opts.LineStyle{Type: "dashed"}), color(0))
 	return l
 }
 

@@ -3,7 +3,6 @@ package charts
 import (
 	"strconv"
 
-	"github.com/go-echarts/go-echarts/v2/charts"
 	"github.com/go-echarts/go-echarts/v2/opts"
 
 	"github.com/servesim/servesim/engine/report/plots"
@@ -12,22 +11,22 @@ import (
 // ReplicaLoad draws each replica's queued tokens over time (a load-aware
 // router's view of the replicas): per time bucket, the largest value a
 // batch of the replica saw.
-func ReplicaLoad(rl plots.ReplicaLoad, end float64) *charts.Line {
-	l := charts.NewLine()
-	l.SetGlobalOptions(overTime("chart-replica-load", "Queued tokens per replica (the router's load; largest per time bucket)", "tokens", end)...)
+func ReplicaLoad(rl plots.ReplicaLoad, end float64) *chart {
+	l := newChart("line")
+	l.set(overTime("chart-replica-load", "Queued tokens per replica (the router's load; largest per time bucket)", "tokens", end)...)
 	for k, s := range rl.Replicas {
-		l.AddSeries("replica "+strconv.Itoa(k), xy(s.T, s.Max), noSymbol, color(k))
+		l.add("replica "+strconv.Itoa(k), xy(s.T, s.Max), noSymbol, color(k))
 	}
 	return l
 }
 
 // PrefixHitRate draws the prefix cache's hit rate over time: per bucket
 // starting at t (s), prompt tokens hit over prompt tokens hit or prefilled.
-func PrefixHitRate(t, rate []float64, end float64) *charts.Line {
-	l := charts.NewLine()
-	l.SetGlobalOptions(overTime("chart-prefix-hit", "Prefix-cache hit rate (prompt tokens hit / prompt tokens, per time bucket)", "hit rate", end)...)
-	l.SetGlobalOptions(charts.WithYAxisOpts(opts.YAxis{Name: "hit rate", Type: "value", Min: 0, Max: 1}))
-	l.AddSeries("hit rate", xy(t, rate), color(5), charts.WithLineChartOpts(opts.LineChart{Step: "end", ShowSymbol: opts.Bool(false)}))
+func PrefixHitRate(t, rate []float64, end float64) *chart {
+	l := newChart("line")
+	l.set(overTime("chart-prefix-hit", "Prefix-cache hit rate (prompt tokens hit / prompt tokens, per time bucket)", "hit rate", end)...)
+	l.set(withYAxis(opts.YAxis{Name: "hit rate", Type: "value", Min: 0, Max: 1}))
+	l.add("hit rate", xy(t, rate), color(5), lineOpts(opts.LineChart{Step: "end", ShowSymbol: opts.Bool(false)}))
 	return l
 }
 
