@@ -1,5 +1,6 @@
 // Package charts builds the page's ECharts options from a run's plot data
-// with github.com/go-echarts/go-echarts/v2's option types. Every builder is a pure
+// (typed option fields in package ecopt, go-echarts' names and JSON; the
+// options are what go-echarts built before, JSON-equal). Every builder is a pure
 // function, so the options are golden-tested natively and the browser only
 // hands the JSON to echarts.setOption.
 //
@@ -15,7 +16,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/go-echarts/go-echarts/v2/opts"
+	"github.com/servesim/servesim/web/charts/ecopt"
 
 	"github.com/servesim/servesim/engine/report/plots"
 )
@@ -50,15 +51,15 @@ func base(id, title, xName, yName, xType string) []globalOpt {
 		title, sub = title[:i], title[i+2:len(title)-1] // the detail goes on a second line
 	}
 	return []globalOpt{
-		withTitle(opts.Title{Title: title, Subtitle: sub, Left: "center", TitleStyle: &opts.TextStyle{FontSize: 14},
-			SubtitleStyle: &opts.TextStyle{FontSize: 11}}),
-		withTooltip(opts.Tooltip{Show: opts.Bool(true), Trigger: "axis", AxisPointer: &opts.AxisPointer{Type: "line", Snap: opts.Bool(false)}}),
-		withLegend(opts.Legend{Show: opts.Bool(true), Bottom: "0"}),
-		withXAxis(opts.XAxis{Name: xName, Type: xType, NameLocation: "middle", NameGap: 25}),
-		withYAxis(opts.YAxis{Name: yName, Type: "value"}),
-		withGrid(opts.Grid{Left: "64", Right: "24", Bottom: "60", Top: "56"}),
-		withToolbox(opts.Toolbox{Show: opts.Bool(true), Right: "4", Top: "0", Feature: &opts.ToolBoxFeature{
-			SaveAsImage: &opts.ToolBoxFeatureSaveAsImage{Show: opts.Bool(true), Type: "png", Name: strings.TrimPrefix(id, "chart-"), Title: "PNG"}}}),
+		withTitle(ecopt.Title{Title: title, Subtitle: sub, Left: "center", TitleStyle: &ecopt.TextStyle{FontSize: 14},
+			SubtitleStyle: &ecopt.TextStyle{FontSize: 11}}),
+		withTooltip(ecopt.Tooltip{Show: ecopt.NewBool(true), Trigger: "axis", AxisPointer: &ecopt.AxisPointer{Type: "line", Snap: ecopt.NewBool(false)}}),
+		withLegend(ecopt.Legend{Show: ecopt.NewBool(true), Bottom: "0"}),
+		withXAxis(ecopt.XAxis{Name: xName, Type: xType, NameLocation: "middle", NameGap: 25}),
+		withYAxis(ecopt.YAxis{Name: yName, Type: "value"}),
+		withGrid(ecopt.Grid{Left: "64", Right: "24", Bottom: "60", Top: "56"}),
+		withToolbox(ecopt.Toolbox{Show: ecopt.NewBool(true), Right: "4", Top: "0", Feature: &ecopt.ToolBoxFeature{
+			SaveAsImage: &ecopt.ToolBoxFeatureSaveAsImage{Show: ecopt.NewBool(true), Type: "png", Name: strings.TrimPrefix(id, "chart-"), Title: "PNG"}}}),
 		withAnimation(false),
 	}
 }
@@ -67,34 +68,34 @@ func base(id, title, xName, yName, xType string) []globalOpt {
 // [0, end] (zoom and the group's crosshair are added by optionJSON).
 func overTime(id, title, yName string, end float64) []globalOpt {
 	return append(base(id, title, "simulated time", yName, "value"),
-		withXAxis(opts.XAxis{Name: "simulated time", Type: "value", NameLocation: "middle", NameGap: 25, Min: 0, Max: end}),
-		withGrid(opts.Grid{Left: "64", Right: "24", Bottom: "78", Top: "60"}))
+		withXAxis(ecopt.XAxis{Name: "simulated time", Type: "value", NameLocation: "middle", NameGap: 25, Min: 0, Max: end}),
+		withGrid(ecopt.Grid{Left: "64", Right: "24", Bottom: "78", Top: "60"}))
 }
 
-func xy(x, y []float64) []opts.LineData {
-	d := make([]opts.LineData, len(x))
+func xy(x, y []float64) []ecopt.LineData {
+	d := make([]ecopt.LineData, len(x))
 	for i := range x {
-		d[i] = opts.LineData{Value: []float64{x[i], y[i]}}
+		d[i] = ecopt.LineData{Value: []float64{x[i], y[i]}}
 	}
 	return d
 }
 
-func xyInt(x []float64, y []int) []opts.LineData {
-	d := make([]opts.LineData, len(x))
+func xyInt(x []float64, y []int) []ecopt.LineData {
+	d := make([]ecopt.LineData, len(x))
 	for i := range x {
-		d[i] = opts.LineData{Value: []float64{x[i], float64(y[i])}}
+		d[i] = ecopt.LineData{Value: []float64{x[i], float64(y[i])}}
 	}
 	return d
 }
 
-var noSymbol = lineOpts(opts.LineChart{ShowSymbol: opts.Bool(false)})
+var noSymbol = lineOpts(ecopt.LineChart{ShowSymbol: ecopt.NewBool(false)})
 
 func color(i int) seriesOpt {
 	c := palette[i%len(palette)]
 	return func(s *series) {
-		s.ItemStyle = &opts.ItemStyle{Color: c}
+		s.ItemStyle = &ecopt.ItemStyle{Color: c}
 		if s.LineStyle == nil {
-			s.LineStyle = &opts.LineStyle{}
+			s.LineStyle = &ecopt.LineStyle{}
 		}
 		s.LineStyle.Color = c
 	}
@@ -109,15 +110,15 @@ func CDF(id, title string, c plots.CDF, p plots.Percentiles, logX bool) *chart {
 		xType = "log"
 	}
 	l.set(base(id, title, "latency", "fraction of samples", xType)...)
-	l.set(withXAxis(opts.XAxis{Name: "latency", Type: xType, NameLocation: "middle", NameGap: 25, Scale: opts.Bool(true)}),
-		withYAxis(opts.YAxis{Name: "fraction of samples", Type: "value", Min: 0, Max: 1}))
-	var marks []opts.MarkLineNameXAxisItem
+	l.set(withXAxis(ecopt.XAxis{Name: "latency", Type: xType, NameLocation: "middle", NameGap: 25, Scale: ecopt.NewBool(true)}),
+		withYAxis(ecopt.YAxis{Name: "fraction of samples", Type: "value", Min: 0, Max: 1}))
+	var marks []ecopt.MarkLineNameXAxisItem
 	if p.N > 0 {
-		marks = []opts.MarkLineNameXAxisItem{{Name: "P50", XAxis: p.P50}, {Name: "P90", XAxis: p.P90}, {Name: "P99", XAxis: p.P99}}
+		marks = []ecopt.MarkLineNameXAxisItem{{Name: "P50", XAxis: p.P50}, {Name: "P90", XAxis: p.P90}, {Name: "P99", XAxis: p.P99}}
 	}
-	l.add(title, xy(c.X, c.P), color(0), lineOpts(opts.LineChart{Step: "end", ShowSymbol: opts.Bool(false)}),
-		markLinesX(opts.MarkLineStyle{Symbol: []string{"none", "none"}, Label: &opts.Label{Show: opts.Bool(true), Formatter: "{b}"},
-			LineStyle: &opts.LineStyle{Type: "dashed", Color: "#888"}}, marks...))
+	l.add(title, xy(c.X, c.P), color(0), lineOpts(ecopt.LineChart{Step: "end", ShowSymbol: ecopt.NewBool(false)}),
+		markLinesX(ecopt.MarkLineStyle{Symbol: []string{"none", "none"}, Label: &ecopt.Label{Show: ecopt.NewBool(true), Formatter: "{b}"},
+			LineStyle: &ecopt.LineStyle{Type: "dashed", Color: "#888"}}, marks...))
 	return l
 }
 
@@ -144,16 +145,16 @@ func Load(t plots.Timeline, end float64) *chart {
 // real min and max, app.js reads them from the points' third value).
 func band(l *chart, name string, t []float64, a plots.Agg, ci int, aggregated bool) {
 	if aggregated {
-		lo := make([]opts.LineData, len(t))
-		rng := make([]opts.LineData, len(t))
+		lo := make([]ecopt.LineData, len(t))
+		rng := make([]ecopt.LineData, len(t))
 		for i := range t {
-			lo[i] = opts.LineData{Value: []float64{t[i], a.Min[i]}}
-			rng[i] = opts.LineData{Value: []float64{t[i], a.Max[i] - a.Min[i], a.Max[i]}}
+			lo[i] = ecopt.LineData{Value: []float64{t[i], a.Min[i]}}
+			rng[i] = ecopt.LineData{Value: []float64{t[i], a.Max[i] - a.Min[i], a.Max[i]}}
 		}
-		stack := lineOpts(opts.LineChart{ShowSymbol: opts.Bool(false), Stack: name})
-		l.add(name+" (min)", lo, stack, color(ci), lineStyle(opts.LineStyle{Opacity: opts.Float(0)}))
-		l.add(name+" (range)", rng, stack, color(ci), lineStyle(opts.LineStyle{Opacity: opts.Float(0)}),
-			areaStyle(opts.AreaStyle{Opacity: opts.Float(0.25)}))
+		stack := lineOpts(ecopt.LineChart{ShowSymbol: ecopt.NewBool(false), Stack: name})
+		l.add(name+" (min)", lo, stack, color(ci), lineStyle(ecopt.LineStyle{Opacity: ecopt.NewFloat(0)}))
+		l.add(name+" (range)", rng, stack, color(ci), lineStyle(ecopt.LineStyle{Opacity: ecopt.NewFloat(0)}),
+			areaStyle(ecopt.AreaStyle{Opacity: ecopt.NewFloat(0.25)}))
 	}
 	l.add(name, xy(t, a.Mean), noSymbol, color(ci))
 }
@@ -176,7 +177,7 @@ func iterTitle(what string, it plots.Iterations) string {
 
 // legendOf shows only the mean series in the legend (not the bands' parts).
 func legendOf(names ...string) globalOpt {
-	return withLegend(opts.Legend{Show: opts.Bool(true), Bottom: "0", Data: names})
+	return withLegend(ecopt.Legend{Show: ecopt.NewBool(true), Bottom: "0", Data: names})
 }
 
 // Tokens draws the tokens per iteration (all and prefill).
@@ -215,14 +216,14 @@ func Scatter(id, title, xName, yName string, x []int, y []float64, r plots.Reque
 		title += fmt.Sprintf(" (%s of %s requests: every %d-th by arrival)", num(len(x)), num(r.Total), r.Stride)
 	}
 	s.set(base(id, title, xName, yName, "value")...)
-	s.set(withTooltip(opts.Tooltip{Show: opts.Bool(true), Trigger: "item"}),
-		withXAxis(opts.XAxis{Name: xName, Type: "value", NameLocation: "middle", NameGap: 25, Scale: opts.Bool(true)}),
-		withLegend(opts.Legend{Show: opts.Bool(false)}))
-	d := make([]opts.ScatterData, len(x))
+	s.set(withTooltip(ecopt.Tooltip{Show: ecopt.NewBool(true), Trigger: "item"}),
+		withXAxis(ecopt.XAxis{Name: xName, Type: "value", NameLocation: "middle", NameGap: 25, Scale: ecopt.NewBool(true)}),
+		withLegend(ecopt.Legend{Show: ecopt.NewBool(false)}))
+	d := make([]ecopt.ScatterData, len(x))
 	for i := range x {
-		d[i] = opts.ScatterData{Value: []float64{float64(x[i]), y[i]}}
+		d[i] = ecopt.ScatterData{Value: []float64{float64(x[i]), y[i]}}
 	}
-	s.add(yName, d, scatterOpts(opts.ScatterChart{SymbolSize: 4}), color(0))
+	s.add(yName, d, scatterOpts(ecopt.ScatterChart{SymbolSize: 4}), color(0))
 	return s
 }
 
@@ -230,18 +231,18 @@ func Scatter(id, title, xName, yName string, x []int, y []float64, r plots.Reque
 func Breakdown(b plots.Breakdown) *chart {
 	bar := newChart("bar")
 	bar.set(base("chart-breakdown", "Where the time goes (predicted, all iterations)", "", "time", "category")...)
-	bar.set(withXAxis(opts.XAxis{Type: "category", AxisLabel: &opts.AxisLabel{Rotate: 40, Interval: "0"}}),
-		withGrid(opts.Grid{Left: "64", Right: "24", Bottom: "110", Top: "56"}),
+	bar.set(withXAxis(ecopt.XAxis{Type: "category", AxisLabel: &ecopt.AxisLabel{Rotate: 40, Interval: "0"}}),
+		withGrid(ecopt.Grid{Left: "64", Right: "24", Bottom: "110", Top: "56"}),
 		// One series: the legend only collided with the rotated labels.
-		withLegend(opts.Legend{Show: opts.Bool(false)}))
+		withLegend(ecopt.Legend{Show: ecopt.NewBool(false)}))
 	var names []string
-	var data []opts.BarData
+	var data []ecopt.BarData
 	for i, t := range b.Terms {
 		if b.Ms[i] == 0 {
 			continue
 		}
 		names = append(names, t)
-		data = append(data, opts.BarData{Value: b.Ms[i]})
+		data = append(data, ecopt.BarData{Value: b.Ms[i]})
 	}
 	bar.xAxis.Data = names
 	bar.add("predicted time", data, color(0))
@@ -253,7 +254,7 @@ func optionJSON(c *chart, h hints) string {
 	m["servesim"] = h
 	if h.Group == TimeGroup {
 		// Zoom by wheel or drag and by a slider; "none" keeps the lines
-		// drawn to the edges (go-echarts' DataZoom has no slider geometry).
+		// drawn to the edges.
 		m["dataZoom"] = []map[string]any{{"type": "inside", "filterMode": "none"},
 			{"type": "slider", "filterMode": "none", "height": 18, "bottom": 24}}
 	}

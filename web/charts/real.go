@@ -3,7 +3,7 @@ package charts
 import (
 	"strings"
 
-	"github.com/go-echarts/go-echarts/v2/opts"
+	"github.com/servesim/servesim/web/charts/ecopt"
 
 	"github.com/servesim/servesim/engine/report/plots"
 )
@@ -23,11 +23,11 @@ func RealVsSim(id string, c RealCDF, logX bool) *chart {
 		xType = "log"
 	}
 	l.set(base(id, c.Metric+" CDF: real vs simulated", "latency", "fraction of samples", xType)...)
-	l.set(withXAxis(opts.XAxis{Name: "latency", Type: xType, NameLocation: "middle", NameGap: 25, Scale: opts.Bool(true)}),
-		withYAxis(opts.YAxis{Name: "fraction of samples", Type: "value", Min: 0, Max: 1}))
-	step := lineOpts(opts.LineChart{Step: "end", ShowSymbol: opts.Bool(false)})
+	l.set(withXAxis(ecopt.XAxis{Name: "latency", Type: xType, NameLocation: "middle", NameGap: 25, Scale: ecopt.NewBool(true)}),
+		withYAxis(ecopt.YAxis{Name: "fraction of samples", Type: "value", Min: 0, Max: 1}))
+	step := lineOpts(ecopt.LineChart{Step: "end", ShowSymbol: ecopt.NewBool(false)})
 	l.add("real", xy(c.Real.X, c.Real.P), color(3), step)
-	l.add("simulated", xy(c.Sim.X, c.Sim.P), step, lineStyle(opts.LineStyle{Type: "dashed"}), color(0))
+	l.add("simulated", xy(c.Sim.X, c.Sim.P), step, lineStyle(ecopt.LineStyle{Type: "dashed"}), color(0))
 	return l
 }
 

@@ -3,7 +3,7 @@ package charts
 import (
 	"strconv"
 
-	"github.com/go-echarts/go-echarts/v2/opts"
+	"github.com/servesim/servesim/web/charts/ecopt"
 
 	"github.com/servesim/servesim/engine/report/plots"
 )
@@ -25,8 +25,8 @@ func ReplicaLoad(rl plots.ReplicaLoad, end float64) *chart {
 func PrefixHitRate(t, rate []float64, end float64) *chart {
 	l := newChart("line")
 	l.set(overTime("chart-prefix-hit", "Prefix-cache hit rate (prompt tokens hit / prompt tokens, per time bucket)", "hit rate", end)...)
-	l.set(withYAxis(opts.YAxis{Name: "hit rate", Type: "value", Min: 0, Max: 1}))
-	l.add("hit rate", xy(t, rate), color(5), lineOpts(opts.LineChart{Step: "end", ShowSymbol: opts.Bool(false)}))
+	l.set(withYAxis(ecopt.YAxis{Name: "hit rate", Type: "value", Min: 0, Max: 1}))
+	l.add("hit rate", xy(t, rate), color(5), lineOpts(ecopt.LineChart{Step: "end", ShowSymbol: ecopt.NewBool(false)}))
 	return l
 }
 
