@@ -931,6 +931,10 @@ func sameValue(a, b string) bool {
 	if err1 == nil && err2 == nil {
 		return x == y
 	}
+	// An omitted number (a config key left out when 0) is 0.
+	if err1 == nil && x == 0 && strings.TrimSpace(b) == "" || err2 == nil && y == 0 && strings.TrimSpace(a) == "" {
+		return true
+	}
 	if a == "" {
 		a = "false"
 	}

@@ -110,3 +110,16 @@ func TestEngineTimedSet_LocksCPUOverhead(t *testing.T) {
 		t.Errorf("h200: why %q, value %q, body %s", c.Why(f), c.Value(f), in.body)
 	}
 }
+
+// A serving setting typed as 0 where the run's config left it out (0 is
+// omitted) is not a change.
+func TestSameValue_OmittedZero(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		want bool
+	}{{"0", "", true}, {"", "0", true}, {" 0 ", "", true}, {"2", "", false}, {"", "", true}, {"true", "", false}, {"false", "", true}} {
+		if got := sameValue(c.a, c.b); got != c.want {
+			t.Errorf("sameValue(%q, %q) = %v", c.a, c.b, got)
+		}
+	}
+}
