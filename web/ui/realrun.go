@@ -110,14 +110,18 @@ func (p *RealPanel) CalibrateWhy() string {
 		return "a run is in progress"
 	}
 	base := c.calibrationBase()
+	var why []string
+	if base == nil && len(c.shown.state.ProfileFiles) > 0 {
+		why = append(why, "this run used your own profile files; calibration starts from an embedded set (Reset forgets the files)")
+	}
 	if base == nil {
-		var names []string
+		var sets []string
 		for _, s := range c.Profiles {
 			if s.EngineTiming {
-				names = append(names, s.Name)
+				sets = append(sets, s.Name)
 			}
 		}
-		return "calibration fits a set that describes its serving engine (engine.json); choose one as the profile set: " + strings.Join(names, ", ")
+		return strings.Join(append(why, "calibration fits an embedded set that describes its serving engine (engine.json): "+strings.Join(sets, ", ")), "; ")
 	}
 	return ""
 }

@@ -123,3 +123,22 @@ func TestSameValue_OmittedZero(t *testing.T) {
 		}
 	}
 }
+
+// Calibration needs the run on screen to have used an engine-timed
+// embedded set; otherwise the button says which sets can be calibrated.
+func TestCalibrateWhy(t *testing.T) {
+	c := &Root{Profiles: []Profile{{Name: "a100/qwen3-0.6b"}, {Name: "h200/qwen3-0.6b", EngineTiming: true}}}
+	p := &RealPanel{Root: c}
+	c.Result = &Result{Profile: Profile{Name: "a100/qwen3-0.6b"}}
+	if w := p.CalibrateWhy(); !strings.HasSuffix(w, "(engine.json): h200/qwen3-0.6b") {
+		t.Errorf("a100: %q", w)
+	}
+	c.Result.Profile.Name = "h200/qwen3-0.6b"
+	if w := p.CalibrateWhy(); w != "" {
+		t.Errorf("h200: %q", w)
+	}
+	c.shown.state.ProfileFiles = []File{{Name: "mlp.csv"}}
+	if w := p.CalibrateWhy(); !strings.HasPrefix(w, "this run used your own profile files") {
+		t.Errorf("own files: %q", w)
+	}
+}
