@@ -823,7 +823,7 @@ func (s *sim) decodeRun(rp *replica) error {
 		if s.loadAware {
 			st.Queued.add(s.now, queued)
 		}
-		p.n++
+		rp.use(p)
 		if !s.opt.SkipBatches {
 			if len(s.batches) == cap(s.batches) {
 				s.batches = slices.Grow(s.batches, max(len(s.batches), 1024))
@@ -1050,6 +1050,10 @@ func (rp *replica) stagePrediction(k predict.Key, s int32) (*prediction, error) 
 }
 
 func (rp *replica) remember(sk stageKey, p prediction) *prediction {
+	if len(rp.preds) >= maxPredictions { // bounded: a saturated run predicts a new key almost every iteration
+		rp.scratch, rp.lastPred = p, -1
+		return &rp.scratch
+	}
 	if rp.memo == nil {
 		rp.memo = map[stageKey]int32{}
 	}
@@ -1059,9 +1063,23 @@ func (rp *replica) remember(sk stageKey, p prediction) *prediction {
 	return &rp.preds[len(rp.preds)-1]
 }
 
+// maxPredictions bounds the predictions a replica memoizes (~250 B each).
+const maxPredictions = 1 << 15
+
+// use counts one stage that took prediction p (for termSums).
+func (rp *replica) use(p *prediction) {
+	if p != &rp.scratch {
+		p.n++
+		return
+	}
+	for k, v := range p.bd.Terms() {
+		rp.extraTerms[k] += v
+	}
+}
+
 // termSums sums every stage's predicted time by term: per replica, each
-// distinct prediction times the stages that took it, in the order the
-// predictions were first made.
+// memoized prediction times the stages that took it, in the order the
+// predictions were first made, then those past the memo's bound, as used.
 func (s *sim) termSums() [predict.NumTerms]float64 {
 	var sum [predict.NumTerms]float64
 	for _, rp := range s.replicas {
@@ -1071,6 +1089,9 @@ func (s *sim) termSums() [predict.NumTerms]float64 {
 			for k, v := range p.bd.Terms() {
 				sum[k] += v * n
 			}
+		}
+		for k, v := range rp.extraTerms {
+			sum[k] += v
 		}
 	}
 	return sum
@@ -1118,7 +1139,7 @@ func (s *sim) stageSchedule(rid, sid int32) error {
 		return fmt.Errorf("batch %d at t=%d ns: predicted stage time %g ms takes simulated time past %d ns (a profile time out of range?)", b.id, s.now, ms, maxSimNs)
 	}
 	d := m.totalNs
-	m.n++
+	rp.use(m)
 	rec := &b.rec
 	rec.ModelNs += m.modelNs
 	rec.TotalNs += d

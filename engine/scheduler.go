@@ -30,7 +30,9 @@ type replica struct {
 	preds            []prediction
 	lastKey          stageKey // the latest prediction's key and index (-1: none)
 	lastPred         int32
-	step, admissions int64 // vllm_v1: steps built, requests admitted
+	scratch          prediction                // a prediction past maxPredictions, not memoized
+	extraTerms       [predict.NumTerms]float64 // the terms of the stages that took one
+	step, admissions int64                     // vllm_v1: steps built, requests admitted
 	// Engine timing: the host loop is running or waiting (hostBusy), the
 	// step launched and not yet advanced, and finished requests whose
 	// blocks are freed when their step's outputs are processed.

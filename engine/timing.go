@@ -133,7 +133,7 @@ func (s *sim) hostLoop(rp *replica, proc *batch) error {
 	if err != nil {
 		return fmt.Errorf("batch %d at t=%d ns: %w", b.id, s.now, err)
 	}
-	m.n++
+	rp.use(m)
 	hostMs, err := s.hostMs(rp, b, prev)
 	if err != nil {
 		return fmt.Errorf("batch %d at t=%d ns: %w", b.id, s.now, err)
