@@ -200,3 +200,31 @@ func TestPage_EngineTimedSetCPUOverhead(t *testing.T) {
 		t.Errorf("CPU-overhead toggle: disabled %v on A100, %v (checked %v) on H200: %q", disabledA100, disabledH200, checked, why)
 	}
 }
+
+// TestPage_ServingSettingsInShareLink: the serving settings travel in the
+// share link: the link reopens the same run (same id, same header).
+func TestPage_ServingSettingsInShareLink(t *testing.T) {
+	srv, ctx := setup(t)
+	var runID, config, link, runID2, config2 string
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitDefault(),
+		pickPreset("synthetic"), waitRequests("128"),
+		setField("scheduler.type", "vllm_v1"), setField("cluster.num_replicas", "3"), setField("cluster.prefill_replicas", "1"),
+		setField("cluster.kv_transfer_link", "rdma"), setField("cluster.global_scheduler", "prefix_affinity"),
+		setField("cluster.prefix_affinity_load_cap", "4096"), setField("workload.system_prompt_tokens", "256"),
+		setField("workload.session_turns", "3"),
+		chromedp.Click("#run", chromedp.ByQuery), waitText("#run-config", "KV over rdma"), waitText("#prefix-summary", "hit rate"),
+		chromedp.Text("#run-id", &runID, chromedp.ByQuery), chromedp.Text("#run-config", &config, chromedp.ByQuery),
+		chromedp.Click("#share", chromedp.ByQuery), waitText("#notice", "Link copied"), chromedp.Evaluate(`location.href`, &link))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx2, cancel := chromedp.NewContext(ctx)
+	defer cancel()
+	if err := chromedp.Run(ctx2, chromedp.Navigate(link), waitText("#run-config", "KV over rdma"), waitText("#replicas", "replica"),
+		chromedp.Text("#run-id", &runID2, chromedp.ByQuery), chromedp.Text("#run-config", &config2, chromedp.ByQuery)); err != nil {
+		t.Fatal(err)
+	}
+	if runID2 != runID || config2 != config || !strings.Contains(config, "prefix caching") || !strings.Contains(config, "3-turn sessions") {
+		t.Errorf("the link opened %q (%s), the run was %q (%s)", runID2, config2, runID, config)
+	}
+}
