@@ -267,7 +267,26 @@
   S.pickFiles = function (input) { readFiles(input.files); input.value = ""; };
   document.addEventListener("dragover", (e) => { e.preventDefault(); document.body.classList.add("dragging"); });
   document.addEventListener("dragleave", (e) => { if (!e.relatedTarget) document.body.classList.remove("dragging"); });
-  document.addEventListener("drop", (e) => { e.preventDefault(); document.body.classList.remove("dragging"); readFiles(e.dataTransfer.files); });
+  // A dropped folder (a profile set, say) is read as the files in it, sub-
+  // folders included; its entries must be taken during the drop event.
+  async function folderFiles(entries) {
+    const out = [];
+    for (const en of entries) {
+      if (en.isFile) out.push(await new Promise((res, rej) => en.file(res, rej)));
+      else if (en.isDirectory) {
+        const r = en.createReader();
+        for (let batch; (batch = await new Promise((res, rej) => r.readEntries(res, rej))).length;) out.push(...await folderFiles(batch));
+      }
+    }
+    return out;
+  }
+  document.addEventListener("drop", (e) => {
+    e.preventDefault();
+    document.body.classList.remove("dragging");
+    const entries = Array.from(e.dataTransfer.items || []).map((it) => it.webkitGetAsEntry && it.webkitGetAsEntry()).filter(Boolean);
+    if (!entries.some((en) => en.isDirectory)) { readFiles(e.dataTransfer.files); return; }
+    folderFiles(entries).then(readFiles, (err) => { if (S.onFiles) S.onFiles(JSON.stringify([{ name: "!error", content: "a dropped folder: " + String(err.message || err) }])); });
+  });
   document.addEventListener("change", (e) => { if (e.target && e.target.id === "file-input") S.pickFiles(e.target); });
 
   // Share links: #s=<base64url(deflate-raw(JSON state))>.

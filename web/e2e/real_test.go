@@ -3,6 +3,7 @@ package e2e
 import (
 	"archive/zip"
 	"compress/gzip"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 )
 
@@ -243,4 +245,57 @@ func TestPage_CalibrateOnRealRun(t *testing.T) {
 		t.Errorf("the dropped zip gave run %q\n%s\nthe calibrated run was %q\n%s", runID2, table2, runID, after)
 	}
 	t.Logf("%s\nbefore:\n%s\nafter:\n%s", summary, before, after)
+}
+
+// dropFiles drops paths (files or folders) on the page, as a user's drag
+// from a file manager does.
+func dropFiles(paths ...string) chromedp.Action {
+	return chromedp.ActionFunc(func(ctx context.Context) error {
+		data := &input.DragData{Items: []*input.DragDataItem{}, Files: paths, DragOperationsMask: 1}
+		for _, ty := range []input.DispatchDragEventType{input.DragEnter, input.DragOver, input.Drop} {
+			if err := input.DispatchDragEvent(ty, 300, 300, data).Do(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// TestPage_ProfileFolderDrop: a folder of Vidur-schema CSVs dropped on the
+// page (with a sub-folder, as a set's folder may have) is the profile set,
+// its own provenance shown, as the CLI's --profile DIR; a broken file in a
+// dropped folder is reported at its line and column.
+func TestPage_ProfileFolderDrop(t *testing.T) {
+	srv, ctx := setup(t)
+	dir := filepath.Join(t.TempDir(), "myset")
+	set := "../../profiles/a100/qwen3-0.6b/"
+	for src, dst := range map[string]string{set + "mlp.csv": "mlp.csv", set + "attention.csv": "notes/attention.csv", "testdata/myprofile/provenance.txt": "provenance.txt"} {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, dst)), 0o755)
+		if err := os.WriteFile(filepath.Join(dir, dst), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bad := filepath.Join(t.TempDir(), "badset")
+	os.MkdirAll(bad, 0o755)
+	b, _ := os.ReadFile(set + "mlp.csv")
+	os.WriteFile(filepath.Join(bad, "mlp.csv"), b, 0o644)
+	b, _ = os.ReadFile("testdata/badprofile/attention.csv")
+	os.WriteFile(filepath.Join(bad, "attention.csv"), b, 0o644)
+	var names string
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitDefault(), chromedp.Click("#seed-run", chromedp.ByQuery), waitRequests("4"),
+		dropFiles(dir), waitText("#profile-files", "provenance.txt"), chromedp.Text("#profile-files", &names, chromedp.ByQuery),
+		chromedp.Click("#run", chromedp.ByQuery), waitRequests("4"), waitText("main", "USER-SUPPLIED: Timed by the e2e test"),
+		dropFiles(bad), waitText("#error", "attention.csv, line 2, column 2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"mlp.csv", "attention.csv", "provenance.txt"} {
+		if !strings.Contains(names, n) {
+			t.Errorf("profile files %q lack %s", names, n)
+		}
+	}
 }
