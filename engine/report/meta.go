@@ -175,8 +175,12 @@ func keyResults(res *engine.Result, l latencies) KeyResults {
 		k.OK++
 		k.MaxCompletionNs = max(k.MaxCompletionNs, r.CompletionNs)
 	}
-	k.TTFT, k.E2E, k.TokenLatency = statsSorted(l.ttft), statsSorted(l.e2e), statsSorted(l.tok)
-	k.SLO = slo.Evaluate(res.Config.SLOSpec(), l.reqs, l.tok)
+	k.TTFT, k.E2E, k.TokenLatency = statsSorted(l.ttft), statsSorted(l.e2e), l.tokStats()
+	if l.tok32 != nil {
+		k.SLO = slo.Evaluate(res.Config.SLOSpec(), l.reqs, l.tok32)
+	} else {
+		k.SLO = slo.Evaluate(res.Config.SLOSpec(), l.reqs, l.tok)
+	}
 	if k.MaxCompletionNs > 0 {
 		k.DecodeThroughput = float64(k.DecodeTokens) / (float64(k.MaxCompletionNs) / 1e9)
 	}

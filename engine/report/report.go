@@ -282,7 +282,7 @@ func StatsOf(v []float64) Stats {
 }
 
 // statsSorted is StatsOf for an ascending sample.
-func statsSorted[T int64 | float64](s []T) Stats {
+func statsSorted[T int64 | uint32 | float64](s []T) Stats {
 	if len(s) == 0 {
 		return Stats{}
 	}
@@ -308,7 +308,7 @@ func Median(v []float64) float64 {
 // Quantile of a sorted sample, linear between closest ranks.
 func Quantile(sorted []float64, q float64) float64 { return quantile(sorted, q) }
 
-func quantile[T int64 | float64](sorted []T, q float64) float64 {
+func quantile[T int64 | uint32 | float64](sorted []T, q float64) float64 {
 	if len(sorted) == 0 {
 		return 0
 	}

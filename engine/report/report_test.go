@@ -11,7 +11,10 @@ import (
 	"testing"
 
 	"github.com/servesim/servesim/engine"
+	"github.com/servesim/servesim/engine/enginetest"
+	"github.com/servesim/servesim/engine/model"
 	"github.com/servesim/servesim/engine/report"
+	"github.com/servesim/servesim/engine/workload"
 	"github.com/servesim/servesim/internal/runner"
 )
 
@@ -111,4 +114,50 @@ func TestStats(t *testing.T) {
 	if d := s.P90 - 3.7; d > 1e-12 || d < -1e-12 {
 		t.Errorf("P90 %v", s.P90)
 	}
+}
+
+// TestCollect_GapsPast32Bits: the gaps between tokens are kept in 32 bits
+// until one is 2^32 ns or more, then in 64; either way the statistics are
+// those of every gap.
+func TestCollect_GapsPast32Bits(t *testing.T) {
+	for _, opMs := range []float64{0.01, 20} { // ~6 s per step at 20 ms per op and layer
+		cfg := engine.DefaultConfig()
+		cfg.Workload.NumRequests, cfg.Workload.QPS = 30, 2
+		cfg.Workload.LengthGenerator, cfg.Workload.MinTokens, cfg.Workload.MaxTokens = "uniform", 16, 256
+		set := enginetest.Set(qwen3(t), enginetest.Uniform(opMs, opMs/2, 2*opMs, 3*opMs), 8192, 256)
+		w, err := workload.Generate(cfg.WorkloadOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := engine.Run(context.Background(), cfg, engine.Inputs{Workload: w, Profile: set}, engine.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var gaps []float64
+		big := false
+		for i, r := range res.Requests {
+			if r.Status != engine.StatusOK {
+				continue
+			}
+			ts := res.TokenTimes(i)
+			for k := 1; k < len(ts); k++ {
+				gaps = append(gaps, float64(ts[k]-ts[k-1]))
+				big = big || ts[k]-ts[k-1] >= 1<<32
+			}
+		}
+		if big != (opMs > 1) {
+			t.Fatalf("op %v ms: gaps past 32 bits: %v", opMs, big)
+		}
+		if got, want := report.Compute(res).TokenLatency, report.StatsOf(gaps); got != want {
+			t.Errorf("op %v ms: %+v, want %+v", opMs, got, want)
+		}
+	}
+}
+
+func qwen3(t testing.TB) model.Model {
+	m, err := model.Lookup("Qwen/Qwen3-0.6B")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

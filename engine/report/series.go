@@ -17,8 +17,11 @@ const (
 	maxScatter   = 5000
 )
 
-func pct(name string, s []int64) plots.Percentiles {
-	st := statsSorted(s)
+func pct[T int64 | uint32](name string, s []T) plots.Percentiles {
+	return pctOf(name, statsSorted(s))
+}
+
+func pctOf(name string, st Stats) plots.Percentiles {
 	return plots.Percentiles{Metric: name, N: st.N, Mean: st.Mean / 1e6, P50: st.P50 / 1e6, P90: st.P90 / 1e6, P95: st.P95 / 1e6, P99: st.P99 / 1e6, Max: st.Max / 1e6}
 }
 
@@ -26,8 +29,12 @@ func pct(name string, s []int64) plots.Percentiles {
 func PlotData(res *engine.Result) Plots { return plotData(res, collect(res)) }
 
 func plotData(res *engine.Result, l latencies) Plots {
-	p := Plots{TTFT: cdfSorted(l.ttft), TokenLatency: cdfSorted(l.tok), E2E: cdfSorted(l.e2e),
-		Percentiles: []plots.Percentiles{pct("TTFT", l.ttft), pct("time between tokens", l.tok), pct("end-to-end latency", l.e2e)}}
+	tok := cdfSorted(l.tok)
+	if l.tok32 != nil {
+		tok = cdfSorted(l.tok32)
+	}
+	p := Plots{TTFT: cdfSorted(l.ttft), TokenLatency: tok, E2E: cdfSorted(l.e2e),
+		Percentiles: []plots.Percentiles{pct("TTFT", l.ttft), pctOf("time between tokens", l.tokStats()), pct("end-to-end latency", l.e2e)}}
 	p.Timeline = timeline(res)
 	p.Iterations = iterations(res)
 	p.Requests = requestPoints(res)

@@ -164,7 +164,7 @@ type Report struct {
 
 // Evaluate judges reqs against s. gaps are every gap between consecutive
 // output tokens of the finished requests, sorted ascending (ns).
-func Evaluate(s Spec, reqs []Request, gaps []int64) Report {
+func Evaluate[G int64 | uint32](s Spec, reqs []Request, gaps []G) Report {
 	r := Report{Spec: s}
 	n := len(reqs)
 	ttft := make([]float64, 0, n) // +Inf for a request that never got there

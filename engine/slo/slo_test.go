@@ -74,7 +74,7 @@ func TestEvaluate_Verdict(t *testing.T) {
 			a := int64(i) * 10 * ms
 			reqs = append(reqs, Request{ArrivalNs: a, FirstTokenNs: a, CompletionNs: tc.done(a), OK: true, OutputTokens: 1, TBTNs: -1})
 		}
-		l := Evaluate(Default(), reqs, nil).Load
+		l := Evaluate[int64](Default(), reqs, nil).Load
 		if !l.Judged || l.Overloaded != tc.over || l.WindowArrivals != 50 || l.WindowCompletions != tc.comp || l.InSystemStart != tc.s || l.InSystemEnd != tc.e {
 			t.Errorf("%s: %+v", tc.name, l)
 		}
