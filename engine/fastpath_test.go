@@ -216,8 +216,13 @@ func TestFastPath_ByteIdenticalToStepByStep(t *testing.T) {
 func TestFastPath_DecodeRunsAtTies(t *testing.T) {
 	set := enginetest.Set(qwen3(t), enginetest.Uniform(0.01, 0.005, 0.02, 0.03), 8192, 256)
 	names := []string{"request_metrics.csv", "token_metrics.csv", "run_meta.json", "summary.md"}
-	for _, reps := range []int{1, 2} {
+	for _, c := range []struct {
+		sched string
+		reps  int
+	}{{"sarathi", 1}, {"sarathi", 2}, {"vllm", 1}, {"vllm", 2}} {
+		reps := c.reps
 		cfg := engine.DefaultConfig()
+		cfg.Scheduler.Type = c.sched
 		cfg.Cluster.NumReplicas, cfg.Cluster.GlobalScheduler = reps, "least_loaded"
 		csv := "arrived_at,num_prefill_tokens,num_decode_tokens\n0.000000000,300,400\n"
 		last := int64(0)
@@ -254,7 +259,7 @@ func TestFastPath_DecodeRunsAtTies(t *testing.T) {
 		}
 		for _, n := range names {
 			if !bytes.Equal(out[0][n], out[1][n]) {
-				t.Errorf("%d replicas: %s differs", reps, n)
+				t.Errorf("%s, %d replicas: %s differs", c.sched, reps, n)
 			}
 		}
 	}

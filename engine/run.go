@@ -742,10 +742,18 @@ func (s *sim) stageEnd(rp *replica, b *batch) error {
 
 // steadyDecode reports whether the replica's next batches are its running
 // requests' decodes alone, as long as none finishes and nothing arrives:
-// Sarathi with nothing waiting, no prefix cache, no transfers, and every
-// running request past its prefill with blocks held, all in one batch.
+// Sarathi or vLLM v0 with nothing waiting, no prefix cache, no transfers,
+// and every running request past its prefill with blocks held, all in one
+// batch. (Both then give every running request one token, taking a new KV
+// block when its last is full, and need a free block at each request's
+// turn.)
 func (rp *replica) steadyDecode() bool {
-	if _, ok := rp.sched.(sarathi); !ok || rp.pc != nil || rp.prefillOnly || rp.waiting.len() != 0 || rp.incoming.len() != 0 {
+	switch rp.sched.(type) {
+	case sarathi, vllm:
+	default:
+		return false
+	}
+	if rp.pc != nil || rp.prefillOnly || rp.waiting.len() != 0 || rp.incoming.len() != 0 {
 		return false
 	}
 	rs := rp.running.items()
@@ -768,7 +776,7 @@ func (rp *replica) steadyDecode() bool {
 // fails, or whose end would not come strictly before the next event due (an
 // arrival, another replica's event) or would pass the time limit; the
 // general path then runs that iteration. Each iteration changes the state
-// exactly as the chained path does (Sarathi's nextBatch, buildBatch,
+// exactly as the chained path does (the scheduler's nextBatch, buildBatch,
 // stageSchedule and endBatch for an all-decode batch), with the same six events
 // counted by tick, and the same records when they are kept; tests compare
 // every output with the step-by-step path.
@@ -779,6 +787,9 @@ func (s *sim) decodeRun(rp *replica) error {
 	}
 	if len(s.heap) > 0 {
 		next = min(next, s.heap[0].at)
+	}
+	if _, ok := rp.sched.(vllm); ok {
+		rp.sortRunning() // vLLM's nextBatch sorts the running requests before it takes them (Sarathi takes them as queued)
 	}
 	rs := rp.running.items()
 	m := len(rs)
