@@ -126,7 +126,7 @@ build_page() {
 	go tool vugugen -skip-go-mod -skip-main ./web/ui
 	gofmt -w web/ui/*_gen.go
 	GOOS=js GOARCH=wasm go build -trimpath -ldflags="-s -w" -o dist/ui.wasm ./wasm/ui
-	cp index.html web/assets/app.js web/assets/worker.js web/assets/style.css dist/
+	cp index.html web/assets/app.js web/assets/search.js web/assets/worker.js web/assets/style.css dist/
 	cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" dist/wasm_exec.js
 	if [ ! -f node_modules/echarts/dist/echarts.min.js ]; then npm_packages; fi
 	# ECharts' "common" build has every chart and component the page uses

@@ -101,6 +101,11 @@ type Options struct {
 	// OnIdle, if set, is called when the last simulation in flight ends
 	// (a native server returns freed memory to the OS there).
 	OnIdle func()
+	// SearchPool, if set and answering a transport, runs POST /api/search's
+	// trials as POST /api/simulate?format=summary through that transport
+	// (the page: a pool of Web Workers), up to the given number at once,
+	// instead of in this process. Answers do not depend on it.
+	SearchPool func() (http.RoundTripper, int)
 }
 
 type handler struct {
@@ -314,6 +319,14 @@ type Result struct {
 	Files []string        `json:"files"`
 }
 
+// SummaryResult is a simulation's answer with ?format=summary: the key
+// results (a search's trial needs no plot series).
+type SummaryResult struct {
+	APIVersion string            `json:"api_version"`
+	RunID      string            `json:"run_id"`
+	Summary    report.KeyResults `json:"summary"`
+}
+
 // outputOf checks ?format, ?file and ?outputs (cheap, so before anything
 // else). names are the files the answer holds: outputs' (every file by
 // default) for a zip, the one file, none for a JSON result.
@@ -321,9 +334,9 @@ func outputOf(r *http.Request) (format, file string, names []string, err error) 
 	q := r.URL.Query()
 	format, file = q.Get("format"), q.Get("file")
 	switch format {
-	case "", "json", "ndjson", "zip":
+	case "", "json", "ndjson", "zip", "summary":
 	default:
-		return "", "", nil, &engine.ConfigError{Err: fmt.Errorf("format %q: expected json, ndjson or zip", clip(format))}
+		return "", "", nil, &engine.ConfigError{Err: fmt.Errorf("format %q: expected json, ndjson, zip or summary", clip(format))}
 	}
 	if q.Has("outputs") {
 		if format != "zip" {
@@ -515,6 +528,8 @@ func (h *handler) simulate(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", ct)
 		w.Header().Set("Content-Disposition", `attachment; filename="`+file+`"`)
 		w.Write(b)
+	case format == "summary": // a search's trial: the key results, no plot series
+		writeJSON(w, http.StatusOK, SummaryResult{APIVersion: Version, RunID: report.RunID(out.Result), Summary: report.Compute(out.Result)})
 	default: // "" or json (outputOf checked it)
 		writeJSON(w, http.StatusOK, resultOf(out))
 	}

@@ -94,7 +94,7 @@ func TestHardening_Problems(t *testing.T) {
 					t.Errorf("detail is %d bytes", len(p.Detail))
 				}
 			}},
-		{"?format is checked before simulating", slow, getSim("preset=splitwise-conv-8qps&format=bogus"), 400, `format "bogus": expected json, ndjson or zip`, nil},
+		{"?format is checked before simulating", slow, getSim("preset=splitwise-conv-8qps&format=bogus"), 400, `format "bogus": expected json, ndjson, zip or summary`, nil},
 		{"?file is checked before simulating", slow, getSim("preset=splitwise-conv-8qps&file=nope"), 400, `no output file "nope"`, nil},
 		{"qps 1e-300", api.Options{}, getSim(cfgQuery("synthetic", `{"workload":{"qps":1e-300}}`)), 400, "past the 1e+09 s limit", nil},
 		{"gamma cv 1e-200", api.Options{}, getSim(cfgQuery("synthetic", `{"workload":{"interval_generator":"gamma","cv":1e-200}}`)), 400, "intervals.cv", nil},

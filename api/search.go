@@ -35,6 +35,15 @@ type SearchRequest struct {
 type SearchResult struct {
 	APIVersion string `json:"api_version"`
 	*search.Result
+	// Files, with ?files=1: search.json, search.csv and search_curve.csv,
+	// the bytes `servesim search --out` writes.
+	Files []SearchFile `json:"files,omitempty"`
+}
+
+// SearchFile is one output file of a search.
+type SearchFile struct {
+	Name    string `json:"name"`
+	Content string `json:"content"`
 }
 
 func (h *handler) search(w http.ResponseWriter, r *http.Request) {
@@ -99,12 +108,20 @@ func (h *handler) search(w http.ResponseWriter, r *http.Request) {
 	for i, f := range req.Files {
 		files[i] = searchrun.File{Name: f.Name, Content: f.Content}
 	}
-	eval, err := searchrun.NewLocal(req.Preset, files, nil, lim.runner(), lengthsOnly)
-	if err != nil {
-		writeError(w, err)
-		return
+	var eval search.Evaluator
+	par := 1
+	if rt, n := h.searchPool(); rt != nil {
+		eval = &searchrun.Remote{Endpoints: []string{"http://pool"}, Preset: req.Preset, Files: files, Client: &http.Client{Transport: rt}}
+		par = max(1, n)
+	} else {
+		local, err := searchrun.NewLocal(req.Preset, files, nil, lim.runner(), lengthsOnly)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		local.Cache = &h.cache
+		eval = local
 	}
-	eval.Cache = &h.cache
 	release, err := h.acquire(r.Context())
 	if err != nil {
 		writeError(w, err)
@@ -113,7 +130,7 @@ func (h *handler) search(w http.ResponseWriter, r *http.Request) {
 	defer release()
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
-	res, err := search.Run(ctx, spec, cfg, lengthsOnly, eval, 1)
+	res, err := search.Run(ctx, spec, cfg, lengthsOnly, eval, par)
 	if err != nil {
 		var none *search.NoneError
 		switch {
@@ -126,5 +143,24 @@ func (h *handler) search(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, SearchResult{APIVersion: Version, Result: res})
+	out := SearchResult{APIVersion: Version, Result: res}
+	if r.URL.Query().Get("files") == "1" {
+		files, err := search.Files(res)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		for _, f := range files {
+			out.Files = append(out.Files, SearchFile{Name: f.Name, Content: string(f.Data)})
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// searchPool is the host's trial pool (nil: trials run in this process).
+func (h *handler) searchPool() (http.RoundTripper, int) {
+	if h.opt.SearchPool == nil {
+		return nil, 0
+	}
+	return h.opt.SearchPool()
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -210,24 +209,16 @@ func writeSearch(dir string, res *search.Result) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	b, err := json.MarshalIndent(res, "", "  ")
+	files, err := search.Files(res)
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "search.json"), append(b, '\n'), 0o644); err != nil {
-		return err
+	for _, f := range files {
+		if err := os.WriteFile(filepath.Join(dir, f.Name), f.Data, 0o644); err != nil {
+			return err
+		}
 	}
-	var pts, curve bytes.Buffer
-	if err := search.WriteCSV(&pts, res); err != nil {
-		return err
-	}
-	if err := search.WriteCurveCSV(&curve, res); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "search.csv"), pts.Bytes(), 0o644); err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, "search_curve.csv"), curve.Bytes(), 0o644)
+	return nil
 }
 
 func printSearch(w io.Writer, res *search.Result, out string) {

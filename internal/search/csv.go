@@ -1,7 +1,9 @@
 package search
 
 import (
+	"bytes"
 	"encoding/csv"
+	"encoding/json"
 	"io"
 	"strconv"
 )
@@ -37,4 +39,28 @@ func WriteCurveCSV(w io.Writer, res *Result) error {
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// File is one of a search's output files.
+type File struct {
+	Name string `json:"name"`
+	Data []byte `json:"-"`
+}
+
+// Files are a search's output files: search.json (the result, indented),
+// search.csv (a row per point) and search_curve.csv (every trial), the
+// bytes `servesim search --out` writes and the page downloads.
+func Files(res *Result) ([]File, error) {
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	var pts, curve bytes.Buffer
+	if err := WriteCSV(&pts, res); err != nil {
+		return nil, err
+	}
+	if err := WriteCurveCSV(&curve, res); err != nil {
+		return nil, err
+	}
+	return []File{{"search.json", append(b, '\n')}, {"search.csv", pts.Bytes()}, {"search_curve.csv", curve.Bytes()}}, nil
 }

@@ -90,7 +90,8 @@ func (l *Local) Eval(ctx context.Context, t search.Trial) (search.Outcome, error
 	return OutcomeOf(report.Compute(out.Result)), nil
 }
 
-// Remote sends trials to servesim API endpoints (base URLs such as
+// Remote sends trials to servesim API endpoints (POST
+// /api/simulate?format=summary: the key results only) (base URLs such as
 // http://127.0.0.1:8080), spreading them round robin; a trial that fails
 // for a reason of the endpoint (no answer, a 5xx, 429) is sent to the next
 // one after a pause, up to Attempts times in all. An answer about the
@@ -168,7 +169,7 @@ func (r *Remote) Eval(ctx context.Context, t search.Trial) (search.Outcome, erro
 }
 
 func (r *Remote) post(ctx context.Context, client *http.Client, ep string, body []byte) (search.Outcome, bool, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep+"/api/simulate", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep+"/api/simulate?format=summary", bytes.NewReader(body))
 	if err != nil {
 		return search.Outcome{}, false, err
 	}

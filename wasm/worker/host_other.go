@@ -14,4 +14,6 @@ func tuneGC() {}
 
 func persistent() bool { return false }
 
+func searchPool() (http.RoundTripper, int) { return nil, 0 }
+
 func serve(h http.Handler, _ bool) { workers.Serve(h) }

@@ -11,6 +11,8 @@
 package main
 
 import (
+	"time"
+
 	"github.com/servesim/servesim/api"
 )
 
@@ -23,6 +25,12 @@ func main() {
 		// budget is what one wasm32 instance can hold, not a shared server's.
 		opt.Limits = api.DefaultLimits()
 		opt.Limits.MemoryBudget = 3 << 30
+		// A search in the page runs on the user's own cores (a pool of Web
+		// Workers, when the page gives one): a 16-point search of 10k
+		// requests per trial is 6.4M simulated requests at most.
+		opt.Limits.MaxSearchRequests = 100_000_000
+		opt.Limits.SearchTimeout = 30 * time.Minute
+		opt.SearchPool = searchPool
 	}
 	serve(api.NewHandler(opt), p)
 }

@@ -152,9 +152,18 @@
   // element it renders without any. Charts of one group share the crosshair
   // and zoom (echarts.connect).
   let chartList = [], chartGen = 0;
+  const extraCharts = {}; // more lists by owner (search.go, ab.go)
   S.setCharts = function (listJSON) {
     chartList = JSON.parse(listJSON);
     chartGen++;
+    for (const ch of chartList) ch.gen = chartGen;
+    S.ensureCharts();
+  };
+  S.setExtraCharts = function (owner, listJSON) {
+    const list = JSON.parse(listJSON);
+    chartGen++;
+    for (const ch of list) ch.gen = chartGen;
+    extraCharts[owner] = list;
     S.ensureCharts();
   };
   // chartOf is the ECharts instance of a chart (tests use it).
@@ -170,12 +179,12 @@
       return;
     }
     const groups = new Set();
-    for (const ch of chartList) {
+    for (const ch of chartList.concat(...Object.values(extraCharts))) {
       const el = document.getElementById(ch.id);
       if (!el) continue;
       let inner = el.querySelector(":scope > .ec");
       const old = inner && echarts.getInstanceByDom(inner);
-      if (old && inner.__servesimGen === chartGen) continue;
+      if (old && inner.__servesimGen === ch.gen) continue;
       if (old) old.dispose();
       if (!inner) {
         inner = document.createElement("div");
@@ -186,7 +195,7 @@
       const chart = echarts.init(inner);
       chart.setOption(opt);
       if (group) { chart.group = group; groups.add(group); }
-      inner.__servesimGen = chartGen;
+      inner.__servesimGen = ch.gen;
       S.draws++;
     }
     for (const g of groups) echarts.connect(g);

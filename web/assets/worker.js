@@ -59,8 +59,37 @@ function start() {
 
 start(); // compile and start while the page loads
 
+// A capacity search's coordinating worker (web/assets/search.js) gets
+// {type: "pool", size}: its Go side then sends each trial here
+// (servesimPool.trial, see wasm/worker/pool_js.go), which posts it to the
+// page; the page runs it on a pool worker and posts the answer back
+// ({type: "trial-result"} or {type: "trial-error"}).
+const trials = new Map();
+let nextTrial = 1;
+function setPool(size) {
+  globalThis.servesimPool = {
+    size,
+    trial(url, body) {
+      const tid = nextTrial++;
+      return new Promise((resolve, reject) => {
+        trials.set(tid, { resolve, reject });
+        self.postMessage({ type: "trial", tid, url, body });
+      });
+    },
+  };
+}
+
 self.onmessage = async (e) => {
   const { id, url, method, body, stream } = e.data;
+  if (e.data.type === "pool") { setPool(e.data.size); return; }
+  if (e.data.type === "trial-result" || e.data.type === "trial-error") {
+    const t = trials.get(e.data.tid);
+    trials.delete(e.data.tid);
+    if (!t) return;
+    if (e.data.type === "trial-result") t.resolve({ status: e.data.status, contentType: e.data.contentType, body: e.data.body });
+    else t.reject(new Error(e.data.message));
+    return;
+  }
   if (e.data.type === "stats") {
     self.postMessage({ id, type: "stats", instances: started });
     return;

@@ -5,9 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 )
 
@@ -92,6 +97,95 @@ func TestPage_SLO(t *testing.T) {
 		waitText("#error", "e2e_ms 5 is below ttft_ms 20"), waitText("#error", "the results below are of the previous run"),
 		chromedp.Click("#slo-defaults", chromedp.ByQuery), setField("workload.qps", "2"), chromedp.Click("#run", chromedp.ByQuery),
 		waitText("#slo-ttft", "P90 ≤ 1.000 s"), waitText("#slo-load", "keeping up"))
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// searchSet ticks a sweep axis with values (empty: unticks it).
+func searchAxis(key, values string) chromedp.Action {
+	return chromedp.Evaluate(fmt.Sprintf(`(() => {
+		const box = document.getElementById("search-axis-%[1]s"), v = document.getElementById("search-values-%[1]s");
+		box.checked = %[2]q !== ""; box.dispatchEvent(new Event("change", {bubbles: true}));
+		if (%[2]q !== "") { v.disabled = false; v.value = %[2]q; v.dispatchEvent(new Event("change", {bubbles: true})); }
+	})()`, key, values), nil)
+}
+
+// searchParam sets a search setting (id search-KEY).
+func searchParam(key, value string) chromedp.Action {
+	return chromedp.Evaluate(fmt.Sprintf(`(() => { const el = document.getElementById("search-%s"); el.value = %q; el.dispatchEvent(new Event("change", {bubbles: true})); })()`, key, value), nil)
+}
+
+// openSearch opens the capacity search panel.
+func openSearch() chromedp.Action {
+	return chromedp.Tasks{chromedp.Click("#search-toggle", chromedp.ByQuery), chromedp.WaitVisible("#search-run", chromedp.ByQuery)}
+}
+
+// TestPage_SearchMatchesCLI: a 4-point sweep with a target rate in the page
+// (trials on 2 Web Workers) writes the same search.json, search.csv and
+// search_curve.csv bytes as `servesim search` with the same inputs.
+func TestPage_SearchMatchesCLI(t *testing.T) {
+	srv, ctx := setup(t)
+	dir := t.TempDir()
+	var summary string
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitDefault(),
+		browser.SetDownloadBehavior(browser.SetDownloadBehaviorBehaviorAllow).WithDownloadPath(dir).WithEventsEnabled(true),
+		openSearch(), searchAxis("batch_cap", "16,64"), searchAxis("chunk_size", "256,1024"),
+		searchParam("requests", "200"), searchParam("precision", "0.05"), searchParam("target_qps", "3"), searchParam("workers", "2"),
+		waitText("#search-points", "4 points"),
+		chromedp.Click("#search-run", chromedp.ByQuery), waitText("#search-progress", "trials done"),
+		waitText("#search-summary", "4 points"), chromedp.Text("#search-summary", &summary, chromedp.ByQuery),
+		waitText("#search-cheapest", "Cheapest meeting the SLO at 3 QPS"), shot("page-search.png"),
+		chromedp.Click("#search-dl-search", chromedp.ByQuery), chromedp.Click(`#search-dl-search\.csv`, chromedp.ByQuery),
+		chromedp.Click(`#search-dl-search_curve\.csv`, chromedp.ByQuery))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli := t.TempDir()
+	cmd := exec.Command(filepath.Join(dist, "servesim"), "search", "--preset", "splitwise-conv-2qps", "--search_requests", "200", "--precision", "0.05",
+		"--batch_cap_values", "16,64", "--chunk_size_values", "256,1024", "--target_qps", "3", "--max_points", "64", "--quiet", "--out", cli)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("servesim search: %v\n%s", err, out)
+	}
+	for _, f := range []string{"search.json", "search.csv", "search_curve.csv"} {
+		want, err := os.ReadFile(filepath.Join(cli, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []byte
+		for i := 0; i < 100 && len(got) == 0; i++ {
+			got, _ = os.ReadFile(filepath.Join(dir, f))
+			time.Sleep(100 * time.Millisecond)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: the page's differs from the CLI's:\npage:\n%.1500s\nCLI:\n%.1500s", f, got, want)
+		}
+	}
+	t.Logf("page: %s", summary)
+}
+
+// TestPage_SearchCancelAndBadInput: a search shows progress per point and
+// Cancel stops it; a sweep over the cap, an objective no rate meets and
+// a bad value are clear messages; the page keeps searching and running.
+func TestPage_SearchCancelAndBadInput(t *testing.T) {
+	srv, ctx := setup(t)
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitDefault(), openSearch(),
+		searchAxis("batch_cap", "32,64,128,256"), searchParam("requests", "20000"), searchParam("workers", "2"),
+		chromedp.Click("#search-run", chromedp.ByQuery), waitText("#search-progress-table", "running at 1 QPS"),
+		chromedp.Click("#search-cancel", chromedp.ByQuery), waitText("#search-notice", "Search cancelled after"),
+		// over the cap of 64 points: the engine's message
+		searchAxis("replicas", "1,2,3,4,5,6,7,8,9"), searchAxis("batch_cap", "1,2,3,4,5,6,7,8"), searchParam("requests", "50"),
+		waitText("#search-points", "72 points"), chromedp.Click("#search-run", chromedp.ByQuery),
+		waitText("#search-error", "the sweep is 72 points"), waitText("#search-error", "over the cap of 64"),
+		// a bad value
+		searchAxis("replicas", ""), searchAxis("batch_cap", "8,x"), chromedp.Click("#search-run", chromedp.ByQuery),
+		waitText("#search-error", `batch cap values: "x" is not an integer`),
+		// no rate meets the objective
+		searchAxis("batch_cap", "16,64"), setField("slo.ttft_ms", "0.001"), searchParam("start_qps", "1"),
+		chromedp.Click("#search-run", chromedp.ByQuery), waitText("#search-error", "no point meets the SLO at any rate"),
+		// the page still works: a search, then a run
+		setField("slo.ttft_ms", "1000"), chromedp.Click("#search-run", chromedp.ByQuery), waitText("#search-summary", "2 points"),
+		pickPreset("spaced-2s"), waitRequests("8"))
 	if err != nil {
 		t.Fatal(err)
 	}

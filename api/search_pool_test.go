@@ -1,0 +1,130 @@
+package api_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/servesim/servesim/api"
+)
+
+// handlerTransport serves requests with a handler in process (as the
+// page's pool of Web Workers does), counting them.
+type handlerTransport struct {
+	h      http.Handler
+	trials *atomic.Int64
+	bad    *atomic.Value // the first request that was not a summary trial
+}
+
+func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Path != "/api/simulate" || r.URL.Query().Get("format") != "summary" {
+		t.bad.CompareAndSwap(nil, r.URL.String())
+	}
+	t.trials.Add(1)
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, r)
+	return rec.Result(), nil
+}
+
+// TestSearch_PoolAndFiles: a search whose trials go through a host's
+// trial pool (POST /api/simulate?format=summary on another handler, what the
+// page's Web Workers answer) answers the same bytes as one run in process;
+// ?files=1 carries search.json, search.csv and search_curve.csv.
+func TestSearch_PoolAndFiles(t *testing.T) {
+	body := `{"preset":"splitwise-conv-2qps","search":{"requests":60,"precision":0.05,"axes":{"batch_cap":[8,64]},"target_qps":4}}`
+	post := func(h http.Handler) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("POST", "/api/search?files=1", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		rec := serve(t, h, r)
+		checkSpec(t, "POST", "/api/search", rec)
+		if rec.Code != 200 {
+			t.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+		return rec
+	}
+	local := post(api.NewHandler(api.Options{}))
+	tr := handlerTransport{h: api.NewHandler(api.Options{}), trials: new(atomic.Int64), bad: new(atomic.Value)}
+	pooled := post(api.NewHandler(api.Options{SearchPool: func() (http.RoundTripper, int) { return tr, 3 }}))
+	if !bytes.Equal(local.Body.Bytes(), pooled.Body.Bytes()) {
+		t.Errorf("pooled search differs from the in-process one:\n%s\n%s", local.Body, pooled.Body)
+	}
+	var res struct {
+		Trials int `json:"trials"`
+		Points []struct {
+			Curve []any `json:"curve"`
+		} `json:"points"`
+		Files []struct{ Name, Content string }
+	}
+	if err := json.Unmarshal(pooled.Body.Bytes(), &res); err != nil {
+		t.Fatal(err)
+	}
+	if int(tr.trials.Load()) != res.Trials || res.Trials == 0 {
+		t.Errorf("the pool ran %d trials, the result counts %d", tr.trials.Load(), res.Trials)
+	}
+	if b := tr.bad.Load(); b != nil {
+		t.Errorf("a trial went to %v, not /api/simulate?format=summary", b)
+	}
+	if len(res.Files) != 3 || res.Files[0].Name != "search.json" || res.Files[1].Name != "search.csv" || res.Files[2].Name != "search_curve.csv" {
+		t.Fatalf("files %+v", res.Files)
+	}
+	// search.json is the answer without api_version and files, indented.
+	var whole map[string]json.RawMessage
+	json.Unmarshal(pooled.Body.Bytes(), &whole)
+	delete(whole, "api_version")
+	delete(whole, "files")
+	var fromFile map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(res.Files[0].Content), &fromFile); err != nil || len(fromFile) != len(whole) {
+		t.Fatalf("search.json: %v (%d keys, answer %d)", err, len(fromFile), len(whole))
+	}
+	for k, v := range whole {
+		if !bytes.Equal(v, compact(t, fromFile[k])) {
+			t.Errorf("search.json %s = %s, answer %s", k, fromFile[k], v)
+		}
+	}
+	rows := 1
+	for _, p := range res.Points {
+		rows += len(p.Curve)
+	}
+	if n := strings.Count(res.Files[2].Content, "\n"); n != rows || strings.Count(res.Files[1].Content, "\n") != 1+len(res.Points) {
+		t.Errorf("search_curve.csv has %d lines, want %d (header and every trial of the curves)", n, rows)
+	}
+}
+
+func compact(t *testing.T, b []byte) []byte {
+	var out bytes.Buffer
+	if err := json.Compact(&out, b); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+// TestSimulate_FormatSummary: ?format=summary answers the full answer's
+// summary, and nothing of its plot series.
+func TestSimulate_FormatSummary(t *testing.T) {
+	h := api.NewHandler(api.Options{})
+	run := func(q string) []byte {
+		r := httptest.NewRequest("POST", "/api/simulate"+q, strings.NewReader(`{"preset":"splitwise-conv-2qps","config":{"workload":{"num_requests":200}}}`))
+		r.Header.Set("Content-Type", "application/json")
+		rec := serve(t, h, r)
+		if rec.Code != 200 {
+			t.Fatalf("%s: %d %s", q, rec.Code, rec.Body)
+		}
+		b, _ := io.ReadAll(rec.Body)
+		return b
+	}
+	var full, sum map[string]json.RawMessage
+	json.Unmarshal(run(""), &full)
+	sb := run("?format=summary")
+	json.Unmarshal(sb, &sum)
+	if len(sum) != 3 || !bytes.Equal(sum["summary"], full["summary"]) || !bytes.Equal(sum["run_id"], full["run_id"]) {
+		t.Errorf("summary answer %s\nfull summary %s", sb, full["summary"])
+	}
+	var v any
+	json.Unmarshal(sb, &v)
+	validate(t, "summary", map[string]any{"$ref": "#/components/schemas/SummaryResult"}, v)
+}
