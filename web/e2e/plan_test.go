@@ -190,3 +190,73 @@ func TestPage_SearchCancelAndBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPage_AB: pin a run, change a setting, run again: the comparison
+// table has both runs' numbers (as each run showed them), difference and
+// ratio and each SLO's verdict; five overlay charts are drawn with A and B
+// in their colours; A's files download with the bytes of A's run; the share
+// link reproduces both runs.
+func TestPage_AB(t *testing.T) {
+	srv, ctx := setup(t)
+	dir := t.TempDir()
+	var aTTFT, aID, bTTFT, bID, table, link string
+	var drawn int
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitDefault(),
+		browser.SetDownloadBehavior(browser.SetDownloadBehaviorBehaviorAllow).WithDownloadPath(dir).WithEventsEnabled(true),
+		chromedp.Click("#seed-run", chromedp.ByQuery), waitRequests("4"),
+		chromedp.Text("#k-ttft", &aTTFT, chromedp.ByQuery), chromedp.Text("#run-id", &aID, chromedp.ByQuery),
+		chromedp.Click("#ab-pin", chromedp.ByQuery), waitText("#ab-a", "seed"),
+		setField("scheduler.type", "orca"), setField("scheduler.batch_size_cap", "2"), chromedp.Click("#run", chromedp.ByQuery),
+		waitText("#ab-b", "orca"), waitText("#ab-table", "TTFT P50"),
+		chromedp.Text("#k-ttft", &bTTFT, chromedp.ByQuery), chromedp.Text("#run-id", &bID, chromedp.ByQuery),
+		chromedp.Text("#ab-table", &table, chromedp.ByQuery),
+		chromedp.Sleep(300*time.Millisecond),
+		chromedp.Evaluate(`["chart-ab-ttft","chart-ab-tbt","chart-ab-e2e","chart-ab-throughput","chart-ab-running"].filter((id) => {
+			const c = servesim.chartOf(id); if (!c) return false;
+			const s = c.getOption().series; return s.length === 2 && s[0].itemStyle.color !== s[1].itemStyle.color; }).length`, &drawn),
+		shot("page-ab.png"),
+		chromedp.Click(`#ab-dl-request_metrics\.csv`, chromedp.ByQuery),
+		chromedp.Click("#share", chromedp.ByQuery), waitText("#notice", "Link copied"), chromedp.Evaluate(`location.href`, &link))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aTTFT == bTTFT || aID == bID {
+		t.Fatalf("A and B are the same run: %s %s / %s %s", aID, aTTFT, bID, bTTFT)
+	}
+	var ttftRow string
+	for _, l := range strings.Split(table, "\n") {
+		if strings.HasPrefix(l, "TTFT P50") {
+			ttftRow = l
+		}
+	}
+	// the seed run's four requests have one TTFT: P50 is the median shown
+	if !strings.Contains(ttftRow, aTTFT) || !strings.Contains(ttftRow, bTTFT) || !strings.Contains(ttftRow, "×") {
+		t.Errorf("TTFT P50 row %q lacks A %s and B %s and a ratio", ttftRow, aTTFT, bTTFT)
+	}
+	for _, want := range []string{"SLO\tSLO met", "TTFT objective", "E2E objective", "load"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q:\n%s", want, table)
+		}
+	}
+	if drawn != 5 {
+		t.Errorf("%d of 5 comparison charts drawn with A and B in two colours", drawn)
+	}
+	var got []byte
+	for i := 0; i < 100 && len(got) == 0; i++ {
+		got, _ = os.ReadFile(filepath.Join(dir, "A-request_metrics.csv"))
+		time.Sleep(100 * time.Millisecond)
+	}
+	if string(got) != string(golden(t, "request_metrics.csv")) {
+		t.Errorf("A's request_metrics.csv is not the seed run's:\n%.300s", got)
+	}
+	ctx2, cancel := chromedp.NewContext(ctx)
+	defer cancel()
+	var aID2, bID2 string
+	if err := chromedp.Run(ctx2, chromedp.Navigate(link), waitText("#ab-b", "orca"), waitText("#ab-table", "TTFT P50"),
+		chromedp.Text("#ab-a", &aID2, chromedp.ByQuery), chromedp.Text("#run-id", &bID2, chromedp.ByQuery)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(aID2, strings.TrimSuffix(strings.Fields(strings.TrimPrefix(aID, "run "))[0], ",")) || bID2 != bID {
+		t.Errorf("the link opened A %q and B %q; were %q and %q", aID2, bID2, aID, bID)
+	}
+}

@@ -64,6 +64,8 @@ type Root struct {
 	pending        runInputs // what the run in progress was started with
 	// Calib is "calibrate on this run" (web/ui/realrun.go).
 	Calib Calibration
+
+	AB abState // the pinned run of an A/B comparison (ab.go)
 }
 
 // runInputs are the inputs of one run: its API request body and what a
@@ -118,6 +120,7 @@ func (c *Root) applyState(state string) error {
 	if err := json.Unmarshal([]byte(state), &s); err != nil {
 		return err
 	}
+	s = c.abApply(s)
 	c.Preset, c.Files, c.Cfg, c.ProfileFiles = s.Preset, s.Files, s.Config, s.ProfileFiles
 	if c.Preset == "" && len(c.Files) == 0 {
 		c.Preset = PageDefault
@@ -191,6 +194,8 @@ type shareState struct {
 	Config       map[string]string `json:"config"`
 	Files        []File            `json:"files,omitempty"`
 	ProfileFiles []File            `json:"profile_files,omitempty"`
+	// Pinned is the A run of an A/B comparison (ab.go): it runs first.
+	Pinned *shareState `json:"pinned,omitempty"`
 }
 
 // inputs are the current panel's run inputs.
@@ -404,6 +409,7 @@ func (c *Root) line(line string) {
 		c.Result, c.Running, c.shown = m.Result, false, c.pending
 		c.ElapsedMs = float64(time.Since(c.started).Microseconds()) / 1000
 		c.drawCharts()
+		c.abResult()
 	default: // an answer that is not a stream (a problem document): never silent
 		c.Err, c.Running = problemOf(400, line), false
 		c.catalogs()
@@ -758,7 +764,7 @@ func (c *Root) HandleRunFile(event vugu.DOMEvent) {
 		if c.Result == nil {
 			return
 		}
-		s := c.shown.state
+		s := c.shareOfShown()
 		s.Run = "1"
 		b, _ := json.MarshalIndent(s, "", " ")
 		bridge().Call("saveText", c.Result.RunID+runFileSuffix, string(b))
@@ -774,7 +780,7 @@ func (c *Root) HandleShare(event vugu.DOMEvent) {
 			return
 		}
 		c.Notice, c.ShareErr = "", ""
-		b, _ := json.Marshal(c.shown.state)
+		b, _ := json.Marshal(c.shareOfShown())
 		var fn js.Func
 		fn = js.FuncOf(func(_ js.Value, args []js.Value) any {
 			fn.Release()

@@ -115,12 +115,11 @@ type SearchResult struct {
 
 // PointProgress is a point's search as it goes: its trials so far.
 type PointProgress struct {
-	Point         SearchPoint
-	Trials        int
-	Running       []float64 // rates in flight
-	Pass, Fail    float64   // largest passing, smallest failing rate so far (0: none)
-	Last          string
-	lastQPSOfDone float64
+	Point      SearchPoint
+	Trials     int
+	Running    []float64 // rates in flight
+	Pass, Fail float64   // largest passing, smallest failing rate so far (0: none)
+	Last       string
 }
 
 // SearchPanel is the capacity search (search.vugu): max QPS under the SLO
@@ -156,7 +155,9 @@ func (c *SearchPanel) Init(ctx vugu.InitCtx) {
 func (c *SearchPanel) Toggle() { c.Open = !c.Open }
 
 // HandleAxis ticks or unticks an axis.
-func (c *SearchPanel) HandleAxis(a *SearchAxis, event vugu.DOMEvent) { a.On = event.PropBool("target", "checked") }
+func (c *SearchPanel) HandleAxis(a *SearchAxis, event vugu.DOMEvent) {
+	a.On = event.PropBool("target", "checked")
+}
 
 // HandleValues sets an axis's values.
 func (c *SearchPanel) HandleValues(a *SearchAxis, event vugu.DOMEvent) {
