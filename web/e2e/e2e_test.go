@@ -34,6 +34,9 @@ var screenshots = flag.String("screenshots", "", "write page screenshots into th
 
 const dist = "../../dist"
 
+// browserTimeout bounds one test's browser session (a benchmark may raise it).
+var browserTimeout = 2 * time.Minute
+
 func setup(t testing.TB) (*httptest.Server, context.Context) {
 	t.Helper()
 	if os.Getenv("SERVESIM_E2E") == "" {
@@ -53,7 +56,7 @@ func setup(t testing.TB) (*httptest.Server, context.Context) {
 	t.Cleanup(cancel)
 	ctx, cancel2 := chromedp.NewContext(actx, chromedp.WithErrorf(func(string, ...any) {}))
 	t.Cleanup(cancel2)
-	ctx, cancel3 := context.WithTimeout(ctx, 2*time.Minute)
+	ctx, cancel3 := context.WithTimeout(ctx, browserTimeout)
 	t.Cleanup(cancel3)
 	// On failure, show what the page printed: the first place to look.
 	var mu sync.Mutex

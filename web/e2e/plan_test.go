@@ -116,6 +116,11 @@ func searchParam(key, value string) chromedp.Action {
 	return chromedp.Evaluate(fmt.Sprintf(`(() => { const el = document.getElementById("search-%s"); el.value = %q; el.dispatchEvent(new Event("change", {bubbles: true})); })()`, key, value), nil)
 }
 
+// downloadTo saves the page's downloads into dir.
+func downloadTo(dir string) chromedp.Action {
+	return browser.SetDownloadBehavior(browser.SetDownloadBehaviorBehaviorAllow).WithDownloadPath(dir).WithEventsEnabled(true)
+}
+
 // openSearch opens the capacity search panel.
 func openSearch() chromedp.Action {
 	return chromedp.Tasks{chromedp.Click("#search-toggle", chromedp.ByQuery), chromedp.WaitVisible("#search-run", chromedp.ByQuery)}
@@ -164,27 +169,39 @@ func TestPage_SearchMatchesCLI(t *testing.T) {
 	t.Logf("page: %s", summary)
 }
 
-// TestPage_SearchCancelAndBadInput: a search shows progress per point and
-// Cancel stops it; a sweep over the cap, an objective no rate meets and
-// a bad value are clear messages; the page keeps searching and running.
-func TestPage_SearchCancelAndBadInput(t *testing.T) {
+// TestPage_SearchCancel: a search shows progress per point and Cancel
+// stops it; the page then searches and runs again.
+func TestPage_SearchCancel(t *testing.T) {
 	srv, ctx := setup(t)
 	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitDefault(), openSearch(),
 		searchAxis("batch_cap", "32,64,128,256"), searchParam("requests", "20000"), searchParam("workers", "2"),
 		chromedp.Click("#search-run", chromedp.ByQuery), waitText("#search-progress-table", "running at 1 QPS"),
 		chromedp.Click("#search-cancel", chromedp.ByQuery), waitText("#search-notice", "Search cancelled after"),
+		searchAxis("batch_cap", "16,64"), searchParam("requests", "20"), searchParam("start_qps", "16"), searchParam("precision", "0.2"),
+		chromedp.Click("#search-run", chromedp.ByQuery), waitText("#search-summary", "2 points"),
+		pickPreset("spaced-2s"), waitRequests("8"))
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPage_SearchBadInput: a sweep over the cap, a bad value and an
+// objective no rate meets are clear messages; the page keeps working.
+func TestPage_SearchBadInput(t *testing.T) {
+	srv, ctx := setup(t)
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitDefault(), openSearch(),
 		// over the cap of 64 points: the engine's message
-		searchAxis("replicas", "1,2,3,4,5,6,7,8,9"), searchAxis("batch_cap", "1,2,3,4,5,6,7,8"), searchParam("requests", "50"),
+		searchAxis("replicas", "1,2,3,4,5,6,7,8,9"), searchAxis("batch_cap", "1,2,3,4,5,6,7,8"), searchParam("requests", "20"),
 		waitText("#search-points", "72 points"), chromedp.Click("#search-run", chromedp.ByQuery),
 		waitText("#search-error", "the sweep is 72 points"), waitText("#search-error", "over the cap of 64"),
 		// a bad value
 		searchAxis("replicas", ""), searchAxis("batch_cap", "8,x"), chromedp.Click("#search-run", chromedp.ByQuery),
 		waitText("#search-error", `batch cap values: "x" is not an integer`),
-		// no rate meets the objective
-		searchAxis("batch_cap", "16,64"), setField("slo.ttft_ms", "0.001"), searchParam("start_qps", "1"),
+		// no rate meets the objective (from 0.02 QPS: the lowest rate, 0.01, is one halving away)
+		searchAxis("batch_cap", "16,64"), setField("slo.ttft_ms", "0.001"), searchParam("start_qps", "0.02"),
 		chromedp.Click("#search-run", chromedp.ByQuery), waitText("#search-error", "no point meets the SLO at any rate"),
-		// the page still works: a search, then a run
-		setField("slo.ttft_ms", "1000"), chromedp.Click("#search-run", chromedp.ByQuery), waitText("#search-summary", "2 points"),
+		waitText("#search-error", "attainment 0.0%"),
+		// the page still works
 		pickPreset("spaced-2s"), waitRequests("8"))
 	if err != nil {
 		t.Fatal(err)
