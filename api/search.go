@@ -111,7 +111,7 @@ func (h *handler) search(w http.ResponseWriter, r *http.Request) {
 	var eval search.Evaluator
 	par := 1
 	if rt, n := h.searchPool(); rt != nil {
-		eval = &searchrun.Remote{Endpoints: []string{"http://pool"}, Preset: req.Preset, Files: files, Client: &http.Client{Transport: rt}}
+		eval = &searchrun.Pool{Preset: req.Preset, Files: files, Transport: rt}
 		par = max(1, n)
 	} else {
 		local, err := searchrun.NewLocal(req.Preset, files, nil, lim.runner(), lengthsOnly)

@@ -178,6 +178,12 @@ func (r *Remote) post(ctx context.Context, client *http.Client, ep string, body 
 	if err != nil {
 		return search.Outcome{}, true, err
 	}
+	return readAnswer(resp)
+}
+
+// readAnswer reads a trial's answer: its outcome, or why not and whether
+// another attempt may succeed (no answer, 5xx, 429, 408).
+func readAnswer(resp *http.Response) (search.Outcome, bool, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
 	if err != nil {
@@ -201,4 +207,49 @@ func (r *Remote) post(ctx context.Context, client *http.Client, ep string, body 
 		return search.Outcome{}, true, fmt.Errorf("not a simulation result: %v", err)
 	}
 	return OutcomeOf(*res.Summary), false, nil
+}
+
+// Pool runs trials through a RoundTripper, one host's pool of workers (the
+// page's Web Workers: wasm/worker/pool_js.go): the same request and answer
+// as Remote's, with no http.Client (whose default transport would link TLS
+// into the page's wasm). A trial that fails for a reason of the pool (no
+// answer, a 5xx) is tried again, Attempts times in all (0: 3).
+type Pool struct {
+	Preset    string
+	Files     []File
+	Transport http.RoundTripper
+	Attempts  int
+}
+
+// Eval runs one trial on the pool.
+func (p *Pool) Eval(ctx context.Context, t search.Trial) (search.Outcome, error) {
+	body, err := json.Marshal(map[string]any{"preset": p.Preset, "config": t.Config, "files": p.Files})
+	if err != nil {
+		return search.Outcome{}, err
+	}
+	attempts := p.Attempts
+	if attempts <= 0 {
+		attempts = 3
+	}
+	var last error
+	for range attempts {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://pool/api/simulate?format=summary", bytes.NewReader(body))
+		if err != nil {
+			return search.Outcome{}, err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := p.Transport.RoundTrip(req)
+		if err == nil {
+			var o search.Outcome
+			var retry bool
+			if o, retry, err = readAnswer(resp); err == nil || !retry {
+				return o, err
+			}
+		}
+		if ctx.Err() != nil {
+			return search.Outcome{}, ctx.Err()
+		}
+		last = err
+	}
+	return search.Outcome{}, fmt.Errorf("searchrun: a trial failed %d times in the pool, last: %w", attempts, last)
 }

@@ -1,10 +1,8 @@
 package charts
 
 import (
-	"github.com/go-echarts/go-echarts/v2/charts"
-	"github.com/go-echarts/go-echarts/v2/opts"
-
 	"github.com/servesim/servesim/engine/report/plots"
+	"github.com/servesim/servesim/web/charts/ecopt"
 )
 
 // Curve is one search point's attainment against the arrival rate.
@@ -24,14 +22,14 @@ type ParetoPoint struct {
 // SearchCurves draws every point's SLO attainment against QPS (log rate
 // axis): every trial of its search.
 func SearchCurves(cs []Curve) Chart {
-	l := charts.NewLine()
-	l.SetGlobalOptions(base("chart-search-curve", "SLO attainment vs arrival rate (every trial)", "QPS", "attainment", "log")...)
-	l.SetGlobalOptions(charts.WithXAxisOpts(opts.XAxis{Name: "QPS (Poisson)", Type: "log", NameLocation: "middle", NameGap: 25}),
-		charts.WithYAxisOpts(opts.YAxis{Name: "attainment", Type: "value", Min: 0, Max: 1}),
-		charts.WithTooltipOpts(opts.Tooltip{Show: opts.Bool(true), Trigger: "item"}),
-		charts.WithLegendOpts(opts.Legend{Show: opts.Bool(len(cs) <= 16), Bottom: "0", Type: "scroll"}))
+	l := newChart("line")
+	l.set(base("chart-search-curve", "SLO attainment vs arrival rate (every trial)", "QPS", "attainment", "log")...)
+	l.set(withXAxis(ecopt.XAxis{Name: "QPS (Poisson)", Type: "log", NameLocation: "middle", NameGap: 25}),
+		withYAxis(ecopt.YAxis{Name: "attainment", Type: "value", Min: 0, Max: 1}),
+		withTooltip(ecopt.Tooltip{Show: ecopt.NewBool(true), Trigger: "item"}),
+		withLegend(ecopt.Legend{Show: ecopt.NewBool(len(cs) <= 16), Bottom: "0"}))
 	for i, c := range cs {
-		l.AddSeries(c.Name, xy(c.QPS, c.Attainment), color(i), charts.WithLineChartOpts(opts.LineChart{ShowSymbol: opts.Bool(true)}))
+		l.add(c.Name, xy(c.QPS, c.Attainment), color(i), lineOpts(ecopt.LineChart{ShowSymbol: ecopt.NewBool(true)}))
 	}
 	return Chart{ID: "chart-search-curve", Title: "Attainment vs QPS", Option: optionJSON(l, hints{X: "rate", Y: "fraction"})}
 }
@@ -39,22 +37,22 @@ func SearchCurves(cs []Curve) Chart {
 // SearchPareto draws each found point's goodput per GPU against its P90
 // E2E at max QPS, the Pareto front joined (more goodput, less latency).
 func SearchPareto(ps []ParetoPoint) Chart {
-	s := charts.NewScatter()
-	s.SetGlobalOptions(base("chart-search-pareto", "Pareto front (goodput per GPU vs P90 E2E at max QPS)", "output tokens/s per GPU", "P90 E2E", "value")...)
-	s.SetGlobalOptions(charts.WithTooltipOpts(opts.Tooltip{Show: opts.Bool(true), Trigger: "item"}),
-		charts.WithXAxisOpts(opts.XAxis{Name: "goodput: output tokens/s per GPU", Type: "value", NameLocation: "middle", NameGap: 25, Scale: opts.Bool(true)}),
-		charts.WithYAxisOpts(opts.YAxis{Name: "P90 E2E", Type: "value", Scale: opts.Bool(true)}))
-	var other, front []opts.ScatterData
+	s := newChart("scatter")
+	s.set(base("chart-search-pareto", "Pareto front (goodput per GPU vs P90 E2E at max QPS)", "output tokens/s per GPU", "P90 E2E", "value")...)
+	s.set(withTooltip(ecopt.Tooltip{Show: ecopt.NewBool(true), Trigger: "item"}),
+		withXAxis(ecopt.XAxis{Name: "goodput: output tokens/s per GPU", Type: "value", NameLocation: "middle", NameGap: 25, Scale: ecopt.NewBool(true)}),
+		withYAxis(ecopt.YAxis{Name: "P90 E2E", Type: "value"}))
+	var other, front []ecopt.ScatterData
 	for _, p := range ps {
-		d := opts.ScatterData{Name: p.Name, Value: []float64{p.GoodputPerGPU, p.E2EP90Ms}, SymbolSize: 9}
+		d := ecopt.ScatterData{Value: []float64{p.GoodputPerGPU, p.E2EP90Ms}}
 		if p.Pareto {
 			front = append(front, d)
 		} else {
 			other = append(other, d)
 		}
 	}
-	s.AddSeries("dominated", other, color(0))
-	s.AddSeries("Pareto front", front, color(3), charts.WithScatterChartOpts(opts.ScatterChart{SymbolSize: 12}))
+	s.add("dominated", other, color(0), scatterOpts(ecopt.ScatterChart{SymbolSize: 9}))
+	s.add("Pareto front", front, color(3), scatterOpts(ecopt.ScatterChart{SymbolSize: 12}))
 	return Chart{ID: "chart-search-pareto", Title: "Pareto front", Option: optionJSON(s, hints{X: "rate", Y: "ms"})}
 }
 
@@ -64,11 +62,11 @@ const (
 	ColorB = "#e8590c"
 )
 
-func colorOf(c string) charts.SeriesOpts {
-	return func(s *charts.SingleSeries) {
-		s.ItemStyle = &opts.ItemStyle{Color: c}
+func colorOf(c string) seriesOpt {
+	return func(s *series) {
+		s.ItemStyle = &ecopt.ItemStyle{Color: c}
 		if s.LineStyle == nil {
-			s.LineStyle = &opts.LineStyle{}
+			s.LineStyle = &ecopt.LineStyle{}
 		}
 		s.LineStyle.Color = c
 	}
@@ -85,26 +83,26 @@ type Compare struct {
 // running requests over time (one time axis spanning the longer run).
 func ABCharts(c Compare) []Chart {
 	cdf := func(id, title string, a, b plots.CDF) Chart {
-		l := charts.NewLine()
+		l := newChart("line")
 		xType := "value"
 		if c.LogX {
 			xType = "log"
 		}
-		l.SetGlobalOptions(base(id, title, "latency", "fraction of samples", xType)...)
-		l.SetGlobalOptions(charts.WithXAxisOpts(opts.XAxis{Name: "latency", Type: xType, NameLocation: "middle", NameGap: 25, Scale: opts.Bool(true)}),
-			charts.WithYAxisOpts(opts.YAxis{Name: "fraction of samples", Type: "value", Min: 0, Max: 1}))
-		step := charts.WithLineChartOpts(opts.LineChart{Step: "end", ShowSymbol: opts.Bool(false)})
-		l.AddSeries("A (pinned)", xy(a.X, a.P), step, colorOf(ColorA))
-		l.AddSeries("B (on screen)", xy(b.X, b.P), step, colorOf(ColorB))
+		l.set(base(id, title, "latency", "fraction of samples", xType)...)
+		l.set(withXAxis(ecopt.XAxis{Name: "latency", Type: xType, NameLocation: "middle", NameGap: 25, Scale: ecopt.NewBool(true)}),
+			withYAxis(ecopt.YAxis{Name: "fraction of samples", Type: "value", Min: 0, Max: 1}))
+		step := lineOpts(ecopt.LineChart{Step: "end", ShowSymbol: ecopt.NewBool(false)})
+		l.add("A (pinned)", xy(a.X, a.P), step, colorOf(ColorA))
+		l.add("B (on screen)", xy(b.X, b.P), step, colorOf(ColorB))
 		return Chart{ID: id, Title: title, Option: optionJSON(l, hints{X: "ms", Y: "fraction"})}
 	}
 	end := max(c.EndA, c.EndB)
 	overTime := func(id, title, y string, a, b []float64, ta, tb []float64, unit string) Chart {
-		l := charts.NewLine()
-		l.SetGlobalOptions(base(id, title, "simulated time", y, "value")...)
-		l.SetGlobalOptions(charts.WithXAxisOpts(opts.XAxis{Name: "simulated time", Type: "value", NameLocation: "middle", NameGap: 25, Min: 0, Max: end}))
-		l.AddSeries("A (pinned)", xy(ta, a), noSymbol, colorOf(ColorA))
-		l.AddSeries("B (on screen)", xy(tb, b), noSymbol, colorOf(ColorB))
+		l := newChart("line")
+		l.set(base(id, title, "simulated time", y, "value")...)
+		l.set(withXAxis(ecopt.XAxis{Name: "simulated time", Type: "value", NameLocation: "middle", NameGap: 25, Min: 0, Max: end}))
+		l.add("A (pinned)", xy(ta, a), noSymbol, colorOf(ColorA))
+		l.add("B (on screen)", xy(tb, b), noSymbol, colorOf(ColorB))
 		return Chart{ID: id, Title: title, Option: optionJSON(l, hints{X: "s", Y: unit})}
 	}
 	ints := func(v []int) []float64 {
