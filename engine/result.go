@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"slices"
+
 	"github.com/servesim/servesim/engine/predict"
 	"github.com/servesim/servesim/engine/workload"
 )
@@ -282,6 +284,23 @@ func (r *Result) AppendTokenTimes(dst []int64, i int) []int64 {
 		dst = append(dst, t)
 	}
 	return dst
+}
+
+// TokenGaps returns request i's gaps (ns) between consecutive output
+// tokens as the run stored them, without copying, and true; or nil and
+// false when one of them does not fit in 32 bits (then AppendTokenTimes
+// has them). The slice is the result's own storage: read it, do not keep
+// or change it.
+func (r *Result) TokenGaps(i int) ([]uint32, bool) {
+	t := r.Requests[i].tokens
+	if len(t) < 2 {
+		return nil, true
+	}
+	t = t[1:]
+	if len(r.bigGaps) > 0 && slices.Contains(t, gapEscape) {
+		return nil, false
+	}
+	return t, true
 }
 
 // tokenAt is token k's time of request i from its gap g and the previous

@@ -154,13 +154,13 @@ type KeyResults struct {
 // Compute derives KeyResults from a run. Only requests with status ok count
 // toward latencies.
 func Compute(res *engine.Result) KeyResults {
-	return keyResults(res, collect(res))
+	return keyResults(res, collect(res, false))
 }
 
 // Analyze returns a run's KeyResults and Plots, collecting and sorting the
 // latency samples once for both.
 func Analyze(res *engine.Result) (KeyResults, Plots) {
-	l := collect(res)
+	l := collect(res, true)
 	return keyResults(res, l), plotData(res, l)
 }
 
@@ -175,12 +175,8 @@ func keyResults(res *engine.Result, l latencies) KeyResults {
 		k.OK++
 		k.MaxCompletionNs = max(k.MaxCompletionNs, r.CompletionNs)
 	}
-	k.TTFT, k.E2E, k.TokenLatency = statsSorted(l.ttft), statsSorted(l.e2e), l.tokStats()
-	if l.tok32 != nil {
-		k.SLO = slo.Evaluate(res.Config.SLOSpec(), l.reqs, l.tok32)
-	} else {
-		k.SLO = slo.Evaluate(res.Config.SLOSpec(), l.reqs, l.tok)
-	}
+	k.TTFT, k.E2E, k.TokenLatency = statsSorted(l.ttft), statsSorted(l.e2e), l.tok.stats()
+	k.SLO = slo.EvaluateSample(res.Config.SLOSpec(), l.reqs, l.tok)
 	if k.MaxCompletionNs > 0 {
 		k.DecodeThroughput = float64(k.DecodeTokens) / (float64(k.MaxCompletionNs) / 1e9)
 	}

@@ -309,14 +309,20 @@ func Median(v []float64) float64 {
 func Quantile(sorted []float64, q float64) float64 { return quantile(sorted, q) }
 
 func quantile[T int64 | uint32 | float64](sorted []T, q float64) float64 {
-	if len(sorted) == 0 {
+	return quantileAt(len(sorted), func(k int) float64 { return float64(sorted[k]) }, q)
+}
+
+// quantileAt is quantile of the ascending sample of n values whose k-th
+// smallest is at(k) (quantileRanks lists the ks it reads).
+func quantileAt(n int, at func(int) float64, q float64) float64 {
+	if n == 0 {
 		return 0
 	}
-	pos := q * float64(len(sorted)-1)
+	pos := q * float64(n-1)
 	lo := int(pos)
-	if lo+1 >= len(sorted) {
-		return float64(sorted[len(sorted)-1])
+	if lo+1 >= n {
+		return at(n - 1)
 	}
 	f := pos - float64(lo)
-	return float64(sorted[lo]) + (float64(sorted[lo+1])-float64(sorted[lo]))*f
+	return at(lo) + (at(lo+1)-at(lo))*f
 }

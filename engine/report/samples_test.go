@@ -53,39 +53,6 @@ func TestStatsSorted_SameAsStatsOf(t *testing.T) {
 	}
 }
 
-// TestSortUint32 checks the 32-bit radix sort against slices.Sort.
-func TestSortUint32(t *testing.T) {
-	rng := rand.New(rand.NewPCG(7, 8))
-	gens := map[string]func() uint32{
-		"latency-like": func() uint32 { return 1_000_000 + rng.Uint32N(50_000_000) },
-		"full range":   func() uint32 { return rng.Uint32() },
-		"few distinct": func() uint32 { return uint32(rng.IntN(7)) * 1_234_567 },
-		"one value":    func() uint32 { return 42 },
-		"high digit":   func() uint32 { return uint32(rng.IntN(3)) << 30 },
-	}
-	for name, gen := range gens {
-		for _, n := range []int{0, 1, 5, radixMin - 1, radixMin, radixMin + 1, 50_000} {
-			v := make([]uint32, n)
-			for i := range v {
-				v[i] = gen()
-			}
-			want := slices.Clone(v)
-			slices.Sort(want)
-			sortUint32(v)
-			if !slices.Equal(v, want) {
-				t.Fatalf("%s n=%d: radix sort differs from slices.Sort", name, n)
-			}
-			f := make([]float64, n)
-			for i, x := range v {
-				f[i] = float64(x)
-			}
-			if got, want := statsSorted(v), StatsOf(f); n > 0 && !reflect.DeepEqual(got, want) {
-				t.Fatalf("%s n=%d: statsSorted %+v, StatsOf %+v", name, n, got, want)
-			}
-		}
-	}
-}
-
 func BenchmarkSortInt64(b *testing.B) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	src := make([]int64, 2_000_000)

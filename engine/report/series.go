@@ -26,15 +26,11 @@ func pctOf(name string, st Stats) plots.Percentiles {
 }
 
 // PlotData computes the page's plots from a run.
-func PlotData(res *engine.Result) Plots { return plotData(res, collect(res)) }
+func PlotData(res *engine.Result) Plots { return plotData(res, collect(res, true)) }
 
 func plotData(res *engine.Result, l latencies) Plots {
-	tok := cdfSorted(l.tok)
-	if l.tok32 != nil {
-		tok = cdfSorted(l.tok32)
-	}
-	p := Plots{TTFT: cdfSorted(l.ttft), TokenLatency: tok, E2E: cdfSorted(l.e2e),
-		Percentiles: []plots.Percentiles{pct("TTFT", l.ttft), pctOf("time between tokens", l.tokStats()), pct("end-to-end latency", l.e2e)}}
+	p := Plots{TTFT: cdfSorted(l.ttft), TokenLatency: l.tok.cdf(), E2E: cdfSorted(l.e2e),
+		Percentiles: []plots.Percentiles{pct("TTFT", l.ttft), pctOf("time between tokens", l.tok.stats()), pct("end-to-end latency", l.e2e)}}
 	p.Timeline = timeline(res)
 	p.Iterations = iterations(res)
 	p.Requests = requestPoints(res)

@@ -162,9 +162,39 @@ type Report struct {
 	Load              Load    `json:"load"`
 }
 
+// Sample is an ascending sample as Evaluate reads it: its size, how many
+// values are at most x, and its k-th smallest value (0-based).
+type Sample interface {
+	Len() int
+	AtMost(x float64) int
+	At(k int) float64
+}
+
+// sorted is a Sample over an ascending slice.
+type sorted[G int64 | uint32] []G
+
+func (v sorted[G]) Len() int { return len(v) }
+func (v sorted[G]) AtMost(x float64) int {
+	return sort.Search(len(v), func(i int) bool { return float64(v[i]) > x })
+}
+func (v sorted[G]) At(k int) float64 { return float64(v[k]) }
+
 // Evaluate judges reqs against s. gaps are every gap between consecutive
 // output tokens of the finished requests, sorted ascending (ns).
 func Evaluate[G int64 | uint32](s Spec, reqs []Request, gaps []G) Report {
+	return EvaluateSample(s, reqs, sorted[G](gaps))
+}
+
+// TBTRank is the rank (0-based) of the gap EvaluateSample reads from a
+// sample of n gaps, and TBTThresholdNs the x it counts AtMost for (when
+// s.TBTMs is set): what a Sample that does not hold every gap must answer.
+func TBTRank(s Spec, n int) int { return nearestRank(n, s.TBTPercentile) }
+
+// TBTThresholdNs is s.TBTMs in ns, as EvaluateSample passes it to AtMost.
+func TBTThresholdNs(s Spec) float64 { return s.TBTMs * 1e6 }
+
+// EvaluateSample is Evaluate over any Sample of the gaps.
+func EvaluateSample(s Spec, reqs []Request, gaps Sample) Report {
 	r := Report{Spec: s}
 	n := len(reqs)
 	ttft := make([]float64, 0, n) // +Inf for a request that never got there
@@ -215,9 +245,7 @@ func Evaluate[G int64 | uint32](s Spec, reqs []Request, gaps []G) Report {
 	r.TTFT = judge(s.TTFTMs, s.TTFTPercentile, n1, le1, at1)
 	n2, le2, at2 := floats(e2e)
 	r.E2E = judge(s.E2EMs, s.E2EPercentile, n2, le2, at2)
-	r.TBT = judge(s.TBTMs, s.TBTPercentile, len(gaps),
-		func(x float64) int { return sort.Search(len(gaps), func(i int) bool { return float64(gaps[i]) > x }) },
-		func(k int) float64 { return float64(gaps[k]) })
+	r.TBT = judge(s.TBTMs, s.TBTPercentile, gaps.Len(), gaps.AtMost, gaps.At)
 	r.Load = load(reqs)
 	if d := r.Load.DurationS; d > 0 {
 		r.GoodputRPS = float64(r.GoodRequests) / d
