@@ -123,7 +123,7 @@ type handler struct {
 
 // endpoints lists each API path's methods (for 405 and Allow).
 var endpoints = map[string]string{
-	"/api/profiles": "GET", "/api/presets": "GET", "/api/openapi.json": "GET", "/api/models": "GET", "/api/gpus": "GET",
+	"/api/profiles": "GET", "/api/presets": "GET", "/api/openapi.json": "GET", "/api/models": "GET", "/api/gpus": "GET", "/api/profile": "POST",
 	"/api/workload": "POST", "/api/simulate": "GET, POST", "/api/calibrate": "POST", "/api/search": "POST",
 }
 
@@ -150,6 +150,7 @@ func NewHandler(opt Options) http.Handler {
 		w.Write(openAPI)
 	})
 	h.mux.HandleFunc("POST /api/workload", h.inspect)
+	h.mux.HandleFunc("POST /api/profile", h.profileChoice)
 	h.mux.HandleFunc("POST /api/simulate", h.simulate)
 	h.mux.HandleFunc("GET /api/simulate", h.simulate)
 	h.mux.HandleFunc("POST /api/calibrate", h.calibrate)
@@ -239,6 +240,54 @@ func (h *handler) profiles(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// ProfileChoice is POST /api/profile's answer: the profile set a run of the
+// request would use (chosen as a run chooses it: its choice says why) and
+// whether each of the set's tensor-parallel degrees can run the request's
+// configuration (the memory planner's verdict), before anything is
+// simulated.
+type ProfileChoice struct {
+	Profile        ProfileInfo `json:"profile"`
+	TensorParallel []TPFit     `json:"tensor_parallel"`
+}
+
+// TPFit is one tensor-parallel degree of a ProfileChoice: Why is empty
+// where the configuration runs at it, else the configuration's or the
+// memory planner's error.
+type TPFit struct {
+	Size int    `json:"size"`
+	Why  string `json:"why,omitempty"`
+}
+
+// profileChoice answers POST /api/profile: the body is a simulation
+// request's (preset, config, model_config, profile_files); nothing runs.
+func (h *handler) profileChoice(w http.ResponseWriter, r *http.Request) {
+	job, err := h.parse(w, r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	set := job.Profile
+	tps, err := set.TensorParallelSizes()
+	if err != nil {
+		writeError(w, &engine.ConfigError{Err: err})
+		return
+	}
+	out := ProfileChoice{Profile: ProfileInfo{Meta: set.Meta, HasCPUOverheads: set.HasCPUOverheads(), Provenance: set.Provenance, EngineTiming: set.HasEngineSpec()},
+		TensorParallel: []TPFit{}}
+	for _, tp := range tps {
+		cfg := job.Config
+		cfg.Replica.TensorParallelSize = tp
+		fit := TPFit{Size: tp}
+		if _, err := cfg.Resolve(); err != nil {
+			fit.Why = err.Error()
+		} else {
+			out.Profile.TensorParallelSizes = append(out.Profile.TensorParallelSizes, tp)
+		}
+		out.TensorParallel = append(out.TensorParallel, fit)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
 // ModelInfo is a catalogue model with the source of its numbers.
 type ModelInfo struct {
 	model.Model
@@ -289,8 +338,9 @@ type SimulateRequest struct {
 	// mlp.csv and attention.csv, …) used instead of config's profile.
 	ProfileFiles []File `json:"profile_files,omitempty"`
 	// ModelConfig, if given, is a Hugging Face config.json (a dense
-	// decoder) whose shape becomes config's replica.model_spec and name
-	// its replica.model_name.
+	// decoder), as a JSON object or as the file's text in a JSON string
+	// (errors then give the file's line and column), whose shape becomes
+	// config's replica.model_spec and name its replica.model_name.
 	ModelConfig json.RawMessage `json:"model_config,omitempty"`
 }
 
@@ -703,7 +753,15 @@ func (h *handler) parse(w http.ResponseWriter, r *http.Request) (runner.Job, err
 		named = namesProfile(req.Config)
 	}
 	if len(req.ModelConfig) > 0 && string(req.ModelConfig) != "null" {
-		m, err := model.ParseHFConfig("model_config", req.ModelConfig, "")
+		text := []byte(req.ModelConfig)
+		if text[0] == '"' { // the file's text as a JSON string (the page's): positions are the file's
+			var str string
+			if err := json.Unmarshal(text, &str); err != nil {
+				return runner.Job{}, &engine.ConfigError{Err: fmt.Errorf("model_config: %w", err)}
+			}
+			text = []byte(str)
+		}
+		m, err := model.ParseHFConfig("model_config", text, "")
 		if err != nil {
 			return runner.Job{}, &engine.ConfigError{Err: err}
 		}

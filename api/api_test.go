@@ -568,3 +568,56 @@ func TestSimulate_ModelConfigEstimate(t *testing.T) {
 		t.Errorf("MoE: %d %s", rec.Code, rec.Body)
 	}
 }
+
+// POST /api/profile says which set a run would use and which TP degrees
+// fit, without simulating: Llama 3.1 70B on one H100 is the estimate, its
+// TP 1 refused by the memory planner with the degree it fits at; FP8
+// weights on the A100 are refused by name; a config.json sent as text
+// gives its own line and column.
+func TestProfileChoice(t *testing.T) {
+	h := api.NewHandler(api.Options{})
+	post := func(body string) (*httptest.ResponseRecorder, api.ProfileChoice) {
+		r := httptest.NewRequest("POST", "/api/profile", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		rec := serve(t, h, r)
+		checkSpec(t, "POST", "/api/profile", rec)
+		var res api.ProfileChoice
+		json.Unmarshal(rec.Body.Bytes(), &res)
+		return rec, res
+	}
+	rec, res := post(`{"preset": "seed", "config": {"replica": {"model_name": "meta-llama/Llama-3.1-70B", "device": "h100"}}}`)
+	if rec.Code != 200 || res.Profile.Kind != "estimated" || !strings.Contains(res.Profile.Choice, "no measured profile set for meta-llama/Llama-3.1-70B on h100") ||
+		!strings.Contains(res.Profile.Provenance, "**Status: ESTIMATED.**") {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	var fits, why []string
+	for _, f := range res.TensorParallel {
+		if f.Why == "" {
+			fits = append(fits, fmt.Sprint(f.Size))
+		} else {
+			why = append(why, fmt.Sprintf("%d: %s", f.Size, f.Why))
+		}
+	}
+	if strings.Join(fits, ",") != "2,4,8" || fmt.Sprint(res.Profile.TensorParallelSizes) != "[2 4 8]" || len(why) != 1 ||
+		!strings.Contains(why[0], "1: memory planner: meta-llama/Llama-3.1-70B does not fit on h100") || !strings.Contains(why[0], "it fits at tensor_parallel_size 2") {
+		t.Errorf("fits %v, refused %v", fits, why)
+	}
+	// The measured pair: its set, its one TP.
+	rec, res = post(`{"preset": "seed", "config": {"replica": {"device": "h200"}}}`)
+	if rec.Code != 200 || res.Profile.Name != "h200/qwen3-0.6b" || !res.Profile.EngineTiming || len(res.TensorParallel) != 1 || res.TensorParallel[0].Why != "" {
+		t.Errorf("h200: %d %+v", rec.Code, res)
+	}
+	rec, _ = post(`{"preset": "seed", "config": {"replica": {"model_name": "Qwen/Qwen3-8B", "device": "a100", "weight_dtype": "fp8"}}}`)
+	if rec.Code/100 != 4 || !strings.Contains(rec.Body.String(), "weight_dtype fp8 on a100") {
+		t.Errorf("fp8 on the A100: %d %s", rec.Code, rec.Body)
+	}
+	rec, res = post(`{"preset": "seed", "config": {"replica": {"model_name": "Qwen/Qwen3-8B", "device": "h100", "weight_dtype": "fp8", "kv_cache_dtype": "fp8"}}}`)
+	if rec.Code != 200 || res.Profile.WeightDtype != "fp8" || res.Profile.KVCacheDtype != "fp8" || !strings.Contains(res.Profile.Summary, "no FP8 measurement") {
+		t.Errorf("fp8 on the H100: %d %s", rec.Code, rec.Body)
+	}
+	text, _ := json.Marshal("{\n  \"model_type\": \"llama\",\n  \"num_experts\": 8\n}")
+	rec, _ = post(`{"preset": "seed", "model_config": ` + string(text) + `}`)
+	if rec.Code/100 != 4 || !strings.Contains(rec.Body.String(), `model_config:3:3: \"num_experts\": mixture-of-experts`) {
+		t.Errorf("config.json as text: %d %s", rec.Code, rec.Body)
+	}
+}

@@ -75,6 +75,45 @@ type ReplicaConfig struct {
 	// GPU is a device outside the catalogue by its numbers; its name is
 	// device.
 	GPU *model.GPU `json:"gpu,omitempty"`
+	// WeightDtype is the dtype of the layers' weights and of the GEMMs'
+	// input activations: "" or "bf16" (the default), or "fp8" (W8A8: GEMMs
+	// at the GPU's dense FP8 rate, one byte per weight). Only the roofline
+	// estimate models fp8; a profile set's times are its own dtype's.
+	WeightDtype string `json:"weight_dtype,omitempty"`
+	// KVCacheDtype is the KV cache's dtype: "" or "bf16", or "fp8" (one
+	// byte per element: the memory planner's KV capacity and the
+	// estimate's attention bytes).
+	KVCacheDtype string `json:"kv_cache_dtype,omitempty"`
+}
+
+// The dtypes of replica.weight_dtype and replica.kv_cache_dtype.
+const (
+	DtypeBF16 = "bf16"
+	DtypeFP8  = "fp8"
+)
+
+// Dtype is a dtype setting with its default: "" is DtypeBF16.
+func Dtype(s string) string {
+	if s == "" {
+		return DtypeBF16
+	}
+	return s
+}
+
+// clip16 shortens a bad value for a message.
+func clip16(s string) string {
+	if len(s) > 16 {
+		return s[:16] + "…"
+	}
+	return s
+}
+
+// dtypeBytes is the bytes per element of a dtype setting.
+func dtypeBytes(s string) int64 {
+	if Dtype(s) == DtypeFP8 {
+		return 1
+	}
+	return 2
 }
 
 // ModelShape is the replica's model: model_spec when given (named
@@ -347,6 +386,11 @@ func (c Config) Validate() error {
 			bad("replica.num_pipeline_stages: %d must divide num_layers %d", pp, m.NumLayers)
 		}
 	}
+	for _, d := range []struct{ key, v string }{{"weight_dtype", c.Replica.WeightDtype}, {"kv_cache_dtype", c.Replica.KVCacheDtype}} {
+		if d.v != "" && d.v != DtypeBF16 && d.v != DtypeFP8 {
+			bad("replica.%s: unknown %q (valid: bf16, fp8)", d.key, clip16(d.v))
+		}
+	}
 	if f := c.Replica.MemoryMarginFraction; !(f >= 0 && f < 1) {
 		bad("replica.memory_margin_fraction: must be in [0, 1), got %v", f)
 	}
@@ -520,11 +564,11 @@ func (c Config) resolve(hint bool) (Resolved, error) {
 	}
 	r.ParamsPerLayer = e*hd*(q+2*kv) + e*hd*q + k*e*f/tp
 	r.LayersPerStage = m.NumLayers / int(pp)
-	r.ParamBytes = 2 * r.ParamsPerLayer * int64(r.LayersPerStage)
+	r.ParamBytes = dtypeBytes(c.Replica.WeightDtype) * r.ParamsPerLayer * int64(r.LayersPerStage)
 	// [quirk kept] Vidur counts every layer's KV per request even under PP and
 	// then multiplies the slots by PP; the two cancel to first order.
 	maxTok := int64(c.Workload.MaxTokens)
-	r.KVBytesPerRequest = 2 * 2 * hd * kv * maxTok * int64(m.NumLayers)
+	r.KVBytesPerRequest = 2 * dtypeBytes(c.Replica.KVCacheDtype) * hd * kv * maxTok * int64(m.NumLayers)
 	// [quirk kept] total_memory_gb is treated as GiB.
 	r.AvailableBytes = int64(dev.TotalMemoryGB * (1 << 30) * (1 - c.Replica.MemoryMarginFraction))
 	mem := (r.AvailableBytes - r.ParamBytes) / r.KVBytesPerRequest

@@ -503,6 +503,12 @@ func profileMatches(cfg Config, set *predict.Set) error {
 		return &ConfigError{fmt.Errorf("profile set %s was made for device %s, but replica_config_device is %s: set replica_config_device to %s (and replica_config_network_device to one of its nodes, e.g. %s)",
 			set.Origin, set.Meta.Device, cfg.Replica.Device, set.Meta.Device, set.Meta.NetworkDevice)}
 	}
+	for _, d := range []struct{ key, set, cfg string }{{"weight_dtype", set.Meta.WeightDtype, cfg.Replica.WeightDtype}, {"kv_cache_dtype", set.Meta.KVCacheDtype, cfg.Replica.KVCacheDtype}} {
+		if Dtype(d.set) != Dtype(d.cfg) {
+			return &ConfigError{fmt.Errorf("profile set %s holds %s times (%s), but replica.%s is %s: only the roofline estimate models another dtype (predictor.profile estimate, or no profile named)",
+				set.Origin, Dtype(d.set), d.key, d.key, Dtype(d.cfg))}
+		}
+	}
 	return nil
 }
 

@@ -53,10 +53,17 @@ func gpuFlags(fs *cliFlags) *gpuNumbers {
 	fs.Float64Var(g.memory, "gpu_memory_gb", 0, "a GPU by its numbers (with --device NAME; a catalogue GPU's other numbers are kept): memory in GB")
 	fs.Float64Var(g.hbm, "gpu_hbm_gbps", 0, "GPU memory bandwidth in GB/s")
 	fs.Float64Var(g.bf16, "gpu_bf16_tflops", 0, "GPU dense BF16 tensor rate in TFLOP/s")
-	fs.Float64Var(g.fp8, "gpu_fp8_tflops", 0, "GPU dense FP8 tensor rate in TFLOP/s (0: none; not used by the estimate yet)")
+	fs.Float64Var(g.fp8, "gpu_fp8_tflops", 0, "GPU dense FP8 tensor rate in TFLOP/s (0: none; --weight_dtype fp8 runs its GEMMs at it)")
 	fs.Float64Var(g.nvlink, "gpu_nvlink_gbps", 0, "GPU NVLink bandwidth in GB/s, both directions (0: none, PCIe is used)")
 	fs.Float64Var(g.pcie, "gpu_pcie_gbps", 0, "GPU PCIe bandwidth in GB/s, both directions")
 	return g
+}
+
+// dtypeFlags are the roofline estimate's dtypes (replica.weight_dtype,
+// replica.kv_cache_dtype).
+func dtypeFlags(fs *cliFlags, r *engine.ReplicaConfig) {
+	fs.StringVar(&r.WeightDtype, "weight_dtype", r.WeightDtype, "weights and GEMM inputs: bf16 (default) or fp8 (W8A8 at the GPU's dense FP8 rate, one byte per weight; the roofline estimate only, not validated against FP8 measurements)")
+	fs.StringVar(&r.KVCacheDtype, "kv_cache_dtype", r.KVCacheDtype, "KV cache: bf16 (default) or fp8 (one byte per element: more KV blocks, fewer attention bytes; the roofline estimate only)")
 }
 
 // apply puts a GPU given by numbers into replica.gpu, named --device and
@@ -126,6 +133,7 @@ func cmdEstimate(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.Replica.Model, "model", cfg.Replica.Model, "model: a catalogue `NAME` (servesim models) or a config.json path")
 	fs.StringVar(&cfg.Replica.Device, "device", cfg.Replica.Device, "GPU: a catalogue `NAME` (servesim gpus) or the name of one given by --gpu_*")
 	gpu := gpuFlags(fs)
+	dtypeFlags(fs, &cfg.Replica)
 	fs.IntVar(&cfg.Workload.MaxTokens, "max_tokens", cfg.Workload.MaxTokens, "longest context the tables cover")
 	fs.IntVar(&cfg.Scheduler.BatchSizeCap, "batch_cap", cfg.Scheduler.BatchSizeCap, "largest decode batch the tables cover")
 	out := fs.String("out", "", "output `DIR` (created)")
@@ -146,6 +154,9 @@ func cmdEstimate(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, exitInput, err)
 	}
 	if err := gpu.apply(fs, &cfg); err != nil {
+		return fail(stderr, exitUsage, err)
+	}
+	if err := cfg.Validate(); err != nil {
 		return fail(stderr, exitUsage, err)
 	}
 	set, err := runner.Estimate(&cfg)

@@ -123,6 +123,7 @@ func simulateFlags(c *engine.Config) (*cliFlags, *simFlags) {
 	fs.StringVar(&r.Model, "replica_config_model_name", r.Model, "model: a catalogue `NAME` (servesim models) or the path of a Hugging Face config.json (dense decoders); a model or device without --profile uses the embedded set for the pair, else the roofline estimate")
 	fs.short("model", "replica_config_model_name")
 	o.gpu = gpuFlags(fs)
+	dtypeFlags(fs, &c.Replica)
 	fs.Float64Var(&r.MemoryMarginFraction, "replica_config_memory_margin_fraction", r.MemoryMarginFraction, "GPU memory kept free")
 	fs.BoolVar(&r.CompatHeadDim64, "compat_head_dim_64", r.CompatHeadDim64, "reproduce Vidur's head_dim = embedding_dim/num_q_heads (64 for Qwen3) in the memory planner")
 

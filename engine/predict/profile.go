@@ -33,6 +33,11 @@ type Meta struct {
 	// Choice says why the set was used when it was chosen for the run's
 	// model and device rather than named (a run's, not a profile.json's).
 	Choice string `json:"choice,omitempty"`
+	// WeightDtype and KVCacheDtype are the dtypes the set's times are for
+	// (replica.weight_dtype, replica.kv_cache_dtype): "" is bf16, what
+	// every measured set was timed at.
+	WeightDtype  string `json:"weight_dtype,omitempty"`
+	KVCacheDtype string `json:"kv_cache_dtype,omitempty"`
 }
 
 // Set is a profile set: a folder holding mlp.csv, attention.csv, optional

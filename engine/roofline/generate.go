@@ -76,6 +76,23 @@ type Spec struct {
 	// MaxTokens bounds the context and prompt lengths (the run's
 	// workload.max_tokens); MaxBatch the decode batch (its batch cap).
 	MaxTokens, MaxBatch int
+	// FP8 estimates W8A8 FP8 GEMMs (replica.weight_dtype fp8), FP8KV an
+	// FP8 KV cache (replica.kv_cache_dtype fp8); see Shard.
+	FP8, FP8KV bool
+}
+
+// shard is the spec's model on one rank of tp.
+func (s Spec) shard(tp int) Shard { return Shard{M: s.Model, TP: tp, FP8: s.FP8, FP8KV: s.FP8KV} }
+
+// dtypes names the spec's dtypes as the config does ("" for BF16).
+func (s Spec) dtypes() (weights, kv string) {
+	if s.FP8 {
+		weights = "fp8"
+	}
+	if s.FP8KV {
+		kv = "fp8"
+	}
+	return weights, kv
 }
 
 // Node names the network node of an estimate: the GPUs' links as the
@@ -119,6 +136,9 @@ func GenerateWith(s Spec, modelSource string, f Fitted) (*predict.Set, error) {
 	if err := s.GPU.Validate(); err != nil {
 		return nil, err
 	}
+	if s.FP8 && !(s.GPU.FP8TFLOPS > 0) {
+		return nil, fmt.Errorf("roofline: weight_dtype fp8 on %s (%s): it has no FP8 tensor cores (fp8_tflops 0); use bf16, or a GPU with an FP8 rate", s.GPU.Name, s.GPU.Description)
+	}
 	if s.MaxTokens < 1 || s.MaxBatch < 1 || s.MaxTokens > 1<<24 || s.MaxBatch > 1<<20 {
 		return nil, fmt.Errorf("roofline: max tokens %d and max batch %d must be in [1, 2^24] and [1, 2^20]", s.MaxTokens, s.MaxBatch)
 	}
@@ -131,6 +151,13 @@ func GenerateWith(s Spec, modelSource string, f Fitted) (*predict.Set, error) {
 	}
 	node := Node(s.GPU)
 	name := "estimate:" + s.GPU.Name + "/" + m.Name
+	wd, kd := s.dtypes()
+	if wd != "" {
+		name += "+w" + wd
+	}
+	if kd != "" {
+		name += "+kv" + kd
+	}
 	fsys := fstest.MapFS{
 		"mlp.csv":                     {Data: mlpCSV(m, s, tps, f.Coeffs)},
 		"attention.csv":               {Data: attentionCSV(m, s, tps, f.Coeffs)},
@@ -138,16 +165,32 @@ func GenerateWith(s Spec, modelSource string, f Fitted) (*predict.Set, error) {
 		node.Name + "/send_recv.csv":  {Data: networkCSV("send_recv", s.GPU, f.Network.SendRecv, m.EmbeddingDim, nil)},
 	}
 	meta := predict.Meta{Name: name, Model: m.Name, Device: s.GPU.Name, NetworkDevice: node.Name, Kind: KindEstimated,
-		Summary: summary(f)}
+		Summary: summary(f, s), WeightDtype: wd, KVCacheDtype: kd}
 	set := predict.NewGenerated(fsys, name, meta, provenance(s, modelSource, f, tps, node))
 	set.Network = fsys
 	return set, nil
 }
 
-func summary(f Fitted) string {
+func summary(f Fitted, s Spec) string {
 	e := f.Errors
+	fp8 := ""
+	if s.FP8 || s.FP8KV {
+		fp8 = "; FP8 (" + fp8What(s) + ") is the same roofline at the FP8 rate and bytes, with no FP8 measurement to validate it against"
+	}
 	return fmt.Sprintf("ESTIMATED, not measured (roofline x efficiencies fitted on %d measured kernel times of 4 GPUs): held-out |error| median / P90 per op %s leaving a model out, %s leaving a GPU out; a layer's MLP-side time %s and %s; attention fitted on the H200 alone (long contexts held out: %s)",
-		f.Samples, pair(e["ops_leave_one_model_out"]), pair(e["ops_leave_one_gpu_out"]), pair(e["layer_leave_one_model_out"]), pair(e["layer_leave_one_gpu_out"]), pair(e["attention_long_context"]))
+		f.Samples, pair(e["ops_leave_one_model_out"]), pair(e["ops_leave_one_gpu_out"]), pair(e["layer_leave_one_model_out"]), pair(e["layer_leave_one_gpu_out"]), pair(e["attention_long_context"])) + fp8
+}
+
+// fp8What names what a spec runs in FP8.
+func fp8What(s Spec) string {
+	var w []string
+	if s.FP8 {
+		w = append(w, "weights and GEMM inputs")
+	}
+	if s.FP8KV {
+		w = append(w, "KV cache")
+	}
+	return strings.Join(w, ", ")
 }
 
 func pair(e Errors) string { return fmt.Sprintf("%.1f%% / %.1f%%", 100*e.MedianAbs, 100*e.P90Abs) }
@@ -183,6 +226,13 @@ func keyGrid(hi int) []int {
 	return g
 }
 
+func dt(d string) string {
+	if d == "" {
+		return "bf16"
+	}
+	return d
+}
+
 func f6(v float64) string { return strconv.FormatFloat(v, 'g', 7, 64) }
 
 func mlpCSV(m model.Model, s Spec, tps []int, k Coeffs) []byte {
@@ -198,7 +248,7 @@ func mlpCSV(m model.Model, s Spec, tps []int, k Coeffs) []byte {
 	}
 	hi := batchTokens(s)
 	for _, tp := range tps {
-		sh := Shard{M: m, TP: tp}
+		sh := s.shard(tp)
 		for _, n := range tokenGrid(hi) {
 			for _, op := range MLPOps {
 				b.WriteString(f6(k[op.Class].Time(sh.MLPWork(op.Name, float64(n)), s.GPU)) + ",")
@@ -239,7 +289,7 @@ func attentionCSV(m model.Model, s Spec, tps []int, k Coeffs) []byte {
 		}
 	}
 	for _, tp := range tps {
-		sh := Shard{M: m, TP: tp}
+		sh := s.shard(tp)
 		row := func(save, prefill, decode string, bs, c, kv int, isPrefill string) {
 			fmt.Fprintf(&b, "%s,%s,%s,%d,%d,%d,%d,%d,%d,%d,%d,%s,ROOFLINE_ESTIMATE\n", save, prefill, decode,
 				m.EmbeddingDim, m.NumQHeads, m.NumKVHeads, m.HeadDim, tp, bs, c, kv, isPrefill)
@@ -299,6 +349,12 @@ func provenance(s Spec, modelSource string, f Fitted, tps []int, node model.Node
 		m.Name, m.NumLayers, m.EmbeddingDim, m.NumQHeads, m.NumKVHeads, m.HeadDim, m.MLPHiddenDim, m.VocabSize, modelSource)
 	fmt.Fprintf(&b, "- GPU: %s (%s): %g GB, %g GB/s memory, %g TFLOP/s dense BF16, NVLink %g GB/s, PCIe %g GB/s; source: %s\n",
 		g.Name, g.Description, g.MemoryGB, g.HBMGBps, g.BF16TFLOPS, g.NVLinkGBps, g.PCIeGBps, g.Source)
+	wd, kd := s.dtypes()
+	fmt.Fprintf(&b, "- dtypes: weights and GEMM inputs %s, KV cache %s", dt(wd), dt(kd))
+	if s.FP8 {
+		fmt.Fprintf(&b, "; FP8 GEMMs at %g TFLOP/s dense FP8 (the GPU's number), one byte per weight and input, BF16 outputs; the LM head stays BF16", g.FP8TFLOPS)
+	}
+	b.WriteString("\n")
 	fmt.Fprintf(&b, "- tensor-parallel degrees: %v; network node %s (%d GPUs), collectives priced from the link bandwidth\n\n", tps, node.Name, node.DevicesPerNode)
 	b.WriteString("Each kernel: time = floor + max(FLOPs / (peak x compute efficiency), bytes / (bandwidth x memory efficiency)),\n")
 	fmt.Fprintf(&b, "coefficients fitted on %d measured kernel times (GPUs %s; models %s):\n\n", f.Samples, strings.Join(f.GPUs, ", "), strings.Join(f.Models, ", "))
@@ -318,7 +374,13 @@ func provenance(s Spec, modelSource string, f Fitted, tps []int, node model.Node
 	for _, k := range keys {
 		fmt.Fprintf(&b, "- %s: %s\n", f.Errors[k].Protocol, pair(f.Errors[k]))
 	}
-	b.WriteString("\nNot modelled: host (CPU) time, CUDA-graph padding, kernel choices of a particular engine, FP8 weights\n")
-	b.WriteString("(BF16 only), and the attention kernels of any GPU but the H200 the attention coefficients were fitted on.\n")
+	b.WriteString("\nNot modelled: host (CPU) time, CUDA-graph padding, kernel choices of a particular engine, and the attention\n")
+	b.WriteString("kernels of any GPU but the H200 the attention coefficients were fitted on.\n")
+	if s.FP8 || s.FP8KV {
+		b.WriteString("\n**FP8 is not validated.** The FP8 times (" + fp8What(s) + ") are the same roofline with the GPU's dense FP8 rate\n")
+		b.WriteString("and one byte per FP8 element, corrected by the efficiencies fitted on BF16 kernels; servesim holds no FP8\n")
+		b.WriteString("measurement to check them against. Not modelled: the activation-quantization and scale kernels, FP8 attention\n")
+		b.WriteString("arithmetic (an FP8 KV cache is dequantized, its FLOPs at the BF16 rate).\n")
+	}
 	return b.String()
 }

@@ -40,9 +40,20 @@ const (
 var Classes = []Class{GEMM, Norm, Rope, Act, Add, Emb, KVSave, AttnPrefill, AttnDecode}
 
 // Work is what one kernel call does: floating-point operations and bytes
-// moved to or from device memory (each tensor read or written once).
+// moved to or from device memory (each tensor read or written once). FP8
+// says the FLOPs run on the FP8 tensor cores (an FP8 GEMM), at the GPU's
+// dense FP8 rate instead of its BF16 rate.
 type Work struct {
 	FLOPs, Bytes float64
+	FP8          bool
+}
+
+// peak is the dense tensor rate w's FLOPs run at, in FLOP/s.
+func (w Work) peak(g model.GPU) float64 {
+	if w.FP8 {
+		return g.FP8TFLOPS * 1e12
+	}
+	return g.BF16TFLOPS * 1e12
 }
 
 // Coeff is a class's fitted correction: time = FloorUs + max(FLOPs /
@@ -74,12 +85,12 @@ func (c Coeffs) Validate() error {
 // Ideal is the roofline time in ms of w on g: the larger of compute and
 // memory time at the datasheet rates.
 func Ideal(w Work, g model.GPU) float64 {
-	return math.Max(w.FLOPs/(g.BF16TFLOPS*1e12), w.Bytes/(g.HBMGBps*1e9)) * 1e3
+	return math.Max(w.FLOPs/w.peak(g), w.Bytes/(g.HBMGBps*1e9)) * 1e3
 }
 
 // Time is the estimated time in ms of w on g.
 func (k Coeff) Time(w Work, g model.GPU) float64 {
-	c := w.FLOPs / (g.BF16TFLOPS * 1e12 * k.Compute)
+	c := w.FLOPs / (w.peak(g) * k.Compute)
 	m := w.Bytes / (g.HBMGBps * 1e9 * k.Memory)
 	return k.FloorUs*1e-3 + math.Max(c, m)*1e3
 }
@@ -97,12 +108,30 @@ var MLPOps = []Op{{"input_layernorm", Norm}, {"attn_pre_proj", GEMM}, {"attn_rop
 	{"attn_post_proj", GEMM}, {"post_attention_layernorm", Norm}, {"mlp_up_proj", GEMM}, {"mlp_act", Act},
 	{"mlp_down_proj", GEMM}, {"add", Add}, {"emb", Emb}, {"lm_head", GEMM}}
 
-const bf16 = 2 // bytes per weight and activation
+const (
+	bf16 = 2 // bytes per BF16 weight, activation or KV element
+	fp8  = 1 // bytes per FP8 one
+)
 
-// Shard is a model as one tensor-parallel rank holds it.
+// Shard is a model as one tensor-parallel rank holds it. FP8 makes the
+// layers' GEMMs W8A8 FP8 (vLLM's fp8 quantization: weights and input
+// activations one byte, the output BF16, the FLOPs at the FP8 rate; the LM
+// head stays BF16, as vLLM leaves it unquantized); FP8KV stores the KV
+// cache at one byte per element (attention reads it so; its FLOPs stay
+// BF16, the kernel dequantizes). Everything else is BF16.
 type Shard struct {
-	M  model.Model
-	TP int
+	M     model.Model
+	TP    int
+	FP8   bool
+	FP8KV bool
+}
+
+// kvBytes is the bytes per KV-cache element.
+func (s Shard) kvBytes() float64 {
+	if s.FP8KV {
+		return fp8
+	}
+	return bf16
 }
 
 func (s Shard) qHeads() float64 { return float64(s.M.NumQHeads / s.TP) }
@@ -112,6 +141,15 @@ func (s Shard) kvHeads() float64 { return float64((s.M.NumKVHeads + s.TP - 1) / 
 
 func gemm(n, k, nOut float64) Work {
 	return Work{FLOPs: 2 * n * k * nOut, Bytes: bf16 * (k*nOut + n*k + n*nOut)}
+}
+
+// layerGEMM is a layer's projection: gemm, or its FP8 form when the shard
+// is FP8 (weights k x nOut and inputs n x k one byte each, the output BF16).
+func (s Shard) layerGEMM(n, k, nOut float64) Work {
+	if !s.FP8 {
+		return gemm(n, k, nOut)
+	}
+	return Work{FLOPs: 2 * n * k * nOut, Bytes: fp8*(k*nOut+n*k) + bf16*n*nOut, FP8: true}
 }
 
 // MLPWork is the work of operator op on n tokens. Variants of what the
@@ -129,18 +167,18 @@ func (s Shard) MLPWork(op string, n float64) Work {
 	case "input_layernorm", "post_attention_layernorm":
 		return Work{FLOPs: 4 * n * e, Bytes: bf16 * (2*n*e + e)}
 	case "attn_pre_proj":
-		return gemm(n, e, (q+2*kv)*hd)
+		return s.layerGEMM(n, e, (q+2*kv)*hd)
 	case "attn_rope":
 		rot := (q + kv) * hd * m.PartialRotaryFactor
 		return Work{FLOPs: 3 * n * rot, Bytes: bf16 * 2 * n * rot}
 	case "attn_post_proj":
-		return gemm(n, q*hd, e)
+		return s.layerGEMM(n, q*hd, e)
 	case "mlp_up_proj":
-		return gemm(n, e, gated*f/tp)
+		return s.layerGEMM(n, e, gated*f/tp)
 	case "mlp_act":
 		return Work{FLOPs: 4 * n * f / tp, Bytes: bf16 * (gated + 1) * n * f / tp}
 	case "mlp_down_proj":
-		return gemm(n, f/tp, e)
+		return s.layerGEMM(n, f/tp, e)
 	case "add":
 		return Work{FLOPs: n * e, Bytes: bf16 * 3 * n * e}
 	case "emb":
@@ -159,10 +197,10 @@ func (s Shard) FusedAddNorm(n float64) Work {
 }
 
 // KVSaveWork is the work of writing n tokens' keys and values into the
-// cache (read once, written once).
+// cache (read once as BF16, written once at the cache's dtype).
 func (s Shard) KVSaveWork(n float64) Work {
-	b := bf16 * 2 * n * s.kvHeads() * float64(s.M.HeadDim)
-	return Work{Bytes: 2 * b}
+	elems := 2 * n * s.kvHeads() * float64(s.M.HeadDim)
+	return Work{Bytes: (bf16 + s.kvBytes()) * elems}
 }
 
 // DecodeWork is the attention of b sequences of one query token each over
@@ -171,7 +209,7 @@ func (s Shard) KVSaveWork(n float64) Work {
 func (s Shard) DecodeWork(b, k float64) Work {
 	hd := float64(s.M.HeadDim)
 	q, kv := s.qHeads(), s.kvHeads()
-	return Work{FLOPs: 4 * b * k * q * hd, Bytes: bf16 * (2*b*k*kv*hd + 2*b*q*hd)}
+	return Work{FLOPs: 4 * b * k * q * hd, Bytes: s.kvBytes()*2*b*k*kv*hd + bf16*2*b*q*hd}
 }
 
 // PrefillWork is the causal attention of a chunk of c tokens over k cached
@@ -180,5 +218,5 @@ func (s Shard) PrefillWork(c, k float64) Work {
 	hd := float64(s.M.HeadDim)
 	q, kv := s.qHeads(), s.kvHeads()
 	pairs := c * (k + (c+1)/2)
-	return Work{FLOPs: 4 * pairs * q * hd, Bytes: bf16 * (2*(k+c)*kv*hd + 2*c*q*hd)}
+	return Work{FLOPs: 4 * pairs * q * hd, Bytes: s.kvBytes()*2*(k+c)*kv*hd + bf16*2*c*q*hd}
 }

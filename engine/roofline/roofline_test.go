@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io/fs"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/servesim/servesim/engine/model"
@@ -157,5 +158,111 @@ func TestGenerate(t *testing.T) {
 	}
 	if _, err := Generate(Spec{Model: m, GPU: model.GPU{Name: "x"}, MaxTokens: 1, MaxBatch: 1}, ""); err == nil {
 		t.Error("a GPU without numbers was accepted")
+	}
+}
+
+// FP8 by hand: a W8A8 GEMM reads one byte per weight and input and writes
+// BF16, at the GPU's dense FP8 rate; an FP8 KV cache halves the KV bytes
+// of attention and of the cache write. No FP8 measurement exists to
+// validate these: the cases check the arithmetic only.
+func TestWork_FP8HandComputed(t *testing.T) {
+	m := lookup(t, "meta-llama/Llama-2-7b-hf")
+	q := lookup(t, "Qwen/Qwen3-0.6B")
+	w8 := Shard{M: m, TP: 1, FP8: true}
+	kv8 := Shard{M: q, TP: 1, FP8KV: true}
+	h100 := gpu(t, "h100") // 3,350 GB/s, 989 BF16 / 1,979 FP8 TFLOP/s dense
+	cases := []struct {
+		name        string
+		w           Work
+		flops, byts float64
+		fp8         bool
+		idealMs     float64
+	}{
+		// QKV of one token: 4096 x 12288 weights at 1 B, the input 4096 at
+		// 1 B, the output 12288 at 2 B = 50,360,320 B; memory-bound:
+		// 50,360,320 / 3,350 GB/s = 0.015032931 ms (BF16: 100,696,064 B).
+		{"pre_proj n=1 fp8", w8.MLPWork("attn_pre_proj", 1), 100663296, 4096*12288 + 4096 + 2*12288, true, 50360320 / 3350e9 * 1e3},
+		// At 4096 tokens: 412,316,860,416 FLOPs / 1,979 T = 0.208346 ms
+		// (BF16 on this GPU: / 989 T = 0.416903 ms); bytes 4096 x 12288 +
+		// 4096 x 4096 + 2 x 4096 x 12288 = 167,772,160 B, 0.050081 ms.
+		{"pre_proj n=4096 fp8", w8.MLPWork("attn_pre_proj", 4096), 412316860416, 167772160, true, 412316860416 / 1979e12 * 1e3},
+		// Down projection of 8 tokens: 11008 x 4096 weights at 1 B, 8 x
+		// 11008 inputs at 1 B, 8 x 4096 outputs at 2 B.
+		{"down n=8 fp8", w8.MLPWork("mlp_down_proj", 8), 2 * 8 * 11008 * 4096, 11008*4096 + 8*11008 + 2*8*4096, true, (11008*4096 + 8*11008 + 2*8*4096) / 3350e9 * 1e3},
+		// The LM head stays BF16 (vLLM does not quantize it).
+		{"lm_head n=1 fp8 model", w8.MLPWork("lm_head", 1), 2 * 4096 * 32768, 2 * (4096*32768 + 4096 + 32768), false, 2 * (4096*32768 + 4096 + 32768) / 3350e9 * 1e3},
+		// Elementwise kernels are unchanged: SiLU*mul still BF16.
+		{"act n=8 fp8 model", w8.MLPWork("mlp_act", 8), 4 * 8 * 11008, 2 * 3 * 8 * 11008, false, 2 * 3 * 8 * 11008 / 3350e9 * 1e3},
+		// Decode over 1024 keys with an FP8 cache: K and V 2 x 1024 x 8 x
+		// 128 at 1 B = 2,097,152 B, q and out 2 x 16 x 128 at 2 B = 8,192 B:
+		// 2,105,344 B (BF16 cache: 4,202,496 B); FLOPs unchanged.
+		{"decode 1x1024 kv fp8", kv8.DecodeWork(1, 1024), 8388608, 2105344, false, 2105344 / 3350e9 * 1e3},
+		// Prefill 4 tokens, nothing cached: K, V 2 x 4 x 8 x 128 at 1 B, q,
+		// out 2 x 4 x 16 x 128 at 2 B.
+		{"prefill 4 kv fp8", kv8.PrefillWork(4, 0), 81920, 2*4*8*128 + 2*2*4*16*128, false, (2*4*8*128 + 2*2*4*16*128) / 3350e9 * 1e3},
+		// KV write of 16 tokens: 2 x 16 x 8 x 128 values read at 2 B and
+		// written at 1 B: 12,288 B (BF16: 16,384 B).
+		{"kv save 16 kv fp8", kv8.KVSaveWork(16), 0, 3 * 2 * 16 * 8 * 128, false, 3 * 2 * 16 * 8 * 128 / 3350e9 * 1e3},
+	}
+	for _, c := range cases {
+		if c.w.FLOPs != c.flops || c.w.Bytes != c.byts || c.w.FP8 != c.fp8 {
+			t.Errorf("%s: work %+v, want FLOPs %v bytes %v fp8 %v", c.name, c.w, c.flops, c.byts, c.fp8)
+		}
+		if got := Ideal(c.w, h100); math.Abs(got/c.idealMs-1) > 1e-12 {
+			t.Errorf("%s: ideal %v ms, want %v", c.name, got, c.idealMs)
+		}
+	}
+	// A compute-bound FP8 GEMM takes half the BF16 one's corrected time on
+	// a GPU whose FP8 rate is twice its BF16 rate (floor aside).
+	k := Coeff{Compute: 0.5, Memory: 0.8, FloorUs: 0}
+	g := model.GPU{Name: "x", MemoryGB: 80, HBMGBps: 1000, BF16TFLOPS: 500, FP8TFLOPS: 1000}
+	bf := k.Time(Work{FLOPs: 1e12}, g)
+	f8 := k.Time(Work{FLOPs: 1e12, FP8: true}, g)
+	if math.Abs(bf-4) > 1e-12 || math.Abs(f8-2) > 1e-12 {
+		t.Errorf("1 TFLOP at efficiency 0.5: BF16 %v ms (want 4), FP8 %v ms (want 2)", bf, f8)
+	}
+}
+
+// FP8 weights are refused by name on a GPU without FP8 tensor cores; the
+// generated set records its dtypes and says FP8 is not validated.
+func TestGenerate_FP8(t *testing.T) {
+	m := lookup(t, "meta-llama/Llama-3.1-8B")
+	_, err := Generate(Spec{Model: m, GPU: gpu(t, "a100"), MaxTokens: 4096, MaxBatch: 128, FP8: true}, "test")
+	if err == nil || !strings.Contains(err.Error(), "weight_dtype fp8 on a100") || !strings.Contains(err.Error(), "no FP8 tensor cores") {
+		t.Errorf("fp8 on the A100: %v", err)
+	}
+	// An FP8 KV cache needs no FP8 tensor cores (it is storage).
+	if _, err := Generate(Spec{Model: m, GPU: gpu(t, "a100"), MaxTokens: 4096, MaxBatch: 128, FP8KV: true}, "test"); err != nil {
+		t.Errorf("fp8 KV on the A100: %v", err)
+	}
+	g := gpu(t, "h100")
+	set, err := Generate(Spec{Model: m, GPU: g, MaxTokens: 4096, MaxBatch: 128, FP8: true, FP8KV: true}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set.Meta.WeightDtype != "fp8" || set.Meta.KVCacheDtype != "fp8" || !strings.Contains(set.Meta.Summary, "no FP8 measurement to validate") ||
+		!strings.Contains(set.Provenance, "**FP8 is not validated.**") {
+		t.Errorf("meta %+v; provenance:\n%s", set.Meta, set.Provenance)
+	}
+	bf, err := Generate(Spec{Model: m, GPU: g, MaxTokens: 4096, MaxBatch: 128}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bf.Meta.WeightDtype != "" || bf.Meta.Name == set.Meta.Name || strings.Contains(bf.Provenance, "FP8 is not validated") {
+		t.Errorf("bf16 meta %+v", bf.Meta)
+	}
+	// The FP8 set's pre_proj at 4096 tokens is its FP8 roofline time.
+	f, _ := Embedded()
+	p, err := predict.New(set, set.Network, predict.Options{Model: m, Node: Node(g), TP: 1, PP: 1, HeadDim: m.HeadDim, KVCachePredictionGranularity: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := p.Stage(p.KeyOf(predict.Batch{NumRequests: 1, Tokens: 4096, Prefills: []predict.Prefill{{Chunk: 4096}}, NewRequests: 1, LogitSeqs: 1}), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := f.Coeffs[GEMM].Time(Shard{M: m, TP: 1, FP8: true}.MLPWork("attn_pre_proj", 4096), g)
+	if math.Abs(st.PreProj/want-1) > 1e-6 {
+		t.Errorf("fp8 pre_proj at 4096 tokens: %v ms, want %v", st.PreProj, want)
 	}
 }

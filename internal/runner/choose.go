@@ -2,6 +2,7 @@ package runner
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/servesim/servesim/engine"
 	"github.com/servesim/servesim/engine/model"
@@ -46,14 +47,15 @@ func (c *Cache) chooseProfile(cfg *engine.Config, named bool) (*predict.Set, str
 	name := cfg.Predictor.Profile
 	def := engine.DefaultConfig()
 	auto := name == ProfileAuto || !named && name == def.Predictor.Profile &&
-		(cfg.Replica.Model != def.Replica.Model || cfg.Replica.Device != def.Replica.Device || cfg.Replica.ModelSpec != nil || cfg.Replica.GPU != nil)
+		(cfg.Replica.Model != def.Replica.Model || cfg.Replica.Device != def.Replica.Device || cfg.Replica.ModelSpec != nil || cfg.Replica.GPU != nil ||
+			engine.Dtype(cfg.Replica.WeightDtype) != engine.DtypeBF16 || engine.Dtype(cfg.Replica.KVCacheDtype) != engine.DtypeBF16)
 	switch {
 	case name == ProfileEstimate:
 		set, err := c.estimate(cfg)
 		return set, "", err
 	case auto:
 		if cfg.Replica.ModelSpec == nil && cfg.Replica.GPU == nil {
-			if set, err := c.pairSet(cfg.Replica.Model, cfg.Replica.Device); err != nil || set != nil {
+			if set, err := c.pairSet(cfg); err != nil || set != nil {
 				if set != nil {
 					cfg.Predictor.Profile = set.Meta.Name
 					return set, fmt.Sprintf("profile set %s (%s) chosen for %s on %s: the embedded set for that pair (predictor.profile %q names it; %q estimates instead)",
@@ -66,8 +68,8 @@ func (c *Cache) chooseProfile(cfg *engine.Config, named bool) (*predict.Set, str
 		if err != nil {
 			return nil, "", err
 		}
-		return set, fmt.Sprintf("no measured profile set for %s on %s: ESTIMATED by the roofline predictor (engine/roofline; validated error in the profile's summary), not measured",
-			cfg.Replica.Model, cfg.Replica.Device), nil
+		return set, fmt.Sprintf("no measured profile set for %s on %s%s: ESTIMATED by the roofline predictor (engine/roofline; validated error in the profile's summary), not measured",
+			cfg.Replica.Model, cfg.Replica.Device, dtypeNote(cfg)), nil
 	}
 	if c != nil {
 		set, err := c.ProfileSet(name)
@@ -90,16 +92,34 @@ func upper(s string) string {
 	return string(b)
 }
 
-// pairSet is the embedded set made for model on device, measured before
-// synthesized, then by name; nil if none.
-func (c *Cache) pairSet(modelName, device string) (*predict.Set, error) {
+// dtypeNote names the run's dtypes other than bf16 (" at fp8 weights and
+// activations, fp8 KV cache"), "" for bf16.
+func dtypeNote(cfg *engine.Config) string {
+	var w []string
+	if engine.Dtype(cfg.Replica.WeightDtype) != engine.DtypeBF16 {
+		w = append(w, cfg.Replica.WeightDtype+" weights and activations")
+	}
+	if engine.Dtype(cfg.Replica.KVCacheDtype) != engine.DtypeBF16 {
+		w = append(w, cfg.Replica.KVCacheDtype+" KV cache")
+	}
+	if len(w) == 0 {
+		return ""
+	}
+	return " at " + strings.Join(w, ", ")
+}
+
+// pairSet is the embedded set made for cfg's model on its device at its
+// dtypes, measured before synthesized, then by name; nil if none.
+func (c *Cache) pairSet(cfg *engine.Config) (*predict.Set, error) {
+	modelName, device := cfg.Replica.Model, cfg.Replica.Device
 	var best *predict.Set
 	for _, n := range profiles.Embedded().Names() {
 		set, err := c.ProfileSet(n)
 		if err != nil {
 			return nil, &engine.ConfigError{Err: err}
 		}
-		if set.Meta.Model != modelName || set.Meta.Device != device {
+		if set.Meta.Model != modelName || set.Meta.Device != device ||
+			engine.Dtype(set.Meta.WeightDtype) != engine.Dtype(cfg.Replica.WeightDtype) || engine.Dtype(set.Meta.KVCacheDtype) != engine.Dtype(cfg.Replica.KVCacheDtype) {
 			continue
 		}
 		if best == nil || best.Meta.Kind != "measured" && set.Meta.Kind == "measured" {
@@ -117,7 +137,8 @@ func (c *Cache) estimate(cfg *engine.Config) (*predict.Set, error) {
 	}
 	m, _ := cfg.ModelShape()
 	g, _ := cfg.GPUSpec()
-	key := fmt.Sprintf("%+v|%+v|%d|%d|%s", m, g, cfg.Workload.MaxTokens, cfg.Scheduler.BatchSizeCap, cfg.Replica.NetworkDevice)
+	key := fmt.Sprintf("%+v|%+v|%d|%d|%s|%s|%s", m, g, cfg.Workload.MaxTokens, cfg.Scheduler.BatchSizeCap, cfg.Replica.NetworkDevice,
+		engine.Dtype(cfg.Replica.WeightDtype), engine.Dtype(cfg.Replica.KVCacheDtype))
 	c.mu.Lock()
 	set, ok := c.estimates[key]
 	c.mu.Unlock()
@@ -175,7 +196,8 @@ func generate(cfg *engine.Config) (*predict.Set, error) {
 			}
 		}
 	}
-	set, err := roofline.Generate(roofline.Spec{Model: m, GPU: g, MaxTokens: cfg.Workload.MaxTokens, MaxBatch: cfg.Scheduler.BatchSizeCap}, source)
+	set, err := roofline.Generate(roofline.Spec{Model: m, GPU: g, MaxTokens: cfg.Workload.MaxTokens, MaxBatch: cfg.Scheduler.BatchSizeCap,
+		FP8: engine.Dtype(cfg.Replica.WeightDtype) == engine.DtypeFP8, FP8KV: engine.Dtype(cfg.Replica.KVCacheDtype) == engine.DtypeFP8}, source)
 	if err != nil {
 		return nil, &engine.ConfigError{Err: err}
 	}

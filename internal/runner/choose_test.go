@@ -126,3 +126,61 @@ func TestEstimate_CustomModelAndGPU(t *testing.T) {
 		t.Errorf("gpu name: %v", err)
 	}
 }
+
+// FP8 through a run: Llama 3.1 70B on one H100 is refused at BF16 but fits
+// with FP8 weights (its layers' 127.5 GiB halved to 63.75 GiB of the 72.0);
+// an FP8 KV cache doubles the KV blocks; FP8 weights on the A100 are
+// refused by name; a measured set is never used for an FP8 run, and a set
+// named for one is refused.
+func TestEstimate_FP8(t *testing.T) {
+	cfg := engine.DefaultConfig()
+	cfg.Replica.Model, cfg.Replica.Device, cfg.Replica.WeightDtype = "meta-llama/Llama-3.1-70B", "h100", engine.DtypeFP8
+	out, err := runner.Run(context.Background(), seedJob(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := out.Result.Resolved
+	// Layers' weights 136,902,082,560 B at BF16 (TestEstimate_70BNeedsTP's
+	// 127.5 GiB): half at FP8. KV per request 2 x 2 B x 128 x 8 heads x
+	// 4096 tokens x 80 layers = 1,342,177,280 B; (77,309,411,328 -
+	// 68,451,041,280) / that = 6 requests x 256 blocks = 1536 blocks.
+	if r.ParamBytes != 136902082560/2 || r.KVBytesPerRequest != 1342177280 || r.NumBlocks != 1536 {
+		t.Errorf("fp8 weights: params %d, KV per request %d, blocks %d", r.ParamBytes, r.KVBytesPerRequest, r.NumBlocks)
+	}
+	if p := out.Result.Profile; p.WeightDtype != "fp8" || !strings.Contains(p.Choice, "at fp8 weights and activations") || !strings.Contains(p.Summary, "no FP8 measurement to validate") {
+		t.Errorf("profile %+v", p)
+	}
+	cfg.Replica.KVCacheDtype = engine.DtypeFP8
+	out, err = runner.Run(context.Background(), seedJob(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// KV per request halves: 671,088,640 B, 13 requests x 256 = 3328 blocks.
+	if r := out.Result.Resolved; r.KVBytesPerRequest != 1342177280/2 || r.NumBlocks != 3328 {
+		t.Errorf("fp8 KV: KV per request %d, blocks %d", r.KVBytesPerRequest, r.NumBlocks)
+	}
+	cfg.Replica.Device = "a100"
+	if _, err := runner.Run(context.Background(), seedJob(cfg)); err == nil || !strings.Contains(err.Error(), "weight_dtype fp8 on a100") {
+		t.Errorf("fp8 on the A100: %v", err)
+	}
+	// Qwen3-0.6B on the H200 has a measured (BF16) set: an FP8 run does
+	// not use it but the estimate, and naming it is refused.
+	var c runner.Cache
+	cfg = engine.DefaultConfig()
+	cfg.Replica.Device, cfg.Replica.WeightDtype = "h200", engine.DtypeFP8
+	set, note, err := c.ChooseProfile(&cfg, false)
+	if err != nil || set.Meta.Kind != roofline.KindEstimated || !strings.Contains(note, "no measured profile set for Qwen/Qwen3-0.6B on h200 at fp8 weights") {
+		t.Errorf("fp8 on h200: %v %+v %q", err, set.Meta, note)
+	}
+	cfg = engine.DefaultConfig()
+	cfg.Replica.Device, cfg.Replica.KVCacheDtype, cfg.Predictor.Profile = "h200", engine.DtypeFP8, "h200/qwen3-0.6b"
+	if _, err := runner.Run(context.Background(), runner.Job{Preset: "seed", Config: cfg, ProfileNamed: true}); err == nil ||
+		!strings.Contains(err.Error(), "holds bf16 times (kv_cache_dtype), but replica.kv_cache_dtype is fp8") {
+		t.Errorf("named measured set at fp8 KV: %v", err)
+	}
+	cfg.Replica.KVCacheDtype = "fp16"
+	if _, err := runner.Run(context.Background(), runner.Job{Preset: "seed", Config: cfg, ProfileNamed: true}); err == nil ||
+		!strings.Contains(err.Error(), `replica.kv_cache_dtype: unknown "fp16" (valid: bf16, fp8)`) {
+		t.Errorf("fp16: %v", err)
+	}
+}
