@@ -5,10 +5,12 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/servesim/servesim/engine"
+	"github.com/servesim/servesim/engine/report"
 	"github.com/servesim/servesim/engine/workload"
 	"github.com/servesim/servesim/profiles"
 )
@@ -212,4 +214,43 @@ func BenchmarkDisaggregation(b *testing.B) {
 			b.ReportMetric(float64(n)/(b.Elapsed().Seconds()/float64(b.N)), "requests/s")
 		})
 	}
+}
+
+// BenchmarkSimulateMillion runs 1M requests as BenchmarkSimulate's lean mode
+// does, at 32 QPS, then report.Analyze (the page's key results and plots),
+// and reports the memory the process got from the system (sys_MiB: under
+// GOOS=js, the wasm32 linear memory, at most 4 GiB). It runs only with
+// SERVESIM_BENCH_1M=1 (a minute natively, several under GOOS=js).
+func BenchmarkSimulateMillion(b *testing.B) {
+	if os.Getenv("SERVESIM_BENCH_1M") != "1" {
+		b.Skip("SERVESIM_BENCH_1M=1 runs it")
+	}
+	set, err := profiles.Embedded().Open(engine.DefaultProfile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const n = 1_000_000
+	cfg := engine.DefaultConfig()
+	cfg.Workload.NumRequests = n
+	cfg.Workload.QPS = 32
+	w, err := workload.Load([]workload.File{{Name: "lengths.csv", R: bytes.NewReader(splitwiseLengths(b, n))}}, cfg.WorkloadOptions())
+	if err != nil {
+		b.Fatal(err)
+	}
+	cpu := cpuSeconds()
+	var k report.KeyResults
+	for b.Loop() {
+		res, err := engine.Run(context.Background(), cfg, engine.Inputs{Workload: w, Profile: set}, engine.Options{SkipBatches: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		k, _ = report.Analyze(res)
+	}
+	if c := cpuSeconds(); c > 0 {
+		b.ReportMetric((c-cpu)/float64(b.N), "cpu_s/op")
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(float64(ms.Sys)/(1<<20), "sys_MiB")
+	b.ReportMetric(float64(k.DecodeTokens), "decode_tokens")
 }

@@ -131,7 +131,8 @@ func randomRun(t *testing.T, rng *rand.Rand) (string, engine.Config, engine.Inpu
 // The chained path (an iteration's events run without the queue when
 // nothing else is due) and runs that keep no per-iteration records write
 // the same bytes as the step-by-step path, in every output file and the
-// page's plot data.
+// page's plot data; so do request_metrics.csv and token_metrics.csv
+// streamed as the run goes (report.Stream).
 func TestFastPath_ByteIdenticalToStepByStep(t *testing.T) {
 	n := 60
 	if testing.Short() {
@@ -149,9 +150,21 @@ func TestFastPath_ByteIdenticalToStepByStep(t *testing.T) {
 			out := map[string]map[string][]byte{}
 			var ref *engine.Result
 			for k, opt := range runs {
+				// The skip run streams its request and token files too.
+				var reqs, toks bytes.Buffer
+				stream := report.NewStream(&reqs, &toks)
+				if k == "skip" {
+					opt.Sink = stream
+				}
 				res, err := engine.Run(context.Background(), cfg, in, opt)
 				if err != nil {
 					t.Fatalf("%s: %v", k, err)
+				}
+				if k == "skip" {
+					if err := stream.Close(); err != nil {
+						t.Fatal(err)
+					}
+					out["stream"] = map[string][]byte{"request_metrics.csv": reqs.Bytes(), "token_metrics.csv": toks.Bytes()}
 				}
 				names := all
 				if opt.SkipBatches {
@@ -175,7 +188,7 @@ func TestFastPath_ByteIdenticalToStepByStep(t *testing.T) {
 			if cfg.TimeLimitS == 0 { // a time limit leaves batches unfinished
 				checkInvariants(t, ref)
 			}
-			for _, k := range []string{"fast", "skip", "step-skip"} {
+			for _, k := range []string{"fast", "skip", "step-skip", "stream"} {
 				for f, got := range out[k] {
 					if !bytes.Equal(got, out["step"][f]) {
 						t.Errorf("%s: %s differs from the step-by-step run's (%d vs %d bytes)", k, f, len(got), len(out["step"][f]))

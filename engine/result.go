@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"slices"
 
 	"github.com/servesim/servesim/engine/predict"
@@ -278,9 +279,21 @@ func (r *Result) TokenTimes(i int) []int64 { return r.AppendTokenTimes(nil, i) }
 // dst: TokenTimes without the allocation when dst has room.
 func (r *Result) AppendTokenTimes(dst []int64, i int) []int64 {
 	q := &r.Requests[i]
-	t := q.FirstTokenNs
-	for k, g := range q.tokens {
-		t = r.tokenAt(i, k, t, g)
+	return appendTokenTimes(dst, q.tokens, q.FirstTokenNs, i, r.bigGaps)
+}
+
+// appendTokenTimes appends the token times of request i from its stored
+// gaps, its first token's time and the escaped gaps' times.
+func appendTokenTimes(dst []int64, tokens []uint32, first int64, i int, bigGaps map[uint64]int64) []int64 {
+	t := first
+	for k, g := range tokens {
+		switch {
+		case k == 0:
+		case g == gapEscape:
+			t = bigGaps[uint64(i)<<32|uint64(k)]
+		default:
+			t += int64(g)
+		}
 		dst = append(dst, t)
 	}
 	return dst
@@ -392,21 +405,58 @@ func (s *sim) result(in Inputs) *Result {
 	}
 	res.Requests = make([]RequestResult, len(s.reqs))
 	for i := range s.reqs {
-		r := &s.reqs[i]
-		w := in.Workload.Requests[i]
-		st := StatusOK
-		switch {
-		case w.Rejected != "":
-			st = w.Rejected
-		case r.scheduledAt < 0 && r.done:
-			st = StatusRejectedTooLong
-		case !r.done:
-			st = StatusUnfinished
-		}
-		res.Requests[i] = RequestResult{ID: i, PromptID: w.PromptID, Replica: r.replica, ArrivalNs: r.arrival, ScheduledNs: r.scheduledAt,
-			FirstTokenNs: r.firstToken, CompletionNs: r.completedAt, Prefill: r.prefill, Decode: r.decode,
-			DecodeActual: r.generated, Restarts: r.restarts, Status: st, CachedPrefill: r.cachedPrefill,
-			PrefillReplica: r.prefillReplica, TransferNs: r.transferNs, tokens: r.tokens}
+		res.Requests[i] = s.requestResult(i)
 	}
 	return res
+}
+
+// requestResult is request i's RequestResult as it stands.
+func (s *sim) requestResult(i int) RequestResult {
+	r := &s.reqs[i]
+	w := &s.wl[i]
+	st := StatusOK
+	switch {
+	case w.Rejected != "":
+		st = w.Rejected
+	case r.scheduledAt < 0 && r.done:
+		st = StatusRejectedTooLong
+	case !r.done:
+		st = StatusUnfinished
+	}
+	return RequestResult{ID: i, PromptID: w.PromptID, Replica: r.replica, ArrivalNs: r.arrival, ScheduledNs: r.scheduledAt,
+		FirstTokenNs: r.firstToken, CompletionNs: r.completedAt, Prefill: r.prefill, Decode: r.decode,
+		DecodeActual: r.generated, Restarts: r.restarts, Status: st, CachedPrefill: r.cachedPrefill,
+		PrefillReplica: r.prefillReplica, TransferNs: r.transferNs, tokens: r.tokens}
+}
+
+// Sink receives a run's per-request results while it runs (Options.Sink),
+// for files written as they are produced: request i once every request
+// before it has been handed over and its own result is final (it finished
+// or was rejected), the rest when the run ends; so in request order, each
+// request exactly once, with the same RequestResult and token times as the
+// run's Result holds.
+type Sink interface {
+	// Start is called once, before any Request, with the run's configuration.
+	Start(cfg Config) error
+	// Request hands over one request's result and its output tokens' times
+	// (ns; the slice is reused after the call returns). An error ends the
+	// run with it.
+	Request(r *RequestResult, tokenTimes []int64) error
+}
+
+// emit hands the requests that are now final, in order, to Options.Sink;
+// all that are left when the run is over (end).
+func (s *sim) emit(end bool) {
+	if s.opt.Sink == nil || s.sinkErr != nil {
+		return
+	}
+	for s.emitted < len(s.reqs) && (end || s.reqs[s.emitted].done) {
+		rr := s.requestResult(s.emitted)
+		s.sinkTimes = appendTokenTimes(s.sinkTimes[:0], rr.tokens, rr.FirstTokenNs, rr.ID, s.bigGaps)
+		if err := s.opt.Sink.Request(&rr, s.sinkTimes); err != nil {
+			s.sinkErr = fmt.Errorf("engine: sink: request %d: %w", rr.ID, err)
+			return
+		}
+		s.emitted++
+	}
 }

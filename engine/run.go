@@ -229,6 +229,9 @@ type Options struct {
 	// run past it ends with a *workload.LimitError as soon as it is crossed,
 	// checked before the run (from the workload) and as it grows.
 	MemoryBudget int64
+	// Sink, if set, is handed every request's result as soon as it and
+	// every request before it are final (see Sink).
+	Sink Sink
 }
 
 // Record costs for Options.MemoryBudget, in bytes: what the run keeps plus
@@ -279,6 +282,10 @@ type sim struct {
 	chain                           bool  // stageEnd may run an iteration's events without the queue
 	loadAware                       bool  // a load-aware router: ReplicaStats.Queued is kept
 	decodeRuns                      bool  // stageEnd may run steady decode iterations at once (decodeRun)
+	wl                              []workload.Request
+	emitted                         int     // requests handed to Options.Sink
+	sinkTimes                       []int64 // emit's buffer
+	sinkErr                         error   // Options.Sink failed
 }
 
 // tick counts a handled event; every 4096 it checks the context and the
@@ -384,6 +391,7 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 		}
 	}
 	wl := in.Workload.Requests
+	s.wl = wl
 	// Up front, with the least number of iterations the run can take: a
 	// request's outputs come one per iteration, and an iteration holds at
 	// most batch_size_cap requests per replica.
@@ -454,6 +462,12 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 		s.limit = int64(math.Round(cfg.TimeLimitS * 1e9))
 	}
 	s.ctx = ctx
+	if opt.Sink != nil {
+		if err := opt.Sink.Start(s.cfg); err != nil {
+			return nil, fmt.Errorf("engine: sink: %w", err)
+		}
+		s.emit(false) // the requests rejected before the run
+	}
 	s.chain = !opt.StepByStep && s.timing == nil && cfg.Replica.NumPipelineStages == 1
 	s.decodeRuns = s.chain
 	terminated := false
@@ -475,6 +489,9 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 		if err := s.tick(); err != nil {
 			return nil, err
 		}
+		if s.sinkErr != nil {
+			return nil, s.sinkErr
+		}
 	}
 	if !terminated {
 		if s.done < len(s.reqs) {
@@ -487,6 +504,9 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 		}
 	}
 	s.progress()
+	if s.emit(true); s.sinkErr != nil {
+		return nil, s.sinkErr
+	}
 	return s.result(in), nil
 }
 
@@ -640,6 +660,7 @@ func (s *sim) handle(e event) error {
 				r.done = true
 				s.done++
 				s.release(r, s.now)
+				s.emit(false)
 				return nil
 			}
 		}
@@ -1236,6 +1257,9 @@ func (s *sim) advance(rp *replica, b *batch, t int64) {
 			r.completedAt = t
 			s.done++
 			s.release(r, t) // closed-loop turns waiting on r arrive after t
+			if r.id == s.emitted {
+				s.emit(false)
+			}
 		}
 	}
 }

@@ -299,10 +299,26 @@ func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if *progress || isTerminal(stderr) && !*quiet {
 		job.Options.OnProgress = progressBar(stderr)
 	}
+	// An --out that cannot be written is a usage error (exit 2), not a bug.
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return fail(stderr, exitUsage, fmt.Errorf("--out %s: cannot create the output directory: %w", *out, err))
+	}
+	// request_metrics.csv and token_metrics.csv are written as the run
+	// produces them; the other files after it.
+	stream, rest, finish, err := streamFiles(*out, names)
+	if err != nil {
+		return fail(stderr, exitUsage, fmt.Errorf("--out %s: cannot write the output files: %w", *out, err))
+	}
+	if stream != nil {
+		job.Options.Sink = stream
+	}
 	started := time.Now()
 	o, err := runner.Run(ctx, job)
 	if job.Options.OnProgress != nil {
 		fmt.Fprintln(stderr)
+	}
+	if ferr := finish(err == nil); err == nil && ferr != nil {
+		return fail(stderr, exitUsage, fmt.Errorf("--out %s: cannot write the output files: %w", *out, ferr))
 	}
 	if err != nil {
 		return fail(stderr, errCode(err), err)
@@ -311,11 +327,7 @@ func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if *wall {
 		o.Meta.StartedAt, o.Meta.EndedAt = started.UTC().Format(time.RFC3339Nano), time.Now().UTC().Format(time.RFC3339Nano)
 	}
-	// An --out that cannot be written is a usage error (exit 2), not a bug.
-	if err := os.MkdirAll(*out, 0o755); err != nil {
-		return fail(stderr, exitUsage, fmt.Errorf("--out %s: cannot create the output directory: %w", *out, err))
-	}
-	err = o.WriteFiles(names, func(name string) (io.WriteCloser, error) {
+	err = o.WriteFiles(rest, func(name string) (io.WriteCloser, error) {
 		return os.Create(filepath.Join(*out, name))
 	})
 	if err != nil {
@@ -338,6 +350,58 @@ func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		printKeyResults(stdout, o, *out, names)
 	}
 	return exitOK
+}
+
+// streamFiles creates request_metrics.csv and token_metrics.csv in dir
+// when names has them, for the run to write as it goes (report.Stream; nil
+// when neither is asked for). rest are the names to write after the run.
+// finish flushes and closes them, and removes them unless the run
+// succeeded (ok), as no file is written for a failed run.
+func streamFiles(dir string, names []string) (stream *report.Stream, rest []string, finish func(ok bool) error, err error) {
+	var files []*os.File
+	finish = func(ok bool) error {
+		var err error
+		if stream != nil && ok {
+			err = stream.Close()
+		}
+		for _, f := range files {
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if !ok || err != nil {
+				os.Remove(f.Name())
+			}
+		}
+		return err
+	}
+	open := func(name string) (io.Writer, error) {
+		if !slices.Contains(names, name) {
+			return nil, nil
+		}
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, f)
+		return f, nil
+	}
+	req, err := open("request_metrics.csv")
+	if err == nil {
+		var tok io.Writer
+		if tok, err = open("token_metrics.csv"); err == nil && len(files) > 0 {
+			stream = report.NewStream(req, tok)
+		}
+	}
+	if err != nil {
+		finish(false)
+		return nil, nil, nil, err
+	}
+	for _, n := range names {
+		if n != "request_metrics.csv" && n != "token_metrics.csv" {
+			rest = append(rest, n)
+		}
+	}
+	return stream, rest, finish, nil
 }
 
 // cfg0Preset is the default config with the preset applied (no config file,

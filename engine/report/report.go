@@ -66,68 +66,159 @@ func ns(b []byte, v int64) []byte {
 func RequestMetrics(w io.Writer, res *engine.Result) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
 	cached := res.PrefixCache != nil
-	bw.WriteString("request_id,arrival_time_ns,first_token_time_ns,ttft_ns,completion_time_ns,num_prefill_tokens,num_decode_tokens,num_decode_tokens_actual,status")
-	if cached {
-		bw.WriteString(",num_cached_prefill_tokens")
-	}
-	bw.WriteString("\n")
+	bw.WriteString(requestHeader(cached))
 	var b []byte
-	for _, r := range res.Requests {
-		b = strconv.AppendInt(b[:0], int64(r.ID), 10)
-		b = append(b, ',')
-		b = strconv.AppendInt(b, r.ArrivalNs, 10)
-		b = append(b, ',')
-		b = ns(b, r.FirstTokenNs)
-		b = append(b, ',')
-		if r.FirstTokenNs >= 0 {
-			b = strconv.AppendInt(b, r.FirstTokenNs-r.ArrivalNs, 10)
-		}
-		b = append(b, ',')
-		b = ns(b, r.CompletionNs)
-		b = append(b, ',')
-		b = strconv.AppendInt(b, int64(r.Prefill), 10)
-		b = append(b, ',')
-		b = strconv.AppendInt(b, int64(r.Decode), 10)
-		b = append(b, ',')
-		b = strconv.AppendInt(b, int64(r.DecodeActual), 10)
-		b = append(b, ',')
-		b = append(b, r.Status...)
-		if cached {
-			b = append(b, ',')
-			b = strconv.AppendInt(b, int64(r.CachedPrefill), 10)
-		}
-		b = append(b, '\n')
+	for i := range res.Requests {
+		b = appendRequestRow(b[:0], &res.Requests[i], cached)
 		bw.Write(b)
 	}
 	return bw.Flush()
 }
 
+func requestHeader(cached bool) string {
+	h := "request_id,arrival_time_ns,first_token_time_ns,ttft_ns,completion_time_ns,num_prefill_tokens,num_decode_tokens,num_decode_tokens_actual,status"
+	if cached {
+		h += ",num_cached_prefill_tokens"
+	}
+	return h + "\n"
+}
+
+// appendRequestRow appends r's request_metrics.csv row.
+func appendRequestRow(b []byte, r *engine.RequestResult, cached bool) []byte {
+	b = strconv.AppendInt(b, int64(r.ID), 10)
+	b = append(b, ',')
+	b = strconv.AppendInt(b, r.ArrivalNs, 10)
+	b = append(b, ',')
+	b = ns(b, r.FirstTokenNs)
+	b = append(b, ',')
+	if r.FirstTokenNs >= 0 {
+		b = strconv.AppendInt(b, r.FirstTokenNs-r.ArrivalNs, 10)
+	}
+	b = append(b, ',')
+	b = ns(b, r.CompletionNs)
+	b = append(b, ',')
+	b = strconv.AppendInt(b, int64(r.Prefill), 10)
+	b = append(b, ',')
+	b = strconv.AppendInt(b, int64(r.Decode), 10)
+	b = append(b, ',')
+	b = strconv.AppendInt(b, int64(r.DecodeActual), 10)
+	b = append(b, ',')
+	b = append(b, r.Status...)
+	if cached {
+		b = append(b, ',')
+		b = strconv.AppendInt(b, int64(r.CachedPrefill), 10)
+	}
+	return append(b, '\n')
+}
+
+const tokenHeader = "request_id,token_index,token_time_ns,token_latency_ns\n"
+
 // TokenMetrics writes one row per output token with its simulated
 // completion time (no interpolation) and the gap to the previous token.
 func TokenMetrics(w io.Writer, res *engine.Result) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
-	bw.WriteString("request_id,token_index,token_time_ns,token_latency_ns\n")
+	bw.WriteString(tokenHeader)
 	var b []byte
+	var times []int64
 	for i := range res.Requests {
-		var prev int64
-		res.EachToken(i, func(k int, at int64) {
-			b = strconv.AppendInt(b[:0], int64(i), 10)
-			b = append(b, ',')
-			b = strconv.AppendInt(b, int64(k), 10)
-			b = append(b, ',')
-			b = strconv.AppendInt(b, at, 10)
-			b = append(b, ',')
-			if k > 0 {
-				b = strconv.AppendInt(b, at-prev, 10)
-			} else {
-				b = append(b, '0')
-			}
-			b = append(b, '\n')
-			bw.Write(b)
-			prev = at
-		})
+		times = res.AppendTokenTimes(times[:0], i)
+		b = appendTokenRows(b[:0], bw, i, times)
+		bw.Write(b)
 	}
 	return bw.Flush()
+}
+
+// appendTokenRows appends request i's token_metrics.csv rows, writing them
+// to w every 32 KiB; it returns what is left to write.
+func appendTokenRows(b []byte, w io.Writer, i int, times []int64) []byte {
+	var prev int64
+	for k, at := range times {
+		b = strconv.AppendInt(b, int64(i), 10)
+		b = append(b, ',')
+		b = strconv.AppendInt(b, int64(k), 10)
+		b = append(b, ',')
+		b = strconv.AppendInt(b, at, 10)
+		b = append(b, ',')
+		if k > 0 {
+			b = strconv.AppendInt(b, at-prev, 10)
+		} else {
+			b = append(b, '0')
+		}
+		b = append(b, '\n')
+		prev = at
+		if len(b) >= 32<<10 {
+			w.Write(b)
+			b = b[:0]
+		}
+	}
+	return b
+}
+
+// Stream writes request_metrics.csv and token_metrics.csv as a run produces
+// them: an engine.Sink (Options.Sink) whose files are byte-identical to
+// RequestMetrics and TokenMetrics of the run's Result. Either writer may be
+// nil (that file is not written). Close flushes them.
+type Stream struct {
+	req, tok *bufio.Writer
+	cached   bool
+	b        []byte
+}
+
+// NewStream returns a Stream writing to req and tok.
+func NewStream(req, tok io.Writer) *Stream {
+	s := &Stream{}
+	if req != nil {
+		s.req = bufio.NewWriterSize(req, 1<<16)
+	}
+	if tok != nil {
+		s.tok = bufio.NewWriterSize(tok, 1<<16)
+	}
+	return s
+}
+
+// Start writes the headers.
+func (s *Stream) Start(cfg engine.Config) error {
+	s.cached = cfg.Scheduler.EnablePrefixCaching // the run's Result has PrefixCache then
+	if s.req != nil {
+		if _, err := s.req.WriteString(requestHeader(s.cached)); err != nil {
+			return err
+		}
+	}
+	if s.tok != nil {
+		if _, err := s.tok.WriteString(tokenHeader); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Request writes r's rows.
+func (s *Stream) Request(r *engine.RequestResult, times []int64) error {
+	if s.req != nil {
+		s.b = appendRequestRow(s.b[:0], r, s.cached)
+		if _, err := s.req.Write(s.b); err != nil {
+			return err
+		}
+	}
+	if s.tok != nil {
+		s.b = appendTokenRows(s.b[:0], s.tok, r.ID, times)
+		if _, err := s.tok.Write(s.b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close flushes what is buffered.
+func (s *Stream) Close() error {
+	for _, w := range []*bufio.Writer{s.req, s.tok} {
+		if w != nil {
+			if err := w.Flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // BatchColumns are batch_metrics.csv's per-term columns: predicted time in
