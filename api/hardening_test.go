@@ -100,8 +100,8 @@ func TestHardening_Problems(t *testing.T) {
 		{"gamma cv 1e-200", api.Options{}, getSim(cfgQuery("synthetic", `{"workload":{"interval_generator":"gamma","cv":1e-200}}`)), 400, "intervals.cv", nil},
 		{"120k rows of 4000 tokens: within the request and token limits, refused by the memory budget before running", api.Options{},
 			postJSON("/api/simulate", rows120k()), 422, "memory budget of 512 MiB", nil},
-		{"memory budget enforced during the run", api.Options{Limits: api.Limits{MaxBodyBytes: 1 << 20, MaxRequests: 1 << 20, MaxTokens: 1 << 40, MemoryBudget: 4 << 20, Timeout: time.Minute}},
-			getSim("preset=splitwise-conv-2qps"), 422, "memory budget of 4 MiB", nil},
+		{"memory budget enforced on a run's requests and tokens (1000 x 512 B + 210,689 x 4 B)", api.Options{Limits: api.Limits{MaxBodyBytes: 1 << 20, MaxRequests: 1 << 20, MaxTokens: 1 << 40, MemoryBudget: 1 << 20, Timeout: time.Minute}},
+			getSim("preset=splitwise-conv-2qps"), 422, "memory budget of 1 MiB", nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

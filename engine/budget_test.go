@@ -12,10 +12,11 @@ import (
 )
 
 // TestRun_MemoryBudgetDuringTheRun: two requests of 1500 output tokens,
-// 1000 s apart, cost ~73 KB of records up front (requests plus tokens) and
-// at least 1500 iterations of 160 B (~240 KB) known before the run; the run
-// takes 3000 (they never share one), ~553 KB in all. A 400 KiB budget passes
-// the up-front check and stops the run as it grows; 300 KiB is refused up
+// 1000 s apart, cost ~13 KB of records up front (2 x 512 B per request plus
+// 3000 x 4 B per token) and at least 1500 iterations of 160 B (240 KB)
+// known before the run, 253 KB (247 KiB); the run takes 3000 (they never
+// share one), 493 KB (481 KiB) in all. A 400 KiB budget passes the
+// up-front check and stops the run as it grows; 240 KiB is refused up
 // front.
 func TestRun_MemoryBudgetDuringTheRun(t *testing.T) {
 	cfg := engine.DefaultConfig()
@@ -31,15 +32,15 @@ func TestRun_MemoryBudgetDuringTheRun(t *testing.T) {
 		t.Fatalf("400 KiB: %v", err)
 	}
 	// The decode runs stop the run at the same iteration as the queue does.
-	for _, kb := range []int64{380, 400, 420, 450} {
+	for _, kb := range []int64{300, 340, 380, 420} {
 		_, fast := engine.Run(context.Background(), cfg, in, engine.Options{MemoryBudget: kb << 10})
 		_, step := engine.Run(context.Background(), cfg, in, engine.Options{MemoryBudget: kb << 10, StepByStep: true})
 		if fast == nil || step == nil || fast.Error() != step.Error() {
 			t.Errorf("%d KiB: %v, step by step %v", kb, fast, step)
 		}
 	}
-	_, err = engine.Run(context.Background(), cfg, in, engine.Options{MemoryBudget: 300 << 10})
+	_, err = engine.Run(context.Background(), cfg, in, engine.Options{MemoryBudget: 240 << 10})
 	if !errors.As(err, &le) || !strings.Contains(le.Msg, " 0 iterations so far") {
-		t.Fatalf("300 KiB, refused before the run: %v", err)
+		t.Fatalf("240 KiB, refused before the run: %v", err)
 	}
 }

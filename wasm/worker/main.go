@@ -25,6 +25,11 @@ func main() {
 		// budget is what one wasm32 instance can hold, not a shared server's.
 		opt.Limits = api.DefaultLimits()
 		opt.Limits.MemoryBudget = 3 << 30
+		// The budget bounds a run, not its request or token count: 1M
+		// Splitwise requests (1.35G simulated tokens) fit in 2.3 GiB of
+		// wasm32 memory (engine's BenchmarkSimulateMillion under GOOS=js).
+		opt.Limits.MaxRequests = 1_000_000
+		opt.Limits.MaxTokens = 4_000_000_000
 		// A search in the page runs on the user's own cores (a pool of Web
 		// Workers, when the page gives one): a 16-point search of 10k
 		// requests per trial is 6.4M simulated requests at most.
