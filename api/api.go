@@ -488,11 +488,17 @@ func (h *handler) simulate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	stop := r.URL.Query().Get("stop")
+	if r.URL.Query().Has("stop") && (stop != "slo" || format != "summary") {
+		writeError(w, &engine.ConfigError{Err: fmt.Errorf("stop %q: the only value is slo, with format=summary (a search's trial)", clip(stop))})
+		return
+	}
 	job, err := h.parse(w, r)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
+	job.Options.StopOnSLOFail = stop == "slo"
 	release, err := h.acquire(r.Context())
 	if err != nil {
 		writeError(w, err)

@@ -128,3 +128,52 @@ func TestSimulate_FormatSummary(t *testing.T) {
 	json.Unmarshal(sb, &v)
 	validate(t, "summary", map[string]any{"$ref": "#/components/schemas/SummaryResult"}, v)
 }
+
+// TestSimulate_StopSLO: ?format=summary&stop=slo answers an overloaded
+// trial as stopped early (the summary validates against the schema, with
+// the verdict and an attainment bound at least the full run's), answers a
+// trial that meets its objective as the plain summary, and refuses stop
+// without format=summary or with another value.
+func TestSimulate_StopSLO(t *testing.T) {
+	h := api.NewHandler(api.Options{})
+	run := func(q, qps string, want int) map[string]json.RawMessage {
+		r := httptest.NewRequest("POST", "/api/simulate"+q, strings.NewReader(`{"preset":"splitwise-conv-2qps","config":{"workload":{"num_requests":400,"qps":`+qps+`}}}`))
+		r.Header.Set("Content-Type", "application/json")
+		rec := serve(t, h, r)
+		if rec.Code != want {
+			t.Fatalf("%s: %d %s", q, rec.Code, rec.Body)
+		}
+		b, _ := io.ReadAll(rec.Body)
+		var v any
+		json.Unmarshal(b, &v)
+		if want == 200 {
+			validate(t, q, map[string]any{"$ref": "#/components/schemas/SummaryResult"}, v)
+		}
+		var m map[string]json.RawMessage
+		json.Unmarshal(b, &m)
+		return m
+	}
+	type sum struct {
+		SLO struct {
+			Met        bool    `json:"met"`
+			Attainment float64 `json:"attainment"`
+		} `json:"slo"`
+		Stopped *struct {
+			Metric  string `json:"metric"`
+			Failing int64  `json:"failing"`
+			Allowed int64  `json:"allowed"`
+		} `json:"stopped_early"`
+	}
+	var full, early sum
+	json.Unmarshal(run("?format=summary", "300", 200)["summary"], &full)
+	json.Unmarshal(run("?format=summary&stop=slo", "300", 200)["summary"], &early)
+	if full.SLO.Met || early.Stopped == nil || early.SLO.Met || early.SLO.Attainment < full.SLO.Attainment || early.Stopped.Failing <= early.Stopped.Allowed {
+		t.Errorf("at 300 QPS: full %+v, stopped %+v (%+v)", full.SLO, early.SLO, early.Stopped)
+	}
+	a, b := run("?format=summary", "1", 200), run("?format=summary&stop=slo", "1", 200)
+	if !bytes.Equal(a["summary"], b["summary"]) || bytes.Contains(b["summary"], []byte("stopped_early")) {
+		t.Errorf("at 1 QPS the watched run should be the full one:\n%s\n%s", a["summary"], b["summary"])
+	}
+	run("?stop=slo", "1", 400)
+	run("?format=summary&stop=now", "1", 400)
+}

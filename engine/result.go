@@ -46,6 +46,8 @@ type Result struct {
 	// and Engine the profile set's engine.json under engine timing.
 	TimingModel string
 	Engine      *predict.EngineSpec
+	// Stopped is set when Options.StopOnSLOFail ended the run early.
+	Stopped *SLOStop
 
 	spans                []int64 // PP > 1 only: per batch and stage, start and end
 	memberOff            []int32 // KeepMembers only: batch b's members are [memberOff[b], memberOff[b+1])
@@ -371,7 +373,7 @@ func (r *Result) StageBreakdown(b, s int) predict.Breakdown {
 func (s *sim) result(in Inputs) *Result {
 	res := &Result{Config: s.cfg, Resolved: s.res, Profile: in.Profile.Meta, ProfileOrigin: in.Profile.Origin,
 		Workload:   WorkloadInfo{Format: in.Workload.Format, Files: in.Workload.Files, Notes: append(append([]string(nil), in.Workload.Notes...), s.notes...), BlockTokens: in.Workload.BlockTokens},
-		Iterations: s.iters, TermMs: s.termSums(), Batches: s.batches, NumBatches: s.nBatches, Replicas: s.stats, PrefixPoints: s.prefixPts, bigGaps: s.bigGaps, EndNs: s.now, Extrapolated: s.pred.Extrapolated, spans: s.spans, pred: s.pred, TimingModel: TimingVidur}
+		Iterations: s.iters, TermMs: s.termSums(), Batches: s.batches, NumBatches: s.nBatches, Replicas: s.stats, PrefixPoints: s.prefixPts, bigGaps: s.bigGaps, EndNs: s.now, Extrapolated: s.pred.Extrapolated, spans: s.spans, pred: s.pred, TimingModel: TimingVidur, Stopped: s.stopped}
 	if s.timing != nil {
 		res.TimingModel, res.Engine = TimingEngine, s.timing.spec
 	}

@@ -232,6 +232,12 @@ type Options struct {
 	// Sink, if set, is handed every request's result as soon as it and
 	// every request before it are final (see Sink).
 	Sink Sink
+	// StopOnSLOFail ends the run as soon as its objective (Config.SLOSpec)
+	// can no longer be met, whatever the rest of the run does (slostop.go):
+	// Result.Stopped then says why, and the requests still in flight are
+	// unfinished. For a capacity search's trials, which need the verdict
+	// only; a stopped run's other outputs describe a partial run.
+	StopOnSLOFail bool
 }
 
 // Record costs for Options.MemoryBudget, in bytes: what the run keeps plus
@@ -284,9 +290,11 @@ type sim struct {
 	loadAware                       bool  // a load-aware router: ReplicaStats.Queued is kept
 	decodeRuns                      bool  // stageEnd may run steady decode iterations at once (decodeRun)
 	wl                              []workload.Request
-	emitted                         int     // requests handed to Options.Sink
-	sinkTimes                       []int64 // emit's buffer
-	sinkErr                         error   // Options.Sink failed
+	emitted                         int       // requests handed to Options.Sink
+	sinkTimes                       []int64   // emit's buffer
+	sinkErr                         error     // Options.Sink failed
+	watch                           *sloWatch // Options.StopOnSLOFail
+	stopped                         *SLOStop
 }
 
 // tick counts a handled event; every 4096 it checks the context and the
@@ -457,6 +465,9 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 		s.notes = append(s.notes, fmt.Sprintf("%d of %d requests need more KV cache than a replica has (%d blocks of %d tokens, %d kept free by the watermark) and are marked %s",
 			kvRejected, len(wl), resolved.NumBlocks, cfg.Scheduler.BlockSize, resolved.WatermarkBlocks, StatusRejectedTooLong))
 	}
+	if opt.StopOnSLOFail {
+		s.watch = newSLOWatch(cfg, len(wl), func(i int) bool { return s.reqs[i].done || s.reqs[i].rejectAtArr }, func(i int) int { return wl[i].Decode })
+	}
 	s.baseCost = int64(len(wl))*costPerRequest + decodeTokens(wl)*costPerToken
 	s.limit = -1
 	if cfg.TimeLimitS > 0 {
@@ -493,8 +504,13 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 		if s.sinkErr != nil {
 			return nil, s.sinkErr
 		}
+		if s.watch != nil {
+			if s.stopped = s.watch.check(s); s.stopped != nil {
+				break
+			}
+		}
 	}
-	if !terminated {
+	if !terminated && s.stopped == nil {
 		if s.done < len(s.reqs) {
 			return nil, s.stallError()
 		}
@@ -886,6 +902,9 @@ func (s *sim) decodeRun(rp *replica) error {
 			r.processed++
 			r.generated++
 			gap := end - r.lastToken
+			if s.watch != nil {
+				s.watch.gap(gap)
+			}
 			if gap >= gapEscape {
 				if s.bigGaps == nil {
 					s.bigGaps = map[uint64]int64{}
@@ -1241,8 +1260,14 @@ func (s *sim) advance(rp *replica, b *batch, t int64) {
 		if r.firstToken < 0 {
 			r.firstToken = t
 			r.tokens = append(r.tokens, 0)
+			if s.watch != nil {
+				s.watch.firstToken(r, t)
+			}
 		} else {
 			gap := t - r.lastToken
+			if s.watch != nil {
+				s.watch.gap(gap)
+			}
 			if gap >= gapEscape {
 				if s.bigGaps == nil {
 					s.bigGaps = map[uint64]int64{}
@@ -1256,6 +1281,9 @@ func (s *sim) advance(rp *replica, b *batch, t int64) {
 		if r.generated == r.decode {
 			r.done = true
 			r.completedAt = t
+			if s.watch != nil {
+				s.watch.completed(r, t)
+			}
 			s.done++
 			s.release(r, t) // closed-loop turns waiting on r arrive after t
 			if r.id == s.emitted {

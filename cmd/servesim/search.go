@@ -187,6 +187,7 @@ func addSearchFlags(fs *cliFlags, s *search.Spec, o *searchOpts) {
 	fs.Float64Var(&s.MinQPS, "min_qps", search.DefaultMinQPS, "lowest rate tried (below it a point has no max QPS)")
 	fs.Float64Var(&s.MaxQPS, "max_qps", search.DefaultMaxQPS, "highest rate tried")
 	fs.IntVar(&s.MaxTrials, "max_trials", search.DefaultMaxTrials, "most trials per point")
+	fs.BoolVar(&s.FullTrials, "full_trials", false, "run every trial to its last request (default: a trial stops once its SLO can no longer be met; the answers are the same, the curve then has stopped trials' attainment as an upper bound)")
 	fs.IntVar(&s.Probes, "probes", 1, "rates a point tries at once per round (1: bisection; k: k rates doubling/halving, then k inside the bracket; the answer depends on it, not on --parallel)")
 	fs.Float64Var(&s.GPUHourUSD, "gpu_hour_usd", search.DefaultGPUHourUSD, "price of one GPU-hour in USD for cost per 1M tokens (an editable example, not a quote)")
 	fs.Float64Var(&s.TargetQPS, "target_qps", 0, "find the cheapest point meeting the SLO at this rate")

@@ -149,11 +149,20 @@ type KeyResults struct {
 	// SLO judges the run against its configuration's objective (engine/slo):
 	// attainment, goodput, offered vs achieved load, the overload verdict.
 	SLO slo.Report `json:"slo"`
+	// Stopped is set when the run stopped as soon as its objective could no
+	// longer be met (engine.Options.StopOnSLOFail, a capacity search's
+	// trial): only Requests, SLO.Spec, SLO.Met (false) and SLO.Attainment (an
+	// upper bound) are then set.
+	Stopped *engine.SLOStop `json:"stopped_early,omitempty"`
 }
 
 // Compute derives KeyResults from a run. Only requests with status ok count
 // toward latencies.
 func Compute(res *engine.Result) KeyResults {
+	if st := res.Stopped; st != nil {
+		return KeyResults{Requests: len(res.Requests), Stopped: st,
+			SLO: slo.Report{Spec: res.Config.SLOSpec(), Met: false, Attainment: st.AttainmentBound()}}
+	}
 	return keyResults(res, collect(res, false))
 }
 

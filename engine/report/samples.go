@@ -45,9 +45,8 @@ func collect(res *engine.Result, cdf bool) latencies {
 				own = append(own, times[k]-times[k-1])
 			}
 		}
-		if len(own) > 0 { // this request's own P_pc gap
-			slices.Sort(own)
-			q.TBTNs = slo.RequestQuantile(own, spec.TBTPercentile)
+		if len(own) > 0 { // this request's own P_pc gap (by selection: a sort per request cost a quarter of a 10k-request trial)
+			q.TBTNs = slo.RequestQuantileOf(own, spec.TBTPercentile)
 		}
 	}
 	sortInt64(l.ttft)

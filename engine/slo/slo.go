@@ -28,6 +28,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
+	"slices"
 	"sort"
 )
 
@@ -277,6 +279,74 @@ func RequestQuantile(sortedGaps []int64, pc float64) float64 {
 	}
 	f := pos - float64(lo)
 	return float64(sortedGaps[lo]) + (float64(sortedGaps[lo+1])-float64(sortedGaps[lo]))*f
+}
+
+// RequestQuantileOf is RequestQuantile of gaps in any order (it reorders
+// them): the same value from two order statistics found by selection, in
+// time linear in the gaps rather than a sort's n log n.
+func RequestQuantileOf(gaps []int64, pc float64) float64 {
+	n := len(gaps)
+	if n == 0 {
+		return -1
+	}
+	pos := pc / 100 * float64(n-1)
+	lo := int(pos)
+	if lo+1 >= n {
+		return float64(slices.Max(gaps))
+	}
+	selectKth(gaps, lo)
+	a, b := gaps[lo], slices.Min(gaps[lo+1:])
+	f := pos - float64(lo)
+	return float64(a) + (float64(b)-float64(a))*f
+}
+
+// selectKth reorders v so that v[k] is its k-th smallest (0-based), with
+// nothing larger before it and nothing smaller after it: quickselect with
+// a median-of-three pivot, falling back to a sort of what is left when the
+// partitions stop shrinking.
+func selectKth(v []int64, k int) {
+	lo, hi := 0, len(v)-1
+	budget := 2 * bits.Len(uint(len(v)))
+	for hi > lo {
+		if hi-lo < 16 || budget == 0 {
+			slices.Sort(v[lo : hi+1])
+			return
+		}
+		budget--
+		mid := lo + (hi-lo)/2
+		if v[mid] < v[lo] {
+			v[mid], v[lo] = v[lo], v[mid]
+		}
+		if v[hi] < v[lo] {
+			v[hi], v[lo] = v[lo], v[hi]
+		}
+		if v[hi] < v[mid] {
+			v[hi], v[mid] = v[mid], v[hi]
+		}
+		p := v[mid]
+		i, j := lo, hi
+		for i <= j { // Hoare partition: v[lo..j] <= p <= v[i..hi]
+			for v[i] < p {
+				i++
+			}
+			for v[j] > p {
+				j--
+			}
+			if i <= j {
+				v[i], v[j] = v[j], v[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default: // j < k < i: v[k] == p, in place
+			return
+		}
+	}
 }
 
 func load(reqs []Request) Load {

@@ -2,6 +2,8 @@ package slo
 
 import (
 	"math"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -119,5 +121,35 @@ func TestRequestQuantile(t *testing.T) {
 	}
 	if RequestQuantile(nil, 50) >= 0 {
 		t.Error("no gaps: want negative")
+	}
+}
+
+// TestRequestQuantileOf: selection gives RequestQuantile of the sorted
+// gaps exactly, on random samples with few and with many ties.
+func TestRequestQuantileOf(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for c := range 3000 {
+		n := 1 + rng.IntN(400)
+		spread := []int64{1, 3, 50, 1 << 40}[c%4]
+		v := make([]int64, n)
+		for i := range v {
+			v[i] = 1e6 + rng.Int64N(spread)
+		}
+		if c%7 == 0 { // sorted and reversed inputs
+			slices.Sort(v)
+			if c%2 == 0 {
+				slices.Reverse(v)
+			}
+		}
+		pc := []float64{0, 1, 50, 90, 95, 99, 100, 100 * rng.Float64()}[c%8]
+		sorted := slices.Sorted(slices.Values(v))
+		want := RequestQuantile(sorted, pc)
+		got := RequestQuantileOf(slices.Clone(v), pc)
+		if got != want {
+			t.Fatalf("case %d (n %d, pc %v): %v, want %v", c, n, pc, got, want)
+		}
+	}
+	if RequestQuantileOf(nil, 90) != -1 {
+		t.Error("no gaps: want -1")
 	}
 }

@@ -27,14 +27,20 @@ func WriteCSV(w io.Writer, res *Result) error {
 	return cw.Error()
 }
 
-// WriteCurveCSV writes every trial: the attainment-vs-QPS curve of each point.
+// WriteCurveCSV writes every trial: the attainment-vs-QPS curve of each
+// point, its pilot trials (fewer requests) first.
 func WriteCurveCSV(w io.Writer, res *Result) error {
 	cw := csv.NewWriter(w)
-	cw.Write([]string{"index", "qps", "met", "attainment", "goodput_rps", "goodput_tokens_per_s", "overloaded", "e2e_p90_ms"})
+	cw.Write([]string{"index", "qps", "met", "attainment", "goodput_rps", "goodput_tokens_per_s", "overloaded", "e2e_p90_ms", "stopped_early", "requests"})
 	for i, p := range res.Points {
-		for _, c := range p.Curve {
-			cw.Write([]string{strconv.Itoa(i), f64(c.QPS), strconv.FormatBool(c.Met), f64(c.Attainment), f64(c.GoodputRPS),
-				f64(c.GoodputTokensPerS), strconv.FormatBool(c.Overloaded), f64(c.E2EP90Ms)})
+		for _, trials := range []struct {
+			probes   []Probe
+			requests int
+		}{{p.Pilot, res.Spec.PilotRequests}, {p.Curve, res.Spec.Requests}} {
+			for _, c := range trials.probes {
+				cw.Write([]string{strconv.Itoa(i), f64(c.QPS), strconv.FormatBool(c.Met), f64(c.Attainment), f64(c.GoodputRPS),
+					f64(c.GoodputTokensPerS), strconv.FormatBool(c.Overloaded), f64(c.E2EP90Ms), strconv.FormatBool(c.StoppedEarly), strconv.Itoa(trials.requests)})
+			}
 		}
 	}
 	cw.Flush()

@@ -65,6 +65,20 @@ type Spec struct {
 	GPUHourUSD float64 `json:"gpu_hour_usd"`
 	// TargetQPS, if > 0, asks for the cheapest point meeting the SLO there.
 	TargetQPS float64 `json:"target_qps"`
+	// FullTrials runs every trial to its last request. By default a trial
+	// stops as soon as its objective can no longer be met
+	// (engine.Options.StopOnSLOFail): the verdict, and so the answer, is the
+	// same; the curve then has such a trial's attainment as an upper bound.
+	FullTrials bool `json:"full_trials,omitempty"`
+	// PilotRequests, when at least MinPilotRequests (and fewer than
+	// Requests), first searches each point with trials of that many
+	// requests to PilotPrecision (or Precision if coarser), then starts the
+	// full trials at the pilot's answer, stepping by just under Precision
+	// or PilotPrecision, the coarser (then 2x, 4x, ... the step, up to doubling, until a passing and a
+	// failing rate bracket the answer): fewer full trials to the same
+	// precision, every answer still bracketed by full trials. 0: a tenth of
+	// Requests; -1: no pilot.
+	PilotRequests int `json:"pilot_requests"`
 }
 
 // Defaults of a Spec's zero fields.
@@ -77,6 +91,10 @@ const (
 	DefaultMaxTrials  = 40
 	DefaultMaxPoints  = 256
 	DefaultGPUHourUSD = 2.0
+	// MinPilotRequests is the smallest pilot trial worth running.
+	MinPilotRequests = 100
+	// PilotPrecision is the pilot's bisection precision at the finest.
+	PilotPrecision = 0.02
 )
 
 // WithDefaults fills s's zero fields.
@@ -100,7 +118,15 @@ func (s Spec) WithDefaults() Spec {
 	defi(&s.Probes, 1)
 	defi(&s.MaxPoints, DefaultMaxPoints)
 	def(&s.GPUHourUSD, DefaultGPUHourUSD)
+	if s.PilotRequests == 0 {
+		s.PilotRequests = s.Requests / 10
+	}
 	return s
+}
+
+// pilot says whether the spec searches with pilot trials first.
+func (s Spec) pilot() bool {
+	return s.PilotRequests >= MinPilotRequests && s.PilotRequests < s.Requests
 }
 
 // Validate checks a Spec after WithDefaults.
@@ -124,6 +150,9 @@ func (s Spec) Validate() error {
 	}
 	if s.Probes < 1 || s.Probes > 64 {
 		bad("probes: must be in [1, 64], got %d", s.Probes)
+	}
+	if s.PilotRequests < -1 || s.PilotRequests >= s.Requests && s.Requests >= 1 {
+		bad("pilot_requests: must be below requests (%d), -1 for none or 0 for a tenth of them, got %d", s.Requests, s.PilotRequests)
 	}
 	if s.MaxPoints < 1 {
 		bad("max_points: must be >= 1, got %d", s.MaxPoints)
@@ -216,6 +245,9 @@ func (a Axes) Points(base engine.Config) []Point {
 // Poisson arrivals at the rate, the search's request count).
 type Trial struct {
 	Config engine.Config
+	// StopEarly: the trial may stop once its objective can no longer be met
+	// (its Outcome.Stopped then says so).
+	StopEarly bool
 }
 
 // TrialConfig is base with p applied and Poisson arrivals at qps.
@@ -236,6 +268,9 @@ type Outcome struct {
 	// Requests in the run; P90s over its finished requests (ms).
 	Requests                      int
 	TTFTP90Ms, TBTP90Ms, E2EP90Ms float64
+	// Stopped is set when the trial stopped early: SLO.Met is false and
+	// SLO.Attainment an upper bound; nothing else is computed.
+	Stopped *engine.SLOStop
 }
 
 // Evaluator runs trials; it must be safe for concurrent use and
@@ -253,6 +288,10 @@ type Probe struct {
 	GoodputTokensPerS float64 `json:"goodput_tokens_per_s"`
 	Overloaded        bool    `json:"overloaded"`
 	E2EP90Ms          float64 `json:"e2e_p90_ms"`
+	// StoppedEarly: the trial stopped as soon as the SLO could no longer be
+	// met; Attainment is then an upper bound, and goodput, overload and P90
+	// E2E are not computed (0).
+	StoppedEarly bool `json:"stopped_early,omitempty"`
 }
 
 // PointResult is one point's answer.
@@ -285,6 +324,11 @@ type PointResult struct {
 	Pareto bool `json:"pareto"`
 	// Curve is every trial, by rate: the attainment-vs-QPS curve.
 	Curve []Probe `json:"curve"`
+	// Pilot are the pilot trials (Spec.PilotRequests requests each), by
+	// rate; PilotQPS is their answer, where the full trials started (0: no
+	// pilot, or it found no passing rate).
+	Pilot    []Probe `json:"pilot,omitempty"`
+	PilotQPS float64 `json:"pilot_qps,omitempty"`
 }
 
 // Cheapest is the cheapest point meeting the SLO at the target rate.
@@ -398,7 +442,7 @@ feed:
 		return nil, err
 	}
 	for _, p := range res.Points {
-		res.Trials += len(p.Curve)
+		res.Trials += len(p.Curve) + len(p.Pilot)
 	}
 	markPareto(res)
 	if spec.TargetQPS > 0 {
@@ -455,78 +499,46 @@ func goodput(qps float64, o Outcome) (rps, tokens float64) {
 }
 
 func probeOf(qps float64, o Outcome) Probe {
+	if o.Stopped != nil {
+		return Probe{QPS: qps, Attainment: o.SLO.Attainment, StoppedEarly: true}
+	}
 	rps, tok := goodput(qps, o)
 	return Probe{QPS: qps, Met: o.SLO.Met, Attainment: o.SLO.Attainment, GoodputRPS: rps,
 		GoodputTokensPerS: tok, Overloaded: o.SLO.Load.Overloaded, E2EP90Ms: o.E2EP90Ms}
 }
 
-// searchPoint finds one point's largest passing rate: from StartQPS it
-// doubles while passing (halves while failing) until it has a passing and
-// a failing rate, then bisects until fail - pass <= precision x pass.
+// searchPoint finds one point's largest passing rate: with a pilot, first
+// with pilot trials to PilotPrecision, then with full trials from the
+// pilot's answer; without, from StartQPS. Either way the answer is a
+// passing full trial with a failing full trial within the precision above
+// it.
 func searchPoint(ctx context.Context, spec Spec, base engine.Config, p Point, lengthsOnly bool, eval Evaluator) (PointResult, error) {
 	pr := PointResult{Point: p, GPUs: p.GPUs(), Curve: []Probe{}}
 	if err := TrialConfig(base, p, spec.StartQPS, spec.Requests, lengthsOnly).Validate(); err != nil {
 		pr.Error = "invalid configuration: " + err.Error()
 		return pr, nil
 	}
-	outcomes := map[float64]Outcome{}
-	var pass, fail float64 // 0: none yet
-	k := spec.Probes
-	for round := 0; len(pr.Curve)+1 <= spec.MaxTrials; round++ {
-		// This round's rates: k of them, from what the earlier rounds found.
-		var qs []float64
-		add := func(q float64) {
-			if !slices.Contains(qs, q) {
-				if _, done := outcomes[q]; !done {
-					qs = append(qs, q)
-				}
-			}
-		}
-		for i := range k {
-			switch {
-			case round == 0:
-				add(math.Min(spec.StartQPS*math.Pow(2, float64(i)), spec.MaxQPS))
-			case pass == 0:
-				add(math.Max(fail/math.Pow(2, float64(i+1)), spec.MinQPS))
-			case fail == 0:
-				add(math.Min(pass*math.Pow(2, float64(i+1)), spec.MaxQPS))
-			default:
-				add(pass + (fail-pass)*float64(i+1)/float64(k+1))
-			}
-		}
-		qs = qs[:min(len(qs), spec.MaxTrials-len(pr.Curve))]
-		if len(qs) == 0 {
-			break
-		}
-		res, err := evalAll(ctx, eval, base, p, qs, spec, lengthsOnly)
+	full := phase{requests: spec.Requests, precision: spec.Precision, maxTrials: spec.MaxTrials}
+	if spec.pilot() {
+		pl := phase{requests: spec.PilotRequests, precision: max(spec.Precision, PilotPrecision), maxTrials: spec.MaxTrials / 2}
+		err := pl.run(ctx, spec, base, p, lengthsOnly, eval)
+		pr.Pilot = pl.curve
 		if err != nil {
 			msg, err := pointError(ctx, err)
 			pr.Error = msg
-			sort.Slice(pr.Curve, func(i, j int) bool { return pr.Curve[i].QPS < pr.Curve[j].QPS })
 			return pr, err
 		}
-		for i, q := range qs {
-			outcomes[q] = res[i]
-			pr.Curve = append(pr.Curve, probeOf(q, res[i]))
-			if !res[i].SLO.Met && (fail == 0 || q < fail) {
-				fail = q
-			}
-		}
-		// The largest passing rate below the smallest failing one.
-		for q, o := range outcomes {
-			if o.SLO.Met && q > pass && (fail == 0 || q < fail) {
-				pass = q
-			}
-		}
-		if pass > 0 && fail > 0 && pass > fail {
-			pass = 0
-		}
-		lo, hi := slices.Min(qs), slices.Max(qs)
-		if pass == 0 && lo <= spec.MinQPS || fail == 0 && hi >= spec.MaxQPS || pass > 0 && fail > 0 && fail-pass <= spec.Precision*pass {
-			break
-		}
+		pr.PilotQPS = pl.pass
+		full.est, full.maxTrials = pl.pass, spec.MaxTrials-len(pl.curve)
 	}
-	sort.Slice(pr.Curve, func(i, j int) bool { return pr.Curve[i].QPS < pr.Curve[j].QPS })
+	err := full.run(ctx, spec, base, p, lengthsOnly, eval)
+	pr.Curve = full.curve
+	if err != nil {
+		msg, err := pointError(ctx, err)
+		pr.Error = msg
+		return pr, err
+	}
+	pass, fail := full.pass, full.fail
 	pr.FailQPS = fail
 	if pass == 0 {
 		return pr, nil
@@ -534,7 +546,7 @@ func searchPoint(ctx context.Context, spec Spec, base engine.Config, p Point, le
 	if fail != 0 && fail-pass > spec.Precision*pass {
 		pr.Error = fmt.Sprintf("max_trials %d reached before the precision: the limit is between %g and %g QPS", spec.MaxTrials, pass, fail)
 	}
-	o := outcomes[pass]
+	o := full.outcomes[pass]
 	pr.Found, pr.MaxQPS = true, pass
 	pr.GoodputRPS, pr.GoodputTokensPerS = goodput(pass, o)
 	g := float64(pr.GPUs)
@@ -544,6 +556,94 @@ func searchPoint(ctx context.Context, spec Spec, base engine.Config, p Point, le
 	}
 	pr.TTFTP90Ms, pr.TBTP90Ms, pr.E2EP90Ms = o.TTFTP90Ms, o.TBTP90Ms, o.E2EP90Ms
 	return pr, nil
+}
+
+// phase is one bracketing-then-bisection search of a point with trials of
+// one size. From est (0: StartQPS) it steps up while passing (down while
+// failing) until it has a passing and a failing rate, then bisects until
+// fail - pass <= precision x pass. Its steps double from StartQPS; from an
+// estimate the first is 0.99 x the precision (so that a bracket of one
+// step is already precise enough), or of PilotPrecision if finer (a
+// pilot's answer is rarely closer than that), and the factor squares each
+// round, up to doubling.
+type phase struct {
+	requests  int
+	precision float64
+	maxTrials int
+	est       float64
+	outcomes  map[float64]Outcome
+	curve     []Probe
+	pass      float64 // the largest passing rate below the smallest failing one (0: none)
+	fail      float64 // the smallest failing rate (0: none)
+}
+
+func (ph *phase) run(ctx context.Context, spec Spec, base engine.Config, p Point, lengthsOnly bool, eval Evaluator) error {
+	ph.outcomes = map[float64]Outcome{}
+	ph.curve = []Probe{}
+	defer func() { sort.Slice(ph.curve, func(i, j int) bool { return ph.curve[i].QPS < ph.curve[j].QPS }) }()
+	k := spec.Probes
+	factor := 2.0
+	if ph.est > 0 {
+		factor = 1 + 0.99*max(ph.precision, PilotPrecision)
+	}
+	for round := 0; len(ph.curve)+1 <= ph.maxTrials; round++ {
+		// This round's rates: k of them, from what the earlier rounds found.
+		var qs []float64
+		add := func(q float64) {
+			q = math.Min(math.Max(q, spec.MinQPS), spec.MaxQPS)
+			if !slices.Contains(qs, q) {
+				if _, done := ph.outcomes[q]; !done {
+					qs = append(qs, q)
+				}
+			}
+		}
+		if round > 1 && ph.est > 0 {
+			factor = math.Min(2, factor*factor)
+		}
+		for i := range k {
+			switch {
+			case round == 0 && ph.est == 0:
+				add(spec.StartQPS * math.Pow(2, float64(i)))
+			case round == 0: // around the estimate: est, then above and below it
+				add(ph.est * math.Pow(factor, float64((i+1)/2*(1-2*(i%2)))))
+			case ph.pass == 0:
+				add(ph.fail / math.Pow(factor, float64(i+1)))
+			case ph.fail == 0:
+				add(ph.pass * math.Pow(factor, float64(i+1)))
+			default:
+				add(ph.pass + (ph.fail-ph.pass)*float64(i+1)/float64(k+1))
+			}
+		}
+		qs = qs[:min(len(qs), ph.maxTrials-len(ph.curve))]
+		if len(qs) == 0 {
+			break
+		}
+		res, err := evalAll(ctx, eval, base, p, qs, spec, ph.requests, lengthsOnly)
+		if err != nil {
+			return err
+		}
+		for i, q := range qs {
+			ph.outcomes[q] = res[i]
+			ph.curve = append(ph.curve, probeOf(q, res[i]))
+			if !res[i].SLO.Met && (ph.fail == 0 || q < ph.fail) {
+				ph.fail = q
+			}
+		}
+		// The largest passing rate below the smallest failing one.
+		for q, o := range ph.outcomes {
+			if o.SLO.Met && q > ph.pass && (ph.fail == 0 || q < ph.fail) {
+				ph.pass = q
+			}
+		}
+		if ph.pass > 0 && ph.fail > 0 && ph.pass > ph.fail {
+			ph.pass = 0
+		}
+		lo, hi := slices.Min(qs), slices.Max(qs)
+		if ph.pass == 0 && lo <= spec.MinQPS || ph.fail == 0 && hi >= spec.MaxQPS || ph.pass > 0 && ph.fail > 0 && ph.fail-ph.pass <= ph.precision*ph.pass {
+			break
+		}
+	}
+	return nil
 }
 
 // limited runs at most cap(sem) trials at once.
@@ -564,7 +664,7 @@ func (l limited) Eval(ctx context.Context, t Trial) (Outcome, error) {
 
 // evalAll runs a round's trials at once and checks each ran the search's
 // request count (a workload that keeps its own arrivals cannot be searched).
-func evalAll(ctx context.Context, eval Evaluator, base engine.Config, p Point, qs []float64, spec Spec, lengthsOnly bool) ([]Outcome, error) {
+func evalAll(ctx context.Context, eval Evaluator, base engine.Config, p Point, qs []float64, spec Spec, requests int, lengthsOnly bool) ([]Outcome, error) {
 	out := make([]Outcome, len(qs))
 	errs := make([]error, len(qs))
 	var wg sync.WaitGroup
@@ -572,9 +672,9 @@ func evalAll(ctx context.Context, eval Evaluator, base engine.Config, p Point, q
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			o, err := eval.Eval(ctx, Trial{Config: TrialConfig(base, p, q, spec.Requests, lengthsOnly)})
-			if err == nil && o.Requests != spec.Requests {
-				err = fmt.Errorf("the trial ran %d requests, not the search's %d: this workload keeps its own arrivals (a trace whose format ignores trace_lengths_only), so no rate can be set; give a length trace, a Vidur trace or the synthetic preset", o.Requests, spec.Requests)
+			o, err := eval.Eval(ctx, Trial{Config: TrialConfig(base, p, q, requests, lengthsOnly), StopEarly: !spec.FullTrials})
+			if err == nil && o.Requests != requests {
+				err = fmt.Errorf("the trial ran %d requests, not the search's %d: this workload keeps its own arrivals (a trace whose format ignores trace_lengths_only), so no rate can be set; give a length trace, a Vidur trace or the synthetic preset", o.Requests, requests)
 			}
 			out[i], errs[i] = o, err
 		}()
@@ -635,7 +735,7 @@ func cheapest(ctx context.Context, spec Spec, base engine.Config, lengthsOnly bo
 	sort.SliceStable(cand, func(x, y int) bool { return res.Points[cand[x]].GPUs < res.Points[cand[y]].GPUs })
 	for _, i := range cand {
 		p := res.Points[i]
-		o, err := eval.Eval(ctx, Trial{Config: TrialConfig(base, p.Point, spec.TargetQPS, spec.Requests, lengthsOnly)})
+		o, err := eval.Eval(ctx, Trial{Config: TrialConfig(base, p.Point, spec.TargetQPS, spec.Requests, lengthsOnly), StopEarly: !spec.FullTrials})
 		res.Trials++
 		if err != nil {
 			if ctx.Err() != nil {

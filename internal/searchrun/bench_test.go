@@ -12,7 +12,9 @@ import (
 // BenchmarkSearch16 is a 16-point max-QPS search (chunk size 256/512/1024/2048
 // x batch cap 32/64/128/256, Sarathi, A100 Qwen3-0.6B) of 10k requests with
 // Splitwise conversation lengths per trial, precision 2%, from 16 QPS, on
-// GOMAXPROCS goroutines (go test -bench Search16 -benchtime 1x ./internal/searchrun).
+// GOMAXPROCS goroutines (go test -bench Search16 -benchtime 1x ./internal/searchrun):
+// 1000-request pilot trials, then 10k-request ones, each stopped once its
+// SLO is lost.
 func BenchmarkSearch16(b *testing.B) {
 	const preset = "splitwise-conv-2qps"
 	base, err := runner.Config(preset)
@@ -31,6 +33,18 @@ func BenchmarkSearch16(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.ReportMetric(float64(res.Trials), "trials")
+		full, pilot, stopped := 0, 0, 0
+		for _, p := range res.Points {
+			full, pilot = full+len(p.Curve), pilot+len(p.Pilot)
+			for _, c := range append(p.Curve, p.Pilot...) {
+				if c.StoppedEarly {
+					stopped++
+				}
+			}
+		}
+		b.ReportMetric(float64(full), "full_trials")
+		b.ReportMetric(float64(pilot), "pilot_trials")
+		b.ReportMetric(float64(stopped), "stopped_early")
 		lo, hi := res.Points[0].MaxQPS, res.Points[0].MaxQPS
 		for _, p := range res.Points {
 			lo, hi = min(lo, p.MaxQPS), max(hi, p.MaxQPS)

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/servesim/servesim/engine"
 	"github.com/servesim/servesim/engine/predict"
 	"github.com/servesim/servesim/engine/report"
 	"github.com/servesim/servesim/engine/workload"
@@ -26,7 +27,7 @@ import (
 
 // OutcomeOf is what a search keeps of a run's key results.
 func OutcomeOf(k report.KeyResults) search.Outcome {
-	return search.Outcome{SLO: k.SLO, Requests: k.Requests, TTFTP90Ms: k.TTFT.P90 / 1e6, TBTP90Ms: k.TokenLatency.P90 / 1e6, E2EP90Ms: k.E2E.P90 / 1e6}
+	return search.Outcome{SLO: k.SLO, Requests: k.Requests, TTFTP90Ms: k.TTFT.P90 / 1e6, TBTP90Ms: k.TokenLatency.P90 / 1e6, E2EP90Ms: k.E2E.P90 / 1e6, Stopped: k.Stopped}
 }
 
 // LengthsOnly says whether a search's trials take only the lengths of the
@@ -81,13 +82,25 @@ func (l *Local) Eval(ctx context.Context, t search.Trial) (search.Outcome, error
 	if cache == nil {
 		cache = &l.cache
 	}
+	// Lean: no per-iteration records (the key results come from per-replica
+	// totals, the same numbers), stopped once the verdict is lost if asked.
 	job := runner.Job{Preset: l.Preset, Files: append([]workload.File(nil), l.parsed...), Config: t.Config, Profile: l.Profile,
-		Cache: cache, Limits: l.Limits}
+		Cache: cache, Limits: l.Limits, Options: engine.Options{SkipBatches: true, StopOnSLOFail: t.StopEarly}}
 	out, err := runner.Run(ctx, job)
 	if err != nil {
 		return search.Outcome{}, err
 	}
 	return OutcomeOf(report.Compute(out.Result)), nil
+}
+
+// TrialPath is the API path and query a trial is sent to: the key results
+// only (format=summary), stopped once its objective is lost if the trial
+// may be (stop=slo).
+func TrialPath(t search.Trial) string {
+	if t.StopEarly {
+		return "/api/simulate?format=summary&stop=slo"
+	}
+	return "/api/simulate?format=summary"
 }
 
 // Remote sends trials to servesim API endpoints (POST
@@ -153,7 +166,7 @@ func (r *Remote) Eval(ctx context.Context, t search.Trial) (search.Outcome, erro
 			}
 		}
 		ep := strings.TrimRight(r.Endpoints[(start+uint64(k))%uint64(len(r.Endpoints))], "/")
-		o, retry, err := r.post(ctx, client, ep, body)
+		o, retry, err := r.post(ctx, client, ep+TrialPath(t), body)
 		if err == nil || !retry {
 			return o, err
 		}
@@ -169,7 +182,7 @@ func (r *Remote) Eval(ctx context.Context, t search.Trial) (search.Outcome, erro
 }
 
 func (r *Remote) post(ctx context.Context, client *http.Client, ep string, body []byte) (search.Outcome, bool, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep+"/api/simulate?format=summary", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep, bytes.NewReader(body))
 	if err != nil {
 		return search.Outcome{}, false, err
 	}
@@ -233,7 +246,7 @@ func (p *Pool) Eval(ctx context.Context, t search.Trial) (search.Outcome, error)
 	}
 	var last error
 	for range attempts {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://pool/api/simulate?format=summary", bytes.NewReader(body))
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://pool"+TrialPath(t), bytes.NewReader(body))
 		if err != nil {
 			return search.Outcome{}, err
 		}

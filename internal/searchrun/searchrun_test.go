@@ -13,7 +13,8 @@ import (
 
 // TestMaxQPS_BruteForce: the bisection's max QPS of a real simulation is
 // within the stated precision of the largest passing rate of a fine grid
-// around it (every grid rate simulated).
+// around it (every grid rate simulated): without a pilot (200-request
+// trials) and with one (2000-request trials after 200-request pilots).
 func TestMaxQPS_BruteForce(t *testing.T) {
 	const preset = "splitwise-conv-2qps"
 	base, err := runner.Config(preset)
@@ -24,29 +25,31 @@ func TestMaxQPS_BruteForce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec := search.Spec{Requests: 200, Precision: 0.02}
-	res, err := search.Run(context.Background(), spec, base, true, l, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := res.Points[0]
-	if !p.Found || p.Error != "" {
-		t.Fatalf("%+v", p)
-	}
-	step := p.MaxQPS * 0.004
-	best := 0.0
-	for q := 0.9 * p.MaxQPS; q <= 1.15*p.MaxQPS; q += step {
-		o, err := l.Eval(context.Background(), search.Trial{Config: search.TrialConfig(base, p.Point, q, spec.Requests, true)})
+	for _, spec := range []search.Spec{{Requests: 200, Precision: 0.02}, {Requests: 2000, Precision: 0.02}} {
+		res, err := search.Run(context.Background(), spec, base, true, l, 2)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if o.SLO.Met {
-			best = q
+		p := res.Points[0]
+		if !p.Found || p.Error != "" || (len(p.Pilot) > 0) != (spec.Requests == 2000) {
+			t.Fatalf("%+v", p)
 		}
-	}
-	t.Logf("bisection %.4f QPS (fails at %.4f, %d trials), grid %.4f QPS (step %.4f)", p.MaxQPS, p.FailQPS, len(p.Curve), best, step)
-	if math.Abs(best-p.MaxQPS) > 0.02*p.MaxQPS+step {
-		t.Errorf("bisection %v, grid %v: more than 2%% apart", p.MaxQPS, best)
+		step := p.MaxQPS * 0.004
+		best := 0.0
+		for q := 0.9 * p.MaxQPS; q <= 1.15*p.MaxQPS; q += step {
+			o, err := l.Eval(context.Background(), search.Trial{Config: search.TrialConfig(base, p.Point, q, spec.Requests, true)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.SLO.Met {
+				best = q
+			}
+		}
+		t.Logf("%d requests: bisection %.4f QPS (fails at %.4f, %d trials, %d pilot trials from %.4f), grid %.4f QPS (step %.4f)",
+			spec.Requests, p.MaxQPS, p.FailQPS, len(p.Curve), len(p.Pilot), p.PilotQPS, best, step)
+		if math.Abs(best-p.MaxQPS) > 0.02*p.MaxQPS+step {
+			t.Errorf("%d requests: bisection %v, grid %v: more than 2%% apart", spec.Requests, p.MaxQPS, best)
+		}
 	}
 }
 

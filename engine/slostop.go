@@ -1,0 +1,190 @@
+package engine
+
+// Early stop (Options.StopOnSLOFail): a capacity search only needs a
+// trial's verdict, and a trial past capacity has lost it long before its
+// last request finishes. The run tracks, per metric of the objective
+// (Config.SLOSpec), how many members of the sample engine/slo will judge
+// are already surely outside the threshold, and stops as soon as even
+// every other member being within it could not reach the percentile.
+// Each count only ever grows and is never more than the final one, so a
+// stopped run is exactly a run whose slo.Evaluate says Met == false.
+//
+//   - TTFT and E2E: the sample is every request (slo counts a request that
+//     never got there as failing). A request is surely out when its first
+//     token (completion) came later than the threshold after its arrival,
+//     when the run's clock is already past that point without it, or when
+//     it can never run (rejected up front).
+//   - Time between tokens: the sample is every gap between consecutive
+//     output tokens of the requests that finish normally: without a time
+//     limit that is every request not rejected up front, so the sample's
+//     size, the sum of their output tokens minus one, is known before the
+//     run. A gap, once observed, never changes (a restart keeps the tokens
+//     produced). With a time limit the sample is not known: the gaps are
+//     not watched.
+
+// SLOStop says why a run with Options.StopOnSLOFail ended before its
+// last request: its objective can no longer be met.
+type SLOStop struct {
+	// AtNs is the simulated time of the stop.
+	AtNs int64 `json:"at_ns"`
+	// Metric is the one that cannot be met: "ttft", "tbt" or "e2e".
+	Metric string `json:"metric"`
+	// Failing of the metric's Sample (requests; gaps for tbt) are already
+	// surely outside the threshold; Allowed is the most the percentile
+	// leaves room for.
+	Failing int64 `json:"failing"`
+	Sample  int64 `json:"sample"`
+	Allowed int64 `json:"allowed"`
+	// NotGood requests already surely miss the SLO (outside the TTFT or the
+	// E2E threshold): attainment is at most 1 - NotGood/Requests.
+	NotGood  int `json:"not_good"`
+	Requests int `json:"requests"`
+}
+
+// AttainmentBound is the most attainment the stopped run could have had.
+func (s *SLOStop) AttainmentBound() float64 {
+	if s.Requests == 0 {
+		return 0
+	}
+	return float64(s.Requests-s.NotGood) / float64(s.Requests)
+}
+
+// sloWatch holds the counts; nil when the run is not watched.
+type sloWatch struct {
+	ttftNs, e2eNs, tbtNs float64 // thresholds in ns, as slo compares them (0: unchecked)
+	ttftPc, e2ePc, tbtPc float64
+	n, gaps              int64   // the samples' sizes
+	mark                 []uint8 // per request: 1 out on TTFT, 2 out on E2E
+	ttftOut, e2eOut      int64
+	tbtOut               int64
+	notGood              int
+	pT, pE               int // s.arrivals before these are past their TTFT / E2E cutoff
+}
+
+// newSLOWatch sets up the watch after the requests are initialised; never
+// says which requests can never run.
+func newSLOWatch(cfg Config, n int, never func(i int) bool, decode func(i int) int) *sloWatch {
+	sp := cfg.SLOSpec()
+	w := &sloWatch{ttftNs: sp.TTFTMs * 1e6, e2eNs: sp.E2EMs * 1e6, ttftPc: sp.TTFTPercentile, e2ePc: sp.E2EPercentile,
+		tbtPc: sp.TBTPercentile, n: int64(n), mark: make([]uint8, n)}
+	if cfg.TimeLimitS == 0 {
+		w.tbtNs = sp.TBTMs * 1e6
+	}
+	for i := range n {
+		if never(i) {
+			w.outTTFT(i)
+			w.outE2E(i)
+			continue
+		}
+		if d := decode(i); d > 1 {
+			w.gaps += int64(d - 1)
+		}
+	}
+	return w
+}
+
+func (w *sloWatch) outTTFT(i int) {
+	if w.ttftNs > 0 && w.mark[i]&1 == 0 {
+		if w.mark[i] == 0 {
+			w.notGood++
+		}
+		w.mark[i] |= 1
+		w.ttftOut++
+	}
+}
+
+func (w *sloWatch) outE2E(i int) {
+	if w.e2eNs > 0 && w.mark[i]&2 == 0 {
+		if w.mark[i] == 0 {
+			w.notGood++
+		}
+		w.mark[i] |= 2
+		w.e2eOut++
+	}
+}
+
+// firstToken, completed and gap record what advance and decodeRun see.
+func (w *sloWatch) firstToken(r *request, t int64) {
+	if w.ttftNs > 0 && float64(t-r.arrival) > w.ttftNs {
+		w.outTTFT(r.id)
+	}
+}
+
+func (w *sloWatch) completed(r *request, t int64) {
+	if w.e2eNs > 0 && float64(t-r.arrival) > w.e2eNs {
+		w.outE2E(r.id)
+	}
+}
+
+func (w *sloWatch) gap(g int64) {
+	if w.tbtNs > 0 && float64(g) > w.tbtNs {
+		w.tbtOut++
+	}
+}
+
+// lost says whether out of n members failing already miss percentile pc:
+// slo's test (within*100 >= pc - 1e-9) on the best case, every other
+// member within. The test is monotone in the count within, so the final
+// sample, with at least as many out, fails it too.
+func lost(out, n int64, pc float64) bool {
+	if n == 0 || out == 0 {
+		return false
+	}
+	within := float64(n-out) / float64(n)
+	return !(within*100 >= pc-1e-9)
+}
+
+// allowed is the most members out that still pass.
+func allowed(n int64, pc float64) int64 {
+	lo, hi := int64(0), n // lost(lo) false; find the largest such
+	for lo < hi {
+		mid := lo + (hi-lo+1)/2
+		if lost(mid, n, pc) {
+			hi = mid - 1
+		} else {
+			lo = mid
+		}
+	}
+	return lo
+}
+
+// check advances the cutoffs to now and says why the run is lost, if it is.
+func (w *sloWatch) check(s *sim) *SLOStop {
+	now := s.now
+	if w.ttftNs > 0 {
+		for w.pT < len(s.arrivals) {
+			r := &s.reqs[s.arrivals[w.pT]]
+			if !(float64(now-r.arrival) > w.ttftNs) {
+				break
+			}
+			if r.firstToken < 0 { // its first token, whenever it comes, is late
+				w.outTTFT(r.id)
+			}
+			w.pT++
+		}
+	}
+	if w.e2eNs > 0 {
+		for w.pE < len(s.arrivals) {
+			r := &s.reqs[s.arrivals[w.pE]]
+			if !(float64(now-r.arrival) > w.e2eNs) {
+				break
+			}
+			if !r.done {
+				w.outE2E(r.id)
+			}
+			w.pE++
+		}
+	}
+	stop := func(metric string, out, n int64, pc float64) *SLOStop {
+		return &SLOStop{AtNs: now, Metric: metric, Failing: out, Sample: n, Allowed: allowed(n, pc), NotGood: w.notGood, Requests: int(w.n)}
+	}
+	switch {
+	case w.ttftNs > 0 && lost(w.ttftOut, w.n, w.ttftPc):
+		return stop("ttft", w.ttftOut, w.n, w.ttftPc)
+	case w.tbtNs > 0 && lost(w.tbtOut, w.gaps, w.tbtPc):
+		return stop("tbt", w.tbtOut, w.gaps, w.tbtPc)
+	case w.e2eNs > 0 && lost(w.e2eOut, w.n, w.e2ePc):
+		return stop("e2e", w.e2eOut, w.n, w.e2ePc)
+	}
+	return nil
+}
