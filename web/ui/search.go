@@ -119,6 +119,7 @@ type PointProgress struct {
 	Trials     int
 	Running    []float64 // rates in flight
 	Pass, Fail float64   // largest passing, smallest failing rate so far (0: none)
+	Requests   int       // the largest trials' requests so far (pilot trials have fewer)
 	Last       string
 }
 
@@ -358,7 +359,8 @@ func (c *SearchPanel) trial(phase, body string, status int, answer string) {
 				Cap   int    `json:"batch_size_cap"`
 			} `json:"scheduler"`
 			Workload struct {
-				QPS float64 `json:"qps"`
+				QPS      float64 `json:"qps"`
+				Requests int     `json:"num_requests"`
 			} `json:"workload"`
 		} `json:"config"`
 	}
@@ -389,6 +391,16 @@ func (c *SearchPanel) trial(phase, body string, status int, answer string) {
 	}
 	pr.Trials++
 	c.TrialsRun++
+	// A point's pilot trials (fewer requests) come first; its bracket is
+	// the largest trials' only.
+	n := k.Workload.Requests
+	if n < pr.Requests {
+		pr.Last = fmt.Sprintf("pilot trial (%s requests) at %s QPS done", num(int64(n)), short(q))
+		return
+	}
+	if n > pr.Requests {
+		pr.Requests, pr.Pass, pr.Fail = n, 0, 0
+	}
 	var a struct {
 		Summary struct {
 			SLO *slo.Report `json:"slo"`
@@ -410,7 +422,11 @@ func (c *SearchPanel) trial(phase, body string, status int, answer string) {
 		} else if pr.Fail == 0 || q < pr.Fail {
 			pr.Fail = q
 		}
-		pr.Last = fmt.Sprintf("%s QPS %s (attainment %s%%)", short(q), verdict, pct(r.Attainment))
+		att := "attainment "
+		if strings.Contains(answer, `"stopped_early"`) {
+			verdict, att = "fails (stopped early)", "attainment ≤ "
+		}
+		pr.Last = fmt.Sprintf("%s QPS (%s requests) %s (%s%s%%)", short(q), num(int64(n)), verdict, att, pct(r.Attainment))
 	}
 }
 
