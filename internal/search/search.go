@@ -469,7 +469,11 @@ func noneError(spec Spec, res *Result) error {
 			why = append(why, fmt.Sprintf("point %d (%s): %s", i, p.Point, p.Error))
 		case len(p.Curve) > 0:
 			lo := p.Curve[0]
-			why = append(why, fmt.Sprintf("point %d (%s): at %g QPS attainment %.1f%%", i, p.Point, lo.QPS, 100*lo.Attainment))
+			bound := ""
+			if lo.StoppedEarly {
+				bound = "at most " // the trial stopped once the SLO was lost
+			}
+			why = append(why, fmt.Sprintf("point %d (%s): at %g QPS attainment %s%.1f%%", i, p.Point, lo.QPS, bound, 100*lo.Attainment))
 		}
 	}
 	head := fmt.Sprintf("no point meets the SLO at any rate down to %g QPS", spec.MinQPS)
