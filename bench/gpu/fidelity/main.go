@@ -56,10 +56,11 @@ func main() {
 	profile := flag.String("profile", "", "measured profile set folder (--heldout; default profiles/<card>/qwen3-0.6b)")
 	out := flag.String("out", "", "report path (--heldout; default bench/gpu/<card>/HELDOUT.md)")
 	keep := flag.String("keep_sims", "", "also write each run's simulated files under this folder (--heldout)")
+	skip := flag.String("skip", "", "leave out the runs whose names start with this (--heldout: a batch kept blind while the model changes)")
 	cal := flag.String("calibrate", "", "first calibrate the set on the manifest's fit runs only and write it to this folder; simulate with it (--heldout)")
 	flag.Parse()
 	if *held {
-		o := heldOutOptions{Manifest: *manifest, Bench: "bench/gpu", Card: *card, Profile: *profile, Out: *out, KeepSims: *keep, Calibrate: *cal,
+		o := heldOutOptions{Manifest: *manifest, Bench: "bench/gpu", Card: *card, Profile: *profile, Out: *out, KeepSims: *keep, Calibrate: *cal, Skip: *skip,
 			Summarize: func(s string) { fmt.Printf("%s: %s\n", *card, s) }}
 		if o.Profile == "" {
 			o.Profile = filepath.Join("profiles", *card, "qwen3-0.6b")

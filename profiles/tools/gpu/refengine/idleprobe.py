@@ -24,13 +24,13 @@ GAPS_MS = [20, 200]
 REPEATS = 3
 
 
-def design(seed=7):
+def design(seed=7, gaps=GAPS_MS, groups_=GROUPS):
     rng = random.Random(seed)
-    shapes = [(p, k, g) for p in PROMPTS for k in GROUPS for g in GAPS_MS] * REPEATS
+    shapes = [(p, k, g) for p in PROMPTS for k in groups_ for g in gaps] * REPEATS
     rng.shuffle(shapes)
     reqs, t, groups = [], 0, []
     for p, k, g in shapes:
-        t += g * 1_000_000
+        t += int(g * 1_000_000)
         groups.append(dict(arrival_ns=t, prompt=p, group=k, gap_ms=g))
         for _ in range(k):
             reqs.append(S.Request(len(reqs), t, p, 3))
@@ -41,12 +41,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
     ap.add_argument("--tuning", required=True)
+    ap.add_argument("--gaps", default=",".join(map(str, GAPS_MS)), help="idle gaps before each group, ms")
+    ap.add_argument("--groups", default=",".join(map(str, GROUPS)), help="requests per group")
+    ap.add_argument("--seed", type=int, default=7)
     a = ap.parse_args()
     model = M.Model(tuning=M.load_tuning(a.tuning))
     model.capture()
     eng = EN.Engine(model, "vllm_v1", dict(max_num_seqs=256, max_num_batched_tokens=2048))
     EN.warm_up(eng)
-    reqs, groups = design()
+    reqs, groups = design(a.seed, [float(x) for x in a.gaps.split(",")], [int(x) for x in a.groups.split(",")])
     t = time.time()
     times, steps, npre = eng.serve(reqs)
     wall = time.time() - t

@@ -122,6 +122,25 @@ def build(root, sat_qps):
         "1.1x capacity", v1, 46, lambda r, n: ramp(r, n, 0.2 * s, 1.1 * s), sample(conv, 400))
     add("ho2-conv-cap32", "heldout", "300 Splitwise-conversation requests, Poisson at 0.7x capacity, vllm_v1 with at "
         "most 32 sequences", dict(v1, max_num_seqs=32), 47, lambda r, n: poisson(r, n, 0.7 * s), sample(conv, 300))
+    # Third batch, designed after the second batch's misses were analysed (light-load prefills after the GPU
+    # idles, the prefill attention launch's waves, uniform static decode batches) and run before any change
+    # for them was scored: more light loads, static batches and settings neither batch has.
+    add("ho3-light-arxiv", "heldout", "30 arXiv-summarization requests at 1 QPS (light load, long prompts)", v1, 51,
+        lambda r, n: poisson(r, n, 1.0), sample(arxiv, 30))
+    add("ho3-static-64x1024", "heldout", "64 requests of 1024 prompt + 128 output tokens at t=0", v1, 52,
+        lambda r, n: static(n), uniform(64, (1024, 1024), (128, 128)))
+    add("ho3-static-16x1024out", "heldout", "16 requests of 64 prompt + 1024 output tokens at t=0", v1, 53,
+        lambda r, n: static(n), uniform(16, (64, 64), (1024, 1024)))
+    add("ho3-sarathi-light", "heldout", "80 Splitwise-conversation requests at 0.1x capacity, Sarathi chunk 512", sar,
+        54, lambda r, n: poisson(r, n, 0.1 * s), sample(conv, 80))
+    add("ho3-code-gamma2", "heldout", "300 Splitwise-code requests, gamma arrivals CV 2 at 0.5x capacity", v1, 55,
+        lambda r, n: gamma(r, n, 0.5 * s, 2.0), sample(code, 300))
+    add("ho3-mixed-budget1024", "heldout", "200 requests of 50-2000 prompt, 50-300 output tokens, Poisson at 0.4x "
+        "capacity, vllm_v1 with a 1024-token budget and at most 128 sequences",
+        dict(v1, max_num_batched_tokens=1024, max_num_seqs=128), 56, lambda r, n: poisson(r, n, 0.4 * s),
+        uniform(200, (50, 2000), (50, 300)))
+    add("ho3-conv-moderate", "heldout", "300 Splitwise-conversation requests, Poisson at 0.3x capacity", v1, 57,
+        lambda r, n: poisson(r, n, 0.3 * s), sample(conv, 300))
     return out
 
 
