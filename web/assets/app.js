@@ -296,7 +296,7 @@
     if (!entries.some((en) => en.isDirectory)) { readFiles(e.dataTransfer.files); return; }
     folderFiles(entries).then(readFiles, (err) => { if (S.onFiles) S.onFiles(JSON.stringify([{ name: "!error", content: "a dropped folder: " + String(err.message || err) }])); });
   });
-  document.addEventListener("change", (e) => { if (e.target && e.target.id === "file-input") S.pickFiles(e.target); });
+  document.addEventListener("change", (e) => { if (e.target && (e.target.id === "file-input" || e.target.id === "model-file")) S.pickFiles(e.target); });
 
   // Share links: #s=<base64url(deflate-raw(JSON state))>.
   const MAX_LINK = 8000;

@@ -66,6 +66,8 @@ type Root struct {
 	Calib Calibration
 
 	AB abState // the pinned run of an A/B comparison (ab.go)
+
+	Pick pickState // the model and GPU pickers (picks.go)
 }
 
 // runInputs are the inputs of one run: its API request body and what a
@@ -122,6 +124,7 @@ func (c *Root) applyState(state string) error {
 	}
 	s = c.abApply(s)
 	c.Preset, c.Files, c.Cfg, c.ProfileFiles = s.Preset, s.Files, s.Config, s.ProfileFiles
+	c.Pick.Config, c.Pick.choiceFor = s.ModelConfig, ""
 	if c.Preset == "" && len(c.Files) == 0 {
 		c.Preset = PageDefault
 	}
@@ -151,6 +154,7 @@ func (c *Root) catalogs() {
 			json.Unmarshal([]byte(body), &c.Profiles)
 		}
 	})
+	c.pickCatalogs()
 }
 
 // update changes state under the render lock and re-renders; a panic is
@@ -196,6 +200,8 @@ type shareState struct {
 	ProfileFiles []File            `json:"profile_files,omitempty"`
 	// Pinned is the A run of an A/B comparison (ab.go): it runs first.
 	Pinned *shareState `json:"pinned,omitempty"`
+	// ModelConfig is a dropped Hugging Face config.json (picks.go).
+	ModelConfig *File `json:"model_config,omitempty"`
 }
 
 // inputs are the current panel's run inputs.
@@ -227,6 +233,7 @@ func (c *Root) inputs() (runInputs, error) {
 		req["profile_files"] = c.ProfileFiles
 		st.ProfileFiles = c.ProfileFiles
 	}
+	c.pickModelConfig(req, &st)
 	if len(c.Files) > 0 {
 		req["files"] = c.Files
 		st.Files = c.Files
@@ -263,8 +270,12 @@ func (c *Root) setFiles(text string) {
 	// workload. The result on screen stays (marked stale) until Run
 	// replaces it.
 	var work, prof []File
+	model := false
 	for _, f := range fs {
-		if isProfileFile(f.Name) {
+		if isModelConfig(f) {
+			c.takeModelConfig(f)
+			model = true
+		} else if isProfileFile(f.Name) {
 			prof = append(prof, f)
 		} else {
 			work = append(work, f)
@@ -276,7 +287,11 @@ func (c *Root) setFiles(text string) {
 	if len(work) > 0 {
 		c.Files = work
 	}
+	if model && len(work) == 0 && len(prof) == 0 {
+		return // only a model: the workload is as it was
+	}
 	c.detect()
+	c.refreshChoice()
 }
 
 // ProfileFileNames lists the dropped profile files.
@@ -462,6 +477,9 @@ func (c *Root) Value(f Field) string {
 	if v, ok := c.Cfg[f.Key]; ok {
 		return v
 	}
+	if f.Key == "predictor.profile" && c.picked() {
+		return "auto" // chosen for the model and GPU, as the CLI chooses without --profile
+	}
 	if strings.HasPrefix(f.Key, "slo.") {
 		return c.sloValue(f.Key)
 	}
@@ -533,6 +551,14 @@ func (c *Root) OptionsOf(f Field) []Choice {
 			why := c.choiceWhy(f, o)
 			out = append(out, Choice{Value: o, Label: optionLabel(f.Key, o), Title: why, Disabled: why != ""})
 		}
+	case f.Key == "replica.tensor_parallel_size" && c.picked() && c.Pick.Choice != nil:
+		for _, t := range c.Pick.Choice.TensorParallel {
+			title := "runs on " + c.Pick.Choice.Profile.Name
+			if t.Why != "" {
+				title = t.Why
+			}
+			out = append(out, Choice{Value: strconv.Itoa(t.Size), Label: strconv.Itoa(t.Size), Title: title, Disabled: t.Why != ""})
+		}
 	case numericSelect(f.Key):
 		if p := c.SelectedProfile(); p != nil {
 			for _, tp := range p.TensorParallel {
@@ -540,6 +566,8 @@ func (c *Root) OptionsOf(f Field) []Choice {
 			}
 		}
 	case f.Key == "predictor.profile":
+		out = append(out, Choice{Value: "auto", Label: "auto: the measured set for the model and GPU, else the estimate", Title: "as the CLI chooses without --profile"},
+			Choice{Value: "estimate", Label: "estimate: the roofline estimate (ESTIMATED)", Title: "engine/roofline, even where a measured set exists"})
 		for _, p := range c.Profiles {
 			out = append(out, Choice{Value: p.Name, Label: p.Name + " (" + strings.ToUpper(p.Kind) + ")", Title: p.Summary})
 		}
@@ -636,6 +664,9 @@ func (c *Root) HandleField(f Field, event vugu.DOMEvent) {
 				c.autoBlock = false
 			}
 		case "predictor.profile":
+			if v := c.Cfg[f.Key]; v != "auto" && v != "estimate" {
+				c.clearPicks() // a named set: its own model and device
+			}
 			// A profile set holds one device's times: run on that device
 			// (memory planner, network), as the engine requires; and with
 			// a tensor-parallel size it has.
@@ -654,6 +685,7 @@ func (c *Root) HandleField(f Field, event vugu.DOMEvent) {
 				}
 			}
 		}
+		c.refreshChoice()
 	})
 }
 
@@ -684,6 +716,7 @@ func (c *Root) HandleSeed(event vugu.DOMEvent) {
 	c.safe(func() {
 		c.Preset, c.Files, c.Detected, c.DetectedFormat = seedPreset, nil, "", ""
 		c.Cfg, c.autoBlock = map[string]string{}, false
+		c.clearPicks()
 		c.run()
 	})
 }
@@ -721,6 +754,7 @@ func (c *Root) HandleReset(event vugu.DOMEvent) {
 	c.safe(func() {
 		c.Files, c.ProfileFiles, c.Detected, c.DetectedFormat, c.Cfg, c.autoBlock = nil, nil, "", "", map[string]string{}, false
 		c.Calib = Calibration{}
+		c.clearPicks()
 		c.run()
 	})
 }
@@ -812,6 +846,12 @@ func (c *Root) SelectedProfile() *Profile {
 		}
 		p.Provenance = "Your own profile files (" + c.ProfileFileNames() + "), for the configured model and device."
 		return &p
+	}
+	if c.picked() {
+		if c.Pick.Choice != nil {
+			return &c.Pick.Choice.Profile
+		}
+		return nil
 	}
 	return c.profileNamed(c.Value(field("predictor.profile")))
 }
@@ -911,10 +951,14 @@ func (c *Root) Stale() []string {
 		if c.Why(f) != "" {
 			continue
 		}
+		if f.Key == "predictor.profile" && c.Value(f) == "auto" && c.Result.Profile.Choice != "" {
+			continue // chosen for the model and GPU: the run recorded what it chose
+		}
 		if !sameValue(c.Value(f), c.Result.Config[f.Key]) {
 			out = append(out, f.Label)
 		}
 	}
+	out = append(out, c.pickStale()...)
 	return append(out, c.sloStale()...)
 }
 

@@ -33,6 +33,12 @@ type Profile struct {
 	HasCPUOverheads bool   `json:"has_cpu_overheads"`
 	EngineTiming    bool   `json:"engine_timing"`
 	TensorParallel  []int  `json:"tensor_parallel_sizes"`
+	// Choice says why the set was chosen for the model and GPU (a run's,
+	// or POST /api/profile's); WeightDtype and KVCacheDtype its dtypes
+	// ("": bf16).
+	Choice       string `json:"choice"`
+	WeightDtype  string `json:"weight_dtype"`
+	KVCacheDtype string `json:"kv_cache_dtype"`
 }
 
 // File is an uploaded workload file.
@@ -187,7 +193,7 @@ var coreFields = []Field{
 
 // field is the panel field with that key (zero Field if none).
 func field(key string) Field {
-	for _, f := range append(Fields[:len(Fields):len(Fields)], SLOFields...) {
+	for _, f := range append(append(append(Fields[:len(Fields):len(Fields)], SLOFields...), gpuFields...), dtypeFields...) {
 		if f.Key == key {
 			return f
 		}
