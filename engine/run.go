@@ -846,19 +846,29 @@ func (s *sim) decodeRun(rp *replica) error {
 		ctxMax = max(ctxMax, r.processed)
 		steps = min(steps, r.decode-r.generated-1) // a step in which a request finishes is the general path's
 	}
-	for ; steps > 0; steps-- {
-		blocks := 0
-		for _, r := range rs {
-			if r.processed-r.blocks*bs == 1 {
-				blocks++
-			}
+	blocks := 0 // members that take a new KV block this step
+	for _, r := range rs {
+		if r.processed-r.blocks*bs == 1 {
+			blocks++
 		}
+	}
+	var key predict.Key
+	var p *prediction
+	same := 0 // further steps that keep key (and p: no other prediction is made meanwhile)
+	for ; steps > 0; steps-- {
 		if rp.numBlocks-rp.allocated < blocks+1 { // admitDecode wants a free block at every member's turn
 			return nil
 		}
-		key := rp.pred.KeyOf(predict.Batch{NumRequests: m, Tokens: m, NumDecodes: m, DecodeContextSum: ctx, DecodeContextMax: ctxMax, LogitSeqs: m})
-		p, err := rp.stagePrediction(key, 0)
-		if err != nil || !(p.totalMs >= 0 && p.totalMs*1e6 <= float64(maxSimNs-s.now)) {
+		if p != nil && same > 0 {
+			same--
+		} else {
+			key, same = rp.pred.DecodeKeyRun(predict.Batch{NumRequests: m, Tokens: m, NumDecodes: m, DecodeContextSum: ctx, DecodeContextMax: ctxMax, LogitSeqs: m})
+			var err error
+			if p, err = rp.stagePrediction(key, 0); err != nil {
+				return nil // the general path reports it
+			}
+		}
+		if !(p.totalMs >= 0 && p.totalMs*1e6 <= float64(maxSimNs-s.now)) {
 			return nil // the general path reports it
 		}
 		end := s.now + p.totalNs
@@ -895,11 +905,15 @@ func (s *sim) decodeRun(rp *replica) error {
 		// End (endBatch at end): every member one token on.
 		s.now = end
 		st.BusyNs += end
+		blocks = 0
 		for _, r := range rs {
 			if r.processed-r.blocks*bs == 1 {
 				r.blocks++
 			}
 			r.processed++
+			if r.processed-r.blocks*bs == 1 {
+				blocks++
+			}
 			r.generated++
 			gap := end - r.lastToken
 			if s.watch != nil {

@@ -500,6 +500,22 @@ func (p *Predictor) prefillAttnPerSequence(pfs []Prefill) float64 {
 	return floor + max(sum, longest)
 }
 
+// DecodeKeyRun is KeyOf of an all-decode batch (b has no prefills) and how
+// many steps after it keep that key, a step adding one token to every
+// decode's context (the batch's mean and largest context each one more):
+// only Kd can change, once the context it is rounded from passes it.
+func (p *Predictor) DecodeKeyRun(b Batch) (Key, int) {
+	k := p.KeyOf(b)
+	if b.NumDecodes == 0 || len(b.Prefills) > 0 {
+		return k, 0
+	}
+	x := int(b.DecodeContextSum / int64(b.NumDecodes))
+	if p.opt.DecodeContextMax {
+		x = b.DecodeContextMax
+	}
+	return k, int(k.Kd) - x
+}
+
 func ceilTo(x, g int) int { return (x + g - 1) / g * g }
 
 // Stage predicts the time of one batch on pipeline stage s.

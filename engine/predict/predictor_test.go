@@ -214,3 +214,38 @@ func TestNew_TablesCachedPerSet(t *testing.T) {
 		t.Fatalf("fresh set: %+v, cached: %+v", b, first)
 	}
 }
+
+// TestDecodeKeyRun: the key DecodeKeyRun returns is KeyOf's for every one
+// of the steps it says keep it (each adding one token to every decode's
+// context) and changes on the next, by the mean context or the largest.
+func TestDecodeKeyRun(t *testing.T) {
+	set := enginetest.Set(qwen3(), enginetest.Uniform(0.01, 0.002, 0.003, 0.004), 4096, 128)
+	for _, byMax := range []bool{false, true} {
+		o := opts(1, 1)
+		o.DecodeContextMax = byMax
+		p, err := predict.New(set, nil, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for m := 1; m <= 7; m++ {
+			for c0 := 0; c0 < 200; c0 += 13 {
+				b := func(s int) predict.Batch {
+					return predict.Batch{NumRequests: m, Tokens: m, NumDecodes: m, LogitSeqs: m,
+						DecodeContextSum: int64(m*c0 + m*(m-1) + m*s), DecodeContextMax: c0 + 2*(m-1) + s}
+				}
+				k, same := p.DecodeKeyRun(b(0))
+				if k != p.KeyOf(b(0)) || same < 0 || same >= 64 {
+					t.Fatalf("max %v m %d c0 %d: key %+v (KeyOf %+v), %d more steps", byMax, m, c0, k, p.KeyOf(b(0)), same)
+				}
+				for s := 1; s <= same; s++ {
+					if p.KeyOf(b(s)) != k {
+						t.Fatalf("max %v m %d c0 %d: step %d of %d changed the key", byMax, m, c0, s, same)
+					}
+				}
+				if p.KeyOf(b(same+1)) == k {
+					t.Fatalf("max %v m %d c0 %d: step %d keeps the key", byMax, m, c0, same+1)
+				}
+			}
+		}
+	}
+}
