@@ -855,6 +855,8 @@ func (s *sim) decodeRun(rp *replica) error {
 	var key predict.Key
 	var p *prediction
 	same := 0 // further steps that keep key (and p: no other prediction is made meanwhile)
+	var acc iterAcc
+	defer acc.flush(&s.iters)
 	for ; steps > 0; steps-- {
 		if rp.numBlocks-rp.allocated < blocks+1 { // admitDecode wants a free block at every member's turn
 			return nil
@@ -884,7 +886,10 @@ func (s *sim) decodeRun(rp *replica) error {
 		st.BusyNs -= s.now
 		st.MaxQueuedTokens = max(st.MaxQueuedTokens, int64(queued))
 		st.DecodeTokens += int64(m)
-		s.iters.add(s.now, IterValues{int64(m), int64(m), 0, int64(rp.allocated)})
+		if v := (IterValues{int64(m), int64(m), 0, int64(rp.allocated)}); !acc.add(&s.iters, s.now, v) {
+			acc.flush(&s.iters)
+			s.iters.add(s.now, v)
+		}
 		if s.loadAware {
 			st.Queued.add(s.now, queued)
 		}
@@ -948,6 +953,45 @@ func (s *sim) decodeRun(rp *replica) error {
 		}
 	}
 	return nil
+}
+
+// iterAcc gathers consecutive iterations of one IterStats bucket, to merge
+// them at once: the bucket's count, min, max and sum come out the same.
+type iterAcc struct {
+	k           int
+	c           int32
+	lo, hi, sum IterValues
+}
+
+// add takes an iteration scheduled at at, unless it.add would do more than
+// merge it into a bucket (it keeps it one by one, or widens its buckets)
+// or it falls in another bucket than those gathered: then false.
+func (a *iterAcc) add(it *IterStats, at int64, v IterValues) bool {
+	if len(it.First) < IterBuckets || it.Width == 0 || at>>it.shift >= IterBuckets {
+		return false
+	}
+	k := int(at >> it.shift)
+	if a.c == 0 {
+		a.k, a.c, a.lo, a.hi, a.sum = k, 1, v, v, v
+		return true
+	}
+	if k != a.k {
+		return false
+	}
+	a.c++
+	for i, x := range v {
+		a.lo[i], a.hi[i] = min(a.lo[i], x), max(a.hi[i], x)
+		a.sum[i] += x
+	}
+	return true
+}
+
+// flush merges what a gathered into it.
+func (a *iterAcc) flush(it *IterStats) {
+	if a.c > 0 {
+		it.merge(a.k, a.c, a.lo, a.hi, a.sum)
+		a.c = 0
+	}
 }
 
 // globalSchedule assigns every queued request to a replica (§4).
