@@ -13,9 +13,19 @@ import (
 )
 
 // Table reads a headed CSV file row by row, keeping positions for errors.
+//
+// Lines without a quote character are split at commas directly, which is
+// what encoding/csv makes of them (a profile's attention table is ~10k such
+// lines, and in the page's wasm encoding/csv's per-byte loop was most of its
+// parse); from the first line with a quote on, encoding/csv reads the rest,
+// so quoted fields, bare-quote errors and their positions are its own.
 type Table struct {
 	file   string
-	r      *csv.Reader
+	br     *bufio.Reader
+	r      *csv.Reader // nil until a line has a quote
+	base   int         // lines read before r took over
+	lines  int         // lines read directly
+	long   []byte      // a line longer than br's buffer
 	header []string
 	index  map[string]int
 	rec    []string
@@ -29,11 +39,8 @@ func ReadHeader(r io.Reader, file string) (*Table, error) {
 	if b, err := br.Peek(3); err == nil && bytes.Equal(b, []byte{0xEF, 0xBB, 0xBF}) {
 		_, _ = br.Discard(3)
 	}
-	cr := csv.NewReader(br)
-	cr.FieldsPerRecord = -1
-	cr.ReuseRecord = true
-	t := &Table{file: file, r: cr, index: map[string]int{}}
-	h, err := cr.Read()
+	t := &Table{file: file, br: br, index: map[string]int{}}
+	h, _, err := t.read()
 	if errors.Is(err, io.EOF) {
 		return nil, &Error{File: file, Line: 1, Want: "a CSV header line", Got: "an empty file"}
 	}
@@ -95,7 +102,7 @@ func (t *Table) Require(cols ...string) error {
 // are skipped by encoding/csv. A row with a different field count than the
 // header is an error.
 func (t *Table) Next() error {
-	rec, err := t.r.Read()
+	rec, line, err := t.read()
 	if err == io.EOF {
 		return io.EOF
 	}
@@ -103,7 +110,6 @@ func (t *Table) Next() error {
 		return t.csvErr(err)
 	}
 	t.rec = rec
-	line, _ := t.r.FieldPos(0)
 	t.line = line
 	if len(rec) != len(t.header) {
 		return &Error{File: t.file, Line: t.line, Want: fmt.Sprintf("%d fields as in the header", len(t.header)), Got: fmt.Sprintf("%d fields", len(rec))}
@@ -111,12 +117,85 @@ func (t *Table) Next() error {
 	return nil
 }
 
+// read reads the next record and the line it starts on, as an
+// encoding/csv Reader with FieldsPerRecord -1 and ReuseRecord would: blank
+// lines skipped, "\r\n" read as "\n", a "\r" before the end of the file
+// dropped.
+func (t *Table) read() ([]string, int, error) {
+	for t.r == nil {
+		raw, err := t.readLine()
+		if err != nil {
+			return nil, 0, err
+		}
+		if bytes.IndexByte(raw, '"') >= 0 {
+			// encoding/csv reads from this line on, as it came (its line
+			// numbers count from it).
+			t.base = t.lines - 1
+			t.r = csv.NewReader(io.MultiReader(bytes.NewReader(bytes.Clone(raw)), t.br))
+			t.r.FieldsPerRecord = -1
+			t.r.ReuseRecord = true
+			break
+		}
+		line := raw
+		if n := len(line); n > 0 && line[n-1] == '\n' {
+			line = line[:n-1]
+			if n >= 2 && line[n-2] == '\r' {
+				line = line[:n-2]
+			}
+		} else if n > 0 && line[n-1] == '\r' { // before the end of the file: dropped, as encoding/csv does
+			line = line[:n-1]
+		}
+		if len(line) == 0 {
+			continue // a blank line
+		}
+		str := string(line) // one allocation for all fields, as encoding/csv
+		rec := t.rec[:0]
+		for {
+			i := strings.IndexByte(str, ',')
+			if i < 0 {
+				break
+			}
+			rec = append(rec, str[:i])
+			str = str[i+1:]
+		}
+		return append(rec, str), t.lines, nil
+	}
+	rec, err := t.r.Read()
+	if err != nil {
+		return nil, 0, err
+	}
+	line, _ := t.r.FieldPos(0)
+	return rec, t.base + line, nil
+}
+
+// readLine reads one line as it is, its newline included (none at the end
+// of the file); io.EOF once nothing is left.
+func (t *Table) readLine() ([]byte, error) {
+	line, err := t.br.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		t.long = append(t.long[:0], line...)
+		for err == bufio.ErrBufferFull {
+			line, err = t.br.ReadSlice('\n')
+			t.long = append(t.long, line...)
+		}
+		line = t.long
+	}
+	if len(line) > 0 && err == io.EOF {
+		err = nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	t.lines++
+	return line, nil
+}
+
 func (t *Table) csvErr(err error) error {
 	var pe *csv.ParseError
 	if errors.As(err, &pe) {
 		// Col stays the field number everywhere; a syntax error has only a
 		// character position, which goes into the message.
-		return &Error{File: t.file, Line: pe.Line, Want: "well-formed CSV", Got: fmt.Sprintf("%v at character %d", pe.Err, pe.Column)}
+		return &Error{File: t.file, Line: t.base + pe.Line, Want: "well-formed CSV", Got: fmt.Sprintf("%v at character %d", pe.Err, pe.Column)}
 	}
 	return fmt.Errorf("read %s: %w", t.file, err)
 }

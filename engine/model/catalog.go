@@ -7,6 +7,7 @@ import (
 	"math"
 	"sort"
 	"strings"
+	"sync"
 )
 
 //go:embed catalog/models.json catalog/gpus.json
@@ -23,8 +24,10 @@ const vidurSource = "Vidur's model configs (vidur/config/model_config.py, MIT), 
 
 // catalog is the model catalogue: model.go's table (Vidur's models and
 // Qwen3-0.6B) and catalog/models.json (Hugging Face config.json values read
-// by ParseHFConfig).
-var catalog = func() []Entry {
+// by ParseHFConfig). It is read on first use, not at start-up: a run of a
+// model of model.go's table never needs the file (in the page's wasm its
+// parse was a noticeable part of the engine's start).
+var catalog = sync.OnceValue(func() []Entry {
 	var out []Entry
 	for _, m := range models {
 		out = append(out, Entry{m, vidurSource})
@@ -59,12 +62,12 @@ var catalog = func() []Entry {
 		seen[e.Model.Name] = true
 	}
 	return out
-}()
+})
 
 // Catalog lists every known model with the source of its numbers, sorted
 // by name.
 func Catalog() []Entry {
-	out := append([]Entry(nil), catalog...)
+	out := append([]Entry(nil), catalog()...)
 	sort.Slice(out, func(i, j int) bool { return out[i].Model.Name < out[j].Model.Name })
 	return out
 }
@@ -120,7 +123,8 @@ func (g GPU) Device() Device {
 	return Device{Name: g.Name, FP16TFLOPS: g.BF16TFLOPS, TotalMemoryGB: g.MemoryGB}
 }
 
-var gpus = func() []GPU {
+// gpus is the GPU catalogue (catalog/gpus.json), read on first use.
+var gpus = sync.OnceValue(func() []GPU {
 	var file struct {
 		Note string `json:"note"`
 		GPUs []GPU  `json:"gpus"`
@@ -138,15 +142,15 @@ var gpus = func() []GPU {
 		}
 	}
 	return file.GPUs
-}()
+})
 
 // GPUs lists the GPU catalogue, in its file's order.
-func GPUs() []GPU { return append([]GPU(nil), gpus...) }
+func GPUs() []GPU { return append([]GPU(nil), gpus()...) }
 
 // LookupGPU returns a catalogue GPU by name.
 func LookupGPU(name string) (GPU, error) {
 	var names []string
-	for _, g := range gpus {
+	for _, g := range gpus() {
 		if g.Name == name {
 			return g, nil
 		}

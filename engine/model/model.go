@@ -75,7 +75,12 @@ var models = func() []Model {
 
 // Lookup returns a catalogue model by its exact name.
 func Lookup(name string) (Model, error) {
-	for _, e := range catalog {
+	for _, m := range models { // the catalogue's first part, no file to read
+		if m.Name == name {
+			return m, nil
+		}
+	}
+	for _, e := range catalog() {
 		if e.Model.Name == name {
 			return e.Model, nil
 		}
@@ -86,7 +91,7 @@ func Lookup(name string) (Model, error) {
 // Names lists the catalogue's models.
 func Names() []string {
 	var n []string
-	for _, e := range catalog {
+	for _, e := range catalog() {
 		n = append(n, e.Model.Name)
 	}
 	sort.Strings(n)
@@ -118,7 +123,7 @@ func LookupDevice(name string) (Device, error) {
 		}
 		names = append(names, d.Name)
 	}
-	for _, g := range gpus {
+	for _, g := range gpus() {
 		if g.Name == name {
 			return g.Device(), nil
 		}
