@@ -12,6 +12,9 @@
 import "./build/wasm_exec.js";
 import { createRuntimeContext, loadModule } from "./build/runtime.mjs";
 
+const mark = (name) => self.postMessage({ type: "mark", name, at: performance.timeOrigin + performance.now() });
+globalThis.servesimMark = mark;
+mark("worker module");
 globalThis.tryCatch = (fn) => {
   try {
     return { result: fn() };
@@ -29,6 +32,7 @@ function start() {
   if (instance) return instance;
   instance = (async () => {
     const mod = await loadModule();
+    mark("worker compiled");
     started++;
     const go = new Go();
     let exitCode = 0;
@@ -52,6 +56,7 @@ function start() {
       onExit.clear();
     });
     await isReady;
+    mark("worker ready");
     return binding;
   })();
   return instance;

@@ -128,8 +128,31 @@ func waitDefault() chromedp.Action { return waitRequests(defaultRequests) }
 // waitText waits until sel's text contains want.
 func waitText(sel, want string) chromedp.Action { return waitFor(sel, want, false) }
 
-// waitRequests waits until the key results show exactly n requests.
-func waitRequests(n string) chromedp.Action { return waitFor("#k-requests", n, true) }
+// waitRequests waits until the key results show exactly n requests and
+// every chart of the page is drawn (they are drawn one per task).
+func waitRequests(n string) chromedp.Action {
+	return chromedp.Tasks{waitFor("#k-requests", n, true), waitChartsDrawn()}
+}
+
+// waitChartsDrawn waits until no chart of the page is left to draw.
+func waitChartsDrawn() chromedp.Action {
+	return chromedp.ActionFunc(func(ctx context.Context) error {
+		for {
+			var pending bool
+			if err := chromedp.Run(ctx, chromedp.Evaluate(`servesim.chartsPending()`, &pending)); err != nil {
+				return err
+			}
+			if !pending {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("waiting for the charts to be drawn: %w", ctx.Err())
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	})
+}
 
 func waitFor(sel, want string, exact bool) chromedp.Action {
 	// A query that cannot block: the page re-renders while a run goes on,

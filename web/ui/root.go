@@ -80,9 +80,18 @@ type runInputs struct {
 // bridge is the page's JavaScript bridge (web/assets/app.js).
 func bridge() js.Value { return js.Global().Get("servesim") }
 
+// mark records a milestone of the page's start (app.js's marks: the page
+// benchmark reports them).
+func mark(name string) {
+	if b := bridge(); b.Truthy() {
+		b.Call("mark", name)
+	}
+}
+
 // Init loads the catalogs and the run the URL asks for (or the default).
 func (c *Root) Init(ctx vugu.InitCtx) {
 	c.env = ctx.EventEnv()
+	mark("ui init")
 	c.Cfg = map[string]string{}
 	c.Preset = PageDefault
 	if !bridge().Truthy() {
@@ -379,6 +388,10 @@ func (c *Root) run() {
 	})
 	onLine = js.FuncOf(func(_ js.Value, args []js.Value) any {
 		line := args[0].String()
+		if strings.HasPrefix(line, `{"progress"`) {
+			go c.progress(line)
+			return nil
+		}
 		go c.update(func() { c.line(line) })
 		return nil
 	})
@@ -399,11 +412,42 @@ func (c *Root) run() {
 		})
 		return nil
 	})
+	mark("ui run")
 	bridge().Call("simulate", "/api/simulate?format=ndjson", in.body, onLine, onEnd, onFatal, onBegin)
+}
+
+// progress shows a progress line without re-rendering the page (a render
+// of every panel per line cost the first run more time than the line's
+// news is worth): the state changes under the lock, and the bar and its
+// text, which the next render draws the same way, are set directly.
+func (c *Root) progress(line string) {
+	var m struct {
+		Progress struct{ Done, Total int } `json:"progress"`
+	}
+	if err := json.Unmarshal([]byte(line), &m); err != nil {
+		c.update(func() { c.line(line) }) // reported as the line it is
+		return
+	}
+	c.env.Lock()
+	running := c.Running
+	if running {
+		c.Done, c.Total = m.Progress.Done, m.Progress.Total
+	}
+	text, pct := c.ProgressText(), c.Percent()
+	c.env.UnlockOnly()
+	if running {
+		bridge().Call("showProgress", text, pct)
+	}
+}
+
+// ProgressText is the run's progress in words.
+func (c *Root) ProgressText() string {
+	return fmt.Sprintf("%s of %s requests done", num(int64(c.Done)), num(int64(c.Total)))
 }
 
 // line handles one ndjson line: progress, result or error.
 func (c *Root) line(line string) {
+	mark("ui result line")
 	var m struct {
 		Progress *struct{ Done, Total int } `json:"progress"`
 		Result   *Result                    `json:"result"`
@@ -420,10 +464,12 @@ func (c *Root) line(line string) {
 		c.Err, c.Running = m.Error, false
 		c.catalogs()
 	case m.Result != nil:
+		mark("ui result parsed")
 		c.catalogs()
 		c.Result, c.Running, c.shown = m.Result, false, c.pending
 		c.ElapsedMs = float64(time.Since(c.started).Microseconds()) / 1000
 		c.drawCharts()
+		mark("ui charts built")
 		c.abResult()
 	default: // an answer that is not a stream (a problem document): never silent
 		c.Err, c.Running = problemOf(400, line), false

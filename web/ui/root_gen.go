@@ -554,7 +554,7 @@ func (c *Root) Build(vgin *vugu.BuildIn) (vgout *vugu.BuildOut) {
 								vgparent.AppendChild(vgn)
 								vgn = &vugu.VGNode{Type: vugu.VGNodeType(3), Namespace: "", Data: "span", Attr: []vugu.VGAttribute{{Namespace: "", Key: "id", Val: "progress-text"}}}
 								vgparent.AppendChild(vgn)
-								vgn.SetInnerHTML(fmt.Sprintf("%s of %s requests done", num(int64(c.Done)), num(int64(c.Total))))
+								vgn.SetInnerHTML(c.ProgressText())
 								if c.Result != nil {
 									vgn = &vugu.VGNode{Type: vugu.VGNodeType(3), Namespace: "", Data: "span", Attr: []vugu.VGAttribute{{Namespace: "", Key: "class", Val: "muted"}}}
 									vgparent.AppendChild(vgn)
