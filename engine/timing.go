@@ -139,6 +139,10 @@ func (s *sim) hostLoop(rp *replica, proc *batch) error {
 		return fmt.Errorf("batch %d at t=%d ns: %w", b.id, s.now, err)
 	}
 	rec.ModelNs, rec.HostNs, rec.Padded, rec.Mode = m.modelNs, predict.Nanos(hostMs), m.padded, m.mode
+	if ih := s.timing.spec.IdleHost; ih != nil && ih.GPUExtraMs > 0 && prev == nil && rp.wokeAt == s.now {
+		// the GPU has had nothing to run since the host loop went idle
+		rec.ModelNs += predict.Nanos(ih.GPUExtra(float64(s.now+rec.HostNs-rp.idleSince) / 1e6))
+	}
 	rec.TotalNs = rec.HostNs + rec.ModelNs + s.timing.syncNs
 	launch := s.now + rec.HostNs
 	start, next := launch, launch

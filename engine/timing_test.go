@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -308,5 +309,36 @@ func TestEngineTiming_IdleHost(t *testing.T) {
 	wantTimes(t, "C (idle under after_ms)", tokenTimes(res, 2), 122)
 	if h := res.Batches[1].HostNs; h != 4500000 {
 		t.Errorf("B's step host %d ns, want 4.5 ms", h)
+	}
+}
+
+// TestEngineTiming_IdleGPU: idle_host's GPU terms (E = 1 ms, tau = 10 ms)
+// add E * (1 - exp(-idle / tau)) to the GPU time of a step launched from
+// idle, idle being the time from the previous step's end (the start, for
+// the first) to the launch. Hosts and GPU times as TestEngineTiming_IdleHost:
+// A launches at 4 ms (idle 4 ms), B wakes at 100 ms and launches at 104.5 ms,
+// C arrives at 150 ms (after B ended) and launches at 154.5 ms; each step's
+// GPU time plus sync is 6 ms + 0.5 ms without the extra.
+func TestEngineTiming_IdleGPU(t *testing.T) {
+	cfg := engineConfig()
+	tm := enginetest.Uniform(0.01, 0.02, 0.1, 0.1)
+	tm.MLP["add"] = 0
+	tm.MLP["emb"], tm.MLP["lm_head"] = 0.2, 0.2
+	tm.Engine = `{"engine":"test","overlap":"async","cuda_graph_batch_sizes":[1,2,4,8],"mixed_graph_token_sizes":[8,16,32,64,128],"sync_ms":0.5,"fused_ops":["add"],
+ "idle_host":{"after_ms":1,"base_ms":3,"per_prefill_ms":0.5,"per_prefill_token_ms":0.01,"source":"hand-chosen","gpu_extra_ms":1,"gpu_tau_ms":10,"gpu_source":"hand-chosen"}}`
+	tm.Host = []enginetest.HostRow{{Batch: 1, Base: 2, PerPrefill: 1, PerToken: 0.01}, {Batch: 128, Base: 2, PerPrefill: 1, PerToken: 0.01}}
+	set := enginetest.Set(qwen3(t), tm, 4096, 128)
+	res := run(t, cfg, trace(t, "arrived_at,num_prefill_tokens,num_decode_tokens\n0,100,1\n0.1,100,1\n0.15,100,1\n", cfg), set)
+	extra := func(idleNs int64) int64 { return int64(math.Round(-math.Expm1(-float64(idleNs)/1e7) * 1e6)) }
+	endA := int64(10_500_000) + extra(4_000_000)
+	endB := int64(111_000_000) + extra(104_500_000-endA)
+	endC := int64(161_000_000) + extra(154_500_000-endB)
+	for i, want := range []int64{endA, endB, endC} {
+		if got := tokenTimes(res, i); len(got) != 1 || got[0] != want {
+			t.Errorf("request %d: token times %v ns, want [%d]", i, got, want)
+		}
+	}
+	if d := endA - 10_500_000; d != 329680 {
+		t.Errorf("A's extra %d ns, want 1 ms * (1 - e^-0.4) = 329680 ns", d)
 	}
 }

@@ -88,7 +88,9 @@ type PrefillLaunch struct {
 }
 
 // IdleHost is the host time of a step started from idle: BaseMs +
-// PerPrefillMs * prefills + PerPrefillTokenMs * prefill tokens.
+// PerPrefillMs * prefills + PerPrefillTokenMs * prefill tokens; and, if
+// GPUExtraMs is set, the GPU time such a step adds (a GPU that idled lowers
+// its clocks, and its first kernels run slower): GPUExtra.
 type IdleHost struct {
 	// AfterMs is how long the host loop must have had no work for the
 	// next step to count as started from idle.
@@ -96,8 +98,24 @@ type IdleHost struct {
 	BaseMs            float64 `json:"base_ms"`
 	PerPrefillMs      float64 `json:"per_prefill_ms"`
 	PerPrefillTokenMs float64 `json:"per_prefill_token_ms"`
+	// GPUExtraMs and GPUTauMs: a step launched after the GPU idled for g ms
+	// takes GPUExtraMs * (1 - exp(-g / GPUTauMs)) more GPU time than the
+	// profile says. Zero GPUExtraMs: none.
+	GPUExtraMs float64 `json:"gpu_extra_ms,omitempty"`
+	GPUTauMs   float64 `json:"gpu_tau_ms,omitempty"`
 	// Source says where the numbers come from (a designed probe, its file).
 	Source string `json:"source"`
+	// GPUSource says where GPUExtraMs and GPUTauMs come from.
+	GPUSource string `json:"gpu_source,omitempty"`
+}
+
+// GPUExtra is the GPU time (ms) that a step launched after the GPU idled
+// for idleMs adds: GPUExtraMs * (1 - exp(-idleMs / GPUTauMs)).
+func (h *IdleHost) GPUExtra(idleMs float64) float64 {
+	if h.GPUExtraMs == 0 || idleMs <= 0 {
+		return 0
+	}
+	return h.GPUExtraMs * -math.Expm1(-idleMs/h.GPUTauMs)
 }
 
 // Ms is the idle-start host time of a step with prefills prefills and
@@ -181,10 +199,17 @@ func ParseEngineSpec(b []byte, file string) (*EngineSpec, error) {
 		for _, f := range []struct {
 			key string
 			v   float64
-		}{{"after_ms", h.AfterMs}, {"base_ms", h.BaseMs}, {"per_prefill_ms", h.PerPrefillMs}, {"per_prefill_token_ms", h.PerPrefillTokenMs}} {
+		}{{"after_ms", h.AfterMs}, {"base_ms", h.BaseMs}, {"per_prefill_ms", h.PerPrefillMs}, {"per_prefill_token_ms", h.PerPrefillTokenMs},
+			{"gpu_extra_ms", h.GPUExtraMs}, {"gpu_tau_ms", h.GPUTauMs}} {
 			if !finite(f.v) || f.v < 0 {
 				bad(`"idle_host"."%s": expected a finite number >= 0, got %v`, f.key, f.v)
 			}
+		}
+		if h.GPUExtraMs > 0 && h.GPUTauMs <= 0 {
+			bad(`"idle_host"."gpu_tau_ms": expected a number > 0 with gpu_extra_ms %v, got %v`, h.GPUExtraMs, h.GPUTauMs)
+		}
+		if h.GPUExtraMs > 0 && strings.TrimSpace(h.GPUSource) == "" {
+			bad(`"idle_host"."gpu_source": expected where gpu_extra_ms comes from, got an empty string`)
 		}
 		if strings.TrimSpace(h.Source) == "" {
 			bad(`"idle_host"."source": expected where the numbers come from, got an empty string`)

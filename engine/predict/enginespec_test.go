@@ -194,6 +194,9 @@ func TestParseEngineSpec_Errors(t *testing.T) {
 		{`{"engine":"e","overlap":"sync","idle_host":{"after_ms":-1,"base_ms":0,"per_prefill_ms":0,"per_prefill_token_ms":0,"source":"s"}}`, `"idle_host"."after_ms": expected a finite number >= 0`},
 		{`{"engine":"e","overlap":"sync","idle_host":{"after_ms":1,"base_ms":0,"per_prefill_ms":0,"per_prefill_token_ms":0,"source":" "}}`, `"idle_host"."source": expected where the numbers come from`},
 		{`{"engine":"e","overlap":"sync","idle_host":{"after_ms":1,"base":0}}`, `unknown field "base"`},
+		{`{"engine":"e","overlap":"sync","idle_host":{"after_ms":1,"base_ms":0,"per_prefill_ms":0,"per_prefill_token_ms":0,"source":"s","gpu_extra_ms":0.1,"gpu_source":"p"}}`, `"idle_host"."gpu_tau_ms": expected a number > 0 with gpu_extra_ms 0.1, got 0`},
+		{`{"engine":"e","overlap":"sync","idle_host":{"after_ms":1,"base_ms":0,"per_prefill_ms":0,"per_prefill_token_ms":0,"source":"s","gpu_extra_ms":0.1,"gpu_tau_ms":5}}`, `"idle_host"."gpu_source": expected where gpu_extra_ms comes from`},
+		{`{"engine":"e","overlap":"sync","idle_host":{"after_ms":1,"base_ms":0,"per_prefill_ms":0,"per_prefill_token_ms":0,"source":"s","gpu_extra_ms":-0.1,"gpu_tau_ms":5,"gpu_source":"p"}}`, `"idle_host"."gpu_extra_ms": expected a finite number >= 0`},
 	} {
 		_, err := predict.ParseEngineSpec([]byte(tc.json), "x/engine.json")
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "x/engine.json") {
@@ -333,5 +336,18 @@ func nearer(t *testing.T) func(what string, got, want float64) {
 		if math.Abs(got-want) > 1e-12 {
 			t.Errorf("%s = %v, want %v", what, got, want)
 		}
+	}
+}
+
+// TestIdleHost_GPUExtra: E * (1 - exp(-idle / tau)) by hand, none without E.
+func TestIdleHost_GPUExtra(t *testing.T) {
+	h := &predict.IdleHost{GPUExtraMs: 0.2, GPUTauMs: 10}
+	for _, c := range []struct{ idle, want float64 }{{0, 0}, {-1, 0}, {10, 0.2 * (1 - 1/math.E)}, {1000, 0.2}} {
+		if got := h.GPUExtra(c.idle); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("GPUExtra(%v) = %v, want %v", c.idle, got, c.want)
+		}
+	}
+	if got := (&predict.IdleHost{}).GPUExtra(50); got != 0 {
+		t.Errorf("no gpu_extra_ms: GPUExtra(50) = %v, want 0", got)
 	}
 }

@@ -58,7 +58,18 @@ func main() {
 	keep := flag.String("keep_sims", "", "also write each run's simulated files under this folder (--heldout)")
 	skip := flag.String("skip", "", "leave out the runs whose names start with this (--heldout: a batch kept blind while the model changes)")
 	cal := flag.String("calibrate", "", "first calibrate the set on the manifest's fit runs only and write it to this folder; simulate with it (--heldout)")
+	idle := flag.String("idle_gpu", "", "fit engine.json's idle_host GPU terms on the designed idle probes (bench/gpu/<card>/engine/idleprobe*) with --profile and write them to this file")
 	flag.Parse()
+	if *idle != "" {
+		if *profile == "" {
+			*profile = filepath.Join("profiles", *card, "qwen3-0.6b")
+		}
+		if err := writeIdleGPU(*profile, idleProbes("bench/gpu", *card), *idle); err != nil {
+			fmt.Fprintln(os.Stderr, "fidelity:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *held {
 		o := heldOutOptions{Manifest: *manifest, Bench: "bench/gpu", Card: *card, Profile: *profile, Out: *out, KeepSims: *keep, Calibrate: *cal, Skip: *skip,
 			Summarize: func(s string) { fmt.Printf("%s: %s\n", *card, s) }}

@@ -18,7 +18,11 @@ Decode attention in a graph (insitu_ctx.json, when present): attn_decode rows
 follow the decode graphs' measured change with context (contexts spread as in
 a real batch) from the isolated row at 512; attention_isolated.csv keeps the
 kernel alone. The idle-start host time (engine.json's idle_host) is fitted on
-the designed idle probe (idleprobe/step_log.csv), never on a workload run.
+the designed idle probe (idleprobe/step_log.csv), never on a workload run;
+its GPU terms (a step from idle runs slower on a GPU that lowered its clocks)
+come from idle_gpu.json, which `go run ./bench/gpu/fidelity -idle_gpu
+bench/gpu/h200/engine/idle_gpu.json` fits on the designed idle probes with the
+set's own predictor (re-run it, then this, when the set's GPU terms change).
 
 Usage (repo root): python3 profiles/tools/gpu/refengine/build_set.py RAW_PROFILE_DIR bench/gpu/h200/engine \\
     profiles/tools/gpu/workloads/MANIFEST.json bench/gpu/h200 bench/gpu/h200-repeat --out profiles/h200/qwen3-0.6b
@@ -296,6 +300,9 @@ def main():
     ip = os.path.join(a.engine_dir, "idleprobe", "step_log.csv")
     if os.path.exists(ip):
         eng["idle_host"] = idle_host(ip)
+        ig = os.path.join(a.engine_dir, "idle_gpu.json")
+        if os.path.exists(ig):  # written by `go run ./bench/gpu/fidelity -idle_gpu` (it needs servesim's predictor)
+            eng["idle_host"].update(json.load(open(ig)))
         fit["idle_host"] = eng["idle_host"]
     json.dump(eng, open(os.path.join(a.out, "engine.json"), "w"), indent=1)
     spread = op_spread(os.path.join(a.raw, "mlp.csv"), os.path.join(a.raw, "attention.csv"))
