@@ -533,7 +533,16 @@ func fitHint(c Config, r Resolved) string {
 			continue
 		}
 		if _, err := cc.resolve(false); err == nil {
-			return h + fmt.Sprintf("; it fits at tensor_parallel_size %d (or more pipeline stages, or a smaller max_tokens)", t)
+			h += fmt.Sprintf("; it fits at tensor_parallel_size %d (or more pipeline stages, or a smaller max_tokens)", t)
+			break
+		}
+	}
+	// FP8 weights on a GPU that has FP8 tensor cores: one byte per weight.
+	if g, err := c.GPUSpec(); err == nil && g.FP8TFLOPS > 0 && Dtype(c.Replica.WeightDtype) == DtypeBF16 {
+		cc := c
+		cc.Replica.WeightDtype = DtypeFP8
+		if _, err := cc.resolve(false); err == nil {
+			h += fmt.Sprintf("; with weight_dtype fp8 (the roofline estimate, not validated) it fits at tensor_parallel_size %d", tp)
 		}
 	}
 	return h

@@ -134,7 +134,16 @@ func TestEstimate_CustomModelAndGPU(t *testing.T) {
 // named for one is refused.
 func TestEstimate_FP8(t *testing.T) {
 	cfg := engine.DefaultConfig()
-	cfg.Replica.Model, cfg.Replica.Device, cfg.Replica.WeightDtype = "meta-llama/Llama-3.1-70B", "h100", engine.DtypeFP8
+	cfg.Replica.Model, cfg.Replica.Device = "meta-llama/Llama-3.1-70B", "h100"
+	// At BF16 the refusal names the FP8 way too on a GPU with FP8, not on the A100.
+	for dev, want := range map[string]bool{"h100": true, "a100": false} {
+		cfg.Replica.Device = dev
+		_, err := runner.Run(context.Background(), seedJob(cfg))
+		if err == nil || strings.Contains(err.Error(), "with weight_dtype fp8 (the roofline estimate, not validated) it fits at tensor_parallel_size 1") != want {
+			t.Errorf("%s at bf16: %v", dev, err)
+		}
+	}
+	cfg.Replica.Device, cfg.Replica.WeightDtype = "h100", engine.DtypeFP8
 	out, err := runner.Run(context.Background(), seedJob(cfg))
 	if err != nil {
 		t.Fatal(err)
