@@ -25,12 +25,13 @@ func FuzzHandler(f *testing.F) {
 	f.Add(uint8(4), "config=%7B%22seed%22%3A1%7D&format=zip", []byte(""))
 	f.Add(uint8(1), "", []byte(`{"preset":"seed","model_config":{"model_type":"llama","hidden_size":64,"num_hidden_layers":2,"num_attention_heads":4,"intermediate_size":128,"vocab_size":100,"max_position_embeddings":512},"config":{"replica":{"device":"l4"}}}`))
 	f.Add(uint8(1), "", []byte(`{"preset":"seed","config":{"replica":{"device":"g","gpu":{"name":"g","memory_gb":8,"hbm_gbps":100,"bf16_tflops":10},"model_name":"m","model_spec":{"name":"m","num_layers":1,"num_q_heads":1,"num_kv_heads":1,"embedding_dim":8,"mlp_hidden_dim":8,"vocab_size":8,"max_position_embeddings":64,"head_dim":8,"activation":"silu","norm":"rms_norm","rope_theta":1,"partial_rotary_factor":1}}}}`))
+	f.Add(uint8(1+32), "", []byte(`{"preset":"seed","model_config":"{\n \"model_type\": \"llama\",\n \"hidden_size\": 64, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"intermediate_size\": 128, \"vocab_size\": 100, \"max_position_embeddings\": 512}","config":{"replica":{"device":"h100","weight_dtype":"fp8","kv_cache_dtype":"fp8"}}}`))
 	f.Add(uint8(1), "", []byte(`{"preset":"seed","profile_files":[{"name":"mlp.csv","content":"num_tokens\n1\n"},{"name":"profile.json","content":"{}"}]}`))
 	lim := api.Limits{MaxBodyBytes: 1 << 20, MaxRequests: 64, MaxTokens: 200_000, MaxReplicas: 4, MemoryBudget: 8 << 20, Timeout: 5 * time.Second}
 	h := api.NewHandler(api.Options{Limits: lim})
 	f.Fuzz(func(t *testing.T, kind uint8, query string, body []byte) {
-		paths := []string{"/api/simulate", "/api/workload"}
-		path := paths[int(kind>>4)%2]
+		paths := []string{"/api/simulate", "/api/workload", "/api/profile"}
+		path := paths[int(kind>>4)%3]
 		var req = httptest.NewRequest("GET", "/api/simulate", nil)
 		switch kind % 5 {
 		case 0: // the GET form (its query is set below)
