@@ -1152,11 +1152,11 @@ type stageKey struct {
 func (rp *replica) stagePrediction(k predict.Key, s int32) (*prediction, error) {
 	sk := stageKey{k, s}
 	if p := rp.lastPred; p >= 0 && rp.lastKey == sk { // consecutive iterations often share a key: no map lookup
-		return &rp.preds[p], nil
+		return rp.preds.at(p), nil
 	}
 	if i, ok := rp.memo[sk]; ok {
 		rp.lastKey, rp.lastPred = sk, i
-		return &rp.preds[i], nil
+		return rp.preds.at(i), nil
 	}
 	bd, err := rp.pred.Stage(k, int(s))
 	if err != nil {
@@ -1166,17 +1166,43 @@ func (rp *replica) stagePrediction(k predict.Key, s int32) (*prediction, error) 
 }
 
 func (rp *replica) remember(sk stageKey, p prediction) *prediction {
-	if len(rp.preds) >= maxPredictions { // bounded: a saturated run predicts a new key almost every iteration
+	if rp.preds.n >= maxPredictions { // bounded: a saturated run predicts a new key almost every iteration
 		rp.scratch, rp.lastPred = p, -1
 		return &rp.scratch
 	}
 	if rp.memo == nil {
 		rp.memo = map[stageKey]int32{}
 	}
-	rp.memo[sk] = int32(len(rp.preds))
-	rp.lastKey, rp.lastPred = sk, int32(len(rp.preds))
-	rp.preds = append(rp.preds, p)
-	return &rp.preds[len(rp.preds)-1]
+	i := rp.preds.add(p)
+	rp.memo[sk] = i
+	rp.lastKey, rp.lastPred = sk, i
+	return rp.preds.at(i)
+}
+
+// predStore holds a replica's memoized predictions in chunks of predChunk
+// (the first grown as a slice is): appending past the first never copies
+// them (a saturated run makes thousands).
+type predStore struct {
+	chunks [][]prediction
+	n      int32
+}
+
+const predChunk = 512
+
+func (ps *predStore) at(i int32) *prediction { return &ps.chunks[i/predChunk][i%predChunk] }
+
+// add appends p and returns its index.
+func (ps *predStore) add(p prediction) int32 {
+	switch {
+	case ps.n == 0:
+		ps.chunks = append(ps.chunks, nil)
+	case ps.n%predChunk == 0:
+		ps.chunks = append(ps.chunks, make([]prediction, 0, predChunk))
+	}
+	c := &ps.chunks[len(ps.chunks)-1]
+	*c = append(*c, p)
+	ps.n++
+	return ps.n - 1
 }
 
 // maxPredictions bounds the predictions a replica memoizes (~250 B each).
@@ -1199,8 +1225,8 @@ func (rp *replica) use(p *prediction) {
 func (s *sim) termSums() [predict.NumTerms]float64 {
 	var sum [predict.NumTerms]float64
 	for _, rp := range s.replicas {
-		for i := range rp.preds {
-			p := &rp.preds[i]
+		for i := range rp.preds.n {
+			p := rp.preds.at(i)
 			n := float64(p.n)
 			for k, v := range p.bd.Terms() {
 				sum[k] += v * n

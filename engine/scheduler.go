@@ -27,7 +27,7 @@ type replica struct {
 	numWaitingIters  int
 	prefillBuf       []*request         // sarathi and vllm_v1 scratch
 	memo             map[stageKey]int32 // predictions by key (stagePrediction)
-	preds            []prediction
+	preds            predStore
 	lastKey          stageKey // the latest prediction's key and index (-1: none)
 	lastPred         int32
 	scratch          prediction                // a prediction past maxPredictions, not memoized

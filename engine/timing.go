@@ -168,11 +168,11 @@ func (s *sim) hostLoop(rp *replica, proc *batch) error {
 func (s *sim) enginePrediction(rp *replica, k predict.Key) (*prediction, error) {
 	sk := stageKey{k, 0}
 	if p := rp.lastPred; p >= 0 && rp.lastKey == sk {
-		return &rp.preds[p], nil
+		return rp.preds.at(p), nil
 	}
 	if i, ok := rp.memo[sk]; ok {
 		rp.lastKey, rp.lastPred = sk, i
-		return &rp.preds[i], nil
+		return rp.preds.at(i), nil
 	}
 	bd, mode, padded, err := rp.pred.EngineStage(s.timing.spec, k)
 	if err != nil {
