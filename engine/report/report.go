@@ -132,14 +132,20 @@ func TokenMetrics(w io.Writer, res *engine.Result) error {
 // to w every 32 KiB; it returns what is left to write.
 func appendTokenRows(b []byte, w io.Writer, i int, times []int64) []byte {
 	var prev int64
-	for k, at := range times {
-		b = strconv.AppendInt(b, int64(i), 10)
-		b = append(b, ',')
-		b = strconv.AppendInt(b, int64(k), 10)
+	var idb [24]byte
+	id := append(strconv.AppendInt(idb[:0], int64(i), 10), ',')
+	var kb [24]byte // token_index in decimal, counted up digit by digit
+	k := append(kb[:0], '0')
+	for j, at := range times {
+		if j > 0 {
+			k = incDecimal(k)
+		}
+		b = append(b, id...)
+		b = append(b, k...)
 		b = append(b, ',')
 		b = strconv.AppendInt(b, at, 10)
 		b = append(b, ',')
-		if k > 0 {
+		if j > 0 {
 			b = strconv.AppendInt(b, at-prev, 10)
 		} else {
 			b = append(b, '0')
@@ -152,6 +158,20 @@ func appendTokenRows(b []byte, w io.Writer, i int, times []int64) []byte {
 		}
 	}
 	return b
+}
+
+// incDecimal adds one to the decimal number d (digits, no sign).
+func incDecimal(d []byte) []byte {
+	for i := len(d) - 1; i >= 0; i-- {
+		if d[i] != '9' {
+			d[i]++
+			return d
+		}
+		d[i] = '0'
+	}
+	d = append(d, '0')
+	d[0] = '1'
+	return d
 }
 
 // Stream writes request_metrics.csv and token_metrics.csv as a run produces
