@@ -180,7 +180,7 @@ func cmdEstimate(args []string, stdout, stderr io.Writer) int {
 	writes := map[string][]byte{"PROVENANCE.md": []byte(set.Provenance)}
 	if cfg.Replica.ModelSpec == nil && cfg.Replica.GPU == nil { // a set another run can open by its names
 		meta := set.Meta
-		meta.Name = "estimate:" + cfg.Replica.Device + "/" + cfg.Replica.Model
+		meta.Name = set.Meta.Name // "estimate:DEVICE/MODEL", with the dtypes when not bf16
 		b, _ := json.MarshalIndent(meta, "", "  ")
 		writes["profile.json"] = append(b, '\n')
 	}

@@ -154,6 +154,7 @@ func TestPage_70BRefusal(t *testing.T) {
 		chromedp.Click("#seed-run", chromedp.ByQuery), waitRequests("4"),
 		pickSelect("pick-model", "meta-llama/Llama-3.1-70B"), pickSelect("pick-gpu", "h100"),
 		waitText("#pick-refusal", "it fits at tensor_parallel_size 2"), chromedp.Text("#pick-refusal", &refusal, chromedp.ByQuery),
+		waitText("#pick-fix-fp8", "Use FP8 weights"),
 		chromedp.Evaluate(`document.querySelector('[id="cfg-replica.tensor_parallel_size"] option[value="1"]').disabled`, &tp1Disabled),
 		chromedp.Click("#run", chromedp.ByQuery), waitText("#error", "does not fit on h100"), chromedp.Text("#error", &runErr, chromedp.ByQuery),
 		chromedp.Click("#pick-fix", chromedp.ByQuery), waitText("#stale", "tensor parallel"),

@@ -548,6 +548,21 @@ func (c *ModelGpu) HandleFix(event vugu.DOMEvent) {
 	})
 }
 
+// FixFP8 reports whether the refusal says FP8 weights would fit.
+func (c *ModelGpu) FixFP8() bool {
+	return strings.Contains(c.RefusalText(), "with weight_dtype fp8") && c.R.Cfg["replica.weight_dtype"] == ""
+}
+
+// HandleFixFP8 makes the weights FP8 (the estimate).
+func (c *ModelGpu) HandleFixFP8(event vugu.DOMEvent) {
+	r := c.R
+	r.safe(func() {
+		r.Cfg["replica.weight_dtype"] = "fp8"
+		c.unname()
+		r.refreshChoice()
+	})
+}
+
 // HandleForget drops a dropped config.json.
 func (c *ModelGpu) HandleForget(event vugu.DOMEvent) {
 	r := c.R
