@@ -170,6 +170,10 @@
   // element it renders without any. Charts of one group share the crosshair
   // and zoom (echarts.connect).
   let chartList = [], chartGen = 0;
+  // A chart listed without its option gets it from the UI when drawn
+  // (web/ui builds each option then).
+  let optionSource = null;
+  S.setChartOptionSource = function (fn) { optionSource = fn; };
   const extraCharts = {}; // more lists by owner (search.go, ab.go)
   S.setCharts = function (listJSON) {
     chartList = JSON.parse(listJSON);
@@ -224,7 +228,7 @@
       inner.className = "ec";
       el.appendChild(inner);
     }
-    const { opt, group } = withFormats(JSON.parse(ch.option));
+    const { opt, group } = withFormats(JSON.parse(ch.option || (optionSource && optionSource(ch.id)) || "{}"));
     const chart = echarts.init(inner);
     chart.setOption(opt);
     S.mark("chart " + ch.id);

@@ -268,6 +268,23 @@ func optionJSON(c *chart, h hints) string {
 
 // All returns every chart of the page, in display order.
 func All(p plots.Plots, o Options) []Chart {
+	var out []Chart
+	for _, l := range AllLazy(p, o) {
+		out = append(out, Chart{l.ID, l.Title, l.Build()})
+	}
+	return out
+}
+
+// Lazy is a chart whose option is built when asked for (Build): the page
+// builds each one as it draws it, so the first chart shows without waiting
+// for the others' options.
+type Lazy struct {
+	ID, Title string
+	Build     func() string
+}
+
+// AllLazy is All with each option built on demand.
+func AllLazy(p plots.Plots, o Options) []Lazy {
 	pct := func(i int) plots.Percentiles {
 		if i < len(p.Percentiles) {
 			return p.Percentiles[i]
@@ -277,18 +294,26 @@ func All(p plots.Plots, o Options) []Chart {
 	lat := hints{X: "ms", Y: "fraction"}
 	overT := func(y string) hints { return hints{X: "s", Y: y, Group: TimeGroup} }
 	r := p.Requests
-	return []Chart{
-		{"chart-ttft", "TTFT", optionJSON(CDF("chart-ttft", "TTFT CDF", p.TTFT, pct(0), o.LogX), lat)},
-		{"chart-tbt", "Time between tokens", optionJSON(CDF("chart-tbt", "Time between tokens CDF", p.TokenLatency, pct(1), o.LogX), lat)},
-		{"chart-e2e", "End-to-end latency", optionJSON(CDF("chart-e2e", "End-to-end latency CDF", p.E2E, pct(2), o.LogX), lat)},
-		{"chart-ttft-prompt", "TTFT vs prompt length", optionJSON(Scatter("chart-ttft-prompt", "TTFT vs prompt length", "prompt tokens", "TTFT", r.Prompt, r.TTFT, r), hints{X: "count", Y: "ms"})},
-		{"chart-e2e-output", "E2E vs output length", optionJSON(Scatter("chart-e2e-output", "E2E latency vs output length", "output tokens", "E2E latency", r.Output, r.E2E, r), hints{X: "count", Y: "ms"})},
-		{"chart-throughput", "Throughput", optionJSON(Throughput(p.Timeline, o.EndS), overT("rate"))},
-		{"chart-load", "Running and queued", optionJSON(Load(p.Timeline, o.EndS), overT("count"))},
-		{"chart-tokens", "Tokens per iteration", optionJSON(Tokens(p.Iterations, o.EndS), overT("count"))},
-		{"chart-batches", "Batch size", optionJSON(Batches(p.Iterations, o.EndS), overT("count"))},
-		{"chart-kv", "KV cache", optionJSON(KV(p.Iterations, o.EndS), overT("count"))},
-		{"chart-breakdown", "Time by operator", optionJSON(Breakdown(p.Breakdown), hints{X: "category", Y: "ms"})},
+	return []Lazy{
+		{"chart-ttft", "TTFT", func() string { return optionJSON(CDF("chart-ttft", "TTFT CDF", p.TTFT, pct(0), o.LogX), lat) }},
+		{"chart-tbt", "Time between tokens", func() string {
+			return optionJSON(CDF("chart-tbt", "Time between tokens CDF", p.TokenLatency, pct(1), o.LogX), lat)
+		}},
+		{"chart-e2e", "End-to-end latency", func() string {
+			return optionJSON(CDF("chart-e2e", "End-to-end latency CDF", p.E2E, pct(2), o.LogX), lat)
+		}},
+		{"chart-ttft-prompt", "TTFT vs prompt length", func() string {
+			return optionJSON(Scatter("chart-ttft-prompt", "TTFT vs prompt length", "prompt tokens", "TTFT", r.Prompt, r.TTFT, r), hints{X: "count", Y: "ms"})
+		}},
+		{"chart-e2e-output", "E2E vs output length", func() string {
+			return optionJSON(Scatter("chart-e2e-output", "E2E latency vs output length", "output tokens", "E2E latency", r.Output, r.E2E, r), hints{X: "count", Y: "ms"})
+		}},
+		{"chart-throughput", "Throughput", func() string { return optionJSON(Throughput(p.Timeline, o.EndS), overT("rate")) }},
+		{"chart-load", "Running and queued", func() string { return optionJSON(Load(p.Timeline, o.EndS), overT("count")) }},
+		{"chart-tokens", "Tokens per iteration", func() string { return optionJSON(Tokens(p.Iterations, o.EndS), overT("count")) }},
+		{"chart-batches", "Batch size", func() string { return optionJSON(Batches(p.Iterations, o.EndS), overT("count")) }},
+		{"chart-kv", "KV cache", func() string { return optionJSON(KV(p.Iterations, o.EndS), overT("count")) }},
+		{"chart-breakdown", "Time by operator", func() string { return optionJSON(Breakdown(p.Breakdown), hints{X: "category", Y: "ms"}) }},
 	}
 }
 

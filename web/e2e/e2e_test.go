@@ -6,6 +6,7 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"compress/flate"
 	"context"
 	"encoding/base64"
@@ -32,7 +33,9 @@ import (
 
 var screenshots = flag.String("screenshots", "", "write page screenshots into this folder")
 
-const dist = "../../dist"
+// dist is the built page: ../../dist, or $SERVESIM_DIST (to compare two
+// builds with the same tests and benchmarks).
+var dist = cmp.Or(os.Getenv("SERVESIM_DIST"), "../../dist")
 
 // browserTimeout bounds one test's browser session (a benchmark may raise it).
 var browserTimeout = 2 * time.Minute
@@ -139,7 +142,7 @@ func waitChartsDrawn() chromedp.Action {
 	return chromedp.ActionFunc(func(ctx context.Context) error {
 		for {
 			var pending bool
-			if err := chromedp.Run(ctx, chromedp.Evaluate(`servesim.chartsPending()`, &pending)); err != nil {
+			if err := chromedp.Run(ctx, chromedp.Evaluate(`!!servesim.chartsPending && servesim.chartsPending()`, &pending)); err != nil {
 				return err
 			}
 			if !pending {

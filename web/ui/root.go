@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vugu/vugu"
@@ -58,7 +59,8 @@ type Root struct {
 	shown       runInputs // what produced Result: downloads and links use it
 	Charts      []charts.Chart
 	chartsDirty bool
-	LogX        bool // CDFs on a log latency axis
+	lazy        *lazyCharts // the options of Charts left empty, built as app.js draws them
+	LogX        bool        // CDFs on a log latency axis
 
 	ShowProvenance bool
 	pending        runInputs // what the run in progress was started with
@@ -103,6 +105,10 @@ func (c *Root) Init(ctx vugu.InitCtx) {
 		return nil
 	})
 	bridge().Call("setOnFiles", onFiles) // vugu's js.Value.Set cannot pass a Func; Call can
+	c.lazy = &lazyCharts{}
+	bridge().Call("setChartOptionSource", js.FuncOf(func(_ js.Value, args []js.Value) any {
+		return c.lazy.option(args[0].String())
+	}))
 	var once js.Func
 	once = js.FuncOf(func(_ js.Value, args []js.Value) any {
 		once.Release()
@@ -484,8 +490,55 @@ func (c *Root) drawCharts() {
 	}
 	o := charts.Options{EndS: float64(c.Result.SimulatedNs) / 1e9, LogX: c.LogX}
 	hitT, hitRate := c.Result.Serving.hitSeries()
-	c.Charts = append(append(c.realCharts(o), charts.All(c.Result.Plots, o)...), charts.Serving(c.Result.Plots.ReplicaLoad, hitT, hitRate, o)...)
+	all := charts.AllLazy(c.Result.Plots, o)
+	c.Charts = c.realCharts(o)
+	if c.lazy != nil { // in the browser: app.js asks for each option as it draws the chart
+		for _, l := range all {
+			c.Charts = append(c.Charts, charts.Chart{ID: l.ID, Title: l.Title})
+		}
+		c.lazy.set(all)
+	} else {
+		for _, l := range all {
+			c.Charts = append(c.Charts, charts.Chart{ID: l.ID, Title: l.Title, Option: l.Build()})
+		}
+	}
+	c.Charts = append(c.Charts, charts.Serving(c.Result.Plots.ReplicaLoad, hitT, hitRate, o)...)
 	c.chartsDirty = true
+}
+
+// lazyCharts builds the options of the result's charts when app.js draws
+// them (one per task, in page order): the first chart shows without waiting
+// for every option. app.js asks from inside AfterRender's call, which holds
+// the render lock, so this has a lock of its own.
+type lazyCharts struct {
+	mu    sync.Mutex
+	build map[string]func() string
+	built map[string]string
+}
+
+func (l *lazyCharts) set(all []charts.Lazy) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.build, l.built = map[string]func() string{}, map[string]string{}
+	for _, c := range all {
+		l.build[c.ID] = c.Build
+	}
+}
+
+// option is a chart's option, built once ("" for a chart it does not have).
+func (l *lazyCharts) option(id string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if o, ok := l.built[id]; ok {
+		return o
+	}
+	b := l.build[id]
+	if b == nil {
+		return ""
+	}
+	o := b()
+	l.built[id] = o
+	return o
 }
 
 // AfterRender draws the charts: new options once per result, and on every
