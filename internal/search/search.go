@@ -533,7 +533,9 @@ func searchPoint(ctx context.Context, spec Spec, base engine.Config, p Point, le
 			return pr, err
 		}
 		pr.PilotQPS = pl.pass
-		full.est, full.maxTrials = pl.pass, spec.MaxTrials-len(pl.curve)
+		// A pilot's shorter trials ride out more transient overload: its
+		// answer runs high, so the full trials start one pilot step below.
+		full.est, full.maxTrials = pl.pass/(1+pl.precision), spec.MaxTrials-len(pl.curve)
 	}
 	err := full.run(ctx, spec, base, p, lengthsOnly, eval)
 	pr.Curve = full.curve
