@@ -88,15 +88,17 @@ type SearchPointResult struct {
 	E2EP90Ms                float64       `json:"e2e_p90_ms"`
 	Pareto                  bool          `json:"pareto"`
 	Curve                   []SearchProbe `json:"curve"`
+	Pilot                   []SearchProbe `json:"pilot"`
 }
 
 // SearchResult is POST /api/search's answer as the panel shows it.
 type SearchResult struct {
 	Spec struct {
-		Requests   int     `json:"requests"`
-		Precision  float64 `json:"precision"`
-		GPUHourUSD float64 `json:"gpu_hour_usd"`
-		TargetQPS  float64 `json:"target_qps"`
+		Requests      int     `json:"requests"`
+		PilotRequests int     `json:"pilot_requests"`
+		Precision     float64 `json:"precision"`
+		GPUHourUSD    float64 `json:"gpu_hour_usd"`
+		TargetQPS     float64 `json:"target_qps"`
 	} `json:"spec"`
 	SLO      slo.Spec            `json:"slo"`
 	Points   []SearchPointResult `json:"points"`
@@ -523,14 +525,20 @@ func (p *PointProgress) Bracket() string {
 // Summary is the search result's headline.
 func (c *SearchPanel) Summary() string {
 	r := c.Result
-	found := 0
+	found, pilot := 0, 0
 	for _, p := range r.Points {
 		if p.Found {
 			found++
 		}
+		pilot += len(p.Pilot)
 	}
-	return fmt.Sprintf("%d points, %s trials of %s requests, precision %s%%: %d met the SLO at some rate; %s in this browser",
-		len(r.Points), num(int64(r.Trials)), num(int64(r.Spec.Requests)), short(100*r.Spec.Precision), found, dur(c.ElapsedMs))
+	trials := fmt.Sprintf("%s trials of %s requests", num(int64(r.Trials-pilot)), num(int64(r.Spec.Requests)))
+	if pilot > 0 {
+		trials = fmt.Sprintf("%s trials (%s of %s requests after %s pilot trials of %s)", num(int64(r.Trials)), num(int64(r.Trials-pilot)),
+			num(int64(r.Spec.Requests)), num(int64(pilot)), num(int64(r.Spec.PilotRequests)))
+	}
+	return fmt.Sprintf("%d points, %s, precision %s%%: %d met the SLO at some rate; %s in this browser",
+		len(r.Points), trials, short(100*r.Spec.Precision), found, dur(c.ElapsedMs))
 }
 
 // CheapestLine is the cheapest configuration at the target rate.
