@@ -21,6 +21,7 @@ import (
 // from the click to the result; and natively (`servesim search --parallel
 // 2`, this machine's cores). The page's and the CLI's search.json must be
 // equal. SERVESIM_E2E=1 go test -run '^$' -bench Search16Page -benchtime 1x ./web/e2e
+// (SERVESIM_SEARCH_WORKERS=N: one pool of N workers only).
 func BenchmarkSearch16Page(b *testing.B) {
 	browserTimeout = 20 * time.Minute
 	srv, ctx := setup(b)
@@ -43,7 +44,15 @@ func BenchmarkSearch16Page(b *testing.B) {
 	json.Unmarshal(want, &res)
 	b.ReportMetric(native.Seconds(), "s-native-2cores")
 	b.ReportMetric(float64(res.Trials), "trials")
-	for _, workers := range []int{2, 4} {
+	pools := []int{2, 4}
+	if env := os.Getenv("SERVESIM_SEARCH_WORKERS"); env != "" { // one pool size, e.g. to take the browser's CPU time alone
+		n, err := strconv.Atoi(env)
+		if err != nil {
+			b.Fatalf("SERVESIM_SEARCH_WORKERS=%q: %v", env, err)
+		}
+		pools = []int{n}
+	}
+	for _, workers := range pools {
 		dir := b.TempDir()
 		var summary string
 		var took time.Duration
