@@ -80,11 +80,26 @@ type EngineSpec struct {
 
 // PrefillLaunch is the geometry of the engine's prefill attention launch:
 // a prefill of c tokens runs ceil(c / QueryTile) * TilesPerQueryBlock
-// thread blocks on a GPU of SMs multiprocessors.
+// thread blocks on a GPU of SMs multiprocessors. With BlocksPerSM set, the
+// wave model (prefillwaves.go) times the launch: every prefill of a step,
+// one prefill alone too, costs the launch's simulated time, scaled by the
+// profiled grid's ratio to the model at each prefill's (chunk, cached KV).
 type PrefillLaunch struct {
 	SMs                int `json:"sms"`
 	QueryTile          int `json:"query_tile"`
 	TilesPerQueryBlock int `json:"tiles_per_query_block"`
+	// BlocksPerSM is how many of the launch's blocks an SM holds at once
+	// (its registers and shared memory over the kernel's); 0: no wave model.
+	BlocksPerSM int `json:"blocks_per_sm,omitempty"`
+	// FloorMs, BlockMs, KeyMs and SharedRate: the launch's fixed cost, a
+	// block's work (BlockMs + KeyMs per key it reads) and the rate of a
+	// block that shares its SM (1 alone).
+	FloorMs    float64 `json:"floor_ms,omitempty"`
+	BlockMs    float64 `json:"block_ms,omitempty"`
+	KeyMs      float64 `json:"key_ms,omitempty"`
+	SharedRate float64 `json:"shared_rate,omitempty"`
+	// WavesSource says where the wave model's numbers come from.
+	WavesSource string `json:"waves_source,omitempty"`
 }
 
 // IdleHost is the host time of a step started from idle: BaseMs +
@@ -194,6 +209,9 @@ func ParseEngineSpec(b []byte, file string) (*EngineSpec, error) {
 	}
 	if l := e.PrefillLaunch; l != nil && (l.SMs < 1 || l.QueryTile < 1 || l.TilesPerQueryBlock < 1) {
 		bad(`"prefill_launch": expected sms, query_tile and tiles_per_query_block >= 1, got %d, %d, %d`, l.SMs, l.QueryTile, l.TilesPerQueryBlock)
+	}
+	if l := e.PrefillLaunch; l != nil {
+		l.validWaves(bad)
 	}
 	if h := e.IdleHost; h != nil {
 		for _, f := range []struct {
@@ -442,7 +460,7 @@ func (p *Predictor) EngineStage(spec *EngineSpec, k Key) (b Breakdown, mode stri
 	if b.AttnPrefill, err = p.attnPrefill(int(k.Kp), int(k.Cp), int(k.NumPrefills)); err != nil {
 		return b, mode, padded, err
 	}
-	if spec.PrefillLaunch != nil && k.NumPrefills > 1 {
+	if spec.PrefillLaunch != nil && (k.NumPrefills > 1 || k.NumPrefills == 1 && spec.PrefillLaunch.Waves()) {
 		if k.PrefillAttn < 0 {
 			return b, mode, padded, fmt.Errorf("predictor: a prefill of the batch is outside %s's attn_prefill grid", path.Join(p.origin, attnFile))
 		}

@@ -2,6 +2,7 @@ package predict_test
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"math"
 	"os"
@@ -271,8 +272,9 @@ func TestEngineStage_Extensions(t *testing.T) {
 // TestEngineStage_MeasuredShapes checks the options on the measured H200
 // set's own rows: a mixed graph's LM head runs at its sequence bound, a
 // partial decode graph's attention is the full graph's row at the same keys,
-// and several prefills cost floor + max(sum of their GPU-share-scaled work,
-// the longest one's).
+// prefills follow the wave model (a grid point alone costs its row), and,
+// without the wave model, several prefills cost floor + max(sum of their
+// GPU-share-scaled work, the longest one's).
 func TestEngineStage_MeasuredShapes(t *testing.T) {
 	set, err := predict.Open(os.DirFS("../../profiles/h200/qwen3-0.6b"), "h200/qwen3-0.6b")
 	if err != nil {
@@ -299,6 +301,47 @@ func TestEngineStage_MeasuredShapes(t *testing.T) {
 	if part.AttnDecode != same.AttnDecode || part.AttnDecode == stage(predict.Batch{NumRequests: 12, Tokens: 12, NumDecodes: 12, DecodeContextSum: 12 * 576, DecodeContextMax: 576, LogitSeqs: 12}).AttnDecode {
 		t.Errorf("12 sequences at 768 in the 16-graph: attention %v, want 16 at 576's %v", part.AttnDecode, same.AttnDecode)
 	}
+	near := nearer(t)
+	// the set's wave model: at the grid's own points a prefill alone costs its row (the grid's ratio to the
+	// model is exact there); several cost their launch's model time times their ratio (all 1 at grid points)
+	if !set.Engine.PrefillLaunch.Waves() {
+		t.Fatal("the H200 set's prefill_launch has no wave model")
+	}
+	vidur := func(b predict.Batch) float64 {
+		bd, err := p.Stage(p.KeyOf(b), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bd.AttnPrefill
+	}
+	for _, ck := range [][2]int{{128, 0}, {1024, 2048}, {512, 4096}} {
+		b := predict.Batch{NumRequests: 1, Tokens: ck[0], Prefills: []predict.Prefill{{Chunk: ck[0], Processed: ck[1]}}, LogitSeqs: 1}
+		near(fmt.Sprintf("a prefill of %d over %d (the grid's row)", ck[0], ck[1]), stage(b).AttnPrefill, vidur(b))
+	}
+	var sixteen []predict.Prefill
+	for range 16 {
+		sixteen = append(sixteen, predict.Prefill{Chunk: 128})
+	}
+	l := set.Engine.PrefillLaunch
+	ratio := vidur(predict.Batch{NumRequests: 1, Tokens: 128, Prefills: sixteen[:1], LogitSeqs: 1}) / l.WavesMs(sixteen[:1])
+	near("16 fresh prefills of 128 (waves)", stage(predict.Batch{NumRequests: 16, Tokens: 2048, Prefills: sixteen, LogitSeqs: 16}).AttnPrefill,
+		l.WavesMs(sixteen)*ratio)
+
+	// without the wave model (the set's prefill_launch geometry only): the per-sequence rule
+	noWaves := *set.Engine
+	geo := *l
+	geo.BlocksPerSM, geo.FloorMs, geo.BlockMs, geo.KeyMs, geo.SharedRate, geo.WavesSource = 0, 0, 0, 0, 0, ""
+	noWaves.PrefillLaunch = &geo
+	set2, err := predict.Open(os.DirFS("../../profiles/h200/qwen3-0.6b"), "h200/qwen3-0.6b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set2.Engine = &noWaves
+	p2, err := predict.New(set2, nil, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stage = stager(t, p2, set2)
 	one := func(c, k int) float64 {
 		return stage(predict.Batch{NumRequests: 1, Tokens: c, Prefills: []predict.Prefill{{Chunk: c, Processed: k}}, LogitSeqs: 1}).AttnPrefill
 	}
@@ -310,7 +353,6 @@ func TestEngineStage_MeasuredShapes(t *testing.T) {
 		sum += (one(128, 0) - floor) * float64(4*8) / 132
 	}
 	got := stage(predict.Batch{NumRequests: 16, Tokens: 2048, Prefills: pfs, LogitSeqs: 16}).AttnPrefill
-	near := nearer(t)
 	near("16 fresh prefills of 128", got, floor+max(sum, one(128, 0)-floor))
 	long := stage(predict.Batch{NumRequests: 2, Tokens: 1040, Prefills: []predict.Prefill{{Chunk: 1024, Processed: 3072}, {Chunk: 16}}, LogitSeqs: 2}).AttnPrefill
 	w1, w2 := one(1024, 3072)-floor, (one(16, 0)-floor)*8/132

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"math"
 	"path"
+	"strconv"
 
 	"github.com/servesim/servesim/engine/csvin"
 	"github.com/servesim/servesim/engine/model"
@@ -162,6 +163,14 @@ type Predictor struct {
 	tokenMemo               []*tokenOps
 	kvMemo                  []float64
 	decodeMemo, prefillMemo map[uint64]float64
+	// wavesMemo and wavesLaunchMemo memoize the wave model: one prefill by
+	// chunk<<32 | cached KV, a launch of several by prefillWavesKey.
+	wavesMemo       map[uint64]wavesAlone
+	wavesLaunchMemo map[string]float64
+	wavesSim        waveSim
+	wavesOne        [1]Prefill
+	wavesLaunch     []Prefill
+	wavesKey        []byte
 	// prefillLaunch is the set's engine.json prefill_launch (nil if none).
 	prefillLaunch *PrefillLaunch
 	logitMemo     map[int]float64
@@ -176,9 +185,12 @@ type Predictor struct {
 type tables struct {
 	mlp             map[string]curve
 	decode, prefill grid
-	kvSave          curve
-	cpu             map[string]curve
-	host            map[string]curve // host_overheads.csv by column
+	// prefillRatio is the prefill grid over the wave model at its points
+	// (built when the set's engine.json has the wave model).
+	prefillRatio grid
+	kvSave       curve
+	cpu          map[string]curve
+	host         map[string]curve // host_overheads.csv by column
 }
 
 var mlpOps = []string{"input_layernorm", "attn_pre_proj", "attn_rope", "attn_post_proj", "post_attention_layernorm",
@@ -206,7 +218,7 @@ func New(set *Set, network fs.FS, opt Options) (*Predictor, error) {
 		return nil, fmt.Errorf("predictor: kv_cache_prediction_granularity must be >= 1, got %d", opt.KVCachePredictionGranularity)
 	}
 	p := &Predictor{opt: opt, origin: set.Origin, layersPerStage: m.NumLayers / opt.PP, prefillLaunch: set.Engine.LaunchOrNil(),
-		decodeMemo: map[uint64]float64{}, prefillMemo: map[uint64]float64{}, logitMemo: map[int]float64{}, cpuMemo: map[uint64]float64{}, hostMemo: map[uint64]float64{}}
+		decodeMemo: map[uint64]float64{}, prefillMemo: map[uint64]float64{}, wavesMemo: map[uint64]wavesAlone{}, wavesLaunchMemo: map[string]float64{}, logitMemo: map[int]float64{}, cpuMemo: map[uint64]float64{}, hostMemo: map[uint64]float64{}}
 	// The tables depend on the set and these options only; a set opened
 	// once (a server's, the page's) parses its CSVs once.
 	key := fmt.Sprintf("%+v|tp=%d|head_dim=%d|emb=%t|lm_head=%t|cpu=%t|host=%t", m, opt.TP, opt.HeadDim, opt.Embedding, opt.LMHead, opt.CPUOverhead, opt.HostOverheads)
@@ -360,6 +372,13 @@ func (p *Predictor) loadAttention(set *Set) error {
 	}
 	p.decode = newGrid(dB, dK, dY)
 	p.prefill = newGrid(pC, pK, pY)
+	if l := set.Engine.LaunchOrNil(); l.Waves() {
+		ratio := make([]float64, len(pY))
+		for i := range pY {
+			ratio[i] = pY[i] / l.WavesMs([]Prefill{{Chunk: int(math.Round(math.Sqrt(pC[i]))), Processed: int(pK[i])}})
+		}
+		p.prefillRatio = newGrid(pC, pK, ratio)
+	}
 	p.kvSave = newCurve(sX, sY)
 	return nil
 }
@@ -467,7 +486,10 @@ func (p *Predictor) KeyOf(b Batch) Key {
 	if sq > 0 {
 		k.Cp = int32(math.RoundToEven(math.Sqrt(float64(sq))))
 	}
-	if len(b.Prefills) > 1 && p.prefillLaunch != nil {
+	switch {
+	case len(b.Prefills) > 0 && p.prefillLaunch.Waves():
+		k.PrefillAttn = p.prefillWaves(b.Prefills)
+	case len(b.Prefills) > 1 && p.prefillLaunch != nil:
 		k.PrefillAttn = p.prefillAttnPerSequence(b.Prefills)
 	}
 	return k
@@ -515,6 +537,70 @@ func (p *Predictor) DecodeKeyRun(b Batch) (Key, int) {
 	}
 	return k, int(k.Kd) - x
 }
+
+// prefillWaves is the prefill attention (ms per layer) of the prefills of a
+// step under the wave model (PrefillLaunch.WavesMs over all of them, each at
+// its cached KV rounded up to the granularity as the grid is read), scaled
+// by the profiled grid's ratio to the model, each prefill's ratio weighted
+// by its own modelled time. -1 if a prefill is out of the grid.
+func (p *Predictor) prefillWaves(pfs []Prefill) float64 {
+	g := p.opt.KVCachePredictionGranularity
+	l := p.prefillLaunch
+	alone := func(c, kv int) (float64, float64, bool) {
+		key := uint64(c)<<32 | uint64(kv)
+		if m, ok := p.wavesMemo[key]; ok {
+			return m.t, m.r, m.ok
+		}
+		p.wavesOne[0] = Prefill{Chunk: c, Processed: kv}
+		t := p.wavesSim.launchMs(l, p.wavesOne[:])
+		r, err := p.gridLookup(p.prefillRatio, float64(c)*float64(c), float64(kv), "attn_prefill",
+			fmt.Sprintf("prefill_chunk_size=%d, kv_cache_size=%d", c, kv), "prefill_chunk_size", math.Sqrt)
+		if len(p.wavesMemo) < maxWavesMemo {
+			p.wavesMemo[key] = wavesAlone{t, r, err == nil}
+		}
+		return t, r, err == nil
+	}
+	if len(pfs) == 1 {
+		t, r, ok := alone(pfs[0].Chunk, ceilTo(pfs[0].Processed, g))
+		if !ok {
+			return -1
+		}
+		return t * r
+	}
+	launch := p.wavesLaunch[:0]
+	key := p.wavesKey[:0]
+	var num, den float64
+	for _, pf := range pfs {
+		q := Prefill{Chunk: pf.Chunk, Processed: ceilTo(pf.Processed, g)}
+		launch = append(launch, q)
+		key = strconv.AppendInt(append(strconv.AppendInt(key, int64(q.Chunk), 10), ':'), int64(q.Processed), 10)
+		key = append(key, ',')
+		t, r, ok := alone(q.Chunk, q.Processed)
+		if !ok {
+			return -1
+		}
+		num, den = num+t*r, den+t
+	}
+	p.wavesLaunch, p.wavesKey = launch, key
+	t, ok := p.wavesLaunchMemo[string(key)]
+	if !ok {
+		t = p.wavesSim.launchMs(l, launch)
+		if len(p.wavesLaunchMemo) < maxWavesMemo {
+			p.wavesLaunchMemo[string(key)] = t
+		}
+	}
+	return t * num / den
+}
+
+// wavesAlone is one prefill's launch alone under the wave model and the
+// grid's ratio to it (ok false: out of the grid).
+type wavesAlone struct {
+	t, r float64
+	ok   bool
+}
+
+// maxWavesMemo bounds the wave model's memos.
+const maxWavesMemo = 1 << 15
 
 func ceilTo(x, g int) int { return (x + g - 1) / g * g }
 

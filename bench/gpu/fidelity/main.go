@@ -59,7 +59,18 @@ func main() {
 	skip := flag.String("skip", "", "leave out the runs whose names start with this (--heldout: a batch kept blind while the model changes)")
 	cal := flag.String("calibrate", "", "first calibrate the set on the manifest's fit runs only and write it to this folder; simulate with it (--heldout)")
 	idle := flag.String("idle_gpu", "", "fit engine.json's idle_host GPU terms on the designed idle probes (bench/gpu/<card>/engine/idleprobe*) with --profile and write them to this file")
+	waves := flag.String("prefill_waves", "", "fit the prefill launch's wave model (engine.json prefill_launch) on --profile's attention.csv and bench/gpu/<card>/engine/waveprobe.json and write it to this file")
 	flag.Parse()
+	if *waves != "" {
+		if *profile == "" {
+			*profile = filepath.Join("profiles", *card, "qwen3-0.6b")
+		}
+		if err := writePrefillWaves(".", *profile, filepath.Join("bench/gpu", *card, "engine", "waveprobe.json"), *waves); err != nil {
+			fmt.Fprintln(os.Stderr, "fidelity:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *idle != "" {
 		if *profile == "" {
 			*profile = filepath.Join("profiles", *card, "qwen3-0.6b")

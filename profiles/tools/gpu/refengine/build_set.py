@@ -23,6 +23,10 @@ its GPU terms (a step from idle runs slower on a GPU that lowered its clocks)
 come from idle_gpu.json, which `go run ./bench/gpu/fidelity -idle_gpu
 bench/gpu/h200/engine/idle_gpu.json` fits on the designed idle probes with the
 set's own predictor (re-run it, then this, when the set's GPU terms change).
+The prefill launch's wave model (prefill_launch's blocks_per_sm and costs)
+comes from prefill_waves.json, which `go run ./bench/gpu/fidelity
+-prefill_waves bench/gpu/h200/engine/prefill_waves.json` fits on this set's
+attention.csv and the designed wave probe (waveprobe.json); fit it first.
 
 Usage (repo root): python3 profiles/tools/gpu/refengine/build_set.py RAW_PROFILE_DIR bench/gpu/h200/engine \\
     profiles/tools/gpu/workloads/MANIFEST.json bench/gpu/h200 bench/gpu/h200-repeat --out profiles/h200/qwen3-0.6b
@@ -204,6 +208,10 @@ def main():
     dec, pre, kv = attention_tables(os.path.join(a.raw, "attention.csv"))
     kvx = sorted(kv)
     ctx = insitu["context"]
+    pw_path = os.path.join(a.engine_dir, "prefill_waves.json")
+    waves = json.load(open(pw_path)) if os.path.exists(pw_path) else {}
+    # the prefill attention servesim's wave model charges the mixed graphs' timed steps (one prefill, no cache)
+    waves_attn = waves.pop("insitu_prefill_attn_ms", {})
     factors = {}
     for kind, sizes in (("decode", DECODE_SIZES), ("mixed", MIXED_SIZES)):
         for s in sizes:
@@ -214,7 +222,7 @@ def main():
                 att = at(dec, s, ctx + 7)  # contexts 512..526 over the 15 steps
                 rows_lm = s
             else:
-                att = at(pre, s, 0)
+                att = waves_attn.get(str(s), at(pre, s, 0))
                 rows_lm = min(s, 256)
             head = interp(T, med["emb"], s) + interp(T, med["lm_head"], rows_lm)
             f = (meas - LAYERS * (kvs + att)) / (LAYERS * tok + head)
@@ -297,6 +305,8 @@ def main():
                # so 8 tiles per 32-query block), each over its own keys; env.json: the card's SMs
                prefill_launch=dict(sms=json.load(open(os.path.join(a.raw, "env.json")))["sm_count"], query_tile=32,
                                    tiles_per_query_block=8))
+    if waves:  # prefill_waves.json, written by `go run ./bench/gpu/fidelity -prefill_waves` (servesim's launch model)
+        eng["prefill_launch"].update(waves)
     ip = os.path.join(a.engine_dir, "idleprobe", "step_log.csv")
     if os.path.exists(ip):
         eng["idle_host"] = idle_host(ip)
