@@ -232,7 +232,7 @@ func TestFastPath_DecodeRunsAtTies(t *testing.T) {
 	for _, c := range []struct {
 		sched string
 		reps  int
-	}{{"sarathi", 1}, {"sarathi", 2}, {"vllm", 1}, {"vllm", 2}} {
+	}{{"sarathi", 1}, {"sarathi", 2}, {"vllm", 1}, {"vllm", 2}, {"vllm_v1", 1}, {"vllm_v1", 2}} {
 		reps := c.reps
 		cfg := engine.DefaultConfig()
 		cfg.Scheduler.Type = c.sched

@@ -786,14 +786,19 @@ func (s *sim) stageEnd(rp *replica, b *batch) error {
 
 // steadyDecode reports whether the replica's next batches are its running
 // requests' decodes alone, as long as none finishes and nothing arrives:
-// Sarathi or vLLM v0 with nothing waiting, no prefix cache, no transfers,
-// and every running request past its prefill with blocks held, all in one
-// batch. (Both then give every running request one token, taking a new KV
-// block when its last is full, and need a free block at each request's
-// turn.)
+// Sarathi, vLLM v0 or vLLM V1 (whose token budget takes them all) with
+// nothing waiting, no prefix cache, no transfers, and every running request
+// past its prefill with blocks held, all in one batch. (All three then give
+// every running request one token, in the running list's order, taking a
+// new KV block when its last is full; Sarathi and vLLM v0 need a free block
+// at each request's turn, vLLM V1 the blocks they take.)
 func (rp *replica) steadyDecode() bool {
-	switch rp.sched.(type) {
+	switch v := rp.sched.(type) {
 	case sarathi, vllm:
+	case vllmV1: // and its token budget takes every decode
+		if rp.running.len() > v.budget(rp) {
+			return false
+		}
 	default:
 		return false
 	}
@@ -857,8 +862,16 @@ func (s *sim) decodeRun(rp *replica) error {
 	same := 0 // further steps that keep key (and p: no other prediction is made meanwhile)
 	var acc iterAcc
 	defer acc.flush(&s.iters)
+	// Sarathi and vLLM v0 (admitDecode) want a free block at every member's
+	// turn; vLLM V1 allocates what each member needs (blocksFor) and
+	// preempts when that is short.
+	spare := 1
+	_, v1 := rp.sched.(vllmV1)
+	if v1 {
+		spare = 0
+	}
 	for ; steps > 0; steps-- {
-		if rp.numBlocks-rp.allocated < blocks+1 { // admitDecode wants a free block at every member's turn
+		if rp.numBlocks-rp.allocated < blocks+spare {
 			return nil
 		}
 		if p != nil && same > 0 {
@@ -880,6 +893,9 @@ func (s *sim) decodeRun(rp *replica) error {
 		// Build (nextBatch, buildBatch), schedule (stageSchedule): the members'
 		// blocks are allocated below, as they are advanced.
 		rp.allocated += blocks
+		if v1 {
+			rp.step++ // nextBatch's step count (its marks are only compared within a step)
+		}
 		s.nBatches++
 		queued := int32(min(rp.load, math.MaxInt32))
 		st.Batches++
