@@ -860,8 +860,10 @@ func (s *sim) decodeRun(rp *replica) error {
 	var key predict.Key
 	var p *prediction
 	same := 0 // further steps that keep key (and p: no other prediction is made meanwhile)
-	var acc iterAcc
-	defer acc.flush(&s.iters)
+	inRange := false
+	var acc decodeAcc // this run's iterations of one IterStats bucket, merged at once
+	defer acc.flush(&s.iters, m)
+	untilProgress := s.opt.ProgressEvery - s.nBatches%s.opt.ProgressEvery // batches until the next s.progress
 	// Sarathi and vLLM v0 (admitDecode) want a free block at every member's
 	// turn; vLLM V1 allocates what each member needs (blocksFor) and
 	// preempts when that is short.
@@ -882,8 +884,12 @@ func (s *sim) decodeRun(rp *replica) error {
 			if p, err = rp.stagePrediction(key, 0); err != nil {
 				return nil // the general path reports it
 			}
+			// The range check below holds for every step of the run if it
+			// holds at next: s.now stays below it, and the bound only falls
+			// as s.now grows.
+			inRange = s.now <= next && next <= maxSimNs && p.totalMs >= 0 && p.totalMs*1e6 <= float64(maxSimNs-next)
 		}
-		if !(p.totalMs >= 0 && p.totalMs*1e6 <= float64(maxSimNs-s.now)) {
+		if !inRange && !(p.totalMs >= 0 && p.totalMs*1e6 <= float64(maxSimNs-s.now)) {
 			return nil // the general path reports it
 		}
 		end := s.now + p.totalNs
@@ -902,9 +908,16 @@ func (s *sim) decodeRun(rp *replica) error {
 		st.BusyNs -= s.now
 		st.MaxQueuedTokens = max(st.MaxQueuedTokens, int64(queued))
 		st.DecodeTokens += int64(m)
-		if v := (IterValues{int64(m), int64(m), 0, int64(rp.allocated)}); !acc.add(&s.iters, s.now, v) {
-			acc.flush(&s.iters)
-			s.iters.add(s.now, v)
+		if it := &s.iters; len(it.First) >= IterBuckets && it.Width > 0 && s.now>>it.shift < IterBuckets && (acc.c == 0 || int(s.now>>it.shift) == acc.k) {
+			a := int64(rp.allocated)
+			if acc.c == 0 {
+				acc.k, acc.lo, acc.hi, acc.sum = int(s.now>>it.shift), a, a, 0
+			}
+			acc.c++
+			acc.lo, acc.hi, acc.sum = min(acc.lo, a), max(acc.hi, a), acc.sum+a
+		} else {
+			acc.flush(it, m)
+			it.add(s.now, IterValues{int64(m), int64(m), 0, int64(rp.allocated)})
 		}
 		if s.loadAware {
 			st.Queued.add(s.now, queued)
@@ -953,7 +966,8 @@ func (s *sim) decodeRun(rp *replica) error {
 		rp.load -= int64(m)
 		ctx += int64(m)
 		ctxMax++
-		if s.nBatches%s.opt.ProgressEvery == 0 {
+		if untilProgress--; untilProgress == 0 { // s.nBatches%s.opt.ProgressEvery == 0
+			untilProgress = s.opt.ProgressEvery
 			s.progress()
 		}
 		// The six events: replica schedule, stage arrival, stage schedule,
@@ -971,41 +985,21 @@ func (s *sim) decodeRun(rp *replica) error {
 	return nil
 }
 
-// iterAcc gathers consecutive iterations of one IterStats bucket, to merge
-// them at once: the bucket's count, min, max and sum come out the same.
-type iterAcc struct {
+// decodeAcc gathers consecutive iterations of a decode run in one
+// IterStats bucket, to merge them at once (the bucket's count, min, max and
+// sum come out the same): each has m requests, m tokens, no prefill, and
+// its own KV blocks in use.
+type decodeAcc struct {
 	k           int
 	c           int32
-	lo, hi, sum IterValues
-}
-
-// add takes an iteration scheduled at at, unless it.add would do more than
-// merge it into a bucket (it keeps it one by one, or widens its buckets)
-// or it falls in another bucket than those gathered: then false.
-func (a *iterAcc) add(it *IterStats, at int64, v IterValues) bool {
-	if len(it.First) < IterBuckets || it.Width == 0 || at>>it.shift >= IterBuckets {
-		return false
-	}
-	k := int(at >> it.shift)
-	if a.c == 0 {
-		a.k, a.c, a.lo, a.hi, a.sum = k, 1, v, v, v
-		return true
-	}
-	if k != a.k {
-		return false
-	}
-	a.c++
-	for i, x := range v {
-		a.lo[i], a.hi[i] = min(a.lo[i], x), max(a.hi[i], x)
-		a.sum[i] += x
-	}
-	return true
+	lo, hi, sum int64 // of the KV blocks in use
 }
 
 // flush merges what a gathered into it.
-func (a *iterAcc) flush(it *IterStats) {
+func (a *decodeAcc) flush(it *IterStats, m int) {
 	if a.c > 0 {
-		it.merge(a.k, a.c, a.lo, a.hi, a.sum)
+		n := int64(m)
+		it.merge(a.k, a.c, IterValues{n, n, 0, a.lo}, IterValues{n, n, 0, a.hi}, IterValues{int64(a.c) * n, int64(a.c) * n, 0, a.sum})
 		a.c = 0
 	}
 }
