@@ -25,7 +25,7 @@ func LoadRun(fsys fs.FS, name, split string, cfg engine.Config) (Run, error) {
 	if r.Workload, err = res.Workload(); err != nil {
 		return Run{}, err
 	}
-	if _, err := fs.Stat(fsys, "step_log.csv"); err == nil {
+	if hasFile(fsys, "step_log.csv") || hasFile(fsys, "step_log.csv.gz") {
 		if r.Steps, err = compare.LoadStepLogFS(fsys, "step_log.csv", path.Join(name, "step_log.csv")); err != nil {
 			return Run{}, err
 		}
@@ -51,4 +51,9 @@ func LoadPath(p, split string, cfg engine.Config) (Run, error) {
 		return Run{}, fmt.Errorf("%s: %w", p, err)
 	}
 	return r, nil
+}
+
+func hasFile(fsys fs.FS, name string) bool {
+	st, err := fs.Stat(fsys, name)
+	return err == nil && !st.IsDir()
 }

@@ -1,6 +1,8 @@
 package compare
 
 import (
+	"compress/gzip"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -53,17 +55,37 @@ func LoadStepLog(path string) ([]RealStep, error) {
 	return loadStepLog(func(row func(*csvin.Table) error, cols ...string) error { return readCSV(path, row, cols...) }, path)
 }
 
-// LoadStepLogFS is LoadStepLog for file in fsys; name is how messages
-// call it.
+// LoadStepLogFS is LoadStepLog for file (or file+".gz" when only that
+// exists) in fsys; name is how messages call it.
 func LoadStepLogFS(fsys fs.FS, file, name string) ([]RealStep, error) {
 	return loadStepLog(func(row func(*csvin.Table) error, cols ...string) error {
 		f, err := fsys.Open(file)
+		if errors.Is(err, fs.ErrNotExist) {
+			g, gerr := fsys.Open(file + ".gz")
+			if gerr != nil {
+				return err
+			}
+			defer g.Close()
+			zr, err := gzip.NewReader(g)
+			if err != nil {
+				return fmt.Errorf("%s.gz: %w", name, err)
+			}
+			return csvin.Scan(zr, name+".gz", row, cols...)
+		}
 		if err != nil {
 			return err
 		}
 		defer f.Close()
 		return csvin.Scan(f, name, row, cols...)
 	}, name)
+}
+
+// StepLogPath is dir's step log: step_log.csv, or step_log.csv.gz when
+// only that exists (LoadStepLog reads either given the first); ok is false
+// when there is none.
+func StepLogPath(dir string) (p string, ok bool) {
+	p = filepath.Join(dir, "step_log.csv")
+	return p, fileExists(p) || fileExists(p+".gz")
 }
 
 func loadStepLog(scan func(row func(*csvin.Table) error, cols ...string) error, path string) ([]RealStep, error) {
@@ -305,8 +327,8 @@ func AlignSteps(name string, real []RealStep, sim []SimStep) (*StepReport, error
 // LoadSteps aligns realDir/step_log.csv with simDir/batch_metrics.csv. ok
 // is false when realDir has no step log.
 func LoadSteps(realDir, simDir string) (rep *StepReport, ok bool, err error) {
-	p := filepath.Join(realDir, "step_log.csv")
-	if !fileExists(p) {
+	p, ok := StepLogPath(realDir)
+	if !ok {
 		return nil, false, nil
 	}
 	real, err := LoadStepLog(p)

@@ -2,10 +2,12 @@ package compare
 
 import (
 	"bytes"
+	"compress/gzip"
 	"errors"
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -144,5 +146,40 @@ func TestLoopHost(t *testing.T) {
 		if math.Abs(steps[i].LoopHostMs-want) > 1e-9 {
 			t.Errorf("step %d: loop host %v ms, want %v", i, steps[i].LoopHostMs, want)
 		}
+	}
+}
+
+// TestStepLog_Gzipped: a run keeping only step_log.csv.gz is read by
+// StepLogPath, LoadStepLog, LoadStepLogFS and LoadSteps as the plain file.
+func TestStepLog_Gzipped(t *testing.T) {
+	r, s := stepDirs(t, realSteps, simSteps)
+	plain, err := LoadStepLog(filepath.Join(r, "step_log.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var z bytes.Buffer
+	zw := gzip.NewWriter(&z)
+	zw.Write([]byte(realSteps))
+	zw.Close()
+	os.Remove(filepath.Join(r, "step_log.csv"))
+	os.WriteFile(filepath.Join(r, "step_log.csv.gz"), z.Bytes(), 0o644)
+	p, ok := StepLogPath(r)
+	if !ok || p != filepath.Join(r, "step_log.csv") {
+		t.Fatalf("StepLogPath = %q, %v; want the .csv path and true", p, ok)
+	}
+	for name, load := range map[string]func() ([]RealStep, error){
+		"LoadStepLog":   func() ([]RealStep, error) { return LoadStepLog(p) },
+		"LoadStepLogFS": func() ([]RealStep, error) { return LoadStepLogFS(os.DirFS(r), "step_log.csv", "run/step_log.csv") },
+	} {
+		got, err := load()
+		if err != nil || !reflect.DeepEqual(got, plain) {
+			t.Errorf("%s: %d steps, %v; want the plain file's %d", name, len(got), err, len(plain))
+		}
+	}
+	if rep, ok, err := LoadSteps(r, s); !ok || err != nil || len(rep.Aligned) != 3 {
+		t.Errorf("LoadSteps on the gzipped log: ok %v, err %v", ok, err)
+	}
+	if _, ok := StepLogPath(t.TempDir()); ok {
+		t.Error("StepLogPath of an empty folder: ok")
 	}
 }

@@ -235,7 +235,7 @@ func heldOut(ctx context.Context, o heldOutOptions) error {
 				s.spread = rowsByKey(rc.Rows)
 			}
 		}
-		if p := filepath.Join(realDir, "step_log.csv"); fileExists(p) {
+		if p, ok := compare.StepLogPath(realDir); ok {
 			steps, err := compare.LoadStepLog(p)
 			if err != nil {
 				return err
@@ -459,7 +459,7 @@ func calibrateOnFit(ctx context.Context, o heldOutOptions, entries []manifestEnt
 			return nil, "", err
 		}
 		r := calibrate.Run{Name: w.Name, Split: calibrate.SplitFit, Real: real, Workload: wl, Config: cfg}
-		if p := filepath.Join(realDir, "step_log.csv"); fileExists(p) {
+		if p, ok := compare.StepLogPath(realDir); ok {
 			if r.Steps, err = compare.LoadStepLog(p); err != nil {
 				return nil, "", err
 			}

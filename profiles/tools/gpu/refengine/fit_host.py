@@ -17,6 +17,7 @@ Usage: python3 -m refengine.fit_host MANIFEST.json RUNS_DIR [RUNS_DIR...] --out 
 import argparse
 import bisect
 import csv
+import gzip
 import json
 import os
 import statistics
@@ -25,8 +26,13 @@ BINS = [1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256]
 
 
 def steps(path):
-    with open(path) as f:
-        rows = list(csv.DictReader(f))
+    """A step log's rows; path may name step_log.csv where only step_log.csv.gz is kept."""
+    if not os.path.exists(path) and os.path.exists(path + ".gz"):
+        with gzip.open(path + ".gz", "rt") as f:
+            rows = list(csv.DictReader(f))
+    else:
+        with open(path) as f:
+            rows = list(csv.DictReader(f))
     out = []
     for i, r in enumerate(rows):
         d = dict(start=int(r["start_ns"]), launch=int(r["launch_ns"]), end=int(r["end_ns"]), gpu=float(r["gpu_ms"]),
@@ -122,7 +128,7 @@ def main():
     for d in a.runs:
         for name in fit_names:
             p = os.path.join(d, name, "step_log.csv")
-            if os.path.exists(p):
+            if os.path.exists(p) or os.path.exists(p + ".gz"):
                 all_steps += steps(p)
                 used.append(os.path.relpath(p))
     base, counts, per_pre, per_tok, n, med_proc = fit(all_steps)

@@ -33,11 +33,13 @@ def engine_for(model, e):
 
 
 def gzip_tokens(d):
-    p = os.path.join(d, "token_metrics.csv")
-    with open(p, "rb") as f, open(p + ".gz", "wb") as raw, \
-            gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=9, mtime=0) as g:
-        shutil.copyfileobj(f, g)
-    os.remove(p)
+    """Keep a run's token_metrics.csv and step_log.csv gzipped (servesim reads either form)."""
+    for name in ("token_metrics.csv", "step_log.csv"):
+        p = os.path.join(d, name)
+        with open(p, "rb") as f, open(p + ".gz", "wb") as raw, \
+                gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=9, mtime=0) as g:
+            shutil.copyfileobj(f, g)
+        os.remove(p)
 
 
 def run_one(model, e, wdir, out, tuning_name):
