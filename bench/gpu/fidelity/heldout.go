@@ -259,11 +259,6 @@ func heldOut(ctx context.Context, o heldOutOptions) error {
 	return os.WriteFile(o.Out, []byte(md), 0o644)
 }
 
-func fileExists(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && !st.IsDir()
-}
-
 func pct(v float64, ok bool) string {
 	if !ok || math.IsNaN(v) {
 		return "n/a"
