@@ -255,14 +255,18 @@
   // After the first result's charts: register the offline service worker
   // (its install fetches and compiles every asset, which must not compete
   // with the first run).
+  // (A first run that shows no chart, a failed one say, registers it 15 s
+  // after the page's load.)
   let swStarted = false;
-  function chartsIdle() {
-    if (swStarted || !chartList.length) return;
+  function startServiceWorker(delay) {
+    if (swStarted) return;
     swStarted = true;
     if ("serviceWorker" in navigator && location.protocol !== "file:") {
-      setTimeout(() => navigator.serviceWorker.register("sw.js").catch(() => {}), 500);
+      setTimeout(() => navigator.serviceWorker.register("sw.js").catch(() => {}), delay);
     }
   }
+  function chartsIdle() { if (chartList.length) startServiceWorker(500); }
+  window.addEventListener("load", () => setTimeout(() => startServiceWorker(0), 15000), { once: true });
   window.addEventListener("resize", () => {
     document.querySelectorAll(".chart > .ec").forEach((el) => { const c = window.echarts && echarts.getInstanceByDom(el); if (c) c.resize(); });
   });
