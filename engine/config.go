@@ -182,6 +182,9 @@ type WorkloadConfig struct {
 	TraceLengthsOnly bool `json:"trace_lengths_only"`
 	// ModelFilter keeps only a BurstGPT trace's rows of this Model.
 	ModelFilter string `json:"model_filter,omitempty"`
+	// HashBlockTokens is the number of prompt tokens per hash_ids block of
+	// a trace with hash_ids; 0: its format's (Mooncake 512, Bailian 16).
+	HashBlockTokens int `json:"hash_block_tokens,omitempty"`
 	// Synthetic arrivals (for length-only traces and synthetic runs) and
 	// synthetic lengths.
 	NumRequests          int     `json:"num_requests"` // 0: every row of a length trace; 128 (Vidur) when synthetic
@@ -303,7 +306,7 @@ func (c *Config) NormalizeSLO() {
 func (c Config) WorkloadOptions() workload.Options {
 	w := c.Workload
 	return workload.Options{MaxTokens: w.MaxTokens, PrefillScale: w.PrefillScaleFactor, DecodeScale: w.DecodeScaleFactor,
-		TimeScale: w.TimeScaleFactor, LengthsOnly: w.TraceLengthsOnly, Model: w.ModelFilter, Synthetic: workload.Synthetic{
+		TimeScale: w.TimeScaleFactor, LengthsOnly: w.TraceLengthsOnly, Model: w.ModelFilter, HashBlockTokens: w.HashBlockTokens, Synthetic: workload.Synthetic{
 			Seed: c.Seed, NumRequests: w.NumRequests, DurationS: w.DurationS,
 			Intervals: workload.Intervals{Type: w.IntervalGenerator, QPS: w.QPS, CV: w.CV, TruncatePoisson: w.TruncatePoisson},
 			Lengths: workload.Lengths{Type: w.LengthGenerator, PrefillTokens: w.PrefillTokens, DecodeTokens: w.DecodeTokens,
@@ -439,6 +442,9 @@ func (c Config) Validate() error {
 	}
 	if c.Workload.MaxTokens < 1 {
 		bad("workload.max_tokens: must be >= 1, got %d", c.Workload.MaxTokens)
+	}
+	if h := c.Workload.HashBlockTokens; h < 0 || h > workload.MaxHashBlockTokens {
+		bad("workload.hash_block_tokens: must be 0 (the trace format's own) to %d, got %d", workload.MaxHashBlockTokens, h)
 	}
 	if err := c.WorkloadOptions().Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("workload: %w", err))

@@ -73,6 +73,7 @@ func simulateFlags(c *engine.Config) (*cliFlags, *simFlags) {
 	fs.Float64Var(&w.TimeScaleFactor, "time_scale_factor", w.TimeScaleFactor, "multiply trace arrival times")
 	fs.BoolVar(&w.TraceLengthsOnly, "trace_lengths_only", w.TraceLengthsOnly, "use a Vidur trace's lengths with synthetic arrivals")
 	fs.StringVar(&w.ModelFilter, "model_filter", w.ModelFilter, "keep only a BurstGPT trace's rows of this Model (e.g. ChatGPT, GPT-4)")
+	fs.IntVar(&w.HashBlockTokens, "hash_block_tokens", w.HashBlockTokens, "prompt tokens per hash_ids block of a trace with hash_ids (0: the format's own, Mooncake 512, Bailian 16; vLLM's timed_trace: 16)")
 	fs.IntVar(&w.SystemPromptTokens, "synthetic_system_prompt_tokens", w.SystemPromptTokens, "synthetic: a shared system prompt of this many tokens before the prompt (0 = none)")
 	fs.short("system-prompt", "synthetic_system_prompt_tokens")
 	fs.Float64Var(&w.SystemPromptShare, "synthetic_system_prompt_share", w.SystemPromptShare, "synthetic: fraction of sessions that start with a system prompt, in [0, 1]")

@@ -112,8 +112,13 @@ type Options struct {
 	LengthsOnly bool
 	// Model keeps only the rows of this model of a BurstGPT trace (its
 	// Model column, e.g. ChatGPT or GPT-4); empty keeps every row.
-	Model     string
-	Synthetic Synthetic
+	Model string
+	// HashBlockTokens, if set, is the number of prompt tokens per hash_ids
+	// block of a trace with hash_ids, instead of its format's (Mooncake
+	// 512, Bailian 16): vLLM's timed_trace is Mooncake-shaped with 16-token
+	// blocks by default.
+	HashBlockTokens int
+	Synthetic       Synthetic
 	// Limits bound the workload (checked as it is generated).
 	Limits Limits
 }
@@ -334,6 +339,9 @@ type parsed struct {
 	models      []string
 	notes       []string
 }
+
+// MaxHashBlockTokens bounds Options.HashBlockTokens.
+const MaxHashBlockTokens = 1 << 20
 
 // MinScale and MaxScale bound the scale factors: a length or time scaled
 // by them stays far inside int64, and nothing is scaled to nothing.

@@ -179,8 +179,6 @@ type rowSink struct {
 	lastLine int
 	clamped  int
 	anyHash  bool
-	// hash_ids counts other than one per BlockTokens prompt tokens, first line
-	mismatch, mismatchLine int
 }
 
 func newSink(p *parsed, lr *lineReader) *rowSink {
@@ -216,21 +214,11 @@ func (s *rowSink) add(r rawRow, hash []int64) error {
 		s.p.hashIDs = append(s.p.hashIDs, hash...)
 		s.p.hashOff = append(s.p.hashOff, int32(len(s.p.hashIDs)))
 	}
-	if bt := int64(s.p.blockTokens); bt > 0 && len(hash) > 0 && int64(len(hash)) != (r.p+bt-1)/bt {
-		if s.mismatch == 0 {
-			s.mismatchLine = s.lr.line
-		}
-		s.mismatch++
-	}
 	s.p.rows = append(s.p.rows, r)
 	return nil
 }
 
 func (s *rowSink) finish() {
-	if s.mismatch > 0 {
-		s.p.notes = append(s.p.notes, fmt.Sprintf("%d requests (the first at line %d) have a hash_ids count other than one per %d prompt tokens (kept as given)",
-			s.mismatch, s.mismatchLine, s.p.blockTokens))
-	}
 	if s.clamped > 0 {
 		s.p.notes = append(s.p.notes, fmt.Sprintf("%d arrivals went back in time by at most %d ms and were kept in place at the previous row's time",
 			s.clamped, BackwardsTolerance/int64(time.Millisecond)))
@@ -762,11 +750,44 @@ func parseAzureTime(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("not a time: %q", s)
 }
 
+// hashNotes are the notes on a trace's hash_ids read as bt-token blocks:
+// the block size when opt set it, and the requests whose count of ids is
+// not one per bt prompt tokens (kept as given).
+func hashNotes(p *parsed, bt int) []string {
+	var out []string
+	if bt != p.blockTokens {
+		out = append(out, fmt.Sprintf("hash_ids read as blocks of %d prompt tokens (hash_block_tokens; the format's own: %d)", bt, p.blockTokens))
+	}
+	n, first := 0, 0
+	for i, r := range p.rows {
+		if k := int64(p.hashOff[i+1] - p.hashOff[i]); k > 0 && k != (r.p+int64(bt)-1)/int64(bt) {
+			if n == 0 {
+				first = int(r.line)
+			}
+			n++
+		}
+	}
+	if n > 0 {
+		out = append(out, fmt.Sprintf("%d requests (the first at line %d) have a hash_ids count other than one per %d prompt tokens (kept as given)", n, first, bt))
+	}
+	return out
+}
+
 // loadTrace builds the workload of one shared-format trace file.
 func loadTrace(ctx context.Context, p *parsed, opt Options) (*Workload, error) {
 	rows := p.rows
 	hashOff := p.hashOff
 	var notes []string
+	if opt.HashBlockTokens < 0 || opt.HashBlockTokens > MaxHashBlockTokens {
+		return nil, fmt.Errorf("workload: hash_block_tokens: expected 0 (the format's own) to %d tokens per hash_ids block, got %d", MaxHashBlockTokens, opt.HashBlockTokens)
+	}
+	bt := p.blockTokens
+	if hashOff != nil {
+		if opt.HashBlockTokens > 0 {
+			bt = opt.HashBlockTokens
+		}
+		p.notes = append(hashNotes(p, bt), p.notes...)
+	}
 	if opt.Model != "" {
 		if p.kind != kindBurstGPT {
 			return nil, fmt.Errorf("workload: %s: the model filter (%q) applies to BurstGPT traces only; this is a %s", p.name, opt.Model, p.kind)
@@ -811,7 +832,7 @@ func loadTrace(ctx context.Context, p *parsed, opt Options) (*Workload, error) {
 		}
 		w.Sessions = p.sessions
 		if hashOff != nil {
-			w.BlockTokens, w.hashOff, w.hashIDs = p.blockTokens, hashOff, p.hashIDs
+			w.BlockTokens, w.hashOff, w.hashIDs = bt, hashOff, p.hashIDs
 		}
 	}
 	w.Format, w.Files = p.kind.format(), []string{p.name}

@@ -304,3 +304,31 @@ func TestSummarize(t *testing.T) {
 		t.Errorf("splitwise %+v", got)
 	}
 }
+
+// TestTraceFormats_HashBlockTokens: a vLLM timed_trace (Mooncake-shaped,
+// 16-token hash blocks by vLLM's default) read with HashBlockTokens 16:
+// its ids match its lengths (no count note), the block size is the given
+// one and said; read as Mooncake's 512 it gets the count note; a negative
+// size is refused.
+func TestTraceFormats_HashBlockTokens(t *testing.T) {
+	in := `{"timestamp":0,"input_length":40,"output_length":1,"hash_ids":[1,2,3]}` + "\n" + `{"timestamp":5,"input_length":32,"output_length":2,"hash_ids":[1,2]}` + "\n"
+	load := func(bt int) (*workload.Workload, error) {
+		o := workload.DefaultOptions()
+		o.HashBlockTokens = bt
+		return workload.Load([]workload.File{{Name: "timed.jsonl", R: strings.NewReader(in)}}, o)
+	}
+	w, err := load(16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := strings.Join(w.Notes, "\n")
+	if w.BlockTokens != 16 || strings.Contains(notes, "hash_ids count") || !strings.Contains(notes, "hash_ids read as blocks of 16 prompt tokens (hash_block_tokens; the format's own: 512)") {
+		t.Errorf("block tokens %d, notes %q", w.BlockTokens, w.Notes)
+	}
+	if w, err = load(0); err != nil || w.BlockTokens != 512 || !strings.Contains(strings.Join(w.Notes, "\n"), "2 requests (the first at line 1) have a hash_ids count other than one per 512 prompt tokens") {
+		t.Errorf("as Mooncake: block tokens %v, notes %q, err %v", w, w.Notes, err)
+	}
+	if _, err := load(-1); err == nil || !strings.Contains(err.Error(), "hash_block_tokens: expected 0") {
+		t.Errorf("negative block size: %v", err)
+	}
+}
