@@ -25,6 +25,17 @@ type idleGPU struct {
 	Source  string  `json:"gpu_source"`
 }
 
+// enginePredictor is set's predictor as the held-out protocol's engine
+// timing uses it (the set's host table, no cpu_overheads.csv), for
+// predicting real steps at their own shapes.
+func enginePredictor(set *predict.Set) (*predict.Predictor, *predict.EngineSpec, error) {
+	cfg := engine.DefaultConfig()
+	cfg.Predictor.SkipCPUOverheadModeling = true
+	cfg.Predictor.TimingModel = engine.TimingEngine
+	cfg.Replica.Device, cfg.Replica.NetworkDevice = set.Meta.Device, set.Meta.NetworkDevice
+	return engine.NewPredictor(cfg, engine.Inputs{Profile: set, Network: profiles.Embedded().Network()})
+}
+
 // idleObs is one idle-start step of a probe: the GPU's idle time before it
 // and its GPU time less the set's prediction (ms).
 type idleObs struct{ idleMs, extraMs float64 }
@@ -34,11 +45,7 @@ type idleObs struct{ idleMs, extraMs float64 }
 // the previous step's GPU work had ended, and returns its idle time (launch
 // less the previous end) and GPU time less the prediction.
 func idleObservations(set *predict.Set, probes []string) ([]idleObs, error) {
-	cfg := engine.DefaultConfig()
-	cfg.Predictor.SkipCPUOverheadModeling = true
-	cfg.Predictor.TimingModel = engine.TimingEngine
-	cfg.Replica.Device, cfg.Replica.NetworkDevice = set.Meta.Device, set.Meta.NetworkDevice
-	p, spec, err := engine.NewPredictor(cfg, engine.Inputs{Profile: set, Network: profiles.Embedded().Network()})
+	p, spec, err := enginePredictor(set)
 	if err != nil {
 		return nil, err
 	}

@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strconv"
 
-	"github.com/servesim/servesim/engine"
 	"github.com/servesim/servesim/engine/predict"
 	"github.com/servesim/servesim/profiles"
 )
@@ -176,11 +175,7 @@ func p90(x []float64) float64 {
 // engine.json as is) and returns |predicted / measured - 1| of the launches
 // of one prefill and of several.
 func scoreOnProbe(set *predict.Set, probe *waveProbe) (single, multi []float64, err error) {
-	cfg := engine.DefaultConfig()
-	cfg.Predictor.SkipCPUOverheadModeling = true
-	cfg.Predictor.TimingModel = engine.TimingEngine
-	cfg.Replica.Device, cfg.Replica.NetworkDevice = set.Meta.Device, set.Meta.NetworkDevice
-	p, spec, err := engine.NewPredictor(cfg, engine.Inputs{Profile: set, Network: profiles.Embedded().Network()})
+	p, spec, err := enginePredictor(set)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -276,11 +271,7 @@ func prefillWavesFit(root, setDir, probePath string) (prefillWaves, error) {
 // attention of one prefill of s tokens over no cached keys for every mixed
 // graph size s.
 func insituPrefillAttn(set *predict.Set) (map[string]float64, error) {
-	cfg := engine.DefaultConfig()
-	cfg.Predictor.SkipCPUOverheadModeling = true
-	cfg.Predictor.TimingModel = engine.TimingEngine
-	cfg.Replica.Device, cfg.Replica.NetworkDevice = set.Meta.Device, set.Meta.NetworkDevice
-	p, spec, err := engine.NewPredictor(cfg, engine.Inputs{Profile: set, Network: profiles.Embedded().Network()})
+	p, spec, err := enginePredictor(set)
 	if err != nil {
 		return nil, err
 	}
