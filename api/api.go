@@ -187,6 +187,9 @@ func (h *handler) preload() {
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler { // an answer cut off on purpose (fileAnswer)
+				panic(p)
+			}
 			problem(w, http.StatusInternalServerError, "internal error", fmt.Sprintf("internal error (please report): %v", p))
 		}
 	}()
@@ -540,10 +543,22 @@ func (h *handler) simulate(w http.ResponseWriter, r *http.Request) {
 	// Only the files asked for decide what the run keeps: a JSON result's
 	// plots need no per-iteration records.
 	runner.KeepFor(&job.Options, names)
+	// One file is written as it is produced (fileAnswer).
+	var fa *fileAnswer
+	if file != "" {
+		fa = newFileAnswer(w, file, r.Method == http.MethodGet)
+		if fa.stream != nil {
+			job.Options.Sink = fa.stream
+		}
+	}
 	out, err := runner.Run(ctx, job)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = &limitError{status: http.StatusServiceUnavailable, msg: fmt.Sprintf("the simulation ran past the %v wall-clock budget", lim.Timeout)}
+		}
+		if fa != nil {
+			fa.fail(err)
+			return
 		}
 		if stream {
 			p := toProblem(err)
@@ -568,22 +583,8 @@ func (h *handler) simulate(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/zip")
 		w.Header().Set("Content-Disposition", `attachment; filename="`+report.RunID(out.Result)+`.zip"`)
 		w.Write(b.Bytes())
-	case file != "":
-		b, err := out.File(file)
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		ct := "text/csv; charset=utf-8"
-		switch {
-		case strings.HasSuffix(file, ".json"):
-			ct = "application/json"
-		case strings.HasSuffix(file, ".md"):
-			ct = "text/markdown; charset=utf-8"
-		}
-		w.Header().Set("Content-Type", ct)
-		w.Header().Set("Content-Disposition", `attachment; filename="`+file+`"`)
-		w.Write(b)
+	case fa != nil:
+		fa.finish(out)
 	case format == "summary": // a search's trial: the key results, no plot series
 		writeJSON(w, http.StatusOK, SummaryResult{APIVersion: Version, RunID: report.RunID(out.Result), Summary: report.Compute(out.Result)})
 	default: // "" or json (outputOf checked it)

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"net/http"
 	"runtime/debug"
 	"sync"
@@ -63,17 +64,31 @@ type rawBodyWriter interface {
 
 // rawBody runs h with a writer that feeds a JavaScript ReadableStream, and
 // answers with that stream as soon as h has written its header (streamed
-// answers keep flowing after ServeHTTP returns).
+// answers keep flowing after ServeHTTP returns). An answer h cuts off on
+// purpose (panic(http.ErrAbortHandler), as net/http servers take it) errors
+// the stream, so its reader sees a failed body, not a short one.
 func rawBody(h http.Handler) http.Handler {
+	reg := newStreams()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		raw, ok := w.(rawBodyWriter)
 		if !ok {
 			h.ServeHTTP(w, r)
 			return
 		}
-		sw := newStreamWriter()
+		sw := reg.add()
 		go func() {
-			defer sw.finish()
+			defer func() {
+				p := recover()
+				switch {
+				case p == nil:
+					sw.finish()
+				case p == http.ErrAbortHandler:
+					sw.abort("the answer was cut off (the run failed after its first bytes; see the server's error)")
+				default:
+					sw.abort("internal error")
+					panic(p)
+				}
+			}()
 			h.ServeHTTP(sw, r)
 		}()
 		<-sw.started
@@ -85,25 +100,93 @@ func rawBody(h http.Handler) http.Handler {
 	})
 }
 
+// streamQueue is the most bytes an answer's stream holds unread: a Write
+// beyond it waits until the reader has taken enough (backpressure), so a
+// large file goes out at the pace of whoever saves it, in bounded memory.
+const streamQueue = 4 << 20
+
+// streams are the answers' streams still being written. Their sources share
+// one pull and one cancel callback, which find the stream by the source's
+// id (a stream may call them until its reader is done, after the writer
+// has finished: a late call finds no stream and does nothing).
+type streams struct {
+	mu     sync.Mutex
+	next   int
+	open   map[int]*streamWriter
+	pull   js.Func
+	cancel js.Func
+}
+
+func newStreams() *streams {
+	reg := &streams{open: map[int]*streamWriter{}}
+	of := func(this js.Value) *streamWriter {
+		reg.mu.Lock()
+		defer reg.mu.Unlock()
+		return reg.open[this.Get("id").Int()]
+	}
+	reg.pull = js.FuncOf(func(this js.Value, _ []js.Value) any {
+		if sw := of(this); sw != nil {
+			select {
+			case sw.pulled <- struct{}{}:
+			default:
+			}
+		}
+		return nil
+	})
+	reg.cancel = js.FuncOf(func(this js.Value, _ []js.Value) any {
+		if sw := of(this); sw != nil {
+			sw.mu.Lock()
+			if !sw.ended {
+				sw.ended = true
+				close(sw.gone)
+			}
+			sw.mu.Unlock()
+		}
+		return nil
+	})
+	return reg
+}
+
 // streamWriter is an http.ResponseWriter writing into a ReadableStream.
 type streamWriter struct {
+	reg     *streams
+	id      int
 	header  http.Header
 	status  int
 	stream  js.Value
 	ctrl    js.Value
 	started chan struct{} // closed once the header is final
 	once    sync.Once
+	pulled  chan struct{} // the reader wants more (the stream's pull)
+	gone    chan struct{} // closed when the reader cancelled the stream
+	mu      sync.Mutex
+	ended   bool // closed, errored or cancelled: nothing more is enqueued
 }
 
-func newStreamWriter() *streamWriter {
-	sw := &streamWriter{header: http.Header{}, status: http.StatusOK, started: make(chan struct{})}
+// errCancelled is what a Write returns once the stream's reader has
+// cancelled it (a download stopped, say): the handler stops there.
+var errCancelled = errors.New("the reader cancelled the answer")
+
+func (reg *streams) add() *streamWriter {
+	reg.mu.Lock()
+	reg.next++
+	sw := &streamWriter{reg: reg, id: reg.next, header: http.Header{}, status: http.StatusOK, started: make(chan struct{}),
+		pulled: make(chan struct{}, 1), gone: make(chan struct{})}
+	reg.open[sw.id] = sw
+	reg.mu.Unlock()
 	start := js.FuncOf(func(_ js.Value, args []js.Value) any {
 		sw.ctrl = args[0]
 		return nil
 	})
-	init := js.Global().Get("Object").New()
-	init.Set("start", start)
-	sw.stream = js.Global().Get("ReadableStream").New(init) // calls start synchronously
+	src := js.Global().Get("Object").New()
+	src.Set("id", sw.id)
+	src.Set("start", start)
+	src.Set("pull", reg.pull)
+	src.Set("cancel", reg.cancel)
+	strategy := js.Global().Get("Object").New()
+	strategy.Set("highWaterMark", streamQueue)
+	sw.stream = js.Global().Get("ReadableStream").New(src,
+		js.Global().Get("ByteLengthQueuingStrategy").New(strategy)) // calls start synchronously
 	start.Release()
 	return sw
 }
@@ -117,21 +200,58 @@ func (sw *streamWriter) WriteHeader(status int) {
 	})
 }
 
+func (sw *streamWriter) isEnded() bool {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	return sw.ended
+}
+
+// Write enqueues p, then waits while the stream holds streamQueue bytes or
+// more, until its reader takes some or cancels it.
 func (sw *streamWriter) Write(p []byte) (int, error) {
 	sw.WriteHeader(http.StatusOK)
+	if sw.isEnded() {
+		return 0, errCancelled
+	}
 	if len(p) == 0 {
 		return 0, nil
 	}
 	chunk := js.Global().Get("Uint8Array").New(len(p))
 	js.CopyBytesToJS(chunk, p)
 	sw.ctrl.Call("enqueue", chunk)
+	for !sw.isEnded() && sw.ctrl.Get("desiredSize").Float() <= 0 {
+		select {
+		case <-sw.pulled:
+		case <-sw.gone:
+		}
+	}
 	return len(p), nil
 }
 
 // Flush is a no-op: every Write is enqueued at once.
 func (sw *streamWriter) Flush() {}
 
-func (sw *streamWriter) finish() {
+// finish closes the stream (unless its reader cancelled it).
+func (sw *streamWriter) finish() { sw.end(js.Value{}) }
+
+// abort errors the stream with why.
+func (sw *streamWriter) abort(why string) { sw.end(js.Global().Get("Error").New(why)) }
+
+// end closes the stream (err undefined) or errors it, once, and forgets it.
+func (sw *streamWriter) end(err js.Value) {
 	sw.WriteHeader(http.StatusOK)
-	sw.ctrl.Call("close")
+	sw.mu.Lock()
+	was := sw.ended
+	sw.ended = true
+	sw.mu.Unlock()
+	if !was {
+		if err.IsUndefined() {
+			sw.ctrl.Call("close")
+		} else {
+			sw.ctrl.Call("error", err)
+		}
+	}
+	sw.reg.mu.Lock()
+	delete(sw.reg.open, sw.id)
+	sw.reg.mu.Unlock()
 }

@@ -30,6 +30,10 @@ func main() {
 		// wasm32 memory (engine's BenchmarkSimulateMillion under GOOS=js).
 		opt.Limits.MaxRequests = 1_000_000
 		opt.Limits.MaxTokens = 4_000_000_000
+		// A 1M-request run takes minutes in wasm (and its streamed
+		// token_metrics.csv download as long as the disk takes it): the
+		// server's 60 s wall-clock budget is not the tab's.
+		opt.Limits.Timeout = 30 * time.Minute
 		// A search in the page runs on the user's own cores (a pool of Web
 		// Workers, when the page gives one): a 16-point search of 10k
 		// requests per trial is 6.4M simulated requests at most.
