@@ -408,6 +408,9 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 		return nil, err
 	}
 	s.reqs = make([]request, len(wl))
+	for _, rp := range s.replicas {
+		rp.setReqs(s.reqs)
+	}
 	var keys []uint64 // every request's block keys, one backing array
 	var keyOff []int
 	if cfg.Scheduler.EnablePrefixCaching && in.Workload.BlockTokens > 0 {
@@ -418,6 +421,7 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 		}
 	}
 	kvRejected := 0
+	var gaps gapArena
 	var early []int32 // open-loop requests rejected before the run: their dependents are released at their arrival
 	for i, w := range wl {
 		r := &s.reqs[i]
@@ -444,7 +448,7 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 			p.lastChild = int32(i)
 			r.rejectAtArr = never
 			if !never {
-				r.tokens = make([]uint32, 0, w.Decode)
+				r.tokens = gaps.take(w.Decode)
 			}
 			continue
 		}
@@ -454,7 +458,7 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 			early = append(early, int32(i))
 			continue
 		}
-		r.tokens = make([]uint32, 0, w.Decode)
+		r.tokens = gaps.take(w.Decode)
 		s.arrivals = append(s.arrivals, int32(i))
 	}
 	sort.SliceStable(s.arrivals, func(a, b int) bool { return s.reqs[s.arrivals[a]].arrival < s.reqs[s.arrivals[b]].arrival })
@@ -805,11 +809,12 @@ func (rp *replica) steadyDecode() bool {
 	if rp.pc != nil || rp.prefillOnly || rp.waiting.len() != 0 || rp.incoming.len() != 0 {
 		return false
 	}
-	rs := rp.running.items()
-	if len(rs) == 0 || len(rs) > rp.res.MaxMicroBatchSize {
+	ids := rp.running.ids()
+	if len(ids) == 0 || len(ids) > rp.res.MaxMicroBatchSize {
 		return false
 	}
-	for _, r := range rs {
+	for _, id := range ids {
+		r := &rp.reqs[id]
 		if !r.prefillDone || !r.scheduled || r.done || r.leaving || r.blocks == 0 {
 			return false
 		}
@@ -840,19 +845,21 @@ func (s *sim) decodeRun(rp *replica) error {
 	if _, ok := rp.sched.(vllm); ok {
 		rp.sortRunning() // vLLM's nextBatch sorts the running requests before it takes them (Sarathi takes them as queued)
 	}
-	rs := rp.running.items()
-	m := len(rs)
+	ids, reqs := rp.running.ids(), rp.reqs
+	m := len(ids)
 	bs := rp.cfg.BlockSize
 	st := &s.stats[rp.id]
 	var ctx int64 // the members' contexts: each is one longer every step
 	ctxMax, steps := 0, math.MaxInt
-	for _, r := range rs {
+	for _, id := range ids {
+		r := &reqs[id]
 		ctx += int64(r.processed)
 		ctxMax = max(ctxMax, r.processed)
 		steps = min(steps, r.decode-r.generated-1) // a step in which a request finishes is the general path's
 	}
 	blocks := 0 // members that take a new KV block this step
-	for _, r := range rs {
+	for _, id := range ids {
+		r := &reqs[id]
 		if r.processed-r.blocks*bs == 1 {
 			blocks++
 		}
@@ -931,7 +938,8 @@ func (s *sim) decodeRun(rp *replica) error {
 				QueuedTokens: queued, ModelNs: p.modelNs, TotalNs: p.totalNs})
 			if s.opt.KeepMembers {
 				s.memberOff = append(s.memberOff, int32(len(s.memberReq)))
-				for _, r := range rs {
+				for _, id := range ids {
+					r := &reqs[id]
 					s.memberReq, s.memberTok = append(s.memberReq, int32(r.id)), append(s.memberTok, 1)
 				}
 			}
@@ -940,7 +948,8 @@ func (s *sim) decodeRun(rp *replica) error {
 		s.now = end
 		st.BusyNs += end
 		blocks = 0
-		for _, r := range rs {
+		for _, id := range ids {
+			r := &reqs[id]
 			if r.processed-r.blocks*bs == 1 {
 				r.blocks++
 			}
@@ -1079,7 +1088,7 @@ func (s *sim) buildBatch(rp *replica) *batch {
 	}
 	pb := predict.Batch{NumRequests: len(ms), Prefills: s.pbuf[:0]}
 	for _, m := range ms {
-		r := m.r
+		r := &s.reqs[m.id]
 		pb.Tokens += m.n
 		if r.prefillDone {
 			pb.NumDecodes++
@@ -1134,7 +1143,7 @@ func (s *sim) buildBatch(rp *replica) *batch {
 	if s.opt.KeepMembers {
 		s.memberOff = append(s.memberOff, int32(len(s.memberReq)))
 		for _, m := range ms {
-			s.memberReq, s.memberTok = append(s.memberReq, int32(m.r.id)), append(s.memberTok, int32(m.n))
+			s.memberReq, s.memberTok = append(s.memberReq, m.id), append(s.memberTok, int32(m.n))
 		}
 	}
 	return b
@@ -1164,7 +1173,7 @@ func (rp *replica) stagePrediction(k predict.Key, s int32) (*prediction, error) 
 	if p := rp.lastPred; p >= 0 && rp.lastKey == sk { // consecutive iterations often share a key: no map lookup
 		return rp.preds.at(p), nil
 	}
-	if i, ok := rp.memo[sk]; ok {
+	if i, ok := rp.memo.get(&sk); ok {
 		rp.lastKey, rp.lastPred = sk, i
 		return rp.preds.at(i), nil
 	}
@@ -1180,11 +1189,8 @@ func (rp *replica) remember(sk stageKey, p prediction) *prediction {
 		rp.scratch, rp.lastPred = p, -1
 		return &rp.scratch
 	}
-	if rp.memo == nil {
-		rp.memo = map[stageKey]int32{}
-	}
 	i := rp.preds.add(p)
-	rp.memo[sk] = i
+	rp.memo.put(&sk)
 	rp.lastKey, rp.lastPred = sk, i
 	return rp.preds.at(i)
 }
@@ -1247,6 +1253,31 @@ func (s *sim) termSums() [predict.NumTerms]float64 {
 		}
 	}
 	return sum
+}
+
+// gapArena hands out the requests' token-gap stores from shared chunks:
+// one allocation per gapChunk gaps instead of one per request (allocation
+// is dear under GOOS=js, and 100k small objects are GC work everywhere).
+// A request's store is capped at its own length, so an append past it
+// (never expected) copies instead of writing into its neighbour's.
+type gapArena struct{ buf []uint32 }
+
+// gapChunk is the gaps per shared chunk (256 KiB); a request longer than
+// a quarter of it gets a store of its own, so that little of a chunk is
+// left unused.
+const gapChunk = 1 << 16
+
+// take returns an empty store with room for n gaps.
+func (a *gapArena) take(n int) []uint32 {
+	if n > gapChunk/4 {
+		return make([]uint32, 0, n)
+	}
+	if len(a.buf)+n > cap(a.buf) {
+		a.buf = make([]uint32, 0, gapChunk)
+	}
+	k := len(a.buf)
+	a.buf = a.buf[:k+n]
+	return a.buf[k : k : k+n]
 }
 
 // gapEscape marks a token gap of 2^32-1 ns (4.3 s) or more in
@@ -1331,7 +1362,7 @@ func (s *sim) endBatch(rp *replica, b *batch) {
 // release their closed-loop turns.
 func (s *sim) advance(rp *replica, b *batch, t int64) {
 	for _, m := range b.members {
-		r := m.r
+		r := &s.reqs[m.id]
 		r.processed += m.n
 		rp.load -= int64(m.n)
 		if !r.prefillDone {

@@ -14,7 +14,7 @@ func (fasterTransformer) nextBatch(rp *replica, buf []member) []member {
 		rp.ftBatches = rp.ftBatches[1:]
 		for _, r := range reqs {
 			if !r.done {
-				ms = append(ms, member{r, nextTokens(r)})
+				ms = append(ms, memberOf(r, nextTokens(r)))
 			}
 		}
 		return ms
@@ -22,7 +22,7 @@ func (fasterTransformer) nextBatch(rp *replica, buf []member) []member {
 	for rp.waiting.len() > 0 && len(ms) < rp.res.MaxBatchSize && rp.numBlocks-rp.allocated >= rp.res.MaxBlocksPerSequence {
 		r := rp.waiting.popFront()
 		rp.allocate(r, rp.res.MaxBlocksPerSequence)
-		ms = append(ms, member{r, nextTokens(r)})
+		ms = append(ms, memberOf(r, nextTokens(r)))
 	}
 	return ms
 }
@@ -30,10 +30,11 @@ func (fasterTransformer) nextBatch(rp *replica, buf []member) []member {
 func (fasterTransformer) onBatchEnd(rp *replica, b *batch) {
 	var left []*request
 	for _, m := range b.members {
-		if m.r.done {
-			rp.release(m.r)
+		r := &rp.reqs[m.id]
+		if r.done {
+			rp.release(r)
 		} else {
-			left = append(left, m.r)
+			left = append(left, r)
 		}
 	}
 	if len(left) > 0 {

@@ -13,7 +13,8 @@ func (lightLLM) prefillBatch(rp *replica, buf []member) []member {
 	sum := 0
 	type est struct{ used, left int }
 	var ests []est
-	for _, r := range rp.running.items() {
+	for _, id := range rp.running.ids() {
+		r := &rp.reqs[id]
 		ests = append(ests, est{r.processed, max(0, r.decode-r.generated-1)})
 	}
 	for rp.waiting.len() > 0 {
@@ -34,7 +35,7 @@ func (lightLLM) prefillBatch(rp *replica, buf []member) []member {
 		}
 		rp.waiting.popFront()
 		rp.allocate(r, r.target)
-		ms = append(ms, member{r, r.target})
+		ms = append(ms, memberOf(r, r.target))
 		sum += r.target
 	}
 	return ms
@@ -61,9 +62,10 @@ func (l lightLLM) nextBatch(rp *replica, buf []member) []member {
 	}
 	rp.numWaitingIters++
 	ms := buf
-	for _, r := range rp.running.items() {
+	for _, id := range rp.running.ids() {
+		r := &rp.reqs[id]
 		rp.allocate(r, 1)
-		ms = append(ms, member{r, 1})
+		ms = append(ms, memberOf(r, 1))
 	}
 	rp.running.clear()
 	return ms

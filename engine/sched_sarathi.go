@@ -18,7 +18,7 @@ func (sarathi) nextBatch(rp *replica, buf []member) []member {
 		if !rp.admitDecode(r) {
 			continue
 		}
-		ms = append(ms, member{r, 1})
+		ms = append(ms, memberOf(r, 1))
 		tokens++
 	}
 	skipped := 0
@@ -29,7 +29,7 @@ func (sarathi) nextBatch(rp *replica, buf []member) []member {
 			skipped++
 			continue
 		}
-		ms = append(ms, member{r, n})
+		ms = append(ms, memberOf(r, n))
 		tokens += n
 	}
 	for i := skipped - 1; i >= 0; i-- {
@@ -54,7 +54,7 @@ func (sarathi) nextBatch(rp *replica, buf []member) []member {
 		rp.waiting.popFront()
 		rp.takePrefix(r, hit)
 		rp.allocate(r, ceilDiv(r.target, rp.cfg.BlockSize)-hit)
-		ms = append(ms, member{r, n})
+		ms = append(ms, memberOf(r, n))
 		tokens += n
 	}
 	return ms

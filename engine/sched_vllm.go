@@ -21,7 +21,7 @@ func (vllm) nextBatch(rp *replica, buf []member) []member {
 		}
 		rp.waiting.popFront()
 		rp.allocateRequest(r)
-		ms = append(ms, member{r, n})
+		ms = append(ms, memberOf(r, n))
 		maxN = max(maxN, n)
 	}
 	if len(ms) > 0 {
@@ -34,7 +34,7 @@ func (vllm) nextBatch(rp *replica, buf []member) []member {
 			continue
 		}
 		rp.allocateRequest(r)
-		ms = append(ms, member{r, 1})
+		ms = append(ms, memberOf(r, 1))
 	}
 	return ms
 }

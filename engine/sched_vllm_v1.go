@@ -60,7 +60,10 @@ func (rp *replica) blocksFor(r *request, tokens int) int {
 func (v vllmV1) nextBatch(rp *replica, buf []member) []member {
 	ms := buf
 	budget := v.budget(rp)
-	cands := append(rp.prefillBuf[:0], rp.running.items()...)
+	cands := rp.prefillBuf[:0]
+	for _, id := range rp.running.ids() {
+		cands = append(cands, &rp.reqs[id])
+	}
 	rp.running.clear()
 	// marks of this step (no per-step allocation): scheduled, or preempted
 	rp.step++
@@ -103,7 +106,7 @@ func (v vllmV1) nextBatch(rp *replica, buf []member) []member {
 				rp.allocate(r, need)
 			}
 			r.mark = sched
-			ms = append(ms, member{r, n})
+			ms = append(ms, memberOf(r, n))
 			budget -= n
 		}
 	}
@@ -131,7 +134,7 @@ func (v vllmV1) nextBatch(rp *replica, buf []member) []member {
 		rp.allocate(r, need)
 		rp.admissions++
 		r.admitted = rp.admissions
-		ms = append(ms, member{r, n})
+		ms = append(ms, memberOf(r, n))
 		budget -= n
 	}
 	return ms
@@ -141,9 +144,9 @@ func (v vllmV1) nextBatch(rp *replica, buf []member) []member {
 // vLLM V1 keeps the order requests were admitted in, whatever a step's order.
 func (vllmV1) onBatchEnd(rp *replica, b *batch) {
 	defaultOnBatchEnd(rp, b)
-	s := rp.running.items()
+	s := rp.running.ids()
 	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j].admitted < s[j-1].admitted; j-- {
+		for j := i; j > 0 && rp.reqs[s[j]].admitted < rp.reqs[s[j-1]].admitted; j-- {
 			s[j], s[j-1] = s[j-1], s[j]
 		}
 	}

@@ -25,8 +25,8 @@ type replica struct {
 	// faster_transformer: batches waiting to continue; lightllm: counter.
 	ftBatches        [][]*request
 	numWaitingIters  int
-	prefillBuf       []*request         // sarathi and vllm_v1 scratch
-	memo             map[stageKey]int32 // predictions by key (stagePrediction)
+	prefillBuf       []*request // sarathi and vllm_v1 scratch
+	memo             predMemo   // predictions by key (stagePrediction)
 	preds            predStore
 	lastKey          stageKey // the latest prediction's key and index (-1: none)
 	lastPred         int32
@@ -51,6 +51,7 @@ type replica struct {
 	prefillOnly bool
 	incoming    queue
 	pred        *predict.Predictor
+	reqs        []request // the run's requests, which queues and members index
 }
 
 type stage struct {
@@ -64,10 +65,19 @@ type replicaScheduler interface {
 	onBatchEnd(rp *replica, b *batch)
 }
 
-// member is one request's share of a batch.
+// member is one request's share of a batch: its index into the run's
+// requests (not a pointer, for the reason queue gives) and its tokens.
 type member struct {
-	r *request
-	n int // tokens processed for r in this batch
+	id int32
+	n  int // tokens processed for the request in this batch
+}
+
+func memberOf(r *request, n int) member { return member{int32(r.id), n} }
+
+// setReqs points the replica's queues at the run's requests.
+func (rp *replica) setReqs(reqs []request) {
+	rp.reqs = reqs
+	rp.waiting.reqs, rp.running.reqs, rp.incoming.reqs = reqs, reqs, reqs
 }
 
 // schedulers is the one table of replica schedulers.
@@ -84,59 +94,60 @@ var schedulers = map[string]func() replicaScheduler{
 
 // queue is a deque of requests that reuses its backing array: popping the
 // front moves a head index instead of re-slicing, so steady-state pushes and
-// pops allocate nothing.
+// pops allocate nothing. It holds the requests' indices into reqs (the
+// run's requests), not pointers: a pointer stored in the heap costs a GC
+// write barrier while a collection runs, dear under GOOS=js, and the
+// running list is pushed and popped once per decode token.
 type queue struct {
-	s []*request
-	h int
+	s    []int32
+	h    int
+	reqs []request
 }
 
-func (q *queue) len() int          { return len(q.s) - q.h }
-func (q *queue) front() *request   { return q.s[q.h] }
-func (q *queue) items() []*request { return q.s[q.h:] }
+func (q *queue) len() int              { return len(q.s) - q.h }
+func (q *queue) front() *request       { return &q.reqs[q.s[q.h]] }
+func (q *queue) ids() []int32          { return q.s[q.h:] }
+func (q *queue) req(id int32) *request { return &q.reqs[id] }
 
 func (q *queue) popFront() *request {
-	r := q.s[q.h]
-	q.s[q.h] = nil
+	id := q.s[q.h]
 	q.h++
 	if q.h == len(q.s) {
 		q.s, q.h = q.s[:0], 0
 	}
-	return r
+	return &q.reqs[id]
 }
 
 func (q *queue) popBack() *request {
 	n := len(q.s) - 1
-	r := q.s[n]
-	q.s[n] = nil
+	id := q.s[n]
 	q.s = q.s[:n]
 	if q.h == len(q.s) {
 		q.s, q.h = q.s[:0], 0
 	}
-	return r
+	return &q.reqs[id]
 }
 
 func (q *queue) pushBack(r *request) {
 	if q.h > 0 && len(q.s) == cap(q.s) {
 		n := copy(q.s, q.s[q.h:])
-		clear(q.s[n:])
 		q.s, q.h = q.s[:n], 0
 	}
-	q.s = append(q.s, r)
+	q.s = append(q.s, int32(r.id))
 }
 
 func (q *queue) pushFront(r *request) {
 	if q.h > 0 {
 		q.h--
-		q.s[q.h] = r
+		q.s[q.h] = int32(r.id)
 		return
 	}
-	q.s = append(q.s, nil)
+	q.s = append(q.s, 0)
 	copy(q.s[1:], q.s)
-	q.s[0] = r
+	q.s[0] = int32(r.id)
 }
 
 func (q *queue) clear() {
-	clear(q.s)
 	q.s, q.h = q.s[:0], 0
 }
 
@@ -269,9 +280,9 @@ func (rp *replica) restart(r *request) {
 // sortRunning orders the running list by arrival (ties by id). The list is
 // almost always sorted already, so insertion sort is linear in practice.
 func (rp *replica) sortRunning() {
-	s := rp.running.items()
+	s := rp.running.ids()
 	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j].before(s[j-1]); j-- {
+		for j := i; j > 0 && rp.reqs[s[j]].before(&rp.reqs[s[j-1]]); j-- {
 			s[j], s[j-1] = s[j-1], s[j]
 		}
 	}
@@ -280,10 +291,11 @@ func (rp *replica) sortRunning() {
 // defaultOnBatchEnd frees finished requests and re-queues the rest as running.
 func defaultOnBatchEnd(rp *replica, b *batch) {
 	for _, m := range b.members {
-		if m.r.done {
-			rp.release(m.r)
-		} else if !m.r.leaving {
-			rp.running.pushBack(m.r)
+		r := &rp.reqs[m.id]
+		if r.done {
+			rp.release(r)
+		} else if !r.leaving {
+			rp.running.pushBack(r)
 		}
 	}
 }

@@ -170,7 +170,7 @@ func (s *sim) enginePrediction(rp *replica, k predict.Key) (*prediction, error) 
 	if p := rp.lastPred; p >= 0 && rp.lastKey == sk {
 		return rp.preds.at(p), nil
 	}
-	if i, ok := rp.memo[sk]; ok {
+	if i, ok := rp.memo.get(&sk); ok {
 		rp.lastKey, rp.lastPred = sk, i
 		return rp.preds.at(i), nil
 	}

@@ -402,7 +402,7 @@ func (p *Predictor) Host(k Key) (float64, error) {
 		return v, nil
 	}
 	x := float64(k.NumRequests)
-	at := fmt.Sprintf("batch_size=%d", k.NumRequests)
+	at := at1("batch_size=%d", int(k.NumRequests))
 	var v [3]float64
 	for i, c := range HostColumns[1:] {
 		y, err := p.lookup(p.host[c], x, hostFile, c, at)

@@ -59,12 +59,28 @@ func (c curve) at(x float64, extrapolate bool) (float64, bool) {
 		x0, x1, y0, y1 := c.xs[n-2], c.xs[n-1], c.ys[n-2], c.ys[n-1]
 		return y1 + (y1-y0)*(x-x1)/(x1-x0), true
 	}
-	i := sort.SearchFloat64s(c.xs, x) // first xs[i] >= x
+	i := searchFloats(c.xs, x) // first xs[i] >= x
 	if c.xs[i] == x {
 		return c.ys[i], true
 	}
 	x0, x1, y0, y1 := c.xs[i-1], c.xs[i], c.ys[i-1], c.ys[i]
 	return y0 + (y1-y0)*(x-x0)/(x1-x0), true
+}
+
+// searchFloats is sort.SearchFloat64s (the first index whose value is >= x,
+// len(a) if none) without its closure call per step, which Go's wasm
+// backend makes expensive: every new batch shape looks up the grids.
+func searchFloats(a []float64, x float64) int {
+	i, j := 0, len(a)
+	for i < j {
+		h := int(uint(i+j) >> 1)
+		if !(a[h] >= x) {
+			i = h + 1
+		} else {
+			j = h
+		}
+	}
+	return i
 }
 
 func (c curve) rangeString() string {
@@ -114,7 +130,7 @@ func (g grid) at(o, i float64, extrapolate bool) (float64, bool) {
 	if n == 0 {
 		return 0, false
 	}
-	k := sort.SearchFloat64s(g.outer, o)
+	k := searchFloats(g.outer, o)
 	if k < n && g.outer[k] == o {
 		return g.inner[k].at(i, extrapolate)
 	}

@@ -102,3 +102,13 @@ func TestInterpolation_LeaveOneOut(t *testing.T) {
 		t.Errorf("leave-one-out error median %.2f%% P90 %.2f%%; want <= 2%% and <= 8%%", med, p90)
 	}
 }
+
+func TestSearchFloats_SameAsSort(t *testing.T) {
+	for _, a := range [][]float64{nil, {1}, {1, 2, 3}, {1, 1, 2, 2, 3}, {-5, 0, 0.5, 8, 1e9}} {
+		for _, x := range []float64{-10, -5, 0, 0.25, 0.5, 1, 1.5, 2, 3, 4, 8, 1e9, 2e9, math.NaN(), math.Inf(1), math.Inf(-1)} {
+			if got, want := searchFloats(a, x), sort.SearchFloat64s(a, x); got != want {
+				t.Errorf("searchFloats(%v, %g) = %d, sort.SearchFloat64s = %d", a, x, got, want)
+			}
+		}
+	}
+}

@@ -554,7 +554,7 @@ func (p *Predictor) prefillWaves(pfs []Prefill) float64 {
 		p.wavesOne[0] = Prefill{Chunk: c, Processed: kv}
 		t := p.wavesSim.launchMs(l, p.wavesOne[:])
 		r, err := p.gridLookup(p.prefillRatio, float64(c)*float64(c), float64(kv), "attn_prefill",
-			fmt.Sprintf("prefill_chunk_size=%d, kv_cache_size=%d", c, kv), "prefill_chunk_size", math.Sqrt)
+			at2("prefill_chunk_size=%d, kv_cache_size=%d", c, kv), "prefill_chunk_size", math.Sqrt)
 		if len(p.wavesMemo) < maxWavesMemo {
 			p.wavesMemo[key] = wavesAlone{t, r, err == nil}
 		}
@@ -641,7 +641,25 @@ func (p *Predictor) Stage(k Key, s int) (Breakdown, error) {
 	return b, nil
 }
 
-func (p *Predictor) lookup(c curve, x float64, file, op, at string) (float64, error) {
+// atText is where a lookup is, as GridError.At says it: formatted only
+// when a lookup fails, since the hot path looks up thousands of new keys.
+type atText struct {
+	f    string // a format with n %d verbs
+	a, b int
+	n    int8
+}
+
+func at1(f string, a int) atText    { return atText{f: f, a: a, n: 1} }
+func at2(f string, a, b int) atText { return atText{f: f, a: a, b: b, n: 2} }
+
+func (t atText) String() string {
+	if t.n == 1 {
+		return fmt.Sprintf(t.f, t.a)
+	}
+	return fmt.Sprintf(t.f, t.a, t.b)
+}
+
+func (p *Predictor) lookup(c curve, x float64, file, op string, at atText) (float64, error) {
 	v, ok := c.at(x, false)
 	if ok {
 		return v, nil
@@ -651,7 +669,7 @@ func (p *Predictor) lookup(c curve, x float64, file, op, at string) (float64, er
 		p.Extrapolated++
 		return v, nil
 	}
-	return 0, &GridError{File: path.Join(p.origin, file), Op: op, At: at, Profiled: c.rangeString()}
+	return 0, &GridError{File: path.Join(p.origin, file), Op: op, At: at.String(), Profiled: c.rangeString()}
 }
 
 func (p *Predictor) tokens(t8 int) (*tokenOps, error) {
@@ -659,7 +677,7 @@ func (p *Predictor) tokens(t8 int) (*tokenOps, error) {
 		return p.tokenMemo[t8], nil
 	}
 	x := float64(t8)
-	at := fmt.Sprintf("num_tokens=%d", t8)
+	at := at1("num_tokens=%d", t8)
 	get := func(op string) (float64, error) {
 		c, ok := p.mlp[op]
 		if !ok {
@@ -707,7 +725,7 @@ func (p *Predictor) kv(t int) (float64, error) {
 	if t < len(p.kvMemo) && p.kvMemo[t] > 0 {
 		return p.kvMemo[t], nil
 	}
-	v, err := p.lookup(p.kvSave, float64(t), attnFile, "attn_kv_cache_save", fmt.Sprintf("num_tokens=%d", t))
+	v, err := p.lookup(p.kvSave, float64(t), attnFile, "attn_kv_cache_save", at1("num_tokens=%d", t))
 	if err != nil {
 		return 0, err
 	}
@@ -718,7 +736,7 @@ func (p *Predictor) kv(t int) (float64, error) {
 	return v, nil
 }
 
-func (p *Predictor) gridLookup(g grid, o, i float64, op, at, outerName string, outerFn func(float64) float64) (float64, error) {
+func (p *Predictor) gridLookup(g grid, o, i float64, op string, at atText, outerName string, outerFn func(float64) float64) (float64, error) {
 	v, ok := g.at(o, i, false)
 	if ok {
 		return v, nil
@@ -728,7 +746,7 @@ func (p *Predictor) gridLookup(g grid, o, i float64, op, at, outerName string, o
 		p.Extrapolated++
 		return v, nil
 	}
-	return 0, &GridError{File: path.Join(p.origin, attnFile), Op: op, At: at, Profiled: g.rangeString(outerName, "kv_cache_size", outerFn)}
+	return 0, &GridError{File: path.Join(p.origin, attnFile), Op: op, At: at.String(), Profiled: g.rangeString(outerName, "kv_cache_size", outerFn)}
 }
 
 // attnDecode is decode attention at bd sequences of mean context kd, with
@@ -746,7 +764,7 @@ func (p *Predictor) attnDecode(bd, kd int, batched bool) (float64, error) {
 		return v, nil
 	}
 	v, err := p.gridLookup(p.decode, float64(bd), float64(kd), "attn_decode",
-		fmt.Sprintf("batch_size=%d, kv_cache_size=%d", bd, kd), "batch_size", func(x float64) float64 { return x })
+		at2("batch_size=%d, kv_cache_size=%d", bd, kd), "batch_size", func(x float64) float64 { return x })
 	if err != nil {
 		return 0, err
 	}
@@ -769,7 +787,7 @@ func (p *Predictor) attnPrefill(kp, cp, n int) (float64, error) {
 		return v, nil
 	}
 	v, err := p.gridLookup(p.prefill, float64(cp)*float64(cp), float64(kp), "attn_prefill",
-		fmt.Sprintf("prefill_chunk_size=%d, kv_cache_size=%d", cp, kp), "prefill_chunk_size", math.Sqrt)
+		at2("prefill_chunk_size=%d, kv_cache_size=%d", cp, kp), "prefill_chunk_size", math.Sqrt)
 	if err != nil {
 		return 0, err
 	}
@@ -784,7 +802,7 @@ func (p *Predictor) logits(n int) (float64, error) {
 	if v, ok := p.logitMemo[n]; ok {
 		return v, nil
 	}
-	v, err := p.lookup(p.mlp["lm_head"], float64(n), mlpFile, "lm_head", fmt.Sprintf("num_tokens=%d", n))
+	v, err := p.lookup(p.mlp["lm_head"], float64(n), mlpFile, "lm_head", at1("num_tokens=%d", n))
 	if err != nil {
 		return 0, err
 	}
@@ -797,7 +815,7 @@ func (p *Predictor) cpuTerms(batch, admitted int) (cpu, admit float64, err error
 	if v, ok := p.cpuMemo[key]; ok {
 		return v, p.cpuMemo[key|1<<63], nil
 	}
-	at := fmt.Sprintf("batch_size=%d", batch)
+	at := at1("batch_size=%d", batch)
 	for _, c := range CPUColumns {
 		v, err := p.lookup(p.cpu[c], float64(batch), cpuFile, c, at)
 		if err != nil {

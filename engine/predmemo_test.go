@@ -1,0 +1,39 @@
+package engine
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/servesim/servesim/engine/predict"
+)
+
+// TestPredMemo_SameAsMap puts and gets random keys (many repeats, small
+// fields so that hashes collide, ±0 and NaN PrefillAttn) in predMemo and
+// in a Go map, as stagePrediction does: every answer must be the map's.
+func TestPredMemo_SameAsMap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var m predMemo
+	ref := map[stageKey]int32{}
+	attn := []float64{0, math.Copysign(0, -1), 0.5, -1, math.NaN(), 3.25}
+	for n := 0; n < 200_000; n++ {
+		f := func() int32 { return int32(rng.IntN(6)) }
+		k := stageKey{predict.Key{T: f(), T8: f(), Bd: f(), Kd: f(), Kp: f(), Cp: f(), NumPrefills: f(), NumRequests: f(),
+			NewRequests: f(), LogitSeqs: f(), PrefillAttn: attn[rng.IntN(len(attn))]}, f()}
+		if rng.IntN(3) == 0 {
+			k.k.T = rng.Int32() // a rarely repeated key
+		}
+		got, ok := m.get(&k)
+		want, wok := ref[k]
+		if ok != wok || got != want {
+			t.Fatalf("key %+v: predMemo says %d, %t; the map %d, %t", k, got, ok, want, wok)
+		}
+		if !ok && len(ref) < 50_000 {
+			ref[k] = int32(len(m.keys))
+			m.put(&k)
+		}
+	}
+	if len(m.keys) < 10_000 {
+		t.Fatalf("only %d keys memoized: the test does not grow the table", len(m.keys))
+	}
+}
