@@ -104,10 +104,9 @@ type queue struct {
 	reqs []request
 }
 
-func (q *queue) len() int              { return len(q.s) - q.h }
-func (q *queue) front() *request       { return &q.reqs[q.s[q.h]] }
-func (q *queue) ids() []int32          { return q.s[q.h:] }
-func (q *queue) req(id int32) *request { return &q.reqs[id] }
+func (q *queue) len() int        { return len(q.s) - q.h }
+func (q *queue) front() *request { return &q.reqs[q.s[q.h]] }
+func (q *queue) ids() []int32    { return q.s[q.h:] }
 
 func (q *queue) popFront() *request {
 	id := q.s[q.h]
