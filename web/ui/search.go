@@ -141,9 +141,12 @@ type SearchPanel struct {
 	ElapsedMs float64
 	Progress  []*PointProgress
 	TrialsRun int
-	Result    *SearchResult
-	Err       *Problem
-	Notice    string
+	// lastRender is when progress last rendered; renderAt, when a render of
+	// progress is due (zero: none is).
+	lastRender, renderAt time.Time
+	Result               *SearchResult
+	Err                  *Problem
+	Notice               string
 }
 
 // Init sets the defaults; the pool size is the machine's core count.
@@ -331,7 +334,7 @@ func (c *SearchPanel) HandleSearch() {
 		var onTrial, onDone js.Func
 		onTrial = js.FuncOf(func(_ js.Value, args []js.Value) any {
 			phase, trial, status, answer := args[0].String(), args[1].String(), args[2].Int(), args[3].String()
-			go c.R.update(func() { c.trial(phase, trial, status, answer) })
+			go c.progress(func() { c.trial(phase, trial, status, answer) })
 			return nil
 		})
 		onDone = js.FuncOf(func(_ js.Value, args []js.Value) any {
@@ -342,6 +345,39 @@ func (c *SearchPanel) HandleSearch() {
 			return nil
 		})
 		bridge().Call("search", string(body), workers, onTrial, onDone)
+	})
+}
+
+// progressRenderEvery is the least time between two renders of a search's
+// progress. A render draws every panel of the page (tens of ms in the UI's
+// wasm, then the browser's layout and paint): one per trial event took the
+// page's main thread more CPU than a pool worker's simulations.
+const progressRenderEvery = time.Second
+
+// progress changes the search's progress under the render lock and renders
+// it at most every progressRenderEvery: the first change at once, later ones
+// together with whatever else arrived before the next render.
+func (c *SearchPanel) progress(f func()) {
+	env := c.R.env
+	env.Lock()
+	c.R.safe(f)
+	now := time.Now()
+	if c.renderAt.After(now) { // a render is due: it will draw this too
+		env.UnlockOnly()
+		return
+	}
+	wait := c.lastRender.Add(progressRenderEvery).Sub(now)
+	if wait <= 0 {
+		c.lastRender = now
+		env.UnlockRender()
+		return
+	}
+	c.renderAt = now.Add(wait)
+	env.UnlockOnly()
+	time.AfterFunc(wait, func() {
+		env.Lock()
+		c.lastRender, c.renderAt = time.Now(), time.Time{}
+		env.UnlockRender()
 	})
 }
 
