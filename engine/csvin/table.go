@@ -28,9 +28,27 @@ type Table struct {
 	long   []byte      // a line longer than br's buffer
 	header []string
 	index  map[string]int
+	// recent are the columns looked up so far, in the order first asked,
+	// and next the one after the last found: a loop reads the same columns
+	// in the same order every row, so a read finds its column at next with
+	// one comparison of names (a caller's constant is the same string every
+	// row: a length and pointer check) instead of hashing the name per
+	// cell, which in the page's wasm was a tenth of the default profile's
+	// parse.
+	recent []colIndex
+	next   int
 	rec    []string
 	line   int // line of the current row
 }
+
+// colIndex is a looked-up column.
+type colIndex struct {
+	name string
+	i    int
+}
+
+// maxRecent bounds Table.recent (a longer list scans slower than a hash).
+const maxRecent = 24
 
 // ReadHeader opens a CSV stream, strips a UTF-8 byte-order mark and reads the
 // header line. An empty stream is an error.
@@ -87,6 +105,27 @@ func Scan(r io.Reader, file string, row func(*Table) error, cols ...string) erro
 
 // Has reports whether the header has the column.
 func (t *Table) Has(col string) bool { _, ok := t.index[col]; return ok }
+
+// col is the index of a column in the header (0 for one it lacks, as a
+// map lookup gives; callers Require their columns).
+func (t *Table) col(name string) int {
+	if t.next < len(t.recent) && t.recent[t.next].name == name {
+		t.next++
+		return t.recent[t.next-1].i
+	}
+	for k, c := range t.recent {
+		if c.name == name {
+			t.next = k + 1
+			return c.i
+		}
+	}
+	i := t.index[name]
+	if len(t.recent) < maxRecent {
+		t.recent = append(t.recent, colIndex{name, i})
+		t.next = len(t.recent)
+	}
+	return i
+}
 
 // Require checks that every named column is present.
 func (t *Table) Require(cols ...string) error {
@@ -203,14 +242,20 @@ func (t *Table) csvErr(err error) error {
 // Field returns the trimmed cell of a column in the current row and its
 // 1-based field number.
 func (t *Table) Field(col string) (string, int) {
-	i := t.index[col]
-	return strings.TrimSpace(t.rec[i]), i + 1
+	i := t.col(col)
+	s := t.rec[i]
+	// The common cell starts and ends in a printable ASCII byte: nothing
+	// to trim (every space TrimSpace trims begins and ends outside it).
+	if n := len(s); n > 0 && s[0]-'!' < 0x7f-'!' && s[n-1]-'!' < 0x7f-'!' {
+		return s, i + 1
+	}
+	return strings.TrimSpace(s), i + 1
 }
 
 // IntAtLeast parses a column as an integer >= min.
 func (t *Table) IntAtLeast(col string, min int64) (int64, error) {
 	s, c := t.Field(col)
-	v, err := strconv.ParseInt(s, 10, 64)
+	v, err := parseInt(s)
 	if err != nil || v < min {
 		return 0, &Error{File: t.file, Line: t.line, Col: c, Column: col, Want: fmt.Sprintf("an integer >= %d", min), Got: Quote(s)}
 	}
@@ -220,7 +265,7 @@ func (t *Table) IntAtLeast(col string, min int64) (int64, error) {
 // NonNegFloat parses a column as a finite number >= 0.
 func (t *Table) NonNegFloat(col string) (float64, error) {
 	s, c := t.Field(col)
-	v, err := strconv.ParseFloat(s, 64)
+	v, err := parseFloat(s)
 	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
 		return 0, &Error{File: t.file, Line: t.line, Col: c, Column: col, Want: "a finite number >= 0", Got: Quote(s)}
 	}
@@ -259,7 +304,7 @@ func (t *Table) Float(col string) (v float64, ok bool, err error) {
 	if s == "" {
 		return 0, false, nil
 	}
-	v, perr := strconv.ParseFloat(s, 64)
+	v, perr := parseFloat(s)
 	if perr != nil || math.IsNaN(v) || math.IsInf(v, 0) {
 		return 0, false, &Error{File: t.file, Line: t.line, Col: c, Column: col, Want: "a finite number", Got: Quote(s)}
 	}
@@ -274,7 +319,7 @@ const MaxTimingMs = 3.6e6
 // timing cell, in ms).
 func (t *Table) PositiveFloat(col string) (float64, error) {
 	s, c := t.Field(col)
-	v, err := strconv.ParseFloat(s, 64)
+	v, err := parseFloat(s)
 	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || v <= 0 {
 		return 0, &Error{File: t.file, Line: t.line, Col: c, Column: col, Want: "a finite number > 0", Got: Quote(s)}
 	}
@@ -287,7 +332,7 @@ func (t *Table) PositiveFloat(col string) (float64, error) {
 // IntBetween parses a column as an integer in [min, max].
 func (t *Table) IntBetween(col string, min, max int64) (int64, error) {
 	s, c := t.Field(col)
-	v, err := strconv.ParseInt(s, 10, 64)
+	v, err := parseInt(s)
 	switch {
 	case err == nil && v >= min && v <= max:
 		return v, nil

@@ -292,8 +292,8 @@ func (p *Predictor) loadMLP(set *Set) error {
 			return err
 		}
 		xs = append(xs, float64(n))
-		for i, op := range ops {
-			v, err := t.PositiveFloat(median(op))
+		for i := range ops {
+			v, err := t.PositiveFloat(req[i])
 			if err != nil {
 				return err
 			}
@@ -328,8 +328,11 @@ func (p *Predictor) loadAttention(set *Set) error {
 	if t.Has("head_dim") && p.opt.HeadDim > 0 {
 		filter = append(filter, rowFilter{{"head_dim", itoa(p.opt.HeadDim)}}...)
 	}
+	// The column names are made once, not per row (each made string is a
+	// new one, which the table matches by content).
+	decodeCol, prefillCol, saveCol := median("attn_decode"), median("attn_prefill"), median("attn_kv_cache_save")
 	err = scan(set.FS, set.Origin, attnFile, filter,
-		[]string{"batch_size", "prefill_chunk_size", "kv_cache_size", median("attn_decode"), median("attn_prefill"), median("attn_kv_cache_save")},
+		[]string{"batch_size", "prefill_chunk_size", "kv_cache_size", decodeCol, prefillCol, saveCol},
 		func(t *csvin.Table) error {
 			b, err := t.IntAtLeast("batch_size", 1)
 			if err != nil {
@@ -343,20 +346,20 @@ func (p *Predictor) loadAttention(set *Set) error {
 			if err != nil {
 				return err
 			}
-			save, err := t.PositiveFloat(median("attn_kv_cache_save"))
+			save, err := t.PositiveFloat(saveCol)
 			if err != nil {
 				return err
 			}
 			sX, sY = append(sX, float64(max(b, c))), append(sY, save)
 			if c == 0 {
-				v, err := t.PositiveFloat(median("attn_decode"))
+				v, err := t.PositiveFloat(decodeCol)
 				if err != nil {
 					return err
 				}
 				dB, dK, dY = append(dB, float64(b)), append(dK, float64(kv)), append(dY, v)
 				return nil
 			}
-			v, err := t.PositiveFloat(median("attn_prefill"))
+			v, err := t.PositiveFloat(prefillCol)
 			if err != nil {
 				return err
 			}
@@ -428,12 +431,13 @@ func (p *Predictor) loadNetwork(network fs.FS) error {
 		var xs, ys []float64
 		name := path.Join(node.Name, file)
 		filter := rowFilter{{"collective", collective}, {"num_workers", itoa(workers)}, {"devices_per_node", itoa(dpn)}}
-		err := scan(network, "network", name, filter, []string{"size", median(collective)}, func(t *csvin.Table) error {
+		col := median(collective)
+		err := scan(network, "network", name, filter, []string{"size", col}, func(t *csvin.Table) error {
 			size, err := t.IntAtLeast("size", 1)
 			if err != nil {
 				return err
 			}
-			v, err := t.PositiveFloat(median(collective))
+			v, err := t.PositiveFloat(col)
 			if err != nil {
 				return err
 			}
