@@ -113,8 +113,20 @@ type streams struct {
 	mu     sync.Mutex
 	next   int
 	open   map[int]*streamWriter
+	total  int64 // bytes enqueued, all streams
 	pull   js.Func
 	cancel js.Func
+}
+
+// enqueued counts n more bytes handed to the streams, in total, as the
+// worker's servesimEnqueued (the page's tests read it through the worker's
+// stats: with a stalled reader it stops growing).
+func (reg *streams) enqueued(n int) {
+	reg.mu.Lock()
+	reg.total += int64(n)
+	t := reg.total
+	reg.mu.Unlock()
+	js.Global().Set("servesimEnqueued", float64(t))
 }
 
 func newStreams() *streams {
@@ -219,6 +231,7 @@ func (sw *streamWriter) Write(p []byte) (int, error) {
 	chunk := js.Global().Get("Uint8Array").New(len(p))
 	js.CopyBytesToJS(chunk, p)
 	sw.ctrl.Call("enqueue", chunk)
+	sw.reg.enqueued(len(p))
 	for !sw.isEnded() && sw.ctrl.Get("desiredSize").Float() <= 0 {
 		select {
 		case <-sw.pulled:

@@ -11,10 +11,13 @@
   S.mark = function (name) { if (S.marks.length < 500) S.marks.push([name, performance.now()]); };
   let worker = null;
   let nextId = 1;
+  const activeDownloads = new Set(); // each download's stop(why)
   const pending = new Map();
 
   function newWorker() {
     if (worker) worker.terminate();
+    // A download streams from the worker: it ends with it.
+    for (const stop of activeDownloads) stop("the simulation worker was restarted (Cancel)");
     for (const [, p] of pending) p.onFatal("cancelled");
     pending.clear();
     // The first worker was started by the page's head (index.html).
@@ -30,6 +33,7 @@
       if (m.type === "line") p.onLine(m.line);
       else if (m.type === "end") { pending.delete(m.id); p.onEnd(); }
       else if (m.type === "response") { pending.delete(m.id); p.onResponse(m.status, m.contentType, m.data); }
+      else if (m.type === "stream") { pending.delete(m.id); p.onStream(m.contentType, m.stream); }
       else if (m.type === "fatal") { pending.delete(m.id); p.onFatal(m.message); }
       else if (m.type === "stats") { pending.delete(m.id); p.onStats(m); }
       else if (m.type === "begin") p.onBegin();
@@ -44,7 +48,7 @@
   function send(msg, handlers) {
     if (!worker) newWorker();
     const id = nextId++;
-    pending.set(id, Object.assign({ onLine() {}, onEnd() {}, onResponse() {}, onFatal() {}, onStats() {}, onBegin() {} }, handlers));
+    pending.set(id, Object.assign({ onLine() {}, onEnd() {}, onResponse() {}, onFatal() {}, onStats() {}, onBegin() {}, onStream() {} }, handlers));
     worker.postMessage(Object.assign({ id }, msg));
     return id;
   }
@@ -85,22 +89,206 @@
   // worker is terminated and a fresh one started.
   S.cancel = function () { newWorker(); };
 
-  // download fetches an output file from the worker and saves it.
+  // Downloads. An output file is streamed from the worker to disk as the
+  // worker produces it, never whole in the page's or the worker's memory:
+  // the worker's answer is a stream whose reader's pace reaches the Go
+  // writer (wasm/worker/host_js.go waits while 4 MiB are unread), so the
+  // disk's speed bounds what is held. Where it goes:
+  // - "sw": the offline service worker (sw.js) answers a download URL with
+  //   the stream (handed over as a transferred stream) and the browser saves
+  //   it as any download (Chromium, Firefox);
+  // - "picker": the File System Access API's save dialog, where there is no
+  //   service worker (showSaveFilePicker: Chromium);
+  // - "memory": neither, or no transferable streams (Safari): the file is
+  //   put together in memory first, with a message saying so.
+  // A box at the page's bottom shows each download's bytes, with Stop (the
+  // run producing it stops too). S.downloads lists them (tests read it);
+  // S.downloadMode forces a way (tests).
+  S.downloadMode = "";
+  S.downloads = [];
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  let transferable = null;
+  function canTransferStreams() {
+    if (transferable === null) {
+      try {
+        const rs = new ReadableStream(), ch = new MessageChannel();
+        ch.port1.postMessage(rs, [rs]);
+        ch.port1.close();
+        ch.port2.close();
+        transferable = true;
+      } catch (e) {
+        transferable = false;
+      }
+    }
+    return transferable;
+  }
+  // swCall posts msg (and transfers) to the controlling service worker and
+  // waits for its answer, at most ms; null if none.
+  function swCall(sw, msg, transfer, ms) {
+    return new Promise((resolve) => {
+      const ch = new MessageChannel();
+      const t = setTimeout(() => { ch.port1.close(); resolve(null); }, ms);
+      ch.port1.onmessage = (e) => { clearTimeout(t); ch.port1.close(); resolve(e.data); };
+      sw.postMessage(msg, [ch.port2].concat(transfer || []));
+    });
+  }
+  // streamingSW is the service worker that can stream a download, once it
+  // controls the page (registering it now if the first result has not yet),
+  // or null.
+  async function streamingSW() {
+    if (!("serviceWorker" in navigator) || location.protocol === "file:" || !canTransferStreams()) return null;
+    const c = navigator.serviceWorker;
+    if (!c.controller) {
+      startServiceWorker(0);
+      const changed = new Promise((r) => c.addEventListener("controllerchange", r, { once: true }));
+      await Promise.race([c.ready.then(() => c.controller || changed), sleep(10000)]);
+    }
+    const sw = c.controller;
+    if (!sw) return null;
+    const ok = await swCall(sw, { type: "servesim-ping" }, null, 3000); // an older sw.js cannot stream
+    return ok && ok.download ? sw : null;
+  }
+  function fmtBytes(n) { return n < 1e6 ? nfInt.format(n) + " B" : nf4.format(n / 1e6) + " MB"; }
+  // downloadRow adds a line to the downloads box; set(text, done) updates it.
+  function downloadRow(name, mode, stop) {
+    let box = document.getElementById("downloads");
+    if (!box) {
+      box = document.createElement("div");
+      box.id = "downloads";
+      box.setAttribute("role", "status");
+      document.body.appendChild(box);
+    }
+    const rec = { name, mode, bytes: 0, state: "streaming", message: "" };
+    S.downloads.push(rec);
+    const row = document.createElement("div"), text = document.createElement("span"), btn = document.createElement("button");
+    row.className = "download";
+    btn.textContent = "Stop";
+    btn.className = "secondary";
+    btn.onclick = () => stop("stopped");
+    row.append(text, btn);
+    box.appendChild(row);
+    const how = { sw: "streamed to your downloads", picker: "streamed to the chosen file", memory: "in memory" }[mode];
+    const set = (state, msg) => {
+      rec.state = state;
+      rec.message = msg || "";
+      text.textContent = name + ": " + fmtBytes(rec.bytes) + " " + (state === "streaming" ? how + "…" : msg);
+      if (state !== "streaming") {
+        btn.remove();
+        setTimeout(() => { row.remove(); if (!box.children.length) box.remove(); }, state === "saved" ? 8000 : 30000);
+      }
+    };
+    set("streaming");
+    return { rec, set, progress(n) { rec.bytes = n; if (rec.state === "streaming") set("streaming"); } };
+  }
+  // askStream has the worker answer (url, body) as a stream: resolves with
+  // {contentType, stream}; rejects with the answer's text (a problem) or
+  // why the worker failed.
+  function askStream(url, body) {
+    return new Promise((resolve, reject) => {
+      send({ url, method: body == null ? "GET" : "POST", body, stream: false, download: true }, {
+        onStream: (contentType, stream) => resolve({ contentType, stream }),
+        onResponse: (status, ct, data) => reject(new Error(new TextDecoder().decode(data))),
+        onFatal: (msg) => reject(new Error(msg)),
+      });
+    });
+  }
+  // download saves an output file of the worker's; cb("") once it is
+  // saved or stopped, cb(message) if it failed.
   S.download = function (url, body, filename, cb) {
+    let mode = S.downloadMode;
+    // The save dialog needs the click's user activation: asked at once.
+    let picked = null;
+    const picker = typeof window.showSaveFilePicker === "function";
+    if (mode === "picker" || !mode && picker && !("serviceWorker" in navigator)) {
+      mode = "picker";
+      picked = window.showSaveFilePicker({ suggestedName: filename });
+    }
+    (async () => {
+      if (!mode) {
+        const sw = await streamingSW();
+        if (sw) mode = "sw";
+        else if (picker && canTransferStreams()) { mode = "picker"; picked = window.showSaveFilePicker({ suggestedName: filename }); }
+        else mode = "memory";
+      }
+      if (mode === "memory") return downloadInMemory(url, body, filename, cb);
+      let sink, handle = null;
+      if (mode === "picker") {
+        try {
+          handle = await picked;
+        } catch (e) {
+          if (e && e.name === "AbortError") { cb(""); return; } // the dialog was dismissed
+          // No activation left (a slow start) or not allowed: in memory.
+          return downloadInMemory(url, body, filename, cb, "the save dialog could not open (" + String(e.message || e) + ")");
+        }
+        try {
+          sink = await handle.createWritable();
+        } catch (e) {
+          return downloadInMemory(url, body, filename, cb, "the chosen file could not be written (" + String(e.message || e) + ")");
+        }
+      }
+      const ac = new AbortController();
+      const stop = (why) => ac.abort(new DOMException(why, "AbortError"));
+      const row = downloadRow(filename, mode, stop);
+      activeDownloads.add(stop);
+      let keepAlive = null, frame = null;
+      try {
+        const { contentType, stream } = await askStream(url, body);
+        let n = 0;
+        const counted = stream.pipeThrough(new TransformStream({ transform(c, ctl) { n += c.byteLength; row.progress(n); ctl.enqueue(c); } }));
+        if (mode === "sw") {
+          const sw = navigator.serviceWorker.controller;
+          const pass = new TransformStream();
+          const key = String(Date.now()) + "-" + ++dlSeq;
+          if (!sw || !(await swCall(sw, { type: "servesim-download", key, name: filename, contentType, stream: pass.readable }, [pass.readable], 3000))) {
+            throw new Error("the service worker did not take the download");
+          }
+          keepAlive = setInterval(() => sw.postMessage({ type: "servesim-keepalive" }), 10000);
+          frame = document.createElement("iframe");
+          frame.hidden = true;
+          frame.src = "stream-download/" + encodeURIComponent(key) + "/" + encodeURIComponent(filename);
+          document.body.appendChild(frame);
+          sink = pass.writable;
+        }
+        await counted.pipeTo(sink, { signal: ac.signal });
+        row.set("saved", "saved (" + nfInt.format(n) + " bytes)");
+        cb("");
+      } catch (e) {
+        if (handle && sink) sink.abort().catch(() => {}); // the chosen file keeps what it had
+        const why = ac.signal.aborted ? String(ac.signal.reason && ac.signal.reason.message || "stopped") : String(e && e.message || e);
+        if (ac.signal.aborted && why === "stopped") { row.set("stopped", "stopped: nothing more is written (the part written is not a whole file)"); cb(""); }
+        else { row.set("failed", "not saved: " + why); cb(why); }
+      } finally {
+        activeDownloads.delete(stop);
+        if (keepAlive) clearInterval(keepAlive);
+        if (frame) setTimeout(() => frame.remove(), 1000);
+      }
+    })();
+  };
+  let dlSeq = 0;
+  // downloadInMemory is the way without streams: the whole answer is read,
+  // then saved from a Blob.
+  function downloadInMemory(url, body, filename, cb, why) {
+    const row = downloadRow(filename, "memory", () => {});
+    row.set("streaming", "in memory…");
+    const note = "this browser cannot stream a download to disk (" + (why || "it lacks a service worker with transferable streams and the File System Access API") +
+      "), so the file is put together in memory first: a large run's file (a 1M-request run's token_metrics.csv is about 7 GB) may not fit";
+    S.downloads[S.downloads.length - 1].note = note;
     send({ url, method: body == null ? "GET" : "POST", body, stream: false }, {
       onResponse: (status, ct, data) => {
-        if (status !== 200) { cb(new TextDecoder().decode(data)); return; }
+        if (status !== 200) { row.set("failed", "not saved"); cb(new TextDecoder().decode(data)); return; }
+        row.progress(data.byteLength);
         const a = document.createElement("a");
         a.href = URL.createObjectURL(new Blob([data], { type: ct }));
         a.download = filename;
         document.body.appendChild(a);
         a.click();
         setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+        row.set("saved", "saved (" + note + ")");
         cb("");
       },
-      onFatal: (msg) => cb(msg),
+      onFatal: (msg) => { row.set("failed", "not saved: " + msg + " (" + note + ")"); cb(msg + " (" + note + ")"); },
     });
-  };
+  }
 
   // Number formats: a duration gets the unit its magnitude needs (µs, ms,
   // s) and four significant digits; counts get thousands separators.

@@ -85,7 +85,7 @@ function setPool(size) {
 }
 
 self.onmessage = async (e) => {
-  const { id, url, method, body, stream } = e.data;
+  const { id, url, method, body, stream, download } = e.data;
   if (e.data.type === "pool") { setPool(e.data.size); return; }
   if (e.data.type === "trial-result" || e.data.type === "trial-error") {
     const t = trials.get(e.data.tid);
@@ -95,8 +95,8 @@ self.onmessage = async (e) => {
     else t.reject(new Error(e.data.message));
     return;
   }
-  if (e.data.type === "stats") {
-    self.postMessage({ id, type: "stats", instances: started });
+  if (e.data.type === "stats") { // enqueued: bytes every answer's stream took from Go (wasm/worker/host_js.go)
+    self.postMessage({ id, type: "stats", instances: started, enqueued: self.servesimEnqueued || 0 });
     return;
   }
   if (e.data.type === "test-exit") { // the recovery path's test: as if Go died (out of memory, say)
@@ -108,6 +108,7 @@ self.onmessage = async (e) => {
   const exited = new Promise((_, reject) => { fail = reject; });
   onExit.add(fail);
   const orExit = (p) => Promise.race([p, exited]);
+  let streaming = false; // a download's stream outlives this handler
   try {
     const init = { method };
     if (body != null) {
@@ -118,6 +119,19 @@ self.onmessage = async (e) => {
     self.postMessage({ id, type: "begin" }); // the engine is up: the run's clock starts here
     const res = await orExit(binding.handleRequest(new Request(new URL(url, self.location.href), init)));
     const contentType = res.headers.get("Content-Type") || "";
+    if (download && res.ok) {
+      // A download (an output file): its stream goes to the page as it is
+      // produced (a transferred stream: the reader's pace reaches the Go
+      // writer, which waits, so memory stays bounded). If the Go runtime
+      // exits first, the stream fails instead of ending short.
+      const ac = new AbortController();
+      exited.catch((err) => ac.abort(err));
+      const out = new TransformStream();
+      streaming = true;
+      res.body.pipeTo(out.writable, { signal: ac.signal }).catch(() => {}).finally(() => onExit.delete(fail));
+      self.postMessage({ id, type: "stream", contentType, stream: out.readable }, [out.readable]);
+      return;
+    }
     if (stream && res.ok && contentType.startsWith("application/x-ndjson")) {
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
       let buf = "";
@@ -141,6 +155,6 @@ self.onmessage = async (e) => {
   } catch (err) {
     self.postMessage({ id, type: "fatal", message: String(err && err.message || err) });
   } finally {
-    onExit.delete(fail);
+    if (!streaming) onExit.delete(fail);
   }
 };
