@@ -285,6 +285,14 @@ type Lazy struct {
 
 // AllLazy is All with each option built on demand.
 func AllLazy(p plots.Plots, o Options) []Lazy {
+	return AllDeferred(p, func() plots.Plots { return p }, o)
+}
+
+// AllDeferred is AllLazy for plots whose large series (timeline,
+// iterations, requests) are read only when a chart needs them: p has the
+// others, and full, called by the builders of the charts of those series
+// only, returns every series (the page decodes them on that first call).
+func AllDeferred(p plots.Plots, full func() plots.Plots, o Options) []Lazy {
 	pct := func(i int) plots.Percentiles {
 		if i < len(p.Percentiles) {
 			return p.Percentiles[i]
@@ -293,7 +301,6 @@ func AllLazy(p plots.Plots, o Options) []Lazy {
 	}
 	lat := hints{X: "ms", Y: "fraction"}
 	overT := func(y string) hints { return hints{X: "s", Y: y, Group: TimeGroup} }
-	r := p.Requests
 	return []Lazy{
 		{"chart-ttft", "TTFT", func() string { return optionJSON(CDF("chart-ttft", "TTFT CDF", p.TTFT, pct(0), o.LogX), lat) }},
 		{"chart-tbt", "Time between tokens", func() string {
@@ -303,16 +310,18 @@ func AllLazy(p plots.Plots, o Options) []Lazy {
 			return optionJSON(CDF("chart-e2e", "End-to-end latency CDF", p.E2E, pct(2), o.LogX), lat)
 		}},
 		{"chart-ttft-prompt", "TTFT vs prompt length", func() string {
+			r := full().Requests
 			return optionJSON(Scatter("chart-ttft-prompt", "TTFT vs prompt length", "prompt tokens", "TTFT", r.Prompt, r.TTFT, r), hints{X: "count", Y: "ms"})
 		}},
 		{"chart-e2e-output", "E2E vs output length", func() string {
+			r := full().Requests
 			return optionJSON(Scatter("chart-e2e-output", "E2E latency vs output length", "output tokens", "E2E latency", r.Output, r.E2E, r), hints{X: "count", Y: "ms"})
 		}},
-		{"chart-throughput", "Throughput", func() string { return optionJSON(Throughput(p.Timeline, o.EndS), overT("rate")) }},
-		{"chart-load", "Running and queued", func() string { return optionJSON(Load(p.Timeline, o.EndS), overT("count")) }},
-		{"chart-tokens", "Tokens per iteration", func() string { return optionJSON(Tokens(p.Iterations, o.EndS), overT("count")) }},
-		{"chart-batches", "Batch size", func() string { return optionJSON(Batches(p.Iterations, o.EndS), overT("count")) }},
-		{"chart-kv", "KV cache", func() string { return optionJSON(KV(p.Iterations, o.EndS), overT("count")) }},
+		{"chart-throughput", "Throughput", func() string { return optionJSON(Throughput(full().Timeline, o.EndS), overT("rate")) }},
+		{"chart-load", "Running and queued", func() string { return optionJSON(Load(full().Timeline, o.EndS), overT("count")) }},
+		{"chart-tokens", "Tokens per iteration", func() string { return optionJSON(Tokens(full().Iterations, o.EndS), overT("count")) }},
+		{"chart-batches", "Batch size", func() string { return optionJSON(Batches(full().Iterations, o.EndS), overT("count")) }},
+		{"chart-kv", "KV cache", func() string { return optionJSON(KV(full().Iterations, o.EndS), overT("count")) }},
 		{"chart-breakdown", "Time by operator", func() string { return optionJSON(Breakdown(p.Breakdown), hints{X: "category", Y: "ms"}) }},
 	}
 }

@@ -87,7 +87,7 @@ func (c *Root) drawAB() {
 	}
 	c.AB.chartsFor = key
 	list := []map[string]string{}
-	for _, ch := range charts.ABCharts(charts.Compare{A: a.Plots, B: b.Plots, EndA: float64(a.SimulatedNs) / 1e9, EndB: float64(b.SimulatedNs) / 1e9, LogX: c.LogX}) {
+	for _, ch := range charts.ABCharts(charts.Compare{A: a.Plots.All(), B: b.Plots.All(), EndA: float64(a.SimulatedNs) / 1e9, EndB: float64(b.SimulatedNs) / 1e9, LogX: c.LogX}) {
 		list = append(list, map[string]string{"id": ch.ID, "option": ch.Option})
 	}
 	j, _ := json.Marshal(list)

@@ -11,6 +11,7 @@ import (
 	"github.com/vugu/vugu"
 	"github.com/vugu/vugu/js"
 
+	"github.com/servesim/servesim/engine/report/plots"
 	"github.com/servesim/servesim/web/charts"
 )
 
@@ -81,6 +82,14 @@ type runInputs struct {
 
 // bridge is the page's JavaScript bridge (web/assets/app.js).
 func bridge() js.Value { return js.Global().Get("servesim") }
+
+// consoleError writes to the browser's console (a fault the page cannot
+// show where it happens).
+func consoleError(msg string) {
+	if c := js.Global().Get("console"); c.Truthy() {
+		c.Call("error", msg)
+	}
+}
 
 // mark records a milestone of the page's start (app.js's marks: the page
 // benchmark reports them).
@@ -490,7 +499,14 @@ func (c *Root) drawCharts() {
 	}
 	o := charts.Options{EndS: float64(c.Result.SimulatedNs) / 1e9, LogX: c.LogX}
 	hitT, hitRate := c.Result.Serving.hitSeries()
-	all := charts.AllLazy(c.Result.Plots, o)
+	p := c.Result.Plots
+	all := charts.AllDeferred(p.Plots, func() plots.Plots {
+		full := p.All()
+		if err := p.Err(); err != nil {
+			consoleError("servesim: the result's plot series did not decode: " + err.Error())
+		}
+		return full
+	}, o)
 	c.Charts = c.realCharts(o)
 	if c.lazy != nil { // in the browser: app.js asks for each option as it draws the chart
 		for _, l := range all {

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/servesim/servesim/engine/report/plots"
 	"github.com/servesim/servesim/engine/slo"
@@ -106,7 +107,7 @@ type Result struct {
 	Serving      ServingResult `json:"serving"`
 	Real         *RealResult   `json:"real"`
 	Config       settings      `json:"config"`
-	Plots        plots.Plots   `json:"plots"`
+	Plots        ResultPlots   `json:"plots"`
 	Files        []string      `json:"files"`
 }
 
@@ -319,4 +320,76 @@ func num(v int64) string {
 		s = "-" + s
 	}
 	return s
+}
+
+// ResultPlots is a result's plot data. Its three large series (timeline,
+// iterations and requests: ~110 of the default run's ~145 KB of JSON) are
+// kept as they came and decoded the first time a chart asks for them (All),
+// so the key results and the first charts do not wait for them: in a fresh
+// page, before V8 has optimized the UI's code, decoding the whole result
+// was ~0.3-0.5 s of its first plotted result. The embedded plots.Plots has
+// the others (those three empty).
+type ResultPlots struct {
+	plots.Plots
+	later *laterSeries
+}
+
+// laterSeries are the large series as received, decoded once.
+type laterSeries struct {
+	once                           sync.Once
+	timeline, iterations, requests json.RawMessage
+	all                            plots.Plots
+	err                            error
+}
+
+// UnmarshalJSON decodes all but the large series, which it keeps raw (the
+// decoder has checked that they are well-formed JSON).
+func (p *ResultPlots) UnmarshalJSON(b []byte) error {
+	var w struct {
+		plots.Plots
+		// These shadow the embedded fields of the same JSON names.
+		Timeline   json.RawMessage `json:"timeline"`
+		Iterations json.RawMessage `json:"iterations"`
+		Requests   json.RawMessage `json:"requests"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	p.Plots = w.Plots
+	p.later = &laterSeries{timeline: w.Timeline, iterations: w.Iterations, requests: w.Requests}
+	return nil
+}
+
+// All returns the plots with every series, decoding the large ones on the
+// first call. A series that does not decode (a worker of another version)
+// stays empty, its charts blank, and the error is kept (Err).
+func (p ResultPlots) All() plots.Plots {
+	l := p.later
+	if l == nil {
+		return p.Plots
+	}
+	l.once.Do(func() {
+		l.all = p.Plots
+		for _, f := range []struct {
+			raw json.RawMessage
+			to  any
+		}{{l.timeline, &l.all.Timeline}, {l.iterations, &l.all.Iterations}, {l.requests, &l.all.Requests}} {
+			if len(f.raw) == 0 || string(f.raw) == "null" {
+				continue
+			}
+			if err := json.Unmarshal(f.raw, f.to); err != nil && l.err == nil {
+				l.err = err
+			}
+		}
+		l.timeline, l.iterations, l.requests = nil, nil, nil
+	})
+	return l.all
+}
+
+// Err is the error of decoding the large series, once All has run.
+func (p ResultPlots) Err() error {
+	if p.later == nil {
+		return nil
+	}
+	return p.later.err
 }
