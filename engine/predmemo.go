@@ -3,68 +3,84 @@ package engine
 import "math"
 
 // predMemo finds a replica's memoized predictions by key (stagePrediction):
-// an open-addressing table of indices into the replica's predStore, with a
-// hash of the key's fields. It answers as a Go map[stageKey]int32 would
-// (keys equal by ==; a NaN PrefillAttn never matches, so each is a new
-// entry), at a fraction of the cost under GOOS=js, where a map's generic
-// hash and probe are calls into the runtime; a saturated run makes a new key
-// almost every iteration.
+// an open-addressing table of indices into the replica's predStore (whose
+// predictions hold their keys), with a hash of the key's fields. It
+// answers as a Go map[stageKey]int32 would (keys equal by ==; a NaN
+// PrefillAttn never matches, so each is a new entry), at a fraction of the
+// cost under GOOS=js, where a map's generic hash and probe are calls into
+// the runtime; a saturated run makes a new key every few iterations. Each
+// slot keeps its key's hash, so that a probe reads a prediction only when
+// the hashes agree.
 type predMemo struct {
-	slots []int32    // index+1 into keys (and the predStore); 0: empty
-	keys  []stageKey // by index
+	slots []memoSlot
+	shift uint8 // 64 - log2(len(slots)): a slot is a hash's top bits
+	n     int
 }
 
+type memoSlot struct {
+	h uint64
+	v int32 // index+1 into the predStore; 0: empty
+}
+
+// hash mixes every field of k: a multiply-xorshift per 64 bits of fields,
+// then a finalizer, so that the top bits (the slot) depend on all of them
+// (T8, Kd and Kp are multiples of 8 or of the KV granularity: their low
+// bits are the same).
 func (k *stageKey) hash() uint64 {
 	const m = 0x9e3779b97f4a7c15
 	f := k.k.PrefillAttn
 	if f == 0 {
 		f = 0 // -0 == +0: one hash
 	}
-	h := uint64(uint32(k.k.T)) | uint64(uint32(k.k.Kd))<<32
-	h = (h ^ (uint64(uint32(k.k.Bd)) | uint64(uint32(k.k.Kp))<<32)) * m
-	h = (h ^ (uint64(uint32(k.k.Cp)) | uint64(uint32(k.k.NumRequests))<<32)) * m
-	h = (h ^ (uint64(uint32(k.k.NewRequests)) | uint64(uint32(k.k.LogitSeqs))<<32)) * m
-	h = (h ^ (uint64(uint32(k.k.NumPrefills)) | uint64(uint32(k.s))<<32)) * m
-	h = (h ^ uint64(uint32(k.k.T8)) ^ math.Float64bits(f)) * m
+	h := (uint64(uint32(k.k.T)) | uint64(uint32(k.k.Kd))<<32) * m
+	h = (h ^ h>>32 ^ (uint64(uint32(k.k.Bd)) | uint64(uint32(k.k.Kp))<<32)) * m
+	h = (h ^ h>>32 ^ (uint64(uint32(k.k.Cp)) | uint64(uint32(k.k.NumRequests))<<32)) * m
+	h = (h ^ h>>32 ^ (uint64(uint32(k.k.NewRequests)) | uint64(uint32(k.k.LogitSeqs))<<32)) * m
+	h = (h ^ h>>32 ^ (uint64(uint32(k.k.NumPrefills)) | uint64(uint32(k.s))<<32)) * m
+	h = (h ^ h>>32 ^ uint64(uint32(k.k.T8)) ^ math.Float64bits(f)) * m
+	h ^= h >> 31
+	h *= 0xbf58476d1ce4e5b9
 	return h ^ h>>29
 }
 
-// get returns the index memoized for k, if any.
-func (m *predMemo) get(k *stageKey) (int32, bool) {
+// get returns the index in ps memoized for k (of hash h), if any.
+func (m *predMemo) get(k *stageKey, h uint64, ps *predStore) (int32, bool) {
 	if len(m.slots) == 0 {
 		return 0, false
 	}
 	mask := uint64(len(m.slots) - 1)
-	for i := k.hash() & mask; ; i = (i + 1) & mask {
-		v := m.slots[i]
-		if v == 0 {
+	for i := h >> m.shift; ; i = (i + 1) & mask {
+		e := &m.slots[i]
+		if e.v == 0 {
 			return 0, false
 		}
-		if m.keys[v-1] == *k {
-			return v - 1, true
+		if e.h == h && ps.at(e.v-1).sk == *k {
+			return e.v - 1, true
 		}
 	}
 }
 
-// put memoizes k at the next index (len(m.keys)), which must be absent.
-func (m *predMemo) put(k *stageKey) {
-	m.keys = append(m.keys, *k)
-	if 4*len(m.keys) > 3*len(m.slots) {
-		n := max(2*len(m.slots), 1024)
-		m.slots = make([]int32, n)
-		for j := range m.keys {
-			m.place(&m.keys[j], int32(j+1))
+// put memoizes index i of ps, whose key (of hash h) must be absent.
+func (m *predMemo) put(h uint64, i int32, ps *predStore) {
+	m.n++
+	if 2*m.n > len(m.slots) { // at most half full: a miss probes 2.5 slots on average (linear probing)
+		n, shift := 1024, uint8(54)
+		if len(m.slots) > 0 {
+			n, shift = 2*len(m.slots), m.shift-1
 		}
-		return
+		m.slots, m.shift = make([]memoSlot, n), shift
+		for j := range int32(m.n - 1) {
+			m.place(ps.at(j).sk.hash(), j+1)
+		}
 	}
-	m.place(k, int32(len(m.keys)))
+	m.place(h, i+1)
 }
 
-func (m *predMemo) place(k *stageKey, v int32) {
+func (m *predMemo) place(h uint64, v int32) {
 	mask := uint64(len(m.slots) - 1)
-	i := k.hash() & mask
-	for m.slots[i] != 0 {
+	i := h >> m.shift
+	for m.slots[i].v != 0 {
 		i = (i + 1) & mask
 	}
-	m.slots[i] = v
+	m.slots[i] = memoSlot{h, v}
 }

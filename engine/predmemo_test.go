@@ -14,6 +14,7 @@ import (
 func TestPredMemo_SameAsMap(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var m predMemo
+	var ps predStore
 	ref := map[stageKey]int32{}
 	attn := []float64{0, math.Copysign(0, -1), 0.5, -1, math.NaN(), 3.25}
 	for n := 0; n < 200_000; n++ {
@@ -23,17 +24,18 @@ func TestPredMemo_SameAsMap(t *testing.T) {
 		if rng.IntN(3) == 0 {
 			k.k.T = rng.Int32() // a rarely repeated key
 		}
-		got, ok := m.get(&k)
+		got, ok := m.get(&k, k.hash(), &ps)
 		want, wok := ref[k]
 		if ok != wok || got != want {
 			t.Fatalf("key %+v: predMemo says %d, %t; the map %d, %t", k, got, ok, want, wok)
 		}
 		if !ok && len(ref) < 50_000 {
-			ref[k] = int32(len(m.keys))
-			m.put(&k)
+			i := ps.add(prediction{sk: k})
+			ref[k] = i
+			m.put(k.hash(), i, &ps)
 		}
 	}
-	if len(m.keys) < 10_000 {
-		t.Fatalf("only %d keys memoized: the test does not grow the table", len(m.keys))
+	if m.n < 10_000 {
+		t.Fatalf("only %d keys memoized: the test does not grow the table", m.n)
 	}
 }

@@ -421,7 +421,7 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 		}
 	}
 	kvRejected := 0
-	var gaps gapArena
+	gaps := gapArena{left: decodeTokens(wl)}
 	var early []int32 // open-loop requests rejected before the run: their dependents are released at their arrival
 	for i, w := range wl {
 		r := &s.reqs[i]
@@ -1152,12 +1152,15 @@ func (s *sim) buildBatch(rp *replica) *batch {
 // prediction is a stage's predicted time for one key, and how many stages
 // of the run took it.
 type prediction struct {
-	bd               predict.Breakdown
+	// The key it was made for and what a stage reads, first: a lookup
+	// reads them together (predMemo).
+	sk               stageKey
 	totalMs          float64
 	totalNs, modelNs int64
+	n                int64
 	padded           int32
 	mode             uint8
-	n                int64
+	bd               predict.Breakdown
 }
 
 type stageKey struct {
@@ -1170,28 +1173,30 @@ type stageKey struct {
 // iterations in a row.
 func (rp *replica) stagePrediction(k predict.Key, s int32) (*prediction, error) {
 	sk := stageKey{k, s}
-	if p := rp.lastPred; p >= 0 && rp.lastKey == sk { // consecutive iterations often share a key: no map lookup
+	h := sk.hash()
+	if p := rp.lastPred; p >= 0 && rp.lastHash == h && rp.lastKey == sk { // consecutive iterations often share a key: no table lookup
 		return rp.preds.at(p), nil
 	}
-	if i, ok := rp.memo.get(&sk); ok {
-		rp.lastKey, rp.lastPred = sk, i
+	if i, ok := rp.memo.get(&sk, h, &rp.preds); ok {
+		rp.lastKey, rp.lastHash, rp.lastPred = sk, h, i
 		return rp.preds.at(i), nil
 	}
 	bd, err := rp.pred.Stage(k, int(s))
 	if err != nil {
 		return nil, err
 	}
-	return rp.remember(sk, prediction{bd: bd, totalMs: bd.TotalMs(), totalNs: predict.Nanos(bd.TotalMs()), modelNs: predict.Nanos(bd.ModelMs())}), nil
+	return rp.remember(sk, h, prediction{bd: bd, totalMs: bd.TotalMs(), totalNs: predict.Nanos(bd.TotalMs()), modelNs: predict.Nanos(bd.ModelMs())}), nil
 }
 
-func (rp *replica) remember(sk stageKey, p prediction) *prediction {
+func (rp *replica) remember(sk stageKey, h uint64, p prediction) *prediction {
 	if rp.preds.n >= maxPredictions { // bounded: a saturated run predicts a new key almost every iteration
 		rp.scratch, rp.lastPred = p, -1
 		return &rp.scratch
 	}
+	p.sk = sk
 	i := rp.preds.add(p)
-	rp.memo.put(&sk)
-	rp.lastKey, rp.lastPred = sk, i
+	rp.memo.put(h, i, &rp.preds)
+	rp.lastKey, rp.lastHash, rp.lastPred = sk, h, i
 	return rp.preds.at(i)
 }
 
@@ -1260,20 +1265,24 @@ func (s *sim) termSums() [predict.NumTerms]float64 {
 // is dear under GOOS=js, and 100k small objects are GC work everywhere).
 // A request's store is capped at its own length, so an append past it
 // (never expected) copies instead of writing into its neighbour's.
-type gapArena struct{ buf []uint32 }
+type gapArena struct {
+	buf  []uint32
+	left int64 // gaps still to hand out (a chunk is no larger)
+}
 
-// gapChunk is the gaps per shared chunk (256 KiB); a request longer than
-// a quarter of it gets a store of its own, so that little of a chunk is
-// left unused.
-const gapChunk = 1 << 16
+// gapChunk is the most gaps in a shared chunk (4 MiB); a request longer
+// than a quarter of it gets a store of its own, so that little of a chunk
+// is left unused.
+const gapChunk = 1 << 20
 
 // take returns an empty store with room for n gaps.
 func (a *gapArena) take(n int) []uint32 {
+	a.left -= int64(n)
 	if n > gapChunk/4 {
 		return make([]uint32, 0, n)
 	}
 	if len(a.buf)+n > cap(a.buf) {
-		a.buf = make([]uint32, 0, gapChunk)
+		a.buf = make([]uint32, 0, max(n, int(min(a.left+int64(n), gapChunk))))
 	}
 	k := len(a.buf)
 	a.buf = a.buf[:k+n]

@@ -9,13 +9,21 @@ func (sarathi) nextBatch(rp *replica, buf []member) []member {
 	budget := rp.cfg.ChunkSize
 	tokens := 0
 	prefills := rp.prefillBuf[:0]
+	bs := rp.cfg.BlockSize
 	for rp.running.len() > 0 && len(ms) < rp.res.MaxMicroBatchSize {
 		r := rp.running.popFront()
 		if !r.prefillDone {
 			prefills = append(prefills, r)
 			continue
 		}
-		if !rp.admitDecode(r) {
+		// admitDecode's common case, without its call (one per decode token):
+		// the request holds blocks, needs at most one more, and one is free.
+		if need := r.processed - r.blocks*bs; r.blocks > 0 && need <= 1 && rp.numBlocks > rp.allocated && rp.pc == nil {
+			if need == 1 {
+				r.blocks++
+				rp.allocated++
+			}
+		} else if !rp.admitDecode(r) {
 			continue
 		}
 		ms = append(ms, memberOf(r, 1))

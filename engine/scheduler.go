@@ -28,7 +28,8 @@ type replica struct {
 	prefillBuf       []*request // sarathi and vllm_v1 scratch
 	memo             predMemo   // predictions by key (stagePrediction)
 	preds            predStore
-	lastKey          stageKey // the latest prediction's key and index (-1: none)
+	lastKey          stageKey // the latest prediction's key, its hash and index (-1: none)
+	lastHash         uint64
 	lastPred         int32
 	scratch          prediction                // a prediction past maxPredictions, not memoized
 	extraTerms       [predict.NumTerms]float64 // the terms of the stages that took one

@@ -167,18 +167,19 @@ func (s *sim) hostLoop(rp *replica, proc *batch) error {
 // the key).
 func (s *sim) enginePrediction(rp *replica, k predict.Key) (*prediction, error) {
 	sk := stageKey{k, 0}
-	if p := rp.lastPred; p >= 0 && rp.lastKey == sk {
+	h := sk.hash()
+	if p := rp.lastPred; p >= 0 && rp.lastHash == h && rp.lastKey == sk {
 		return rp.preds.at(p), nil
 	}
-	if i, ok := rp.memo.get(&sk); ok {
-		rp.lastKey, rp.lastPred = sk, i
+	if i, ok := rp.memo.get(&sk, h, &rp.preds); ok {
+		rp.lastKey, rp.lastHash, rp.lastPred = sk, h, i
 		return rp.preds.at(i), nil
 	}
 	bd, mode, padded, err := rp.pred.EngineStage(s.timing.spec, k)
 	if err != nil {
 		return nil, err
 	}
-	return rp.remember(sk, prediction{bd: bd, modelNs: predict.Nanos(bd.ModelMs()), padded: int32(padded),
+	return rp.remember(sk, h, prediction{bd: bd, modelNs: predict.Nanos(bd.ModelMs()), padded: int32(padded),
 		mode: map[string]uint8{predict.ModeGraph: modeGraph, predict.ModeGraphMixed: modeGraphMixed, predict.ModeEager: modeEager}[mode]}), nil
 }
 
