@@ -97,6 +97,7 @@ type batch struct {
 	scheduledAt int64
 	planned     bool        // engine timing: its members were advanced (planComplete)
 	rec         BatchRecord // its record, copied to sim.batches when records are kept
+	slot        int32       // 1 + its index in sim.allBatches (event.b)
 }
 
 type eventKind uint8
@@ -113,6 +114,9 @@ const (
 	evTransfer // disaggregation: a request's KV reached the decode pool
 )
 
+// event holds no pointer (its batch is sim.batchAt's index), so that the
+// queue's moves and swaps need no GC write barriers (dear under GOOS=js)
+// and its arrays are not scanned.
 type event struct {
 	at      int64
 	seq     uint64
@@ -120,7 +124,7 @@ type event struct {
 	replica int32
 	stage   int32
 	req     int32
-	b       *batch
+	b       int32 // batch: 1 + its index in sim.allBatches; 0: none
 }
 
 // The event order is Vidur's: by time, then by creation. Arrivals are all
@@ -153,6 +157,7 @@ func (h *eventHeap) pop() event {
 	e := q[0]
 	n := len(q) - 1
 	q[0] = q[n]
+	*h = (*h)[:n] // a self-reslice: no pointer written (no GC write barrier)
 	q = q[:n]
 	for i := 0; ; {
 		l, r, m := 2*i+1, 2*i+2, i
@@ -168,7 +173,6 @@ func (h *eventHeap) pop() event {
 		q[i], q[m] = q[m], q[i]
 		i = m
 	}
-	*h = q
 	return e
 }
 
@@ -272,8 +276,9 @@ type sim struct {
 	stats                           []ReplicaStats
 	prefixPts                       []PrefixPoint
 	iters                           IterStats
-	spans                           []int64 // PP > 1: per batch, per stage: start, end
-	free                            []*batch
+	spans                           []int64  // PP > 1: per batch, per stage: start, end
+	free                            []int32  // batches to reuse, by event.b (no pointers: see event)
+	allBatches                      []*batch // every batch made, by event.b
 	pbuf                            []predict.Prefill
 	memberOff, memberReq, memberTok []int32
 	done                            int
@@ -695,7 +700,7 @@ func (s *sim) handle(e event) error {
 		}
 		s.replicaSchedule(s.replicas[e.replica])
 	case evHostLoop:
-		return s.hostLoop(s.replicas[e.replica], e.b)
+		return s.hostLoop(s.replicas[e.replica], s.batchAt(e.b))
 	case evStageArrival:
 		st := &s.replicas[e.replica].stages[e.stage]
 		st.queue = append(st.queue, e.b)
@@ -705,7 +710,7 @@ func (s *sim) handle(e event) error {
 	case evStageEnd:
 		rp := s.replicas[e.replica]
 		if s.chain && s.alone() {
-			return s.stageEnd(rp, e.b)
+			return s.stageEnd(rp, s.batchAt(e.b))
 		}
 		rp.stages[e.stage].busy = false
 		s.push(event{at: s.now, kind: evStageSchedule, replica: e.replica, stage: e.stage})
@@ -715,7 +720,7 @@ func (s *sim) handle(e event) error {
 			s.push(event{at: s.now, kind: evStageArrival, replica: e.replica, stage: e.stage + 1, b: e.b})
 		}
 	case evBatchEnd:
-		s.batchEnd(s.replicas[e.replica], e.b)
+		s.batchEnd(s.replicas[e.replica], s.batchAt(e.b))
 	case evTransfer:
 		s.transferDone(s.replicas[e.replica], &s.reqs[e.req])
 	}
@@ -775,13 +780,13 @@ func (s *sim) stageEnd(rp *replica, b *batch) error {
 	}
 	rp.numRunningBatches++
 	if s.fifoHead < len(s.fifo) {
-		s.push(event{at: s.now, kind: evStageArrival, replica: int32(rp.id), b: nb})
+		s.push(event{at: s.now, kind: evStageArrival, replica: int32(rp.id), b: nb.slot})
 		return nil
 	}
 	if err := s.tick(); err != nil { // replica schedule
 		return err
 	}
-	st.queue = append(st.queue, nb)
+	st.queue = append(st.queue, nb.slot)
 	if err := s.tick(); err != nil { // stage arrival
 		return err
 	}
@@ -947,30 +952,25 @@ func (s *sim) decodeRun(rp *replica) error {
 		// End (endBatch at end): every member one token on.
 		s.now = end
 		st.BusyNs += end
-		blocks = 0
-		for _, id := range ids {
-			r := &reqs[id]
-			if r.processed-r.blocks*bs == 1 {
-				r.blocks++
-			}
-			r.processed++
-			if r.processed-r.blocks*bs == 1 {
-				blocks++
-			}
-			r.generated++
-			gap := end - r.lastToken
-			if s.watch != nil {
-				s.watch.gap(gap)
-			}
-			if gap >= gapEscape {
-				if s.bigGaps == nil {
-					s.bigGaps = map[uint64]int64{}
+		if s.watch == nil {
+			blocks = decodeStep(ids, reqs, end, bs, &s.bigGaps)
+		} else {
+			blocks = 0
+			for _, id := range ids {
+				r := &reqs[id]
+				if r.processed-r.blocks*bs == 1 {
+					r.blocks++
 				}
-				s.bigGaps[uint64(r.id)<<32|uint64(len(r.tokens))] = end
-				gap = gapEscape
+				r.processed++
+				if r.processed-r.blocks*bs == 1 {
+					blocks++
+				}
+				r.generated++
+				gap := end - r.lastToken
+				s.watch.gap(gap)
+				r.tokens = appendGap(r.tokens, r.id, gap, end, &s.bigGaps)
+				r.lastToken = end
 			}
-			r.tokens = append(r.tokens, uint32(gap))
-			r.lastToken = end
 		}
 		rp.load -= int64(m)
 		ctx += int64(m)
@@ -992,6 +992,49 @@ func (s *sim) decodeRun(rp *replica) error {
 		}
 	}
 	return nil
+}
+
+// decodeStep ends one step of a decode run at end (endBatch of an
+// all-decode batch): every member one token on, taking the KV block it
+// filled; it returns how many members take a new block in the next step.
+// A function of its own with few live values: inside decodeRun's loop
+// they did not fit Go's wasm registers, and each member paid for the
+// reloads.
+func decodeStep(ids []int32, reqs []request, end int64, bs int, bigGaps *map[uint64]int64) int {
+	blocks := 0
+	for _, id := range ids {
+		r := &reqs[id]
+		if r.processed-r.blocks*bs == 1 {
+			r.blocks++
+		}
+		r.processed++
+		if r.processed-r.blocks*bs == 1 {
+			blocks++
+		}
+		r.generated++
+		if gap := end - r.lastToken; gap < gapEscape && len(r.tokens) < cap(r.tokens) {
+			r.tokens = r.tokens[:len(r.tokens)+1]
+			r.tokens[len(r.tokens)-1] = uint32(gap)
+		} else {
+			r.tokens = appendGap(r.tokens, r.id, gap, end, bigGaps)
+		}
+		r.lastToken = end
+	}
+	return blocks
+}
+
+// appendGap appends a token's gap (at time t, gap after the one before)
+// to request id's store, a gap of gapEscape or more as gapEscape with its
+// time in bigGaps.
+func appendGap(tokens []uint32, id int, gap, t int64, bigGaps *map[uint64]int64) []uint32 {
+	if gap >= gapEscape {
+		if *bigGaps == nil {
+			*bigGaps = map[uint64]int64{}
+		}
+		(*bigGaps)[uint64(id)<<32|uint64(len(tokens))] = t
+		gap = gapEscape
+	}
+	return append(tokens, uint32(gap))
 }
 
 // decodeAcc gathers consecutive iterations of a decode run in one
@@ -1064,7 +1107,7 @@ func (s *sim) replicaSchedule(rp *replica) {
 			break
 		}
 		rp.numRunningBatches++
-		s.push(event{at: s.now, kind: evStageArrival, replica: int32(rp.id), b: b})
+		s.push(event{at: s.now, kind: evStageArrival, replica: int32(rp.id), b: b.slot})
 	}
 }
 
@@ -1077,10 +1120,15 @@ func (s *sim) buildBatch(rp *replica) *batch {
 	b := s.newBatch()
 	ms := rp.sched.nextBatch(rp, b.members[:0])
 	if len(ms) == 0 {
-		s.free = append(s.free, b)
+		s.free = append(s.free, b.slot)
 		return nil
 	}
-	b.id, b.replica, b.members, b.scheduledAt, b.planned = s.nBatches, rp.id, ms, s.now, false
+	if cap(ms) == cap(b.members) { // the same array (appends that grow it change its capacity): no pointer written
+		b.members = b.members[:len(ms)]
+	} else {
+		b.members = ms
+	}
+	b.id, b.replica, b.scheduledAt, b.planned = s.nBatches, rp.id, s.now, false
 	s.nBatches++
 	hit := 0
 	if rp.pc != nil {
@@ -1111,7 +1159,9 @@ func (s *sim) buildBatch(rp *replica) *batch {
 			}
 		}
 	}
-	s.pbuf = pb.Prefills
+	if cap(pb.Prefills) != cap(s.pbuf) {
+		s.pbuf = pb.Prefills
+	}
 	b.key = rp.pred.KeyOf(pb)
 	b.rec = BatchRecord{Replica: int32(rp.id), ScheduledAt: s.now, KVBlocksInUse: int32(rp.allocated), Key: b.key, PrefixHitTokens: int32(hit),
 		QueuedTokens: int32(min(rp.load, math.MaxInt32))}
@@ -1231,10 +1281,14 @@ const maxPredictions = 1 << 15
 
 // use counts one stage that took prediction p (for termSums).
 func (rp *replica) use(p *prediction) {
-	if p != &rp.scratch {
+	if p != &rp.scratch { // small enough to inline: one call fewer per iteration
 		p.n++
 		return
 	}
+	rp.useScratch(p)
+}
+
+func (rp *replica) useScratch(p *prediction) {
 	for k, v := range p.bd.Terms() {
 		rp.extraTerms[k] += v
 	}
@@ -1303,11 +1357,30 @@ func (s *sim) commit(b *batch) {
 // newBatch reuses a finished batch when one is free.
 func (s *sim) newBatch() *batch {
 	if n := len(s.free); n > 0 {
-		b := s.free[n-1]
+		b := s.allBatches[s.free[n-1]-1]
 		s.free = s.free[:n-1]
 		return b
 	}
-	return &batch{}
+	b := &batch{}
+	s.allBatches = append(s.allBatches, b)
+	b.slot = int32(len(s.allBatches))
+	return b
+}
+
+// batchAt is the batch an event names (event.b); nil for none.
+func (s *sim) batchAt(i int32) *batch {
+	if i == 0 {
+		return nil
+	}
+	return s.allBatches[i-1]
+}
+
+// slotOf is b's event.b (0 for nil).
+func slotOf(b *batch) int32 {
+	if b == nil {
+		return 0
+	}
+	return b.slot
 }
 
 func (s *sim) stageSchedule(rid, sid int32) error {
@@ -1317,9 +1390,8 @@ func (s *sim) stageSchedule(rid, sid int32) error {
 		return nil
 	}
 	st.busy = true
-	b := st.queue[0]
+	b := s.batchAt(st.queue[0])
 	n := copy(st.queue, st.queue[1:])
-	st.queue[n] = nil
 	st.queue = st.queue[:n]
 	m, err := rp.stagePrediction(b.key, sid)
 	if err != nil {
@@ -1340,7 +1412,7 @@ func (s *sim) stageSchedule(rid, sid int32) error {
 		s.spans[2*(b.id*pp)+2*int(sid)] = s.now
 		s.spans[2*(b.id*pp)+2*int(sid)+1] = s.now + d
 	}
-	s.push(event{at: s.now + d, kind: evStageEnd, replica: rid, stage: sid, b: b})
+	s.push(event{at: s.now + d, kind: evStageEnd, replica: rid, stage: sid, b: b.slot})
 	return nil
 }
 
@@ -1359,7 +1431,7 @@ func (s *sim) endBatch(rp *replica, b *batch) {
 	s.advance(rp, b, s.now)
 	rp.sched.onBatchEnd(rp, b)
 	rp.numRunningBatches--
-	s.free = append(s.free, b)
+	s.free = append(s.free, b.slot)
 	if s.nBatches%s.opt.ProgressEvery == 0 {
 		s.progress()
 	}

@@ -43,8 +43,9 @@ func (sarathi) nextBatch(rp *replica, buf []member) []member {
 	for i := skipped - 1; i >= 0; i-- {
 		rp.running.pushFront(prefills[i])
 	}
-	clear(prefills)
-	rp.prefillBuf = prefills[:0]
+	if cap(prefills) != cap(rp.prefillBuf) { // it grew (else the same array: no pointer written, no GC write barrier)
+		rp.prefillBuf = prefills[:0]
+	}
 	rp.sortRunning()
 	for rp.waiting.len() > 0 {
 		if rp.numAllocated == rp.cfg.BatchSizeCap || len(ms) == rp.res.MaxMicroBatchSize {

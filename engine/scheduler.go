@@ -56,7 +56,7 @@ type replica struct {
 }
 
 type stage struct {
-	queue []*batch
+	queue []int32 // batches by event.b
 	busy  bool
 }
 

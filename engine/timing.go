@@ -108,7 +108,7 @@ func (s *sim) hostLoop(rp *replica, proc *batch) error {
 			s.planComplete(rp, proc)
 		}
 		s.processOutputs(rp)
-		s.free = append(s.free, proc)
+		s.free = append(s.free, proc.slot)
 	}
 	if len(s.global) > 0 { // arrivals at this instant whose global schedule has not run yet
 		s.globalSchedule()
@@ -121,7 +121,7 @@ func (s *sim) hostLoop(rp *replica, proc *batch) error {
 	b := s.buildBatch(rp)
 	if b == nil {
 		if prev != nil {
-			s.push(event{at: prev.rec.EndAt, kind: evHostLoop, replica: int32(rp.id), b: prev})
+			s.push(event{at: prev.rec.EndAt, kind: evHostLoop, replica: int32(rp.id), b: slotOf(prev)})
 		} else {
 			rp.hostBusy = false
 			rp.idleSince = s.now
@@ -154,11 +154,11 @@ func (s *sim) hostLoop(rp *replica, proc *batch) error {
 	s.commit(b)
 	s.stats[rp.id].BusyNs += rec.EndAt
 	if !s.timing.async {
-		s.push(event{at: rec.EndAt, kind: evHostLoop, replica: int32(rp.id), b: b})
+		s.push(event{at: rec.EndAt, kind: evHostLoop, replica: int32(rp.id), b: slotOf(b)})
 		return nil
 	}
 	rp.launched = b
-	s.push(event{at: next, kind: evHostLoop, replica: int32(rp.id), b: prev})
+	s.push(event{at: next, kind: evHostLoop, replica: int32(rp.id), b: slotOf(prev)})
 	return nil
 }
 
