@@ -30,7 +30,7 @@ func TestPredMemo_SameAsMap(t *testing.T) {
 			t.Fatalf("key %+v: predMemo says %d, %t; the map %d, %t", k, got, ok, want, wok)
 		}
 		if !ok && len(ref) < 50_000 {
-			i := ps.add(prediction{sk: k})
+			i := ps.add(prediction{sk: k}, &predict.Breakdown{})
 			ref[k] = i
 			m.put(k.hash(), i, &ps)
 		}

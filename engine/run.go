@@ -38,12 +38,12 @@ type request struct {
 	lastToken   int64
 	firstToken  int64
 	id          int
+	arrival     int64 // (sortRunning compares every running request's, every iteration)
 	prefillDone bool
 	scheduled   bool
 	done        bool
 	leaving     bool // disaggregation: handed off (KV in transfer)
 
-	arrival     int64
 	prefill     int // P as given
 	target      int // prompt tokens to (re-)prefill: P plus tokens generated before a restart
 	restarts    int
@@ -309,13 +309,18 @@ type sim struct {
 // tick counts a handled event; every 4096 it checks the context and the
 // memory budget.
 func (s *sim) tick() error {
-	if s.events++; s.events&4095 == 0 {
-		if err := s.ctx.Err(); err != nil {
-			return err
-		}
-		return s.checkBudget(s.cost())
+	if s.events++; s.events&4095 != 0 { // small enough to inline (calls are dear under GOOS=js)
+		return nil
 	}
-	return nil
+	return s.check()
+}
+
+// check is tick's check of the context and the memory budget.
+func (s *sim) check() error {
+	if err := s.ctx.Err(); err != nil {
+		return err
+	}
+	return s.checkBudget(s.cost())
 }
 
 func (s *sim) push(e event) {
@@ -1214,7 +1219,6 @@ type prediction struct {
 	n                int64
 	padded           int32
 	mode             uint8
-	bd               predict.Breakdown
 }
 
 type stageKey struct {
@@ -1239,16 +1243,16 @@ func (rp *replica) stagePrediction(k predict.Key, s int32) (*prediction, error) 
 	if err != nil {
 		return nil, err
 	}
-	return rp.remember(sk, h, prediction{bd: bd, totalMs: bd.TotalMs(), totalNs: predict.Nanos(bd.TotalMs()), modelNs: predict.Nanos(bd.ModelMs())}), nil
+	return rp.remember(sk, h, prediction{totalMs: bd.TotalMs(), totalNs: predict.Nanos(bd.TotalMs()), modelNs: predict.Nanos(bd.ModelMs())}, &bd), nil
 }
 
-func (rp *replica) remember(sk stageKey, h uint64, p prediction) *prediction {
+func (rp *replica) remember(sk stageKey, h uint64, p prediction, bd *predict.Breakdown) *prediction {
 	if rp.preds.n >= maxPredictions { // bounded: a saturated run predicts a new key almost every iteration
-		rp.scratch, rp.lastPred = p, -1
+		rp.scratch, rp.scratchBD, rp.lastPred = p, *bd, -1
 		return &rp.scratch
 	}
 	p.sk = sk
-	i := rp.preds.add(p)
+	i := rp.preds.add(p, bd)
 	rp.memo.put(h, i, &rp.preds)
 	rp.lastKey, rp.lastHash, rp.lastPred = sk, h, i
 	return rp.preds.at(i)
@@ -1256,9 +1260,12 @@ func (rp *replica) remember(sk stageKey, h uint64, p prediction) *prediction {
 
 // predStore holds a replica's memoized predictions in chunks of predChunk
 // (the first grown as a slice is): appending past the first never copies
-// them (a saturated run makes thousands).
+// them (a saturated run makes thousands). Their breakdowns, which only
+// termSums reads, are kept apart (bds, in the same chunks), so that a
+// lookup's prediction is two cache lines, not four.
 type predStore struct {
 	chunks [][]prediction
+	bds    [][]predict.Breakdown
 	n      int32
 }
 
@@ -1266,16 +1273,20 @@ const predChunk = 512
 
 func (ps *predStore) at(i int32) *prediction { return &ps.chunks[i/predChunk][i%predChunk] }
 
-// add appends p and returns its index.
-func (ps *predStore) add(p prediction) int32 {
+func (ps *predStore) bdAt(i int32) *predict.Breakdown { return &ps.bds[i/predChunk][i%predChunk] }
+
+// add appends p with its breakdown and returns its index.
+func (ps *predStore) add(p prediction, bd *predict.Breakdown) int32 {
 	switch {
 	case ps.n == 0:
-		ps.chunks = append(ps.chunks, nil)
+		ps.chunks, ps.bds = append(ps.chunks, nil), append(ps.bds, nil)
 	case ps.n%predChunk == 0:
-		ps.chunks = append(ps.chunks, make([]prediction, 0, predChunk))
+		ps.chunks, ps.bds = append(ps.chunks, make([]prediction, 0, predChunk)), append(ps.bds, make([]predict.Breakdown, 0, predChunk))
 	}
 	c := &ps.chunks[len(ps.chunks)-1]
 	*c = append(*c, p)
+	d := &ps.bds[len(ps.bds)-1]
+	*d = append(*d, *bd)
 	ps.n++
 	return ps.n - 1
 }
@@ -1292,8 +1303,8 @@ func (rp *replica) use(p *prediction) {
 	rp.useScratch(p)
 }
 
-func (rp *replica) useScratch(p *prediction) {
-	for k, v := range p.bd.Terms() {
+func (rp *replica) useScratch(*prediction) {
+	for k, v := range rp.scratchBD.Terms() {
 		rp.extraTerms[k] += v
 	}
 }
@@ -1305,9 +1316,8 @@ func (s *sim) termSums() [predict.NumTerms]float64 {
 	var sum [predict.NumTerms]float64
 	for _, rp := range s.replicas {
 		for i := range rp.preds.n {
-			p := rp.preds.at(i)
-			n := float64(p.n)
-			for k, v := range p.bd.Terms() {
+			n := float64(rp.preds.at(i).n)
+			for k, v := range rp.preds.bdAt(i).Terms() {
 				sum[k] += v * n
 			}
 		}

@@ -32,6 +32,7 @@ type replica struct {
 	lastHash         uint64
 	lastPred         int32
 	scratch          prediction                // a prediction past maxPredictions, not memoized
+	scratchBD        predict.Breakdown         // its breakdown
 	extraTerms       [predict.NumTerms]float64 // the terms of the stages that took one
 	step, admissions int64                     // vllm_v1: steps built, requests admitted
 	// Engine timing: the host loop is running or waiting (hostBusy), the

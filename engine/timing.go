@@ -179,8 +179,8 @@ func (s *sim) enginePrediction(rp *replica, k predict.Key) (*prediction, error) 
 	if err != nil {
 		return nil, err
 	}
-	return rp.remember(sk, h, prediction{bd: bd, modelNs: predict.Nanos(bd.ModelMs()), padded: int32(padded),
-		mode: map[string]uint8{predict.ModeGraph: modeGraph, predict.ModeGraphMixed: modeGraphMixed, predict.ModeEager: modeEager}[mode]}), nil
+	return rp.remember(sk, h, prediction{modelNs: predict.Nanos(bd.ModelMs()), padded: int32(padded),
+		mode: map[string]uint8{predict.ModeGraph: modeGraph, predict.ModeGraphMixed: modeGraphMixed, predict.ModeEager: modeEager}[mode]}, &bd), nil
 }
 
 // planComplete advances step b's members as if it had completed (their
