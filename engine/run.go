@@ -1339,14 +1339,14 @@ type gapArena struct {
 }
 
 // gapChunk is the most gaps in a shared chunk (4 MiB); a request longer
-// than a quarter of it gets a store of its own, so that little of a chunk
-// is left unused.
+// than a sixteenth of it gets a store of its own, so that at most that
+// much of a chunk is left unused at its end.
 const gapChunk = 1 << 20
 
 // take returns an empty store with room for n gaps.
 func (a *gapArena) take(n int) []uint32 {
 	a.left -= int64(n)
-	if n > gapChunk/4 {
+	if n > gapChunk/16 {
 		return make([]uint32, 0, n)
 	}
 	if len(a.buf)+n > cap(a.buf) {
