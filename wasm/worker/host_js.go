@@ -116,6 +116,9 @@ type streams struct {
 	total  int64 // bytes enqueued, all streams
 	pull   js.Func
 	cancel js.Func
+	// enqueue, the worker glue's servesimEnqueue(controller, array, n),
+	// enqueues a copy of array's first n bytes.
+	enqueue js.Value
 }
 
 // enqueued counts n more bytes handed to the streams, in total, as the
@@ -130,7 +133,7 @@ func (reg *streams) enqueued(n int) {
 }
 
 func newStreams() *streams {
-	reg := &streams{open: map[int]*streamWriter{}}
+	reg := &streams{open: map[int]*streamWriter{}, enqueue: js.Global().Get("servesimEnqueue")}
 	of := func(this js.Value) *streamWriter {
 		reg.mu.Lock()
 		defer reg.mu.Unlock()
@@ -172,7 +175,8 @@ type streamWriter struct {
 	pulled  chan struct{} // the reader wants more (the stream's pull)
 	gone    chan struct{} // closed when the reader cancelled the stream
 	mu      sync.Mutex
-	ended   bool // closed, errored or cancelled: nothing more is enqueued
+	ended   bool     // closed, errored or cancelled: nothing more is enqueued
+	stage   js.Value // a Write's bytes, copied into a chunk by reg.enqueue
 }
 
 // errCancelled is what a Write returns once the stream's reader has
@@ -228,9 +232,21 @@ func (sw *streamWriter) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	chunk := js.Global().Get("Uint8Array").New(len(p))
-	js.CopyBytesToJS(chunk, p)
-	sw.ctrl.Call("enqueue", chunk)
+	// The chunk is made on the JavaScript side, from a staging array this
+	// writer reuses: a js.Value Go holds keeps its object alive until Go's
+	// collector finalizes it, and Go's heap does not see those bytes, so a
+	// new array per chunk held by Go piled up a file's worth of them.
+	if sw.stage.IsUndefined() || sw.stage.Length() < len(p) {
+		sw.stage = js.Global().Get("Uint8Array").New(max(len(p), 1<<16))
+	}
+	js.CopyBytesToJS(sw.stage, p)
+	if enq := sw.reg.enqueue; enq.Type() == js.TypeFunction {
+		enq.Invoke(sw.ctrl, sw.stage, len(p))
+	} else { // glue without the helper: a new array per chunk
+		chunk := js.Global().Get("Uint8Array").New(len(p))
+		js.CopyBytesToJS(chunk, p)
+		sw.ctrl.Call("enqueue", chunk)
+	}
 	sw.reg.enqueued(len(p))
 	for !sw.isEnded() && sw.ctrl.Get("desiredSize").Float() <= 0 {
 		select {

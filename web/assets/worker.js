@@ -15,6 +15,9 @@ import { createRuntimeContext, loadModule } from "./build/runtime.mjs";
 const mark = (name) => self.postMessage({ type: "mark", name, at: performance.timeOrigin + performance.now() });
 globalThis.servesimMark = mark;
 mark("worker module");
+// The Go side's answers enqueue chunks through this (wasm/worker/host_js.go):
+// the chunk is a copy made here, so Go holds no reference to it.
+globalThis.servesimEnqueue = (ctrl, stage, n) => ctrl.enqueue(stage.slice(0, n));
 globalThis.tryCatch = (fn) => {
   try {
     return { result: fn() };
@@ -26,6 +29,7 @@ globalThis.tryCatch = (fn) => {
 let instance = null; // Promise of the running instance's binding
 let exitGo = null; // ends the running instance as if the Go runtime had exited (tests)
 let started = 0; // Go instances started by this worker (tests check it stays 1)
+let memory = null; // the running instance's wasm memory (its size is in the stats)
 const onExit = new Set(); // what to fail if the Go runtime exits
 
 function start() {
@@ -44,6 +48,7 @@ function start() {
     let ready;
     const isReady = new Promise((resolve) => { ready = resolve; });
     const inst = new WebAssembly.Instance(mod, { ...go.importObject, workers: { ready: () => ready() } });
+    memory = inst.exports.mem;
     exitGo = () => go._resolveExitPromise();
     go.run(inst, ctx).then(() => {
       // The Go runtime exited (it should not; a fatal error such as running
@@ -96,7 +101,8 @@ self.onmessage = async (e) => {
     return;
   }
   if (e.data.type === "stats") { // enqueued: bytes every answer's stream took from Go (wasm/worker/host_js.go)
-    self.postMessage({ id, type: "stats", instances: started, enqueued: self.servesimEnqueued || 0 });
+    self.postMessage({ id, type: "stats", instances: started, enqueued: self.servesimEnqueued || 0,
+      wasmBytes: memory ? memory.buffer.byteLength : 0 });
     return;
   }
   if (e.data.type === "test-exit") { // the recovery path's test: as if Go died (out of memory, say)

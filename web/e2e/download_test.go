@@ -33,7 +33,7 @@ func cliRun(t *testing.T, n string) string {
 	return dir
 }
 
-func sha256File(t *testing.T, path string) (string, int64) {
+func sha256File(t testing.TB, path string) (string, int64) {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
