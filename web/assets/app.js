@@ -77,6 +77,20 @@
     if (bar) bar.value = percent;
   };
 
+  // showSearchProgress(json) sets a search's progress line and its table's
+  // cells (trials, so far, last trial, running) from {line, rows} (web/ui:
+  // a search's progress does not re-render the page).
+  S.showSearchProgress = function (json) {
+    const m = JSON.parse(json), line = document.getElementById("search-progress");
+    const table = document.getElementById("search-progress-table");
+    if (line) line.textContent = m.line;
+    if (!table) return;
+    m.rows.forEach((r, i) => {
+      const row = table.rows[i + 1];
+      if (row) r.forEach((text, j) => { const cell = row.cells[j + 2]; if (cell && cell.textContent !== text) cell.textContent = text; });
+    });
+  };
+
   // workerStats(cb): cb({instances}) — how many Go instances the current
   // worker has started (one serves every request; tests check it).
   S.workerStats = function (cb) { send({ type: "stats" }, { onStats: cb }); };

@@ -10,8 +10,25 @@
   let pool = []; // idle or busy workers, kept warm between searches
   let current = null; // the search in flight
 
+  // The engine's compiled module, compiled once per page and sent to every
+  // worker of a search (each compiling the 13 MB engine itself cost more
+  // CPU than a few of its trials).
+  let engine = null;
+  function engineModule() {
+    if (!engine) engine = WebAssembly.compileStreaming(fetch("build/app.wasm")).catch((err) => { engine = null; throw err; });
+    return engine;
+  }
+
+  // searchWorker starts a worker that runs the engine compiled in the page.
+  function searchWorker() {
+    const w = new Worker("worker.js?module=posted", { type: "module" });
+    engineModule().then((module) => w.postMessage({ type: "module", module }),
+      (err) => w.postMessage({ type: "module", error: "the engine did not compile: " + (err && err.message || err) }));
+    return w;
+  }
+
   function newPoolWorker() {
-    const w = new Worker("worker.js", { type: "module" });
+    const w = searchWorker();
     w.busy = null; // the trial it runs
     w.onmessage = (e) => {
       const m = e.data, t = w.busy;
@@ -47,7 +64,7 @@
     const mine = pool.slice(0, n);
     const queue = [];
     let nextId = 1;
-    const coordinator = new Worker("worker.js", { type: "module" });
+    const coordinator = searchWorker();
     const run = { coordinator, ended: false };
     current = run;
     const end = (status, text) => {

@@ -10,7 +10,17 @@
 // request to its handleRequest binding (see wasm/worker/host_js.go):
 // parsed profiles and workloads stay warm between runs.
 import "./build/wasm_exec.js";
-import { createRuntimeContext, loadModule } from "./build/runtime.mjs";
+
+// A capacity search's workers (web/assets/search.js) start as
+// worker.js?module=posted and are sent the engine's compiled
+// WebAssembly.Module ({type: "module"}), compiled once in the page for all
+// of them; the page's own worker compiles it (syumai's runtime.mjs compiles
+// build/app.wasm as it is imported, so only this worker imports it).
+const posted = new URL(self.location.href).searchParams.get("module") === "posted";
+let givenModule = null;
+const modulePromise = posted
+  ? new Promise((resolve, reject) => { givenModule = { resolve, reject }; })
+  : import("./build/runtime.mjs").then((rt) => rt.loadModule());
 
 const mark = (name) => self.postMessage({ type: "mark", name, at: performance.timeOrigin + performance.now() });
 globalThis.servesimMark = mark;
@@ -35,7 +45,7 @@ const onExit = new Set(); // what to fail if the Go runtime exits
 function start() {
   if (instance) return instance;
   instance = (async () => {
-    const mod = await loadModule();
+    const mod = await modulePromise;
     mark("worker compiled");
     started++;
     const go = new Go();
@@ -43,7 +53,7 @@ function start() {
     const exit = go.exit;
     go.exit = (code) => { exitCode = code; exit(code); };
     const binding = {};
-    const ctx = createRuntimeContext({ binding });
+    const ctx = { binding }; // what runtime.mjs's createRuntimeContext makes
     ctx.servesim = { persistent: true };
     let ready;
     const isReady = new Promise((resolve) => { ready = resolve; });
@@ -92,6 +102,11 @@ function setPool(size) {
 self.onmessage = async (e) => {
   const { id, url, method, body, stream, download } = e.data;
   if (e.data.type === "pool") { setPool(e.data.size); return; }
+  if (e.data.type === "module") {
+    if (givenModule) givenModule[e.data.module ? "resolve" : "reject"](e.data.module || new Error(e.data.error));
+    givenModule = null;
+    return;
+  }
   if (e.data.type === "trial-result" || e.data.type === "trial-error") {
     const t = trials.get(e.data.tid);
     trials.delete(e.data.tid);
