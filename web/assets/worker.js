@@ -5,22 +5,24 @@
 //
 // syumai's generated glue (build/worker.mjs) starts a new Go instance for
 // every request. This glue uses the same runtime pieces (its wasm_exec.js,
-// which gives Go a per-instance `context`, and runtime.mjs, which compiles
-// build/app.wasm) but starts one instance, marked persistent, and sends every
-// request to its handleRequest binding (see wasm/worker/host_js.go):
-// parsed profiles and workloads stay warm between runs.
+// which gives Go a per-instance `context`, and the compiled build/app.wasm,
+// as its runtime.mjs compiles it) but starts one instance, marked
+// persistent, and sends every request to its handleRequest binding (see
+// wasm/worker/host_js.go): parsed profiles and workloads stay warm between
+// runs.
 import "./build/wasm_exec.js";
 
-// A capacity search's workers (web/assets/search.js) start as
-// worker.js?module=posted and are sent the engine's compiled
-// WebAssembly.Module ({type: "module"}), compiled once in the page for all
-// of them; the page's own worker compiles it (syumai's runtime.mjs compiles
-// build/app.wasm as it is imported, so only this worker imports it).
+// The engine's compiled module. A capacity search's workers
+// (web/assets/search.js) start as worker.js?module=posted and are sent it
+// ({type: "module"}), compiled once in the page for all of them; the page's
+// own worker compiles it here, at once (runtime.mjs's one line: importing
+// that module would compile it in every worker).
 const posted = new URL(self.location.href).searchParams.get("module") === "posted";
 let givenModule = null;
 const modulePromise = posted
   ? new Promise((resolve, reject) => { givenModule = { resolve, reject }; })
-  : import("./build/runtime.mjs").then((rt) => rt.loadModule());
+  : WebAssembly.compileStreaming(fetch("./build/app.wasm"));
+modulePromise.catch(() => {}); // reported by the request that needs it
 
 const mark = (name) => self.postMessage({ type: "mark", name, at: performance.timeOrigin + performance.now() });
 globalThis.servesimMark = mark;
