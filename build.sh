@@ -111,8 +111,8 @@ build() {
 	# The API in a Web Worker (browser runtime) and on Cloudflare (cloudflare runtime): one wasm.
 	# (workers-assets-gen empties its output folder, so the wasm goes in after it)
 	go tool workers-assets-gen -mode=go -runtime=browser -o dist/build
-	# The page's worker.js keeps one Go instance (wasm/worker/persistent_js.go)
-	# with syumai's runtime.mjs and wasm_exec.js; its per-request worker.mjs is not used.
+	# The page's worker.js keeps one Go instance (wasm/worker/host_js.go)
+	# with syumai's wasm_exec.js (compiling app.wasm as runtime.mjs would); worker.mjs is not used.
 	rm dist/build/worker.mjs
 	GOOS=js GOARCH=wasm go build -trimpath -ldflags="-s -w" -o dist/build/app.wasm ./wasm/worker
 	mkdir -p dist-cf/build
