@@ -149,7 +149,12 @@ func TestFastPath_ByteIdenticalToStepByStep(t *testing.T) {
 				"skip": {SkipBatches: true}, "step-skip": {StepByStep: true, SkipBatches: true}}
 			out := map[string]map[string][]byte{}
 			var ref *engine.Result
+			progress := map[string][]engine.Progress{}
 			for k, opt := range runs {
+				if opt.SkipBatches { // progress reports come at the same batches and times
+					opt.ProgressEvery = 1 + int(cfg.Seed%97)
+					opt.OnProgress = func(p engine.Progress) { progress[k] = append(progress[k], p) }
+				}
 				// The skip run streams its request and token files too.
 				var reqs, toks bytes.Buffer
 				stream := report.NewStream(&reqs, &toks)
@@ -187,6 +192,9 @@ func TestFastPath_ByteIdenticalToStepByStep(t *testing.T) {
 			}
 			if cfg.TimeLimitS == 0 { // a time limit leaves batches unfinished
 				checkInvariants(t, ref)
+			}
+			if !slices.Equal(progress["skip"], progress["step-skip"]) || len(progress["skip"]) == 0 {
+				t.Errorf("progress reports differ: %d fast, %d step by step", len(progress["skip"]), len(progress["step-skip"]))
 			}
 			for _, k := range []string{"fast", "skip", "step-skip", "stream"} {
 				for f, got := range out[k] {
@@ -273,6 +281,52 @@ func TestFastPath_DecodeRunsAtTies(t *testing.T) {
 		for _, n := range names {
 			if !bytes.Equal(out[0][n], out[1][n]) {
 				t.Errorf("%s, %d replicas: %s differs", c.sched, reps, n)
+			}
+		}
+	}
+}
+
+// A decode run's steps taken several at once (lean runs, between KV-block
+// boundaries, plot buckets, progress reports and tick checks) give the same
+// files, plot data and progress reports as step by step: long decodes at
+// light load, under each scheduler that has decode runs, with progress
+// every few batches (so that some report falls at a chunk's last step).
+func TestFastPath_DecodeChunks(t *testing.T) {
+	set := enginetest.Set(qwen3(t), enginetest.Uniform(0.01, 0.005, 0.02, 0.03), 8192, 256)
+	names := []string{"request_metrics.csv", "token_metrics.csv", "run_meta.json", "summary.md"}
+	for _, sched := range []string{"sarathi", "vllm", "vllm_v1"} {
+		for _, every := range []int{1, 3, 16, 61, 1024} {
+			cfg := engine.DefaultConfig()
+			cfg.Scheduler.Type = sched
+			cfg.Scheduler.BlockSize = 64
+			csv := "arrived_at,num_prefill_tokens,num_decode_tokens\n"
+			for i := 0; i < 6; i++ {
+				csv += fmt.Sprintf("%d.%03d,%d,%d\n", i/2, 137*i%1000, 40+23*i, 900-70*i)
+			}
+			in := engine.Inputs{Workload: trace(t, csv, cfg), Profile: set}
+			var out [2]map[string][]byte
+			var progress [2][]engine.Progress
+			for k, opt := range []engine.Options{{SkipBatches: true, StepByStep: true}, {SkipBatches: true}} {
+				opt.ProgressEvery = every
+				opt.OnProgress = func(p engine.Progress) { progress[k] = append(progress[k], p) }
+				res, err := engine.Run(context.Background(), cfg, in, opt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out[k] = files(t, res, names)
+				pd, err := json.Marshal(report.PlotData(res))
+				if err != nil {
+					t.Fatal(err)
+				}
+				out[k]["plots"] = pd
+			}
+			for n := range out[0] {
+				if !bytes.Equal(out[0][n], out[1][n]) {
+					t.Errorf("%s, progress every %d: %s differs", sched, every, n)
+				}
+			}
+			if !slices.Equal(progress[0], progress[1]) {
+				t.Errorf("%s, progress every %d: %d progress reports step by step, %d otherwise", sched, every, len(progress[0]), len(progress[1]))
 			}
 		}
 	}

@@ -893,6 +893,7 @@ func (s *sim) decodeRun(rp *replica) error {
 	if v1 {
 		spare = 0
 	}
+	chunk := s.opt.SkipBatches && !s.loadAware && s.watch == nil
 	for ; steps > 0; steps-- {
 		if rp.numBlocks-rp.allocated < blocks+spare {
 			return nil
@@ -916,6 +917,47 @@ func (s *sim) decodeRun(rp *replica) error {
 		end := s.now + p.totalNs
 		if end >= next || s.limit >= 0 && end > s.limit {
 			return nil
+		}
+		if k := s.chunkSteps(chunk, rp, ids, reqs, p, inRange, blocks, steps, same, untilProgress, next, &acc); k > 1 {
+			// k steps at once (chunkSteps says when they differ only in
+			// their times): the same state changes, counts and bucket
+			// merges as k passes of the step below.
+			d, kk := p.totalNs, int64(k)
+			if v1 {
+				rp.step += kk
+			}
+			s.nBatches += k
+			st.Batches += k
+			st.BusyNs += kk * d                                                              // each step's end less its start
+			st.MaxQueuedTokens = max(st.MaxQueuedTokens, int64(min(rp.load, math.MaxInt32))) // the load only falls
+			st.DecodeTokens += kk * int64(m)
+			a := int64(rp.allocated) // no block taken: the same every step
+			if acc.c == 0 {
+				acc.k, acc.lo, acc.hi, acc.sum = int(s.now>>s.iters.shift), a, a, 0
+			}
+			acc.c += int32(k)
+			acc.lo, acc.hi, acc.sum = min(acc.lo, a), max(acc.hi, a), acc.sum+kk*a
+			p.n += kk // rp.use, k times (p is memoized: chunkSteps)
+			blocks = decodeSteps(ids, reqs, end, d, k, bs, &s.bigGaps)
+			s.now += kk * d
+			rp.load -= kk * int64(m)
+			ctx += kk * int64(m)
+			ctxMax += k
+			if untilProgress -= k; untilProgress == 0 { // at the last step only (chunkSteps)
+				untilProgress = s.opt.ProgressEvery
+				s.progress()
+			}
+			if s.events += 6 * k; s.events&^4095 != (s.events-6)&^4095 { // at the last step only (chunkSteps)
+				if err := s.ctx.Err(); err != nil {
+					return err
+				}
+				if err := s.checkBudget(s.cost()); err != nil {
+					return err
+				}
+			}
+			same -= k - 1
+			steps -= k - 1
+			continue
 		}
 		// Build (nextBatch, buildBatch), schedule (stageSchedule): the members'
 		// blocks are allocated below, as they are advanced.
@@ -1001,6 +1043,68 @@ func (s *sim) decodeRun(rp *replica) error {
 		}
 	}
 	return nil
+}
+
+// chunkSteps is how many steps of a decode run, from this one (at s.now,
+// using p, ending before next), differ only in their times, so that they
+// can be taken at once (k > 1), with each step's outputs the same: a run
+// keeping no records, with no load-aware router or SLO watch (they take
+// every step's values); no member takes a KV block in them (blocks is 0
+// now and no member's context reaches its block's end), p holds (same),
+// is memoized (rp.use counts it) and in range; every step ends strictly
+// before next and within the time limit, in the plot bucket this one
+// merges into (acc), and neither a progress report nor a tick's check
+// falls before the last of them. 1: take this step alone.
+func (s *sim) chunkSteps(chunk bool, rp *replica, ids []int32, reqs []request, p *prediction, inRange bool, blocks, steps, same, untilProgress int, next int64, acc *decodeAcc) int {
+	d := p.totalNs
+	if !chunk || blocks != 0 || p == &rp.scratch || d <= 0 || d >= gapEscape {
+		return 1
+	}
+	it := &s.iters
+	b := s.now >> it.shift
+	if len(it.First) < IterBuckets || it.Width <= 0 || b >= IterBuckets || acc.c != 0 && int(b) != acc.k {
+		return 1
+	}
+	k := min(steps, same+1, untilProgress)
+	k = min(k, int(((b+1)<<it.shift-1-s.now)/d)+1) // step j starts at s.now + j*d, in bucket b
+	if next < math.MaxInt64 {
+		k = min(k, int((next-1-s.now)/d)) // step j ends at s.now + (j+1)*d < next
+	}
+	if s.limit >= 0 {
+		k = min(k, int((s.limit-s.now)/d)) // and not past the time limit
+	}
+	k = min(k, int((s.events&^4095+4096-s.events+5)/6)) // the step whose six events cross a multiple of 4096, at the latest
+	bs := rp.cfg.BlockSize
+	for _, id := range ids {
+		r := &reqs[id]
+		k = min(k, 1-(r.processed-r.blocks*bs)) // at step 1-(processed-blocks*bs) the member takes a block
+	}
+	if !inRange && k > 1 && !(p.totalMs >= 0 && p.totalMs*1e6 <= float64(maxSimNs-(s.now+int64(k-1)*d))) {
+		return 1 // decodeRun's range check would fail at a later step (the bound falls as time goes on)
+	}
+	return k
+}
+
+// decodeSteps ends k steps of a decode run in which no member takes a KV
+// block, the first ending at end and each d later (decodeStep, k times);
+// it returns how many members take a new block in the next step.
+func decodeSteps(ids []int32, reqs []request, end, d int64, k, bs int, bigGaps *map[uint64]int64) int {
+	blocks := 0
+	last := end + int64(k-1)*d
+	for _, id := range ids {
+		r := &reqs[id]
+		r.processed += k
+		r.generated += k
+		r.tokens = appendGap(r.tokens, r.id, end-r.lastToken, end, bigGaps)
+		for j := 1; j < k; j++ {
+			r.tokens = append(r.tokens, uint32(d))
+		}
+		r.lastToken = last
+		if r.processed-r.blocks*bs == 1 {
+			blocks++
+		}
+	}
+	return blocks
 }
 
 // decodeStep ends one step of a decode run at end (endBatch of an
