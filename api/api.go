@@ -574,15 +574,8 @@ func (h *handler) simulate(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case stream:
 		enc.Encode(map[string]any{"result": resultOf(out)})
-	case format == "zip":
-		var b bytes.Buffer
-		if err := out.Zip(&b, names); err != nil {
-			writeError(w, err)
-			return
-		}
-		w.Header().Set("Content-Type", "application/zip")
-		w.Header().Set("Content-Disposition", `attachment; filename="`+report.RunID(out.Result)+`.zip"`)
-		w.Write(b.Bytes())
+	case format == "zip": // written as it is compressed (fileAnswer)
+		newFileAnswer(w, report.RunID(out.Result)+".zip", r.Method == http.MethodGet).finishWith(func(w io.Writer) error { return out.Zip(w, names) })
 	case fa != nil:
 		fa.finish(out)
 	case format == "summary": // a search's trial: the key results, no plot series

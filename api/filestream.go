@@ -2,6 +2,7 @@ package api
 
 import (
 	"bufio"
+	"io"
 	"net/http"
 	"strings"
 
@@ -15,7 +16,8 @@ import (
 // answer holds before the host takes it.
 const fileChunk = 1 << 20
 
-// fileAnswer writes one output file (?file=) as the answer's body while it
+// fileAnswer writes one output file (?file=), or the zip of several
+// (format=zip, written from the run's result), as the answer's body while it
 // is produced, never whole in memory: request_metrics.csv and
 // token_metrics.csv as the run goes (engine.Options.Sink, report.Stream:
 // the CLI's bytes), the other files rendered from the run's result straight
@@ -64,6 +66,8 @@ func (f *fileAnswer) start() {
 		ct = "application/json"
 	case strings.HasSuffix(f.name, ".md"):
 		ct = "text/markdown; charset=utf-8"
+	case strings.HasSuffix(f.name, ".zip"):
+		ct = "application/zip"
 	}
 	hd := f.w.Header()
 	hd.Set("Content-Type", ct)
@@ -84,12 +88,17 @@ func (f *fileAnswer) fail(err error) {
 
 // finish writes what is left of the file once the run succeeded.
 func (f *fileAnswer) finish(out *runner.Output) {
-	var err error
-	if f.stream != nil {
-		err = f.stream.Close()
-	} else {
-		err = report.Write(f.name, f.body, out.Result, out.Meta)
-	}
+	f.finishWith(func(w io.Writer) error {
+		if f.stream != nil {
+			return f.stream.Close()
+		}
+		return report.Write(f.name, w, out.Result, out.Meta)
+	})
+}
+
+// finishWith writes the rest of the answer with write.
+func (f *fileAnswer) finishWith(write func(w io.Writer) error) {
+	err := write(f.body)
 	if err == nil {
 		err = f.body.Flush()
 	}

@@ -17,14 +17,18 @@ import (
 
 // TestSimulate_FileStreamed: every ?file= answer, written as the run goes
 // (request_metrics.csv, token_metrics.csv) or rendered into the body after
-// it, has the bytes the zip's files have (rendered whole from the run's
-// result), over many of the answer's 1 MiB chunks.
+// it, has the bytes the zip's files have (rendered from the run's result),
+// over several of the answer's 1 MiB chunks; the zip, also written into
+// the body as it is compressed, is an attachment named for the run.
 func TestSimulate_FileStreamed(t *testing.T) {
 	h := api.NewHandler(api.Options{})
 	q := "preset=splitwise-conv-8qps&config=" + `%7B%22workload%22%3A%7B%22num_requests%22%3A600%7D%7D`
 	rec := serve(t, h, getSim(q+"&format=zip&outputs=request,token,batch,trace,meta,summary"))
 	if rec.Code != 200 {
 		t.Fatalf("zip: %d %s", rec.Code, rec.Body)
+	}
+	if ct, cd := rec.Header().Get("Content-Type"), rec.Header().Get("Content-Disposition"); ct != "application/zip" || !strings.HasPrefix(cd, `attachment; filename="`) || !strings.HasSuffix(cd, `.zip"`) {
+		t.Errorf("zip: Content-Type %q, Content-Disposition %q", ct, cd)
 	}
 	zr, err := zip.NewReader(bytes.NewReader(rec.Body.Bytes()), int64(rec.Body.Len()))
 	if err != nil {

@@ -5,6 +5,7 @@
 package e2e
 
 import (
+	"archive/zip"
 	"bytes"
 	"cmp"
 	"compress/flate"
@@ -12,6 +13,7 @@ import (
 	"encoding/base64"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -392,6 +394,34 @@ func TestPage_Downloads(t *testing.T) {
 		}
 		if string(got) != string(golden(t, f)) {
 			t.Errorf("%s: the page's download differs from the CLI's (%d vs %d bytes)", f, len(got), len(golden(t, f)))
+		}
+	}
+	// The zip of every file (streamed as it is compressed): the CLI's bytes inside.
+	if err := chromedp.Run(ctx, chromedp.Click("#dl-zip", chromedp.ByQuery)); err != nil {
+		t.Fatal(err)
+	}
+	var zr *zip.ReadCloser
+	for i := 0; i < 100 && zr == nil; i++ {
+		if m, _ := filepath.Glob(filepath.Join(dir, "*.zip")); len(m) == 1 {
+			zr, _ = zip.OpenReader(m[0])
+		}
+		if zr == nil {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if zr == nil {
+		t.Fatal("no zip downloaded")
+	}
+	defer zr.Close()
+	for _, zf := range zr.File {
+		if zf.Name == "run_meta.json" || zf.Name == "summary.md" {
+			continue // they name the run's output folder
+		}
+		rc, _ := zf.Open()
+		got, _ := io.ReadAll(rc)
+		rc.Close()
+		if string(got) != string(golden(t, zf.Name)) {
+			t.Errorf("zip's %s differs from the CLI's (%d vs %d bytes)", zf.Name, len(got), len(golden(t, zf.Name)))
 		}
 	}
 }
