@@ -591,7 +591,7 @@ func newPredictor(cfg Config, resolved Resolved, in Inputs) (*predict.Predictor,
 		AttentionDecodeBatchingOverhead: pc.AttentionDecodeBatchingOverhead, AttentionPrefillBatchingOverhead: pc.AttentionPrefillBatchingOverhead,
 		NCCLCPULaunchOverheadMs: pc.NCCLCPULaunchOverheadMs, NCCLCPUSkewOverheadPerDeviceMs: pc.NCCLCPUSkewOverheadPerDeviceMs,
 		CPUOverhead: !pc.SkipCPUOverheadModeling, LMHead: pc.LMHead, Embedding: pc.Embedding, Extrapolate: pc.Extrapolate,
-		DecodeContextMax: pc.AttentionDecodeContext == "max", HostOverheads: timing != nil,
+		DecodeContextMax: pc.AttentionDecodeContext == "max", HostOverheads: timing != nil, DecodeShape: timing != nil,
 	})
 	return p, timing, err
 }

@@ -71,6 +71,19 @@ type EngineSpec struct {
 	// Without it, Vidur's single row keyed by sqrt(sum of squared chunks)
 	// and the summed cached context, plus its batching overhead.
 	PrefillLaunch *PrefillLaunch `json:"prefill_launch,omitempty"`
+	// DecodeLaunch, if set, is the decode graphs' attention launch for a
+	// wave model of it (decodewaves.go): a decode-graph step's attention is
+	// the decode row plus the model's time at the batch's shape less its
+	// time at the rows' spread shape.
+	DecodeLaunch *DecodeLaunch `json:"decode_launch,omitempty"`
+	// DecodeContextGranularity, if set, is the granularity (keys) at which
+	// engine timing reads the decode rows: a batch's mean and longest
+	// contexts are rounded up to a multiple of it, and a context below the
+	// rows' smallest is read at the smallest (a decode launch over fewer
+	// keys than one profiled row costs that row's fixed cost). Without it,
+	// the config's kv_cache_prediction_granularity (Vidur's 64), which
+	// over-charges a batch by up to 63 keys a sequence.
+	DecodeContextGranularity int `json:"decode_context_granularity,omitempty"`
 	// IdleHost, if set, is the host time of a step that the host loop
 	// launches after waiting idle for longer than IdleHost.AfterMs (an
 	// engine that sleeps while it has no work): such a step costs this
@@ -213,6 +226,12 @@ func ParseEngineSpec(b []byte, file string) (*EngineSpec, error) {
 	if l := e.PrefillLaunch; l != nil {
 		l.validWaves(bad)
 	}
+	if d := e.DecodeLaunch; d != nil {
+		d.valid(bad)
+	}
+	if e.DecodeContextGranularity < 0 || e.DecodeContextGranularity > 1<<20 {
+		bad(`"decode_context_granularity": expected 0 (the config's) or 1-%d keys, got %d`, 1<<20, e.DecodeContextGranularity)
+	}
 	if h := e.IdleHost; h != nil {
 		for _, f := range []struct {
 			key string
@@ -266,6 +285,14 @@ func jsonPos(b []byte, err error) error {
 	line := 1 + bytes.Count(b[:off], []byte("\n"))
 	col := int(off) - bytes.LastIndexByte(b[:off], '\n')
 	return fmt.Errorf("line %d, column %d: %w", line, col, err)
+}
+
+// DecodeLaunchOrNil is e's decode_launch, nil if e is nil or has none.
+func (e *EngineSpec) DecodeLaunchOrNil() *DecodeLaunch {
+	if e == nil {
+		return nil
+	}
+	return e.DecodeLaunch
 }
 
 // LaunchOrNil is e's prefill_launch, nil if e is nil or has none.
@@ -454,8 +481,17 @@ func (p *Predictor) EngineStage(spec *EngineSpec, k Key) (b Breakdown, mode stri
 	if mode == ModeGraph && spec.DecodeGraphAttentionByKeys && bd < padded {
 		bd, kd = padded, int((int64(k.Bd)*int64(k.Kd)+int64(padded)-1)/int64(padded))
 	}
+	if bd > 0 {
+		// fewer keys than the smallest profiled row cost that row (a launch's
+		// fixed cost): a graph's keys per slot, or a context under a fine
+		// decode_context_granularity, can fall below it
+		kd = max(kd, int(p.decodeMinKV))
+	}
 	if b.AttnDecode, err = p.attnDecode(bd, kd, spec.DecodeAttentionBatched); err != nil {
 		return b, mode, padded, err
+	}
+	if mode == ModeGraph && spec.DecodeLaunch != nil && k.KdMax > 0 {
+		b.AttnDecode = max(b.AttnDecode+p.decodeShape(k, padded), 0)
 	}
 	if b.AttnPrefill, err = p.attnPrefill(int(k.Kp), int(k.Cp), int(k.NumPrefills)); err != nil {
 		return b, mode, padded, err
@@ -483,4 +519,13 @@ func (p *Predictor) EngineStage(spec *EngineSpec, k Key) (b Breakdown, mode stri
 		b.LMHead *= scale
 	}
 	return b, mode, padded, nil
+}
+
+// DecodeGranularity is e's decode_context_granularity, 0 if e is nil or has
+// none.
+func (e *EngineSpec) DecodeGranularity() int {
+	if e == nil {
+		return 0
+	}
+	return e.DecodeContextGranularity
 }

@@ -2,6 +2,7 @@ package predict
 
 import (
 	"fmt"
+	"math"
 	"sort"
 )
 
@@ -125,6 +126,18 @@ func newGrid(outer, inner, ys []float64) grid {
 // at interpolates at (o, i). Between two outer values, an inner key that one
 // neighbour covers and the other does not (prefill grids end at
 // chunk + kv <= max_seq_len) is extrapolated along that neighbour's curve.
+// innerMin is the smallest inner key every outer row is profiled at (0 for
+// an empty grid).
+func (g grid) innerMin() int {
+	m := 0.0
+	for _, c := range g.inner {
+		if len(c.xs) > 0 {
+			m = max(m, c.xs[0])
+		}
+	}
+	return int(math.Ceil(m))
+}
+
 func (g grid) at(o, i float64, extrapolate bool) (float64, bool) {
 	n := len(g.outer)
 	if n == 0 {

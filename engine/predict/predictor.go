@@ -45,6 +45,9 @@ type Options struct {
 	// batch instead of Vidur's mean: right for servers that pad every
 	// sequence's keys to the longest (servesim's real-bench loop).
 	DecodeContextMax bool
+	// DecodeShape keys decode-graph steps by their longest context too, for
+	// a set whose engine.json has decode_launch (engine timing).
+	DecodeShape bool
 }
 
 // Prefill is one prefill member of a batch.
@@ -69,6 +72,7 @@ type Batch struct {
 type Key struct {
 	T, T8       int32 // tokens, rounded up to 8
 	Bd, Kd      int32 // decode batch size and ceil_to(int(mean context), g)
+	KdMax       int32 // ceil_to(longest context, g) with Options.DecodeShape and decode_launch; else 0
 	Kp, Cp      int32 // summed prefill KV and round(sqrt(sum chunk^2))
 	NumPrefills int32
 	NumRequests int32
@@ -173,9 +177,20 @@ type Predictor struct {
 	wavesKey        []byte
 	// prefillLaunch is the set's engine.json prefill_launch (nil if none).
 	prefillLaunch *PrefillLaunch
-	logitMemo     map[int]float64
-	cpuMemo       map[uint64]float64
-	hostMemo      map[uint64]float64
+	// decodeLaunch is its decode_launch (nil if none); decodeShapeMemo
+	// memoizes the model's decode attention by (Bd, Kd, KdMax, graph size).
+	decodeLaunch    *DecodeLaunch
+	decodeShapeMemo map[[4]int32]float64
+	decodeRefMemo   map[[2]int32]float64
+	decodeLens      []int
+	// decodeGran is the set's engine.json decode_context_granularity (0:
+	// none).
+	decodeGran int
+	// decodeMinKV is the smallest context every decode row is profiled at.
+	decodeMinKV int32
+	logitMemo  map[int]float64
+	cpuMemo    map[uint64]float64
+	hostMemo   map[uint64]float64
 	// Extrapolated counts lookups answered outside the profiled grids.
 	Extrapolated int
 }
@@ -217,7 +232,7 @@ func New(set *Set, network fs.FS, opt Options) (*Predictor, error) {
 	if opt.KVCachePredictionGranularity < 1 {
 		return nil, fmt.Errorf("predictor: kv_cache_prediction_granularity must be >= 1, got %d", opt.KVCachePredictionGranularity)
 	}
-	p := &Predictor{opt: opt, origin: set.Origin, layersPerStage: m.NumLayers / opt.PP, prefillLaunch: set.Engine.LaunchOrNil(),
+	p := &Predictor{opt: opt, origin: set.Origin, layersPerStage: m.NumLayers / opt.PP, prefillLaunch: set.Engine.LaunchOrNil(), decodeLaunch: set.Engine.DecodeLaunchOrNil(), decodeGran: set.Engine.DecodeGranularity(), decodeShapeMemo: map[[4]int32]float64{}, decodeRefMemo: map[[2]int32]float64{},
 		decodeMemo: map[uint64]float64{}, prefillMemo: map[uint64]float64{}, wavesMemo: map[uint64]wavesAlone{}, wavesLaunchMemo: map[string]float64{}, logitMemo: map[int]float64{}, cpuMemo: map[uint64]float64{}, hostMemo: map[uint64]float64{}}
 	// The tables depend on the set and these options only; a set opened
 	// once (a server's, the page's) parses its CSVs once.
@@ -244,6 +259,7 @@ func New(set *Set, network fs.FS, opt Options) (*Predictor, error) {
 		}
 		set.cache.put(key, p.tables)
 	}
+	p.decodeMinKV = int32(p.decode.innerMin())
 	if opt.TP > 1 || opt.PP > 1 {
 		if network == nil {
 			return nil, errors.New("predictor: TP or PP > 1 needs network profiles")
@@ -475,9 +491,18 @@ func (p *Predictor) KeyOf(b Batch) Key {
 	k := Key{T: int32(b.Tokens), T8: int32(ceilTo(b.Tokens, 8)), Bd: int32(b.NumDecodes), NumPrefills: int32(len(b.Prefills)),
 		NumRequests: int32(b.NumRequests), NewRequests: int32(b.NewRequests), LogitSeqs: int32(b.LogitSeqs)}
 	if b.NumDecodes > 0 {
-		k.Kd = int32(ceilTo(int(b.DecodeContextSum/int64(b.NumDecodes)), g))
+		gd := p.decodeGranularity()
+		k.Kd = int32(ceilTo(int(b.DecodeContextSum/int64(b.NumDecodes)), gd))
 		if p.opt.DecodeContextMax {
-			k.Kd = int32(ceilTo(b.DecodeContextMax, g))
+			k.Kd = int32(ceilTo(b.DecodeContextMax, gd))
+		}
+		if p.opt.DecodeShape && p.decodeGran > 0 {
+			// a context under the rows' first is read there (EngineStage):
+			// one key for all of them
+			k.Kd = max(k.Kd, p.decodeMinKV)
+		}
+		if p.opt.DecodeShape && p.decodeLaunch != nil {
+			k.KdMax = max(k.Kd, int32(ceilTo(b.DecodeContextMax, gd)))
 		}
 	}
 	var sq int64
@@ -529,7 +554,8 @@ func (p *Predictor) prefillAttnPerSequence(pfs []Prefill) float64 {
 // DecodeKeyRun is KeyOf of an all-decode batch (b has no prefills) and how
 // many steps after it keep that key, a step adding one token to every
 // decode's context (the batch's mean and largest context each one more):
-// only Kd can change, once the context it is rounded from passes it.
+// only Kd and KdMax can change, once the contexts they are rounded from
+// pass them.
 func (p *Predictor) DecodeKeyRun(b Batch) (Key, int) {
 	k := p.KeyOf(b)
 	if b.NumDecodes == 0 || len(b.Prefills) > 0 {
@@ -539,7 +565,21 @@ func (p *Predictor) DecodeKeyRun(b Batch) (Key, int) {
 	if p.opt.DecodeContextMax {
 		x = b.DecodeContextMax
 	}
-	return k, int(k.Kd) - x
+	same := int(k.Kd) - x
+	if k.KdMax > 0 {
+		same = min(same, int(k.KdMax)-b.DecodeContextMax)
+	}
+	return k, max(same, 0)
+}
+
+// decodeGranularity is the granularity decode contexts are rounded up to:
+// under engine timing (Options.DecodeShape) the set's
+// decode_context_granularity where it has one, else the config's.
+func (p *Predictor) decodeGranularity() int {
+	if p.opt.DecodeShape && p.decodeGran > 0 {
+		return p.decodeGran
+	}
+	return p.opt.KVCachePredictionGranularity
 }
 
 // prefillWaves is the prefill attention (ms per layer) of the prefills of a
@@ -601,6 +641,35 @@ func (p *Predictor) prefillWaves(pfs []Prefill) float64 {
 type wavesAlone struct {
 	t, r float64
 	ok   bool
+}
+
+// decodeShape is the decode launch model's correction (ms per layer) to
+// the decode row of a decode graph of size padded running k's decodes: the
+// model at the batch's shape (ShapeLens of its mean and longest context)
+// less the model at the row's own shape (the graph's sequences at the keys
+// per graph slot, spread as the rows were measured). The model was fitted
+// on such differences.
+func (p *Predictor) decodeShape(k Key, padded int) float64 {
+	mk := [4]int32{k.Bd, k.Kd, k.KdMax, int32(padded)}
+	if v, ok := p.decodeShapeMemo[mk]; ok {
+		return v
+	}
+	kdP := int((int64(k.Bd)*int64(k.Kd) + int64(padded) - 1) / int64(padded))
+	p.decodeLens = ShapeLens(p.decodeLens, int(k.Bd), int(k.Kd), int(k.KdMax))
+	v := p.wavesSim.decodeMs(p.decodeLaunch, p.decodeLens, padded)
+	rk := [2]int32{int32(padded), int32(kdP)}
+	ref, ok := p.decodeRefMemo[rk]
+	if !ok {
+		ref = p.wavesSim.decodeMs(p.decodeLaunch, SpreadLens(padded, kdP), padded)
+		if len(p.decodeRefMemo) < maxWavesMemo {
+			p.decodeRefMemo[rk] = ref
+		}
+	}
+	v -= ref
+	if len(p.decodeShapeMemo) < maxWavesMemo {
+		p.decodeShapeMemo[mk] = v
+	}
+	return v
 }
 
 // maxWavesMemo bounds the wave model's memos.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io/fs"
 	"math"
+	"os"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -247,5 +248,77 @@ func TestDecodeKeyRun(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestDecodeGranularity: under engine timing (Options.DecodeShape) a set's
+// decode_context_granularity sets the context decode rows are read at
+// (here 1: the batch's own mean and longest), and without engine timing the
+// config's granularity (64) rounds up as Vidur does; on the H200 set, whose
+// rows start at 64 keys, a context under that is read at 64. DecodeKeyRun
+// keeps the key only while both the mean and the longest context keep theirs.
+func TestDecodeGranularity(t *testing.T) {
+	tm := enginetest.Uniform(0.01, 0.002, 0.003, 0.004)
+	tm.Engine = `{"engine": "test engine 1.0", "overlap": "async", "cuda_graph_batch_sizes": [1, 2, 4, 8], "decode_context_granularity": 1,
+ "decode_launch": {"bound_per_seq": 2, "bound_min": 1, "part_min": 64, "block_n": 64, "max_parts": 4, "heads": 1, "sms": 2, "blocks_per_sm": 1,
+  "block_ms": 0.01, "key_ms": 0.001, "share": 0, "combine_ms": 0, "source": "test"}}`
+	h200, err := predict.Open(os.DirFS("../../profiles/h200/qwen3-0.6b"), "h200/qwen3-0.6b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h200.Engine.DecodeContextGranularity != 1 {
+		t.Fatalf("h200 set: decode_context_granularity %d, want 1", h200.Engine.DecodeContextGranularity)
+	}
+	sets := map[string]*predict.Set{"test": enginetest.Set(qwen3(), tm, 4096, 128), "h200": h200}
+	batch := func(m, mean, longest int) predict.Batch {
+		return predict.Batch{NumRequests: m, Tokens: m, NumDecodes: m, LogitSeqs: m, DecodeContextSum: int64(m * mean), DecodeContextMax: longest}
+	}
+	pred := func(set string, engine bool) *predict.Predictor {
+		o := opts(1, 1)
+		o.DecodeShape = engine
+		p, err := predict.New(sets[set], nil, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, c := range []struct {
+		set               string
+		engine            bool
+		mean, longest     int
+		wantKd, wantKdMax int32
+	}{
+		{"test", true, 100, 130, 100, 130},
+		{"test", true, 30, 40, 30, 40},
+		{"test", false, 100, 130, 128, 0},
+		{"h200", true, 30, 40, 64, 64},
+		{"h200", true, 30, 100, 64, 100},
+		{"h200", true, 1000, 1500, 1000, 1500},
+		{"h200", false, 1000, 1500, 1024, 0},
+	} {
+		k := pred(c.set, c.engine).KeyOf(batch(4, c.mean, c.longest))
+		if k.Kd != c.wantKd || k.KdMax != c.wantKdMax {
+			t.Errorf("%s, engine %v, mean %d, longest %d: Kd %d, KdMax %d; want %d, %d", c.set, c.engine, c.mean, c.longest, k.Kd, k.KdMax, c.wantKd, c.wantKdMax)
+		}
+	}
+	// granularity 1: every step changes the key
+	if _, same := pred("test", true).DecodeKeyRun(batch(4, 100, 130)); same != 0 {
+		t.Errorf("granularity 1: %d more steps keep the key, want 0", same)
+	}
+	// under the first row: the longest reaches 64 after 24 steps, the mean after 34
+	p := pred("h200", true)
+	if k, same := p.DecodeKeyRun(batch(4, 30, 40)); same != 24 || p.KeyOf(batch(4, 30+24, 40+24)) != k || p.KeyOf(batch(4, 30+25, 40+25)) == k {
+		t.Errorf("under the first row: %d more steps keep the key, want 24", same)
+	}
+	// and a step there costs what the first row's does
+	st := func(b predict.Batch) float64 {
+		bd, _, _, err := p.EngineStage(h200.Engine, p.KeyOf(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bd.AttnDecode
+	}
+	if a, b := st(batch(4, 10, 10)), st(batch(4, 64, 64)); a != b {
+		t.Errorf("4 decodes at 10 keys: attention %v, want the 64-key row's %v", a, b)
 	}
 }

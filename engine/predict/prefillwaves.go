@@ -79,7 +79,12 @@ func (w *waveSim) launchMs(l *PrefillLaunch, pfs []Prefill) float64 {
 			}
 		}
 	}
-	return l.FloorMs + w.makespan(l.SMs, l.BlocksPerSM, l.SharedRate)
+	return l.FloorMs + w.makespan(l.SMs, l.BlocksPerSM, func(n int) float64 {
+		if n > 1 {
+			return l.SharedRate
+		}
+		return 1
+	})
 }
 
 // smEvent is an SM's next block completion.
@@ -91,20 +96,14 @@ type smEvent struct {
 func (e smEvent) before(o smEvent) bool { return e.at < o.at || e.at == o.at && e.sm < o.sm }
 
 // makespan is when the last of the blocks (their work in w.work, in
-// dispatch order) is done on sms SMs of perSM slots, a block progressing at
-// rate 1 alone on its SM and at shared when its SM holds more than one.
+// dispatch order) is done on sms SMs of perSM slots, each of an SM's n
+// resident blocks progressing at rate(n).
 // Blocks are first spread one per SM, then a second per SM, and so on;
 // after that the next block goes to the SM where one finished.
-func (w *waveSim) makespan(sms, perSM int, shared float64) float64 {
+func (w *waveSim) makespan(sms, perSM int, rate func(n int) float64) float64 {
 	work := w.work
 	if len(work) == 0 {
 		return 0
-	}
-	rate := func(n int) float64 {
-		if n > 1 {
-			return shared
-		}
-		return 1
 	}
 	w.rem = grow(w.rem, sms*perSM) // rem[m*perSM : m*perSM+n[m]]: SM m's residents' remaining work
 	w.last = grow(w.last, sms)

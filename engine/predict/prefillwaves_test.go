@@ -25,7 +25,13 @@ func TestMakespan(t *testing.T) {
 		{"none", nil, 4, 2, 1, 0},
 	} {
 		w := waveSim{work: c.work}
-		if got := w.makespan(c.sms, c.per, c.shared); math.Abs(got-c.want) > 1e-12 {
+		rate := func(n int) float64 {
+			if n > 1 {
+				return c.shared
+			}
+			return 1
+		}
+		if got := w.makespan(c.sms, c.per, rate); math.Abs(got-c.want) > 1e-12 {
 			t.Errorf("%s: makespan %v, want %v", c.name, got, c.want)
 		}
 	}

@@ -60,7 +60,15 @@ func main() {
 	cal := flag.String("calibrate", "", "first calibrate the set on the manifest's fit runs only and write it to this folder; simulate with it (--heldout)")
 	idle := flag.String("idle_gpu", "", "fit engine.json's idle_host GPU terms on the designed idle probes (bench/gpu/<card>/engine/idleprobe*) with --profile and write them to this file")
 	waves := flag.String("prefill_waves", "", "fit the prefill launch's wave model (engine.json prefill_launch) on --profile's attention.csv and bench/gpu/<card>/engine/waveprobe.json and write it to this file")
+	dwaves := flag.String("decode_waves", "", "fit the decode launch's wave model (engine.json decode_launch) on bench/gpu/<card>/engine/decodeprobe.json and write it to this file")
 	flag.Parse()
+	if *dwaves != "" {
+		if err := writeDecodeWaves(".", filepath.Join("bench/gpu", *card, "engine", "decodeprobe.json"), *dwaves, 132); err != nil {
+			fmt.Fprintln(os.Stderr, "fidelity:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *waves != "" {
 		if *profile == "" {
 			*profile = filepath.Join("profiles", *card, "qwen3-0.6b")
@@ -82,8 +90,13 @@ func main() {
 		return
 	}
 	if *held {
+		var line string
 		o := heldOutOptions{Manifest: *manifest, Bench: "bench/gpu", Card: *card, Profile: *profile, Out: *out, KeepSims: *keep, Calibrate: *cal, Skip: *skip,
-			Summarize: func(s string) { fmt.Printf("%s: %s\n", *card, s) }}
+			Summarize: func(s string) { line = s; fmt.Printf("%s: %s\n", *card, s) }}
+		// Scored on every held-out run, the card's own set records its
+		// validated error (profile.json's summary, as the page and
+		// summary.md show it).
+		record := o.Profile == "" && o.Out == "" && o.Skip == "" && o.Calibrate == ""
 		if o.Profile == "" {
 			o.Profile = filepath.Join("profiles", *card, "qwen3-0.6b")
 		}
@@ -93,6 +106,12 @@ func main() {
 		if err := heldOut(context.Background(), o); err != nil {
 			fmt.Fprintln(os.Stderr, "fidelity:", err)
 			os.Exit(1)
+		}
+		if record {
+			if err := writeValidated(o.Profile, line); err != nil {
+				fmt.Fprintln(os.Stderr, "fidelity:", err)
+				os.Exit(1)
+			}
 		}
 		return
 	}
@@ -234,6 +253,16 @@ fit, is off by %s. Every run's tables: `+"`bench/gpu/%s/FIDELITY.md`"+`.
 	if err := os.WriteFile(filepath.Join(dir, "PROVENANCE.md"), []byte(text), 0o644); err != nil {
 		return err
 	}
+	return writeValidated(dir, held)
+}
+
+// validatedClause ends a measured set's profile.json summary with its
+// validated error.
+const validatedClause = "; validated on real runs, held out: "
+
+// writeValidated puts held as the validated-error clause of the summary in
+// dir's profile.json (replacing the clause it had).
+func writeValidated(dir, held string) error {
 	b, err := os.ReadFile(filepath.Join(dir, "profile.json"))
 	if err != nil {
 		return err
@@ -242,9 +271,8 @@ fit, is off by %s. Every run's tables: `+"`bench/gpu/%s/FIDELITY.md`"+`.
 	if err := json.Unmarshal(b, &meta); err != nil {
 		return err
 	}
-	const clause = "; validated on real runs, held out: "
-	summary, _, _ := strings.Cut(meta.Summary, clause)
-	meta.Summary = summary + clause + held
+	summary, _, _ := strings.Cut(meta.Summary, validatedClause)
+	meta.Summary = summary + validatedClause + held
 	var out bytes.Buffer
 	enc := json.NewEncoder(&out)
 	enc.SetEscapeHTML(false)
