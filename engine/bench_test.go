@@ -260,3 +260,38 @@ func BenchmarkSimulateMillion(b *testing.B) {
 	b.ReportMetric(float64(ms.Sys)/(1<<20), "sys_MiB")
 	b.ReportMetric(float64(k.DecodeTokens), "decode_tokens")
 }
+
+// BenchmarkEngineTiming runs 5,000 requests of splitwise_conv.csv lengths,
+// Poisson at 4 and 16 QPS, Sarathi, on the measured H200 set in engine
+// timing (CUDA-graph padding, host table, overlap, the prefill and decode
+// launch models), lean: the cost of the engine timing model's predictions.
+func BenchmarkEngineTiming(b *testing.B) {
+	set, err := profiles.Embedded().Open("h200/qwen3-0.6b")
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := splitwiseLengths(b, 5000)
+	for _, qps := range []float64{4, 16} {
+		cfg := engine.DefaultConfig()
+		cfg.Workload.NumRequests, cfg.Workload.QPS = 5000, qps
+		cfg.Replica.Device, cfg.Replica.NetworkDevice = set.Meta.Device, set.Meta.NetworkDevice
+		cfg.Predictor.TimingModel = engine.TimingEngine
+		w, err := workload.Load([]workload.File{{Name: "lengths.csv", R: bytes.NewReader(data)}}, cfg.WorkloadOptions())
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("splitwise_conv_5k_qps%g", qps), func(b *testing.B) {
+			var res *engine.Result
+			cpu := cpuSeconds()
+			for b.Loop() {
+				if res, err = engine.Run(context.Background(), cfg, engine.Inputs{Workload: w, Profile: set, Network: profiles.Embedded().Network()}, engine.Options{SkipBatches: true}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if c := cpuSeconds(); c > 0 {
+				b.ReportMetric((c-cpu)/float64(b.N), "cpu_s/op")
+			}
+			b.ReportMetric(float64(res.NumBatches), "iterations")
+		})
+	}
+}

@@ -128,6 +128,19 @@ func (d *DecodeLaunch) DecodeMs(lens []int, p int) float64 {
 	return w.decodeMs(d, lens, p)
 }
 
+// ShapeCorrection is the model's correction (ms per layer) to the decode row
+// of a graph of padded sequences running b decodes of mean context mean and
+// longest context longest: the model at the batch's shape (ShapeLens) less
+// the model at the row's own (the graph's slots at the keys per slot, spread
+// as the rows were measured: SpreadLens). The model was fitted on such
+// differences; the predictor takes it at contexts rounded up to its
+// kv_cache_prediction_granularity.
+func (d *DecodeLaunch) ShapeCorrection(b, mean, longest, padded int) float64 {
+	var w waveSim
+	kdP := int((int64(b)*int64(mean) + int64(padded) - 1) / int64(padded))
+	return w.decodeMs(d, ShapeLens(nil, b, mean, longest), padded) - w.decodeMs(d, SpreadLens(padded, kdP), padded)
+}
+
 // SpreadLens are b contexts spread evenly over [0.5, 1.5] x mean, as the
 // in-graph decode rows were measured (refengine/insitu_ctx.py).
 func SpreadLens(b, mean int) []int {

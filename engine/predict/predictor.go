@@ -188,9 +188,9 @@ type Predictor struct {
 	decodeGran int
 	// decodeMinKV is the smallest context every decode row is profiled at.
 	decodeMinKV int32
-	logitMemo  map[int]float64
-	cpuMemo    map[uint64]float64
-	hostMemo   map[uint64]float64
+	logitMemo   map[int]float64
+	cpuMemo     map[uint64]float64
+	hostMemo    map[uint64]float64
 	// Extrapolated counts lookups answered outside the profiled grids.
 	Extrapolated int
 }
@@ -644,18 +644,21 @@ type wavesAlone struct {
 }
 
 // decodeShape is the decode launch model's correction (ms per layer) to
-// the decode row of a decode graph of size padded running k's decodes: the
-// model at the batch's shape (ShapeLens of its mean and longest context)
-// less the model at the row's own shape (the graph's sequences at the keys
-// per graph slot, spread as the rows were measured). The model was fitted
-// on such differences.
+// the decode row of a decode graph of size padded running k's decodes
+// (DecodeLaunch.ShapeCorrection), at k's mean and longest context rounded
+// up to the config's kv_cache_prediction_granularity: a difference of two
+// simulated launches that changes slowly with context, simulated once per
+// rounded shape while the row it corrects is read at the set's own
+// decode_context_granularity.
 func (p *Predictor) decodeShape(k Key, padded int) float64 {
-	mk := [4]int32{k.Bd, k.Kd, k.KdMax, int32(padded)}
+	g := p.opt.KVCachePredictionGranularity
+	kd := int32(ceilTo(int(k.Kd), g))
+	mk := [4]int32{k.Bd, kd, max(kd, int32(ceilTo(int(k.KdMax), g))), int32(padded)}
 	if v, ok := p.decodeShapeMemo[mk]; ok {
 		return v
 	}
-	kdP := int((int64(k.Bd)*int64(k.Kd) + int64(padded) - 1) / int64(padded))
-	p.decodeLens = ShapeLens(p.decodeLens, int(k.Bd), int(k.Kd), int(k.KdMax))
+	kdP := int((int64(mk[0])*int64(mk[1]) + int64(padded) - 1) / int64(padded))
+	p.decodeLens = ShapeLens(p.decodeLens, int(mk[0]), int(mk[1]), int(mk[2]))
 	v := p.wavesSim.decodeMs(p.decodeLaunch, p.decodeLens, padded)
 	rk := [2]int32{int32(padded), int32(kdP)}
 	ref, ok := p.decodeRefMemo[rk]
@@ -671,6 +674,10 @@ func (p *Predictor) decodeShape(k Key, padded int) float64 {
 	}
 	return v
 }
+
+// maxDecodeMemo bounds the decode rows' memo (read at exact contexts
+// under a fine decode_context_granularity, a long run has many keys).
+const maxDecodeMemo = 1 << 16
 
 // maxWavesMemo bounds the wave model's memos.
 const maxWavesMemo = 1 << 15
@@ -844,7 +851,9 @@ func (p *Predictor) attnDecode(bd, kd int, batched bool) (float64, error) {
 	if p.opt.Model.GQA() && bd > 1 && !batched {
 		v *= 1 + p.opt.AttentionDecodeBatchingOverhead
 	}
-	p.decodeMemo[key] = v
+	if len(p.decodeMemo) < maxDecodeMemo {
+		p.decodeMemo[key] = v
+	}
 	return v, nil
 }
 

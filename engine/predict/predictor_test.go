@@ -253,9 +253,10 @@ func TestDecodeKeyRun(t *testing.T) {
 
 // TestDecodeGranularity: under engine timing (Options.DecodeShape) a set's
 // decode_context_granularity sets the context decode rows are read at
-// (here 1: the batch's own mean and longest), and without engine timing the
-// config's granularity (64) rounds up as Vidur does; on the H200 set, whose
-// rows start at 64 keys, a context under that is read at 64. DecodeKeyRun
+// (the test set's 1: the batch's own mean and longest; the H200 set's 16),
+// and without engine timing the config's granularity (64) rounds up as
+// Vidur does; on the H200 set, whose rows start at 64 keys, a context under
+// that is read at 64. DecodeKeyRun
 // keeps the key only while both the mean and the longest context keep theirs.
 func TestDecodeGranularity(t *testing.T) {
 	tm := enginetest.Uniform(0.01, 0.002, 0.003, 0.004)
@@ -266,8 +267,8 @@ func TestDecodeGranularity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h200.Engine.DecodeContextGranularity != 1 {
-		t.Fatalf("h200 set: decode_context_granularity %d, want 1", h200.Engine.DecodeContextGranularity)
+	if h200.Engine.DecodeContextGranularity != 16 {
+		t.Fatalf("h200 set: decode_context_granularity %d, want 16 (the KV cache's pages)", h200.Engine.DecodeContextGranularity)
 	}
 	sets := map[string]*predict.Set{"test": enginetest.Set(qwen3(), tm, 4096, 128), "h200": h200}
 	batch := func(m, mean, longest int) predict.Batch {
@@ -292,8 +293,8 @@ func TestDecodeGranularity(t *testing.T) {
 		{"test", true, 30, 40, 30, 40},
 		{"test", false, 100, 130, 128, 0},
 		{"h200", true, 30, 40, 64, 64},
-		{"h200", true, 30, 100, 64, 100},
-		{"h200", true, 1000, 1500, 1000, 1500},
+		{"h200", true, 30, 100, 64, 112},
+		{"h200", true, 1000, 1500, 1008, 1504},
 		{"h200", false, 1000, 1500, 1024, 0},
 	} {
 		k := pred(c.set, c.engine).KeyOf(batch(4, c.mean, c.longest))

@@ -202,7 +202,8 @@ func decodeWavesFit(root, probePath string, sms int) (predict.DecodeLaunch, erro
 
 // decodeWaves is decode_waves.json: the decode launch model and, per decode
 // graph size, its correction to a uniform batch at the in-situ anchor's
-// context (insitu.json's 512 + 7, as build_set.py reads the rows there), so
+// context (insitu.json's 512 + 7 rounded up to 64 keys, as the predictor
+// takes the correction; build_set.py reads the rows at 512 + 7), so
 // that build_set.py's in-situ factors use the attention the predictor
 // charges such a step (not an engine.json key).
 type decodeWaves struct {
@@ -225,13 +226,12 @@ func writeDecodeWaves(root, probePath, out string, sms int) error {
 		return err
 	}
 	w := decodeWaves{DecodeLaunch: d, InsituDecodeShapeMs: map[string]float64{}}
-	const anchor = 512 + 7
+	// the in-situ step's contexts (512..526 over its timed steps, 519 in the
+	// middle) as the predictor rounds them for the correction
+	const g = 64
+	anchor := (512 + 7 + g - 1) / g * g
 	for _, b := range decodeGraphSizes {
-		uni := make([]int, b)
-		for i := range uni {
-			uni[i] = anchor
-		}
-		w.InsituDecodeShapeMs[strconv.Itoa(b)] = round9(d.DecodeMs(uni, b) - d.DecodeMs(predict.SpreadLens(b, anchor), b))
+		w.InsituDecodeShapeMs[strconv.Itoa(b)] = round9(d.ShapeCorrection(b, anchor, anchor, b))
 	}
 	b, err := json.MarshalIndent(w, "", " ")
 	if err != nil {
