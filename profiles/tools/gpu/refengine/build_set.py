@@ -27,6 +27,10 @@ The prefill launch's wave model (prefill_launch's blocks_per_sm and costs)
 comes from prefill_waves.json, which `go run ./bench/gpu/fidelity
 -prefill_waves bench/gpu/h200/engine/prefill_waves.json` fits on this set's
 attention.csv and the designed wave probe (waveprobe.json); fit it first.
+The decode launch's model (engine.json decode_launch) comes from
+decode_waves.json, which `go run ./bench/gpu/fidelity -decode_waves
+bench/gpu/h200/engine/decode_waves.json` fits on the designed decode probe
+(decodeprobe.json).
 
 Usage (repo root): python3 profiles/tools/gpu/refengine/build_set.py RAW_PROFILE_DIR bench/gpu/h200/engine \\
     profiles/tools/gpu/workloads/MANIFEST.json bench/gpu/h200 bench/gpu/h200-repeat --out profiles/h200/qwen3-0.6b
@@ -101,13 +105,10 @@ MIXED_LOGIT_ROWS = 256
 IDLE_AFTER_MS = 0.3  # engine.py's serve loop sleeps when the next arrival is more than 300 us away
 
 
-def write_attention_in_graph(raw_path, ictx, out_path):
-    """attention.csv with attn_decode rows taken from the decode graphs as they run (insitu_ctx.py):
-    row(B, c) = isolated row(B, 512) + (graph(B, c) - graph(B, uniform 512)) / 28, every stat column
-    shifted by the same amount; contexts a batch was not measured at keep the isolated row plus the
-    shift at the nearest measured context. Prefill rows and the KV save are as measured alone."""
-    rows = list(csv.DictReader(open(raw_path)))
-    header = list(rows[0].keys())
+def in_graph_shift(rows, ictx):
+    """The in-graph shift of each isolated attn_decode row (insitu_ctx.py): row(B, c) = isolated
+    row(B, 512) + (graph(B, c) - graph(B, uniform 512)) / 28; contexts a batch was not measured at
+    take the shift at the nearest measured context. Returns shift(b, c)."""
     iso = {(int(r["batch_size"]), int(r["kv_cache_size"])): float(r["time_stats.attn_decode.median"])
            for r in rows if r["is_prefill"] == "False"}
     shift = {}
@@ -117,6 +118,21 @@ def write_attention_in_graph(raw_path, ictx, out_path):
         for c, t in meas.items():
             if (b, c) in iso:
                 shift[(b, c)] = iso[(b, 512)] + (t - u) / LAYERS - iso[(b, c)]
+
+    def at_shift(b, c):
+        cs = sorted(x for (bb, x) in shift if bb == b)
+        if not cs:
+            raise SystemExit(f"insitu_ctx.json has no measurement for batch {b}")
+        return shift.get((b, c), shift[(b, min(cs, key=lambda x: abs(x - c)))])
+    return at_shift
+
+
+def write_attention_in_graph(raw_path, ictx, out_path):
+    """attention.csv with attn_decode rows taken from the decode graphs as they run (in_graph_shift),
+    every stat column shifted by the same amount. Prefill rows and the KV save are as measured alone."""
+    rows = list(csv.DictReader(open(raw_path)))
+    header = list(rows[0].keys())
+    at_shift = in_graph_shift(rows, ictx)
     with open(out_path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=header, lineterminator="\n")
         w.writeheader()
@@ -124,10 +140,7 @@ def write_attention_in_graph(raw_path, ictx, out_path):
             out = dict(r)
             if r["is_prefill"] == "False":
                 b, c = int(r["batch_size"]), int(r["kv_cache_size"])
-                cs = sorted(x for (bb, x) in shift if bb == b)
-                if not cs:
-                    raise SystemExit(f"insitu_ctx.json has no measurement for batch {b}")
-                d = shift.get((b, c), shift[(b, min(cs, key=lambda x: abs(x - c)))])
+                d = at_shift(b, c)
                 for st in STATS:
                     col = f"time_stats.attn_decode.{st}"
                     if st == "std":
@@ -212,6 +225,23 @@ def main():
     waves = json.load(open(pw_path)) if os.path.exists(pw_path) else {}
     # the prefill attention servesim's wave model charges the mixed graphs' timed steps (one prefill, no cache)
     waves_attn = waves.pop("insitu_prefill_attn_ms", {})
+    dw_path = os.path.join(a.engine_dir, "decode_waves.json")
+    dwaves = json.load(open(dw_path)) if os.path.exists(dw_path) else {}
+    # the decode launch model's correction to the rows for the uniform batch insitu.json times
+    dshape = dwaves.pop("insitu_decode_shape_ms", {})
+    ictx_path = os.path.join(a.engine_dir, "insitu_ctx.json")
+    dec_graph, spread_sizes = dec, set()
+    if dshape and os.path.exists(ictx_path):
+        # With the decode launch model the predictor charges a decode graph the in-graph row (spread
+        # contexts) plus the model's shape correction. A graph size timed with spread contexts too
+        # (insitu_ctx.json) is anchored there, where the correction is nil, as real batches are spread:
+        # its factor reads the isolated row at the uniform step (the in-graph rows are that row plus the
+        # measured spread-over-uniform shift). The other sizes are anchored on the uniform step itself:
+        # the in-graph row plus the model's correction at that shape, the attention the predictor charges.
+        ictx_j = json.load(open(ictx_path))
+        at_shift = in_graph_shift(list(csv.DictReader(open(os.path.join(a.raw, "attention.csv")))), ictx_j)
+        dec_graph = {b: {c: t + at_shift(b, c) for c, t in row.items()} for b, row in dec.items()}
+        spread_sizes = {int(b) for b in ictx_j["spread"]}
     factors = {}
     for kind, sizes in (("decode", DECODE_SIZES), ("mixed", MIXED_SIZES)):
         for s in sizes:
@@ -219,7 +249,10 @@ def main():
             tok = sum(interp(T, med[op], s) for op in TOKEN_OPS[:8])
             kvs = interp(kvx, [kv[x] for x in kvx], s)
             if kind == "decode":
-                att = at(dec, s, ctx + 7)  # contexts 512..526 over the 15 steps
+                if s in spread_sizes or not dshape:
+                    att = at(dec, s, ctx + 7)  # contexts 512..526 over the 15 steps
+                else:
+                    att = at(dec_graph, s, ctx + 7) + dshape[str(s)]
                 rows_lm = s
             else:
                 att = waves_attn.get(str(s), at(pre, s, 0))
@@ -307,6 +340,13 @@ def main():
                                    tiles_per_query_block=8))
     if waves:  # prefill_waves.json, written by `go run ./bench/gpu/fidelity -prefill_waves` (servesim's launch model)
         eng["prefill_launch"].update(waves)
+    if dwaves:  # decode_waves.json, written by `go run ./bench/gpu/fidelity -decode_waves` (servesim's decode launch model)
+        eng["decode_launch"] = dwaves
+        # the decode rows read at the batch's mean context rounded up to the KV cache's 16-token pages, not
+        # to Vidur's 64 keys: on the designed decode probe (decodeprobe.json) rounding up to 64 over-charged
+        # graphs of 32-256 sequences by a median 3-7%; 16 keeps every graph size within a median 1.2% and
+        # costs engine timing a third less CPU than exact contexts (1), whose steps never share a prediction
+        eng["decode_context_granularity"] = 16
     ip = os.path.join(a.engine_dir, "idleprobe", "step_log.csv")
     if os.path.exists(ip):
         eng["idle_host"] = idle_host(ip)
