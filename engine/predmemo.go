@@ -22,7 +22,7 @@ type memoSlot struct {
 	v int32 // index+1 into the predStore; 0: empty
 }
 
-// hash mixes every field of k: a multiply-xorshift per 64 bits of fields,
+// hash mixes every field of k (TestStageKeyHash_EveryField): a multiply-xorshift per 64 bits of fields,
 // then a finalizer, so that the top bits (the slot) depend on all of them
 // (T8, Kd and Kp are multiples of 8 or of the KV granularity: their low
 // bits are the same).
@@ -37,7 +37,8 @@ func (k *stageKey) hash() uint64 {
 	h = (h ^ h>>32 ^ (uint64(uint32(k.k.Cp)) | uint64(uint32(k.k.NumRequests))<<32)) * m
 	h = (h ^ h>>32 ^ (uint64(uint32(k.k.NewRequests)) | uint64(uint32(k.k.LogitSeqs))<<32)) * m
 	h = (h ^ h>>32 ^ (uint64(uint32(k.k.NumPrefills)) | uint64(uint32(k.s))<<32)) * m
-	h = (h ^ h>>32 ^ uint64(uint32(k.k.T8)) ^ math.Float64bits(f)) * m
+	h = (h ^ h>>32 ^ (uint64(uint32(k.k.T8)) | uint64(uint32(k.k.KdMax))<<32)) * m
+	h = (h ^ h>>32 ^ math.Float64bits(f)) * m
 	h ^= h >> 31
 	h *= 0xbf58476d1ce4e5b9
 	return h ^ h>>29

@@ -3,6 +3,7 @@ package engine
 import (
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 
 	"github.com/servesim/servesim/engine/predict"
@@ -37,5 +38,37 @@ func TestPredMemo_SameAsMap(t *testing.T) {
 	}
 	if m.n < 10_000 {
 		t.Fatalf("only %d keys memoized: the test does not grow the table", m.n)
+	}
+}
+
+// TestStageKeyHash_EveryField: keys that differ in one field only (each
+// integer field of predict.Key, the stage, PrefillAttn) hash apart, so no
+// field is left out of the mix (a missing one makes such keys probe as
+// collisions).
+func TestStageKeyHash_EveryField(t *testing.T) {
+	base := stageKey{k: predict.Key{T: 64, T8: 64, Bd: 64, Kd: 1024, KdMax: 1536, NumRequests: 64, LogitSeqs: 64}}
+	seen := map[uint64]string{base.hash(): "base"}
+	v := reflect.ValueOf(&base.k).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		k := base
+		f := reflect.ValueOf(&k.k).Elem().Field(i)
+		switch f.Kind() {
+		case reflect.Int32:
+			f.SetInt(f.Int() + 16)
+		case reflect.Float64:
+			f.SetFloat(f.Float() + 0.5)
+		default:
+			t.Fatalf("predict.Key.%s: kind %s not covered", v.Type().Field(i).Name, f.Kind())
+		}
+		name := v.Type().Field(i).Name
+		if o, ok := seen[k.hash()]; ok {
+			t.Errorf("%s changed: same hash as %s", name, o)
+		}
+		seen[k.hash()] = name
+	}
+	k := base
+	k.s = 1
+	if _, ok := seen[k.hash()]; ok {
+		t.Error("stage changed: same hash")
 	}
 }
