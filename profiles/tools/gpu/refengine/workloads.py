@@ -141,6 +141,26 @@ def build(root, sat_qps):
         uniform(200, (50, 2000), (50, 300)))
     add("ho3-conv-moderate", "heldout", "300 Splitwise-conversation requests, Poisson at 0.3x capacity", v1, 57,
         lambda r, n: poisson(r, n, 0.3 * s), sample(conv, 300))
+    # Fourth batch, designed after the decode launch model (uniform and near-wave-edge decode graphs, exact
+    # contexts) was final and run before any score of it: large uniform decode batches at sizes the probes did
+    # not time, a varied static batch, saturation under a sequence cap, burstier code, Sarathi with 1024-token
+    # chunks on long prompts, long decodes, Sarathi chunk 256 at moderate load.
+    add("ho4-static-88x768", "heldout", "88 requests of 768 prompt + 192 output tokens at t=0", v1, 61,
+        lambda r, n: static(n), uniform(88, (768, 768), (192, 192)))
+    add("ho4-static-40x2048", "heldout", "40 requests of 2048 prompt + 96 output tokens at t=0", v1, 62,
+        lambda r, n: static(n), uniform(40, (2048, 2048), (96, 96)))
+    add("ho4-static-varied", "heldout", "128 requests of 100-3000 prompt, 50-500 output tokens at t=0", v1, 63,
+        lambda r, n: static(n), uniform(128, (100, 3000), (50, 500)))
+    add("ho4-conv-cap64-sat", "heldout", "300 Splitwise-conversation requests, Poisson at 0.85x capacity, vllm_v1 with at "
+        "most 64 sequences", dict(v1, max_num_seqs=64), 64, lambda r, n: poisson(r, n, 0.85 * s), sample(conv, 300))
+    add("ho4-code-gamma4", "heldout", "300 Splitwise-code requests, gamma arrivals CV 4 at 0.4x capacity", v1, 65,
+        lambda r, n: gamma(r, n, 0.4 * s, 4.0), sample(code, 300))
+    add("ho4-arxiv-sarathi1024", "heldout", "60 arXiv-summarization requests at 3 QPS, Sarathi chunk 1024",
+        dict(sar, chunk=1024), 66, lambda r, n: poisson(r, n, 3.0), sample(arxiv, 60))
+    add("ho4-decode-long", "heldout", "40 requests of 50-200 prompt, 1500-2500 output tokens, Poisson at 2 QPS", v1, 67,
+        lambda r, n: poisson(r, n, 2.0), uniform(40, (50, 200), (1500, 2500)))
+    add("ho4-conv-sarathi256", "heldout", "250 Splitwise-conversation requests, Poisson at 0.6x capacity, Sarathi chunk "
+        "256", dict(sar, chunk=256), 68, lambda r, n: poisson(r, n, 0.6 * s), sample(conv, 250))
     return out
 
 
