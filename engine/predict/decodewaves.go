@@ -137,8 +137,14 @@ func (d *DecodeLaunch) DecodeMs(lens []int, p int) float64 {
 // kv_cache_prediction_granularity.
 func (d *DecodeLaunch) ShapeCorrection(b, mean, longest, padded int) float64 {
 	var w waveSim
-	kdP := int((int64(b)*int64(mean) + int64(padded) - 1) / int64(padded))
+	kdP := keysPerSlot(b, mean, padded)
 	return w.decodeMs(d, ShapeLens(nil, b, mean, longest), padded) - w.decodeMs(d, SpreadLens(padded, kdP), padded)
+}
+
+// keysPerSlot is the context that b sequences of mean context mean would
+// have spread over a graph's padded slots (the same keys), rounded up.
+func keysPerSlot(b, mean, padded int) int {
+	return int((int64(b)*int64(mean) + int64(padded) - 1) / int64(padded))
 }
 
 // SpreadLens are b contexts spread evenly over [0.5, 1.5] x mean, as the

@@ -479,7 +479,7 @@ func (p *Predictor) EngineStage(spec *EngineSpec, k Key) (b Breakdown, mode stri
 	}
 	bd, kd := int(k.Bd), int(k.Kd)
 	if mode == ModeGraph && spec.DecodeGraphAttentionByKeys && bd < padded {
-		bd, kd = padded, int((int64(k.Bd)*int64(k.Kd)+int64(padded)-1)/int64(padded))
+		bd, kd = padded, keysPerSlot(int(k.Bd), int(k.Kd), padded)
 	}
 	if bd > 0 {
 		// fewer keys than the smallest profiled row cost that row (a launch's

@@ -657,7 +657,7 @@ func (p *Predictor) decodeShape(k Key, padded int) float64 {
 	if v, ok := p.decodeShapeMemo[mk]; ok {
 		return v
 	}
-	kdP := int((int64(mk[0])*int64(mk[1]) + int64(padded) - 1) / int64(padded))
+	kdP := keysPerSlot(int(mk[0]), int(mk[1]), padded)
 	p.decodeLens = ShapeLens(p.decodeLens, int(mk[0]), int(mk[1]), int(mk[2]))
 	v := p.wavesSim.decodeMs(p.decodeLaunch, p.decodeLens, padded)
 	rk := [2]int32{int32(padded), int32(kdP)}

@@ -233,9 +233,5 @@ func writeDecodeWaves(root, probePath, out string, sms int) error {
 	for _, b := range decodeGraphSizes {
 		w.InsituDecodeShapeMs[strconv.Itoa(b)] = round9(d.ShapeCorrection(b, anchor, anchor, b))
 	}
-	b, err := json.MarshalIndent(w, "", " ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(out, append(b, '\n'), 0o644)
+	return writeJSON(out, w)
 }

@@ -133,7 +133,13 @@ func writeIdleGPU(setDir string, probes []string, out string) error {
 	if err != nil {
 		return err
 	}
-	b, err := json.MarshalIndent(f, "", " ")
+	return writeJSON(out, f)
+}
+
+// writeJSON writes v to out as indented JSON (the fits' files that
+// build_set.py reads).
+func writeJSON(out string, v any) error {
+	b, err := json.MarshalIndent(v, "", " ")
 	if err != nil {
 		return err
 	}

@@ -303,9 +303,5 @@ func writePrefillWaves(root, setDir, probePath, out string) error {
 	if err != nil {
 		return err
 	}
-	b, err := json.MarshalIndent(w, "", " ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(out, append(b, '\n'), 0o644)
+	return writeJSON(out, w)
 }

@@ -81,12 +81,11 @@ def steady_decode(eng, b, ctx, nsteps):
     return steady_decode_ctxs(eng, [ctx] * b, nsteps)
 
 
-def steady_decode_ctxs(eng, ctxs, nsteps):
-    """One sequence per entry of ctxs, already at that context - 1 (KV present), decoding nsteps tokens each."""
+def preload_decodes(eng, sch, ctxs, nsteps):
+    """Requests running in sch, one per entry of ctxs, already at that context - 1 (KV present), to decode
+    nsteps tokens each; returns them."""
     m = eng.model
-    sch = eng.new_scheduler()
     reqs = []
-    b = len(ctxs)
     for i, ctx in enumerate(ctxs):
         r = S.Request(i, 0, ctx - 1, nsteps + 1)
         r.num_computed = ctx - 1
@@ -97,6 +96,14 @@ def steady_decode_ctxs(eng, ctxs, nsteps):
         m.bt[sl, : len(r.blocks)] = torch.tensor(r.blocks, device="cuda")
         sch.running.append(r)
         reqs.append(r)
+    return reqs
+
+
+def steady_decode_ctxs(eng, ctxs, nsteps):
+    """One sequence per entry of ctxs, already at that context - 1 (KV present), decoding nsteps tokens each."""
+    sch = eng.new_scheduler()
+    b = len(ctxs)
+    reqs = preload_decodes(eng, sch, ctxs, nsteps)
     times, steps, _ = eng.serve(reqs, sch=sch, realtime=False)
     st = steps[3:]  # steady state
     ends = [s[2] for s in st]

@@ -15,6 +15,7 @@ import time
 
 import torch
 
+from . import bench as B
 from . import engine as EN
 from . import model as M
 from . import sched as S
@@ -29,17 +30,7 @@ def run_point(model, size, k, c):
     sch = eng.new_scheduler()
     chunk = size - k
     nsteps = 8  # the prompt's 4 chunks, and some to spare
-    reqs = []
-    for i in range(k):
-        r = S.Request(i, 0, c - 1, nsteps + 1)
-        r.num_computed = c - 1
-        r.generated = 1
-        sch.pool.grow(r, c + nsteps)
-        r.admitted_seq = i
-        sl = eng.runner.slot_for(r)
-        model.bt[sl, : len(r.blocks)] = torch.tensor(r.blocks, device="cuda")
-        sch.running.append(r)
-        reqs.append(r)
+    reqs = B.preload_decodes(eng, sch, [c] * k, nsteps)
     p = S.Request(10_000, 0, 4 * chunk, 1)
     sch.add(p)
     reqs.append(p)
