@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -162,14 +163,10 @@ func TestEngineLayoutSet(t *testing.T) {
 	}
 }
 
-// TestH200InSitu: the measured H200 set, as engine timing reads it,
-// reproduces the engine's own whole-graph measurements it was built from
-// (bench/gpu/h200/engine): every decode graph at contexts spread over
-// [0.5, 1.5] x the mean and at a uniform context of 512 (the decode
-// launch model's shape correction tells the two apart), and every mixed
-// graph holding one fresh prefill that fills it. A wrong in-situ factor, attention shift, logit
-// row count or mixed-graph scale moves these by more than the bounds.
-func TestH200InSitu(t *testing.T) {
+// h200Engine is the measured H200 set and its predictor as engine timing
+// uses it (host table, LM head, embedding, the decode launch's shape).
+func h200Engine(t *testing.T) (*predict.Set, *predict.Predictor) {
+	t.Helper()
 	set, err := profiles.Embedded().Open("h200/qwen3-0.6b")
 	if err != nil {
 		t.Fatal(err)
@@ -181,6 +178,18 @@ func TestH200InSitu(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return set, p
+}
+
+// TestH200InSitu: the measured H200 set, as engine timing reads it,
+// reproduces the engine's own whole-graph measurements it was built from
+// (bench/gpu/h200/engine): every decode graph at contexts spread over
+// [0.5, 1.5] x the mean and at a uniform context of 512 (the decode
+// launch model's shape correction tells the two apart), and every mixed
+// graph holding one fresh prefill that fills it. A wrong in-situ factor, attention shift, logit
+// row count or mixed-graph scale moves these by more than the bounds.
+func TestH200InSitu(t *testing.T) {
+	set, p := h200Engine(t)
 	stage := func(b predict.Batch) float64 {
 		t.Helper()
 		bd, _, _, err := p.EngineStage(set.Engine, p.KeyOf(b))
@@ -259,20 +268,10 @@ func TestH200InSitu(t *testing.T) {
 // the decode launch model is fitted on differences between its shapes, the
 // set's level on insitu.json) from each batch's mean and longest context:
 // the median |error| of every graph size within 2%, and of all graphs
-// within 1.5%. Rounding contexts up to Vidur's 64 keys put sizes 32-256 at
-// a median +3-7%.
+// within 1.5% (-v prints them). With decode_context_granularity 64 (Vidur's
+// rounding) sizes 32-256 are at 2.0-4.1% and all graphs at 2.4%.
 func TestH200DecodeProbe(t *testing.T) {
-	set, err := profiles.Embedded().Open("h200/qwen3-0.6b")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, _ := model.Lookup("Qwen/Qwen3-0.6B")
-	n, _ := model.LookupNode("h100_pairwise_nvlink")
-	p, err := predict.New(set, nil, predict.Options{Model: m, Node: n, TP: 1, PP: 1, HeadDim: 128, KVCachePredictionGranularity: 64,
-		AttentionDecodeBatchingOverhead: 0.1, AttentionPrefillBatchingOverhead: 0.1, HostOverheads: true, LMHead: true, Embedding: true, DecodeShape: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	set, p := h200Engine(t)
 	b, err := os.ReadFile("../bench/gpu/h200/engine/decodeprobe.json")
 	if err != nil {
 		t.Fatal(err)
@@ -316,12 +315,71 @@ func TestH200DecodeProbe(t *testing.T) {
 	if len(bySize) < 10 || len(all) < 200 || outside > len(probe.Rows)/10 {
 		t.Fatalf("probe: %d graphs of %d sizes predicted, %d outside the rows", len(all), len(bySize), outside)
 	}
-	for size, v := range bySize {
+	for _, size := range slices.Sorted(maps.Keys(bySize)) {
+		v := bySize[size]
+		t.Logf("graph of %d sequences: median |error| %.1f%% over %d probe graphs", size, 100*med(v), len(v))
 		if e := med(v); e > 0.02 {
 			t.Errorf("graph of %d sequences: median |error| %.1f%% over %d probe graphs, bound 2%%", size, 100*e, len(v))
 		}
 	}
+	t.Logf("all %d probe graphs: median |error| %.1f%%, %d outside the rows", len(all), 100*med(all), outside)
 	if e := med(all); e > 0.015 {
 		t.Errorf("median |error| %.1f%% over %d probe graphs, bound 1.5%%", 100*e, len(all))
+	}
+}
+
+// TestH200MixedProbe: engine timing on the measured H200 set against the
+// designed probe of mixed graphs holding decodes
+// (bench/gpu/h200/engine/mixedprobe.json: 256-2048-token mixed graphs, 0-64
+// decodes at 512 or 2048 keys, one chunk over 0-3 chunks of cached
+// context; no fit reads it). The set is known to miss here (by -8% to +11%
+// by decode count and context: PROVENANCE.md), so the bounds hold today's
+// median |error| 1.9% and P90 7.4% from getting worse; -v prints them.
+func TestH200MixedProbe(t *testing.T) {
+	set, p := h200Engine(t)
+	b, err := os.ReadFile("../bench/gpu/h200/engine/mixedprobe.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var probe struct {
+		Rows []struct {
+			Size         int     `json:"size"`
+			K            int     `json:"k"`
+			Decodes      int     `json:"decodes"`
+			DecodeCtxSum int64   `json:"decode_ctx_sum"`
+			DecodeCtxMax int     `json:"decode_ctx_max"`
+			Chunk        int     `json:"chunk"`
+			Cached       int     `json:"cached"`
+			GPUMs        float64 `json:"gpu_ms"`
+		} `json:"rows"`
+	}
+	if err := json.Unmarshal(b, &probe); err != nil {
+		t.Fatal(err)
+	}
+	var all []float64
+	for _, r := range probe.Rows {
+		nr, logits := 0, r.Decodes
+		if r.Cached == 0 {
+			nr = 1
+		}
+		if r.Cached+r.Chunk >= 4*(r.Size-r.K) { // the prompt's last chunk samples
+			logits++
+		}
+		bd, _, _, err := p.EngineStage(set.Engine, p.KeyOf(predict.Batch{NumRequests: r.Decodes + 1, Tokens: r.Decodes + r.Chunk,
+			NumDecodes: r.Decodes, DecodeContextSum: r.DecodeCtxSum, DecodeContextMax: r.DecodeCtxMax,
+			Prefills: []predict.Prefill{{Chunk: r.Chunk, Processed: r.Cached}}, NewRequests: nr, LogitSeqs: logits}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, math.Abs(bd.ModelMs()/r.GPUMs-1))
+	}
+	if len(all) < 500 {
+		t.Fatalf("probe: %d steps", len(all))
+	}
+	slices.Sort(all)
+	m, p90 := all[len(all)/2], all[len(all)*9/10]
+	t.Logf("%d mixed-graph steps: median |error| %.1f%%, P90 %.1f%%", len(all), 100*m, 100*p90)
+	if m > 0.025 || p90 > 0.09 {
+		t.Errorf("median |error| %.1f%% (bound 2.5%%), P90 %.1f%% (bound 9%%)", 100*m, 100*p90)
 	}
 }

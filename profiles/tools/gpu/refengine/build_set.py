@@ -343,8 +343,8 @@ def main():
     if dwaves:  # decode_waves.json, written by `go run ./bench/gpu/fidelity -decode_waves` (servesim's decode launch model)
         eng["decode_launch"] = dwaves
         # the decode rows read at the batch's mean context rounded up to the KV cache's 16-token pages, not
-        # to Vidur's 64 keys: on the designed decode probe (decodeprobe.json) rounding up to 64 over-charged
-        # graphs of 32-256 sequences by a median 3-7%; 16 keeps every graph size within a median 1.2% and
+        # to Vidur's 64 keys: on the designed decode probe (decodeprobe.json) rounding up to 64 put graphs of
+        # 32-256 sequences at a median |error| of 2.0-4.1%; 16 keeps every graph size within 1.8% and
         # costs engine timing a third less CPU than exact contexts (1), whose steps never share a prediction
         eng["decode_context_granularity"] = 16
     ip = os.path.join(a.engine_dir, "idleprobe", "step_log.csv")
