@@ -161,6 +161,27 @@ def build(root, sat_qps):
         lambda r, n: poisson(r, n, 2.0), uniform(40, (50, 200), (1500, 2500)))
     add("ho4-conv-sarathi256", "heldout", "250 Splitwise-conversation requests, Poisson at 0.6x capacity, Sarathi chunk "
         "256", dict(sar, chunk=256), 68, lambda r, n: poisson(r, n, 0.6 * s), sample(conv, 250))
+    # Fifth batch, designed before the mixed graphs' decode launch was modelled (mixeddecode.py) and run before
+    # any score of it: mixed graphs holding many decodes at the small sequence bounds (Sarathi chunks 128 and 64,
+    # a 192-token budget), wide prompt and output ranges, Sarathi 512 near saturation, a 2048-token static burst
+    # of short requests, arXiv under vllm_v1 with a sequence cap, conversation under gamma CV 2 near capacity.
+    add("ho5-conv-sarathi128", "heldout", "250 Splitwise-conversation requests, Poisson at 0.35x capacity, Sarathi chunk "
+        "128", dict(sar, chunk=128), 71, lambda r, n: poisson(r, n, 0.35 * s), sample(conv, 250))
+    add("ho5-code-sarathi64", "heldout", "150 Splitwise-code requests, Poisson at 0.15x capacity, Sarathi chunk 64, cap 48",
+        dict(sar, chunk=64, max_num_seqs=48), 72, lambda r, n: poisson(r, n, 0.15 * s), sample(code, 150))
+    add("ho5-v1-budget192", "heldout", "200 requests of 30-600 prompt, 100-400 output tokens, Poisson at 0.3x capacity, "
+        "vllm_v1 with a 192-token budget", dict(v1, max_num_batched_tokens=192), 73,
+        lambda r, n: poisson(r, n, 0.3 * s), uniform(200, (30, 600), (100, 400)))
+    add("ho5-wide-mixed", "heldout", "300 requests of 20-4000 prompt, 20-800 output tokens, Poisson at 0.3x capacity", v1,
+        74, lambda r, n: poisson(r, n, 0.3 * s), uniform(300, (20, 4000), (20, 800)))
+    add("ho5-conv-sarathi-sat", "heldout", "350 Splitwise-conversation requests, Poisson at 0.95x capacity, Sarathi chunk "
+        "512", sar, 75, lambda r, n: poisson(r, n, 0.95 * s), sample(conv, 350))
+    add("ho5-static-200x256", "heldout", "200 requests of 256 prompt + 256 output tokens at t=0", v1, 76,
+        lambda r, n: static(n), uniform(200, (256, 256), (256, 256)))
+    add("ho5-arxiv-cap48", "heldout", "80 arXiv-summarization requests at 2 QPS, vllm_v1 with at most 48 sequences",
+        dict(v1, max_num_seqs=48), 77, lambda r, n: poisson(r, n, 2.0), sample(arxiv, 80))
+    add("ho5-conv-gamma2-sat", "heldout", "400 Splitwise-conversation requests, gamma arrivals CV 2 at 0.85x capacity", v1,
+        78, lambda r, n: gamma(r, n, 0.85 * s, 2.0), sample(conv, 400))
     return out
 
 
