@@ -63,8 +63,10 @@ func TestSearch_PoolAndFiles(t *testing.T) {
 	if err := json.Unmarshal(pooled.Body.Bytes(), &res); err != nil {
 		t.Fatal(err)
 	}
-	if int(tr.trials.Load()) != res.Trials || res.Trials == 0 {
-		t.Errorf("the pool ran %d trials, the result counts %d", tr.trials.Load(), res.Trials)
+	// Every trial the search ran went to the pool; the result counts the
+	// points' trials, some of them shared (a batch cap that never bound).
+	if n := int(tr.trials.Load()); n > res.Trials || n == 0 || res.Trials == 0 {
+		t.Errorf("the pool ran %d trials, the result counts %d", n, res.Trials)
 	}
 	if b := tr.bad.Load(); b != nil {
 		t.Errorf("a trial went to %v, not /api/simulate?format=summary", b)

@@ -48,6 +48,13 @@ type Result struct {
 	Engine      *predict.EngineSpec
 	// Stopped is set when Options.StopOnSLOFail ended the run early.
 	Stopped *SLOStop
+	// BatchCapFreeFrom: every simulated time and count of the run (its
+	// requests', tokens' and iterations' records, stopped or not) is the
+	// same under every batch_size_cap from this one up, all else equal; 0
+	// when not shown (the cap bound, or a scheduler other than sarathi and
+	// vllm, or disaggregation). A capacity search reuses such a run for the
+	// points that differ from it only in a cap from there up.
+	BatchCapFreeFrom int
 
 	spans                []int64 // PP > 1 only: per batch and stage, start and end
 	memberOff            []int32 // KeepMembers only: batch b's members are [memberOff[b], memberOff[b+1])
@@ -373,7 +380,7 @@ func (r *Result) StageBreakdown(b, s int) predict.Breakdown {
 func (s *sim) result(in Inputs) *Result {
 	res := &Result{Config: s.cfg, Resolved: s.res, Profile: in.Profile.Meta, ProfileOrigin: in.Profile.Origin,
 		Workload:   WorkloadInfo{Format: in.Workload.Format, Files: in.Workload.Files, Notes: append(append([]string(nil), in.Workload.Notes...), s.notes...), BlockTokens: in.Workload.BlockTokens},
-		Iterations: s.iters, TermMs: s.termSums(), Batches: s.batches, NumBatches: s.nBatches, Replicas: s.stats, PrefixPoints: s.prefixPts, bigGaps: s.bigGaps, EndNs: s.now, Extrapolated: s.pred.Extrapolated, spans: s.spans, pred: s.pred, TimingModel: TimingVidur, Stopped: s.stopped}
+		Iterations: s.iters, TermMs: s.termSums(), Batches: s.batches, NumBatches: s.nBatches, Replicas: s.stats, PrefixPoints: s.prefixPts, bigGaps: s.bigGaps, EndNs: s.now, Extrapolated: s.pred.Extrapolated, spans: s.spans, pred: s.pred, TimingModel: TimingVidur, Stopped: s.stopped, BatchCapFreeFrom: s.capFreeFrom()}
 	if s.timing != nil {
 		res.TimingModel, res.Engine = TimingEngine, s.timing.spec
 	}

@@ -861,6 +861,7 @@ func (s *sim) decodeRun(rp *replica) error {
 	}
 	ids, reqs := rp.running.ids(), rp.reqs
 	m := len(ids)
+	rp.noteCap(0, m-1) // what each step's nextBatch would compare: len(ms) from 0 to m-1, nothing waiting
 	bs := rp.cfg.BlockSize
 	st := &s.stats[rp.id]
 	var ctx int64 // the members' contexts: each is one longer every step

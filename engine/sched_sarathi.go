@@ -10,7 +10,9 @@ func (sarathi) nextBatch(rp *replica, buf []member) []member {
 	tokens := 0
 	prefills := rp.prefillBuf[:0]
 	bs := rp.cfg.BlockSize
+	seen := 0 // the last len(ms) compared with the cap
 	for rp.running.len() > 0 && len(ms) < rp.res.MaxMicroBatchSize {
+		seen = len(ms)
 		r := rp.running.popFront()
 		if !r.prefillDone {
 			prefills = append(prefills, r)
@@ -29,6 +31,10 @@ func (sarathi) nextBatch(rp *replica, buf []member) []member {
 		ms = append(ms, memberOf(r, 1))
 		tokens++
 	}
+	if rp.running.len() > 0 {
+		seen = len(ms) // the comparison that ended the loop
+	}
+	rp.noteCap(0, seen)
 	skipped := 0
 	for _, r := range prefills {
 		n := max(0, min(r.target-r.processed, budget-tokens))
@@ -48,6 +54,7 @@ func (sarathi) nextBatch(rp *replica, buf []member) []member {
 	}
 	rp.sortRunning()
 	for rp.waiting.len() > 0 {
+		rp.noteCap(rp.numAllocated, len(ms))
 		if rp.numAllocated == rp.cfg.BatchSizeCap || len(ms) == rp.res.MaxMicroBatchSize {
 			break
 		}

@@ -16,6 +16,7 @@ func (vllm) nextBatch(rp *replica, buf []member) []member {
 		if (len(ms)+1)*max(maxN, n) > rp.cfg.MaxTokensInBatch {
 			break
 		}
+		rp.noteCap(rp.numAllocated, len(ms))
 		if rp.numAllocated == rp.cfg.BatchSizeCap || len(ms) == rp.res.MaxMicroBatchSize {
 			break
 		}
@@ -28,7 +29,9 @@ func (vllm) nextBatch(rp *replica, buf []member) []member {
 		return ms
 	}
 	rp.sortRunning()
+	seen := 0 // the last len(ms) compared with the cap
 	for rp.running.len() > 0 && len(ms) < rp.res.MaxMicroBatchSize {
+		seen = len(ms)
 		r := rp.running.popFront()
 		if !rp.admitOrPreempt(r) {
 			continue
@@ -36,6 +39,10 @@ func (vllm) nextBatch(rp *replica, buf []member) []member {
 		rp.allocateRequest(r)
 		ms = append(ms, memberOf(r, 1))
 	}
+	if rp.running.len() > 0 {
+		seen = len(ms) // the comparison that ended the loop
+	}
+	rp.noteCap(0, seen)
 	return ms
 }
 

@@ -54,6 +54,8 @@ type replica struct {
 	incoming    queue
 	pred        *predict.Predictor
 	reqs        []request // the run's requests, which queues and members index
+	// The largest values compared with the batch cap (capfree.go).
+	capAlloc, capMicro int
 }
 
 type stage struct {

@@ -154,13 +154,18 @@ type KeyResults struct {
 	// trial): only Requests, SLO.Spec, SLO.Met (false) and SLO.Attainment (an
 	// upper bound) are then set.
 	Stopped *engine.SLOStop `json:"stopped_early,omitempty"`
+	// BatchCapFreeFrom is engine.Result's: the run is the same simulation
+	// under every batch_size_cap from this one up, all else equal (0: not
+	// shown). A capacity search shares such a trial between the points
+	// that differ from it only in such a cap.
+	BatchCapFreeFrom int `json:"batch_cap_free_from,omitempty"`
 }
 
 // Compute derives KeyResults from a run. Only requests with status ok count
 // toward latencies.
 func Compute(res *engine.Result) KeyResults {
 	if st := res.Stopped; st != nil {
-		return KeyResults{Requests: len(res.Requests), Stopped: st,
+		return KeyResults{Requests: len(res.Requests), Stopped: st, BatchCapFreeFrom: res.BatchCapFreeFrom,
 			SLO: slo.Report{Spec: res.Config.SLOSpec(), Met: false, Attainment: st.AttainmentBound()}}
 	}
 	return keyResults(res, collect(res, false))
@@ -174,7 +179,7 @@ func Analyze(res *engine.Result) (KeyResults, Plots) {
 }
 
 func keyResults(res *engine.Result, l latencies) KeyResults {
-	k := KeyResults{Requests: len(res.Requests)}
+	k := KeyResults{Requests: len(res.Requests), BatchCapFreeFrom: res.BatchCapFreeFrom}
 	for _, r := range res.Requests {
 		k.PrefillTokens += int64(r.Prefill)
 		k.DecodeTokens += int64(r.DecodeActual)

@@ -373,6 +373,9 @@ func Run(ctx context.Context, job Job) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
+	if job.Config.Predictor.Profile == ProfileEstimate {
+		res.BatchCapFreeFrom = 0 // the estimate's tables are generated for the cap (MaxBatch): another cap, another set
+	}
 	return &Output{Result: res, Workload: w, Meta: report.Meta{EngineVersion: Version, WorkloadName: name}, Real: real}, nil
 }
 

@@ -271,6 +271,10 @@ type Outcome struct {
 	// Stopped is set when the trial stopped early: SLO.Met is false and
 	// SLO.Attainment an upper bound; nothing else is computed.
 	Stopped *engine.SLOStop
+	// BatchCapFreeFrom is the run's engine.Result.BatchCapFreeFrom: the
+	// same simulation, so the same outcome, under every batch cap from
+	// this one up (0: not shown). Run shares the trial with such points.
+	BatchCapFreeFrom int
 }
 
 // Evaluator runs trials; it must be safe for concurrent use and
@@ -398,7 +402,9 @@ func Run(ctx context.Context, spec Spec, base engine.Config, lengthsOnly bool, e
 	}
 	res := &Result{Spec: spec, SLO: base.SLOSpec(), Points: make([]PointResult, len(points))}
 	par = max(1, par)
-	eval = limited{eval, make(chan struct{}, par)} // at most par trials at once, over all points
+	// At most par trials at once, over all points; a trial another point
+	// has run (or is running) under a batch cap that never bound is shared.
+	eval = newShared(limited{eval, make(chan struct{}, par)})
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -406,8 +412,10 @@ func Run(ctx context.Context, spec Spec, base engine.Config, lengthsOnly bool, e
 		mu       sync.Mutex
 		firstErr error
 	)
+	// Every point is searched at once (the trials still par at a time), so
+	// that a point waiting for a trial it shares keeps no other idle.
 	next := make(chan int)
-	for range min(par, len(points)) {
+	for range len(points) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

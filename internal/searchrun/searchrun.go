@@ -27,7 +27,7 @@ import (
 
 // OutcomeOf is what a search keeps of a run's key results.
 func OutcomeOf(k report.KeyResults) search.Outcome {
-	return search.Outcome{SLO: k.SLO, Requests: k.Requests, TTFTP90Ms: k.TTFT.P90 / 1e6, TBTP90Ms: k.TokenLatency.P90 / 1e6, E2EP90Ms: k.E2E.P90 / 1e6, Stopped: k.Stopped}
+	return search.Outcome{SLO: k.SLO, Requests: k.Requests, TTFTP90Ms: k.TTFT.P90 / 1e6, TBTP90Ms: k.TokenLatency.P90 / 1e6, E2EP90Ms: k.E2E.P90 / 1e6, Stopped: k.Stopped, BatchCapFreeFrom: k.BatchCapFreeFrom}
 }
 
 // LengthsOnly says whether a search's trials take only the lengths of the

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"math"
+	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/servesim/servesim/internal/runner"
@@ -70,5 +72,53 @@ func TestSearch_OwnArrivals(t *testing.T) {
 	var none *search.NoneError
 	if !errors.As(err, &none) || !strings.Contains(err.Error(), "no point could be searched") || !strings.Contains(err.Error(), "keeps its own arrivals") {
 		t.Errorf("got %v", err)
+	}
+}
+
+// unshared hides BatchCapFreeFrom: a search through it shares no trial.
+type unshared struct {
+	search.Evaluator
+	n atomic.Int64
+}
+
+func (u *unshared) Eval(ctx context.Context, t search.Trial) (search.Outcome, error) {
+	u.n.Add(1)
+	o, err := u.Evaluator.Eval(ctx, t)
+	o.BatchCapFreeFrom = 0
+	return o, err
+}
+
+// TestSearch_SharedTrialsSameAnswers: a sweep over batch caps of real
+// simulations gives the same result (every point, curve, pilot, the Pareto
+// front and the cheapest point) when trials are shared between points whose
+// cap never bound as when every trial is simulated, in fewer simulations.
+func TestSearch_SharedTrialsSameAnswers(t *testing.T) {
+	const preset = "splitwise-conv-2qps"
+	base, err := runner.Config(preset)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := NewLocal(preset, nil, nil, runner.Limits{}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := search.Spec{Requests: 1000, PilotRequests: 200, Precision: 0.02, StartQPS: 16, TargetQPS: 20,
+		Axes: search.Axes{ChunkSize: []int{256, 512}, BatchCap: []int{16, 32, 64, 256}}}
+	all := &unshared{Evaluator: l}
+	want, err := search.Run(context.Background(), spec, base, true, all, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	some := &counted{Evaluator: l}
+	got, err := search.Run(context.Background(), spec, base, true, some, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatal("the search with shared trials differs from the one simulating every trial")
+	}
+	t.Logf("%d trials, %d simulated with sharing, %d without", got.Trials, some.n.Load(), all.n.Load())
+	if some.n.Load() >= all.n.Load() {
+		t.Errorf("no trial shared: %d simulated, %d without sharing", some.n.Load(), all.n.Load())
 	}
 }
