@@ -332,9 +332,12 @@ func TestH200DecodeProbe(t *testing.T) {
 // designed probe of mixed graphs holding decodes
 // (bench/gpu/h200/engine/mixedprobe.json: 256-2048-token mixed graphs, 0-64
 // decodes at 512 or 2048 keys, one chunk over 0-3 chunks of cached
-// context; no fit reads it). The set is known to miss here (by -8% to +11%
-// by decode count and context: PROVENANCE.md), so the bounds hold today's
-// median |error| 1.9% and P90 7.4% from getting worse; -v prints them.
+// context; no fit reads it, and it is a different design from the
+// mixed_decode rows' probe, mixeddecode.json: uniform contexts, real
+// prefill chunks over cached context). With attn_decode's decode-graph rows
+// for the mixed graphs' decodes it missed by -8% to +11% by decode count and
+// context (median |error| 1.9%, P90 7.4%); with mixed_decode it is 1.4% and
+// 3.1%, and the bounds hold that; -v prints them.
 func TestH200MixedProbe(t *testing.T) {
 	set, p := h200Engine(t)
 	b, err := os.ReadFile("../bench/gpu/h200/engine/mixedprobe.json")
@@ -379,7 +382,7 @@ func TestH200MixedProbe(t *testing.T) {
 	slices.Sort(all)
 	m, p90 := all[len(all)/2], all[len(all)*9/10]
 	t.Logf("%d mixed-graph steps: median |error| %.1f%%, P90 %.1f%%", len(all), 100*m, 100*p90)
-	if m > 0.025 || p90 > 0.09 {
-		t.Errorf("median |error| %.1f%% (bound 2.5%%), P90 %.1f%% (bound 9%%)", 100*m, 100*p90)
+	if m > 0.02 || p90 > 0.045 {
+		t.Errorf("median |error| %.1f%% (bound 2%%), P90 %.1f%% (bound 4.5%%)", 100*m, 100*p90)
 	}
 }

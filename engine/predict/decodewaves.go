@@ -150,15 +150,7 @@ func keysPerSlot(b, mean, padded int) int {
 // SpreadLens are b contexts spread evenly over [0.5, 1.5] x mean, as the
 // in-graph decode rows were measured (refengine/insitu_ctx.py).
 func SpreadLens(b, mean int) []int {
-	out := make([]int, b)
-	for i := range out {
-		if b == 1 {
-			out[i] = mean
-			continue
-		}
-		out[i] = max(2, int(math.RoundToEven(float64(mean)*(0.5+float64(i)/float64(b-1)))))
-	}
-	return out
+	return spreadLensInto(nil, b, mean)
 }
 
 // ShapeLens is the shape a batch of b decodes of mean context mean and

@@ -76,6 +76,10 @@ type EngineSpec struct {
 	// the decode row plus the model's time at the batch's shape less its
 	// time at the rows' spread shape.
 	DecodeLaunch *DecodeLaunch `json:"decode_launch,omitempty"`
+	// MixedDecode, if set, is the decode attention of steps in mixed CUDA
+	// graphs, measured in them (mixeddecode.go): such a step's decode
+	// attention is its graph's row, not attention.csv's decode-graph row.
+	MixedDecode *MixedDecode `json:"mixed_decode,omitempty"`
 	// DecodeContextGranularity, if set, is the granularity (keys) at which
 	// engine timing reads the decode rows: a batch's mean and longest
 	// contexts are rounded up to a multiple of it, and a context below the
@@ -228,6 +232,9 @@ func ParseEngineSpec(b []byte, file string) (*EngineSpec, error) {
 	}
 	if d := e.DecodeLaunch; d != nil {
 		d.valid(bad)
+	}
+	if m := e.MixedDecode; m != nil {
+		m.valid(&e, bad)
 	}
 	if e.DecodeContextGranularity < 0 || e.DecodeContextGranularity > 1<<20 {
 		bad(`"decode_context_granularity": expected 0 (the config's) or 1-%d keys, got %d`, 1<<20, e.DecodeContextGranularity)
@@ -487,7 +494,11 @@ func (p *Predictor) EngineStage(spec *EngineSpec, k Key) (b Breakdown, mode stri
 		// decode_context_granularity, can fall below it
 		kd = max(kd, int(p.decodeMinKV))
 	}
-	if b.AttnDecode, err = p.attnDecode(bd, kd, spec.DecodeAttentionBatched); err != nil {
+	if mode == ModeGraphMixed && spec.MixedDecode != nil && bd > 0 {
+		if b.AttnDecode, err = p.mixedDecodeAttn(spec, k, padded); err != nil {
+			return b, mode, padded, err
+		}
+	} else if b.AttnDecode, err = p.attnDecode(bd, kd, spec.DecodeAttentionBatched); err != nil {
 		return b, mode, padded, err
 	}
 	if mode == ModeGraph && spec.DecodeLaunch != nil && k.KdMax > 0 {

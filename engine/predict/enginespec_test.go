@@ -217,6 +217,8 @@ func FuzzParseEngineSpec(f *testing.F) {
 	f.Add([]byte(`{"engine":"e","overlap":"sync"}`))
 	f.Add([]byte(`{"engine":"e","overlap":"sync","decode_context_granularity":16,"decode_launch":{"bound_per_seq":2,"bound_min":80,` +
 		`"part_min":128,"block_n":64,"max_parts":64,"heads":8,"sms":132,"blocks_per_sm":4,"block_ms":0.001,"key_ms":0.00001,"share":0.1,"combine_ms":0,"source":"s"}}`))
+	f.Add([]byte(`{"engine":"e","overlap":"sync","mixed_graph_token_sizes":[8,16],"mixed_graph_logit_rows":8,"mixed_decode":{"source":"s",` +
+		`"graphs":[{"seq_bound":8,"rows":[[1,64,0.1],[4,64,0.2]]}]}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		spec, err := predict.ParseEngineSpec(b, "engine.json")
 		if err != nil {

@@ -183,6 +183,11 @@ type Predictor struct {
 	decodeShapeMemo map[[4]int32]float64
 	decodeRefMemo   map[[2]int32]float64
 	decodeLens      []int
+	// mixedDecode is the set's engine.json mixed_decode as grids by sequence
+	// bound (nil if none); mixedMemo memoizes mixedDecodeAttn by (bound,
+	// Bd, Kd, KdMax).
+	mixedDecode map[int]grid
+	mixedMemo   map[[4]int32]float64
 	// decodeGran is the set's engine.json decode_context_granularity (0:
 	// none).
 	decodeGran int
@@ -260,6 +265,9 @@ func New(set *Set, network fs.FS, opt Options) (*Predictor, error) {
 		set.cache.put(key, p.tables)
 	}
 	p.decodeMinKV = int32(p.decode.innerMin())
+	if m := set.Engine.MixedDecodeOrNil(); m != nil {
+		p.mixedDecode, p.mixedMemo = mixedDecodeGrids(m), map[[4]int32]float64{}
+	}
 	if opt.TP > 1 || opt.PP > 1 {
 		if network == nil {
 			return nil, errors.New("predictor: TP or PP > 1 needs network profiles")

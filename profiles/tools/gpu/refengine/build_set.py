@@ -205,6 +205,24 @@ def designed_increments(rows):
     return (sx * syy - sy * sxy) / det, (sxx * sy - sxy * sx) / det, n
 
 
+def mixed_decode(probe, src):
+    """engine.json's mixed_decode from mixeddecode.py's points: per mixed sequence bound, rows of
+    [decodes, mean context, ms per layer], each the mean over repetitions of the point's step time less
+    the empty graph's, over the layers."""
+    graphs = []
+    for size, pts in sorted(probe["graphs"].items(), key=lambda kv: int(kv[0])):
+        by = {}
+        for r in pts:
+            by.setdefault((r["decodes"], r["context"]), []).append((r["gpu_ms"] - r["empty_ms"]) / probe["layers"])
+        rows = [[k, c, round(max(0.0, statistics.mean(v)), 6)] for (k, c), v in sorted(by.items())]
+        graphs.append(dict(seq_bound=min(int(size), MIXED_LOGIT_ROWS), rows=rows))
+    n = sum(len(g["rows"]) for g in graphs)
+    return dict(graphs=graphs, source=f"measured by refengine.mixeddecode on the {probe['device']} ({src}): {n} points, "
+                "decode-only steps of k sequences (contexts spread over [0.5, 1.5] x the mean) planned into the mixed "
+                "graph of each sequence bound, median step GPU time less the graph replayed empty, per layer, mean of "
+                f"{max(r['rep'] for p in probe['graphs'].values() for r in p) + 1} repetitions")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("raw")
@@ -347,6 +365,9 @@ def main():
         # 32-256 sequences at a median |error| of 2.0-4.1%; 16 keeps every graph size within 1.8% and
         # costs engine timing a third less CPU than exact contexts (1), whose steps never share a prediction
         eng["decode_context_granularity"] = 16
+    md = os.path.join(a.engine_dir, "mixeddecode.json")
+    if os.path.exists(md):
+        eng["mixed_decode"] = mixed_decode(json.load(open(md)), os.path.relpath(md))
     ip = os.path.join(a.engine_dir, "idleprobe", "step_log.csv")
     if os.path.exists(ip):
         eng["idle_host"] = idle_host(ip)
