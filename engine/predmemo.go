@@ -62,16 +62,19 @@ func (m *predMemo) get(k *stageKey, h uint64, ps *predStore) (int32, bool) {
 }
 
 // put memoizes index i of ps, whose key (of hash h) must be absent.
-func (m *predMemo) put(h uint64, i int32, ps *predStore) {
+func (m *predMemo) put(h uint64, i int32) {
 	m.n++
 	if 2*m.n > len(m.slots) { // at most half full: a miss probes 2.5 slots on average (linear probing)
 		n, shift := 1024, uint8(54)
 		if len(m.slots) > 0 {
 			n, shift = 2*len(m.slots), m.shift-1
 		}
+		old := m.slots
 		m.slots, m.shift = make([]memoSlot, n), shift
-		for j := range int32(m.n - 1) {
-			m.place(ps.at(j).sk.hash(), j+1)
+		for _, e := range old { // from the hashes the slots keep: no prediction read again
+			if e.v != 0 {
+				m.place(e.h, e.v)
+			}
 		}
 	}
 	m.place(h, i+1)

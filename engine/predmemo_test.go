@@ -33,7 +33,7 @@ func TestPredMemo_SameAsMap(t *testing.T) {
 		if !ok && len(ref) < 50_000 {
 			i := ps.add(prediction{sk: k}, &predict.Breakdown{})
 			ref[k] = i
-			m.put(k.hash(), i, &ps)
+			m.put(k.hash(), i)
 		}
 	}
 	if m.n < 10_000 {

@@ -1232,6 +1232,7 @@ func (s *sim) buildBatch(rp *replica) *batch {
 		rp.admitTransfers()
 	}
 	b := s.newBatch()
+	rp.dec = decodeSums{}
 	ms := rp.sched.nextBatch(rp, b.members[:0])
 	if len(ms) == 0 {
 		s.free = append(s.free, b.slot)
@@ -1248,8 +1249,10 @@ func (s *sim) buildBatch(rp *replica) *batch {
 	if rp.pc != nil {
 		hit, rp.pc.stepHit = rp.pc.stepHit, 0
 	}
-	pb := predict.Batch{NumRequests: len(ms), Prefills: s.pbuf[:0]}
-	for _, m := range ms {
+	d := rp.dec
+	pb := predict.Batch{NumRequests: len(ms), Prefills: s.pbuf[:0],
+		Tokens: d.n, NumDecodes: d.n, DecodeContextSum: d.sum, DecodeContextMax: d.max, LogitSeqs: d.n}
+	for _, m := range ms[d.n:] { // the summed decodes were scheduled in their prefill
 		r := &s.reqs[m.id]
 		pb.Tokens += m.n
 		if r.prefillDone {
@@ -1358,7 +1361,7 @@ func (rp *replica) remember(sk stageKey, h uint64, p prediction, bd *predict.Bre
 	}
 	p.sk = sk
 	i := rp.preds.add(p, bd)
-	rp.memo.put(h, i, &rp.preds)
+	rp.memo.put(h, i)
 	rp.lastKey, rp.lastHash, rp.lastPred = sk, h, i
 	return rp.preds.at(i)
 }
@@ -1547,8 +1550,7 @@ func (s *sim) endBatch(rp *replica, b *batch) {
 	b.rec.EndAt = s.now
 	s.commit(b)
 	s.stats[rp.id].BusyNs += s.now
-	s.advance(rp, b, s.now)
-	rp.sched.onBatchEnd(rp, b)
+	s.advanceEnd(rp, b, s.now)
 	rp.numRunningBatches--
 	s.free = append(s.free, b.slot)
 	if s.nBatches%s.opt.ProgressEvery == 0 {
@@ -1556,64 +1558,101 @@ func (s *sim) endBatch(rp *replica, b *batch) {
 	}
 }
 
-// advance moves each member of b on by the tokens it computed, as if b ended
-// at t (Vidur's request.on_batch_end): a completed prompt produces the first
-// token, every later step one more; finished requests are done at t and
-// release their closed-loop turns.
-func (s *sim) advance(rp *replica, b *batch, t int64) {
+// advanceEnd is advance then the scheduler's onBatchEnd. For a scheduler
+// whose onBatchEnd is defaultOnBatchEnd, on a replica without a prefix
+// cache that hands nothing off, the two run as one pass over the members:
+// advancing a member reads nothing that re-queueing or freeing an earlier
+// one changes (its own request, the replica's load, the event queue and
+// the sink), so the state after the pass is the same.
+func (s *sim) advanceEnd(rp *replica, b *batch, t int64) {
+	switch rp.sched.(type) {
+	case sarathi, vllm, orca, lightLLM:
+		if rp.pc == nil && !rp.prefillOnly {
+			s.advanceMembers(rp, b, t, true)
+			return
+		}
+	}
+	s.advanceMembers(rp, b, t, false)
+	rp.sched.onBatchEnd(rp, b)
+}
+
+// advanceMembers moves each member of b on by the tokens it computed, as if
+// b ended at t (Vidur's request.on_batch_end): a completed prompt produces
+// the first token, every later step one more; finished requests are done
+// at t and release their closed-loop turns. With requeue, each member is
+// then re-queued or freed as defaultOnBatchEnd does, in the same pass.
+func (s *sim) advanceMembers(rp *replica, b *batch, t int64, requeue bool) {
+	reqs := s.reqs
+	fast := s.watch == nil
 	for _, m := range b.members {
-		r := &s.reqs[m.id]
+		r := &reqs[m.id]
 		r.processed += m.n
 		rp.load -= int64(m.n)
-		if !r.prefillDone {
-			if rp.pc != nil {
-				rp.cacheComputed(r)
-			}
-			if r.processed < r.target {
-				continue
-			}
-			if rp.prefillOnly {
-				r.prefillDone = true
-				s.handoff(rp, r, t)
-				continue
-			}
-			rp.load-- // its first output token
-			r.prefillDone = true
-			r.processed++ // the last prefill chunk also produces the first token (§1.5)
-		}
-		r.generated++
-		if r.firstToken < 0 {
-			r.firstToken = t
-			r.tokens = append(r.tokens, 0)
-			if s.watch != nil {
-				s.watch.firstToken(r, t)
-			}
+		// A decode that does not finish, with no SLO watch and a gap that
+		// fits (almost every member at load): its gap written in place (a
+		// self-reslice stores no pointer: no GC write barrier, no append).
+		if gap := t - r.lastToken; fast && r.prefillDone && r.firstToken >= 0 && r.generated+1 < r.decode && gap < gapEscape && len(r.tokens) < cap(r.tokens) {
+			r.generated++
+			r.tokens = r.tokens[:len(r.tokens)+1]
+			r.tokens[len(r.tokens)-1] = uint32(gap)
+			r.lastToken = t
 		} else {
-			gap := t - r.lastToken
-			if s.watch != nil {
-				s.watch.gap(gap)
-			}
-			if gap >= gapEscape {
-				if s.bigGaps == nil {
-					s.bigGaps = map[uint64]int64{}
-				}
-				s.bigGaps[uint64(r.id)<<32|uint64(len(r.tokens))] = t
-				gap = gapEscape
-			}
-			r.tokens = append(r.tokens, uint32(gap))
+			s.advanceSlow(rp, r, t)
 		}
-		r.lastToken = t
-		if r.generated == r.decode {
-			r.done = true
-			r.completedAt = t
-			if s.watch != nil {
-				s.watch.completed(r, t)
+		if requeue {
+			if r.done {
+				rp.release(r)
+			} else if !r.leaving {
+				rp.running.pushBack(r)
 			}
-			s.done++
-			s.release(r, t) // closed-loop turns waiting on r arrive after t
-			if r.id == s.emitted {
-				s.emit(false)
-			}
+		}
+	}
+}
+
+// advanceSlow is advanceMembers' general case for r, whose processed
+// count and the replica's load have been advanced.
+func (s *sim) advanceSlow(rp *replica, r *request, t int64) {
+	if !r.prefillDone {
+		if rp.pc != nil {
+			rp.cacheComputed(r)
+		}
+		if r.processed < r.target {
+			return
+		}
+		if rp.prefillOnly {
+			r.prefillDone = true
+			s.handoff(rp, r, t)
+			return
+		}
+		rp.load-- // its first output token
+		r.prefillDone = true
+		r.processed++ // the last prefill chunk also produces the first token (§1.5)
+	}
+	r.generated++
+	if r.firstToken < 0 {
+		r.firstToken = t
+		r.tokens = append(r.tokens, 0)
+		if s.watch != nil {
+			s.watch.firstToken(r, t)
+		}
+	} else {
+		gap := t - r.lastToken
+		if s.watch != nil {
+			s.watch.gap(gap)
+		}
+		r.tokens = appendGap(r.tokens, r.id, gap, t, &s.bigGaps)
+	}
+	r.lastToken = t
+	if r.generated == r.decode {
+		r.done = true
+		r.completedAt = t
+		if s.watch != nil {
+			s.watch.completed(r, t)
+		}
+		s.done++
+		s.release(r, t) // closed-loop turns waiting on r arrive after t
+		if r.id == s.emitted {
+			s.emit(false)
 		}
 	}
 }

@@ -30,11 +30,14 @@ func (sarathi) nextBatch(rp *replica, buf []member) []member {
 		}
 		ms = append(ms, memberOf(r, 1))
 		tokens++
+		rp.dec.sum += int64(r.processed)
+		rp.dec.max = max(rp.dec.max, r.processed)
 	}
 	if rp.running.len() > 0 {
 		seen = len(ms) // the comparison that ended the loop
 	}
 	rp.noteCap(0, seen)
+	rp.dec.n = len(ms) - len(buf) // the leading decodes, summed for buildBatch
 	skipped := 0
 	for _, r := range prefills {
 		n := max(0, min(r.target-r.processed, budget-tokens))

@@ -26,6 +26,7 @@ type replica struct {
 	ftBatches        [][]*request
 	numWaitingIters  int
 	prefillBuf       []*request // sarathi and vllm_v1 scratch
+	dec              decodeSums // the batch being built's leading decodes, summed by nextBatch (sarathi)
 	memo             predMemo   // predictions by key (stagePrediction)
 	preds            predStore
 	lastKey          stageKey // the latest prediction's key, its hash and index (-1: none)
@@ -56,6 +57,17 @@ type replica struct {
 	reqs        []request // the run's requests, which queues and members index
 	// The largest values compared with the batch cap (capfree.go).
 	capAlloc, capMicro int
+}
+
+// decodeSums are the first n members of a batch that nextBatch returns,
+// each a decode of one token (prefill done), summed as buildBatch sums
+// them: their contexts' sum and longest. A scheduler that fills it sums
+// them as it takes them, so that buildBatch need not pass over them again;
+// n 0: none summed.
+type decodeSums struct {
+	n   int
+	sum int64
+	max int
 }
 
 type stage struct {

@@ -188,9 +188,8 @@ func (s *sim) enginePrediction(rp *replica, k predict.Key) (*prediction, error) 
 // finish keep their blocks until processOutputs.
 func (s *sim) planComplete(rp *replica, b *batch) {
 	b.planned = true
-	s.advance(rp, b, b.rec.EndAt)
-	rp.deferFree = true
-	rp.sched.onBatchEnd(rp, b)
+	rp.deferFree = true // only rp.release reads it: advancing frees nothing
+	s.advanceEnd(rp, b, b.rec.EndAt)
 	rp.deferFree = false
 }
 
