@@ -7,37 +7,60 @@ type sarathi struct{}
 func (sarathi) nextBatch(rp *replica, buf []member) []member {
 	ms := buf
 	budget := rp.cfg.ChunkSize
-	tokens := 0
 	prefills := rp.prefillBuf[:0]
 	bs := rp.cfg.BlockSize
+	maxMB, reqs, q := rp.res.MaxMicroBatchSize, rp.reqs, &rp.running
+	var dsum int64 // the decodes' contexts, summed for buildBatch (decodeSums)
+	dmax := 0
 	seen := 0 // the last len(ms) compared with the cap
-	for rp.running.len() > 0 && len(ms) < rp.res.MaxMicroBatchSize {
-		seen = len(ms)
-		r := rp.running.popFront()
-		if !r.prefillDone {
-			prefills = append(prefills, r)
-			continue
-		}
-		// admitDecode's common case, without its call (one per decode token):
-		// the request holds blocks, needs at most one more, and one is free.
-		if need := r.processed - r.blocks*bs; r.blocks > 0 && need <= 1 && rp.numBlocks > rp.allocated && rp.pc == nil {
+	for q.len() > 0 && len(ms) < maxMB {
+		// The running requests in order, without popping them one by one:
+		// a decode that holds blocks, needs at most one more and finds one
+		// free (admitDecode's common case) is taken here; the first that
+		// is not ends the pass, is popped and goes through admitDecode
+		// (which may preempt from the running list's back).
+		ids, free := q.s[q.h:], rp.numBlocks-rp.allocated
+		i := 0
+		for ; i < len(ids) && len(ms) < maxMB; i++ {
+			seen = len(ms)
+			r := &reqs[ids[i]]
+			if !r.prefillDone {
+				prefills = append(prefills, r)
+				continue
+			}
+			need := r.processed - r.blocks*bs
+			if r.blocks == 0 || need > 1 || free <= 0 || rp.pc != nil {
+				break
+			}
 			if need == 1 {
 				r.blocks++
-				rp.allocated++
+				free--
 			}
-		} else if !rp.admitDecode(r) {
+			ms = append(ms, member{ids[i], 1})
+			dsum += int64(r.processed)
+			dmax = max(dmax, r.processed)
+		}
+		rp.allocated = rp.numBlocks - free
+		if q.h += i; q.h == len(q.s) {
+			q.s, q.h = q.s[:0], 0
+		}
+		if i == len(ids) || len(ms) == maxMB {
+			break
+		}
+		r := q.popFront() // a decode
+		if !rp.admitDecode(r) {
 			continue
 		}
 		ms = append(ms, memberOf(r, 1))
-		tokens++
-		rp.dec.sum += int64(r.processed)
-		rp.dec.max = max(rp.dec.max, r.processed)
+		dsum += int64(r.processed)
+		dmax = max(dmax, r.processed)
 	}
-	if rp.running.len() > 0 {
+	if q.len() > 0 {
 		seen = len(ms) // the comparison that ended the loop
 	}
 	rp.noteCap(0, seen)
-	rp.dec.n = len(ms) - len(buf) // the leading decodes, summed for buildBatch
+	tokens := len(ms) - len(buf)
+	rp.dec = decodeSums{tokens, dsum, dmax}
 	skipped := 0
 	for _, r := range prefills {
 		n := max(0, min(r.target-r.processed, budget-tokens))
