@@ -1,0 +1,74 @@
+"""Designed probe of prefill chunks over cached context in the engine's graphs
+(not a workload run). attention.csv's attn_prefill rows time the prefill
+launch alone, rotating over two copies of its inputs, so a chunk's keys that
+the cache holds may be read from the L2; in a step every layer reads its own
+cached keys. For each chunk size c, one prompt of about 8k tokens is served
+alone in chunks of c (Sarathi, chunk c, one sequence), so its steps are the
+chunk over 0, c, 2c, ... cached tokens, each in the mixed graph of c tokens
+(eagerly above the largest); each step's GPU time and shape is a row.
+build_set.py takes prefill attention's in-graph growth with cached context
+from the chunk sizes that are mixed-graph sizes; the others (OFF_GRID) are
+kept for scoring only.
+
+Usage (from profiles/tools/gpu): python3 -m refengine.prefillctx OUT.json --tuning TUNING.json
+"""
+import argparse
+import json
+import time
+
+import torch
+
+from . import engine as EN
+from . import model as M
+from . import sched as S
+
+CHUNKS = [16, 32, 64, 128, 256, 512, 1024, 2048]
+OFF_GRID = [48, 100, 384, 700]
+TOP = 8192  # the longest cached context of a prompt (attention.csv's grid ends there)
+REPS = 3
+
+
+def run_chunk(model, c, rid):
+    eng = EN.Engine(model, "sarathi", dict(chunk_size=c, batch_cap=1))
+    n = (TOP // c + 1) * c  # the last chunk runs over TOP cached tokens (at least)
+    r = S.Request(rid, 0, n, 1)
+    _, steps, _ = eng.serve([r], realtime=False)
+    rows = []
+    for s in steps:
+        kind, padded, shape = s[5], s[6], s[7]
+        if shape["num_prefills"] != 1 or shape["num_decodes"] != 0:
+            continue
+        chunk, start = (int(x) for x in shape["prefill_chunks"].split(":"))
+        rows.append(dict(chunk=chunk, cached=start, mode=kind, padded=padded, gpu_ms=s[3]))
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out")
+    ap.add_argument("--tuning", required=True)
+    a = ap.parse_args()
+    t0 = time.time()
+    model = M.Model(tuning=M.load_tuning(a.tuning))
+    model.capture()
+    EN.warm_up(EN.Engine(model, "vllm_v1", dict(max_num_seqs=256, max_num_batched_tokens=2048)))
+    rows = []
+    rid = 0
+    for rep in range(REPS):
+        for c in CHUNKS + OFF_GRID:
+            rid += 1
+            for r in run_chunk(model, c, rid):
+                r.update(size=c, rep=rep, grid=c in CHUNKS)
+                rows.append(r)
+        print(rep, f"{time.time() - t0:.0f} s", flush=True)
+    res = dict(method="GPU time (CUDA events) of each step of one ~8k-token prompt served alone in chunks of c "
+                      f"(Sarathi, chunk c, one sequence): the chunk over 0, c, 2c, ... cached tokens; {REPS} "
+                      "repetitions; grid false: chunk sizes kept out of the build, for scoring",
+               layers=M.LAYERS, device=torch.cuda.get_device_name(0), rows=rows)
+    with open(a.out, "w") as f:
+        json.dump(res, f, indent=1)
+    print(f"prefill context probe: {len(rows)} steps in {time.time() - t0:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
