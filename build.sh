@@ -225,6 +225,8 @@ run_tests() {
 	fuzz_brief ./engine/strictjson '^FuzzDecode$' 4s
 	fuzz_brief ./engine/csvin '^FuzzTable$' 4s
 	fuzz_brief ./engine/csvin '^FuzzParseNumbers$' 3s
+	fuzz_brief ./engine/csvin '^FuzzReadPacked$' 4s
+	fuzz_brief ./engine/csvin '^FuzzPack$' 3s
 	echo "== go test"
 	go test $count ./...
 	echo "== load: ~200 concurrent mixed requests against servesim serve on 127.0.0.1 (issue 14)"

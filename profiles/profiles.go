@@ -16,11 +16,20 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/servesim/servesim/engine/csvin"
 	"github.com/servesim/servesim/engine/model"
 	"github.com/servesim/servesim/engine/predict"
 )
 
-//go:embed a100 h100 h200 network
+// The a100 set's CSVs (attention.csv: 860 KB, 10,606 rows) are embedded
+// as their packed forms (engine/csvin: lossless, columnar), which the
+// page's worker loads without splitting or parsing text, and from which the
+// CSVs' bytes are served (TestEmbedded_Packed checks both against the
+// committed CSVs). Regenerate them after a CSV changes:
+//
+//go:generate go run ./internal/packcsv a100/qwen3-0.6b/attention.csv a100/qwen3-0.6b/mlp.csv a100/qwen3-0.6b/cpu_overheads.csv
+//go:embed a100/*/*.json a100/*/*.md a100/*/*.csv.pack
+//go:embed h100 h200 network
 var embedded embed.FS
 
 // Registry serves embedded profile sets. The zero value is not usable; use
@@ -30,7 +39,11 @@ type Registry struct {
 }
 
 // Embedded returns the registry of the sets compiled into the binary.
-func Embedded() Registry { return Registry{fsys: embedded} }
+func Embedded() Registry { return Registry{fsys: csvin.PackedFS(embedded)} }
+
+// FS holds the embedded sets' files, each under its set's name, a packed
+// CSV served as its CSV too.
+func (r Registry) FS() fs.FS { return r.fsys }
 
 // Names lists the embedded set names ("a100/qwen3-0.6b", …), sorted.
 func (r Registry) Names() []string {
@@ -47,8 +60,10 @@ func (r Registry) Names() []string {
 
 // Open opens an embedded set by name.
 func (r Registry) Open(name string) (*predict.Set, error) {
-	for _, n := range r.Names() {
-		if n == name {
+	// A set is a folder holding profile.json (Names lists them all, which
+	// walks every embedded file: the page's worker opens its set at start).
+	if fs.ValidPath(name) && name != "." {
+		if st, err := fs.Stat(r.fsys, path.Join(name, "profile.json")); err == nil && !st.IsDir() {
 			sub, err := fs.Sub(r.fsys, name)
 			if err != nil {
 				return nil, err

@@ -39,6 +39,10 @@ type Table struct {
 	next   int
 	rec    []string
 	line   int // line of the current row
+	// pk, when set, holds the table's cells (ReadPacked) and row the
+	// current row's index in it.
+	pk  *packed
+	row int
 }
 
 // colIndex is a looked-up column.
@@ -65,17 +69,25 @@ func ReadHeader(r io.Reader, file string) (*Table, error) {
 	if err != nil {
 		return nil, t.csvErr(err)
 	}
+	if err := t.setHeader(h); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// setHeader takes the header line's cells as the column names, trimmed.
+func (t *Table) setHeader(h []string) error {
 	t.line = 1
 	t.header = append([]string(nil), h...)
 	for i, name := range t.header {
 		name = strings.TrimSpace(name)
 		t.header[i] = name
 		if _, dup := t.index[name]; dup && name != "" {
-			return nil, &Error{File: file, Line: 1, Col: i + 1, Column: name, Want: "unique column names", Got: "a duplicate column"}
+			return &Error{File: t.file, Line: 1, Col: i + 1, Column: name, Want: "unique column names", Got: "a duplicate column"}
 		}
 		t.index[name] = i
 	}
-	return t, nil
+	return nil
 }
 
 // Scan reads a whole CSV from r (named file in messages): the header must
@@ -141,6 +153,15 @@ func (t *Table) Require(cols ...string) error {
 // are skipped by encoding/csv. A row with a different field count than the
 // header is an error.
 func (t *Table) Next() error {
+	if t.pk != nil {
+		if t.row+1 >= t.pk.rows {
+			t.row = t.pk.rows
+			return io.EOF
+		}
+		t.row++
+		t.line = t.row + 2
+		return nil
+	}
 	rec, line, err := t.read()
 	if err == io.EOF {
 		return io.EOF
@@ -241,9 +262,16 @@ func (t *Table) csvErr(err error) error {
 
 // Field returns the trimmed cell of a column in the current row and its
 // 1-based field number.
-func (t *Table) Field(col string) (string, int) {
-	i := t.col(col)
-	s := t.rec[i]
+func (t *Table) Field(col string) (string, int) { return t.fieldAt(t.col(col)) }
+
+// fieldAt is Field of the column at index i.
+func (t *Table) fieldAt(i int) (string, int) {
+	var s string
+	if t.pk != nil {
+		s = t.pk.cell(i, t.row)
+	} else {
+		s = t.rec[i]
+	}
 	// The common cell starts and ends in a printable ASCII byte: nothing
 	// to trim (every space TrimSpace trims begins and ends outside it).
 	if n := len(s); n > 0 && s[0]-'!' < 0x7f-'!' && s[n-1]-'!' < 0x7f-'!' {
@@ -252,9 +280,35 @@ func (t *Table) Field(col string) (string, int) {
 	return strings.TrimSpace(s), i + 1
 }
 
+// Constant reports whether every row holds the same cell in a column, and
+// that cell (as Field gives it). Only a packed table knows before its rows
+// are read; a CSV's answer is always false.
+func (t *Table) Constant(col string) (string, bool) {
+	if t.pk == nil || t.pk.rows == 0 || !t.Has(col) {
+		return "", false
+	}
+	i := t.index[col]
+	if !t.pk.constant(i) {
+		return "", false
+	}
+	row := t.row
+	t.row = 0
+	s, _ := t.fieldAt(i)
+	t.row = row
+	return s, true
+}
+
 // IntAtLeast parses a column as an integer >= min.
 func (t *Table) IntAtLeast(col string, min int64) (int64, error) {
-	s, c := t.Field(col)
+	i := t.col(col)
+	if t.pk != nil {
+		// A packed number's digits are its integer when nothing follows
+		// a point (m < 10^15: what parseInt reads of the same text).
+		if _, m, k, ok := t.pk.number(i, t.row); ok && k == 0 && int64(m) >= min {
+			return int64(m), nil
+		}
+	}
+	s, c := t.fieldAt(i)
 	v, err := parseInt(s)
 	if err != nil || v < min {
 		return 0, &Error{File: t.file, Line: t.line, Col: c, Column: col, Want: fmt.Sprintf("an integer >= %d", min), Got: Quote(s)}
@@ -264,7 +318,13 @@ func (t *Table) IntAtLeast(col string, min int64) (int64, error) {
 
 // NonNegFloat parses a column as a finite number >= 0.
 func (t *Table) NonNegFloat(col string) (float64, error) {
-	s, c := t.Field(col)
+	i := t.col(col)
+	if t.pk != nil {
+		if v, _, _, ok := t.pk.number(i, t.row); ok { // finite and >= 0
+			return v, nil
+		}
+	}
+	s, c := t.fieldAt(i)
 	v, err := parseFloat(s)
 	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
 		return 0, &Error{File: t.file, Line: t.line, Col: c, Column: col, Want: "a finite number >= 0", Got: Quote(s)}
@@ -318,7 +378,13 @@ const MaxTimingMs = 3.6e6
 // PositiveFloat parses a column as a finite number in (0, MaxTimingMs] (a
 // timing cell, in ms).
 func (t *Table) PositiveFloat(col string) (float64, error) {
-	s, c := t.Field(col)
+	i := t.col(col)
+	if t.pk != nil {
+		if v, _, _, ok := t.pk.number(i, t.row); ok && v > 0 && v <= MaxTimingMs {
+			return v, nil
+		}
+	}
+	s, c := t.fieldAt(i)
 	v, err := parseFloat(s)
 	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || v <= 0 {
 		return 0, &Error{File: t.file, Line: t.line, Col: c, Column: col, Want: "a finite number > 0", Got: Quote(s)}

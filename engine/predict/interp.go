@@ -3,6 +3,7 @@ package predict
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 )
 
@@ -15,10 +16,28 @@ type curve struct {
 // newCurve builds a curve from unsorted points.
 func newCurve(xs, ys []float64) curve {
 	idx := make([]int, len(xs))
+	sorted := true
 	for i := range idx {
 		idx[i] = i
+		if i > 0 && xs[i] < xs[i-1] {
+			sorted = false
+		}
 	}
-	sort.SliceStable(idx, func(a, b int) bool { return xs[idx[a]] < xs[idx[b]] })
+	// Points in order (a profile's rows usually are) are their own
+	// stable sort.
+	if !sorted {
+		// A stable sort's order is unique: slices' (no reflection, which
+		// the page's wasm pays for) gives sort.SliceStable's.
+		slices.SortStableFunc(idx, func(a, b int) int {
+			switch {
+			case xs[a] < xs[b]:
+				return -1
+			case xs[b] < xs[a]:
+				return 1
+			}
+			return 0
+		})
+	}
 	var c curve
 	for k := 0; k < len(idx); {
 		x := xs[idx[k]]

@@ -340,22 +340,18 @@ func (p *Predictor) loadAttention(set *Set) error {
 	filter := rowFilter{{"n_embd", itoa(m.EmbeddingDim)}, {"n_q_head", itoa(m.NumQHeads)}, {"n_kv_head", itoa(m.NumKVHeads)},
 		{"num_tensor_parallel_workers", itoa(p.opt.TP)}}
 	var dB, dK, dY, pC, pK, pY, sX, sY []float64
-	f, err := set.FS.Open(attnFile)
-	if err != nil {
-		return &csvin.Error{File: path.Join(set.Origin, attnFile), Want: "the profile file (a profile set needs it for this configuration)", Got: err.Error()}
-	}
-	t, err := csvin.ReadHeader(f, path.Join(set.Origin, attnFile))
-	f.Close()
+	t, closeFile, err := openTable(set.FS, set.Origin, attnFile)
 	if err != nil {
 		return err
 	}
+	defer closeFile()
 	if t.Has("head_dim") && p.opt.HeadDim > 0 {
 		filter = append(filter, rowFilter{{"head_dim", itoa(p.opt.HeadDim)}}...)
 	}
 	// The column names are made once, not per row (each made string is a
 	// new one, which the table matches by content).
 	decodeCol, prefillCol, saveCol := median("attn_decode"), median("attn_prefill"), median("attn_kv_cache_save")
-	err = scan(set.FS, set.Origin, attnFile, filter,
+	err = scanTable(t, filter,
 		[]string{"batch_size", "prefill_chunk_size", "kv_cache_size", decodeCol, prefillCol, saveCol},
 		func(t *csvin.Table) error {
 			b, err := t.IntAtLeast("batch_size", 1)

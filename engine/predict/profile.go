@@ -222,20 +222,44 @@ func sameValue(a, b string) bool {
 
 func itoa(v int) string { return strconv.Itoa(v) }
 
-// scan opens a CSV in fsys, checks the required columns and calls row for
-// every row that passes the filter. It fails if no row passes.
+// scan opens a CSV in fsys (from its pack where the set has one,
+// csvin.PackedFS), checks the required columns and calls row for every row
+// that passes the filter. It fails if no row passes.
 func scan(fsys fs.FS, origin, name string, filter rowFilter, required []string, row func(t *csvin.Table) error) error {
-	f, err := fsys.Open(name)
-	if err != nil {
-		return &csvin.Error{File: path.Join(origin, name), Want: "the profile file (a profile set needs it for this configuration)", Got: err.Error()}
-	}
-	defer f.Close()
-	t, err := csvin.ReadHeader(f, path.Join(origin, name))
+	t, closeFile, err := openTable(fsys, origin, name)
 	if err != nil {
 		return err
 	}
+	defer closeFile()
+	return scanTable(t, filter, required, row)
+}
+
+// openTable opens a profile CSV after its header.
+func openTable(fsys fs.FS, origin, name string) (*csvin.Table, func() error, error) {
+	t, closeFile, err := csvin.OpenTable(fsys, name, path.Join(origin, name))
+	var ce *csvin.Error
+	var pe *fs.PathError
+	if err != nil && errors.As(err, &pe) && !errors.As(err, &ce) { // the file's open, not its header
+		return nil, nil, &csvin.Error{File: path.Join(origin, name), Want: "the profile file (a profile set needs it for this configuration)", Got: err.Error()}
+	}
+	return t, closeFile, err
+}
+
+// scanTable is scan of a table opened after its header.
+func scanTable(t *csvin.Table, filter rowFilter, required []string, row func(t *csvin.Table) error) error {
 	if err := t.Require(append(filter.cols(), required...)...); err != nil {
 		return err
+	}
+	// A column that holds one value in every row (a packed table knows)
+	// is matched once, not per row.
+	var perRow rowFilter
+	none := false
+	for _, x := range filter {
+		if got, ok := t.Constant(x.col); ok {
+			none = none || !sameValue(got, x.want)
+			continue
+		}
+		perRow = append(perRow, x)
 	}
 	n := 0
 	for {
@@ -246,7 +270,7 @@ func scan(fsys fs.FS, origin, name string, filter rowFilter, required []string, 
 		if err != nil {
 			return err
 		}
-		if !filter.match(t) {
+		if none || !perRow.match(t) {
 			continue
 		}
 		n++
@@ -255,7 +279,7 @@ func scan(fsys fs.FS, origin, name string, filter rowFilter, required []string, 
 		}
 	}
 	if n == 0 {
-		return &csvin.Error{File: path.Join(origin, name), Line: t.Line() + 1, Want: "a row matching " + filter.String(), Got: "no row matches"}
+		return &csvin.Error{File: t.File(), Line: t.Line() + 1, Want: "a row matching " + filter.String(), Got: "no row matches"}
 	}
 	return nil
 }
