@@ -34,20 +34,22 @@ func collect(res *engine.Result, cdf bool) latencies {
 		}
 		l.ttft = append(l.ttft, r.FirstTokenNs-r.ArrivalNs)
 		l.e2e = append(l.e2e, r.CompletionNs-r.ArrivalNs)
-		own = own[:0]
+		if spec.TBTMs == 0 {
+			continue // no request is judged on its gaps
+		}
+		// Whether this request's own P_pc gap is over the threshold, in one
+		// pass over its gaps (selecting the value, each gap copied and
+		// reordered, cost 8% of a 10k-request trial; a sort a quarter).
 		if g, ok := res.TokenGaps(i); ok {
-			for _, x := range g {
-				own = append(own, int64(x))
-			}
-		} else {
-			times = res.AppendTokenTimes(times[:0], i) // a plain loop: a callback per token costs in wasm
-			for k := 1; k < len(times); k++ {
-				own = append(own, times[k]-times[k-1])
-			}
+			q.TBTOver = slo.RequestOver(g, spec.TBTPercentile, spec.TBTMs)
+			continue
 		}
-		if len(own) > 0 { // this request's own P_pc gap (by selection: a sort per request cost a quarter of a 10k-request trial)
-			q.TBTNs = slo.RequestQuantileOf(own, spec.TBTPercentile)
+		times = res.AppendTokenTimes(times[:0], i) // a plain loop: a callback per token costs in wasm
+		own = own[:0]
+		for k := 1; k < len(times); k++ {
+			own = append(own, times[k]-times[k-1])
 		}
+		q.TBTOver = slo.RequestOver(own, spec.TBTPercentile, spec.TBTMs)
 	}
 	sortInt64(l.ttft)
 	sortInt64(l.e2e)

@@ -95,8 +95,12 @@ type Request struct {
 	OK           bool // finished normally
 	OutputTokens int  // tokens it produced
 	// TBTNs is the request's own P_TBTPercentile gap between output
-	// tokens, or a negative number when it has fewer than two tokens.
+	// tokens, or a negative number when it has fewer than two tokens (or
+	// when TBTOver says instead how it compares with the threshold).
 	TBTNs float64
+	// TBTOver: the request's own P_TBTPercentile gap is over the TBT
+	// threshold, judged without its value (RequestOver).
+	TBTOver bool
 }
 
 // Metric is one threshold's outcome.
@@ -210,7 +214,7 @@ func EvaluateSample(s Spec, reqs []Request, gaps Sample) Report {
 			e = float64(q.CompletionNs - q.ArrivalNs)
 		}
 		ttft, e2e = append(ttft, t), append(e2e, e)
-		good := q.OK && within(t, s.TTFTMs) && within(e, s.E2EMs) && (q.TBTNs < 0 || within(q.TBTNs, s.TBTMs))
+		good := q.OK && within(t, s.TTFTMs) && within(e, s.E2EMs) && !q.TBTOver && (q.TBTNs < 0 || within(q.TBTNs, s.TBTMs))
 		if good {
 			r.GoodRequests++
 			r.GoodTokens += int64(q.OutputTokens)
@@ -298,6 +302,46 @@ func RequestQuantileOf(gaps []int64, pc float64) float64 {
 	a, b := gaps[lo], slices.Min(gaps[lo+1:])
 	f := pos - float64(lo)
 	return float64(a) + (float64(b)-float64(a))*f
+}
+
+// RequestOver says whether a request's P_pc gap (RequestQuantile's value
+// for gaps in any order) is over a threshold of thrMs, exactly as
+// within(RequestQuantile(sorted gaps, pc), thrMs) would judge it, in one
+// pass that neither copies nor reorders the gaps. With a of them within the
+// threshold, the ascending gaps at ranks below a are within and the others
+// over; the quantile interpolates between ranks lo and lo+1 (or is the
+// largest gap), and an interpolation never leaves the closed range of its
+// two ends (in float64 too, for integers below 2^53), so only lo = a-1
+// needs values: the largest gap within and the smallest over, which the pass
+// keeps. No gap: false (nothing to judge), as RequestQuantile's -1 passes.
+func RequestOver[G int64 | uint32](gaps []G, pc, thrMs float64) bool {
+	n := len(gaps)
+	if n == 0 || thrMs == 0 {
+		return false
+	}
+	thr := thrMs * 1e6 // as within
+	a := 0
+	var in, over float64 = math.Inf(-1), math.Inf(1) // the largest gap within, the smallest over
+	for _, g := range gaps {
+		if x := float64(g); x <= thr {
+			a++
+			in = max(in, x)
+		} else {
+			over = min(over, x)
+		}
+	}
+	pos := pc / 100 * float64(n-1)
+	lo := int(pos)
+	switch {
+	case lo+1 >= n: // the largest gap
+		return a < n
+	case lo+1 < a:
+		return false
+	case lo >= a:
+		return true
+	}
+	f := pos - float64(lo)
+	return !within(in+(over-in)*f, thrMs)
 }
 
 // selectKth reorders v so that v[k] is its k-th smallest (0-based), with

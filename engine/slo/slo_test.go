@@ -153,3 +153,55 @@ func TestRequestQuantileOf(t *testing.T) {
 		t.Error("no gaps: want -1")
 	}
 }
+
+// TestRequestOver: the one-pass verdict is the judgement of RequestQuantile
+// of the sorted gaps against the threshold, on random samples with few and
+// many ties, thresholds at, just off and between the gaps' values, both
+// gap types, every kind of percentile; and no gap or no threshold is never
+// over.
+func TestRequestOver(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	over := 0
+	for c := range 20000 {
+		n := 1 + rng.IntN([]int{3, 40, 400}[c%3])
+		spread := []int64{1, 3, 50, 1e6, 1 << 31}[c%5]
+		v := make([]int64, n)
+		for i := range v {
+			v[i] = 1e6 + rng.Int64N(spread)
+		}
+		pc := []float64{0, 1, 50, 90, 95, 99, 99.9, 100, 100 * rng.Float64()}[c%9]
+		sorted := slices.Sorted(slices.Values(v))
+		q := RequestQuantile(sorted, pc)
+		var thrMs float64
+		switch x := v[rng.IntN(n)]; c % 4 {
+		case 0:
+			thrMs = float64(x) / 1e6
+		case 1:
+			thrMs = float64(x+1-2*rng.Int64N(2)) / 1e6
+		case 2:
+			thrMs = q / 1e6 // the quantile itself (within), or as near as float division gives
+		default:
+			thrMs = (1e6 + rng.Float64()*float64(spread)) / 1e6
+		}
+		want := !within(q, thrMs)
+		if want {
+			over++
+		}
+		if got := RequestOver(v, pc, thrMs); got != want {
+			t.Fatalf("case %d (n %d, pc %v, threshold %v ms, quantile %v ns): over %v, want %v", c, n, pc, thrMs, q, got, want)
+		}
+		u := make([]uint32, n)
+		for i, x := range v {
+			u[i] = uint32(x)
+		}
+		if got := RequestOver(u, pc, thrMs); got != want {
+			t.Fatalf("case %d, uint32 gaps: over %v, want %v", c, got, want)
+		}
+	}
+	if over < 2000 || over > 18000 {
+		t.Errorf("%d of 20000 cases over: the thresholds do not test both sides", over)
+	}
+	if RequestOver([]int64(nil), 90, 1) || RequestOver([]int64{5e9}, 90, 0) {
+		t.Error("no gap or no threshold: never over")
+	}
+}
