@@ -336,8 +336,9 @@ func TestH200DecodeProbe(t *testing.T) {
 // mixed_decode rows' probe, mixeddecode.json: uniform contexts, real
 // prefill chunks over cached context). With attn_decode's decode-graph rows
 // for the mixed graphs' decodes it missed by -8% to +11% by decode count and
-// context (median |error| 1.9%, P90 7.4%); with mixed_decode it is 1.4% and
-// 3.1%, and the bounds hold that; -v prints them.
+// context (median |error| 1.9%, P90 7.4%); with mixed_decode 1.4% and 3.1%,
+// and with the prefill rows' in-graph growth over cache (prefillctx.json)
+// 0.8% and 2.0%, which the bounds hold; -v prints them.
 func TestH200MixedProbe(t *testing.T) {
 	set, p := h200Engine(t)
 	b, err := os.ReadFile("../bench/gpu/h200/engine/mixedprobe.json")
@@ -382,7 +383,60 @@ func TestH200MixedProbe(t *testing.T) {
 	slices.Sort(all)
 	m, p90 := all[len(all)/2], all[len(all)*9/10]
 	t.Logf("%d mixed-graph steps: median |error| %.1f%%, P90 %.1f%%", len(all), 100*m, 100*p90)
-	if m > 0.02 || p90 > 0.045 {
-		t.Errorf("median |error| %.1f%% (bound 2%%), P90 %.1f%% (bound 4.5%%)", 100*m, 100*p90)
+	if m > 0.015 || p90 > 0.035 {
+		t.Errorf("median |error| %.1f%% (bound 1.5%%), P90 %.1f%% (bound 3.5%%)", 100*m, 100*p90)
+	}
+}
+
+// TestH200PrefillContext: engine timing on the measured H200 set against the
+// designed probe of prefill chunks over cached context
+// (bench/gpu/h200/engine/prefillctx.json: one ~8k-token prompt served alone
+// in chunks of c). build_set.py shifts attn_prefill's rows by the graphs'
+// growth with cache at the chunk sizes marked grid; the off-grid chunks (48,
+// 100, 384, 700) are read only here. With attention.csv's isolated prefill
+// rows they missed by a median |error| of 9.8% (P90 13.5%: a 64-token chunk
+// over 2k cached tokens -14%, a 700-token one +14%); the bounds hold today's
+// 1.4% and 4.6%. A prompt's first chunk is left out: it follows an idle GPU
+// (idle_host's terms, which the fidelity runs apply). -v prints both sets.
+func TestH200PrefillContext(t *testing.T) {
+	set, p := h200Engine(t)
+	b, err := os.ReadFile("../bench/gpu/h200/engine/prefillctx.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var probe struct {
+		Rows []struct {
+			Chunk  int     `json:"chunk"`
+			Cached int     `json:"cached"`
+			Grid   bool    `json:"grid"`
+			GPUMs  float64 `json:"gpu_ms"`
+		} `json:"rows"`
+	}
+	if err := json.Unmarshal(b, &probe); err != nil {
+		t.Fatal(err)
+	}
+	errs := map[bool][]float64{}
+	for _, r := range probe.Rows {
+		if r.Cached == 0 {
+			continue
+		}
+		bd, _, _, err := p.EngineStage(set.Engine, p.KeyOf(predict.Batch{NumRequests: 1, Tokens: r.Chunk,
+			Prefills: []predict.Prefill{{Chunk: r.Chunk, Processed: r.Cached}}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs[r.Grid] = append(errs[r.Grid], math.Abs(bd.ModelMs()/r.GPUMs-1))
+	}
+	for _, grid := range []bool{true, false} {
+		e := errs[grid]
+		if len(e) < 500 {
+			t.Fatalf("grid %v: %d steps", grid, len(e))
+		}
+		slices.Sort(e)
+		m, p90 := e[len(e)/2], e[len(e)*9/10]
+		t.Logf("grid chunks %v: %d steps, median |error| %.1f%%, P90 %.1f%%", grid, len(e), 100*m, 100*p90)
+		if !grid && (m > 0.02 || p90 > 0.06) {
+			t.Errorf("off-grid chunks: median |error| %.1f%% (bound 2%%), P90 %.1f%% (bound 6%%)", 100*m, 100*p90)
+		}
 	}
 }

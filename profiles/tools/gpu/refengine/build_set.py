@@ -17,7 +17,12 @@ graph's factor over the decode graph's as engine.json's mixed_graph_mlp_scale.
 Decode attention in a graph (insitu_ctx.json, when present): attn_decode rows
 follow the decode graphs' measured change with context (contexts spread as in
 a real batch) from the isolated row at 512; attention_isolated.csv keeps the
-kernel alone. The idle-start host time (engine.json's idle_host) is fitted on
+kernel alone. Prefill attention over cached context in a graph
+(prefillctx.json, when present): attn_prefill rows of the probed chunk sizes
+over more than one chunk of cache follow the graphs' measured growth from one
+chunk (the kernel alone reads a cache that can sit in the L2). Decodes in a
+mixed graph (mixeddecode.json, when present): engine.json's mixed_decode
+rows, measured in those graphs. The idle-start host time (engine.json's idle_host) is fitted on
 the designed idle probe (idleprobe/step_log.csv), never on a workload run;
 its GPU terms (a step from idle runs slower on a GPU that lowered its clocks)
 come from idle_gpu.json, which `go run ./bench/gpu/fidelity -idle_gpu
@@ -127,12 +132,43 @@ def in_graph_shift(rows, ictx):
     return at_shift
 
 
-def write_attention_in_graph(raw_path, ictx, out_path):
-    """attention.csv with attn_decode rows taken from the decode graphs as they run (in_graph_shift),
-    every stat column shifted by the same amount. Prefill rows and the KV save are as measured alone."""
+def prefill_shift(rows, pctx):
+    """The in-graph shift of each isolated attn_prefill row (prefillctx.py): for a probed chunk c, a row
+    over kv cached keys, kv >= c, is the isolated row at one chunk of cache plus the graphs' measured growth
+    from there: row(c, kv) = iso(c, c) + (graph(c, kv) - graph(c, c)) / 28. Anchored at one chunk of cache,
+    not at none: a prompt's first chunk follows an idle GPU in the probe (idle_host's GPU terms), and the
+    in-situ factors already anchor the fresh prefill. Rows with kv < c, and chunks not probed, keep the
+    isolated time (shift 0). Returns shift(c, kv)."""
+    iso = {}
+    for r in rows:
+        if r["is_prefill"] == "True":
+            iso.setdefault(int(r["prefill_chunk_size"]), {})[int(r["kv_cache_size"])] = float(r["time_stats.attn_prefill.median"])
+    graph = {}
+    for r in pctx["rows"]:
+        if r["grid"] and r["chunk"] == r["size"]:
+            graph.setdefault((r["size"], r["cached"]), []).append(r["gpu_ms"])
+    graph = {k: statistics.median(v) for k, v in graph.items()}
+    layers = pctx["layers"]
+
+    def shift(c, kv):
+        if c not in iso or (c, c) not in graph or kv <= c:
+            return 0.0
+        if (c, kv) not in graph:
+            raise SystemExit(f"prefillctx.json has chunk {c} but no step over {kv} cached tokens")
+        xs = sorted(iso[c])
+        iso_at = interp(xs, [iso[c][x] for x in xs], c)
+        return iso_at + (graph[(c, kv)] - graph[(c, c)]) / layers - iso[c][kv]
+    return shift
+
+
+def write_attention_in_graph(raw_path, ictx, out_path, pctx=None):
+    """attention.csv with attn_decode rows taken from the decode graphs as they run (in_graph_shift) and,
+    with prefillctx.json, attn_prefill rows over cached context too (prefill_shift), every stat column
+    shifted by the same amount. The KV save is as measured alone."""
     rows = list(csv.DictReader(open(raw_path)))
     header = list(rows[0].keys())
     at_shift = in_graph_shift(rows, ictx)
+    p_shift = prefill_shift(rows, pctx) if pctx else (lambda c, kv: 0.0)
     with open(out_path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=header, lineterminator="\n")
         w.writeheader()
@@ -149,6 +185,18 @@ def write_attention_in_graph(raw_path, ictx, out_path):
                     if v <= 0:
                         raise SystemExit(f"attn_decode at batch {b}, context {c}: {v} <= 0 after the in-graph shift")
                     out[col] = f"{v:.6f}"
+            else:
+                c, kv = int(r["prefill_chunk_size"]), int(r["kv_cache_size"])
+                d = p_shift(c, kv)
+                if d:
+                    for st in STATS:
+                        col = f"time_stats.attn_prefill.{st}"
+                        if st == "std":
+                            continue
+                        v = float(r[col]) + d
+                        if v <= 0:
+                            raise SystemExit(f"attn_prefill at chunk {c}, kv {kv}: {v} <= 0 after the in-graph shift")
+                        out[col] = f"{v:.6f}"
             w.writerow(out)
 
 
@@ -297,8 +345,9 @@ def main():
     shutil.copy(os.path.join(a.raw, "attention.csv"), os.path.join(a.out, "attention_isolated.csv"))
     ictx = os.path.join(a.engine_dir, "insitu_ctx.json")
     if os.path.exists(ictx):
+        pc = os.path.join(a.engine_dir, "prefillctx.json")
         write_attention_in_graph(os.path.join(a.raw, "attention.csv"), json.load(open(ictx)),
-                                 os.path.join(a.out, "attention.csv"))
+                                 os.path.join(a.out, "attention.csv"), json.load(open(pc)) if os.path.exists(pc) else None)
         shutil.copy(ictx, os.path.join(a.out, "insitu_ctx.json"))
     else:
         shutil.copy(os.path.join(a.raw, "attention.csv"), os.path.join(a.out, "attention.csv"))
