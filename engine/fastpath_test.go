@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/servesim/servesim/engine"
@@ -139,87 +140,11 @@ func TestFastPath_ByteIdenticalToStepByStep(t *testing.T) {
 		n = 15
 	}
 	rng := rand.New(rand.NewPCG(18, 18))
-	all := report.Files
-	noBatch := []string{"request_metrics.csv", "token_metrics.csv", "run_meta.json", "summary.md"}
 	var escaped, limited int
 	for i := range n {
 		name, cfg, in := randomRun(t, rng)
 		t.Run(fmt.Sprint(i, "-", name), func(t *testing.T) {
-			runs := map[string]engine.Options{"step": {StepByStep: true, KeepMembers: true}, "fast": {KeepMembers: true},
-				"skip": {SkipBatches: true}, "step-skip": {StepByStep: true, SkipBatches: true}}
-			out := map[string]map[string][]byte{}
-			var ref *engine.Result
-			progress := map[string][]engine.Progress{}
-			for k, opt := range runs {
-				if opt.SkipBatches { // progress reports come at the same batches and times
-					opt.ProgressEvery = 1 + int(cfg.Seed%97)
-					opt.OnProgress = func(p engine.Progress) { progress[k] = append(progress[k], p) }
-				}
-				// The skip run streams its request and token files too.
-				var reqs, toks bytes.Buffer
-				stream := report.NewStream(&reqs, &toks)
-				if k == "skip" {
-					opt.Sink = stream
-				}
-				res, err := engine.Run(context.Background(), cfg, in, opt)
-				if err != nil {
-					t.Fatalf("%s: %v", k, err)
-				}
-				if k == "skip" {
-					if err := stream.Close(); err != nil {
-						t.Fatal(err)
-					}
-					out["stream"] = map[string][]byte{"request_metrics.csv": reqs.Bytes(), "token_metrics.csv": toks.Bytes()}
-				}
-				names := all
-				if opt.SkipBatches {
-					names = noBatch
-					if res.Batches != nil {
-						t.Fatalf("%s: kept %d batch records", k, len(res.Batches))
-					}
-				} else if res.NumBatches != len(res.Batches) {
-					t.Fatalf("%s: %d batches built, %d kept", k, res.NumBatches, len(res.Batches))
-				}
-				out[k] = files(t, res, names)
-				pd, err := json.Marshal(report.PlotData(res))
-				if err != nil {
-					t.Fatal(err)
-				}
-				out[k]["plots"] = pd
-				if k == "step" {
-					ref = res
-				}
-			}
-			if cfg.TimeLimitS == 0 { // a time limit leaves batches unfinished
-				checkInvariants(t, ref)
-			}
-			if !slices.Equal(progress["skip"], progress["step-skip"]) || len(progress["skip"]) == 0 {
-				t.Errorf("progress reports differ: %d fast, %d step by step", len(progress["skip"]), len(progress["step-skip"]))
-			}
-			for _, k := range []string{"fast", "skip", "step-skip", "stream"} {
-				for f, got := range out[k] {
-					if !bytes.Equal(got, out["step"][f]) {
-						t.Errorf("%s: %s differs from the step-by-step run's (%d vs %d bytes)", k, f, len(got), len(out["step"][f]))
-					}
-				}
-			}
-			// Every token time is the end of a batch of its request's replica.
-			ends := map[[2]int64]bool{}
-			for _, b := range ref.Batches {
-				ends[[2]int64{int64(b.Replica), b.EndAt}] = true
-			}
-			for i, r := range ref.Requests {
-				prev := int64(-1)
-				for _, at := range ref.TokenTimes(i) {
-					if !ends[[2]int64{int64(r.Replica), at}] {
-						t.Fatalf("request %d: token at %d is no batch end of replica %d", i, at, r.Replica)
-					}
-					if prev >= 0 && at-prev >= 1<<32-1 {
-						escaped++
-					}
-					prev = at
-				}
-			}
+			escaped += sameAsStepByStep(t, cfg, in)
 			if cfg.TimeLimitS > 0 {
 				limited++
 			}
@@ -227,6 +152,144 @@ func TestFastPath_ByteIdenticalToStepByStep(t *testing.T) {
 	}
 	if escaped == 0 || limited == 0 {
 		t.Errorf("%d token gaps over 2^32 ns and %d time-limited runs: the trials miss a case", escaped, limited)
+	}
+}
+
+// sameAsStepByStep runs cfg on in step by step (Options.StepByStep) and
+// the fast ways (chained events, decode runs, lean records, streamed
+// files), and checks that every output file, the plot data and the
+// progress reports are the same, and the step-by-step run's invariants. It
+// returns how many token gaps were 2^32 ns or more.
+func sameAsStepByStep(t *testing.T, cfg engine.Config, in engine.Inputs) (escaped int) {
+	t.Helper()
+	all := report.Files
+	noBatch := []string{"request_metrics.csv", "token_metrics.csv", "run_meta.json", "summary.md"}
+	runs := map[string]engine.Options{"step": {StepByStep: true, KeepMembers: true}, "fast": {KeepMembers: true},
+		"skip": {SkipBatches: true}, "step-skip": {StepByStep: true, SkipBatches: true}}
+	out := map[string]map[string][]byte{}
+	var ref *engine.Result
+	progress := map[string][]engine.Progress{}
+	for k, opt := range runs {
+		if opt.SkipBatches { // progress reports come at the same batches and times
+			opt.ProgressEvery = 1 + int(cfg.Seed%97)
+			opt.OnProgress = func(p engine.Progress) { progress[k] = append(progress[k], p) }
+		}
+		// The skip run streams its request and token files too.
+		var reqs, toks bytes.Buffer
+		stream := report.NewStream(&reqs, &toks)
+		if k == "skip" {
+			opt.Sink = stream
+		}
+		res, err := engine.Run(context.Background(), cfg, in, opt)
+		if err != nil {
+			t.Fatalf("%s: %v", k, err)
+		}
+		if k == "skip" {
+			if err := stream.Close(); err != nil {
+				t.Fatal(err)
+			}
+			out["stream"] = map[string][]byte{"request_metrics.csv": reqs.Bytes(), "token_metrics.csv": toks.Bytes()}
+		}
+		names := all
+		if opt.SkipBatches {
+			names = noBatch
+			if res.Batches != nil {
+				t.Fatalf("%s: kept %d batch records", k, len(res.Batches))
+			}
+		} else if res.NumBatches != len(res.Batches) {
+			t.Fatalf("%s: %d batches built, %d kept", k, res.NumBatches, len(res.Batches))
+		}
+		out[k] = files(t, res, names)
+		pd, err := json.Marshal(report.PlotData(res))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[k]["plots"] = pd
+		out[k]["cap"] = []byte(fmt.Sprint(res.BatchCapFreeFrom))
+		if k == "step" {
+			ref = res
+		}
+	}
+	if cfg.TimeLimitS == 0 { // a time limit leaves batches unfinished
+		checkInvariants(t, ref)
+	}
+	if !slices.Equal(progress["skip"], progress["step-skip"]) || len(progress["skip"]) == 0 {
+		t.Errorf("progress reports differ: %d fast, %d step by step", len(progress["skip"]), len(progress["step-skip"]))
+	}
+	for _, k := range []string{"fast", "skip", "step-skip", "stream"} {
+		for f, got := range out[k] {
+			if !bytes.Equal(got, out["step"][f]) {
+				t.Errorf("%s: %s differs from the step-by-step run's (%d vs %d bytes)", k, f, len(got), len(out["step"][f]))
+			}
+		}
+	}
+	// Every token time is the end of a batch of its request's replica.
+	ends := map[[2]int64]bool{}
+	for _, b := range ref.Batches {
+		ends[[2]int64{int64(b.Replica), b.EndAt}] = true
+	}
+	for i, r := range ref.Requests {
+		prev := int64(-1)
+		for _, at := range ref.TokenTimes(i) {
+			if !ends[[2]int64{int64(r.Replica), at}] {
+				t.Fatalf("request %d: token at %d is no batch end of replica %d", i, at, r.Replica)
+			}
+			if prev >= 0 && at-prev >= 1<<32-1 {
+				escaped++
+			}
+			prev = at
+		}
+	}
+	return escaped
+}
+
+// Engine timing's steady decode runs (engineDecodeRun: host-loop
+// iterations without the queue) give the step-by-step path's outputs, on
+// random configurations of the measured H200 set (randomRun's engine-timing
+// source: every scheduler, 1-4 replicas, every router, small KV caches,
+// prefix caching, closed-loop sessions, disaggregation, time limits), and
+// on long decodes at light load, where most iterations are in such runs.
+func TestFastPath_EngineTiming(t *testing.T) {
+	n := 40
+	if testing.Short() {
+		n = 10
+	}
+	rng := rand.New(rand.NewPCG(18, 19))
+	limited := 0
+	for i := 0; i < n; {
+		name, cfg, in := randomRun(t, rng)
+		if !strings.Contains(name, "-src5-") {
+			continue
+		}
+		i++
+		t.Run(fmt.Sprint(i, "-", name), func(t *testing.T) {
+			sameAsStepByStep(t, cfg, in)
+			if cfg.TimeLimitS > 0 {
+				limited++
+			}
+		})
+	}
+	if limited == 0 {
+		t.Error("no time-limited run: the trials miss a case")
+	}
+	set, err := profiles.Embedded().Open("h200/qwen3-0.6b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sched := range []string{"sarathi", "vllm", "vllm_v1"} {
+		for _, blocks := range []int{0, 120} { // 120: preemption
+			cfg := engine.DefaultConfig()
+			cfg.Replica.Device, cfg.Replica.NetworkDevice = set.Meta.Device, set.Meta.NetworkDevice
+			cfg.Scheduler.Type, cfg.Scheduler.NumBlocks = sched, blocks
+			cfg.Cluster.NumReplicas, cfg.Cluster.GlobalScheduler = 2, "round_robin"
+			csv := "arrived_at,num_prefill_tokens,num_decode_tokens\n"
+			for i := 0; i < 12; i++ {
+				csv += fmt.Sprintf("%.3f,%d,%d\n", 0.45*float64(i)+float64(211*i%97)/1000, 30+37*i, 700-41*i)
+			}
+			t.Run(fmt.Sprintf("light-%s-%d", sched, blocks), func(t *testing.T) {
+				sameAsStepByStep(t, cfg, engine.Inputs{Workload: trace(t, csv, cfg), Profile: set, Network: profiles.Embedded().Network()})
+			})
+		}
 	}
 }
 

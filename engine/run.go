@@ -298,6 +298,7 @@ type sim struct {
 	chain                           bool  // stageEnd may run an iteration's events without the queue
 	loadAware                       bool  // a load-aware router: ReplicaStats.Queued is kept
 	decodeRuns                      bool  // stageEnd may run steady decode iterations at once (decodeRun)
+	engineRuns                      bool  // hostLoop may run steady decode iterations without the queue (engineDecodeRun)
 	wl                              []workload.Request
 	emitted                         int       // requests handed to Options.Sink
 	sinkTimes                       []int64   // emit's buffer
@@ -500,6 +501,7 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 	}
 	s.chain = !opt.StepByStep && s.timing == nil && cfg.Replica.NumPipelineStages == 1
 	s.decodeRuns = s.chain
+	s.engineRuns = !opt.StepByStep && s.timing != nil && s.timing.async && s.watch == nil
 	terminated := false
 	for !terminated {
 		e, ok := s.pop()

@@ -103,6 +103,11 @@ func (s *sim) hostMs(rp *replica, b *batch, prev *batch) (float64, error) {
 // hostLoop is one iteration of the engine's host loop at s.now; proc is the
 // step whose completion the host was waiting for (nil if none).
 func (s *sim) hostLoop(rp *replica, proc *batch) error {
+	if s.engineRuns && len(s.global) == 0 && len(rp.deferred) == 0 && rp.engineSteady(rp.launched, proc) {
+		if ran, err := s.engineDecodeRun(rp, proc); ran || err != nil {
+			return err
+		}
+	}
 	if proc != nil {
 		if !proc.planned {
 			s.planComplete(rp, proc)

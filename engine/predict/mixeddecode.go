@@ -140,15 +140,33 @@ func (p *Predictor) mixedDecodeAttn(spec *EngineSpec, k Key, padded int) (float6
 		gr := p.opt.KVCachePredictionGranularity
 		b, mean := int(k.Bd), ceilTo(int(k.Kd), gr)
 		longest := max(mean, ceilTo(int(k.KdMax), gr))
-		p.decodeLens = ShapeLens(p.decodeLens, b, mean, longest)
-		shape := p.wavesSim.decodeMs(d, p.decodeLens, sb)
-		p.decodeLens = spreadLensInto(p.decodeLens, b, mean)
-		v = max(v+shape-p.wavesSim.decodeMs(d, p.decodeLens, sb), 0)
+		v = max(v+p.mixedWavesMs(d, sb, b, mean, longest)-p.mixedWavesMs(d, sb, b, mean, -1), 0)
 	}
 	if len(p.mixedMemo) < maxWavesMemo {
 		p.mixedMemo[mk] = v
 	}
 	return v, nil
+}
+
+// mixedWavesMs is the decode launch model's time (DecodeLaunch.DecodeMs)
+// of b decodes of mean context mean in a mixed graph of sequence bound sb,
+// shaped by ShapeLens with longest context longest, or spread as the rows
+// were (spreadLensInto) when longest is -1; memoized (mixedWaves).
+func (p *Predictor) mixedWavesMs(d *DecodeLaunch, sb, b, mean, longest int) float64 {
+	wk := [4]int32{int32(sb), int32(b), int32(mean), int32(longest)}
+	if v, ok := p.mixedWaves[wk]; ok {
+		return v
+	}
+	if longest < 0 {
+		p.decodeLens = spreadLensInto(p.decodeLens, b, mean)
+	} else {
+		p.decodeLens = ShapeLens(p.decodeLens, b, mean, longest)
+	}
+	v := p.wavesSim.decodeMs(d, p.decodeLens, sb)
+	if len(p.mixedWaves) < maxWavesMemo {
+		p.mixedWaves[wk] = v
+	}
+	return v
 }
 
 // spreadLensInto is SpreadLens(b, mean) written into dst.

@@ -188,6 +188,11 @@ type Predictor struct {
 	// Bd, Kd, KdMax).
 	mixedDecode map[int]grid
 	mixedMemo   map[[4]int32]float64
+	// mixedWaves memoizes the decode launch model's times that
+	// mixedDecodeAttn corrects by, by their own inputs (sequence bound,
+	// decodes, rounded mean and longest context; -1: the rows' spread),
+	// which repeat far more often than mixedMemo's keys.
+	mixedWaves map[[4]int32]float64
 	// decodeGran is the set's engine.json decode_context_granularity (0:
 	// none).
 	decodeGran int
@@ -266,7 +271,7 @@ func New(set *Set, network fs.FS, opt Options) (*Predictor, error) {
 	}
 	p.decodeMinKV = int32(p.decode.innerMin())
 	if m := set.Engine.MixedDecodeOrNil(); m != nil {
-		p.mixedDecode, p.mixedMemo = mixedDecodeGrids(m), map[[4]int32]float64{}
+		p.mixedDecode, p.mixedMemo, p.mixedWaves = mixedDecodeGrids(m), map[[4]int32]float64{}, map[[4]int32]float64{}
 	}
 	if opt.TP > 1 || opt.PP > 1 {
 		if network == nil {

@@ -64,6 +64,7 @@ func (l *PrefillLaunch) WavesMs(pfs []Prefill) float64 {
 // waveSim holds the wave model's buffers, reused from launch to launch.
 type waveSim struct {
 	work, rem, last []float64
+	rates           []float64 // makespan's rate by residents
 	n               []int
 	h               []smEvent
 }
@@ -113,6 +114,11 @@ func (w *waveSim) makespan(sms, perSM int, rate func(n int) float64) float64 {
 	rem, last, n := w.rem, w.last, w.n[:sms]
 	clear(last)
 	clear(n)
+	w.rates = grow(w.rates, perSM+1) // rate(k) for k residents, once (not a call per event)
+	rates := w.rates
+	for k := 1; k <= perSM; k++ {
+		rates[k] = rate(k)
+	}
 	next := 0
 	for s := 0; s < perSM; s++ {
 		for m := 0; m < sms && next < len(work); m++ {
@@ -126,7 +132,7 @@ func (w *waveSim) makespan(sms, perSM int, rate func(n int) float64) float64 {
 		for _, x := range rem[m*perSM : m*perSM+n[m]] {
 			lo = min(lo, x)
 		}
-		return last[m] + lo/rate(n[m])
+		return last[m] + lo/rates[n[m]]
 	}
 	h := w.h[:0]
 	for m := 0; m < sms; m++ {
@@ -140,7 +146,7 @@ func (w *waveSim) makespan(sms, perSM int, rate func(n int) float64) float64 {
 	end := 0.0
 	for len(h) > 0 {
 		e := h[0]
-		m, r := e.sm, rate(n[e.sm])
+		m, r := e.sm, rates[n[e.sm]]
 		done := (e.at - last[m]) * r
 		res := rem[m*perSM : m*perSM+n[m]]
 		k := 0
