@@ -253,9 +253,20 @@ def write_run(outdir, reqs, times, steps, info):
         json.dump(info, f, indent=1, sort_keys=True)
 
 
+# Prompts of the second warm-up pass: eager steps (more tokens than the largest mixed graph, under a budget that
+# allows them) at token counts of each residue Triton specializes integer arguments on (multiples of 16 and not,
+# odd), alone and beside decodes. Without it a run's first eager steps at new shapes compiled kernels for 0.6-1.9 s
+# each (ho7-long-budget4096's first run; its repeat, warm, had none).
+EAGER_WARM = [2309, 3021, 3243, 4096, 4101, 5000, 6144, 7777]
+
+
 def warm_up(engine):
-    """A few requests through every path (graphs of both kinds, eager), untimed."""
+    """Requests through every path (graphs of both kinds, eager steps of several shapes, with and without
+    decodes), untimed."""
     reqs = [S.Request(-1 - i, 0, p, 4) for i, p in enumerate([7, 100, 700, 3000])]
+    engine.serve(reqs, log_steps=False, realtime=False)
+    reqs = [S.Request(-100 - i, 0, 12, 48) for i in range(3)]
+    reqs += [S.Request(-200 - i, 0, p, 2) for i, p in enumerate(EAGER_WARM)]
     engine.serve(reqs, log_steps=False, realtime=False)
 
 
