@@ -253,20 +253,24 @@ def write_run(outdir, reqs, times, steps, info):
         json.dump(info, f, indent=1, sort_keys=True)
 
 
-# Prompts of the second warm-up pass: eager steps (more tokens than the largest mixed graph, under a budget that
+# Prompts of the later warm-up passes: eager steps (more tokens than the largest mixed graph, under a budget that
 # allows them) at token counts of each residue Triton specializes integer arguments on (multiples of 16 and not,
-# odd), alone and beside decodes. Without it a run's first eager steps at new shapes compiled kernels for 0.6-1.9 s
-# each (ho7-long-budget4096's first run; its repeat, warm, had none).
-EAGER_WARM = [2309, 3021, 3243, 4096, 4101, 5000, 6144, 7777]
+# odd): each prompt alone, then all at once (several prefills a step), then all beside decodes. Without them a run's
+# first eager steps at new shapes compiled kernels for 0.6-1.9 s each (ho7-long-budget4096's first run had 6 such
+# steps; with the last pass only, 2, both a lone prefill; its repeats, warm, none).
+EAGER_WARM = [2289, 2309, 3021, 3141, 3243, 4096, 4101, 5000, 6144, 7777]
 
 
 def warm_up(engine):
-    """Requests through every path (graphs of both kinds, eager steps of several shapes, with and without
-    decodes), untimed."""
+    """Requests through every path (graphs of both kinds, eager steps of several shapes: one prefill alone,
+    several, and beside decodes), untimed."""
     reqs = [S.Request(-1 - i, 0, p, 4) for i, p in enumerate([7, 100, 700, 3000])]
     engine.serve(reqs, log_steps=False, realtime=False)
-    reqs = [S.Request(-100 - i, 0, 12, 48) for i in range(3)]
-    reqs += [S.Request(-200 - i, 0, p, 2) for i, p in enumerate(EAGER_WARM)]
+    for i, p in enumerate(EAGER_WARM):
+        engine.serve([S.Request(-100 - i, 0, p, 2)], log_steps=False, realtime=False)
+    engine.serve([S.Request(-200 - i, 0, p, 2) for i, p in enumerate(EAGER_WARM)], log_steps=False, realtime=False)
+    reqs = [S.Request(-300 - i, 0, 12, 48) for i in range(3)]
+    reqs += [S.Request(-400 - i, 0, p, 2) for i, p in enumerate(EAGER_WARM)]
     engine.serve(reqs, log_steps=False, realtime=False)
 
 
