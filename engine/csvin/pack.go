@@ -500,6 +500,26 @@ func (p *packed) number(c, row int) (v float64, m uint64, k int, ok bool) {
 	return float64(col.mant[row]) / pow10[k], col.mant[row], k, true
 }
 
+// Numbers returns a packed table's number column as every row's digits m
+// and tag (0: an empty cell, else 1 + the digits after the point: the
+// value is m / 10^(tag-1), what the accessors give), ok only for a column
+// of numbers: a caller reads a whole column without a call per row, and
+// goes through the rows (their errors) for anything it does not take. A
+// CSV's answer is always false. The slices are the table's: read only.
+func (t *Table) Numbers(col string) (m []uint64, tag []uint8, ok bool) {
+	if t.pk == nil || !t.Has(col) {
+		return nil, nil, false
+	}
+	c := &t.pk.cols[t.index[col]]
+	if c.kind != kindNumbers {
+		return nil, nil, false
+	}
+	return c.mant, c.tag, true
+}
+
+// NumberValue is the value of a cell Numbers gave: m / 10^(tag-1).
+func NumberValue(m uint64, tag uint8) float64 { return float64(m) / pow10[tag-1] }
+
 // Unpack gives back the CSV bytes a packed CSV encodes (file names it in
 // messages).
 func Unpack(data []byte, file string) ([]byte, error) {

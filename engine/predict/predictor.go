@@ -356,9 +356,15 @@ func (p *Predictor) loadAttention(set *Set) error {
 	// The column names are made once, not per row (each made string is a
 	// new one, which the table matches by content).
 	decodeCol, prefillCol, saveCol := median("attn_decode"), median("attn_prefill"), median("attn_kv_cache_save")
-	err = scanTable(t, filter,
-		[]string{"batch_size", "prefill_chunk_size", "kv_cache_size", decodeCol, prefillCol, saveCol},
-		func(t *csvin.Table) error {
+	required := []string{"batch_size", "prefill_chunk_size", "kv_cache_size", decodeCol, prefillCol, saveCol}
+	if err := t.Require(append(filter.cols(), required...)...); err != nil {
+		return err
+	}
+	a, fast := attentionColumns(t, filter, decodeCol, prefillCol, saveCol)
+	if fast {
+		dB, dK, dY, pC, pK, pY, sX, sY = a.dB, a.dK, a.dY, a.pC, a.pK, a.pY, a.sX, a.sY
+	} else {
+		err = scanTable(t, filter, required, func(t *csvin.Table) error {
 			b, err := t.IntAtLeast("batch_size", 1)
 			if err != nil {
 				return err
@@ -391,6 +397,7 @@ func (p *Predictor) loadAttention(set *Set) error {
 			pC, pK, pY = append(pC, float64(c)*float64(c)), append(pK, float64(kv)), append(pY, v)
 			return nil
 		})
+	}
 	if err != nil {
 		return err
 	}
@@ -409,6 +416,73 @@ func (p *Predictor) loadAttention(set *Set) error {
 	}
 	p.kvSave = newCurve(sX, sY)
 	return nil
+}
+
+// attnPoints are the attention table's points as loadAttention takes them.
+type attnPoints struct{ dB, dK, dY, pC, pK, pY, sX, sY []float64 }
+
+// attentionColumns takes the attention table's points from its columns at
+// once (a packed table: csvin.Table.Numbers), ok only when the row scan
+// would take every row and find no error: every filter column holds one
+// matching value, and every cell it reads is valid (an integer batch size
+// >= 1, chunk and context >= 0, times in (0, csvin.MaxTimingMs]). The
+// points are the scan's, in its order; anything else goes through the scan,
+// which reports what is wrong where.
+func attentionColumns(t *csvin.Table, filter rowFilter, decodeCol, prefillCol, saveCol string) (a attnPoints, ok bool) {
+	for _, x := range filter {
+		got, ok := t.Constant(x.col)
+		if !ok || !sameValue(got, x.want) {
+			return a, false
+		}
+	}
+	var m [6][]uint64
+	var tag [6][]uint8
+	for i, col := range []string{"batch_size", "prefill_chunk_size", "kv_cache_size", saveCol, decodeCol, prefillCol} {
+		if m[i], tag[i], ok = t.Numbers(col); !ok {
+			return a, false
+		}
+	}
+	rows := len(m[0])
+	if rows == 0 {
+		return a, false
+	}
+	a.sX, a.sY = make([]float64, rows), make([]float64, rows)
+	for r := range rows {
+		// Integers: no digits after the point (tag 1), as IntAtLeast.
+		if tag[0][r] != 1 || tag[1][r] != 1 || tag[2][r] != 1 || m[0][r] < 1 {
+			return attnPoints{}, false
+		}
+		b, c, kv := int64(m[0][r]), int64(m[1][r]), int64(m[2][r])
+		save, ok := timing(m[3][r], tag[3][r])
+		if !ok {
+			return attnPoints{}, false
+		}
+		a.sX[r], a.sY[r] = float64(max(b, c)), save
+		if c == 0 {
+			v, ok := timing(m[4][r], tag[4][r])
+			if !ok {
+				return attnPoints{}, false
+			}
+			a.dB, a.dK, a.dY = append(a.dB, float64(b)), append(a.dK, float64(kv)), append(a.dY, v)
+			continue
+		}
+		v, ok := timing(m[5][r], tag[5][r])
+		if !ok {
+			return attnPoints{}, false
+		}
+		a.pC, a.pK, a.pY = append(a.pC, float64(c)*float64(c)), append(a.pK, float64(kv)), append(a.pY, v)
+	}
+	return a, true
+}
+
+// timing is a packed number cell as PositiveFloat takes it: ok for a
+// value in (0, csvin.MaxTimingMs].
+func timing(m uint64, tag uint8) (float64, bool) {
+	if tag == 0 {
+		return 0, false
+	}
+	v := csvin.NumberValue(m, tag)
+	return v, v > 0 && v <= csvin.MaxTimingMs
 }
 
 func (p *Predictor) loadCPU(set *Set) error {
