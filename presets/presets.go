@@ -10,11 +10,21 @@ import (
 	"strings"
 
 	"github.com/servesim/servesim/engine"
+	"github.com/servesim/servesim/engine/csvin"
 	"github.com/servesim/servesim/engine/workload"
 )
 
-//go:embed data
-var data embed.FS
+// The traces are embedded as their packed forms (engine/csvin: lossless, columnar), which the workload
+// loader reads without splitting or parsing text; FS serves their CSVs'
+// bytes (TestEmbedded_Packed checks both against the committed CSVs).
+// Regenerate them after a trace changes:
+//
+//go:generate go run ../profiles/internal/packcsv data/traces/splitwise_conv.csv data/traces/splitwise_code.csv data/traces/arxiv_summarization_stats_llama2_tokenizer_filtered_v2.csv
+//go:embed data/README.md data/seed data/spaced-2s data/traces/LICENSE-vidur data/traces/*.pack
+var embedded embed.FS
+
+// data is the embedded files, a packed CSV served as its CSV too.
+var data = csvin.PackedFS(embedded)
 
 // Preset is a named workload plus the configuration changes it needs.
 type Preset struct {
@@ -90,7 +100,11 @@ func Lookup(name string) (Preset, error) {
 func (p Preset) Open() ([]workload.File, error) {
 	var out []workload.File
 	for _, f := range p.Files {
-		file, err := data.Open(path.Join("data", f))
+		// A packed trace goes to the loader as it is (it reads packs).
+		file, err := embedded.Open(path.Join("data", f) + csvin.PackSuffix)
+		if err != nil {
+			file, err = data.Open(path.Join("data", f))
+		}
 		if err != nil {
 			return nil, fmt.Errorf("preset %s: %w", p.Name, err)
 		}

@@ -23,9 +23,17 @@ import (
 // count, then per column a kind byte and its cells: numbers (kind 0) as one
 // tag byte per row (0: empty, 1+k: k digits after the point) followed by
 // one zigzag varint per non-empty row, the difference of its digits m from
-// the previous non-empty row's; strings (kind 1) as the dictionary's size
-// and entries (length, bytes), then one uvarint index per row.
+// the previous non-empty row's (kind 2: the same tags, then each row's m as
+// a uvarint, where that is shorter); strings (kind 1) as the dictionary's
+// size and entries (length, bytes), then one uvarint index per row.
 const packMagic = "servesim packed csv 1\n"
+
+// IsPacked reports whether data (a file's first bytes, at least
+// PackedPrefix of them) starts as a packed CSV.
+func IsPacked(data []byte) bool { return bytes.HasPrefix(data, []byte(packMagic)) }
+
+// PackedPrefix is how many first bytes IsPacked needs.
+const PackedPrefix = len(packMagic)
 
 // PackSuffix names a CSV's packed form beside it: attention.csv.pack.
 const PackSuffix = ".pack"
@@ -33,6 +41,15 @@ const PackSuffix = ".pack"
 const (
 	kindNumbers = 0
 	kindStrings = 1
+	// kindPlain is a number column whose digits are stored as they are
+	// (uvarints), not as differences: a column of unordered values (a
+	// trace's token counts) whose differences take more bytes. Decoded, it
+	// is a kindNumbers column.
+	kindPlain = 2
+	// tagText marks a cell of a number column that is not a number cell
+	// (a decimal of 17 digits, an exponent): its text follows the column's
+	// digits, in row order.
+	tagText = 0xFF
 	// maxPackDigits bounds a number cell's digits (m < 10^15): what
 	// parseFloat computes exactly as m / 10^k.
 	maxPackMantissa = 1_000_000_000_000_000
@@ -56,7 +73,8 @@ type packedCol struct {
 	mant  []uint64
 	dict  []string
 	idx   []uint32
-	last  int // the row of the cell text last formatted, -1 if none
+	text  map[int]string // a number column's text cells (tagText) by row
+	last  int            // the row of the cell text last formatted, -1 if none
 	lastS string
 }
 
@@ -68,7 +86,7 @@ func (p *packed) constant(c int) bool {
 			if col.idx[row] != col.idx[0] {
 				return false
 			}
-		} else if col.tag[row] != col.tag[0] || col.mant[row] != col.mant[0] {
+		} else if col.tag[row] != col.tag[0] || col.mant[row] != col.mant[0] || col.tag[row] == tagText && col.text[row] != col.text[0] {
 			return false
 		}
 	}
@@ -175,29 +193,40 @@ func Pack(csv []byte, file string) ([]byte, error) {
 	}
 	out = binary.AppendUvarint(out, uint64(len(rows)))
 	for c := range header {
-		numeric := true
+		// A column is numbers when at most one in nine of its filled
+		// cells is text (kept as such, tagText).
+		numbers, texts := 0, 0
 		for _, r := range rows {
-			if _, _, ok := numberCell(r[c]); !ok && r[c] != "" {
-				numeric = false
-				break
+			if _, _, ok := numberCell(r[c]); ok {
+				numbers++
+			} else if r[c] != "" {
+				texts++
 			}
 		}
-		if numeric {
-			out = append(out, kindNumbers)
-			for _, r := range rows {
-				tag := byte(0)
-				if _, k, ok := numberCell(r[c]); ok {
-					tag = byte(1 + k)
-				}
-				out = append(out, tag)
-			}
+		if numbers > 0 && texts*8 <= numbers {
+			tags := make([]byte, 0, len(rows))
+			var delta, plain, text []byte
 			prev := int64(0)
 			for _, r := range rows {
-				if m, _, ok := numberCell(r[c]); ok {
-					out = binary.AppendVarint(out, int64(m)-prev)
+				tag := byte(0)
+				if m, k, ok := numberCell(r[c]); ok {
+					tag = byte(1 + k)
+					delta = binary.AppendVarint(delta, int64(m)-prev)
+					plain = binary.AppendUvarint(plain, m)
 					prev = int64(m)
+				} else if r[c] != "" {
+					tag = tagText
+					text = appendString(text, r[c])
 				}
+				tags = append(tags, tag)
 			}
+			if len(plain) < len(delta) {
+				out = append(append(append(out, kindPlain), tags...), plain...)
+			} else {
+				out = append(append(append(out, kindNumbers), tags...), delta...)
+			}
+			out = binary.AppendUvarint(out, uint64(texts))
+			out = append(out, text...)
 			continue
 		}
 		out = append(out, kindStrings)
@@ -265,10 +294,15 @@ func (r *packReader) uvarint(what string, max uint64) uint64 {
 // which must not hold a comma, quote or line break (it could not come back
 // as the same CSV cell).
 func (r *packReader) text(what string) string {
-	n := r.uvarint(what+" length", uint64(len(r.b)))
 	if r.err != nil {
 		return ""
 	}
+	n, k := binary.Uvarint(r.b[r.off:])
+	if k <= 0 {
+		r.fail("a truncated or overlong " + what + " length")
+		return ""
+	}
+	r.off += k
 	if uint64(len(r.b)-r.off) < n {
 		r.fail("a " + what + " past the end")
 		return ""
@@ -335,17 +369,39 @@ func decodePacked(data []byte, file string) (header []string, p *packed, final b
 		}
 		col.kind = kind[0]
 		switch col.kind {
-		case kindNumbers:
+		case kindNumbers, kindPlain:
 			tags := r.bytes(rows, "number tags")
 			if r.err != nil {
 				break
 			}
 			col.tag = tags
 			col.mant = make([]uint64, rows)
-			n, row, err := decodeNumbers(r.b[r.off:], tags, col.mant)
+			n, row, err := decodeNumbers(r.b[r.off:], tags, col.mant, col.kind == kindNumbers)
+			col.kind = kindNumbers
 			r.off += n
 			if err != "" {
 				r.fail(fmt.Sprintf("column %d row %d: %s", c+1, row+1, err))
+				break
+			}
+			texts := 0
+			for _, tag := range tags {
+				if tag == tagText {
+					texts++
+				}
+			}
+			if n := r.uvarint("text cell count", uint64(len(data))); r.err == nil && n != uint64(texts) {
+				r.fail(fmt.Sprintf("column %d: %d text cells for %d rows marked text", c+1, n, texts))
+			}
+			if texts > 0 && r.err == nil {
+				col.text = make(map[int]string, texts)
+				for i, tag := range tags {
+					if tag == tagText {
+						col.text[i] = r.text("text cell")
+						if r.err != nil {
+							break
+						}
+					}
+				}
 			}
 		case kindStrings:
 			n := r.uvarint("dictionary size", uint64(len(data)))
@@ -368,7 +424,7 @@ func decodePacked(data []byte, file string) (header []string, p *packed, final b
 				r.fail(fmt.Sprintf("column %d: an empty dictionary for %d rows", c+1, rows))
 			}
 		default:
-			r.fail(fmt.Sprintf("column %d: kind %d (0 numbers, 1 strings)", c+1, col.kind))
+			r.fail(fmt.Sprintf("column %d: kind %d (0 numbers, 1 strings, 2 plain numbers)", c+1, col.kind))
 		}
 		if r.err != nil {
 			break
@@ -403,10 +459,10 @@ func decodePacked(data []byte, file string) (header []string, p *packed, final b
 // tag is not 0. It returns the bytes read and, on a bad row, its index and
 // what is wrong. One loop without calls: the page's worker runs it once,
 // before its code is optimized.
-func decodeNumbers(b []byte, tags []uint8, mant []uint64) (n, row int, err string) {
+func decodeNumbers(b []byte, tags []uint8, mant []uint64, deltas bool) (n, row int, err string) {
 	off, prev := 0, int64(0)
 	for i, tag := range tags {
-		if tag == 0 {
+		if tag == 0 || tag == tagText {
 			continue
 		}
 		if tag > 1+maxPackFrac {
@@ -426,6 +482,13 @@ func decodeNumbers(b []byte, tags []uint8, mant []uint64) (n, row int, err strin
 			if c < 0x80 {
 				break
 			}
+		}
+		if !deltas {
+			if u >= maxPackMantissa {
+				return off, i, "digits outside [0, 10^15)"
+			}
+			mant[i] = u
+			continue
 		}
 		d := int64(u>>1) ^ -int64(u&1)
 		m := prev + d
@@ -475,8 +538,11 @@ func (p *packed) cell(c, row int) string {
 		return col.lastS
 	}
 	tag := col.tag[row]
-	if tag == 0 {
+	switch tag {
+	case 0:
 		return ""
+	case tagText:
+		return col.text[row]
 	}
 	// A column such as n_embd holds one value in every row: its text is
 	// made once.
@@ -493,7 +559,7 @@ func (p *packed) cell(c, row int) string {
 // empty cell, whose accessors go through the text).
 func (p *packed) number(c, row int) (v float64, m uint64, k int, ok bool) {
 	col := &p.cols[c]
-	if col.kind != kindNumbers || col.tag[row] == 0 {
+	if col.kind != kindNumbers || col.tag[row] == 0 || col.tag[row] == tagText {
 		return 0, 0, 0, false
 	}
 	k = int(col.tag[row]) - 1
@@ -501,8 +567,9 @@ func (p *packed) number(c, row int) (v float64, m uint64, k int, ok bool) {
 }
 
 // Numbers returns a packed table's number column as every row's digits m
-// and tag (0: an empty cell, else 1 + the digits after the point: the
-// value is m / 10^(tag-1), what the accessors give), ok only for a column
+// and tag (0: an empty cell, 255: a cell of text, else 1 + the digits
+// after the point: the value is m / 10^(tag-1), what the accessors give;
+// a caller takes tags in [1, 23] only), ok only for a column
 // of numbers: a caller reads a whole column without a call per row, and
 // goes through the rows (their errors) for anything it does not take. A
 // CSV's answer is always false. The slices are the table's: read only.

@@ -107,6 +107,9 @@ func TestPack_RoundTrip(t *testing.T) {
 		"x,y\n3600000,3600000.1\n0.0,1\n",
 		" padded , name \n1,2\n",
 		"a,,b\n,,\n1,,2\n",
+		"unordered,ordered\n300,1\n1,2\n300,3\n,4\n1,5\n300.5,6\n",
+		"x,y\n1,a\n5.8926549999999995,b\n2,c\n3,d\n4,e\n5,f\n6,g\n7,h\n8,i\n",
+		"x\n1e3\n1e3\n",
 	} {
 		t.Run(fmt.Sprintf("%q", csv), func(t *testing.T) {
 			pk, err := Pack([]byte(csv), "f.csv")
@@ -144,6 +147,25 @@ func TestPack_Numbers(t *testing.T) {
 		if m != c.m || k != c.k || ok != c.ok {
 			t.Errorf("numberCell(%q) = %d, %d, %t; want %d, %d, %t", c.cell, m, k, ok, c.m, c.k, c.ok)
 		}
+	}
+}
+
+// TestPack_PlainColumn: a column of unordered numbers is stored plain
+// (kind 2), an ordered one as differences (kind 0); both read back.
+func TestPack_PlainColumn(t *testing.T) {
+	pk, err := Pack([]byte("u,o\n300,1\n1,2\n300,3\n1,4\n300,5\n"), "f.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, p, _, err := decodePacked(pk, "f.csv.pack")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := bytes.Index(pk, []byte{'o'}) + 1 + 1; pk[i] != kindPlain {
+		t.Errorf("column u stored as kind %d, want %d (plain)", pk[i], kindPlain)
+	}
+	if got := fmt.Sprint(p.cols[0].mant, p.cols[1].mant); got != "[300 1 300 1 300] [1 2 3 4 5]" {
+		t.Errorf("digits %s", got)
 	}
 }
 
@@ -187,11 +209,12 @@ func TestReadPacked_Corrupt(t *testing.T) {
 		{"huge row count", append(append([]byte(packMagic), 0, 1, 1, 'x'), 0xff, 0xff, 0xff, 0xff, 0x0f), "row count"},
 		{"rows the data cannot hold", append(append([]byte(packMagic), 0, 1, 1, 'x'), 0xff, 0xff, 0x03), "rows of 1 columns in 0 bytes"},
 		{"no columns", append([]byte(packMagic), 0, 0, 0), "no columns"},
-		{"bad kind", corrupt(func(b []byte) []byte { b[bytes.Index(b, []byte("name"))+5] = 9; return b }), "column 1: kind 9 (0 numbers, 1 strings)"},
+		{"bad kind", corrupt(func(b []byte) []byte { b[bytes.Index(b, []byte("name"))+5] = 9; return b }), "column 1: kind 9 (0 numbers, 1 strings, 2 plain numbers)"},
 		{"bad tag", corrupt(func(b []byte) []byte { b[bytes.Index(b, []byte("name"))+6] = 40; return b }), "column 1 row 1: 39 digits after the point (at most 22)"},
 		{"comma in a name", corrupt(func(b []byte) []byte { b[bytes.Index(b, []byte("name"))] = ','; return b }), "column name with a comma, quote or line break"},
 		{"index past the dictionary", corrupt(func(b []byte) []byte { b[len(b)-1] = 5; return b }), "column 2 row 2: dictionary index 5 (the dictionary has 2 entries)"},
-		{"blank line", append(append([]byte(packMagic), 0, 1, 1, 'x', 1, 0), 0), "without blank lines"},
+		{"blank line", append(append([]byte(packMagic), 0, 1, 1, 'x', 1, 0), 0, 0), "without blank lines"},
+		{"text cells miscounted", append(append([]byte(packMagic), 0, 1, 1, 'x', 1, 0), 0xFF, 0), "column 1: 0 text cells for 1 rows marked text"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := ReadPacked(c.data, "f.csv")
@@ -209,7 +232,7 @@ func TestReadPacked_Corrupt(t *testing.T) {
 // to a table that reads exactly as the CSV they unpack to (which packs
 // back to the same bytes).
 func FuzzReadPacked(f *testing.F) {
-	for _, s := range []string{"a,b\n1,2\n", "t,n,s\n0.000754,1024,True\n,0,x\n10.50,64,True", "a\n1\n"} {
+	for _, s := range []string{"a,b\n1,2\n", "t,n,s\n0.000754,1024,True\n,0,x\n10.50,64,True", "a\n1\n", "x\n1\n1.2e3\n2\n3\n4\n5\n6\n7\n8\n"} {
 		pk, err := Pack([]byte(s), "f.csv")
 		if err != nil {
 			f.Fatal(err)

@@ -360,7 +360,13 @@ func (t *Table) Header() []string { return t.header }
 
 // Float parses a column as a finite number; ok is false for an empty cell.
 func (t *Table) Float(col string) (v float64, ok bool, err error) {
-	s, c := t.Field(col)
+	i := t.col(col)
+	if t.pk != nil {
+		if v, _, _, ok := t.pk.number(i, t.row); ok { // finite
+			return v, true, nil
+		}
+	}
+	s, c := t.fieldAt(i)
 	if s == "" {
 		return 0, false, nil
 	}
@@ -397,7 +403,13 @@ func (t *Table) PositiveFloat(col string) (float64, error) {
 
 // IntBetween parses a column as an integer in [min, max].
 func (t *Table) IntBetween(col string, min, max int64) (int64, error) {
-	s, c := t.Field(col)
+	i := t.col(col)
+	if t.pk != nil {
+		if _, m, k, ok := t.pk.number(i, t.row); ok && k == 0 && int64(m) >= min && int64(m) <= max {
+			return int64(m), nil
+		}
+	}
+	s, c := t.fieldAt(i)
 	v, err := parseInt(s)
 	switch {
 	case err == nil && v >= min && v <= max:

@@ -478,7 +478,7 @@ func attentionColumns(t *csvin.Table, filter rowFilter, decodeCol, prefillCol, s
 // timing is a packed number cell as PositiveFloat takes it: ok for a
 // value in (0, csvin.MaxTimingMs].
 func timing(m uint64, tag uint8) (float64, bool) {
-	if tag == 0 {
+	if tag == 0 || tag > 23 { // empty, or text (csvin.Table.Numbers)
 		return 0, false
 	}
 	v := csvin.NumberValue(m, tag)

@@ -454,12 +454,25 @@ func LoadContext(ctx context.Context, files []File, opt Options) (*Workload, err
 	return nil, &csvin.Error{File: strings.Join(names, ", "), Want: expectedFormats, Got: "files that cannot be combined (" + describe() + ")"}
 }
 
+// readTable reads a CSV file's header, or a packed CSV's (csvin.Pack: the
+// embedded traces), which reads as the CSV it encodes without its text.
+func readTable(br *bufio.Reader, name string) (*csvin.Table, error) {
+	if b, _ := br.Peek(csvin.PackedPrefix); csvin.IsPacked(b) {
+		data, err := io.ReadAll(br)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", name, err)
+		}
+		return csvin.ReadPacked(data, name)
+	}
+	return csvin.ReadHeader(br, name)
+}
+
 func parseFile(f File, lengthsOnly bool) (parsed, error) {
 	br := bufio.NewReaderSize(f.R, 1<<16)
 	if isJSONL(br, f.Name) {
 		return parseJSONL(br, f.Name)
 	}
-	t, err := csvin.ReadHeader(br, f.Name)
+	t, err := readTable(br, f.Name)
 	if err != nil {
 		return parsed{}, err
 	}
