@@ -119,6 +119,12 @@ func (w *waveSim) makespan(sms, perSM int, rate func(n int) float64) float64 {
 	for k := 1; k <= perSM; k++ {
 		rates[k] = rate(k)
 	}
+	// clean: every block has no work or more than 1e-12 (so that an event
+	// with nothing done removes exactly the blocks without work).
+	clean := true
+	for _, x := range work {
+		clean = clean && (x == 0 || x > 1e-12)
+	}
 	next := 0
 	for s := 0; s < perSM; s++ {
 		for m := 0; m < sms && next < len(work); m++ {
@@ -167,10 +173,39 @@ func (w *waveSim) makespan(sms, perSM int, rate func(n int) float64) float64 {
 			k--
 		}
 		n[m], last[m], end = k, e.at, e.at
+		zero := false // an unused block (no work) taken
 		for n[m] < perSM && next < len(work) {
 			rem[m*perSM+n[m]] = work[next]
+			zero = zero || work[next] == 0
 			n[m]++
 			next++
+		}
+		if zero && clean {
+			// The SM is due again at once (an unused block's due time is
+			// its SM's last), and first of all (it was first at (e.at, m)
+			// and no other SM changed): each such event removes the unused
+			// blocks (nothing else: its done is 0 and the others' work is
+			// over 1e-12) and refills, until the refill takes none. Done
+			// here in one:
+			// the residents with work, then the next blocks with work up
+			// to perSM, those without skipped; the same residents, time
+			// and next block as those events leave.
+			res := rem[m*perSM : m*perSM+n[m]]
+			k := 0
+			for _, x := range res {
+				if x != 0 {
+					res[k] = x
+					k++
+				}
+			}
+			for k < perSM && next < len(work) {
+				if x := work[next]; x != 0 {
+					rem[m*perSM+k] = x
+					k++
+				}
+				next++
+			}
+			n[m] = k
 		}
 		if n[m] > 0 {
 			h[0] = smEvent{due(m), m}

@@ -2,6 +2,7 @@ package predict
 
 import (
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -84,4 +85,131 @@ func TestPrefillLaunch_WavesValidation(t *testing.T) {
 			t.Errorf("%s: error %v, want %q", c.json, err, c.want)
 		}
 	}
+}
+
+// TestMakespan_SameAsEventByEvent: makespan's unused blocks taken in one
+// step (an SM due again at once, first of all) give the same float as
+// heapMakespan, which takes every event in turn (makespan as it was), on
+// random launches: many unused blocks, ties, one to 140 SMs, 1-6 slots,
+// sharing rates, blocks of a hair of work (which turn the shortcut off),
+// and the decode model's own launches.
+func TestMakespan_SameAsEventByEvent(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for trial := range 3000 {
+		sms, per := 1+rng.IntN(140), 1+rng.IntN(6)
+		work := make([]float64, rng.IntN(2000))
+		for i := range work {
+			switch rng.IntN(5) {
+			case 0, 1: // unused
+			case 2: // ties
+				work[i] = float64(1+rng.IntN(3)) * 0.25
+			default:
+				work[i] = rng.Float64()
+			}
+		}
+		if trial%10 == 0 && len(work) > 0 {
+			work[rng.IntN(len(work))] = 1e-13
+		}
+		share := rng.Float64()
+		rate := func(n int) float64 { return 1 / (1 + share*float64(n-1)) }
+		w := waveSim{work: work}
+		got := w.makespan(sms, per, rate)
+		if want := heapMakespan(work, sms, per, rate); got != want {
+			t.Fatalf("trial %d (%d blocks, %d SMs x %d): makespan %v, event by event %v", trial, len(work), sms, per, got, want)
+		}
+	}
+	d := &DecodeLaunch{BoundPerSeq: 2, BoundMin: 80, PartMin: 128, BlockN: 64, MaxParts: 64, Heads: 8, SMs: 132, BlocksPerSM: 4,
+		BlockMs: 0.000323456, KeyMs: 0.000022462, Share: 0.05}
+	rate := func(n int) float64 { return 1 / (1 + d.Share*float64(n-1)) }
+	unused := 0
+	for trial := range 300 {
+		b := 1 + rng.IntN(256)
+		lens := ShapeLens(nil, b, 1+rng.IntN(4000), rng.IntN(8000))
+		var w waveSim
+		w.decodeMs(d, lens, b+rng.IntN(64)) // leaves its blocks in w.work
+		for _, x := range w.work {
+			if x == 0 {
+				unused++
+			}
+		}
+		got := w.makespan(d.SMs, d.BlocksPerSM, rate)
+		if want := heapMakespan(w.work, d.SMs, d.BlocksPerSM, rate); got != want {
+			t.Fatalf("decode launch %d (%d blocks): makespan %v, event by event %v", trial, len(w.work), got, want)
+		}
+	}
+	if unused == 0 {
+		t.Fatal("no decode launch had unused blocks: the shortcut is not tried")
+	}
+}
+
+// heapMakespan is makespan taking every event in turn from a binary heap.
+func heapMakespan(work []float64, sms, perSM int, rate func(n int) float64) float64 {
+	if len(work) == 0 {
+		return 0
+	}
+	rem, last, n := make([]float64, sms*perSM), make([]float64, sms), make([]int, sms)
+	next := 0
+	for s := 0; s < perSM; s++ {
+		for m := 0; m < sms && next < len(work); m++ {
+			rem[m*perSM+n[m]] = work[next]
+			n[m]++
+			next++
+		}
+	}
+	due := func(m int) float64 {
+		lo := math.Inf(1)
+		for _, x := range rem[m*perSM : m*perSM+n[m]] {
+			lo = min(lo, x)
+		}
+		return last[m] + lo/rate(n[m])
+	}
+	var h []smEvent
+	for m := 0; m < sms; m++ {
+		if n[m] > 0 {
+			h = append(h, smEvent{due(m), m})
+		}
+	}
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		siftDown(h, i)
+	}
+	end := 0.0
+	for len(h) > 0 {
+		e := h[0]
+		m, r := e.sm, rate(n[e.sm])
+		done := (e.at - last[m]) * r
+		res := rem[m*perSM : m*perSM+n[m]]
+		k := 0
+		for _, x := range res {
+			if x -= done; x > 1e-12*max(1, done) {
+				res[k] = x
+				k++
+			}
+		}
+		if k == len(res) {
+			lo := 0
+			for i, x := range res {
+				if x < res[lo] {
+					lo = i
+				}
+			}
+			res[lo] = res[k-1]
+			k--
+		}
+		n[m], last[m], end = k, e.at, e.at
+		for n[m] < perSM && next < len(work) {
+			rem[m*perSM+n[m]] = work[next]
+			n[m]++
+			next++
+		}
+		if n[m] > 0 {
+			h[0] = smEvent{due(m), m}
+		} else {
+			h[0] = h[len(h)-1]
+			h = h[:len(h)-1]
+		}
+		if len(h) > 0 {
+			siftDown(h, 0)
+		}
+	}
+	return end
 }
