@@ -58,6 +58,9 @@ func (s *shared) Eval(ctx context.Context, t Trial) (Outcome, error) {
 	}{cfg, t.StopEarly})
 	group := string(g)
 	for {
+		if err := ctx.Err(); err != nil {
+			return Outcome{}, err // cancelled, maybe while waiting: start nothing
+		}
 		s.mu.Lock()
 		var wait *sharedRun
 		for _, r := range s.runs[key] {

@@ -2,8 +2,10 @@ package search
 
 import (
 	"context"
+	"errors"
 	"math"
 	"reflect"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -90,5 +92,38 @@ func TestShared_Serves(t *testing.T) {
 		if got := r.serves(c.cap); got != c.want {
 			t.Errorf("free from %d, cap %d, error %v: serves %v", c.free, c.cap, c.err, got)
 		}
+	}
+}
+
+// blocking runs no trial to its end: each waits for the context. The points
+// share every trial (a cap that never binds), so all but the first of a
+// round wait for its run.
+type blocking struct{ started atomic.Int64 }
+
+func (b *blocking) Eval(ctx context.Context, t Trial) (Outcome, error) {
+	b.started.Add(1)
+	<-ctx.Done()
+	return Outcome{}, ctx.Err()
+}
+
+// A search cancelled while its points wait for a shared trial ends with the
+// context's error, and no waiting point starts a trial of its own.
+func TestShared_CancelWhileWaiting(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &blocking{}
+	done := make(chan error, 1)
+	go func() {
+		_, err := Run(ctx, Spec{Axes: Axes{BatchCap: []int{64, 128, 256, 512}}}, engine.DefaultConfig(), false, b, 4)
+		done <- err
+	}()
+	for b.started.Load() == 0 {
+		runtime.Gosched()
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want the context's error", err)
+	}
+	if n := b.started.Load(); n != 1 {
+		t.Errorf("%d trials started: the points waiting for the first one should start none", n)
 	}
 }
