@@ -47,6 +47,9 @@ def load_tuning(path):
         return json.load(f)["tuning"]
 
 
+ALIGN = 8  # int64 elements: 64 bytes
+
+
 class Layout:
     """Offsets of a step's fields in the flat metadata buffer, for padded
     token count tp, sequence bound sp, prefill tile bound ptp and decode work
@@ -60,10 +63,13 @@ class Layout:
         sizes = dict(ids=tp, pos=tp, slot=tp, upd_idx=tp, upd_val=tp, seq_slot=sp, seq_len=sp, q_start=sp + 1,
                      dtile_seq=dwp, dtile_q0=dwp, dtile_part=dwp, dnp=sp, dpart=1, ptile_seq=ptp, ptile_q0=ptp,
                      logit_row=sp, logit_slot=sp)
+        # every field starts on a 64-byte boundary: Triton specializes a kernel on each pointer argument's 16-byte
+        # alignment, so offsets packed end to end gave an eager step's kernels a new variant to compile (0.7-1.9 s,
+        # mid-run) at every new parity of its sizes; aligned, one variant serves every layout
         self.off, o = {}, 0
         for f in self.FIELDS:
             self.off[f] = (o, sizes[f])
-            o += sizes[f]
+            o += -(-sizes[f] // ALIGN) * ALIGN
         self.total = o
 
     def views(self, buf):
