@@ -78,12 +78,6 @@ func TestBatchCapFreeFrom_SameSimulation(t *testing.T) {
 				if errors.As(err, &lim) {
 					t.Skip(err) // the memory budget refused it
 				}
-				if cfg.Scheduler.Type != "sarathi" && cfg.Scheduler.Type != "vllm" {
-					// Not a scheduler BatchCapFreeFrom covers (case 6 of this
-					// seed, lightllm on 4 replicas: "replica 3 over-allocated KV
-					// blocks", an engine error of its own).
-					t.Skipf("%s: %v", cfg.Scheduler.Type, err)
-				}
 				t.Fatal(err)
 			}
 			nf := ref.BatchCapFreeFrom

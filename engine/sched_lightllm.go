@@ -5,7 +5,18 @@ import "sort"
 // --- LightLLM (§5.6) -----------------------------------------------------
 
 // lightLLM allocates KV per token (block_size 1) and admits prompts only
-// when its estimate of the peak future footprint fits.
+// when its estimate of the peak future footprint fits and the prompt's
+// tokens are free now.
+//
+// The estimate counts the running requests only. Under Vidur timing and
+// sync engine timing that covers every allocated block, and the estimate
+// (at least Σ processed, one more per request than it holds) implies the
+// prompt fits. Under async engine timing it does not: the requests that
+// finished in the step still on the GPU keep their blocks until the host
+// processes its outputs, after this batch is built (timing.go's
+// planComplete and processOutputs). So the prompt is also checked against
+// the free blocks (Vidur's can_allocate): where that binds, the request
+// waits for the next step instead of over-allocating the replica.
 type lightLLM struct{}
 
 func (lightLLM) prefillBatch(rp *replica, buf []member) []member {
@@ -30,7 +41,7 @@ func (lightLLM) prefillBatch(rp *replica, buf []member) []member {
 			cum += e.used
 			need = max(need, e.left*(i+1)+cum)
 		}
-		if need >= rp.numBlocks {
+		if need >= rp.numBlocks || rp.numBlocks-rp.allocated < r.target {
 			break
 		}
 		rp.waiting.popFront()
