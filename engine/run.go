@@ -301,7 +301,6 @@ type sim struct {
 	engineRuns                      bool  // hostLoop may run steady decode iterations without the queue (engineDecodeRun)
 	wl                              []workload.Request
 	emitted                         int       // requests handed to Options.Sink
-	gaps                            gapArena  // the requests' token-gap stores, taken when first scheduled
 	sinkTimes                       []int64   // emit's buffer
 	sinkErr                         error     // Options.Sink failed
 	watch                           *sloWatch // Options.StopOnSLOFail
@@ -437,7 +436,7 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 		}
 	}
 	kvRejected := 0
-	s.gaps = gapArena{left: decodeTokens(wl)}
+	gaps := gapArena{left: decodeTokens(wl)}
 	var early []int32 // open-loop requests rejected before the run: their dependents are released at their arrival
 	for i, w := range wl {
 		r := &s.reqs[i]
@@ -463,6 +462,9 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 			}
 			p.lastChild = int32(i)
 			r.rejectAtArr = never
+			if !never {
+				r.tokens = gaps.take(w.Decode)
+			}
 			continue
 		}
 		if never {
@@ -471,6 +473,7 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 			early = append(early, int32(i))
 			continue
 		}
+		r.tokens = gaps.take(w.Decode)
 		s.arrivals = append(s.arrivals, int32(i))
 	}
 	sort.SliceStable(s.arrivals, func(a, b int) bool { return s.reqs[s.arrivals[a]].arrival < s.reqs[s.arrivals[b]].arrival })
@@ -1270,7 +1273,6 @@ func (s *sim) buildBatch(rp *replica) *batch {
 		}
 		if !r.scheduled {
 			r.scheduled = true
-			r.tokens = s.gaps.take(r.decode) // now, not at the start: the chunk is fresh in cache as its requests run
 			if r.restarts == 0 {
 				r.scheduledAt = s.now
 			}
@@ -1440,19 +1442,16 @@ func (s *sim) termSums() [predict.NumTerms]float64 {
 // one allocation per gapChunk gaps instead of one per request (allocation
 // is dear under GOOS=js, and 100k small objects are GC work everywhere).
 // A request's store is capped at its own length, so an append past it
-// (never expected) copies instead of writing into its neighbour's. Stores
-// are taken as requests are first scheduled, so that the requests running
-// together write into one chunk made shortly before (its lines still in
-// cache), not into memory zeroed at the start of the run.
+// (never expected) copies instead of writing into its neighbour's.
 type gapArena struct {
 	buf  []uint32
 	left int64 // gaps still to hand out (a chunk is no larger)
 }
 
-// gapChunk is the most gaps in a shared chunk (256 KiB); a request longer
+// gapChunk is the most gaps in a shared chunk (4 MiB); a request longer
 // than a sixteenth of it gets a store of its own, so that at most that
 // much of a chunk is left unused at its end.
-const gapChunk = 1 << 16
+const gapChunk = 1 << 20
 
 // take returns an empty store with room for n gaps.
 func (a *gapArena) take(n int) []uint32 {
