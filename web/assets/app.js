@@ -399,12 +399,15 @@
   // Charts are drawn one per task, in page order: the first at once, each
   // next one after the browser has had a turn (a paint, input, the other
   // messages), so the first result shows without waiting for all of them.
+  // One chain of draws at a time: pump marks the scheduled step (it was
+  // never set, so every render's ensureCharts drew one more chart in its
+  // own task: the result's task drew two charts before its first paint).
   S.draws = 0;
   let pump = null; // the scheduled next draw
   const nextTask = (() => {
     const ch = new MessageChannel(), queue = [];
     ch.port1.onmessage = () => queue.shift()();
-    return (fn) => { queue.push(fn); ch.port2.postMessage(0); };
+    return (fn) => { queue.push(fn); ch.port2.postMessage(0); return true; }; // (pump's mark)
   })();
   // undrawn is the first chart whose element is new, was emptied or shows
   // older options, with its element.
@@ -431,7 +434,7 @@
       el.appendChild(inner);
     }
     const { opt, group } = withFormats(JSON.parse(ch.option || (optionSource && optionSource(ch.id)) || "{}"));
-    const chart = echarts.init(inner);
+    const chart = echarts.init(inner, null, chartSize(el));
     chart.setOption(opt);
     S.mark("chart " + ch.id);
     if (group) { chart.group = group; echarts.connect(group); }
@@ -439,16 +442,67 @@
     S.draws++;
     return true;
   }
+  // Chart sizes. ECharts' init reads its element's computed style and
+  // client sizes, and each chart's DOM (its canvas) dirties the page's
+  // layout, so every chart drawn after a DOM write forced a layout
+  // (BenchmarkPageTrace lists the forced layouts and their callers). A chart is given its size instead:
+  // the element's size as a ResizeObserver last reported it (after the
+  // browser's own layout, no read), else one read of it (the first chart
+  // of a new result, drawn in the render's task). The observer then resizes
+  // each drawn chart to its element with the observed size (a window
+  // resize, the phone layout), so ECharts never measures. The charts'
+  // elements are fixed-height boxes whose content does not size them
+  // (style.css: contain), so a chart's canvas lays out only that box.
+  const sizes = new WeakMap(); // chart element -> {width, height}, as last observed
+  const observed = new WeakSet();
+  const sizeObserver = typeof ResizeObserver === "function" ? new ResizeObserver((entries) => {
+    for (const e of entries) {
+      const box = e.contentBoxSize && e.contentBoxSize[0];
+      const size = box ? { width: Math.round(box.inlineSize), height: Math.round(box.blockSize) }
+        : { width: Math.round(e.contentRect.width), height: Math.round(e.contentRect.height) };
+      sizes.set(e.target, size);
+      // (a 1 px difference is the rounding of the first chart's one read)
+      const inner = e.target.querySelector(":scope > .ec");
+      const c = inner && window.echarts && echarts.getInstanceByDom(inner);
+      if (c && size.width > 0 && size.height > 0 && (Math.abs(c.getWidth() - size.width) > 1 || Math.abs(c.getHeight() - size.height) > 1)) c.resize(size);
+    }
+  }) : null;
+  function observeCharts() {
+    if (!sizeObserver) return;
+    for (const ch of chartList.concat(...Object.values(extraCharts))) {
+      const el = document.getElementById(ch.id);
+      if (el && !observed.has(el)) { observed.add(el); sizeObserver.observe(el); }
+    }
+  }
+  // chartSize is the size to draw el's chart at; undefined lets ECharts
+  // measure (an element not laid out, say display: none).
+  function chartSize(el) {
+    if (!sizeObserver) return undefined; // the window's resize handler below measures
+    let size = sizes.get(el);
+    if (!size || !size.width || !size.height) size = { width: el.clientWidth, height: el.clientHeight };
+    return size.width > 0 && size.height > 0 ? size : undefined;
+  }
   function pumpStep() {
     pump = null;
     if (drawOne() && undrawn()) pump = nextTask(pumpStep);
     else chartsIdle();
   }
+  // Until ECharts has run (a deferred script, compiled off the main
+  // thread), the charts wait for its script's load event, with one
+  // listener: each render's call used to add one, and they all drew a
+  // chart in the same task, before the first one could be painted.
+  let waitingForECharts = false;
   S.ensureCharts = function () {
     if (!window.echarts) {
-      window.addEventListener("load", () => S.ensureCharts(), { once: true });
+      if (waitingForECharts) return;
+      waitingForECharts = true;
+      const script = document.querySelector('script[src$="echarts.min.js"]');
+      const go = () => { if (!waitingForECharts) return; waitingForECharts = false; S.ensureCharts(); };
+      if (script) script.addEventListener("load", go, { once: true });
+      window.addEventListener("load", go, { once: true });
       return;
     }
+    observeCharts();
     if (!pump) pumpStep();
   };
   // chartsPending says whether a chart of the page is still to be drawn
@@ -469,7 +523,7 @@
   }
   function chartsIdle() { if (chartList.length) startServiceWorker(500); }
   window.addEventListener("load", () => setTimeout(() => startServiceWorker(0), 15000), { once: true });
-  window.addEventListener("resize", () => {
+  if (!sizeObserver) window.addEventListener("resize", () => {
     document.querySelectorAll(".chart > .ec").forEach((el) => { const c = window.echarts && echarts.getInstanceByDom(el); if (c) c.resize(); });
   });
 

@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"path"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,7 +56,7 @@ func BenchmarkPageTrace(b *testing.B) {
 			close(done)
 		}
 	})
-	cats := []string{"devtools.timeline", "disabled-by-default-devtools.timeline", "v8.execute", "blink.user_timing", "toplevel", "v8", "loading"}
+	cats := []string{"devtools.timeline", "disabled-by-default-devtools.timeline", "disabled-by-default-devtools.timeline.stack", "v8.execute", "blink.user_timing", "toplevel", "v8", "loading"}
 	if err := chromedp.Run(ctx, chromedp.ActionFunc(func(ctx context.Context) error {
 		return tracing.Start().WithTraceConfig(&tracing.TraceConfig{IncludedCategories: cats}).Do(ctx)
 	})); err != nil {
@@ -92,7 +95,13 @@ func BenchmarkPageTrace(b *testing.B) {
 		thread string
 		start  float64
 		dur    float64
+		cpu    float64
 		kids   map[string]float64
+		// layouts: the Layout events inside it (forced ones carry the
+		// script's stack), their CPU and what forced them.
+		layouts   int
+		layoutCPU float64
+		forcedBy  map[string]int
 	}
 	var tasks []*task
 	byThread := map[[2]int][]*task{}
@@ -116,7 +125,7 @@ func BenchmarkPageTrace(b *testing.B) {
 			}
 			a.wall += e.Dur
 			a.cpu += e.TDur
-			t := &task{thread: th, start: e.Ts - nav, dur: e.Dur, kids: map[string]float64{}}
+			t := &task{thread: th, start: e.Ts - nav, dur: e.Dur, cpu: e.TDur, kids: map[string]float64{}}
 			tasks = append(tasks, t)
 			byThread[[2]int{e.Pid, e.Tid}] = append(byThread[[2]int{e.Pid, e.Tid}], t)
 		}
@@ -128,6 +137,16 @@ func BenchmarkPageTrace(b *testing.B) {
 		for _, t := range byThread[[2]int{e.Pid, e.Tid}] {
 			if e.Ts-nav >= t.start && e.Ts-nav < t.start+t.dur {
 				t.kids[e.Name] += e.Dur
+				if e.Name == "Layout" {
+					t.layouts++
+					t.layoutCPU += e.TDur
+					if by := layoutForcer(e.Args); by != "" {
+						if t.forcedBy == nil {
+							t.forcedBy = map[string]int{}
+						}
+						t.forcedBy[by]++
+					}
+				}
 				break
 			}
 		}
@@ -155,6 +174,41 @@ func BenchmarkPageTrace(b *testing.B) {
 		for _, x := range ks[:min(5, len(ks))] {
 			s += fmt.Sprintf(" %s %.0f;", x.k, x.v/1000)
 		}
-		b.Logf("task on %-24s at %6.0f ms, %5.0f ms:%s", t.thread, t.start/1000, t.dur/1000, s)
+		if t.layouts > 0 {
+			s += fmt.Sprintf(" [%d Layout, CPU %.0f ms", t.layouts, t.layoutCPU/1000)
+			var by []string
+			for k, n := range t.forcedBy {
+				by = append(by, fmt.Sprintf("%s x%d", k, n))
+			}
+			sort.Strings(by)
+			if len(by) > 0 {
+				s += "; forced by " + strings.Join(by, ", ")
+			}
+			s += "]"
+		}
+		b.Logf("task on %-24s at %6.0f ms, %5.0f ms (CPU %4.0f ms):%s", t.thread, t.start/1000, t.dur/1000, t.cpu/1000, s)
 	}
+}
+
+// layoutForcer is the script frame that forced a Layout event (its
+// beginData's stack, recorded with the timeline.stack category: function,
+// file and line), or "" for a layout the rendering pipeline ran.
+func layoutForcer(args json.RawMessage) string {
+	var a struct {
+		BeginData struct {
+			StackTrace []struct {
+				FunctionName string `json:"functionName"`
+				URL          string `json:"url"`
+				LineNumber   int    `json:"lineNumber"`
+			} `json:"stackTrace"`
+		} `json:"beginData"`
+	}
+	if json.Unmarshal(args, &a) != nil || len(a.BeginData.StackTrace) == 0 {
+		return ""
+	}
+	var fs []string
+	for _, f := range a.BeginData.StackTrace[:min(3, len(a.BeginData.StackTrace))] {
+		fs = append(fs, fmt.Sprintf("%s (%s:%d)", cmp.Or(f.FunctionName, "?"), path.Base(f.URL), f.LineNumber))
+	}
+	return strings.Join(fs, " < ")
 }
