@@ -161,6 +161,20 @@ def prefill_shift(rows, pctx):
     return shift
 
 
+def shift_stats(row, op, d, where):
+    """Add d ms to every stat column of op in row but the spread (std); a row shifted to <= 0 is an error."""
+    if not d:
+        return
+    for st in STATS:
+        if st == "std":
+            continue
+        col = f"time_stats.{op}.{st}"
+        v = float(row[col]) + d
+        if v <= 0:
+            raise SystemExit(f"{op} at {where}: {v} <= 0 after the in-graph shift")
+        row[col] = f"{v:.6f}"
+
+
 def write_attention_in_graph(raw_path, ictx, out_path, pctx=None):
     """attention.csv with attn_decode rows taken from the decode graphs as they run (in_graph_shift) and,
     with prefillctx.json, attn_prefill rows over cached context too (prefill_shift), every stat column
@@ -176,27 +190,10 @@ def write_attention_in_graph(raw_path, ictx, out_path, pctx=None):
             out = dict(r)
             if r["is_prefill"] == "False":
                 b, c = int(r["batch_size"]), int(r["kv_cache_size"])
-                d = at_shift(b, c)
-                for st in STATS:
-                    col = f"time_stats.attn_decode.{st}"
-                    if st == "std":
-                        continue
-                    v = float(r[col]) + d
-                    if v <= 0:
-                        raise SystemExit(f"attn_decode at batch {b}, context {c}: {v} <= 0 after the in-graph shift")
-                    out[col] = f"{v:.6f}"
+                shift_stats(out, "attn_decode", at_shift(b, c), f"batch {b}, context {c}")
             else:
                 c, kv = int(r["prefill_chunk_size"]), int(r["kv_cache_size"])
-                d = p_shift(c, kv)
-                if d:
-                    for st in STATS:
-                        col = f"time_stats.attn_prefill.{st}"
-                        if st == "std":
-                            continue
-                        v = float(r[col]) + d
-                        if v <= 0:
-                            raise SystemExit(f"attn_prefill at chunk {c}, kv {kv}: {v} <= 0 after the in-graph shift")
-                        out[col] = f"{v:.6f}"
+                shift_stats(out, "attn_prefill", p_shift(c, kv), f"chunk {c}, kv {kv}")
             w.writerow(out)
 
 
