@@ -95,16 +95,22 @@ func (e *EngineSpec) MixedDecodeOrNil() *MixedDecode {
 	return e.MixedDecode
 }
 
-// mixedDecodeGrids are m's rows as one grid per sequence bound (outer key
-// decodes, inner key mean context).
-func mixedDecodeGrids(m *MixedDecode) map[int]grid {
-	out := map[int]grid{}
+// mixedGrid is one sequence bound's mixed_decode rows (outer key decodes,
+// inner key mean context) and the op name its grid errors give.
+type mixedGrid struct {
+	g  grid
+	op string
+}
+
+// mixedDecodeGrids are m's rows as one grid per sequence bound.
+func mixedDecodeGrids(m *MixedDecode) map[int]mixedGrid {
+	out := map[int]mixedGrid{}
 	for _, g := range m.Graphs {
 		var b, c, ms []float64
 		for _, r := range g.Rows {
 			b, c, ms = append(b, r[0]), append(c, r[1]), append(ms, r[2])
 		}
-		out[g.SeqBound] = newGrid(b, c, ms)
+		out[g.SeqBound] = mixedGrid{newGrid(b, c, ms), fmt.Sprintf("mixed_decode (seq_bound %d)", g.SeqBound)}
 	}
 	return out
 }
@@ -125,16 +131,11 @@ func (p *Predictor) mixedDecodeAttn(spec *EngineSpec, k Key, padded int) (float6
 	if !ok {
 		return 0, fmt.Errorf("predictor: %s has no mixed_decode rows for sequence bound %d (mixed graph of %d tokens)", path.Join(p.origin, engineFile), sb, padded)
 	}
-	kd := max(int(k.Kd), g.innerMin())
-	v, found := g.at(float64(k.Bd), float64(kd), false)
-	if !found {
-		if !p.opt.Extrapolate {
-			return 0, &GridError{File: path.Join(p.origin, engineFile), Op: "mixed_decode",
-				At:       fmt.Sprintf("seq_bound=%d, decodes=%d, context=%d", sb, k.Bd, kd),
-				Profiled: g.rangeString("decodes", "context", func(x float64) float64 { return x })}
-		}
-		v, _ = g.at(float64(k.Bd), float64(kd), true)
-		p.Extrapolated++
+	kd := max(int(k.Kd), g.g.innerMin())
+	v, err := p.gridLookupIn(engineFile, "context", g.g, float64(k.Bd), float64(kd), g.op,
+		at2("decodes=%d, context=%d", int(k.Bd), kd), "decodes", func(x float64) float64 { return x })
+	if err != nil {
+		return 0, err
 	}
 	if d := p.decodeLaunch; d != nil && k.KdMax > 0 {
 		gr := p.opt.KVCachePredictionGranularity

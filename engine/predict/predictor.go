@@ -183,11 +183,8 @@ type Predictor struct {
 	decodeShapeMemo map[[4]int32]float64
 	decodeRefMemo   map[[2]int32]float64
 	decodeLens      []int
-	// mixedDecode is the set's engine.json mixed_decode as grids by sequence
-	// bound (nil if none); mixedMemo memoizes mixedDecodeAttn by (bound,
-	// Bd, Kd, KdMax).
-	mixedDecode map[int]grid
-	mixedMemo   map[[4]int32]float64
+	// mixedMemo memoizes mixedDecodeAttn by (bound, Bd, Kd, KdMax).
+	mixedMemo map[[4]int32]float64
 	// mixedWaves memoizes the decode launch model's times that
 	// mixedDecodeAttn corrects by, by their own inputs (sequence bound,
 	// decodes, rounded mean and longest context; -1: the rows' spread),
@@ -216,6 +213,9 @@ type tables struct {
 	kvSave       curve
 	cpu          map[string]curve
 	host         map[string]curve // host_overheads.csv by column
+	// mixedDecode is engine.json's mixed_decode, a grid by sequence bound
+	// (nil if the set has none).
+	mixedDecode map[int]mixedGrid
 }
 
 var mlpOps = []string{"input_layernorm", "attn_pre_proj", "attn_rope", "attn_post_proj", "post_attention_layernorm",
@@ -267,11 +267,14 @@ func New(set *Set, network fs.FS, opt Options) (*Predictor, error) {
 				return nil, err
 			}
 		}
+		if m := set.Engine.MixedDecodeOrNil(); m != nil {
+			p.tables.mixedDecode = mixedDecodeGrids(m)
+		}
 		set.cache.put(key, p.tables)
 	}
 	p.decodeMinKV = int32(p.decode.innerMin())
-	if m := set.Engine.MixedDecodeOrNil(); m != nil {
-		p.mixedDecode, p.mixedMemo, p.mixedWaves = mixedDecodeGrids(m), map[[4]int32]float64{}, map[[4]int32]float64{}
+	if p.mixedDecode != nil {
+		p.mixedMemo, p.mixedWaves = map[[4]int32]float64{}, map[[4]int32]float64{}
 	}
 	if opt.TP > 1 || opt.PP > 1 {
 		if network == nil {
@@ -900,6 +903,12 @@ func (p *Predictor) kv(t int) (float64, error) {
 }
 
 func (p *Predictor) gridLookup(g grid, o, i float64, op string, at atText, outerName string, outerFn func(float64) float64) (float64, error) {
+	return p.gridLookupIn(attnFile, "kv_cache_size", g, o, i, op, at, outerName, outerFn)
+}
+
+// gridLookupIn is gridLookup for a grid read from file, whose inner key is
+// innerName.
+func (p *Predictor) gridLookupIn(file, innerName string, g grid, o, i float64, op string, at atText, outerName string, outerFn func(float64) float64) (float64, error) {
 	v, ok := g.at(o, i, false)
 	if ok {
 		return v, nil
@@ -909,7 +918,7 @@ func (p *Predictor) gridLookup(g grid, o, i float64, op string, at atText, outer
 		p.Extrapolated++
 		return v, nil
 	}
-	return 0, &GridError{File: path.Join(p.origin, attnFile), Op: op, At: at.String(), Profiled: g.rangeString(outerName, "kv_cache_size", outerFn)}
+	return 0, &GridError{File: path.Join(p.origin, file), Op: op, At: at.String(), Profiled: g.rangeString(outerName, innerName, outerFn)}
 }
 
 // attnDecode is decode attention at bd sequences of mean context kd, with
