@@ -468,20 +468,13 @@ func decodeNumbers(b []byte, tags []uint8, mant []uint64, deltas bool) (n, row i
 		if tag > 1+maxPackFrac {
 			return off, i, fmt.Sprintf("%d digits after the point (at most %d)", tag-1, maxPackFrac)
 		}
-		var u uint64
-		for shift := uint(0); ; shift += 7 {
-			if off >= len(b) {
-				return off, i, "a truncated number"
-			}
-			if shift > 56 {
-				return off, i, "an overlong number"
-			}
-			c := b[off]
-			off++
-			u |= uint64(c&0x7f) << shift
-			if c < 0x80 {
-				break
-			}
+		u, next, bad := readUvarint(b, off)
+		off = next
+		switch bad {
+		case uvarintTruncated:
+			return off, i, "a truncated number"
+		case uvarintOverlong:
+			return off, i, "an overlong number"
 		}
 		if !deltas {
 			if u >= maxPackMantissa {
@@ -501,24 +494,45 @@ func decodeNumbers(b []byte, tags []uint8, mant []uint64, deltas bool) (n, row i
 	return off, 0, ""
 }
 
+// readUvarint's failures.
+const (
+	uvarintOK = iota
+	uvarintTruncated
+	uvarintOverlong
+)
+
+// readUvarint reads the little-endian base-128 number at b[off:] (at most 9
+// bytes, 63 bits): the number, the offset after it (where it stopped, on a
+// failure) and uvarintOK or why it failed.
+func readUvarint(b []byte, off int) (uint64, int, int) {
+	var u uint64
+	for shift := uint(0); ; shift += 7 {
+		if off >= len(b) {
+			return u, off, uvarintTruncated
+		}
+		if shift > 56 {
+			return u, off, uvarintOverlong
+		}
+		c := b[off]
+		off++
+		u |= uint64(c&0x7f) << shift
+		if c < 0x80 {
+			return u, off, uvarintOK
+		}
+	}
+}
+
 // decodeIndices reads a string column's dictionary index per row (uvarints
 // below n) into idx, as decodeNumbers its digits.
 func decodeIndices(b []byte, n uint64, idx []uint32) (off, row int, err string) {
 	for i := range idx {
-		var u uint64
-		for shift := uint(0); ; shift += 7 {
-			if off >= len(b) {
-				return off, i, "a truncated dictionary index"
-			}
-			if shift > 56 {
-				return off, i, "an overlong dictionary index"
-			}
-			c := b[off]
-			off++
-			u |= uint64(c&0x7f) << shift
-			if c < 0x80 {
-				break
-			}
+		u, next, bad := readUvarint(b, off)
+		off = next
+		switch bad {
+		case uvarintTruncated:
+			return off, i, "a truncated dictionary index"
+		case uvarintOverlong:
+			return off, i, "an overlong dictionary index"
 		}
 		if u >= n {
 			return off, i, fmt.Sprintf("dictionary index %d (the dictionary has %d entries)", u, n)
