@@ -274,6 +274,16 @@ def warm_up(engine):
     engine.serve(reqs, log_steps=False, realtime=False)
 
 
+def probe_engine(tuning_path):
+    """How the designed probes start: the model with tune.py's choice (the file at tuning_path), its graphs
+    captured, and a warmed-up vLLM V1 engine on it (2048-token budget, 256 sequences). Returns (model, engine)."""
+    model = M.Model(tuning=M.load_tuning(tuning_path))
+    model.capture()
+    eng = Engine(model, "vllm_v1", dict(max_num_seqs=256, max_num_batched_tokens=2048))
+    warm_up(eng)
+    return model, eng
+
+
 def sched_settings(a):
     if a.scheduler == "vllm_v1":
         return dict(max_num_seqs=a.max_num_seqs, max_num_batched_tokens=a.max_num_batched_tokens,

@@ -16,7 +16,6 @@ import time
 
 from . import bench as B
 from . import engine as EN
-from . import model as M
 
 BATCHES = [1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256]
 CONTEXTS = [64, 128, 256, 512, 1024, 2048, 4096, 8192]
@@ -35,10 +34,7 @@ def main():
     ap.add_argument("--tuning", required=True)
     a = ap.parse_args()
     t0 = time.time()
-    model = M.Model(tuning=M.load_tuning(a.tuning))
-    model.capture()
-    eng = EN.Engine(model, "vllm_v1", dict(max_num_seqs=256, max_num_batched_tokens=2048))
-    EN.warm_up(eng)
+    model, eng = EN.probe_engine(a.tuning)
     cap = model.num_blocks * 16 * 0.9
     res = dict(method=f"median GPU time (CUDA events) of {STEPS - 3} steady decode steps per point; contexts spread "
                "evenly over [0.5, 1.5] x the mean", uniform512={}, spread={}, skipped=[])

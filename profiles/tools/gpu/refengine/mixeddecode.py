@@ -82,10 +82,7 @@ def main():
     ap.add_argument("--tuning", required=True)
     a = ap.parse_args()
     t0 = time.time()
-    model = M.Model(tuning=M.load_tuning(a.tuning))
-    model.capture()
-    eng = EN.Engine(model, "vllm_v1", dict(max_num_seqs=256, max_num_batched_tokens=2048))
-    EN.warm_up(eng)
+    model, eng = EN.probe_engine(a.tuning)
     cap = model.num_blocks * 16 * 0.9
     plan = eng.runner.plan
     res = dict(method=f"median GPU time (CUDA events) of {STEPS - 3} steady decode-only steps per point planned into "

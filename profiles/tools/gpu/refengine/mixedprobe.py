@@ -17,7 +17,6 @@ import torch
 
 from . import bench as B
 from . import engine as EN
-from . import model as M
 from . import sched as S
 
 SIZES = [256, 512, 1024, 2048]
@@ -52,10 +51,7 @@ def main():
     ap.add_argument("--tuning", required=True)
     a = ap.parse_args()
     t0 = time.time()
-    tuning = M.load_tuning(a.tuning)
-    model = M.Model(tuning=tuning)
-    model.capture()
-    EN.warm_up(EN.Engine(model, "vllm_v1", dict(max_num_seqs=256, max_num_batched_tokens=2048)))
+    model, _ = EN.probe_engine(a.tuning)
     rows = []
     for size in SIZES:
         for k in DECODES:

@@ -49,9 +49,7 @@ def main():
     ap.add_argument("--tuning", required=True)
     a = ap.parse_args()
     t0 = time.time()
-    model = M.Model(tuning=M.load_tuning(a.tuning))
-    model.capture()
-    EN.warm_up(EN.Engine(model, "vllm_v1", dict(max_num_seqs=256, max_num_batched_tokens=2048)))
+    model, _ = EN.probe_engine(a.tuning)
     rows = []
     rid = 0
     for rep in range(REPS):
