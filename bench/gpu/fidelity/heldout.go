@@ -287,6 +287,46 @@ func medianAbs(scores []runScore, key string, spread bool) (float64, int) {
 	return report.Median(v), len(v)
 }
 
+// batchTable is the summary per batch of held-out runs (a run's batch is
+// its name up to the first '-': ho, ho2, ...), in manifest order.
+func batchTable(scores []runScore) string {
+	var order []string
+	by := map[string][]runScore{}
+	for _, s := range scores {
+		if s.w.Split != calibrate.SplitHeldOut {
+			continue
+		}
+		k, _, _ := strings.Cut(s.w.Name, "-")
+		if by[k] == nil {
+			order = append(order, k)
+		}
+		by[k] = append(by[k], s)
+	}
+	var b strings.Builder
+	b.WriteString("Per batch (median over its runs of |error|, P50 / P90):\n\n| batch | runs |")
+	for _, m := range metrics {
+		b.WriteString(" " + m + " |")
+	}
+	b.WriteString(" within target |\n|---|---:|" + strings.Repeat("---:|", len(metrics)+1) + "\n")
+	for _, k := range order {
+		g := by[k]
+		met := 0
+		for _, s := range g {
+			if s.meets() {
+				met++
+			}
+		}
+		fmt.Fprintf(&b, "| %s-* | %d |", k, len(g))
+		for _, m := range metrics {
+			p50, _ := medianAbs(g, m+" P50", false)
+			p90, _ := medianAbs(g, m+" P90", false)
+			fmt.Fprintf(&b, " %.1f%% / %.1f%% |", p50*100, p90*100)
+		}
+		fmt.Fprintf(&b, " %d |\n", met)
+	}
+	return b.String()
+}
+
 func summaryLine(scores []runScore) string {
 	var parts []string
 	for _, m := range metrics {
@@ -366,6 +406,7 @@ func heldOutReport(o heldOutOptions, set *predict.Set, scores []runScore, fitNot
 		p("\n")
 	}
 	p("\n%s.\n", summaryLine(scores))
+	p("\n%s", batchTable(scores))
 	var notes []string
 	seen := map[string]bool{}
 	for _, s := range scores {

@@ -119,6 +119,8 @@ func TestHeldOut_Fixture(t *testing.T) {
 		"| TTFT | +0.0% | +0.0% | +0.0% | +3.0% | +3.0% | +3.0% |",
 		"## Every real step predicted at its own shape",
 		"| ho-b | 32 | 32 | 32 | none | 82.4 | 82.4 | +0.0% |",
+		// the batch table: the held-out run alone (the fit run is not a batch)
+		"| ho-* | 1 | 0.0% / 0.0% | 0.0% / 0.0% | 0.0% / 0.0% | 1 |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
