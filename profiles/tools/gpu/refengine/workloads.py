@@ -226,6 +226,26 @@ def build(root, sat_qps):
     add("ho7-long-budget4096", "heldout", "50 requests of 3000-7000 prompt, 50-300 output tokens at 1.5 QPS, vllm_v1 with a "
         "4096-token budget (eager steps)", dict(v1, max_num_batched_tokens=4096), 98,
         lambda r, n: poisson(r, n, 1.5), uniform(50, (3000, 7000), (50, 300)))
+    # Eighth batch, designed after the seventh was scored and before the decode graphs of 40-248 sequences got
+    # attention rows of their own (until then interpolated between the grid's batch sizes): decode batches of
+    # 33-127 sequences over long contexts, off-grid chunk and budget sizes, a load ramping down, light long prompts.
+    add("ho8-arxiv-v1", "heldout", "150 arXiv-summarization requests at 6 QPS", v1, 101,
+        lambda r, n: poisson(r, n, 6.0), sample(arxiv, 150))
+    add("ho8-long-decode", "heldout", "200 requests of 1500-3500 prompt, 200-600 output tokens, Poisson at 0.12x "
+        "capacity", v1, 102, lambda r, n: poisson(r, n, 0.12 * s), uniform(200, (1500, 3500), (200, 600)))
+    add("ho8-code-gamma1.5-sat", "heldout", "300 Splitwise-code requests, gamma arrivals CV 1.5 at 0.7x capacity", v1,
+        103, lambda r, n: gamma(r, n, 0.7 * s, 1.5), sample(code, 300))
+    add("ho8-conv-sarathi768", "heldout", "300 Splitwise-conversation requests, Poisson at 0.6x capacity, Sarathi chunk "
+        "768", dict(sar, chunk=768), 104, lambda r, n: poisson(r, n, 0.6 * s), sample(conv, 300))
+    add("ho8-static-96x2048", "heldout", "96 requests of 2048 prompt + 128 output tokens at t=0", v1, 105,
+        lambda r, n: static(n), uniform(96, (2048, 2048), (128, 128)))
+    add("ho8-mixed-budget768", "heldout", "250 requests of 100-2500 prompt, 50-800 output tokens, Poisson at 0.3x "
+        "capacity, vllm_v1 with a 768-token budget", dict(v1, max_num_batched_tokens=768), 106,
+        lambda r, n: poisson(r, n, 0.3 * s), uniform(250, (100, 2500), (50, 800)))
+    add("ho8-light-long", "heldout", "40 requests of 2000-6000 prompt, 100-400 output tokens at 1 QPS", v1, 107,
+        lambda r, n: poisson(r, n, 1.0), uniform(40, (2000, 6000), (100, 400)))
+    add("ho8-conv-rampdown", "heldout", "400 Splitwise-conversation requests, Poisson with the rate falling from 1.2x to "
+        "0.3x capacity", v1, 108, lambda r, n: ramp(r, n, 1.2 * s, 0.3 * s), sample(conv, 400))
     return out
 
 
