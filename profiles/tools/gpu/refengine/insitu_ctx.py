@@ -8,7 +8,7 @@ with context from these (attn_decode = isolated row at 512 + the graph's
 measured change from 512, per layer), so the set's decode steps follow the
 graphs as they run rather than the attention kernel timed alone.
 
-Usage (from profiles/tools/gpu): python3 -m refengine.insitu_ctx OUT.json --tuning TUNING.json
+Usage (from profiles/tools/gpu): python3 -m refengine.insitu_ctx OUT.json --tuning TUNING.json [--batches 40,56,...]
 """
 import argparse
 import json
@@ -32,13 +32,16 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
     ap.add_argument("--tuning", required=True)
+    ap.add_argument("--batches", default="", help="comma-separated decode graph sizes (default: the attention "
+                    "profile's batch grid); a fill of the grid is merged by merge_rows.py")
     a = ap.parse_args()
+    batches = [int(b) for b in a.batches.split(",")] if a.batches else BATCHES
     t0 = time.time()
     model, eng = EN.probe_engine(a.tuning)
     cap = model.num_blocks * 16 * 0.9
     res = dict(method=f"median GPU time (CUDA events) of {STEPS - 3} steady decode steps per point; contexts spread "
                "evenly over [0.5, 1.5] x the mean", uniform512={}, spread={}, skipped=[])
-    for b in BATCHES:
+    for b in batches:
         d = B.steady_decode(eng, b, 512, STEPS)
         assert d["mode"] == "graph" and d["padded"] == b, d
         res["uniform512"][str(b)] = d["gpu_ms"]

@@ -23,6 +23,7 @@ engine's graphs replay, with the launch configuration tune.py chose:
   the right key.
 
 Usage (from profiles/tools/gpu): python3 -m refengine.opprofile OUTDIR --tuning TUNING.json
+[--decode_batches 40,56,...: only decode rows at those batch sizes]
 """
 import argparse
 import bisect
@@ -105,18 +106,33 @@ def mlp_rows(copies=8):
     return rows
 
 
-def attention_rows(model_tuning):
-    pcfg = dict(model_tuning["prefill"])
-    pbq = pcfg.pop("block_q")
-    dcfg = dict(model_tuning["decode"])
-    kc = rnd(1 << 21, M.KVH, M.HD)
-    vc = rnd(1 << 21, M.KVH, M.HD)
+DECODE_BATCHES = [1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256]
+
+
+def kv_save_rows(kc, vc):
     out = []
     for T in TOKEN_GRID:
         qkv = [rnd(T, M.QW + 2 * M.KW) for _ in range(4)]
         slots = [torch.randperm(1 << 21, device=dev)[:T] for _ in range(4)]
         st = PQ.bench([lambda i=i: K.kv_write(qkv[i], slots[i], kc, vc, M.QW, M.KW) for i in range(4)])
         out.append(dict(kind="kv_save", batch=T, chunk=0, kv=0, t=st))
+    return out
+
+
+def attention_rows(model_tuning, decode_batches=DECODE_BATCHES, prefill=True):
+    """kv_save, prefill (when prefill) and decode rows at decode_batches."""
+    pcfg = dict(model_tuning["prefill"])
+    pbq = pcfg.pop("block_q")
+    kc = rnd(1 << 21, M.KVH, M.HD)
+    vc = rnd(1 << 21, M.KVH, M.HD)
+    out = kv_save_rows(kc, vc)
+    if prefill:
+        out += prefill_rows(pcfg, pbq, kc, vc)
+    return out + decode_rows(dict(model_tuning["decode"]), kc, vc, decode_batches)
+
+
+def prefill_rows(pcfg, pbq, kc, vc):
+    out = []
     for c in [1, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192]:
         for kv in [0, 256, 512, 1024, 2048, 4096, 8192]:
             b = [Batch([(c, c + kv)], kc) for _ in range(2)]
@@ -126,9 +142,14 @@ def attention_rows(model_tuning):
                                                          M.KVH, M.HD, M.BLOCK, pbq, **pcfg) for i in range(2)])
             out.append(dict(kind="prefill", batch=1, chunk=c, kv=kv, t=st))
         print(f"prefill c={c} done", flush=True)
+    return out
+
+
+def decode_rows(dcfg, kc, vc, batches):
+    out = []
     bufs = K.AttnBuffers(256, M.QH, M.HD, dev)
     part_min = dcfg.pop("part_min", 256)
-    for B in [1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256]:
+    for B in batches:
         bp = M.DECODE_SIZES[bisect.bisect_left(M.DECODE_SIZES, B)]
         bound = K.decode_bound(bp)
         for ctx in [64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384]:
@@ -166,14 +187,21 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
     ap.add_argument("--tuning", required=True)
+    ap.add_argument("--decode_batches", default="",
+                    help="only attention.csv's decode rows, at these comma-separated batch sizes (a fill of the "
+                         "grid, merged into a profile by merge_rows.py); no mlp.csv")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     t0 = time.time()
     tuning = M.load_tuning(a.tuning)
     torch.manual_seed(0)
-    write_mlp(os.path.join(a.out, "mlp.csv"), mlp_rows())
-    torch.cuda.empty_cache()
-    PQ.write_attention(os.path.join(a.out, "attention.csv"), attention_rows(tuning), backend="SERVESIM_REF_TRITON_PAGED")
+    if a.decode_batches:
+        rows = attention_rows(tuning, [int(b) for b in a.decode_batches.split(",")], prefill=False)
+    else:
+        write_mlp(os.path.join(a.out, "mlp.csv"), mlp_rows())
+        torch.cuda.empty_cache()
+        rows = attention_rows(tuning)
+    PQ.write_attention(os.path.join(a.out, "attention.csv"), rows, backend="SERVESIM_REF_TRITON_PAGED")
     env = PQ.environment()
     env["triton"] = __import__("triton").__version__
     env["method"] = dict(reps_per_graph=PQ.REPS, trials=PQ.TRIALS, rotated_copies=8,
