@@ -9,17 +9,19 @@ import "math"
 // PrefillAttn never matches, so each is a new entry), at a fraction of the
 // cost under GOOS=js, where a map's generic hash and probe are calls into
 // the runtime; a saturated run makes a new key every few iterations. Each
-// slot keeps its key's hash, so that a probe reads a prediction only when
-// the hashes agree.
+// slot keeps its key's hash's top 32 bits, so that a probe reads a
+// prediction only when they agree (and the table grows from them without
+// reading a prediction). A slot is 8 bytes: the table, whose lookups are
+// scattered, takes half the cache lines it would with the whole hash.
 type predMemo struct {
 	slots []memoSlot
-	shift uint8 // 64 - log2(len(slots)): a slot is a hash's top bits
+	shift uint8 // 64 - log2(len(slots)): a slot is a hash's top bits (at most 32 of them)
 	n     int
 }
 
 type memoSlot struct {
-	h uint64
-	v int32 // index+1 into the predStore; 0: empty
+	h uint32 // the hash's top 32 bits
+	v int32  // index+1 into the predStore; 0: empty
 }
 
 // hash mixes every field of k (TestStageKeyHash_EveryField): a multiply-xorshift per 64 bits of fields,
@@ -49,16 +51,26 @@ func (m *predMemo) get(k *stageKey, h uint64, ps *predStore) (int32, bool) {
 	if len(m.slots) == 0 {
 		return 0, false
 	}
-	mask := uint64(len(m.slots) - 1)
+	mask, top := uint64(len(m.slots)-1), uint32(h>>32)
 	for i := h >> m.shift; ; i = (i + 1) & mask {
 		e := &m.slots[i]
 		if e.v == 0 {
 			return 0, false
 		}
-		if e.h == h && ps.at(e.v-1).sk == *k {
+		if e.h == top && ps.at(e.v-1).sk.eq(k) {
 			return e.v - 1, true
 		}
 	}
+}
+
+// eq is k == o (every field by ==: a NaN PrefillAttn equals nothing, ±0
+// are equal), compared field by field inline rather than through the
+// struct's generated equality function.
+func (k *stageKey) eq(o *stageKey) bool {
+	a, b := &k.k, &o.k
+	return a.T == b.T && a.Kd == b.Kd && a.Kp == b.Kp && a.Cp == b.Cp && a.Bd == b.Bd && a.T8 == b.T8 &&
+		a.NumRequests == b.NumRequests && a.NewRequests == b.NewRequests && a.LogitSeqs == b.LogitSeqs &&
+		a.NumPrefills == b.NumPrefills && a.KdMax == b.KdMax && a.PrefillAttn == b.PrefillAttn && k.s == o.s
 }
 
 // put memoizes index i of ps, whose key (of hash h) must be absent.
@@ -73,18 +85,21 @@ func (m *predMemo) put(h uint64, i int32) {
 		m.slots, m.shift = make([]memoSlot, n), shift
 		for _, e := range old { // from the hashes the slots keep: no prediction read again
 			if e.v != 0 {
-				m.place(e.h, e.v)
+				m.place(uint64(e.h)<<32, e.v)
 			}
 		}
 	}
 	m.place(h, i+1)
 }
 
+// place puts v in the first empty slot from h's. The slot is h's top bits,
+// which the slot's 32 bits keep while the table has at most 2^32 slots
+// (maxPredictions keeps it far smaller).
 func (m *predMemo) place(h uint64, v int32) {
 	mask := uint64(len(m.slots) - 1)
 	i := h >> m.shift
 	for m.slots[i].v != 0 {
 		i = (i + 1) & mask
 	}
-	m.slots[i] = memoSlot{h, v}
+	m.slots[i] = memoSlot{uint32(h >> 32), v}
 }

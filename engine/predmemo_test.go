@@ -72,3 +72,47 @@ func TestStageKeyHash_EveryField(t *testing.T) {
 		t.Error("stage changed: same hash")
 	}
 }
+
+// TestStageKeyEq_SameAsEqual: eq answers as == does, on keys that differ
+// in one field only (each field of predict.Key, and the stage: a field
+// added to the key and left out of eq fails here) and on random pairs
+// from small fields, ±0 and NaN included.
+func TestStageKeyEq_SameAsEqual(t *testing.T) {
+	base := stageKey{k: predict.Key{T: 64, T8: 64, Bd: 64, Kd: 1024, KdMax: 1536, NumRequests: 64, LogitSeqs: 64, PrefillAttn: 0.25}}
+	v := reflect.ValueOf(&base.k).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		k := base
+		f := reflect.ValueOf(&k.k).Elem().Field(i)
+		switch f.Kind() {
+		case reflect.Int32:
+			f.SetInt(f.Int() + 1)
+		case reflect.Float64:
+			f.SetFloat(f.Float() + 0.5)
+		default:
+			t.Fatalf("predict.Key.%s: kind %s not covered", v.Type().Field(i).Name, f.Kind())
+		}
+		if k.eq(&base) || base.eq(&k) {
+			t.Errorf("%s differs, eq says equal", v.Type().Field(i).Name)
+		}
+	}
+	k := base
+	if k.s = 1; k.eq(&base) {
+		t.Error("the stage differs, eq says equal")
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	attn := []float64{0, math.Copysign(0, -1), 0.5, math.NaN()}
+	r := func() stageKey {
+		f := func() int32 { return int32(rng.IntN(2)) }
+		return stageKey{predict.Key{T: f(), T8: f(), Bd: f(), Kd: f(), KdMax: f(), Kp: f(), Cp: f(), NumPrefills: f(), NumRequests: f(),
+			NewRequests: f(), LogitSeqs: f(), PrefillAttn: attn[rng.IntN(len(attn))]}, f()}
+	}
+	for n := 0; n < 100_000; n++ {
+		a, b := r(), r()
+		if rng.IntN(2) == 0 {
+			b = a
+		}
+		if got, want := a.eq(&b), a == b; got != want {
+			t.Fatalf("%+v, %+v: eq %t, == %t", a, b, got, want)
+		}
+	}
+}

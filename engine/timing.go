@@ -173,7 +173,7 @@ func (s *sim) hostLoop(rp *replica, proc *batch) error {
 func (s *sim) enginePrediction(rp *replica, k predict.Key) (*prediction, error) {
 	sk := stageKey{k, 0}
 	h := sk.hash()
-	if p := rp.lastPred; p >= 0 && rp.lastHash == h && rp.lastKey == sk {
+	if p := rp.lastPred; p >= 0 && rp.lastHash == h && rp.lastKey.eq(&sk) {
 		return rp.preds.at(p), nil
 	}
 	if i, ok := rp.memo.get(&sk, h, &rp.preds); ok {
