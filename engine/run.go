@@ -30,19 +30,24 @@ type request struct {
 	// tokens holds each output token's time as the gap to the one before
 	// (the first is firstToken, stored as 0); a gap that does not fit in
 	// 32 bits is gapEscape and sim.bigGaps has the token's time.
+	//
+	// The first 64 bytes (one cache line: TestRequest_LineSized) hold what
+	// the scheduler's pass over the running requests reads (prefillDone,
+	// processed, blocks) and most of what advancing a decode does; the
+	// second line its times and what sortRunning compares.
 	tokens      []uint32
 	processed   int // Vidur's num_processed_tokens
+	blocks      int // KV blocks held
 	generated   int // output tokens produced so far
 	decode      int // D as given
-	blocks      int // KV blocks held
-	lastToken   int64
-	firstToken  int64
-	id          int
-	arrival     int64 // (sortRunning compares every running request's, every iteration)
 	prefillDone bool
 	scheduled   bool
 	done        bool
 	leaving     bool // disaggregation: handed off (KV in transfer)
+	lastToken   int64
+	firstToken  int64
+	id          int
+	arrival     int64 // (sortRunning compares every running request's, every iteration)
 
 	prefill     int // P as given
 	target      int // prompt tokens to (re-)prefill: P plus tokens generated before a restart

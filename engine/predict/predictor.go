@@ -166,7 +166,7 @@ type Predictor struct {
 	allReduce, sendRecv     curve
 	tokenMemo               []*tokenOps
 	kvMemo                  []float64
-	decodeMemo, prefillMemo map[uint64]float64
+	decodeMemo, prefillMemo u64Memo
 	// wavesMemo and wavesLaunchMemo memoize the wave model: one prefill by
 	// chunk<<32 | cached KV, a launch of several by prefillWavesKey.
 	wavesMemo       map[uint64]wavesAlone
@@ -195,8 +195,8 @@ type Predictor struct {
 	decodeGran int
 	// decodeMinKV is the smallest context every decode row is profiled at.
 	decodeMinKV int32
-	logitMemo   map[int]float64
-	cpuMemo     map[uint64]float64
+	logitMemo   u64Memo
+	cpuMemo     u64Memo
 	hostMemo    map[uint64]float64
 	// Extrapolated counts lookups answered outside the profiled grids.
 	Extrapolated int
@@ -243,7 +243,7 @@ func New(set *Set, network fs.FS, opt Options) (*Predictor, error) {
 		return nil, fmt.Errorf("predictor: kv_cache_prediction_granularity must be >= 1, got %d", opt.KVCachePredictionGranularity)
 	}
 	p := &Predictor{opt: opt, origin: set.Origin, layersPerStage: m.NumLayers / opt.PP, prefillLaunch: set.Engine.LaunchOrNil(), decodeLaunch: set.Engine.DecodeLaunchOrNil(), decodeGran: set.Engine.DecodeGranularity(), decodeShapeMemo: map[[4]int32]float64{}, decodeRefMemo: map[[2]int32]float64{},
-		decodeMemo: map[uint64]float64{}, prefillMemo: map[uint64]float64{}, wavesMemo: map[uint64]wavesAlone{}, wavesLaunchMemo: map[string]float64{}, logitMemo: map[int]float64{}, cpuMemo: map[uint64]float64{}, hostMemo: map[uint64]float64{}}
+		wavesMemo: map[uint64]wavesAlone{}, wavesLaunchMemo: map[string]float64{}, hostMemo: map[uint64]float64{}}
 	// The tables depend on the set and these options only; a set opened
 	// once (a server's, the page's) parses its CSVs once.
 	key := fmt.Sprintf("%+v|tp=%d|head_dim=%d|emb=%t|lm_head=%t|cpu=%t|host=%t", m, opt.TP, opt.HeadDim, opt.Embedding, opt.LMHead, opt.CPUOverhead, opt.HostOverheads)
@@ -932,7 +932,7 @@ func (p *Predictor) attnDecode(bd, kd int, batched bool) (float64, error) {
 	if batched {
 		key |= 1
 	}
-	if v, ok := p.decodeMemo[key]; ok {
+	if v, ok := p.decodeMemo.get(key); ok {
 		return v, nil
 	}
 	v, err := p.gridLookup(p.decode, float64(bd), float64(kd), "attn_decode",
@@ -943,8 +943,8 @@ func (p *Predictor) attnDecode(bd, kd int, batched bool) (float64, error) {
 	if p.opt.Model.GQA() && bd > 1 && !batched {
 		v *= 1 + p.opt.AttentionDecodeBatchingOverhead
 	}
-	if len(p.decodeMemo) < maxDecodeMemo {
-		p.decodeMemo[key] = v
+	if p.decodeMemo.len() < maxDecodeMemo {
+		p.decodeMemo.put(key, v)
 	}
 	return v, nil
 }
@@ -957,7 +957,7 @@ func (p *Predictor) attnPrefill(kp, cp, n int) (float64, error) {
 	if n > 1 {
 		key |= 1
 	}
-	if v, ok := p.prefillMemo[key]; ok {
+	if v, ok := p.prefillMemo.get(key); ok {
 		return v, nil
 	}
 	v, err := p.gridLookup(p.prefill, float64(cp)*float64(cp), float64(kp), "attn_prefill",
@@ -968,26 +968,27 @@ func (p *Predictor) attnPrefill(kp, cp, n int) (float64, error) {
 	if p.opt.Model.GQA() && n > 1 {
 		v *= 1 + p.opt.AttentionPrefillBatchingOverhead
 	}
-	p.prefillMemo[key] = v
+	p.prefillMemo.put(key, v)
 	return v, nil
 }
 
 func (p *Predictor) logits(n int) (float64, error) {
-	if v, ok := p.logitMemo[n]; ok {
+	if v, ok := p.logitMemo.get(uint64(n)); ok {
 		return v, nil
 	}
 	v, err := p.lookup(p.mlp["lm_head"], float64(n), mlpFile, "lm_head", at1("num_tokens=%d", n))
 	if err != nil {
 		return 0, err
 	}
-	p.logitMemo[n] = v
+	p.logitMemo.put(uint64(n), v)
 	return v, nil
 }
 
 func (p *Predictor) cpuTerms(batch, admitted int) (cpu, admit float64, err error) {
 	key := uint64(batch)<<32 | uint64(admitted)
-	if v, ok := p.cpuMemo[key]; ok {
-		return v, p.cpuMemo[key|1<<63], nil
+	if v, ok := p.cpuMemo.get(key); ok {
+		a, _ := p.cpuMemo.get(key | 1<<63)
+		return v, a, nil
 	}
 	at := at1("batch_size=%d", batch)
 	for _, c := range CPUColumns {
@@ -1004,6 +1005,7 @@ func (p *Predictor) cpuTerms(batch, admitted int) (cpu, admit float64, err error
 		}
 		admit = v * float64(admitted)
 	}
-	p.cpuMemo[key], p.cpuMemo[key|1<<63] = cpu, admit
+	p.cpuMemo.put(key, cpu)
+	p.cpuMemo.put(key|1<<63, admit)
 	return cpu, admit, nil
 }
