@@ -69,6 +69,41 @@ def interp(xs, ys, x):
     return ys[i - 1] + (ys[i] - ys[i - 1]) * (x - xs[i - 1]) / (xs[i] - xs[i - 1])
 
 
+def merge_decode_fill(raw_path, fill_path, out_path):
+    """The raw attention.csv with the decode rows of a later fill of the grid (opprofile --decode_batches:
+    attn_decode_fill.csv) at batch sizes the raw rows lack, written to out_path; rows the raw file has are kept
+    as measured (the fill re-times a few of them only as a check). Returns the batch sizes added."""
+    rows = list(csv.DictReader(open(raw_path)))
+    header = list(rows[0].keys())
+    have = {int(r["batch_size"]) for r in rows if r["is_prefill"] == "False"}
+    fill = [r for r in csv.DictReader(open(fill_path)) if r["is_prefill"] == "False" and int(r["batch_size"]) not in have]
+    pre = [r for r in rows if r["is_prefill"] == "True"]
+    dec = sorted([r for r in rows if r["is_prefill"] == "False"] + fill,
+                 key=lambda r: (int(r["batch_size"]), int(r["kv_cache_size"])))
+    with open(out_path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=header, lineterminator="\n")
+        w.writeheader()
+        w.writerows(pre + dec)
+    return sorted({int(r["batch_size"]) for r in fill})
+
+
+def merge_insitu_fill(ictx, fill):
+    """insitu_ctx.json with a later fill's graph sizes (insitu_ctx --batches) that it lacks."""
+    out = dict(ictx, uniform512=dict(ictx["uniform512"]), spread=dict(ictx["spread"]),
+               skipped=list(ictx.get("skipped", [])))
+    added = []
+    for b, u in fill["uniform512"].items():
+        if b not in out["uniform512"]:
+            out["uniform512"][b] = u
+            out["spread"][b] = fill["spread"][b]
+            out["skipped"] += [x for x in fill.get("skipped", []) if str(x[0]) == b]
+            added.append(int(b))
+    if added:
+        out["method"] = (ictx["method"] + f"; graph sizes {', '.join(map(str, sorted(added)))} from a later session's "
+                         "fill (insitu_ctx_fill.json, same method)")
+    return out
+
+
 def attention_tables(path):
     dec, pre, kv = {}, {}, {}
     for r in csv.DictReader(open(path)):
@@ -281,7 +316,15 @@ def main():
     header = list(rows[0].keys())
     T = [int(r["num_tokens"]) for r in rows]
     med = {op: [float(r[f"time_stats.{op}.median"]) for r in rows] for op in TOKEN_OPS}
-    dec, pre, kv = attention_tables(os.path.join(a.raw, "attention.csv"))
+    os.makedirs(a.out, exist_ok=True)
+    raw_attn = os.path.join(a.raw, "attention.csv")
+    fill_path = os.path.join(a.engine_dir, "attn_decode_fill.csv")
+    if os.path.exists(fill_path):
+        # the isolated rows as the set keeps them: the raw profile plus the fill's batch sizes
+        merged = os.path.join(a.out, "attention_isolated.csv.tmp")
+        merge_decode_fill(raw_attn, fill_path, merged)
+        raw_attn = merged
+    dec, pre, kv = attention_tables(raw_attn)
     kvx = sorted(kv)
     ctx = insitu["context"]
     pw_path = os.path.join(a.engine_dir, "prefill_waves.json")
@@ -293,6 +336,11 @@ def main():
     # the decode launch model's correction to the rows for the uniform batch insitu.json times
     dshape = dwaves.pop("insitu_decode_shape_ms", {})
     ictx_path = os.path.join(a.engine_dir, "insitu_ctx.json")
+    ictx_fill = os.path.join(a.engine_dir, "insitu_ctx_fill.json")
+
+    def load_ictx():
+        j = json.load(open(ictx_path))
+        return merge_insitu_fill(j, json.load(open(ictx_fill))) if os.path.exists(ictx_fill) else j
     dec_graph, spread_sizes = dec, set()
     if dshape and os.path.exists(ictx_path):
         # With the decode launch model the predictor charges a decode graph the in-graph row (spread
@@ -301,8 +349,8 @@ def main():
         # its factor reads the isolated row at the uniform step (the in-graph rows are that row plus the
         # measured spread-over-uniform shift). The other sizes are anchored on the uniform step itself:
         # the in-graph row plus the model's correction at that shape, the attention the predictor charges.
-        ictx_j = json.load(open(ictx_path))
-        at_shift = in_graph_shift(list(csv.DictReader(open(os.path.join(a.raw, "attention.csv")))), ictx_j)
+        ictx_j = load_ictx()
+        at_shift = in_graph_shift(list(csv.DictReader(open(raw_attn))), ictx_j)
         dec_graph = {b: {c: t + at_shift(b, c) for c, t in row.items()} for b, row in dec.items()}
         spread_sizes = {int(b) for b in ictx_j["spread"]}
     factors = {}
@@ -323,7 +371,6 @@ def main():
             head = interp(T, med["emb"], s) + interp(T, med["lm_head"], rows_lm)
             f = (meas - LAYERS * (kvs + att)) / (LAYERS * tok + head)
             factors[f"{kind}:{s}"] = dict(measured_ms=meas, isolated_sum_ms=LAYERS * (tok + kvs + att) + head, factor=f)
-    os.makedirs(a.out, exist_ok=True)
     shutil.copy(os.path.join(a.raw, "mlp.csv"), os.path.join(a.out, "mlp_isolated.csv"))
     with open(os.path.join(a.out, "mlp.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=header, lineterminator="\n")
@@ -339,15 +386,20 @@ def main():
                     out[c] = f"{float(r[c]) * fac:.6f}"
             w.writerow(out)
     shutil.copy(os.path.join(a.raw, "env.json"), os.path.join(a.out, "env.json"))
-    shutil.copy(os.path.join(a.raw, "attention.csv"), os.path.join(a.out, "attention_isolated.csv"))
-    ictx = os.path.join(a.engine_dir, "insitu_ctx.json")
-    if os.path.exists(ictx):
+    if os.path.exists(ictx_path):
         pc = os.path.join(a.engine_dir, "prefillctx.json")
-        write_attention_in_graph(os.path.join(a.raw, "attention.csv"), json.load(open(ictx)),
-                                 os.path.join(a.out, "attention.csv"), json.load(open(pc)) if os.path.exists(pc) else None)
-        shutil.copy(ictx, os.path.join(a.out, "insitu_ctx.json"))
+        ictx_j = load_ictx()
+        write_attention_in_graph(raw_attn, ictx_j, os.path.join(a.out, "attention.csv"),
+                                 json.load(open(pc)) if os.path.exists(pc) else None)
+        with open(os.path.join(a.out, "insitu_ctx.json"), "w") as f:
+            json.dump(ictx_j, f, indent=1)
     else:
-        shutil.copy(os.path.join(a.raw, "attention.csv"), os.path.join(a.out, "attention.csv"))
+        shutil.copy(raw_attn, os.path.join(a.out, "attention.csv"))
+    if raw_attn != os.path.join(a.raw, "attention.csv"):
+        os.replace(raw_attn, os.path.join(a.out, "attention_isolated.csv"))
+        raw_attn = os.path.join(a.out, "attention_isolated.csv")
+    else:
+        shutil.copy(raw_attn, os.path.join(a.out, "attention_isolated.csv"))
     for name in ("tuning.json", "insitu.json"):
         shutil.copy(os.path.join(a.engine_dir, name), os.path.join(a.out, name))
     json.dump(factors, open(os.path.join(a.out, "insitu_factors.json"), "w"), indent=1)
@@ -422,7 +474,7 @@ def main():
             eng["idle_host"].update(json.load(open(ig)))
         fit["idle_host"] = eng["idle_host"]
     json.dump(eng, open(os.path.join(a.out, "engine.json"), "w"), indent=1)
-    spread = op_spread(os.path.join(a.raw, "mlp.csv"), os.path.join(a.raw, "attention.csv"))
+    spread = op_spread(os.path.join(a.raw, "mlp.csv"), raw_attn)
     json.dump(spread, open(os.path.join(a.out, "spread.json"), "w"), indent=1, sort_keys=True)
     fs = [v["factor"] for v in factors.values()]
     print(f"in-situ factors {min(fs):.3f}..{max(fs):.3f}; host rows {len(hrows)}; sync {fit['sync_ms']:.4f} ms")
