@@ -267,9 +267,11 @@ func TestH200InSitu(t *testing.T) {
 // to 256 sequences, mean contexts 256-4096, five shapes of contexts each;
 // the decode launch model is fitted on differences between its shapes, the
 // set's level on insitu.json) from each batch's mean and longest context:
-// the median |error| of every graph size within 2%, and of all graphs
-// within 1.5% (-v prints them). With decode_context_granularity 64 (Vidur's
-// rounding) sizes 32-256 are at 2.0-4.1% and all graphs at 2.4%.
+// the median |error| of every graph size within 1.5%, and of all graphs
+// within 1.2% (-v prints them). With decode_context_granularity 64 (Vidur's
+// rounding) sizes 32-256 are at 2.0-4.1% and all graphs at 2.4%; with the
+// decode rows at the grid's 15 batch sizes only (before
+// attn_decode_fill.csv), 56 and 72 sequences were at 1.8% and 1.1%.
 func TestH200DecodeProbe(t *testing.T) {
 	set, p := h200Engine(t)
 	b, err := os.ReadFile("../bench/gpu/h200/engine/decodeprobe.json")
@@ -318,13 +320,13 @@ func TestH200DecodeProbe(t *testing.T) {
 	for _, size := range slices.Sorted(maps.Keys(bySize)) {
 		v := bySize[size]
 		t.Logf("graph of %d sequences: median |error| %.1f%% over %d probe graphs", size, 100*med(v), len(v))
-		if e := med(v); e > 0.02 {
-			t.Errorf("graph of %d sequences: median |error| %.1f%% over %d probe graphs, bound 2%%", size, 100*e, len(v))
+		if e := med(v); e > 0.015 {
+			t.Errorf("graph of %d sequences: median |error| %.1f%% over %d probe graphs, bound 1.5%%", size, 100*e, len(v))
 		}
 	}
 	t.Logf("all %d probe graphs: median |error| %.1f%%, %d outside the rows", len(all), 100*med(all), outside)
-	if e := med(all); e > 0.015 {
-		t.Errorf("median |error| %.1f%% over %d probe graphs, bound 1.5%%", 100*e, len(all))
+	if e := med(all); e > 0.012 {
+		t.Errorf("median |error| %.1f%% over %d probe graphs, bound 1.2%%", 100*e, len(all))
 	}
 }
 

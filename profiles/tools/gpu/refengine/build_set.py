@@ -17,7 +17,9 @@ graph's factor over the decode graph's as engine.json's mixed_graph_mlp_scale.
 Decode attention in a graph (insitu_ctx.json, when present): attn_decode rows
 follow the decode graphs' measured change with context (contexts spread as in
 a real batch) from the isolated row at 512; attention_isolated.csv keeps the
-kernel alone. Prefill attention over cached context in a graph
+kernel alone. A later fill of the decode grid (attn_decode_fill.csv from opprofile --decode_batches,
+insitu_ctx_fill.json from insitu_ctx --batches, in ENGINE_DIR) adds its rows at the batch sizes the raw
+profile lacks; rows the raw profile has stay as first measured. Prefill attention over cached context in a graph
 (prefillctx.json, when present): attn_prefill rows of the probed chunk sizes
 over more than one chunk of cache follow the graphs' measured growth from one
 chunk (the kernel alone reads a cache that can sit in the L2). Decodes in a
