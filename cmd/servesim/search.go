@@ -187,7 +187,7 @@ func addSearchFlags(fs *cliFlags, s *search.Spec, o *searchOpts) {
 	fs.Float64Var(&s.MinQPS, "min_qps", search.DefaultMinQPS, "lowest rate tried (below it a point has no max QPS)")
 	fs.Float64Var(&s.MaxQPS, "max_qps", search.DefaultMaxQPS, "highest rate tried")
 	fs.IntVar(&s.MaxTrials, "max_trials", search.DefaultMaxTrials, "most trials per point")
-	fs.IntVar(&s.PilotRequests, "pilot_requests", 0, "requests per pilot trial: each point is searched with these first, its full trials then start near that answer (fewer full trials, the same precision; 0: a tenth of --search_requests, -1: none, also none below 100)")
+	fs.IntVar(&s.PilotRequests, "pilot_requests", 0, "requests per pilot trial: each point's capacity is first estimated from two bursts (3/10 of this and this many requests at once), then it is searched with trials of this size below one step above that estimate, its full trials then start near that answer (fewer full trials, the same precision; 0: a tenth of --search_requests, -1: none, also none below 100)")
 	fs.BoolVar(&s.FullTrials, "full_trials", false, "run every trial to its last request (default: a trial stops once its SLO can no longer be met; the answers are the same, the curve then has stopped trials' attainment as an upper bound)")
 	fs.IntVar(&s.Probes, "probes", 1, "rates a point tries at once per round (1: bisection; k: k rates doubling/halving, then k inside the bracket; the answer depends on it, not on --parallel)")
 	fs.Float64Var(&s.GPUHourUSD, "gpu_hour_usd", search.DefaultGPUHourUSD, "price of one GPU-hour in USD for cost per 1M tokens (an editable example, not a quote)")

@@ -71,13 +71,17 @@ type Spec struct {
 	// same; the curve then has such a trial's attainment as an upper bound.
 	FullTrials bool `json:"full_trials,omitempty"`
 	// PilotRequests, when at least MinPilotRequests (and fewer than
-	// Requests), first searches each point with trials of that many
-	// requests to PilotPrecision (or Precision if coarser), then starts the
-	// full trials at the pilot's answer, stepping by just under Precision
-	// or PilotPrecision, the coarser (then 2x, 4x, ... the step, up to doubling, until a passing and a
-	// failing rate bracket the answer): fewer full trials to the same
-	// precision, every answer still bracketed by full trials. 0: a tenth of
-	// Requests; -1: no pilot.
+	// Requests), first estimates each point's capacity with two bursts
+	// (saturation: 3/10 of PilotRequests and PilotRequests arriving at
+	// once, their marginal throughput), then searches it with trials of
+	// PilotRequests requests below one step above that estimate, to
+	// PilotPrecision (or Precision if coarser), then starts the full trials
+	// at the step above the estimate if the pilot passed there, else one
+	// pilot step below the pilot's answer, stepping by just under Precision
+	// or PilotPrecision, the coarser (then 2x, 4x, ... the step, up to
+	// doubling, until a passing and a failing rate bracket the answer):
+	// fewer full trials to the same precision, every answer still bracketed
+	// by full trials. 0: a tenth of Requests; -1: no pilot.
 	PilotRequests int `json:"pilot_requests"`
 }
 
@@ -333,6 +337,21 @@ type PointResult struct {
 	// pilot, or it found no passing rate).
 	Pilot    []Probe `json:"pilot,omitempty"`
 	PilotQPS float64 `json:"pilot_qps,omitempty"`
+	// Saturation are the two bursts run before the pilot, and
+	// SaturationQPS the capacity estimate they give (their marginal
+	// throughput; 0 when they give none: the pilot then starts from
+	// start_qps).
+	Saturation    []Burst `json:"saturation,omitempty"`
+	SaturationQPS float64 `json:"saturation_qps,omitempty"`
+}
+
+// Burst is a saturation trial: Requests arriving at once (Poisson at the
+// spec's max_qps), run to the last (never stopped early); DurationS is the
+// run's, first arrival to last completion.
+type Burst struct {
+	Requests  int     `json:"requests"`
+	QPS       float64 `json:"qps"`
+	DurationS float64 `json:"duration_s"`
 }
 
 // Cheapest is the cheapest point meeting the SLO at the target rate.
@@ -450,7 +469,7 @@ feed:
 		return nil, err
 	}
 	for _, p := range res.Points {
-		res.Trials += len(p.Curve) + len(p.Pilot)
+		res.Trials += len(p.Curve) + len(p.Pilot) + len(p.Saturation)
 	}
 	markPareto(res)
 	if spec.TargetQPS > 0 {
@@ -533,6 +552,23 @@ func searchPoint(ctx context.Context, spec Spec, base engine.Config, p Point, le
 	full := phase{requests: spec.Requests, precision: spec.Precision, maxTrials: spec.MaxTrials}
 	if spec.pilot() {
 		pl := phase{requests: spec.PilotRequests, precision: max(spec.Precision, PilotPrecision), maxTrials: spec.MaxTrials / 2}
+		// The pilot searches below one step above the saturation estimate
+		// (no load the point cannot serve for long is a useful start).
+		var top float64
+		if pl.maxTrials > len(saturationSizes(spec)) {
+			bursts, mu, err := saturation(ctx, spec, base, p, lengthsOnly, eval)
+			pr.Saturation, pr.SaturationQPS = bursts, mu
+			if err != nil {
+				msg, err := pointError(ctx, err)
+				pr.Error = msg
+				return pr, err
+			}
+			pl.maxTrials -= len(bursts)
+			if mu > 0 {
+				top = math.Min(spec.MaxQPS, mu*(1+0.99*pl.precision))
+				pl.est, pl.maxQPS = top, top
+			}
+		}
 		err := pl.run(ctx, spec, base, p, lengthsOnly, eval)
 		pr.Pilot = pl.curve
 		if err != nil {
@@ -542,8 +578,14 @@ func searchPoint(ctx context.Context, spec Spec, base engine.Config, p Point, le
 		}
 		pr.PilotQPS = pl.pass
 		// A pilot's shorter trials ride out more transient overload: its
-		// answer runs high, so the full trials start one pilot step below.
-		full.est, full.maxTrials = pl.pass/(1+pl.precision), spec.MaxTrials-len(pl.curve)
+		// answer runs high, so the full trials start one pilot step below;
+		// one that passes at the top (the saturation estimate's step above)
+		// says only that the SLO does not bind below saturation: they
+		// start there.
+		full.est, full.maxTrials = pl.pass/(1+pl.precision), spec.MaxTrials-len(pl.curve)-len(pr.Saturation)
+		if top > 0 && pl.pass >= top {
+			full.est = top
+		}
 	}
 	err := full.run(ctx, spec, base, p, lengthsOnly, eval)
 	pr.Curve = full.curve
@@ -585,6 +627,7 @@ type phase struct {
 	precision float64
 	maxTrials int
 	est       float64
+	maxQPS    float64 // the largest rate it tries (0: the spec's)
 	outcomes  map[float64]Outcome
 	curve     []Probe
 	pass      float64 // the largest passing rate below the smallest failing one (0: none)
@@ -596,6 +639,10 @@ func (ph *phase) run(ctx context.Context, spec Spec, base engine.Config, p Point
 	ph.curve = []Probe{}
 	defer func() { sort.Slice(ph.curve, func(i, j int) bool { return ph.curve[i].QPS < ph.curve[j].QPS }) }()
 	k := spec.Probes
+	maxQPS := spec.MaxQPS
+	if ph.maxQPS > 0 {
+		maxQPS = math.Min(maxQPS, ph.maxQPS)
+	}
 	factor := 2.0
 	if ph.est > 0 {
 		factor = 1 + 0.99*max(ph.precision, PilotPrecision)
@@ -604,7 +651,7 @@ func (ph *phase) run(ctx context.Context, spec Spec, base engine.Config, p Point
 		// This round's rates: k of them, from what the earlier rounds found.
 		var qs []float64
 		add := func(q float64) {
-			q = math.Min(math.Max(q, spec.MinQPS), spec.MaxQPS)
+			q = math.Min(math.Max(q, spec.MinQPS), maxQPS)
 			if !slices.Contains(qs, q) {
 				if _, done := ph.outcomes[q]; !done {
 					qs = append(qs, q)
@@ -632,7 +679,11 @@ func (ph *phase) run(ctx context.Context, spec Spec, base engine.Config, p Point
 		if len(qs) == 0 {
 			break
 		}
-		res, err := evalAll(ctx, eval, base, p, qs, spec, ph.requests, lengthsOnly)
+		trials := make([]Trial, len(qs))
+		for i, q := range qs {
+			trials[i] = Trial{Config: TrialConfig(base, p, q, ph.requests, lengthsOnly), StopEarly: !spec.FullTrials}
+		}
+		res, err := evalAll(ctx, eval, trials)
 		if err != nil {
 			return err
 		}
@@ -653,7 +704,7 @@ func (ph *phase) run(ctx context.Context, spec Spec, base engine.Config, p Point
 			ph.pass = 0
 		}
 		lo, hi := slices.Min(qs), slices.Max(qs)
-		if ph.pass == 0 && lo <= spec.MinQPS || ph.fail == 0 && hi >= spec.MaxQPS || ph.pass > 0 && ph.fail > 0 && ph.fail-ph.pass <= ph.precision*ph.pass {
+		if ph.pass == 0 && lo <= spec.MinQPS || ph.fail == 0 && hi >= maxQPS || ph.pass > 0 && ph.fail > 0 && ph.fail-ph.pass <= ph.precision*ph.pass {
 			break
 		}
 	}
@@ -676,18 +727,18 @@ func (l limited) Eval(ctx context.Context, t Trial) (Outcome, error) {
 	return l.Evaluator.Eval(ctx, t)
 }
 
-// evalAll runs a round's trials at once and checks each ran the search's
-// request count (a workload that keeps its own arrivals cannot be searched).
-func evalAll(ctx context.Context, eval Evaluator, base engine.Config, p Point, qs []float64, spec Spec, requests int, lengthsOnly bool) ([]Outcome, error) {
-	out := make([]Outcome, len(qs))
-	errs := make([]error, len(qs))
+// evalAll runs a round's trials at once and checks each ran its request
+// count (a workload that keeps its own arrivals cannot be searched).
+func evalAll(ctx context.Context, eval Evaluator, trials []Trial) ([]Outcome, error) {
+	out := make([]Outcome, len(trials))
+	errs := make([]error, len(trials))
 	var wg sync.WaitGroup
-	for i, q := range qs {
+	for i, t := range trials {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			o, err := eval.Eval(ctx, Trial{Config: TrialConfig(base, p, q, requests, lengthsOnly), StopEarly: !spec.FullTrials})
-			if err == nil && o.Requests != requests {
+			o, err := eval.Eval(ctx, t)
+			if requests := t.Config.Workload.NumRequests; err == nil && o.Requests != requests {
 				err = fmt.Errorf("the trial ran %d requests, not the search's %d: this workload keeps its own arrivals (a trace whose format ignores trace_lengths_only), so no rate can be set; give a length trace, a Vidur trace or the synthetic preset", o.Requests, requests)
 			}
 			out[i], errs[i] = o, err
@@ -700,6 +751,40 @@ func evalAll(ctx context.Context, eval Evaluator, base engine.Config, p Point, q
 		}
 	}
 	return out, nil
+}
+
+// saturationSizes are the two bursts' request counts: 3/10 of the pilot's
+// and the pilot's.
+func saturationSizes(spec Spec) []int {
+	return []int{max(1, spec.PilotRequests*3/10), spec.PilotRequests}
+}
+
+// saturation estimates a point's capacity from two bursts of n0 < n1
+// requests arriving at once (at max_qps), run to the end: past the first
+// requests' start and before the last ones' drain, a saturated server
+// completes requests at its capacity, so the n1 - n0 more requests take
+// (n1 - n0) / capacity more time, whatever the start and drain cost (the
+// same in both runs). It returns the bursts and (n1 - n0) / (D1 - D0),
+// within [min_qps, max_qps], or 0 when the longer burst did not take longer.
+func saturation(ctx context.Context, spec Spec, base engine.Config, p Point, lengthsOnly bool, eval Evaluator) ([]Burst, float64, error) {
+	ns := saturationSizes(spec)
+	trials := make([]Trial, len(ns))
+	for i, n := range ns {
+		trials[i] = Trial{Config: TrialConfig(base, p, spec.MaxQPS, n, lengthsOnly)}
+	}
+	res, err := evalAll(ctx, eval, trials)
+	if err != nil {
+		return nil, 0, err
+	}
+	bursts := make([]Burst, len(ns))
+	for i, n := range ns {
+		bursts[i] = Burst{Requests: n, QPS: spec.MaxQPS, DurationS: res[i].SLO.Load.DurationS}
+	}
+	d := bursts[1].DurationS - bursts[0].DurationS
+	if !(d > 0) || math.IsInf(d, 0) {
+		return bursts, 0, nil
+	}
+	return bursts, math.Min(math.Max(float64(ns[1]-ns[0])/d, spec.MinQPS), spec.MaxQPS), nil
 }
 
 // markPareto marks the points no other found point dominates (goodput

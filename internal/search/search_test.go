@@ -200,58 +200,83 @@ func TestCancel(t *testing.T) {
 
 // biased is fake whose capacity depends on the trial's size, as a real
 // short trial tolerates more transient overload: 20% higher at 100
-// requests, 2% at 1000.
-type biased struct{ fake }
+// requests, 2% at 1000. With sat > 0 a run of n requests takes 0.7 s +
+// n / (sat x the full trials' capacity) (a burst's duration: saturated
+// throughput sat times the capacity under the SLO); 0: no duration.
+type biased struct {
+	fake
+	sat float64
+}
 
 func (b *biased) Eval(ctx context.Context, t Trial) (Outcome, error) {
 	c := t.Config
 	k := capOf(c) * (1 + 20/float64(c.Workload.NumRequests))
+	full := capOf(c) * 1.02 // the full (1000-request) trials' capacity
 	c.Replica.TensorParallelSize = 1
 	c.Cluster.NumReplicas = 1
 	c.Replica.NumPipelineStages = 1
 	o, err := b.fake.Eval(ctx, Trial{Config: c})
 	o.SLO.Met = c.Workload.QPS <= k
+	if b.sat > 0 {
+		o.SLO.Load.DurationS = 0.7 + float64(c.Workload.NumRequests)/(b.sat*full)
+	}
 	return o, err
 }
 
 // TestMaxQPS_Pilot: with a pilot (whose short trials see a higher capacity
 // than the full ones), every answer is still within the precision of the
-// full trials' capacity and bracketed by full trials, in fewer full trials
-// than without a pilot; pilot trials are kept apart and counted.
+// full trials' capacity and bracketed by full trials, and the saturation
+// estimate is the bursts' throughput, whether it is below the capacity
+// under the SLO, at it or far above it (sat: their ratio; 0: bursts that
+// show none, and the pilot starts from start_qps); where saturation
+// bounds the capacity (sat >= 0.97: a server cannot serve much more than
+// it completes when saturated) in fewer full trials than without a pilot;
+// pilot trials are kept apart and counted.
 func TestMaxQPS_Pilot(t *testing.T) {
 	base := engine.DefaultConfig()
-	for _, prec := range []float64{0.1, 0.02, 0.001} {
-		for _, start := range []float64{0.05, 1, 300} {
-			for _, probes := range []int{1, 3, 8} {
-				full, with := 0, 0
-				for _, pilot := range []int{-1, 0} {
-					spec := Spec{Requests: 1000, PilotRequests: pilot, Precision: prec, StartQPS: start, MinQPS: 0.01, MaxQPS: 1000, Probes: probes, MaxTrials: 200, Axes: Axes{Replicas: []int{1, 3}}}
-					res, err := Run(context.Background(), spec, base, false, &biased{}, 2)
-					if err != nil {
-						t.Fatal(err)
-					}
-					n := 0
-					for _, p := range res.Points {
-						k := 7.3 * float64(p.Point.Replicas) * 1.02
-						if !p.Found || p.MaxQPS > k || k-p.MaxQPS > prec*p.MaxQPS || p.FailQPS <= k || p.FailQPS-p.MaxQPS > prec*p.MaxQPS {
-							t.Errorf("pilot %d precision %v start %v probes %d: %+v, capacity %v", pilot, prec, start, probes, p, k)
+	for _, sat := range []float64{0, 0.5, 0.97, 1, 1.05, 1.3, 3} {
+		for _, prec := range []float64{0.1, 0.02, 0.001} {
+			for _, start := range []float64{0.05, 1, 300} {
+				for _, probes := range []int{1, 3, 8} {
+					full, with := 0, 0
+					for _, pilot := range []int{-1, 0} {
+						spec := Spec{Requests: 1000, PilotRequests: pilot, Precision: prec, StartQPS: start, MinQPS: 0.01, MaxQPS: 1000, Probes: probes, MaxTrials: 200, Axes: Axes{Replicas: []int{1, 3}}}
+						res, err := Run(context.Background(), spec, base, false, &biased{sat: sat}, 2)
+						if err != nil {
+							t.Fatal(err)
 						}
-						if (len(p.Pilot) > 0) != (pilot == 0) || pilot == 0 && p.PilotQPS == 0 {
-							t.Errorf("pilot %d: %d pilot trials, pilot answer %v", pilot, len(p.Pilot), p.PilotQPS)
+						n, trials := 0, 0
+						for _, p := range res.Points {
+							k := 7.3 * float64(p.Point.Replicas) * 1.02
+							if !p.Found || p.MaxQPS > k || k-p.MaxQPS > prec*p.MaxQPS || p.FailQPS <= k || p.FailQPS-p.MaxQPS > prec*p.MaxQPS {
+								t.Errorf("sat %v pilot %d precision %v start %v probes %d: %+v, capacity %v", sat, pilot, prec, start, probes, p, k)
+							}
+							if (len(p.Pilot) > 0) != (pilot == 0) || pilot == 0 && p.PilotQPS == 0 || (len(p.Saturation) == 2) != (pilot == 0) {
+								t.Errorf("pilot %d: %d pilot trials, pilot answer %v, %d bursts", pilot, len(p.Pilot), p.PilotQPS, len(p.Saturation))
+							}
+							if want := sat * k; pilot == 0 && math.Abs(p.SaturationQPS-want) > 1e-9*want {
+								t.Errorf("sat %v: saturation estimate %v, want %v", sat, p.SaturationQPS, want)
+							}
+							for _, b := range p.Saturation {
+								if b.QPS != spec.MaxQPS {
+									t.Errorf("a burst at %v QPS, not max_qps", b.QPS)
+								}
+							}
+							n += len(p.Curve)
+							trials += len(p.Curve) + len(p.Pilot) + len(p.Saturation)
 						}
-						n += len(p.Curve)
-						if res.Trials < n {
-							t.Errorf("trials %d < %d", res.Trials, n)
+						if res.Trials != trials {
+							t.Errorf("trials %d, the points' %d", res.Trials, trials)
+						}
+						if pilot == 0 {
+							with = n
+						} else {
+							full = n
 						}
 					}
-					if pilot == 0 {
-						with = n
-					} else {
-						full = n
+					if with > full && sat >= 0.97 {
+						t.Errorf("sat %v precision %v start %v probes %d: %d full trials with the pilot, more than %d without", sat, prec, start, probes, with, full)
 					}
-				}
-				if with > full {
-					t.Errorf("precision %v start %v probes %d: %d full trials with the pilot, more than %d without", prec, start, probes, with, full)
 				}
 			}
 		}

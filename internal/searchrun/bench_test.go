@@ -14,8 +14,8 @@ import (
 // x batch cap 32/64/128/256, Sarathi, A100 Qwen3-0.6B) of 10k requests with
 // Splitwise conversation lengths per trial, precision 2%, from 16 QPS, on
 // GOMAXPROCS goroutines (go test -bench Search16 -benchtime 1x ./internal/searchrun):
-// 1000-request pilot trials, then 10k-request ones, each stopped once its
-// SLO is lost. Trials shared between points (a batch cap that never bound:
+// two saturation bursts (300 and 1000 requests at once) and 1000-request
+// pilot trials, then 10k-request ones, each stopped once its SLO is lost. Trials shared between points (a batch cap that never bound:
 // search's shared) are run once; simulated counts those run.
 func BenchmarkSearch16(b *testing.B) {
 	const preset = "splitwise-conv-2qps"
@@ -37,9 +37,9 @@ func BenchmarkSearch16(b *testing.B) {
 		}
 		b.ReportMetric(float64(res.Trials), "trials")
 		b.ReportMetric(float64(ce.n.Load()), "simulated") // the others shared a run (a batch cap that never bound)
-		full, pilot, stopped := 0, 0, 0
+		full, pilot, bursts, stopped := 0, 0, 0, 0
 		for _, p := range res.Points {
-			full, pilot = full+len(p.Curve), pilot+len(p.Pilot)
+			full, pilot, bursts = full+len(p.Curve), pilot+len(p.Pilot), bursts+len(p.Saturation)
 			for _, c := range append(p.Curve, p.Pilot...) {
 				if c.StoppedEarly {
 					stopped++
@@ -48,6 +48,7 @@ func BenchmarkSearch16(b *testing.B) {
 		}
 		b.ReportMetric(float64(full), "full_trials")
 		b.ReportMetric(float64(pilot), "pilot_trials")
+		b.ReportMetric(float64(bursts), "bursts")
 		b.ReportMetric(float64(stopped), "stopped_early")
 		lo, hi := res.Points[0].MaxQPS, res.Points[0].MaxQPS
 		for _, p := range res.Points {

@@ -89,6 +89,9 @@ type SearchPointResult struct {
 	Pareto                  bool          `json:"pareto"`
 	Curve                   []SearchProbe `json:"curve"`
 	Pilot                   []SearchProbe `json:"pilot"`
+	Saturation              []struct {
+		Requests int `json:"requests"`
+	} `json:"saturation"`
 }
 
 // SearchResult is POST /api/search's answer as the panel shows it.
@@ -573,16 +576,22 @@ func (p *PointProgress) Bracket() string {
 // Summary is the search result's headline.
 func (c *SearchPanel) Summary() string {
 	r := c.Result
-	found, pilot := 0, 0
+	found, pilot, bursts := 0, 0, 0
 	for _, p := range r.Points {
 		if p.Found {
 			found++
 		}
 		pilot += len(p.Pilot)
+		bursts += len(p.Saturation)
 	}
-	trials := fmt.Sprintf("%s trials of %s requests", num(int64(r.Trials-pilot)), num(int64(r.Spec.Requests)))
-	if pilot > 0 {
-		trials = fmt.Sprintf("%s trials (%s of %s requests after %s pilot trials of %s)", num(int64(r.Trials)), num(int64(r.Trials-pilot)),
+	full := r.Trials - pilot - bursts
+	trials := fmt.Sprintf("%s trials of %s requests", num(int64(full)), num(int64(r.Spec.Requests)))
+	switch {
+	case bursts > 0:
+		trials = fmt.Sprintf("%s trials (%s of %s requests after %s saturation bursts and %s pilot trials of %s)", num(int64(r.Trials)), num(int64(full)),
+			num(int64(r.Spec.Requests)), num(int64(bursts)), num(int64(pilot)), num(int64(r.Spec.PilotRequests)))
+	case pilot > 0:
+		trials = fmt.Sprintf("%s trials (%s of %s requests after %s pilot trials of %s)", num(int64(r.Trials)), num(int64(full)),
 			num(int64(r.Spec.Requests)), num(int64(pilot)), num(int64(r.Spec.PilotRequests)))
 	}
 	return fmt.Sprintf("%d points, %s, precision %s%%: %d met the SLO at some rate; %s in this browser",
