@@ -297,6 +297,20 @@ func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if len(workloads) > 0 {
 		job.WorkloadName = strings.Join(workloads, ",")
 	}
+	chosen := "the workload " + job.WorkloadName
+	switch {
+	case len(workloads) > 0:
+	case *preset == "":
+		chosen = "the default workload (preset " + presets.Default + "; --preset synthetic generates requests)"
+	default:
+		chosen = "preset " + *preset
+	}
+	job.Check = func(w *workload.Workload) error {
+		if err := unusedWorkloadFlags(fs, w, cfg.Workload.TraceLengthsOnly, chosen); err != nil {
+			return &engine.ConfigError{Err: err}
+		}
+		return nil
+	}
 	if *progress || isTerminal(stderr) && !*quiet {
 		job.Options.OnProgress = progressBar(stderr)
 	}
