@@ -165,13 +165,18 @@ class Runner:
 
 
 class Engine:
-    def __init__(self, model, scheduler_name, sched_kw):
+    def __init__(self, model, scheduler_name, sched_kw, num_blocks=0):
+        """num_blocks > 0 gives the scheduler a KV pool of that many blocks (at most the model's cache): a
+        smaller pool than the GPU holds, so that a workload meets preemption."""
+        if num_blocks > model.num_blocks:
+            raise ValueError(f"num_blocks {num_blocks} over the {model.num_blocks} blocks the GPU's cache holds")
         self.model = model
         self.sched_name, self.sched_kw = scheduler_name, sched_kw
+        self.num_blocks = num_blocks or model.num_blocks
         self.runner = Runner(model)
 
     def new_scheduler(self):
-        return S.make(self.sched_name, self.model.num_blocks, **self.sched_kw)
+        return S.make(self.sched_name, self.num_blocks, **self.sched_kw)
 
     def serve(self, reqs, log_steps=True, realtime=True, sch=None):
         """Run reqs (arrival_ns since start); returns per-request token times and the step log.

@@ -246,6 +246,22 @@ def build(root, sat_qps):
         lambda r, n: poisson(r, n, 1.0), uniform(40, (2000, 6000), (100, 400)))
     add("ho8-conv-rampdown", "heldout", "400 Splitwise-conversation requests, Poisson with the rate falling from 1.2x to "
         "0.3x capacity", v1, 108, lambda r, n: ramp(r, n, 1.2 * s, 0.3 * s), sample(conv, 400))
+    # Ninth batch: KV-cache pressure. No earlier run preempted (the H200's 64k blocks hold any of them); these give
+    # the scheduler a pool of 1-4k blocks (16-64k tokens), so requests are preempted and recomputed, and the
+    # simulator's choice of victims, its recompute and its admission under a full cache are what is scored.
+    add("ho9-conv-kv2048", "heldout", "300 Splitwise-conversation requests, Poisson at 0.6x capacity, a KV pool of 2048 "
+        "blocks", dict(v1, num_blocks=2048), 111, lambda r, n: poisson(r, n, 0.6 * s), sample(conv, 300))
+    add("ho9-static-kv1500", "heldout", "120 requests of 200-800 prompt, 300-900 output tokens at t=0, a KV pool of 1500 "
+        "blocks", dict(v1, num_blocks=1500), 112, lambda r, n: static(n), uniform(120, (200, 800), (300, 900)))
+    add("ho9-sarathi-kv768", "heldout", "300 Splitwise-conversation requests, Poisson at 0.7x capacity, Sarathi chunk "
+        "512, a KV pool of 768 blocks", dict(sar, num_blocks=768), 113, lambda r, n: poisson(r, n, 0.7 * s),
+        sample(conv, 300))
+    add("ho9-code-kv1024", "heldout", "250 Splitwise-code requests, Poisson at 0.6x capacity, a KV pool of 1024 blocks",
+        dict(v1, num_blocks=1024), 114, lambda r, n: poisson(r, n, 0.6 * s), sample(code, 250))
+    add("ho9-arxiv-kv1024", "heldout", "80 arXiv-summarization requests at 6 QPS, a KV pool of 1024 blocks",
+        dict(v1, num_blocks=1024), 115, lambda r, n: poisson(r, n, 6.0), sample(arxiv, 80))
+    add("ho9-light-kv512", "heldout", "100 Splitwise-conversation requests, Poisson at 0.25x capacity, a KV pool of 512 "
+        "blocks", dict(v1, num_blocks=512), 116, lambda r, n: poisson(r, n, 0.25 * s), sample(conv, 100))
     return out
 
 
