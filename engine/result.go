@@ -162,7 +162,20 @@ func (it *IterStats) add(at int64, v IterValues) {
 		it.shift++
 		it.Width = 1 << it.shift
 	}
-	it.merge(int(at>>it.shift), 1, v, v, v)
+	// merge(k, 1, v, v, v), without passing three copies of v (calls and
+	// their arguments are dear under GOOS=js; this runs every iteration).
+	k := int(at >> it.shift)
+	if it.Count[k] == 0 {
+		it.Min[k], it.Max[k], it.Sum[k] = v, v, v
+	} else {
+		lo, hi, sum := &it.Min[k], &it.Max[k], &it.Sum[k]
+		for i, x := range v {
+			lo[i] = min(lo[i], x)
+			hi[i] = max(hi[i], x)
+			sum[i] += x
+		}
+	}
+	it.Count[k]++
 }
 
 // merge adds c iterations of min lo, max hi and sum sum to bucket k.

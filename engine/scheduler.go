@@ -295,9 +295,9 @@ func (rp *replica) restart(r *request) {
 // sortRunning orders the running list by arrival (ties by id). The list is
 // almost always sorted already, so insertion sort is linear in practice.
 func (rp *replica) sortRunning() {
-	s := rp.running.ids()
+	s, reqs := rp.running.ids(), rp.reqs // reqs held: the swaps below could alias rp's fields, so rp.reqs would be loaded again for every comparison
 	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && rp.reqs[s[j]].before(&rp.reqs[s[j-1]]); j-- {
+		for j := i; j > 0 && reqs[s[j]].before(&reqs[s[j-1]]); j-- {
 			s[j], s[j-1] = s[j-1], s[j]
 		}
 	}
