@@ -1108,9 +1108,20 @@ func decodeSteps(ids []int32, reqs []request, end, d int64, k, bs int, bigGaps *
 		r := &reqs[id]
 		r.processed += k
 		r.generated += k
-		r.tokens = appendGap(r.tokens, r.id, end-r.lastToken, end, bigGaps)
-		for j := 1; j < k; j++ {
-			r.tokens = append(r.tokens, uint32(d))
+		if n, gap := len(r.tokens), end-r.lastToken; gap < gapEscape && n+k <= cap(r.tokens) {
+			// In place, as decodeStep writes: a self-reslice stores no
+			// pointer (no GC write barrier, dear under GOOS=js).
+			r.tokens = r.tokens[:n+k]
+			t := r.tokens[n : n+k]
+			t[0] = uint32(gap)
+			for j := 1; j < k; j++ {
+				t[j] = uint32(d)
+			}
+		} else {
+			r.tokens = appendGap(r.tokens, r.id, gap, end, bigGaps)
+			for j := 1; j < k; j++ {
+				r.tokens = append(r.tokens, uint32(d))
+			}
 		}
 		r.lastToken = last
 		if r.processed-r.blocks*bs == 1 {
