@@ -7,7 +7,7 @@ type sarathi struct{}
 func (sarathi) nextBatch(rp *replica, buf []member) []member {
 	ms := buf
 	budget := rp.cfg.ChunkSize
-	prefills := rp.prefillBuf[:0]
+	prefills := rp.prefillIDs[:0] // request indices: appending one stores no pointer (no GC write barrier)
 	bs := rp.cfg.BlockSize
 	maxMB, reqs, q := rp.res.MaxMicroBatchSize, rp.reqs, &rp.running
 	var dsum int64 // the decodes' contexts, summed for buildBatch (decodeSums)
@@ -25,7 +25,7 @@ func (sarathi) nextBatch(rp *replica, buf []member) []member {
 			seen = len(ms)
 			r := &reqs[ids[i]]
 			if !r.prefillDone {
-				prefills = append(prefills, r)
+				prefills = append(prefills, ids[i])
 				continue
 			}
 			need := r.processed - r.blocks*bs
@@ -62,10 +62,11 @@ func (sarathi) nextBatch(rp *replica, buf []member) []member {
 	tokens := len(ms) - len(buf)
 	rp.dec = decodeSums{tokens, dsum, dmax}
 	skipped := 0
-	for _, r := range prefills {
+	for _, id := range prefills {
+		r := &reqs[id]
 		n := max(0, min(r.target-r.processed, budget-tokens))
 		if n == 0 {
-			prefills[skipped] = r
+			prefills[skipped] = id
 			skipped++
 			continue
 		}
@@ -73,10 +74,10 @@ func (sarathi) nextBatch(rp *replica, buf []member) []member {
 		tokens += n
 	}
 	for i := skipped - 1; i >= 0; i-- {
-		rp.running.pushFront(prefills[i])
+		rp.running.pushFront(&reqs[prefills[i]])
 	}
-	if cap(prefills) != cap(rp.prefillBuf) { // it grew (else the same array: no pointer written, no GC write barrier)
-		rp.prefillBuf = prefills[:0]
+	if cap(prefills) != cap(rp.prefillIDs) { // it grew (else the same array: no pointer written, no GC write barrier)
+		rp.prefillIDs = prefills[:0]
 	}
 	rp.sortRunning()
 	for rp.waiting.len() > 0 {

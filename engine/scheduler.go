@@ -25,7 +25,8 @@ type replica struct {
 	// faster_transformer: batches waiting to continue; lightllm: counter.
 	ftBatches        [][]*request
 	numWaitingIters  int
-	prefillBuf       []*request // sarathi and vllm_v1 scratch
+	prefillBuf       []*request // vllm_v1 scratch
+	prefillIDs       []int32    // sarathi scratch
 	dec              decodeSums // the batch being built's leading decodes, summed by nextBatch (sarathi)
 	memo             predMemo   // predictions by key (stagePrediction)
 	preds            predStore
