@@ -115,8 +115,10 @@ func runConfig(w manifestEntry, set *predict.Set, runJSON []byte) (engine.Config
 		if rj.BlockSize > 0 {
 			cfg.Scheduler.BlockSize = rj.BlockSize
 		}
-		if rj.NumBlocks > 0 {
-			cfg.Scheduler.NumBlocks = rj.NumBlocks
+		if rj.NumBlocks > 1 {
+			// The engine's pool never hands out block 0 (padding's slots
+			// point at it, as vLLM V1 keeps a null block): run.json counts it.
+			cfg.Scheduler.NumBlocks = rj.NumBlocks - 1
 		}
 	}
 	return cfg, notes, nil
