@@ -19,6 +19,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,6 +32,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/servesim/servesim/api"
+	"github.com/servesim/servesim/presets"
 )
 
 var screenshots = flag.String("screenshots", "", "write page screenshots into this folder")
@@ -202,20 +204,35 @@ func shot(name string) chromedp.Action {
 func TestPage_DefaultRun(t *testing.T) {
 	srv, ctx := setup(t)
 	row := strings.Split(strings.Split(string(golden(t, "request_metrics.csv")), "\n")[1], ",")
+	def, err := presets.Lookup("splitwise-conv-2qps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, err := presets.Lookup("seed")
+	if err != nil {
+		t.Fatal(err)
+	}
 	var charts int
-	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitDefault(),
+	var desc, seedDesc string
+	err = chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitDefault(),
 		chromedp.Sleep(300*time.Millisecond),
 		chromedp.Evaluate(`document.querySelectorAll(".chart canvas").length`, &charts),
+		chromedp.Text("#preset-description", &desc, chromedp.ByQuery),
 		chromedp.Click("#provenance", chromedp.ByQuery), waitText("pre.prov", "SYNTHESIZED"),
 		shot("page-default.png"),
 		// The Vidur seed run is one click away, with the CLI's numbers.
 		chromedp.Click("#seed-run", chromedp.ByQuery),
-		waitText("#k-ttft", msText(row[3])), waitText("#k-e2e", msText(row[4])), waitRequests("4"))
+		waitText("#k-ttft", msText(row[3])), waitText("#k-e2e", msText(row[4])), waitRequests("4"),
+		chromedp.Text("#preset-description", &seedDesc, chromedp.ByQuery))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if charts < 11 {
 		t.Errorf("%d charts drawn, want 11", charts)
+	}
+	// The chosen preset's description is shown (it never was).
+	if desc != def.Description || seedDesc != seed.Description {
+		t.Errorf("preset descriptions shown: %q, then %q for the seed run; want %q, %q", desc, seedDesc, def.Description, seed.Description)
 	}
 }
 
@@ -428,22 +445,38 @@ func TestPage_Downloads(t *testing.T) {
 
 // TestPage_ShareLink: a share link with an uploaded workload and changed
 // settings (chunk size, profile set) reproduces the run in a fresh page.
+// On the way: after the upload the results stay and "Run to update" is at
+// the top of a 1400x900 screen (the page used to empty its right two thirds
+// and leave Run below the fold), and "Profile (next run)" names the set
+// chosen, not the last run's.
 func TestPage_ShareLink(t *testing.T) {
 	srv, ctx := setup(t)
 	lengths, _ := filepath.Abs("testdata/lengths.csv")
-	var runID, link, runID2 string
+	var runID, config, link, runID2, config2, nextProfile string
+	var runVisible bool
 	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitDefault(),
 		chromedp.SetUploadFiles("#file-input", []string{lengths}, chromedp.ByQuery), waitText("#detected", "length-trace"),
+		waitText("#stale", "Settings changed (workload)"),
+		chromedp.Evaluate(`(() => { const r = document.getElementById("run-stale").getBoundingClientRect();
+			return r.top >= 0 && r.bottom <= 900 && document.querySelectorAll(".chart canvas").length >= 11; })()`, &runVisible),
 		setField("scheduler.chunk_size", "256"),
 		// The profile set is a select of the embedded sets.
 		chromedp.WaitReady(`[id="cfg-predictor.profile"] option[value="h200/qwen3-0.6b"]`, chromedp.ByQuery),
 		setField("predictor.profile", "h200/qwen3-0.6b"),
+		waitText("#profile-kind", "MEASURED"),
+		chromedp.Evaluate(`document.getElementById("profile-kind").parentElement.innerText`, &nextProfile),
 		chromedp.Click("#run", chromedp.ByQuery), waitRequests("4"), waitText("#run-config", "h200/qwen3-0.6b (MEASURED)"),
-		chromedp.Text("h2 span.muted", &runID, chromedp.ByQuery),
-		chromedp.Click("#share", chromedp.ByQuery), waitText("#notice", "Link"),
+		chromedp.Text("#run-id", &runID, chromedp.ByQuery), chromedp.Text("#run-config", &config, chromedp.ByQuery),
+		chromedp.Click("#share", chromedp.ByQuery), waitText("#notice", "Link copied"),
 		chromedp.Evaluate(`location.href`, &link))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !runVisible {
+		t.Error("after an upload, the previous results and a Run button at the top of a 900 px screen are not both shown")
+	}
+	if !strings.HasPrefix(nextProfile, "h200/qwen3-0.6b ") {
+		t.Errorf("Profile (next run) after choosing h200/qwen3-0.6b: %q", nextProfile)
 	}
 	if !strings.Contains(link, "#s=") {
 		t.Fatalf("link %q", link)
@@ -451,12 +484,13 @@ func TestPage_ShareLink(t *testing.T) {
 	ctx2, cancel := chromedp.NewContext(ctx)
 	defer cancel()
 	var profile string
-	if err := chromedp.Run(ctx2, chromedp.Navigate(link), waitRequests("4"), chromedp.Text("h2 span.muted", &runID2, chromedp.ByQuery),
+	if err := chromedp.Run(ctx2, chromedp.Navigate(link), waitRequests("4"),
+		chromedp.Text("#run-id", &runID2, chromedp.ByQuery), chromedp.Text("#run-config", &config2, chromedp.ByQuery),
 		chromedp.Value(`[id="cfg-predictor.profile"]`, &profile, chromedp.ByQuery)); err != nil {
 		t.Fatal(err)
 	}
-	if runID2 != runID || !strings.Contains(runID, "length-trace") || profile != "h200/qwen3-0.6b" {
-		t.Errorf("shared run %q with profile %q, original %q with h200/qwen3-0.6b", runID2, profile, runID)
+	if runID2 != runID || !strings.Contains(runID, "length-trace") || config2 != config || profile != "h200/qwen3-0.6b" {
+		t.Errorf("shared run %q (%q) with profile %q, original %q (%q) with h200/qwen3-0.6b", runID2, config2, profile, runID, config)
 	}
 }
 
@@ -715,6 +749,7 @@ func TestPage_Dashboard(t *testing.T) {
 				tip: load.getOption().tooltip[0].formatter([{seriesName: "running", marker: "", value: [16299.995683991508, 130457963]}]),
 				png: Array.from(document.querySelectorAll(".chart")).every((el) => servesim.chartOf(el.id).getOption().toolbox[0].feature.saveAsImage.show)
 					&& ttft.getDataURL({type: "png"}).startsWith("data:image/png"),
+				batches: (() => { const t = inst("chart-batches").getOption().title[0]; return t.text + " | " + t.subtext; })(),
 			};
 		})()`, &out),
 		chromedp.Click("#logx", chromedp.ByQuery), chromedp.Sleep(500*time.Millisecond),
@@ -731,6 +766,11 @@ func TestPage_Dashboard(t *testing.T) {
 	}
 	if logType != "log" {
 		t.Errorf("CDF axis after log x: %q", logType)
+	}
+	// Per-iteration series are aggregated per time bucket, never sampled
+	// ("every 754th iteration", "every 2th").
+	if b, _ := out["batches"].(string); !regexp.MustCompile(`iterations in [0-9,]+ time buckets`).MatchString(b) || strings.Contains(b, "every") {
+		t.Errorf("batch chart's title %q: want its iterations in time buckets, no sampling", b)
 	}
 	t.Logf("E2E %q; summary %q; table %q", e2e, summary, table)
 	if !strings.HasSuffix(e2e, " s") && !strings.HasSuffix(e2e, " ms") {
