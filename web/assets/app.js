@@ -378,6 +378,7 @@
   S.setChartOptionSource = function (fn) { optionSource = fn; };
   const extraCharts = {}; // more lists by owner (search.go, ab.go)
   S.setCharts = function (listJSON) {
+    S.mark("ui charts set"); // (after the render of the results)
     chartList = JSON.parse(listJSON);
     chartGen++;
     for (const ch of chartList) ch.gen = chartGen;
@@ -487,7 +488,7 @@
     if (drawOne() && undrawn()) pump = nextTask(pumpStep);
     else chartsIdle();
   }
-  // Until ECharts has run (a deferred script, compiled off the main
+  // Until ECharts has run (an async script, compiled off the main
   // thread), the charts wait for its script's load event, with one
   // listener: each render's call used to add one, and they all drew a
   // chart in the same task, before the first one could be painted.

@@ -10,7 +10,6 @@
 // persistent, and sends every request to its handleRequest binding (see
 // wasm/worker/host_js.go): parsed profiles and workloads stay warm between
 // runs.
-import "./build/wasm_exec.js";
 
 // The engine's compiled module. A capacity search's workers
 // (web/assets/search.js) start as worker.js?module=posted and are sent it
@@ -23,6 +22,11 @@ const modulePromise = posted
   ? new Promise((resolve, reject) => { givenModule = { resolve, reject }; })
   : WebAssembly.compileStreaming(fetch("./build/app.wasm"));
 modulePromise.catch(() => {}); // reported by the request that needs it
+// Go's glue (syumai's wasm_exec.js, which defines Go) is imported after the
+// engine's fetch has started, not statically before this module runs: a
+// static import made the engine's download wait for it.
+const glue = import("./build/wasm_exec.js");
+glue.catch(() => {}); // reported by the request that needs it
 
 const mark = (name) => self.postMessage({ type: "mark", name, at: performance.timeOrigin + performance.now() });
 globalThis.servesimMark = mark;
@@ -48,6 +52,7 @@ function start() {
   if (instance) return instance;
   instance = (async () => {
     const mod = await modulePromise;
+    await glue;
     mark("worker compiled");
     started++;
     const go = new Go();

@@ -41,6 +41,7 @@ func BenchmarkPageTrace(b *testing.B) {
 	if err := chromedp.Run(ctx, chromedp.Navigate("about:blank")); err != nil {
 		b.Fatal(err)
 	}
+	waitBrowserIdle(b, ctx)
 	var evs []traceEv
 	done := make(chan struct{})
 	chromedp.ListenTarget(ctx, func(ev any) {
