@@ -124,19 +124,23 @@ func BenchmarkPageStart(b *testing.B) {
 
 // startCold measures a cold start and then a warm one (served by the
 // service worker, which the page registers after its first result): the
-// first plotted result as the page timed it, and the CPU time the browser's
-// processes used from navigation to it and to the last chart drawn (every
-// chart of the default run), from /proc sampled every 50 ms (cpuSampler).
+// first plotted result as the page timed it (and the first frame of the key
+// results alone, ms-first-keys), and the CPU time the browser's processes
+// used from navigation to it and to the last chart drawn (every chart of the
+// default run), from /proc sampled every 50 ms (cpuSampler), with its split
+// by thread. Each start waits for the browser to be idle first.
 func startCold(b *testing.B, ctx context.Context, url string) {
 	for _, kind := range []string{"cold", "warm"} {
 		waitBrowserIdle(b, ctx)
 		s := sampleCPU(ctx)
 		ths := sampleThreads(ctx)
 		at := firstResult(b, ctx, url)
-		var origin float64
-		if err := chromedp.Run(ctx, waitChartsDrawn(), chromedp.Evaluate(`performance.timeOrigin`, &origin)); err != nil {
+		var origin, keys float64
+		if err := chromedp.Run(ctx, waitChartsDrawn(), chromedp.Evaluate(`performance.timeOrigin`, &origin),
+			chromedp.Evaluate(`window.__servesimFirstKeys || 0`, &keys)); err != nil {
 			b.Fatal(err)
 		}
+		b.ReportMetric(keys, "ms-first-keys-"+kind)
 		end := time.Now()
 		s.stop()
 		ths.stop()
@@ -243,12 +247,19 @@ func waitBrowserIdle(b testing.TB, ctx context.Context) {
 // canvas, in ms since navigation. Timing it in the page leaves out the
 // test's polling (each DevTools round trip waits for a free main thread,
 // seconds on a loaded machine while the page draws its other charts).
+// It records the first frame with the key results alone too
+// (window.__servesimFirstKeys: the page paints them before its first chart).
 const firstResultJS = `(() => {
-	const done = () => {
+	const keys = () => {
 		const k = document.getElementById("k-requests");
-		return k && k.textContent.trim() === "` + defaultRequests + `" && document.querySelector(".chart canvas");
+		return k && k.textContent.trim() === "` + defaultRequests + `";
 	};
+	const done = () => keys() && document.querySelector(".chart canvas");
 	const obs = new MutationObserver(() => {
+		if (keys() && !window.__servesimKeysSeen) {
+			window.__servesimKeysSeen = true;
+			requestAnimationFrame(() => { window.__servesimFirstKeys = performance.now(); });
+		}
 		if (!done()) return;
 		obs.disconnect();
 		requestAnimationFrame(() => { window.__servesimFirstResult = performance.now(); });
