@@ -651,9 +651,14 @@ func (p *Predictor) DecodeKeyRun(b Batch) (Key, int) {
 	if p.opt.DecodeContextMax {
 		x = b.DecodeContextMax
 	}
-	same := int(k.Kd) - x
+	// A key's context stays while the context rounds up to it: up to the
+	// key rounded down to the granularity, which is the key itself unless it
+	// is the rows' first context (a context under it is read there), which
+	// need not be a multiple of the granularity.
+	gd := p.decodeGranularity()
+	same := int(k.Kd)/gd*gd - x
 	if k.KdMax > 0 {
-		same = min(same, int(k.KdMax)-b.DecodeContextMax)
+		same = min(same, int(k.KdMax)/gd*gd-b.DecodeContextMax)
 	}
 	return k, max(same, 0)
 }

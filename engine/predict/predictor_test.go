@@ -251,6 +251,44 @@ func TestDecodeKeyRun(t *testing.T) {
 	}
 }
 
+// TestDecodeKeyRun_FirstRowOffGrid: DecodeKeyRun's count of steps that keep
+// the key holds when the decode rows' first context (64 on the H200 set) is
+// not a multiple of the set's decode_context_granularity, where a context
+// under the first row is read at it: every step it counts keeps KeyOf's key,
+// and the next changes it, for the mean and the longest context.
+func TestDecodeKeyRun_FirstRowOffGrid(t *testing.T) {
+	for _, gran := range []int{16, 24, 48, 100} {
+		set, err := predict.Open(os.DirFS("../../profiles/h200/qwen3-0.6b"), "h200/qwen3-0.6b")
+		if err != nil {
+			t.Fatal(err)
+		}
+		set.Engine.DecodeContextGranularity = gran
+		o := opts(1, 1)
+		o.DecodeShape = true
+		p, err := predict.New(set, nil, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for m := 1; m <= 4; m++ {
+			for c0 := 1; c0 < 260; c0++ {
+				b := func(s int) predict.Batch { // contexts c0, c0+3, ... each one more a step
+					return predict.Batch{NumRequests: m, Tokens: m, NumDecodes: m, LogitSeqs: m,
+						DecodeContextSum: int64(m*(c0+s) + 3*m*(m-1)/2), DecodeContextMax: c0 + 3*(m-1) + s}
+				}
+				k, same := p.DecodeKeyRun(b(0))
+				for s := 1; s <= same; s++ {
+					if p.KeyOf(b(s)) != k {
+						t.Fatalf("granularity %d, %d decodes from %d: step %d of the %d counted changes the key", gran, m, c0, s, same)
+					}
+				}
+				if p.KeyOf(b(same+1)) == k {
+					t.Fatalf("granularity %d, %d decodes from %d: step %d keeps the key, %d counted", gran, m, c0, same+1, same)
+				}
+			}
+		}
+	}
+}
+
 // TestDecodeGranularity: under engine timing (Options.DecodeShape) a set's
 // decode_context_granularity sets the context decode rows are read at
 // (the test set's 1: the batch's own mean and longest; the H200 set's 16),
