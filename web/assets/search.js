@@ -4,11 +4,19 @@
 // (POST /api/simulate?format=summary each), one per core by default. The
 // answer does not depend on the pool's size. Cancel terminates every worker
 // of the search; the page's own simulation worker is not touched.
+//
+// The workers start before the click: opening the search panel (or
+// changing its worker count) calls prewarmSearch, which spawns the pool and
+// a spare coordinator, each instantiating the engine (compiled once in the
+// page) and its default profile while the user fills in the form; after a
+// search, a fresh spare coordinator starts when the page is idle.
 "use strict";
 (function () {
   const S = window.servesim;
   let pool = []; // idle or busy workers, kept warm between searches
   let current = null; // the search in flight
+  let spare = null; // a started coordinator for the next search
+  let warmSize = 0; // the pool size last asked for
 
   // The engine's compiled module, compiled once per page and sent to every
   // worker of a search (each compiling the 13 MB engine itself cost more
@@ -19,9 +27,12 @@
     return engine;
   }
 
-  // searchWorker starts a worker that runs the engine compiled in the page.
+  // searchWorker starts a worker that runs the engine compiled in the page;
+  // its ready is set once its Go instance is up.
   function searchWorker() {
     const w = new Worker("worker.js?module=posted", { type: "module" });
+    w.ready = false;
+    w.addEventListener("message", (e) => { if (e.data && e.data.type === "mark" && e.data.name === "worker ready") w.ready = true; });
     engineModule().then((module) => w.postMessage({ type: "module", module }),
       (err) => w.postMessage({ type: "module", error: "the engine did not compile: " + (err && err.message || err) }));
     return w;
@@ -54,6 +65,17 @@
     current = null;
   }
 
+  // prewarm starts the pool's workers up to n and a spare coordinator.
+  function prewarm(n) {
+    n = Math.max(1, Math.min(64, n | 0));
+    warmSize = n;
+    while (pool.length < n) pool.push(newPoolWorker());
+    if (!spare) spare = searchWorker();
+  }
+
+  // whenIdle runs f when the page has nothing else to do (soon elsewhere).
+  const whenIdle = (f) => (self.requestIdleCallback ? requestIdleCallback(f, { timeout: 2000 }) : setTimeout(f, 200));
+
   // search(bodyJSON, workers, onTrial, onDone): onTrial(phase, trialBody,
   // status, answer) for every trial ("start", then "done" with its answer);
   // onDone(status, answer) with the search's answer (status 0: it failed).
@@ -64,7 +86,8 @@
     const mine = pool.slice(0, n);
     const queue = [];
     let nextId = 1;
-    const coordinator = searchWorker();
+    const coordinator = spare || searchWorker();
+    spare = null;
     const run = { coordinator, ended: false };
     current = run;
     const end = (status, text) => {
@@ -73,6 +96,7 @@
       coordinator.terminate();
       if (current === run) current = null;
       onDone(status, text);
+      whenIdle(() => { if (!current && !spare && warmSize) spare = searchWorker(); });
     };
     const dispatch = () => {
       for (const w of mine) {
@@ -106,8 +130,22 @@
     coordinator.postMessage({ id: 1, url: "/api/search?files=1", method: "POST", body, stream: false });
   };
 
-  // cancelSearch stops the search in flight (its workers are terminated).
-  S.cancelSearch = function () { stop(); };
+  // cancelSearch stops the search in flight (its workers are terminated;
+  // fresh ones start when the page is idle).
+  S.cancelSearch = function () {
+    stop();
+    whenIdle(() => { if (!current && warmSize) prewarm(warmSize); });
+  };
+
+  // prewarmSearch(workers) starts a search's workers ahead of it.
+  S.prewarmSearch = function (workers) { if (!current) prewarm(workers); };
+
+  // searchWarm is how many of the next search's workers (pool and
+  // coordinator) have their engine up, and how many it has.
+  S.searchWarm = function () {
+    const ws = pool.slice(0, warmSize).concat(spare ? [spare] : []);
+    return { ready: ws.filter((w) => w.ready).length, workers: ws.length };
+  };
 
   // cores is the pool size a search gets by default.
   S.cores = function () { return navigator.hardwareConcurrency || 2; };

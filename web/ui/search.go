@@ -160,8 +160,24 @@ func (c *SearchPanel) Init(ctx vugu.InitCtx) {
 	}
 }
 
-// Toggle opens or closes the panel.
-func (c *SearchPanel) Toggle() { c.Open = !c.Open }
+// Toggle opens or closes the panel; opening it starts the search's workers
+// (their engine instantiated while the form is filled in).
+func (c *SearchPanel) Toggle() {
+	c.Open = !c.Open
+	if c.Open {
+		c.prewarm()
+	}
+}
+
+// prewarm asks the page to start the pool of the panel's worker count and
+// a coordinator ahead of the search (nothing when the count is bad: the
+// search says why).
+func (c *SearchPanel) prewarm() {
+	n, err := strconv.Atoi(c.Workers)
+	if b := bridge(); err == nil && n >= 1 && n <= 64 && b.Truthy() && b.Get("prewarmSearch").Truthy() {
+		b.Call("prewarmSearch", n)
+	}
+}
 
 // HandleAxis ticks or unticks an axis.
 func (c *SearchPanel) HandleAxis(a *SearchAxis, event vugu.DOMEvent) {
@@ -181,6 +197,7 @@ func (c *SearchPanel) HandleParam(p *SearchParam, event vugu.DOMEvent) {
 // HandleWorkers sets the pool size.
 func (c *SearchPanel) HandleWorkers(event vugu.DOMEvent) {
 	c.Workers = strings.TrimSpace(event.PropString("target", "value"))
+	c.prewarm()
 }
 
 // axisValues parses a ticked axis's values.
