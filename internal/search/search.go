@@ -340,9 +340,12 @@ type PointResult struct {
 	// Saturation are the two bursts run before the pilot, and
 	// SaturationQPS the capacity estimate they give (their marginal
 	// throughput; 0 when they give none: the pilot then starts from
-	// start_qps).
-	Saturation    []Burst `json:"saturation,omitempty"`
-	SaturationQPS float64 `json:"saturation_qps,omitempty"`
+	// start_qps). SaturationError says why a burst could not run (a batch
+	// of them all outside the profiled grid, say): the point is then
+	// searched without the estimate.
+	Saturation      []Burst `json:"saturation,omitempty"`
+	SaturationQPS   float64 `json:"saturation_qps,omitempty"`
+	SaturationError string  `json:"saturation_error,omitempty"`
 }
 
 // Burst is a saturation trial: Requests arriving at once (Poisson at the
@@ -560,8 +563,10 @@ func searchPoint(ctx context.Context, spec Spec, base engine.Config, p Point, le
 			pr.Saturation, pr.SaturationQPS = bursts, mu
 			if err != nil {
 				msg, err := pointError(ctx, err)
-				pr.Error = msg
-				return pr, err
+				if err != nil {
+					return pr, err
+				}
+				pr.SaturationError = msg
 			}
 			pl.maxTrials -= len(bursts)
 			if mu > 0 {
@@ -765,20 +770,22 @@ func saturationSizes(spec Spec) []int {
 // completes requests at its capacity, so the n1 - n0 more requests take
 // (n1 - n0) / capacity more time, whatever the start and drain cost (the
 // same in both runs). It returns the bursts and (n1 - n0) / (D1 - D0),
-// within [min_qps, max_qps], or 0 when the longer burst did not take longer.
+// within [min_qps, max_qps], or 0 when the longer burst did not take longer;
+// with an error (0 and bursts without durations), none.
 func saturation(ctx context.Context, spec Spec, base engine.Config, p Point, lengthsOnly bool, eval Evaluator) ([]Burst, float64, error) {
 	ns := saturationSizes(spec)
 	trials := make([]Trial, len(ns))
+	bursts := make([]Burst, len(ns))
 	for i, n := range ns {
 		trials[i] = Trial{Config: TrialConfig(base, p, spec.MaxQPS, n, lengthsOnly)}
+		bursts[i] = Burst{Requests: n, QPS: spec.MaxQPS}
 	}
 	res, err := evalAll(ctx, eval, trials)
 	if err != nil {
-		return nil, 0, err
+		return bursts, 0, err
 	}
-	bursts := make([]Burst, len(ns))
-	for i, n := range ns {
-		bursts[i] = Burst{Requests: n, QPS: spec.MaxQPS, DurationS: res[i].SLO.Load.DurationS}
+	for i := range bursts {
+		bursts[i].DurationS = res[i].SLO.Load.DurationS
 	}
 	d := bursts[1].DurationS - bursts[0].DurationS
 	if !(d > 0) || math.IsInf(d, 0) {

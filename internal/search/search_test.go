@@ -282,3 +282,33 @@ func TestMaxQPS_Pilot(t *testing.T) {
 		}
 	}
 }
+
+// burstFails is biased whose bursts (every request at max_qps, 1000) fail,
+// as a batch outside the profiled grid does.
+type burstFails struct{ biased }
+
+func (b *burstFails) Eval(ctx context.Context, t Trial) (Outcome, error) {
+	if t.Config.Workload.QPS == 1000 {
+		return Outcome{}, errors.New("a lookup outside the profiled grid")
+	}
+	return b.biased.Eval(ctx, t)
+}
+
+// TestMaxQPS_BurstsFail: bursts that cannot run leave the point searched
+// as without them (the pilot from start_qps), saying why.
+func TestMaxQPS_BurstsFail(t *testing.T) {
+	spec := Spec{Requests: 1000, Precision: 0.02, StartQPS: 1, MaxQPS: 1000, MaxTrials: 200, Axes: Axes{Replicas: []int{1, 3}}}
+	res, err := Run(context.Background(), spec, engine.DefaultConfig(), false, &burstFails{biased{sat: 1}}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range res.Points {
+		k := 7.3 * float64(p.Point.Replicas) * 1.02
+		if !p.Found || p.Error != "" || p.MaxQPS > k || p.FailQPS-p.MaxQPS > spec.Precision*p.MaxQPS {
+			t.Errorf("%+v, capacity %v", p, k)
+		}
+		if !strings.Contains(p.SaturationError, "outside the profiled grid") || p.SaturationQPS != 0 || len(p.Saturation) != 2 || len(p.Pilot) == 0 {
+			t.Errorf("saturation error %q, estimate %v, %d bursts, %d pilot trials", p.SaturationError, p.SaturationQPS, len(p.Saturation), len(p.Pilot))
+		}
+	}
+}
