@@ -109,7 +109,9 @@ func dtypeNote(cfg *engine.Config) string {
 }
 
 // pairSet is the embedded set made for cfg's model on its device at its
-// dtypes, measured before synthesized, then by name; nil if none.
+// dtypes: one of a serving engine's own steps (engine.json) before one
+// without (an eager loop's ops), then measured before synthesized, then by
+// name; nil if none.
 func (c *Cache) pairSet(cfg *engine.Config) (*predict.Set, error) {
 	modelName, device := cfg.Replica.Model, cfg.Replica.Device
 	var best *predict.Set
@@ -122,11 +124,24 @@ func (c *Cache) pairSet(cfg *engine.Config) (*predict.Set, error) {
 			engine.Dtype(set.Meta.WeightDtype) != engine.Dtype(cfg.Replica.WeightDtype) || engine.Dtype(set.Meta.KVCacheDtype) != engine.Dtype(cfg.Replica.KVCacheDtype) {
 			continue
 		}
-		if best == nil || best.Meta.Kind != "measured" && set.Meta.Kind == "measured" {
+		if best == nil || pairRank(set) > pairRank(best) {
 			best = set
 		}
 	}
 	return best, nil
+}
+
+// pairRank orders the sets made for one pair: a production engine's steps
+// (engine.json) over an eager loop's ops, then measured over synthesized.
+func pairRank(s *predict.Set) int {
+	r := 0
+	if s.Engine != nil {
+		r += 2
+	}
+	if s.Meta.Kind == "measured" {
+		r++
+	}
+	return r
 }
 
 // estimate is Estimate, generated once per model, GPU, grid and node when

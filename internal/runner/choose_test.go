@@ -84,6 +84,19 @@ func TestChooseProfile(t *testing.T) {
 	if err != nil || set.Meta.Kind != roofline.KindEstimated || note != "" || !strings.Contains(set.Provenance, "**Status: ESTIMATED.**") {
 		t.Errorf("estimate: %v %+v %q", err, set.Meta, note)
 	}
+	// Two sets for the H100: the engine's own steps (derived, with
+	// engine.json) are chosen over the eager loop's measured ops, which only
+	// a name picks.
+	cfg = engine.DefaultConfig()
+	cfg.Replica.Device = "h100"
+	set, note, err = c.ChooseProfile(&cfg, false)
+	if err != nil || set.Meta.Name != "h100/qwen3-0.6b" || set.Engine == nil || !strings.Contains(note, "h100/qwen3-0.6b (SYNTHESIZED) chosen") {
+		t.Errorf("auto on h100: %v %q", err, note)
+	}
+	cfg.Predictor.Profile = "h100/qwen3-0.6b-eager-loop"
+	if set, _, err := c.ChooseProfile(&cfg, true); err != nil || set.Meta.Name != "h100/qwen3-0.6b-eager-loop" {
+		t.Errorf("named eager loop on h100: %v", err)
+	}
 	// The default pair keeps the default set, no note (the seed's files
 	// are unchanged).
 	cfg = engine.DefaultConfig()
