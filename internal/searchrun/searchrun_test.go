@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/servesim/servesim/engine"
 	"github.com/servesim/servesim/internal/runner"
 	"github.com/servesim/servesim/internal/search"
 )
@@ -16,7 +17,8 @@ import (
 // TestMaxQPS_BruteForce: the bisection's max QPS of a real simulation is
 // within the stated precision of the largest passing rate of a fine grid
 // around it (every grid rate simulated): without a pilot (200-request
-// trials) and with one (2000-request trials after 200-request pilots).
+// trials) and with one (2000-request trials after saturation bursts and
+// 200-request pilots), at the preset's Sarathi replica and at two vLLM ones.
 func TestMaxQPS_BruteForce(t *testing.T) {
 	const preset = "splitwise-conv-2qps"
 	base, err := runner.Config(preset)
@@ -27,13 +29,20 @@ func TestMaxQPS_BruteForce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, spec := range []search.Spec{{Requests: 200, Precision: 0.02}, {Requests: 2000, Precision: 0.02}} {
+	vllm2 := base
+	vllm2.Scheduler.Type, vllm2.Cluster.NumReplicas = "vllm", 2
+	for _, c := range []struct {
+		spec search.Spec
+		base engine.Config
+	}{{search.Spec{Requests: 200, Precision: 0.02}, base}, {search.Spec{Requests: 2000, Precision: 0.02}, base}, {search.Spec{Requests: 2000, Precision: 0.02}, vllm2}} {
+		spec, base := c.spec, c.base
 		res, err := search.Run(context.Background(), spec, base, true, l, 2)
 		if err != nil {
 			t.Fatal(err)
 		}
 		p := res.Points[0]
-		if !p.Found || p.Error != "" || (len(p.Pilot) > 0) != (spec.Requests == 2000) {
+		pilot := spec.Requests == 2000
+		if !p.Found || p.Error != "" || (len(p.Pilot) > 0) != pilot || pilot && (len(p.Saturation) != 2 || p.SaturationQPS <= 0 || p.SaturationError != "") {
 			t.Fatalf("%+v", p)
 		}
 		step := p.MaxQPS * 0.004
@@ -47,8 +56,8 @@ func TestMaxQPS_BruteForce(t *testing.T) {
 				best = q
 			}
 		}
-		t.Logf("%d requests: bisection %.4f QPS (fails at %.4f, %d trials, %d pilot trials from %.4f), grid %.4f QPS (step %.4f)",
-			spec.Requests, p.MaxQPS, p.FailQPS, len(p.Curve), len(p.Pilot), p.PilotQPS, best, step)
+		t.Logf("%s x%d, %d requests: bisection %.4f QPS (fails at %.4f, %d trials, %d pilot trials from %.4f, saturation %.4f), grid %.4f QPS (step %.4f)",
+			base.Scheduler.Type, base.Cluster.NumReplicas, spec.Requests, p.MaxQPS, p.FailQPS, len(p.Curve), len(p.Pilot), p.PilotQPS, p.SaturationQPS, best, step)
 		if math.Abs(best-p.MaxQPS) > 0.02*p.MaxQPS+step {
 			t.Errorf("%d requests: bisection %v, grid %v: more than 2%% apart", spec.Requests, p.MaxQPS, best)
 		}
