@@ -75,7 +75,9 @@ func (d *deriver) mlpRatio(op string, n float64) (float64, bool) {
 
 func run(from, fromGPU, to, out, checkFrom, checkTo string) error {
 	var meta struct {
-		Name, Model, Device, NetworkDevice, Kind, Summary string
+		Name          string `json:"name"`
+		Model         string `json:"model"`
+		NetworkDevice string `json:"network_device"`
 	}
 	if err := readJSON(filepath.Join(from, "profile.json"), &meta); err != nil {
 		return err
@@ -83,6 +85,9 @@ func run(from, fromGPU, to, out, checkFrom, checkTo string) error {
 	m, err := model.Lookup(meta.Model)
 	if err != nil {
 		return err
+	}
+	if meta.NetworkDevice == "" {
+		return fmt.Errorf("%s: profile.json names no network_device", from)
 	}
 	src, err := model.LookupGPU(fromGPU)
 	if err != nil {

@@ -39,7 +39,7 @@ func TestDerived_UpToDate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if set.Meta.Kind != "synthesized" || set.Meta.Device != "h100" || set.Engine == nil {
+	if set.Meta.Kind != "synthesized" || set.Meta.Device != "h100" || set.Meta.NetworkDevice != "h100_pairwise_nvlink" || set.Engine == nil {
 		t.Errorf("meta %+v, engine.json %v: want a synthesized h100 set with engine timing", set.Meta, set.Engine != nil)
 	}
 }
