@@ -382,6 +382,7 @@
     chartList = JSON.parse(listJSON);
     chartGen++;
     for (const ch of chartList) ch.gen = chartGen;
+    fresh = true;
     S.ensureCharts();
   };
   S.setExtraCharts = function (owner, listJSON) {
@@ -389,6 +390,7 @@
     chartGen++;
     for (const ch of list) ch.gen = chartGen;
     extraCharts[owner] = list;
+    fresh = true;
     S.ensureCharts();
   };
   // chartOf is the ECharts instance of a chart (tests use it).
@@ -397,19 +399,46 @@
     const inner = el && el.querySelector(":scope > .ec");
     return inner ? echarts.getInstanceByDom(inner) : undefined;
   };
-  // Charts are drawn one per task, in page order: the first at once, each
-  // next one after the browser has had a turn (a paint, input, the other
-  // messages), so the first result shows without waiting for all of them.
-  // One chain of draws at a time: pump marks the scheduled step (it was
-  // never set, so every render's ensureCharts drew one more chart in its
-  // own task: the result's task drew two charts before its first paint).
+  // Charts are drawn one per task, in page order, each after the browser
+  // has had a turn (a paint, input, the other messages), so the first
+  // result shows without waiting for all of them. A new result's charts
+  // start after its first frame: the key results and the table are painted
+  // before the first chart is drawn (ECharts' first draw of a fresh visit
+  // takes 0.3-1.3 s of this main thread on a loaded machine), and by then
+  // the size observer has every chart's size (no layout read). A chart
+  // whose element a later render replaced is drawn at once, so no render
+  // leaves it blank for a frame. One chain of draws at a time: pump marks
+  // the scheduled step (it was never set, so every render's ensureCharts
+  // drew one more chart in its own task: the result's task drew two charts
+  // before its first paint).
   S.draws = 0;
   let pump = null; // the scheduled next draw
+  let fresh = false; // new options were set: draw after the next frame
   const nextTask = (() => {
     const ch = new MessageChannel(), queue = [];
     ch.port1.onmessage = () => queue.shift()();
     return (fn) => { queue.push(fn); ch.port2.postMessage(0); return true; }; // (pump's mark)
   })();
+  // afterFrame runs fn in a task after the next frame (at once in a hidden
+  // tab, which gets no frames), ahead of the tasks queued meanwhile where
+  // the browser has a task scheduler (the catalogues' answers and renders
+  // that follow a result).
+  const urgent = self.scheduler && typeof scheduler.postTask === "function"
+    ? (fn) => { scheduler.postTask(fn, { priority: "user-blocking" }); } : nextTask;
+  function afterFrame(fn) {
+    let done = false;
+    const go = () => {
+      if (done) return;
+      done = true;
+      document.removeEventListener("visibilitychange", hidden);
+      urgent(fn);
+    };
+    const hidden = () => { if (document.visibilityState === "hidden") go(); };
+    requestAnimationFrame(() => { S.mark("ui results frame"); go(); });
+    document.addEventListener("visibilitychange", hidden);
+    hidden();
+    return true; // (pump's mark)
+  }
   // undrawn is the first chart whose element is new, was emptied or shows
   // older options, with its element.
   function undrawn() {
@@ -448,8 +477,9 @@
   // layout, so every chart drawn after a DOM write forced a layout
   // (BenchmarkPageTrace lists the forced layouts and their callers). A chart is given its size instead:
   // the element's size as a ResizeObserver last reported it (after the
-  // browser's own layout, no read), else one read of it (the first chart
-  // of a new result, drawn in the render's task). The observer then resizes
+  // browser's own layout, no read), else one read of it (an element the
+  // observer has not reported yet: a new result's charts are drawn after
+  // its first frame, when it has). The observer then resizes
   // each drawn chart to its element with the observed size (a window
   // resize, the phone layout), so ECharts never measures. The charts'
   // elements are fixed-height boxes whose content does not size them
@@ -504,7 +534,11 @@
       return;
     }
     observeCharts();
-    if (!pump) pumpStep();
+    if (pump) return;
+    if (fresh) {
+      fresh = false;
+      pump = afterFrame(pumpStep);
+    } else pumpStep();
   };
   // chartsPending says whether a chart of the page is still to be drawn
   // (tests wait for it before reading the charts).

@@ -241,7 +241,7 @@ func TestPage_AB(t *testing.T) {
 		waitText("#ab-b", "orca"), waitText("#ab-table", "TTFT P50"),
 		chromedp.Text("#k-ttft", &bTTFT, chromedp.ByQuery), chromedp.Text("#run-id", &bID, chromedp.ByQuery),
 		chromedp.Text("#ab-table", &table, chromedp.ByQuery),
-		chromedp.Sleep(300*time.Millisecond),
+		waitChartsDrawn(), chromedp.Sleep(300*time.Millisecond), // (charts are drawn one per task, after the result's first frame)
 		chromedp.Evaluate(`["chart-ab-ttft","chart-ab-tbt","chart-ab-e2e","chart-ab-throughput","chart-ab-running"].filter((id) => {
 			const c = servesim.chartOf(id); if (!c) return false;
 			const s = c.getOption().series; return s.length === 2 && s[0].itemStyle.color !== s[1].itemStyle.color; }).length`, &drawn),

@@ -140,7 +140,7 @@ func TestPage_RealResultDrop(t *testing.T) {
 	var table, runID, matched string
 	var series []int
 	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitDefault(), dropReal(file),
-		chromedp.Sleep(300*time.Millisecond),
+		waitChartsDrawn(), chromedp.Sleep(300*time.Millisecond), // (charts are drawn one per task, after the result's first frame)
 		chromedp.Text("#real-table", &table, chromedp.ByQuery), chromedp.Text("#real-matched", &matched, chromedp.ByQuery),
 		chromedp.Text("#run-id", &runID, chromedp.ByQuery),
 		chromedp.Evaluate(`["chart-real-ttft", "chart-real-time-between-tokens", "chart-real-e2e"].map((id) => { const c = servesim.chartOf(id); return c ? c.getOption().series.length : 0; })`, &series),

@@ -114,7 +114,7 @@ func TestPage_PrefixCachingRun(t *testing.T) {
 		setField("workload.session_turns", "2"),
 		chromedp.Click(`[id="cfg-scheduler.enable_prefix_caching"]`, chromedp.ByQuery),
 		chromedp.Click("#run", chromedp.ByQuery), waitText("#prefix-summary", "hit rate"),
-		chromedp.Sleep(300*time.Millisecond),
+		waitChartsDrawn(), chromedp.Sleep(300*time.Millisecond), // (charts are drawn one per task, after the result's first frame)
 		chromedp.Text("#prefix-summary", &summary, chromedp.ByQuery),
 		chromedp.Evaluate(`(() => { const c = servesim.chartOf("chart-prefix-hit"); return c ? c.getOption().series[0].data.length : 0; })()`, &drawn),
 		shot("page-prefix-caching.png"))
@@ -144,7 +144,7 @@ func TestPage_DisaggregatedRun(t *testing.T) {
 		setField("scheduler.type", "vllm_v1"), setField("cluster.num_replicas", "4"), setField("cluster.prefill_replicas", "2"),
 		setField("cluster.kv_transfer_link", "pcie"), setField("cluster.global_scheduler", "least_loaded"),
 		chromedp.Click("#run", chromedp.ByQuery), waitText("#run-config", "disaggregated"), waitText("#pools", "decode"),
-		chromedp.Sleep(300*time.Millisecond),
+		waitChartsDrawn(), chromedp.Sleep(300*time.Millisecond), // (charts are drawn one per task, after the result's first frame)
 		chromedp.Text("#pools", &pools, chromedp.ByQuery), chromedp.Text("#replicas", &replicas, chromedp.ByQuery),
 		chromedp.Text("#link-summary", &link, chromedp.ByQuery),
 		chromedp.Evaluate(`(() => { const c = servesim.chartOf("chart-replica-load"); return c ? c.getOption().series.length : 0; })()`, &loadSeries),
