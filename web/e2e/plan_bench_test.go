@@ -128,25 +128,27 @@ func waitSearchWarm(ctx context.Context, n int) error {
 	}
 }
 
-// browserCPU is the CPU time (user + system) the browser of ctx and every
-// process under it have used so far, from Linux's /proc (0 elsewhere, or
-// when its process is not known): a process's own line counts its ended
-// threads too, so the difference of two readings is what ran between them.
-func browserCPU(ctx context.Context) time.Duration {
+// procStat is a process's parent and CPU ticks (user + system, its ended
+// threads included) from /proc/PID/stat.
+type procStat struct {
+	ppid  string
+	ticks int64
+}
+
+// browserProcs lists the processes under the browser of ctx (itself
+// included), by pid, from Linux's /proc; nil elsewhere, or when its process
+// is not known.
+func browserProcs(ctx context.Context) map[string]procStat {
 	c := chromedp.FromContext(ctx)
 	if c == nil || c.Browser == nil || c.Browser.Process() == nil {
-		return 0
+		return nil
 	}
 	root := strconv.Itoa(c.Browser.Process().Pid)
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		return 0
+		return nil
 	}
-	type proc struct {
-		ppid  string
-		ticks int64
-	}
-	procs := map[string]proc{}
+	procs := map[string]procStat{}
 	for _, e := range ents {
 		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
 		if err != nil {
@@ -160,17 +162,29 @@ func browserCPU(ctx context.Context) time.Duration {
 		}
 		ut, _ := strconv.ParseInt(f[11], 10, 64)
 		st, _ := strconv.ParseInt(f[12], 10, 64)
-		procs[e.Name()] = proc{ppid: f[1], ticks: ut + st}
+		procs[e.Name()] = procStat{ppid: f[1], ticks: ut + st}
 	}
-	var ticks int64
+	under := map[string]procStat{}
 	for pid, p := range procs {
 		for q, ok := pid, true; ok; q = procs[q].ppid {
 			if q == root {
-				ticks += p.ticks
+				under[pid] = p
 				break
 			}
 			_, ok = procs[q]
 		}
+	}
+	return under
+}
+
+// browserCPU is the CPU time (user + system) the browser of ctx and every
+// process under it have used so far (0 where browserProcs has none): a
+// process's own line counts its ended threads too, so the difference of two
+// readings is what ran between them.
+func browserCPU(ctx context.Context) time.Duration {
+	var ticks int64
+	for _, p := range browserProcs(ctx) {
+		ticks += p.ticks
 	}
 	return time.Duration(ticks) * time.Second / 100 // USER_HZ, 100 on Linux
 }

@@ -10,8 +10,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/chromedp/chromedp"
 )
 
 // thSnap is one sample: CPU ticks by process type and thread name.
@@ -35,47 +33,15 @@ type threadSampler struct {
 // threadCPU is the browser's CPU time in ticks by process type and thread
 // name, from /proc (the processes under the browser's).
 func threadCPU(ctx context.Context) map[string]int64 {
-	c := chromedp.FromContext(ctx)
 	out := map[string]int64{}
-	if c == nil || c.Browser == nil || c.Browser.Process() == nil {
-		return out
-	}
-	root := strconv.Itoa(c.Browser.Process().Pid)
-	ents, _ := os.ReadDir("/proc")
-	ppid := map[string]string{}
-	kind := map[string]string{}
-	for _, e := range ents {
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(f) < 13 {
-			continue
-		}
-		ppid[e.Name()] = f[1]
-		cl, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		k := "browser"
+	for pid := range browserProcs(ctx) {
+		cl, _ := os.ReadFile("/proc/" + pid + "/cmdline")
+		kind := "browser"
 		if i := strings.Index(string(cl), "--type="); i >= 0 {
-			k = strings.FieldsFunc(string(cl)[i+7:], func(r rune) bool { return r == 0 || r == ' ' })[0]
+			kind = strings.FieldsFunc(string(cl)[i+7:], func(r rune) bool { return r == 0 || r == ' ' })[0]
 			if strings.Contains(string(cl), "top-chrome-webui") {
-				k += "-webui"
+				kind += "-webui"
 			}
-		}
-		kind[e.Name()] = k
-	}
-	for pid := range ppid {
-		in := false
-		for q, ok := pid, true; ok; q = ppid[q] {
-			if q == root {
-				in = true
-				break
-			}
-			_, ok = ppid[q]
-		}
-		if !in {
-			continue
 		}
 		tasks, _ := os.ReadDir("/proc/" + pid + "/task")
 		for _, t := range tasks {
@@ -86,9 +52,12 @@ func threadCPU(ctx context.Context) map[string]int64 {
 			s := string(b)
 			comm := s[strings.IndexByte(s, '(')+1 : strings.LastIndexByte(s, ')')]
 			f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+			if len(f) < 13 {
+				continue
+			}
 			ut, _ := strconv.ParseInt(f[11], 10, 64)
 			st, _ := strconv.ParseInt(f[12], 10, 64)
-			out[kind[pid]+"/"+comm] += ut + st
+			out[kind+"/"+comm] += ut + st
 			if benchNice != 0 {
 				// getpriority's raw value is 20 - nice
 				if tid, err := strconv.Atoi(t.Name()); err == nil {

@@ -22,6 +22,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"math"
@@ -33,6 +34,7 @@ import (
 	"strings"
 
 	"github.com/servesim/servesim/engine/model"
+	"github.com/servesim/servesim/engine/report"
 	"github.com/servesim/servesim/engine/roofline"
 )
 
@@ -63,7 +65,7 @@ func (d *deriver) ratio(c roofline.Class, w roofline.Work) float64 {
 	return k.Time(w, d.dst) / k.Time(w, d.src)
 }
 
-// mlpClass is the class and work of an mlp.csv operator on n tokens.
+// mlpRatio is the ratio for an mlp.csv operator on n tokens (false: no such operator).
 func (d *deriver) mlpRatio(op string, n float64) (float64, bool) {
 	for _, o := range roofline.MLPOps {
 		if o.Name == op {
@@ -170,7 +172,7 @@ func (d *deriver) attnRowRatio(row map[string]string, col string) (float64, erro
 	b, err1 := num("batch_size")
 	c, err2 := num("prefill_chunk_size")
 	kv, err3 := num("kv_cache_size")
-	if err := firstErr(err1, err2, err3); err != nil {
+	if err := errors.Join(err1, err2, err3); err != nil {
 		return 0, err
 	}
 	switch strings.Split(col, ".")[1] {
@@ -420,22 +422,14 @@ func readJSON(p string, v any) error {
 	return nil
 }
 
+// quantile is report.Quantile of v (unsorted; NaN when empty).
 func quantile(v []float64, q float64) float64 {
 	if len(v) == 0 {
 		return math.NaN()
 	}
 	s := slices.Clone(v)
 	sort.Float64s(s)
-	return s[min(len(s)-1, int(q*float64(len(s))))]
+	return report.Quantile(s, q)
 }
 
 func round6(x float64) float64 { return math.Round(x*1e6) / 1e6 }
-
-func firstErr(errs ...error) error {
-	for _, e := range errs {
-		if e != nil {
-			return e
-		}
-	}
-	return nil
-}

@@ -323,7 +323,7 @@ def main():
     fill_path = os.path.join(a.engine_dir, "attn_decode_fill.csv")
     if os.path.exists(fill_path):
         # the isolated rows as the set keeps them: the raw profile plus the fill's batch sizes
-        merged = os.path.join(a.out, "attention_isolated.csv.tmp")
+        merged = os.path.join(a.out, "attention_isolated.csv")
         merge_decode_fill(raw_attn, fill_path, merged)
         raw_attn = merged
     dec, pre, kv = attention_tables(raw_attn)
@@ -397,10 +397,7 @@ def main():
             json.dump(ictx_j, f, indent=1)
     else:
         shutil.copy(raw_attn, os.path.join(a.out, "attention.csv"))
-    if raw_attn != os.path.join(a.raw, "attention.csv"):
-        os.replace(raw_attn, os.path.join(a.out, "attention_isolated.csv"))
-        raw_attn = os.path.join(a.out, "attention_isolated.csv")
-    else:
+    if raw_attn == os.path.join(a.raw, "attention.csv"):  # no fill: the raw rows are the set's isolated ones
         shutil.copy(raw_attn, os.path.join(a.out, "attention_isolated.csv"))
     for name in ("tuning.json", "insitu.json"):
         shutil.copy(os.path.join(a.engine_dir, name), os.path.join(a.out, name))
