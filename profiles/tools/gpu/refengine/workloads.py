@@ -262,6 +262,33 @@ def build(root, sat_qps):
         dict(v1, num_blocks=1024), 115, lambda r, n: poisson(r, n, 6.0), sample(arxiv, 80))
     add("ho9-light-kv512", "heldout", "100 Splitwise-conversation requests, Poisson at 0.25x capacity, a KV pool of 512 "
         "blocks", dict(v1, num_blocks=512), 116, lambda r, n: poisson(r, n, 0.25 * s), sample(conv, 100))
+    # Tenth batch: the edges of the profile's range and of the request mix. Prompts of 8-14k tokens (KV rows up to
+    # 16k, prefill chunks over 8-14k of cache; no earlier run passed 8k), decodes over 7-12k contexts, requests of
+    # 1-4 output tokens (prefill only: classification-like), more requests at t=0 than the sequence cap, Sarathi
+    # 2048-token chunks under a 256-sequence cap, gamma CV 6 bursts, an 8192-token budget (eager steps up to 8k
+    # tokens), and log-uniform lengths from 16 to 8000 prompt tokens.
+    def loguniform(n, p, d):
+        def draw(rng, lo, hi):
+            return min(hi, int(math.exp(rng.uniform(math.log(lo), math.log(hi + 1)))))
+        return lambda rng: [(draw(rng, *p), draw(rng, *d)) for _ in range(n)]
+
+    add("ho10-long-12k", "heldout", "24 requests of 8000-14000 prompt, 50-300 output tokens, Poisson at 0.8 QPS", v1,
+        121, lambda r, n: poisson(r, n, 0.8), uniform(24, (8000, 14000), (50, 300)))
+    add("ho10-static-longctx", "heldout", "16 requests of 6000-9000 prompt + 1500-3000 output tokens at t=0", v1, 122,
+        lambda r, n: static(n), uniform(16, (6000, 9000), (1500, 3000)))
+    add("ho10-prefill-only", "heldout", "400 requests of 100-3000 prompt, 1-4 output tokens, Poisson at 40 QPS", v1,
+        123, lambda r, n: poisson(r, n, 40.0), uniform(400, (100, 3000), (1, 4)))
+    add("ho10-static-512x32", "heldout", "512 requests of 32 prompt + 32-64 output tokens at t=0 (twice the "
+        "256-sequence cap)", v1, 124, lambda r, n: static(n), uniform(512, (32, 32), (32, 64)))
+    add("ho10-sarathi2048-sat", "heldout", "400 Splitwise-conversation requests, Poisson at 0.85x capacity, Sarathi "
+        "chunk 2048, cap 256", dict(sar, chunk=2048, max_num_seqs=256), 125, lambda r, n: poisson(r, n, 0.85 * s),
+        sample(conv, 400))
+    add("ho10-code-gamma6", "heldout", "300 Splitwise-code requests, gamma arrivals CV 6 at 0.3x capacity", v1, 126,
+        lambda r, n: gamma(r, n, 0.3 * s, 6.0), sample(code, 300))
+    add("ho10-arxiv-budget8192", "heldout", "100 arXiv-summarization requests at 6 QPS, vllm_v1 with an 8192-token "
+        "budget", dict(v1, max_num_batched_tokens=8192), 127, lambda r, n: poisson(r, n, 6.0), sample(arxiv, 100))
+    add("ho10-loguniform", "heldout", "300 requests of log-uniform 16-8000 prompt and 8-2000 output tokens, Poisson "
+        "at 0.3x capacity", v1, 128, lambda r, n: poisson(r, n, 0.3 * s), loguniform(300, (16, 8000), (8, 2000)))
     return out
 
 
