@@ -164,8 +164,11 @@ func sameAsStepByStep(t *testing.T, cfg engine.Config, in engine.Inputs) (escape
 	t.Helper()
 	all := report.Files
 	noBatch := []string{"request_metrics.csv", "token_metrics.csv", "run_meta.json", "summary.md"}
+	// rec keeps every record but not the members (Sarathi's decode group
+	// is carried only then), compared with step-rec (whose chrome trace
+	// has no members either).
 	runs := map[string]engine.Options{"step": {StepByStep: true, KeepMembers: true}, "fast": {KeepMembers: true},
-		"skip": {SkipBatches: true}, "step-skip": {StepByStep: true, SkipBatches: true}}
+		"skip": {SkipBatches: true}, "step-skip": {StepByStep: true, SkipBatches: true}, "rec": {}, "step-rec": {StepByStep: true}}
 	out := map[string]map[string][]byte{}
 	var ref *engine.Result
 	progress := map[string][]engine.Progress{}
@@ -216,10 +219,17 @@ func sameAsStepByStep(t *testing.T, cfg engine.Config, in engine.Inputs) (escape
 	if !slices.Equal(progress["skip"], progress["step-skip"]) || len(progress["skip"]) == 0 {
 		t.Errorf("progress reports differ: %d fast, %d step by step", len(progress["skip"]), len(progress["step-skip"]))
 	}
-	for _, k := range []string{"fast", "skip", "step-skip", "stream"} {
+	for _, k := range []string{"fast", "skip", "step-skip", "stream", "rec", "step-rec"} {
+		ref := "step"
+		if k == "rec" {
+			ref = "step-rec"
+		}
 		for f, got := range out[k] {
-			if !bytes.Equal(got, out["step"][f]) {
-				t.Errorf("%s: %s differs from the step-by-step run's (%d vs %d bytes)", k, f, len(got), len(out["step"][f]))
+			if k == "step-rec" && f == "chrome_trace.json" {
+				continue // no members
+			}
+			if !bytes.Equal(got, out[ref][f]) {
+				t.Errorf("%s: %s differs from the step-by-step run's (%d vs %d bytes)", k, f, len(got), len(out[ref][f]))
 			}
 		}
 	}
@@ -392,5 +402,90 @@ func TestFastPath_DecodeChunks(t *testing.T) {
 				t.Errorf("%s, progress every %d: %d progress reports step by step, %d otherwise", sched, every, len(progress[0]), len(progress[1]))
 			}
 		}
+	}
+}
+
+// Sarathi's decode group (a mixed batch's decodes carried from step to
+// step, engine/decodegroup.go) gives the step-by-step path's outputs where
+// it is carried most: Splitwise conversation lengths near an A100's
+// saturation (long-lived groups, the log of step times restarted several
+// times), a KV cache small enough to preempt (the group dissolved when its
+// blocks are short), a time limit (a step in flight at the end),
+// closed-loop sessions, several replicas under a load-aware router, steps
+// slow enough that every gap escapes 32 bits, progress reports every few
+// batches, and tiny block sizes and caps.
+func TestFastPath_DecodeGroup(t *testing.T) {
+	a100, err := profiles.Embedded().Open(engine.DefaultProfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := enginetest.Set(qwen3(t), enginetest.Uniform(20, 10, 40, 60), 8192, 256)
+	lengths := splitwiseLengths(t, 1500)
+	cases := []struct {
+		name                   string
+		n                      int
+		qps                    float64
+		blocks, bs, cap, chunk int
+		limit                  float64
+		turns, reps            int
+		slow                   bool
+		gen                    string // a synthetic workload, lengths by this generator, static arrivals (ties)
+	}{
+		{name: "saturated", n: 1500, qps: 32},
+		{name: "overloaded", n: 1200, qps: 80},
+		{name: "small-kv", n: 800, qps: 32, blocks: 900},
+		{name: "tiny-kv", n: 400, qps: 32, blocks: 300, bs: 4},
+		{name: "time-limit", n: 1500, qps: 32, limit: 9.37},
+		{name: "sessions", n: 900, qps: 40, turns: 3, reps: 2, gen: "fixed"},
+		{name: "sessions-uniform", n: 900, qps: 40, turns: 4, reps: 2, gen: "uniform"},
+		{name: "replicas", n: 1500, qps: 64, reps: 3},
+		{name: "cap", n: 600, qps: 32, cap: 9, chunk: 64, bs: 1},
+		{name: "cap-light", n: 400, qps: 6, cap: 4, chunk: 128, bs: 2},
+		{name: "escaped", n: 120, qps: 4, slow: true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := engine.DefaultConfig()
+			cfg.Workload.NumRequests, cfg.Workload.QPS = c.n, c.qps
+			cfg.Seed = uint64(len(c.name))
+			if c.blocks > 0 {
+				cfg.Scheduler.NumBlocks = c.blocks
+			}
+			if c.bs > 0 {
+				cfg.Scheduler.BlockSize = c.bs
+			}
+			if c.cap > 0 {
+				cfg.Scheduler.BatchSizeCap, cfg.Scheduler.ChunkSize = c.cap, c.chunk
+			}
+			cfg.TimeLimitS = c.limit
+			cfg.Workload.SessionTurns = c.turns
+			if c.reps > 0 {
+				cfg.Cluster.NumReplicas, cfg.Cluster.GlobalScheduler = c.reps, "least_loaded"
+				if c.gen != "" {
+					cfg.Cluster.GlobalScheduler = "round_robin"
+				}
+			}
+			set := a100
+			if c.slow {
+				set = slow
+				cfg.Predictor.Extrapolate = true
+			}
+			var w *workload.Workload
+			if c.gen != "" {
+				cfg.Workload.IntervalGenerator, cfg.Workload.LengthGenerator = "static", c.gen
+				cfg.Workload.PrefillTokens, cfg.Workload.DecodeTokens, cfg.Workload.MinTokens, cfg.Workload.MaxTokens = 300, 120, 16, 2048
+				cfg.Workload.PrefillToDecodeRatio = 2.5
+				w, err = workload.Generate(cfg.WorkloadOptions())
+			} else {
+				w, err = workload.Load([]workload.File{{Name: "lengths.csv", R: bytes.NewReader(lengths)}}, cfg.WorkloadOptions())
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			escaped := sameAsStepByStep(t, cfg, engine.Inputs{Workload: w, Profile: set})
+			if c.slow && escaped == 0 {
+				t.Error("no gap over 2^32 ns")
+			}
+		})
 	}
 }

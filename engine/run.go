@@ -79,11 +79,15 @@ type request struct {
 	firstChild  int32
 	lastChild   int32
 	nextSibling int32
+	// A member of its replica's decode group (decodegroup.go) since step
+	// grpAt: its counts, blocks, gaps and last token time are as of then.
+	grpAt int64
+	inGrp bool
 
 	// Padding to a multiple of 64 bytes (TestRequest_LineSized): s.reqs is
 	// a large allocation, page-aligned, so each request then starts a cache
 	// line and its per-token fields above take two lines, not three.
-	_ [40]byte
+	_ [31]byte
 }
 
 func (r *request) before(o *request) bool {
@@ -110,6 +114,7 @@ type batch struct {
 	key         predict.Key
 	scheduledAt int64
 	planned     bool        // engine timing: its members were advanced (planComplete)
+	grp, dn     int         // the replica's decode group taken (its members, not in members), and members' leading decodes (decodeSums)
 	rec         BatchRecord // its record, copied to sim.batches when records are kept
 	slot        int32       // 1 + its index in sim.allBatches (event.b)
 }
@@ -406,6 +411,7 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 		if cfg.Scheduler.EnablePrefixCaching {
 			rp.pc = newPrefixCache()
 		}
+		rp.bigGaps = &s.bigGaps
 		s.replicas = append(s.replicas, rp)
 	}
 	s.nRoute = len(s.replicas)
@@ -511,6 +517,9 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 	}
 	s.chain = !opt.StepByStep && s.timing == nil && cfg.Replica.NumPipelineStages == 1
 	s.decodeRuns = s.chain
+	for _, rp := range s.replicas {
+		rp.grp.on = s.decodeGroupOK(rp)
+	}
 	s.engineRuns = !opt.StepByStep && s.timing != nil && s.timing.async && s.watch == nil
 	terminated := false
 	for !terminated {
@@ -539,6 +548,9 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 				break
 			}
 		}
+	}
+	for _, rp := range s.replicas {
+		rp.dissolve() // each request's own state, for the results
 	}
 	if !terminated && s.stopped == nil {
 		if s.done < len(s.reqs) {
@@ -791,8 +803,15 @@ func (s *sim) stageEnd(rp *replica, b *batch) error {
 		return nil
 	}
 	if s.decodeRuns && rp.steadyDecode() {
-		if err := s.decodeRun(rp); err != nil {
-			return err
+		if rp.absorb() {
+			if err := s.groupDecodeRun(rp); err != nil {
+				return err
+			}
+		} else {
+			rp.dissolve() // decodeRun reads each running request's state
+			if err := s.decodeRun(rp); err != nil {
+				return err
+			}
 		}
 	}
 	nb := s.buildBatch(rp)
@@ -836,7 +855,7 @@ func (rp *replica) steadyDecode() bool {
 		return false
 	}
 	ids := rp.running.ids()
-	if len(ids) == 0 || len(ids) > rp.res.MaxMicroBatchSize {
+	if n := len(ids) + rp.grp.n; n == 0 || n > rp.res.MaxMicroBatchSize {
 		return false
 	}
 	for _, id := range ids {
@@ -845,7 +864,7 @@ func (rp *replica) steadyDecode() bool {
 			return false
 		}
 	}
-	return true
+	return true // the decode group's members pass too: they are decodes holding blocks
 }
 
 // decodeRun runs, at s.now and without the event queue, the iterations of a
@@ -1271,7 +1290,7 @@ func (s *sim) buildBatch(rp *replica) *batch {
 	b := s.newBatch()
 	rp.dec = decodeSums{}
 	ms := rp.sched.nextBatch(rp, b.members[:0])
-	if len(ms) == 0 {
+	if len(ms) == 0 && rp.dec.g == 0 {
 		s.free = append(s.free, b.slot)
 		return nil
 	}
@@ -1287,8 +1306,9 @@ func (s *sim) buildBatch(rp *replica) *batch {
 		hit, rp.pc.stepHit = rp.pc.stepHit, 0
 	}
 	d := rp.dec
-	pb := predict.Batch{NumRequests: len(ms), Prefills: s.pbuf[:0],
-		Tokens: d.n, NumDecodes: d.n, DecodeContextSum: d.sum, DecodeContextMax: d.max, LogitSeqs: d.n}
+	b.grp, b.dn = d.g, d.n
+	pb := predict.Batch{NumRequests: len(ms) + d.g, Prefills: s.pbuf[:0],
+		Tokens: d.n + d.g, NumDecodes: d.n + d.g, DecodeContextSum: d.sum, DecodeContextMax: d.max, LogitSeqs: d.n + d.g}
 	for _, m := range ms[d.n:] { // the summed decodes were scheduled in their prefill
 		r := &s.reqs[m.id]
 		pb.Tokens += m.n
@@ -1627,7 +1647,15 @@ func (s *sim) advanceEnd(rp *replica, b *batch, t int64) {
 func (s *sim) advanceMembers(rp *replica, b *batch, t int64, requeue bool) {
 	reqs := s.reqs
 	fast := s.watch == nil
-	for _, m := range b.members {
+	if b.grp > 0 { // the group's members lead the batch
+		s.groupStepEnd(rp, t)
+	}
+	join := 0 // the leading decodes that may join the group, in order, until one may not
+	if rp.grp.on && requeue {
+		join = b.dn
+	}
+	bs := rp.cfg.BlockSize
+	for i, m := range b.members {
 		r := &reqs[m.id]
 		r.processed += m.n
 		rp.load -= int64(m.n)
@@ -1645,8 +1673,13 @@ func (s *sim) advanceMembers(rp *replica, b *batch, t int64, requeue bool) {
 		if requeue {
 			if r.done {
 				rp.release(r)
-			} else if !r.leaving {
-				rp.running.pushBack(r)
+			} else if i < join && joinable(r, bs) {
+				rp.grp.join(r, bs)
+			} else {
+				join = 0
+				if !r.leaving {
+					rp.running.pushBack(r)
+				}
 			}
 		}
 	}

@@ -13,7 +13,33 @@ func (sarathi) nextBatch(rp *replica, buf []member) []member {
 	var dsum int64 // the decodes' contexts, summed for buildBatch (decodeSums)
 	dmax := 0
 	seen := 0 // the last len(ms) compared with the cap
-	for q.len() > 0 && len(ms) < maxMB {
+	// gn: the decode group's members (decodegroup.go), the batch's leading
+	// decodes, taken at once and not in ms; ms's members come after them,
+	// so the cap is compared with len(ms)+gn.
+	gn := 0
+	if g := &rp.grp; g.n > 0 {
+		front := q.s[q.h : q.h+g.front]
+		ok := true
+		for _, id := range front {
+			if reqs[id].prefillDone {
+				// A decode ahead of the group (one the cap left out last
+				// step; not expected: decodes hold blocks, and at most
+				// batch_size_cap requests do): step by step.
+				ok = false
+				break
+			}
+		}
+		if ok && g.take(rp, maxMB) {
+			prefills = append(prefills, front...)
+			if q.h += len(front); q.h == len(q.s) {
+				q.s, q.h = q.s[:0], 0
+			}
+			gn, seen, dsum = g.n, g.n-1, g.ctxSum
+		} else {
+			rp.dissolve()
+		}
+	}
+	for q.len() > 0 && len(ms)+gn < maxMB {
 		// The running requests in order, without popping them one by one:
 		// a decode that holds blocks, needs at most one more and finds one
 		// free (admitDecode's common case) is taken here; the first that
@@ -21,8 +47,8 @@ func (sarathi) nextBatch(rp *replica, buf []member) []member {
 		// (which may preempt from the running list's back).
 		ids, free := q.s[q.h:], rp.numBlocks-rp.allocated
 		i := 0
-		for ; i < len(ids) && len(ms) < maxMB; i++ {
-			seen = len(ms)
+		for ; i < len(ids) && len(ms)+gn < maxMB; i++ {
+			seen = len(ms) + gn
 			r := &reqs[ids[i]]
 			if !r.prefillDone {
 				prefills = append(prefills, ids[i])
@@ -44,7 +70,7 @@ func (sarathi) nextBatch(rp *replica, buf []member) []member {
 		if q.h += i; q.h == len(q.s) {
 			q.s, q.h = q.s[:0], 0
 		}
-		if i == len(ids) || len(ms) == maxMB {
+		if i == len(ids) || len(ms)+gn == maxMB {
 			break
 		}
 		r := q.popFront() // a decode
@@ -56,11 +82,11 @@ func (sarathi) nextBatch(rp *replica, buf []member) []member {
 		dmax = max(dmax, r.processed)
 	}
 	if q.len() > 0 {
-		seen = len(ms) // the comparison that ended the loop
+		seen = len(ms) + gn // the comparison that ended the loop
 	}
 	rp.noteCap(0, seen)
-	tokens := len(ms) - len(buf)
-	rp.dec = decodeSums{tokens, dsum, dmax}
+	rp.dec = decodeSums{len(ms) - len(buf), dsum, dmax, gn}
+	tokens := len(ms) - len(buf) + gn
 	skipped := 0
 	for _, id := range prefills {
 		r := &reqs[id]
@@ -80,9 +106,10 @@ func (sarathi) nextBatch(rp *replica, buf []member) []member {
 		rp.prefillIDs = prefills[:0]
 	}
 	rp.sortRunning()
+	rp.grp.front = q.len() // the group's place, at the step's end: after what is left now
 	for rp.waiting.len() > 0 {
-		rp.noteCap(rp.numAllocated, len(ms))
-		if rp.numAllocated == rp.cfg.BatchSizeCap || len(ms) == rp.res.MaxMicroBatchSize {
+		rp.noteCap(rp.numAllocated, len(ms)+gn)
+		if rp.numAllocated == rp.cfg.BatchSizeCap || len(ms)+gn == rp.res.MaxMicroBatchSize {
 			break
 		}
 		r := rp.waiting.front()

@@ -58,6 +58,10 @@ type replica struct {
 	reqs        []request // the run's requests, which queues and members index
 	// The largest values compared with the batch cap (capfree.go).
 	capAlloc, capMicro int
+	// The decodes carried from step to step (decodegroup.go), and the
+	// run's sim.bigGaps, where settling a member may write.
+	grp     decodeGroup
+	bigGaps *map[uint64]int64
 }
 
 // decodeSums are the first n members of a batch that nextBatch returns,
@@ -69,6 +73,11 @@ type decodeSums struct {
 	n   int
 	sum int64
 	max int
+	// g: the replica's decode group (decodegroup.go) was taken too, g
+	// members ahead of the batch's members, not among them (sum includes
+	// their contexts; max does not: the group is only carried where the
+	// key does not read it).
+	g int
 }
 
 type stage struct {

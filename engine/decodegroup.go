@@ -1,0 +1,519 @@
+package engine
+
+import (
+	"math"
+	"slices"
+
+	"github.com/servesim/servesim/engine/predict"
+)
+
+// A saturated Sarathi replica runs mixed batches: a few prefill chunks and
+// every running decode, one token each. Step by step, each decode is read
+// by the scheduler's pass (does it need a KV block, is one free), then
+// advanced at the batch end (its counts, the gap to its previous token,
+// re-queued at the running list's back): per decode token, two passes over
+// requests far apart in memory. The decodes that were in one step are in
+// the next one too, in the same order, unless one finished or the KV cache
+// ran short; the only things a step needs from them are their count, their
+// contexts' sum and the KV blocks they take (a decode takes one every
+// block_size steps, at a step fixed by its context's phase). So they are
+// carried as a group: the replica keeps those sums and the end time of
+// each step, and a member's own state (counts, blocks, token gaps) is
+// brought up to date only when it leaves the group (it finishes, the group
+// is dissolved, or the log of step times is restarted), its gaps then
+// copied from the replica's step gaps in one sequential write.
+//
+// Where the group sits: Sarathi's running list is, between steps, the
+// requests it left (prefills it had no budget for, pushed back to the
+// front, and those past the micro-batch cap), then the decodes of the last
+// step in their order, then the step's other members as re-queued. The
+// group is that middle part; rp.running holds the rest, the first
+// decodeGroup.front of its entries before the group's place. A step's pass
+// goes over the front (prefills: if one is a decode, the group is
+// dissolved first), takes the group at once, then goes on over the rest as
+// before; a decode taken there one by one (a prefill that completed in the
+// step before) joins the group at the step's end, at the group's back,
+// which is where the running list would have it.
+//
+// The group is carried only where nothing else reads its members between
+// steps (decodeGroupOK): Sarathi, one pipeline stage, Vidur's timing, no
+// prefix cache, no disaggregation, no SLO watch, no batch members kept, and
+// a decode key that does not read the longest context (attention keyed by
+// the mean). A steady decode run of the group's replica takes the group's
+// steps too (groupDecodeRun: the running requests that follow it join it
+// first), so that the group lives on across the runs between arrivals;
+// what needs every running request's own state (decodeRun, the run's end)
+// dissolves it first. Options.StepByStep turns it off; the fast-path tests
+// compare the two (TestFastPath_DecodeGroup).
+
+// decodeGroupLog is the most step times a group's log holds: when it is
+// full every member is brought up to date and the log starts again (its
+// memory then stays bounded however long the group lives).
+const decodeGroupLog = 4096
+
+// decodeGroup is a replica's decodes carried from step to step (see the
+// comment above).
+type decodeGroup struct {
+	on    bool    // the replica may carry one (decodeGroupOK)
+	ids   []int32 // members in order; entries of requests no longer members (inGrp false) are skipped
+	n     int     // members
+	front int     // rp.running's entries before the group's place
+	// abs counts the group's steps (its replica's steps that took a group),
+	// never reset; times[i] and gaps[i] are step base+i's end time and its
+	// gap after the step before (gaps[0] is not read); escaped: a gap in
+	// the log is gapEscape or more.
+	abs, base int64
+	times     []int64
+	gaps      []uint32
+	escaped   bool
+	inflight  bool  // a step took the group and has not ended
+	ctxSum    int64 // the members' contexts (processed) summed, as of now
+	// phase[c] counts the members that take a KV block at the steps s with
+	// s%block_size == c.
+	phase []int32
+	// fin orders the members by the step at whose end they finish, then by
+	// their order in the group (seq: joins counted).
+	fin     []groupFin
+	seq     uint32
+	scratch []int32 // dissolve's
+}
+
+type groupFin struct {
+	step int64
+	seq  uint32
+	id   int32
+}
+
+func (a groupFin) less(b groupFin) bool { return a.step < b.step || a.step == b.step && a.seq < b.seq }
+
+// decodeGroupOK reports whether a replica of s may carry a decode group.
+func (s *sim) decodeGroupOK(rp *replica) bool {
+	_, ok := rp.sched.(sarathi)
+	return ok && !s.opt.StepByStep && !s.opt.KeepMembers && s.timing == nil && len(rp.stages) == 1 && rp.pc == nil && !rp.prefillOnly &&
+		s.disagg == nil && s.watch == nil && s.cfg.Predictor.AttentionDecodeContext != "max" && rp.cfg.BlockSize > 0
+}
+
+// joinable reports whether r, a decode just advanced at a step's end, may
+// join the group: it holds blocks, its next block falls within block_size
+// steps (so that it has one phase), and its gap store has room for every
+// token left.
+func joinable(r *request, bs int) bool {
+	j1 := 1 - (r.processed - r.blocks*bs)
+	return !r.done && r.prefillDone && !r.leaving && r.blocks > 0 && r.firstToken >= 0 && j1 >= 0 && j1 < bs &&
+		len(r.tokens)+(r.decode-r.generated) <= cap(r.tokens)
+}
+
+// join adds r (its state as of the group's next step) at the group's back.
+func (g *decodeGroup) join(r *request, bs int) {
+	if g.n == 0 {
+		g.times, g.gaps, g.escaped, g.base = g.times[:0], g.gaps[:0], false, g.abs
+		if g.phase == nil {
+			g.phase = make([]int32, bs)
+		}
+	}
+	r.inGrp, r.grpAt = true, g.abs
+	g.ids = append(g.ids, int32(r.id))
+	g.n++
+	g.ctxSum += int64(r.processed)
+	j1 := 1 - (r.processed - r.blocks*bs) // the first step (from g.abs) at which it takes a block
+	g.phase[(g.abs+int64(j1))%int64(bs)]++
+	g.seq++
+	g.pushFin(groupFin{g.abs + int64(r.decode-r.generated-1), g.seq, int32(r.id)})
+}
+
+func (g *decodeGroup) pushFin(f groupFin) {
+	g.fin = append(g.fin, f)
+	h := g.fin
+	for i := len(h) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !h[i].less(h[p]) {
+			break
+		}
+		h[i], h[p] = h[p], h[i]
+		i = p
+	}
+}
+
+func (g *decodeGroup) popFin() groupFin {
+	h := g.fin
+	f := h[0]
+	n := len(h) - 1
+	h[0] = h[n]
+	g.fin = h[:n]
+	h = h[:n]
+	for i := 0; ; {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < n && h[l].less(h[m]) {
+			m = l
+		}
+		if r < n && h[r].less(h[m]) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
+	}
+	return f
+}
+
+// settle brings member r's state up to the group's steps so far (those
+// since it joined or was last settled): its counts, gaps and last token
+// time, and the KV blocks it took in them (and in the pass of a step in
+// flight).
+func (g *decodeGroup) settle(r *request, bs int, bigGaps *map[uint64]int64) {
+	k := int(g.abs - r.grpAt)
+	passes := k
+	if g.inflight {
+		passes++
+	}
+	if j1 := 1 - (r.processed - r.blocks*bs); passes > j1 {
+		r.blocks += (passes-1-j1)/bs + 1
+	}
+	if k == 0 {
+		return
+	}
+	r.processed += k
+	r.generated += k
+	i0 := int(r.grpAt - g.base)
+	n := len(r.tokens)
+	if first := g.times[i0] - r.lastToken; !g.escaped && first < gapEscape && n+k <= cap(r.tokens) {
+		r.tokens = r.tokens[:n+k] // a self-reslice: no pointer written (no GC write barrier)
+		r.tokens[n] = uint32(first)
+		copy(r.tokens[n+1:], g.gaps[i0+1:i0+k])
+	} else {
+		last := r.lastToken
+		for _, t := range g.times[i0 : i0+k] {
+			r.tokens = appendGap(r.tokens, r.id, t-last, t, bigGaps)
+			last = t
+		}
+	}
+	r.lastToken = g.times[i0+k-1]
+	r.grpAt = g.abs
+}
+
+// take is the group's share of a step's pass (Sarathi's nextBatch), when it
+// can be taken at once: every member's turn finds a free block (the
+// blocks they take are fewer than those free) and all fit under the
+// micro-batch cap. It reports false, changing nothing, when not.
+func (g *decodeGroup) take(rp *replica, maxMB int) bool {
+	bs := rp.cfg.BlockSize
+	takers := int(g.phase[g.abs%int64(bs)])
+	if g.n > maxMB || rp.numBlocks-rp.allocated-takers < 1 {
+		return false
+	}
+	rp.allocated += takers
+	g.inflight = true
+	return true
+}
+
+// groupStepEnd is the group's share of a step's end at t (advanceMembers): each
+// member one token on, those whose last token it is settled and finished
+// in the group's order (as advanceSlow and defaultOnBatchEnd do).
+func (s *sim) groupStepEnd(rp *replica, t int64) {
+	g := &rp.grp
+	g.logStep(t)
+	g.inflight = false
+	rp.load -= int64(g.n)
+	g.ctxSum += int64(g.n)
+	bs := rp.cfg.BlockSize
+	for len(g.fin) > 0 && g.fin[0].step == g.abs-1 {
+		f := g.popFin()
+		r := &rp.reqs[f.id]
+		j1 := 1 - (r.processed - r.blocks*bs) // its phase, from its state before settling
+		g.phase[(r.grpAt+int64(j1))%int64(bs)]--
+		g.settle(r, bs, &s.bigGaps)
+		r.inGrp = false
+		g.n--
+		g.ctxSum -= int64(r.processed)
+		r.done = true
+		r.completedAt = t
+		s.done++
+		s.release(r, t)
+		if r.id == s.emitted {
+			s.emit(false)
+		}
+		rp.release(r)
+	}
+	if g.n == 0 {
+		g.ids = g.ids[:0]
+		g.times, g.gaps, g.escaped, g.base = g.times[:0], g.gaps[:0], false, g.abs
+	} else {
+		rp.restartLog()
+	}
+	if live := g.n; len(g.ids) > 2*live+64 { // drop the finished members' entries
+		k := 0
+		for _, id := range g.ids {
+			if rp.reqs[id].inGrp {
+				g.ids[k] = id
+				k++
+			}
+		}
+		g.ids = g.ids[:k]
+	}
+}
+
+// dissolve settles every member and puts the group back in the running
+// list at its place (unless a step that took it is in flight: its
+// members are in that batch, out of the list, as they would be).
+func (rp *replica) dissolve() {
+	g := &rp.grp
+	if g.n == 0 {
+		return
+	}
+	bs := rp.cfg.BlockSize
+	q := &rp.running
+	back := g.scratch[:0]
+	if !g.inflight {
+		back = append(back, q.s[q.h+g.front:]...)
+		q.s = q.s[:q.h+g.front]
+	}
+	g.scratch = back
+	for _, id := range g.ids {
+		r := &rp.reqs[id]
+		if !r.inGrp {
+			continue
+		}
+		g.settle(r, bs, rp.bigGaps)
+		r.inGrp = false
+		if !g.inflight {
+			q.s = append(q.s, id)
+		}
+	}
+	if !g.inflight {
+		q.s = append(q.s, back...)
+	}
+	g.ids, g.fin = g.ids[:0], g.fin[:0]
+	g.n, g.ctxSum, g.front, g.inflight = 0, 0, 0, false
+	clear(g.phase)
+	g.times, g.gaps, g.escaped, g.base = g.times[:0], g.gaps[:0], false, g.abs
+}
+
+// logStep appends a step that ended at t to the group's log.
+func (g *decodeGroup) logStep(t int64) {
+	if n := len(g.times); n > 0 {
+		gap := t - g.times[n-1]
+		if gap >= gapEscape {
+			g.escaped = true
+		}
+		g.gaps = append(g.gaps, uint32(min(gap, gapEscape)))
+	} else {
+		g.gaps = append(g.gaps, 0)
+	}
+	g.times = append(g.times, t)
+	g.abs++
+}
+
+// restartLog settles every member when the log is full, and starts it
+// again.
+func (rp *replica) restartLog() {
+	g := &rp.grp
+	if len(g.times) < decodeGroupLog {
+		return
+	}
+	for _, id := range g.ids {
+		if r := &rp.reqs[id]; r.inGrp {
+			g.settle(r, rp.cfg.BlockSize, rp.bigGaps)
+		}
+	}
+	g.times, g.gaps, g.escaped, g.base = g.times[:0], g.gaps[:0], false, g.abs
+}
+
+// absorb makes every running request a member, for a decode run of the
+// group alone (groupDecodeRun): it may when the running list has nothing
+// ahead of the group's place and what follows it (the decodes that
+// completed their prefill in the last step, re-queued) may join, in
+// order. It reports whether it did; false changes nothing.
+func (rp *replica) absorb() bool {
+	g := &rp.grp
+	if g.n == 0 || g.front != 0 {
+		return false
+	}
+	bs := rp.cfg.BlockSize
+	ids := rp.running.ids()
+	for _, id := range ids {
+		if !joinable(&rp.reqs[id], bs) {
+			return false
+		}
+	}
+	for _, id := range ids {
+		g.join(&rp.reqs[id], bs)
+	}
+	rp.running.clear()
+	return true
+}
+
+// groupDecodeRun is decodeRun for a replica whose running requests are all
+// in its decode group (absorb): the same iterations, stopping at the same
+// points, with the same state changes, counts, records and checks, each
+// costing the group's sums instead of a pass over its members (their
+// gaps are the log's, written when they are settled).
+func (s *sim) groupDecodeRun(rp *replica) error {
+	next := int64(math.MaxInt64) // the next event due: an arrival or the heap's first
+	if s.nextArr < len(s.arrivals) {
+		next = s.reqs[s.arrivals[s.nextArr]].arrival
+	}
+	if len(s.heap) > 0 {
+		next = min(next, s.heap[0].at)
+	}
+	g := &rp.grp
+	m := g.n
+	rp.noteCap(0, m-1) // what each step's nextBatch would compare: len(ms) from 0 to m-1, nothing waiting
+	bs := int64(rp.cfg.BlockSize)
+	st := &s.stats[rp.id]
+	steps := int(g.fin[0].step - g.abs) // a step in which a member finishes is the general path's
+	var key predict.Key
+	var p *prediction
+	same := 0 // further steps that keep key (and p: no other prediction is made meanwhile)
+	inRange := false
+	var acc decodeAcc // this run's iterations of one IterStats bucket, merged at once
+	defer acc.flush(&s.iters, m)
+	untilProgress := s.opt.ProgressEvery - s.nBatches%s.opt.ProgressEvery // batches until the next s.progress
+	chunk := s.opt.SkipBatches && !s.loadAware
+	for ; steps > 0; steps-- {
+		blocks := int(g.phase[g.abs%bs])          // members that take a new KV block this step
+		if rp.numBlocks-rp.allocated < blocks+1 { // Sarathi wants a free block at every member's turn
+			return nil
+		}
+		if p != nil && same > 0 {
+			same--
+		} else {
+			key, same = rp.pred.DecodeKeyRun(predict.Batch{NumRequests: m, Tokens: m, NumDecodes: m, DecodeContextSum: g.ctxSum, LogitSeqs: m})
+			var err error
+			if p, err = rp.stagePrediction(key, 0); err != nil {
+				return nil // the general path reports it
+			}
+			inRange = s.now <= next && next <= maxSimNs && p.totalMs >= 0 && p.totalMs*1e6 <= float64(maxSimNs-next)
+		}
+		if !inRange && !(p.totalMs >= 0 && p.totalMs*1e6 <= float64(maxSimNs-s.now)) {
+			return nil // the general path reports it
+		}
+		end := s.now + p.totalNs
+		if end >= next || s.limit >= 0 && end > s.limit {
+			return nil
+		}
+		if k := s.groupChunk(chunk, rp, p, inRange, blocks, steps, same, untilProgress, next, &acc); k > 1 {
+			// k steps at once, as decodeRun takes them (chunkSteps).
+			d, kk := p.totalNs, int64(k)
+			s.nBatches += k
+			st.Batches += k
+			st.BusyNs += kk * d
+			st.MaxQueuedTokens = max(st.MaxQueuedTokens, int64(min(rp.load, math.MaxInt32))) // the load only falls
+			st.DecodeTokens += kk * int64(m)
+			a := int64(rp.allocated) // no block taken: the same every step
+			if acc.c == 0 {
+				acc.k, acc.lo, acc.hi, acc.sum = int(s.now>>s.iters.shift), a, a, 0
+			}
+			acc.c += int32(k)
+			acc.lo, acc.hi, acc.sum = min(acc.lo, a), max(acc.hi, a), acc.sum+kk*a
+			p.n += kk // rp.use, k times (p is memoized: groupChunk)
+			for j := int64(0); j < kk; j++ {
+				g.logStep(end + j*d)
+			}
+			s.now += kk * d
+			rp.load -= kk * int64(m)
+			g.ctxSum += kk * int64(m)
+			rp.restartLog()
+			if untilProgress -= k; untilProgress == 0 { // at the last step only (groupChunk)
+				untilProgress = s.opt.ProgressEvery
+				s.progress()
+			}
+			if s.events += 6 * k; s.events&^4095 != (s.events-6)&^4095 { // at the last step only (groupChunk)
+				if err := s.ctx.Err(); err != nil {
+					return err
+				}
+				if err := s.checkBudget(s.cost()); err != nil {
+					return err
+				}
+			}
+			same -= k - 1
+			steps -= k - 1
+			continue
+		}
+		rp.allocated += blocks
+		s.nBatches++
+		queued := int32(min(rp.load, math.MaxInt32))
+		st.Batches++
+		st.BusyNs -= s.now
+		st.MaxQueuedTokens = max(st.MaxQueuedTokens, int64(queued))
+		st.DecodeTokens += int64(m)
+		if it := &s.iters; len(it.First) >= IterBuckets && it.Width > 0 && s.now>>it.shift < IterBuckets && (acc.c == 0 || int(s.now>>it.shift) == acc.k) {
+			a := int64(rp.allocated)
+			if acc.c == 0 {
+				acc.k, acc.lo, acc.hi, acc.sum = int(s.now>>it.shift), a, a, 0
+			}
+			acc.c++
+			acc.lo, acc.hi, acc.sum = min(acc.lo, a), max(acc.hi, a), acc.sum+a
+		} else {
+			acc.flush(it, m)
+			it.add(s.now, IterValues{int64(m), int64(m), 0, int64(rp.allocated)})
+		}
+		if s.loadAware {
+			st.Queued.add(s.now, queued)
+		}
+		rp.use(p)
+		if !s.opt.SkipBatches {
+			if len(s.batches) == cap(s.batches) {
+				s.batches = slices.Grow(s.batches, max(len(s.batches), 1024))
+			}
+			s.batches = append(s.batches, BatchRecord{Replica: int32(rp.id), ScheduledAt: s.now, EndAt: end, KVBlocksInUse: int32(rp.allocated), Key: key,
+				QueuedTokens: queued, ModelNs: p.modelNs, TotalNs: p.totalNs})
+		}
+		s.now = end
+		st.BusyNs += end
+		g.logStep(end)
+		rp.load -= int64(m)
+		g.ctxSum += int64(m)
+		rp.restartLog()
+		if untilProgress--; untilProgress == 0 {
+			untilProgress = s.opt.ProgressEvery
+			s.progress()
+		}
+		if s.events += 6; s.events&^4095 != (s.events-6)&^4095 {
+			if err := s.ctx.Err(); err != nil {
+				return err
+			}
+			if err := s.checkBudget(s.cost()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// groupChunk is chunkSteps for groupDecodeRun: the members' next block
+// takes are the group's phases.
+func (s *sim) groupChunk(chunk bool, rp *replica, p *prediction, inRange bool, blocks, steps, same, untilProgress int, next int64, acc *decodeAcc) int {
+	d := p.totalNs
+	if !chunk || blocks != 0 || p == &rp.scratch || d <= 0 || d >= gapEscape {
+		return 1
+	}
+	it := &s.iters
+	b := s.now >> it.shift
+	if len(it.First) < IterBuckets || it.Width <= 0 || b >= IterBuckets || acc.c != 0 && int(b) != acc.k {
+		return 1
+	}
+	k := min(steps, same+1, untilProgress)
+	k = min(k, int(((b+1)<<it.shift-1-s.now)/d)+1) // step j starts at s.now + j*d, in bucket b
+	if next < math.MaxInt64 {
+		k = min(k, int((next-1-s.now)/d)) // step j ends at s.now + (j+1)*d < next
+	}
+	if s.limit >= 0 {
+		k = min(k, int((s.limit-s.now)/d)) // and not past the time limit
+	}
+	k = min(k, int((s.events&^4095+4096-s.events+5)/6)) // the step whose six events cross a multiple of 4096, at the latest
+	g := &rp.grp
+	bs := len(g.phase)
+	for j := 1; j < min(k, bs); j++ { // the first step from this one at which a member takes a block
+		if g.phase[(g.abs+int64(j))%int64(bs)] != 0 {
+			k = j
+			break
+		}
+	}
+	k = min(k, decodeGroupLog-len(g.times)) // the log is restarted after the chunk
+	if !inRange && k > 1 && !(p.totalMs >= 0 && p.totalMs*1e6 <= float64(maxSimNs-(s.now+int64(k-1)*d))) {
+		return 1
+	}
+	return k
+}
