@@ -43,7 +43,9 @@ func splitwiseLengths(b testing.TB, n int) []byte {
 // excluded). Each row runs three ways: "records" keeps every iteration's
 // record (what batch_metrics.csv and chrome_trace.json need; the default),
 // "lean" keeps none (--outputs without batch and trace), and "step" is
-// records with every event through the queue (Options.StepByStep; 10k only).
+// records with every event through the queue (Options.StepByStep; 10k only),
+// "watched" is lean with Options.StopOnSLOFail (a capacity search's trial:
+// the SLO watch sees every token; "stopped" says whether it stopped early).
 func BenchmarkSimulate(b *testing.B) {
 	set, err := profiles.Embedded().Open(engine.DefaultProfile)
 	if err != nil {
@@ -52,7 +54,8 @@ func BenchmarkSimulate(b *testing.B) {
 	modes := []struct {
 		name string
 		opt  engine.Options
-	}{{"records", engine.Options{}}, {"lean", engine.Options{SkipBatches: true}}, {"step", engine.Options{StepByStep: true}}}
+	}{{"records", engine.Options{}}, {"lean", engine.Options{SkipBatches: true}}, {"step", engine.Options{StepByStep: true}},
+		{"watched", engine.Options{SkipBatches: true, StopOnSLOFail: true}}}
 	for _, n := range []int{10_000, 100_000} {
 		for _, qps := range []float64{2, 4, 16, 32} {
 			cfg := engine.DefaultConfig()
@@ -91,6 +94,13 @@ func BenchmarkSimulate(b *testing.B) {
 						b.ReportMetric((c-cpu)/float64(b.N), "cpu_s/op")
 					}
 					b.ReportMetric(float64(res.NumBatches), "iterations")
+					if m.opt.StopOnSLOFail {
+						stopped := 0.0
+						if res.Stopped != nil {
+							stopped = 1
+						}
+						b.ReportMetric(stopped, "stopped")
+					}
 					sec := b.Elapsed().Seconds() / float64(b.N)
 					b.ReportMetric(float64(n)/sec, "requests/s")
 					b.ReportMetric(float64(tokens)/sec, "tokens/s")
