@@ -1051,7 +1051,14 @@ func (s *sim) decodeRun(rp *replica) error {
 				r.generated++
 				gap := end - r.lastToken
 				s.watch.gap(gap)
-				pushGap(r, gap, end, &s.bigGaps)
+				// In place (a self-reslice stores no pointer: no GC write
+				// barrier, single-threaded under GOOS=js), as decodeStep.
+				if n := len(r.tokens); gap < gapEscape && n < cap(r.tokens) {
+					r.tokens = r.tokens[:n+1]
+					r.tokens[n] = uint32(gap)
+				} else {
+					r.tokens = appendGap(r.tokens, r.id, gap, end, &s.bigGaps)
+				}
 				r.lastToken = end
 			}
 		}
@@ -1177,20 +1184,6 @@ func decodeStep(ids []int32, reqs []request, end int64, bs int, bigGaps *map[uin
 		r.lastToken = end
 	}
 	return blocks
-}
-
-// pushGap appends a token's gap to r's store as appendGap does, in place
-// when it fits: a self-reslice stores no pointer, where assigning append's
-// result stores the slice's and goes through the GC write barrier while a
-// collection runs (under GOOS=js, single-threaded, 9% of a watched search
-// trial: every member of a run with an SLO watch takes this path).
-func pushGap(r *request, gap, t int64, bigGaps *map[uint64]int64) {
-	if gap < gapEscape && len(r.tokens) < cap(r.tokens) {
-		r.tokens = r.tokens[:len(r.tokens)+1]
-		r.tokens[len(r.tokens)-1] = uint32(gap)
-		return
-	}
-	r.tokens = appendGap(r.tokens, r.id, gap, t, bigGaps)
 }
 
 // appendGap appends a token's gap (at time t, gap after the one before)
@@ -1631,11 +1624,19 @@ func (s *sim) advanceEnd(rp *replica, b *batch, t int64) {
 	switch rp.sched.(type) {
 	case sarathi, vllm, orca, lightLLM:
 		if rp.pc == nil && !rp.prefillOnly {
+			if s.watch != nil {
+				s.advanceWatched(rp, b, t, true)
+				return
+			}
 			s.advanceMembers(rp, b, t, true)
 			return
 		}
 	}
-	s.advanceMembers(rp, b, t, false)
+	if s.watch != nil {
+		s.advanceWatched(rp, b, t, false)
+	} else {
+		s.advanceMembers(rp, b, t, false)
+	}
 	rp.sched.onBatchEnd(rp, b)
 }
 
@@ -1716,7 +1717,18 @@ func (s *sim) advanceSlow(rp *replica, r *request, t int64) {
 		if s.watch != nil {
 			s.watch.gap(gap)
 		}
-		pushGap(r, gap, t, &s.bigGaps)
+		// In place when it fits: assigning append's result stores the
+		// slice's pointer, through the GC write barrier while a collection
+		// runs (single-threaded under GOOS=js: 9% of a search's watched
+		// trials, every member of which comes here); a self-reslice stores
+		// none. Written out here, not in a function: a call per token costs
+		// in wasm.
+		if n := len(r.tokens); gap < gapEscape && n < cap(r.tokens) {
+			r.tokens = r.tokens[:n+1]
+			r.tokens[n] = uint32(gap)
+		} else {
+			r.tokens = appendGap(r.tokens, r.id, gap, t, &s.bigGaps)
+		}
 	}
 	r.lastToken = t
 	if r.generated == r.decode {

@@ -122,6 +122,39 @@ func (w *sloWatch) gap(g int64) {
 	}
 }
 
+// advanceWatched is advanceMembers for a run with an SLO watch (a capacity
+// search's trial, Options.StopOnSLOFail): the same state changes, with a
+// fast path of its own for a decode that does not finish (its gap written
+// in place and counted by the watch), where advanceMembers sends every
+// member of a watched run through advanceSlow (a call per member and
+// token; a fifth of a search's trials in Node's profile under GOOS=js). A
+// watched replica keeps no decode group, so its batches hold every member.
+func (s *sim) advanceWatched(rp *replica, b *batch, t int64, requeue bool) {
+	reqs := s.reqs
+	w := s.watch
+	for _, m := range b.members {
+		r := &reqs[m.id]
+		r.processed += m.n
+		rp.load -= int64(m.n)
+		if gap := t - r.lastToken; r.prefillDone && r.firstToken >= 0 && r.generated+1 < r.decode && gap < gapEscape && len(r.tokens) < cap(r.tokens) {
+			r.generated++
+			w.gap(gap)
+			r.tokens = r.tokens[:len(r.tokens)+1]
+			r.tokens[len(r.tokens)-1] = uint32(gap)
+			r.lastToken = t
+		} else {
+			s.advanceSlow(rp, r, t)
+		}
+		if requeue {
+			if r.done {
+				rp.release(r)
+			} else if !r.leaving {
+				rp.running.pushBack(r)
+			}
+		}
+	}
+}
+
 // lost says whether out of n members failing already miss percentile pc:
 // slo's test (within*100 >= pc - 1e-9) on the best case, every other
 // member within. The test is monotone in the count within, so the final
