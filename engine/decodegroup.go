@@ -305,6 +305,20 @@ func (g *decodeGroup) logStep(t int64) {
 	g.abs++
 }
 
+// logRun appends k steps, the first ending at end and each d later (d
+// under gapEscape).
+func (g *decodeGroup) logRun(end, d int64, k int) {
+	g.logStep(end)
+	n := len(g.times)
+	g.times, g.gaps = slices.Grow(g.times, k-1)[:n+k-1], slices.Grow(g.gaps, k-1)[:n+k-1]
+	t, gp := g.times[n:], g.gaps[n:]
+	for j := range t {
+		t[j] = end + int64(j+1)*d
+		gp[j] = uint32(d)
+	}
+	g.abs += int64(k - 1)
+}
+
 // restartLog settles every member when the log is full, and starts it
 // again.
 func (rp *replica) restartLog() {
@@ -408,9 +422,7 @@ func (s *sim) groupDecodeRun(rp *replica) error {
 			acc.c += int32(k)
 			acc.lo, acc.hi, acc.sum = min(acc.lo, a), max(acc.hi, a), acc.sum+kk*a
 			p.n += kk // rp.use, k times (p is memoized: groupChunk)
-			for j := int64(0); j < kk; j++ {
-				g.logStep(end + j*d)
-			}
+			g.logRun(end, d, k)
 			s.now += kk * d
 			rp.load -= kk * int64(m)
 			g.ctxSum += kk * int64(m)
