@@ -72,7 +72,10 @@ type decodeGroup struct {
 	// s%block_size == c.
 	phase []int32
 	// fin orders the members by the step at whose end they finish, then by
-	// their order in the group (seq: joins counted).
+	// their order in the group (seq: joins counted since the group was last
+	// empty; a member leaves only by finishing or when the group is
+	// dissolved, so each request joins at most once in that time and seq
+	// cannot wrap).
 	fin     []groupFin
 	seq     uint32
 	scratch []int32 // dissolve's
@@ -237,7 +240,7 @@ func (s *sim) groupStepEnd(rp *replica, t int64) {
 		rp.release(r)
 	}
 	if g.n == 0 {
-		g.ids = g.ids[:0]
+		g.ids, g.seq = g.ids[:0], 0
 		g.times, g.gaps, g.escaped, g.base = g.times[:0], g.gaps[:0], false, g.abs
 	} else {
 		rp.restartLog()
@@ -284,7 +287,7 @@ func (rp *replica) dissolve() {
 	if !g.inflight {
 		q.s = append(q.s, back...)
 	}
-	g.ids, g.fin = g.ids[:0], g.fin[:0]
+	g.ids, g.fin, g.seq = g.ids[:0], g.fin[:0], 0
 	g.n, g.ctxSum, g.front, g.inflight = 0, 0, 0, false
 	clear(g.phase)
 	g.times, g.gaps, g.escaped, g.base = g.times[:0], g.gaps[:0], false, g.abs
