@@ -1,5 +1,7 @@
 package engine
 
+import "math"
+
 // Early stop (Options.StopOnSLOFail): a capacity search only needs a
 // trial's verdict, and a trial past capacity has lost it long before its
 // last request finishes. The run tracks, per metric of the objective
@@ -53,12 +55,16 @@ func (s *SLOStop) AttainmentBound() float64 {
 type sloWatch struct {
 	ttftNs, e2eNs, tbtNs float64 // thresholds in ns, as slo compares them (0: unchecked)
 	ttftPc, e2ePc, tbtPc float64
-	n, gaps              int64   // the samples' sizes
-	mark                 []uint8 // per request: 1 out on TTFT, 2 out on E2E
-	ttftOut, e2eOut      int64
-	tbtOut               int64
-	notGood              int
-	pT, pE               int // s.arrivals before these are past their TTFT / E2E cutoff
+	n, gaps              int64 // the samples' sizes
+	// The most members out each metric's sample allows (allowed): lost is
+	// monotone in the count out, so the run is lost on a metric exactly when
+	// its count is past this (check compares integers instead of dividing).
+	ttftAllow, e2eAllow, tbtAllow int64
+	mark                          []uint8 // per request: 1 out on TTFT, 2 out on E2E
+	ttftOut, e2eOut               int64
+	tbtOut                        int64
+	notGood                       int
+	pT, pE                        int // s.arrivals before these are past their TTFT / E2E cutoff
 }
 
 // newSLOWatch sets up the watch after the requests are initialised; never
@@ -80,7 +86,16 @@ func newSLOWatch(cfg Config, n int, never func(i int) bool, decode func(i int) i
 			w.gaps += int64(d - 1)
 		}
 	}
+	w.ttftAllow, w.e2eAllow, w.tbtAllow = allowOut(w.n, w.ttftPc), allowOut(w.n, w.e2ePc), allowOut(w.gaps, w.tbtPc)
 	return w
+}
+
+// allowOut is allowed(n, pc), or no bound for an empty sample (never lost).
+func allowOut(n int64, pc float64) int64 {
+	if n == 0 {
+		return math.MaxInt64
+	}
+	return allowed(n, pc)
 }
 
 func (w *sloWatch) outTTFT(i int) {
@@ -208,16 +223,16 @@ func (w *sloWatch) check(s *sim) *SLOStop {
 			w.pE++
 		}
 	}
-	stop := func(metric string, out, n int64, pc float64) *SLOStop {
-		return &SLOStop{AtNs: now, Metric: metric, Failing: out, Sample: n, Allowed: allowed(n, pc), NotGood: w.notGood, Requests: int(w.n)}
+	stop := func(metric string, out, n, allow int64) *SLOStop {
+		return &SLOStop{AtNs: now, Metric: metric, Failing: out, Sample: n, Allowed: allow, NotGood: w.notGood, Requests: int(w.n)}
 	}
 	switch {
-	case w.ttftNs > 0 && lost(w.ttftOut, w.n, w.ttftPc):
-		return stop("ttft", w.ttftOut, w.n, w.ttftPc)
-	case w.tbtNs > 0 && lost(w.tbtOut, w.gaps, w.tbtPc):
-		return stop("tbt", w.tbtOut, w.gaps, w.tbtPc)
-	case w.e2eNs > 0 && lost(w.e2eOut, w.n, w.e2ePc):
-		return stop("e2e", w.e2eOut, w.n, w.e2ePc)
+	case w.ttftNs > 0 && w.ttftOut > w.ttftAllow: // lost(w.ttftOut, w.n, w.ttftPc)
+		return stop("ttft", w.ttftOut, w.n, w.ttftAllow)
+	case w.tbtNs > 0 && w.tbtOut > w.tbtAllow:
+		return stop("tbt", w.tbtOut, w.gaps, w.tbtAllow)
+	case w.e2eNs > 0 && w.e2eOut > w.e2eAllow:
+		return stop("e2e", w.e2eOut, w.n, w.e2eAllow)
 	}
 	return nil
 }
