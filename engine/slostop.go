@@ -146,14 +146,20 @@ func (w *sloWatch) gap(g int64) {
 // watched replica keeps no decode group, so its batches hold every member.
 func (s *sim) advanceWatched(rp *replica, b *batch, t int64, requeue bool) {
 	reqs := s.reqs
-	w := s.watch
+	// w.gap's test on an integer gap under gapEscape, as an integer
+	// compare with a count kept in a local (added once, after the pass:
+	// advanceSlow adds to the watch's own).
+	over := tbtCut(s.watch)
+	var out int64
 	for _, m := range b.members {
 		r := &reqs[m.id]
 		r.processed += m.n
 		rp.load -= int64(m.n)
 		if gap := t - r.lastToken; r.prefillDone && r.firstToken >= 0 && r.generated+1 < r.decode && gap < gapEscape && len(r.tokens) < cap(r.tokens) {
 			r.generated++
-			w.gap(gap)
+			if gap > over {
+				out++
+			}
 			r.tokens = r.tokens[:len(r.tokens)+1]
 			r.tokens[len(r.tokens)-1] = uint32(gap)
 			r.lastToken = t
@@ -168,6 +174,17 @@ func (s *sim) advanceWatched(rp *replica, b *batch, t int64, requeue bool) {
 			}
 		}
 	}
+	s.watch.tbtOut += out
+}
+
+// tbtCut is the largest gap (ns, an integer below gapEscape) that w.gap
+// does not count: float64(g) > w.tbtNs exactly when g > it. No TBT
+// threshold: none is counted.
+func tbtCut(w *sloWatch) int64 {
+	if w.tbtNs <= 0 || w.tbtNs >= gapEscape {
+		return math.MaxInt64
+	}
+	return int64(math.Floor(w.tbtNs))
 }
 
 // lost says whether out of n members failing already miss percentile pc:

@@ -27,3 +27,26 @@ func TestAllowOut_SameAsLost(t *testing.T) {
 		}
 	}
 }
+
+// TestTBTCut_SameAsGap: advanceWatched's integer test (gap > tbtCut) counts
+// the gaps under gapEscape that the watch's gap counts, for thresholds on,
+// near and between integers, none, and past gapEscape.
+func TestTBTCut_SameAsGap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for c := range 2000 {
+		thr := []float64{0, 1, 25e6, 25e6 + 0.5, gapEscape - 0.5, gapEscape, 1e12, float64(rng.Int64N(gapEscape)) + rng.Float64()}[c%8]
+		w := &sloWatch{tbtNs: thr}
+		cut := tbtCut(w)
+		f := int64(thr)
+		for _, g := range []int64{0, 1, f - 1, f, f + 1, f + 2, gapEscape - 1, rng.Int64N(gapEscape)} {
+			if g < 0 || g >= gapEscape {
+				continue
+			}
+			before := w.tbtOut
+			w.gap(g)
+			if got, want := g > cut, w.tbtOut > before; got != want {
+				t.Fatalf("threshold %v ns, gap %d: gap > tbtCut (%d) is %v, the watch counts %v", thr, g, cut, got, want)
+			}
+		}
+	}
+}
