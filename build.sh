@@ -126,6 +126,9 @@ build_page() {
 	go tool vugugen -skip-go-mod -skip-main ./web/ui
 	gofmt -w web/ui/*_gen.go
 	GOOS=js GOARCH=wasm go build -trimpath -ldflags="-s -w" -o dist/ui.wasm ./wasm/ui
+	# The default run's result, computed now by the same engine (natively):
+	# a cold visit shows it while the engine starts (web/ui/prebuilt.go).
+	go run ./web/defaultrun -o dist/default-run.servesim.json
 	cp index.html web/assets/app.js web/assets/search.js web/assets/worker.js web/assets/style.css dist/
 	cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" dist/wasm_exec.js
 	if [ ! -f node_modules/echarts/dist/echarts.min.js ]; then npm_packages; fi

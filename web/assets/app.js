@@ -23,8 +23,11 @@
     // The first worker was started by the page's head (index.html).
     const boot = self.servesimBoot;
     const early = boot && boot.worker ? boot.early : [];
-    worker = boot && boot.worker ? boot.worker : new Worker("worker.js", { type: "module" });
+    const first = !!(boot && boot.worker);
+    worker = first ? boot.worker : new Worker("worker.js", { type: "module" });
     if (boot) boot.worker = null;
+    // (the page's first worker starts its engine on the first request)
+    if (!first) worker.postMessage({ type: "start" });
     worker.onmessage = (e) => {
       const m = e.data;
       if (m.type === "mark") { if (S.marks.length < 500) S.marks.push([m.name, m.at - performance.timeOrigin]); return; }
@@ -515,9 +518,30 @@
   }
   function pumpStep() {
     pump = null;
-    if (drawOne() && undrawn()) pump = nextTask(pumpStep);
+    const drew = drawOne();
+    if (drew) firstChartDrawn();
+    if (drew && undrawn()) pump = nextTask(pumpStep);
     else chartsIdle();
   }
+  // afterFirstChart(cb) runs cb once the page has drawn a chart (after
+  // that chart's frame), or 5 s after the page's load if none is drawn by
+  // then: what the prebuilt default result defers (web/ui/prebuilt.go: the
+  // catalogues' requests, which start the engine).
+  let chartedCbs = [];
+  function firstChartDrawn() {
+    const cbs = chartedCbs;
+    if (!cbs) return;
+    chartedCbs = null;
+    let done = false;
+    const run = () => { if (!done) { done = true; cbs.forEach((cb) => cb()); } };
+    requestAnimationFrame(() => setTimeout(run, 0));
+    setTimeout(run, 1000); // a hidden tab gets no frames
+  }
+  S.afterFirstChart = function (cb) {
+    if (chartedCbs) chartedCbs.push(cb);
+    else setTimeout(cb, 0);
+  };
+  window.addEventListener("load", () => setTimeout(firstChartDrawn, 5000), { once: true });
   // Until ECharts has run (an async script, compiled off the main
   // thread), the charts wait for its script's load event, with one
   // listener: each render's call used to add one, and they all drew a
@@ -719,6 +743,16 @@
     if (!m) { cb(""); return; }
     if (m[1].length > MAX_LINK_IN) { cb("!the link is " + m[1].length + " characters long, over the " + MAX_LINK_IN + " this page reads"); return; }
     try { cb(await inflate(unb64url(m[1]), MAX_STATE)); } catch (e) { cb("!" + String(e)); }
+  };
+
+  // defaultRun(cb): cb(text) of the default run's file computed when the
+  // page was built (index.html fetches it from the page's head), "" if
+  // there is none or the page was opened with a link.
+  S.defaultRun = function (cb) {
+    const boot = self.servesimBoot, p = boot && boot.defaultRun;
+    if (boot) boot.defaultRun = null; // the first result only
+    if (!p) { cb(""); return; }
+    p.then((text) => { S.mark("default run fetched"); cb(text); }, () => cb(""));
   };
 
   // boot starts the UI wasm; a failure is shown instead of a blank page.

@@ -14,14 +14,20 @@
 // The engine's compiled module. A capacity search's workers
 // (web/assets/search.js) start as worker.js?module=posted and are sent it
 // ({type: "module"}), compiled once in the page for all of them; the page's
-// own worker compiles it here, at once (runtime.mjs's one line: importing
-// that module would compile it in every worker).
+// own worker compiles it here when it starts (runtime.mjs's one line:
+// importing that module would compile it in every worker).
 const posted = new URL(self.location.href).searchParams.get("module") === "posted";
 let givenModule = null;
-const modulePromise = posted
+let modulePromise = posted
   ? new Promise((resolve, reject) => { givenModule = { resolve, reject }; })
-  : WebAssembly.compileStreaming(fetch("./build/app.wasm"));
-modulePromise.catch(() => {}); // reported by the request that needs it
+  : null;
+const compileModule = () => {
+  if (!modulePromise) {
+    modulePromise = WebAssembly.compileStreaming(fetch("./build/app.wasm"));
+    modulePromise.catch(() => {}); // reported by the request that needs it
+  }
+  return modulePromise;
+};
 // Go's glue (syumai's wasm_exec.js, which defines Go) is imported after the
 // engine's fetch has started, not statically before this module runs: a
 // static import made the engine's download wait for it.
@@ -51,7 +57,7 @@ const onExit = new Set(); // what to fail if the Go runtime exits
 function start() {
   if (instance) return instance;
   instance = (async () => {
-    const mod = await modulePromise;
+    const mod = await compileModule();
     await glue;
     mark("worker compiled");
     started++;
@@ -84,7 +90,13 @@ function start() {
   return instance;
 }
 
-start(); // compile and start while the page loads
+// The engine is downloaded, compiled and started (Go's runtime, the
+// default profile's parse) on the page's first request or its {type:
+// "start"}: a page with a shared link asks at once (index.html); one that
+// shows the default run's prebuilt result (web/ui/prebuilt.go) starts it
+// after its first chart (its catalogue requests), so that the engine's 13 MB
+// compile and V8's tier-up of it do not compete with the page's own start
+// on the visitor's cores.
 
 // A capacity search's coordinating worker (web/assets/search.js) gets
 // {type: "pool", size}: its Go side then sends each trial here
@@ -109,6 +121,7 @@ function setPool(size) {
 self.onmessage = async (e) => {
   const { id, url, method, body, stream, download } = e.data;
   if (e.data.type === "pool") { setPool(e.data.size); return; }
+  if (e.data.type === "start") { start().catch(() => {}); return; } // a failure is reported by the request that needs it
   if (e.data.type === "module") {
     if (givenModule) givenModule[e.data.module ? "resolve" : "reject"](e.data.module || new Error(e.data.error));
     givenModule = null;

@@ -26,7 +26,10 @@ import (
 // BenchmarkPage reports, on localhost in headless Chromium: navigation to
 // the first plotted result with a cold cache (fresh profile, the browser
 // already running) and a warm one (service worker), and the browser's CPU
-// time for each (startCold); the page's download size
+// time for each (startCold): the default page (its prebuilt default result,
+// web/ui/prebuilt.go) and the first result this browser simulates (the
+// same settings through a share link, in a fresh browser: startSim); the
+// page's download size
 // raw, gzip and brotli; and 10k requests simulated in the browser's worker
 // against the same API request handled natively in-process: the page's
 // streamed run (progress lines, then summary and plot series), median of 5
@@ -36,7 +39,8 @@ func BenchmarkPage(b *testing.B) {
 	if err := chromedp.Run(ctx, chromedp.Navigate("about:blank")); err != nil { // start the browser first
 		b.Fatal(err)
 	}
-	startCold(b, ctx, srv.URL)
+	startCold(b, ctx, srv.URL, "")
+	startSim(b)
 
 	var raw, gz, br int
 	var names []string
@@ -111,15 +115,31 @@ func BenchmarkPage(b *testing.B) {
 	b.ReportMetric(mb/mn, "browser/native")
 }
 
-// BenchmarkPageStart is BenchmarkPage's first two measures alone, a fresh
-// browser profile each time (-count 5 gives five cold and five warm starts),
-// with the page's start-up marks logged.
+// BenchmarkPageStart is BenchmarkPage's start-up measures alone, a fresh
+// browser profile each time (-count 5 gives five cold and five warm starts
+// of each), with the page's start-up marks logged.
 func BenchmarkPageStart(b *testing.B) {
 	srv, ctx := setup(b)
 	if err := chromedp.Run(ctx, chromedp.Navigate("about:blank")); err != nil {
 		b.Fatal(err)
 	}
-	startCold(b, ctx, srv.URL)
+	startCold(b, ctx, srv.URL, "")
+	chromedp.Cancel(ctx) // (one browser at a time on this machine's cores)
+	startSim(b)
+}
+
+// startSim measures the first result the browser simulates itself, cold
+// and warm, in a browser of its own (a fresh profile): the page opened with
+// a share link of its default settings, which runs them instead of showing
+// the default run's prebuilt result (metrics ms-first-result-sim-cold and
+// -sim-warm, and so on).
+func startSim(b *testing.B) {
+	srv, ctx := setup(b)
+	if err := chromedp.Run(ctx, chromedp.Navigate("about:blank")); err != nil {
+		b.Fatal(err)
+	}
+	startCold(b, ctx, srv.URL+"/"+shareLink(b, defaultState), "sim-")
+	chromedp.Cancel(ctx)
 }
 
 // startCold measures a cold start and then a warm one (served by the
@@ -129,8 +149,9 @@ func BenchmarkPageStart(b *testing.B) {
 // used from navigation to it and to the last chart drawn (every chart of the
 // default run), from /proc sampled every 50 ms (cpuSampler), with its split
 // by thread. Each start waits for the browser to be idle first.
-func startCold(b *testing.B, ctx context.Context, url string) {
+func startCold(b *testing.B, ctx context.Context, url, prefix string) {
 	for _, kind := range []string{"cold", "warm"} {
+		kind := prefix + kind
 		waitBrowserIdle(b, ctx)
 		s := sampleCPU(ctx)
 		ths := sampleThreads(ctx)
@@ -154,7 +175,7 @@ func startCold(b *testing.B, ctx context.Context, url string) {
 				cpuFirst.Round(10*time.Millisecond), at.Round(time.Millisecond), cpuCharts.Round(10*time.Millisecond), end.Sub(nav).Round(time.Millisecond))
 			b.ReportMetric(cpuFirst.Seconds()*1000, "cpu-ms-first-result-"+kind)
 		}
-		if kind == "cold" {
+		if strings.HasSuffix(kind, "cold") {
 			if err := chromedp.Run(ctx, chromedp.Evaluate(`navigator.serviceWorker.ready.then(() => true)`, nil,
 				func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) })); err != nil {
 				b.Fatal(err)

@@ -129,8 +129,21 @@ func msText(ns string) string {
 // defaultRequests is the page's default run's request count (ui.PageDefault).
 const defaultRequests = "1,000"
 
-// waitDefault waits for the page's default run.
-func waitDefault() chromedp.Action { return waitRequests(defaultRequests) }
+// waitDefault waits for the page's default run (the prebuilt result, on
+// a fresh page) and the catalogues the panel's selects list (presets and
+// profile sets: the page asks for them after its first chart, and the
+// engine answers them once it has started).
+func waitDefault() chromedp.Action {
+	return chromedp.Tasks{waitRequests(defaultRequests), waitCatalogs()}
+}
+
+// waitCatalogs waits until the panel lists the presets and the profile sets.
+func waitCatalogs() chromedp.Action {
+	return chromedp.Tasks{
+		chromedp.WaitReady(`#preset option[value="seed"]`, chromedp.ByQuery),
+		chromedp.WaitReady(`[id="cfg-predictor.profile"] option[value="a100/qwen3-0.6b"]`, chromedp.ByQuery),
+	}
+}
 
 // waitText waits until sel's text contains want.
 func waitText(sel, want string) chromedp.Action { return waitFor(sel, want, false) }

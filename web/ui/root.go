@@ -55,8 +55,11 @@ type Root struct {
 
 	// The run on screen: a snapshot that stays until a result replaces it
 	// (errors, cancels and runs in progress leave it as it is).
-	Result      *Result
-	ElapsedMs   float64
+	Result    *Result
+	ElapsedMs float64
+	// Prebuilt: the result on screen is the default run's, computed when
+	// the page was built (prebuilt.go), not in this browser.
+	Prebuilt    bool
 	shown       runInputs // what produced Result: downloads and links use it
 	Charts      []charts.Chart
 	chartsDirty bool
@@ -132,12 +135,35 @@ func (c *Root) Init(ctx vugu.InitCtx) {
 					c.Err = &Problem{Title: "could not read the shared link", Detail: err.Error()}
 					return
 				}
+				c.run()
+				return
 			}
-			c.run()
+			c.defaultRun()
 		})
 		return nil
 	})
 	bridge().Call("initialState", once)
+}
+
+// defaultRun shows the default run's result computed when the page was
+// built (prebuilt.go), or runs it if this page has none for its default
+// settings.
+func (c *Root) defaultRun() {
+	var cb js.Func
+	cb = js.FuncOf(func(_ js.Value, args []js.Value) any {
+		cb.Release()
+		text := args[0].String()
+		go c.update(func() {
+			if err := c.showPrebuilt(text); err != nil {
+				if text != "" {
+					consoleError("servesim: the prebuilt default run is not shown: " + err.Error())
+				}
+				c.run()
+			}
+		})
+		return nil
+	})
+	bridge().Call("defaultRun", cb)
 }
 
 // applyState takes a share link's or run file's inputs.
@@ -480,16 +506,37 @@ func (c *Root) line(line string) {
 		c.catalogs()
 	case m.Result != nil:
 		mark("ui result parsed")
-		c.catalogs()
-		c.Result, c.Running, c.shown = m.Result, false, c.pending
 		c.ElapsedMs = float64(time.Since(c.started).Microseconds()) / 1000
-		c.drawCharts()
-		mark("ui charts built")
-		c.abResult()
+		c.showResult(m.Result, false)
 	default: // an answer that is not a stream (a problem document): never silent
 		c.Err, c.Running = problemOf(400, line), false
 		c.catalogs()
 	}
+}
+
+// showResult puts a run's result on screen: one the worker computed, or
+// the default run's computed when the page was built (prebuilt).
+func (c *Root) showResult(r *Result, prebuilt bool) {
+	if prebuilt && bridge().Truthy() {
+		// The catalogues' requests start the engine: after the first chart
+		// (app.js), so that its start does not compete with the page's.
+		var fn js.Func
+		fn = js.FuncOf(func(_ js.Value, _ []js.Value) any {
+			fn.Release()
+			go c.update(c.catalogs)
+			return nil
+		})
+		bridge().Call("afterFirstChart", fn)
+	} else if !prebuilt {
+		c.catalogs()
+	}
+	if prebuilt {
+		c.ElapsedMs = 0
+	}
+	c.Result, c.Running, c.shown, c.Prebuilt = r, false, c.pending, prebuilt
+	c.drawCharts()
+	mark("ui charts built")
+	c.abResult()
 }
 
 // drawCharts rebuilds the chart options of the result on screen.
