@@ -211,9 +211,10 @@ func shot(name string) chromedp.Action {
 	})
 }
 
-// TestPage_DefaultRun: opening the page runs a workload with distributions
-// (PageDefault), charts drawn; one click runs the seed workload and shows the
-// CLI's TTFT and E2E.
+// TestPage_DefaultRun: opening the page shows a workload with distributions
+// (PageDefault: its result computed when the page was built, see
+// TestPage_DefaultPrebuilt), charts drawn; one click runs the seed workload
+// and shows the CLI's TTFT and E2E.
 func TestPage_DefaultRun(t *testing.T) {
 	srv, ctx := setup(t)
 	row := strings.Split(strings.Split(string(golden(t, "request_metrics.csv")), "\n")[1], ",")

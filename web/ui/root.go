@@ -189,7 +189,9 @@ func (c *Root) applyState(state string) error {
 }
 
 // catalogs loads presets and profiles. It runs after the first result: the
-// worker has one thread, and the first run should not wait behind them.
+// worker has one thread, and the first run should not wait behind them
+// (after the first chart of the prebuilt default result: the requests
+// start the engine, showResult).
 func (c *Root) catalogs() {
 	if len(c.Presets) > 0 {
 		return
