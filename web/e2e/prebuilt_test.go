@@ -77,11 +77,17 @@ func TestPage_DefaultPrebuilt(t *testing.T) {
 				() => resolve(result), reject);
 		})`, &line),
 		browser.SetDownloadBehavior(browser.SetDownloadBehaviorBehaviorAllow).WithDownloadPath(dir).WithEventsEnabled(true),
+		// (saved from memory: which way a file is saved is TestPage_StreamedDownloads')
+		chromedp.Evaluate(`servesim.downloadMode = "memory"`, nil),
 		chromedp.Click(`#dl-request_metrics\.csv`, chromedp.ByQuery),
 		chromedp.Click("#share", chromedp.ByQuery), waitText("#notice", "Link copied"),
 		chromedp.Evaluate(`location.href`, &link))
 	if err != nil {
 		t.Fatal(err)
+	}
+	var d download
+	if err := waitDownload(ctx, 0, &d); err != nil || d.State != "saved" {
+		t.Fatalf("the download of request_metrics.csv: %+v, %v", d, err)
 	}
 	if !strings.Contains(prebuilt, "Computed when this page was built, by the same engine") || !strings.Contains(prebuilt, "Run recomputes it") {
 		t.Errorf("the prebuilt result's note: %q", prebuilt)
