@@ -20,11 +20,14 @@ a real batch) from the isolated row at 512; attention_isolated.csv keeps the
 kernel alone. A later fill of the decode grid (attn_decode_fill.csv from opprofile --decode_batches,
 insitu_ctx_fill.json from insitu_ctx --batches, in ENGINE_DIR) adds its rows at the batch sizes the raw
 profile lacks; rows the raw profile has stay as first measured. Prefill attention over cached context in a graph
-(prefillctx.json, when present): attn_prefill rows of the probed chunk sizes
+(prefillctx.json, when present; prefillctx_fill.json extends it past 8192 cached tokens, as
+attn_prefill_fill.csv from opprofile --prefill_kv extends the isolated prefill rows): attn_prefill rows of the
+probed chunk sizes
 over more than one chunk of cache follow the graphs' measured growth from one
 chunk (the kernel alone reads a cache that can sit in the L2). Decodes in a
 mixed graph (mixeddecode.json, when present): engine.json's mixed_decode
-rows, measured in those graphs. The idle-start host time (engine.json's idle_host) is fitted on
+rows, measured in those graphs. An eager step's launch (engine.json's eager_launch) is fitted on the
+designed eager probes (eagerprobe*.json). The idle-start host time (engine.json's idle_host) is fitted on
 the designed idle probe (idleprobe/step_log.csv), never on a workload run;
 its GPU terms (a step from idle runs slower on a GPU that lowered its clocks)
 come from idle_gpu.json, which `go run ./bench/gpu/fidelity -idle_gpu
@@ -45,6 +48,7 @@ Usage (repo root): python3 profiles/tools/gpu/refengine/build_set.py RAW_PROFILE
 import argparse
 import bisect
 import csv
+import glob
 import json
 import os
 import shutil
@@ -87,6 +91,49 @@ def merge_decode_fill(raw_path, fill_path, out_path):
         w.writeheader()
         w.writerows(pre + dec)
     return sorted({int(r["batch_size"]) for r in fill})
+
+
+def merge_prefill_fill(raw_path, fill_path, out_path):
+    """The attention rows at raw_path with the prefill rows of a later extension of the grid (opprofile
+    --prefill_kv: attn_prefill_fill.csv) at (chunk, cached context) pairs the raw rows lack, written to
+    out_path. A chunk's KV save stays as the raw rows measured it (the set keeps one per chunk). Returns the
+    cached context sizes added."""
+    rows = list(csv.DictReader(open(raw_path)))
+    header = list(rows[0].keys())
+    pre = [r for r in rows if r["is_prefill"] == "True"]
+    have = {(int(r["prefill_chunk_size"]), int(r["kv_cache_size"])) for r in pre}
+    save = {int(r["prefill_chunk_size"]): r for r in pre}
+    fill = []
+    for r in csv.DictReader(open(fill_path)):
+        c, kv = int(r["prefill_chunk_size"]), int(r["kv_cache_size"])
+        if r["is_prefill"] != "True" or (c, kv) in have:
+            continue
+        if c not in save:
+            raise SystemExit(f"{fill_path}: chunk {c} is not a chunk size of {raw_path}")
+        r = dict(r)
+        for st in STATS:
+            col = f"time_stats.attn_kv_cache_save.{st}"
+            r[col] = save[c][col]
+        fill.append(r)
+    pre = sorted(pre + fill, key=lambda r: (int(r["prefill_chunk_size"]), int(r["kv_cache_size"])))
+    with open(out_path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=header, lineterminator="\n")
+        w.writeheader()
+        w.writerows(pre + [r for r in rows if r["is_prefill"] == "False"])
+    return sorted({int(r["kv_cache_size"]) for r in fill})
+
+
+def merge_prefillctx_fill(pctx, fill):
+    """prefillctx.json with a later extension's steps (prefillctx --top --above) over cached sizes it lacks
+    for their chunk size."""
+    have = {(r["size"], r["cached"]) for r in pctx["rows"]}
+    add = [r for r in fill["rows"] if (r["size"], r["cached"]) not in have]
+    if not add:
+        return pctx
+    top = max(r["cached"] for r in add)
+    return dict(pctx, rows=pctx["rows"] + add,
+                method=pctx["method"] + f"; steps over more than {fill['above']} (to {top}) cached tokens from a "
+                "later session's extension (prefillctx_fill.json, same method)")
 
 
 def merge_insitu_fill(ictx, fill):
@@ -255,6 +302,32 @@ def idle_host(step_log):
                        f"{res[len(res) // 2]:.3f} ms)")
 
 
+def eager_launch(probe_paths):
+    """engine.json's eager_launch from the designed eager probes (eagerprobe.py: eager steps from idle; one file per
+    device session, as the host's launch speed differs between sessions): least squares of the steps' host time
+    (schedule + prepare + launch), the median over repetitions per shape and session, on [1, any decode, decodes]."""
+    by, n = {}, 0
+    for i, path in enumerate(probe_paths):
+        for r in json.load(open(path))["rows"]:
+            if r["mode"] == "eager":
+                n += 1
+                k = (i, r["num_tokens"], r["num_decodes"], r["num_prefills"], r.get("decode_ctx", 512))
+                by.setdefault(k, []).append(r["host_ms"])
+    X = [[1.0, 1.0 if k[2] > 0 else 0.0, float(k[2])] for k in sorted(by)]
+    Y = [statistics.median(by[k]) for k in sorted(by)]
+    A = [[sum(x[i] * x[j] for x in X) for j in range(3)] for i in range(3)]
+    y = [sum(x[i] * v for x, v in zip(X, Y)) for i in range(3)]
+    c = solve3(A, y)
+    res = sorted(abs(v - sum(a * b for a, b in zip(x, c))) for x, v in zip(X, Y))
+    files = ", ".join(os.path.relpath(p) for p in probe_paths)
+    return dict(base_ms=round(max(c[0], 0.0), 6), decodes_ms=round(max(c[1], 0.0), 6),
+                per_decode_ms=round(max(c[2], 0.0), 6),
+                source=f"designed eager probes ({files}: {len(Y)} eager step shapes of 2112-8192 tokens from idle over "
+                       f"{len(probe_paths)} device sessions, {n} steps; least squares of the median host time per shape "
+                       f"(schedule + prepare + launch) on any decode and decodes; median |residual| "
+                       f"{res[len(res) // 2]:.3f} ms)")
+
+
 def solve3(A, y):
     A = [row[:] + [v] for row, v in zip(A, y)]
     n = len(A)
@@ -285,6 +358,17 @@ def designed_increments(rows):
         sxx, sxy, syy, sx, sy, n = sxx + x * x, sxy + x * y, syy + y * y, sx + x * res, sy + y * res, n + 1
     det = sxx * syy - sxy * sxy
     return (sx * syy - sy * sxy) / det, (sxx * sy - sxy * sx) / det, n
+
+
+def merge_mixeddecode_fill(probe, fill):
+    """mixeddecode.json with a later extension's points (mixeddecode --contexts) at (graph, decodes, context)
+    points it lacks."""
+    graphs = {}
+    for size, pts in probe["graphs"].items():
+        have = {(r["decodes"], r["context"]) for r in pts}
+        add = [r for r in fill["graphs"].get(size, []) if (r["decodes"], r["context"]) not in have]
+        graphs[size] = pts + add
+    return dict(probe, graphs=graphs, skipped=probe.get("skipped", []) + fill.get("skipped", []))
 
 
 def mixed_decode(probe, src):
@@ -321,10 +405,16 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     raw_attn = os.path.join(a.raw, "attention.csv")
     fill_path = os.path.join(a.engine_dir, "attn_decode_fill.csv")
-    if os.path.exists(fill_path):
-        # the isolated rows as the set keeps them: the raw profile plus the fill's batch sizes
+    pfill_path = os.path.join(a.engine_dir, "attn_prefill_fill.csv")
+    if os.path.exists(fill_path) or os.path.exists(pfill_path):
+        # the isolated rows as the set keeps them: the raw profile plus the fills' batch and context sizes
         merged = os.path.join(a.out, "attention_isolated.csv")
-        merge_decode_fill(raw_attn, fill_path, merged)
+        if os.path.exists(fill_path):
+            merge_decode_fill(raw_attn, fill_path, merged)
+        else:
+            shutil.copy(raw_attn, merged)
+        if os.path.exists(pfill_path):
+            merge_prefill_fill(merged, pfill_path, merged)
         raw_attn = merged
     dec, pre, kv = attention_tables(raw_attn)
     kvx = sorted(kv)
@@ -390,9 +480,12 @@ def main():
     shutil.copy(os.path.join(a.raw, "env.json"), os.path.join(a.out, "env.json"))
     if os.path.exists(ictx_path):
         pc = os.path.join(a.engine_dir, "prefillctx.json")
+        pc_fill = os.path.join(a.engine_dir, "prefillctx_fill.json")
+        pctx = json.load(open(pc)) if os.path.exists(pc) else None
+        if pctx and os.path.exists(pc_fill):
+            pctx = merge_prefillctx_fill(pctx, json.load(open(pc_fill)))
         ictx_j = load_ictx()
-        write_attention_in_graph(raw_attn, ictx_j, os.path.join(a.out, "attention.csv"),
-                                 json.load(open(pc)) if os.path.exists(pc) else None)
+        write_attention_in_graph(raw_attn, ictx_j, os.path.join(a.out, "attention.csv"), pctx)
         with open(os.path.join(a.out, "insitu_ctx.json"), "w") as f:
             json.dump(ictx_j, f, indent=1)
     else:
@@ -464,7 +557,12 @@ def main():
         eng["decode_context_granularity"] = 16
     md = os.path.join(a.engine_dir, "mixeddecode.json")
     if os.path.exists(md):
-        eng["mixed_decode"] = mixed_decode(json.load(open(md)), os.path.relpath(md))
+        probe, src = json.load(open(md)), os.path.relpath(md)
+        md_fill = os.path.join(a.engine_dir, "mixeddecode_fill.json")
+        if os.path.exists(md_fill):
+            probe = merge_mixeddecode_fill(probe, json.load(open(md_fill)))
+            src += " and " + os.path.relpath(md_fill)
+        eng["mixed_decode"] = mixed_decode(probe, src)
     ip = os.path.join(a.engine_dir, "idleprobe", "step_log.csv")
     if os.path.exists(ip):
         eng["idle_host"] = idle_host(ip)
@@ -472,6 +570,9 @@ def main():
         if os.path.exists(ig):  # written by `go run ./bench/gpu/fidelity -idle_gpu` (it needs servesim's predictor)
             eng["idle_host"].update(json.load(open(ig)))
         fit["idle_host"] = eng["idle_host"]
+    eps = sorted(glob.glob(os.path.join(a.engine_dir, "eagerprobe*.json")))
+    if eps:
+        eng["eager_launch"] = eager_launch(eps)
     json.dump(eng, open(os.path.join(a.out, "engine.json"), "w"), indent=1)
     spread = op_spread(os.path.join(a.raw, "mlp.csv"), raw_attn)
     json.dump(spread, open(os.path.join(a.out, "spread.json"), "w"), indent=1, sort_keys=True)

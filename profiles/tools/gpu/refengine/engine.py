@@ -279,10 +279,11 @@ def warm_up(engine):
     engine.serve(reqs, log_steps=False, realtime=False)
 
 
-def probe_engine(tuning_path):
+def probe_engine(tuning_path, max_blocks_per_seq=1024):
     """How the designed probes start: the model with tune.py's choice (the file at tuning_path), its graphs
-    captured, and a warmed-up vLLM V1 engine on it (2048-token budget, 256 sequences). Returns (model, engine)."""
-    model = M.Model(tuning=M.load_tuning(tuning_path))
+    captured, and a warmed-up vLLM V1 engine on it (2048-token budget, 256 sequences). A probe of sequences
+    longer than the engine's 16k tokens asks for more blocks per sequence. Returns (model, engine)."""
+    model = M.Model(tuning=M.load_tuning(tuning_path), max_blocks_per_seq=max_blocks_per_seq)
     model.capture()
     eng = Engine(model, "vllm_v1", dict(max_num_seqs=256, max_num_batched_tokens=2048))
     warm_up(eng)

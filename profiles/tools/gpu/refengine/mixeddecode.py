@@ -15,7 +15,11 @@ tokens' KV writes, every other op of the graph running at the padded size in
 both. build_set.py turns the points into engine.json's mixed_decode rows (per
 layer).
 
-Usage (from profiles/tools/gpu): python3 -m refengine.mixeddecode OUT.json --tuning TUNING.json
+With --contexts 12288,16384 it probes only those mean contexts (an extension
+past the first grid's 8192: mixeddecode_fill.json, which build_set.py merges
+for the points mixeddecode.json lacks).
+
+Usage (from profiles/tools/gpu): python3 -m refengine.mixeddecode OUT.json --tuning TUNING.json [--contexts C,...]
 """
 import argparse
 import json
@@ -80,9 +84,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
     ap.add_argument("--tuning", required=True)
+    ap.add_argument("--contexts", default="", help="comma-separated mean contexts to probe instead of CONTEXTS")
     a = ap.parse_args()
     t0 = time.time()
-    model, eng = EN.probe_engine(a.tuning)
+    contexts = [int(c) for c in a.contexts.split(",")] if a.contexts else CONTEXTS
+    # the longest spread context (1.5 x the mean) and the steps after it, in blocks
+    blocks = (3 * max(contexts) // 2 + STEPS + 2) // M.BLOCK + 2
+    model, eng = EN.probe_engine(a.tuning, max_blocks_per_seq=max(1024, blocks))
     cap = model.num_blocks * 16 * 0.9
     plan = eng.runner.plan
     res = dict(method=f"median GPU time (CUDA events) of {STEPS - 3} steady decode-only steps per point planned into "
@@ -95,7 +103,7 @@ def main():
         for rep in range(REPS):
             base = empty_ms(model, size)
             for k in decodes_for(size):
-                for c in CONTEXTS:
+                for c in contexts:
                     ctxs = spread(k, c)
                     if sum(ctxs) + k * (STEPS + 1) > cap or max(ctxs) + STEPS + 1 > model.maxb * 16:
                         if rep == 0:

@@ -107,6 +107,8 @@ def mlp_rows(copies=8):
 
 
 DECODE_BATCHES = [1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256]
+PREFILL_CHUNKS = [1, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192]
+PREFILL_KV = [0, 256, 512, 1024, 2048, 4096, 8192]
 
 
 def kv_save_rows(kc, vc):
@@ -119,23 +121,24 @@ def kv_save_rows(kc, vc):
     return out
 
 
-def attention_rows(model_tuning, decode_batches=DECODE_BATCHES, prefill=True):
-    """kv_save, prefill (when prefill) and decode rows at decode_batches."""
+def attention_rows(model_tuning, decode_batches=DECODE_BATCHES, prefill=True, prefill_kv=PREFILL_KV):
+    """kv_save, prefill (when prefill: at every chunk size over prefill_kv cached tokens) and decode rows at
+    decode_batches (none when decode_batches is empty)."""
     pcfg = dict(model_tuning["prefill"])
     pbq = pcfg.pop("block_q")
     kc = rnd(1 << 21, M.KVH, M.HD)
     vc = rnd(1 << 21, M.KVH, M.HD)
     out = kv_save_rows(kc, vc)
     if prefill:
-        out += prefill_rows(pcfg, pbq, kc, vc)
+        out += prefill_rows(pcfg, pbq, kc, vc, prefill_kv)
     return out + decode_rows(dict(model_tuning["decode"]), kc, vc, decode_batches)
 
 
-def prefill_rows(pcfg, pbq, kc, vc):
+def prefill_rows(pcfg, pbq, kc, vc, kvs=PREFILL_KV):
     out = []
-    for c in [1, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192]:
-        for kv in [0, 256, 512, 1024, 2048, 4096, 8192]:
-            b = [Batch([(c, c + kv)], kc) for _ in range(2)]
+    for c in PREFILL_CHUNKS:
+        for kv in kvs:
+            b = [Batch([(c, c + kv)], kc, maxb=max(1024, -(-(c + kv) // M.BLOCK))) for _ in range(2)]
             tiles = [bb.tiles(pbq) for bb in b]
             st = PQ.bench([lambda i=i: K.paged_attention(b[i].q, kc, vc, b[i].out, b[i].bt, b[i].seq_slot, b[i].seq_len,
                                                          b[i].q_start, tiles[i][0], tiles[i][1], len(tiles[i][0]), M.QH,
@@ -190,12 +193,18 @@ def main():
     ap.add_argument("--decode_batches", default="",
                     help="only attention.csv's decode rows, at these comma-separated batch sizes (a fill of the "
                          "grid, merged into a profile by merge_rows.py); no mlp.csv")
+    ap.add_argument("--prefill_kv", default="",
+                    help="only attention.csv's prefill rows (every chunk size) over these comma-separated cached "
+                         "context sizes (an extension of the grid past its 8192, merged into a profile by "
+                         "build_set.py as attn_prefill_fill.csv); no mlp.csv, no decode rows")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     t0 = time.time()
     tuning = M.load_tuning(a.tuning)
     torch.manual_seed(0)
-    if a.decode_batches:
+    if a.prefill_kv:
+        rows = attention_rows(tuning, [], prefill_kv=[int(k) for k in a.prefill_kv.split(",")])
+    elif a.decode_batches:
         rows = attention_rows(tuning, [int(b) for b in a.decode_batches.split(",")], prefill=False)
     else:
         write_mlp(os.path.join(a.out, "mlp.csv"), mlp_rows())

@@ -10,7 +10,12 @@ build_set.py takes prefill attention's in-graph growth with cached context
 from the chunk sizes that are mixed-graph sizes; the others (OFF_GRID) are
 kept for scoring only.
 
-Usage (from profiles/tools/gpu): python3 -m refengine.prefillctx OUT.json --tuning TUNING.json
+With --top 16384 --above 8192 it extends the probe past the first grid's
+8192 cached tokens (the prompt served alone up to 16k cached tokens; only the
+steps over more than 8192 are kept: prefillctx_fill.json, which build_set.py
+merges for the cached sizes prefillctx.json lacks).
+
+Usage (from profiles/tools/gpu): python3 -m refengine.prefillctx OUT.json --tuning TUNING.json [--top N --above M]
 """
 import argparse
 import json
@@ -24,13 +29,13 @@ from . import sched as S
 
 CHUNKS = [16, 32, 64, 128, 256, 512, 1024, 2048]
 OFF_GRID = [48, 100, 384, 700]
-TOP = 8192  # the longest cached context of a prompt (attention.csv's grid ends there)
+TOP = 8192  # the longest cached context of a prompt (attention.csv's first grid ended there)
 REPS = 3
 
 
-def run_chunk(model, c, rid):
+def run_chunk(model, c, rid, top=TOP):
     eng = EN.Engine(model, "sarathi", dict(chunk_size=c, batch_cap=1))
-    n = (TOP // c + 1) * c  # the last chunk runs over TOP cached tokens (at least)
+    n = (top // c + 1) * c  # the last chunk runs over top cached tokens (at least)
     r = S.Request(rid, 0, n, 1)
     _, steps, _ = eng.serve([r], realtime=False)
     rows = []
@@ -47,22 +52,28 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
     ap.add_argument("--tuning", required=True)
+    ap.add_argument("--top", type=int, default=TOP, help="the longest cached context the prompt reaches")
+    ap.add_argument("--above", type=int, default=-1, help="keep only the steps over more cached tokens than this")
     a = ap.parse_args()
     t0 = time.time()
-    model, _ = EN.probe_engine(a.tuning)
+    blocks = (a.top + max(CHUNKS + OFF_GRID)) // M.BLOCK + 2
+    model, _ = EN.probe_engine(a.tuning, max_blocks_per_seq=max(1024, blocks))
     rows = []
     rid = 0
     for rep in range(REPS):
         for c in CHUNKS + OFF_GRID:
             rid += 1
-            for r in run_chunk(model, c, rid):
+            for r in run_chunk(model, c, rid, a.top):
+                if r["cached"] <= a.above:
+                    continue
                 r.update(size=c, rep=rep, grid=c in CHUNKS)
                 rows.append(r)
         print(rep, f"{time.time() - t0:.0f} s", flush=True)
-    res = dict(method="GPU time (CUDA events) of each step of one ~8k-token prompt served alone in chunks of c "
-                      f"(Sarathi, chunk c, one sequence): the chunk over 0, c, 2c, ... cached tokens; {REPS} "
-                      "repetitions; grid false: chunk sizes kept out of the build, for scoring",
-               layers=M.LAYERS, device=torch.cuda.get_device_name(0), rows=rows)
+    kept = f"; only the steps over more than {a.above} cached tokens" if a.above >= 0 else ""
+    res = dict(method=f"GPU time (CUDA events) of each step of one ~{a.top // 1024}k-token prompt served alone in "
+                      "chunks of c (Sarathi, chunk c, one sequence): the chunk over 0, c, 2c, ... cached tokens"
+                      f"{kept}; {REPS} repetitions; grid false: chunk sizes kept out of the build, for scoring",
+               layers=M.LAYERS, device=torch.cuda.get_device_name(0), top=a.top, above=a.above, rows=rows)
     with open(a.out, "w") as f:
         json.dump(res, f, indent=1)
     print(f"prefill context probe: {len(rows)} steps in {time.time() - t0:.0f} s", flush=True)

@@ -1,0 +1,89 @@
+"""build_set.py's merges of later profiling sessions and its eager-launch fit (stdlib only, no GPU)."""
+import csv
+import json
+import os
+import tempfile
+import unittest
+
+from refengine import build_set as BS
+
+HEADER = ["time_stats.attn_kv_cache_save.min", "time_stats.attn_kv_cache_save.max", "time_stats.attn_kv_cache_save.mean",
+          "time_stats.attn_kv_cache_save.median", "time_stats.attn_kv_cache_save.std", "time_stats.attn_prefill.median",
+          "time_stats.attn_decode.median", "batch_size", "prefill_chunk_size", "kv_cache_size", "is_prefill"]
+
+
+def row(chunk, kv, prefill_ms, save_ms, prefill=True, batch=1):
+    r = {f"time_stats.attn_kv_cache_save.{s}": f"{save_ms:.6f}" for s in BS.STATS}
+    r.update({"time_stats.attn_prefill.median": f"{prefill_ms:.6f}" if prefill else "",
+              "time_stats.attn_decode.median": "" if prefill else f"{prefill_ms:.6f}", "batch_size": str(batch),
+              "prefill_chunk_size": str(chunk), "kv_cache_size": str(kv), "is_prefill": str(prefill)})
+    return r
+
+
+def write(path, rows):
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=HEADER, lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+
+
+class MergeTest(unittest.TestCase):
+    def test_prefill_fill_adds_only_missing_pairs_and_keeps_the_chunks_kv_save(self):
+        with tempfile.TemporaryDirectory() as d:
+            raw, fill, out = (os.path.join(d, n) for n in ("raw.csv", "fill.csv", "out.csv"))
+            write(raw, [row(16, 0, 0.1, 0.01), row(16, 8192, 0.2, 0.01), row(0, 512, 0.3, 0.0, prefill=False, batch=4)])
+            write(fill, [row(16, 8192, 0.9, 0.05), row(16, 16384, 0.4, 0.05)])
+            self.assertEqual(BS.merge_prefill_fill(raw, fill, out), [16384])
+            rows = list(csv.DictReader(open(out)))
+            pre = {(r["prefill_chunk_size"], r["kv_cache_size"]): r for r in rows if r["is_prefill"] == "True"}
+            self.assertEqual(sorted(pre), [("16", "0"), ("16", "16384"), ("16", "8192")])
+            self.assertEqual(pre[("16", "8192")]["time_stats.attn_prefill.median"], "0.200000")  # as first measured
+            self.assertEqual(pre[("16", "16384")]["time_stats.attn_prefill.median"], "0.400000")
+            self.assertEqual(pre[("16", "16384")]["time_stats.attn_kv_cache_save.median"], "0.010000")
+            self.assertEqual(len([r for r in rows if r["is_prefill"] == "False"]), 1)
+
+    def test_prefill_fill_of_an_unknown_chunk_fails(self):
+        with tempfile.TemporaryDirectory() as d:
+            raw, fill, out = (os.path.join(d, n) for n in ("raw.csv", "fill.csv", "out.csv"))
+            write(raw, [row(16, 0, 0.1, 0.01)])
+            write(fill, [row(32, 16384, 0.4, 0.05)])
+            with self.assertRaises(SystemExit):
+                BS.merge_prefill_fill(raw, fill, out)
+
+    def test_prefillctx_and_mixeddecode_fills_add_only_missing_points(self):
+        pctx = dict(method="m", layers=28, rows=[dict(size=16, cached=8192, gpu_ms=1.0)])
+        fill = dict(above=8192, rows=[dict(size=16, cached=8192, gpu_ms=9.0), dict(size=16, cached=16384, gpu_ms=2.0)])
+        got = BS.merge_prefillctx_fill(pctx, fill)
+        self.assertEqual([(r["cached"], r["gpu_ms"]) for r in got["rows"]], [(8192, 1.0), (16384, 2.0)])
+        self.assertIn("steps over more than 8192 (to 16384)", got["method"])
+        md = dict(graphs={"64": [dict(decodes=1, context=8192, gpu_ms=1.0, empty_ms=0.5, rep=0)]}, skipped=[])
+        mf = dict(graphs={"64": [dict(decodes=1, context=8192, gpu_ms=5.0, empty_ms=0.5, rep=0),
+                                 dict(decodes=1, context=16384, gpu_ms=2.0, empty_ms=0.5, rep=0)]}, skipped=[[64, 8, 16384]])
+        got = BS.merge_mixeddecode_fill(md, mf)
+        self.assertEqual([(r["context"], r["gpu_ms"]) for r in got["graphs"]["64"]], [(8192, 1.0), (16384, 2.0)])
+        self.assertEqual(got["skipped"], [[64, 8, 16384]])
+
+
+class EagerLaunchTest(unittest.TestCase):
+    def test_fit_recovers_an_exact_launch_model_over_sessions(self):
+        def host(d):
+            return 7.0 + (1.25 if d else 0.0) + 0.01 * d
+        with tempfile.TemporaryDirectory() as d:
+            paths = []
+            for i, skew in enumerate((0.0, 0.0)):
+                rows = [dict(num_tokens=t, num_decodes=dd, num_prefills=1, mode="eager", host_ms=host(dd) + skew + e)
+                        for t in (2112, 4096) for dd in (0, 1, 4, 16) for e in (-0.1, 0.0, 0.5)]
+                rows.append(dict(num_tokens=100, num_decodes=0, num_prefills=1, mode="graph_mixed", host_ms=0.3))
+                p = os.path.join(d, f"eagerprobe{i}.json")
+                json.dump(dict(rows=rows), open(p, "w"))
+                paths.append(p)
+            got = BS.eager_launch(paths)
+            self.assertAlmostEqual(got["base_ms"], 7.0, places=6)
+            self.assertAlmostEqual(got["decodes_ms"], 1.25, places=6)
+            self.assertAlmostEqual(got["per_decode_ms"], 0.01, places=6)
+            self.assertIn("16 eager step shapes", got["source"])
+            self.assertIn("2 device sessions, 48 steps", got["source"])
+
+
+if __name__ == "__main__":
+    unittest.main()
