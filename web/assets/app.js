@@ -747,12 +747,22 @@
 
   // defaultRun(cb): cb(text) of the default run's file computed when the
   // page was built (index.html fetches it from the page's head), "" if
-  // there is none or the page was opened with a link.
+  // there is none or the page was opened with a link. defaultRunNow() is
+  // its text if it has arrived already ("" otherwise): the UI then shows
+  // it in its first render (boot waits for it a little). Either gives it
+  // once.
   S.defaultRun = function (cb) {
     const boot = self.servesimBoot, p = boot && boot.defaultRun;
     if (boot) boot.defaultRun = null; // the first result only
     if (!p) { cb(""); return; }
     p.then((text) => { S.mark("default run fetched"); cb(text); }, () => cb(""));
+  };
+  S.defaultRunNow = function () {
+    const boot = self.servesimBoot;
+    if (!boot || !boot.defaultRun || typeof boot.defaultRunText !== "string") return "";
+    boot.defaultRun = null;
+    S.mark("default run at the UI's start");
+    return boot.defaultRunText;
   };
 
   // boot starts the UI wasm; a failure is shown instead of a blank page.
@@ -761,8 +771,14 @@
     try {
       const go = new Go();
       S.mark("ui boot");
-      const ui = self.servesimBoot && self.servesimBoot.ui; // compiling since the page's head
-      const instance = ui ? await WebAssembly.instantiate(await ui, go.importObject)
+      const boot = self.servesimBoot;
+      const ui = boot && boot.ui; // compiling since the page's head
+      const mod = ui && await ui;
+      // The prebuilt default result, if it is on its way: the UI starts
+      // with it (one render of the page with its result, not one without
+      // it first), waiting at most 1 s.
+      if (boot && boot.defaultRun) await Promise.race([boot.defaultRun, sleep(1000)]);
+      const instance = mod ? await WebAssembly.instantiate(mod, go.importObject)
         : (await WebAssembly.instantiateStreaming(fetch(wasmURL), go.importObject)).instance;
       S.mark("ui instantiated");
       go.run(instance).then(() => {

@@ -121,6 +121,15 @@ func (c *Root) Init(ctx vugu.InitCtx) {
 	bridge().Call("setChartOptionSource", js.FuncOf(func(_ js.Value, args []js.Value) any {
 		return c.lazy.option(args[0].String())
 	}))
+	// The default run's prebuilt result, if it has arrived (app.js waits
+	// for it a little): in the first render.
+	if text := bridge().Call("defaultRunNow").String(); text != "" {
+		err := c.showPrebuilt(text)
+		if err == nil {
+			return
+		}
+		consoleError("servesim: the prebuilt default run is not shown: " + err.Error())
+	}
 	var once js.Func
 	once = js.FuncOf(func(_ js.Value, args []js.Value) any {
 		once.Release()
