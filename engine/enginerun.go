@@ -121,9 +121,8 @@ func (s *sim) engineDecodeRun(rp *replica, proc *batch) (ran bool, err error) {
 		}
 		rec := &b.rec
 		rec.ModelNs, rec.HostNs, rec.Padded, rec.Mode = p.modelNs, hostNs, p.padded, p.mode
-		rec.TotalNs = rec.HostNs + rec.ModelNs + s.timing.syncNs
-		next = max(s.now+rec.HostNs, prev.rec.EndAt) // its start on the GPU, and the host loop's next iteration
-		rec.EndAt = next + rec.ModelNs + s.timing.syncNs
+		// its start on the GPU (after the launched step), and the host loop's next iteration
+		next = s.place(rec, s.now+rec.HostNs, prev.rec.EndAt, s.launchMs(p.mode, m))
 		if !s.opt.SkipBatches {
 			if len(s.batches) == cap(s.batches) {
 				s.batches = slices.Grow(s.batches, max(len(s.batches), 1024))

@@ -300,6 +300,37 @@ func TestFastPath_EngineTiming(t *testing.T) {
 				sameAsStepByStep(t, cfg, engine.Inputs{Workload: trace(t, csv, cfg), Profile: set, Network: profiles.Embedded().Network()})
 			})
 		}
+		// decode runs of more sequences than the largest decode graph (256): eager steps, each bound by
+		// engine.json's eager_launch, taken by engineDecodeRun as by the host loop
+		cfg := engine.DefaultConfig()
+		cfg.Replica.Device, cfg.Replica.NetworkDevice = set.Meta.Device, set.Meta.NetworkDevice
+		cfg.Scheduler.Type, cfg.Scheduler.BatchSizeCap, cfg.Scheduler.MaxTokensInBatch = sched, 320, 8192
+		cfg.Predictor.Extrapolate = true // the host table ends at 256 sequences
+		csv := "arrived_at,num_prefill_tokens,num_decode_tokens\n"
+		for i := 0; i < 300; i++ {
+			csv += fmt.Sprintf("%.5f,%d,%d\n", 0.00001*float64(i), 16+i%5, 40+i%9)
+		}
+		t.Run("wide-eager-"+sched, func(t *testing.T) {
+			in := engine.Inputs{Workload: trace(t, csv, cfg), Profile: set, Network: profiles.Embedded().Network()}
+			sameAsStepByStep(t, cfg, in)
+			res, err := engine.Run(context.Background(), cfg, in, engine.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			eager := 0
+			for _, b := range res.Batches {
+				if b.ModeName() == "eager" && b.Size() > 256 {
+					eager++
+					// it ends no sooner than its launch does (sync_ms after)
+					if lo := predict.Nanos(set.Engine.EagerLaunchMs(predict.ModeEager, int(b.Key.Bd))); b.EndAt-b.LaunchedAt() < lo {
+						t.Fatalf("an eager step of %d sequences ended %d ns after its launch began, before the launch ended (%d ns): %+v", b.Size(), b.EndAt-b.LaunchedAt(), lo, b)
+					}
+				}
+			}
+			if eager < 10 {
+				t.Fatalf("%d eager steps of more than 256 sequences: the case misses what it is for", eager)
+			}
+		})
 	}
 }
 

@@ -230,10 +230,17 @@ func (rp *replica) allocate(r *request, n int) {
 
 // release frees a finished request's blocks, or, while the engine timing
 // model advances a step that is still running, when its outputs are
-// processed.
+// processed (freeBlocks). Either way the request stops counting against
+// batch_size_cap at once: an engine scheduling one step ahead treats the
+// step in flight as done, so a sequence finishing in it leaves the running
+// set that the next step is scheduled from (the reference engine's
+// Scheduler._retire) while its blocks are still held.
 func (rp *replica) release(r *request) {
 	if rp.deferFree {
-		rp.deferred = append(rp.deferred, r)
+		if r.blocks > 0 {
+			rp.numAllocated--
+			rp.deferred = append(rp.deferred, r)
+		}
 		return
 	}
 	rp.free(r)
@@ -243,13 +250,22 @@ func (rp *replica) free(r *request) {
 	if r.blocks == 0 {
 		return
 	}
+	rp.freeBlocks(r)
+	rp.numAllocated--
+}
+
+// freeBlocks returns r's blocks to the pool (to the prefix cache when there
+// is one).
+func (rp *replica) freeBlocks(r *request) {
+	if r.blocks == 0 {
+		return
+	}
 	if rp.pc != nil {
 		rp.freeHeld(r)
 	} else {
 		rp.allocated -= r.blocks
 	}
 	r.blocks = 0
-	rp.numAllocated--
 }
 
 // admitOrPreempt runs Vidur's decode admission loop: while r cannot get a

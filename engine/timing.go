@@ -29,6 +29,11 @@ import (
 // in flight, is first scheduled at end_n, in step n+2). With overlap "sync"
 // the host waits for each step it launched: end_{n+1} = end_n + host_{n+1} +
 // gpu_{n+1}, Vidur's composition with the engine's padding and host table.
+// An eager step (engine.json eager_launch) is launched kernel by kernel over
+// L ms from launch_{n+1}, the GPU running them as they come: it ends at
+// max(start + gpu_{n+1}, launch_{n+1} + L) (+ sync_ms), its GPU time as CUDA
+// events around it count it being that span, and the host loop goes on at
+// max(launch_{n+1} + L, end_n).
 type engineTiming struct {
 	spec   *predict.EngineSpec
 	async  bool
@@ -148,14 +153,11 @@ func (s *sim) hostLoop(rp *replica, proc *batch) error {
 		// the GPU has had nothing to run since the host loop went idle
 		rec.ModelNs += predict.Nanos(ih.GPUExtra(float64(s.now+rec.HostNs-rp.idleSince) / 1e6))
 	}
-	rec.TotalNs = rec.HostNs + rec.ModelNs + s.timing.syncNs
-	launch := s.now + rec.HostNs
-	start, next := launch, launch
+	prevEnd := int64(-1)
 	if prev != nil {
-		start = max(launch, prev.rec.EndAt)
-		next = start
+		prevEnd = prev.rec.EndAt
 	}
-	rec.EndAt = start + rec.ModelNs + s.timing.syncNs
+	next := s.place(rec, s.now+rec.HostNs, prevEnd, s.launchMs(m.mode, int(b.key.Bd)))
 	s.commit(b)
 	s.stats[rp.id].BusyNs += rec.EndAt
 	if !s.timing.async {
@@ -165,6 +167,34 @@ func (s *sim) hostLoop(rp *replica, proc *batch) error {
 	rp.launched = b
 	s.push(event{at: next, kind: evHostLoop, replica: int32(rp.id), b: slotOf(prev)})
 	return nil
+}
+
+// place puts a step launched at launch on the GPU after the step before it,
+// which ends at prevEnd (-1: none in flight), with launchMs its launch time
+// (engine.json eager_launch for an eager step, else 0): it sets rec's GPU
+// span (at least to the launch's end), EndAt and TotalNs, and returns when
+// the host loop's next iteration starts.
+func (s *sim) place(rec *BatchRecord, launch, prevEnd int64, launchMs float64) int64 {
+	launchEnd := launch + predict.Nanos(launchMs)
+	start, next := launch, launchEnd
+	if prevEnd >= 0 {
+		start, next = max(launch, prevEnd), max(launchEnd, prevEnd)
+	}
+	if start+rec.ModelNs < launchEnd {
+		rec.ModelNs = launchEnd - start
+	}
+	rec.TotalNs = rec.HostNs + rec.ModelNs + s.timing.syncNs
+	rec.EndAt = start + rec.ModelNs + s.timing.syncNs
+	return next
+}
+
+// launchMs is the launch time of a step of mode mode with decodes decodes
+// (EngineSpec.EagerLaunchMs): 0 but for an eager step.
+func (s *sim) launchMs(mode uint8, decodes int) float64 {
+	if mode != modeEager {
+		return 0
+	}
+	return s.timing.spec.EagerLaunchMs(predict.ModeEager, decodes)
 }
 
 // enginePrediction is a step's GPU time under engine timing, memoized per
@@ -202,7 +232,7 @@ func (s *sim) planComplete(rp *replica, b *batch) {
 // whose outputs the host now processes.
 func (s *sim) processOutputs(rp *replica) {
 	for _, r := range rp.deferred {
-		rp.free(r)
+		rp.freeBlocks(r) // they left batch_size_cap's count when released
 	}
 	clear(rp.deferred)
 	rp.deferred = rp.deferred[:0]

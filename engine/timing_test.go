@@ -342,3 +342,78 @@ func TestEngineTiming_IdleGPU(t *testing.T) {
 		t.Errorf("A's extra %d ns, want 1 ms * (1 - e^-0.4) = 329680 ns", d)
 	}
 }
+
+// TestEngineTiming_EagerLaunch: a 200-token prompt is above the largest
+// mixed graph (128 tokens), so its step runs eagerly, launched over
+// eager_launch's 9 ms (no decodes). Step 0 (from idle): host 2 + 1 + 0.01 x
+// 200 = 5, launch 5; its kernels take 6 ms but the launch ends at 14, so it
+// ends at 14 + 0.5 = 14.5 and its GPU span is 9 ms; the host loop goes on
+// at 14 (not at 5): step 1 (a decode graph) launches at 16, runs after step
+// 0 from 16 to 22.5; at max(16, 14.5) step 2 launches at 18 and runs from
+// 22.5 to 29. Without eager_launch: step 0 ends at 5 + 6 + 0.5 = 11.5, step
+// 1 launches at 7 and runs from 11.5 to 18, step 2 launches at 13.5 and runs
+// from 18 to 24.5.
+func TestEngineTiming_EagerLaunch(t *testing.T) {
+	cfg := engineConfig()
+	in := trace(t, "arrived_at,num_prefill_tokens,num_decode_tokens\n0,200,3\n", cfg)
+	plain := engineSet(t, "async", 0.5, 2, 1, 0.01)
+	wantTimes(t, "no eager_launch", tokenTimes(run(t, cfg, in, plain), 0), 11.5, 18, 24.5)
+
+	set := engineSet(t, "async", 0.5, 2, 1, 0.01)
+	set.Engine.EagerLaunch = &predict.EagerLaunch{BaseMs: 9, DecodesMs: 1, PerDecodeMs: 0.5, Source: "test"}
+	res := run(t, cfg, in, set)
+	wantTimes(t, "eager launch", tokenTimes(res, 0), 14.5, 22.5, 29)
+	b := res.Batches
+	if b[0].ModeName() != "eager" || b[0].HostNs != 5*ms || b[0].ModelNs != 9*ms || b[0].LaunchedAt() != 5*ms {
+		t.Errorf("step 0: %+v", b[0])
+	}
+	if b[1].ModeName() != "graph" || b[1].ScheduledAt != 14*ms || b[1].ModelNs != 6*ms {
+		t.Errorf("step 1: %+v", b[1])
+	}
+}
+
+// TestEagerLaunch_Ms: base alone without decodes; base + decodes_ms + per
+// decode with any; nothing for a graph step or without eager_launch.
+func TestEagerLaunch_Ms(t *testing.T) {
+	spec := &predict.EngineSpec{EagerLaunch: &predict.EagerLaunch{BaseMs: 6.8, DecodesMs: 1.2, PerDecodeMs: 0.01, Source: "test"}}
+	for _, c := range []struct {
+		mode    string
+		decodes int
+		want    float64
+	}{{predict.ModeEager, 0, 6.8}, {predict.ModeEager, 1, 8.01}, {predict.ModeEager, 64, 8.64}, {predict.ModeGraph, 4, 0}, {predict.ModeGraphMixed, 0, 0}} {
+		if got := spec.EagerLaunchMs(c.mode, c.decodes); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("%s with %d decodes: %v ms, want %v", c.mode, c.decodes, got, c.want)
+		}
+	}
+	if got := (&predict.EngineSpec{}).EagerLaunchMs(predict.ModeEager, 3); got != 0 {
+		t.Errorf("without eager_launch: %v ms", got)
+	}
+}
+
+// TestEngineTiming_FinishedLeavesTheCap: under a cap of 2 sequences, A
+// finishes in step 1 (its second token); step 2 is scheduled while step 1
+// is in flight, treating it as done, so A no longer counts against the cap
+// and C is admitted in step 2 (the reference engine removes a finishing
+// sequence from its running set when it schedules its last step), though
+// A's blocks are freed only once step 1's outputs are processed.
+func TestEngineTiming_FinishedLeavesTheCap(t *testing.T) {
+	for _, sched := range []string{"sarathi", "vllm", "vllm_v1"} {
+		t.Run(sched, func(t *testing.T) {
+			cfg := engineConfig()
+			cfg.Scheduler.Type, cfg.Scheduler.BatchSizeCap = sched, 2
+			set := engineSet(t, "async", 0.5, 2, 1, 0.01)
+			res := run(t, cfg, trace(t, "arrived_at,num_prefill_tokens,num_decode_tokens\n0,10,2\n0,10,5\n0,10,2\n", cfg), set)
+			b := res.Batches
+			if len(b) < 3 || b[0].Size() != 2 || b[1].Size() != 2 {
+				t.Fatalf("steps 0-1: %+v", b)
+			}
+			want := 2 // C's prefill beside B's decode; vLLM v0 runs a step of prefills alone
+			if sched == "vllm" {
+				want = 1
+			}
+			if s := res.Requests[2].ScheduledNs; s != b[2].ScheduledAt || b[2].Size() != want || b[2].Key.NumPrefills != 1 {
+				t.Errorf("C first scheduled at %d ns, want in step 2 (at %d ns) of %d sequences: step 2 %+v", s, b[2].ScheduledAt, want, b[2])
+			}
+		})
+	}
+}

@@ -93,6 +93,42 @@ type EngineSpec struct {
 	// engine that sleeps while it has no work): such a step costs this
 	// instead of host_overheads.csv's busy-step time.
 	IdleHost *IdleHost `json:"idle_host,omitempty"`
+	// EagerLaunch, if set, is how long the host takes to launch an eager
+	// step's kernels (a step above the largest CUDA graph, whose kernels
+	// the host issues one by one while the GPU runs them as they come):
+	// such a step cannot end before its launch has, nor can the host loop
+	// go on before then, so a small eager step is bound by its launch, not
+	// by its kernels.
+	EagerLaunch *EagerLaunch `json:"eager_launch,omitempty"`
+}
+
+// EagerLaunch is the launch time of an eager step: BaseMs, plus
+// DecodesMs when the step holds any decode (the decode attention's own
+// kernels), plus PerDecodeMs per decode.
+type EagerLaunch struct {
+	BaseMs      float64 `json:"base_ms"`
+	DecodesMs   float64 `json:"decodes_ms"`
+	PerDecodeMs float64 `json:"per_decode_ms"`
+	// Source says where the numbers come from (a designed probe, its file).
+	Source string `json:"source"`
+}
+
+// Ms is the launch time of an eager step with decodes decodes.
+func (l *EagerLaunch) Ms(decodes int) float64 {
+	if decodes <= 0 {
+		return l.BaseMs
+	}
+	return l.BaseMs + l.DecodesMs + l.PerDecodeMs*float64(decodes)
+}
+
+// EagerLaunchMs is the launch time of a step of mode mode with decodes
+// decodes: EagerLaunch's for an eager step, 0 for a graph step or without
+// eager_launch.
+func (e *EngineSpec) EagerLaunchMs(mode string, decodes int) float64 {
+	if e == nil || e.EagerLaunch == nil || mode != ModeEager {
+		return 0
+	}
+	return e.EagerLaunch.Ms(decodes)
 }
 
 // PrefillLaunch is the geometry of the engine's prefill attention launch:
@@ -259,6 +295,19 @@ func ParseEngineSpec(b []byte, file string) (*EngineSpec, error) {
 			bad(`"idle_host"."source": expected where the numbers come from, got an empty string`)
 		}
 	}
+	if l := e.EagerLaunch; l != nil {
+		for _, f := range []struct {
+			key string
+			v   float64
+		}{{"base_ms", l.BaseMs}, {"decodes_ms", l.DecodesMs}, {"per_decode_ms", l.PerDecodeMs}} {
+			if !finite(f.v) || f.v < 0 || f.v > 1e4 {
+				bad(`"eager_launch"."%s": expected a finite number of ms in [0, 10000], got %v`, f.key, f.v)
+			}
+		}
+		if strings.TrimSpace(l.Source) == "" {
+			bad(`"eager_launch"."source": expected where the numbers come from, got an empty string`)
+		}
+	}
 	seen := map[string]bool{}
 	for i, op := range e.FusedOps {
 		switch {
@@ -317,17 +366,19 @@ func (e *EngineSpec) Fused(op string) bool { return e != nil && slices.Contains(
 // "graph_mixed" or "eager") and the size its non-attention kernels run at.
 // A decode-only step (prefills == 0) of batch decodes is padded up to the
 // next CUDA-graph batch size; a step with prefills (or a decode batch above
-// the largest graph) to the next mixed-graph token size; above that it runs
-// eagerly at its real token count tokens. (A decode batch above the largest
-// captured batch size is a case the reference engine's spec leaves open: it
-// takes the mixed graphs here, as an engine with graph-safe attention can.)
+// the largest graph) to the next mixed-graph token size if it has no more
+// sequences than the mixed graphs hold (mixed_graph_logit_rows, when set);
+// otherwise it runs eagerly at its real token count tokens, as the reference
+// engine does.
 func (e *EngineSpec) Pad(tokens, decodes, prefills int) (mode string, padded int) {
 	if prefills == 0 && decodes > 0 {
 		if i, ok := ceilIndex(e.CUDAGraphBatchSizes, decodes); ok {
 			return ModeGraph, e.CUDAGraphBatchSizes[i]
 		}
 	}
-	if i, ok := ceilIndex(e.MixedGraphTokenSizes, tokens); ok {
+	// a mixed graph holds at most its sequence bound (mixed_graph_logit_rows): a step of more sequences runs
+	// eagerly, as a step of more tokens than the largest graph does
+	if i, ok := ceilIndex(e.MixedGraphTokenSizes, tokens); ok && (e.MixedGraphLogitRows == 0 || decodes+prefills <= e.MixedGraphLogitRows) {
 		return ModeGraphMixed, e.MixedGraphTokenSizes[i]
 	}
 	return ModeEager, tokens

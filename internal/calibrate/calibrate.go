@@ -217,14 +217,22 @@ func openFiles(files map[string][]byte, name string) (*predict.Set, error) {
 }
 
 // PredictStep predicts a real step at its real shape with p (built by
-// engine.NewPredictor under engine timing): GPU and host time in ms.
+// engine.NewPredictor under engine timing): GPU and host time in ms. An
+// eager step's GPU time is at least its launch (engine.json eager_launch),
+// as for a step with nothing in flight before it.
 func PredictStep(p *predict.Predictor, spec *predict.EngineSpec, s compare.RealStep) (gpuMs, hostMs float64, err error) {
 	c, err := classTimes(p, spec, s)
 	if err != nil {
 		return 0, 0, err
 	}
+	gpuMs = c[0] + c[1] + c[2]
+	if spec.EagerLaunch != nil {
+		if mode, _ := spec.Pad(s.Tokens, s.Decodes, s.Prefills); mode == predict.ModeEager {
+			gpuMs = max(gpuMs, spec.EagerLaunchMs(mode, s.Decodes))
+		}
+	}
 	hostMs, err = p.Host(p.KeyOf(stepBatch(s)))
-	return c[0] + c[1] + c[2], hostMs, err
+	return gpuMs, hostMs, err
 }
 
 func stepBatch(s compare.RealStep) predict.Batch {

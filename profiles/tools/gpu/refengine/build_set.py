@@ -27,7 +27,8 @@ over more than one chunk of cache follow the graphs' measured growth from one
 chunk (the kernel alone reads a cache that can sit in the L2). Decodes in a
 mixed graph (mixeddecode.json, when present): engine.json's mixed_decode
 rows, measured in those graphs. An eager step's launch (engine.json's eager_launch) is fitted on the
-designed eager probes (eagerprobe*.json). The idle-start host time (engine.json's idle_host) is fitted on
+designed eager probe (eagerprobe.json; later sessions' eagerprobe_*.json are scored against it). The
+idle-start host time (engine.json's idle_host) is fitted on
 the designed idle probe (idleprobe/step_log.csv), never on a workload run;
 its GPU terms (a step from idle runs slower on a GPU that lowered its clocks)
 come from idle_gpu.json, which `go run ./bench/gpu/fidelity -idle_gpu
@@ -302,30 +303,39 @@ def idle_host(step_log):
                        f"{res[len(res) // 2]:.3f} ms)")
 
 
-def eager_launch(probe_paths):
-    """engine.json's eager_launch from the designed eager probes (eagerprobe.py: eager steps from idle; one file per
-    device session, as the host's launch speed differs between sessions): least squares of the steps' host time
-    (schedule + prepare + launch), the median over repetitions per shape and session, on [1, any decode, decodes]."""
-    by, n = {}, 0
-    for i, path in enumerate(probe_paths):
+def eager_launch(probe_path, check_paths=()):
+    """engine.json's eager_launch from the designed eager probe (eagerprobe.py: eager steps from idle): least squares
+    of the steps' host time (schedule + prepare + launch), the median over repetitions per shape, on [1, any decode,
+    decodes]. Probes of other device sessions (check_paths) are scored against the fit, not fitted: the host's launch
+    speed differs between sessions."""
+    def shapes(path):
+        by = {}
         for r in json.load(open(path))["rows"]:
             if r["mode"] == "eager":
-                n += 1
-                k = (i, r["num_tokens"], r["num_decodes"], r["num_prefills"], r.get("decode_ctx", 512))
+                k = (r["num_tokens"], r["num_decodes"], r["num_prefills"], r.get("decode_ctx", 512))
                 by.setdefault(k, []).append(r["host_ms"])
-    X = [[1.0, 1.0 if k[2] > 0 else 0.0, float(k[2])] for k in sorted(by)]
-    Y = [statistics.median(by[k]) for k in sorted(by)]
+        return {k: statistics.median(v) for k, v in by.items()}
+
+    def model(c, d):
+        return c[0] + (c[1] if d > 0 else 0.0) + c[2] * d
+    fit = shapes(probe_path)
+    X = [[1.0, 1.0 if k[1] > 0 else 0.0, float(k[1])] for k in sorted(fit)]
+    Y = [fit[k] for k in sorted(fit)]
     A = [[sum(x[i] * x[j] for x in X) for j in range(3)] for i in range(3)]
     y = [sum(x[i] * v for x, v in zip(X, Y)) for i in range(3)]
-    c = solve3(A, y)
-    res = sorted(abs(v - sum(a * b for a, b in zip(x, c))) for x, v in zip(X, Y))
-    files = ", ".join(os.path.relpath(p) for p in probe_paths)
-    return dict(base_ms=round(max(c[0], 0.0), 6), decodes_ms=round(max(c[1], 0.0), 6),
-                per_decode_ms=round(max(c[2], 0.0), 6),
-                source=f"designed eager probes ({files}: {len(Y)} eager step shapes of 2112-8192 tokens from idle over "
-                       f"{len(probe_paths)} device sessions, {n} steps; least squares of the median host time per shape "
-                       f"(schedule + prepare + launch) on any decode and decodes; median |residual| "
-                       f"{res[len(res) // 2]:.3f} ms)")
+    c = [max(v, 0.0) for v in solve3(A, y)]
+    res = sorted(abs(fit[k] - model(c, k[1])) for k in fit)
+    checks = []
+    for p in check_paths:
+        sh = shapes(p)
+        err = sorted(sh[k] / model(c, k[1]) - 1 for k in sh)
+        checks.append(f"{os.path.relpath(p)} ({len(sh)} shapes, another device session, not fitted): median "
+                      f"{100 * err[len(err) // 2]:+.1f}% against the fit")
+    check = ("; scored on " + "; ".join(checks)) if checks else ""
+    return dict(base_ms=round(c[0], 6), decodes_ms=round(c[1], 6), per_decode_ms=round(c[2], 6),
+                source=f"designed eager probe ({os.path.relpath(probe_path)}: {len(Y)} eager step shapes of 2112-8192 "
+                       f"tokens from idle; least squares of the median host time per shape (schedule + prepare + "
+                       f"launch) on any decode and decodes; median |residual| {res[len(res) // 2]:.3f} ms){check}")
 
 
 def solve3(A, y):
@@ -570,9 +580,10 @@ def main():
         if os.path.exists(ig):  # written by `go run ./bench/gpu/fidelity -idle_gpu` (it needs servesim's predictor)
             eng["idle_host"].update(json.load(open(ig)))
         fit["idle_host"] = eng["idle_host"]
-    eps = sorted(glob.glob(os.path.join(a.engine_dir, "eagerprobe*.json")))
-    if eps:
-        eng["eager_launch"] = eager_launch(eps)
+    ep = os.path.join(a.engine_dir, "eagerprobe.json")
+    if os.path.exists(ep):
+        others = sorted(p for p in glob.glob(os.path.join(a.engine_dir, "eagerprobe*.json")) if p != ep)
+        eng["eager_launch"] = eager_launch(ep, others)
     json.dump(eng, open(os.path.join(a.out, "engine.json"), "w"), indent=1)
     spread = op_spread(os.path.join(a.raw, "mlp.csv"), raw_attn)
     json.dump(spread, open(os.path.join(a.out, "spread.json"), "w"), indent=1, sort_keys=True)

@@ -65,25 +65,24 @@ class MergeTest(unittest.TestCase):
 
 
 class EagerLaunchTest(unittest.TestCase):
-    def test_fit_recovers_an_exact_launch_model_over_sessions(self):
+    def test_fit_recovers_an_exact_launch_model_and_scores_another_session(self):
         def host(d):
             return 7.0 + (1.25 if d else 0.0) + 0.01 * d
         with tempfile.TemporaryDirectory() as d:
             paths = []
-            for i, skew in enumerate((0.0, 0.0)):
-                rows = [dict(num_tokens=t, num_decodes=dd, num_prefills=1, mode="eager", host_ms=host(dd) + skew + e)
+            for i, skew in enumerate((1.0, 1.1)):
+                rows = [dict(num_tokens=t, num_decodes=dd, num_prefills=1, mode="eager", host_ms=host(dd) * skew + e)
                         for t in (2112, 4096) for dd in (0, 1, 4, 16) for e in (-0.1, 0.0, 0.5)]
                 rows.append(dict(num_tokens=100, num_decodes=0, num_prefills=1, mode="graph_mixed", host_ms=0.3))
                 p = os.path.join(d, f"eagerprobe{i}.json")
                 json.dump(dict(rows=rows), open(p, "w"))
                 paths.append(p)
-            got = BS.eager_launch(paths)
+            got = BS.eager_launch(paths[0], paths[1:])
             self.assertAlmostEqual(got["base_ms"], 7.0, places=6)
             self.assertAlmostEqual(got["decodes_ms"], 1.25, places=6)
             self.assertAlmostEqual(got["per_decode_ms"], 0.01, places=6)
-            self.assertIn("16 eager step shapes", got["source"])
-            self.assertIn("2 device sessions, 48 steps", got["source"])
-
+            self.assertIn("8 eager step shapes", got["source"])
+            self.assertIn("median +10.0% against the fit", got["source"])
 
 if __name__ == "__main__":
     unittest.main()
