@@ -29,18 +29,6 @@ var lengthFlags = []string{
 	"zipf_request_length_generator_config_theta",
 }
 
-// generatedArrivals reports whether w's arrivals (and request count) were
-// generated rather than read from its files.
-func generatedArrivals(w *workload.Workload, lengthsOnly bool) bool {
-	switch w.Format {
-	case workload.FormatSynthetic, workload.FormatLengthTrace, workload.FormatVLLMCustom:
-		return true
-	case workload.FormatRealResult:
-		return false
-	}
-	return lengthsOnly
-}
-
 // unusedWorkloadFlags is the error for generator flags given on the command
 // line that the loaded workload does not read (nil if every one is read),
 // so that a --qps on a trace replay, or lengths on the seed, is never
@@ -53,7 +41,7 @@ func unusedWorkloadFlags(fs *cliFlags, w *workload.Workload, lengthsOnly bool, n
 		return "--" + long
 	}
 	var arr, lens []string
-	if !generatedArrivals(w, lengthsOnly) {
+	if !w.ArrivalsGenerated(lengthsOnly) {
 		for _, f := range arrivalFlags {
 			if fs.given(f) {
 				arr = append(arr, flagName(f))

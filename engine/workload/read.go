@@ -171,6 +171,21 @@ type Workload struct {
 	hashIDs []int64
 }
 
+// ArrivalsGenerated reports whether w's arrival times (and request count)
+// come from the interval generator rather than from its files: a synthetic
+// workload, a length trace, a vLLM custom dataset, or a Vidur trace read
+// with lengthsOnly (workload.trace_lengths_only). A trace replay and a real
+// result keep their own.
+func (w *Workload) ArrivalsGenerated(lengthsOnly bool) bool {
+	switch w.Format {
+	case FormatSynthetic, FormatLengthTrace, FormatVLLMCustom:
+		return true
+	case FormatRealResult:
+		return false
+	}
+	return lengthsOnly
+}
+
 // HashIDs returns request i's prefix block ids (one per BlockTokens prompt
 // tokens, as the trace gives them; shared ids mean a shared prefix), or nil.
 // The slice is shared: do not modify it.

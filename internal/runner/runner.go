@@ -187,12 +187,46 @@ func load(ctx context.Context, job Job, files []workload.File) (w *workload.Work
 	if err := opt.Limits.Check(w); err != nil {
 		return nil, nil, err
 	}
+	if n := unusedArrivalNote(job.Config.Workload, w, opt.LengthsOnly); n != "" {
+		w.Notes = append(w.Notes, n)
+	}
 	if job.Check != nil {
 		if err := job.Check(w); err != nil {
 			return nil, nil, err
 		}
 	}
 	return w, real, nil
+}
+
+// unusedArrivalNote says which of the config's arrival settings a workload
+// that keeps its own arrival times (a trace replay, a real result) does not
+// read, when any differs from the default: a config carries every key (a
+// reopened run file too), so this is a note in the run's notes, not an
+// error as the CLI's flags are (cmd/servesim's unusedWorkloadFlags).
+func unusedArrivalNote(c engine.WorkloadConfig, w *workload.Workload, lengthsOnly bool) string {
+	if w.ArrivalsGenerated(lengthsOnly) {
+		return ""
+	}
+	d := engine.DefaultConfig().Workload
+	var keys []string
+	for _, k := range []struct {
+		name string
+		set  bool
+	}{{"num_requests", c.NumRequests != d.NumRequests}, {"duration_s", c.DurationS != d.DurationS},
+		{"interval_generator", c.IntervalGenerator != d.IntervalGenerator}, {"qps", c.QPS != d.QPS}, {"cv", c.CV != d.CV},
+		{"truncate_poisson", c.TruncatePoisson != d.TruncatePoisson}} {
+		if k.set {
+			keys = append(keys, "workload."+k.name)
+		}
+	}
+	if len(keys) == 0 {
+		return ""
+	}
+	fix := ""
+	if w.Format == workload.FormatVidurTrace {
+		fix = " (set workload.trace_lengths_only to replay its lengths with generated arrivals)"
+	}
+	return fmt.Sprintf("%s not used: the arrival times of %s are replayed as given%s", strings.Join(keys, ", "), strings.Join(w.Files, ", "), fix)
 }
 
 // realResult reads f as a real benchmark's result when it is one (a
