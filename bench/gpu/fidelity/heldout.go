@@ -24,16 +24,18 @@ import (
 
 // manifestEntry is one workload of profiles/tools/gpu/workloads/MANIFEST.json.
 type manifestEntry struct {
-	Name                string  `json:"name"`
-	Dir                 string  `json:"dir"`
-	Split               string  `json:"split"` // fit | heldout
-	Shape               string  `json:"shape"`
-	Scheduler           string  `json:"scheduler"` // sarathi | vllm_v1
-	Chunk               int     `json:"chunk"`
-	MaxNumBatchedTokens int     `json:"max_num_batched_tokens"`
-	MaxNumSeqs          int     `json:"max_num_seqs"`
-	Requests            int     `json:"requests"`
-	DurationS           float64 `json:"duration_s"`
+	Name                string `json:"name"`
+	Dir                 string `json:"dir"`
+	Split               string `json:"split"` // fit | heldout
+	Shape               string `json:"shape"`
+	Scheduler           string `json:"scheduler"` // sarathi | vllm_v1
+	Chunk               int    `json:"chunk"`
+	MaxNumBatchedTokens int    `json:"max_num_batched_tokens"`
+	MaxNumSeqs          int    `json:"max_num_seqs"`
+	// LongPrefillTokenThreshold caps a vllm_v1 prefill's tokens per step (0: off).
+	LongPrefillTokenThreshold int     `json:"long_prefill_token_threshold,omitempty"`
+	Requests                  int     `json:"requests"`
+	DurationS                 float64 `json:"duration_s"`
 }
 
 // readManifest accepts the manifest as {"workloads": [...], ...} or as a
@@ -86,7 +88,7 @@ type heldOutOptions struct {
 // runConfig is how servesim simulates a manifest workload: engine timing
 // with the measured set, the run's own scheduler settings and KV cache
 // (run.json); vLLM V1 runs use servesim's vllm_v1 scheduler with the run's
-// max_num_batched_tokens and max_num_seqs.
+// max_num_batched_tokens, max_num_seqs and long_prefill_token_threshold.
 func runConfig(w manifestEntry, set *predict.Set, runJSON []byte) (engine.Config, []string, error) {
 	cfg := engine.DefaultConfig()
 	cfg.Replica.Device, cfg.Replica.NetworkDevice = set.Meta.Device, set.Meta.NetworkDevice
@@ -98,6 +100,7 @@ func runConfig(w manifestEntry, set *predict.Set, runJSON []byte) (engine.Config
 		cfg.Scheduler.Type, cfg.Scheduler.ChunkSize = "sarathi", w.Chunk
 	case "vllm_v1":
 		cfg.Scheduler.Type, cfg.Scheduler.MaxNumBatchedTokens = "vllm_v1", w.MaxNumBatchedTokens
+		cfg.Scheduler.LongPrefillTokenThreshold = w.LongPrefillTokenThreshold
 	default:
 		return cfg, nil, fmt.Errorf("workload %s: unknown scheduler %q (sarathi or vllm_v1)", w.Name, w.Scheduler)
 	}

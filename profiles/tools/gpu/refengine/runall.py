@@ -26,7 +26,8 @@ from . import workloads as W
 
 def engine_for(model, e):
     if e["scheduler"] == "vllm_v1":
-        kw = dict(max_num_seqs=e["max_num_seqs"], max_num_batched_tokens=e["max_num_batched_tokens"])
+        kw = dict(max_num_seqs=e["max_num_seqs"], max_num_batched_tokens=e["max_num_batched_tokens"],
+                  long_prefill_token_threshold=e.get("long_prefill_token_threshold", 0))
     else:
         kw = dict(chunk_size=e["chunk"], batch_cap=e["max_num_seqs"])
     return EN.Engine(model, e["scheduler"], kw, e.get("num_blocks", 0)), kw

@@ -289,6 +289,23 @@ def build(root, sat_qps):
         "budget", dict(v1, max_num_batched_tokens=8192), 127, lambda r, n: poisson(r, n, 6.0), sample(arxiv, 100))
     add("ho10-loguniform", "heldout", "300 requests of log-uniform 16-8000 prompt and 8-2000 output tokens, Poisson "
         "at 0.3x capacity", v1, 128, lambda r, n: poisson(r, n, 0.3 * s), loguniform(300, (16, 8000), (8, 2000)))
+    # Eleventh batch: scheduler settings no earlier run used: vLLM V1's long_prefill_token_threshold (a prefill's
+    # tokens per step capped below the budget), a 64-token budget, a Sarathi cap of 8 sequences.
+    add("ho11-v1-threshold256", "heldout", "300 Splitwise-conversation requests, Poisson at 0.6x capacity, vllm_v1 "
+        "with long_prefill_token_threshold 256", dict(v1, long_prefill_token_threshold=256), 131,
+        lambda r, n: poisson(r, n, 0.6 * s), sample(conv, 300))
+    add("ho11-arxiv-threshold512", "heldout", "100 arXiv-summarization requests at 5 QPS, vllm_v1 with "
+        "long_prefill_token_threshold 512", dict(v1, long_prefill_token_threshold=512), 132,
+        lambda r, n: poisson(r, n, 5.0), sample(arxiv, 100))
+    add("ho11-code-threshold128", "heldout", "200 Splitwise-code requests, gamma arrivals CV 4 at 0.5x capacity, "
+        "vllm_v1 with long_prefill_token_threshold 128", dict(v1, long_prefill_token_threshold=128), 133,
+        lambda r, n: gamma(r, n, 0.5 * s, 4.0), sample(code, 200))
+    add("ho11-v1-budget64", "heldout", "150 Splitwise-conversation requests, Poisson at 0.15x capacity, vllm_v1 "
+        "with a 64-token budget", dict(v1, max_num_batched_tokens=64), 134, lambda r, n: poisson(r, n, 0.15 * s),
+        sample(conv, 150))
+    add("ho11-sarathi-cap8", "heldout", "120 Splitwise-conversation requests, Poisson at 6 QPS, Sarathi chunk 512 "
+        "with at most 8 sequences", dict(sar, max_num_seqs=8), 135, lambda r, n: poisson(r, n, 6.0),
+        sample(conv, 120))
     return out
 
 
