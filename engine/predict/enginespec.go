@@ -555,14 +555,15 @@ func (p *Predictor) EngineStage(spec *EngineSpec, k Key) (b Breakdown, mode stri
 	if mode == ModeGraph && spec.DecodeLaunch != nil && k.KdMax > 0 {
 		b.AttnDecode = max(b.AttnDecode+p.decodeShape(k, padded), 0)
 	}
-	if b.AttnPrefill, err = p.attnPrefill(int(k.Kp), int(k.Cp), int(k.NumPrefills)); err != nil {
-		return b, mode, padded, err
-	}
 	if spec.PrefillLaunch != nil && (k.NumPrefills > 1 || k.NumPrefills == 1 && spec.PrefillLaunch.Waves()) {
+		// each prefill from its own row (KeyOf); Vidur's one row at the summed
+		// cached context is not read, so a sum past the grid is no error
 		if k.PrefillAttn < 0 {
 			return b, mode, padded, fmt.Errorf("predictor: a prefill of the batch is outside %s's attn_prefill grid", path.Join(p.origin, attnFile))
 		}
 		b.AttnPrefill = k.PrefillAttn
+	} else if b.AttnPrefill, err = p.attnPrefill(int(k.Kp), int(k.Cp), int(k.NumPrefills)); err != nil {
+		return b, mode, padded, err
 	}
 	if p.opt.Embedding {
 		b.Embedding = ops.emb

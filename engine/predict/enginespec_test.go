@@ -365,6 +365,16 @@ func TestEngineStage_MeasuredShapes(t *testing.T) {
 	long := stage(predict.Batch{NumRequests: 2, Tokens: 1040, Prefills: []predict.Prefill{{Chunk: 1024, Processed: 3072}, {Chunk: 16}}, LogitSeqs: 2}).AttnPrefill
 	w1, w2 := one(1024, 3072)-floor, (one(16, 0)-floor)*8/132
 	near("a long cached prefill beside a short one", long, floor+max(w1+w2, w1))
+	// 17 prefills of 128 over 1,000 cached tokens each: 17,000 cached in all, past the grid's 16,384, though each
+	// prefill is inside it; each is priced from its own row, so the sum past the grid is no error
+	var many []predict.Prefill
+	for range 17 {
+		many = append(many, predict.Prefill{Chunk: 128, Processed: 1000})
+	}
+	b := predict.Batch{NumRequests: 17, Tokens: 17 * 128, Prefills: many, LogitSeqs: 17}
+	if bd, _, _, err := p.EngineStage(set.Engine, p.KeyOf(b)); err != nil || bd.AttnPrefill <= one(128, 1000) {
+		t.Errorf("17 prefills of 128 over 1,000 cached each: %v, %v (one alone: %v)", bd.AttnPrefill, err, one(128, 1000))
+	}
 }
 
 // stager predicts one batch's engine-timed stage with p on set.
