@@ -306,6 +306,24 @@ def build(root, sat_qps):
     add("ho11-sarathi-cap8", "heldout", "120 Splitwise-conversation requests, Poisson at 6 QPS, Sarathi chunk 512 "
         "with at most 8 sequences", dict(sar, max_num_seqs=8), 135, lambda r, n: poisson(r, n, 6.0),
         sample(conv, 120))
+    # Twelfth batch: settings combined as a deployment would (a budget with a sequence cap, a threshold under a
+    # 4096-token budget, Sarathi overloaded, a long static decode at batch 200), and two more arrival shapes.
+    add("ho12-v1-budget1024-cap128-sat", "heldout", "300 Splitwise-conversation requests, Poisson at 0.8x capacity, "
+        "vllm_v1 with a 1024-token budget and at most 128 sequences", dict(v1, max_num_batched_tokens=1024,
+                                                                          max_num_seqs=128), 141,
+        lambda r, n: poisson(r, n, 0.8 * s), sample(conv, 300))
+    add("ho12-code-sarathi1024-gamma3", "heldout", "300 Splitwise-code requests, gamma arrivals CV 3 at 0.5x capacity, "
+        "Sarathi chunk 1024", dict(sar, chunk=1024), 142, lambda r, n: gamma(r, n, 0.5 * s, 3.0), sample(code, 300))
+    add("ho12-arxiv-budget4096-threshold1024", "heldout", "80 arXiv-summarization requests at 4 QPS, vllm_v1 with a "
+        "4096-token budget and long_prefill_token_threshold 1024", dict(v1, max_num_batched_tokens=4096,
+                                                                       long_prefill_token_threshold=1024), 143,
+        lambda r, n: poisson(r, n, 4.0), sample(arxiv, 80))
+    add("ho12-static-200x1000out", "heldout", "200 requests of 100-300 prompt + 800-1200 output tokens at t=0", v1, 144,
+        lambda r, n: static(n), uniform(200, (100, 300), (800, 1200)))
+    add("ho12-light-loguniform", "heldout", "40 requests of log-uniform 16-8000 prompt and 8-2000 output tokens at "
+        "2 QPS", v1, 145, lambda r, n: poisson(r, n, 2.0), loguniform(40, (16, 8000), (8, 2000)))
+    add("ho12-sarathi-overload", "heldout", "300 Splitwise-conversation requests, Poisson at 1.2x capacity, Sarathi "
+        "chunk 512 (the queue grows)", sar, 146, lambda r, n: poisson(r, n, 1.2 * s), sample(conv, 300))
     return out
 
 
