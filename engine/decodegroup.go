@@ -454,34 +454,7 @@ func (s *sim) groupDecodeRun(rp *replica) error {
 			continue
 		}
 		rp.allocated += blocks
-		s.nBatches++
-		queued := int32(min(rp.load, math.MaxInt32))
-		st.Batches++
-		st.BusyNs -= s.now
-		st.MaxQueuedTokens = max(st.MaxQueuedTokens, int64(queued))
-		st.DecodeTokens += int64(m)
-		if it := &s.iters; len(it.First) >= IterBuckets && it.Width > 0 && s.now>>it.shift < IterBuckets && (acc.c == 0 || int(s.now>>it.shift) == acc.k) {
-			a := int64(rp.allocated)
-			if acc.c == 0 {
-				acc.k, acc.lo, acc.hi, acc.sum = int(s.now>>it.shift), a, a, 0
-			}
-			acc.c++
-			acc.lo, acc.hi, acc.sum = min(acc.lo, a), max(acc.hi, a), acc.sum+a
-		} else {
-			acc.flush(it, m)
-			it.add(s.now, IterValues{int64(m), int64(m), 0, int64(rp.allocated)})
-		}
-		if s.loadAware {
-			st.Queued.add(s.now, queued)
-		}
-		rp.use(p)
-		if !s.opt.SkipBatches {
-			if len(s.batches) == cap(s.batches) {
-				s.batches = slices.Grow(s.batches, max(len(s.batches), 1024))
-			}
-			s.batches = append(s.batches, BatchRecord{Replica: int32(rp.id), ScheduledAt: s.now, EndAt: end, KVBlocksInUse: int32(rp.allocated), Key: key,
-				QueuedTokens: queued, ModelNs: p.modelNs, TotalNs: p.totalNs})
-		}
+		s.noteDecodeStep(rp, st, &acc, m, p, key, end)
 		s.now = end
 		st.BusyNs += end
 		g.logStep(end)

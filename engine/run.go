@@ -997,39 +997,12 @@ func (s *sim) decodeRun(rp *replica) error {
 		if v1 {
 			rp.step++ // nextBatch's step count (its marks are only compared within a step)
 		}
-		s.nBatches++
-		queued := int32(min(rp.load, math.MaxInt32))
-		st.Batches++
-		st.BusyNs -= s.now
-		st.MaxQueuedTokens = max(st.MaxQueuedTokens, int64(queued))
-		st.DecodeTokens += int64(m)
-		if it := &s.iters; len(it.First) >= IterBuckets && it.Width > 0 && s.now>>it.shift < IterBuckets && (acc.c == 0 || int(s.now>>it.shift) == acc.k) {
-			a := int64(rp.allocated)
-			if acc.c == 0 {
-				acc.k, acc.lo, acc.hi, acc.sum = int(s.now>>it.shift), a, a, 0
-			}
-			acc.c++
-			acc.lo, acc.hi, acc.sum = min(acc.lo, a), max(acc.hi, a), acc.sum+a
-		} else {
-			acc.flush(it, m)
-			it.add(s.now, IterValues{int64(m), int64(m), 0, int64(rp.allocated)})
-		}
-		if s.loadAware {
-			st.Queued.add(s.now, queued)
-		}
-		rp.use(p)
-		if !s.opt.SkipBatches {
-			if len(s.batches) == cap(s.batches) {
-				s.batches = slices.Grow(s.batches, max(len(s.batches), 1024))
-			}
-			s.batches = append(s.batches, BatchRecord{Replica: int32(rp.id), ScheduledAt: s.now, EndAt: end, KVBlocksInUse: int32(rp.allocated), Key: key,
-				QueuedTokens: queued, ModelNs: p.modelNs, TotalNs: p.totalNs})
-			if s.opt.KeepMembers {
-				s.memberOff = append(s.memberOff, int32(len(s.memberReq)))
-				for _, id := range ids {
-					r := &reqs[id]
-					s.memberReq, s.memberTok = append(s.memberReq, int32(r.id)), append(s.memberTok, 1)
-				}
+		s.noteDecodeStep(rp, st, &acc, m, p, key, end)
+		if !s.opt.SkipBatches && s.opt.KeepMembers {
+			s.memberOff = append(s.memberOff, int32(len(s.memberReq)))
+			for _, id := range ids {
+				r := &reqs[id]
+				s.memberReq, s.memberTok = append(s.memberReq, int32(r.id)), append(s.memberTok, 1)
 			}
 		}
 		// End (endBatch at end): every member one token on.
@@ -1754,5 +1727,42 @@ func (s *sim) release(r *request, t int64) {
 		k := &s.reqs[c]
 		at := max(t+k.delay, k.notBefore, s.now)
 		s.push(event{at: at, kind: evArrival, req: c})
+	}
+}
+
+// noteDecodeStep is a decode run's bookkeeping for one step of m decoding
+// members, launched now and ending at end with prediction p at key: the
+// replica's counts and busy time (its end is added when the step ends), the
+// iteration statistics (merged in acc while the steps share a plot bucket),
+// the load-aware queue, the prediction's use and, unless skipped, the step's
+// record. decodeRun and groupDecodeRun share it.
+func (s *sim) noteDecodeStep(rp *replica, st *ReplicaStats, acc *decodeAcc, m int, p *prediction, key predict.Key, end int64) {
+	s.nBatches++
+	queued := int32(min(rp.load, math.MaxInt32))
+	st.Batches++
+	st.BusyNs -= s.now
+	st.MaxQueuedTokens = max(st.MaxQueuedTokens, int64(queued))
+	st.DecodeTokens += int64(m)
+	if it := &s.iters; len(it.First) >= IterBuckets && it.Width > 0 && s.now>>it.shift < IterBuckets && (acc.c == 0 || int(s.now>>it.shift) == acc.k) {
+		a := int64(rp.allocated)
+		if acc.c == 0 {
+			acc.k, acc.lo, acc.hi, acc.sum = int(s.now>>it.shift), a, a, 0
+		}
+		acc.c++
+		acc.lo, acc.hi, acc.sum = min(acc.lo, a), max(acc.hi, a), acc.sum+a
+	} else {
+		acc.flush(it, m)
+		it.add(s.now, IterValues{int64(m), int64(m), 0, int64(rp.allocated)})
+	}
+	if s.loadAware {
+		st.Queued.add(s.now, queued)
+	}
+	rp.use(p)
+	if !s.opt.SkipBatches {
+		if len(s.batches) == cap(s.batches) {
+			s.batches = slices.Grow(s.batches, max(len(s.batches), 1024))
+		}
+		s.batches = append(s.batches, BatchRecord{Replica: int32(rp.id), ScheduledAt: s.now, EndAt: end, KVBlocksInUse: int32(rp.allocated), Key: key,
+			QueuedTokens: queued, ModelNs: p.modelNs, TotalNs: p.totalNs})
 	}
 }

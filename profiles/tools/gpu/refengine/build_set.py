@@ -292,9 +292,7 @@ def idle_host(step_log):
             continue
         X.append([1.0, float(r["num_prefills"]), float(int(r["num_tokens"]) - int(r["num_decodes"]))])
         Y.append((int(r["end_ns"]) - int(r["start_ns"])) / 1e6 - float(r["gpu_ms"]))
-    A = [[sum(x[i] * x[j] for x in X) for j in range(3)] for i in range(3)]
-    y = [sum(x[i] * v for x, v in zip(X, Y)) for i in range(3)]
-    c = solve3(A, y)
+    c = lstsq3(X, Y)
     res = sorted(abs(v - sum(a * b for a, b in zip(x, c))) for x, v in zip(X, Y))
     return dict(after_ms=IDLE_AFTER_MS, base_ms=round(max(c[0], 0.0), 6), per_prefill_ms=round(max(c[1], 0.0), 6),
                 per_prefill_token_ms=round(max(c[2], 0.0), 9),
@@ -321,9 +319,7 @@ def eager_launch(probe_path, check_paths=()):
     fit = shapes(probe_path)
     X = [[1.0, 1.0 if k[1] > 0 else 0.0, float(k[1])] for k in sorted(fit)]
     Y = [fit[k] for k in sorted(fit)]
-    A = [[sum(x[i] * x[j] for x in X) for j in range(3)] for i in range(3)]
-    y = [sum(x[i] * v for x, v in zip(X, Y)) for i in range(3)]
-    c = [max(v, 0.0) for v in solve3(A, y)]
+    c = [max(v, 0.0) for v in lstsq3(X, Y)]
     res = sorted(abs(fit[k] - model(c, k[1])) for k in fit)
     checks = []
     for p in check_paths:
@@ -336,6 +332,13 @@ def eager_launch(probe_path, check_paths=()):
                 source=f"designed eager probe ({os.path.relpath(probe_path)}: {len(Y)} eager step shapes of 2112-8192 "
                        f"tokens from idle; least squares of the median host time per shape (schedule + prepare + "
                        f"launch) on any decode and decodes; median |residual| {res[len(res) // 2]:.3f} ms){check}")
+
+
+def lstsq3(X, Y):
+    """Least-squares coefficients of three columns X (rows of 3) for Y, by the normal equations."""
+    A = [[sum(x[i] * x[j] for x in X) for j in range(3)] for i in range(3)]
+    y = [sum(x[i] * v for x, v in zip(X, Y)) for i in range(3)]
+    return solve3(A, y)
 
 
 def solve3(A, y):
