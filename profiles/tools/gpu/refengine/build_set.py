@@ -124,6 +124,17 @@ def merge_prefill_fill(raw_path, fill_path, out_path):
     return sorted({int(r["kv_cache_size"]) for r in fill})
 
 
+def prefill_retime(raw_path, fill_path):
+    """The fill's prefill rows that re-time points the raw rows have (a check of drift between sessions): the
+    least and largest fill / raw - 1 of attn_prefill's median, and how many."""
+    def rows(path):
+        return {(int(r["prefill_chunk_size"]), int(r["kv_cache_size"])): float(r["time_stats.attn_prefill.median"])
+                for r in csv.DictReader(open(path)) if r["is_prefill"] == "True"}
+    raw, fill = rows(raw_path), rows(fill_path)
+    d = [fill[k] / raw[k] - 1 for k in fill if k in raw]
+    return (min(d), max(d), len(d)) if d else (0.0, 0.0, 0)
+
+
 def merge_prefillctx_fill(pctx, fill):
     """prefillctx.json with a later extension's steps (prefillctx --top --above) over cached sizes it lacks
     for their chunk size."""
@@ -427,7 +438,10 @@ def main():
         else:
             shutil.copy(raw_attn, merged)
         if os.path.exists(pfill_path):
-            merge_prefill_fill(merged, pfill_path, merged)
+            lo, hi, n = prefill_retime(merged, pfill_path)
+            added = merge_prefill_fill(merged, pfill_path, merged)
+            print(f"prefill fill: rows over {added} cached tokens added; {n} points re-timed as a check, "
+                  f"{100 * lo:+.1f}% to {100 * hi:+.1f}% against the first rows")
         raw_attn = merged
     dec, pre, kv = attention_tables(raw_attn)
     kvx = sorted(kv)
