@@ -64,7 +64,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
     ap.add_argument("--tuning", required=True)
+    ap.add_argument("--batches", default="", help="comma-separated decode graph sizes (default: BATCHES)")
+    ap.add_argument("--contexts", default="", help="comma-separated mean contexts (default: CONTEXTS); a probe at "
+                    "other contexts is scored, not fitted (decodeprobe_*.json)")
     a = ap.parse_args()
+    batches = [int(b) for b in a.batches.split(",")] if a.batches else BATCHES
+    contexts = [int(c) for c in a.contexts.split(",")] if a.contexts else CONTEXTS
     t0 = time.time()
     tuning = M.load_tuning(a.tuning)
     model = M.Model(tuning=tuning)
@@ -73,8 +78,8 @@ def main():
     EN.warm_up(eng)
     cap = model.num_blocks * 16 * 0.9
     rows, skipped = [], []
-    for b in BATCHES:
-        for c in CONTEXTS:
+    for b in batches:
+        for c in contexts:
             for sh in SHAPES:
                 ctxs = shape(sh, b, c)
                 if sum(ctxs) + b * (STEPS + 1) > cap or max(ctxs) + STEPS + 1 > model.maxb * 16:

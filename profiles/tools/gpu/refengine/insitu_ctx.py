@@ -34,8 +34,11 @@ def main():
     ap.add_argument("--tuning", required=True)
     ap.add_argument("--batches", default="", help="comma-separated decode graph sizes (default: the attention "
                     "profile's batch grid); a fill of the grid is merged by merge_rows.py")
+    ap.add_argument("--contexts", default="", help="comma-separated mean contexts (default: the attention profile's "
+                    "context grid); contexts under its first are merged by build_set.py as insitu_ctx_short.json")
     a = ap.parse_args()
     batches = [int(b) for b in a.batches.split(",")] if a.batches else BATCHES
+    contexts = [int(c) for c in a.contexts.split(",")] if a.contexts else CONTEXTS
     t0 = time.time()
     model, eng = EN.probe_engine(a.tuning)
     cap = model.num_blocks * 16 * 0.9
@@ -46,7 +49,7 @@ def main():
         assert d["mode"] == "graph" and d["padded"] == b, d
         res["uniform512"][str(b)] = d["gpu_ms"]
         res["spread"][str(b)] = {}
-        for c in CONTEXTS:
+        for c in contexts:
             ctxs = spread(b, c)
             if sum(ctxs) + b * (STEPS + 1) > cap or max(ctxs) + STEPS + 1 > model.maxb * 16:
                 res["skipped"].append([b, c])

@@ -107,6 +107,7 @@ def mlp_rows(copies=8):
 
 
 DECODE_BATCHES = [1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256]
+DECODE_KV = [64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384]
 PREFILL_CHUNKS = [1, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192]
 PREFILL_KV = [0, 256, 512, 1024, 2048, 4096, 8192]
 
@@ -121,9 +122,10 @@ def kv_save_rows(kc, vc):
     return out
 
 
-def attention_rows(model_tuning, decode_batches=DECODE_BATCHES, prefill=True, prefill_kv=PREFILL_KV):
+def attention_rows(model_tuning, decode_batches=DECODE_BATCHES, prefill=True, prefill_kv=PREFILL_KV,
+                   decode_kv=DECODE_KV):
     """kv_save, prefill (when prefill: at every chunk size over prefill_kv cached tokens) and decode rows at
-    decode_batches (none when decode_batches is empty)."""
+    decode_batches over decode_kv contexts (none when decode_batches is empty)."""
     pcfg = dict(model_tuning["prefill"])
     pbq = pcfg.pop("block_q")
     kc = rnd(1 << 21, M.KVH, M.HD)
@@ -131,7 +133,7 @@ def attention_rows(model_tuning, decode_batches=DECODE_BATCHES, prefill=True, pr
     out = kv_save_rows(kc, vc)
     if prefill:
         out += prefill_rows(pcfg, pbq, kc, vc, prefill_kv)
-    return out + decode_rows(dict(model_tuning["decode"]), kc, vc, decode_batches)
+    return out + decode_rows(dict(model_tuning["decode"]), kc, vc, decode_batches, decode_kv)
 
 
 def prefill_rows(pcfg, pbq, kc, vc, kvs=PREFILL_KV):
@@ -148,14 +150,14 @@ def prefill_rows(pcfg, pbq, kc, vc, kvs=PREFILL_KV):
     return out
 
 
-def decode_rows(dcfg, kc, vc, batches):
+def decode_rows(dcfg, kc, vc, batches, contexts):
     out = []
     bufs = K.AttnBuffers(256, M.QH, M.HD, dev)
     part_min = dcfg.pop("part_min", 256)
     for B in batches:
         bp = M.DECODE_SIZES[bisect.bisect_left(M.DECODE_SIZES, B)]
         bound = K.decode_bound(bp)
-        for ctx in [64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384]:
+        for ctx in contexts:
             if B * ctx > 1 << 20:
                 continue
             bb = Batch([(1, ctx)] * B, kc)
@@ -197,12 +199,19 @@ def main():
                     help="only attention.csv's prefill rows (every chunk size) over these comma-separated cached "
                          "context sizes (an extension of the grid past its 8192, merged into a profile by "
                          "build_set.py as attn_prefill_fill.csv); no mlp.csv, no decode rows")
+    ap.add_argument("--decode_kv", default="",
+                    help="only attention.csv's decode rows (at --decode_batches, or the default batches) over these "
+                         "comma-separated contexts (contexts under the grid's first, merged into a profile by "
+                         "build_set.py as attn_decode_short.csv); no mlp.csv, no prefill rows")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     t0 = time.time()
     tuning = M.load_tuning(a.tuning)
     torch.manual_seed(0)
-    if a.prefill_kv:
+    if a.decode_kv:
+        batches = [int(b) for b in a.decode_batches.split(",")] if a.decode_batches else DECODE_BATCHES
+        rows = attention_rows(tuning, batches, prefill=False, decode_kv=[int(k) for k in a.decode_kv.split(",")])
+    elif a.prefill_kv:
         rows = attention_rows(tuning, [], prefill_kv=[int(k) for k in a.prefill_kv.split(",")])
     elif a.decode_batches:
         rows = attention_rows(tuning, [int(b) for b in a.decode_batches.split(",")], prefill=False)
