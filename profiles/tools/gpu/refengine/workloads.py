@@ -324,6 +324,44 @@ def build(root, sat_qps):
         "2 QPS", v1, 145, lambda r, n: poisson(r, n, 2.0), loguniform(40, (16, 8000), (8, 2000)))
     add("ho12-sarathi-overload", "heldout", "300 Splitwise-conversation requests, Poisson at 1.2x capacity, Sarathi "
         "chunk 512 (the queue grows)", sar, 146, lambda r, n: poisson(r, n, 1.2 * s), sample(conv, 300))
+    # Thirteenth batch: chat turns of 8-48 prompt tokens (decode contexts under 64, where the set's first rows had
+    # none), a bimodal mix (short requests behind 5-7.5k-token prompts), on/off arrivals, a Sarathi cap of 24 with
+    # 768-token chunks, a static burst on a KV pool that cannot hold it, bursty arXiv prompts under a 1536 budget,
+    # and requests arriving one at a time (every step starts from an idle GPU).
+    def bimodal(n, frac, short, long):
+        def draw(rng):
+            p, d = long if rng.random() < frac else short
+            return (rng.randint(*p), rng.randint(*d))
+        return lambda rng: [draw(rng) for _ in range(n)]
+
+    add("ho13-chat-short", "heldout", "400 requests of 8-48 prompt + 16-200 output tokens, Poisson at 0.6x capacity",
+        v1, 151, lambda r, n: poisson(r, n, 0.6 * s), uniform(400, (8, 48), (16, 200)))
+    add("ho13-bimodal", "heldout", "300 requests, 85% of 20-200 prompt + 50-300 output tokens and 15% of 5000-7500 "
+        "prompt + 20-100 output tokens, Poisson at 0.4x capacity", v1, 152, lambda r, n: poisson(r, n, 0.4 * s),
+        bimodal(300, 0.15, ((20, 200), (50, 300)), ((5000, 7500), (20, 100))))
+    add("ho13-conv-onoff", "heldout", "400 Splitwise-conversation requests, Poisson switching every 3 s between 1.4x "
+        "and 0.1x capacity", v1, 153, lambda r, n: onoff(r, n, 1.4 * s, 0.1 * s, 3.0), sample(conv, 400))
+    add("ho13-code-sarathi768-cap24", "heldout", "250 Splitwise-code requests, Poisson at 0.35x capacity, Sarathi "
+        "chunk 768 with at most 24 sequences", dict(sar, chunk=768, max_num_seqs=24), 154,
+        lambda r, n: poisson(r, n, 0.35 * s), sample(code, 250))
+    add("ho13-static-kv3000", "heldout", "300 requests of 300-1000 prompt + 100-600 output tokens at t=0, a KV pool "
+        "of 3000 blocks", dict(v1, num_blocks=3000), 155, lambda r, n: static(n), uniform(300, (300, 1000), (100, 600)))
+    add("ho13-arxiv-gamma3-budget1536", "heldout", "80 arXiv-summarization requests, gamma arrivals CV 3 at 3 QPS, "
+        "vllm_v1 with a 1536-token budget", dict(v1, max_num_batched_tokens=1536), 156,
+        lambda r, n: gamma(r, n, 3.0, 3.0), sample(arxiv, 80))
+    add("ho13-conv-single", "heldout", "20 Splitwise-conversation requests at 0.5 QPS (one at a time)", v1, 157,
+        lambda r, n: poisson(r, n, 0.5), sample(conv, 20))
+    return out
+
+
+def onoff(rng, n, hi, lo, period):
+    """Poisson arrivals at rate hi for period seconds, then lo for period seconds, and so on (the rate of the
+    window the previous arrival fell in)."""
+    t, out = 0, []
+    for _ in range(n):
+        q = hi if int(t / 1e9 / period) % 2 == 0 else lo
+        t += int(-math.log(1 - rng.random()) / q * 1e9)
+        out.append(t)
     return out
 
 
