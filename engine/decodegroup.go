@@ -37,14 +37,24 @@ import (
 //
 // The group is carried only where nothing else reads its members between
 // steps (decodeGroupOK): Sarathi, one pipeline stage, Vidur's timing, no
-// prefix cache, no disaggregation, no SLO watch, no batch members kept, and
-// a decode key that does not read the longest context (attention keyed by
-// the mean). A steady decode run of the group's replica takes the group's
-// steps too (groupDecodeRun: the running requests that follow it join it
-// first), so that the group lives on across the runs between arrivals;
-// what needs every running request's own state (decodeRun, the run's end)
-// dissolves it first. Options.StepByStep turns it off; the fast-path tests
-// compare the two (TestFastPath_DecodeGroup).
+// prefix cache, no disaggregation, no batch members kept, and a decode key
+// that does not read the longest context (attention keyed by the mean).
+// An SLO watch (a capacity search's trial, Options.StopOnSLOFail) needs
+// no more of the members than the group keeps: a step's gap is the same
+// for every member (each one's last token was the group's last step end,
+// lastT; a decode whose was not does not join a watched group, canJoin),
+// so the watch counts it once for the group's size (groupStepEnd,
+// groupDecodeRun), and a member's completion as it finishes
+// (groupStepEnd); a member's first token came before it joined, and its
+// done flag is set as it finishes. The watch's check runs between events, whose counts are then
+// those of the run without the group, so it stops at the same event.
+// A steady decode run of the group's replica takes the group's steps too
+// (groupDecodeRun: the running requests that follow it join it first),
+// so that the group lives on across the runs between arrivals; what needs
+// every running request's own state (decodeRun, the run's end) dissolves
+// it first. Options.StepByStep turns it off; the fast-path tests
+// compare the two (TestFastPath_DecodeGroup, and for watched runs
+// TestWatched_GroupSameAsStepByStep).
 
 // decodeGroupLog is the most step times a group's log holds: when it is
 // full every member is brought up to date and the log starts again (its
@@ -67,6 +77,8 @@ type decodeGroup struct {
 	gaps      []uint32
 	escaped   bool
 	inflight  bool  // a step took the group and has not ended
+	lastT     int64 // every member's last token time: the group's last step's end (or, before its first, the first joiner's)
+	watched   bool  // the run has an SLO watch: a joiner's last token must be lastT (canJoin)
 	ctxSum    int64 // the members' contexts (processed) summed, as of now
 	// phase[c] counts the members that take a KV block at the steps s with
 	// s%block_size == c.
@@ -93,7 +105,7 @@ func (a groupFin) less(b groupFin) bool { return a.step < b.step || a.step == b.
 func (s *sim) decodeGroupOK(rp *replica) bool {
 	_, ok := rp.sched.(sarathi)
 	return ok && !s.opt.StepByStep && !s.opt.KeepMembers && s.timing == nil && len(rp.stages) == 1 && rp.pc == nil && !rp.prefillOnly &&
-		s.disagg == nil && s.watch == nil && s.cfg.Predictor.AttentionDecodeContext != "max" && rp.cfg.BlockSize > 0
+		s.disagg == nil && s.cfg.Predictor.AttentionDecodeContext != "max" && rp.cfg.BlockSize > 0
 }
 
 // joinable reports whether r, a decode just advanced at a step's end, may
@@ -106,10 +118,19 @@ func joinable(r *request, bs int) bool {
 		len(r.tokens)+(r.decode-r.generated) <= cap(r.tokens)
 }
 
+// canJoin is joinable, and for a watched run also that r's last token
+// is every member's (lastT), so that the group's next gap is r's too (a
+// decode advanced at the step's end that the group took, or the first
+// joiner: always, as the group is carried; checked, not assumed).
+func (g *decodeGroup) canJoin(r *request, bs int) bool {
+	return joinable(r, bs) && (!g.watched || g.n == 0 || r.lastToken == g.lastT)
+}
+
 // join adds r (its state as of the group's next step) at the group's back.
 func (g *decodeGroup) join(r *request, bs int) {
 	if g.n == 0 {
 		g.times, g.gaps, g.escaped, g.base = g.times[:0], g.gaps[:0], false, g.abs
+		g.lastT = r.lastToken
 		if g.phase == nil {
 			g.phase = make([]int32, bs)
 		}
@@ -211,11 +232,17 @@ func (g *decodeGroup) take(rp *replica, maxMB int) bool {
 	return true
 }
 
-// groupStepEnd is the group's share of a step's end at t (advanceMembers): each
-// member one token on, those whose last token it is settled and finished
-// in the group's order (as advanceSlow and defaultOnBatchEnd do).
+// groupStepEnd is the group's share of a step's end at t (advanceMembers,
+// advanceWatched): each member one token on, those whose last token it is
+// settled and finished in the group's order (as advanceSlow and
+// defaultOnBatchEnd do); an SLO watch counts every member's gap (the
+// same: t - lastT) and each finish.
 func (s *sim) groupStepEnd(rp *replica, t int64) {
 	g := &rp.grp
+	w := s.watch
+	if w != nil {
+		w.gapN(t-g.lastT, g.n)
+	}
 	g.logStep(t)
 	g.inflight = false
 	rp.load -= int64(g.n)
@@ -232,6 +259,9 @@ func (s *sim) groupStepEnd(rp *replica, t int64) {
 		g.ctxSum -= int64(r.processed)
 		r.done = true
 		r.completedAt = t
+		if w != nil {
+			w.completed(r, t)
+		}
 		s.done++
 		s.release(r, t)
 		if r.id == s.emitted {
@@ -305,6 +335,7 @@ func (g *decodeGroup) logStep(t int64) {
 		g.gaps = append(g.gaps, 0)
 	}
 	g.times = append(g.times, t)
+	g.lastT = t
 	g.abs++
 }
 
@@ -327,6 +358,7 @@ func (g *decodeGroup) logRun(end, d int64, k int) {
 		gp[j] = uint32(d)
 	}
 	g.abs += int64(k - 1)
+	g.lastT = end + int64(k-1)*d
 }
 
 // restartLog settles every member when the log is full, and starts it
@@ -357,7 +389,7 @@ func (rp *replica) absorb() bool {
 	bs := rp.cfg.BlockSize
 	ids := rp.running.ids()
 	for _, id := range ids {
-		if !joinable(&rp.reqs[id], bs) {
+		if !g.canJoin(&rp.reqs[id], bs) {
 			return false
 		}
 	}
@@ -394,7 +426,7 @@ func (s *sim) groupDecodeRun(rp *replica) error {
 	var acc decodeAcc // this run's iterations of one IterStats bucket, merged at once
 	defer acc.flush(&s.iters, m)
 	untilProgress := s.opt.ProgressEvery - s.nBatches%s.opt.ProgressEvery // batches until the next s.progress
-	chunk := s.opt.SkipBatches && !s.loadAware
+	chunk := s.opt.SkipBatches && !s.loadAware && s.watch == nil          // a watched run's steps one by one, as decodeRun takes them
 	for ; steps > 0; steps-- {
 		blocks := int(g.phase[g.abs%bs])          // members that take a new KV block this step
 		if rp.numBlocks-rp.allocated < blocks+1 { // Sarathi wants a free block at every member's turn
@@ -457,6 +489,9 @@ func (s *sim) groupDecodeRun(rp *replica) error {
 		s.noteDecodeStep(rp, st, &acc, m, p, key, end)
 		s.now = end
 		st.BusyNs += end
+		if s.watch != nil {
+			s.watch.gapN(end-g.lastT, m) // every member's gap
+		}
 		g.logStep(end)
 		rp.load -= int64(m)
 		g.ctxSum += int64(m)

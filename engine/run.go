@@ -518,7 +518,7 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 	s.chain = !opt.StepByStep && s.timing == nil && cfg.Replica.NumPipelineStages == 1
 	s.decodeRuns = s.chain
 	for _, rp := range s.replicas {
-		rp.grp.on = s.decodeGroupOK(rp)
+		rp.grp.on, rp.grp.watched = s.decodeGroupOK(rp), s.watch != nil
 	}
 	s.engineRuns = !opt.StepByStep && s.timing != nil && s.timing.async && s.watch == nil
 	terminated := false

@@ -137,21 +137,38 @@ func (w *sloWatch) gap(g int64) {
 	}
 }
 
+// gapN is gap(g) n times: a decode group's step (n members, one gap).
+func (w *sloWatch) gapN(g int64, n int) {
+	if w.tbtNs > 0 && float64(g) > w.tbtNs {
+		w.tbtOut += int64(n)
+	}
+}
+
 // advanceWatched is advanceMembers for a run with an SLO watch (a capacity
 // search's trial, Options.StopOnSLOFail): the same state changes, with a
 // fast path of its own for a decode that does not finish (its gap written
 // in place and counted by the watch), where advanceMembers sends every
 // member of a watched run through advanceSlow (a call per member and
-// token; a fifth of a search's trials in Node's profile under GOOS=js). A
-// watched replica keeps no decode group, so its batches hold every member.
+// token; a fifth of a search's trials in Node's profile under GOOS=js).
+// A Sarathi replica's decode group (decodegroup.go) is advanced and
+// counted at once (groupStepEnd), and the leading decodes join it as in
+// advanceMembers (canJoin: their last token the group's too).
 func (s *sim) advanceWatched(rp *replica, b *batch, t int64, requeue bool) {
 	reqs := s.reqs
+	if b.grp > 0 { // the group's members lead the batch
+		s.groupStepEnd(rp, t)
+	}
+	join := 0 // the leading decodes that may join the group, in order, until one may not
+	if rp.grp.on && requeue {
+		join = b.dn
+	}
+	bs := rp.cfg.BlockSize
 	// w.gap's test on an integer gap under gapEscape, as an integer
 	// compare with a count kept in a local (added once, after the pass:
 	// advanceSlow adds to the watch's own).
 	over := tbtCut(s.watch)
 	var out int64
-	for _, m := range b.members {
+	for i, m := range b.members {
 		r := &reqs[m.id]
 		r.processed += m.n
 		rp.load -= int64(m.n)
@@ -169,8 +186,13 @@ func (s *sim) advanceWatched(rp *replica, b *batch, t int64, requeue bool) {
 		if requeue {
 			if r.done {
 				rp.release(r)
-			} else if !r.leaving {
-				rp.running.pushBack(r)
+			} else if i < join && rp.grp.canJoin(r, bs) {
+				rp.grp.join(r, bs)
+			} else {
+				join = 0
+				if !r.leaving {
+					rp.running.pushBack(r)
+				}
 			}
 		}
 	}

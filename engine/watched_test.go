@@ -3,12 +3,16 @@ package engine_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"slices"
 	"sort"
 	"testing"
 
 	"github.com/servesim/servesim/engine"
+	"github.com/servesim/servesim/engine/enginetest"
 	"github.com/servesim/servesim/engine/report"
 	"github.com/servesim/servesim/engine/slo"
 	"github.com/servesim/servesim/engine/workload"
@@ -129,5 +133,227 @@ func TestWatched_TBTStopsAtTheVerdict(t *testing.T) {
 	}
 	if stops == 0 || stops == cases {
 		t.Errorf("%d of %d cases stopped: the thresholds do not test both sides", stops, cases)
+	}
+}
+
+// TestWatched_GroupSameAsStepByStep: a watched run (a capacity search's
+// trial) carries Sarathi's decode group, counting the watch's gaps and
+// completions for the group at once; it gives the step-by-step run's
+// verdict (stopped or not) and, when not stopped, its every output, and
+// the watched run without the group (Options.KeepMembers turns the group
+// off and keeps nothing more under SkipBatches: the watched path before
+// the group took the watch) its every output, stop point and bounds too,
+// and progress reports. Random configurations (every scheduler, randomRun)
+// and saturated Sarathi runs where the group lives long (the cases of
+// TestFastPath_DecodeGroup), each under random objectives around the run's
+// own latencies (so that some stop and some do not).
+func TestWatched_GroupSameAsStepByStep(t *testing.T) {
+	n := 60
+	if testing.Short() {
+		n = 20
+	}
+	rng := rand.New(rand.NewPCG(21, 22))
+	var tally watchTally
+	for i := range n {
+		name, cfg, in := randomRun(t, rng)
+		sp := rand.New(rand.NewPCG(uint64(i), 23))
+		t.Run(fmt.Sprint(i, "-", name), func(t *testing.T) {
+			for range 2 {
+				sameWatched(t, cfg, in, sp, &tally)
+			}
+		})
+	}
+	a100, err := profiles.Embedded().Open(engine.DefaultProfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := enginetest.Set(qwen3(t), enginetest.Uniform(20, 10, 40, 60), 8192, 256)
+	lengths := splitwiseLengths(t, 1200)
+	cases := []struct {
+		name            string
+		n               int
+		qps             float64
+		blocks, bs, cap int
+		limit           float64
+		turns, reps     int
+		slow            bool
+	}{
+		{name: "saturated", n: 1200, qps: 32},
+		{name: "overloaded", n: 1000, qps: 80},
+		{name: "small-kv", n: 800, qps: 32, blocks: 900},
+		{name: "tiny-kv", n: 400, qps: 32, blocks: 300, bs: 4},
+		{name: "time-limit", n: 1200, qps: 32, limit: 9.37},
+		{name: "sessions", n: 800, qps: 40, turns: 3, reps: 2},
+		{name: "replicas", n: 1200, qps: 64, reps: 3},
+		{name: "cap", n: 600, qps: 32, cap: 9, bs: 1},
+		{name: "escaped", n: 120, qps: 4, slow: true},
+	}
+	for k, c := range cases {
+		cfg := engine.DefaultConfig()
+		cfg.Workload.NumRequests, cfg.Workload.QPS = c.n, c.qps
+		cfg.Seed = uint64(len(c.name))
+		if c.blocks > 0 {
+			cfg.Scheduler.NumBlocks = c.blocks
+		}
+		if c.bs > 0 {
+			cfg.Scheduler.BlockSize = c.bs
+		}
+		if c.cap > 0 {
+			cfg.Scheduler.BatchSizeCap, cfg.Scheduler.ChunkSize = c.cap, 64
+		}
+		cfg.TimeLimitS = c.limit
+		cfg.Workload.SessionTurns = c.turns
+		if c.reps > 0 {
+			cfg.Cluster.NumReplicas, cfg.Cluster.GlobalScheduler = c.reps, "least_loaded"
+		}
+		set := a100
+		if c.slow {
+			set = slow
+			cfg.Predictor.Extrapolate = true
+		}
+		w, err := workload.Load([]workload.File{{Name: "lengths.csv", R: bytes.NewReader(lengths)}}, cfg.WorkloadOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		sp := rand.New(rand.NewPCG(uint64(k), 24))
+		t.Run(c.name, func(t *testing.T) {
+			for range 4 {
+				sameWatched(t, cfg, engine.Inputs{Workload: w, Profile: set}, sp, &tally)
+			}
+		})
+	}
+	t.Logf("%+v", tally)
+	if tally.sarathiStopped < 10 || tally.sarathiKept < 10 || tally.otherStopped < 10 || tally.otherKept < 10 {
+		t.Errorf("%+v: the trials miss a side", tally)
+	}
+}
+
+type watchTally struct{ sarathiStopped, sarathiKept, otherStopped, otherKept int }
+
+// sameWatched runs cfg on in watched under a random objective around the
+// lean run's latencies (rng), step by step, without the decode group and
+// with it, and compares them (TestWatched_GroupSameAsStepByStep).
+func sameWatched(t *testing.T, cfg engine.Config, in engine.Inputs, rng *rand.Rand, tally *watchTally) {
+	t.Helper()
+	lean, err := engine.Run(context.Background(), cfg, in, engine.Options{SkipBatches: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.SLO = randomSpec(rng, lean)
+	full, err := engine.Run(context.Background(), cfg, in, engine.Options{SkipBatches: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	met := report.Compute(full).SLO.Met
+	names := []string{"request_metrics.csv", "token_metrics.csv", "run_meta.json", "summary.md"}
+	type out struct {
+		res      *engine.Result
+		files    map[string][]byte
+		progress []engine.Progress
+	}
+	runs := map[string]engine.Options{"step": {StepByStep: true}, "nogroup": {KeepMembers: true}, "group": {}}
+	got := map[string]*out{}
+	for k, opt := range runs {
+		o := &out{}
+		opt.SkipBatches, opt.StopOnSLOFail = true, true
+		opt.ProgressEvery = 1 + int(cfg.Seed%97)
+		opt.OnProgress = func(p engine.Progress) { o.progress = append(o.progress, p) }
+		if o.res, err = engine.Run(context.Background(), cfg, in, opt); err != nil {
+			t.Fatalf("%s: %v", k, err)
+		}
+		o.files = files(t, o.res, names)
+		pd, err := json.Marshal(report.PlotData(o.res))
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.files["plots"] = pd
+		r := o.res
+		if o.files["counts"], err = json.Marshal([]any{r.NumBatches, r.Replicas, r.Iterations, r.EndNs, r.Restarts, r.TermMs, r.PrefixCache, r.BatchCapFreeFrom, r.Extrapolated}); err != nil {
+			t.Fatal(err)
+		}
+		got[k] = o
+	}
+	spec := fmt.Sprintf("%+v", *cfg.SLO)
+	g, ng, st := got["group"], got["nogroup"], got["step"]
+	if (g.res.Stopped != nil) != (st.res.Stopped != nil) {
+		t.Fatalf("%s: stopped %v with the group, %v step by step", spec, g.res.Stopped, st.res.Stopped)
+	}
+	if g.res.Stopped != nil && met {
+		t.Fatalf("%s: stopped (%+v), the full run's verdict met", spec, *g.res.Stopped)
+	}
+	if g.res.Stopped == nil && !met && cfg.TimeLimitS == 0 {
+		t.Fatalf("%s: not stopped, the full run's verdict not met", spec)
+	}
+	if !reflect.DeepEqual(g.res.Stopped, ng.res.Stopped) {
+		t.Fatalf("%s: stop %+v with the group, %+v without", spec, g.res.Stopped, ng.res.Stopped)
+	}
+	if !slices.Equal(g.progress, ng.progress) || len(g.progress) == 0 {
+		t.Errorf("%s: progress reports differ with the group and without (%d, %d)", spec, len(g.progress), len(ng.progress))
+	}
+	for f, b := range g.files {
+		if !bytes.Equal(b, ng.files[f]) {
+			t.Errorf("%s: %s differs with the group and without (stopped %v)", spec, f, g.res.Stopped != nil)
+		}
+		if g.res.Stopped == nil && !bytes.Equal(b, st.files[f]) {
+			t.Errorf("%s: %s differs from the step-by-step run's", spec, f)
+		}
+	}
+	if g.res.Stopped == nil && !slices.Equal(g.progress, st.progress) {
+		t.Errorf("%s: progress reports differ from the step-by-step run's", spec)
+	}
+	switch s := g.res.Stopped != nil; {
+	case cfg.Scheduler.Type == "sarathi" && s:
+		tally.sarathiStopped++
+	case cfg.Scheduler.Type == "sarathi":
+		tally.sarathiKept++
+	case s:
+		tally.otherStopped++
+	default:
+		tally.otherKept++
+	}
+}
+
+// randomSpec is a random objective on the lean run res's own latencies:
+// each metric on (two in three, at least one) at a random percentile, its
+// threshold at a rank of the run's sample near that percentile's (so that
+// about half the objectives are met).
+func randomSpec(rng *rand.Rand, res *engine.Result) *slo.Spec {
+	var ttft, e2e, gaps []int64
+	for i, r := range res.Requests {
+		if r.FirstTokenNs >= 0 {
+			ttft = append(ttft, r.FirstTokenNs-r.ArrivalNs)
+		}
+		if r.CompletionNs >= 0 {
+			e2e = append(e2e, r.CompletionNs-r.ArrivalNs)
+		}
+		if g, ok := res.TokenGaps(i); ok {
+			for _, x := range g {
+				gaps = append(gaps, int64(x))
+			}
+		}
+	}
+	pick := func(xs []int64) (float64, float64) { // threshold (ms, above 0), percentile
+		pc := []float64{50, 80, 90, 95, 99, 100}[rng.IntN(6)]
+		if len(xs) == 0 {
+			return 1, pc
+		}
+		slices.Sort(xs)
+		q := min(max(pc/100+0.1*(rng.Float64()-0.5), 0), 1)
+		return max(float64(xs[min(int(q*float64(len(xs))), len(xs)-1)])/1e6, 1e-3), pc
+	}
+	for {
+		sp := slo.Spec{}
+		if rng.IntN(3) > 0 {
+			sp.TTFTMs, sp.TTFTPercentile = pick(ttft)
+		}
+		if rng.IntN(3) > 0 {
+			sp.TBTMs, sp.TBTPercentile = pick(gaps)
+		}
+		if rng.IntN(3) > 0 {
+			sp.E2EMs, sp.E2EPercentile = pick(e2e)
+		}
+		if sp != (slo.Spec{}) && sp.Validate("") == nil {
+			return &sp
+		}
 	}
 }
