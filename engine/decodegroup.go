@@ -426,7 +426,7 @@ func (s *sim) groupDecodeRun(rp *replica) error {
 	var acc decodeAcc // this run's iterations of one IterStats bucket, merged at once
 	defer acc.flush(&s.iters, m)
 	untilProgress := s.opt.ProgressEvery - s.nBatches%s.opt.ProgressEvery // batches until the next s.progress
-	chunk := s.opt.SkipBatches && !s.loadAware && s.watch == nil          // a watched run's steps one by one, as decodeRun takes them
+	chunk := s.opt.SkipBatches && !s.loadAware
 	for ; steps > 0; steps-- {
 		blocks := int(g.phase[g.abs%bs])          // members that take a new KV block this step
 		if rp.numBlocks-rp.allocated < blocks+1 { // Sarathi wants a free block at every member's turn
@@ -464,6 +464,11 @@ func (s *sim) groupDecodeRun(rp *replica) error {
 			acc.c += int32(k)
 			acc.lo, acc.hi, acc.sum = min(acc.lo, a), max(acc.hi, a), acc.sum+kk*a
 			p.n += kk // rp.use, k times (p is memoized: groupChunk)
+			// An SLO watch counts every member's gaps: the first step's, then k-1 of d.
+			if w := s.watch; w != nil {
+				w.gapN(end-g.lastT, m)
+				w.gapN(d, (k-1)*m)
+			}
 			g.logRun(end, d, k)
 			s.now += kk * d
 			rp.load -= kk * int64(m)

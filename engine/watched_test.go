@@ -144,9 +144,10 @@ func TestWatched_TBTStopsAtTheVerdict(t *testing.T) {
 // off and keeps nothing more under SkipBatches: the watched path before
 // the group took the watch) its every output, stop point and bounds too,
 // and progress reports. Random configurations (every scheduler, randomRun)
-// and saturated Sarathi runs where the group lives long (the cases of
-// TestFastPath_DecodeGroup), each under random objectives around the run's
-// own latencies (so that some stop and some do not).
+// and Sarathi runs where the group lives long (most cases of
+// TestFastPath_DecodeGroup) or takes decode runs in chunks (light load),
+// each under random objectives around the run's own latencies (so that
+// some stop and some do not).
 func TestWatched_GroupSameAsStepByStep(t *testing.T) {
 	n := 60
 	if testing.Short() {
@@ -187,6 +188,8 @@ func TestWatched_GroupSameAsStepByStep(t *testing.T) {
 		{name: "replicas", n: 1200, qps: 64, reps: 3},
 		{name: "cap", n: 600, qps: 32, cap: 9, bs: 1},
 		{name: "escaped", n: 120, qps: 4, slow: true},
+		{name: "light", n: 400, qps: 2}, // decode runs, taken in chunks
+		{name: "light-6", n: 600, qps: 6},
 	}
 	for k, c := range cases {
 		cfg := engine.DefaultConfig()
