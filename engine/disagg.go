@@ -107,6 +107,10 @@ func (s *sim) handoff(rp *replica, r *request, end int64) {
 	d.bytes += bytes
 	d.transferNs += ns
 	d.maxNs = max(d.maxNs, ns)
+	if s.holding {
+		s.held++ // stamped starts it at the step's stamp
+		return
+	}
 	s.push(event{at: end + ns, kind: evTransfer, replica: int32(rp.id), req: int32(r.id)})
 }
 

@@ -233,10 +233,15 @@ func sameAsStepByStep(t *testing.T, cfg engine.Config, in engine.Inputs) (escape
 			}
 		}
 	}
-	// Every token time is the end of a batch of its request's replica.
+	// Every token time is the end of a batch of its request's replica, or
+	// under engine timing the end of a batch's launch (the host sees the
+	// step before complete once it has launched the next).
 	ends := map[[2]int64]bool{}
 	for _, b := range ref.Batches {
 		ends[[2]int64{int64(b.Replica), b.EndAt}] = true
+		if spec := in.Profile.Engine; spec != nil && b.Mode != 0 {
+			ends[[2]int64{int64(b.Replica), b.LaunchedAt() + predict.Nanos(spec.EagerLaunchMs(b.ModeName(), int(b.Key.Bd)))}] = true
+		}
 	}
 	for i, r := range ref.Requests {
 		prev := int64(-1)

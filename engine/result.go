@@ -469,7 +469,7 @@ type Sink interface {
 // emit hands the requests that are now final, in order, to Options.Sink;
 // all that are left when the run is over (end).
 func (s *sim) emit(end bool) {
-	if s.opt.Sink == nil || s.sinkErr != nil {
+	if s.opt.Sink == nil || s.sinkErr != nil || s.holding { // held: stamped emits
 		return
 	}
 	for s.emitted < len(s.reqs) && (end || s.reqs[s.emitted].done) {

@@ -320,6 +320,11 @@ type sim struct {
 	sinkErr                         error     // Options.Sink failed
 	watch                           *sloWatch // Options.StopOnSLOFail
 	stopped                         *SLOStop
+	// Engine timing: while a step is advanced before its stamp is known
+	// (planComplete), the effects that the stamp times are held (held
+	// counts them) and happen at the stamp (stamped).
+	holding bool
+	held    int
 }
 
 // tick counts a handled event; every 4096 it checks the context and the
@@ -1723,6 +1728,10 @@ func (s *sim) advanceSlow(rp *replica, r *request, t int64) {
 // not before its own earliest time. Their events are ordered by time, then
 // by creation (here: by request ID), so runs stay deterministic.
 func (s *sim) release(r *request, t int64) {
+	if s.holding && r.firstChild >= 0 {
+		s.held++ // stamped releases it at the step's stamp
+		return
+	}
 	for c := r.firstChild; c >= 0; c = s.reqs[c].nextSibling {
 		k := &s.reqs[c]
 		at := max(t+k.delay, k.notBefore, s.now)

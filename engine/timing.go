@@ -16,7 +16,10 @@ import (
 //     launch_{n+1} = h + host_{n+1}; the GPU runs it after step n:
 //     end_{n+1} = max(end_n, launch_{n+1}) + gpu_{n+1} + sync_ms;
 //  2. wait for step n (h' = max(launch_{n+1}, end_n)), process its outputs
-//     (free its finished requests' blocks); loop at h'.
+//     (free its finished requests' blocks); loop at h'. Step n's tokens are
+//     stamped at h', when the host sees it complete: after end_n when the
+//     launch of step n+1 (an eager one above all) ends later. With no step
+//     n+1 to launch, at end_n.
 //
 // So h_{n+1} = max(end_{n-1}, launch_n): this is REFENGINE.md's
 // launch_{n+1} = end_{n-1} + host_{n+1} whenever the GPU is the bottleneck,
@@ -33,7 +36,7 @@ import (
 // L ms from launch_{n+1}, the GPU running them as they come: it ends at
 // max(start + gpu_{n+1}, launch_{n+1} + L) (+ sync_ms), its GPU time as CUDA
 // events around it count it being that span, and the host loop goes on at
-// max(launch_{n+1} + L, end_n).
+// max(launch_{n+1} + L, end_n), which is also step n's stamp.
 type engineTiming struct {
 	spec   *predict.EngineSpec
 	async  bool
@@ -125,12 +128,15 @@ func (s *sim) hostLoop(rp *replica, proc *batch) error {
 	}
 	prev := rp.launched
 	rp.launched = nil
-	if prev != nil {
+	if prev != nil { // its stamp waits on the launch of the step built next
+		s.holding = true
 		s.planComplete(rp, prev)
+		s.holding = false
 	}
 	b := s.buildBatch(rp)
 	if b == nil {
 		if prev != nil {
+			s.stamped(prev, prev.rec.EndAt)
 			s.push(event{at: prev.rec.EndAt, kind: evHostLoop, replica: int32(rp.id), b: slotOf(prev)})
 		} else {
 			rp.hostBusy = false
@@ -158,6 +164,9 @@ func (s *sim) hostLoop(rp *replica, proc *batch) error {
 		prevEnd = prev.rec.EndAt
 	}
 	next := s.place(rec, s.now+rec.HostNs, prevEnd, s.launchMs(m.mode, int(b.key.Bd)))
+	if prev != nil {
+		s.stamped(prev, next)
+	}
 	s.commit(b)
 	s.stats[rp.id].BusyNs += rec.EndAt
 	if !s.timing.async {
@@ -226,6 +235,91 @@ func (s *sim) planComplete(rp *replica, b *batch) {
 	rp.deferFree = true // only rp.release reads it: advancing frees nothing
 	s.advanceEnd(rp, b, b.rec.EndAt)
 	rp.deferFree = false
+}
+
+// stamped is the end of step b's advance (planComplete, with what the
+// stamp times held): the host sees b complete at at (max(b's end, the end
+// of the next step's launch)). Its members' tokens, stamped at b's end,
+// move there; then the closed-loop releases and KV transfers of the members
+// that finished in b, and the sink's requests, happen at at, in the order
+// advancing would have made them.
+func (s *sim) stamped(b *batch, at int64) {
+	if t := b.rec.EndAt; at > t {
+		s.restamp(b, t, at-t)
+	}
+	if s.held > 0 {
+		s.held = 0
+		for _, mb := range b.members {
+			r := &s.reqs[mb.id]
+			if r.leaving { // handed off in b (a leaving request is not scheduled)
+				s.push(event{at: at + r.transferNs, kind: evTransfer, replica: int32(b.replica), req: int32(r.id)})
+			} else if r.done && r.completedAt == at {
+				s.release(r, at)
+			}
+		}
+	}
+	if s.opt.Sink != nil {
+		s.emit(false)
+	}
+}
+
+// restamp moves the tokens of step b, stamped at t, d ns later, with the
+// watch's counts: the members whose last token is at t produced one in b
+// (a request's earlier tokens came before the host loop iteration that
+// advanced b, and b ends after it by its GPU time and sync_ms).
+func (s *sim) restamp(b *batch, t, d int64) {
+	w, nt := s.watch, t+d
+	for _, mb := range b.members {
+		r := &s.reqs[mb.id]
+		if r.lastToken != t {
+			continue // a prompt chunk before its last
+		}
+		r.lastToken = nt
+		if r.firstToken == t {
+			r.firstToken = nt
+			if w != nil {
+				w.firstToken(r, nt) // monotone: later can only add
+			}
+		} else if g := s.shiftLastGap(r, nt, d); w != nil && w.tbtNs > 0 && !(float64(g) > w.tbtNs) && float64(g+d) > w.tbtNs {
+			w.tbtOut++ // as w.gap(g+d), the gap g not counted
+		}
+		if r.done && r.completedAt == t {
+			r.completedAt = nt
+			if w != nil {
+				w.completed(r, nt)
+			}
+		}
+	}
+}
+
+// shiftLastGap makes r's last token, not its first, d ns later, at nt, and
+// returns its gap before.
+func (s *sim) shiftLastGap(r *request, nt, d int64) int64 {
+	n := len(r.tokens) - 1
+	key := uint64(r.id)<<32 | uint64(n)
+	if g := int64(r.tokens[n]); g < gapEscape {
+		if g+d < gapEscape {
+			r.tokens[n] = uint32(g + d)
+			return g
+		}
+		if s.bigGaps == nil {
+			s.bigGaps = map[uint64]int64{}
+		}
+		r.tokens[n] = gapEscape
+		s.bigGaps[key] = nt
+		return g
+	}
+	s.bigGaps[key] = nt
+	// the token before's time, walked from the first
+	p := r.firstToken
+	for i := 1; i < n; i++ {
+		if g := r.tokens[i]; g == gapEscape {
+			p = s.bigGaps[uint64(r.id)<<32|uint64(i)]
+		} else {
+			p += int64(g)
+		}
+	}
+	return nt - d - p
 }
 
 // processOutputs frees the blocks of the requests that finished in the step

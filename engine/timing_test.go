@@ -90,12 +90,17 @@ func TestEngineTiming_Sync(t *testing.T) {
 // host is the bottleneck: it cannot schedule step n+1 before it has
 // launched step n. Step 0: launch 12, end 18.5. At 12 it schedules step 1:
 // launch 22, end 28.5; at max(22, 18.5) = 22 step 2: launch 32, end 38.5;
-// at 32 step 3: launch 42, end 48.5.
+// at 32 step 3: launch 42, end 48.5. The host sees each step complete only
+// once it has launched the next: tokens at 22, 32, 42, and the last, with
+// nothing after it, at its end, 48.5.
 func TestEngineTiming_HostBound(t *testing.T) {
 	cfg := engineConfig()
 	set := engineSet(t, "async", 0.5, 10, 1, 0.01)
 	res := run(t, cfg, trace(t, "arrived_at,num_prefill_tokens,num_decode_tokens\n0,100,4\n", cfg), set)
-	wantTimes(t, "host-bound", tokenTimes(res, 0), 18.5, 28.5, 38.5, 48.5)
+	wantTimes(t, "host-bound", tokenTimes(res, 0), 22, 32, 42, 48.5)
+	if b := res.Batches; len(b) != 4 || b[0].EndAt != 18500000 || b[1].EndAt != 28500000 {
+		t.Errorf("steps end on the GPU as before: %+v", b)
+	}
 }
 
 // TestEngineTiming_ArrivalMidStep: as in TestEngineTiming_Async, plus B (50
@@ -350,9 +355,10 @@ func TestEngineTiming_IdleGPU(t *testing.T) {
 // ends at 14 + 0.5 = 14.5 and its GPU span is 9 ms; the host loop goes on
 // at 14 (not at 5): step 1 (a decode graph) launches at 16, runs after step
 // 0 from 16 to 22.5; at max(16, 14.5) step 2 launches at 18 and runs from
-// 22.5 to 29. Without eager_launch: step 0 ends at 5 + 6 + 0.5 = 11.5, step
-// 1 launches at 7 and runs from 11.5 to 18, step 2 launches at 13.5 and runs
-// from 18 to 24.5.
+// 22.5 to 29. Step 0's token is stamped when the host sees it complete,
+// once it has launched step 1: at 16 (not 14.5). Without eager_launch: step
+// 0 ends at 5 + 6 + 0.5 = 11.5, step 1 launches at 7 and runs from 11.5 to
+// 18, step 2 launches at 13.5 and runs from 18 to 24.5.
 func TestEngineTiming_EagerLaunch(t *testing.T) {
 	cfg := engineConfig()
 	in := trace(t, "arrived_at,num_prefill_tokens,num_decode_tokens\n0,200,3\n", cfg)
@@ -362,13 +368,53 @@ func TestEngineTiming_EagerLaunch(t *testing.T) {
 	set := engineSet(t, "async", 0.5, 2, 1, 0.01)
 	set.Engine.EagerLaunch = &predict.EagerLaunch{BaseMs: 9, DecodesMs: 1, PerDecodeMs: 0.5, Source: "test"}
 	res := run(t, cfg, in, set)
-	wantTimes(t, "eager launch", tokenTimes(res, 0), 14.5, 22.5, 29)
+	wantTimes(t, "eager launch", tokenTimes(res, 0), 16, 22.5, 29)
 	b := res.Batches
 	if b[0].ModeName() != "eager" || b[0].HostNs != 5*ms || b[0].ModelNs != 9*ms || b[0].LaunchedAt() != 5*ms {
 		t.Errorf("step 0: %+v", b[0])
 	}
 	if b[1].ModeName() != "graph" || b[1].ScheduledAt != 14*ms || b[1].ModelNs != 6*ms {
 		t.Errorf("step 1: %+v", b[1])
+	}
+}
+
+// TestEngineTiming_StampAtNextEagerLaunch: the reference engine launches
+// step n+1 before it waits for step n, so step n's tokens are stamped at
+// max(step n's end, the end of step n+1's launch); an eager launch (9 ms +
+// 1 + 0.5 per decode) can end well after the step before it. A (100-token
+// prompt, 3 outputs) as in TestEngineTiming_Async: step 0 ends at 10.5,
+// step 1 (A's decode) launches at 6 and ends at 17. B (200-token prompt, 2
+// outputs) arrives at 8 and is scheduled at 10.5 beside A's decode: 201
+// tokens, above the largest mixed graph, so step 2 runs eagerly: host 2 + 1
+// + 0.01 x 200 = 5, launched at 15.5 over 10.5 ms, to 26. The host sees
+// step 1 complete at 26 (A's second token, not at 17); step 2's kernels
+// (8.8 ms from 17) wait on the launch: it ends at 26.5. At 26 the host
+// schedules step 3 (B's decode, A finished in step 2): launch 28, end 28 + 6
+// + 0.5 = 34.5; it sees step 2 complete at 28 (A's last token and B's
+// first), and step 3, with nothing after it, at 34.5.
+func TestEngineTiming_StampAtNextEagerLaunch(t *testing.T) {
+	cfg := engineConfig()
+	set := engineSet(t, "async", 0.5, 2, 1, 0.01)
+	set.Engine.EagerLaunch = &predict.EagerLaunch{BaseMs: 9, DecodesMs: 1, PerDecodeMs: 0.5, Source: "test"}
+	// C (10-token prompt, 1 output) follows A in a closed loop 1 ms after A
+	// completes: it arrives at 29 (not 27.5), while step 3 runs, and is
+	// scheduled when the host sees step 3 complete (34.5), from no step in
+	// flight: host 2 + 1 + 0.1 = 3.1, GPU 6 + 0.5: done at 44.1.
+	w := &workload.Workload{Format: workload.FormatMooncake, Requests: []workload.Request{
+		{ID: 0, ArrivalNs: 0, Prefill: 100, Decode: 3, Session: 1, Turn: 1},
+		{ID: 1, ArrivalNs: 8 * ms, Prefill: 200, Decode: 2, Session: 2, Turn: 1},
+		{ID: 2, Prefill: 10, Decode: 1, Session: 1, Turn: 2, Parent: 1, ClosedLoop: true, DelayNs: 1 * ms},
+	}}
+	res := run(t, cfg, w, set)
+	wantTimes(t, "A", tokenTimes(res, 0), 10.5, 26, 28)
+	wantTimes(t, "B", tokenTimes(res, 1), 28, 34.5)
+	wantTimes(t, "C", tokenTimes(res, 2), 44.1)
+	if a, c := res.Requests[0], res.Requests[2]; a.CompletionNs != 28*ms || c.ArrivalNs != 29*ms {
+		t.Errorf("A completed at %d ns, want 28 ms (when the host sees step 2 complete); C arrived at %d, want 29 ms", a.CompletionNs, c.ArrivalNs)
+	}
+	b := res.Batches
+	if len(b) != 5 || b[1].EndAt != 17*ms || b[2].ModeName() != "eager" || b[2].LaunchedAt() != 15500000 || b[2].EndAt != 26500000 || b[3].ScheduledAt != 26*ms || b[4].ScheduledAt != 34500000 {
+		t.Errorf("steps: %+v", b)
 	}
 }
 

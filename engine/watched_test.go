@@ -13,6 +13,7 @@ import (
 
 	"github.com/servesim/servesim/engine"
 	"github.com/servesim/servesim/engine/enginetest"
+	"github.com/servesim/servesim/engine/predict"
 	"github.com/servesim/servesim/engine/report"
 	"github.com/servesim/servesim/engine/slo"
 	"github.com/servesim/servesim/engine/workload"
@@ -359,4 +360,122 @@ func randomSpec(rng *rand.Rand, res *engine.Result) *slo.Spec {
 			return &sp
 		}
 	}
+}
+
+// TestWatched_EngineTimingStamps: under engine timing a step's tokens are
+// stamped when the host has launched the next step (eager launches of 9 ms
+// and more on the hand-timed set: most steps here are eager), and the SLO
+// watch counts them at that stamp. For TTFT and E2E, at a threshold just
+// under a request's own (each stamped after its step's end, and every
+// eighth), with the percentile that allows one fewer request out than the
+// full run has, the watched run stops; for time between tokens, at
+// thresholds on both sides of what P90 allows, it stops exactly when the
+// full run's verdict is "not met". A stop never counts more out than the
+// full run has.
+func TestWatched_EngineTimingStamps(t *testing.T) {
+	cfg := engineConfig()
+	set := engineSet(t, "async", 0.5, 2, 1, 0.01)
+	set.Engine.EagerLaunch = &predict.EagerLaunch{BaseMs: 9, DecodesMs: 1, PerDecodeMs: 0.5, Source: "test"}
+	csv := "arrived_at,num_prefill_tokens,num_decode_tokens\n"
+	for i := range 120 {
+		csv += fmt.Sprintf("%.3f,%d,%d\n", 0.02*float64(i), 20+(97*i)%300, 1+(7*i)%9)
+	}
+	in := engine.Inputs{Workload: trace(t, csv, cfg), Profile: set}
+	lean := must(t, cfg, in, engine.Options{})
+	eager := 0
+	for _, b := range lean.Batches {
+		if b.ModeName() == "eager" {
+			eager++
+		}
+	}
+	if eager < 50 {
+		t.Fatalf("%d eager steps: the test needs many", eager)
+	}
+	var ttft, e2e, gaps []int64
+	for i, r := range lean.Requests {
+		ttft, e2e = append(ttft, r.FirstTokenNs-r.ArrivalNs), append(e2e, r.CompletionNs-r.ArrivalNs)
+		g, ok := lean.TokenGaps(i)
+		if !ok {
+			t.Fatal("a gap over 2^32 ns")
+		}
+		for _, x := range g {
+			gaps = append(gaps, int64(x))
+		}
+	}
+	check := func(metric string, v []int64, thrNs, pc float64, spec *slo.Spec, mustStop bool) {
+		t.Helper()
+		c := cfg
+		c.SLO = spec
+		met := report.Compute(must(t, c, in, engine.Options{SkipBatches: true})).SLO.Met
+		watched := must(t, c, in, engine.Options{SkipBatches: true, StopOnSLOFail: true})
+		if (watched.Stopped != nil) == met || mustStop && met {
+			t.Fatalf("%s within %v ns at P%v: stopped %v, the full run's verdict met %v", metric, thrNs, pc, watched.Stopped != nil, met)
+		}
+		if st := watched.Stopped; st != nil {
+			over := int64(0)
+			for _, x := range v {
+				if float64(x) > thrNs {
+					over++
+				}
+			}
+			if st.Metric != metric || st.Failing > over || st.Failing <= st.Allowed {
+				t.Fatalf("%s within %v ns at P%v: stop %+v, the run has %d over", metric, thrNs, pc, *st, over)
+			}
+		} else if !reflect.DeepEqual(watched.Requests, lean.Requests) {
+			t.Fatalf("%s within %v ns: not stopped, but the requests differ from the lean run's", metric, thrNs)
+		}
+	}
+	ends := map[int64]bool{}
+	for _, b := range lean.Batches {
+		ends[b.EndAt] = true
+	}
+	n := float64(len(lean.Requests))
+	for _, m := range []struct {
+		metric string
+		v      []int64
+		spec   func(ms, pc float64) *slo.Spec
+	}{
+		{"ttft", ttft, func(ms, pc float64) *slo.Spec { return &slo.Spec{TTFTMs: ms, TTFTPercentile: pc} }},
+		{"e2e", e2e, func(ms, pc float64) *slo.Spec { return &slo.Spec{E2EMs: ms, E2EPercentile: pc} }},
+	} {
+		late := 0 // requests whose token (first, last) came after its step's end: the next launch ended later
+		for i, r := range lean.Requests {
+			if at := r.ArrivalNs + m.v[i]; !ends[at] {
+				late++
+			} else if i%8 != 0 {
+				continue
+			}
+			thr := float64(m.v[i]) - 0.5
+			k := 0.0 // requests out: at least as late as request i
+			for _, x := range m.v {
+				if x >= m.v[i] {
+					k++
+				}
+			}
+			pc := (n - k + 0.5) / n * 100 // k out loses, k - 1 would not
+			check(m.metric, m.v, thr, pc, m.spec(thr/1e6, pc), true)
+		}
+		if late < 3 {
+			t.Errorf("%s: %d requests stamped after their step's end: the test needs more", m.metric, late)
+		}
+	}
+	const pc = 90.0
+	v := slices.Sorted(slices.Values(gaps))
+	u := slices.Compact(slices.Clone(v)) // thresholds between distinct values (step times repeat)
+	at := sort.Search(len(u), func(i int) bool {
+		return float64(len(v)-sort.Search(len(v), func(j int) bool { return v[j] > u[i] })) <= float64(len(v))*(100-pc)/100
+	})
+	for _, d := range []int{-3, -2, -1, 0, 1, 2} {
+		thr := float64(u[min(max(at+d, 0), len(u)-1)])
+		check("tbt", v, thr, pc, &slo.Spec{TBTMs: thr / 1e6, TBTPercentile: pc}, false)
+	}
+}
+
+func must(t *testing.T, cfg engine.Config, in engine.Inputs, opt engine.Options) *engine.Result {
+	t.Helper()
+	res, err := engine.Run(context.Background(), cfg, in, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
 }
