@@ -418,6 +418,35 @@ func TestEngineTiming_StampAtNextEagerLaunch(t *testing.T) {
 	}
 }
 
+// TestEngineTiming_HandoffAtStamp: a prefill replica hands a request's KV
+// over when its host sees the prefill step complete. A and B (200-token
+// prompts, 2 outputs) on 1 prefill + 1 decode replica over PCIe: A's step
+// runs eagerly from idle (host 5, launch to 14, end 14.5); B, arrived at 1,
+// is launched at 14 + 5 = 19 over 9 ms, so the host sees A's step complete
+// at 28 and A's transfer (200 x 114688 bytes at 64 GB/s: 358400 ns) ends at
+// 28.3584, when the decode replica takes A (at 14.8584 if the hand-off
+// started at the GPU's end). B's step, with nothing after it, hands B over at
+// its end, 28.5.
+func TestEngineTiming_HandoffAtStamp(t *testing.T) {
+	cfg := engineConfig()
+	cfg.Cluster.NumReplicas, cfg.Cluster.PrefillReplicas, cfg.Cluster.KVTransferLink = 2, 1, "pcie"
+	set := engineSet(t, "async", 0.5, 2, 1, 0.01)
+	set.Engine.EagerLaunch = &predict.EagerLaunch{BaseMs: 9, DecodesMs: 1, PerDecodeMs: 0.5, Source: "test"}
+	res := run(t, cfg, trace(t, "arrived_at,num_prefill_tokens,num_decode_tokens\n0,200,2\n0.001,200,2\n", cfg), set)
+	var dec []engine.BatchRecord
+	for _, b := range res.Batches {
+		if b.Replica == 1 {
+			dec = append(dec, b)
+		}
+	}
+	if b := res.Batches; b[0].Replica != 0 || b[0].EndAt != 14500000 || b[1].Replica != 0 || b[1].EndAt != 28500000 {
+		t.Fatalf("prefill steps: %+v", b[:2])
+	}
+	if a := res.Requests[0]; a.TransferNs != 358400 || len(dec) == 0 || dec[0].ScheduledAt != 28358400 {
+		t.Errorf("A's transfer %d ns; the decode replica's first step %+v, want at 28358400 ns", a.TransferNs, dec)
+	}
+}
+
 // TestEagerLaunch_Ms: base alone without decodes; base + decodes_ms + per
 // decode with any; nothing for a graph step or without eager_launch.
 func TestEagerLaunch_Ms(t *testing.T) {
