@@ -449,20 +449,24 @@ func (s *sim) groupDecodeRun(rp *replica) error {
 		if end >= next || s.limit >= 0 && end > s.limit {
 			return nil
 		}
-		if k := s.groupChunk(chunk, rp, p, inRange, blocks, steps, same, untilProgress, next, &acc); k > 1 {
-			// k steps at once, as decodeRun takes them (chunkSteps).
+		if k, last, sum := s.groupChunk(chunk, rp, p, inRange, blocks, steps, same, untilProgress, next, &acc); k > 1 {
+			// k steps at once, as decodeRun takes them (chunkSteps), with
+			// the blocks their members take: in use at the first step a,
+			// at the last step last (they only grow), summed over the
+			// steps sum.
 			d, kk := p.totalNs, int64(k)
 			s.nBatches += k
 			st.Batches += k
 			st.BusyNs += kk * d
 			st.MaxQueuedTokens = max(st.MaxQueuedTokens, int64(min(rp.load, math.MaxInt32))) // the load only falls
 			st.DecodeTokens += kk * int64(m)
-			a := int64(rp.allocated) // no block taken: the same every step
+			a := int64(rp.allocated + blocks)
 			if acc.c == 0 {
 				acc.k, acc.lo, acc.hi, acc.sum = int(s.now>>s.iters.shift), a, a, 0
 			}
 			acc.c += int32(k)
-			acc.lo, acc.hi, acc.sum = min(acc.lo, a), max(acc.hi, a), acc.sum+kk*a
+			acc.lo, acc.hi, acc.sum = min(acc.lo, a), max(acc.hi, last), acc.sum+sum
+			rp.allocated = int(last)
 			p.n += kk // rp.use, k times (p is memoized: groupChunk)
 			// An SLO watch counts every member's gaps: the first step's, then k-1 of d.
 			if w := s.watch; w != nil {
@@ -517,19 +521,23 @@ func (s *sim) groupDecodeRun(rp *replica) error {
 	return nil
 }
 
-// groupChunk is chunkSteps for groupDecodeRun: the members' next block
-// takes are the group's phases.
-func (s *sim) groupChunk(chunk bool, rp *replica, p *prediction, inRange bool, blocks, steps, same, untilProgress int, next int64, acc *decodeAcc) int {
+// groupChunk is chunkSteps for groupDecodeRun, with the blocks the members
+// take in the chunk's steps (the group's phases): every step's pass still
+// finds a free block at each member's turn (as groupDecodeRun checks step
+// by step), and the blocks in use only grow, so the plot bucket's merge
+// needs their value at the chunk's last step (last) and their sum over its
+// steps (sum), each step's after its own takes.
+func (s *sim) groupChunk(chunk bool, rp *replica, p *prediction, inRange bool, blocks, steps, same, untilProgress int, next int64, acc *decodeAcc) (k int, last, sum int64) {
 	d := p.totalNs
-	if !chunk || blocks != 0 || p == &rp.scratch || d <= 0 || d >= gapEscape {
-		return 1
+	if !chunk || p == &rp.scratch || d <= 0 || d >= gapEscape {
+		return 1, 0, 0
 	}
 	it := &s.iters
 	b := s.now >> it.shift
 	if len(it.First) < IterBuckets || it.Width <= 0 || b >= IterBuckets || acc.c != 0 && int(b) != acc.k {
-		return 1
+		return 1, 0, 0
 	}
-	k := min(steps, same+1, untilProgress)
+	k = min(steps, same+1, untilProgress)
 	k = min(k, int(((b+1)<<it.shift-1-s.now)/d)+1) // step j starts at s.now + j*d, in bucket b
 	if next < math.MaxInt64 {
 		k = min(k, int((next-1-s.now)/d)) // step j ends at s.now + (j+1)*d < next
@@ -539,16 +547,30 @@ func (s *sim) groupChunk(chunk bool, rp *replica, p *prediction, inRange bool, b
 	}
 	k = min(k, int((s.events&^4095+4096-s.events+5)/6)) // the step whose six events cross a multiple of 4096, at the latest
 	g := &rp.grp
-	bs := len(g.phase)
-	for j := 1; j < min(k, bs); j++ { // the first step from this one at which a member takes a block
-		if g.phase[(g.abs+int64(j))%int64(bs)] != 0 {
+	k = min(k, decodeGroupLog-len(g.times)) // the log is restarted after the chunk
+	// Step j's takes are phase[(abs+j)%bs], its pass wanting one block
+	// more free (step 0's was checked); the phase is stepped, not divided
+	// for (a 64-bit division is a runtime call under GOOS=js).
+	ph := g.phase
+	c := int(g.abs % int64(len(ph)))
+	free := rp.numBlocks - rp.allocated - blocks
+	a := int64(rp.allocated + blocks)
+	sum = a
+	for j := 1; j < k; j++ {
+		if c++; c == len(ph) {
+			c = 0
+		}
+		t := int(ph[c])
+		if free < t+1 {
 			k = j
 			break
 		}
+		free -= t
+		a += int64(t)
+		sum += a
 	}
-	k = min(k, decodeGroupLog-len(g.times)) // the log is restarted after the chunk
 	if !inRange && k > 1 && !(p.totalMs >= 0 && p.totalMs*1e6 <= float64(maxSimNs-(s.now+int64(k-1)*d))) {
-		return 1
+		return 1, 0, 0 // groupDecodeRun's range check would fail at a later step (the bound falls as time goes on)
 	}
-	return k
+	return k, a, sum
 }

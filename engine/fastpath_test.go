@@ -471,6 +471,7 @@ func TestFastPath_DecodeGroup(t *testing.T) {
 		{name: "overloaded", n: 1200, qps: 80},
 		{name: "small-kv", n: 800, qps: 32, blocks: 900},
 		{name: "tiny-kv", n: 400, qps: 32, blocks: 300, bs: 4},
+		{name: "short-kv-light", n: 400, qps: 2, blocks: 120}, // a lean decode run's chunk cut where the cache runs short
 		{name: "time-limit", n: 1500, qps: 32, limit: 9.37},
 		{name: "sessions", n: 900, qps: 40, turns: 3, reps: 2, gen: "fixed"},
 		{name: "sessions-uniform", n: 900, qps: 40, turns: 4, reps: 2, gen: "uniform"},
