@@ -380,22 +380,31 @@ func (rp *replica) restartLog() {
 // group alone (groupDecodeRun): it may when the running list has nothing
 // ahead of the group's place and what follows it (the decodes that
 // completed their prefill in the last step, re-queued) may join, in
-// order. It reports whether it did; false changes nothing.
+// order. An empty group (the replica's first decodes, or the last
+// members finished) takes the running list whole, in its order, when
+// each may join and all had their last token at once, as the decodes
+// that form a group at a step's end have (advanceMembers): so light
+// loads, where the group is often empty, take the group's decode runs
+// too (whose chunks run through the members' KV block takes, where
+// decodeRun's end before each). It reports whether it did; false changes
+// nothing.
 func (rp *replica) absorb() bool {
 	g := &rp.grp
-	if g.n == 0 || g.front != 0 {
+	if !g.on || g.n > 0 && g.front != 0 {
 		return false
 	}
 	bs := rp.cfg.BlockSize
 	ids := rp.running.ids()
 	for _, id := range ids {
-		if !g.canJoin(&rp.reqs[id], bs) {
+		r := &rp.reqs[id]
+		if !g.canJoin(r, bs) || g.n == 0 && r.lastToken != rp.reqs[ids[0]].lastToken {
 			return false
 		}
 	}
 	for _, id := range ids {
 		g.join(&rp.reqs[id], bs)
 	}
+	g.front = 0
 	rp.running.clear()
 	return true
 }
