@@ -247,6 +247,14 @@ func (s *sim) groupStepEnd(rp *replica, t int64) {
 	g.inflight = false
 	rp.load -= int64(g.n)
 	g.ctxSum += int64(g.n)
+	s.groupFinish(rp, t)
+}
+
+// groupFinish settles and finishes, in the group's order, the members
+// whose last token the group's step that ended at t gave (as advanceSlow
+// and defaultOnBatchEnd do), then restarts the log if it is full.
+func (s *sim) groupFinish(rp *replica, t int64) {
+	g, w := &rp.grp, s.watch
 	bs := rp.cfg.BlockSize
 	for len(g.fin) > 0 && g.fin[0].step == g.abs-1 {
 		f := g.popFin()
@@ -413,8 +421,14 @@ func (rp *replica) absorb() bool {
 // in its decode group (absorb): the same iterations, stopping at the same
 // points, with the same state changes, counts, records and checks, each
 // costing the group's sums instead of a pass over its members (their
-// gaps are the log's, written when they are settled).
-func (s *sim) groupDecodeRun(rp *replica) error {
+// gaps are the log's, written when they are settled). It takes the step
+// at whose end members finish too (groupFinish, as groupStepEnd would),
+// when no SLO watch counts their completions between events and no
+// closed-loop request waits on them (its arrival would be an event), and
+// then ends: again reports that the group's members may run on (the
+// replica is still in a steady decode), as the general path would find
+// at that step's end.
+func (s *sim) groupDecodeRun(rp *replica) (again bool, err error) {
 	next := int64(math.MaxInt64) // the next event due: an arrival or the heap's first
 	if s.nextArr < len(s.arrivals) {
 		next = s.reqs[s.arrivals[s.nextArr]].arrival
@@ -427,7 +441,7 @@ func (s *sim) groupDecodeRun(rp *replica) error {
 	rp.noteCap(0, m-1) // what each step's nextBatch would compare: len(ms) from 0 to m-1, nothing waiting
 	bs := int64(rp.cfg.BlockSize)
 	st := &s.stats[rp.id]
-	steps := int(g.fin[0].step - g.abs) // a step in which a member finishes is the general path's
+	steps := int(g.fin[0].step - g.abs) // the steps before the first in which a member finishes
 	var key predict.Key
 	var p *prediction
 	same := 0 // further steps that keep key (and p: no other prediction is made meanwhile)
@@ -436,10 +450,14 @@ func (s *sim) groupDecodeRun(rp *replica) error {
 	defer acc.flush(&s.iters, m)
 	untilProgress := s.opt.ProgressEvery - s.nBatches%s.opt.ProgressEvery // batches until the next s.progress
 	chunk := s.opt.SkipBatches && !s.loadAware
-	for ; steps > 0; steps-- {
+	for ; steps >= 0; steps-- {
+		fin := steps == 0 // members finish at this step's end
+		if fin && !s.finishesAlone(rp) {
+			return false, nil
+		}
 		blocks := int(g.phase[g.abs%bs])          // members that take a new KV block this step
 		if rp.numBlocks-rp.allocated < blocks+1 { // Sarathi wants a free block at every member's turn
-			return nil
+			return false, nil
 		}
 		if p != nil && same > 0 {
 			same--
@@ -447,18 +465,18 @@ func (s *sim) groupDecodeRun(rp *replica) error {
 			key, same = rp.pred.DecodeKeyRun(predict.Batch{NumRequests: m, Tokens: m, NumDecodes: m, DecodeContextSum: g.ctxSum, LogitSeqs: m})
 			var err error
 			if p, err = rp.stagePrediction(key, 0); err != nil {
-				return nil // the general path reports it
+				return false, nil // the general path reports it
 			}
 			inRange = s.now <= next && next <= maxSimNs && p.totalMs >= 0 && p.totalMs*1e6 <= float64(maxSimNs-next)
 		}
 		if !inRange && !(p.totalMs >= 0 && p.totalMs*1e6 <= float64(maxSimNs-s.now)) {
-			return nil // the general path reports it
+			return false, nil // the general path reports it
 		}
 		end := s.now + p.totalNs
 		if end >= next || s.limit >= 0 && end > s.limit {
-			return nil
+			return false, nil
 		}
-		if k, last, sum := s.groupChunk(chunk, rp, p, inRange, blocks, steps, same, untilProgress, next, &acc); k > 1 {
+		if k, last, sum := s.groupChunk(fin, chunk, rp, p, inRange, blocks, steps, same, untilProgress, next, &acc); k > 1 {
 			// k steps at once, as decodeRun takes them (chunkSteps), with
 			// the blocks their members take: in use at the first step a,
 			// at the last step last (they only grow), summed over the
@@ -493,10 +511,10 @@ func (s *sim) groupDecodeRun(rp *replica) error {
 			}
 			if s.events += 6 * k; s.events&^4095 != (s.events-6)&^4095 { // at the last step only (groupChunk)
 				if err := s.ctx.Err(); err != nil {
-					return err
+					return false, err
 				}
 				if err := s.checkBudget(s.cost()); err != nil {
-					return err
+					return false, err
 				}
 			}
 			same -= k - 1
@@ -513,21 +531,43 @@ func (s *sim) groupDecodeRun(rp *replica) error {
 		g.logStep(end)
 		rp.load -= int64(m)
 		g.ctxSum += int64(m)
-		rp.restartLog()
+		if fin {
+			s.groupFinish(rp, end)
+		} else {
+			rp.restartLog()
+		}
 		if untilProgress--; untilProgress == 0 {
 			untilProgress = s.opt.ProgressEvery
 			s.progress()
 		}
 		if s.events += 6; s.events&^4095 != (s.events-6)&^4095 {
 			if err := s.ctx.Err(); err != nil {
-				return err
+				return false, err
 			}
 			if err := s.checkBudget(s.cost()); err != nil {
-				return err
+				return false, err
 			}
 		}
+		if fin {
+			return g.n > 0 && s.sinkErr == nil, nil
+		}
 	}
-	return nil
+	return false, nil
+}
+
+// finishesAlone reports whether groupDecodeRun may take the step at whose
+// end members of rp's group finish: no SLO watch, and no closed-loop
+// request waits on a member finishing then.
+func (s *sim) finishesAlone(rp *replica) bool {
+	return s.watch == nil && s.noChildren(&rp.grp, 0)
+}
+
+// noChildren reports whether no closed-loop request waits on a member that
+// finishes at step g.abs among fin heap entry i and those under it (the
+// entries at that step are the root's and, while they are at it, their
+// children's).
+func (s *sim) noChildren(g *decodeGroup, i int) bool {
+	return i >= len(g.fin) || g.fin[i].step != g.abs || s.reqs[g.fin[i].id].firstChild < 0 && s.noChildren(g, 2*i+1) && s.noChildren(g, 2*i+2)
 }
 
 // groupChunk is chunkSteps for groupDecodeRun, with the blocks the members
@@ -536,9 +576,9 @@ func (s *sim) groupDecodeRun(rp *replica) error {
 // by step), and the blocks in use only grow, so the plot bucket's merge
 // needs their value at the chunk's last step (last) and their sum over its
 // steps (sum), each step's after its own takes.
-func (s *sim) groupChunk(chunk bool, rp *replica, p *prediction, inRange bool, blocks, steps, same, untilProgress int, next int64, acc *decodeAcc) (k int, last, sum int64) {
+func (s *sim) groupChunk(fin, chunk bool, rp *replica, p *prediction, inRange bool, blocks, steps, same, untilProgress int, next int64, acc *decodeAcc) (k int, last, sum int64) {
 	d := p.totalNs
-	if !chunk || p == &rp.scratch || d <= 0 || d >= gapEscape {
+	if fin || !chunk || p == &rp.scratch || d <= 0 || d >= gapEscape {
 		return 1, 0, 0
 	}
 	it := &s.iters

@@ -809,8 +809,11 @@ func (s *sim) stageEnd(rp *replica, b *batch) error {
 	}
 	if s.decodeRuns && rp.steadyDecode() {
 		if rp.absorb() {
-			if err := s.groupDecodeRun(rp); err != nil {
-				return err
+			for again := true; again; again = again && rp.steadyDecode() && rp.absorb() {
+				var err error
+				if again, err = s.groupDecodeRun(rp); err != nil {
+					return err
+				}
 			}
 		} else {
 			rp.dissolve() // decodeRun reads each running request's state
