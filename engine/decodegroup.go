@@ -247,7 +247,11 @@ func (s *sim) groupStepEnd(rp *replica, t int64) {
 	g.inflight = false
 	rp.load -= int64(g.n)
 	g.ctxSum += int64(g.n)
-	s.groupFinish(rp, t)
+	if len(g.fin) > 0 && g.fin[0].step == g.abs-1 {
+		s.groupFinish(rp, t)
+	} else {
+		rp.restartLog() // groupFinish's tail when no member finishes (the group's size unchanged)
+	}
 }
 
 // groupFinish settles and finishes, in the group's order, the members
@@ -370,12 +374,16 @@ func (g *decodeGroup) logRun(end, d int64, k int) {
 }
 
 // restartLog settles every member when the log is full, and starts it
-// again.
+// again. Small enough to inline (a call per group step is dear under
+// GOOS=js); the restart itself is restartFull's.
 func (rp *replica) restartLog() {
-	g := &rp.grp
-	if len(g.times) < decodeGroupLog {
-		return
+	if len(rp.grp.times) >= decodeGroupLog {
+		rp.restartFull()
 	}
+}
+
+func (rp *replica) restartFull() {
+	g := &rp.grp
 	for _, id := range g.ids {
 		if r := &rp.reqs[id]; r.inGrp {
 			g.settle(r, rp.cfg.BlockSize, rp.bigGaps)

@@ -321,6 +321,12 @@ func (rp *replica) restart(r *request) {
 // sortRunning orders the running list by arrival (ties by id). The list is
 // almost always sorted already, so insertion sort is linear in practice.
 func (rp *replica) sortRunning() {
+	if rp.running.len() > 1 { // inlined: every Sarathi and vLLM step calls it, most with one running request or none (the decode group's are apart)
+		rp.sortAll()
+	}
+}
+
+func (rp *replica) sortAll() {
 	s, reqs := rp.running.ids(), rp.reqs // reqs held: the swaps below could alias rp's fields, so rp.reqs would be loaded again for every comparison
 	for i := 1; i < len(s); i++ {
 		for j := i; j > 0 && reqs[s[j]].before(&reqs[s[j-1]]); j-- {
