@@ -807,19 +807,27 @@ func (s *sim) stageEnd(rp *replica, b *batch) error {
 	if rp.numRunningBatches >= 1 {
 		return nil
 	}
-	if s.decodeRuns && rp.steadyDecode() {
-		if rp.absorb() {
-			for again := true; again; again = again && rp.steadyDecode() && rp.absorb() {
-				var err error
-				if again, err = s.groupDecodeRun(rp); err != nil {
+	for s.decodeRuns { // decode runs and, between them, a group's prefill steps, while they can be taken without the queue
+		if rp.steadyDecode() {
+			if rp.absorb() {
+				for again := true; again; again = again && rp.steadyDecode() && rp.absorb() {
+					var err error
+					if again, err = s.groupDecodeRun(rp); err != nil {
+						return err
+					}
+				}
+			} else {
+				rp.dissolve() // decodeRun reads each running request's state
+				if err := s.decodeRun(rp); err != nil {
 					return err
 				}
+				break
 			}
-		} else {
-			rp.dissolve() // decodeRun reads each running request's state
-			if err := s.decodeRun(rp); err != nil {
-				return err
-			}
+		}
+		if ok, err := s.groupPrefillStep(rp); err != nil {
+			return err
+		} else if !ok {
+			break
 		}
 	}
 	nb := s.buildBatch(rp)

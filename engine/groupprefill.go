@@ -1,0 +1,136 @@
+package engine
+
+import (
+	"math"
+	"slices"
+
+	"github.com/servesim/servesim/engine/predict"
+)
+
+// groupPrefillStep takes, at s.now and without the event queue, the step
+// that the general path would run next on a Sarathi replica carrying a
+// decode group (or none) whose one other running request is a prefill:
+// the group's decodes and the prefill's next chunk (at light load, a new
+// request's prompt chunks after its first, most of the general steps).
+// It is called where stageEnd would build the next batch (a batch has just
+// ended, nothing is queued for this instant) and changes the state as
+// Sarathi's nextBatch, buildBatch, stageSchedule and, at the step's end,
+// endBatch would (with the same six events counted by tick), or reports
+// false and changes nothing: when the step is not of that shape, its
+// prediction fails or is out of range, or its end would not come strictly
+// before the next event due (or would pass the time limit), when a member
+// that finishes at its end has closed-loop turns waiting on it (their
+// arrivals would be events), and under an SLO watch. The general path
+// then takes it; tests compare every output with the step-by-step path
+// (TestFastPath_*).
+func (s *sim) groupPrefillStep(rp *replica) (bool, error) {
+	g := &rp.grp
+	q := &rp.running
+	if !g.on || s.watch != nil || q.len() != 1 || rp.waiting.len() != 0 || rp.incoming.len() != 0 {
+		return false, nil
+	}
+	r := &rp.reqs[q.s[q.h]]
+	if r.prefillDone || !r.scheduled || r.done || r.leaving || r.firstChild >= 0 {
+		return false, nil
+	}
+	// nextBatch: the prefill ahead of the group's place (front 1) is taken
+	// with the front, else in the pass after the group (or alone, with
+	// the group empty), which compares the cap first.
+	maxMB, gn := rp.res.MaxMicroBatchSize, g.n
+	seen, takers, dsum := gn-1, 0, int64(0)
+	if g.front == 0 || gn == 0 {
+		if gn >= maxMB {
+			return false, nil
+		}
+		seen = gn
+	}
+	if gn > 0 {
+		takers, dsum = int(g.phase[g.abs%int64(rp.cfg.BlockSize)]), g.ctxSum
+		if gn > maxMB || rp.numBlocks-rp.allocated-takers < 1 {
+			return false, nil // nextBatch dissolves the group
+		}
+	}
+	n := min(r.target-r.processed, rp.cfg.ChunkSize-gn)
+	if n <= 0 || !s.noChildren(g, 0) {
+		return false, nil
+	}
+	next := int64(math.MaxInt64) // the next event due: an arrival or the heap's first
+	if s.nextArr < len(s.arrivals) {
+		next = s.reqs[s.arrivals[s.nextArr]].arrival
+	}
+	if len(s.heap) > 0 {
+		next = min(next, s.heap[0].at)
+	}
+	// buildBatch's key.
+	pb := predict.Batch{NumRequests: 1 + gn, Prefills: append(s.pbuf[:0], predict.Prefill{Chunk: n, Processed: r.processed}),
+		Tokens: gn + n, NumDecodes: gn, DecodeContextSum: dsum, LogitSeqs: gn}
+	if r.processed == r.skip { // its first chunk since admission
+		pb.NewRequests++
+	}
+	if r.processed+n == r.target {
+		pb.LogitSeqs++
+	}
+	if cap(pb.Prefills) != cap(s.pbuf) {
+		s.pbuf = pb.Prefills
+	}
+	key := rp.pred.KeyOf(pb)
+	p, err := rp.stagePrediction(key, 0)
+	if err != nil || !(p.totalMs >= 0 && p.totalMs*1e6 <= float64(maxSimNs-s.now)) {
+		return false, nil // the general path reports it
+	}
+	end := s.now + p.totalNs
+	if end >= next || s.limit >= 0 && end > s.limit {
+		return false, nil
+	}
+	// The step: nextBatch, buildBatch and stageSchedule at s.now.
+	rp.noteCap(0, seen)
+	q.clear()
+	g.front = 0
+	rp.allocated += takers
+	g.inflight = gn > 0
+	st := &s.stats[rp.id]
+	queued := int32(min(rp.load, math.MaxInt32))
+	s.nBatches++
+	st.Batches++
+	st.MaxQueuedTokens = max(st.MaxQueuedTokens, int64(queued))
+	if s.loadAware {
+		st.Queued.add(s.now, queued)
+	}
+	prefill := int64(key.T - key.Bd)
+	st.PrefillTokens += prefill
+	st.DecodeTokens += int64(key.Bd)
+	s.iters.add(s.now, IterValues{int64(key.NumRequests), int64(key.T), prefill, int64(rp.allocated)})
+	rp.use(p)
+	if !s.opt.SkipBatches {
+		if len(s.batches) == cap(s.batches) {
+			s.batches = slices.Grow(s.batches, max(len(s.batches), 1024))
+		}
+		s.batches = append(s.batches, BatchRecord{Replica: int32(rp.id), ScheduledAt: s.now, EndAt: end, KVBlocksInUse: int32(rp.allocated), Key: key,
+			QueuedTokens: queued, ModelNs: p.modelNs, TotalNs: p.totalNs})
+	}
+	// Its end (endBatch at end): the group, then the prefill, re-queued.
+	st.BusyNs += end - s.now
+	s.now = end
+	if gn > 0 {
+		s.groupStepEnd(rp, end)
+	}
+	r.processed += n
+	rp.load -= int64(n)
+	s.advanceSlow(rp, r, end)
+	if r.done {
+		rp.release(r)
+	} else if !r.leaving {
+		q.pushBack(r)
+	}
+	if s.nBatches%s.opt.ProgressEvery == 0 {
+		s.progress()
+	}
+	// The six events (replica schedule, stage arrival, stage schedule,
+	// stage end, stage schedule, batch end): one check stands for them.
+	if s.events += 6; s.events&^4095 != (s.events-6)&^4095 {
+		if err := s.check(); err != nil {
+			return false, err
+		}
+	}
+	return s.sinkErr == nil, nil
+}
