@@ -81,12 +81,12 @@ def steady_decode(eng, b, ctx, nsteps):
     return steady_decode_ctxs(eng, [ctx] * b, nsteps)
 
 
-def preload_decodes(eng, sch, ctxs, nsteps):
-    """Requests running in sch, one per entry of ctxs, already at that context - 1 (KV present), to decode
-    nsteps tokens each; returns them."""
+def preload_decodes(eng, sch, ctxs, nsteps, first_id=0):
+    """Requests running in sch, one per entry of ctxs (ids from first_id), already at that context - 1 (KV
+    present), to decode nsteps tokens each; returns them."""
     m = eng.model
     reqs = []
-    for i, ctx in enumerate(ctxs):
+    for i, ctx in enumerate(ctxs, first_id):
         r = S.Request(i, 0, ctx - 1, nsteps + 1)
         r.num_computed = ctx - 1
         r.generated = 1

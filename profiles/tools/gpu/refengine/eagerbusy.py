@@ -12,14 +12,17 @@ beside d decodes at context 512) run through the engine's own loop
 step chosen by prev:
   idle   no prior step: the eager step is the first and only one (the
          eagerprobe case, measured in the same session for comparison);
+  decode the d decodes and one more in a decode graph (a short step, as
+         before most eager steps of a run under a large budget);
   graph  the d decodes beside a prompt of 2048 - d tokens: the largest mixed
          CUDA graph (one replay, several ms of GPU work queued at once);
   same   the d decodes beside a prompt of T - d tokens: an eager step of the
          same shape (eager behind eager, as in a run under a large budget);
   long   the d decodes beside a prompt of 8192 - d tokens: the longest eager
          step of the engine's range.
-The prior prompt produces one token, so it finishes in the prior step, and
-max_num_seqs = d + 1 keeps the eager step's prompt waiting until then; the
+The prior prompt (or the extra decode) produces its last token in the prior
+step, and max_num_seqs = d + 1 keeps the eager step's prompt waiting until
+then; the
 decodes and the eager step's prompt finish in the eager step, so no step is
 launched after it and its end_ns (the host seeing it complete) is its GPU end
 on the host's clock. launch_ns - start_ns is the eager step's host time
@@ -28,7 +31,9 @@ launch. Runner.launch is wrapped to ask (cudaEventQuery, a few microseconds)
 whether the prior step was still running on the GPU when the eager step's
 launch began and when it ended; gpu_gap_ms is the GPU time from the prior
 step's end event to the eager step's start event (about 0 when the eager
-step's first launch queued behind the prior step).
+step's first launch queued behind the prior step). gc_ms is the time Python's
+collector ran during the eager step's prepare + launch (gc.callbacks), so
+that a slow launch can be told from a collection.
 
 Every shape runs once untimed, then REPS times. build_set.py fits
 engine.json's eager_queue_tail on these rows.
@@ -37,6 +42,7 @@ Usage (from profiles/tools/gpu):
   python3 -m refengine.eagerbusy OUT.json --tuning TUNING.json
 """
 import argparse
+import gc
 import json
 import time
 
@@ -44,7 +50,7 @@ from . import sched as S
 
 TOKENS = [2112, 2560, 3072, 4096, 6144, 8192]
 DECODES = [0, 8, 64]
-PREVS = ["idle", "graph", "same", "long"]
+PREVS = ["idle", "decode", "graph", "same", "long"]
 REPS = 3
 DECODE_CTX = 512
 LARGEST_MIXED = 2048
@@ -53,17 +59,19 @@ LONGEST = 8192
 
 def design(tokens, decodes, prev):
     """The scheduler settings and requests of one row: dict(tokens, num_decodes, prev, budget, max_num_seqs, prior
-    (the prior step's prompt, 0 for none), prompt (the eager step's), decode_steps (steps the preloaded decodes
-    run))."""
+    (the prior step's prompt, 0 for none), extra_decode (1: one more decode, in the prior step only), prompt (the
+    eager step's), steps (the run's: 2 with a prior step, else 1; the preloaded decodes run in each))."""
     if prev not in PREVS:
         raise ValueError(f"prev {prev!r} (want one of {PREVS})")
     if tokens <= LARGEST_MIXED or decodes >= tokens:
         raise ValueError(f"{tokens} tokens with {decodes} decodes is not an eager step with a prompt")
-    prior = {"idle": 0, "graph": LARGEST_MIXED - decodes, "same": tokens - decodes, "long": LONGEST - decodes}[prev]
-    if prev != "idle" and prior < 1:
+    prior = {"idle": 0, "decode": 0, "graph": LARGEST_MIXED - decodes, "same": tokens - decodes,
+             "long": LONGEST - decodes}[prev]
+    if prev not in ("idle", "decode") and prior < 1:
         raise ValueError(f"prev {prev} with {decodes} decodes leaves no prior prompt")
-    return dict(tokens=tokens, num_decodes=decodes, prev=prev, budget=max(tokens, decodes + prior), max_num_seqs=decodes + 1, prior=prior, prompt=tokens - decodes,
-                decode_steps=2 if prior else 1)
+    return dict(tokens=tokens, num_decodes=decodes, prev=prev, budget=max(tokens, decodes + prior),
+                max_num_seqs=decodes + 1, prior=prior, extra_decode=int(prev == "decode"), prompt=tokens - decodes,
+                steps=1 if prev == "idle" else 2)
 
 
 def add_prompts(sch, d, rid):
@@ -81,16 +89,17 @@ def add_prompts(sch, d, rid):
 def row_of(steps, marks, d):
     """The eager step's row from serve()'s step log and the launch wrapper's marks (one per launch:
     prior busy at launch begin, at launch end, start and end events)."""
-    k = 1 if d["prior"] else 0
+    k = d["steps"] - 1
     if len(steps) != k + 1:
         raise RuntimeError(f"{len(steps)} steps, want {k + 1} (design {d})")
     s0, s1, end, gms, hms, kind, size, shape, _ = steps[k]
     out = dict(start_ns=s0, launch_ns=s1, end_ns=end, gpu_ms=gms, host_ms=hms, tail_ms=(end - s1) / 1e6, mode=kind,
                padded=size, num_tokens=shape["num_tokens"], num_decodes=shape["num_decodes"],
                num_prefills=shape["num_prefills"])
+    out["gc_ms"] = marks[k][4] / 1e6
     if k:
         p0, p1, pend, pgms, _, pkind, psize, pshape, _ = steps[0]
-        busy0, busy1, ev0, _ = marks[1]
+        busy0, busy1, ev0, _, _ = marks[1]
         out.update(prev_start_ns=p0, prev_launch_ns=p1, prev_end_ns=pend, prev_gpu_ms=pgms, prev_mode=pkind,
                    prev_padded=psize, prev_tokens=pshape["num_tokens"], prev_busy_at_launch=busy0,
                    prev_busy_after_launch=busy1, gpu_gap_ms=marks[0][3].elapsed_time(ev0))
@@ -101,26 +110,50 @@ def run_row(eng, bench, d, rid):
     """One serve() of design d on engine eng (a fresh scheduler with d's settings); returns (steps, marks)."""
     eng.sched_kw = dict(max_num_seqs=d["max_num_seqs"], max_num_batched_tokens=d["budget"])
     sch = eng.new_scheduler()
-    reqs = bench.preload_decodes(eng, sch, [DECODE_CTX] * d["num_decodes"], d["decode_steps"]) if d["num_decodes"] else []
+    reqs = bench.preload_decodes(eng, sch, [DECODE_CTX] * d["num_decodes"], d["steps"]) if d["num_decodes"] else []
+    if d["extra_decode"]:
+        reqs += bench.preload_decodes(eng, sch, [DECODE_CTX], 1, first_id=d["num_decodes"])
     reqs += add_prompts(sch, d, rid)
     runner = eng.runner
     launch = runner.launch
     marks = []
+    gcs = []  # (start or stop, perf_counter_ns) of each collection
+
+    def on_gc(phase, info):
+        gcs.append((phase, time.perf_counter_ns()))
 
     def wrapped(step):
         prev = marks[-1][3] if marks else None
         busy0 = prev is not None and not prev.query()
+        n, t0 = len(gcs), time.perf_counter_ns()
         kind, size, ev0, ev1 = launch(step)
+        t1 = time.perf_counter_ns()
         busy1 = prev is not None and not prev.query()
-        marks.append((busy0, busy1, ev0, ev1))
+        marks.append((busy0, busy1, ev0, ev1, gc_ns(gcs[n:], t0, t1)))
         return kind, size, ev0, ev1
 
     runner.launch = wrapped
+    gc.callbacks.append(on_gc)
     try:
         _, steps, _ = eng.serve(reqs, sch=sch, realtime=False)
     finally:
+        gc.callbacks.remove(on_gc)
         del runner.launch  # the class's method again
     return steps, marks
+
+
+def gc_ns(events, t0, t1):
+    """Nanoseconds of [t0, t1] that collections ran, from (start or stop, time) events."""
+    tot, began = 0, None
+    for phase, t in events:
+        if phase == "start":
+            began = max(t, t0)
+        elif began is not None:
+            tot += min(t, t1) - began
+            began = None
+    if began is not None:
+        tot += t1 - began
+    return tot
 
 
 def main():
@@ -159,15 +192,17 @@ def main():
         print(rep, f"{time.time() - t0:.0f} s", flush=True)
     res = dict(method="one eager step per row (a fresh prompt of T - d tokens beside d decodes at context decode_ctx, "
                       "T tokens in all) through Engine.serve (realtime=False) as the second step, behind a prior step "
-                      "(prev: idle = none, graph = the d decodes and a 2048 - d prompt in the largest mixed graph, "
-                      "same = an eager step of the same shape, long = the d decodes and an 8192 - d prompt, eager); "
-                      "vLLM V1 with max_num_seqs d + 1 (the eager step's prompt waits for the prior one, which ends "
-                      "in the prior step) and a budget of max(T, prior step); the eager step is the run's last, so "
-                      "end_ns is its GPU end as the host sees it; start_ns / launch_ns / end_ns on serve()'s clock; "
-                      "GPU time by CUDA events from before the first launch to after the last kernel; host time "
-                      "schedule + prepare + launch; tail_ms = end_ns - launch_ns; prev_busy_* by cudaEventQuery on the "
-                      "prior step's end event at the launch's begin and end; gpu_gap_ms from the prior step's end "
-                      f"event to the eager step's start event; every shape once untimed, then {REPS} repetitions",
+                      "(prev: idle = none, decode = the d decodes and one more in a decode graph, graph = the d "
+                      "decodes and a 2048 - d prompt in the largest mixed graph, same = an eager step of the same "
+                      "shape, long = the d decodes and an 8192 - d prompt, eager); vLLM V1 with max_num_seqs d + 1 "
+                      "(the eager step's prompt waits for the prior prompt or the extra decode, which ends in the "
+                      "prior step) and a budget of max(T, prior step); the eager step is the run's last, so end_ns is "
+                      "its GPU end as the host sees it; start_ns / launch_ns / end_ns on serve()'s clock; GPU time by "
+                      "CUDA events from before the first launch to after the last kernel; host time schedule + "
+                      "prepare + launch; tail_ms = end_ns - launch_ns; prev_busy_* by cudaEventQuery on the prior "
+                      "step's end event at the launch's begin and end; gpu_gap_ms from the prior step's end event to "
+                      "the eager step's start event; gc_ms: Python's collections during the eager step's prepare + "
+                      f"launch (gc.callbacks); every shape once untimed, then {REPS} repetitions",
                layers=M.LAYERS, device=torch.cuda.get_device_name(0), rows=rows)
     with open(a.out, "w") as f:
         json.dump(res, f, indent=1)
