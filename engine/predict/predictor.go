@@ -577,7 +577,7 @@ func (p *Predictor) KeyOf(b Batch) Key {
 	k := Key{T: int32(b.Tokens), T8: int32(ceilTo(b.Tokens, 8)), Bd: int32(b.NumDecodes), NumPrefills: int32(len(b.Prefills)),
 		NumRequests: int32(b.NumRequests), NewRequests: int32(b.NewRequests), LogitSeqs: int32(b.LogitSeqs)}
 	if b.NumDecodes > 0 {
-		gd := p.decodeGranularity()
+		gd := p.decodeGranularityAt(int(b.DecodeContextSum / int64(b.NumDecodes)))
 		k.Kd = int32(ceilTo(int(b.DecodeContextSum/int64(b.NumDecodes)), gd))
 		if p.opt.DecodeContextMax {
 			k.Kd = int32(ceilTo(b.DecodeContextMax, gd))
@@ -655,12 +655,24 @@ func (p *Predictor) DecodeKeyRun(b Batch) (Key, int) {
 	// key rounded down to the granularity, which is the key itself unless it
 	// is the rows' first context (a context under it is read there), which
 	// need not be a multiple of the granularity.
-	gd := p.decodeGranularity()
+	gd := p.decodeGranularityAt(int(b.DecodeContextSum / int64(b.NumDecodes)))
 	same := int(k.Kd)/gd*gd - x
 	if k.KdMax > 0 {
 		same = min(same, int(k.KdMax)/gd*gd-b.DecodeContextMax)
 	}
 	return k, max(same, 0)
+}
+
+// decodeGranularityAt is decodeGranularity for a batch of mean decode
+// context mean: under engine timing with a set's own granularity, a mean
+// under one step of the config's grid (Vidur's 64 keys) is read exactly,
+// since there rounding up by the set's 16 keys would add a third to half of
+// a 32-48-key context and the rows are 16 keys apart.
+func (p *Predictor) decodeGranularityAt(mean int) int {
+	if p.opt.DecodeShape && p.decodeGran > 0 && mean < p.opt.KVCachePredictionGranularity {
+		return 1
+	}
+	return p.decodeGranularity()
 }
 
 // decodeGranularity is the granularity decode contexts are rounded up to:

@@ -330,8 +330,12 @@ func TestDecodeGranularity(t *testing.T) {
 		{"test", true, 100, 130, 100, 130},
 		{"test", true, 30, 40, 30, 40},
 		{"test", false, 100, 130, 128, 0},
-		{"h200", true, 30, 40, 64, 64},
-		{"h200", true, 30, 100, 64, 112},
+		// under one step of the config's 64-key grid a mean is read exactly (the
+		// set's rows start at 16 keys, 16 apart), the longest too
+		{"h200", true, 30, 40, 30, 40},
+		{"h200", true, 30, 100, 30, 100},
+		{"h200", true, 70, 100, 80, 112},
+		{"h200", true, 10, 12, 16, 16},
 		{"h200", true, 1000, 1500, 1008, 1504},
 		{"h200", false, 1000, 1500, 1024, 0},
 	} {
@@ -344,10 +348,14 @@ func TestDecodeGranularity(t *testing.T) {
 	if _, same := pred("test", true).DecodeKeyRun(batch(4, 100, 130)); same != 0 {
 		t.Errorf("granularity 1: %d more steps keep the key, want 0", same)
 	}
-	// under the first row: the longest reaches 64 after 24 steps, the mean after 34
+	// under the first row (16 keys): the longest reaches 16 after 4 steps, the mean after 6
 	p := pred("h200", true)
-	if k, same := p.DecodeKeyRun(batch(4, 30, 40)); same != 24 || p.KeyOf(batch(4, 30+24, 40+24)) != k || p.KeyOf(batch(4, 30+25, 40+25)) == k {
-		t.Errorf("under the first row: %d more steps keep the key, want 24", same)
+	if k, same := p.DecodeKeyRun(batch(4, 10, 12)); same != 4 || p.KeyOf(batch(4, 10+4, 12+4)) != k || p.KeyOf(batch(4, 10+5, 12+5)) == k {
+		t.Errorf("under the first row: %d more steps keep the key, want 4", same)
+	}
+	// read exactly under 64 keys: every step changes the key
+	if _, same := p.DecodeKeyRun(batch(4, 30, 40)); same != 0 {
+		t.Errorf("mean 30 on the h200 set: %d more steps keep the key, want 0", same)
 	}
 	// and a step there costs what the first row's does
 	st := func(b predict.Batch) float64 {
@@ -357,7 +365,7 @@ func TestDecodeGranularity(t *testing.T) {
 		}
 		return bd.AttnDecode
 	}
-	if a, b := st(batch(4, 10, 10)), st(batch(4, 64, 64)); a != b {
-		t.Errorf("4 decodes at 10 keys: attention %v, want the 64-key row's %v", a, b)
+	if a, b := st(batch(4, 10, 10)), st(batch(4, 16, 16)); a != b {
+		t.Errorf("4 decodes at 10 keys: attention %v, want the 16-key row's %v", a, b)
 	}
 }

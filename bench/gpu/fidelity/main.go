@@ -61,7 +61,20 @@ func main() {
 	idle := flag.String("idle_gpu", "", "fit engine.json's idle_host GPU terms on the designed idle probes (bench/gpu/<card>/engine/idleprobe*) with --profile and write them to this file")
 	waves := flag.String("prefill_waves", "", "fit the prefill launch's wave model (engine.json prefill_launch) on --profile's attention.csv and bench/gpu/<card>/engine/waveprobe.json and write it to this file")
 	dwaves := flag.String("decode_waves", "", "fit the decode launch's wave model (engine.json decode_launch) on bench/gpu/<card>/engine/decodeprobe.json and write it to this file")
+	dscore := flag.String("decode_score", "", "score --profile's whole-step prediction of every graph of this decode probe (refengine decodeprobe.py's output)")
 	flag.Parse()
+	if *dscore != "" {
+		if *profile == "" {
+			*profile = filepath.Join("profiles", *card, "qwen3-0.6b")
+		}
+		rows, skipped, err := scoreDecodeProbe(*profile, *dscore)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "fidelity:", err)
+			os.Exit(1)
+		}
+		writeDecodeScore(os.Stdout, *dscore, rows, skipped)
+		return
+	}
 	if *dwaves != "" {
 		if err := writeDecodeWaves(".", filepath.Join("bench/gpu", *card, "engine", "decodeprobe.json"), *dwaves, 132); err != nil {
 			fmt.Fprintln(os.Stderr, "fidelity:", err)

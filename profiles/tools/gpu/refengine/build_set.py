@@ -19,7 +19,9 @@ follow the decode graphs' measured change with context (contexts spread as in
 a real batch) from the isolated row at 512; attention_isolated.csv keeps the
 kernel alone. A later fill of the decode grid (attn_decode_fill.csv from opprofile --decode_batches,
 insitu_ctx_fill.json from insitu_ctx --batches, in ENGINE_DIR) adds its rows at the batch sizes the raw
-profile lacks; rows the raw profile has stay as first measured. Prefill attention over cached context in a graph
+profile lacks; rows the raw profile has stay as first measured. Contexts under the grid's first (64) come from a
+later probe with the same methods (attn_decode_short.csv from opprofile --decode_kv, insitu_ctx_short.json from
+insitu_ctx --contexts), merged where the rows lack them. Prefill attention over cached context in a graph
 (prefillctx.json, when present; prefillctx_fill.json extends it past 8192 cached tokens, as
 attn_prefill_fill.csv from opprofile --prefill_kv extends the isolated prefill rows): attn_prefill rows of the
 probed chunk sizes
@@ -94,6 +96,36 @@ def merge_decode_fill(raw_path, fill_path, out_path):
     return sorted({int(r["batch_size"]) for r in fill})
 
 
+def merge_decode_short(raw_path, short_path, out_path):
+    """The attention rows at raw_path with the decode rows of a later probe under the grid's first context
+    (opprofile --decode_kv: attn_decode_short.csv) at (batch, context) pairs the rows lack, written to out_path.
+    A batch's KV save stays as the raw rows measured it (the set keeps one per batch). Returns the contexts
+    added."""
+    rows = list(csv.DictReader(open(raw_path)))
+    header = list(rows[0].keys())
+    dec = [r for r in rows if r["is_prefill"] == "False"]
+    have = {(int(r["batch_size"]), int(r["kv_cache_size"])) for r in dec}
+    save = {int(r["batch_size"]): r for r in dec}
+    add = []
+    for r in csv.DictReader(open(short_path)):
+        b, kv = int(r["batch_size"]), int(r["kv_cache_size"])
+        if r["is_prefill"] != "False" or (b, kv) in have:
+            continue
+        if b not in save:
+            raise SystemExit(f"{short_path}: batch {b} is not a decode batch size of {raw_path}")
+        r = dict(r)
+        for st in STATS:
+            col = f"time_stats.attn_kv_cache_save.{st}"
+            r[col] = save[b][col]
+        add.append(r)
+    dec = sorted(dec + add, key=lambda r: (int(r["batch_size"]), int(r["kv_cache_size"])))
+    with open(out_path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=header, lineterminator="\n")
+        w.writeheader()
+        w.writerows([r for r in rows if r["is_prefill"] == "True"] + dec)
+    return sorted({int(r["kv_cache_size"]) for r in add})
+
+
 def merge_prefill_fill(raw_path, fill_path, out_path):
     """The attention rows at raw_path with the prefill rows of a later extension of the grid (opprofile
     --prefill_kv: attn_prefill_fill.csv) at (chunk, cached context) pairs the raw rows lack, written to
@@ -165,6 +197,28 @@ def merge_insitu_fill(ictx, fill):
     return out
 
 
+def merge_insitu_short(ictx, short):
+    """insitu_ctx.json with a later probe's mean contexts (insitu_ctx --contexts) that a graph size lacks. Each
+    is rebased on its own session's anchor, t + (uniform512 here - uniform512 there), so the shift the build
+    takes from the anchor (graph(c) - uniform512) is the later session's own, free of the card's drift between
+    sessions. Graph sizes the probe did not time keep their nearest measured context's shift."""
+    out = dict(ictx, spread={b: dict(v) for b, v in ictx["spread"].items()})
+    added = set()
+    for b, row in short["spread"].items():
+        if b not in out["spread"]:
+            continue
+        d = ictx["uniform512"][b] - short["uniform512"][b]
+        for c, t in row.items():
+            if c not in out["spread"][b]:
+                out["spread"][b][c] = t + d
+                added.add(int(c))
+        out["spread"][b] = dict(sorted(out["spread"][b].items(), key=lambda kv: int(kv[0])))
+    if added:
+        out["method"] = (ictx["method"] + f"; mean contexts {', '.join(map(str, sorted(added)))} from a later "
+                         "session's probe (insitu_ctx_short.json, same method), rebased on its own uniform 512")
+    return out
+
+
 def attention_tables(path):
     dec, pre, kv = {}, {}, {}
     for r in csv.DictReader(open(path)):
@@ -206,26 +260,35 @@ MIXED_LOGIT_ROWS = 256
 IDLE_AFTER_MS = 0.3  # engine.py's serve loop sleeps when the next arrival is more than 300 us away
 
 
-def in_graph_shift(rows, ictx):
-    """The in-graph shift of each isolated attn_decode row (insitu_ctx.py): row(B, c) = isolated
-    row(B, 512) + (graph(B, c) - graph(B, uniform 512)) / 28; contexts a batch was not measured at
-    take the shift at the nearest measured context. Returns shift(b, c)."""
-    iso = {(int(r["batch_size"]), int(r["kv_cache_size"])): float(r["time_stats.attn_decode.median"])
-           for r in rows if r["is_prefill"] == "False"}
-    shift = {}
-    for b, u in ictx["uniform512"].items():
-        b = int(b)
-        meas = {int(c): t for c, t in ictx["spread"][str(b)].items()}
-        for c, t in meas.items():
-            if (b, c) in iso:
-                shift[(b, c)] = iso[(b, 512)] + (t - u) / LAYERS - iso[(b, c)]
+# insitu_ctx.py times 15 steady steps from the listed contexts and keeps the median of steps 3-14, so the
+# contexts stand about 8 keys on when timed (decodewaves.go's probeGrowth).
+PROBE_GROWTH = 8
 
-    def at_shift(b, c):
-        cs = sorted(x for (bb, x) in shift if bb == b)
-        if not cs:
+
+def in_graph_shift(rows, ictx):
+    """The in-graph shift of each isolated attn_decode row (insitu_ctx.py): row(B, c) = isolated row(B, 512 + 8)
+    + (G_B(c) - graph(B, uniform 512)) / 28, where G_B interpolates graph B's measured step times at the contexts
+    they were timed at (mean + PROBE_GROWTH: the uniform 512 anchor stands at 520 too); past the first and last
+    timed context a row takes the shift there. Returns shift(b, c) = row(b, c) - isolated row(b, c)."""
+    iso = {}
+    for r in rows:
+        if r["is_prefill"] == "False":
+            iso.setdefault(int(r["batch_size"]), {})[int(r["kv_cache_size"])] = float(r["time_stats.attn_decode.median"])
+
+    def iso_at(b, c):
+        xs = sorted(iso[b])
+        return interp(xs, [iso[b][x] for x in xs], c)
+
+    def shift(b, c):
+        key = str(b)
+        if key not in ictx["uniform512"] or not ictx["spread"].get(key):
             raise SystemExit(f"insitu_ctx.json has no measurement for batch {b}")
-        return shift.get((b, c), shift[(b, min(cs, key=lambda x: abs(x - c)))])
-    return at_shift
+        pts = sorted((int(m) + PROBE_GROWTH, t) for m, t in ictx["spread"][key].items())
+        xs, ys = [x for x, _ in pts], [t for _, t in pts]
+        x = min(max(c, xs[0]), xs[-1])  # inside the timed contexts, c itself; else the nearest end
+        row = iso_at(b, 512 + PROBE_GROWTH) + (interp(xs, ys, x) - ictx["uniform512"][key]) / LAYERS
+        return row - iso_at(b, x)
+    return shift
 
 
 def prefill_shift(rows, pctx):
@@ -430,13 +493,17 @@ def main():
     raw_attn = os.path.join(a.raw, "attention.csv")
     fill_path = os.path.join(a.engine_dir, "attn_decode_fill.csv")
     pfill_path = os.path.join(a.engine_dir, "attn_prefill_fill.csv")
-    if os.path.exists(fill_path) or os.path.exists(pfill_path):
+    dshort_path = os.path.join(a.engine_dir, "attn_decode_short.csv")
+    if os.path.exists(fill_path) or os.path.exists(pfill_path) or os.path.exists(dshort_path):
         # the isolated rows as the set keeps them: the raw profile plus the fills' batch and context sizes
         merged = os.path.join(a.out, "attention_isolated.csv")
         if os.path.exists(fill_path):
             merge_decode_fill(raw_attn, fill_path, merged)
         else:
             shutil.copy(raw_attn, merged)
+        if os.path.exists(dshort_path):
+            added = merge_decode_short(merged, dshort_path, merged)
+            print(f"decode rows under the grid's first context: {added} added")
         if os.path.exists(pfill_path):
             lo, hi, n = prefill_retime(merged, pfill_path)
             added = merge_prefill_fill(merged, pfill_path, merged)
@@ -457,9 +524,13 @@ def main():
     ictx_path = os.path.join(a.engine_dir, "insitu_ctx.json")
     ictx_fill = os.path.join(a.engine_dir, "insitu_ctx_fill.json")
 
+    ictx_short = os.path.join(a.engine_dir, "insitu_ctx_short.json")
+
     def load_ictx():
         j = json.load(open(ictx_path))
-        return merge_insitu_fill(j, json.load(open(ictx_fill))) if os.path.exists(ictx_fill) else j
+        if os.path.exists(ictx_fill):
+            j = merge_insitu_fill(j, json.load(open(ictx_fill)))
+        return merge_insitu_short(j, json.load(open(ictx_short))) if os.path.exists(ictx_short) else j
     dec_graph, spread_sizes = dec, set()
     if dshape and os.path.exists(ictx_path):
         # With the decode launch model the predictor charges a decode graph the in-graph row (spread

@@ -64,6 +64,50 @@ class MergeTest(unittest.TestCase):
         self.assertEqual(got["skipped"], [[64, 8, 16384]])
 
 
+class DecodeShortTest(unittest.TestCase):
+    def test_short_rows_add_only_missing_pairs_and_keep_the_batchs_kv_save(self):
+        with tempfile.TemporaryDirectory() as d:
+            raw, short, out = (os.path.join(d, n) for n in ("raw.csv", "short.csv", "out.csv"))
+            write(raw, [row(16, 0, 0.1, 0.01), row(0, 64, 0.3, 0.002, prefill=False, batch=4),
+                        row(0, 128, 0.4, 0.002, prefill=False, batch=4)])
+            write(short, [row(0, 16, 0.2, 0.009, prefill=False, batch=4), row(0, 64, 0.9, 0.009, prefill=False, batch=4)])
+            self.assertEqual(BS.merge_decode_short(raw, short, out), [16])
+            dec = {r["kv_cache_size"]: r for r in csv.DictReader(open(out)) if r["is_prefill"] == "False"}
+            self.assertEqual(sorted(dec, key=int), ["16", "64", "128"])
+            self.assertEqual(dec["64"]["time_stats.attn_decode.median"], "0.300000")  # as first measured
+            self.assertEqual(dec["16"]["time_stats.attn_decode.median"], "0.200000")
+            self.assertEqual(dec["16"]["time_stats.attn_kv_cache_save.median"], "0.002000")  # the raw rows' save
+            write(short, [row(0, 16, 0.2, 0.009, prefill=False, batch=8)])
+            with self.assertRaises(SystemExit):
+                BS.merge_decode_short(raw, short, out)
+
+    def test_short_graphs_are_rebased_on_their_sessions_anchor(self):
+        ictx = dict(method="m", uniform512={"4": 2.0, "8": 3.0}, spread={"4": {"64": 1.5}, "8": {"64": 2.5}})
+        short = dict(uniform512={"4": 2.1}, spread={"4": {"16": 1.3, "64": 9.9}})
+        got = BS.merge_insitu_short(ictx, short)
+        self.assertEqual(list(got["spread"]["4"]), ["16", "64"])
+        self.assertAlmostEqual(got["spread"]["4"]["16"], 1.2)  # 1.3 - (2.1 - 2.0)
+        self.assertEqual(got["spread"]["4"]["64"], 1.5)  # as first measured
+        self.assertEqual(got["spread"]["8"], {"64": 2.5})
+        self.assertIn("insitu_ctx_short.json", got["method"])
+        self.assertEqual(ictx["spread"]["4"], {"64": 1.5})  # the input is left as it was
+
+    def test_in_graph_rows_sit_at_the_contexts_the_graphs_were_timed_at(self):
+        # isolated rows linear in the context (0.001 ms a key), the graph 28 x 0.002 ms a key: a row at c is the
+        # isolated row at 520 plus the graph's change from its anchor (timed at 520) to c, read where the probe's
+        # points stand (mean + 8 keys); past the last timed context the shift there is kept
+        rows = [row(0, c, 0.001 * c, 0.0, prefill=False, batch=2) for c in (16, 32, 64, 128, 512, 1024, 2048)]
+        g = lambda ctx: 28 * 0.002 * ctx
+        ictx = dict(uniform512={"2": g(520)}, spread={"2": {"16": g(24), "64": g(72), "512": g(520)}})
+        shift = BS.in_graph_shift(rows, ictx)
+        for c in (32, 64, 128, 512):
+            self.assertAlmostEqual(0.001 * c + shift(2, c), 0.001 * 520 + 0.002 * (c - 520), places=9)
+        self.assertAlmostEqual(shift(2, 2048), shift(2, 520), places=9)  # held as the shift at the last point
+        self.assertAlmostEqual(shift(2, 16), shift(2, 24), places=9)  # and at the first
+        with self.assertRaises(SystemExit):
+            BS.in_graph_shift(rows, ictx)(4, 64)
+
+
 class EagerLaunchTest(unittest.TestCase):
     def test_fit_recovers_an_exact_launch_model_and_scores_another_session(self):
         def host(d):
