@@ -9,9 +9,10 @@ import (
 
 // groupPrefillStep takes, at s.now and without the event queue, the step
 // that the general path would run next on a Sarathi replica carrying a
-// decode group (or none) whose one other running request is a prefill:
-// the group's decodes and the prefill's next chunk (at light load, a new
-// request's prompt chunks after its first, most of the general steps).
+// decode group (or none) whose one other running request is a prefill,
+// or with nothing else running and one request waiting: the group's
+// decodes and the prompt's next chunk, or its first, admitted (at light
+// load, a new request's prompt chunks, most of the general steps).
 // It is called where stageEnd would build the next batch (a batch has just
 // ended, nothing is queued for this instant) and changes the state as
 // Sarathi's nextBatch, buildBatch, stageSchedule and, at the step's end,
@@ -26,29 +27,49 @@ import (
 func (s *sim) groupPrefillStep(rp *replica) (bool, error) {
 	g := &rp.grp
 	q := &rp.running
-	if !g.on || s.watch != nil || q.len() != 1 || rp.waiting.len() != 0 || rp.incoming.len() != 0 {
+	if !g.on || s.watch != nil || rp.incoming.len() != 0 {
 		return false, nil
 	}
-	r := &rp.reqs[q.s[q.h]]
-	if r.prefillDone || !r.scheduled || r.done || r.leaving || r.firstChild >= 0 {
-		return false, nil
-	}
-	// nextBatch: the prefill ahead of the group's place (front 1) is taken
-	// with the front, else in the pass after the group (or alone, with
-	// the group empty), which compares the cap first.
-	maxMB, gn := rp.res.MaxMicroBatchSize, g.n
-	seen, takers, dsum := gn-1, 0, int64(0)
-	if g.front == 0 || gn == 0 {
-		if gn >= maxMB {
-			return false, nil
-		}
-		seen = gn
-	}
+	maxMB, gn, bs := rp.res.MaxMicroBatchSize, g.n, rp.cfg.BlockSize
+	seen, takers, dsum := 0, 0, int64(0)
 	if gn > 0 {
-		takers, dsum = int(g.phase[g.abs%int64(rp.cfg.BlockSize)]), g.ctxSum
+		seen, takers, dsum = gn-1, int(g.phase[g.abs%int64(bs)]), g.ctxSum
 		if gn > maxMB || rp.numBlocks-rp.allocated-takers < 1 {
 			return false, nil // nextBatch dissolves the group
 		}
+	}
+	// The prompt: the running list's one request, a prefill, or with the
+	// running list empty the one waiting request, admitted (Sarathi's
+	// admission after its pass, as nextBatch does it without a prefix
+	// cache).
+	var r *request
+	admit := q.len() == 0
+	switch {
+	case q.len() == 1 && rp.waiting.len() == 0:
+		r = &rp.reqs[q.s[q.h]]
+		if r.prefillDone || !r.scheduled {
+			return false, nil
+		}
+		// nextBatch: a prefill ahead of the group's place (front 1) is
+		// taken with the front, else in the pass after the group (or
+		// alone, with the group empty), which compares the cap first.
+		if g.front == 0 || gn == 0 {
+			if gn >= maxMB {
+				return false, nil
+			}
+			seen = gn
+		}
+	case admit && rp.waiting.len() == 1:
+		r = rp.waiting.front()
+		if r.blocks != 0 || rp.numAllocated == rp.cfg.BatchSizeCap || gn == maxMB ||
+			rp.numBlocks-(rp.allocated+takers)-ceilDiv(r.target, bs) < rp.res.WatermarkBlocks { // canAdmit, after the group's takes
+			return false, nil
+		}
+	default:
+		return false, nil
+	}
+	if r.done || r.leaving || r.firstChild >= 0 {
+		return false, nil
 	}
 	n := min(r.target-r.processed, rp.cfg.ChunkSize-gn)
 	if n <= 0 || !s.noChildren(g, 0) {
@@ -88,6 +109,18 @@ func (s *sim) groupPrefillStep(rp *replica) (bool, error) {
 	g.front = 0
 	rp.allocated += takers
 	g.inflight = gn > 0
+	if admit {
+		rp.noteCap(rp.numAllocated, gn)
+		rp.waiting.popFront()
+		rp.allocate(r, ceilDiv(r.target, bs))
+		if !r.scheduled { // buildBatch's
+			r.scheduled = true
+			if r.restarts == 0 {
+				r.scheduledAt = s.now
+			}
+			clear(r.tokens[len(r.tokens):cap(r.tokens)]) // as buildBatch: its gap store's page faults taken at once
+		}
+	}
 	st := &s.stats[rp.id]
 	queued := int32(min(rp.load, math.MaxInt32))
 	s.nBatches++
