@@ -35,8 +35,9 @@ step's first launch queued behind the prior step). gc_ms is the time Python's
 collector ran during the eager step's prepare + launch (gc.callbacks), so
 that a slow launch can be told from a collection.
 
-Every shape runs once untimed, then REPS times. build_set.py fits
-engine.json's eager_queue_tail on these rows.
+Every shape runs once first (rep -1: its first time in the process, kept to
+show what a shape's first launch costs, not for fits), then REPS times;
+build_set.py fits engine.json's eager_launch busy_tail_ms on those.
 
 Usage (from profiles/tools/gpu):
   python3 -m refengine.eagerbusy OUT.json --tuning TUNING.json
@@ -180,15 +181,13 @@ def main():
     eng = EN.Engine(model, "vllm_v1", dict(max_num_seqs=256, max_num_batched_tokens=LONGEST))
     rows = []
     rid = 2_000_000
-    for rep in [-1] + list(range(REPS)):  # -1: untimed, every shape once (compiles, allocator)
+    for rep in [-1] + list(range(REPS)):  # -1: every shape's first time in the process (compiles, allocator)
         for d in designs:
             rid += 10
             steps, marks = run_row(eng, B, d, rid)
             r = row_of(steps, marks, d)
-            if rep >= 0:
-                r.update(rep=rep, prev=d["prev"], decode_ctx=DECODE_CTX, budget=d["budget"],
-                         max_num_seqs=d["max_num_seqs"])
-                rows.append(r)
+            r.update(rep=rep, prev=d["prev"], decode_ctx=DECODE_CTX, budget=d["budget"], max_num_seqs=d["max_num_seqs"])
+            rows.append(r)
         print(rep, f"{time.time() - t0:.0f} s", flush=True)
     res = dict(method="one eager step per row (a fresh prompt of T - d tokens beside d decodes at context decode_ctx, "
                       "T tokens in all) through Engine.serve (realtime=False) as the second step, behind a prior step "
@@ -202,7 +201,8 @@ def main():
                       "prepare + launch; tail_ms = end_ns - launch_ns; prev_busy_* by cudaEventQuery on the prior "
                       "step's end event at the launch's begin and end; gpu_gap_ms from the prior step's end event to "
                       "the eager step's start event; gc_ms: Python's collections during the eager step's prepare + "
-                      f"launch (gc.callbacks); every shape once untimed, then {REPS} repetitions",
+                      f"launch (gc.callbacks); every shape once first (rep -1, its first time in the process: not for fits), "
+                      f"then {REPS} repetitions",
                layers=M.LAYERS, device=torch.cuda.get_device_name(0), rows=rows)
     with open(a.out, "w") as f:
         json.dump(res, f, indent=1)
