@@ -59,6 +59,12 @@ func setup(t testing.TB) (*httptest.Server, context.Context) {
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium()), chromedp.NoSandbox,
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-quic", true), chromedp.WindowSize(1400, 1800), chromedp.UserDataDir(profileDir(t)))
+	if os.Getenv("SERVESIM_CHROME_DISABLE_GPU") != "" {
+		// a host with no GPU process (a sandboxed kernel, as on the GPU
+		// machine these benchmarks were run on): the browser exits when
+		// its GPU process cannot start
+		opts = append(opts, chromedp.DisableGPU)
+	}
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancel)
 	ctx, cancel2 := chromedp.NewContext(actx, chromedp.WithErrorf(func(string, ...any) {}))
