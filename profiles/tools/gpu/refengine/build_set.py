@@ -29,7 +29,9 @@ over more than one chunk of cache follow the graphs' measured growth from one
 chunk (the kernel alone reads a cache that can sit in the L2). Decodes in a
 mixed graph (mixeddecode.json, when present): engine.json's mixed_decode
 rows, measured in those graphs. An eager step's launch (engine.json's eager_launch) is fitted on the
-designed eager probe (eagerprobe.json; later sessions' eagerprobe_*.json are scored against it). The
+designed eager probe (eagerprobe.json; later sessions' eagerprobe_*.json are scored against it; the
+busy-GPU probe, eagerbusy.json, is checked: launches behind a step still on the GPU against the same
+shapes' from idle). The
 idle-start host time (engine.json's idle_host) is fitted on
 the designed idle probe (idleprobe/step_log.csv), never on a workload run;
 its GPU terms (a step from idle runs slower on a GPU that lowered its clocks)
@@ -408,6 +410,48 @@ def eager_launch(probe_path, check_paths=()):
                        f"launch) on any decode and decodes; median |residual| {res[len(res) // 2]:.3f} ms){check}")
 
 
+def eager_busy(probe_path, launch, grid_ms=0.01):
+    """A check of eager_launch against the designed busy-GPU eager probe (eagerbusy.py: each eager shape from idle
+    and behind a prior step still on the GPU; rep -1, a shape's first time in the process, left out), nothing
+    fitted: one line with the probe's launches from idle against launch (eager_launch's fit, another session), and
+    per prior step the launches behind it against the same shape's from idle. A bounded launch queue would make a
+    launch behind a busy GPU end no sooner than a tail before the step's end: the best such tail (a grid of grid_ms)
+    is named if it predicts the host times better than the launch from idle alone."""
+    rows = [r for r in json.load(open(probe_path))["rows"] if r["mode"] == "eager" and r.get("rep", 0) >= 0]
+    idle = {}
+    for r in rows:
+        if r["prev"] == "idle":
+            idle.setdefault((r["num_tokens"], r["num_decodes"]), []).append(r["host_ms"])
+    idle = {k: statistics.median(v) for k, v in idle.items()}
+    if not idle:
+        return f"{os.path.relpath(probe_path)}: no eager step from idle"
+    fit = sorted(v / (launch["base_ms"] + ((launch["decodes_ms"] + launch["per_decode_ms"] * k[1]) if k[1] else 0.0)) - 1
+                 for k, v in idle.items())
+    parts = [f"{os.path.relpath(probe_path)}: {len(idle)} shapes from idle at a median {100 * fit[len(fit) // 2]:+.1f}% "
+             "against eager_launch"]
+    busy = [r for r in rows if r["prev"] != "idle" and (r["num_tokens"], r["num_decodes"]) in idle]
+    for prev in sorted({r["prev"] for r in busy}, key=lambda p: min(i for i, r in enumerate(busy) if r["prev"] == p)):
+        rs = [r for r in busy if r["prev"] == prev]
+        d = statistics.median(r["host_ms"] - idle[(r["num_tokens"], r["num_decodes"])] for r in rs)
+        parts.append(f"behind {prev} ({len(rs)} steps; the GPU still on the prior step at the launch's start in "
+                     f"{sum(1 for r in rs if r['prev_busy_at_launch'])}, at its end in "
+                     f"{sum(1 for r in rs if r['prev_busy_after_launch'])}) {d:+.2f} ms at the median")
+    busy = [r for r in busy if r["prev_busy_at_launch"]]
+    if not busy:
+        return "; ".join(parts)
+
+    def mean_abs(tail):
+        return sum(abs(max(idle[(r["num_tokens"], r["num_decodes"])], (r["end_ns"] - r["start_ns"]) / 1e6 - tail)
+                       - r["host_ms"]) for r in busy) / len(busy)
+    alone = mean_abs(float("inf"))
+    top = max((r["end_ns"] - r["start_ns"]) / 1e6 for r in busy)
+    best = min((mean_abs(i * grid_ms), i * grid_ms) for i in range(int(top / grid_ms) + 1))
+    tail = (f"a tail of {best[1]:.2f} ms would predict them at {best[0]:.3f} (not modelled)" if best[0] < alone
+            else "no tail does better")
+    parts.append(f"a launch behind a busy GPU as from idle: mean |error| {alone:.3f} ms over {len(busy)} steps; {tail}")
+    return "; ".join(parts)
+
+
 def lstsq3(X, Y):
     """Least-squares coefficients of three columns X (rows of 3) for Y, by the normal equations."""
     A = [[sum(x[i] * x[j] for x in X) for j in range(3)] for i in range(3)]
@@ -672,6 +716,9 @@ def main():
     if os.path.exists(ep):
         others = sorted(p for p in glob.glob(os.path.join(a.engine_dir, "eagerprobe*.json")) if p != ep)
         eng["eager_launch"] = eager_launch(ep, others)
+        eb = os.path.join(a.engine_dir, "eagerbusy.json")
+        if os.path.exists(eb):  # a check, not fitted
+            print("eager launches behind a busy GPU:", eager_busy(eb, eng["eager_launch"]))
     json.dump(eng, open(os.path.join(a.out, "engine.json"), "w"), indent=1)
     spread = op_spread(os.path.join(a.raw, "mlp.csv"), raw_attn)
     json.dump(spread, open(os.path.join(a.out, "spread.json"), "w"), indent=1, sort_keys=True)

@@ -128,5 +128,36 @@ class EagerLaunchTest(unittest.TestCase):
             self.assertIn("8 eager step shapes", got["source"])
             self.assertIn("median +10.0% against the fit", got["source"])
 
+    def test_busy_check_names_a_blocked_launch_and_says_when_there_is_none(self):
+        """Rows behind a busy GPU whose launch ends 1.25 ms before the step's end (when that is after the launch
+        from idle) name that tail; rows that launch as from idle name none. Nothing is fitted."""
+        def rows(blocked):
+            out = [dict(prev="idle", mode="eager", rep=-1, num_tokens=2112, num_decodes=0, host_ms=99.0, start_ns=0,
+                        end_ns=1)]  # a first pass: left out
+            for t, idle_host, gpu in [(2112, 7.0, 6.0), (4096, 7.0, 16.0), (8192, 8.0, 44.0)]:
+                out.append(dict(prev="idle", mode="eager", rep=0, num_tokens=t, num_decodes=0, host_ms=idle_host,
+                                start_ns=0, end_ns=int((idle_host + gpu) * 1e6)))
+                for prev, ahead in [("same", gpu), ("long", 40.0)]:
+                    end = ahead + gpu  # the step's end behind the prior step's remaining GPU time
+                    host = max(idle_host, end - 1.25) if blocked else idle_host
+                    out.append(dict(prev=prev, mode="eager", rep=0, num_tokens=t, num_decodes=0, host_ms=host,
+                                    prev_busy_at_launch=True, prev_busy_after_launch=not blocked, start_ns=0,
+                                    end_ns=int(end * 1e6)))
+            return out
+        launch = dict(base_ms=7.0, decodes_ms=1.0, per_decode_ms=0.0)
+        with tempfile.TemporaryDirectory() as d:
+            p = os.path.join(d, "eagerbusy.json")
+            json.dump(dict(rows=rows(True)), open(p, "w"))
+            line = BS.eager_busy(p, launch)
+            self.assertIn("3 shapes from idle at a median +0.0% against eager_launch", line)
+            self.assertIn("a tail of 1.25 ms would predict them", line)
+            self.assertIn("behind same (3 steps; the GPU still on the prior step at the launch's start in 3, at its "
+                          "end in 0)", line)
+            json.dump(dict(rows=rows(False)), open(p, "w"))
+            line = BS.eager_busy(p, launch)
+            self.assertIn("behind long (3 steps; the GPU still on the prior step at the launch's start in 3, at its "
+                          "end in 3) +0.00 ms at the median", line)
+            self.assertIn("no tail does better", line)
+
 if __name__ == "__main__":
     unittest.main()
