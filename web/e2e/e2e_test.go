@@ -65,6 +65,16 @@ func setup(t testing.TB) (*httptest.Server, context.Context) {
 		// its GPU process cannot start
 		opts = append(opts, chromedp.DisableGPU)
 	}
+	// SERVESIM_CHROME_FLAGS: more browser switches, space-separated
+	// (--name or --name=value), for a host that needs them
+	for _, f := range strings.Fields(os.Getenv("SERVESIM_CHROME_FLAGS")) {
+		name, value, ok := strings.Cut(strings.TrimPrefix(f, "--"), "=")
+		if !ok {
+			opts = append(opts, chromedp.Flag(name, true))
+			continue
+		}
+		opts = append(opts, chromedp.Flag(name, value))
+	}
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancel)
 	ctx, cancel2 := chromedp.NewContext(actx, chromedp.WithErrorf(func(string, ...any) {}))
