@@ -35,6 +35,10 @@
     w.addEventListener("message", (e) => { if (e.data && e.data.type === "mark" && e.data.name === "worker ready") w.ready = true; });
     engineModule().then((module) => w.postMessage({ type: "module", module }),
       (err) => w.postMessage({ type: "module", error: "the engine did not compile: " + (err && err.message || err) }));
+    // and starts its Go instance as soon as the module comes (a worker
+    // starts it only on its first request or a start otherwise), so that a
+    // prewarmed pool is ready before the search's first trial
+    w.postMessage({ type: "start" });
     return w;
   }
 

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -148,6 +149,16 @@ func TestPage_SearchMatchesCLI(t *testing.T) {
 		openSearch(), searchAxis("batch_cap", "16,64"), searchAxis("chunk_size", "256,1024"),
 		searchParam("requests", "200"), searchParam("precision", "0.1"), searchParam("start_qps", "16"), searchParam("target_qps", "20"),
 		searchParam("workers", "2"), waitText("#search-points", "4 points"),
+		chromedp.ActionFunc(func(ctx context.Context) error {
+			// the open panel starts the search's workers ahead of the click:
+			// the pool's two and the coordinator have their engines up
+			c, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			if err := waitSearchWarm(c, 3); err != nil {
+				return fmt.Errorf("the search's workers are not up ahead of the click: %w", err)
+			}
+			return nil
+		}),
 		chromedp.Click("#search-run", chromedp.ByQuery), waitText("#search-progress", "trials done"),
 		waitText("#search-summary", "4 points"), chromedp.Text("#search-summary", &summary, chromedp.ByQuery),
 		waitText("#search-cheapest", "Cheapest meeting the SLO at 20 QPS"), shot("page-search.png"),
