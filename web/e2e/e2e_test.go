@@ -556,9 +556,9 @@ func pickPreset(name string) chromedp.Action {
 func startLongRun() chromedp.Action {
 	return chromedp.Tasks{
 		pickPreset("synthetic"), waitRequests("128"),
-		setField("workload.num_requests", "40000"), setField("workload.qps", "20"),
+		setField("workload.num_requests", "400000"), setField("workload.qps", "20"),
 		chromedp.Click("#run", chromedp.ByQuery),
-		waitText("#progress-text", "of 40,000 requests done"),
+		waitText("#progress-text", "of 400,000 requests done"),
 	}
 }
 
@@ -598,8 +598,8 @@ func TestPage_ResultStaysDuringRunErrorCancel(t *testing.T) {
 	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitDefault(),
 		pickPreset("synthetic"), waitRequests("128"), chromedp.Sleep(300*time.Millisecond),
 		chromedp.Evaluate(chartsDrawn, &before), chromedp.Text("#run-id", &runID, chromedp.ByQuery),
-		setField("workload.num_requests", "40000"), setField("workload.qps", "20"),
-		chromedp.Click("#run", chromedp.ByQuery), waitText("#progress-text", "of 40,000 requests done"),
+		setField("workload.num_requests", "400000"), setField("workload.qps", "20"),
+		chromedp.Click("#run", chromedp.ByQuery), waitText("#progress-text", "of 400,000 requests done"),
 		chromedp.Sleep(300*time.Millisecond), chromedp.Evaluate(chartsDrawn, &during),
 		chromedp.Click("#cancel", chromedp.ByQuery), waitText("#notice", "Cancelled."),
 		chromedp.Sleep(300*time.Millisecond), chromedp.Evaluate(chartsDrawn, &afterCancel),
