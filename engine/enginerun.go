@@ -3,7 +3,6 @@ package engine
 import (
 	"fmt"
 	"math"
-	"slices"
 
 	"github.com/servesim/servesim/engine/predict"
 )
@@ -131,10 +130,7 @@ func (s *sim) engineDecodeRun(rp *replica, proc *batch) (ran bool, err error) {
 			}
 		}
 		if !s.opt.SkipBatches {
-			if len(s.batches) == cap(s.batches) {
-				s.batches = slices.Grow(s.batches, max(len(s.batches), 1024))
-			}
-			s.batches = append(s.batches, *rec)
+			s.addBatch(*rec)
 			if s.opt.KeepMembers {
 				s.memberOff = append(s.memberOff, int32(len(s.memberReq)))
 				for _, mb := range b.members {

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"math"
-	"slices"
 
 	"github.com/servesim/servesim/engine/predict"
 )
@@ -135,11 +134,7 @@ func (s *sim) groupPrefillStep(rp *replica) (bool, error) {
 	s.iters.add(s.now, IterValues{int64(key.NumRequests), int64(key.T), prefill, int64(rp.allocated)})
 	rp.use(p)
 	if !s.opt.SkipBatches {
-		if len(s.batches) == cap(s.batches) {
-			s.batches = slices.Grow(s.batches, max(len(s.batches), 1024))
-		}
-		s.batches = append(s.batches, BatchRecord{Replica: int32(rp.id), ScheduledAt: s.now, EndAt: end, KVBlocksInUse: int32(rp.allocated), Key: key,
-			QueuedTokens: queued, ModelNs: p.modelNs, TotalNs: p.totalNs})
+		s.addBatch(s.stepRecord(rp, end, key, queued, p))
 	}
 	// Its end (endBatch at end): the group, then the prefill, re-queued.
 	st.BusyNs += end - s.now

@@ -1343,10 +1343,7 @@ func (s *sim) buildBatch(rp *replica) *batch {
 	if s.opt.SkipBatches {
 		return b
 	}
-	if len(s.batches) == cap(s.batches) { // double: append grows a large slice by 1.25x, copying it over and over
-		s.batches = slices.Grow(s.batches, max(len(s.batches), 1024))
-	}
-	s.batches = append(s.batches, b.rec)
+	s.addBatch(b.rec)
 	if pp := len(rp.stages); pp > 1 {
 		for i := 0; i < 2*pp; i++ {
 			s.spans = append(s.spans, 0)
@@ -1750,6 +1747,23 @@ func (s *sim) release(r *request, t int64) {
 	}
 }
 
+// addBatch appends a step's record to the run's, doubling the slice when it
+// is full (append grows a large slice by 1.25x, copying it over and over).
+func (s *sim) addBatch(rec BatchRecord) {
+	if len(s.batches) == cap(s.batches) {
+		s.batches = slices.Grow(s.batches, max(len(s.batches), 1024))
+	}
+	s.batches = append(s.batches, rec)
+}
+
+// stepRecord is the record of a step launched now on rp and ending at end,
+// of prediction p at key, with queued tokens waiting: the fast paths' steps,
+// which keep no member list.
+func (s *sim) stepRecord(rp *replica, end int64, key predict.Key, queued int32, p *prediction) BatchRecord {
+	return BatchRecord{Replica: int32(rp.id), ScheduledAt: s.now, EndAt: end, KVBlocksInUse: int32(rp.allocated), Key: key,
+		QueuedTokens: queued, ModelNs: p.modelNs, TotalNs: p.totalNs}
+}
+
 // noteDecodeStep is a decode run's bookkeeping for one step of m decoding
 // members, launched now and ending at end with prediction p at key: the
 // replica's counts and busy time (its end is added when the step ends), the
@@ -1779,10 +1793,6 @@ func (s *sim) noteDecodeStep(rp *replica, st *ReplicaStats, acc *decodeAcc, m in
 	}
 	rp.use(p)
 	if !s.opt.SkipBatches {
-		if len(s.batches) == cap(s.batches) {
-			s.batches = slices.Grow(s.batches, max(len(s.batches), 1024))
-		}
-		s.batches = append(s.batches, BatchRecord{Replica: int32(rp.id), ScheduledAt: s.now, EndAt: end, KVBlocksInUse: int32(rp.allocated), Key: key,
-			QueuedTokens: queued, ModelNs: p.modelNs, TotalNs: p.totalNs})
+		s.addBatch(s.stepRecord(rp, end, key, queued, p))
 	}
 }

@@ -30,14 +30,7 @@ func TestWatched_SameAsLean(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, qps := range []float64{2, 4, 16, 32} {
-		cfg := engine.DefaultConfig()
-		cfg.Workload.NumRequests = 2000
-		cfg.Workload.QPS = qps
-		w, err := workload.Load([]workload.File{{Name: "lengths.csv", R: bytes.NewReader(splitwiseLengths(t, 2000))}}, cfg.WorkloadOptions())
-		if err != nil {
-			t.Fatal(err)
-		}
-		in := engine.Inputs{Workload: w, Profile: set}
+		cfg, in := splitwiseRun(t, set, 2000, qps)
 		lean, err := engine.Run(context.Background(), cfg, in, engine.Options{SkipBatches: true})
 		if err != nil {
 			t.Fatal(err)
@@ -80,14 +73,7 @@ func TestWatched_TBTStopsAtTheVerdict(t *testing.T) {
 	}
 	cases, stops := 0, 0
 	for _, qps := range []float64{4, 24, 40} {
-		cfg := engine.DefaultConfig()
-		cfg.Workload.NumRequests = 600
-		cfg.Workload.QPS = qps
-		w, err := workload.Load([]workload.File{{Name: "lengths.csv", R: bytes.NewReader(splitwiseLengths(t, 600))}}, cfg.WorkloadOptions())
-		if err != nil {
-			t.Fatal(err)
-		}
-		in := engine.Inputs{Workload: w, Profile: set}
+		cfg, in := splitwiseRun(t, set, 600, qps)
 		lean, err := engine.Run(context.Background(), cfg, in, engine.Options{SkipBatches: true})
 		if err != nil {
 			t.Fatal(err)
@@ -478,4 +464,18 @@ func must(t *testing.T, cfg engine.Config, in engine.Inputs, opt engine.Options)
 		t.Fatal(err)
 	}
 	return res
+}
+
+// splitwiseRun is the default config with n requests of Splitwise
+// conversation lengths at qps, and its inputs on set.
+func splitwiseRun(t *testing.T, set *predict.Set, n int, qps float64) (engine.Config, engine.Inputs) {
+	t.Helper()
+	cfg := engine.DefaultConfig()
+	cfg.Workload.NumRequests = n
+	cfg.Workload.QPS = qps
+	w, err := workload.Load([]workload.File{{Name: "lengths.csv", R: bytes.NewReader(splitwiseLengths(t, n))}}, cfg.WorkloadOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, engine.Inputs{Workload: w, Profile: set}
 }

@@ -85,17 +85,10 @@ def preload_decodes(eng, sch, ctxs, nsteps, first_id=0):
     """Requests running in sch, one per entry of ctxs (ids from first_id), already at that context - 1 (KV
     present), to decode nsteps tokens each; returns them."""
     m = eng.model
-    reqs = []
-    for i, ctx in enumerate(ctxs, first_id):
-        r = S.Request(i, 0, ctx - 1, nsteps + 1)
-        r.num_computed = ctx - 1
-        r.generated = 1
-        sch.pool.grow(r, ctx + nsteps)
-        r.admitted_seq = i
+    reqs = S.preload_running(sch, ctxs, nsteps, first_id)
+    for r in reqs:
         sl = eng.runner.slot_for(r)
         m.bt[sl, : len(r.blocks)] = torch.tensor(r.blocks, device="cuda")
-        sch.running.append(r)
-        reqs.append(r)
     return reqs
 
 

@@ -98,64 +98,48 @@ def merge_decode_fill(raw_path, fill_path, out_path):
     return sorted({int(r["batch_size"]) for r in fill})
 
 
-def merge_decode_short(raw_path, short_path, out_path):
-    """The attention rows at raw_path with the decode rows of a later probe under the grid's first context
-    (opprofile --decode_kv: attn_decode_short.csv) at (batch, context) pairs the rows lack, written to out_path.
-    A batch's KV save stays as the raw rows measured it (the set keeps one per batch). Returns the contexts
-    added."""
+def merge_pairs(raw_path, fill_path, out_path, prefill):
+    """The attention rows at raw_path with the prefill (prefill True) or decode rows of a later session's file
+    at fill_path at (chunk or batch, context) pairs the raw rows lack, written to out_path, prefill rows first,
+    the merged kind sorted. A chunk's or batch's KV save stays as the raw rows measured it (the set keeps one
+    per size). Returns the contexts added."""
+    kind, outer, noun = ("True", "prefill_chunk_size", "chunk") if prefill else ("False", "batch_size", "decode batch")
     rows = list(csv.DictReader(open(raw_path)))
     header = list(rows[0].keys())
-    dec = [r for r in rows if r["is_prefill"] == "False"]
-    have = {(int(r["batch_size"]), int(r["kv_cache_size"])) for r in dec}
-    save = {int(r["batch_size"]): r for r in dec}
+    mine = [r for r in rows if r["is_prefill"] == kind]
+    have = {(int(r[outer]), int(r["kv_cache_size"])) for r in mine}
+    save = {int(r[outer]): r for r in mine}
     add = []
-    for r in csv.DictReader(open(short_path)):
-        b, kv = int(r["batch_size"]), int(r["kv_cache_size"])
-        if r["is_prefill"] != "False" or (b, kv) in have:
+    for r in csv.DictReader(open(fill_path)):
+        o, kv = int(r[outer]), int(r["kv_cache_size"])
+        if r["is_prefill"] != kind or (o, kv) in have:
             continue
-        if b not in save:
-            raise SystemExit(f"{short_path}: batch {b} is not a decode batch size of {raw_path}")
+        if o not in save:
+            raise SystemExit(f"{fill_path}: {noun} {o} is not a {noun} size of {raw_path}")
         r = dict(r)
         for st in STATS:
             col = f"time_stats.attn_kv_cache_save.{st}"
-            r[col] = save[b][col]
+            r[col] = save[o][col]
         add.append(r)
-    dec = sorted(dec + add, key=lambda r: (int(r["batch_size"]), int(r["kv_cache_size"])))
+    mine = sorted(mine + add, key=lambda r: (int(r[outer]), int(r["kv_cache_size"])))
+    other = [r for r in rows if r["is_prefill"] != kind]
     with open(out_path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=header, lineterminator="\n")
         w.writeheader()
-        w.writerows([r for r in rows if r["is_prefill"] == "True"] + dec)
+        w.writerows(mine + other if prefill else other + mine)
     return sorted({int(r["kv_cache_size"]) for r in add})
 
 
+def merge_decode_short(raw_path, short_path, out_path):
+    """merge_pairs of the decode rows of a later probe under the grid's first context (opprofile --decode_kv:
+    attn_decode_short.csv)."""
+    return merge_pairs(raw_path, short_path, out_path, prefill=False)
+
+
 def merge_prefill_fill(raw_path, fill_path, out_path):
-    """The attention rows at raw_path with the prefill rows of a later extension of the grid (opprofile
-    --prefill_kv: attn_prefill_fill.csv) at (chunk, cached context) pairs the raw rows lack, written to
-    out_path. A chunk's KV save stays as the raw rows measured it (the set keeps one per chunk). Returns the
-    cached context sizes added."""
-    rows = list(csv.DictReader(open(raw_path)))
-    header = list(rows[0].keys())
-    pre = [r for r in rows if r["is_prefill"] == "True"]
-    have = {(int(r["prefill_chunk_size"]), int(r["kv_cache_size"])) for r in pre}
-    save = {int(r["prefill_chunk_size"]): r for r in pre}
-    fill = []
-    for r in csv.DictReader(open(fill_path)):
-        c, kv = int(r["prefill_chunk_size"]), int(r["kv_cache_size"])
-        if r["is_prefill"] != "True" or (c, kv) in have:
-            continue
-        if c not in save:
-            raise SystemExit(f"{fill_path}: chunk {c} is not a chunk size of {raw_path}")
-        r = dict(r)
-        for st in STATS:
-            col = f"time_stats.attn_kv_cache_save.{st}"
-            r[col] = save[c][col]
-        fill.append(r)
-    pre = sorted(pre + fill, key=lambda r: (int(r["prefill_chunk_size"]), int(r["kv_cache_size"])))
-    with open(out_path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=header, lineterminator="\n")
-        w.writeheader()
-        w.writerows(pre + [r for r in rows if r["is_prefill"] == "False"])
-    return sorted({int(r["kv_cache_size"]) for r in fill})
+    """merge_pairs of the prefill rows of a later extension of the grid past its cached contexts (opprofile
+    --prefill_kv: attn_prefill_fill.csv)."""
+    return merge_pairs(raw_path, fill_path, out_path, prefill=True)
 
 
 def prefill_retime(raw_path, fill_path):

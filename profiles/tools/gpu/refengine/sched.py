@@ -305,3 +305,19 @@ def make(name, num_blocks, **kw):
     if name == "sarathi":
         return Sarathi(num_blocks, **kw)
     raise ValueError(f"unknown scheduler {name!r} (want vllm_v1 or sarathi)")
+
+
+def preload_running(sch, ctxs, nsteps, first_id=0):
+    """Requests running in sch, one per entry of ctxs (ids from first_id), already at that context - 1 (their
+    blocks taken from sch's pool), to decode nsteps tokens each; returns them. bench.preload_decodes adds the
+    GPU's block table."""
+    reqs = []
+    for i, ctx in enumerate(ctxs, first_id):
+        r = Request(i, 0, ctx - 1, nsteps + 1)
+        r.num_computed = ctx - 1
+        r.generated = 1
+        sch.pool.grow(r, ctx + nsteps)
+        r.admitted_seq = i
+        sch.running.append(r)
+        reqs.append(r)
+    return reqs

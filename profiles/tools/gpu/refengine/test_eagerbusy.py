@@ -6,18 +6,7 @@ from refengine import eagerbusy as EB
 from refengine import sched as S
 
 
-def preload(sch, ctxs, nsteps, first_id=0):
-    """bench.preload_decodes without the GPU's block table."""
-    reqs = []
-    for i, ctx in enumerate(ctxs, first_id):
-        r = S.Request(i, 0, ctx - 1, nsteps + 1)
-        r.num_computed = ctx - 1
-        r.generated = 1
-        sch.pool.grow(r, ctx + nsteps)
-        r.admitted_seq = i
-        sch.running.append(r)
-        reqs.append(r)
-    return reqs
+preload = S.preload_running  # bench.preload_decodes without the GPU's block table
 
 
 def steps_of(d):
