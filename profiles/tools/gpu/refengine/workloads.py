@@ -351,6 +351,34 @@ def build(root, sat_qps):
         lambda r, n: gamma(r, n, 3.0, 3.0), sample(arxiv, 80))
     add("ho13-conv-single", "heldout", "20 Splitwise-conversation requests at 0.5 QPS (one at a time)", v1, 157,
         lambda r, n: poisson(r, n, 0.5), sample(conv, 20))
+    # Fourteenth batch: what an outside reviewer would run first. `vllm bench serve`'s random dataset at fixed
+    # lengths (1024 in / 128 out, its defaults, and the reverse 128 / 1024) under Poisson arrivals (every earlier
+    # fixed-length run was a burst at t=0); a rate rising linearly in time from light to 1.5x capacity (ho2's and
+    # ho8's ramps step the rate per request, so they spend less time at the high end); prefill-only traffic (one
+    # output token, no decode step at all) at 250 QPS; 256 decodes held by the sequence cap over 1.3-2.6k-token
+    # contexts (earlier 256-sequence steps were under 800); Sarathi with 1536-token chunks under a 192-sequence cap
+    # (neither used before); a KV pool that long outputs outgrow under Poisson arrivals (ho9's pressure came from
+    # prompts). The engine's decode attention holds partial results for 256 decode rows (model.Model's AttnBuffers),
+    # so no run here asks for more than 256 sequences.
+    add("ho14-random-1024x128", "heldout", "300 requests of 1024 prompt + 128 output tokens (vllm bench serve's random "
+        "dataset defaults), Poisson at 0.5x capacity", v1, 161, lambda r, n: poisson(r, n, 0.5 * s),
+        uniform(300, (1024, 1024), (128, 128)))
+    add("ho14-random-128x1024", "heldout", "150 requests of 128 prompt + 1024 output tokens, Poisson at 16 QPS", v1, 162,
+        lambda r, n: poisson(r, n, 16.0), uniform(150, (128, 128), (1024, 1024)))
+    add("ho14-conv-ramp-linear", "heldout", "400 Splitwise-conversation requests, Poisson with the rate rising linearly "
+        "in time from 0.1x to 1.5x capacity", v1, 163, lambda r, n: ramp_time(r, n, 0.1 * s, 1.5 * s),
+        sample(conv, 400))
+    add("ho14-prefill-only-250qps", "heldout", "1000 requests of 128-1024 prompt tokens and 1 output token, Poisson at "
+        "250 QPS", v1, 164, lambda r, n: poisson(r, n, 250.0), uniform(1000, (128, 1024), (1, 1)))
+    add("ho14-decode-cap256-longctx", "heldout", "320 requests of 1000-2000 prompt + 300-600 output tokens, Poisson at "
+        "64 QPS (the 256-sequence cap binds: decode steps of 256 sequences over 1.3-2.6k-token contexts)", v1, 165,
+        lambda r, n: poisson(r, n, 64.0), uniform(320, (1000, 2000), (300, 600)))
+    add("ho14-conv-sarathi1536-cap192", "heldout", "300 Splitwise-conversation requests, Poisson at 0.75x capacity, "
+        "Sarathi chunk 1536 with at most 192 sequences", dict(sar, chunk=1536, max_num_seqs=192), 166,
+        lambda r, n: poisson(r, n, 0.75 * s), sample(conv, 300))
+    add("ho14-decode-kv2560", "heldout", "192 requests of 100-400 prompt + 500-1000 output tokens, Poisson at 24 QPS, a "
+        "KV pool of 2560 blocks (the outputs outgrow it: preemption under arrivals)", dict(v1, num_blocks=2560), 167,
+        lambda r, n: poisson(r, n, 24.0), uniform(192, (100, 400), (500, 1000)))
     return out
 
 
@@ -372,6 +400,20 @@ def ramp(rng, n, qps0, qps1):
         q = qps0 + (qps1 - qps0) * i / max(1, n - 1)
         t += int(-math.log(1 - rng.random()) / q * 1e9)
         out.append(t)
+    return out
+
+
+def ramp_time(rng, n, qps0, qps1):
+    """n Poisson arrivals whose rate rises linearly in time, qps0 at t=0 to qps1 at T = 2n / (qps0 + qps1) (the
+    time the rate's integral reaches n, so the last arrivals fall near T): unit-rate arrival points mapped through
+    the inverse of the integrated rate."""
+    T = 2 * n / (qps0 + qps1)
+    a = (qps1 - qps0) / T  # the rate's slope, requests/s per s
+    e, out = 0.0, []
+    for _ in range(n):
+        e += -math.log(1 - rng.random())
+        t = e / qps0 if a == 0 else (math.sqrt(qps0 * qps0 + 2 * a * e) - qps0) / a
+        out.append(int(t * 1e9))
     return out
 
 
