@@ -752,20 +752,8 @@ func (h *handler) parse(w http.ResponseWriter, r *http.Request) (runner.Job, err
 		}
 		named = namesProfile(req.Config)
 	}
-	if len(req.ModelConfig) > 0 && string(req.ModelConfig) != "null" {
-		text := []byte(req.ModelConfig)
-		if text[0] == '"' { // the file's text as a JSON string (the page's): positions are the file's
-			var str string
-			if err := json.Unmarshal(text, &str); err != nil {
-				return runner.Job{}, &engine.ConfigError{Err: fmt.Errorf("model_config: %w", err)}
-			}
-			text = []byte(str)
-		}
-		m, err := model.ParseHFConfig("model_config", text, "")
-		if err != nil {
-			return runner.Job{}, &engine.ConfigError{Err: err}
-		}
-		cfg.Replica.Model, cfg.Replica.ModelSpec = m.Name, &m
+	if err := applyModelConfig(&cfg, req.ModelConfig); err != nil {
+		return runner.Job{}, err
 	}
 	// Cheap checks first: the configuration and the limits it alone decides.
 	if err := cfg.Validate(); err != nil {
@@ -789,6 +777,28 @@ func (h *handler) parse(w http.ResponseWriter, r *http.Request) (runner.Job, err
 		return runner.Job{}, err
 	}
 	return runner.Job{Preset: req.Preset, Files: files, Config: cfg, Profile: set, Cache: &h.cache, Limits: h.opt.Limits.runner()}, nil
+}
+
+// applyModelConfig makes a request's model_config, if any, cfg's model:
+// its shape replica.model_spec, its name replica.model_name.
+func applyModelConfig(cfg *engine.Config, raw json.RawMessage) error {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	text := []byte(raw)
+	if text[0] == '"' { // the file's text as a JSON string (the page's): positions are the file's
+		var str string
+		if err := json.Unmarshal(text, &str); err != nil {
+			return &engine.ConfigError{Err: fmt.Errorf("model_config: %w", err)}
+		}
+		text = []byte(str)
+	}
+	m, err := model.ParseHFConfig("model_config", text, "")
+	if err != nil {
+		return &engine.ConfigError{Err: err}
+	}
+	cfg.Replica.Model, cfg.Replica.ModelSpec = m.Name, &m
+	return nil
 }
 
 // namesProfile reports whether a config object sets predictor.profile:

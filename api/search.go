@@ -28,7 +28,11 @@ type SearchRequest struct {
 	Preset string          `json:"preset"`
 	Config json.RawMessage `json:"config"`
 	Files  []File          `json:"files"`
-	Search search.Spec     `json:"search"`
+	// ModelConfig is a Hugging Face config.json as for /api/simulate: the
+	// model of every trial (its shape goes in each trial's
+	// replica.model_spec).
+	ModelConfig json.RawMessage `json:"model_config,omitempty"`
+	Search      search.Spec     `json:"search"`
 }
 
 // SearchResult is POST /api/search's answer.
@@ -60,7 +64,7 @@ func (h *handler) search(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, lim.MaxBodyBytes)
 	var req SearchRequest
-	if err := decodeBody(r, &req, "a JSON body {preset, config, files, search}", "a JSON body {preset, config, files, search}"); err != nil {
+	if err := decodeBody(r, &req, "a JSON body {preset, config, files, model_config, search}", "a JSON body {preset, config, files, model_config, search}"); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -69,12 +73,22 @@ func (h *handler) search(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	named := false
 	if len(req.Config) > 0 && string(req.Config) != "null" {
 		if err := engine.DecodeConfigJSON(req.Config, &cfg); err != nil {
 			writeError(w, jsonError("config", err, "a configuration object (keys as in run_meta.json's config)"))
 			return
 		}
+		named = namesProfile(req.Config)
 	}
+	if err := applyModelConfig(&cfg, req.ModelConfig); err != nil {
+		writeError(w, err)
+		return
+	}
+	// A trial sent to the pool carries its whole configuration, which
+	// names its profile there: the choice a run in process makes for a
+	// model or GPU other than the default set's goes in as "auto".
+	runner.NameChoice(&cfg, named)
 	if err := cfg.Validate(); err != nil {
 		writeError(w, &engine.ConfigError{Err: err})
 		return

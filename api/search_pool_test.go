@@ -179,3 +179,56 @@ func TestSimulate_StopSLO(t *testing.T) {
 	run("?stop=slo", "1", 400)
 	run("?format=summary&stop=now", "1", 400)
 }
+
+// TestSearch_PoolModelAndGPU: a search of a model other than the default
+// set's, a dropped config.json (model_config) or a catalogue model on
+// another GPU, answers through the trial pool what it answers in process:
+// each pooled trial's configuration says predictor.profile "auto", so it
+// chooses its set (the roofline estimate) as the trial in process does,
+// instead of opening the default set for another model.
+func TestSearch_PoolModelAndGPU(t *testing.T) {
+	const tiny = `{"_name_or_path": "my/tiny-llama", "model_type": "llama", "hidden_size": 2048, "num_hidden_layers": 8,
+  "num_attention_heads": 16, "num_key_value_heads": 4, "intermediate_size": 5632, "vocab_size": 32000,
+  "max_position_embeddings": 4096, "torch_dtype": "bfloat16"}`
+	mc, _ := json.Marshal(tiny) // as the page sends it: the file's text
+	for name, body := range map[string]string{
+		"model_config": `{"preset":"splitwise-conv-2qps","model_config":` + string(mc) + `,"search":{"requests":60,"precision":0.1,"axes":{"batch_cap":[8,64]}}}`,
+		"catalogue":    `{"preset":"splitwise-conv-2qps","config":{"replica":{"model_name":"Qwen/Qwen3-8B","device":"l40s"}},"search":{"requests":60,"precision":0.1,"start_qps":4}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			post := func(h http.Handler) []byte {
+				r := httptest.NewRequest("POST", "/api/search?files=1", strings.NewReader(body))
+				r.Header.Set("Content-Type", "application/json")
+				rec := serve(t, h, r)
+				checkSpec(t, "POST", "/api/search", rec)
+				if rec.Code != 200 {
+					t.Fatalf("status %d: %s", rec.Code, rec.Body)
+				}
+				return rec.Body.Bytes()
+			}
+			local := post(api.NewHandler(api.Options{}))
+			tr := handlerTransport{h: api.NewHandler(api.Options{}), trials: new(atomic.Int64), bad: new(atomic.Value)}
+			pooled := post(api.NewHandler(api.Options{SearchPool: func() (http.RoundTripper, int) { return tr, 2 }}))
+			if !bytes.Equal(local, pooled) {
+				t.Errorf("pooled search differs from the in-process one:\n%.2000s\n%.2000s", local, pooled)
+			}
+			var res struct {
+				Points []struct {
+					Found bool   `json:"found"`
+					Error string `json:"error"`
+				} `json:"points"`
+			}
+			if err := json.Unmarshal(pooled, &res); err != nil || len(res.Points) == 0 {
+				t.Fatalf("%v: %s", err, pooled)
+			}
+			for i, p := range res.Points {
+				if !p.Found || p.Error != "" {
+					t.Errorf("point %d: found %v, error %q", i, p.Found, p.Error)
+				}
+			}
+			if tr.trials.Load() == 0 {
+				t.Error("no trial went to the pool")
+			}
+		})
+	}
+}

@@ -81,6 +81,7 @@ func cmdSearch(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		return fail(stderr, exitUsage, err)
 	}
+	var configKeys configPresence
 	if *po.configPath != "" {
 		b, err := os.ReadFile(*po.configPath)
 		if err != nil {
@@ -89,6 +90,7 @@ func cmdSearch(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		if err := engine.DecodeConfig(bytes.NewReader(b), &cfg); err != nil {
 			return fail(stderr, exitUsage, fmt.Errorf("%s: %w", *po.configPath, err))
 		}
+		configKeys = presentKeys(b)
 	}
 	fs, opts := simulateFlags(&cfg)
 	var spec search.Spec
@@ -108,6 +110,17 @@ func cmdSearch(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if fs.NArg() > 0 {
 		return fail(stderr, exitUsage, fmt.Errorf("unexpected arguments %q", fs.Args()))
 	}
+	// --model PATH to a config.json, a GPU by its numbers: as simulate takes them
+	if err := modelFromFile(&cfg); err != nil {
+		return fail(stderr, exitInput, err)
+	}
+	if err := opts.gpu.apply(fs, &cfg); err != nil {
+		return fail(stderr, exitUsage, err)
+	}
+	// Trials in process choose their set as simulate does without
+	// --profile; one sent to --endpoints carries its whole configuration,
+	// which names its profile there, so the choice goes in as "auto".
+	runner.NameChoice(&cfg, fs.given("profile") || configKeys.profile)
 	if fs.given("profile") && !fs.given("replica_config_device") && !runner.ChosenProfile(cfg.Predictor.Profile) {
 		set, err := runner.OpenProfile(cfg)
 		if err != nil {

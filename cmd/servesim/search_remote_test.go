@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/servesim/servesim/api"
 )
 
 // serveChild starts this test binary as `servesim serve` on a free
@@ -124,5 +127,76 @@ func TestSearch_RemoteEndpoints(t *testing.T) {
 		if len(a) == 0 || !bytes.Equal(a, b) {
 			t.Errorf("%s: the remote search wrote %d bytes, the local one %d, not the same", f, len(a), len(b))
 		}
+	}
+}
+
+// TestSearch_ModelAndGPU: `servesim search --model config.json` searches
+// that model (the roofline estimate, as simulate chooses it), also on a
+// GPU given by its numbers, and the same search sent to an endpoint (each
+// trial's configuration then says predictor.profile "auto") writes the same
+// bytes, as does POST /api/search with the file as model_config (the page's
+// search).
+func TestSearch_ModelAndGPU(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server")
+	}
+	_, base, served := serveChild(t)
+	cfgFile := filepath.Join("testdata", "hf", "llama-config.json")
+	text, err := os.ReadFile(cfgFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct {
+		flags  []string
+		config string
+	}{
+		"config.json": {[]string{"--model", cfgFile}, `{}`},
+		"custom GPU": {[]string{"--model", cfgFile, "--device", "my-gpu", "--gpu_memory_gb", "24", "--gpu_hbm_gbps", "900", "--gpu_bf16_tflops", "150"},
+			`{"replica":{"device":"my-gpu","gpu":{"name":"my-gpu","memory_gb":24,"hbm_gbps":900,"bf16_tflops":150}}}`},
+		"catalogue model": {[]string{"--model", "Qwen/Qwen3-8B", "--device", "l40s"}, `{"replica":{"model_name":"Qwen/Qwen3-8B","device":"l40s"}}`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			args := append([]string{"search", "--preset", "splitwise-conv-2qps", "--search_requests", "100", "--precision", "0.1", "--start_qps", "4",
+				"--batch_cap_values", "16,128", "--max_points", "64", "--quiet"}, c.flags...) // the API caps points at 64: search.json says so
+			var se bytes.Buffer
+			if code := run(context.Background(), append(args, "--out", filepath.Join(dir, "local")), io.Discard, &se); code != 0 {
+				t.Fatalf("local search: exit %d: %s", code, se.String())
+			}
+			before := served.Load()
+			if code := run(context.Background(), append(args, "--endpoints", base, "--out", filepath.Join(dir, "remote")), io.Discard, &se); code != 0 {
+				t.Fatalf("remote search: exit %d: %s", code, se.String())
+			}
+			if served.Load() == before {
+				t.Error("no trial went to the endpoint")
+			}
+			mc, _ := json.Marshal(string(text))
+			if name == "catalogue model" {
+				mc = []byte("null")
+			}
+			body := `{"preset":"splitwise-conv-2qps","config":` + c.config + `,"model_config":` + string(mc) +
+				`,"search":{"requests":100,"precision":0.1,"start_qps":4,"axes":{"batch_cap":[16,128]}}}`
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest("POST", "/api/search?files=1", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			api.NewHandler(api.Options{}).ServeHTTP(rec, req)
+			var res struct {
+				Files []struct{ Name, Content string } `json:"files"`
+			}
+			if rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &res) != nil || len(res.Files) != 3 {
+				t.Fatalf("POST /api/search: %d %.600s", rec.Code, rec.Body)
+			}
+			for i, f := range []string{"search.json", "search.csv", "search_curve.csv"} {
+				a, _ := os.ReadFile(filepath.Join(dir, "local", f))
+				b, _ := os.ReadFile(filepath.Join(dir, "remote", f))
+				if len(a) == 0 || !bytes.Equal(a, b) || res.Files[i].Content != string(a) {
+					t.Errorf("%s: local %d bytes, remote %d, the API's %d, not the same:\n%.800s", f, len(a), len(b), len(res.Files[i].Content), b)
+				}
+			}
+			js, _ := os.ReadFile(filepath.Join(dir, "local", "search.json"))
+			if !strings.Contains(string(js), `"found": true`) {
+				t.Errorf("search.json finds nothing:\n%.1500s", js)
+			}
+		})
 	}
 }

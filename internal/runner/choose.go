@@ -43,12 +43,35 @@ func (c *Cache) ChooseProfile(cfg *engine.Config, named bool) (*predict.Set, str
 	return &cp, note, nil
 }
 
-func (c *Cache) chooseProfile(cfg *engine.Config, named bool) (*predict.Set, string, error) {
+// choosesProfile reports whether a run of cfg chooses its set as
+// ProfileAuto does: asked to, or not named (see ChooseProfile) while
+// predictor.profile is the default set's and the model, device or a dtype
+// is not.
+func choosesProfile(cfg *engine.Config, named bool) bool {
 	name := cfg.Predictor.Profile
 	def := engine.DefaultConfig()
-	auto := name == ProfileAuto || !named && name == def.Predictor.Profile &&
+	return name == ProfileAuto || !named && name == def.Predictor.Profile &&
 		(cfg.Replica.Model != def.Replica.Model || cfg.Replica.Device != def.Replica.Device || cfg.Replica.ModelSpec != nil || cfg.Replica.GPU != nil ||
 			engine.Dtype(cfg.Replica.WeightDtype) != engine.DtypeBF16 || engine.Dtype(cfg.Replica.KVCacheDtype) != engine.DtypeBF16)
+}
+
+// NameChoice writes into cfg a profile choice that ChooseProfile would
+// make without it being named: predictor.profile ProfileAuto where the
+// set is chosen for the model and device (see choosesProfile); else cfg
+// is unchanged. A configuration sent whole to another servesim (a search's
+// trials, POST /api/simulate with every key, predictor.profile included)
+// names its profile there: with the choice written in, each trial chooses
+// as it would in process (the set, or an estimate sized for the trial's
+// own batch cap).
+func NameChoice(cfg *engine.Config, named bool) {
+	if choosesProfile(cfg, named) {
+		cfg.Predictor.Profile = ProfileAuto
+	}
+}
+
+func (c *Cache) chooseProfile(cfg *engine.Config, named bool) (*predict.Set, string, error) {
+	name := cfg.Predictor.Profile
+	auto := choosesProfile(cfg, named)
 	switch {
 	case name == ProfileEstimate:
 		set, err := c.estimate(cfg)
