@@ -233,6 +233,72 @@ func TestPage_SearchBadInput(t *testing.T) {
 	}
 }
 
+// TestPage_SearchModelConfig: a Hugging Face config.json dropped on the
+// page (the model picker's file input) is the model of the capacity
+// search's trials: the page's search.json, search.csv and search_curve.csv
+// are the bytes of `servesim search --model config.json` with the same
+// inputs (the roofline estimate for that model on the default GPU, as a run
+// of it chooses).
+func TestPage_SearchModelConfig(t *testing.T) {
+	slowSearch(t)
+	srv, ctx := setup(t)
+	dir := t.TempDir()
+	cfgFile, _ := filepath.Abs("testdata/tiny-llama/config.json")
+	var summary, table string
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitDefault(), downloadTo(dir),
+		chromedp.WaitReady(`#pick-gpu option[value="h100"]`, chromedp.ByQuery),
+		chromedp.SetUploadFiles("#model-file", []string{cfgFile}, chromedp.ByQuery), waitText("#pick-config", "config.json"),
+		waitText("#pick-choice", "no measured profile set for my/tiny-llama on a100"),
+		openSearch(), searchParam("requests", "200"), searchParam("precision", "0.1"), searchParam("workers", "2"),
+		waitText("#search-points", "1 point"),
+		// a click in one event: the model's profile choice may re-render the
+		// page between a mouse press and its release
+		chromedp.Evaluate(`document.getElementById("search-run").click()`, nil),
+		waitText("#search-progress, #search-summary, #search-error", ""),
+		chromedp.ActionFunc(func(ctx context.Context) error {
+			var refused string
+			if err := chromedp.Evaluate(`(document.getElementById("search-error")||{}).textContent||""`, &refused).Do(ctx); err != nil || refused == "" {
+				return err
+			}
+			return fmt.Errorf("the search refused: %s", refused)
+		}),
+		waitText("#search-summary", "1 points"), chromedp.Text("#search-summary", &summary, chromedp.ByQuery),
+		chromedp.Text("#search-table", &table, chromedp.ByQuery),
+		chromedp.Click("#search-dl-search", chromedp.ByQuery), chromedp.Click(`#search-dl-search\.csv`, chromedp.ByQuery),
+		chromedp.Click(`#search-dl-search_curve\.csv`, chromedp.ByQuery))
+	if err != nil {
+		var searchErr string
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		chromedp.Run(dctx, chromedp.Evaluate(`(document.getElementById("search-error")||{}).textContent||""`, &searchErr))
+		cancel()
+		t.Fatalf("%v (search error %q)", err, searchErr)
+	}
+	if !strings.Contains(summary, "1 met the SLO") {
+		t.Errorf("summary %q, table %q: the point has no max QPS", summary, table)
+	}
+	cli := t.TempDir()
+	cmd := exec.Command(filepath.Join(dist, "servesim"), "search", "--preset", "splitwise-conv-2qps", "--model", cfgFile,
+		"--search_requests", "200", "--precision", "0.1", "--max_points", "64", "--quiet", "--out", cli)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("servesim search: %v\n%s", err, out)
+	}
+	for _, f := range []string{"search.json", "search.csv", "search_curve.csv"} {
+		want, err := os.ReadFile(filepath.Join(cli, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []byte
+		for i := 0; i < 100 && len(got) == 0; i++ {
+			got, _ = os.ReadFile(filepath.Join(dir, f))
+			time.Sleep(100 * time.Millisecond)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: the page's differs from the CLI's:\npage:\n%.1500s\nCLI:\n%.1500s", f, got, want)
+		}
+	}
+	t.Logf("page: %s", summary)
+}
+
 // TestPage_AB: pin a run, change a setting, run again: the comparison
 // table has both runs' numbers (as each run showed them), difference and
 // ratio and each SLO's verdict; five overlay charts are drawn with A and B

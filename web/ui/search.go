@@ -340,10 +340,6 @@ func (c *SearchPanel) HandleSearch() {
 			c.Err = &Problem{Title: "internal error (please report)", Detail: err.Error()}
 			return
 		}
-		if _, ok := req["model_config"]; ok { // POST /api/search takes config keys only
-			c.Err = &Problem{Title: "cannot search", Detail: "a search runs on catalogue models: the dropped config.json does not go to its trials (pick a catalogue model, or Forget it)"}
-			return
-		}
 		req["search"] = spec
 		body, _ := json.Marshal(req)
 		c.Progress = make([]*PointProgress, len(points))
