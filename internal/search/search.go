@@ -252,7 +252,25 @@ type Trial struct {
 	// StopEarly: the trial may stop once its objective can no longer be met
 	// (its Outcome.Stopped then says so).
 	StopEarly bool
+	// Kind is what the trial is for (TrialBurst, TrialPilot, TrialFull,
+	// TrialTarget): where its outcome goes in the result. It does not
+	// change the simulation.
+	Kind string
 }
+
+// The kinds of trial (Trial.Kind), by where each goes in a PointResult.
+const (
+	// TrialBurst is a saturation burst (Saturation): requests arriving at
+	// once, run to the last for the capacity estimate, not judged against
+	// the SLO.
+	TrialBurst = "burst"
+	// TrialPilot is a pilot trial (Pilot): PilotRequests requests.
+	TrialPilot = "pilot"
+	// TrialFull is a full trial (Curve), which brackets the answer.
+	TrialFull = "full"
+	// TrialTarget is the trial at target_qps (Cheapest.Probe).
+	TrialTarget = "target"
+)
 
 // TrialConfig is base with p applied and Poisson arrivals at qps.
 func TrialConfig(base engine.Config, p Point, qps float64, requests int, lengthsOnly bool) engine.Config {
@@ -552,9 +570,9 @@ func searchPoint(ctx context.Context, spec Spec, base engine.Config, p Point, le
 		pr.Error = "invalid configuration: " + err.Error()
 		return pr, nil
 	}
-	full := phase{requests: spec.Requests, precision: spec.Precision, maxTrials: spec.MaxTrials}
+	full := phase{kind: TrialFull, requests: spec.Requests, precision: spec.Precision, maxTrials: spec.MaxTrials}
 	if spec.pilot() {
-		pl := phase{requests: spec.PilotRequests, precision: max(spec.Precision, PilotPrecision), maxTrials: spec.MaxTrials / 2}
+		pl := phase{kind: TrialPilot, requests: spec.PilotRequests, precision: max(spec.Precision, PilotPrecision), maxTrials: spec.MaxTrials / 2}
 		// The pilot searches below one step above the saturation estimate
 		// (no load the point cannot serve for long is a useful start).
 		var top float64
@@ -628,6 +646,7 @@ func searchPoint(ctx context.Context, spec Spec, base engine.Config, p Point, le
 // pilot's answer is rarely closer than that), and the factor squares each
 // round, up to doubling.
 type phase struct {
+	kind      string // TrialPilot or TrialFull
 	requests  int
 	precision float64
 	maxTrials int
@@ -686,7 +705,7 @@ func (ph *phase) run(ctx context.Context, spec Spec, base engine.Config, p Point
 		}
 		trials := make([]Trial, len(qs))
 		for i, q := range qs {
-			trials[i] = Trial{Config: TrialConfig(base, p, q, ph.requests, lengthsOnly), StopEarly: !spec.FullTrials}
+			trials[i] = Trial{Config: TrialConfig(base, p, q, ph.requests, lengthsOnly), StopEarly: !spec.FullTrials, Kind: ph.kind}
 		}
 		res, err := evalAll(ctx, eval, trials)
 		if err != nil {
@@ -777,7 +796,7 @@ func saturation(ctx context.Context, spec Spec, base engine.Config, p Point, len
 	trials := make([]Trial, len(ns))
 	bursts := make([]Burst, len(ns))
 	for i, n := range ns {
-		trials[i] = Trial{Config: TrialConfig(base, p, spec.MaxQPS, n, lengthsOnly)}
+		trials[i] = Trial{Config: TrialConfig(base, p, spec.MaxQPS, n, lengthsOnly), Kind: TrialBurst}
 		bursts[i] = Burst{Requests: n, QPS: spec.MaxQPS}
 	}
 	res, err := evalAll(ctx, eval, trials)
@@ -841,7 +860,7 @@ func cheapest(ctx context.Context, spec Spec, base engine.Config, lengthsOnly bo
 	sort.SliceStable(cand, func(x, y int) bool { return res.Points[cand[x]].GPUs < res.Points[cand[y]].GPUs })
 	for _, i := range cand {
 		p := res.Points[i]
-		o, err := eval.Eval(ctx, Trial{Config: TrialConfig(base, p.Point, spec.TargetQPS, spec.Requests, lengthsOnly), StopEarly: !spec.FullTrials})
+		o, err := eval.Eval(ctx, Trial{Config: TrialConfig(base, p.Point, spec.TargetQPS, spec.Requests, lengthsOnly), StopEarly: !spec.FullTrials, Kind: TrialTarget})
 		res.Trials++
 		if err != nil {
 			if ctx.Err() != nil {

@@ -234,6 +234,11 @@ type Pool struct {
 	Attempts  int
 }
 
+// TrialKindHeader is the request header by which a Pool's trial says its
+// search.Trial.Kind to the transport (the page's progress table shows a
+// saturation burst, a pilot trial, a full one or the target's as such).
+const TrialKindHeader = "Servesim-Trial-Kind"
+
 // Eval runs one trial on the pool.
 func (p *Pool) Eval(ctx context.Context, t search.Trial) (search.Outcome, error) {
 	body, err := json.Marshal(map[string]any{"preset": p.Preset, "config": t.Config, "files": p.Files})
@@ -251,6 +256,9 @@ func (p *Pool) Eval(ctx context.Context, t search.Trial) (search.Outcome, error)
 			return search.Outcome{}, err
 		}
 		req.Header.Set("Content-Type", "application/json")
+		if t.Kind != "" {
+			req.Header.Set(TrialKindHeader, t.Kind)
+		}
 		resp, err := p.Transport.RoundTrip(req)
 		if err == nil {
 			var o search.Outcome

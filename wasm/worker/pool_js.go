@@ -9,12 +9,15 @@ import (
 	"net/http"
 	"strconv"
 	"syscall/js"
+
+	"github.com/servesim/servesim/internal/searchrun"
 )
 
 // searchPool is the page's pool of Web Workers for a search's trials, when
 // the glue that started this instance offers one (web/assets/worker.js sets
-// globalThis.servesimPool = {size, trial(url, body) -> Promise<{status,
-// contentType, body}>} in the search's coordinating worker); nil otherwise.
+// globalThis.servesimPool = {size, trial(url, body, kind) -> Promise<{status,
+// contentType, body}>} in the search's coordinating worker; kind is the
+// trial's search.Trial.Kind); nil otherwise.
 func searchPool() (http.RoundTripper, int) {
 	p := js.Global().Get("servesimPool")
 	if p.Type() != js.TypeObject {
@@ -61,7 +64,7 @@ func (t poolTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		done <- answer{err: errors.New(msg)}
 		return nil
 	})
-	t.pool.Call("trial", r.URL.RequestURI(), string(body)).Call("then", onOK, onErr)
+	t.pool.Call("trial", r.URL.RequestURI(), string(body), r.Header.Get(searchrun.TrialKindHeader)).Call("then", onOK, onErr)
 	select {
 	case a := <-done:
 		if a.err != nil {

@@ -81,7 +81,8 @@
   const whenIdle = (f) => (self.requestIdleCallback ? requestIdleCallback(f, { timeout: 2000 }) : setTimeout(f, 200));
 
   // search(bodyJSON, workers, onTrial, onDone): onTrial(phase, trialBody,
-  // status, answer) for every trial ("start", then "done" with its answer);
+  // status, answer, kind) for every trial ("start", then "done" with its
+  // answer; kind: what the trial is for, internal/search's Trial.Kind);
   // onDone(status, answer) with the search's answer (status 0: it failed).
   S.search = function (body, workers, onTrial, onDone) {
     stop();
@@ -108,7 +109,7 @@
         const t = queue.shift();
         t.id = nextId++;
         w.busy = t;
-        onTrial("start", t.body, 0, "");
+        onTrial("start", t.body, 0, "", t.kind);
         w.postMessage({ id: t.id, url: t.url, method: "POST", body: t.body, stream: false });
       }
     };
@@ -117,10 +118,10 @@
       if (m.type === "trial") {
         const reply = (msg) => { if (!run.ended) coordinator.postMessage(Object.assign({ tid: m.tid }, msg)); };
         queue.push({
-          url: m.url, body: m.body,
+          url: m.url, body: m.body, kind: m.kind || "",
           done: (status, contentType, text) => {
             reply({ type: "trial-result", status, contentType, body: text });
-            onTrial("done", m.body, status, text);
+            onTrial("done", m.body, status, text, m.kind || "");
             dispatch();
           },
           fail: (msg) => { reply({ type: "trial-error", message: msg }); dispatch(); },

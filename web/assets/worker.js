@@ -108,11 +108,11 @@ let nextTrial = 1;
 function setPool(size) {
   globalThis.servesimPool = {
     size,
-    trial(url, body) {
+    trial(url, body, kind) {
       const tid = nextTrial++;
       return new Promise((resolve, reject) => {
         trials.set(tid, { resolve, reject });
-        self.postMessage({ type: "trial", tid, url, body });
+        self.postMessage({ type: "trial", tid, url, body, kind });
       });
     },
   };

@@ -299,6 +299,56 @@ func TestPage_SearchModelConfig(t *testing.T) {
 	t.Logf("page: %s", summary)
 }
 
+// TestPage_SearchProgressBursts: a point's first trials are its two
+// saturation bursts (3/10 of the pilot's requests and the pilot's, all
+// arriving at once at max_qps, run to the last for the capacity estimate):
+// the progress table says so, with the burst's duration, and keeps it out
+// of the point's bracket, as search.json keeps it out of the curves (its
+// saturation), never as a trial at 10,000 QPS that fails the SLO.
+func TestPage_SearchProgressBursts(t *testing.T) {
+	slowSearch(t)
+	srv, ctx := setup(t)
+	var row struct{ Trials, Bracket, Last, Running string }
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitDefault(), openSearch(),
+		// 19,000 requests a trial (the trace has 19,366): bursts of 570 and
+		// 1,900 requests (the pilot's), one at a time on one worker, at a
+		// batch cap of 1, so that the longer (~1 s natively) is still running
+		// when the other is shown done (progress is shown every 500 ms)
+		setField("scheduler.batch_size_cap", "1"),
+		searchParam("requests", "19000"), searchParam("workers", "1"), waitText("#search-points", "1 point"),
+		chromedp.Evaluate(`document.getElementById("search-run").click()`, nil), waitText("#search-progress-table", "running at 10,000"),
+		chromedp.ActionFunc(func(ctx context.Context) error {
+			for { // the first trial done is a burst: the pilot starts after both
+				if err := chromedp.Evaluate(`(() => { const t = document.getElementById("search-progress-table");
+					if (!t) return {Last: "\x00" + ((document.getElementById("search-error") || document.getElementById("search-summary") || {}).textContent || "")};
+					const c = t.rows[1].cells;
+					return {Trials: c[2].textContent, Bracket: c[3].textContent, Last: c[4].textContent, Running: c[5].textContent}; })()`, &row).Do(ctx); err != nil {
+					return err
+				}
+				if m, ended := strings.CutPrefix(row.Last, "\x00"); ended {
+					return fmt.Errorf("the search ended before a trial was shown done: %q", m)
+				}
+				if row.Last != "" {
+					return nil
+				}
+				select {
+				case <-ctx.Done():
+					return fmt.Errorf("waiting for a trial to be done: %w", ctx.Err())
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+		}),
+		chromedp.Evaluate(`document.getElementById("search-cancel").click()`, nil), waitText("#search-notice", "Search cancelled after"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(row.Last, "saturation burst: 570 requests at once, served in ") && !strings.HasPrefix(row.Last, "saturation burst: 1,900 requests at once") ||
+		!strings.Contains(row.Last, "not judged against the SLO") || row.Bracket != "" || row.Trials != "1" {
+		t.Errorf("the first burst done shows: trials %q, so far %q, last trial %q (running %q); want a saturation burst, no bracket", row.Trials, row.Bracket, row.Last, row.Running)
+	}
+	t.Logf("progress: %+v", row)
+}
+
 // TestPage_AB: pin a run, change a setting, run again: the comparison
 // table has both runs' numbers (as each run showed them), difference and
 // ratio and each SLO's verdict; five overlay charts are drawn with A and B

@@ -120,13 +120,39 @@ type SearchResult struct {
 
 // PointProgress is a point's search as it goes: its trials so far.
 type PointProgress struct {
-	Point      SearchPoint
-	Trials     int
-	Running    []float64 // rates in flight
-	Pass, Fail float64   // largest passing, smallest failing rate so far (0: none)
-	Requests   int       // the largest trials' requests so far (pilot trials have fewer)
-	Last       string
+	Point   SearchPoint
+	Trials  int       // every trial done, bursts, pilot and target included (as search.json's trials counts them)
+	Running []float64 // rates in flight
+	// Passes and Fail: the passing rates and the smallest failing one so far
+	// (0: none) of the full trials, or of the pilot's (PilotBracket) until
+	// a full trial is done; a saturation burst or the target's trial is in
+	// neither (search.json's saturation and at_target, not a curve).
+	Passes       []float64
+	Fail         float64
+	PilotBracket bool
+	Last         string
 }
+
+// Pass is the largest passing rate below the smallest failing one (0:
+// none), as internal/search brackets a point (its max_qps at the end).
+func (p *PointProgress) Pass() float64 {
+	pass := 0.0
+	for _, q := range p.Passes {
+		if q > pass && (p.Fail == 0 || q < p.Fail) {
+			pass = q
+		}
+	}
+	return pass
+}
+
+// The kinds of trial internal/search says (search.Trial.Kind, sent with
+// each trial by searchrun.Pool).
+const (
+	trialBurst  = "burst"
+	trialPilot  = "pilot"
+	trialFull   = "full"
+	trialTarget = "target"
+)
 
 // SearchPanel is the capacity search (search.vugu): max QPS under the SLO
 // of the current configuration, or of each point of a sweep, run by
@@ -350,7 +376,11 @@ func (c *SearchPanel) HandleSearch() {
 		var onTrial, onDone js.Func
 		onTrial = js.FuncOf(func(_ js.Value, args []js.Value) any {
 			phase, trial, status, answer := args[0].String(), args[1].String(), args[2].Int(), args[3].String()
-			go c.progress(func() { c.trial(phase, trial, status, answer) })
+			kind := ""
+			if len(args) > 4 && args[4].Type() == js.TypeString {
+				kind = args[4].String()
+			}
+			go c.progress(func() { c.trial(phase, kind, trial, status, answer) })
 			return nil
 		})
 		onDone = js.FuncOf(func(_ js.Value, args []js.Value) any {
@@ -409,8 +439,13 @@ func (c *SearchPanel) showProgress() {
 	bridge().Call("showSearchProgress", string(b))
 }
 
-// trial records a trial starting or done on its point's progress.
-func (c *SearchPanel) trial(phase, body string, status int, answer string) {
+// trial records a trial starting or done on its point's progress. kind is
+// what internal/search ran it for: a saturation burst (requests arriving at
+// once, run to the last for the capacity estimate, never judged against the
+// SLO: its duration is what the search keeps), a pilot trial, a full trial
+// or the trial at the target rate; only full trials, or the pilot's until
+// one is done, make the bracket.
+func (c *SearchPanel) trial(phase, kind, body string, status int, answer string) {
 	if !c.Running {
 		return
 	}
@@ -461,16 +496,7 @@ func (c *SearchPanel) trial(phase, body string, status int, answer string) {
 	}
 	pr.Trials++
 	c.TrialsRun++
-	// A point's pilot trials (fewer requests) come first; its bracket is
-	// the largest trials' only.
-	n := k.Workload.Requests
-	if n < pr.Requests {
-		pr.Last = fmt.Sprintf("pilot trial (%s requests) at %s QPS done", num(int64(n)), short(q))
-		return
-	}
-	if n > pr.Requests {
-		pr.Requests, pr.Pass, pr.Fail = n, 0, 0
-	}
+	n := num(int64(k.Workload.Requests))
 	var a struct {
 		Summary struct {
 			SLO *slo.Report `json:"slo"`
@@ -478,25 +504,53 @@ func (c *SearchPanel) trial(phase, body string, status int, answer string) {
 		Detail string `json:"detail"`
 	}
 	json.Unmarshal([]byte(answer), &a)
+	r := a.Summary.SLO
+	if kind == trialBurst {
+		switch {
+		case status != 200:
+			pr.Last = fmt.Sprintf("saturation burst (%s requests at once) could not run (%s): no capacity estimate", n, a.Detail)
+		case r != nil:
+			pr.Last = fmt.Sprintf("saturation burst: %s requests at once, served in %s of simulated time (for the capacity estimate; not judged against the SLO)",
+				n, dur(1000*r.Load.DurationS))
+		}
+		return
+	}
+	what := ""
+	switch kind {
+	case trialPilot:
+		what = "pilot trial: "
+	case trialTarget:
+		what = "target trial: "
+	}
 	switch {
 	case status != 200:
-		pr.Last = fmt.Sprintf("%s QPS: could not run (%s)", short(q), a.Detail)
-	case a.Summary.SLO != nil:
-		r := a.Summary.SLO
-		verdict := "fails"
-		if r.Met {
-			verdict = "meets the SLO"
-			if q > pr.Pass {
-				pr.Pass = q
-			}
-		} else if pr.Fail == 0 || q < pr.Fail {
-			pr.Fail = q
-		}
-		att := "attainment "
-		if strings.Contains(answer, `"stopped_early"`) {
-			verdict, att = "fails (stopped early)", "attainment ≤ "
-		}
-		pr.Last = fmt.Sprintf("%s QPS (%s requests) %s (%s%s%%)", short(q), num(int64(n)), verdict, att, pct(r.Attainment))
+		pr.Last = fmt.Sprintf("%s%s QPS: could not run (%s)", what, short(q), a.Detail)
+		return
+	case r == nil:
+		return
+	}
+	verdict, att := "fails", "attainment "
+	if r.Met {
+		verdict = "meets the SLO"
+	}
+	if strings.Contains(answer, `"stopped_early"`) {
+		verdict, att = "fails (stopped early)", "attainment ≤ "
+	}
+	pr.Last = fmt.Sprintf("%s%s QPS (%s requests) %s (%s%s%%)", what, short(q), n, verdict, att, pct(r.Attainment))
+	switch {
+	case kind == trialTarget:
+		return
+	case kind == trialPilot && !pr.PilotBracket && (len(pr.Passes) > 0 || pr.Fail > 0):
+		return // a full trial is done: the bracket is theirs
+	case kind == trialPilot:
+		pr.PilotBracket = true
+	case pr.PilotBracket: // the first full trial
+		pr.Passes, pr.Fail, pr.PilotBracket = nil, 0, false
+	}
+	if r.Met {
+		pr.Passes = append(pr.Passes, q)
+	} else if pr.Fail == 0 || q < pr.Fail {
+		pr.Fail = q
 	}
 }
 
@@ -573,17 +627,22 @@ func (p *PointProgress) RunningText() string {
 	return "running at " + strings.Join(s, ", ") + " QPS"
 }
 
-// Bracket is a point's passing and failing rates so far.
+// Bracket is a point's passing and failing rates so far (the pilot's,
+// said so, until a full trial is done).
 func (p *PointProgress) Bracket() string {
+	s, pass := "", p.Pass()
 	switch {
-	case p.Pass > 0 && p.Fail > 0:
-		return fmt.Sprintf("between %s and %s QPS", short(p.Pass), short(p.Fail))
-	case p.Pass > 0:
-		return "≥ " + short(p.Pass) + " QPS"
+	case pass > 0 && p.Fail > 0:
+		s = fmt.Sprintf("between %s and %s QPS", short(pass), short(p.Fail))
+	case pass > 0:
+		s = "≥ " + short(pass) + " QPS"
 	case p.Fail > 0:
-		return "< " + short(p.Fail) + " QPS"
+		s = "< " + short(p.Fail) + " QPS"
 	}
-	return ""
+	if s != "" && p.PilotBracket {
+		s += " (pilot)"
+	}
+	return s
 }
 
 // Summary is the search result's headline.
