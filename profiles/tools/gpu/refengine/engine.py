@@ -71,7 +71,7 @@ class Runner:
             size = self.dsizes[bisect.bisect_left(self.dsizes, ns)]
             g, lay = self.m.graphs[("decode", size)]
             return "graph", size, lay, g
-        if self.msizes and nt <= self.msizes[-1] and ns <= 256:
+        if self.msizes and nt <= self.msizes[-1] and ns <= M.DECODE_ROWS:
             size = self.msizes[bisect.bisect_left(self.msizes, nt)]
             g, lay = self.m.graphs[("mixed", size)]
             return "graph_mixed", size, lay, g
@@ -173,6 +173,7 @@ class Engine:
         self.model = model
         self.sched_name, self.sched_kw = scheduler_name, sched_kw
         self.num_blocks = num_blocks or model.num_blocks
+        S.check_seq_cap(self.new_scheduler(), M.DECODE_ROWS)
         self.runner = Runner(model)
 
     def new_scheduler(self):

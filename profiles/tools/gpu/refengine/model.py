@@ -31,6 +31,7 @@ BLOCK = 16
 PREFILL_BLOCK_Q = 32  # the smallest prefill query tile any tuning may choose (sizes the tile bound)
 
 DECODE_SIZES = [1, 2, 4, 8] + list(range(16, 257, 8))
+DECODE_ROWS = 256  # decode rows of a step the attention buffers and step inputs hold (no step may have more sequences)
 MIXED_SIZES = list(range(64, 513, 64)) + list(range(640, 2049, 128))
 
 
@@ -115,8 +116,8 @@ class Model:
         self.bt = torch.zeros(max_slots + 1, max_blocks_per_seq, device=device, dtype=torch.int64)
         self.bt_flat = self.bt.view(-1)
         self.tok = torch.zeros(max_slots + 1, device=device, dtype=torch.int64)  # last sampled token per slot
-        self.meta = torch.zeros(8 * max_tokens + 8 * 256 + 4096, device=device, dtype=torch.int64)
-        self.attn_bufs = K.AttnBuffers(256, QH, HD, device)
+        self.meta = torch.zeros(8 * max_tokens + 8 * DECODE_ROWS + 4096, device=device, dtype=torch.int64)
+        self.attn_bufs = K.AttnBuffers(DECODE_ROWS, QH, HD, device)
         self.graphs = {}
         self.pool = None
 
@@ -157,7 +158,7 @@ class Model:
     def layout_for(kind, size):
         if kind == "decode":
             return Layout(size, size, 0, K.decode_bound(size))
-        sp = min(size, 256)
+        sp = min(size, DECODE_ROWS)
         return Layout(size, sp, size // PREFILL_BLOCK_Q + sp, K.decode_bound(sp))
 
     def _run_args(self, kind, lay):

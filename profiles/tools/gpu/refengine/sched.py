@@ -307,6 +307,15 @@ def make(name, num_blocks, **kw):
     raise ValueError(f"unknown scheduler {name!r} (want vllm_v1 or sarathi)")
 
 
+def check_seq_cap(sch, rows):
+    """Refuses sch if a step of it could hold more sequences than rows, the decode rows the engine's buffers
+    hold (model.DECODE_ROWS): a larger eager step would write past them on the GPU."""
+    if sch.max_num_seqs > rows:
+        raise ValueError(f"{sch.name}: at most {sch.max_num_seqs} sequences a step, but the engine's decode attention "
+                         f"buffers hold {rows} decode rows; use a sequence cap of at most {rows}")
+    return sch
+
+
 def preload_running(sch, ctxs, nsteps, first_id=0):
     """Requests running in sch, one per entry of ctxs (ids from first_id), already at that context - 1 (their
     blocks taken from sch's pool), to decode nsteps tokens each; returns them. bench.preload_decodes adds the

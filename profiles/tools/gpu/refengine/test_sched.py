@@ -147,6 +147,19 @@ class SarathiTest(unittest.TestCase):
             self.assertEqual(sch.pool.num_free(), nb - 1)
 
 
+class SeqCapTest(unittest.TestCase):
+    def test_cap_against_decode_rows(self):
+        for name, kw, ok in [("vllm_v1", {}, True), ("vllm_v1", dict(max_num_seqs=256), True),
+                             ("vllm_v1", dict(max_num_seqs=257), False), ("sarathi", dict(batch_cap=256), True),
+                             ("sarathi", dict(batch_cap=512), False)]:
+            sch = S.make(name, 100, **kw)
+            if ok:
+                self.assertIs(S.check_seq_cap(sch, 256), sch)
+            else:
+                with self.assertRaisesRegex(ValueError, "hold 256 decode rows"):
+                    S.check_seq_cap(sch, 256)
+
+
 class FixtureTest(unittest.TestCase):
     def test_committed_fixture_is_what_sched_does(self):
         """engine/testdata/vllm_v1_steps.json (which the Go vllm_v1 is tested against) is sched.py's output."""

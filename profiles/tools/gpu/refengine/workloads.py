@@ -358,7 +358,7 @@ def build(root, sat_qps):
     # output token, no decode step at all) at 250 QPS; 256 decodes held by the sequence cap over 1.3-2.6k-token
     # contexts (earlier 256-sequence steps were under 800); Sarathi with 1536-token chunks under a 192-sequence cap
     # (neither used before); a KV pool that long outputs outgrow under Poisson arrivals (ho9's pressure came from
-    # prompts). The engine's decode attention holds partial results for 256 decode rows (model.Model's AttnBuffers),
+    # prompts). The engine's decode attention holds partial results for 256 decode rows (model.DECODE_ROWS; Engine refuses a larger cap),
     # so no run here asks for more than 256 sequences.
     add("ho14-random-1024x128", "heldout", "300 requests of 1024 prompt + 128 output tokens (vllm bench serve's random "
         "dataset defaults), Poisson at 0.5x capacity", v1, 161, lambda r, n: poisson(r, n, 0.5 * s),
