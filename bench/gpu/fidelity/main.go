@@ -62,7 +62,33 @@ func main() {
 	waves := flag.String("prefill_waves", "", "fit the prefill launch's wave model (engine.json prefill_launch) on --profile's attention.csv and bench/gpu/<card>/engine/waveprobe.json and write it to this file")
 	dwaves := flag.String("decode_waves", "", "fit the decode launch's wave model (engine.json decode_launch) on bench/gpu/<card>/engine/decodeprobe.json and write it to this file")
 	dscore := flag.String("decode_score", "", "score --profile's whole-step prediction of every graph of this decode probe (refengine decodeprobe.py's output)")
+	replay := flag.String("replay", "", "replay these runs' real step logs (comma-separated names; \"all\": every manifest run with one) through servesim's scheduler at the real step times and print, per run, the first step whose decisions differ (replay.go); with --out, write the table there")
 	flag.Parse()
+	if *replay != "" {
+		if *profile == "" {
+			*profile = filepath.Join("profiles", *card, "qwen3-0.6b")
+		}
+		o := replayOptions{Manifest: *manifest, Bench: "bench/gpu", Card: *card, Profile: *profile}
+		if *replay != "all" {
+			o.Runs = strings.Split(*replay, ",")
+		}
+		var w io.Writer = os.Stdout
+		var buf bytes.Buffer
+		if *out != "" {
+			w = &buf
+		}
+		if _, err := replayRuns(o, w); err != nil {
+			fmt.Fprintln(os.Stderr, "fidelity:", err)
+			os.Exit(1)
+		}
+		if *out != "" {
+			if err := os.WriteFile(*out, buf.Bytes(), 0o644); err != nil {
+				fmt.Fprintln(os.Stderr, "fidelity:", err)
+				os.Exit(1)
+			}
+		}
+		return
+	}
 	if *dscore != "" {
 		if *profile == "" {
 			*profile = filepath.Join("profiles", *card, "qwen3-0.6b")
