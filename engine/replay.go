@@ -63,10 +63,10 @@ type ReplayedStep struct {
 	// Unseen is how many of the arrivals in ArrivalWindowNs before the
 	// start were left for the next step (the cut accept took).
 	Unseen, Window int
-	// KVBlockedHead is the request at the head of the waiting queue after
-	// scheduling if the same step with an unbounded pool would have
-	// admitted it (it waits for blocks), else -1.
-	KVBlockedHead int
+	// KVBlocked are the requests waiting after scheduling that the same
+	// step with an unbounded pool would have run (they wait for blocks:
+	// kept out, behind a request kept out, or preempted), in queue order.
+	KVBlocked []int
 }
 
 // Replayer drives one replica's scheduler through a real engine's steps.
@@ -248,15 +248,19 @@ func (p *Replayer) schedule() ([]member, ReplayedStep) {
 		st.Members = append(st.Members, rm)
 	}
 	st.Running = running
-	st.KVBlockedHead = -1
-	if probe != nil && rp.waiting.len() > 0 {
-		// The same step with a pool no request fills: if it admits the
-		// request now at the head of waiting, blocks kept it out.
-		head := rp.waiting.front().id
-		probe.rp.numBlocks = math.MaxInt32
-		probe.rp.sched.nextBatch(probe.rp, nil)
-		if !slices.Contains(probe.rp.waiting.ids(), int32(head)) {
-			st.KVBlockedHead = head
+	if rp.waiting.len() > 0 {
+		// The same step with a pool no request fills (nothing waited
+		// before it: those waiting now were preempted, for blocks).
+		var kept []int32
+		if probe != nil {
+			probe.rp.numBlocks = math.MaxInt32
+			probe.rp.sched.nextBatch(probe.rp, nil)
+			kept = probe.rp.waiting.ids()
+		}
+		for _, id := range rp.waiting.ids() {
+			if !slices.Contains(kept, id) {
+				st.KVBlocked = append(st.KVBlocked, int(id))
+			}
 		}
 	}
 	return ms, st

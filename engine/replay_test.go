@@ -142,13 +142,15 @@ func TestReplay_ArrivalWindow(t *testing.T) {
 	}
 }
 
-// TestReplay_KVBlockedHead: the waiting request kept out by blocks, not by
-// the budget, is reported.
-func TestReplay_KVBlockedHead(t *testing.T) {
-	wl := &workload.Workload{Requests: []workload.Request{{ID: 0, ArrivalNs: 0, Prefill: 64, Decode: 4}, {ID: 1, ArrivalNs: 0, Prefill: 64, Decode: 4}}}
+// TestReplay_KVBlocked: the waiting requests kept out by blocks (request 2
+// behind request 1, which does not fit), not by the budget, are reported.
+func TestReplay_KVBlocked(t *testing.T) {
+	wl := &workload.Workload{Requests: []workload.Request{{ID: 0, ArrivalNs: 0, Prefill: 64, Decode: 4}, {ID: 1, ArrivalNs: 0, Prefill: 64, Decode: 4},
+		{ID: 2, ArrivalNs: 0, Prefill: 1, Decode: 4}}}
 	for _, c := range []struct {
-		blocks, budget, head int
-	}{{5, 2048, 1}, {100, 64, -1}} {
+		blocks, budget int
+		want           []int
+	}{{5, 2048, []int{1, 2}}, {100, 64, nil}, {100, 128, nil}} {
 		cfg := replayConfig(c.blocks)
 		cfg.Scheduler.MaxNumBatchedTokens = c.budget
 		rp, err := engine.NewReplayer(cfg, wl)
@@ -159,8 +161,8 @@ func TestReplay_KVBlockedHead(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.KVBlockedHead != c.head || st.Waiting != 1 {
-			t.Errorf("blocks %d, budget %d: head %d (%d waiting), want %d", c.blocks, c.budget, st.KVBlockedHead, st.Waiting, c.head)
+		if !slices.Equal(st.KVBlocked, c.want) || st.Waiting != 3-len(st.Members) {
+			t.Errorf("blocks %d, budget %d: %v kept out for blocks (%d waiting), want %v", c.blocks, c.budget, st.KVBlocked, st.Waiting, c.want)
 		}
 	}
 }

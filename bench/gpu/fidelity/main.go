@@ -63,6 +63,7 @@ func main() {
 	dwaves := flag.String("decode_waves", "", "fit the decode launch's wave model (engine.json decode_launch) on bench/gpu/<card>/engine/decodeprobe.json and write it to this file")
 	dscore := flag.String("decode_score", "", "score --profile's whole-step prediction of every graph of this decode probe (refengine decodeprobe.py's output)")
 	replay := flag.String("replay", "", "replay these runs' real step logs (comma-separated names; \"all\": every manifest run with one) through servesim's scheduler at the real step times and print, per run, the first step whose decisions differ (replay.go); with --out, write the table there")
+	replaySim := flag.Bool("replay_sim", false, "with --replay, also simulate each run (engine timing, as --heldout) and replay the simulated schedule, for its preemptions and requests that waited for blocks beside the real run's")
 	flag.Parse()
 	if *replay != "" {
 		if *profile == "" {
@@ -77,7 +78,8 @@ func main() {
 		if *out != "" {
 			w = &buf
 		}
-		if _, err := replayRuns(o, w); err != nil {
+		o.Sim = *replaySim
+		if _, err := replayRuns(context.Background(), o, w); err != nil {
 			fmt.Fprintln(os.Stderr, "fidelity:", err)
 			os.Exit(1)
 		}

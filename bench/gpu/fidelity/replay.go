@@ -2,6 +2,7 @@ package main
 
 import (
 	"compress/gzip"
+	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/servesim/servesim/engine"
 	"github.com/servesim/servesim/engine/workload"
 	"github.com/servesim/servesim/internal/compare"
+	"github.com/servesim/servesim/internal/runner"
 	"github.com/servesim/servesim/profiles"
 )
 
@@ -107,6 +109,7 @@ type replayResult struct {
 	KVWaited                    int
 	Requests                    int
 	HasSamples                  bool
+	Sim                         *replayResult // the simulated run's own schedule replayed (replayOptions.Sim)
 }
 
 // replayRun replays steps (a real run's step log) through cfg's scheduler
@@ -153,9 +156,11 @@ func replayRun(name string, cfg engine.Config, wl *workload.Workload, steps []co
 		if st.Unseen > 0 {
 			res.Unseen++
 		}
-		if st.KVBlockedHead >= 0 {
+		if len(st.KVBlocked) > 0 {
 			res.KVBlockedSteps++
-			waited[st.KVBlockedHead] = true
+			for _, id := range st.KVBlocked {
+				waited[id] = true
+			}
 			res.KVWaited = len(waited)
 		}
 	}
@@ -164,6 +169,48 @@ func replayRun(name string, cfg engine.Config, wl *workload.Workload, steps []co
 		res.Diff = "the real log ends with requests unfinished in the replay"
 	}
 	return res, nil
+}
+
+// simReplay replays a simulated run's own schedule: each of its steps
+// (res.Batches) scheduled at its ScheduledAt and processed at its EndAt. The
+// simulator sees an arrival at the instant it schedules (the engine, only
+// before), so the replayer is given ScheduledAt+1. Every step must come out
+// as the simulator ran it (requests, tokens, new prefills, KV blocks held):
+// the check that the replay's loop is the simulator's. The result gives the
+// simulated run's preemptions and requests that waited for blocks.
+func simReplay(name string, cfg engine.Config, wl *workload.Workload, res *engine.Result) (replayResult, error) {
+	out := replayResult{Name: name, Scheduler: cfg.Scheduler.Type, Steps: len(res.Batches), FirstDiff: -1, Requests: len(wl.Requests)}
+	rp, err := engine.NewReplayer(cfg, wl)
+	if err != nil {
+		return out, err
+	}
+	waited := map[int]bool{}
+	for k, b := range res.Batches {
+		st, err := rp.Step(b.ScheduledAt+1, b.EndAt, nil)
+		out.NumBlocks = st.NumBlocks
+		if err != nil {
+			out.FirstDiff, out.Diff = k, err.Error()
+			return out, nil
+		}
+		sh := replayedShape(st)
+		if sh.Seqs != b.Size() || sh.Tokens != b.Tokens() || sh.New != int(b.Key.NewRequests) || st.KVBlocks != int(b.KVBlocksInUse) {
+			out.FirstDiff = k
+			out.Diff = fmt.Sprintf("simulated %d seqs, %d tokens, %d new, %d blocks held; replayed %d, %d, %d, %d", b.Size(), b.Tokens(), b.Key.NewRequests, b.KVBlocksInUse,
+				sh.Seqs, sh.Tokens, sh.New, st.KVBlocks)
+			return out, nil
+		}
+		out.Agreed++
+		out.Preempted += len(st.Preempted)
+		out.PeakBlocks = max(out.PeakBlocks, st.KVBlocks)
+		if len(st.KVBlocked) > 0 {
+			out.KVBlockedSteps++
+			for _, id := range st.KVBlocked {
+				waited[id] = true
+			}
+			out.KVWaited = len(waited)
+		}
+	}
+	return out, nil
 }
 
 // readSamples reads token_metrics.csv(.gz) in dir: for each step of steps,
@@ -231,10 +278,13 @@ func readSamples(dir string, steps []compare.RealStep) ([][]int, error) {
 type replayOptions struct {
 	Manifest, Bench, Card, Profile string
 	Runs                           []string // run names; empty: every manifest run with a step log
+	// Sim also simulates each run (engine timing, as --heldout does) and
+	// replays the simulated schedule (simReplay), for its KV figures.
+	Sim bool
 }
 
 // replayRuns replays each run and writes a table to w.
-func replayRuns(o replayOptions, w io.Writer) ([]replayResult, error) {
+func replayRuns(ctx context.Context, o replayOptions, w io.Writer) ([]replayResult, error) {
 	entries, err := readManifest(o.Manifest)
 	if err != nil {
 		return nil, err
@@ -258,7 +308,7 @@ func replayRuns(o replayOptions, w io.Writer) ([]replayResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		_, wl, err := loadWorkload(heldOutOptions{Manifest: o.Manifest}, e, cfg)
+		files, wl, err := loadWorkload(heldOutOptions{Manifest: o.Manifest}, e, cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -273,6 +323,17 @@ func replayRuns(o replayOptions, w io.Writer) ([]replayResult, error) {
 		r, err := replayRun(e.Name, cfg, wl, steps, samples)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", e.Name, err)
+		}
+		if o.Sim {
+			so, err := runner.Run(ctx, runner.Job{Files: files, Config: cfg, Profile: set, WorkloadName: e.Name})
+			if err != nil {
+				return nil, fmt.Errorf("workload %s: %w", e.Name, err)
+			}
+			sr, err := simReplay(e.Name, cfg, wl, so.Result)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", e.Name, err)
+			}
+			r.Sim = &sr
 		}
 		out = append(out, r)
 	}
@@ -296,4 +357,30 @@ func writeReplay(w io.Writer, rs []replayResult) {
 		runs++
 	}
 	fmt.Fprintf(w, "\n%d runs, %d of %d steps replayed with the real decisions; %d runs differ.\n", runs, agree, tot, bad)
+	var sims []replayResult
+	for _, r := range rs {
+		if r.Sim != nil {
+			sims = append(sims, *r.Sim)
+		}
+	}
+	if len(sims) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nThe simulated runs (engine timing), their own schedules replayed (each step as simulated: the replay's loop is the simulator's):\n\n")
+	fmt.Fprintf(w, "| run | steps replayed as simulated | first difference | preemptions real / simulated | KV-bound steps real / simulated | requests that waited for blocks real / simulated |\n|---|---:|---|---:|---:|---:|\n")
+	for _, r := range rs {
+		if r.Sim == nil {
+			continue
+		}
+		d := "none"
+		if r.Sim.FirstDiff >= 0 {
+			d = fmt.Sprintf("step %d: %s", r.Sim.FirstDiff, r.Sim.Diff)
+		}
+		name := r.Name
+		if r.FirstDiff >= 0 {
+			name += fmt.Sprintf(" (real: to step %d, its first difference)", r.FirstDiff)
+		}
+		fmt.Fprintf(w, "| %s | %d of %d | %s | %d / %d | %d / %d | %d / %d of %d |\n", name, r.Sim.Agreed, r.Sim.Steps, d, r.Preempted, r.Sim.Preempted,
+			r.KVBlockedSteps, r.Sim.KVBlockedSteps, r.KVWaited, r.Sim.KVWaited, r.Requests)
+	}
 }

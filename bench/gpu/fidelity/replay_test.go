@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"github.com/servesim/servesim/engine"
 	"github.com/servesim/servesim/engine/workload"
 	"github.com/servesim/servesim/internal/compare"
+	"github.com/servesim/servesim/internal/runner"
+	"github.com/servesim/servesim/profiles"
 )
 
 // Tiny step logs written by the reference engine's scheduler
@@ -164,5 +167,59 @@ func TestReadSamples_TokenOffStep(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "token_metrics.csv"), []byte("request_id,token_index,token_time_ns,token_latency_ns\n0,0,151,0\n"), 0o644)
 	if _, err := readSamples(dir, []compare.RealStep{{EndNs: 150}}); err == nil || !strings.Contains(err.Error(), "no step's end_ns") {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// TestSimReplay_IsTheSimulatorsLoop: a simulated run on a small pool
+// (preemptions, requests waiting for blocks), its own schedule replayed at
+// its own step times, comes out step for step as simulated, blocks held
+// included, for both schedulers.
+func TestSimReplay_IsTheSimulatorsLoop(t *testing.T) {
+	set, err := profiles.OpenDir("../../../profiles/testdata/engine-set")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lengths, intervals strings.Builder
+	lengths.WriteString("request_id,prompt_id,num_prefill_tokens,num_decode_tokens\n")
+	intervals.WriteString("request_id,inter_arrival_ns,arrival_time_ns\n")
+	for k := range 60 {
+		fmt.Fprintf(&lengths, "%d,p%d,%d,%d\n", k, k, 40+97*k%400, 20+13*k%90)
+		fmt.Fprintf(&intervals, "%d,%d,%d\n", k, min(k, 1)*700_000, 700_000*k)
+	}
+	for _, e := range []manifestEntry{
+		{Name: "v1", Scheduler: "vllm_v1", MaxNumBatchedTokens: 512, MaxNumSeqs: 64},
+		{Name: "sarathi", Scheduler: "sarathi", Chunk: 256, MaxNumSeqs: 64},
+	} {
+		t.Run(e.Name, func(t *testing.T) {
+			cfg, _, err := runConfig(e, set, []byte(`{"block_size": 16, "num_blocks": 121}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			files := func() []workload.File {
+				return []workload.File{{Name: "trace_lengths.csv", R: strings.NewReader(lengths.String())}, {Name: "trace_intervals.csv", R: strings.NewReader(intervals.String())}}
+			}
+			wl, err := workload.Load(files(), cfg.WorkloadOptions())
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := runner.Run(context.Background(), runner.Job{Files: files(), Config: cfg, Profile: set})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := simReplay(e.Name, cfg, wl, out.Result)
+			if err != nil {
+				t.Fatal(err)
+			}
+			restarts := 0
+			for _, q := range out.Result.Requests {
+				restarts += q.Restarts
+			}
+			if r.FirstDiff >= 0 || r.Agreed != len(out.Result.Batches) {
+				t.Fatalf("step %d: %s (%d of %d agreed)", r.FirstDiff, r.Diff, r.Agreed, len(out.Result.Batches))
+			}
+			if r.Preempted != restarts || restarts == 0 || r.KVWaited == 0 {
+				t.Fatalf("%d preemptions replayed, %d simulated; %d requests waited for blocks", r.Preempted, restarts, r.KVWaited)
+			}
+		})
 	}
 }
