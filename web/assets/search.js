@@ -124,7 +124,14 @@
             onTrial("done", m.body, status, text, m.kind || "");
             dispatch();
           },
-          fail: (msg) => { reply({ type: "trial-error", message: msg }); dispatch(); },
+          // no answer (the worker died or its Go exited): the row ends
+          // with the error as a could-not-run answer's detail (status 0);
+          // internal/search retries it and keeps the point's error
+          fail: (msg) => {
+            reply({ type: "trial-error", message: msg });
+            onTrial("done", m.body, 0, JSON.stringify({ detail: msg }), m.kind || "");
+            dispatch();
+          },
         });
         dispatch();
       } else if (m.type === "response") end(m.status, new TextDecoder().decode(m.data));
