@@ -37,16 +37,7 @@ func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // ?files=1 carries search.json, search.csv and search_curve.csv.
 func TestSearch_PoolAndFiles(t *testing.T) {
 	body := `{"preset":"splitwise-conv-2qps","search":{"requests":60,"precision":0.05,"axes":{"batch_cap":[8,64]},"target_qps":4}}`
-	post := func(h http.Handler) *httptest.ResponseRecorder {
-		r := httptest.NewRequest("POST", "/api/search?files=1", strings.NewReader(body))
-		r.Header.Set("Content-Type", "application/json")
-		rec := serve(t, h, r)
-		checkSpec(t, "POST", "/api/search", rec)
-		if rec.Code != 200 {
-			t.Fatalf("status %d: %s", rec.Code, rec.Body)
-		}
-		return rec
-	}
+	post := func(h http.Handler) *httptest.ResponseRecorder { return postSearchFiles(t, h, body) }
 	local := post(api.NewHandler(api.Options{}))
 	tr := handlerTransport{h: api.NewHandler(api.Options{}), trials: new(atomic.Int64), bad: new(atomic.Value)}
 	pooled := post(api.NewHandler(api.Options{SearchPool: func() (http.RoundTripper, int) { return tr, 3 }}))
@@ -196,16 +187,7 @@ func TestSearch_PoolModelAndGPU(t *testing.T) {
 		"catalogue":    `{"preset":"splitwise-conv-2qps","config":{"replica":{"model_name":"Qwen/Qwen3-8B","device":"l40s"}},"search":{"requests":60,"precision":0.1,"start_qps":4}}`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			post := func(h http.Handler) []byte {
-				r := httptest.NewRequest("POST", "/api/search?files=1", strings.NewReader(body))
-				r.Header.Set("Content-Type", "application/json")
-				rec := serve(t, h, r)
-				checkSpec(t, "POST", "/api/search", rec)
-				if rec.Code != 200 {
-					t.Fatalf("status %d: %s", rec.Code, rec.Body)
-				}
-				return rec.Body.Bytes()
-			}
+			post := func(h http.Handler) []byte { return postSearchFiles(t, h, body).Body.Bytes() }
 			local := post(api.NewHandler(api.Options{}))
 			tr := handlerTransport{h: api.NewHandler(api.Options{}), trials: new(atomic.Int64), bad: new(atomic.Value)}
 			pooled := post(api.NewHandler(api.Options{SearchPool: func() (http.RoundTripper, int) { return tr, 2 }}))
@@ -231,4 +213,18 @@ func TestSearch_PoolModelAndGPU(t *testing.T) {
 			}
 		})
 	}
+}
+
+// postSearchFiles posts body to h's /api/search?files=1, checks the answer
+// against the API spec and fails the test unless it is 200.
+func postSearchFiles(t *testing.T, h http.Handler, body string) *httptest.ResponseRecorder {
+	t.Helper()
+	r := httptest.NewRequest("POST", "/api/search?files=1", strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	rec := serve(t, h, r)
+	checkSpec(t, "POST", "/api/search", rec)
+	if rec.Code != 200 {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	return rec
 }

@@ -167,26 +167,8 @@ func TestPage_SearchMatchesCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cli := t.TempDir()
-	cmd := exec.Command(filepath.Join(dist, "servesim"), "search", "--preset", "splitwise-conv-2qps", "--search_requests", "200", "--precision", "0.1", "--start_qps", "16",
-		"--batch_cap_values", "16,64", "--chunk_size_values", "256,1024", "--target_qps", "20", "--max_points", "64", "--quiet", "--out", cli)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("servesim search: %v\n%s", err, out)
-	}
-	for _, f := range []string{"search.json", "search.csv", "search_curve.csv"} {
-		want, err := os.ReadFile(filepath.Join(cli, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []byte
-		for i := 0; i < 100 && len(got) == 0; i++ {
-			got, _ = os.ReadFile(filepath.Join(dir, f))
-			time.Sleep(100 * time.Millisecond)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s: the page's differs from the CLI's:\npage:\n%.1500s\nCLI:\n%.1500s", f, got, want)
-		}
-	}
+	sameSearchAsCLI(t, dir, "--preset", "splitwise-conv-2qps", "--search_requests", "200", "--precision", "0.1", "--start_qps", "16",
+		"--batch_cap_values", "16,64", "--chunk_size_values", "256,1024", "--target_qps", "20", "--max_points", "64")
 	t.Logf("page: %s", summary)
 }
 
@@ -276,26 +258,8 @@ func TestPage_SearchModelConfig(t *testing.T) {
 	if !strings.Contains(summary, "1 met the SLO") {
 		t.Errorf("summary %q, table %q: the point has no max QPS", summary, table)
 	}
-	cli := t.TempDir()
-	cmd := exec.Command(filepath.Join(dist, "servesim"), "search", "--preset", "splitwise-conv-2qps", "--model", cfgFile,
-		"--search_requests", "200", "--precision", "0.1", "--max_points", "64", "--quiet", "--out", cli)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("servesim search: %v\n%s", err, out)
-	}
-	for _, f := range []string{"search.json", "search.csv", "search_curve.csv"} {
-		want, err := os.ReadFile(filepath.Join(cli, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []byte
-		for i := 0; i < 100 && len(got) == 0; i++ {
-			got, _ = os.ReadFile(filepath.Join(dir, f))
-			time.Sleep(100 * time.Millisecond)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s: the page's differs from the CLI's:\npage:\n%.1500s\nCLI:\n%.1500s", f, got, want)
-		}
-	}
+	sameSearchAsCLI(t, dir, "--preset", "splitwise-conv-2qps", "--model", cfgFile,
+		"--search_requests", "200", "--precision", "0.1", "--max_points", "64")
 	t.Logf("page: %s", summary)
 }
 
@@ -416,5 +380,31 @@ func TestPage_AB(t *testing.T) {
 	}
 	if !strings.Contains(aID2, strings.TrimSuffix(strings.Fields(strings.TrimPrefix(aID, "run "))[0], ",")) || bID2 != bID {
 		t.Errorf("the link opened A %q and B %q; were %q and %q", aID2, bID2, aID, bID)
+	}
+}
+
+// sameSearchAsCLI runs `servesim search ARGS --quiet --out DIR2` and checks
+// that the page's downloads in dir (waited for up to 10 s each) equal its
+// search.json, search.csv and search_curve.csv byte for byte.
+func sameSearchAsCLI(t *testing.T, dir string, args ...string) {
+	t.Helper()
+	cli := t.TempDir()
+	cmd := exec.Command(filepath.Join(dist, "servesim"), append(append([]string{"search"}, args...), "--quiet", "--out", cli)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("servesim search: %v\n%s", err, out)
+	}
+	for _, f := range []string{"search.json", "search.csv", "search_curve.csv"} {
+		want, err := os.ReadFile(filepath.Join(cli, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []byte
+		for i := 0; i < 100 && len(got) == 0; i++ {
+			got, _ = os.ReadFile(filepath.Join(dir, f))
+			time.Sleep(100 * time.Millisecond)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: the page's differs from the CLI's:\npage:\n%.1500s\nCLI:\n%.1500s", f, got, want)
+		}
 	}
 }
