@@ -217,6 +217,7 @@ run_tests() {
 	fuzz_brief ./internal/realrun '^FuzzParseVLLM$' 5s
 	fuzz_brief ./internal/realrun '^FuzzParseAIPerf$' 5s
 	fuzz_brief ./internal/compare '^FuzzLoadStepLog$' 5s
+	fuzz_brief ./bench/gpu/fidelity '^FuzzParseSamples$' 3s
 	# issue 14: config+workload through runner.Run with limits, the API's parsing, profile sets,
 	# compare.Load, prompts.jsonl, strict JSON
 	fuzz_brief ./internal/runner '^FuzzRun$' 5s

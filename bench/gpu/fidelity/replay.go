@@ -235,6 +235,11 @@ func readSamples(dir string, steps []compare.RealStep) ([][]int, error) {
 		defer f.Close()
 		r = f
 	}
+	return parseSamples(r, dir, steps)
+}
+
+// parseSamples is readSamples on the CSV text in r (name, for errors).
+func parseSamples(r io.Reader, dir string, steps []compare.RealStep) ([][]int, error) {
 	byEnd := make(map[int64]int, len(steps))
 	for i, s := range steps {
 		byEnd[s.EndNs] = i

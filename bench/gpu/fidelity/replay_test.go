@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -222,4 +223,35 @@ func TestSimReplay_IsTheSimulatorsLoop(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzParseSamples: token_metrics text of any shape gives an error or, for
+// each step, its requests sorted, every token at a step's end; never a
+// panic.
+func FuzzParseSamples(f *testing.F) {
+	f.Add("request_id,token_time_ns\n0,150\n1,150\n0,250\n")
+	f.Add("request_id,token_time_ns\n0,151\n")
+	f.Add("token_time_ns,request_id,x\n250,3,a\n150,2,b\n")
+	f.Add("request_id\n0\n")
+	f.Add("request_id,token_time_ns\n\"0,150\n")
+	steps := []compare.RealStep{{EndNs: 150}, {EndNs: 250}}
+	f.Fuzz(func(t *testing.T, text string) {
+		got, err := parseSamples(strings.NewReader(text), "fuzz", steps)
+		if err != nil {
+			return
+		}
+		if len(got) != len(steps) {
+			t.Fatalf("%d steps' samples for %d steps", len(got), len(steps))
+		}
+		n := 0
+		for _, ids := range got {
+			if !slices.IsSorted(ids) {
+				t.Fatalf("samples %v not sorted", ids)
+			}
+			n += len(ids)
+		}
+		if rows := strings.Count(strings.TrimRight(text, "\n"), "\n"); n > rows {
+			t.Fatalf("%d samples from at most %d rows", n, rows)
+		}
+	})
 }
