@@ -111,9 +111,8 @@ func NewReplayer(cfg Config, wl *workload.Workload) (*Replayer, error) {
 		if w.ClosedLoop || w.Rejected != "" {
 			return nil, fmt.Errorf("engine: replay takes open-loop requests that run; request %d is not one", i)
 		}
-		s.reqs[i] = request{id: i, arrival: w.ArrivalNs, prefill: w.Prefill, decode: w.Decode, target: w.Prefill,
-			scheduledAt: -1, firstToken: -1, completedAt: -1, replica: 0, firstChild: -1, lastChild: -1, nextSibling: -1, prefillReplica: -1,
-			tokens: make([]uint32, 0, w.Decode)}
+		s.reqs[i] = newRequest(i, w)
+		s.reqs[i].replica, s.reqs[i].tokens = 0, make([]uint32, 0, w.Decode)
 		p.order = append(p.order, int32(i))
 	}
 	slices.SortStableFunc(p.order, func(a, b int32) int {

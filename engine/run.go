@@ -461,8 +461,7 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 	var early []int32 // open-loop requests rejected before the run: their dependents are released at their arrival
 	for i, w := range wl {
 		r := &s.reqs[i]
-		*r = request{id: i, arrival: w.ArrivalNs, prefill: w.Prefill, decode: w.Decode, target: w.Prefill,
-			scheduledAt: -1, firstToken: -1, completedAt: -1, replica: -1, firstChild: -1, lastChild: -1, nextSibling: -1, prefillReplica: -1}
+		*r = newRequest(i, w)
 		if keyOff != nil {
 			r.keys = keys[keyOff[i]:keyOff[i+1]:keyOff[i+1]]
 		}
@@ -1795,4 +1794,11 @@ func (s *sim) noteDecodeStep(rp *replica, st *ReplicaStats, acc *decodeAcc, m in
 	if !s.opt.SkipBatches {
 		s.addBatch(s.stepRecord(rp, end, key, queued, p))
 	}
+}
+
+// newRequest is workload request w as request i of a run, before it
+// arrives: nothing scheduled, no replica, no closed-loop links.
+func newRequest(i int, w workload.Request) request {
+	return request{id: i, arrival: w.ArrivalNs, prefill: w.Prefill, decode: w.Decode, target: w.Prefill,
+		scheduledAt: -1, firstToken: -1, completedAt: -1, replica: -1, firstChild: -1, lastChild: -1, nextSibling: -1, prefillReplica: -1}
 }
