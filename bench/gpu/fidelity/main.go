@@ -64,7 +64,45 @@ func main() {
 	dscore := flag.String("decode_score", "", "score --profile's whole-step prediction of every graph of this decode probe (refengine decodeprobe.py's output)")
 	replay := flag.String("replay", "", "replay these runs' real step logs (comma-separated names; \"all\": every manifest run with one) through servesim's scheduler at the real step times and print, per run, the first step whose decisions differ (replay.go); with --out, write the table there")
 	replaySim := flag.Bool("replay_sim", false, "with --replay, also simulate each run (engine timing, as --heldout) and replay the simulated schedule, for its preemptions and requests that waited for blocks beside the real run's")
+	biasTop := flag.Int("step_bias_top", 25, "--step_bias: how many regions to list by summed |error|")
+	biasCSV := flag.String("step_bias_csv", "", "--step_bias: also write every step's shape and real and predicted GPU time to this CSV")
+	bias := flag.Bool("step_bias", false, "predict every real step of the held-out runs' step logs at its own shape (--profile, --skip) and print the GPU error by shape region (decode count x mean decode context x prefill tokens), the systematic ones first (stepbias.go); with --out, write the table there")
 	flag.Parse()
+	if *bias {
+		if *profile == "" {
+			*profile = filepath.Join("profiles", *card, "qwen3-0.6b")
+		}
+		steps, nruns, err := heldOutBiasSteps(heldOutOptions{Manifest: *manifest, Bench: "bench/gpu", Card: *card, Profile: *profile, Skip: *skip})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "fidelity:", err)
+			os.Exit(1)
+		}
+		if *biasCSV != "" {
+			f, err := os.Create(*biasCSV)
+			if err == nil {
+				err = writeBiasCSV(f, steps)
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+			}
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "fidelity:", err)
+				os.Exit(1)
+			}
+		}
+		var buf bytes.Buffer
+		writeStepBias(&buf, stepBias(steps), len(steps), nruns, *biasTop)
+		if *out != "" {
+			err = os.WriteFile(*out, buf.Bytes(), 0o644)
+		} else {
+			_, err = os.Stdout.Write(buf.Bytes())
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "fidelity:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *replay != "" {
 		if *profile == "" {
 			*profile = filepath.Join("profiles", *card, "qwen3-0.6b")
