@@ -1,0 +1,59 @@
+"""CPU tests of mixedbig.py's design (python3 -m unittest): its points, the steps it keeps, and that vLLM V1
+scheduling of its setup gives steps of exactly k decodes and one fresh chunk."""
+import unittest
+
+from refengine import mixedbig as MB
+from refengine import sched as S
+from refengine.test_sched import drive
+
+
+def shape(k, chunk, start=0, prefills=1):
+    return dict(num_prefills=prefills, num_decodes=k, prefill_chunks=f"{chunk}:{start}" if prefills else "")
+
+
+class MixedBigTest(unittest.TestCase):
+    def test_points(self):
+        pts = MB.points()
+        self.assertEqual(len(pts), len(MB.GRAPHS) * (1 + (len(MB.DECODES) - 1) * len(MB.CONTEXTS)))
+        self.assertEqual(len(set(pts)), len(pts))
+        for s in MB.GRAPHS:
+            self.assertEqual([p for p in pts if p[0] == s and p[1] == 0], [(s, 0, MB.CONTEXTS[0])])  # one baseline
+        for s, k, c in pts:
+            self.assertLessEqual(MB.chunk_for(s) + k, s)
+        with self.assertRaises(ValueError):
+            MB.points(graphs=[512], decodes=[256])
+
+    def test_kept_steps(self):
+        steps = [(0, 0, 0, 9.0, 0, "graph_mixed", 2048, shape(64, 1792)),  # dropped (first two)
+                 (0, 0, 0, 9.1, 0, "graph", 64, shape(64, 0, prefills=0)),  # decode-only step between prompts
+                 (0, 0, 0, 9.2, 0, "graph_mixed", 2048, shape(64, 1792)),  # dropped
+                 (0, 0, 0, 9.3, 0, "graph_mixed", 2048, shape(64, 1792)),
+                 (0, 0, 0, 9.4, 0, "graph_mixed", 2048, shape(63, 1792)),  # a decode finished: another point's shape
+                 (0, 0, 0, 9.5, 0, "graph_mixed", 2048, shape(64, 1792, start=1792)),  # cached context
+                 (0, 0, 0, 9.6, 0, "graph_mixed", 1920, shape(64, 1792)),  # another graph
+                 (0, 0, 0, 9.7, 0, "graph_mixed", 2048, shape(64, 1700)),  # another chunk
+                 (0, 0, 0, 9.8, 0, "graph_mixed", 2048, shape(64, 1792))]
+        self.assertEqual(MB.kept(steps, 2048, 64, 1792), [9.3, 9.8])
+
+    def test_schedule_gives_the_points_steps(self):
+        """sched.py's vLLM V1 with the probe's cap (k + 1) and budget (S) on its preloaded decodes and prompts:
+        every prompt's chunk runs in a step of exactly the k decodes, fresh, and the decodes outlast them."""
+        for size, k in [(512, 16), (2048, 255), (1024, 0), (1536, 128)]:
+            sch = S.make("vllm_v1", 200_000, max_num_seqs=k + 1, max_num_batched_tokens=size)
+            reqs = S.preload_running(sch, MB.spread(k, 1024), MB.decode_steps(MB.PROMPTS)) if k else []
+            prompts = MB.add_prompts(sch, size)
+            steps = drive(sch, [])
+            fresh = []
+            for st in steps:
+                pre = [s for s in st.seqs if s.n > 1]
+                dec = [s for s in st.seqs if s.n == 1]
+                if pre:
+                    self.assertEqual(len(pre), 1)
+                    fresh.append((len(dec), pre[0].n, pre[0].start))
+            self.assertEqual(fresh, [(k, MB.chunk_for(size), 0)] * MB.PROMPTS, (size, k))
+            self.assertTrue(all(p.finished for p in prompts))
+            self.assertEqual(len(reqs), k)
+
+
+if __name__ == "__main__":
+    unittest.main()
