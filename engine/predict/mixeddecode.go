@@ -27,10 +27,15 @@ type MixedDecode struct {
 
 // MixedDecodeGraph is one sequence bound's rows: SeqBound is the bound
 // (a mixed graph of s tokens has min(s, mixed_graph_logit_rows)); each row
-// is [decodes, mean context, ms per layer].
+// is [decodes, mean context, ms per layer]. MinTokens, if set, limits the
+// rows to the bound's mixed graphs of at least that many tokens: a graph
+// takes its bound's rows of the largest MinTokens at or under its size
+// (the graphs above the bound share its decode launch, but their decodes
+// were measured to cost more beside a large prefill: refengine/mixedbig.py).
 type MixedDecodeGraph struct {
-	SeqBound int         `json:"seq_bound"`
-	Rows     [][]float64 `json:"rows"`
+	SeqBound  int         `json:"seq_bound"`
+	MinTokens int         `json:"min_tokens,omitempty"`
+	Rows      [][]float64 `json:"rows"`
 }
 
 // MixedSeqBound is the sequence bound of e's mixed graph of size tokens:
@@ -46,15 +51,22 @@ func (m *MixedDecode) valid(e *EngineSpec, bad func(string, ...any)) {
 	if strings.TrimSpace(m.Source) == "" {
 		bad(`"mixed_decode"."source": expected where the numbers come from, got an empty string`)
 	}
-	seen := map[int]bool{}
+	seen := map[[2]int]bool{}
 	for gi, g := range m.Graphs {
 		at := fmt.Sprintf(`"mixed_decode"."graphs"[%d]`, gi)
 		if g.SeqBound < 1 {
 			bad(`%s."seq_bound": expected an integer >= 1, got %d`, at, g.SeqBound)
-		} else if seen[g.SeqBound] {
-			bad(`%s."seq_bound": %d is listed twice`, at, g.SeqBound)
+		} else if seen[[2]int{g.SeqBound, g.MinTokens}] {
+			if g.MinTokens == 0 {
+				bad(`%s."seq_bound": %d is listed twice`, at, g.SeqBound)
+			} else {
+				bad(`%s: seq_bound %d with min_tokens %d is listed twice`, at, g.SeqBound, g.MinTokens)
+			}
 		}
-		seen[g.SeqBound] = true
+		if g.MinTokens < 0 {
+			bad(`%s."min_tokens": expected an integer >= 0, got %d`, at, g.MinTokens)
+		}
+		seen[[2]int{g.SeqBound, g.MinTokens}] = true
 		if len(g.Rows) == 0 {
 			bad(`%s."rows": expected at least one [decodes, context, ms] row, got none`, at)
 		}
@@ -81,8 +93,12 @@ func (m *MixedDecode) valid(e *EngineSpec, bad func(string, ...any)) {
 		}
 	}
 	for _, s := range e.MixedGraphTokenSizes {
-		if sb := e.MixedSeqBound(s); !seen[sb] {
-			bad(`"mixed_decode": mixed graph size %d has sequence bound %d and no graph with that "seq_bound"`, s, sb)
+		sb, ok := e.MixedSeqBound(s), false
+		for k := range seen {
+			ok = ok || k[0] == sb && k[1] <= s
+		}
+		if !ok {
+			bad(`"mixed_decode": mixed graph size %d has sequence bound %d and no graph with that "seq_bound" (and min_tokens <= %d)`, s, sb, s)
 		}
 	}
 }
@@ -96,23 +112,44 @@ func (e *EngineSpec) MixedDecodeOrNil() *MixedDecode {
 }
 
 // mixedGrid is one sequence bound's mixed_decode rows (outer key decodes,
-// inner key mean context) and the op name its grid errors give.
+// inner key mean context) for its graphs of at least minTokens tokens, and
+// the op name its grid errors give.
 type mixedGrid struct {
-	g  grid
-	op string
+	g         grid
+	op        string
+	minTokens int
 }
 
-// mixedDecodeGrids are m's rows as one grid per sequence bound.
-func mixedDecodeGrids(m *MixedDecode) map[int]mixedGrid {
-	out := map[int]mixedGrid{}
+// mixedDecodeGrids are m's rows as grids per sequence bound, by min_tokens
+// ascending.
+func mixedDecodeGrids(m *MixedDecode) map[int][]mixedGrid {
+	out := map[int][]mixedGrid{}
 	for _, g := range m.Graphs {
 		var b, c, ms []float64
 		for _, r := range g.Rows {
 			b, c, ms = append(b, r[0]), append(c, r[1]), append(ms, r[2])
 		}
-		out[g.SeqBound] = mixedGrid{newGrid(b, c, ms), fmt.Sprintf("mixed_decode (seq_bound %d)", g.SeqBound)}
+		op := fmt.Sprintf("mixed_decode (seq_bound %d)", g.SeqBound)
+		if g.MinTokens > 0 {
+			op = fmt.Sprintf("mixed_decode (seq_bound %d, min_tokens %d)", g.SeqBound, g.MinTokens)
+		}
+		out[g.SeqBound] = append(out[g.SeqBound], mixedGrid{newGrid(b, c, ms), op, g.MinTokens})
+	}
+	for _, gs := range out {
+		slices.SortFunc(gs, func(a, b mixedGrid) int { return a.minTokens - b.minTokens })
 	}
 	return out
+}
+
+// mixedGridFor is the grid of bound sb's rows that a mixed graph of padded
+// tokens reads: the largest min_tokens at or under padded (gi its index).
+func (p *Predictor) mixedGridFor(sb, padded int) (g mixedGrid, gi int, ok bool) {
+	for i, x := range p.mixedDecode[sb] {
+		if x.minTokens <= padded {
+			g, gi, ok = x, i, true
+		}
+	}
+	return g, gi, ok
 }
 
 // mixedDecodeAttn is the decode attention (ms per layer) of k's decodes in
@@ -123,11 +160,11 @@ func mixedDecodeGrids(m *MixedDecode) map[int]mixedGrid {
 // kv_cache_prediction_granularity).
 func (p *Predictor) mixedDecodeAttn(spec *EngineSpec, k Key, padded int) (float64, error) {
 	sb := spec.MixedSeqBound(padded)
-	mk := [4]int32{int32(sb), k.Bd, k.Kd, k.KdMax}
+	g, gi, ok := p.mixedGridFor(sb, padded)
+	mk := [5]int32{int32(sb), int32(gi), k.Bd, k.Kd, k.KdMax}
 	if v, ok := p.mixedMemo[mk]; ok {
 		return v, nil
 	}
-	g, ok := p.mixedDecode[sb]
 	if !ok {
 		return 0, fmt.Errorf("predictor: %s has no mixed_decode rows for sequence bound %d (mixed graph of %d tokens)", path.Join(p.origin, engineFile), sb, padded)
 	}

@@ -73,6 +73,42 @@ func TestMixedDecode_Rows(t *testing.T) {
 	near("extrapolated past decodes 8", b.AttnDecode, 0.8+0.1)
 }
 
+// TestMixedDecode_MinTokens: a bound's rows with min_tokens apply to its
+// mixed graphs of at least that many tokens (the largest such), the
+// others keep the bound's plain rows.
+func TestMixedDecode_MinTokens(t *testing.T) {
+	fsys := engineFS(t)
+	big := strings.Replace(mixedDecodeEngine, `"rows": [[1, 100, 0.1], [1, 300, 0.3], [8, 100, 0.8], [8, 300, 1.6]]}]}}`,
+		`"rows": [[1, 100, 0.1], [1, 300, 0.3], [8, 100, 0.8], [8, 300, 1.6]]},
+  {"seq_bound": 16, "min_tokens": 64, "rows": [[1, 100, 0.2], [1, 300, 0.6], [8, 100, 1.6], [8, 300, 3.2]]},
+  {"seq_bound": 16, "min_tokens": 32, "rows": [[1, 100, 0.15], [1, 300, 0.45], [8, 100, 1.2], [8, 300, 2.4]]}]}}`, 1)
+	if big == mixedDecodeEngine {
+		t.Fatal("fixture not extended")
+	}
+	fsys["engine.json"] = &fstest.MapFile{Data: []byte(big)}
+	set, err := predict.Open(fsys, "test/engine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := engineOpts()
+	o.DecodeShape = true
+	p, err := predict.New(set, nil, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stage := stager(t, p, set)
+	near := nearer(t)
+	mixed := func(decodes, ctx, chunk int) predict.Breakdown {
+		return stage(predict.Batch{NumRequests: decodes + 1, Tokens: decodes + chunk, NumDecodes: decodes,
+			DecodeContextSum: int64(decodes * ctx), DecodeContextMax: ctx, Prefills: []predict.Prefill{{Chunk: chunk}}, LogitSeqs: decodes + 1})
+	}
+	near("16-token graph: the bound's plain rows", mixed(4, 300, 8).AttnDecode, 0.3+1.3*3.0/7)
+	near("32-token graph: min_tokens 32", mixed(4, 300, 20).AttnDecode, 0.45+1.95*3.0/7)
+	near("64-token graph: min_tokens 64 (the largest at or under 64)", mixed(4, 300, 50).AttnDecode, 0.6+2.6*3.0/7)
+	// the same decodes in the 32-token graph again: the memo keeps the graphs apart
+	near("32-token graph again", mixed(4, 300, 20).AttnDecode, 0.45+1.95*3.0/7)
+}
+
 // TestMixedDecode_Validation: engine.json's mixed_decode is checked whole.
 func TestMixedDecode_Validation(t *testing.T) {
 	base := `{"engine":"e","overlap":"sync","mixed_graph_token_sizes":[8,16],"mixed_graph_logit_rows":8,"mixed_decode":`
@@ -89,6 +125,10 @@ func TestMixedDecode_Validation(t *testing.T) {
 		{`{"source":"s","graphs":[{"seq_bound":8,"rows":[]}]}`, `expected at least one [decodes, context, ms] row`},
 		{`{"source":"s","graphs":[{"seq_bound":8,"rows":[[1,64,0.1]]},{"seq_bound":8,"rows":[[1,64,0.1]]}]}`, `"seq_bound": 8 is listed twice`},
 		{`{"source":"s","graphs":[{"seq_bound":0,"rows":[[1,64,0.1]]}]}`, `"seq_bound": expected an integer >= 1, got 0`},
+		{`{"source":"s","graphs":[{"seq_bound":8,"rows":[[1,64,0.1]]},{"seq_bound":8,"min_tokens":16,"rows":[[1,64,0.2]]}]}`, ""},
+		{`{"source":"s","graphs":[{"seq_bound":8,"min_tokens":16,"rows":[[1,64,0.2]]}]}`, `mixed graph size 8 has sequence bound 8 and no graph with that "seq_bound" (and min_tokens <= 8)`},
+		{`{"source":"s","graphs":[{"seq_bound":8,"rows":[[1,64,0.1]]},{"seq_bound":8,"min_tokens":16,"rows":[[1,64,0.2]]},{"seq_bound":8,"min_tokens":16,"rows":[[1,64,0.2]]}]}`, `seq_bound 8 with min_tokens 16 is listed twice`},
+		{`{"source":"s","graphs":[{"seq_bound":8,"rows":[[1,64,0.1]]},{"seq_bound":8,"min_tokens":-1,"rows":[[1,64,0.2]]}]}`, `"min_tokens": expected an integer >= 0, got -1`},
 		{`{"source":"s","graphs":[{"seq_bound":8,"rows":[[1,64,0.1]],"bound":3}]}`, `unknown field "bound"`},
 	} {
 		_, err := predict.ParseEngineSpec([]byte(base+tc.md+"}"), "x/engine.json")

@@ -183,8 +183,9 @@ type Predictor struct {
 	decodeShapeMemo map[[4]int32]float64
 	decodeRefMemo   map[[2]int32]float64
 	decodeLens      []int
-	// mixedMemo memoizes mixedDecodeAttn by (bound, Bd, Kd, KdMax).
-	mixedMemo map[[4]int32]float64
+	// mixedMemo memoizes mixedDecodeAttn by (bound, its grid's index, Bd,
+	// Kd, KdMax).
+	mixedMemo map[[5]int32]float64
 	// mixedWaves memoizes the decode launch model's times that
 	// mixedDecodeAttn corrects by, by their own inputs (sequence bound,
 	// decodes, rounded mean and longest context; -1: the rows' spread),
@@ -213,9 +214,9 @@ type tables struct {
 	kvSave       curve
 	cpu          map[string]curve
 	host         map[string]curve // host_overheads.csv by column
-	// mixedDecode is engine.json's mixed_decode, a grid by sequence bound
-	// (nil if the set has none).
-	mixedDecode map[int]mixedGrid
+	// mixedDecode is engine.json's mixed_decode: per sequence bound its
+	// grids by min_tokens ascending (nil if the set has none).
+	mixedDecode map[int][]mixedGrid
 }
 
 var mlpOps = []string{"input_layernorm", "attn_pre_proj", "attn_rope", "attn_post_proj", "post_attention_layernorm",
@@ -274,7 +275,7 @@ func New(set *Set, network fs.FS, opt Options) (*Predictor, error) {
 	}
 	p.decodeMinKV = int32(p.decode.innerMin())
 	if p.mixedDecode != nil {
-		p.mixedMemo, p.mixedWaves = map[[4]int32]float64{}, map[[4]int32]float64{}
+		p.mixedMemo, p.mixedWaves = map[[5]int32]float64{}, map[[4]int32]float64{}
 	}
 	if opt.TP > 1 || opt.PP > 1 {
 		if network == nil {

@@ -504,6 +504,47 @@ def mixed_decode(probe, src):
                 f"{max(r['rep'] for p in probe['graphs'].values() for r in p) + 1} repetitions")
 
 
+def mixed_big(probe, base, src):
+    """mixed_decode graphs for the large mixed graphs from mixedbig.py's points: for each probed graph of S tokens
+    (sequence bound 256, min_tokens S), base's rows (the bound's rows, [decodes, context, ms per layer]) times the
+    ratio of the decodes' measured in-graph cost at S (the point less the graph's no-decode point, per layer) to
+    base's row at the same decodes and context. The ratio is interpolated over the probed decodes and contexts (at
+    fewer decodes than the first probed, the first's; past the probed contexts, the nearest's)."""
+    def mean_by(size):
+        by = {}
+        for r in probe["rows"]:
+            if r["size"] == size:
+                by.setdefault((r["decodes"], r["context"]), []).append(r["gpu_ms"])
+        return {k: statistics.mean(v) for k, v in by.items()}
+    grid = {(r[0], r[1]): r[2] for r in base}
+    graphs, checks = [], []
+    for size in sorted({r["size"] for r in probe["rows"]}):
+        pts = mean_by(size)
+        zero = [v for (k, _), v in pts.items() if k == 0]
+        if not zero:
+            raise SystemExit(f"mixedbig.json: graph {size} has no point without decodes")
+        ratio = {}
+        for (k, c), v in pts.items():
+            if k:
+                if not grid.get((k, c)):
+                    raise SystemExit(f"mixedbig.json: {k} decodes at {c} is not a point of the bound's rows")
+                ratio[(k, c)] = (v - zero[0]) / probe["layers"] / grid[(k, c)]
+        ks, cs = sorted({k for k, _ in ratio}), sorted({c for _, c in ratio})
+        missing = [(k, c) for k in ks for c in cs if (k, c) not in ratio]
+        if missing:
+            raise SystemExit(f"mixedbig.json: graph {size} lacks the points (decodes, context) {missing}")
+
+        def r_at(k, c):  # interp holds the end values past the probed decodes and contexts
+            return interp(ks, [interp(cs, [ratio[(kk, x)] for x in cs], c) for kk in ks], k)
+        rows = [[k, c, round(ms * r_at(k, c), 6)] for k, c, ms in base]
+        graphs.append(dict(seq_bound=MIXED_LOGIT_ROWS, min_tokens=size, rows=rows))
+        checks.append(f"graph {size}: {min(ratio.values()):.3f}-{max(ratio.values()):.3f}")
+    source = (f"graphs of {min(g['min_tokens'] for g in graphs)} tokens and more (min_tokens): the bound's rows times the decodes' measured cost beside a "
+              f"fresh prefill in that graph over the rows' ({src}: {len(probe['rows'])} points; ratios "
+              + ", ".join(checks) + ")")
+    return graphs, source
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("raw")
@@ -689,6 +730,13 @@ def main():
             probe = merge_mixeddecode_fill(probe, json.load(open(md_fill)))
             src += " and " + os.path.relpath(md_fill)
         eng["mixed_decode"] = mixed_decode(probe, src)
+        mb = os.path.join(a.engine_dir, "mixedbig.json")
+        if os.path.exists(mb):  # the decodes beside a fresh prefill in the large mixed graphs (refengine.mixedbig)
+            base = next(g["rows"] for g in eng["mixed_decode"]["graphs"] if g["seq_bound"] == MIXED_LOGIT_ROWS)
+            graphs, note = mixed_big(json.load(open(mb)), base, os.path.relpath(mb))
+            eng["mixed_decode"]["graphs"] += graphs
+            eng["mixed_decode"]["source"] += "; " + note
+            print("mixed_decode:", note)
     ip = os.path.join(a.engine_dir, "idleprobe", "step_log.csv")
     if os.path.exists(ip):
         eng["idle_host"] = idle_host(ip)

@@ -161,3 +161,49 @@ class EagerLaunchTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class MixedBigTest(unittest.TestCase):
+    """build_set.mixed_big: the large mixed graphs' rows from mixedbig.py's points (a synthetic probe)."""
+    BASE = [[k, c, 0.001 * k * c / 512] for k in (1, 16, 64, 255) for c in (512, 1024, 2048, 4096)]
+
+    @staticmethod
+    def probe(cost):
+        """mixedbig.json rows: graph 1024's steps cost 5 ms plus 28 layers of cost(k, c) for the decodes, two reps."""
+        rows = [dict(size=1024, decodes=0, context=512, rep=rep, gpu_ms=5.0) for rep in (0, 1)]
+        for k in (16, 64, 255):
+            for c in (512, 1024, 2048):
+                rows += [dict(size=1024, decodes=k, context=c, rep=rep, gpu_ms=5.0 + 28 * cost(k, c) + d)
+                         for rep, d in ((0, -0.01), (1, 0.01))]
+        return dict(layers=28, rows=rows)
+
+    def test_rows_scaled_by_the_measured_ratio(self):
+        base = {(k, c): ms for k, c, ms in self.BASE}
+        # the decodes cost 1.10x the bound's rows at 16 decodes and 1.30x at 255, whatever the context
+        ratio = {16: 1.10, 64: 1.20, 255: 1.30}
+        graphs, src = BS.mixed_big(self.probe(lambda k, c: ratio[k] * base[(k, c)]), self.BASE, "mb.json")
+        self.assertEqual(len(graphs), 1)
+        g = graphs[0]
+        self.assertEqual((g["seq_bound"], g["min_tokens"]), (256, 1024))
+        got = {(k, c): ms for k, c, ms in g["rows"]}
+        self.assertEqual(set(got), set(base))
+        for (k, c), ms in base.items():
+            want = ms * (1.10 if k <= 16 else 1.20 if k == 64 else 1.30)  # under 16: the first probed ratio
+            self.assertAlmostEqual(got[(k, c)], want, places=5, msg=(k, c))  # 4096: past the probed contexts
+        self.assertIn("graph 1024: 1.100-1.300", src)
+        self.assertIn("mb.json", src)
+
+    def test_ratio_interpolated_between_probed_decodes(self):
+        base = {(k, c): ms for k, c, ms in self.BASE}
+        rows = self.BASE + [[40, 1024, 0.05]]
+        graphs, _ = BS.mixed_big(self.probe(lambda k, c: (1.0 if k == 16 else 1.5) * base[(k, c)]), rows, "mb.json")
+        got = {(k, c): ms for k, c, ms in graphs[0]["rows"]}
+        self.assertAlmostEqual(got[(40, 1024)], 0.05 * 1.25, places=5)  # halfway from 16 to 64
+
+    def test_needs_the_baseline_and_every_point(self):
+        p = self.probe(lambda k, c: 0.01)
+        with self.assertRaisesRegex(SystemExit, "no point without decodes"):
+            BS.mixed_big(dict(p, rows=[r for r in p["rows"] if r["decodes"]]), self.BASE, "mb.json")
+        with self.assertRaisesRegex(SystemExit, "lacks the points"):
+            BS.mixed_big(dict(p, rows=[r for r in p["rows"] if (r["decodes"], r["context"]) != (64, 1024)]), self.BASE,
+                         "mb.json")
