@@ -545,6 +545,21 @@ def mixed_big(probe, base, src):
     return graphs, source
 
 
+def add_mixed_big(engine_path, probe_path):
+    """engine.json at engine_path with mixed_big's graphs from the probe at probe_path in place of any it had
+    (the step build_set.py's main takes when ENGINE_DIR has mixedbig.json, for a set built without it)."""
+    eng = json.load(open(engine_path))
+    md = eng["mixed_decode"]
+    md["graphs"] = [g for g in md["graphs"] if not g.get("min_tokens")]
+    md["source"] = md["source"].split("; graphs of ")[0]
+    base = next(g["rows"] for g in md["graphs"] if g["seq_bound"] == MIXED_LOGIT_ROWS)
+    graphs, note = mixed_big(json.load(open(probe_path)), base, os.path.relpath(probe_path))
+    md["graphs"] += graphs
+    md["source"] += "; " + note
+    json.dump(eng, open(engine_path, "w"), indent=1)
+    return note
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("raw")
@@ -730,13 +745,6 @@ def main():
             probe = merge_mixeddecode_fill(probe, json.load(open(md_fill)))
             src += " and " + os.path.relpath(md_fill)
         eng["mixed_decode"] = mixed_decode(probe, src)
-        mb = os.path.join(a.engine_dir, "mixedbig.json")
-        if os.path.exists(mb):  # the decodes beside a fresh prefill in the large mixed graphs (refengine.mixedbig)
-            base = next(g["rows"] for g in eng["mixed_decode"]["graphs"] if g["seq_bound"] == MIXED_LOGIT_ROWS)
-            graphs, note = mixed_big(json.load(open(mb)), base, os.path.relpath(mb))
-            eng["mixed_decode"]["graphs"] += graphs
-            eng["mixed_decode"]["source"] += "; " + note
-            print("mixed_decode:", note)
     ip = os.path.join(a.engine_dir, "idleprobe", "step_log.csv")
     if os.path.exists(ip):
         eng["idle_host"] = idle_host(ip)
@@ -752,6 +760,9 @@ def main():
         if os.path.exists(eb):  # a check, not fitted
             print("eager launches behind a busy GPU:", eager_busy(eb, eng["eager_launch"]))
     json.dump(eng, open(os.path.join(a.out, "engine.json"), "w"), indent=1)
+    mb = os.path.join(a.engine_dir, "mixedbig.json")
+    if "mixed_decode" in eng and os.path.exists(mb):  # decodes beside a fresh prefill in the large mixed graphs
+        print("mixed_decode:", add_mixed_big(os.path.join(a.out, "engine.json"), mb))
     spread = op_spread(os.path.join(a.raw, "mlp.csv"), raw_attn)
     json.dump(spread, open(os.path.join(a.out, "spread.json"), "w"), indent=1, sort_keys=True)
     fs = [v["factor"] for v in factors.values()]

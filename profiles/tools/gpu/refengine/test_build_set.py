@@ -207,3 +207,22 @@ class MixedBigTest(unittest.TestCase):
         with self.assertRaisesRegex(SystemExit, "lacks the points"):
             BS.mixed_big(dict(p, rows=[r for r in p["rows"] if (r["decodes"], r["context"]) != (64, 1024)]), self.BASE,
                          "mb.json")
+
+    def test_add_mixed_big_replaces_its_graphs_in_engine_json(self):
+        base = {(k, c): ms for k, c, ms in self.BASE}
+        with tempfile.TemporaryDirectory() as d:
+            ej, mb = os.path.join(d, "engine.json"), os.path.join(d, "mixedbig.json")
+            eng = dict(engine="e", mixed_decode=dict(source="measured", graphs=[dict(seq_bound=64, rows=[[1, 64, 0.1]]),
+                                                                                    dict(seq_bound=256, rows=self.BASE)]))
+            json.dump(eng, open(ej, "w"), indent=1)
+            json.dump(self.probe(lambda k, c: 1.2 * base[(k, c)]), open(mb, "w"))
+            BS.add_mixed_big(ej, mb)
+            first = json.load(open(ej))
+            BS.add_mixed_big(ej, mb)  # again: the same file, its graphs not added twice
+            again = json.load(open(ej))
+        self.assertEqual(first, again)
+        gs = first["mixed_decode"]["graphs"]
+        self.assertEqual([(g["seq_bound"], g.get("min_tokens", 0)) for g in gs], [(64, 0), (256, 0), (256, 1024)])
+        self.assertEqual(gs[1]["rows"], self.BASE)
+        self.assertAlmostEqual(gs[2]["rows"][0][2], 1.2 * self.BASE[0][2], places=5)
+        self.assertTrue(first["mixed_decode"]["source"].startswith("measured; graphs of 1024 tokens and more"))
