@@ -111,6 +111,22 @@ def run_point(model, size, k, c):
     return kept(steps, size, k, chunk), steps
 
 
+def summary(rows, layers):
+    """Per graph: the decodes' in-graph cost (mean point less the graph's no-decode point, ms per layer)."""
+    by = {}
+    for r in rows:
+        by.setdefault(r["size"], {}).setdefault((r["decodes"], r["context"]), []).append(r["gpu_ms"])
+    out = []
+    for size, pts in sorted(by.items()):
+        zero = [statistics.mean(v) for (k, _), v in pts.items() if k == 0]
+        if not zero:
+            out.append(f"graph {size}: no point without decodes")
+            continue
+        inc = [f"{k}@{c} {(statistics.mean(v) - zero[0]) / layers:.4f}" for (k, c), v in sorted(pts.items()) if k]
+        out.append(f"graph {size} ({zero[0]:.3f} ms without decodes), decodes@context ms per layer: " + ", ".join(inc))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out_dir")
@@ -143,6 +159,8 @@ def main():
     os.makedirs(a.out_dir, exist_ok=True)
     with open(os.path.join(a.out_dir, "mixedbig.json"), "w") as f:
         json.dump(res, f, indent=1)
+    for line in summary(rows, M.LAYERS):
+        print(line)
     print(f"mixed big-graph probe: {len(rows)} points in {time.time() - t0:.0f} s", flush=True)
 
 

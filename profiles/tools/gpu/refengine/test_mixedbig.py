@@ -55,5 +55,12 @@ class MixedBigTest(unittest.TestCase):
             self.assertEqual(len(reqs), k)
 
 
+    def test_summary(self):
+        rows = [dict(size=1024, decodes=0, context=512, gpu_ms=5.0), dict(size=1024, decodes=16, context=512, gpu_ms=5.28),
+                dict(size=1024, decodes=16, context=512, gpu_ms=5.56), dict(size=2048, decodes=16, context=512, gpu_ms=9.0)]
+        self.assertEqual(MB.summary(rows, 28), ["graph 1024 (5.000 ms without decodes), decodes@context ms per layer: "
+                                                "16@512 0.0150", "graph 2048: no point without decodes"])
+
+
 if __name__ == "__main__":
     unittest.main()
