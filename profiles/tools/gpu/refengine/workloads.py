@@ -379,6 +379,52 @@ def build(root, sat_qps):
     add("ho14-decode-kv2560", "heldout", "192 requests of 100-400 prompt + 500-1000 output tokens, Poisson at 24 QPS, a "
         "KV pool of 2560 blocks (the outputs outgrow it: preemption under arrivals)", dict(v1, num_blocks=2560), 167,
         lambda r, n: poisson(r, n, 24.0), uniform(192, (100, 400), (500, 1000)))
+    # Fifteenth batch, designed blind (no simulation of any of it before its reference runs were scored): long-tailed
+    # ShareGPT-like lengths (lognormal prompts and outputs; every earlier synthetic length was uniform, log-uniform or
+    # bimodal) under Poisson arrivals and as a `vllm bench throughput`-style burst of more requests than the
+    # sequence cap; a square-wave rate (2x capacity for 1 s, then nothing for 2 s: each burst starts on an idle GPU,
+    # where ho13's off windows still had 0.1x); constant-interval arrivals (a fixed-rate load generator; every earlier
+    # run was Poisson, gamma, a ramp or a burst) near saturation; a 48-sequence cap near saturation; Sarathi chunk 128
+    # under load (0.5x; ho5 and ho6 ran it at 0.3-0.35x); prompts and outputs at and one token past the KV block
+    # (16), the Sarathi chunk (512) and the vllm_v1 budget (2048) boundaries (a 1-token last chunk, a block holding
+    # one token). No run asks for more than 256 sequences (model.DECODE_ROWS).
+    def lognormal(n, p, d):
+        def draw(rng, med, sigma, lo, hi):
+            return max(lo, min(hi, int(round(rng.lognormvariate(math.log(med), sigma)))))
+        return lambda rng: [(draw(rng, *p), draw(rng, *d)) for _ in range(n)]
+
+    def near(n, pbases, pbounds, dbases):
+        """n (prompt, output) pairs: the prompt a multiple of one of pbases (up to its bound) minus one, exactly or
+        plus one; the output a multiple of dbases' unit (up to its bound) likewise."""
+        def at(rng, unit, bound):
+            return max(1, unit * rng.randint(1, bound // unit) + rng.choice((-1, 0, 1)))
+        return lambda rng: [(at(rng, pbases[i], pbounds[i]), at(rng, *dbases))
+                            for i in (rng.randrange(len(pbases)) for _ in range(n))]
+
+    sharegpt = ((200, 1.1, 4, 6000), (150, 1.0, 1, 2000))
+    add("ho15-sharegpt-lognormal", "heldout", "300 requests of lognormal prompt (median 200, sigma 1.1, 4-6000) and "
+        "output (median 150, sigma 1.0, 1-2000) tokens, ShareGPT-like, Poisson at 0.55x capacity", v1, 171,
+        lambda r, n: poisson(r, n, 0.55 * s), lognormal(300, *sharegpt))
+    add("ho15-sharegpt-static-400", "heldout", "400 requests of the same lognormal ShareGPT-like lengths at t=0 (a "
+        "throughput benchmark: more requests than the 256-sequence cap)", v1, 172, lambda r, n: static(n),
+        lognormal(400, *sharegpt))
+    add("ho15-conv-square-wave", "heldout", "375 Splitwise-conversation requests, Poisson at 2x capacity for 1 s, then "
+        "none for 2 s, repeated (three on windows, the third cut off at the 375th request)", v1, 173, lambda r, n: square(r, n, 2.0 * s, 1.0, 2.0), sample(conv, 375))
+    add("ho15-conv-constant-rate", "heldout", "400 Splitwise-conversation requests at constant intervals, 0.85x "
+        "capacity", v1, 174, lambda r, n: constant(n, 0.85 * s), sample(conv, 400))
+    add("ho15-conv-cap48-sat", "heldout", "350 Splitwise-conversation requests, Poisson at 0.9x capacity, vllm_v1 with "
+        "at most 48 sequences", dict(v1, max_num_seqs=48), 175, lambda r, n: poisson(r, n, 0.9 * s),
+        sample(conv, 350))
+    add("ho15-conv-sarathi128-load", "heldout", "250 Splitwise-conversation requests, Poisson at 0.5x capacity, "
+        "Sarathi chunk 128", dict(sar, chunk=128), 176, lambda r, n: poisson(r, n, 0.5 * s), sample(conv, 250))
+    add("ho15-boundary-sarathi512", "heldout", "220 requests with prompts of 512k-1, 512k or 512k+1 (up to 3072) or "
+        "16k-1, 16k or 16k+1 (up to 1024) tokens and outputs of 16m-1, 16m or 16m+1 (up to 256), Poisson at 0.4x "
+        "capacity, Sarathi chunk 512", sar, 177, lambda r, n: poisson(r, n, 0.4 * s),
+        near(220, (512, 16), (3072, 1024), (16, 256)))
+    add("ho15-boundary-v1-2048", "heldout", "180 requests with prompts of 2048k-1, 2048k or 2048k+1 (up to 6144) or "
+        "64k-1, 64k or 64k+1 (up to 2048) tokens and outputs of 16m-1, 16m or 16m+1 (up to 256), Poisson at 0.3x "
+        "capacity (chunks at the 2048-token budget and the mixed graphs' 64-token sizes)", v1, 178,
+        lambda r, n: poisson(r, n, 0.3 * s), near(180, (2048, 64), (6144, 2048), (16, 256)))
     return out
 
 
@@ -391,6 +437,21 @@ def onoff(rng, n, hi, lo, period):
         t += int(-math.log(1 - rng.random()) / q * 1e9)
         out.append(t)
     return out
+
+
+def square(rng, n, qps, on, off):
+    """n Poisson arrivals at rate qps during on-second windows separated by off seconds with no arrivals at all:
+    unit-rate arrival points placed on the on windows laid end to end."""
+    e, out = 0.0, []
+    for _ in range(n):
+        e += -math.log(1 - rng.random()) / qps
+        out.append(int((int(e / on) * (on + off) + e % on) * 1e9))
+    return out
+
+
+def constant(n, qps):
+    """n arrivals at constant intervals of 1/qps seconds, the first at 1/qps."""
+    return [int((i + 1) / qps * 1e9) for i in range(n)]
 
 
 def ramp(rng, n, qps0, qps1):
