@@ -431,9 +431,9 @@ func (rp *replica) absorb() bool {
 // costing the group's sums instead of a pass over its members (their
 // gaps are the log's, written when they are settled). It takes the step
 // at whose end members finish too (groupFinish, as groupStepEnd would),
-// when no SLO watch counts their completions between events and no
-// closed-loop request waits on them (its arrival would be an event), and
-// then ends: again reports that the group's members may run on (the
+// when no closed-loop request waits on them (its arrival would be an
+// event) and no SLO watch would stop the run before it (finishesAlone),
+// and then ends: again reports that the group's members may run on (the
 // replica is still in a steady decode), as the general path would find
 // at that step's end.
 func (s *sim) groupDecodeRun(rp *replica) (again bool, err error) {
@@ -564,10 +564,25 @@ func (s *sim) groupDecodeRun(rp *replica) (again bool, err error) {
 }
 
 // finishesAlone reports whether groupDecodeRun may take the step at whose
-// end members of rp's group finish: no SLO watch, and no closed-loop
-// request waits on a member finishing then.
+// end members of rp's group finish: no closed-loop request waits on a
+// member finishing then, and no SLO watch would stop the run before it
+// (watchStops).
 func (s *sim) finishesAlone(rp *replica) bool {
-	return s.watch == nil && s.noChildren(&rp.grp, 0)
+	return s.noChildren(&rp.grp, 0) && !s.watchStops()
+}
+
+// watchStops reports whether the SLO watch, if any, stops the run at
+// s.now. It is asked before a step that the group's fast paths
+// (groupPrefillStep, groupDecodeRun's finishing step) take at s.now and
+// that the run without the group builds on its general path, after which
+// the event loop runs the watch's check at the same s.now: the check there
+// reads counts that building a step does not change, so a fast path that
+// leaves the step to the general path when it would stop makes the run
+// stop at the same event as without the group, and one that takes it
+// when it would not changes nothing the check sees (a check repeated at
+// the same time counts nothing new).
+func (s *sim) watchStops() bool {
+	return s.watch != nil && s.watch.check(s) != nil
 }
 
 // noChildren reports whether no closed-loop request waits on a member that

@@ -20,13 +20,14 @@ import (
 // prediction fails or is out of range, or its end would not come strictly
 // before the next event due (or would pass the time limit), when a member
 // that finishes at its end has closed-loop turns waiting on it (their
-// arrivals would be events), and under an SLO watch. The general path
-// then takes it; tests compare every output with the step-by-step path
-// (TestFastPath_*).
+// arrivals would be events), or when an SLO watch would stop the run
+// before it (watchStops). The general path then takes it; tests compare
+// every output with the step-by-step path (TestFastPath_*, and for
+// watched runs TestWatched_GroupSameAsStepByStep).
 func (s *sim) groupPrefillStep(rp *replica) (bool, error) {
 	g := &rp.grp
 	q := &rp.running
-	if !g.on || s.watch != nil || rp.incoming.len() != 0 {
+	if !g.on || rp.incoming.len() != 0 {
 		return false, nil
 	}
 	maxMB, gn, bs := rp.res.MaxMicroBatchSize, g.n, rp.cfg.BlockSize
@@ -99,7 +100,7 @@ func (s *sim) groupPrefillStep(rp *replica) (bool, error) {
 		return false, nil // the general path reports it
 	}
 	end := s.now + p.totalNs
-	if end >= next || s.limit >= 0 && end > s.limit {
+	if end >= next || s.limit >= 0 && end > s.limit || s.watchStops() {
 		return false, nil
 	}
 	// The step: nextBatch, buildBatch and stageSchedule at s.now.
