@@ -547,8 +547,8 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 		if s.sinkErr != nil {
 			return nil, s.sinkErr
 		}
-		if s.watch != nil {
-			if s.stopped = s.watch.check(s); s.stopped != nil {
+		if w := s.watch; w != nil && !w.quiet(s.now) {
+			if s.stopped = w.checkAll(s); s.stopped != nil {
 				break
 			}
 		}

@@ -65,6 +65,13 @@ type sloWatch struct {
 	tbtOut                        int64
 	notGood                       int
 	pT, pE                        int // s.arrivals before these are past their TTFT / E2E cutoff
+	// check's fast path, which runs between every two events: before due
+	// neither cutoff can pass another arrival, and while each count out is
+	// at most its lim (its allowed, or no bound for an unchecked metric)
+	// the run is not lost.
+	due                     int64
+	ttftLim, tbtLim, e2eLim int64
+	ttftFrom, e2eFrom       int64 // overFrom of ttftNs and e2eNs
 }
 
 // newSLOWatch sets up the watch after the requests are initialised; never
@@ -87,7 +94,35 @@ func newSLOWatch(cfg Config, n int, never func(i int) bool, decode func(i int) i
 		}
 	}
 	w.ttftAllow, w.e2eAllow, w.tbtAllow = allowOut(w.n, w.ttftPc), allowOut(w.n, w.e2ePc), allowOut(w.gaps, w.tbtPc)
+	w.setQuiet()
 	return w
+}
+
+// setQuiet sets what quiet reads from the thresholds and allowed counts
+// (due is checkAll's).
+func (w *sloWatch) setQuiet() {
+	w.ttftLim, w.tbtLim, w.e2eLim = limOut(w.ttftNs, w.ttftAllow), limOut(w.tbtNs, w.tbtAllow), limOut(w.e2eNs, w.e2eAllow)
+	w.ttftFrom, w.e2eFrom = overFrom(w.ttftNs), overFrom(w.e2eNs)
+}
+
+// limOut is a metric's allowed count out as check's fast path compares it:
+// no bound for a metric not checked (threshold th not positive).
+func limOut(th float64, allow int64) int64 {
+	if !(th > 0) {
+		return math.MaxInt64
+	}
+	return allow
+}
+
+// overFrom is a lower bound on the least d with float64(d) > th, for th > 0:
+// below 2^52 every integer under int64(th) converts exactly and is under
+// th; past it, 0 (no negative d passes). check's cutoff cannot pass an
+// arrival at a before a + overFrom(threshold).
+func overFrom(th float64) int64 {
+	if th < 1<<52 {
+		return int64(th)
+	}
+	return 0
 }
 
 // allowOut is allowed(n, pc), or no bound for an empty sample (never lost).
@@ -116,6 +151,20 @@ func (w *sloWatch) outE2E(i int) {
 		w.mark[i] |= 2
 		w.e2eOut++
 	}
+}
+
+// cutoffDue is the earliest time at which a cutoff of threshold th (ns; not
+// positive: unchecked) whose next arrival is s.arrivals[p] could pass it:
+// that arrival's time plus from (overFrom), saturated; none: MaxInt64.
+func (w *sloWatch) cutoffDue(s *sim, th float64, p int, from int64) int64 {
+	if !(th > 0) || p >= len(s.arrivals) {
+		return math.MaxInt64
+	}
+	a := s.reqs[s.arrivals[p]].arrival
+	if a > math.MaxInt64-from {
+		return math.MaxInt64
+	}
+	return a + from
 }
 
 // firstToken, completed and gap record what advance and decodeRun see.
@@ -235,8 +284,27 @@ func allowed(n int64, pc float64) int64 {
 	return lo
 }
 
-// check advances the cutoffs to now and says why the run is lost, if it is.
+// check advances the cutoffs to now and says why the run is lost, if it
+// is.
 func (w *sloWatch) check(s *sim) *SLOStop {
+	if w.quiet(s.now) {
+		return nil
+	}
+	return w.checkAll(s)
+}
+
+// quiet reports whether check at now finds nothing: no cutoff due and no
+// count out past its bound. Small enough to inline, so that the event
+// loop, which asks between every two events, makes no call in the common
+// case (calls are dear under GOOS=js). A count out is past its lim
+// exactly when lim - out, which cannot overflow, is negative.
+func (w *sloWatch) quiet(now int64) bool {
+	return now < w.due && (w.ttftLim-w.ttftOut)|(w.tbtLim-w.tbtOut)|(w.e2eLim-w.e2eOut) >= 0
+}
+
+// checkAll is check without its fast path; it sets due for the cutoffs'
+// next arrivals.
+func (w *sloWatch) checkAll(s *sim) *SLOStop {
 	now := s.now
 	if w.ttftNs > 0 {
 		for w.pT < len(s.arrivals) {
@@ -262,6 +330,7 @@ func (w *sloWatch) check(s *sim) *SLOStop {
 			w.pE++
 		}
 	}
+	w.due = min(w.cutoffDue(s, w.ttftNs, w.pT, w.ttftFrom), w.cutoffDue(s, w.e2eNs, w.pE, w.e2eFrom))
 	stop := func(metric string, out, n, allow int64) *SLOStop {
 		return &SLOStop{AtNs: now, Metric: metric, Failing: out, Sample: n, Allowed: allow, NotGood: w.notGood, Requests: int(w.n)}
 	}
