@@ -504,19 +504,22 @@ def mixed_decode(probe, src):
                 f"{max(r['rep'] for p in probe['graphs'].values() for r in p) + 1} repetitions")
 
 
-def mixed_big(probe, base, src):
+def mixed_big(probe, base, src, control):
     """mixed_decode graphs for the large mixed graphs from mixedbig.py's points: for each probed graph of S tokens
     (sequence bound 256, min_tokens S), base's rows (the bound's rows, [decodes, context, ms per layer]) times the
     ratio of the decodes' measured in-graph cost at S (the point less the graph's no-decode point, per layer) to
-    base's row at the same decodes and context. The ratio is interpolated over the probed decodes and contexts (at
-    fewer decodes than the first probed, the first's; past the probed contexts, the nearest's)."""
+    control's row at the same decodes and context. control is the bound's graph re-timed by mixeddecode.py in the
+    same device session as the probe (mixed_decode's rows of it, [decodes, context, ms per layer]): the ratio is
+    then of two timings under one session's clocks, where base's rows come from another session (the decode
+    launches read 1.5-2% apart between sessions). The ratio is interpolated over the probed decodes and contexts
+    (at fewer decodes than the first probed, the first's; past the probed contexts, the nearest's)."""
     def mean_by(size):
         by = {}
         for r in probe["rows"]:
             if r["size"] == size:
                 by.setdefault((r["decodes"], r["context"]), []).append(r["gpu_ms"])
         return {k: statistics.mean(v) for k, v in by.items()}
-    grid = {(r[0], r[1]): r[2] for r in base}
+    grid = {(r[0], r[1]): r[2] for r in control}
     graphs, checks = [], []
     for size in sorted({r["size"] for r in probe["rows"]}):
         pts = mean_by(size)
@@ -527,7 +530,7 @@ def mixed_big(probe, base, src):
         for (k, c), v in pts.items():
             if k:
                 if not grid.get((k, c)):
-                    raise SystemExit(f"mixedbig.json: {k} decodes at {c} is not a point of the bound's rows")
+                    raise SystemExit(f"mixedbig.json: {k} decodes at {c} is not a point of the control's rows")
                 ratio[(k, c)] = (v - zero[0]) / probe["layers"] / grid[(k, c)]
         ks, cs = sorted({k for k, _ in ratio}), sorted({c for _, c in ratio})
         missing = [(k, c) for k in ks for c in cs if (k, c) not in ratio]
@@ -540,20 +543,26 @@ def mixed_big(probe, base, src):
         graphs.append(dict(seq_bound=MIXED_LOGIT_ROWS, min_tokens=size, rows=rows))
         checks.append(f"graph {size}: {min(ratio.values()):.3f}-{max(ratio.values()):.3f}")
     source = (f"graphs of {min(g['min_tokens'] for g in graphs)} tokens and more (min_tokens): the bound's rows times the decodes' measured cost beside a "
-              f"fresh prefill in that graph over the rows' ({src}: {len(probe['rows'])} points; ratios "
-              + ", ".join(checks) + ")")
+              f"fresh prefill in that graph over their cost in the bound's graph re-timed in the same session ({src}: "
+              f"{len(probe['rows'])} points; ratios " + ", ".join(checks) + ")")
     return graphs, source
 
 
-def add_mixed_big(engine_path, probe_path):
-    """engine.json at engine_path with mixed_big's graphs from the probe at probe_path in place of any it had
-    (the step build_set.py's main takes when ENGINE_DIR has mixedbig.json, for a set built without it)."""
+def add_mixed_big(engine_path, probe_path, control_path):
+    """engine.json at engine_path with mixed_big's graphs from the probe at probe_path, against mixeddecode.py's
+    re-timing of the bound's graph at control_path (same session), in place of any it had (the step build_set.py's
+    main takes when ENGINE_DIR has mixedbig.json, for a set built without it)."""
+    ctl = mixed_decode(json.load(open(control_path)), "")
+    control = next((g["rows"] for g in ctl["graphs"] if g["seq_bound"] == MIXED_LOGIT_ROWS), None)
+    if control is None:
+        raise SystemExit(f"{control_path}: no graph of sequence bound {MIXED_LOGIT_ROWS}")
     eng = json.load(open(engine_path))
     md = eng["mixed_decode"]
     md["graphs"] = [g for g in md["graphs"] if not g.get("min_tokens")]
     md["source"] = md["source"].split("; graphs of ")[0]
     base = next(g["rows"] for g in md["graphs"] if g["seq_bound"] == MIXED_LOGIT_ROWS)
-    graphs, note = mixed_big(json.load(open(probe_path)), base, os.path.relpath(probe_path))
+    graphs, note = mixed_big(json.load(open(probe_path)), base,
+                             os.path.relpath(probe_path) + " over " + os.path.relpath(control_path), control)
     md["graphs"] += graphs
     md["source"] += "; " + note
     json.dump(eng, open(engine_path, "w"), indent=1)
@@ -762,7 +771,10 @@ def main():
     json.dump(eng, open(os.path.join(a.out, "engine.json"), "w"), indent=1)
     mb = os.path.join(a.engine_dir, "mixedbig.json")
     if "mixed_decode" in eng and os.path.exists(mb):  # decodes beside a fresh prefill in the large mixed graphs
-        print("mixed_decode:", add_mixed_big(os.path.join(a.out, "engine.json"), mb))
+        ctl = os.path.join(a.engine_dir, "mixedbig_control.json")
+        if not os.path.exists(ctl):
+            raise SystemExit(f"{mb} needs {ctl}: mixeddecode.py's re-timing of the bound-256 graph in the probe's session")
+        print("mixed_decode:", add_mixed_big(os.path.join(a.out, "engine.json"), mb, ctl))
     spread = op_spread(os.path.join(a.raw, "mlp.csv"), raw_attn)
     json.dump(spread, open(os.path.join(a.out, "spread.json"), "w"), indent=1, sort_keys=True)
     fs = [v["factor"] for v in factors.values()]

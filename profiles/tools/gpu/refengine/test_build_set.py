@@ -181,7 +181,7 @@ class MixedBigTest(unittest.TestCase):
         base = {(k, c): ms for k, c, ms in self.BASE}
         # the decodes cost 1.10x the bound's rows at 16 decodes and 1.30x at 255, whatever the context
         ratio = {16: 1.10, 64: 1.20, 255: 1.30}
-        graphs, src = BS.mixed_big(self.probe(lambda k, c: ratio[k] * base[(k, c)]), self.BASE, "mb.json")
+        graphs, src = BS.mixed_big(self.probe(lambda k, c: ratio[k] * base[(k, c)]), self.BASE, "mb.json", self.BASE)
         self.assertEqual(len(graphs), 1)
         g = graphs[0]
         self.assertEqual((g["seq_bound"], g["min_tokens"]), (256, 1024))
@@ -196,29 +196,48 @@ class MixedBigTest(unittest.TestCase):
     def test_ratio_interpolated_between_probed_decodes(self):
         base = {(k, c): ms for k, c, ms in self.BASE}
         rows = self.BASE + [[40, 1024, 0.05]]
-        graphs, _ = BS.mixed_big(self.probe(lambda k, c: (1.0 if k == 16 else 1.5) * base[(k, c)]), rows, "mb.json")
+        graphs, _ = BS.mixed_big(self.probe(lambda k, c: (1.0 if k == 16 else 1.5) * base[(k, c)]), rows, "mb.json", self.BASE)
         got = {(k, c): ms for k, c, ms in graphs[0]["rows"]}
         self.assertAlmostEqual(got[(40, 1024)], 0.05 * 1.25, places=5)  # halfway from 16 to 64
 
     def test_needs_the_baseline_and_every_point(self):
         p = self.probe(lambda k, c: 0.01)
         with self.assertRaisesRegex(SystemExit, "no point without decodes"):
-            BS.mixed_big(dict(p, rows=[r for r in p["rows"] if r["decodes"]]), self.BASE, "mb.json")
+            BS.mixed_big(dict(p, rows=[r for r in p["rows"] if r["decodes"]]), self.BASE, "mb.json", self.BASE)
         with self.assertRaisesRegex(SystemExit, "lacks the points"):
             BS.mixed_big(dict(p, rows=[r for r in p["rows"] if (r["decodes"], r["context"]) != (64, 1024)]), self.BASE,
-                         "mb.json")
+                         "mb.json", self.BASE)
+        with self.assertRaisesRegex(SystemExit, "not a point of the control's rows"):
+            BS.mixed_big(p, self.BASE, "mb.json", [r for r in self.BASE if (r[0], r[1]) != (64, 1024)])
+
+    def test_ratio_is_to_the_same_session_control(self):
+        # the probe's session runs 2% faster than base's: the probe's decodes cost 1.10x the control's (its own
+        # session's bound-256 graph), 1.078x base's; the rows are base's times 1.10, the drift left out
+        control = [[k, c, 0.98 * ms] for k, c, ms in self.BASE]
+        ctl = {(k, c): ms for k, c, ms in control}
+        graphs, _ = BS.mixed_big(self.probe(lambda k, c: 1.10 * ctl[(k, c)]), self.BASE, "mb.json", control)
+        for (k, c, ms), (k2, c2, got) in zip(self.BASE, graphs[0]["rows"]):
+            self.assertEqual((k, c), (k2, c2))
+            self.assertAlmostEqual(got, 1.10 * ms, places=5, msg=(k, c))
+
+    @staticmethod
+    def control_json(rows):
+        """mixeddecode.py's JSON holding rows ([decodes, context, ms per layer]) in the bound-256 graph, two reps."""
+        pts = [dict(rep=rep, decodes=k, context=c, gpu_ms=1.0 + 28 * ms, empty_ms=1.0) for k, c, ms in rows for rep in (0, 1)]
+        return dict(layers=28, device="test GPU", graphs={"256": pts})
 
     def test_add_mixed_big_replaces_its_graphs_in_engine_json(self):
         base = {(k, c): ms for k, c, ms in self.BASE}
         with tempfile.TemporaryDirectory() as d:
-            ej, mb = os.path.join(d, "engine.json"), os.path.join(d, "mixedbig.json")
+            ej, mb, ctl = os.path.join(d, "engine.json"), os.path.join(d, "mixedbig.json"), os.path.join(d, "ctl.json")
+            json.dump(self.control_json(self.BASE), open(ctl, "w"))
             eng = dict(engine="e", mixed_decode=dict(source="measured", graphs=[dict(seq_bound=64, rows=[[1, 64, 0.1]]),
                                                                                     dict(seq_bound=256, rows=self.BASE)]))
             json.dump(eng, open(ej, "w"), indent=1)
             json.dump(self.probe(lambda k, c: 1.2 * base[(k, c)]), open(mb, "w"))
-            BS.add_mixed_big(ej, mb)
+            BS.add_mixed_big(ej, mb, ctl)
             first = json.load(open(ej))
-            BS.add_mixed_big(ej, mb)  # again: the same file, its graphs not added twice
+            BS.add_mixed_big(ej, mb, ctl)  # again: the same file, its graphs not added twice
             again = json.load(open(ej))
         self.assertEqual(first, again)
         gs = first["mixed_decode"]["graphs"]
