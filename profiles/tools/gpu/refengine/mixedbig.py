@@ -25,7 +25,7 @@ import statistics
 import time
 
 GRAPHS = [512, 1024, 1536, 2048]
-DECODES = [0, 16, 64, 128, 192, 255]
+DECODES = [0, 1, 2, 4, 8, 16, 64, 128, 192, 255]
 CONTEXTS = [512, 1024, 2048]
 PROMPTS = 8  # fresh chunks per point, each in its own step
 DROP = 2  # kept steps dropped at the start of a point
