@@ -53,10 +53,18 @@
       if (m.type === "response") t.done(m.status, m.contentType, new TextDecoder().decode(m.data));
       else t.fail(m.message || "the trial's worker failed");
     };
+    // An error event is a worker that died (its script or engine failed to
+    // load, an uncaught error): it leaves the pool, so that no later trial
+    // waits on it, and its trial in flight ends with the error.
     w.onerror = (e) => {
       const t = w.busy;
       w.busy = null;
-      if (t) t.fail("a search worker failed: " + (e.message || e));
+      w.dead = true;
+      w.terminate();
+      pool = pool.filter((p) => p !== w);
+      const msg = "a search worker failed: " + (e && e.message || e);
+      if (t) t.fail(msg);
+      if (w.lost) w.lost(msg);
     };
     return w;
   }
@@ -103,9 +111,18 @@
       onDone(status, text);
       whenIdle(() => { if (!current && !spare && warmSize) spare = searchWorker(); });
     };
+    // a dead worker leaves the search too: its trials go to the others;
+    // with none left the search ends with the error
+    const lost = (msg) => {
+      const alive = mine.filter((w) => !w.dead);
+      mine.length = 0;
+      mine.push(...alive);
+      if (!alive.length) end(0, "every worker of the search failed (the last: " + msg + "): no worker is left to run its trials; try again");
+    };
+    for (const w of mine) w.lost = lost;
     const dispatch = () => {
       for (const w of mine) {
-        if (w.busy || !queue.length) continue;
+        if (w.busy || w.dead || !queue.length) continue;
         const t = queue.shift();
         t.id = nextId++;
         w.busy = t;
