@@ -122,6 +122,11 @@ func (h *handler) search(w http.ResponseWriter, r *http.Request) {
 	for i, f := range req.Files {
 		files[i] = searchrun.File{Name: f.Name, Content: f.Content}
 	}
+	// The request count against the trace's rows, once, before any trial.
+	if err := searchrun.CheckTrace(r.Context(), spec, cfg, req.Preset, files, lengthsOnly, &h.cache); err != nil {
+		writeError(w, err)
+		return
+	}
 	var eval search.Evaluator
 	par := 1
 	if rt, n := h.searchPool(); rt != nil {

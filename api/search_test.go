@@ -11,7 +11,7 @@ import (
 
 // TestSearch: POST /api/search answers a validated result; the work bound,
 // the point cap, a contradictory SLO and an unmeetable one are refused
-// with their reasons.
+// with their reasons, as is a request count over the workload trace's rows.
 func TestSearch(t *testing.T) {
 	h := api.NewHandler(api.Options{})
 	post := func(body string) *httptest.ResponseRecorder {
@@ -50,6 +50,12 @@ func TestSearch(t *testing.T) {
 		{`{"preset":"seed","config":{"slo":{"e2e_ms":5}},"search":{}}`, 400, "contradict"},
 		{`{"preset":"splitwise-conv-2qps","config":{"slo":{"ttft_ms":0.001}},"search":{"requests":20,"min_qps":1}}`, 422, "no point meets the SLO at any rate down to 1 QPS"},
 		{`{"preset":"seed","search":{"precison":0.1}}`, 400, "unknown key"},
+		// more requests a trial than the trace has rows: refused before any
+		// trial (each point's trials failed alike before), the trace named
+		{`{"preset":"splitwise-conv-2qps","search":{"requests":20000}}`, 400,
+			"20000 requests per trial, but the workload trace splitwise_conv.csv (preset splitwise-conv-2qps) has 19366 rows, one per request (a trial takes each request's lengths from a row of its own): expected requests"},
+		{`{"files":[{"name":"mine.csv","content":"num_prefill_tokens,num_decode_tokens\n120,30\n300,12\n"}],"search":{"requests":3}}`, 400,
+			"the workload trace mine.csv has 2 rows, one per request"},
 	} {
 		rec := post(tc.body)
 		if rec.Code != tc.status || !strings.Contains(rec.Body.String(), tc.want) {

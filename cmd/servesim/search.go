@@ -147,6 +147,11 @@ func cmdSearch(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if _, err := search.Plan(spec.WithDefaults(), cfg); err != nil {
 		return fail(stderr, exitUsage, err)
 	}
+	// The request count against the trace's rows, once, before any trial
+	// (else every point's trials would fail alike).
+	if err := searchrun.CheckTrace(ctx, spec, cfg, *opts.preset, files, lengthsOnly, nil); err != nil {
+		return fail(stderr, errCode(err), err)
+	}
 	var eval search.Evaluator
 	par := so.parallel
 	if len(so.endpoints) > 0 {

@@ -17,7 +17,8 @@ func searchCLI(t *testing.T, args ...string) (int, string, string) {
 }
 
 // TestSearch_CLI: the files are byte-identical whatever the parallelism;
-// a sweep over the cap and an SLO nothing meets are clear answers.
+// a sweep over the cap, an SLO nothing meets and more requests a trial
+// than the trace has rows are clear answers.
 func TestSearch_CLI(t *testing.T) {
 	dir := t.TempDir()
 	var got [][]byte
@@ -54,6 +55,15 @@ func TestSearch_CLI(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "none", "search_curve.csv")); err != nil {
 		t.Errorf("no files written when nothing passes: %v", err)
+	}
+	// more requests a trial than the trace has rows: refused before any
+	// trial, nothing written (every point's trials failed alike before)
+	code, _, stderr = searchCLI(t, "search", "--preset", "splitwise-conv-2qps", "--search_requests", "20000", "--out", filepath.Join(dir, "rows"))
+	if code != exitUsage || !strings.Contains(stderr, "20000 requests per trial, but the workload trace splitwise_conv.csv (preset splitwise-conv-2qps) has 19366 rows") {
+		t.Errorf("requests over the trace's rows: exit %d %s", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "rows")); err == nil {
+		t.Error("a search refused up front wrote its folder")
 	}
 	code, _, stderr = searchCLI(t, "search", "--preset", "seed", "--slo_e2e_ms", "10", "--out", filepath.Join(dir, "bad"))
 	if code != exitUsage || !strings.Contains(stderr, "contradict") {

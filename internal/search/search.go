@@ -421,6 +421,20 @@ func Plan(spec Spec, base engine.Config) ([]Point, error) {
 	return spec.Axes.Points(base), nil
 }
 
+// CheckTrace checks a search against its workload trace before any work,
+// as Plan checks its settings: each trial draws its requests' lengths from
+// the trace's rows, each row once (pilot trials and bursts fewer), so a
+// search asking for more requests than trace (the trace's file) has rows
+// could only fail at every point.
+func CheckTrace(spec Spec, trace string, rows int) error {
+	spec = spec.WithDefaults()
+	if spec.Requests > rows {
+		return fmt.Errorf("search.requests: %d requests per trial, but the workload trace %s has %d rows, one per request (a trial takes each request's lengths from a row of its own): expected requests <= %d",
+			spec.Requests, trace, rows, rows)
+	}
+	return nil
+}
+
 // MaxTrialsTotal is the most trials a search of points runs (the work
 // bound a host checks before starting it).
 func (s Spec) MaxTrialsTotal(points int) int {

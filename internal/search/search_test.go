@@ -3,6 +3,7 @@ package search
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
 	"strings"
@@ -309,6 +310,28 @@ func TestMaxQPS_BurstsFail(t *testing.T) {
 		}
 		if !strings.Contains(p.SaturationError, "outside the profiled grid") || p.SaturationQPS != 0 || len(p.Saturation) != 2 || len(p.Pilot) == 0 {
 			t.Errorf("saturation error %q, estimate %v, %d bursts, %d pilot trials", p.SaturationError, p.SaturationQPS, len(p.Saturation), len(p.Pilot))
+		}
+	}
+}
+
+// TestCheckTrace: a search asking more requests per trial than its trace
+// has rows is refused, naming the trace, its rows and the count asked
+// (the default count when none is); as many as the rows, or fewer, pass.
+func TestCheckTrace(t *testing.T) {
+	for _, tc := range []struct {
+		requests, rows int
+		want           string // "" passes
+	}{
+		{20000, 19366, "search.requests: 20000 requests per trial, but the workload trace t.csv has 19366 rows, one per request (a trial takes each request's lengths from a row of its own): expected requests <= 19366"},
+		{0, DefaultRequests - 1, fmt.Sprintf("%d requests per trial, but the workload trace t.csv has %d rows", DefaultRequests, DefaultRequests-1)},
+		{5, 4, "expected requests <= 4"},
+		{19366, 19366, ""},
+		{0, DefaultRequests, ""},
+		{1, 1, ""},
+	} {
+		err := CheckTrace(Spec{Requests: tc.requests}, "t.csv", tc.rows)
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%d requests, %d rows: %v, want %q", tc.requests, tc.rows, err, tc.want)
 		}
 	}
 }

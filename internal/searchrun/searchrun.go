@@ -6,6 +6,7 @@ package searchrun
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -42,6 +43,58 @@ func LengthsOnly(preset string, files int) bool {
 	}
 	p, err := presets.Lookup(preset)
 	return err == nil && len(p.Files) > 0
+}
+
+// CheckTrace checks, before any trial, that a search's trials can draw
+// their requests from the workload trace (search.CheckTrace): for a search
+// whose trials take only the trace's lengths (lengthsOnly: files, or a
+// preset with files), the trace is loaded once as a trial loads it, with
+// every row. A malformed file is reported here too. A point whose own
+// configuration cannot load (the memory planner's refusal, say) is left to
+// its trials to report; a trace that keeps its own arrivals is not
+// checked. cache may be nil.
+func CheckTrace(ctx context.Context, spec search.Spec, base engine.Config, preset string, files []File, lengthsOnly bool, cache *runner.Cache) error {
+	if !lengthsOnly {
+		return nil
+	}
+	spec = spec.WithDefaults()
+	points, err := search.Plan(spec, base)
+	if err != nil {
+		return &engine.ConfigError{Err: err}
+	}
+	parsed := make([]workload.File, len(files))
+	for i, f := range files {
+		p, err := workload.ParseFile(workload.File{Name: f.Name, R: strings.NewReader(f.Content)}, lengthsOnly)
+		if err != nil {
+			return err
+		}
+		parsed[i] = workload.File{Name: f.Name, Parsed: p}
+	}
+	for _, p := range points {
+		// every row (num_requests 0), arriving at the highest rate a trial
+		// may have (so that a long trace's arrivals stay within bounds)
+		c := search.TrialConfig(base, p, spec.MaxQPS, 0, lengthsOnly)
+		w, err := runner.LoadWorkload(ctx, runner.Job{Preset: preset, Files: append([]workload.File(nil), parsed...), Config: c, Cache: cache})
+		var ce *engine.ConfigError
+		if errors.As(err, &ce) && ctx.Err() == nil {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if !w.ArrivalsGenerated(lengthsOnly) {
+			return nil
+		}
+		trace := strings.Join(w.Files, ", ")
+		if len(files) == 0 {
+			trace += " (preset " + cmp.Or(preset, presets.Default) + ")"
+		}
+		if err := search.CheckTrace(spec, trace, len(w.Requests)); err != nil {
+			return &engine.ConfigError{Err: err}
+		}
+		return nil
+	}
+	return nil
 }
 
 // File is a workload file's name and bytes.

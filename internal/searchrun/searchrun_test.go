@@ -3,6 +3,7 @@ package searchrun
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
 	"strings"
@@ -129,5 +130,71 @@ func TestSearch_SharedTrialsSameAnswers(t *testing.T) {
 	t.Logf("%d trials, %d simulated with sharing, %d without", got.Trials, some.n.Load(), all.n.Load())
 	if some.n.Load() >= all.n.Load() {
 		t.Errorf("no trial shared: %d simulated, %d without sharing", some.n.Load(), all.n.Load())
+	}
+}
+
+// TestCheckTrace: the request count is checked against the trace a
+// search's trials draw from, once and before any trial: a preset's trace
+// and dropped files alike, refused with the trace's file, its rows and the
+// count asked; a malformed file is refused there too. A synthetic preset
+// (no trace) and a search within the rows pass, and a point whose own
+// configuration cannot load is left to its trials (the next point's load
+// counts the rows).
+func TestCheckTrace(t *testing.T) {
+	const preset = "splitwise-conv-2qps"
+	base, err := runner.Config(preset)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := 0 // the preset trace's rows, as a trial of every row loads them
+	{
+		c := search.TrialConfig(base, search.Point{Replicas: 1, TP: 1, PP: 1, Scheduler: base.Scheduler.Type, ChunkSize: base.Scheduler.ChunkSize, BatchCap: base.Scheduler.BatchSizeCap}, 100, 0, true)
+		w, err := runner.LoadWorkload(context.Background(), runner.Job{Preset: preset, Config: c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows = len(w.Requests)
+		c.Replica.TensorParallelSize = 3
+		var ce *engine.ConfigError
+		if _, err := runner.LoadWorkload(context.Background(), runner.Job{Preset: preset, Config: c}); !errors.As(err, &ce) {
+			t.Fatalf("tp 3 loads (%v): the case of a point that cannot load needs another", err)
+		}
+	}
+	lengths := []File{{Name: "mine.csv", Content: "num_prefill_tokens,num_decode_tokens\n120,30\n300,12\n80,5\n"}}
+	synth, err := runner.Config("seed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		preset  string
+		files   []File
+		base    engine.Config
+		spec    search.Spec
+		lengths bool
+		want    string // "" passes
+	}{
+		{"preset over", preset, nil, base, search.Spec{Requests: rows + 1}, true,
+			fmt.Sprintf("%d requests per trial, but the workload trace splitwise_conv.csv (preset %s) has %d rows", rows+1, preset, rows)},
+		{"preset at", preset, nil, base, search.Spec{Requests: rows}, true, ""},
+		{"files over", "", lengths, base, search.Spec{Requests: 4}, true, "the workload trace mine.csv has 3 rows, one per request (a trial takes each request's lengths from a row of its own): expected requests <= 3"},
+		{"files at", "", lengths, base, search.Spec{Requests: 3}, true, ""},
+		{"files, the default count", "", lengths, base, search.Spec{}, true, fmt.Sprintf("%d requests per trial", search.DefaultRequests)},
+		{"malformed", "", []File{{Name: "bad.csv", Content: "num_prefill_tokens,num_decode_tokens\n120,ten\n"}}, base, search.Spec{Requests: 1}, true, "bad.csv"},
+		{"synthetic", "seed", nil, synth, search.Spec{Requests: 1_000_000}, false, ""},
+		// tp 3 does not divide the model's heads: that point's trials say
+		// so; tp 1 loads and counts
+		{"a point that cannot load", preset, nil, base, search.Spec{Requests: rows + 1, Axes: search.Axes{TP: []int{3, 1}}}, true, fmt.Sprintf("has %d rows", rows)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := CheckTrace(context.Background(), tc.spec, tc.base, tc.preset, tc.files, tc.lengths, nil)
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Errorf("%v, want %q", err, tc.want)
+			}
+			var ce *engine.ConfigError
+			if tc.want != "" && tc.name != "malformed" && !errors.As(err, &ce) {
+				t.Errorf("%T: the count is a configuration error (400, exit 2)", err)
+			}
+		})
 	}
 }

@@ -215,6 +215,35 @@ func TestPage_SearchBadInput(t *testing.T) {
 	}
 }
 
+// TestPage_SearchTraceRows: a search asking more requests a trial than the
+// workload's trace has rows is refused before any trial starts (no
+// progress row: each point's trials used to fail alike), with the trace's
+// file, its rows and the count asked.
+func TestPage_SearchTraceRows(t *testing.T) {
+	slowSearch(t)
+	srv, ctx := setup(t)
+	var msg string
+	var trials int
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitDefault(), openSearch(),
+		// count the trials the pool is given (search.js's onTrial "start")
+		chromedp.Evaluate(`(() => { const S = window.servesim, search = S.search; window.trialsStarted = 0;
+			S.search = (body, n, onTrial, onDone) => search(body, n, (phase, ...rest) => { if (phase === "start") window.trialsStarted++; onTrial(phase, ...rest); }, onDone); })()`, nil),
+		searchParam("requests", "20000"), searchParam("workers", "1"), waitText("#search-points", "1 point"),
+		chromedp.Evaluate(`document.getElementById("search-run").click()`, nil),
+		waitText("#search-error", "expected requests"), chromedp.Text("#search-error", &msg, chromedp.ByQuery),
+		chromedp.Evaluate(`window.trialsStarted`, &trials))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(msg, "20000 requests per trial, but the workload trace splitwise_conv.csv (preset splitwise-conv-2qps) has 19366 rows") ||
+		!strings.Contains(msg, "expected requests <= 19366") {
+		t.Errorf("the refusal says %q, want the trace, its 19366 rows and the 20000 asked", msg)
+	}
+	if trials != 0 {
+		t.Errorf("%d trials started before the refusal, want none", trials)
+	}
+}
+
 // TestPage_SearchModelConfig: a Hugging Face config.json dropped on the
 // page (the model picker's file input) is the model of the capacity
 // search's trials: the page's search.json, search.csv and search_curve.csv
