@@ -766,17 +766,28 @@ func (h *handler) parse(w http.ResponseWriter, r *http.Request) (runner.Job, err
 	// server's disk), or the caller's own files.
 	var set *predict.Set
 	if len(profileFiles) > 0 {
-		if set, err = profiles.OpenUserFiles(profileFiles, runner.UserProfileFor(cfg)); err != nil {
-			var ie *csvin.Error
-			if !errors.As(err, &ie) {
-				err = &engine.ConfigError{Err: err}
-			}
+		if set, err = openUserProfile(profileFiles, cfg); err != nil {
 			return runner.Job{}, err
 		}
 	} else if set, _, err = h.cache.ChooseProfile(&cfg, named); err != nil {
 		return runner.Job{}, err
 	}
 	return runner.Job{Preset: req.Preset, Files: files, Config: cfg, Profile: set, Cache: &h.cache, Limits: h.opt.Limits.runner()}, nil
+}
+
+// openUserProfile opens a request's profile files (by name) as the
+// profile set of cfg's model and device: a file's error names its file,
+// line and column, anything else is the configuration's.
+func openUserProfile(files map[string][]byte, cfg engine.Config) (*predict.Set, error) {
+	set, err := profiles.OpenUserFiles(files, runner.UserProfileFor(cfg))
+	if err != nil {
+		var ie *csvin.Error
+		if !errors.As(err, &ie) {
+			err = &engine.ConfigError{Err: err}
+		}
+		return nil, err
+	}
+	return set, nil
 }
 
 // applyModelConfig makes a request's model_config, if any, cfg's model:

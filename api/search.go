@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/servesim/servesim/engine"
+	"github.com/servesim/servesim/engine/csvin"
+	"github.com/servesim/servesim/engine/predict"
 	"github.com/servesim/servesim/internal/runner"
 	"github.com/servesim/servesim/internal/search"
 	"github.com/servesim/servesim/internal/searchrun"
@@ -32,7 +34,10 @@ type SearchRequest struct {
 	// model of every trial (its shape goes in each trial's
 	// replica.model_spec).
 	ModelConfig json.RawMessage `json:"model_config,omitempty"`
-	Search      search.Spec     `json:"search"`
+	// ProfileFiles, if any, are a profile set of the caller's own, as for
+	// /api/simulate: every trial's (sent with each pooled trial).
+	ProfileFiles []File      `json:"profile_files,omitempty"`
+	Search       search.Spec `json:"search"`
 }
 
 // SearchResult is POST /api/search's answer.
@@ -64,7 +69,7 @@ func (h *handler) search(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, lim.MaxBodyBytes)
 	var req SearchRequest
-	if err := decodeBody(r, &req, "a JSON body {preset, config, files, model_config, search}", "a JSON body {preset, config, files, model_config, search}"); err != nil {
+	if err := decodeBody(r, &req, "a JSON body {preset, config, files, model_config, profile_files, search}", "a JSON body {preset, config, files, model_config, profile_files, search}"); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -127,13 +132,33 @@ func (h *handler) search(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	// The caller's own profile set, opened once here (a broken file is
+	// refused before any trial): every trial's, the search's axes changing
+	// neither model nor device.
+	var set *predict.Set
+	var profileFiles []searchrun.File
+	if len(req.ProfileFiles) > 0 {
+		byName := map[string][]byte{}
+		for _, f := range req.ProfileFiles {
+			if _, dup := byName[f.Name]; dup {
+				writeError(w, &csvin.Error{File: f.Name, Want: "each profile file once", Got: "a second one"})
+				return
+			}
+			byName[f.Name] = []byte(f.Content)
+			profileFiles = append(profileFiles, searchrun.File{Name: f.Name, Content: f.Content})
+		}
+		if set, err = openUserProfile(byName, cfg); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
 	var eval search.Evaluator
 	par := 1
 	if rt, n := h.searchPool(); rt != nil {
-		eval = &searchrun.Pool{Preset: req.Preset, Files: files, Transport: rt}
+		eval = &searchrun.Pool{Preset: req.Preset, Files: files, ProfileFiles: profileFiles, Transport: rt}
 		par = max(1, n)
 	} else {
-		local, err := searchrun.NewLocal(req.Preset, files, nil, lim.runner(), lengthsOnly)
+		local, err := searchrun.NewLocal(req.Preset, files, set, lim.runner(), lengthsOnly)
 		if err != nil {
 			writeError(w, err)
 			return

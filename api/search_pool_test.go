@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -227,4 +228,75 @@ func postSearchFiles(t *testing.T, h http.Handler, body string) *httptest.Respon
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)
 	}
 	return rec
+}
+
+// bodyCheck is a trial pool transport that records whether every trial's
+// body carried the caller's profile files (profile_files, as the page's
+// workers get them).
+type bodyCheck struct {
+	handlerTransport
+	missing *atomic.Int64
+}
+
+func (t bodyCheck) RoundTrip(r *http.Request) (*http.Response, error) {
+	b, _ := io.ReadAll(r.Body)
+	var req struct {
+		ProfileFiles []api.File `json:"profile_files"`
+	}
+	if json.Unmarshal(b, &req) != nil || len(req.ProfileFiles) == 0 {
+		t.missing.Add(1)
+	}
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	return t.handlerTransport.RoundTrip(r)
+}
+
+// TestSearch_PoolProfileFiles: a search with the caller's own profile files
+// (profile_files, as the page drops them) answers the same bytes through
+// the trial pool, every pooled trial carrying the files, as in process; a
+// broken file is a 400 with its file, line and column before any trial.
+// Before, profile_files was an unknown key.
+func TestSearch_PoolProfileFiles(t *testing.T) {
+	read := func(f string) string {
+		b, err := os.ReadFile("../profiles/a100/qwen3-0.6b/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	files := []api.File{{Name: "mlp.csv", Content: read("mlp.csv")}, {Name: "attention.csv", Content: read("attention.csv")}, {Name: "provenance.txt", Content: "my A100"}}
+	body := func(files []api.File) string {
+		b, _ := json.Marshal(map[string]any{"preset": "splitwise-conv-2qps", "profile_files": files, "search": map[string]any{"requests": 60, "precision": 0.1, "axes": map[string]any{"batch_cap": []int{8, 64}}}})
+		return string(b)
+	}
+	post := func(h http.Handler, body string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("POST", "/api/search?files=1", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		rec := serve(t, h, r)
+		checkSpec(t, "POST", "/api/search", rec)
+		return rec
+	}
+	local := post(api.NewHandler(api.Options{}), body(files))
+	if local.Code != 200 {
+		t.Fatalf("status %d: %s", local.Code, local.Body)
+	}
+	tr := bodyCheck{handlerTransport{h: api.NewHandler(api.Options{}), trials: new(atomic.Int64), bad: new(atomic.Value)}, new(atomic.Int64)}
+	pool := api.NewHandler(api.Options{SearchPool: func() (http.RoundTripper, int) { return tr, 2 }})
+	pooled := post(pool, body(files))
+	if pooled.Code != 200 || !bytes.Equal(local.Body.Bytes(), pooled.Body.Bytes()) {
+		t.Errorf("pooled search (%d) differs from the in-process one:\n%.2000s\n%.2000s", pooled.Code, local.Body, pooled.Body)
+	}
+	if n := tr.trials.Load(); n == 0 || tr.missing.Load() != 0 {
+		t.Errorf("%d of %d pooled trials came without the profile files", tr.missing.Load(), n)
+	}
+	files[1].Content = strings.Replace(files[1].Content, "0.000754,0.005164", "0.000754,abc", 1)
+	before := tr.trials.Load()
+	bad := post(pool, body(files))
+	var p api.Problem
+	json.Unmarshal(bad.Body.Bytes(), &p)
+	if bad.Code != 400 || p.File != "uploaded/attention.csv" || p.Line != 3 || p.Column != 2 {
+		t.Errorf("a broken profile file: %d %s", bad.Code, bad.Body)
+	}
+	if tr.trials.Load() != before {
+		t.Error("trials ran before the broken profile file was refused")
+	}
 }

@@ -13,10 +13,12 @@ import (
 	"strings"
 
 	"github.com/servesim/servesim/engine"
+	"github.com/servesim/servesim/engine/predict"
 	"github.com/servesim/servesim/engine/slo"
 	"github.com/servesim/servesim/internal/runner"
 	"github.com/servesim/servesim/internal/search"
 	"github.com/servesim/servesim/internal/searchrun"
+	"github.com/servesim/servesim/profiles"
 )
 
 // intList is a comma-separated list of integers flag.
@@ -152,10 +154,25 @@ func cmdSearch(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err := searchrun.CheckTrace(ctx, spec, cfg, *opts.preset, files, lengthsOnly, nil); err != nil {
 		return fail(stderr, errCode(err), err)
 	}
+	// --profile DIR (a user's folder or a full set on disk): opened once and
+	// every trial's, in process; its files go with each trial sent to
+	// --endpoints (a profile path would name the endpoint's disk there).
+	var userSet *predict.Set
+	var profileFiles []searchrun.File
+	if dir := cfg.Predictor.Profile; fs.given("profile") || configKeys.profile {
+		if st, err := os.Stat(dir); err == nil && st.IsDir() {
+			if userSet, err = runner.OpenProfile(cfg); err != nil {
+				return fail(stderr, errCode(err), err)
+			}
+			if profileFiles, err = readProfileDir(dir); err != nil {
+				return fail(stderr, exitInput, err)
+			}
+		}
+	}
 	var eval search.Evaluator
 	par := so.parallel
 	if len(so.endpoints) > 0 {
-		r := &searchrun.Remote{Endpoints: so.endpoints, Preset: *opts.preset, Files: files, Attempts: so.attempts,
+		r := &searchrun.Remote{Endpoints: so.endpoints, Preset: *opts.preset, Files: files, ProfileFiles: profileFiles, Attempts: so.attempts,
 			Log: func(s string) {
 				if !*opts.quiet {
 					fmt.Fprintln(stderr, "servesim: search:", s)
@@ -166,7 +183,7 @@ func cmdSearch(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			par = 2 * len(so.endpoints)
 		}
 	} else {
-		l, err := searchrun.NewLocal(*opts.preset, files, nil, runner.Limits{}, lengthsOnly)
+		l, err := searchrun.NewLocal(*opts.preset, files, userSet, runner.Limits{}, lengthsOnly)
 		if err != nil {
 			return fail(stderr, exitInput, err)
 		}
@@ -190,6 +207,23 @@ func cmdSearch(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return fail(stderr, exitRun, none)
 	}
 	return exitOK
+}
+
+// readProfileDir reads a profile folder's files (profiles.UserFiles, those
+// present) to send with trials, as a profile dropped on the page is sent.
+func readProfileDir(dir string) ([]searchrun.File, error) {
+	var files []searchrun.File
+	for _, name := range profiles.UserFiles {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, searchrun.File{Name: name, Content: string(b)})
+	}
+	return files, nil
 }
 
 type searchOpts struct {

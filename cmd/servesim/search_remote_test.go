@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -198,5 +199,77 @@ func TestSearch_ModelAndGPU(t *testing.T) {
 				t.Errorf("search.json finds nothing:\n%.1500s", js)
 			}
 		})
+	}
+}
+
+// TestSearch_ProfileDir: servesim search --profile DIR (a user's folder of
+// Vidur CSVs, here the a100 set's with its attention slower) opens the set once
+// for every trial in process, and sends its files with each trial to
+// --endpoints (a path would name the endpoint's disk); both write the same
+// bytes as POST /api/search with the files as profile_files (the page's
+// search). Before, every trial in process failed with "unknown profile set
+// DIR" (trials opened embedded sets only).
+func TestSearch_ProfileDir(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server")
+	}
+	_, base, served := serveChild(t)
+	dir, set := t.TempDir(), t.TempDir()
+	var files []api.File
+	for _, f := range []string{"mlp.csv", "attention.csv"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "profiles", "a100", "qwen3-0.6b", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f == "attention.csv" { // every attention time under 10 ms 10 ms slower: not the embedded set
+			b = bytes.ReplaceAll(b, []byte(",0.00"), []byte(",0.01"))
+		}
+		if err := os.WriteFile(filepath.Join(set, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, api.File{Name: f, Content: string(b)})
+	}
+	args := []string{"search", "--preset", "splitwise-conv-2qps", "--profile", set, "--search_requests", "100", "--precision", "0.1", "--start_qps", "4", "--max_points", "64", "--quiet"}
+	var se bytes.Buffer
+	if code := run(context.Background(), append(args, "--out", filepath.Join(dir, "local")), io.Discard, &se); code != 0 {
+		t.Fatalf("local search: exit %d: %s", code, se.String())
+	}
+	before := served.Load()
+	if code := run(context.Background(), append(args, "--endpoints", base, "--out", filepath.Join(dir, "remote")), io.Discard, &se); code != 0 {
+		t.Fatalf("remote search: exit %d: %s", code, se.String())
+	}
+	if served.Load() == before {
+		t.Error("no trial went to the endpoint")
+	}
+	body, _ := json.Marshal(map[string]any{"preset": "splitwise-conv-2qps", "profile_files": files, "search": map[string]any{"requests": 100, "precision": 0.1, "start_qps": 4}})
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("POST", "/api/search?files=1", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	api.NewHandler(api.Options{}).ServeHTTP(rec, req)
+	var res struct {
+		Files []struct{ Name, Content string } `json:"files"`
+	}
+	if rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &res) != nil || len(res.Files) != 3 {
+		t.Fatalf("POST /api/search: %d %.600s", rec.Code, rec.Body)
+	}
+	for i, f := range []string{"search.json", "search.csv", "search_curve.csv"} {
+		a, _ := os.ReadFile(filepath.Join(dir, "local", f))
+		b, _ := os.ReadFile(filepath.Join(dir, "remote", f))
+		if len(a) == 0 || !bytes.Equal(a, b) || res.Files[i].Content != string(a) {
+			t.Errorf("%s: local %d bytes, remote %d, the API's %d, not the same:\n%.800s\n%.800s", f, len(a), len(b), len(res.Files[i].Content), a, b)
+		}
+	}
+	js, _ := os.ReadFile(filepath.Join(dir, "local", "search.json"))
+	if !strings.Contains(string(js), `"found": true`) {
+		t.Errorf("search.json finds nothing:\n%.1500s", js)
+	}
+	embedded := filepath.Join(dir, "embedded")
+	if code := run(context.Background(), append(slices.Delete(slices.Clone(args), 3, 5), "--out", embedded), io.Discard, &se); code != 0 {
+		t.Fatalf("embedded search: exit %d: %s", code, se.String())
+	}
+	a, _ := os.ReadFile(filepath.Join(dir, "local", "search_curve.csv"))
+	b, _ := os.ReadFile(filepath.Join(embedded, "search_curve.csv"))
+	if bytes.Equal(a, b) {
+		t.Error("the search on the changed folder equals the embedded set's: the folder was not used")
 	}
 }

@@ -166,7 +166,10 @@ type Remote struct {
 	Endpoints []string
 	Preset    string
 	Files     []File
-	Client    *http.Client // nil: one with a 10-minute timeout
+	// ProfileFiles, if any, are a profile set of the caller's own, sent
+	// with every trial (POST /api/simulate's profile_files).
+	ProfileFiles []File
+	Client       *http.Client // nil: one with a 10-minute timeout
 	// Attempts per trial (0: 3 per endpoint, at least 4).
 	Attempts int
 	// Backoff before the k-th retry is k x Backoff (0: 200 ms).
@@ -191,7 +194,7 @@ func (r *Remote) Eval(ctx context.Context, t search.Trial) (search.Outcome, erro
 	if len(r.Endpoints) == 0 {
 		return search.Outcome{}, errors.New("searchrun: no endpoints")
 	}
-	body, err := json.Marshal(map[string]any{"preset": r.Preset, "config": t.Config, "files": r.Files})
+	body, err := trialBody(r.Preset, t, r.Files, r.ProfileFiles)
 	if err != nil {
 		return search.Outcome{}, err
 	}
@@ -247,6 +250,16 @@ func (r *Remote) post(ctx context.Context, client *http.Client, ep string, body 
 	return readAnswer(resp)
 }
 
+// trialBody is a trial's POST /api/simulate body: its workload, its whole
+// configuration and the caller's profile files, if any.
+func trialBody(preset string, t search.Trial, files, profileFiles []File) ([]byte, error) {
+	req := map[string]any{"preset": preset, "config": t.Config, "files": files}
+	if len(profileFiles) > 0 {
+		req["profile_files"] = profileFiles
+	}
+	return json.Marshal(req)
+}
+
 // readAnswer reads a trial's answer: its outcome, or why not and whether
 // another attempt may succeed (no answer, 5xx, 429, 408).
 func readAnswer(resp *http.Response) (search.Outcome, bool, error) {
@@ -281,10 +294,13 @@ func readAnswer(resp *http.Response) (search.Outcome, bool, error) {
 // into the page's wasm). A trial that fails for a reason of the pool (no
 // answer, a 5xx) is tried again, Attempts times in all (0: 3).
 type Pool struct {
-	Preset    string
-	Files     []File
-	Transport http.RoundTripper
-	Attempts  int
+	Preset string
+	Files  []File
+	// ProfileFiles, if any, are a profile set of the caller's own, sent
+	// with every trial (POST /api/simulate's profile_files).
+	ProfileFiles []File
+	Transport    http.RoundTripper
+	Attempts     int
 }
 
 // TrialKindHeader is the request header by which a Pool's trial says its
@@ -294,7 +310,7 @@ const TrialKindHeader = "Servesim-Trial-Kind"
 
 // Eval runs one trial on the pool.
 func (p *Pool) Eval(ctx context.Context, t search.Trial) (search.Outcome, error) {
-	body, err := json.Marshal(map[string]any{"preset": p.Preset, "config": t.Config, "files": p.Files})
+	body, err := trialBody(p.Preset, t, p.Files, p.ProfileFiles)
 	if err != nil {
 		return search.Outcome{}, err
 	}

@@ -3,12 +3,14 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -242,6 +244,93 @@ func TestPage_SearchTraceRows(t *testing.T) {
 	if trials != 0 {
 		t.Errorf("%d trials started before the refusal, want none", trials)
 	}
+}
+
+// TestPage_SearchUserProfile: profile files dropped on the page (Vidur's
+// mlp.csv and attention.csv, times doubled so that they are not the
+// embedded set's, and a provenance text) are every pooled trial's set: the
+// page's search.json, search.csv and search_curve.csv are the bytes of
+// `servesim search --profile DIR` with the same inputs, and differ from a
+// search on the embedded set. Before, the page refused ("a search runs on
+// the embedded profile sets").
+func TestPage_SearchUserProfile(t *testing.T) {
+	slowSearch(t)
+	srv, ctx := setup(t)
+	dir, set := t.TempDir(), doubledProfile(t)
+	paths := []string{filepath.Join(set, "mlp.csv"), filepath.Join(set, "attention.csv"), filepath.Join(set, "provenance.txt")}
+	var summary string
+	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitDefault(), downloadTo(dir),
+		chromedp.SetUploadFiles("#file-input", paths, chromedp.ByQuery), waitText("#profile-files", "mlp.csv, attention.csv, provenance.txt"),
+		openSearch(), searchParam("requests", "200"), searchParam("precision", "0.1"), searchParam("workers", "2"),
+		waitText("#search-points", "1 point"),
+		chromedp.Evaluate(`document.getElementById("search-run").click()`, nil),
+		waitText("#search-progress, #search-summary, #search-error", ""),
+		chromedp.ActionFunc(func(ctx context.Context) error {
+			var refused string
+			if err := chromedp.Evaluate(`(document.getElementById("search-error")||{}).textContent||""`, &refused).Do(ctx); err != nil || refused == "" {
+				return err
+			}
+			return fmt.Errorf("the search refused: %s", refused)
+		}),
+		waitText("#search-summary", "1 points"), chromedp.Text("#search-summary", &summary, chromedp.ByQuery),
+		chromedp.Click("#search-dl-search", chromedp.ByQuery), chromedp.Click(`#search-dl-search\.csv`, chromedp.ByQuery),
+		chromedp.Click(`#search-dl-search_curve\.csv`, chromedp.ByQuery))
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--preset", "splitwise-conv-2qps", "--search_requests", "200", "--precision", "0.1", "--max_points", "64"}
+	sameSearchAsCLI(t, dir, append([]string{"--profile", set}, args...)...)
+	embedded := t.TempDir()
+	if out, err := exec.Command(filepath.Join(dist, "servesim"), append(append([]string{"search"}, args...), "--quiet", "--out", embedded)...).CombinedOutput(); err != nil {
+		t.Fatalf("servesim search: %v\n%s", err, out)
+	}
+	a, _ := os.ReadFile(filepath.Join(dir, "search.csv"))
+	b, _ := os.ReadFile(filepath.Join(embedded, "search.csv"))
+	if bytes.Equal(a, b) {
+		t.Errorf("the search with doubled profile times equals the embedded set's: the files were not used\n%s", a)
+	}
+	t.Logf("page: %s", summary)
+}
+
+// doubledProfile writes a user's profile folder: the a100/qwen3-0.6b set's
+// mlp.csv and attention.csv with every time doubled (so that a run on it
+// differs from one on the embedded set) and testdata/myprofile's
+// provenance.txt.
+func doubledProfile(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, name := range []string{"mlp.csv", "attention.csv"} {
+		f, err := os.Open(filepath.Join("../../profiles/a100/qwen3-0.6b", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := csv.NewReader(f).ReadAll()
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, row := range rows[1:] {
+			for j, col := range rows[0] {
+				if v, err := strconv.ParseFloat(row[j], 64); err == nil && strings.HasPrefix(col, "time_stats.") {
+					row[j] = strconv.FormatFloat(2*v, 'g', -1, 64)
+				}
+			}
+		}
+		var b bytes.Buffer
+		w := csv.NewWriter(&b)
+		w.WriteAll(rows)
+		if err := os.WriteFile(filepath.Join(dir, name), b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prov, err := os.ReadFile("testdata/myprofile/provenance.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "provenance.txt"), prov, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // TestPage_SearchModelConfig: a Hugging Face config.json dropped on the

@@ -342,10 +342,6 @@ func (c *SearchPanel) NumPoints() string {
 func (c *SearchPanel) HandleSearch() {
 	c.R.safe(func() {
 		c.Err, c.Notice = nil, ""
-		if len(c.R.ProfileFiles) > 0 {
-			c.Err = &Problem{Title: "cannot search", Detail: "a search runs on the embedded profile sets: Reset forgets your profile files"}
-			return
-		}
 		spec, points, err := c.spec()
 		if err != nil {
 			c.Err = &Problem{Title: "bad search setting", Detail: err.Error()}
