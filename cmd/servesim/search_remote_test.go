@@ -177,27 +177,7 @@ func TestSearch_ModelAndGPU(t *testing.T) {
 			}
 			body := `{"preset":"splitwise-conv-2qps","config":` + c.config + `,"model_config":` + string(mc) +
 				`,"search":{"requests":100,"precision":0.1,"start_qps":4,"axes":{"batch_cap":[16,128]}}}`
-			rec := httptest.NewRecorder()
-			req := httptest.NewRequest("POST", "/api/search?files=1", strings.NewReader(body))
-			req.Header.Set("Content-Type", "application/json")
-			api.NewHandler(api.Options{}).ServeHTTP(rec, req)
-			var res struct {
-				Files []struct{ Name, Content string } `json:"files"`
-			}
-			if rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &res) != nil || len(res.Files) != 3 {
-				t.Fatalf("POST /api/search: %d %.600s", rec.Code, rec.Body)
-			}
-			for i, f := range []string{"search.json", "search.csv", "search_curve.csv"} {
-				a, _ := os.ReadFile(filepath.Join(dir, "local", f))
-				b, _ := os.ReadFile(filepath.Join(dir, "remote", f))
-				if len(a) == 0 || !bytes.Equal(a, b) || res.Files[i].Content != string(a) {
-					t.Errorf("%s: local %d bytes, remote %d, the API's %d, not the same:\n%.800s", f, len(a), len(b), len(res.Files[i].Content), b)
-				}
-			}
-			js, _ := os.ReadFile(filepath.Join(dir, "local", "search.json"))
-			if !strings.Contains(string(js), `"found": true`) {
-				t.Errorf("search.json finds nothing:\n%.1500s", js)
-			}
+			sameSearchLocalRemoteAPI(t, dir, []byte(body))
 		})
 	}
 }
@@ -242,6 +222,24 @@ func TestSearch_ProfileDir(t *testing.T) {
 		t.Error("no trial went to the endpoint")
 	}
 	body, _ := json.Marshal(map[string]any{"preset": "splitwise-conv-2qps", "profile_files": files, "search": map[string]any{"requests": 100, "precision": 0.1, "start_qps": 4}})
+	sameSearchLocalRemoteAPI(t, dir, body)
+	embedded := filepath.Join(dir, "embedded")
+	if code := run(context.Background(), append(slices.Delete(slices.Clone(args), 3, 5), "--out", embedded), io.Discard, &se); code != 0 {
+		t.Fatalf("embedded search: exit %d: %s", code, se.String())
+	}
+	a, _ := os.ReadFile(filepath.Join(dir, "local", "search_curve.csv"))
+	b, _ := os.ReadFile(filepath.Join(embedded, "search_curve.csv"))
+	if bytes.Equal(a, b) {
+		t.Error("the search on the changed folder equals the embedded set's: the folder was not used")
+	}
+}
+
+// sameSearchLocalRemoteAPI posts body to POST /api/search?files=1 and checks
+// that its three files equal, byte for byte, the search written in process
+// (dir/local) and over endpoints (dir/remote), and that the search found a
+// point.
+func sameSearchLocalRemoteAPI(t *testing.T, dir string, body []byte) {
+	t.Helper()
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest("POST", "/api/search?files=1", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -262,14 +260,5 @@ func TestSearch_ProfileDir(t *testing.T) {
 	js, _ := os.ReadFile(filepath.Join(dir, "local", "search.json"))
 	if !strings.Contains(string(js), `"found": true`) {
 		t.Errorf("search.json finds nothing:\n%.1500s", js)
-	}
-	embedded := filepath.Join(dir, "embedded")
-	if code := run(context.Background(), append(slices.Delete(slices.Clone(args), 3, 5), "--out", embedded), io.Discard, &se); code != 0 {
-		t.Fatalf("embedded search: exit %d: %s", code, se.String())
-	}
-	a, _ := os.ReadFile(filepath.Join(dir, "local", "search_curve.csv"))
-	b, _ := os.ReadFile(filepath.Join(embedded, "search_curve.csv"))
-	if bytes.Equal(a, b) {
-		t.Error("the search on the changed folder equals the embedded set's: the folder was not used")
 	}
 }
