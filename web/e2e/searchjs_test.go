@@ -8,6 +8,20 @@ import (
 	"testing"
 )
 
+// searchJSStubs is the start of a Node script that loads web/assets/search.js
+// in a context of stand-in Workers (each kept in workers, with the messages
+// posted to it in sent) and a fetch and WebAssembly that never answer.
+const searchJSStubs = `
+const fs = require("fs"), vm = require("vm");
+let workers = [];
+class Worker { constructor(url) { this.url = url; this.sent = []; workers.push(this); }
+  postMessage(m) { this.sent.push(m); } terminate() { this.dead = true; } addEventListener() {} }
+const ctx = { window: { servesim: {} }, Worker, fetch: () => new Promise(() => {}),
+  WebAssembly: { compileStreaming: () => new Promise(() => {}) }, navigator: {}, setTimeout, TextDecoder, console };
+ctx.self = ctx;
+vm.runInNewContext(fs.readFileSync("../assets/search.js", "utf8"), ctx);
+`
+
 // TestSearchJS_TrialErrorEndsRow runs web/assets/search.js in Node with
 // stand-in workers: a pool trial whose worker answers "fatal" (no HTTP
 // answer) must still report "done" to the panel, with its error as the
@@ -19,15 +33,7 @@ func TestSearchJS_TrialErrorEndsRow(t *testing.T) {
 	if err != nil {
 		t.Skip("node is missing")
 	}
-	const script = `
-const fs = require("fs"), vm = require("vm");
-const workers = [];
-class Worker { constructor(url) { this.url = url; this.sent = []; workers.push(this); }
-  postMessage(m) { this.sent.push(m); } terminate() { this.dead = true; } addEventListener() {} }
-const ctx = { window: { servesim: {} }, Worker, fetch: () => new Promise(() => {}),
-  WebAssembly: { compileStreaming: () => new Promise(() => {}) }, navigator: {}, setTimeout, TextDecoder, console };
-ctx.self = ctx;
-vm.runInNewContext(fs.readFileSync("../assets/search.js", "utf8"), ctx);
+	const script = searchJSStubs + `
 const events = [];
 ctx.window.servesim.search("{}", 1, (phase, body, status, answer, kind) => events.push({ phase, status, answer, kind }), () => {});
 const pool = workers[0], coord = workers[1];
@@ -66,15 +72,7 @@ func TestSearchJS_DeadWorkerLeavesPool(t *testing.T) {
 	if err != nil {
 		t.Skip("node is missing")
 	}
-	const script = `
-const fs = require("fs"), vm = require("vm");
-let workers = [];
-class Worker { constructor(url) { this.url = url; this.sent = []; workers.push(this); }
-  postMessage(m) { this.sent.push(m); } terminate() { this.dead = true; } addEventListener() {} }
-const ctx = { window: { servesim: {} }, Worker, fetch: () => new Promise(() => {}),
-  WebAssembly: { compileStreaming: () => new Promise(() => {}) }, navigator: {}, setTimeout, TextDecoder, console };
-ctx.self = ctx;
-vm.runInNewContext(fs.readFileSync("../assets/search.js", "utf8"), ctx);
+	const script = searchJSStubs + `
 const S = ctx.window.servesim;
 const trial = (coord, tid) => coord.onmessage({ data: { type: "trial", tid, url: "/api/simulate?format=summary", body: "{\"config\":{\"seed\":" + tid + "}}", kind: "full" } });
 const posted = (w) => w.sent.filter((m) => m.id);
