@@ -122,9 +122,25 @@ func runConfig(w manifestEntry, set *predict.Set, runJSON []byte) (engine.Config
 			// The engine's pool never hands out block 0 (padding's slots
 			// point at it, as vLLM V1 keeps a null block): run.json counts it.
 			cfg.Scheduler.NumBlocks = rj.NumBlocks - 1
+			if cfg.Scheduler.Type == "sarathi" {
+				cfg.Scheduler.WatermarkBlocksFraction = sarathiWatermark(cfg.Scheduler.WatermarkBlocksFraction, rj.NumBlocks)
+			}
 		}
 	}
 	return cfg, notes, nil
+}
+
+// sarathiWatermark is the watermark fraction that makes servesim's Sarathi
+// keep the reference engine's watermark free: refengine/sched.py's Sarathi
+// keeps int(fraction x run.json's num_blocks) blocks, counting block 0,
+// which the simulator's pool of num_blocks - 1 leaves out, and
+// int(fraction x (num_blocks - 1)) is one fewer where fraction x num_blocks
+// is a whole number (1,000 blocks at 0.01: 10 against 9). The result
+// times num_blocks - 1 truncates to the reference engine's count: half a
+// block over it, clear of float rounding either way.
+func sarathiWatermark(fraction float64, numBlocks int) float64 {
+	w := int(fraction * float64(numBlocks))
+	return (float64(w) + 0.5) / float64(numBlocks-1)
 }
 
 var metrics = []string{"TTFT", "time between tokens", "E2E"}

@@ -227,3 +227,45 @@ func TestHeldOut_Calibrate(t *testing.T) {
 		t.Errorf("the calibrated set must not mention the held-out run: %v\n%s", err, prov)
 	}
 }
+
+// TestRunConfig_SarathiWatermark: the simulated Sarathi keeps as many blocks
+// free as refengine/sched.py's, int(0.01 x run.json's num_blocks) with block 0
+// counted, on a pool of num_blocks - 1; at 1,000 and 200 blocks the plain
+// fraction would keep one fewer. vLLM V1 has no watermark and keeps the
+// default fraction.
+func TestRunConfig_SarathiWatermark(t *testing.T) {
+	set, err := profiles.OpenDir("../../../profiles/testdata/engine-set")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		scheduler string
+		blocks    int
+		want      int
+	}{
+		{"sarathi", 1000, 10}, {"sarathi", 200, 2}, {"sarathi", 2048, 20}, {"sarathi", 99, 0}, {"sarathi", 100, 1},
+		{"sarathi", 64197, 641}, {"sarathi", 769, 7}, {"vllm_v1", 1000, -1},
+	} {
+		w := manifestEntry{Name: "w", Scheduler: c.scheduler, Chunk: 512, MaxNumBatchedTokens: 2048}
+		cfg, _, err := runConfig(w, set, []byte(fmt.Sprintf(`{"block_size": 16, "num_blocks": %d}`, c.blocks)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Scheduler.NumBlocks != c.blocks-1 {
+			t.Errorf("%s at %d blocks: pool %d, want %d", c.scheduler, c.blocks, cfg.Scheduler.NumBlocks, c.blocks-1)
+		}
+		if c.want < 0 {
+			if cfg.Scheduler.WatermarkBlocksFraction != engine.DefaultConfig().Scheduler.WatermarkBlocksFraction {
+				t.Errorf("%s: watermark fraction %v changed", c.scheduler, cfg.Scheduler.WatermarkBlocksFraction)
+			}
+			continue
+		}
+		r, err := cfg.Resolve()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.WatermarkBlocks != c.want {
+			t.Errorf("%s at %d blocks: watermark %d blocks, want sched.py's %d", c.scheduler, c.blocks, r.WatermarkBlocks, c.want)
+		}
+	}
+}
