@@ -24,17 +24,13 @@ import random
 import statistics
 import time
 
+from .mixedbig import spread  # contexts over [0.5, 1.5] x the mean, as every decode probe spreads them
+
 BATCHES = [16, 64, 256]
 CONTEXTS = [512, 2048]
 LAYOUTS = ["consecutive", "interleaved", "scattered"]
 STEPS = 15
 REPS = 2
-
-
-def spread(b, mean):
-    if b == 1:
-        return [mean]
-    return [max(2, round(mean * (0.5 + i / (b - 1)))) for i in range(b)]
 
 
 def relayout(pool, reqs, layout, rng):
