@@ -15,8 +15,13 @@ are busy steps, never the first after idle. A point is the median GPU time
 of its kept steps; build_set.py takes the decodes' in-graph cost at S as the
 point less the graph's k = 0 point, beside mixed_decode's rows.
 
-Usage (from profiles/tools/gpu): python3 -m refengine.mixedbig OUT_DIR --tuning TUNING.json
-writes OUT_DIR/mixedbig.json (about a minute on an H200).
+A real step's chunk is not always S - 256: a step that fills the token budget holds a chunk of S - k beside
+its k decodes, and a partly filled one less. With --chunks the probe times each graph's points over several
+chunk sizes (CHUNK_MODES: fill = S - k, s256 = S - 256, half = (S - 256) / 2 at the middle context only), each
+chunk with its own no-decode baseline, every row recording its chunk, and writes mixedchunk.json instead.
+
+Usage (from profiles/tools/gpu): python3 -m refengine.mixedbig OUT_DIR --tuning TUNING.json [--chunks fill,s256,half]
+writes OUT_DIR/mixedbig.json (about a minute on an H200), or with --chunks OUT_DIR/mixedchunk.json (about two).
 """
 import argparse
 import json
@@ -36,6 +41,46 @@ SEQ_BOUND = 256  # model.DECODE_ROWS: a mixed graph's sequence bound
 def chunk_for(size):
     """The prompt chunk beside the decodes in the graph of size tokens: room for up to 255 decodes."""
     return size - SEQ_BOUND
+
+
+CHUNK_MODES = ("fill", "s256", "half")
+
+
+def mode_chunk(mode, size, k):
+    """The chunk of mode beside k decodes in the graph of size tokens: fill takes the rest of the budget (S - k),
+    s256 today's S - 256, half (S - 256) // 2."""
+    if mode == "fill":
+        return size - k
+    if mode == "s256":
+        return chunk_for(size)
+    if mode == "half":
+        return chunk_for(size) // 2
+    raise ValueError(f"unknown chunk mode {mode!r} (want one of {', '.join(CHUNK_MODES)})")
+
+
+def mode_contexts(mode, contexts):
+    """The mean contexts a mode probes: half only the middle one (to keep the run short)."""
+    return [contexts[len(contexts) // 2]] if mode == "half" else list(contexts)
+
+
+def chunk_points(modes, graphs=GRAPHS, decodes=DECODES, contexts=CONTEXTS):
+    """(graph, decodes, mean context, chunk, mode) points of the chunk modes: each mode's points at its contexts,
+    and one no-decode baseline (at the first context) per graph and distinct chunk, so that every point with
+    decodes has a baseline of its own chunk; no point twice (a baseline two modes share is the first's)."""
+    out, seen = [], set()
+    for s in graphs:
+        for mode in modes:
+            for k in decodes:
+                ch = mode_chunk(mode, s, k)
+                if k >= SEQ_BOUND or ch < 1 or ch + k > s:
+                    raise ValueError(f"graph {s}: {k} decodes do not fit beside a {ch}-token chunk")
+                pts = [(s, k, c, ch) for c in mode_contexts(mode, contexts)] if k else []
+                pts.append((s, 0, contexts[0], ch))  # the chunk's baseline
+                for p in pts:
+                    if p not in seen:
+                        seen.add(p)
+                        out.append(p + (mode,))
+    return out
 
 
 def spread(b, mean):
@@ -87,26 +132,28 @@ def forced_plan(runner, plan, size):
     return f
 
 
-def add_prompts(sch, size, first_id=10_000):
-    """The point's one-chunk prompts (one output token each), queued in sch; returns them."""
+def add_prompts(sch, size, first_id=10_000, chunk=None):
+    """The point's one-chunk prompts of chunk tokens (one output token each; chunk_for(size) unless given),
+    queued in sch; returns them."""
     from . import sched as S
+    chunk = chunk_for(size) if chunk is None else chunk
     out = []
     for i in range(PROMPTS):
-        p = S.Request(first_id + i, 0, chunk_for(size), 1)
+        p = S.Request(first_id + i, 0, chunk, 1)
         sch.add(p)
         out.append(p)
     return out
 
 
-def run_point(model, size, k, c):
+def run_point(model, size, k, c, chunk=None):
     from . import bench as B
     from . import engine as EN
-    chunk = chunk_for(size)
+    chunk = chunk_for(size) if chunk is None else chunk
     eng = EN.Engine(model, "vllm_v1", dict(max_num_seqs=k + 1, max_num_batched_tokens=size))
     eng.runner.plan = forced_plan(eng.runner, eng.runner.plan, size)
     sch = eng.new_scheduler()
     reqs = B.preload_decodes(eng, sch, spread(k, c), decode_steps(PROMPTS)) if k else []
-    reqs += add_prompts(sch, size)
+    reqs += add_prompts(sch, size, chunk=chunk)
     _, steps, _ = eng.serve(reqs, sch=sch, realtime=False)
     return kept(steps, size, k, chunk), steps
 
@@ -117,6 +164,8 @@ def summary(rows, layers):
     for r in rows:
         by.setdefault(r["size"], {}).setdefault((r["decodes"], r["context"]), []).append(r["gpu_ms"])
     out = []
+    if any(r.get("chunk", chunk_for(r["size"])) != chunk_for(r["size"]) for r in rows):
+        return chunk_summary(rows, layers)
     for size, pts in sorted(by.items()):
         zero = [statistics.mean(v) for (k, _), v in pts.items() if k == 0]
         if not zero:
@@ -127,11 +176,33 @@ def summary(rows, layers):
     return out
 
 
+def chunk_summary(rows, layers):
+    """Per graph and chunk: the decodes' in-graph cost (mean point less the same chunk's no-decode point, ms per
+    layer)."""
+    by = {}
+    for r in rows:
+        by.setdefault(r["size"], {}).setdefault((r["decodes"], r["context"], r["chunk"]), []).append(r["gpu_ms"])
+    out = []
+    for size, pts in sorted(by.items()):
+        zero = {ch: statistics.mean(v) for (k, _, ch), v in pts.items() if k == 0}
+        inc = []
+        for (k, c, ch), v in sorted(pts.items()):
+            if k:
+                inc.append(f"{k}@{c}/{ch} " + (f"{(statistics.mean(v) - zero[ch]) / layers:.4f}" if ch in zero
+                                                else "no baseline"))
+        out.append(f"graph {size}, decodes@context/chunk ms per layer: " + ", ".join(inc))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out_dir")
     ap.add_argument("--tuning", required=True)
+    ap.add_argument("--chunks", default="", help="comma-separated chunk modes (of CHUNK_MODES) to probe each graph "
+                    "over; writes mixedchunk.json instead of mixedbig.json")
     a = ap.parse_args()
+    modes = [m for m in a.chunks.split(",") if m]
+    plan = chunk_points(modes) if modes else [(s, k, c, chunk_for(s), "s256") for s, k, c in points()]
     import torch
     from . import engine as EN
     from . import model as M
@@ -140,29 +211,37 @@ def main():
     cap = model.num_blocks * 16 * 0.9
     rows, skipped = [], []
     for rep in range(REPS):
-        for size, k, c in points():
+        for size, k, c, chunk, mode in plan:
             ctxs = spread(k, c) if k else []
-            if sum(ctxs) + k * (decode_steps(PROMPTS) + 1) + PROMPTS * chunk_for(size) > cap:
-                skipped.append([size, k, c])
+            if sum(ctxs) + k * (decode_steps(PROMPTS) + 1) + PROMPTS * chunk > cap:
+                skipped.append([size, k, c, chunk])
                 continue
-            ts, steps = run_point(model, size, k, c)
+            ts, steps = run_point(model, size, k, c, chunk)
             if not ts:  # recorded, not fatal: the other points' data still comes back
-                skipped.append([size, k, c, f"no step kept of {len(steps)}"])
+                skipped.append([size, k, c, chunk, f"no step kept of {len(steps)}"])
                 continue
-            rows.append(dict(size=size, decodes=k, context=c, chunk=chunk_for(size), rep=rep, steps=len(ts),
-                             gpu_ms=statistics.median(ts), gpu_ms_all=ts))
+            row = dict(size=size, decodes=k, context=c, chunk=chunk, rep=rep, steps=len(ts),
+                       gpu_ms=statistics.median(ts), gpu_ms_all=ts)
+            if modes:
+                row["mode"] = mode
+            rows.append(row)
         print("rep", rep, f"{time.time() - t0:.0f} s", flush=True)
+    what = (f"one fresh chunk of the row's chunk tokens (modes {','.join(modes)}: fill S - k, s256 S - {SEQ_BOUND}, "
+            f"half (S - {SEQ_BOUND}) / 2 at the middle context; a no-decode baseline per chunk)" if modes else
+            f"one fresh chunk of S - {SEQ_BOUND} tokens")
     res = dict(method=f"median GPU time (CUDA events) of a point's busy steps (of {PROMPTS} one-chunk prompts, the "
-                      f"first {DROP} dropped), each one fresh chunk of S - {SEQ_BOUND} tokens and k decodes, contexts "
+                      f"first {DROP} dropped), each {what} and k decodes, contexts "
                       "spread over [0.5, 1.5] x the mean, planned into the mixed graph of S tokens; "
                       f"{REPS} repetitions", layers=M.LAYERS, device=torch.cuda.get_device_name(0), rows=rows,
                skipped=skipped, seconds=round(time.time() - t0, 1))
     os.makedirs(a.out_dir, exist_ok=True)
-    with open(os.path.join(a.out_dir, "mixedbig.json"), "w") as f:
+    if modes:
+        res["chunk_modes"] = modes
+    with open(os.path.join(a.out_dir, "mixedchunk.json" if modes else "mixedbig.json"), "w") as f:
         json.dump(res, f, indent=1)
     for line in summary(rows, M.LAYERS):
         print(line)
-    print(f"mixed big-graph probe: {len(rows)} points in {time.time() - t0:.0f} s", flush=True)
+    print(f"mixed big-graph probe{' over chunks ' + ','.join(modes) if modes else ''}: {len(rows)} points in {time.time() - t0:.0f} s", flush=True)
 
 
 if __name__ == "__main__":
