@@ -32,10 +32,18 @@ type MixedDecode struct {
 // takes its bound's rows of the largest MinTokens at or under its size
 // (the graphs above the bound share its decode launch, but their decodes
 // were measured to cost more beside a large prefill: refengine/mixedbig.py).
+// PrefillTokens, if set, is the prefill chunk the rows were measured
+// beside: a bound and min_tokens may then list several graphs, one per
+// chunk, and a step reads them interpolated linearly at its own prefill
+// tokens (tokens less decodes), held at the nearest chunk outside them
+// (refengine/mixedbig.py --chunks: the decodes' cost depends on the chunk).
+// Without it (0) the bound and min_tokens have that one graph, whatever the
+// chunk, as sets before prefill_tokens have.
 type MixedDecodeGraph struct {
-	SeqBound  int         `json:"seq_bound"`
-	MinTokens int         `json:"min_tokens,omitempty"`
-	Rows      [][]float64 `json:"rows"`
+	SeqBound      int         `json:"seq_bound"`
+	MinTokens     int         `json:"min_tokens,omitempty"`
+	PrefillTokens int         `json:"prefill_tokens,omitempty"`
+	Rows          [][]float64 `json:"rows"`
 }
 
 // MixedSeqBound is the sequence bound of e's mixed graph of size tokens:
@@ -52,21 +60,32 @@ func (m *MixedDecode) valid(e *EngineSpec, bad func(string, ...any)) {
 		bad(`"mixed_decode"."source": expected where the numbers come from, got an empty string`)
 	}
 	seen := map[[2]int]bool{}
+	chunks := map[[2]int][]int{} // prefill_tokens listed per (seq_bound, min_tokens)
 	for gi, g := range m.Graphs {
 		at := fmt.Sprintf(`"mixed_decode"."graphs"[%d]`, gi)
+		sm := [2]int{g.SeqBound, g.MinTokens}
 		if g.SeqBound < 1 {
 			bad(`%s."seq_bound": expected an integer >= 1, got %d`, at, g.SeqBound)
-		} else if seen[[2]int{g.SeqBound, g.MinTokens}] {
-			if g.MinTokens == 0 {
+		} else if slices.Contains(chunks[sm], g.PrefillTokens) {
+			switch {
+			case g.PrefillTokens > 0:
+				bad(`%s: seq_bound %d with min_tokens %d and prefill_tokens %d is listed twice`, at, g.SeqBound, g.MinTokens, g.PrefillTokens)
+			case g.MinTokens == 0:
 				bad(`%s."seq_bound": %d is listed twice`, at, g.SeqBound)
-			} else {
+			default:
 				bad(`%s: seq_bound %d with min_tokens %d is listed twice`, at, g.SeqBound, g.MinTokens)
 			}
+		} else if len(chunks[sm]) > 0 && (g.PrefillTokens == 0 || slices.Contains(chunks[sm], 0)) {
+			bad(`%s: seq_bound %d with min_tokens %d has graphs with and without "prefill_tokens" (list one graph without it, or every graph with its own)`, at, g.SeqBound, g.MinTokens)
 		}
 		if g.MinTokens < 0 {
 			bad(`%s."min_tokens": expected an integer >= 0, got %d`, at, g.MinTokens)
 		}
-		seen[[2]int{g.SeqBound, g.MinTokens}] = true
+		if g.PrefillTokens < 0 {
+			bad(`%s."prefill_tokens": expected an integer >= 0, got %d`, at, g.PrefillTokens)
+		}
+		seen[sm] = true
+		chunks[sm] = append(chunks[sm], g.PrefillTokens)
 		if len(g.Rows) == 0 {
 			bad(`%s."rows": expected at least one [decodes, context, ms] row, got none`, at)
 		}
@@ -112,16 +131,18 @@ func (e *EngineSpec) MixedDecodeOrNil() *MixedDecode {
 }
 
 // mixedGrid is one sequence bound's mixed_decode rows (outer key decodes,
-// inner key mean context) for its graphs of at least minTokens tokens, and
-// the op name its grid errors give.
+// inner key mean context) for its graphs of at least minTokens tokens
+// beside a prefill of prefillTokens (0: any), and the op name its grid
+// errors give.
 type mixedGrid struct {
-	g         grid
-	op        string
-	minTokens int
+	g             grid
+	op            string
+	minTokens     int
+	prefillTokens int
 }
 
 // mixedDecodeGrids are m's rows as grids per sequence bound, by min_tokens
-// ascending.
+// then prefill_tokens ascending.
 func mixedDecodeGrids(m *MixedDecode) map[int][]mixedGrid {
 	out := map[int][]mixedGrid{}
 	for _, g := range m.Graphs {
@@ -133,23 +154,55 @@ func mixedDecodeGrids(m *MixedDecode) map[int][]mixedGrid {
 		if g.MinTokens > 0 {
 			op = fmt.Sprintf("mixed_decode (seq_bound %d, min_tokens %d)", g.SeqBound, g.MinTokens)
 		}
-		out[g.SeqBound] = append(out[g.SeqBound], mixedGrid{newGrid(b, c, ms), op, g.MinTokens})
+		if g.PrefillTokens > 0 {
+			op = strings.TrimSuffix(op, ")") + fmt.Sprintf(", prefill_tokens %d)", g.PrefillTokens)
+		}
+		out[g.SeqBound] = append(out[g.SeqBound], mixedGrid{newGrid(b, c, ms), op, g.MinTokens, g.PrefillTokens})
 	}
 	for _, gs := range out {
-		slices.SortFunc(gs, func(a, b mixedGrid) int { return a.minTokens - b.minTokens })
+		slices.SortFunc(gs, func(a, b mixedGrid) int {
+			if a.minTokens != b.minTokens {
+				return a.minTokens - b.minTokens
+			}
+			return a.prefillTokens - b.prefillTokens
+		})
 	}
 	return out
 }
 
-// mixedGridFor is the grid of bound sb's rows that a mixed graph of padded
-// tokens reads: the largest min_tokens at or under padded (gi its index).
-func (p *Predictor) mixedGridFor(sb, padded int) (g mixedGrid, gi int, ok bool) {
-	for i, x := range p.mixedDecode[sb] {
-		if x.minTokens <= padded {
-			g, gi, ok = x, i, true
+// mixedGridFor is the grids of bound sb's rows that a mixed graph of padded
+// tokens reads, with prefill tokens beside its decodes: those of the largest
+// min_tokens at or under padded, and of them the two whose prefill_tokens
+// bracket prefill (lo and hi their indexes, w hi's weight; one grid, w 0,
+// when the graphs have no prefill_tokens or prefill is outside them).
+func (p *Predictor) mixedGridFor(sb, padded, prefill int) (lo, hi int, w float64, ok bool) {
+	gs := p.mixedDecode[sb]
+	first := -1
+	for i, x := range gs {
+		if x.minTokens <= padded && (first < 0 || x.minTokens != gs[first].minTokens) {
+			first = i
 		}
 	}
-	return g, gi, ok
+	if first < 0 {
+		return 0, 0, 0, false
+	}
+	last := first
+	for last+1 < len(gs) && gs[last+1].minTokens == gs[first].minTokens {
+		last++
+	}
+	switch {
+	case prefill <= gs[first].prefillTokens:
+		return first, first, 0, true
+	case prefill >= gs[last].prefillTokens:
+		return last, last, 0, true
+	}
+	for i := first; i < last; i++ {
+		a, b := gs[i].prefillTokens, gs[i+1].prefillTokens
+		if prefill <= b {
+			return i, i + 1, float64(prefill-a) / float64(b-a), true
+		}
+	}
+	return last, last, 0, true // not reached: prefill < gs[last].prefillTokens
 }
 
 // mixedDecodeAttn is the decode attention (ms per layer) of k's decodes in
@@ -157,22 +210,40 @@ func (p *Predictor) mixedGridFor(sb, padded int) (g mixedGrid, gi int, ok bool) 
 // count and mean context (a context under the rows' first read there), plus
 // the decode launch model's correction from the rows' spread to k's shape
 // (taken, as decodeShape, at contexts rounded up to the config's
-// kv_cache_prediction_granularity).
+// kv_cache_prediction_granularity). Where the graph's rows were measured
+// beside several prefill chunks (prefill_tokens), the row is interpolated
+// linearly between the two chunks around the step's prefill tokens (its
+// tokens less its decodes).
 func (p *Predictor) mixedDecodeAttn(spec *EngineSpec, k Key, padded int) (float64, error) {
 	sb := spec.MixedSeqBound(padded)
-	g, gi, ok := p.mixedGridFor(sb, padded)
-	mk := [5]int32{int32(sb), int32(gi), k.Bd, k.Kd, k.KdMax}
+	prefill := max(int(k.T-k.Bd), 0)
+	lo, hi, w, ok := p.mixedGridFor(sb, padded, prefill)
+	if ok && lo == hi {
+		prefill = 0 // one grid read whatever the chunk: memoized once
+	}
+	mk := [7]int32{int32(sb), int32(lo), int32(hi), int32(prefill), k.Bd, k.Kd, k.KdMax}
 	if v, ok := p.mixedMemo[mk]; ok {
 		return v, nil
 	}
 	if !ok {
 		return 0, fmt.Errorf("predictor: %s has no mixed_decode rows for sequence bound %d (mixed graph of %d tokens)", path.Join(p.origin, engineFile), sb, padded)
 	}
-	kd := max(int(k.Kd), g.g.innerMin())
-	v, err := p.gridLookupIn(engineFile, "context", g.g, float64(k.Bd), float64(kd), g.op,
-		at2("decodes=%d, context=%d", int(k.Bd), kd), "decodes", func(x float64) float64 { return x })
+	row := func(g mixedGrid) (float64, error) {
+		kd := max(int(k.Kd), g.g.innerMin())
+		return p.gridLookupIn(engineFile, "context", g.g, float64(k.Bd), float64(kd), g.op,
+			at2("decodes=%d, context=%d", int(k.Bd), kd), "decodes", func(x float64) float64 { return x })
+	}
+	gs := p.mixedDecode[sb]
+	v, err := row(gs[lo])
 	if err != nil {
 		return 0, err
+	}
+	if lo != hi {
+		vh, err := row(gs[hi])
+		if err != nil {
+			return 0, err
+		}
+		v += w * (vh - v)
 	}
 	if d := p.decodeLaunch; d != nil && k.KdMax > 0 {
 		gr := p.opt.KVCachePredictionGranularity

@@ -109,6 +109,60 @@ func TestMixedDecode_MinTokens(t *testing.T) {
 	near("32-token graph again", mixed(4, 300, 20).AttnDecode, 0.45+1.95*3.0/7)
 }
 
+// TestMixedDecode_PrefillTokens: a bound and min_tokens with graphs per
+// prefill chunk (prefill_tokens 12 and 24: the second's rows twice the
+// first's) read at the step's own prefill tokens (tokens less decodes),
+// linearly between the two chunks and held at the nearest outside them; a
+// min_tokens without prefill_tokens, and the bound's plain rows, are read
+// whatever the chunk. Hand-computed: at 4 decodes and context 300 the
+// 12-token chunk's row is A = 0.3 + 1.3*3/7 = 6/7.
+func TestMixedDecode_PrefillTokens(t *testing.T) {
+	fsys := engineFS(t)
+	big := strings.Replace(mixedDecodeEngine, `"rows": [[1, 100, 0.1], [1, 300, 0.3], [8, 100, 0.8], [8, 300, 1.6]]}]}}`,
+		`"rows": [[1, 100, 0.1], [1, 300, 0.3], [8, 100, 0.8], [8, 300, 1.6]]},
+  {"seq_bound": 16, "min_tokens": 64, "rows": [[1, 100, 0.3], [1, 300, 0.9], [8, 100, 2.4], [8, 300, 4.8]]},
+  {"seq_bound": 16, "min_tokens": 32, "prefill_tokens": 24, "rows": [[1, 100, 0.2], [1, 300, 0.6], [8, 100, 1.6], [8, 300, 3.2]]},
+  {"seq_bound": 16, "min_tokens": 32, "prefill_tokens": 12, "rows": [[1, 100, 0.1], [1, 300, 0.3], [8, 100, 0.8], [8, 300, 1.6]]}]}}`, 1)
+	if big == mixedDecodeEngine {
+		t.Fatal("fixture not extended")
+	}
+	fsys["engine.json"] = &fstest.MapFile{Data: []byte(big)}
+	set, err := predict.Open(fsys, "test/engine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := engineOpts()
+	o.DecodeShape = true
+	p, err := predict.New(set, nil, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stage := stager(t, p, set)
+	near := nearer(t)
+	mixed := func(decodes, ctx, chunk int) predict.Breakdown {
+		return stage(predict.Batch{NumRequests: decodes + 1, Tokens: decodes + chunk, NumDecodes: decodes,
+			DecodeContextSum: int64(decodes * ctx), DecodeContextMax: ctx, Prefills: []predict.Prefill{{Chunk: chunk}}, LogitSeqs: decodes + 1})
+	}
+	const a = 6.0 / 7
+	for _, tc := range []struct {
+		name                string
+		decodes, ctx, chunk int
+		want                float64
+	}{
+		{"16-token graph: the bound's plain rows", 4, 300, 8, a},
+		{"32-token graph, chunk 20: 2/3 of the way from 12 to 24", 4, 300, 20, a * (1 + 2.0/3)},
+		{"chunk 14: 1/6 of the way", 4, 300, 14, a * 7 / 6},
+		{"chunk 28: held at 24's", 4, 300, 28, 2 * a},
+		{"8 decodes, chunk 10: held at 12's", 8, 300, 10, 1.6},
+		{"8 decodes at 100, chunk 18: half way", 8, 100, 18, 0.8 + 0.5*0.8},
+		{"64-token graph: min_tokens 64, no prefill_tokens", 4, 300, 50, 3 * a},
+		{"chunk 14 again: the memo keeps the chunks apart", 4, 300, 14, a * 7 / 6},
+		{"chunk 20 again", 4, 300, 20, a * (1 + 2.0/3)},
+	} {
+		near(tc.name, mixed(tc.decodes, tc.ctx, tc.chunk).AttnDecode, tc.want)
+	}
+}
+
 // TestMixedDecode_Validation: engine.json's mixed_decode is checked whole.
 func TestMixedDecode_Validation(t *testing.T) {
 	base := `{"engine":"e","overlap":"sync","mixed_graph_token_sizes":[8,16],"mixed_graph_logit_rows":8,"mixed_decode":`
@@ -130,6 +184,12 @@ func TestMixedDecode_Validation(t *testing.T) {
 		{`{"source":"s","graphs":[{"seq_bound":8,"rows":[[1,64,0.1]]},{"seq_bound":8,"min_tokens":16,"rows":[[1,64,0.2]]},{"seq_bound":8,"min_tokens":16,"rows":[[1,64,0.2]]}]}`, `seq_bound 8 with min_tokens 16 is listed twice`},
 		{`{"source":"s","graphs":[{"seq_bound":8,"rows":[[1,64,0.1]]},{"seq_bound":8,"min_tokens":-1,"rows":[[1,64,0.2]]}]}`, `"min_tokens": expected an integer >= 0, got -1`},
 		{`{"source":"s","graphs":[{"seq_bound":8,"rows":[[1,64,0.1]],"bound":3}]}`, `unknown field "bound"`},
+		{`{"source":"s","graphs":[{"seq_bound":8,"rows":[[1,64,0.1]]},{"seq_bound":8,"min_tokens":16,"prefill_tokens":8,"rows":[[1,64,0.2]]},{"seq_bound":8,"min_tokens":16,"prefill_tokens":12,"rows":[[1,64,0.3]]}]}`, ""},
+		{`{"source":"s","graphs":[{"seq_bound":8,"prefill_tokens":4,"rows":[[1,64,0.1]]}]}`, ""},
+		{`{"source":"s","graphs":[{"seq_bound":8,"rows":[[1,64,0.1]]},{"seq_bound":8,"min_tokens":16,"prefill_tokens":8,"rows":[[1,64,0.2]]},{"seq_bound":8,"min_tokens":16,"prefill_tokens":8,"rows":[[1,64,0.3]]}]}`, `seq_bound 8 with min_tokens 16 and prefill_tokens 8 is listed twice`},
+		{`{"source":"s","graphs":[{"seq_bound":8,"rows":[[1,64,0.1]]},{"seq_bound":8,"min_tokens":16,"prefill_tokens":8,"rows":[[1,64,0.2]]},{"seq_bound":8,"min_tokens":16,"rows":[[1,64,0.3]]}]}`, `seq_bound 8 with min_tokens 16 has graphs with and without "prefill_tokens"`},
+		{`{"source":"s","graphs":[{"seq_bound":8,"rows":[[1,64,0.1]]},{"seq_bound":8,"min_tokens":16,"rows":[[1,64,0.3]]},{"seq_bound":8,"min_tokens":16,"prefill_tokens":8,"rows":[[1,64,0.2]]}]}`, `seq_bound 8 with min_tokens 16 has graphs with and without "prefill_tokens"`},
+		{`{"source":"s","graphs":[{"seq_bound":8,"prefill_tokens":-2,"rows":[[1,64,0.1]]}]}`, `"prefill_tokens": expected an integer >= 0, got -2`},
 	} {
 		_, err := predict.ParseEngineSpec([]byte(base+tc.md+"}"), "x/engine.json")
 		switch {

@@ -183,9 +183,10 @@ type Predictor struct {
 	decodeShapeMemo map[[4]int32]float64
 	decodeRefMemo   map[[2]int32]float64
 	decodeLens      []int
-	// mixedMemo memoizes mixedDecodeAttn by (bound, its grid's index, Bd,
-	// Kd, KdMax).
-	mixedMemo map[[5]int32]float64
+	// mixedMemo memoizes mixedDecodeAttn by (bound, its grids' indexes
+	// lo and hi, the step's prefill tokens where the two differ (else 0),
+	// Bd, Kd, KdMax).
+	mixedMemo map[[7]int32]float64
 	// mixedWaves memoizes the decode launch model's times that
 	// mixedDecodeAttn corrects by, by their own inputs (sequence bound,
 	// decodes, rounded mean and longest context; -1: the rows' spread),
@@ -275,7 +276,7 @@ func New(set *Set, network fs.FS, opt Options) (*Predictor, error) {
 	}
 	p.decodeMinKV = int32(p.decode.innerMin())
 	if p.mixedDecode != nil {
-		p.mixedMemo, p.mixedWaves = map[[5]int32]float64{}, map[[4]int32]float64{}
+		p.mixedMemo, p.mixedWaves = map[[7]int32]float64{}, map[[4]int32]float64{}
 	}
 	if opt.TP > 1 || opt.PP > 1 {
 		if network == nil {
