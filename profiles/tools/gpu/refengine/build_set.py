@@ -548,10 +548,80 @@ def mixed_big(probe, base, src, control):
     return graphs, source
 
 
+def mixed_chunk(probe, base, src, control):
+    """mixed_decode graphs for the large mixed graphs from mixedbig.py --chunks' points (mixedchunk.json), as
+    mixed_big's but per prefill chunk: for each probed graph of S tokens and each chunk its points hold decodes
+    beside, a graph (sequence bound 256, min_tokens S, prefill_tokens the chunk) of base's rows times the ratio of
+    the decodes' measured in-graph cost beside that chunk (the point less the same chunk's no-decode point, per
+    layer) to control's row at the same decodes and context. The ratio at a base row (k, c) and chunk P is
+    interpolated over the probed decodes of the ratio at each probed decode count, that over the chunks probed
+    at that count (S - k, S - 256, (S - 256) / 2) of the ratio at each, that over the contexts probed at that
+    count and chunk; each held at its ends. The predictor reads the chunk graphs interpolated at a step's prefill
+    tokens (engine/predict mixed_decode prefill_tokens), so every probed chunk is a graph and a probed point is
+    read as measured."""
+    grid = {(r[0], r[1]): r[2] for r in control}
+    graphs, checks = [], []
+    for size in sorted({r["size"] for r in probe["rows"]}):
+        by = {}
+        for r in probe["rows"]:
+            if r["size"] == size:
+                by.setdefault((r["decodes"], r["context"], r["chunk"]), []).append(r["gpu_ms"])
+        pts = {key: statistics.mean(v) for key, v in by.items()}
+        zero = {ch: v for (k, _, ch), v in pts.items() if k == 0}
+        ratio = {}
+        for (k, c, ch), v in pts.items():
+            if not k:
+                continue
+            if ch not in zero:
+                raise SystemExit(f"mixedchunk.json: graph {size} has no point without decodes beside a {ch}-token chunk")
+            if not grid.get((k, c)):
+                raise SystemExit(f"mixedchunk.json: {k} decodes at {c} is not a point of the control's rows")
+            ratio[(k, c, ch)] = (v - zero[ch]) / probe["layers"] / grid[(k, c)]
+        if not ratio:
+            raise SystemExit(f"mixedchunk.json: graph {size} has no point with decodes")
+        ks = sorted({k for k, _, _ in ratio})
+        chs = {k: sorted({ch for kk, _, ch in ratio if kk == k}) for k in ks}
+        cs = {(k, ch): sorted(c for kk, c, cc in ratio if (kk, cc) == (k, ch)) for k in ks for ch in chs[k]}
+
+        def r_at(k, c, chunk):  # interp holds the end values past the probed decodes, chunks and contexts
+            def at_k(kk):
+                return interp(chs[kk], [interp(cs[(kk, ch)], [ratio[(kk, x, ch)] for x in cs[(kk, ch)]], c)
+                                        for ch in chs[kk]], chunk)
+            return interp(ks, [at_k(kk) for kk in ks], k)
+        for chunk in sorted({ch for _, _, ch in ratio}):
+            rows = [[k, c, round(ms * r_at(k, c, chunk), 6)] for k, c, ms in base]
+            graphs.append(dict(seq_bound=MIXED_LOGIT_ROWS, min_tokens=size, prefill_tokens=chunk, rows=rows))
+        checks.append(f"graph {size} ({len(set(ch for _, _, ch in ratio))} chunks "
+                      f"{min(ch for _, _, ch in ratio)}-{max(ch for _, _, ch in ratio)}): "
+                      f"{min(ratio.values()):.3f}-{max(ratio.values()):.3f}")
+    source = (f"graphs of {min(g['min_tokens'] for g in graphs)} tokens and more (min_tokens), per prefill chunk "
+              "(prefill_tokens, read interpolated at a step's prefill tokens): the bound's rows times the decodes' "
+              "measured cost beside a fresh chunk of that many tokens in that graph over their cost in the bound's "
+              f"graph re-timed in the same session ({src}: {len(probe['rows'])} points; ratios " + ", ".join(checks) + ")")
+    return graphs, source
+
+
+def chunked(probe):
+    """Whether probe (mixedbig.py's JSON) holds points over several chunks per graph (--chunks)."""
+    return bool(probe.get("chunk_modes")) or len({(r["size"], r.get("chunk")) for r in probe["rows"]}) > len(
+        {r["size"] for r in probe["rows"]})
+
+
+def mixed_probe_paths(engine_dir):
+    """The large mixed graphs' probe in engine_dir and its same-session control: mixedchunk.json (mixedbig.py
+    --chunks, over several chunks) where measured, else mixedbig.json; (None, None) if neither."""
+    for name in ("mixedchunk", "mixedbig"):
+        mb = os.path.join(engine_dir, name + ".json")
+        if os.path.exists(mb):
+            return mb, os.path.join(engine_dir, name + "_control.json")
+    return None, None
+
+
 def add_mixed_big(engine_path, probe_path, control_path):
     """engine.json at engine_path with mixed_big's graphs from the probe at probe_path, against mixeddecode.py's
     re-timing of the bound's graph at control_path (same session), in place of any it had (the step build_set.py's
-    main takes when ENGINE_DIR has mixedbig.json, for a set built without it)."""
+    main takes when ENGINE_DIR has mixedbig.json, for a set built without it). A probe over several chunks
+    (mixedbig.py --chunks: mixedchunk.json) gives mixed_chunk's graphs, one per chunk."""
     ctl = mixed_decode(json.load(open(control_path)), "")
     control = next((g["rows"] for g in ctl["graphs"] if g["seq_bound"] == MIXED_LOGIT_ROWS), None)
     if control is None:
@@ -561,8 +631,9 @@ def add_mixed_big(engine_path, probe_path, control_path):
     md["graphs"] = [g for g in md["graphs"] if not g.get("min_tokens")]
     md["source"] = md["source"].split("; graphs of ")[0]
     base = next(g["rows"] for g in md["graphs"] if g["seq_bound"] == MIXED_LOGIT_ROWS)
-    graphs, note = mixed_big(json.load(open(probe_path)), base,
-                             os.path.relpath(probe_path) + " over " + os.path.relpath(control_path), control)
+    probe = json.load(open(probe_path))
+    graphs, note = (mixed_chunk if chunked(probe) else mixed_big)(
+        probe, base, os.path.relpath(probe_path) + " over " + os.path.relpath(control_path), control)
     md["graphs"] += graphs
     md["source"] += "; " + note
     json.dump(eng, open(engine_path, "w"), indent=1)
@@ -769,9 +840,8 @@ def main():
         if os.path.exists(eb):  # a check, not fitted
             print("eager launches behind a busy GPU:", eager_busy(eb, eng["eager_launch"]))
     json.dump(eng, open(os.path.join(a.out, "engine.json"), "w"), indent=1)
-    mb = os.path.join(a.engine_dir, "mixedbig.json")
-    if "mixed_decode" in eng and os.path.exists(mb):  # decodes beside a fresh prefill in the large mixed graphs
-        ctl = os.path.join(a.engine_dir, "mixedbig_control.json")
+    mb, ctl = mixed_probe_paths(a.engine_dir)
+    if "mixed_decode" in eng and mb:  # decodes beside a fresh prefill in the large mixed graphs
         if not os.path.exists(ctl):
             raise SystemExit(f"{mb} needs {ctl}: mixeddecode.py's re-timing of the bound-256 graph in the probe's session")
         print("mixed_decode:", add_mixed_big(os.path.join(a.out, "engine.json"), mb, ctl))

@@ -245,3 +245,99 @@ class MixedBigTest(unittest.TestCase):
         self.assertEqual(gs[1]["rows"], self.BASE)
         self.assertAlmostEqual(gs[2]["rows"][0][2], 1.2 * self.BASE[0][2], places=5)
         self.assertTrue(first["mixed_decode"]["source"].startswith("measured; graphs of 1024 tokens and more"))
+
+
+class MixedChunkTest(unittest.TestCase):
+    """build_set.mixed_chunk: the large mixed graphs' rows per prefill chunk from mixedbig.py --chunks' points
+    (a synthetic probe of graph 1024: chunks S - k, 768 and, at context 1024 only, 384)."""
+    BASE = MixedBigTest.BASE + [[40, 512, 0.04]]
+
+    @staticmethod
+    def ratio(k, c, ch):
+        return (1 + ch / 2048) * (1 + c / 10000)
+
+    def probe(self, skip=()):
+        """mixedchunk.json: each chunk's no-decode step costs 5 ms + chunk / 1000 (so a wrong baseline shows),
+        the decodes 28 layers of ratio x base's row more, two reps."""
+        base = {(k, c): ms for k, c, ms in MixedBigTest.BASE}
+        pts = []
+        for k in (16, 64, 255):
+            pts += [(k, c, 1024 - k) for c in (512, 1024, 2048)] + [(k, c, 768) for c in (512, 1024, 2048)]
+            pts.append((k, 1024, 384))
+        rows = []
+        for ch in sorted({ch for _, _, ch in pts}):
+            rows += [dict(size=1024, decodes=0, context=512, chunk=ch, rep=rep, gpu_ms=5.0 + ch / 1000) for rep in (0, 1)]
+        for k, c, ch in pts:
+            if (k, c, ch) not in skip:
+                rows += [dict(size=1024, decodes=k, context=c, chunk=ch, rep=rep,
+                              gpu_ms=5.0 + ch / 1000 + 28 * self.ratio(k, c, ch) * base[(k, c)] + d)
+                         for rep, d in ((0, -0.01), (1, 0.01))]
+        return dict(layers=28, rows=rows, chunk_modes=["fill", "s256", "half"])
+
+    def test_graph_per_chunk_read_as_measured_and_interpolated(self):
+        graphs, src = BS.mixed_chunk(self.probe(), self.BASE, "mc.json", MixedBigTest.BASE)
+        self.assertEqual([(g["seq_bound"], g["min_tokens"], g["prefill_tokens"]) for g in graphs],
+                         [(256, 1024, ch) for ch in (384, 768, 769, 960, 1008)])
+        got = {(g["prefill_tokens"], k, c): ms for g in graphs for k, c, ms in g["rows"]}
+        base = {(k, c): ms for k, c, ms in self.BASE}
+        r = self.ratio
+        cases = [
+            # probed points: as measured
+            (1008, 16, 1024, r(16, 1024, 1008)), (768, 64, 2048, r(64, 2048, 768)), (384, 255, 1024, r(255, 1024, 384)),
+            # 384 probed at context 1024 only: held over the contexts
+            (384, 16, 512, (1 + 384 / 2048) * 1.1024), (384, 64, 4096, (1 + 384 / 2048) * 1.1024),
+            # past the probed contexts: 2048's
+            (768, 16, 4096, r(16, 2048, 768)),
+            # chunk 1008 at 64 decodes: past 64's chunks (384, 768, 960), held at 960
+            (1008, 64, 1024, r(64, 1024, 960)),
+            # chunk 960 at 16 decodes: between 16's chunks 768 and 1008, linear in the chunk as the ratio is
+            (960, 16, 512, r(16, 512, 960)),
+            # chunk 769 at 255 decodes (its own fill chunk): as measured; at 16 decodes between 768 and 1008
+            (769, 255, 2048, r(255, 2048, 769)), (769, 16, 2048, r(16, 2048, 769)),
+            # under 16 decodes: 16's ratio
+            (1008, 1, 1024, r(16, 1024, 1008)),
+            # 40 decodes: halfway from 16 (chunk 1008 its fill) to 64 (held at 960)
+            (1008, 40, 512, (r(16, 512, 1008) + r(64, 512, 960)) / 2),
+        ]
+        for ch, k, c, want in cases:
+            self.assertAlmostEqual(got[(ch, k, c)], round(base[(k, c)] * want, 6), places=6, msg=(ch, k, c))
+        self.assertIn("graph 1024 (5 chunks 384-1008)", src)
+        self.assertIn("mc.json: ", src)
+
+    def test_needs_each_chunks_baseline_and_the_control(self):
+        p = self.probe()
+        with self.assertRaisesRegex(SystemExit, "no point without decodes beside a 960-token chunk"):
+            BS.mixed_chunk(dict(p, rows=[r for r in p["rows"] if r["decodes"] or r["chunk"] != 960]), self.BASE,
+                           "mc.json", MixedBigTest.BASE)
+        with self.assertRaisesRegex(SystemExit, "not a point of the control's rows"):
+            BS.mixed_chunk(p, self.BASE, "mc.json", [r for r in MixedBigTest.BASE if (r[0], r[1]) != (64, 1024)])
+
+    def test_chunked(self):
+        self.assertTrue(BS.chunked(self.probe()))
+        self.assertFalse(BS.chunked(MixedBigTest.probe(lambda k, c: 0.01)))  # rows without a chunk
+        one = [dict(size=s, decodes=0, context=512, chunk=s - 256, gpu_ms=1.0) for s in (512, 1024)]
+        self.assertFalse(BS.chunked(dict(rows=one)))  # mixedbig.json: one chunk per graph
+        self.assertTrue(BS.chunked(dict(rows=one + [dict(one[0], chunk=500)])))
+
+    def test_add_mixed_big_takes_the_chunks_and_probe_paths(self):
+        with tempfile.TemporaryDirectory() as d:
+            self.assertEqual(BS.mixed_probe_paths(d), (None, None))
+            ej, mb, mc = (os.path.join(d, n) for n in ("engine.json", "mixedbig.json", "mixedchunk.json"))
+            ctl = os.path.join(d, "mixedchunk_control.json")
+            json.dump(MixedBigTest.control_json(MixedBigTest.BASE), open(ctl, "w"))
+            json.dump(MixedBigTest.probe(lambda k, c: 0.01), open(mb, "w"))
+            self.assertEqual(BS.mixed_probe_paths(d), (mb, os.path.join(d, "mixedbig_control.json")))
+            json.dump(self.probe(), open(mc, "w"))
+            self.assertEqual(BS.mixed_probe_paths(d), (mc, ctl))
+            old = dict(seq_bound=256, min_tokens=1024, rows=MixedBigTest.BASE)
+            eng = dict(engine="e", mixed_decode=dict(source="measured; graphs of 1024 tokens and more (min_tokens): old",
+                                                     graphs=[dict(seq_bound=256, rows=self.BASE), old]))
+            json.dump(eng, open(ej, "w"), indent=1)
+            BS.add_mixed_big(ej, mc, ctl)
+            first = json.load(open(ej))
+            BS.add_mixed_big(ej, mc, ctl)
+            self.assertEqual(first, json.load(open(ej)))
+        gs = first["mixed_decode"]["graphs"]
+        self.assertEqual([(g.get("min_tokens", 0), g.get("prefill_tokens", 0)) for g in gs],
+                         [(0, 0)] + [(1024, ch) for ch in (384, 768, 769, 960, 1008)])
+        self.assertTrue(first["mixed_decode"]["source"].startswith("measured; graphs of 1024 tokens and more (min_tokens), per prefill chunk"))
