@@ -425,6 +425,44 @@ def build(root, sat_qps):
         "64k-1, 64k or 64k+1 (up to 2048) tokens and outputs of 16m-1, 16m or 16m+1 (up to 256), Poisson at 0.3x "
         "capacity (chunks at the 2048-token budget and the mixed graphs' 64-token sizes)", v1, 178,
         lambda r, n: poisson(r, n, 0.3 * s), near(180, (2048, 64), (6144, 2048), (16, 256)))
+    # Sixteenth batch, designed blind (no simulation of any of it before its reference runs are scored): prompts of
+    # 1-16 tokens under long outputs (decode contexts from 2; ho13's shortest prompt was 8, its outputs under 200); a
+    # bimodal mix of 1-16-token chats and 7.6-8.1k-token prefills with 1-16 outputs (ho13's modes were 20-200 and
+    # 5-7.5k); synchronized bursts of identical requests after idle gaps of 1 to 2.5 s (every earlier burst was one
+    # burst at t=0, every earlier idle gap fixed); a sinusoidal rate (0.21x-1.19x, 3 s period; earlier rates were
+    # constant, ramps, steps or square waves); Sarathi chunk 1024 on 1.5-4k prompts in a 1100-block pool (preemption
+    # under Sarathi 1024; ho9's Sarathi pool ran chunk 512 on conversation); a vllm_v1 cap of 4 (the smallest cap
+    # so far was 8 under Sarathi, 16 under vllm_v1); a 3072-token budget (eager steps of 2049-3072 tokens; earlier
+    # eager budgets were 4096 and 8192); overload at 2x capacity under long_prefill_token_threshold 256 (earlier
+    # thresholds ran at 0.5-0.6x, and no Poisson run passed 1.5x). No run asks for more than 256 sequences.
+    def bursts(starts, size):
+        """size arrivals at each of starts (seconds), all at the same nanosecond."""
+        return lambda rng, n: [int(t * 1e9) for t in starts for _ in range(size)][:n]
+
+    add("ho16-tiny-prompt-longout", "heldout", "120 requests of 1-16 prompt + 256-768 output tokens, Poisson at 16 QPS",
+        v1, 181, lambda r, n: poisson(r, n, 16.0), uniform(120, (1, 16), (256, 768)))
+    add("ho16-bimodal-tiny-8k", "heldout", "90 requests, 80% of 1-16 prompt + 64-256 output tokens and 20% of "
+        "7600-8100 prompt + 1-16 output tokens, Poisson at 10 QPS", v1, 182, lambda r, n: poisson(r, n, 10.0),
+        bimodal(90, 0.2, ((1, 16), (64, 256)), ((7600, 8100), (1, 16))))
+    add("ho16-identical-bursts", "heldout", "5 bursts of 64 identical requests (384 prompt + 96 output tokens), each "
+        "burst's 64 at one instant, at 0.1, 1.1, 2.6, 4.6 and 7.1 s (idle gaps growing from 1 to 2.5 s)", v1, 183,
+        bursts((0.1, 1.1, 2.6, 4.6, 7.1), 64), uniform(320, (384, 384), (96, 96)))
+    add("ho16-conv-sine", "heldout", "400 Splitwise-conversation requests, Poisson with a sinusoidal rate, 0.7x "
+        "capacity +-70% (0.21x-1.19x), period 3 s", v1, 184, lambda r, n: sine(r, n, 0.7 * s, 0.7, 3.0),
+        sample(conv, 400))
+    add("ho16-long-sarathi1024-kv1100", "heldout", "30 requests of 1500-4000 prompt + 100-400 output tokens at 3 QPS, "
+        "Sarathi chunk 1024, a KV pool of 1100 blocks (preemption under 1024-token chunks)",
+        dict(sar, chunk=1024, num_blocks=1100), 185, lambda r, n: poisson(r, n, 3.0),
+        uniform(30, (1500, 4000), (100, 400)))
+    add("ho16-conv-cap4", "heldout", "40 Splitwise-conversation requests at 4 QPS, vllm_v1 with at most 4 sequences "
+        "(a queue forms behind the cap)", dict(v1, max_num_seqs=4), 186, lambda r, n: poisson(r, n, 4.0),
+        sample(conv, 40))
+    add("ho16-code-budget3072", "heldout", "200 Splitwise-code requests, Poisson at 0.4x capacity, vllm_v1 with a "
+        "3072-token budget (eager steps of 2049-3072 tokens)", dict(v1, max_num_batched_tokens=3072), 187,
+        lambda r, n: poisson(r, n, 0.4 * s), sample(code, 200))
+    add("ho16-conv-overload2x-threshold256", "heldout", "300 Splitwise-conversation requests, Poisson at 2x capacity "
+        "(the queue grows), vllm_v1 with long_prefill_token_threshold 256",
+        dict(v1, long_prefill_token_threshold=256), 188, lambda r, n: poisson(r, n, 2.0 * s), sample(conv, 300))
     return out
 
 
@@ -446,6 +484,17 @@ def square(rng, n, qps, on, off):
     for _ in range(n):
         e += -math.log(1 - rng.random()) / qps
         out.append(int((int(e / on) * (on + off) + e % on) * 1e9))
+    return out
+
+
+def sine(rng, n, mean, amp, period):
+    """n Poisson arrivals whose rate is mean x (1 + amp x sin(2 pi t / period)), by thinning: candidates at the
+    peak rate mean x (1 + amp), each kept with probability rate(t) / peak."""
+    peak, t, out = mean * (1 + amp), 0.0, []
+    while len(out) < n:
+        t += -math.log(1 - rng.random()) / peak
+        if rng.random() * (1 + amp) < 1 + amp * math.sin(2 * math.pi * t / period):
+            out.append(int(t * 1e9))
     return out
 
 
