@@ -112,6 +112,7 @@ type handler struct {
 	opt   Options
 	mux   *http.ServeMux
 	cache runner.Cache  // embedded profile sets and preset workloads, parsed once
+	users userSets      // the caller's own profile sets last sent (profile_files), opened once
 	slots chan struct{} // MaxConcurrent; nil: no limit
 	mu    sync.Mutex
 	queue int // waiting for a slot
@@ -766,7 +767,7 @@ func (h *handler) parse(w http.ResponseWriter, r *http.Request) (runner.Job, err
 	// server's disk), or the caller's own files.
 	var set *predict.Set
 	if len(profileFiles) > 0 {
-		if set, err = openUserProfile(profileFiles, cfg); err != nil {
+		if set, err = h.openUserProfile(profileFiles, cfg); err != nil {
 			return runner.Job{}, err
 		}
 	} else if set, _, err = h.cache.ChooseProfile(&cfg, named); err != nil {
@@ -776,10 +777,12 @@ func (h *handler) parse(w http.ResponseWriter, r *http.Request) (runner.Job, err
 }
 
 // openUserProfile opens a request's profile files (by name) as the
-// profile set of cfg's model and device: a file's error names its file,
-// line and column, anything else is the configuration's.
-func openUserProfile(files map[string][]byte, cfg engine.Config) (*predict.Set, error) {
-	set, err := profiles.OpenUserFiles(files, runner.UserProfileFor(cfg))
+// profile set of cfg's model and device, or finds them opened by an earlier
+// request (a search's trials all carry the same files; see userSets): a
+// file's error names its file, line and column, anything else is the
+// configuration's.
+func (h *handler) openUserProfile(files map[string][]byte, cfg engine.Config) (*predict.Set, error) {
+	set, err := h.users.get(files, runner.UserProfileFor(cfg))
 	if err != nil {
 		var ie *csvin.Error
 		if !errors.As(err, &ie) {

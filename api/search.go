@@ -147,7 +147,7 @@ func (h *handler) search(w http.ResponseWriter, r *http.Request) {
 			byName[f.Name] = []byte(f.Content)
 			profileFiles = append(profileFiles, searchrun.File{Name: f.Name, Content: f.Content})
 		}
-		if set, err = openUserProfile(byName, cfg); err != nil {
+		if set, err = h.openUserProfile(byName, cfg); err != nil {
 			writeError(w, err)
 			return
 		}
