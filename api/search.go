@@ -92,8 +92,12 @@ func (h *handler) search(w http.ResponseWriter, r *http.Request) {
 	}
 	// A trial sent to the pool carries its whole configuration, which
 	// names its profile there: the choice a run in process makes for a
-	// model or GPU other than the default set's goes in as "auto".
-	runner.NameChoice(&cfg, named)
+	// model or GPU other than the default set's goes in as "auto". With
+	// the caller's profile files nothing is chosen (their set is every
+	// trial's): predictor.profile stays the request's, as for a simulation.
+	if len(req.ProfileFiles) == 0 {
+		runner.NameChoice(&cfg, named)
+	}
 	if err := cfg.Validate(); err != nil {
 		writeError(w, &engine.ConfigError{Err: err})
 		return

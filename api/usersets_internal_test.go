@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/servesim/servesim/engine/predict"
+	"github.com/servesim/servesim/internal/runner"
 	"github.com/servesim/servesim/profiles"
 )
 
@@ -172,7 +173,7 @@ func TestUserSetKey(t *testing.T) {
 // `servesim serve` endpoint) opens the files there once for all its
 // trials, two at once sharing the set (run with -race), and answers the
 // same bytes as the search in process. Before, every trial re-parsed the
-// files.
+// files. Its trials name no "auto" profile (the files are every trial's).
 func TestUserSets_PoolSearchOpensOnce(t *testing.T) {
 	var files []File
 	for _, f := range []string{"mlp.csv", "attention.csv"} {
@@ -232,6 +233,9 @@ func TestUserSets_PoolSearchOpensOnce(t *testing.T) {
 	}
 	if n := trials.Load(); n < 4 || opens.Load() != 1 {
 		t.Errorf("%d trials opened the profile files %d times, want once", n, opens.Load())
+	}
+	if named[runner.ProfileAuto] != 0 {
+		t.Errorf("trials' predictor.profile: %v, want none \"auto\"", named)
 	}
 }
 
