@@ -21,28 +21,60 @@ const mixedDecodeEngine = `{"engine": "test engine 1.0", "overlap": "async",
   {"seq_bound": 8, "rows": [[1, 100, 0.01], [1, 300, 0.03], [4, 100, 0.02], [4, 300, 0.06]]},
   {"seq_bound": 16, "rows": [[1, 100, 0.1], [1, 300, 0.3], [8, 100, 0.8], [8, 300, 1.6]]}]}}`
 
-// TestMixedDecode_Rows: a step in a mixed graph costs its sequence bound's
-// measured row, interpolated by hand; a decode-only step keeps attn_decode's
-// row (the constant set's 0.003).
-func TestMixedDecode_Rows(t *testing.T) {
+// mixedOpts are engine timing's predictor options: decode_context_granularity
+// applies (DecodeShape).
+func mixedOpts() predict.Options {
+	o := engineOpts()
+	o.DecodeShape = true
+	return o
+}
+
+// openMixed opens the test set with engine.json's text js and a predictor
+// of it with mixedOpts.
+func openMixed(t *testing.T, js string) (*predict.Set, *predict.Predictor) {
+	t.Helper()
 	fsys := engineFS(t)
-	fsys["engine.json"] = &fstest.MapFile{Data: []byte(mixedDecodeEngine)}
+	fsys["engine.json"] = &fstest.MapFile{Data: []byte(js)}
 	set, err := predict.Open(fsys, "test/engine")
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := engineOpts()
-	o.DecodeShape = true // engine timing's keys: decode_context_granularity applies
-	p, err := predict.New(set, nil, o)
+	p, err := predict.New(set, nil, mixedOpts())
 	if err != nil {
 		t.Fatal(err)
 	}
-	stage := stager(t, p, set)
-	near := nearer(t)
-	mixed := func(decodes, ctx, chunk int) predict.Breakdown {
+	return set, p
+}
+
+// withGraphs is mixedDecodeEngine with graphs (JSON objects, each followed
+// by a comma but the last) after bound 16's plain rows.
+func withGraphs(t *testing.T, graphs string) string {
+	t.Helper()
+	const last = `"rows": [[1, 100, 0.1], [1, 300, 0.3], [8, 100, 0.8], [8, 300, 1.6]]}`
+	js := strings.Replace(mixedDecodeEngine, last+`]}}`, last+`,`+graphs+`]}}`, 1)
+	if js == mixedDecodeEngine {
+		t.Fatal("fixture not extended")
+	}
+	return js
+}
+
+// mixedStep stages a mixed-graph step: decodes at context ctx beside one
+// prefill chunk.
+func mixedStep(stage func(predict.Batch) predict.Breakdown) func(decodes, ctx, chunk int) predict.Breakdown {
+	return func(decodes, ctx, chunk int) predict.Breakdown {
 		return stage(predict.Batch{NumRequests: decodes + 1, Tokens: decodes + chunk, NumDecodes: decodes,
 			DecodeContextSum: int64(decodes * ctx), DecodeContextMax: ctx, Prefills: []predict.Prefill{{Chunk: chunk}}, LogitSeqs: decodes + 1})
 	}
+}
+
+// TestMixedDecode_Rows: a step in a mixed graph costs its sequence bound's
+// measured row, interpolated by hand; a decode-only step keeps attn_decode's
+// row (the constant set's 0.003).
+func TestMixedDecode_Rows(t *testing.T) {
+	set, p := openMixed(t, mixedDecodeEngine)
+	stage := stager(t, p, set)
+	near := nearer(t)
+	mixed := mixedStep(stage)
 	// 2 decodes at 200 + 4 tokens: the 8-token graph (bound 8). Between
 	// decodes 1 and 4 at context 200: 0.02 and 0.04, so 0.02 + (0.04-0.02)/3.
 	near("bound 8, 2 decodes at 200", mixed(2, 200, 4).AttnDecode, 0.02+0.02/3)
@@ -60,6 +92,7 @@ func TestMixedDecode_Rows(t *testing.T) {
 	if _, _, _, err := p.EngineStage(set.Engine, k); err == nil || !strings.Contains(err.Error(), "test/engine/engine.json") || !strings.Contains(err.Error(), "mixed_decode") {
 		t.Fatalf("9 decodes in bound 16 with rows to 8: %v", err)
 	}
+	o := mixedOpts()
 	o.Extrapolate = true
 	px, err := predict.New(set, nil, o)
 	if err != nil {
@@ -77,31 +110,11 @@ func TestMixedDecode_Rows(t *testing.T) {
 // mixed graphs of at least that many tokens (the largest such), the
 // others keep the bound's plain rows.
 func TestMixedDecode_MinTokens(t *testing.T) {
-	fsys := engineFS(t)
-	big := strings.Replace(mixedDecodeEngine, `"rows": [[1, 100, 0.1], [1, 300, 0.3], [8, 100, 0.8], [8, 300, 1.6]]}]}}`,
-		`"rows": [[1, 100, 0.1], [1, 300, 0.3], [8, 100, 0.8], [8, 300, 1.6]]},
+	set, p := openMixed(t, withGraphs(t, `
   {"seq_bound": 16, "min_tokens": 64, "rows": [[1, 100, 0.2], [1, 300, 0.6], [8, 100, 1.6], [8, 300, 3.2]]},
-  {"seq_bound": 16, "min_tokens": 32, "rows": [[1, 100, 0.15], [1, 300, 0.45], [8, 100, 1.2], [8, 300, 2.4]]}]}}`, 1)
-	if big == mixedDecodeEngine {
-		t.Fatal("fixture not extended")
-	}
-	fsys["engine.json"] = &fstest.MapFile{Data: []byte(big)}
-	set, err := predict.Open(fsys, "test/engine")
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := engineOpts()
-	o.DecodeShape = true
-	p, err := predict.New(set, nil, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stage := stager(t, p, set)
+  {"seq_bound": 16, "min_tokens": 32, "rows": [[1, 100, 0.15], [1, 300, 0.45], [8, 100, 1.2], [8, 300, 2.4]]}`))
 	near := nearer(t)
-	mixed := func(decodes, ctx, chunk int) predict.Breakdown {
-		return stage(predict.Batch{NumRequests: decodes + 1, Tokens: decodes + chunk, NumDecodes: decodes,
-			DecodeContextSum: int64(decodes * ctx), DecodeContextMax: ctx, Prefills: []predict.Prefill{{Chunk: chunk}}, LogitSeqs: decodes + 1})
-	}
+	mixed := mixedStep(stager(t, p, set))
 	near("16-token graph: the bound's plain rows", mixed(4, 300, 8).AttnDecode, 0.3+1.3*3.0/7)
 	near("32-token graph: min_tokens 32", mixed(4, 300, 20).AttnDecode, 0.45+1.95*3.0/7)
 	near("64-token graph: min_tokens 64 (the largest at or under 64)", mixed(4, 300, 50).AttnDecode, 0.6+2.6*3.0/7)
@@ -117,32 +130,12 @@ func TestMixedDecode_MinTokens(t *testing.T) {
 // whatever the chunk. Hand-computed: at 4 decodes and context 300 the
 // 12-token chunk's row is A = 0.3 + 1.3*3/7 = 6/7.
 func TestMixedDecode_PrefillTokens(t *testing.T) {
-	fsys := engineFS(t)
-	big := strings.Replace(mixedDecodeEngine, `"rows": [[1, 100, 0.1], [1, 300, 0.3], [8, 100, 0.8], [8, 300, 1.6]]}]}}`,
-		`"rows": [[1, 100, 0.1], [1, 300, 0.3], [8, 100, 0.8], [8, 300, 1.6]]},
+	set, p := openMixed(t, withGraphs(t, `
   {"seq_bound": 16, "min_tokens": 64, "rows": [[1, 100, 0.3], [1, 300, 0.9], [8, 100, 2.4], [8, 300, 4.8]]},
   {"seq_bound": 16, "min_tokens": 32, "prefill_tokens": 24, "rows": [[1, 100, 0.2], [1, 300, 0.6], [8, 100, 1.6], [8, 300, 3.2]]},
-  {"seq_bound": 16, "min_tokens": 32, "prefill_tokens": 12, "rows": [[1, 100, 0.1], [1, 300, 0.3], [8, 100, 0.8], [8, 300, 1.6]]}]}}`, 1)
-	if big == mixedDecodeEngine {
-		t.Fatal("fixture not extended")
-	}
-	fsys["engine.json"] = &fstest.MapFile{Data: []byte(big)}
-	set, err := predict.Open(fsys, "test/engine")
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := engineOpts()
-	o.DecodeShape = true
-	p, err := predict.New(set, nil, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stage := stager(t, p, set)
+  {"seq_bound": 16, "min_tokens": 32, "prefill_tokens": 12, "rows": [[1, 100, 0.1], [1, 300, 0.3], [8, 100, 0.8], [8, 300, 1.6]]}`))
 	near := nearer(t)
-	mixed := func(decodes, ctx, chunk int) predict.Breakdown {
-		return stage(predict.Batch{NumRequests: decodes + 1, Tokens: decodes + chunk, NumDecodes: decodes,
-			DecodeContextSum: int64(decodes * ctx), DecodeContextMax: ctx, Prefills: []predict.Prefill{{Chunk: chunk}}, LogitSeqs: decodes + 1})
-	}
+	mixed := mixedStep(stager(t, p, set))
 	const a = 6.0 / 7
 	for _, tc := range []struct {
 		name                string
