@@ -246,6 +246,35 @@ func TestPage_SearchTraceRows(t *testing.T) {
 	}
 }
 
+// runSearchOf clicks the search's Run in one event (the page may re-render
+// between a mouse press and its release: a dropped file's or model's
+// profile choice), fails at once with the page's message if it refuses the
+// search, and waits for a summary saying points ("1 points"), read into
+// summary.
+func runSearchOf(points string, summary *string) chromedp.Tasks {
+	return chromedp.Tasks{
+		chromedp.Evaluate(`document.getElementById("search-run").click()`, nil),
+		waitText("#search-progress, #search-summary, #search-error", ""),
+		chromedp.ActionFunc(func(ctx context.Context) error {
+			var refused string
+			if err := chromedp.Evaluate(`(document.getElementById("search-error")||{}).textContent||""`, &refused).Do(ctx); err != nil || refused == "" {
+				return err
+			}
+			return fmt.Errorf("the search refused: %s", refused)
+		}),
+		waitText("#search-summary", points), chromedp.Text("#search-summary", summary, chromedp.ByQuery),
+	}
+}
+
+// downloadSearch clicks the search's three downloads: search.json,
+// search.csv and search_curve.csv (into the folder of downloadTo).
+func downloadSearch() chromedp.Tasks {
+	return chromedp.Tasks{
+		chromedp.Click("#search-dl-search", chromedp.ByQuery), chromedp.Click(`#search-dl-search\.csv`, chromedp.ByQuery),
+		chromedp.Click(`#search-dl-search_curve\.csv`, chromedp.ByQuery),
+	}
+}
+
 // TestPage_SearchUserProfile: profile files dropped on the page (Vidur's
 // mlp.csv and attention.csv, times doubled so that they are not the
 // embedded set's, and a provenance text) are every pooled trial's set: the
@@ -263,18 +292,8 @@ func TestPage_SearchUserProfile(t *testing.T) {
 		chromedp.SetUploadFiles("#file-input", paths, chromedp.ByQuery), waitText("#profile-files", "mlp.csv, attention.csv, provenance.txt"),
 		openSearch(), searchParam("requests", "200"), searchParam("precision", "0.1"), searchParam("workers", "2"),
 		waitText("#search-points", "1 point"),
-		chromedp.Evaluate(`document.getElementById("search-run").click()`, nil),
-		waitText("#search-progress, #search-summary, #search-error", ""),
-		chromedp.ActionFunc(func(ctx context.Context) error {
-			var refused string
-			if err := chromedp.Evaluate(`(document.getElementById("search-error")||{}).textContent||""`, &refused).Do(ctx); err != nil || refused == "" {
-				return err
-			}
-			return fmt.Errorf("the search refused: %s", refused)
-		}),
-		waitText("#search-summary", "1 points"), chromedp.Text("#search-summary", &summary, chromedp.ByQuery),
-		chromedp.Click("#search-dl-search", chromedp.ByQuery), chromedp.Click(`#search-dl-search\.csv`, chromedp.ByQuery),
-		chromedp.Click(`#search-dl-search_curve\.csv`, chromedp.ByQuery))
+		runSearchOf("1 points", &summary),
+		downloadSearch())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,21 +370,9 @@ func TestPage_SearchModelConfig(t *testing.T) {
 		waitText("#pick-choice", "no measured profile set for my/tiny-llama on a100"),
 		openSearch(), searchParam("requests", "200"), searchParam("precision", "0.1"), searchParam("workers", "2"),
 		waitText("#search-points", "1 point"),
-		// a click in one event: the model's profile choice may re-render the
-		// page between a mouse press and its release
-		chromedp.Evaluate(`document.getElementById("search-run").click()`, nil),
-		waitText("#search-progress, #search-summary, #search-error", ""),
-		chromedp.ActionFunc(func(ctx context.Context) error {
-			var refused string
-			if err := chromedp.Evaluate(`(document.getElementById("search-error")||{}).textContent||""`, &refused).Do(ctx); err != nil || refused == "" {
-				return err
-			}
-			return fmt.Errorf("the search refused: %s", refused)
-		}),
-		waitText("#search-summary", "1 points"), chromedp.Text("#search-summary", &summary, chromedp.ByQuery),
+		runSearchOf("1 points", &summary),
 		chromedp.Text("#search-table", &table, chromedp.ByQuery),
-		chromedp.Click("#search-dl-search", chromedp.ByQuery), chromedp.Click(`#search-dl-search\.csv`, chromedp.ByQuery),
-		chromedp.Click(`#search-dl-search_curve\.csv`, chromedp.ByQuery))
+		downloadSearch())
 	if err != nil {
 		var searchErr string
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
