@@ -160,17 +160,7 @@ func TestSearch_ModelAndGPU(t *testing.T) {
 			dir := t.TempDir()
 			args := append([]string{"search", "--preset", "splitwise-conv-2qps", "--search_requests", "100", "--precision", "0.1", "--start_qps", "4",
 				"--batch_cap_values", "16,128", "--max_points", "64", "--quiet"}, c.flags...) // the API caps points at 64: search.json says so
-			var se bytes.Buffer
-			if code := run(context.Background(), append(args, "--out", filepath.Join(dir, "local")), io.Discard, &se); code != 0 {
-				t.Fatalf("local search: exit %d: %s", code, se.String())
-			}
-			before := served.Load()
-			if code := run(context.Background(), append(args, "--endpoints", base, "--out", filepath.Join(dir, "remote")), io.Discard, &se); code != 0 {
-				t.Fatalf("remote search: exit %d: %s", code, se.String())
-			}
-			if served.Load() == before {
-				t.Error("no trial went to the endpoint")
-			}
+			searchLocalRemote(t, args, dir, base, served)
 			mc, _ := json.Marshal(string(text))
 			if name == "catalogue model" {
 				mc = []byte("null")
@@ -210,20 +200,11 @@ func TestSearch_ProfileDir(t *testing.T) {
 		files = append(files, api.File{Name: f, Content: string(b)})
 	}
 	args := []string{"search", "--preset", "splitwise-conv-2qps", "--profile", set, "--search_requests", "100", "--precision", "0.1", "--start_qps", "4", "--max_points", "64", "--quiet"}
-	var se bytes.Buffer
-	if code := run(context.Background(), append(args, "--out", filepath.Join(dir, "local")), io.Discard, &se); code != 0 {
-		t.Fatalf("local search: exit %d: %s", code, se.String())
-	}
-	before := served.Load()
-	if code := run(context.Background(), append(args, "--endpoints", base, "--out", filepath.Join(dir, "remote")), io.Discard, &se); code != 0 {
-		t.Fatalf("remote search: exit %d: %s", code, se.String())
-	}
-	if served.Load() == before {
-		t.Error("no trial went to the endpoint")
-	}
+	searchLocalRemote(t, args, dir, base, served)
 	body, _ := json.Marshal(map[string]any{"preset": "splitwise-conv-2qps", "profile_files": files, "search": map[string]any{"requests": 100, "precision": 0.1, "start_qps": 4}})
 	sameSearchLocalRemoteAPI(t, dir, body)
 	embedded := filepath.Join(dir, "embedded")
+	var se bytes.Buffer
 	if code := run(context.Background(), append(slices.Delete(slices.Clone(args), 3, 5), "--out", embedded), io.Discard, &se); code != 0 {
 		t.Fatalf("embedded search: exit %d: %s", code, se.String())
 	}
@@ -231,6 +212,25 @@ func TestSearch_ProfileDir(t *testing.T) {
 	b, _ := os.ReadFile(filepath.Join(embedded, "search_curve.csv"))
 	if bytes.Equal(a, b) {
 		t.Error("the search on the changed folder equals the embedded set's: the folder was not used")
+	}
+}
+
+// searchLocalRemote runs `servesim search` with args twice: in process
+// into dir/local, then with its trials sent to the endpoint base into
+// dir/remote, failing if either exits non-zero or no trial reached the
+// endpoint (served counts its requests; see serveChild).
+func searchLocalRemote(t *testing.T, args []string, dir, base string, served *atomic.Int64) {
+	t.Helper()
+	var se bytes.Buffer
+	if code := run(context.Background(), slices.Concat(args, []string{"--out", filepath.Join(dir, "local")}), io.Discard, &se); code != 0 {
+		t.Fatalf("local search: exit %d: %s", code, se.String())
+	}
+	before := served.Load()
+	if code := run(context.Background(), slices.Concat(args, []string{"--endpoints", base, "--out", filepath.Join(dir, "remote")}), io.Discard, &se); code != 0 {
+		t.Fatalf("remote search: exit %d: %s", code, se.String())
+	}
+	if served.Load() == before {
+		t.Error("no trial went to the endpoint")
 	}
 }
 
