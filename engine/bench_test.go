@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/servesim/servesim/internal/cputime"
 	"os"
 	"runtime"
 	"strings"
@@ -104,13 +105,13 @@ func simulateRows(b *testing.B, warm bool) {
 							b.Fatal(err)
 						}
 					}
-					cpu := cpuSeconds()
+					cpu := cputime.Seconds()
 					for b.Loop() { // its first call resets the timer
 						if res, err = engine.Run(context.Background(), cfg, engine.Inputs{Workload: w, Profile: set}, m.opt); err != nil {
 							b.Fatal(err)
 						}
 					}
-					if c := cpuSeconds(); c > 0 {
+					if c := cputime.Seconds(); c > 0 {
 						b.ReportMetric((c-cpu)/float64(b.N), "cpu_s/op")
 					}
 					b.ReportMetric(float64(res.NumBatches), "iterations")
@@ -273,7 +274,7 @@ func BenchmarkSimulateMillion(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cpu := cpuSeconds()
+	cpu := cputime.Seconds()
 	var k report.KeyResults
 	for b.Loop() {
 		res, err := engine.Run(context.Background(), cfg, engine.Inputs{Workload: w, Profile: set}, engine.Options{SkipBatches: true})
@@ -282,7 +283,7 @@ func BenchmarkSimulateMillion(b *testing.B) {
 		}
 		k, _ = report.Analyze(res)
 	}
-	if c := cpuSeconds(); c > 0 {
+	if c := cputime.Seconds(); c > 0 {
 		b.ReportMetric((c-cpu)/float64(b.N), "cpu_s/op")
 	}
 	var ms runtime.MemStats
@@ -312,13 +313,13 @@ func BenchmarkEngineTiming(b *testing.B) {
 		}
 		b.Run(fmt.Sprintf("splitwise_conv_5k_qps%g", qps), func(b *testing.B) {
 			var res *engine.Result
-			cpu := cpuSeconds()
+			cpu := cputime.Seconds()
 			for b.Loop() {
 				if res, err = engine.Run(context.Background(), cfg, engine.Inputs{Workload: w, Profile: set, Network: profiles.Embedded().Network()}, engine.Options{SkipBatches: true}); err != nil {
 					b.Fatal(err)
 				}
 			}
-			if c := cpuSeconds(); c > 0 {
+			if c := cputime.Seconds(); c > 0 {
 				b.ReportMetric((c-cpu)/float64(b.N), "cpu_s/op")
 			}
 			b.ReportMetric(float64(res.NumBatches), "iterations")

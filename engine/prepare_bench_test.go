@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"github.com/servesim/servesim/internal/cputime"
 	"testing"
 
 	"github.com/servesim/servesim/engine"
@@ -14,7 +15,7 @@ import (
 // shared machine its wall time says more about the other processes).
 func BenchmarkPrepareDefault(b *testing.B) {
 	cfg := engine.DefaultConfig()
-	cpu := cpuSeconds()
+	cpu := cputime.Seconds()
 	for b.Loop() {
 		set, err := profiles.Embedded().Open(cfg.Predictor.Profile)
 		if err != nil {
@@ -24,7 +25,7 @@ func BenchmarkPrepareDefault(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	if c := cpuSeconds(); c > 0 {
+	if c := cputime.Seconds(); c > 0 {
 		b.ReportMetric((c-cpu)*1000/float64(b.N), "cpu_ms/op")
 	}
 }

@@ -1,6 +1,10 @@
 package wasmfloor
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/servesim/servesim/internal/cputime"
+)
 
 // Each benchmark reports cpu_s/op: one op is a few million of its kernel's
 // steps (a few ms natively). The sinks keep the results live.
@@ -14,11 +18,11 @@ var (
 
 // cpuPerOp runs op under b.Loop and reports its CPU seconds per op.
 func cpuPerOp(b *testing.B, op func()) {
-	cpu := cpuSeconds()
+	cpu := cputime.Seconds()
 	for b.Loop() {
 		op()
 	}
-	if c := cpuSeconds(); c > 0 {
+	if c := cputime.Seconds(); c > 0 {
 		b.ReportMetric((c-cpu)/float64(b.N), "cpu_s/op")
 	}
 }

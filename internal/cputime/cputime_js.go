@@ -1,12 +1,12 @@
 //go:build js
 
-package wasmfloor
+package cputime
 
 import "syscall/js"
 
-// cpuSeconds is the Node process's user+system CPU time (process.cpuUsage),
-// 0 outside Node.
-func cpuSeconds() float64 {
+// Seconds is the Node process's user+system CPU time (process.cpuUsage), 0
+// outside Node.
+func Seconds() float64 {
 	p := js.Global().Get("process")
 	if p.IsUndefined() || p.Get("cpuUsage").IsUndefined() {
 		return 0
