@@ -588,17 +588,49 @@ def mixed_chunk(probe, base, src, control):
                 return interp(chs[kk], [interp(cs[(kk, ch)], [ratio[(kk, x, ch)] for x in cs[(kk, ch)]], c)
                                         for ch in chs[kk]], chunk)
             return interp(ks, [at_k(kk) for kk in ks], k)
-        for chunk in sorted({ch for _, _, ch in ratio}):
-            rows = [[k, c, round(ms * r_at(k, c, chunk), 6)] for k, c, ms in base]
-            graphs.append(dict(seq_bound=MIXED_LOGIT_ROWS, min_tokens=size, prefill_tokens=chunk, rows=rows))
+        per = [(chunk, [[k, c, round(ms * r_at(k, c, chunk), 6)] for k, c, ms in base])
+               for chunk in sorted({ch for _, _, ch in ratio})]
+        kept = prune_chunks(per, CHUNK_TOLERANCE)
+        graphs += [dict(seq_bound=MIXED_LOGIT_ROWS, min_tokens=size, prefill_tokens=chunk, rows=rows)
+                   for chunk, rows in kept]
         checks.append(f"graph {size} ({len(set(ch for _, _, ch in ratio))} chunks "
-                      f"{min(ch for _, _, ch in ratio)}-{max(ch for _, _, ch in ratio)}): "
+                      f"{min(ch for _, _, ch in ratio)}-{max(ch for _, _, ch in ratio)}, {len(kept)} kept as graphs): "
                       f"{min(ratio.values()):.3f}-{max(ratio.values()):.3f}")
     source = (f"graphs of {min(g['min_tokens'] for g in graphs)} tokens and more (min_tokens), per prefill chunk "
               "(prefill_tokens, read interpolated at a step's prefill tokens): the bound's rows times the decodes' "
               "measured cost beside a fresh chunk of that many tokens in that graph over their cost in the bound's "
               f"graph re-timed in the same session ({src}: {len(probe['rows'])} points; ratios " + ", ".join(checks) + ")")
     return graphs, source
+
+
+CHUNK_TOLERANCE = 0.005  # a chunk's graph is left out where its neighbours, interpolated, read it this close
+
+
+def prune_chunks(per, tol):
+    """The chunk graphs per (sorted (chunk, rows) pairs, rows alike in (decodes, context)) to keep: the first and
+    last, and between them each whose rows the kept graphs either side, read linearly in the chunk as the
+    predictor reads them, would miss by more than tol (relative, any row) at it or at any chunk left out since the
+    last kept one. Left-out chunks read within tol of their measured rows: the page embeds these tables, and chunks
+    a few tokens apart (the fill chunks S - 1, S - 2, S - 4, ...) mostly repeat each other."""
+    if len(per) <= 2:
+        return per
+
+    def misses(lo, hi, mids):
+        for ch, rows in mids:
+            w = (ch - lo[0]) / (hi[0] - lo[0])
+            for a, b, r in zip(lo[1], hi[1], rows):
+                want = a[2] + w * (b[2] - a[2])
+                if abs(want - r[2]) > tol * abs(r[2]):
+                    return True
+        return False
+    kept, pending = [per[0]], []
+    for i in range(1, len(per) - 1):
+        pending.append(per[i])
+        if misses(kept[-1], per[i + 1], pending):
+            kept.append(per[i])
+            pending = []
+    kept.append(per[-1])
+    return kept
 
 
 def chunked(probe):

@@ -4,6 +4,7 @@ import json
 import os
 import tempfile
 import unittest
+from unittest import mock
 
 from refengine import build_set as BS
 
@@ -106,6 +107,20 @@ class DecodeShortTest(unittest.TestCase):
         self.assertAlmostEqual(shift(2, 16), shift(2, 24), places=9)  # and at the first
         with self.assertRaises(SystemExit):
             BS.in_graph_shift(rows, ictx)(4, 64)
+
+
+class PruneChunksTest(unittest.TestCase):
+    def test_a_chunk_its_neighbours_read_is_left_out_and_one_they_miss_is_kept(self):
+        """Chunks 100, 200, 300, 400 at 1.0, 1.1, 1.2, 1.2 (and twice that in a second row): 200 lies on the line
+        from 100 to 300 (left out); the line from 100 to 400 would read 200 at 1.0667 (3.0% off) and 300 at 1.1333
+        (5.6% off), so 300 is kept at a tolerance of 0.5% or 5%, and left out at 6%; the ends are always kept."""
+        def g(ch, v):
+            return (ch, [[1, 64, v], [8, 512, 2 * v]])
+        per = [g(100, 1.0), g(200, 1.1), g(300, 1.2), g(400, 1.2)]
+        self.assertEqual([ch for ch, _ in BS.prune_chunks(per, 0.005)], [100, 300, 400])
+        self.assertEqual([ch for ch, _ in BS.prune_chunks(per, 0.05)], [100, 300, 400])
+        self.assertEqual([ch for ch, _ in BS.prune_chunks(per, 0.06)], [100, 400])
+        self.assertEqual([ch for ch, _ in BS.prune_chunks(per[:2], 0.5)], [100, 200])
 
 
 class EagerLaunchTest(unittest.TestCase):
@@ -274,6 +289,7 @@ class MixedChunkTest(unittest.TestCase):
                          for rep, d in ((0, -0.01), (1, 0.01))]
         return dict(layers=28, rows=rows, chunk_modes=["fill", "s256", "half"])
 
+    @mock.patch.object(BS, "CHUNK_TOLERANCE", -1.0)  # every chunk kept as a graph (PruneChunksTest prunes)
     def test_graph_per_chunk_read_as_measured_and_interpolated(self):
         graphs, src = BS.mixed_chunk(self.probe(), self.BASE, "mc.json", MixedBigTest.BASE)
         self.assertEqual([(g["seq_bound"], g["min_tokens"], g["prefill_tokens"]) for g in graphs],
@@ -301,7 +317,7 @@ class MixedChunkTest(unittest.TestCase):
         ]
         for ch, k, c, want in cases:
             self.assertAlmostEqual(got[(ch, k, c)], round(base[(k, c)] * want, 6), places=6, msg=(ch, k, c))
-        self.assertIn("graph 1024 (5 chunks 384-1008)", src)
+        self.assertIn("graph 1024 (5 chunks 384-1008, 5 kept as graphs)", src)
         self.assertIn("mc.json: ", src)
 
     def test_needs_each_chunks_baseline_and_the_control(self):
@@ -319,6 +335,7 @@ class MixedChunkTest(unittest.TestCase):
         self.assertFalse(BS.chunked(dict(rows=one)))  # mixedbig.json: one chunk per graph
         self.assertTrue(BS.chunked(dict(rows=one + [dict(one[0], chunk=500)])))
 
+    @mock.patch.object(BS, "CHUNK_TOLERANCE", -1.0)  # every chunk kept as a graph (PruneChunksTest prunes)
     def test_add_mixed_big_takes_the_chunks_and_probe_paths(self):
         with tempfile.TemporaryDirectory() as d:
             self.assertEqual(BS.mixed_probe_paths(d), (None, None))
