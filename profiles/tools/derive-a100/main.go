@@ -9,6 +9,8 @@
 package main
 
 import (
+	"github.com/servesim/servesim/profiles/internal/packdir"
+
 	"flag"
 	"fmt"
 	"math"
@@ -164,6 +166,9 @@ func run(shared, out string) error {
 		if err := os.WriteFile(filepath.Join(out, name), files[name].Data, 0o644); err != nil {
 			return err
 		}
+	}
+	if err := packdir.Pack(out); err != nil { // the packs the profiles package embeds
+		return err
 	}
 	if quiet {
 		return nil

@@ -19,6 +19,8 @@
 package main
 
 import (
+	"github.com/servesim/servesim/profiles/internal/packdir"
+
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
@@ -146,6 +148,9 @@ func run(from, fromGPU, to, out, checkFrom, checkTo string) error {
 	}
 	prov := provenance(name, meta.Name, fromGPU, to, src, dst, mlpSpan, attnSpan, check)
 	if err := os.WriteFile(filepath.Join(out, "PROVENANCE.md"), []byte(prov), 0o644); err != nil {
+		return err
+	}
+	if err := packdir.Pack(out); err != nil { // the packs the profiles package embeds
 		return err
 	}
 	fmt.Println(summary)
