@@ -463,6 +463,33 @@ def build(root, sat_qps):
     add("ho16-conv-overload2x-threshold256", "heldout", "300 Splitwise-conversation requests, Poisson at 2x capacity "
         "(the queue grows), vllm_v1 with long_prefill_token_threshold 256",
         dict(v1, long_prefill_token_threshold=256), 188, lambda r, n: poisson(r, n, 2.0 * s), sample(conv, 300))
+    # Seventeenth batch, designed blind (none of it simulated before its reference runs are scored), settings no
+    # earlier batch ran: a 384-token vllm_v1 budget under a 96-sequence cap (earlier budgets 64-8192 never 384, caps
+    # 4-256 never 96); Sarathi chunk 320 (not a multiple of 64; earlier chunks 64-2048 all were) under a 32 cap with
+    # gamma CV 2 code arrivals; an 800-block pool with long_prefill_token_threshold 128 (preemption and the
+    # threshold together; earlier pools ran without one); a regime change mid-run (conversation, then code, at
+    # one rate); arXiv prompts under Sarathi 2048 (arXiv ran only under vllm_v1); a static burst of 300 code
+    # requests over a 200-sequence cap (the one static burst over a cap was 400 conversation-like over 256).
+    def concat(*parts):
+        return lambda rng: [x for part in parts for x in part(rng)]
+
+    add("ho17-v1-budget384-cap96", "heldout", "300 Splitwise-conversation requests, Poisson at 0.5x capacity, vllm_v1 "
+        "with a 384-token budget and at most 96 sequences", dict(v1, max_num_batched_tokens=384, max_num_seqs=96),
+        191, lambda r, n: poisson(r, n, 0.5 * s), sample(conv, 300))
+    add("ho17-code-sarathi320-cap32-gamma2", "heldout", "200 Splitwise-code requests, gamma arrivals CV 2 at 0.4x "
+        "capacity, Sarathi chunk 320 with at most 32 sequences", dict(sar, chunk=320, max_num_seqs=32), 192,
+        lambda r, n: gamma(r, n, 0.4 * s, 2.0), sample(code, 200))
+    add("ho17-conv-kv800-threshold128", "heldout", "300 Splitwise-conversation requests, Poisson at 0.6x capacity, "
+        "vllm_v1 with long_prefill_token_threshold 128 on an 800-block KV pool (preemption under the threshold)",
+        dict(v1, long_prefill_token_threshold=128, num_blocks=800), 193, lambda r, n: poisson(r, n, 0.6 * s),
+        sample(conv, 300))
+    add("ho17-conv-then-code", "heldout", "200 Splitwise-conversation requests then 150 Splitwise-code requests, one "
+        "Poisson stream at 0.5x capacity (the length mix changes mid-run)", v1, 194,
+        lambda r, n: poisson(r, n, 0.5 * s), concat(sample(conv, 200), sample(code, 150)))
+    add("ho17-arxiv-sarathi2048", "heldout", "60 arXiv-summarization requests at 4 QPS, Sarathi chunk 2048",
+        dict(sar, chunk=2048), 195, lambda r, n: poisson(r, n, 4.0), sample(arxiv, 60))
+    add("ho17-code-static300-cap200", "heldout", "300 Splitwise-code requests at t=0, vllm_v1 with at most 200 "
+        "sequences", dict(v1, max_num_seqs=200), 196, lambda r, n: static(n), sample(code, 300))
     return out
 
 
