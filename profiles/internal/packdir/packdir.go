@@ -14,9 +14,9 @@ import (
 	"github.com/servesim/servesim/engine/csvin"
 )
 
-// CSVs lists path itself for a file, or every .csv file under a folder, in
+// csvs lists path itself for a file, or every .csv file under a folder, in
 // lexical order (an error for a folder without one).
-func CSVs(path string) ([]string, error) {
+func csvs(path string) ([]string, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
@@ -41,7 +41,7 @@ func CSVs(path string) ([]string, error) {
 // under a folder) beside it. It stops at the first CSV that does not pack
 // byte for byte (quotes, carriage returns, ragged rows), naming it.
 func Pack(path string) error {
-	names, err := CSVs(path)
+	names, err := csvs(path)
 	if err != nil {
 		return err
 	}
