@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -163,5 +164,52 @@ func TestServe(t *testing.T) {
 	go io.Copy(io.Discard, pr)
 	if code := <-done; code != exitOK {
 		t.Errorf("exit %d", code)
+	}
+}
+
+// TestSimulate_SaturatedAtFullCap: the H200 engine set runs saturated at
+// batch cap 256, where decode rows of many sequences end before the
+// simulated pool does. The synthetic lengths reach a 255-decode mixed row
+// past its end beside a row that covers it (read as between the rows, not
+// counted); 5,000-token requests reach contexts past every row's end,
+// read from the budget-cut rows' lines and counted.
+func TestSimulate_SaturatedAtFullCap(t *testing.T) {
+	long := []string{"--fixed_request_length_generator_config_prefill_tokens", "4000",
+		"--fixed_request_length_generator_config_decode_tokens", "1000", "--request_generator_config_max_tokens", "8192"}
+	tests := []struct {
+		name      string
+		scheduler string
+		qps, n    string
+		extra     []string
+		extrap    bool
+	}{
+		{"synthetic vllm_v1", "vllm_v1", "200", "400", nil, false},
+		{"long vllm_v1", "vllm_v1", "400", "800", long, true},
+		{"long sarathi", "sarathi", "400", "800", long, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			args := append([]string{"simulate", "--quiet", "--out", dir, "--profile", "h200/qwen3-0.6b", "--timing_model", "engine",
+				"--scheduler", tc.scheduler, "--batch-cap", "256", "--preset", "synthetic", "--qps", tc.qps, "--num-requests", tc.n, "--outputs", "meta"}, tc.extra...)
+			if code, _, errs := runCLI(t, args...); code != exitOK {
+				t.Fatalf("exit %d: %s", code, errs)
+			}
+			b, err := os.ReadFile(filepath.Join(dir, "run_meta.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var meta struct {
+				Results struct {
+					Extrapolated *int `json:"extrapolated_lookups"`
+				} `json:"results"`
+			}
+			if err := json.Unmarshal(b, &meta); err != nil || meta.Results.Extrapolated == nil {
+				t.Fatalf("run_meta.json: no results.extrapolated_lookups (%v)", err)
+			}
+			if got := *meta.Results.Extrapolated > 0; got != tc.extrap {
+				t.Errorf("extrapolated_lookups %d; want > 0: %v", *meta.Results.Extrapolated, tc.extrap)
+			}
+		})
 	}
 }

@@ -1,9 +1,14 @@
 package predict
 
 import (
+	"encoding/json"
+	"fmt"
 	"math"
+	"os"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/servesim/servesim/engine/csvin"
@@ -50,6 +55,41 @@ func TestGrid(t *testing.T) {
 	}
 	if _, ok := g.at(2, 200, false); ok {
 		t.Error("inner beyond both curves must miss")
+	}
+	// On outer 3 itself, kv 50 is covered by its neighbour (outer 1): the
+	// row is read extrapolated (60), the limit of the values between the
+	// rows as the outer key approaches 3.
+	if v, ok := g.at(3, 50, false); !ok || v != 60 {
+		t.Errorf("exact outer beyond its own row, neighbour covers: %v %v; want 60", v, ok)
+	}
+	if v, ok := g.at(3-1e-9, 50, false); !ok || math.Abs(v-60) > 1e-6 {
+		t.Errorf("just under outer 3: %v %v; want ~60 (continuous with outer 3)", v, ok)
+	}
+	if _, ok := g.at(3, 200, false); ok {
+		t.Error("exact outer beyond every row's inner range must miss")
+	}
+}
+
+func TestGrid_RangeString(t *testing.T) {
+	id := func(x float64) float64 { return x }
+	ragged := newGrid([]float64{1, 1, 3, 3, 5, 5}, []float64{0, 100, 0, 10, 0, 5}, []float64{0, 1, 2, 3, 4, 5})
+	square := newGrid([]float64{1, 1, 3, 3}, []float64{0, 10, 0, 10}, []float64{0, 1, 2, 3})
+	tests := []struct {
+		name string
+		g    grid
+		o    float64
+		want string
+	}{
+		{"square grid: the extremes only", square, 3, "b 1..3, c 0..10"},
+		{"ragged, on a row", ragged, 5, "b 1..5, c 0..100; at b=5: c 0..5"},
+		{"ragged, between rows", ragged, 4, "b 1..5, c 0..100; at b=3: c 0..10 and at b=5: c 0..5"},
+		{"ragged, above the last row", ragged, 9, "b 1..5, c 0..100; at b=5: c 0..5"},
+		{"ragged, below the first row", ragged, 0, "b 1..5, c 0..100; at b=1: c 0..100"},
+	}
+	for _, tc := range tests {
+		if got := tc.g.rangeString("b", "c", id, tc.o); got != tc.want {
+			t.Errorf("%s: rangeString = %q; want %q", tc.name, got, tc.want)
+		}
 	}
 }
 
@@ -109,6 +149,131 @@ func TestSearchFloats_SameAsSort(t *testing.T) {
 			if got, want := searchFloats(a, x), sort.SearchFloat64s(a, x); got != want {
 				t.Errorf("searchFloats(%v, %g) = %d, sort.SearchFloat64s = %d", a, x, got, want)
 			}
+		}
+	}
+}
+
+func TestAtBudgetCut(t *testing.T) {
+	// Rows 1 and 2 reach kv 100 (the grid's longest); row 4 was cut at 10
+	// by a budget: y = kv + 2*outer on every row.
+	g := newGrid([]float64{1, 1, 1, 2, 2, 2, 4, 4, 4}, []float64{0, 50, 100, 0, 50, 100, 0, 5, 10},
+		[]float64{2, 52, 102, 4, 54, 104, 8, 13, 18})
+	tests := []struct {
+		o, i, want float64
+		ok         bool
+	}{
+		{4, 10, 18, true},  // on the row
+		{4, 40, 48, true},  // 4x its last context, along its line
+		{4, 41, 0, false},  // past maxCutExtent
+		{3, 30, 36, true},  // between rows 2 (covers) and 4 (cut): 34 and 38
+		{2, 150, 0, false}, // row 2 ends at the grid's longest: a length, not a budget
+		{5, 20, 0, false},  // outside the outer keys
+		{0.5, 1, 0, false}, // outside the outer keys
+	}
+	for _, tc := range tests {
+		got, ok := g.atBudgetCut(tc.o, tc.i)
+		if ok != tc.ok || ok && math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("atBudgetCut(%g, %g) = %g, %v; want %g, %v", tc.o, tc.i, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// TestAtBudgetCut_H200 validates maxCutExtent on the H200 set: each
+// budget-cut row of its decode grids is cut at its first point at or past
+// a quarter of its last context and read at its last (up to 4x out); the
+// read is scored against the measured point.
+func TestAtBudgetCut_H200(t *testing.T) {
+	dir := "../../profiles/h200/qwen3-0.6b/"
+	f, err := os.Open(dir + "attention.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tb, err := csvin.ReadHeader(f, "attention.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b, c, ms []float64
+	for tb.Next() == nil {
+		if s, _ := tb.Field("is_prefill"); s != "False" {
+			continue
+		}
+		var row [3]float64
+		for j, col := range []string{"batch_size", "kv_cache_size", median("attn_decode")} {
+			s, _ := tb.Field(col)
+			if row[j], err = strconv.ParseFloat(s, 64); err != nil {
+				t.Fatalf("%s %q: %v", col, s, err)
+			}
+		}
+		b, c, ms = append(b, row[0]), append(c, row[1]), append(ms, row[2])
+	}
+	grids := map[string]grid{"attention.csv attn_decode": newGrid(b, c, ms)}
+	raw, err := os.ReadFile(dir + "engine.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec struct {
+		MixedDecode MixedDecode `json:"mixed_decode"`
+	}
+	if err := json.Unmarshal(raw, &spec); err != nil {
+		t.Fatal(err)
+	}
+	for gi, m := range spec.MixedDecode.Graphs {
+		b, c, ms = nil, nil, nil
+		for _, r := range m.Rows {
+			b, c, ms = append(b, r[0]), append(c, r[1]), append(ms, r[2])
+		}
+		grids[fmt.Sprintf("engine.json mixed_decode graph %d", gi)] = newGrid(b, c, ms)
+	}
+	score := func(names ...string) (med, worst float64, n int) {
+		var errs []float64
+		for _, name := range names {
+			g := grids[name]
+			longest := 0.0
+			for _, cv := range g.inner {
+				longest = max(longest, cv.xs[len(cv.xs)-1])
+			}
+			for r, cv := range g.inner {
+				end := cv.xs[len(cv.xs)-1]
+				if end >= longest {
+					continue
+				}
+				cut := grid{outer: g.outer, inner: slices.Clone(g.inner)}
+				// The first point at or past a quarter of the last (a
+				// quarter exactly on power-of-two contexts).
+				k := searchFloats(cv.xs, end/maxCutExtent)
+				if k < 1 || k >= len(cv.xs)-1 {
+					t.Fatalf("%s row %g: no points to cut at %g", name, g.outer[r], end/maxCutExtent)
+				}
+				cut.inner[r] = curve{xs: cv.xs[:k+1], ys: cv.ys[:k+1]}
+				v, ok := cut.atBudgetCut(g.outer[r], end)
+				if !ok {
+					t.Fatalf("%s row %g: atBudgetCut refused %gx out", name, g.outer[r], float64(maxCutExtent))
+				}
+				errs = append(errs, math.Abs(v/cv.ys[len(cv.ys)-1]-1)*100)
+			}
+		}
+		sort.Float64s(errs)
+		return errs[len(errs)/2], errs[len(errs)-1], len(errs)
+	}
+	var mixed []string
+	for name := range grids {
+		if strings.HasPrefix(name, "engine.json") {
+			mixed = append(mixed, name)
+		}
+	}
+	for _, tc := range []struct {
+		name       string
+		grids      []string
+		med, bound float64
+	}{
+		{"decode", []string{"attention.csv attn_decode"}, 1, 5},
+		{"mixed", mixed, 1, 5},
+	} {
+		med, worst, n := score(tc.grids...)
+		t.Logf("%s: %d budget-cut rows read %dx out: |error| median %.2f%%, max %.2f%%", tc.name, n, maxCutExtent, med, worst)
+		if n < 10 || med > tc.med || worst > tc.bound {
+			t.Errorf("%s: %d rows, |error| median %.2f%% max %.2f%%; want >= 10 rows, median <= %g%%, max <= %g%%", tc.name, n, med, worst, tc.med, tc.bound)
 		}
 	}
 }

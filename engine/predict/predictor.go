@@ -922,22 +922,31 @@ func (p *Predictor) kv(t int) (float64, error) {
 }
 
 func (p *Predictor) gridLookup(g grid, o, i float64, op string, at atText, outerName string, outerFn func(float64) float64) (float64, error) {
-	return p.gridLookupIn(attnFile, "kv_cache_size", g, o, i, op, at, outerName, outerFn)
+	return p.gridLookupIn(attnFile, "kv_cache_size", g, o, i, op, at, outerName, outerFn, false)
 }
 
 // gridLookupIn is gridLookup for a grid read from file, whose inner key is
-// innerName.
-func (p *Predictor) gridLookupIn(file, innerName string, g grid, o, i float64, op string, at atText, outerName string, outerFn func(float64) float64) (float64, error) {
+// innerName. budgetCut says g's rows end where a token budget ran out (decode
+// attention: decodes x context within the measuring pool): a key past such a
+// row's end is read extrapolated (grid.atBudgetCut) and counted in
+// Extrapolated rather than refused.
+func (p *Predictor) gridLookupIn(file, innerName string, g grid, o, i float64, op string, at atText, outerName string, outerFn func(float64) float64, budgetCut bool) (float64, error) {
 	v, ok := g.at(o, i, false)
 	if ok {
 		return v, nil
+	}
+	if budgetCut {
+		if v, ok := g.atBudgetCut(o, i); ok {
+			p.Extrapolated++
+			return v, nil
+		}
 	}
 	if p.opt.Extrapolate {
 		v, _ = g.at(o, i, true)
 		p.Extrapolated++
 		return v, nil
 	}
-	return 0, &GridError{File: path.Join(p.origin, file), Op: op, At: at.String(), Profiled: g.rangeString(outerName, innerName, outerFn)}
+	return 0, &GridError{File: path.Join(p.origin, file), Op: op, At: at.String(), Profiled: g.rangeString(outerName, innerName, outerFn, o)}
 }
 
 // attnDecode is decode attention at bd sequences of mean context kd, with
@@ -954,8 +963,8 @@ func (p *Predictor) attnDecode(bd, kd int, batched bool) (float64, error) {
 	if v, ok := p.decodeMemo.get(key); ok {
 		return v, nil
 	}
-	v, err := p.gridLookup(p.decode, float64(bd), float64(kd), "attn_decode",
-		at2("batch_size=%d, kv_cache_size=%d", bd, kd), "batch_size", func(x float64) float64 { return x })
+	v, err := p.gridLookupIn(attnFile, "kv_cache_size", p.decode, float64(bd), float64(kd), "attn_decode",
+		at2("batch_size=%d, kv_cache_size=%d", bd, kd), "batch_size", func(x float64) float64 { return x }, true)
 	if err != nil {
 		return 0, err
 	}
