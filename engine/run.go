@@ -456,7 +456,7 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 			keyOff[i+1] = len(keys)
 		}
 	}
-	kvRejected := 0
+	kvRejected, budgetRejected := 0, 0
 	gaps := gapArena{left: decodeTokens(wl)}
 	var early []int32 // open-loop requests rejected before the run: their dependents are released at their arrival
 	for i, w := range wl {
@@ -465,8 +465,11 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 		if keyOff != nil {
 			r.keys = keys[keyOff[i]:keyOff[i+1]:keyOff[i+1]]
 		}
-		never := w.Rejected != "" || s.neverFits(r)
-		if never && w.Rejected == "" {
+		over := w.Rejected == "" && s.overBudget(r)
+		never := w.Rejected != "" || over || s.neverFits(r)
+		if over {
+			budgetRejected++
+		} else if never && w.Rejected == "" {
 			kvRejected++
 		}
 		if w.ClosedLoop {
@@ -503,6 +506,10 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 	if kvRejected > 0 {
 		s.notes = append(s.notes, fmt.Sprintf("%d of %d requests need more KV cache than a replica has (%d blocks of %d tokens, %d kept free by the watermark) and are marked %s",
 			kvRejected, len(wl), resolved.NumBlocks, cfg.Scheduler.BlockSize, resolved.WatermarkBlocks, StatusRejectedTooLong))
+	}
+	if budgetRejected > 0 {
+		s.notes = append(s.notes, fmt.Sprintf("%d of %d requests have prompts longer than max_tokens_in_batch (%d), which %s never admits (vLLM v0 ignores such prompts), and are marked %s",
+			budgetRejected, len(wl), cfg.Scheduler.MaxTokensInBatch, cfg.Scheduler.Type, StatusRejectedTooLong))
 	}
 	if opt.StopOnSLOFail {
 		s.watch = newSLOWatch(cfg, len(wl), func(i int) bool { return s.reqs[i].done || s.reqs[i].rejectAtArr }, func(i int) int { return wl[i].Decode })
@@ -637,6 +644,17 @@ func Prepare(cfg Config, in Inputs) error {
 	return err
 }
 
+// overBudget reports whether a request's prompt can never pass a scheduler
+// that admits whole prompts within max_tokens_in_batch (vllm, lightllm): it
+// would wait at the head of the queue for ever.
+func (s *sim) overBudget(r *request) bool {
+	switch s.cfg.Scheduler.Type {
+	case "vllm", "lightllm":
+		return r.prefill > s.cfg.Scheduler.MaxTokensInBatch
+	}
+	return false
+}
+
 // neverFits reports whether a request can never be served by the KV cache:
 // its prompt can never pass admission, or its full context can never be held.
 func (s *sim) neverFits(r *request) bool {
@@ -702,6 +720,13 @@ func (s *sim) stallError() error {
 		msg += fmt.Sprintf("; replica %d: %d waiting, %d running, %d/%d KV blocks allocated", rp.id, rp.waiting.len(), rp.running.len(), rp.allocated, rp.numBlocks)
 		if n := rp.incoming.len(); n > 0 {
 			msg += fmt.Sprintf(", %d transferred requests waiting for admission", n)
+		}
+		if t := s.cfg.Scheduler.Type; (t == "vllm" || t == "lightllm") && rp.waiting.len() > 0 {
+			if r := rp.waiting.front(); nextTokens(r) > s.cfg.Scheduler.MaxTokensInBatch {
+				msg += fmt.Sprintf("; its first waiting request (%d) restarts after a preemption with %d tokens to recompute, more than max_tokens_in_batch (%d) admits: "+
+					"raise max_tokens_in_batch to the longest request's prompt + output tokens (real vLLM v0 refuses a max_model_len above max_num_batched_tokens)",
+					r.id, nextTokens(r), s.cfg.Scheduler.MaxTokensInBatch)
+			}
 		}
 	}
 	return errors.New(msg)

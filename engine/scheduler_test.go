@@ -4,6 +4,10 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/servesim/servesim/engine"
@@ -40,6 +44,22 @@ func wantBatches(t *testing.T, res *engine.Result, want ...string) {
 	for i, w := range want {
 		if i >= len(got) || got[i] != w {
 			t.Fatalf("batch compositions:\n got %v\nwant prefix %v", got, want)
+		}
+	}
+}
+
+// wantRejected checks that exactly request id is rejected_too_long, and
+// that the run's notes say why.
+func wantRejected(id int) func(t *testing.T, res *engine.Result) {
+	return func(t *testing.T, res *engine.Result) {
+		t.Helper()
+		for i, r := range res.Requests {
+			if rej := r.Status == engine.StatusRejectedTooLong; rej != (i == id) {
+				t.Errorf("request %d: status %s", i, r.Status)
+			}
+		}
+		if !slices.ContainsFunc(res.Workload.Notes, func(n string) bool { return strings.Contains(n, "longer than max_tokens_in_batch (500)") }) {
+			t.Errorf("notes %q: want one naming max_tokens_in_batch", res.Workload.Notes)
 		}
 	}
 }
@@ -130,6 +150,24 @@ func TestSchedulers_HandComputed(t *testing.T) {
 		trace: "arrived_at,num_prefill_tokens,num_decode_tokens\n0,10,2\n0,10,4\n0.0000001,10,2\n",
 		want:  []string{"[0:10][1:10]", "[0:1][1:1]", "[1:1]", "[1:1]", "[2:10]", "[2:1]"},
 	}, {
+		// A prompt over the padded budget can never be admitted: it is
+		// rejected before the run (vLLM v0 ignores it), the others run.
+		name:  "vllm rejects a prompt longer than max_tokens_in_batch",
+		setup: func(c *engine.Config) { c.Scheduler.Type = "vllm"; c.Scheduler.MaxTokensInBatch = 500 },
+		trace: "arrived_at,num_prefill_tokens,num_decode_tokens\n0,100,2\n0,501,2\n0,500,2\n",
+		want:  []string{"[0:100]", "[2:500]", "[0:1][2:1]"},
+		check: wantRejected(1),
+	}, {
+		name: "lightllm rejects a prompt longer than max_tokens_in_batch",
+		setup: func(c *engine.Config) {
+			c.Scheduler.Type = "lightllm"
+			c.Scheduler.BlockSize = 1
+			c.Scheduler.MaxTokensInBatch = 500
+		},
+		trace: "arrived_at,num_prefill_tokens,num_decode_tokens\n0,100,2\n0,501,2\n0,400,2\n",
+		want:  []string{"[0:100][2:400]", "[0:1][2:1]"},
+		check: wantRejected(1),
+	}, {
 		name:  "lightllm prefills then decodes all running requests",
 		setup: func(c *engine.Config) { c.Scheduler.Type = "lightllm"; c.Scheduler.BlockSize = 1 },
 		trace: "arrived_at,num_prefill_tokens,num_decode_tokens\n0,10,3\n0,20,3\n",
@@ -148,6 +186,29 @@ func TestSchedulers_HandComputed(t *testing.T) {
 				tc.check(t, res)
 			}
 		})
+	}
+}
+
+// TestVLLM_RecomputeOverBudgetStalls: a vLLM v0 request preempted after
+// its prompt fit the padded budget restarts with its outputs to recompute;
+// past the budget it can never be admitted, and the stall error says so
+// and what to raise.
+func TestVLLM_RecomputeOverBudgetStalls(t *testing.T) {
+	cfg := engine.DefaultConfig()
+	cfg.Scheduler.Type = "vllm"
+	cfg.Scheduler.NumBlocks, cfg.Scheduler.WatermarkBlocksFraction = 10, 0
+	cfg.Scheduler.MaxTokensInBatch = 70
+	// As "preemption restarts the latest arrival": request 1 restarts
+	// with its prompt and what it generated, over 70.
+	w := trace(t, "arrived_at,num_prefill_tokens,num_decode_tokens\n0,64,40\n0,64,40\n", cfg)
+	set := enginetest.Set(qwen3(t), *constSet(t), 4096, 128)
+	_, err := engine.Run(context.Background(), cfg, engine.Inputs{Workload: w, Profile: set}, engine.Options{})
+	m := regexp.MustCompile(`its first waiting request \(1\) restarts after a preemption with (\d+) tokens to recompute, more than max_tokens_in_batch \(70\) admits: raise max_tokens_in_batch`).FindStringSubmatch(fmt.Sprint(err))
+	if m == nil {
+		t.Fatalf("err %v; want the stall explained", err)
+	}
+	if n, _ := strconv.Atoi(m[1]); n <= 70 || n >= 64+40 {
+		t.Errorf("%d tokens to recompute; want 71-103", n)
 	}
 }
 
