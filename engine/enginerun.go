@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"fmt"
 	"math"
 
 	"github.com/servesim/servesim/engine/predict"
@@ -108,13 +107,13 @@ func (s *sim) engineDecodeRun(rp *replica, proc *batch) (ran bool, err error) {
 		// Predict and launch it (hostLoop).
 		p, err := s.enginePrediction(rp, b.key)
 		if err != nil {
-			return true, fmt.Errorf("batch %d at t=%d ns: %w", b.id, s.now, err)
+			return true, s.stepError(rp, b, err)
 		}
 		rp.use(p)
 		if hostNs < 0 {
 			ms, err := rp.pred.Host(b.key)
 			if err != nil {
-				return true, fmt.Errorf("batch %d at t=%d ns: %w", b.id, s.now, err)
+				return true, s.stepError(rp, b, err)
 			}
 			hostNs = predict.Nanos(ms)
 		}

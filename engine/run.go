@@ -507,6 +507,12 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 		s.notes = append(s.notes, fmt.Sprintf("%d of %d requests need more KV cache than a replica has (%d blocks of %d tokens, %d kept free by the watermark) and are marked %s",
 			kvRejected, len(wl), resolved.NumBlocks, cfg.Scheduler.BlockSize, resolved.WatermarkBlocks, StatusRejectedTooLong))
 	}
+	if n, table := pred.MaxBatch(); n > 0 {
+		if reach := min(resolved.MaxMicroBatchSize, len(wl)-kvRejected-budgetRejected); reach > n {
+			s.notes = append(s.notes, fmt.Sprintf("up to %d sequences may share a step (batch cap %d), more than %s covers (1..%d): a step of more stops the run with an error; lower the batch cap to %d or enable predictor extrapolation",
+				reach, cfg.Scheduler.BatchSizeCap, table, n, n*cfg.Replica.NumPipelineStages))
+		}
+	}
 	if budgetRejected > 0 {
 		s.notes = append(s.notes, fmt.Sprintf("%d of %d requests have prompts longer than max_tokens_in_batch (%d), which %s never admits (vLLM v0 ignores such prompts), and are marked %s",
 			budgetRejected, len(wl), cfg.Scheduler.MaxTokensInBatch, cfg.Scheduler.Type, StatusRejectedTooLong))
@@ -712,6 +718,18 @@ func (s *sim) checkBudget(c int64) error {
 			size, len(s.reqs), s.nBatches)}
 	}
 	return nil
+}
+
+// stepError is err from predicting batch b on replica rp, with where it
+// happened and, when b holds more sequences than the profile's tables keyed
+// by sequences cover (Predictor.MaxBatch), the batch cap to lower.
+func (s *sim) stepError(rp *replica, b *batch, err error) error {
+	err = fmt.Errorf("batch %d at t=%d ns: %w", b.id, s.now, err)
+	if n, _ := rp.pred.MaxBatch(); n > 0 && int(b.key.NumRequests) > n {
+		err = fmt.Errorf("%w; the step holds %d sequences, which the batch cap (%d) allows and the profile does not cover: lower the batch cap to %d",
+			err, b.key.NumRequests, s.cfg.Scheduler.BatchSizeCap, n*s.cfg.Replica.NumPipelineStages)
+	}
+	return err
 }
 
 func (s *sim) stallError() error {
@@ -1583,7 +1601,7 @@ func (s *sim) stageSchedule(rid, sid int32) error {
 	st.queue = st.queue[:n]
 	m, err := rp.stagePrediction(b.key, sid)
 	if err != nil {
-		return fmt.Errorf("batch %d at t=%d ns: %w", b.id, s.now, err)
+		return s.stepError(rp, b, err)
 	}
 	// A profile cell or an extrapolation can predict any finite time: refuse
 	// one that would take simulated time past int64 instead of wrapping.

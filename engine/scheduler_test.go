@@ -212,6 +212,50 @@ func TestVLLM_RecomputeOverBudgetStalls(t *testing.T) {
 	}
 }
 
+// TestBatchCapOverProfile: a batch cap above the profile's largest decode
+// batch (8 here) is noted up front when enough requests could share a
+// step, and a step past it stops the run with the cap to lower.
+func TestBatchCapOverProfile(t *testing.T) {
+	set := enginetest.Set(qwen3(t), *constSet(t), 4096, 8)
+	rows := func(n, gapS int) string {
+		csv := "arrived_at,num_prefill_tokens,num_decode_tokens\n"
+		for i := range n {
+			csv += fmt.Sprintf("%d,10,3\n", i*gapS)
+		}
+		return csv
+	}
+	const note = "attention.csv (decode rows) covers (1..8): a step of more stops the run with an error; lower the batch cap to 8"
+	tests := []struct {
+		name, trace string
+		wantNote    bool
+		wantErr     string
+	}{
+		{"fewer requests than the profile's batches", rows(8, 0), false, ""},
+		{"many requests, one at a time", rows(20, 1), true, ""}, // 1 s apart: a step holds one
+		{"many requests at once", rows(20, 0), false, "the step holds 20 sequences, which the batch cap (64) allows and the profile does not cover: lower the batch cap to 8"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := engine.DefaultConfig()
+			cfg.Scheduler.BatchSizeCap = 64
+			res, err := engine.Run(context.Background(), cfg, engine.Inputs{Workload: trace(t, tc.trace, cfg), Profile: set}, engine.Options{})
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err %v; want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := slices.ContainsFunc(res.Workload.Notes, func(n string) bool { return strings.Contains(n, note) })
+			if got != tc.wantNote {
+				t.Errorf("notes %q: want the batch-cap note: %v", res.Workload.Notes, tc.wantNote)
+			}
+		})
+	}
+}
+
 // TestInvariants_RandomConfigs runs random workloads through every
 // scheduler and global scheduler with tight KV caches, several replicas and
 // pipeline stages, and checks the invariants of checkInvariants.

@@ -147,12 +147,12 @@ func (s *sim) hostLoop(rp *replica, proc *batch) error {
 	rec := &b.rec
 	m, err := s.enginePrediction(rp, b.key)
 	if err != nil {
-		return fmt.Errorf("batch %d at t=%d ns: %w", b.id, s.now, err)
+		return s.stepError(rp, b, err)
 	}
 	rp.use(m)
 	hostMs, err := s.hostMs(rp, b, prev)
 	if err != nil {
-		return fmt.Errorf("batch %d at t=%d ns: %w", b.id, s.now, err)
+		return s.stepError(rp, b, err)
 	}
 	rec.ModelNs, rec.HostNs, rec.Padded, rec.Mode = m.modelNs, predict.Nanos(hostMs), m.padded, m.mode
 	if ih := s.timing.spec.IdleHost; ih != nil && ih.GPUExtraMs > 0 && prev == nil && rp.wokeAt == s.now {

@@ -474,6 +474,24 @@ func (p *Predictor) loadHost(set *Set) error {
 	return nil
 }
 
+// MaxBatch is the most sequences one step may hold before a table keyed by
+// the step's sequences runs out (0: no such bound), and which table that
+// is: host_overheads.csv when the predictor loaded it, and attention.csv's
+// decode rows. With Options.Extrapolate the tables are read past their
+// ends and MaxBatch is 0.
+func (p *Predictor) MaxBatch() (n int, table string) {
+	if p.opt.Extrapolate {
+		return 0, ""
+	}
+	if c, ok := p.host[HostColumns[1]]; ok && len(c.xs) > 0 {
+		n, table = int(c.xs[len(c.xs)-1]), path.Join(p.origin, hostFile)
+	}
+	if o := p.decode.outer; len(o) > 0 && (n == 0 || int(o[len(o)-1]) < n) {
+		n, table = int(o[len(o)-1]), path.Join(p.origin, attnFile)+" (decode rows)"
+	}
+	return n, table
+}
+
 // Host is the host time (ms) of a step: schedule, prepare inputs and launch,
 // from host_overheads.csv, keyed by the sequences in the step, its prefills
 // and its prefill tokens. The predictor must have been built with
