@@ -17,7 +17,7 @@ import (
 // Status values of a request in request_metrics.csv.
 const (
 	StatusOK              = "ok"
-	StatusRejectedTooLong = workload.RejectedTooLong // can never fit max_tokens or the KV cache
+	StatusRejectedTooLong = workload.RejectedTooLong // can never run: max_tokens, the KV cache, the token budget or the profile's contexts
 	StatusUnfinished      = "unfinished"             // still running when time_limit stopped the run
 )
 
@@ -456,7 +456,8 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 			keyOff[i+1] = len(keys)
 		}
 	}
-	kvRejected, budgetRejected := 0, 0
+	kvRejected, budgetRejected, longRejected := 0, 0, 0
+	longest, longTable := pred.LongestContext()
 	gaps := gapArena{left: decodeTokens(wl)}
 	var early []int32 // open-loop requests rejected before the run: their dependents are released at their arrival
 	for i, w := range wl {
@@ -466,10 +467,14 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 			r.keys = keys[keyOff[i]:keyOff[i+1]:keyOff[i+1]]
 		}
 		over := w.Rejected == "" && s.overBudget(r)
-		never := w.Rejected != "" || over || s.neverFits(r)
-		if over {
+		long := w.Rejected == "" && !over && longest > 0 && r.decode > 1 && r.prefill+r.decode-1 > longest
+		never := w.Rejected != "" || over || long || s.neverFits(r)
+		switch {
+		case over:
 			budgetRejected++
-		} else if never && w.Rejected == "" {
+		case long:
+			longRejected++
+		case never && w.Rejected == "":
 			kvRejected++
 		}
 		if w.ClosedLoop {
@@ -508,10 +513,14 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 			kvRejected, len(wl), resolved.NumBlocks, cfg.Scheduler.BlockSize, resolved.WatermarkBlocks, StatusRejectedTooLong))
 	}
 	if n, table := pred.MaxBatch(); n > 0 {
-		if reach := min(resolved.MaxMicroBatchSize, len(wl)-kvRejected-budgetRejected); reach > n {
+		if reach := min(resolved.MaxMicroBatchSize, len(wl)-kvRejected-budgetRejected-longRejected); reach > n {
 			s.notes = append(s.notes, fmt.Sprintf("up to %d sequences may share a step (batch cap %d), more than %s covers (1..%d): a step of more stops the run with an error; lower the batch cap to %d or enable predictor extrapolation",
 				reach, cfg.Scheduler.BatchSizeCap, table, n, n*cfg.Replica.NumPipelineStages))
 		}
+	}
+	if longRejected > 0 {
+		s.notes = append(s.notes, fmt.Sprintf("%d of %d requests reach a context (prompt + output - 1) longer than the %d tokens %s covers and are marked %s (as an engine of that max_model_len rejects them); shorten them (request_generator_config_max_tokens clips generated and trace lengths) or use a profile of longer contexts",
+			longRejected, len(wl), longest, longTable, StatusRejectedTooLong))
 	}
 	if budgetRejected > 0 {
 		s.notes = append(s.notes, fmt.Sprintf("%d of %d requests have prompts longer than max_tokens_in_batch (%d), which %s never admits (vLLM v0 ignores such prompts), and are marked %s",

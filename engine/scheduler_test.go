@@ -256,6 +256,28 @@ func TestBatchCapOverProfile(t *testing.T) {
 	}
 }
 
+// TestRequestLongerThanProfile: the test set's decode rows end at context
+// 4096. A request whose last decode reads past it (prompt + output - 1 >
+// 4096) is rejected up front, with a note; one ending exactly there runs,
+// as does a one-token request (no decode step).
+func TestRequestLongerThanProfile(t *testing.T) {
+	cfg := engine.DefaultConfig()
+	cfg.Workload.MaxTokens = 8192
+	set := enginetest.Set(qwen3(t), *constSet(t), 4096, 8)
+	w := trace(t, "arrived_at,num_prefill_tokens,num_decode_tokens\n0,4000,97\n0,4000,98\n0,4095,1\n", cfg)
+	res := run(t, cfg, w, set)
+	want := []string{engine.StatusOK, engine.StatusRejectedTooLong, engine.StatusOK}
+	for i, r := range res.Requests {
+		if r.Status != want[i] {
+			t.Errorf("request %d (%d+%d): status %s; want %s", i, r.Prefill, r.Decode, r.Status, want[i])
+		}
+	}
+	note := "1 of 3 requests reach a context (prompt + output - 1) longer than the 4096 tokens test/const/attention.csv covers"
+	if !slices.ContainsFunc(res.Workload.Notes, func(n string) bool { return strings.HasPrefix(n, note) }) {
+		t.Errorf("notes %q: want one starting %q", res.Workload.Notes, note)
+	}
+}
+
 // TestInvariants_RandomConfigs runs random workloads through every
 // scheduler and global scheduler with tight KV caches, several replicas and
 // pipeline stages, and checks the invariants of checkInvariants.

@@ -492,6 +492,22 @@ func (p *Predictor) MaxBatch() (n int, table string) {
 	return n, table
 }
 
+// LongestContext is the longest context a decode may read before
+// attention.csv's decode rows run out at every batch size (0: no decode
+// rows, or Options.Extrapolate), after rounding up to the decode
+// granularity, and that file.
+func (p *Predictor) LongestContext() (n int, table string) {
+	if p.opt.Extrapolate || len(p.decode.inner) == 0 {
+		return 0, ""
+	}
+	longest := 0.0
+	for _, c := range p.decode.inner {
+		longest = max(longest, c.xs[len(c.xs)-1])
+	}
+	g := p.decodeGranularity()
+	return int(longest) / g * g, path.Join(p.origin, attnFile)
+}
+
 // Host is the host time (ms) of a step: schedule, prepare inputs and launch,
 // from host_overheads.csv, keyed by the sequences in the step, its prefills
 // and its prefill tokens. The predictor must have been built with
