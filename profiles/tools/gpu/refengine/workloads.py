@@ -490,6 +490,32 @@ def build(root, sat_qps):
         dict(sar, chunk=2048), 195, lambda r, n: poisson(r, n, 4.0), sample(arxiv, 60))
     add("ho17-code-static300-cap200", "heldout", "300 Splitwise-code requests at t=0, vllm_v1 with at most 200 "
         "sequences", dict(v1, max_num_seqs=200), 196, lambda r, n: static(n), sample(code, 300))
+    # Eighteenth batch, designed blind (none of it simulated before its reference runs are scored): the 256-sequence
+    # cap binding over contexts past 2048, where the simulator stopped before a657d9d (a mixed step of 255 decodes at
+    # context 2192: the 255-decode mixed rows end at 2048) and where decode rows of many sequences end (4096 at 256):
+    # 256 decodes over 2.4-3.8k contexts beside chunks; a static 260 whose last prompts prefill beside 255 decodes
+    # of 2-2.7k; Sarathi under a 256 cap at capacity (Sarathi caps ran 8-192); a static decode-only 256 from ~50 to
+    # 3.1k contexts; long outputs under long_prefill_token_threshold 512 at the cap; a bimodal mix of short chats and
+    # 3-4k prompts at the cap.
+    add("ho18-cap256-ctx3k", "heldout", "320 requests of 2000-3000 prompt + 400-800 output tokens, Poisson at 48 QPS "
+        "(the 256-sequence cap binds: 256 decodes over 2.4-3.8k contexts beside prefill chunks)", v1, 201,
+        lambda r, n: poisson(r, n, 48.0), uniform(320, (2000, 3000), (400, 800)))
+    add("ho18-static-260x2200", "heldout", "260 requests of 2000-2400 prompt + 300 output tokens at t=0 (the last "
+        "prompts prefill beside 255 decodes of 2-2.7k contexts)", v1, 202, lambda r, n: static(n),
+        uniform(260, (2000, 2400), (300, 300)))
+    add("ho18-conv-sarathi-cap256-sat", "heldout", "400 Splitwise-conversation requests, Poisson at 1.0x capacity, "
+        "Sarathi chunk 512 with at most 256 sequences", dict(sar, max_num_seqs=256), 203,
+        lambda r, n: poisson(r, n, 1.0 * s), sample(conv, 400))
+    add("ho18-static-256-decode3k", "heldout", "256 requests of 32-64 prompt + 2048-3072 output tokens at t=0 "
+        "(decode-only steps of 256 from ~50 to 3.1k contexts)", v1, 204, lambda r, n: static(n),
+        uniform(256, (32, 64), (2048, 3072)))
+    add("ho18-longout-threshold512-cap256", "heldout", "300 requests of 200-1000 prompt + 1000-2000 output tokens, "
+        "Poisson at 32 QPS, vllm_v1 with long_prefill_token_threshold 512 (the cap binds over 1.2-3k contexts)",
+        dict(v1, long_prefill_token_threshold=512), 205, lambda r, n: poisson(r, n, 32.0),
+        uniform(300, (200, 1000), (1000, 2000)))
+    add("ho18-bimodal-chat-3k-cap256", "heldout", "360 requests, 70% of 50-300 prompt + 50-200 output tokens and 30% "
+        "of 3000-4000 prompt + 500-1000 output tokens, Poisson at 40 QPS", v1, 206, lambda r, n: poisson(r, n, 40.0),
+        bimodal(360, 0.3, ((50, 300), (50, 200)), ((3000, 4000), (500, 1000))))
     return out
 
 
