@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/servesim/servesim/engine/predict"
 	"github.com/servesim/servesim/engine/workload"
@@ -733,7 +734,13 @@ func (s *sim) checkBudget(c int64) error {
 // happened and, when b holds more sequences than the profile's tables keyed
 // by sequences cover (Predictor.MaxBatch), the batch cap to lower.
 func (s *sim) stepError(rp *replica, b *batch, err error) error {
+	var ge *predict.GridError
+	tokenAxis := errors.As(err, &ge) && strings.HasPrefix(ge.At, "num_tokens=")
 	err = fmt.Errorf("batch %d at t=%d ns: %w", b.id, s.now, err)
+	if t := s.cfg.Scheduler.Type; tokenAxis && (t == "orca" || t == "faster_transformer") {
+		return fmt.Errorf("%w; the step holds %d tokens: %s batches whole prompts with no token budget, so a step's tokens grow with its batch (cap %d): lower the batch cap, or use a scheduler with a token budget",
+			err, b.key.T, t, s.cfg.Scheduler.BatchSizeCap)
+	}
 	if n, _ := rp.pred.MaxBatch(); n > 0 && int(b.key.NumRequests) > n {
 		err = fmt.Errorf("%w; the step holds %d sequences, which the batch cap (%d) allows and the profile does not cover: lower the batch cap to %d",
 			err, b.key.NumRequests, s.cfg.Scheduler.BatchSizeCap, n*s.cfg.Replica.NumPipelineStages)

@@ -278,6 +278,25 @@ func TestRequestLongerThanProfile(t *testing.T) {
 	}
 }
 
+// TestOrcaTokensOverProfile: orca batches whole prompts with no token
+// budget, so a burst's prefill step can hold more tokens than mlp.csv
+// covers (the test set: 4096); the error names the op once and says why.
+func TestOrcaTokensOverProfile(t *testing.T) {
+	cfg := engine.DefaultConfig()
+	cfg.Scheduler.Type, cfg.Scheduler.NumBlocks = "orca", 1024
+	set := enginetest.Set(qwen3(t), *constSet(t), 4096, 128)
+	w := trace(t, "arrived_at,num_prefill_tokens,num_decode_tokens\n0,3000,2\n0,3000,2\n", cfg)
+	_, err := engine.Run(context.Background(), cfg, engine.Inputs{Workload: w, Profile: set}, engine.Options{})
+	msg := fmt.Sprint(err)
+	want := "the step holds 6000 tokens: orca batches whole prompts with no token budget, so a step's tokens grow with its batch (cap 128): lower the batch cap"
+	if err == nil || !strings.Contains(msg, want) {
+		t.Fatalf("err %v; want one containing %q", err, want)
+	}
+	if n := strings.Count(msg, "is not profiled at"); n != 1 {
+		t.Errorf("%d grid errors in %q; want one", n, msg)
+	}
+}
+
 // TestInvariants_RandomConfigs runs random workloads through every
 // scheduler and global scheduler with tight KV caches, several replicas and
 // pipeline stages, and checks the invariants of checkInvariants.

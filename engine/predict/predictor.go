@@ -871,7 +871,6 @@ func (p *Predictor) tokens(t8 int) (*tokenOps, error) {
 		return p.lookup(c, x, mlpFile, op, at)
 	}
 	var o tokenOps
-	var errs []error
 	for _, f := range []struct {
 		dst *float64
 		op  string
@@ -879,11 +878,11 @@ func (p *Predictor) tokens(t8 int) (*tokenOps, error) {
 		{&o.postLN, "post_attention_layernorm"}, {&o.up, "mlp_up_proj"}, {&o.act, "mlp_act"}, {&o.down, "mlp_down_proj"},
 		{&o.add, "add"}, {&o.emb, "emb"}} {
 		v, err := get(f.op)
+		if err != nil {
+			// the ops share the key: the first one out of range says it
+			return nil, err
+		}
 		*f.dst = v
-		errs = append(errs, err)
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
 	}
 	if p.opt.TP > 1 {
 		v, err := p.lookup(p.allReduce, x, path.Join(p.opt.Node.Name, "all_reduce.csv"), "all_reduce", at)
