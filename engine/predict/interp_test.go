@@ -178,6 +178,86 @@ func TestAtBudgetCut(t *testing.T) {
 	}
 }
 
+// TestAtPast_AnyRow: without the budget-cut rule a row that ends at the
+// grid's longest key is read past its end too (an aggregate key), up to
+// maxCutExtent times its end.
+func TestAtPast_AnyRow(t *testing.T) {
+	// y = kv + 2*outer; row 1 ends at 100 (the longest), row 4 at 10.
+	g := newGrid([]float64{1, 1, 1, 4, 4, 4}, []float64{0, 50, 100, 0, 5, 10}, []float64{2, 52, 102, 8, 13, 18})
+	tests := []struct {
+		o, i, want float64
+		budgetCut  bool
+		ok         bool
+	}{
+		{1, 150, 0, true, false},   // budget-cut only: row 1 is the longest
+		{1, 150, 152, false, true}, // any row
+		{1, 400, 402, false, true}, // 4x its end
+		{1, 401, 0, false, false},  // past 4x
+		{4, 40, 48, false, true},   // row 4 either way
+	}
+	for _, tc := range tests {
+		got, ok := g.atPast(tc.o, tc.i, tc.budgetCut)
+		if ok != tc.ok || ok && math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("atPast(%g, %g, %v) = %g, %v; want %g, %v", tc.o, tc.i, tc.budgetCut, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// TestAtPast_H200Prefill validates reading prefill rows past their end (an
+// aggregated prefill key, pastAny) on the H200 set's measured attention.csv
+// prefill rows: each row cut at its first point at or past a quarter of
+// its last kv and read at its last.
+func TestAtPast_H200Prefill(t *testing.T) {
+	f, err := os.Open("../../profiles/h200/qwen3-0.6b/attention.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tb, err := csvin.ReadHeader(f, "attention.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c2, kv, ms []float64
+	for tb.Next() == nil {
+		if s, _ := tb.Field("is_prefill"); s != "True" {
+			continue
+		}
+		var row [3]float64
+		for j, col := range []string{"prefill_chunk_size", "kv_cache_size", median("attn_prefill")} {
+			s, _ := tb.Field(col)
+			if row[j], err = strconv.ParseFloat(s, 64); err != nil {
+				t.Fatalf("%s %q: %v", col, s, err)
+			}
+		}
+		c2, kv, ms = append(c2, row[0]*row[0]), append(kv, row[1]), append(ms, row[2])
+	}
+	g := newGrid(c2, kv, ms)
+	var errs []float64
+	for r, cv := range g.inner {
+		end := cv.xs[len(cv.xs)-1]
+		k := searchFloats(cv.xs, end/maxCutExtent)
+		if k < 1 || k >= len(cv.xs)-1 {
+			continue
+		}
+		cut := grid{outer: g.outer, inner: slices.Clone(g.inner)}
+		cut.inner[r] = curve{xs: cv.xs[:k+1], ys: cv.ys[:k+1]}
+		v, ok := cut.atPast(g.outer[r], end, false)
+		if !ok {
+			t.Fatalf("chunk %g: atPast refused", math.Sqrt(g.outer[r]))
+		}
+		errs = append(errs, math.Abs(v/cv.ys[len(cv.ys)-1]-1)*100)
+	}
+	sort.Float64s(errs)
+	if len(errs) < 8 {
+		t.Fatalf("%d rows scored; want >= 8", len(errs))
+	}
+	med, worst := errs[len(errs)/2], errs[len(errs)-1]
+	t.Logf("%d prefill rows read up to %dx past their cut: |error| median %.2f%%, max %.2f%%", len(errs), maxCutExtent, med, worst)
+	if med > 1.5 || worst > 3 {
+		t.Errorf("|error| median %.2f%% max %.2f%%; want <= 1.5%% and <= 3%%", med, worst)
+	}
+}
+
 // TestAtBudgetCut_H200 validates maxCutExtent on the H200 set: each
 // budget-cut row of its decode grids is cut at its first point at or past
 // a quarter of its last context and read at its last (up to 4x out); the

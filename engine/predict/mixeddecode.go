@@ -231,7 +231,7 @@ func (p *Predictor) mixedDecodeAttn(spec *EngineSpec, k Key, padded int) (float6
 	row := func(g mixedGrid) (float64, error) {
 		kd := max(int(k.Kd), g.g.innerMin())
 		return p.gridLookupIn(engineFile, "context", g.g, float64(k.Bd), float64(kd), g.op,
-			at2("decodes=%d, context=%d", int(k.Bd), kd), "decodes", func(x float64) float64 { return x }, true)
+			at2("decodes=%d, context=%d", int(k.Bd), kd), "decodes", func(x float64) float64 { return x }, pastBudgetCut)
 	}
 	gs := p.mixedDecode[sb]
 	v, err := row(gs[lo])

@@ -921,21 +921,29 @@ func (p *Predictor) kv(t int) (float64, error) {
 }
 
 func (p *Predictor) gridLookup(g grid, o, i float64, op string, at atText, outerName string, outerFn func(float64) float64) (float64, error) {
-	return p.gridLookupIn(attnFile, "kv_cache_size", g, o, i, op, at, outerName, outerFn, false)
+	return p.gridLookupIn(attnFile, "kv_cache_size", g, o, i, op, at, outerName, outerFn, pastNone)
 }
 
+// How a grid lookup may read past its rows' ends (grid.atPast), each such
+// read counted in Extrapolated.
+type pastRule uint8
+
+const (
+	pastNone      pastRule = iota // refuse (unless Options.Extrapolate)
+	pastBudgetCut                 // rows ended by a token budget (decode attention: decodes x context within the measuring pool)
+	pastAny                       // any row: the key is an aggregate of several sequences (Vidur's batched prefill)
+)
+
 // gridLookupIn is gridLookup for a grid read from file, whose inner key is
-// innerName. budgetCut says g's rows end where a token budget ran out (decode
-// attention: decodes x context within the measuring pool): a key past such a
-// row's end is read extrapolated (grid.atBudgetCut) and counted in
-// Extrapolated rather than refused.
-func (p *Predictor) gridLookupIn(file, innerName string, g grid, o, i float64, op string, at atText, outerName string, outerFn func(float64) float64, budgetCut bool) (float64, error) {
+// innerName; past says whether a key past a row's end is read extrapolated
+// (grid.atPast) and counted in Extrapolated rather than refused.
+func (p *Predictor) gridLookupIn(file, innerName string, g grid, o, i float64, op string, at atText, outerName string, outerFn func(float64) float64, past pastRule) (float64, error) {
 	v, ok := g.at(o, i, false)
 	if ok {
 		return v, nil
 	}
-	if budgetCut {
-		if v, ok := g.atBudgetCut(o, i); ok {
+	if past != pastNone {
+		if v, ok := g.atPast(o, i, past == pastBudgetCut); ok {
 			p.Extrapolated++
 			return v, nil
 		}
@@ -963,7 +971,7 @@ func (p *Predictor) attnDecode(bd, kd int, batched bool) (float64, error) {
 		return v, nil
 	}
 	v, err := p.gridLookupIn(attnFile, "kv_cache_size", p.decode, float64(bd), float64(kd), "attn_decode",
-		at2("batch_size=%d, kv_cache_size=%d", bd, kd), "batch_size", func(x float64) float64 { return x }, true)
+		at2("batch_size=%d, kv_cache_size=%d", bd, kd), "batch_size", func(x float64) float64 { return x }, pastBudgetCut)
 	if err != nil {
 		return 0, err
 	}
@@ -987,8 +995,12 @@ func (p *Predictor) attnPrefill(kp, cp, n int) (float64, error) {
 	if v, ok := p.prefillMemo.get(key); ok {
 		return v, nil
 	}
-	v, err := p.gridLookup(p.prefill, float64(cp)*float64(cp), float64(kp), "attn_prefill",
-		at2("prefill_chunk_size=%d, kv_cache_size=%d", cp, kp), "prefill_chunk_size", math.Sqrt)
+	past := pastNone
+	if n > 1 {
+		past = pastAny
+	}
+	v, err := p.gridLookupIn(attnFile, "kv_cache_size", p.prefill, float64(cp)*float64(cp), float64(kp), "attn_prefill",
+		at2("prefill_chunk_size=%d, kv_cache_size=%d", cp, kp), "prefill_chunk_size", math.Sqrt, past)
 	if err != nil {
 		return 0, err
 	}
