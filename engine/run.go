@@ -523,6 +523,12 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 		s.notes = append(s.notes, fmt.Sprintf("%d of %d requests reach a context (prompt + output - 1) longer than the %d tokens %s covers and are marked %s (as an engine of that max_model_len rejects them); shorten them (request_generator_config_max_tokens clips generated and trace lengths) or use a profile of longer contexts",
 			longRejected, len(wl), longest, longTable, StatusRejectedTooLong))
 	}
+	if n, table := pred.MaxTokens(); n > 0 {
+		if budget, name := stepTokenBudget(cfg.Scheduler); budget > n {
+			s.notes = append(s.notes, fmt.Sprintf("a step may hold up to %d tokens (%s), more than %s covers (1..%d): a step of more stops the run with an error; lower %s to %d or enable predictor extrapolation",
+				budget, name, table, n, name, n))
+		}
+	}
 	if budgetRejected > 0 {
 		s.notes = append(s.notes, fmt.Sprintf("%d of %d requests have prompts longer than max_tokens_in_batch (%d), which %s never admits (vLLM v0 ignores such prompts), and are marked %s",
 			budgetRejected, len(wl), cfg.Scheduler.MaxTokensInBatch, cfg.Scheduler.Type, StatusRejectedTooLong))
@@ -730,6 +736,24 @@ func (s *sim) checkBudget(c int64) error {
 	return nil
 }
 
+// stepTokenBudget is the most tokens sc's scheduler puts in one step, and
+// the setting that says so (0 for orca and faster_transformer, which have
+// none).
+func stepTokenBudget(sc SchedulerConfig) (int, string) {
+	switch sc.Type {
+	case "vllm_v1":
+		if sc.MaxNumBatchedTokens == 0 {
+			return DefaultMaxNumBatchedTokens, "max_num_batched_tokens"
+		}
+		return sc.MaxNumBatchedTokens, "max_num_batched_tokens"
+	case "sarathi":
+		return sc.ChunkSize, "chunk_size"
+	case "vllm", "lightllm":
+		return sc.MaxTokensInBatch, "max_tokens_in_batch"
+	}
+	return 0, ""
+}
+
 // stepError is err from predicting batch b on replica rp, with where it
 // happened and, when b holds more sequences than the profile's tables keyed
 // by sequences cover (Predictor.MaxBatch), the batch cap to lower.
@@ -740,6 +764,12 @@ func (s *sim) stepError(rp *replica, b *batch, err error) error {
 	if t := s.cfg.Scheduler.Type; tokenAxis && (t == "orca" || t == "faster_transformer") {
 		return fmt.Errorf("%w; the step holds %d tokens: %s batches whole prompts with no token budget, so a step's tokens grow with its batch (cap %d): lower the batch cap, or use a scheduler with a token budget",
 			err, b.key.T, t, s.cfg.Scheduler.BatchSizeCap)
+	}
+	if n, _ := rp.pred.MaxTokens(); tokenAxis && n > 0 && int(b.key.T) > n {
+		if budget, name := stepTokenBudget(s.cfg.Scheduler); budget > n {
+			return fmt.Errorf("%w; the step holds %d tokens, which %s (%d) allows and the profile does not cover: lower %s to %d",
+				err, b.key.T, name, budget, name, n)
+		}
 	}
 	if n, _ := rp.pred.MaxBatch(); n > 0 && int(b.key.NumRequests) > n {
 		err = fmt.Errorf("%w; the step holds %d sequences, which the batch cap (%d) allows and the profile does not cover: lower the batch cap to %d",

@@ -278,6 +278,40 @@ func TestRequestLongerThanProfile(t *testing.T) {
 	}
 }
 
+// TestTokenBudgetOverProfile: a vllm_v1 budget above the profile's
+// largest step (the test set: 4096 tokens) is noted up front, and a step
+// past it stops the run with the setting to lower.
+func TestTokenBudgetOverProfile(t *testing.T) {
+	set := enginetest.Set(qwen3(t), *constSet(t), 4096, 128)
+	tests := []struct {
+		name, trace, wantErr string
+	}{
+		{"short prompts: the note only", "arrived_at,num_prefill_tokens,num_decode_tokens\n0,100,2\n1,100,2\n", ""},
+		{"a long prompt: the step past 4096", "arrived_at,num_prefill_tokens,num_decode_tokens\n0,3000,2\n0,3000,2\n",
+			"the step holds 6000 tokens, which max_num_batched_tokens (8192) allows and the profile does not cover: lower max_num_batched_tokens to 4096"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := engine.DefaultConfig()
+			cfg.Scheduler.Type, cfg.Scheduler.MaxNumBatchedTokens = "vllm_v1", 8192
+			res, err := engine.Run(context.Background(), cfg, engine.Inputs{Workload: trace(t, tc.trace, cfg), Profile: set}, engine.Options{})
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err %v; want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			note := "a step may hold up to 8192 tokens (max_num_batched_tokens), more than"
+			if !slices.ContainsFunc(res.Workload.Notes, func(n string) bool { return strings.HasPrefix(n, note) }) {
+				t.Errorf("notes %q: want one starting %q", res.Workload.Notes, note)
+			}
+		})
+	}
+}
+
 // TestOrcaTokensOverProfile: orca batches whole prompts with no token
 // budget, so a burst's prefill step can hold more tokens than mlp.csv
 // covers (the test set: 4096); the error names the op once and says why.

@@ -492,6 +492,24 @@ func (p *Predictor) MaxBatch() (n int, table string) {
 	return n, table
 }
 
+// MaxTokens is the most tokens one step may hold before the rows keyed by
+// a step's tokens run out (mlp.csv's, attention.csv's KV save; 0: no rows,
+// or Options.Extrapolate), and the file whose rows end first.
+func (p *Predictor) MaxTokens() (n int, table string) {
+	if p.opt.Extrapolate {
+		return 0, ""
+	}
+	for _, c := range p.mlp {
+		if len(c.xs) > 0 && (n == 0 || int(c.xs[len(c.xs)-1]) < n) {
+			n, table = int(c.xs[len(c.xs)-1]), path.Join(p.origin, mlpFile)
+		}
+	}
+	if c := p.kvSave; len(c.xs) > 0 && (n == 0 || int(c.xs[len(c.xs)-1]) < n) {
+		n, table = int(c.xs[len(c.xs)-1]), path.Join(p.origin, attnFile)+" (KV save)"
+	}
+	return n, table
+}
+
 // LongestContext is the longest context a decode may read before
 // attention.csv's decode rows run out at every batch size (0: no decode
 // rows, or Options.Extrapolate), after rounding up to the decode
