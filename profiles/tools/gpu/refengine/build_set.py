@@ -130,6 +130,33 @@ def merge_pairs(raw_path, fill_path, out_path, prefill):
     return sorted({int(r["kv_cache_size"]) for r in add})
 
 
+def merge_prefill_chunks(raw_path, chunks_path, out_path):
+    """The attention rows at raw_path with the prefill rows of a later extension past the grid's chunk sizes
+    (opprofile --prefill_chunks: attn_prefill_chunks.csv) at chunk sizes the raw rows lack, each with the KV save
+    measured at its size, written to out_path, prefill rows first, sorted. Returns the chunk sizes added."""
+    rows = list(csv.DictReader(open(raw_path)))
+    header = list(rows[0].keys())
+    pre = [r for r in rows if r["is_prefill"] == "True"]
+    have = {int(r["prefill_chunk_size"]) for r in pre}
+    add = [r for r in csv.DictReader(open(chunks_path))
+           if r["is_prefill"] == "True" and int(r["prefill_chunk_size"]) not in have]
+    pre = sorted(pre + add, key=lambda r: (int(r["prefill_chunk_size"]), int(r["kv_cache_size"])))
+    with open(out_path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=header, lineterminator="\n")
+        w.writeheader()
+        w.writerows(pre + [r for r in rows if r["is_prefill"] != "True"])
+    return sorted({int(r["prefill_chunk_size"]) for r in add})
+
+
+def merge_mlp_fill(raw_path, fill_path):
+    """The mlp.csv rows at raw_path with a later extension's rows (opprofile --prefill_chunks: mlp_fill.csv) at
+    token counts the raw rows lack, sorted by num_tokens; and the counts added."""
+    rows = list(csv.DictReader(open(raw_path)))
+    have = {int(r["num_tokens"]) for r in rows}
+    add = [r for r in csv.DictReader(open(fill_path)) if int(r["num_tokens"]) not in have]
+    return sorted(rows + add, key=lambda r: int(r["num_tokens"])), sorted(int(r["num_tokens"]) for r in add)
+
+
 def merge_decode_short(raw_path, short_path, out_path):
     """merge_pairs of the decode rows of a later probe under the grid's first context (opprofile --decode_kv:
     attn_decode_short.csv)."""
@@ -681,8 +708,13 @@ def main():
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     insitu = json.load(open(os.path.join(a.engine_dir, "insitu.json")))
-    rows = list(csv.DictReader(open(os.path.join(a.raw, "mlp.csv"))))
+    raw_mlp = os.path.join(a.raw, "mlp.csv")
+    rows = list(csv.DictReader(open(raw_mlp)))
     header = list(rows[0].keys())
+    mfill_path = os.path.join(a.engine_dir, "mlp_fill.csv")
+    if os.path.exists(mfill_path):
+        rows, added = merge_mlp_fill(raw_mlp, mfill_path)
+        print(f"mlp fill: rows at {added} tokens added (eager sizes: as measured alone)")
     T = [int(r["num_tokens"]) for r in rows]
     med = {op: [float(r[f"time_stats.{op}.median"]) for r in rows] for op in TOKEN_OPS}
     os.makedirs(a.out, exist_ok=True)
@@ -690,7 +722,8 @@ def main():
     fill_path = os.path.join(a.engine_dir, "attn_decode_fill.csv")
     pfill_path = os.path.join(a.engine_dir, "attn_prefill_fill.csv")
     dshort_path = os.path.join(a.engine_dir, "attn_decode_short.csv")
-    if os.path.exists(fill_path) or os.path.exists(pfill_path) or os.path.exists(dshort_path):
+    pchunks_path = os.path.join(a.engine_dir, "attn_prefill_chunks.csv")
+    if any(os.path.exists(x) for x in (fill_path, pfill_path, dshort_path, pchunks_path)):
         # the isolated rows as the set keeps them: the raw profile plus the fills' batch and context sizes
         merged = os.path.join(a.out, "attention_isolated.csv")
         if os.path.exists(fill_path):
@@ -705,6 +738,9 @@ def main():
             added = merge_prefill_fill(merged, pfill_path, merged)
             print(f"prefill fill: rows over {added} cached tokens added; {n} points re-timed as a check, "
                   f"{100 * lo:+.1f}% to {100 * hi:+.1f}% against the first rows")
+        if os.path.exists(pchunks_path):
+            added = merge_prefill_chunks(merged, pchunks_path, merged)
+            print(f"prefill chunks past the grid: {added} added, each with its KV save")
         raw_attn = merged
     dec, pre, kv = attention_tables(raw_attn)
     kvx = sorted(kv)
@@ -757,7 +793,10 @@ def main():
             head = interp(T, med["emb"], s) + interp(T, med["lm_head"], rows_lm)
             f = (meas - LAYERS * (kvs + att)) / (LAYERS * tok + head)
             factors[f"{kind}:{s}"] = dict(measured_ms=meas, isolated_sum_ms=LAYERS * (tok + kvs + att) + head, factor=f)
-    shutil.copy(os.path.join(a.raw, "mlp.csv"), os.path.join(a.out, "mlp_isolated.csv"))
+    with open(os.path.join(a.out, "mlp_isolated.csv"), "w", newline="") as f:  # the raw rows and any fill's
+        w = csv.DictWriter(f, fieldnames=header, lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
     with open(os.path.join(a.out, "mlp.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=header, lineterminator="\n")
         w.writeheader()
@@ -877,7 +916,7 @@ def main():
         if not os.path.exists(ctl):
             raise SystemExit(f"{mb} needs {ctl}: mixeddecode.py's re-timing of the bound-256 graph in the probe's session")
         print("mixed_decode:", add_mixed_big(os.path.join(a.out, "engine.json"), mb, ctl))
-    spread = op_spread(os.path.join(a.raw, "mlp.csv"), raw_attn)
+    spread = op_spread(os.path.join(a.out, "mlp_isolated.csv"), raw_attn)
     json.dump(spread, open(os.path.join(a.out, "spread.json"), "w"), indent=1, sort_keys=True)
     fs = [v["factor"] for v in factors.values()]
     print(f"in-situ factors {min(fs):.3f}..{max(fs):.3f}; host rows {len(hrows)}; sync {fit['sync_ms']:.4f} ms")

@@ -24,6 +24,7 @@ engine's graphs replay, with the launch configuration tune.py chose:
 
 Usage (from profiles/tools/gpu): python3 -m refengine.opprofile OUTDIR --tuning TUNING.json
 [--decode_batches 40,56,...: only decode rows at those batch sizes]
+[--prefill_chunks 12288,16384: only mlp.csv and prefill rows at those chunk sizes past 8192]
 """
 import argparse
 import bisect
@@ -51,7 +52,7 @@ def rnd(*shape):
     return torch.randn(*shape, device=dev).to(M.DT)
 
 
-def mlp_rows(copies=8):
+def mlp_rows(copies=8, tokens=TOKEN_GRID):
     layers = [dict(w=(1 + 0.01 * torch.randn(M.E, device=dev)).to(M.DT), wqkv=rnd(M.QW + 2 * M.KW, M.E) * 0.02,
                    wo=rnd(M.E, M.QW) * 0.02, wup=rnd(2 * M.FF, M.E) * 0.02, wdown=rnd(M.E, M.FF) * 0.02,
                    qn=torch.ones(M.HD, device=dev, dtype=M.DT), kn=torch.ones(M.HD, device=dev, dtype=M.DT))
@@ -60,7 +61,7 @@ def mlp_rows(copies=8):
     tokbuf = torch.randint(0, M.V, (1025,), device=dev)
     cos, sin = K.rope_tables(16384, M.HD, M.THETA, dev)
     rows = []
-    for T in TOKEN_GRID:
+    for T in tokens:
         xs = [rnd(T, M.E) for _ in range(copies)]
         res = [rnd(T, M.E) for _ in range(copies)]
         qkv = [rnd(T, M.QW + 2 * M.KW) for _ in range(copies)]
@@ -110,11 +111,12 @@ DECODE_BATCHES = [1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256]
 DECODE_KV = [64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384]
 PREFILL_CHUNKS = [1, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192]
 PREFILL_KV = [0, 256, 512, 1024, 2048, 4096, 8192]
+MAX_CONTEXT = 16384  # the engine's longest sequence (model.Model's max_tokens)
 
 
-def kv_save_rows(kc, vc):
+def kv_save_rows(kc, vc, tokens=TOKEN_GRID):
     out = []
-    for T in TOKEN_GRID:
+    for T in tokens:
         qkv = [rnd(T, M.QW + 2 * M.KW) for _ in range(4)]
         slots = [torch.randperm(1 << 21, device=dev)[:T] for _ in range(4)]
         st = PQ.bench([lambda i=i: K.kv_write(qkv[i], slots[i], kc, vc, M.QW, M.KW) for i in range(4)])
@@ -123,23 +125,25 @@ def kv_save_rows(kc, vc):
 
 
 def attention_rows(model_tuning, decode_batches=DECODE_BATCHES, prefill=True, prefill_kv=PREFILL_KV,
-                   decode_kv=DECODE_KV):
-    """kv_save, prefill (when prefill: at every chunk size over prefill_kv cached tokens) and decode rows at
-    decode_batches over decode_kv contexts (none when decode_batches is empty)."""
+                   decode_kv=DECODE_KV, prefill_chunks=PREFILL_CHUNKS, save_tokens=TOKEN_GRID, max_context=0):
+    """kv_save (at save_tokens), prefill (when prefill: at prefill_chunks over prefill_kv cached tokens) and
+    decode rows at decode_batches over decode_kv contexts (none when decode_batches is empty)."""
     pcfg = dict(model_tuning["prefill"])
     pbq = pcfg.pop("block_q")
     kc = rnd(1 << 21, M.KVH, M.HD)
     vc = rnd(1 << 21, M.KVH, M.HD)
-    out = kv_save_rows(kc, vc)
+    out = kv_save_rows(kc, vc, save_tokens)
     if prefill:
-        out += prefill_rows(pcfg, pbq, kc, vc, prefill_kv)
+        out += prefill_rows(pcfg, pbq, kc, vc, prefill_kv, prefill_chunks, max_context)
     return out + decode_rows(dict(model_tuning["decode"]), kc, vc, decode_batches, decode_kv)
 
 
-def prefill_rows(pcfg, pbq, kc, vc, kvs=PREFILL_KV):
+def prefill_rows(pcfg, pbq, kc, vc, kvs=PREFILL_KV, chunks=PREFILL_CHUNKS, max_context=0):
     out = []
-    for c in PREFILL_CHUNKS:
+    for c in chunks:
         for kv in kvs:
+            if max_context and c + kv > max_context:
+                continue
             b = [Batch([(c, c + kv)], kc, maxb=max(1024, -(-(c + kv) // M.BLOCK))) for _ in range(2)]
             tiles = [bb.tiles(pbq) for bb in b]
             st = PQ.bench([lambda i=i: K.paged_attention(b[i].q, kc, vc, b[i].out, b[i].bt, b[i].seq_slot, b[i].seq_len,
@@ -203,12 +207,22 @@ def main():
                     help="only attention.csv's decode rows (at --decode_batches, or the default batches) over these "
                          "comma-separated contexts (contexts under the grid's first, merged into a profile by "
                          "build_set.py as attn_decode_short.csv); no mlp.csv, no prefill rows")
+    ap.add_argument("--prefill_chunks", default="",
+                    help="only rows at these comma-separated chunk sizes past the grid's 8192 (eager steps of a "
+                         "larger token budget): mlp.csv's token ops and attention.csv's prefill rows with their KV "
+                         "save, over the cached sizes with chunk + cache <= the engine's 16384, merged into a "
+                         "profile by build_set.py as mlp_fill.csv and attn_prefill_chunks.csv")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     t0 = time.time()
     tuning = M.load_tuning(a.tuning)
     torch.manual_seed(0)
-    if a.decode_kv:
+    if a.prefill_chunks:
+        chunks = [int(c) for c in a.prefill_chunks.split(",")]
+        write_mlp(os.path.join(a.out, "mlp.csv"), mlp_rows(tokens=chunks))
+        torch.cuda.empty_cache()
+        rows = attention_rows(tuning, [], prefill_chunks=chunks, save_tokens=chunks, max_context=MAX_CONTEXT)
+    elif a.decode_kv:
         batches = [int(b) for b in a.decode_batches.split(",")] if a.decode_batches else DECODE_BATCHES
         rows = attention_rows(tuning, batches, prefill=False, decode_kv=[int(k) for k in a.decode_kv.split(",")])
     elif a.prefill_kv:

@@ -65,6 +65,35 @@ class MergeTest(unittest.TestCase):
         self.assertEqual(got["skipped"], [[64, 8, 16384]])
 
 
+class ChunksPastTheGridTest(unittest.TestCase):
+    def test_prefill_chunks_add_only_new_chunk_sizes_with_their_own_kv_save(self):
+        with tempfile.TemporaryDirectory() as d:
+            raw, chunks, out = (os.path.join(d, n) for n in ("raw.csv", "chunks.csv", "out.csv"))
+            write(raw, [row(8192, 0, 1.0, 0.05), row(0, 512, 0.3, 0.0, prefill=False, batch=4)])
+            write(chunks, [row(8192, 0, 9.0, 0.9), row(16384, 0, 4.0, 0.1), row(12288, 4096, 3.5, 0.08),
+                           row(12288, 0, 3.0, 0.08)])
+            self.assertEqual(BS.merge_prefill_chunks(raw, chunks, out), [12288, 16384])
+            rows = list(csv.DictReader(open(out)))
+            pre = [(r["prefill_chunk_size"], r["kv_cache_size"], r["time_stats.attn_prefill.median"],
+                    r["time_stats.attn_kv_cache_save.median"]) for r in rows if r["is_prefill"] == "True"]
+            self.assertEqual(pre, [("8192", "0", "1.000000", "0.050000"), ("12288", "0", "3.000000", "0.080000"),
+                                   ("12288", "4096", "3.500000", "0.080000"), ("16384", "0", "4.000000", "0.100000")])
+            self.assertEqual([r["is_prefill"] for r in rows][-1], "False")
+
+    def test_mlp_fill_adds_only_new_token_counts_sorted(self):
+        with tempfile.TemporaryDirectory() as d:
+            raw, fill = os.path.join(d, "raw.csv"), os.path.join(d, "fill.csv")
+            for path, rows in ((raw, [(8192, "1.0"), (1, "0.1")]), (fill, [(16384, "2.0"), (8192, "9.0")])):
+                with open(path, "w", newline="") as f:
+                    w = csv.DictWriter(f, fieldnames=["num_tokens", "time_stats.add.median"], lineterminator="\n")
+                    w.writeheader()
+                    w.writerows({"num_tokens": str(t), "time_stats.add.median": v} for t, v in rows)
+            rows, added = BS.merge_mlp_fill(raw, fill)
+            self.assertEqual(added, [16384])
+            self.assertEqual([(r["num_tokens"], r["time_stats.add.median"]) for r in rows],
+                             [("1", "0.1"), ("8192", "1.0"), ("16384", "2.0")])
+
+
 class DecodeShortTest(unittest.TestCase):
     def test_short_rows_add_only_missing_pairs_and_keep_the_batchs_kv_save(self):
         with tempfile.TemporaryDirectory() as d:

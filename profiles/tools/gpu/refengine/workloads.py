@@ -516,6 +516,22 @@ def build(root, sat_qps):
     add("ho18-bimodal-chat-3k-cap256", "heldout", "360 requests, 70% of 50-300 prompt + 50-200 output tokens and 30% "
         "of 3000-4000 prompt + 500-1000 output tokens, Poisson at 40 QPS", v1, 206, lambda r, n: poisson(r, n, 40.0),
         bimodal(360, 0.3, ((50, 300), (50, 200)), ((3000, 4000), (500, 1000))))
+    # Nineteenth batch, designed blind with the probe of eager steps past 8192 tokens (opprofile --prefill_chunks
+    # 12288,16384, in the same device call; the set had no row past 8192 tokens, so the simulator could not run a
+    # token budget above it): vllm_v1 budgets of 12288 and 16384 and Sarathi chunk 16384 (eager steps of 8193-16384
+    # tokens: whole long prompts, several prompts packed), at light load and at capacity.
+    add("ho19-long-budget16384", "heldout", "40 requests of 9000-15000 prompt + 50-200 output tokens at 1 QPS, vllm_v1 "
+        "with a 16384-token budget (each prompt one eager step)", dict(v1, max_num_batched_tokens=16384), 211,
+        lambda r, n: poisson(r, n, 1.0), uniform(40, (9000, 15000), (50, 200)))
+    add("ho19-arxiv-budget12288", "heldout", "100 arXiv-summarization requests at 6 QPS, vllm_v1 with a 12288-token "
+        "budget (prompts packed into eager steps of up to 12288 tokens)", dict(v1, max_num_batched_tokens=12288), 212,
+        lambda r, n: poisson(r, n, 6.0), sample(arxiv, 100))
+    add("ho19-sarathi16384-long", "heldout", "30 requests of 6000-12000 prompt + 100-300 output tokens at 1.5 QPS, "
+        "Sarathi chunk 16384", dict(sar, chunk=16384), 213, lambda r, n: poisson(r, n, 1.5),
+        uniform(30, (6000, 12000), (100, 300)))
+    add("ho19-conv-budget16384-sat", "heldout", "400 Splitwise-conversation requests, Poisson at 1.0x capacity, "
+        "vllm_v1 with a 16384-token budget (bursts of prompts in one eager step)", dict(v1, max_num_batched_tokens=16384),
+        214, lambda r, n: poisson(r, n, 1.0 * s), sample(conv, 400))
     return out
 
 
