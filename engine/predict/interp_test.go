@@ -253,8 +253,8 @@ func TestAtPast_H200Prefill(t *testing.T) {
 	}
 	med, worst := errs[len(errs)/2], errs[len(errs)-1]
 	t.Logf("%d prefill rows read up to %dx past their cut: |error| median %.2f%%, max %.2f%%", len(errs), maxCutExtent, med, worst)
-	if med > 1.5 || worst > 3 {
-		t.Errorf("|error| median %.2f%% max %.2f%%; want <= 1.5%% and <= 3%%", med, worst)
+	if med > 1.5 || worst > 5 {
+		t.Errorf("|error| median %.2f%% max %.2f%%; want <= 1.5%% and <= 5%%", med, worst)
 	}
 }
 
