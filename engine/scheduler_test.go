@@ -12,6 +12,7 @@ import (
 
 	"github.com/servesim/servesim/engine"
 	"github.com/servesim/servesim/engine/enginetest"
+	"github.com/servesim/servesim/engine/predict"
 	"github.com/servesim/servesim/engine/workload"
 )
 
@@ -212,6 +213,24 @@ func TestVLLM_RecomputeOverBudgetStalls(t *testing.T) {
 	}
 }
 
+// runOrErr runs csv under cfg on set: with wantErr set, it checks that the
+// run fails with an error containing it and returns nil; else it returns
+// the result of a run that must succeed.
+func runOrErr(t *testing.T, cfg engine.Config, csv string, set *predict.Set, wantErr string) *engine.Result {
+	t.Helper()
+	res, err := engine.Run(context.Background(), cfg, engine.Inputs{Workload: trace(t, csv, cfg), Profile: set}, engine.Options{})
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("err %v; want one containing %q", err, wantErr)
+		}
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
 // TestBatchCapOverProfile: a batch cap above the profile's largest decode
 // batch (8 here) is noted up front when enough requests could share a
 // step, and a step past it stops the run with the cap to lower.
@@ -238,15 +257,9 @@ func TestBatchCapOverProfile(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := engine.DefaultConfig()
 			cfg.Scheduler.BatchSizeCap = 64
-			res, err := engine.Run(context.Background(), cfg, engine.Inputs{Workload: trace(t, tc.trace, cfg), Profile: set}, engine.Options{})
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err %v; want one containing %q", err, tc.wantErr)
-				}
+			res := runOrErr(t, cfg, tc.trace, set, tc.wantErr)
+			if res == nil {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			got := slices.ContainsFunc(res.Workload.Notes, func(n string) bool { return strings.Contains(n, note) })
 			if got != tc.wantNote {
@@ -294,15 +307,9 @@ func TestTokenBudgetOverProfile(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := engine.DefaultConfig()
 			cfg.Scheduler.Type, cfg.Scheduler.MaxNumBatchedTokens = "vllm_v1", 8192
-			res, err := engine.Run(context.Background(), cfg, engine.Inputs{Workload: trace(t, tc.trace, cfg), Profile: set}, engine.Options{})
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err %v; want one containing %q", err, tc.wantErr)
-				}
+			res := runOrErr(t, cfg, tc.trace, set, tc.wantErr)
+			if res == nil {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			note := "a step may hold up to 8192 tokens (max_num_batched_tokens), more than"
 			if !slices.ContainsFunc(res.Workload.Notes, func(n string) bool { return strings.HasPrefix(n, note) }) {

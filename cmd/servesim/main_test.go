@@ -195,20 +195,8 @@ func TestSimulate_SaturatedAtFullCap(t *testing.T) {
 			if code, _, errs := runCLI(t, args...); code != exitOK {
 				t.Fatalf("exit %d: %s", code, errs)
 			}
-			b, err := os.ReadFile(filepath.Join(dir, "run_meta.json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var meta struct {
-				Results struct {
-					Extrapolated *int `json:"extrapolated_lookups"`
-				} `json:"results"`
-			}
-			if err := json.Unmarshal(b, &meta); err != nil || meta.Results.Extrapolated == nil {
-				t.Fatalf("run_meta.json: no results.extrapolated_lookups (%v)", err)
-			}
-			if got := *meta.Results.Extrapolated > 0; got != tc.extrap {
-				t.Errorf("extrapolated_lookups %d; want > 0: %v", *meta.Results.Extrapolated, tc.extrap)
+			if n := extrapolatedLookups(t, dir); (n > 0) != tc.extrap {
+				t.Errorf("extrapolated_lookups %d; want > 0: %v", n, tc.extrap)
 			}
 		})
 	}
@@ -229,16 +217,25 @@ func TestSimulate_CachedPrefillsAggregate(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
+	if n := extrapolatedLookups(t, dir); n == 0 {
+		t.Errorf("extrapolated_lookups %d; want > 0", n)
+	}
+}
+
+// extrapolatedLookups is run_meta.json's results.extrapolated_lookups in dir.
+func extrapolatedLookups(t *testing.T, dir string) int {
+	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, "run_meta.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var meta struct {
 		Results struct {
-			Extrapolated int `json:"extrapolated_lookups"`
+			Extrapolated *int `json:"extrapolated_lookups"`
 		} `json:"results"`
 	}
-	if err := json.Unmarshal(b, &meta); err != nil || meta.Results.Extrapolated == 0 {
-		t.Errorf("extrapolated_lookups %d (%v); want > 0", meta.Results.Extrapolated, err)
+	if err := json.Unmarshal(b, &meta); err != nil || meta.Results.Extrapolated == nil {
+		t.Fatalf("run_meta.json: no results.extrapolated_lookups (%v)", err)
 	}
+	return *meta.Results.Extrapolated
 }

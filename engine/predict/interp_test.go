@@ -203,11 +203,10 @@ func TestAtPast_AnyRow(t *testing.T) {
 	}
 }
 
-// TestAtPast_H200Prefill validates reading prefill rows past their end (an
-// aggregated prefill key, pastAny) on the H200 set's measured attention.csv
-// prefill rows: each row cut at its first point at or past a quarter of
-// its last kv and read at its last.
-func TestAtPast_H200Prefill(t *testing.T) {
+// h200Attention reads the H200 set's attention.csv rows of one kind
+// (is_prefill "True" or "False"): outer key, kv_cache_size and op's median.
+func h200Attention(t *testing.T, prefill, outer, op string) (o, kv, ms []float64) {
+	t.Helper()
 	f, err := os.Open("../../profiles/h200/qwen3-0.6b/attention.csv")
 	if err != nil {
 		t.Fatal(err)
@@ -217,19 +216,31 @@ func TestAtPast_H200Prefill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var c2, kv, ms []float64
 	for tb.Next() == nil {
-		if s, _ := tb.Field("is_prefill"); s != "True" {
+		if s, _ := tb.Field("is_prefill"); s != prefill {
 			continue
 		}
 		var row [3]float64
-		for j, col := range []string{"prefill_chunk_size", "kv_cache_size", median("attn_prefill")} {
+		for j, col := range []string{outer, "kv_cache_size", median(op)} {
 			s, _ := tb.Field(col)
 			if row[j], err = strconv.ParseFloat(s, 64); err != nil {
 				t.Fatalf("%s %q: %v", col, s, err)
 			}
 		}
-		c2, kv, ms = append(c2, row[0]*row[0]), append(kv, row[1]), append(ms, row[2])
+		o, kv, ms = append(o, row[0]), append(kv, row[1]), append(ms, row[2])
+	}
+	return o, kv, ms
+}
+
+// TestAtPast_H200Prefill validates reading prefill rows past their end (an
+// aggregated prefill key, pastAny) on the H200 set's measured attention.csv
+// prefill rows: each row cut at its first point at or past a quarter of
+// its last kv and read at its last.
+func TestAtPast_H200Prefill(t *testing.T) {
+	c, kv, ms := h200Attention(t, "True", "prefill_chunk_size", "attn_prefill")
+	c2 := make([]float64, len(c))
+	for i, x := range c {
+		c2[i] = x * x
 	}
 	g := newGrid(c2, kv, ms)
 	var errs []float64
@@ -264,29 +275,7 @@ func TestAtPast_H200Prefill(t *testing.T) {
 // read is scored against the measured point.
 func TestAtBudgetCut_H200(t *testing.T) {
 	dir := "../../profiles/h200/qwen3-0.6b/"
-	f, err := os.Open(dir + "attention.csv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	tb, err := csvin.ReadHeader(f, "attention.csv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b, c, ms []float64
-	for tb.Next() == nil {
-		if s, _ := tb.Field("is_prefill"); s != "False" {
-			continue
-		}
-		var row [3]float64
-		for j, col := range []string{"batch_size", "kv_cache_size", median("attn_decode")} {
-			s, _ := tb.Field(col)
-			if row[j], err = strconv.ParseFloat(s, 64); err != nil {
-				t.Fatalf("%s %q: %v", col, s, err)
-			}
-		}
-		b, c, ms = append(b, row[0]), append(c, row[1]), append(ms, row[2])
-	}
+	b, c, ms := h200Attention(t, "False", "batch_size", "attn_decode")
 	grids := map[string]grid{"attention.csv attn_decode": newGrid(b, c, ms)}
 	raw, err := os.ReadFile(dir + "engine.json")
 	if err != nil {
