@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
-	"strings"
 
 	"github.com/servesim/servesim/engine/predict"
 	"github.com/servesim/servesim/engine/workload"
@@ -670,11 +669,17 @@ func Prepare(cfg Config, in Inputs) error {
 // that admits whole prompts within max_tokens_in_batch (vllm, lightllm): it
 // would wait at the head of the queue for ever.
 func (s *sim) overBudget(r *request) bool {
-	switch s.cfg.Scheduler.Type {
-	case "vllm", "lightllm":
-		return r.prefill > s.cfg.Scheduler.MaxTokensInBatch
+	b := wholePromptBudget(s.cfg.Scheduler)
+	return b > 0 && r.prefill > b
+}
+
+// wholePromptBudget is max_tokens_in_batch for the schedulers that admit
+// whole prompts within it (vllm, lightllm), 0 for the others.
+func wholePromptBudget(sc SchedulerConfig) int {
+	if sc.Type == "vllm" || sc.Type == "lightllm" {
+		return sc.MaxTokensInBatch
 	}
-	return false
+	return 0
 }
 
 // neverFits reports whether a request can never be served by the KV cache:
@@ -748,8 +753,9 @@ func stepTokenBudget(sc SchedulerConfig) (int, string) {
 		return sc.MaxNumBatchedTokens, "max_num_batched_tokens"
 	case "sarathi":
 		return sc.ChunkSize, "chunk_size"
-	case "vllm", "lightllm":
-		return sc.MaxTokensInBatch, "max_tokens_in_batch"
+	}
+	if b := wholePromptBudget(sc); b > 0 {
+		return b, "max_tokens_in_batch"
 	}
 	return 0, ""
 }
@@ -758,15 +764,14 @@ func stepTokenBudget(sc SchedulerConfig) (int, string) {
 // happened and, when b holds more sequences than the profile's tables keyed
 // by sequences cover (Predictor.MaxBatch), the batch cap to lower.
 func (s *sim) stepError(rp *replica, b *batch, err error) error {
-	var ge *predict.GridError
-	tokenAxis := errors.As(err, &ge) && strings.HasPrefix(ge.At, "num_tokens=")
 	err = fmt.Errorf("batch %d at t=%d ns: %w", b.id, s.now, err)
-	if t := s.cfg.Scheduler.Type; tokenAxis && (t == "orca" || t == "faster_transformer") {
-		return fmt.Errorf("%w; the step holds %d tokens: %s batches whole prompts with no token budget, so a step's tokens grow with its batch (cap %d): lower the batch cap, or use a scheduler with a token budget",
-			err, b.key.T, t, s.cfg.Scheduler.BatchSizeCap)
-	}
-	if n, _ := rp.pred.MaxTokens(); tokenAxis && n > 0 && int(b.key.T) > n {
-		if budget, name := stepTokenBudget(s.cfg.Scheduler); budget > n {
+	if n, _ := rp.pred.MaxTokens(); n > 0 && int(b.key.T) > n {
+		budget, name := stepTokenBudget(s.cfg.Scheduler)
+		switch {
+		case name == "":
+			return fmt.Errorf("%w; the step holds %d tokens: %s batches whole prompts with no token budget, so a step's tokens grow with its batch (cap %d): lower the batch cap, or use a scheduler with a token budget",
+				err, b.key.T, s.cfg.Scheduler.Type, s.cfg.Scheduler.BatchSizeCap)
+		case budget > n:
 			return fmt.Errorf("%w; the step holds %d tokens, which %s (%d) allows and the profile does not cover: lower %s to %d",
 				err, b.key.T, name, budget, name, n)
 		}
@@ -785,8 +790,8 @@ func (s *sim) stallError() error {
 		if n := rp.incoming.len(); n > 0 {
 			msg += fmt.Sprintf(", %d transferred requests waiting for admission", n)
 		}
-		if t := s.cfg.Scheduler.Type; (t == "vllm" || t == "lightllm") && rp.waiting.len() > 0 {
-			if r := rp.waiting.front(); nextTokens(r) > s.cfg.Scheduler.MaxTokensInBatch {
+		if b := wholePromptBudget(s.cfg.Scheduler); b > 0 && rp.waiting.len() > 0 {
+			if r := rp.waiting.front(); nextTokens(r) > b {
 				msg += fmt.Sprintf("; its first waiting request (%d) restarts after a preemption with %d tokens to recompute, more than max_tokens_in_batch (%d) admits: "+
 					"raise max_tokens_in_batch to the longest request's prompt + output tokens (real vLLM v0 refuses a max_model_len above max_num_batched_tokens)",
 					r.id, nextTokens(r), s.cfg.Scheduler.MaxTokensInBatch)

@@ -518,12 +518,8 @@ func (p *Predictor) LongestContext() (n int, table string) {
 	if p.opt.Extrapolate || len(p.decode.inner) == 0 {
 		return 0, ""
 	}
-	longest := 0.0
-	for _, c := range p.decode.inner {
-		longest = max(longest, c.xs[len(c.xs)-1])
-	}
 	g := p.decodeGranularity()
-	return int(longest) / g * g, path.Join(p.origin, attnFile)
+	return int(p.decode.longestInner()) / g * g, path.Join(p.origin, attnFile)
 }
 
 // Host is the host time (ms) of a step: schedule, prepare inputs and launch,

@@ -246,10 +246,7 @@ func (g grid) atPast(o, i float64, budgetCut bool) (float64, bool) {
 	default:
 		rows = []int{k - 1, k}
 	}
-	longest := math.Inf(-1)
-	for _, c := range g.inner {
-		longest = max(longest, c.xs[len(c.xs)-1])
-	}
+	longest := g.longestInner()
 	for _, r := range rows {
 		c := g.inner[r]
 		end := c.xs[len(c.xs)-1]
@@ -261,6 +258,16 @@ func (g grid) atPast(o, i float64, budgetCut bool) (float64, bool) {
 		}
 	}
 	return g.at(o, i, true)
+}
+
+// longestInner is the largest inner key any row reaches (0 for an empty
+// grid).
+func (g grid) longestInner() float64 {
+	longest := 0.0
+	for _, c := range g.inner {
+		longest = max(longest, c.xs[len(c.xs)-1])
+	}
+	return longest
 }
 
 // rangeString describes g's profiled range: its outer and inner keys'

@@ -298,10 +298,7 @@ func TestAtBudgetCut_H200(t *testing.T) {
 		var errs []float64
 		for _, name := range names {
 			g := grids[name]
-			longest := 0.0
-			for _, cv := range g.inner {
-				longest = max(longest, cv.xs[len(cv.xs)-1])
-			}
+			longest := g.longestInner()
 			for r, cv := range g.inner {
 				end := cv.xs[len(cv.xs)-1]
 				if end >= longest {
