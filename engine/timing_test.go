@@ -463,6 +463,16 @@ func TestEagerLaunch_Ms(t *testing.T) {
 	if got := (&predict.EngineSpec{}).EagerLaunchMs(predict.ModeEager, 3); got != 0 {
 		t.Errorf("without eager_launch: %v ms", got)
 	}
+	spec.EagerLaunch.InRunMs = 3.5 // the in-run term adds to every eager launch, none other
+	for _, c := range []struct {
+		mode    string
+		decodes int
+		want    float64
+	}{{predict.ModeEager, 0, 10.3}, {predict.ModeEager, 64, 12.14}, {predict.ModeGraph, 4, 0}} {
+		if got := spec.EagerLaunchMs(c.mode, c.decodes); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("in_run_ms 3.5, %s with %d decodes: %v ms, want %v", c.mode, c.decodes, got, c.want)
+		}
+	}
 }
 
 // TestEngineTiming_FinishedLeavesTheCap: under a cap of 2 sequences, A

@@ -104,11 +104,15 @@ type EngineSpec struct {
 
 // EagerLaunch is the launch time of an eager step: BaseMs, plus
 // DecodesMs when the step holds any decode (the decode attention's own
-// kernels), plus PerDecodeMs per decode.
+// kernels), plus PerDecodeMs per decode, plus InRunMs.
 type EagerLaunch struct {
 	BaseMs      float64 `json:"base_ms"`
 	DecodesMs   float64 `json:"decodes_ms"`
 	PerDecodeMs float64 `json:"per_decode_ms"`
+	// InRunMs is how much longer a launch takes inside a served run than
+	// the designed probe's launch from idle that the other terms are fitted
+	// on (fitted on runs made for it; 0: none).
+	InRunMs float64 `json:"in_run_ms,omitempty"`
 	// Source says where the numbers come from (a designed probe, its file).
 	Source string `json:"source"`
 }
@@ -116,9 +120,9 @@ type EagerLaunch struct {
 // Ms is the launch time of an eager step with decodes decodes.
 func (l *EagerLaunch) Ms(decodes int) float64 {
 	if decodes <= 0 {
-		return l.BaseMs
+		return l.BaseMs + l.InRunMs
 	}
-	return l.BaseMs + l.DecodesMs + l.PerDecodeMs*float64(decodes)
+	return l.BaseMs + l.DecodesMs + l.PerDecodeMs*float64(decodes) + l.InRunMs
 }
 
 // EagerLaunchMs is the launch time of a step of mode mode with decodes
@@ -299,7 +303,7 @@ func ParseEngineSpec(b []byte, file string) (*EngineSpec, error) {
 		for _, f := range []struct {
 			key string
 			v   float64
-		}{{"base_ms", l.BaseMs}, {"decodes_ms", l.DecodesMs}, {"per_decode_ms", l.PerDecodeMs}} {
+		}{{"base_ms", l.BaseMs}, {"decodes_ms", l.DecodesMs}, {"per_decode_ms", l.PerDecodeMs}, {"in_run_ms", l.InRunMs}} {
 			if !finite(f.v) || f.v < 0 || f.v > 1e4 {
 				bad(`"eager_launch"."%s": expected a finite number of ms in [0, 10000], got %v`, f.key, f.v)
 			}

@@ -198,6 +198,7 @@ func TestParseEngineSpec_Errors(t *testing.T) {
 		{`{"engine":"e","overlap":"sync","eager_launch":{"base_ms":-1,"decodes_ms":0,"per_decode_ms":0,"source":"s"}}`, `"eager_launch"."base_ms": expected a finite number of ms in [0, 10000], got -1`},
 		{`{"engine":"e","overlap":"sync","eager_launch":{"base_ms":7,"decodes_ms":1e9,"per_decode_ms":0,"source":"s"}}`, `"eager_launch"."decodes_ms": expected a finite number of ms in [0, 10000], got 1e+09`},
 		{`{"engine":"e","overlap":"sync","eager_launch":{"base_ms":7,"decodes_ms":1,"per_decode_ms":0,"source":""}}`, `"eager_launch"."source": expected where the numbers come from`},
+		{`{"engine":"e","overlap":"sync","eager_launch":{"base_ms":7,"decodes_ms":1,"per_decode_ms":0,"in_run_ms":-0.5,"source":"s"}}`, `"eager_launch"."in_run_ms": expected a finite number of ms in [0, 10000], got -0.5`},
 		{`{"engine":"e","overlap":"sync","eager_launch":{"base_ms":7,"launch":1}}`, `unknown field "launch"`},
 		{`{"engine":"e","overlap":"sync","idle_host":{"after_ms":1,"base_ms":0,"per_prefill_ms":0,"per_prefill_token_ms":0,"source":"s","gpu_extra_ms":0.1,"gpu_source":"p"}}`, `"idle_host"."gpu_tau_ms": expected a number > 0 with gpu_extra_ms 0.1, got 0`},
 		{`{"engine":"e","overlap":"sync","idle_host":{"after_ms":1,"base_ms":0,"per_prefill_ms":0,"per_prefill_token_ms":0,"source":"s","gpu_extra_ms":0.1,"gpu_tau_ms":5}}`, `"idle_host"."gpu_source": expected where gpu_extra_ms comes from`},

@@ -31,7 +31,8 @@ mixed graph (mixeddecode.json, when present): engine.json's mixed_decode
 rows, measured in those graphs. An eager step's launch (engine.json's eager_launch) is fitted on the
 designed eager probe (eagerprobe.json; later sessions' eagerprobe_*.json are scored against it; the
 busy-GPU probe, eagerbusy.json, is checked: launches behind a step still on the GPU against the same
-shapes' from idle). The
+shapes' from idle); its in-run term (in_run_ms) on the manifest's fit runs for it (fit_for "eager_launch"),
+each against a probe of its own device session (same_session_probe). The
 idle-start host time (engine.json's idle_host) is fitted on
 the designed idle probe (idleprobe/step_log.csv), never on a workload run;
 its GPU terms (a step from idle runs slower on a GPU that lowered its clocks)
@@ -54,6 +55,7 @@ import argparse
 import bisect
 import csv
 import glob
+import gzip
 import json
 import os
 import shutil
@@ -419,6 +421,57 @@ def eager_launch(probe_path, check_paths=()):
                 source=f"designed eager probe ({os.path.relpath(probe_path)}: {len(Y)} eager step shapes of 2112-8192 "
                        f"tokens from idle; least squares of the median host time per shape (schedule + prepare + "
                        f"launch) on any decode and decodes; median |residual| {res[len(res) // 2]:.3f} ms){check}")
+
+
+def launch_ms(launch, decodes):
+    """eager_launch's launch time of an eager step with decodes decodes, without its in-run term."""
+    return launch["base_ms"] + ((launch["decodes_ms"] + launch["per_decode_ms"] * decodes) if decodes else 0.0)
+
+
+def eager_in_run(manifest_path, run_dirs, engine_dir, launch, max_tokens=8192):
+    """eager_launch's in_run_ms: how much longer an eager step's launch takes inside a served run than the designed
+    probe's launch from idle, fitted on the manifest's fit runs for it (fit_for "eager_launch") only, never on a
+    held-out run. Per fit run: the median over its eager steps of at most max_tokens tokens (the probe's range), in
+    each of run_dirs (a run and its repeat), of host time (schedule + prepare + launch) over launch; less the median
+    over the same device session's probe (the run's same_session_probe in engine_dir: every shape's median over
+    repetitions) of the same, so that the term is the run's excess over that session's launch from idle, not the
+    session's launch speed. in_run_ms is the median over the fit runs' values. Returns (in_run_ms, source), or None
+    when no fit run has eager steps."""
+    man = json.load(open(manifest_path))
+    vals, parts = [], []
+    for w in man["workloads"]:
+        if w["split"] != "fit" or w.get("fit_for") != "eager_launch":
+            continue
+        probe, by, idle = os.path.join(engine_dir, w["same_session_probe"]), {}, None
+        for d in run_dirs:
+            p = os.path.join(d, w["name"], "step_log.csv")
+            if not os.path.exists(p):
+                if not os.path.exists(p + ".gz"):
+                    continue
+                p += ".gz"
+            with (gzip.open(p, "rt") if p.endswith(".gz") else open(p)) as f:
+                ex = [float(r["host_ms"]) - launch_ms(launch, int(r["num_decodes"])) for r in csv.DictReader(f)
+                      if r["mode"] == "eager" and int(r["num_tokens"]) <= max_tokens]
+            if not ex:
+                continue
+            if idle is None:  # the run's own session's launches from idle
+                if not os.path.exists(probe):
+                    raise SystemExit(f"{p}: its eager steps need {probe}, the eager probe of the run's device session")
+                for r in json.load(open(probe))["rows"]:
+                    if r["mode"] == "eager" and r["num_tokens"] <= max_tokens:
+                        k = (r["num_tokens"], r["num_decodes"], r["num_prefills"], r.get("decode_ctx", 512))
+                        by.setdefault(k, []).append(r["host_ms"] - launch_ms(launch, r["num_decodes"]))
+                idle = statistics.median(statistics.median(v) for v in by.values())
+            v = statistics.median(ex) - idle
+            vals.append(v)
+            parts.append(f"{os.path.relpath(p)} ({len(ex)} eager steps, median {statistics.median(ex):+.3f} ms over "
+                         f"the launch from idle; its session's probe {os.path.relpath(probe)}, {len(by)} shapes, "
+                         f"{idle:+.3f}): {v:+.3f}")
+    if not vals:
+        return None
+    x = max(statistics.median(vals), 0.0)
+    return round(x, 6), (f"in_run_ms {x:.3f}: fit runs only, the median over them of (the median eager step's host "
+                         f"time over base_ms/decodes_ms/per_decode_ms) less their session's probe's: " + "; ".join(parts))
 
 
 def eager_busy(probe_path, launch, grid_ms=0.01):
@@ -907,6 +960,10 @@ def main():
     if os.path.exists(ep):
         others = sorted(p for p in glob.glob(os.path.join(a.engine_dir, "eagerprobe*.json")) if p != ep)
         eng["eager_launch"] = eager_launch(ep, others)
+        ir = eager_in_run(a.manifest, a.runs, a.engine_dir, eng["eager_launch"])
+        if ir:
+            eng["eager_launch"]["in_run_ms"], src = ir
+            eng["eager_launch"]["source"] += "; " + src
         eb = os.path.join(a.engine_dir, "eagerbusy.json")
         if os.path.exists(eb):  # a check, not fitted
             print("eager launches behind a busy GPU:", eager_busy(eb, eng["eager_launch"]))

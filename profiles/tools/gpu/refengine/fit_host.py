@@ -1,7 +1,8 @@
 """The host side of the reference engine, from its step logs (stdlib only):
 host_overheads.csv (host time per step keyed by batch size, prefills and
 prefill tokens) and the synchronisation cost, measured on the manifest's
-"fit" runs only.
+"fit" runs only (those without a fit_for, which names another fit a run is
+for).
 
 Host time of a step = the host's busy time that belongs to it: scheduling,
 input preparation and the launch (step_log's host_ms), plus processing the
@@ -123,7 +124,8 @@ def main():
     a = ap.parse_args()
     with open(a.manifest) as f:
         man = json.load(f)
-    fit_names = [w["name"] for w in man["workloads"] if w["split"] == "fit"]
+    # a fit run made for another fit (fit_for, e.g. the eager launch's in-run term) stays out of the host table
+    fit_names = [w["name"] for w in man["workloads"] if w["split"] == "fit" and not w.get("fit_for")]
     all_steps, used = [], []
     for d in a.runs:
         for name in fit_names:

@@ -84,8 +84,8 @@ def main():
     ap.add_argument("--capacity", type=float, default=0.0,
                     help="requests/s to size the workloads with (default: measure it with the burst probe)")
     ap.add_argument("--skip_eager", action="store_true", help="do not run the eager loop (its throughput is known)")
-    ap.add_argument("--only", default="", help="run only the manifest workloads whose name starts with this, and no "
-                    "throughput comparison (a later batch of held-out runs)")
+    ap.add_argument("--only", default="", help="run only the manifest workloads whose name starts with this (or with "
+                    "any of these, comma-separated), and no throughput comparison (a later batch of held-out runs)")
     a = ap.parse_args()
     tuning = M.load_tuning(a.tuning)
     os.makedirs(a.out, exist_ok=True)
@@ -109,7 +109,7 @@ def main():
         sat = a.capacity
     entries = W.main(a.root, os.path.join(a.out, "workloads"), sat)
     if a.only:
-        entries = [e for e in entries if e["name"].startswith(a.only)]
+        entries = [e for e in entries if e["name"].startswith(tuple(a.only.split(",")))]
     for rep in ["runs", "repeat"]:
         for e in entries:
             run_one(model, e, os.path.join(a.out, "workloads", e["dir"]), os.path.join(a.out, rep, e["name"]), "tuned")
