@@ -172,10 +172,11 @@ class EagerLaunchTest(unittest.TestCase):
             self.assertIn("8 eager step shapes", got["source"])
             self.assertIn("median +10.0% against the fit", got["source"])
 
-    def test_in_run_term_is_the_fit_runs_excess_over_their_sessions_probe(self):
-        """A fit run for eager_launch whose eager steps take 3.5 ms over the launch model, in a session whose probe
-        reads 0.5 ms over it, gives in_run_ms 3.0; graph steps, steps past the probe's 8192 tokens and held-out or
-        host-table fit runs are not read; no fit run with eager steps gives None."""
+    def test_in_run_term_is_the_fit_runs_excess_over_the_launch(self):
+        """Fit runs for eager_launch whose eager steps take 3.5 ms over the launch model in the run and 1.5 ms in
+        the repeat give in_run_ms 2.5 (the median of the two); graph steps, steps past the probe's 8192 tokens and
+        held-out or host-table fit runs are not read; the session's probe is reported, not subtracted; no fit run
+        with eager steps gives None."""
         launch = dict(base_ms=7.0, decodes_ms=1.0, per_decode_ms=0.01)
 
         def lm(d):
@@ -188,26 +189,25 @@ class EagerLaunchTest(unittest.TestCase):
             json.dump(man, open(mp, "w"))
             eng = os.path.join(d, "engine")
             os.makedirs(eng)
-            self.assertIsNone(BS.eager_in_run(mp, [os.path.join(d, "runs")], eng, launch))
+            dirs = [os.path.join(d, "runs"), os.path.join(d, "repeat")]
+            self.assertIsNone(BS.eager_in_run(mp, dirs, eng, launch))
             json.dump(dict(rows=[dict(mode="eager", num_tokens=t, num_decodes=k, num_prefills=1, host_ms=lm(k) + 0.5 + e)
                                  for t in (2112, 4096) for k in (0, 8) for e in (-1.0, 0.0, 0.0)] +
                            [dict(mode="eager", num_tokens=12288, num_decodes=0, num_prefills=1, host_ms=99.0)]),
                       open(os.path.join(eng, "probe_s.json"), "w"))
-            for name, excess in [("fit-e", 3.5), ("fit-host", 50.0), ("ho-e", 50.0)]:
-                rd = os.path.join(d, "runs", name)
-                os.makedirs(rd)
-                with open(os.path.join(rd, "step_log.csv"), "w") as f:
+            for rd, name, excess in [(dirs[0], "fit-e", 3.5), (dirs[1], "fit-e", 1.5), (dirs[0], "fit-host", 50.0),
+                                     (dirs[0], "ho-e", 50.0)]:
+                os.makedirs(os.path.join(rd, name))
+                with open(os.path.join(rd, name, "step_log.csv"), "w") as f:
                     f.write("mode,num_tokens,num_decodes,host_ms\n")
                     for k, t in [(0, 3000), (2, 2500), (5, 4000)]:
                         f.write(f"eager,{t},{k},{lm(k) + excess:.6f}\n")
                     f.write("graph,1,1,0.3\ngraph_mixed,2048,1,0.4\neager,16384,0,99.0\n")
-            got, src = BS.eager_in_run(mp, [os.path.join(d, "runs")], eng, launch)
-            self.assertAlmostEqual(got, 3.0, places=6)
-            self.assertIn("3 eager steps", src)
-            self.assertIn("4 shapes, +0.500", src)
-            os.remove(os.path.join(eng, "probe_s.json"))
-            with self.assertRaises(SystemExit):
-                BS.eager_in_run(mp, [os.path.join(d, "runs")], eng, launch)
+            got, src = BS.eager_in_run(mp, dirs, eng, launch)
+            self.assertAlmostEqual(got, 2.5, places=6)
+            self.assertIn("(3 eager steps) +3.500", src)
+            self.assertIn("(3 eager steps) +1.500 (its session's probe from idle", src)
+            self.assertIn("4 shapes, +0.500)", src)
 
     def test_busy_check_names_a_blocked_launch_and_says_when_there_is_none(self):
         """Rows behind a busy GPU whose launch ends 1.25 ms before the step's end (when that is after the launch
