@@ -24,9 +24,13 @@ import (
 
 // manifestEntry is one workload of profiles/tools/gpu/workloads/MANIFEST.json.
 type manifestEntry struct {
-	Name                string `json:"name"`
-	Dir                 string `json:"dir"`
-	Split               string `json:"split"` // fit | heldout
+	Name  string `json:"name"`
+	Dir   string `json:"dir"`
+	Split string `json:"split"` // fit | heldout
+	// FitFor names the one fit a fit run was made for (refengine's
+	// "eager_launch": the eager launch's in-run term); such a run stays out
+	// of every other fit, calibrateOnFit's included. "" for a general fit run.
+	FitFor              string `json:"fit_for,omitempty"`
 	Shape               string `json:"shape"`
 	Scheduler           string `json:"scheduler"` // sarathi | vllm_v1
 	Chunk               int    `json:"chunk"`
@@ -493,12 +497,12 @@ func loadWorkload(o heldOutOptions, w manifestEntry, cfg engine.Config) ([]workl
 	return files, wl, err
 }
 
-// calibrateOnFit fits set to the manifest's fit runs only and writes the
-// fitted set to o.Calibrate.
+// calibrateOnFit fits set to the manifest's general fit runs only (not those
+// made for one other fit, FitFor) and writes the fitted set to o.Calibrate.
 func calibrateOnFit(ctx context.Context, o heldOutOptions, entries []manifestEntry, set *predict.Set) (*predict.Set, string, error) {
 	var runs []calibrate.Run
 	for _, w := range entries {
-		if w.Split != calibrate.SplitFit {
+		if w.Split != calibrate.SplitFit || w.FitFor != "" {
 			continue
 		}
 		realDir := filepath.Join(o.Bench, o.Card, w.Name)

@@ -16,7 +16,8 @@ import (
 	"github.com/servesim/servesim/profiles"
 )
 
-// fixtureTree lays out a manifest with one fit and one held-out workload,
+// fixtureTree lays out a manifest with one fit and one held-out workload
+// (and a fit run made for another fit only, fit_for),
 // their "real" runs (servesim's own simulation of them with the fixture
 // set, so the simulated error is 0 by construction) and repeats whose every
 // time is 3% later than the first run's (a spread of +3%).
@@ -25,7 +26,8 @@ func fixtureTree(t *testing.T) heldOutOptions {
 	wl := filepath.Join(root, "workloads")
 	manifest := `{"capacity_qps": 10, "workloads": [
  {"name": "fit-a", "dir": "fit-a", "split": "fit", "shape": "12 requests", "scheduler": "sarathi", "chunk": 256, "max_num_seqs": 32},
- {"name": "ho-b", "dir": "ho-b", "split": "heldout", "shape": "20 requests", "scheduler": "vllm_v1", "max_num_batched_tokens": 512, "max_num_seqs": 32}]}`
+ {"name": "ho-b", "dir": "ho-b", "split": "heldout", "shape": "20 requests", "scheduler": "vllm_v1", "max_num_batched_tokens": 512, "max_num_seqs": 32},
+ {"name": "fit-c", "dir": "fit-c", "split": "fit", "fit_for": "eager_launch", "shape": "12 requests", "scheduler": "vllm_v1", "max_num_batched_tokens": 512, "max_num_seqs": 32}]}`
 	os.MkdirAll(wl, 0o755)
 	os.WriteFile(filepath.Join(wl, "MANIFEST.json"), []byte(manifest), 0o644)
 	set, err := profiles.OpenDir("../../../profiles/testdata/engine-set")
@@ -42,7 +44,7 @@ func fixtureTree(t *testing.T) heldOutOptions {
 		var lengths, intervals strings.Builder
 		lengths.WriteString("request_id,prompt_id,num_prefill_tokens,num_decode_tokens\n")
 		intervals.WriteString("request_id,inter_arrival_ns,arrival_time_ns\n")
-		n := []int{12, 20}[i]
+		n := []int{12, 20, 12}[i]
 		for k := range n {
 			fmt.Fprintf(&lengths, "%d,p%d,%d,%d\n", k, k, 20+37*k%300, 3+k%9)
 			fmt.Fprintf(&intervals, "%d,%d,%d\n", k, min(k, 1)*3_000_000, 3_000_000*k)
