@@ -389,18 +389,23 @@ def idle_host(step_log):
                        f"{res[len(res) // 2]:.3f} ms)")
 
 
+def eager_shapes(path):
+    """An eager probe's eager steps (eagerprobe.py's rows): {(tokens, decodes, prefills, decode context): the
+    median host time over the shape's repetitions}."""
+    by = {}
+    for r in json.load(open(path))["rows"]:
+        if r["mode"] == "eager":
+            k = (r["num_tokens"], r["num_decodes"], r["num_prefills"], r.get("decode_ctx", 512))
+            by.setdefault(k, []).append(r["host_ms"])
+    return {k: statistics.median(v) for k, v in by.items()}
+
+
 def eager_launch(probe_path, check_paths=()):
     """engine.json's eager_launch from the designed eager probe (eagerprobe.py: eager steps from idle): least squares
     of the steps' host time (schedule + prepare + launch), the median over repetitions per shape, on [1, any decode,
     decodes]. Probes of other device sessions (check_paths) are scored against the fit, not fitted: the host's launch
     speed differs between sessions."""
-    def shapes(path):
-        by = {}
-        for r in json.load(open(path))["rows"]:
-            if r["mode"] == "eager":
-                k = (r["num_tokens"], r["num_decodes"], r["num_prefills"], r.get("decode_ctx", 512))
-                by.setdefault(k, []).append(r["host_ms"])
-        return {k: statistics.median(v) for k, v in by.items()}
+    shapes = eager_shapes
 
     def model(c, d):
         return c[0] + (c[1] if d > 0 else 0.0) + c[2] * d
@@ -454,15 +459,11 @@ def eager_in_run(manifest_path, run_dirs, engine_dir, launch, max_tokens=8192):
             if ex:
                 vals.append(statistics.median(ex))
                 parts.append(f"{os.path.relpath(p)} ({len(ex)} eager steps) {vals[-1]:+.3f}")
-        probe = os.path.join(engine_dir, w.get("same_session_probe", ""))
-        if vals and w.get("same_session_probe") and os.path.exists(probe):
-            by = {}
-            for r in json.load(open(probe))["rows"]:
-                if r["mode"] == "eager" and r["num_tokens"] <= max_tokens:
-                    k = (r["num_tokens"], r["num_decodes"], r["num_prefills"], r.get("decode_ctx", 512))
-                    by.setdefault(k, []).append(r["host_ms"] - launch_ms(launch, r["num_decodes"]))
-            idle = statistics.median(statistics.median(v) for v in by.values())
-            parts[-1] += f" (its session's probe from idle, {os.path.relpath(probe)}: {len(by)} shapes, {idle:+.3f})"
+        probe = os.path.join(engine_dir, w["same_session_probe"]) if w.get("same_session_probe") else ""
+        if vals and probe and os.path.exists(probe):
+            by = {k: v - launch_ms(launch, k[1]) for k, v in eager_shapes(probe).items() if k[0] <= max_tokens}
+            parts[-1] += (f" (its session's probe from idle, {os.path.relpath(probe)}: {len(by)} shapes, "
+                          f"{statistics.median(by.values()):+.3f})")
     if not vals:
         return None
     x = max(statistics.median(vals), 0.0)
@@ -485,7 +486,7 @@ def eager_busy(probe_path, launch, grid_ms=0.01):
     idle = {k: statistics.median(v) for k, v in idle.items()}
     if not idle:
         return f"{os.path.relpath(probe_path)}: no eager step from idle"
-    fit = sorted(v / (launch["base_ms"] + ((launch["decodes_ms"] + launch["per_decode_ms"] * k[1]) if k[1] else 0.0)) - 1
+    fit = sorted(v / launch_ms(launch, k[1]) - 1
                  for k, v in idle.items())
     parts = [f"{os.path.relpath(probe_path)}: {len(idle)} shapes from idle at a median {100 * fit[len(fit) // 2]:+.1f}% "
              "against eager_launch"]
