@@ -564,6 +564,26 @@ def build(root, sat_qps):
     add("ho20-conv-budget12288", "heldout", "400 Splitwise-conversation requests, Poisson at 0.7x capacity, vllm_v1 "
         "with a 12288-token budget", dict(v1, max_num_batched_tokens=12288), 225,
         lambda r, n: poisson(r, n, 0.7 * s), sample(conv, 400))
+    # Twenty-first batch, designed blind before eager_launch's start term (the GPU's work on an eager step waits
+    # for the first part of its launch: GPU-bound eager steps of 3-8k tokens from idle read 0.4-1.4 ms over their
+    # GPU time in the designed probes and in the fit runs): GPU-bound eager steps, whole prompts from idle at light
+    # load, packed prompts back to back at t=0, Sarathi eager chunks beside decodes, bursty packed prompts.
+    add("ho21-light-4-6k-budget8192", "heldout", "50 requests of 4000-6000 prompt + 30-150 output tokens at 1.5 QPS, "
+        "vllm_v1 with an 8192-token budget (each prompt one GPU-bound eager step from idle)",
+        dict(v1, max_num_batched_tokens=8192), 231, lambda r, n: poisson(r, n, 1.5), uniform(50, (4000, 6000), (30, 150)))
+    add("ho21-sarathi3072-code", "heldout", "200 Splitwise-code requests, Poisson at 0.4x capacity, Sarathi chunk "
+        "3072 (eager chunks beside decodes)", dict(sar, chunk=3072), 232, lambda r, n: poisson(r, n, 0.4 * s),
+        sample(code, 200))
+    add("ho21-static-30x3500-budget8192", "heldout", "30 requests of 3000-4000 prompt + 64 output tokens at t=0, "
+        "vllm_v1 with an 8192-token budget (two prompts per eager step, back to back)",
+        dict(v1, max_num_batched_tokens=8192), 233, lambda r, n: static(n), uniform(30, (3000, 4000), (64, 64)))
+    add("ho21-arxiv-light-budget16384", "heldout", "40 arXiv-summarization requests at 1 QPS, vllm_v1 with a "
+        "16384-token budget (one eager step per prompt from idle)", dict(v1, max_num_batched_tokens=16384), 234,
+        lambda r, n: poisson(r, n, 1.0), sample(arxiv, 40))
+    add("ho21-lognormal-budget5120-gamma3", "heldout", "300 requests of lognormal prompts (median 2500, 500-7000 "
+        "tokens) + 50-300 output tokens, gamma arrivals CV 3 at 8 QPS, vllm_v1 with a 5120-token budget",
+        dict(v1, max_num_batched_tokens=5120), 235, lambda r, n: gamma(r, n, 8.0, 3.0),
+        lognormal(300, (2500, 0.5, 500, 7000), (120, 0.5, 50, 300)))
     return out
 
 
