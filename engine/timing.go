@@ -163,7 +163,8 @@ func (s *sim) hostLoop(rp *replica, proc *batch) error {
 	if prev != nil {
 		prevEnd = prev.rec.EndAt
 	}
-	next := s.place(rec, s.now+rec.HostNs, prevEnd, s.launchMs(m.mode, int(b.key.Bd)))
+	lms, sms := s.launchMs(m.mode, int(b.key.Bd))
+	next := s.place(rec, s.now+rec.HostNs, prevEnd, lms, sms)
 	if prev != nil {
 		s.stamped(prev, next)
 	}
@@ -180,30 +181,37 @@ func (s *sim) hostLoop(rp *replica, proc *batch) error {
 
 // place puts a step launched at launch on the GPU after the step before it,
 // which ends at prevEnd (-1: none in flight), with launchMs its launch time
-// (engine.json eager_launch for an eager step, else 0): it sets rec's GPU
-// span (at least to the launch's end), EndAt and TotalNs, and returns when
-// the host loop's next iteration starts.
-func (s *sim) place(rec *BatchRecord, launch, prevEnd int64, launchMs float64) int64 {
+// and startMs how far into the launch its GPU work can begin (engine.json
+// eager_launch for an eager step, else 0): it sets rec's GPU span (at
+// least to the launch's end, and at least its GPU time past the later of
+// the GPU's start and the work's start), EndAt and TotalNs, and returns
+// when the host loop's next iteration starts.
+func (s *sim) place(rec *BatchRecord, launch, prevEnd int64, launchMs, startMs float64) int64 {
 	launchEnd := launch + predict.Nanos(launchMs)
 	start, next := launch, launchEnd
 	if prevEnd >= 0 {
 		start, next = max(launch, prevEnd), max(launchEnd, prevEnd)
 	}
-	if start+rec.ModelNs < launchEnd {
-		rec.ModelNs = launchEnd - start
-	}
+	work := max(start, launch+predict.Nanos(startMs))
+	rec.ModelNs = max(launchEnd, work+rec.ModelNs) - start
 	rec.TotalNs = rec.HostNs + rec.ModelNs + s.timing.syncNs
 	rec.EndAt = start + rec.ModelNs + s.timing.syncNs
 	return next
 }
 
 // launchMs is the launch time of a step of mode mode with decodes decodes
-// (EngineSpec.EagerLaunchMs): 0 but for an eager step.
-func (s *sim) launchMs(mode uint8, decodes int) float64 {
+// and how far into it the step's GPU work can begin
+// (EngineSpec.EagerLaunchMs, EagerLaunch.StartMs): 0, 0 but for an eager
+// step.
+func (s *sim) launchMs(mode uint8, decodes int) (launchMs, startMs float64) {
 	if mode != modeEager {
-		return 0
+		return 0, 0
 	}
-	return s.timing.spec.EagerLaunchMs(predict.ModeEager, decodes)
+	spec := s.timing.spec
+	if spec == nil || spec.EagerLaunch == nil {
+		return 0, 0
+	}
+	return spec.EagerLaunchMs(predict.ModeEager, decodes), spec.EagerLaunch.StartMs(decodes)
 }
 
 // enginePrediction is a step's GPU time under engine timing, memoized per

@@ -447,6 +447,51 @@ func TestEngineTiming_HandoffAtStamp(t *testing.T) {
 	}
 }
 
+// TestEngineTiming_EagerStart: an eager step's GPU work begins start_frac
+// of its launch into the launch. TestEngineTiming_EagerLaunch's trace with a
+// 4 ms launch (under the step's 6 ms of kernels) and start_frac 0.25: step 0
+// launches at 5, its work begins at 6 and ends at 12, + 0.5 sync: 12.5 (a
+// 7 ms span; without start_frac 11.5). The host loop goes on at the
+// launch's end, 9: step 1 launches at 11, runs after step 0 from 12.5 to 19;
+// step 2 launches at 14.5 and runs from 19 to 25.5.
+// Behind a busy GPU the wait is hidden: in
+// TestEngineTiming_StampAtNextEagerLaunch step 2 launches at 15.5 over 10.5
+// ms while step 1 runs to 17; with start_frac 0.1 its work could begin at
+// 16.55, so it still begins at 17 and the step ends at 26.5 as without; with
+// 0.2 it begins at 17.6 and ends at 17.6 + 8.8 + 0.5 = 26.9.
+func TestEngineTiming_EagerStart(t *testing.T) {
+	cfg := engineConfig()
+	in := trace(t, "arrived_at,num_prefill_tokens,num_decode_tokens\n0,200,3\n", cfg)
+	for _, c := range []struct {
+		frac float64
+		want []float64
+		span int64
+	}{{0, []float64{11.5, 18, 24.5}, 6 * ms}, {0.25, []float64{12.5, 19, 25.5}, 7 * ms}} {
+		set := engineSet(t, "async", 0.5, 2, 1, 0.01)
+		set.Engine.EagerLaunch = &predict.EagerLaunch{BaseMs: 4, Source: "test", StartFrac: c.frac, StartSource: "test"}
+		res := run(t, cfg, in, set)
+		wantTimes(t, fmt.Sprintf("start_frac %v", c.frac), tokenTimes(res, 0), c.want...)
+		if b := res.Batches[0]; b.ModeName() != "eager" || b.ModelNs != c.span {
+			t.Errorf("start_frac %v: step 0 %+v, want an eager step of %d ns", c.frac, b, c.span)
+		}
+	}
+	w := &workload.Workload{Format: workload.FormatMooncake, Requests: []workload.Request{
+		{ID: 0, ArrivalNs: 0, Prefill: 100, Decode: 3, Session: 1, Turn: 1},
+		{ID: 1, ArrivalNs: 8 * ms, Prefill: 200, Decode: 2, Session: 2, Turn: 1},
+	}}
+	for _, c := range []struct {
+		frac float64
+		end  int64
+	}{{0.1, 26500000}, {0.2, 26900000}} {
+		set := engineSet(t, "async", 0.5, 2, 1, 0.01)
+		set.Engine.EagerLaunch = &predict.EagerLaunch{BaseMs: 9, DecodesMs: 1, PerDecodeMs: 0.5, Source: "test", StartFrac: c.frac, StartSource: "test"}
+		b := run(t, cfg, w, set).Batches
+		if len(b) < 3 || b[2].ModeName() != "eager" || b[2].LaunchedAt() != 15500000 || b[2].EndAt != c.end {
+			t.Errorf("start_frac %v: steps %+v, want step 2 eager, launched at 15.5 ms, ending at %d ns", c.frac, b, c.end)
+		}
+	}
+}
+
 // TestEagerLaunch_Ms: base alone without decodes; base + decodes_ms + per
 // decode with any; nothing for a graph step or without eager_launch.
 func TestEagerLaunch_Ms(t *testing.T) {
@@ -472,6 +517,22 @@ func TestEagerLaunch_Ms(t *testing.T) {
 		if got := spec.EagerLaunchMs(c.mode, c.decodes); math.Abs(got-c.want) > 1e-12 {
 			t.Errorf("in_run_ms 3.5, %s with %d decodes: %v ms, want %v", c.mode, c.decodes, got, c.want)
 		}
+	}
+}
+
+// TestEagerLaunch_Span: from idle, the launch bounds a small step and the
+// work's start (start_frac of the launch) delays a GPU-bound one.
+func TestEagerLaunch_Span(t *testing.T) {
+	l := &predict.EagerLaunch{BaseMs: 10, StartFrac: 0.1, StartSource: "test", Source: "test"}
+	for _, c := range []struct{ gpu, launch, want float64 }{
+		{5, 10, 10}, {9, 10, 10}, {9.5, 10, 10.5}, {12, 10, 13}, {40, 10, 41}, {12, 0, 12},
+	} {
+		if got := l.Span(c.gpu, c.launch); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("GPU %v ms, launch %v ms: span %v, want %v", c.gpu, c.launch, got, c.want)
+		}
+	}
+	if got := l.StartMs(0); math.Abs(got-1) > 1e-12 {
+		t.Errorf("StartMs(0) = %v, want 1 (0.1 of the 10 ms launch)", got)
 	}
 }
 

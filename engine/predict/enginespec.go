@@ -104,7 +104,11 @@ type EngineSpec struct {
 
 // EagerLaunch is the launch time of an eager step: BaseMs, plus
 // DecodesMs when the step holds any decode (the decode attention's own
-// kernels), plus PerDecodeMs per decode, plus InRunMs.
+// kernels), plus PerDecodeMs per decode, plus InRunMs. StartFrac is how
+// much of that launch the GPU waits for before its first kernel of
+// substance: the embedding, block-table writes and the first layer's
+// small kernels come first, so a GPU-bound eager step from idle ends
+// StartFrac x launch after its GPU time would have.
 type EagerLaunch struct {
 	BaseMs      float64 `json:"base_ms"`
 	DecodesMs   float64 `json:"decodes_ms"`
@@ -115,6 +119,25 @@ type EagerLaunch struct {
 	InRunMs float64 `json:"in_run_ms,omitempty"`
 	// Source says where the numbers come from (a designed probe, its file).
 	Source string `json:"source"`
+	// StartFrac, in [0, 1), is the share of the launch before the GPU's
+	// work on the step can begin (0: it begins with the launch).
+	StartFrac float64 `json:"start_frac,omitempty"`
+	// StartSource says where StartFrac comes from.
+	StartSource string `json:"start_source,omitempty"`
+}
+
+// StartMs is how long into an eager step's launch (decodes decodes) its
+// GPU work can begin: StartFrac x Ms(decodes).
+func (l *EagerLaunch) StartMs(decodes int) float64 {
+	return l.StartFrac * l.Ms(decodes)
+}
+
+// Span is the GPU span of an eager step from idle whose kernels take
+// gpuMs and whose launch takes launchMs (Ms): the GPU begins its work
+// StartFrac x launchMs into the launch and cannot end before the launch
+// does, max(launchMs, StartFrac x launchMs + gpuMs).
+func (l *EagerLaunch) Span(gpuMs, launchMs float64) float64 {
+	return max(launchMs, l.StartFrac*launchMs+gpuMs)
 }
 
 // Ms is the launch time of an eager step with decodes decodes.
@@ -310,6 +333,12 @@ func ParseEngineSpec(b []byte, file string) (*EngineSpec, error) {
 		}
 		if strings.TrimSpace(l.Source) == "" {
 			bad(`"eager_launch"."source": expected where the numbers come from, got an empty string`)
+		}
+		if !finite(l.StartFrac) || l.StartFrac < 0 || l.StartFrac >= 1 {
+			bad(`"eager_launch"."start_frac": expected a share of the launch in [0, 1), got %v`, l.StartFrac)
+		}
+		if l.StartFrac > 0 && strings.TrimSpace(l.StartSource) == "" {
+			bad(`"eager_launch"."start_source": expected where start_frac comes from, got an empty string`)
 		}
 	}
 	seen := map[string]bool{}

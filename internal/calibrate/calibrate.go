@@ -218,8 +218,9 @@ func openFiles(files map[string][]byte, name string) (*predict.Set, error) {
 
 // PredictStep predicts a real step at its real shape with p (built by
 // engine.NewPredictor under engine timing): GPU and host time in ms. An
-// eager step's GPU time is at least its launch (engine.json eager_launch),
-// as for a step with nothing in flight before it.
+// eager step's GPU time is its span from idle (engine.json eager_launch:
+// at least its launch, and its kernels' time past its start_frac of the
+// launch), as for a step with nothing in flight before it.
 func PredictStep(p *predict.Predictor, spec *predict.EngineSpec, s compare.RealStep) (gpuMs, hostMs float64, err error) {
 	c, err := classTimes(p, spec, s)
 	if err != nil {
@@ -228,7 +229,7 @@ func PredictStep(p *predict.Predictor, spec *predict.EngineSpec, s compare.RealS
 	gpuMs = c[0] + c[1] + c[2]
 	if spec.EagerLaunch != nil {
 		if mode, _ := spec.Pad(s.Tokens, s.Decodes, s.Prefills); mode == predict.ModeEager {
-			gpuMs = max(gpuMs, spec.EagerLaunchMs(mode, s.Decodes))
+			gpuMs = spec.EagerLaunch.Span(gpuMs, spec.EagerLaunchMs(mode, s.Decodes))
 		}
 	}
 	hostMs, err = p.Host(p.KeyOf(stepBatch(s)))

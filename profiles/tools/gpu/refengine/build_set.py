@@ -31,7 +31,10 @@ mixed graph (mixeddecode.json, when present): engine.json's mixed_decode
 rows, measured in those graphs. An eager step's launch (engine.json's eager_launch) is fitted on the
 designed eager probe (eagerprobe.json; later sessions' eagerprobe_*.json are scored against it; the
 busy-GPU probe, eagerbusy.json, is checked: launches behind a step still on the GPU against the same
-shapes' from idle); its in-run term (in_run_ms) on the manifest's fit runs for it (fit_for "eager_launch"). The
+shapes' from idle); its in-run term (in_run_ms) on the manifest's fit runs for it (fit_for "eager_launch"); the
+share of the launch that an eager step's GPU work waits for (start_frac) comes from eager_start.json, which `go run
+./bench/gpu/fidelity -eager_start bench/gpu/h200/engine/eager_start.json` fits on those fit runs' eager steps from
+idle with the set's own predictor (re-run it, then this, when the set's GPU terms change). The
 idle-start host time (engine.json's idle_host) is fitted on
 the designed idle probe (idleprobe/step_log.csv), never on a workload run;
 its GPU terms (a step from idle runs slower on a GPU that lowered its clocks)
@@ -961,6 +964,9 @@ def main():
         if ir:
             eng["eager_launch"]["in_run_ms"], src = ir
             eng["eager_launch"]["source"] += "; " + src
+        es = os.path.join(a.engine_dir, "eager_start.json")
+        if os.path.exists(es):  # written by `go run ./bench/gpu/fidelity -eager_start` (it needs servesim's predictor)
+            eng["eager_launch"].update(json.load(open(es)))
         eb = os.path.join(a.engine_dir, "eagerbusy.json")
         if os.path.exists(eb):  # a check, not fitted
             print("eager launches behind a busy GPU:", eager_busy(eb, eng["eager_launch"]))
