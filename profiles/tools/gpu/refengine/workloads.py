@@ -584,6 +584,25 @@ def build(root, sat_qps):
         "tokens) + 50-300 output tokens, gamma arrivals CV 3 at 8 QPS, vllm_v1 with a 5120-token budget",
         dict(v1, max_num_batched_tokens=5120), 235, lambda r, n: gamma(r, n, 8.0, 3.0),
         lognormal(300, (2500, 0.5, 500, 7000), (120, 0.5, 50, 300)))
+    # Twenty-second batch, designed blind before a first-launch term (a token count launched eagerly for the first
+    # time in the process costs about 1 ms more host time than one launched before: shapeprobe_s7.json, and in the
+    # served runs repeated counts ran 0.2-2.7 ms cheaper than new ones): eager steps whose token count repeats
+    # (a Sarathi chunk or a vllm_v1 budget filled exactly, fixed prompt lengths) beside ones whose count is new.
+    add("ho22-sarathi4096-arxiv", "heldout", "80 arXiv-summarization requests at 3 QPS, Sarathi chunk 4096 (chunks "
+        "of exactly 4096 tokens recur)", dict(sar, chunk=4096), 241, lambda r, n: poisson(r, n, 3.0), sample(arxiv, 80))
+    add("ho22-code-budget2560", "heldout", "300 Splitwise-code requests, Poisson at 0.6x capacity, vllm_v1 with a "
+        "2560-token budget (budget-filled eager steps of exactly 2560 tokens)", dict(v1, max_num_batched_tokens=2560),
+        242, lambda r, n: poisson(r, n, 0.6 * s), sample(code, 300))
+    add("ho22-static-48x2500-budget5000", "heldout", "48 requests of 2500 prompt + 100 output tokens at t=0, vllm_v1 "
+        "with a 5000-token budget (every prefill step exactly 5000 tokens)", dict(v1, max_num_batched_tokens=5000), 243,
+        lambda r, n: static(n), uniform(48, (2500, 2500), (100, 100)))
+    add("ho22-light-fixed3000-budget8192", "heldout", "50 requests of exactly 3000 prompt + 50-150 output tokens at "
+        "2 QPS, vllm_v1 with an 8192-token budget (one eager step per prompt, its count repeating)",
+        dict(v1, max_num_batched_tokens=8192), 244, lambda r, n: poisson(r, n, 2.0), uniform(50, (3000, 3000), (50, 150)))
+    add("ho22-lognormal-sarathi3072-gamma2", "heldout", "250 requests of lognormal prompts (median 3000, 800-8000 "
+        "tokens) + 50-250 output tokens, gamma arrivals CV 2 at 6 QPS, Sarathi chunk 3072",
+        dict(sar, chunk=3072), 245, lambda r, n: gamma(r, n, 6.0, 2.0),
+        lognormal(250, (3000, 0.5, 800, 8000), (100, 0.5, 50, 250)))
     return out
 
 
