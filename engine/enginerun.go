@@ -120,7 +120,7 @@ func (s *sim) engineDecodeRun(rp *replica, proc *batch) (ran bool, err error) {
 		rec := &b.rec
 		rec.ModelNs, rec.HostNs, rec.Padded, rec.Mode = p.modelNs, hostNs, p.padded, p.mode
 		// its start on the GPU (after the launched step), and the host loop's next iteration
-		lms, sms := s.launchMs(p.mode, m)
+		lms, sms := s.launchMs(rp, p.mode, m, int32(m))
 		next = s.place(rec, s.now+rec.HostNs, prev.rec.EndAt, lms, sms)
 		if d := next - t; d > 0 { // the host sees prev complete when b's launch ends (hostLoop's stamped)
 			for _, mb := range prev.members {

@@ -240,7 +240,11 @@ func sameAsStepByStep(t *testing.T, cfg engine.Config, in engine.Inputs) (escape
 	for _, b := range ref.Batches {
 		ends[[2]int64{int64(b.Replica), b.EndAt}] = true
 		if spec := in.Profile.Engine; spec != nil && b.Mode != 0 {
-			ends[[2]int64{int64(b.Replica), b.LaunchedAt() + predict.Nanos(spec.EagerLaunchMs(b.ModeName(), int(b.Key.Bd)))}] = true
+			launch := spec.EagerLaunchMs(b.ModeName(), int(b.Key.Bd))
+			ends[[2]int64{int64(b.Replica), b.LaunchedAt() + predict.Nanos(launch)}] = true
+			if l := spec.EagerLaunch; l != nil && l.FirstMs > 0 && launch > 0 { // a token count's first launch
+				ends[[2]int64{int64(b.Replica), b.LaunchedAt() + predict.Nanos(launch+l.FirstMs)}] = true
+			}
 		}
 	}
 	for i, r := range ref.Requests {

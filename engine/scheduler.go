@@ -43,7 +43,11 @@ type replica struct {
 	hostBusy, deferFree bool
 	idleSince, wokeAt   int64 // when the host loop last went idle, and last woke from idle (ns)
 	launched            *batch
-	deferred            []*request
+	// eagerLaunched are the token counts this replica has launched as eager
+	// steps (engine.json eager_launch first_ms: a count's first launch
+	// costs more); nil until the first.
+	eagerLaunched map[int32]struct{}
+	deferred      []*request
 	// Prefix caching (prefix.go): nil when off.
 	pc                    *prefixCache
 	prefillSaved, evicted int64

@@ -163,7 +163,7 @@ func (s *sim) hostLoop(rp *replica, proc *batch) error {
 	if prev != nil {
 		prevEnd = prev.rec.EndAt
 	}
-	lms, sms := s.launchMs(m.mode, int(b.key.Bd))
+	lms, sms := s.launchMs(rp, m.mode, int(b.key.Bd), b.key.T)
 	next := s.place(rec, s.now+rec.HostNs, prevEnd, lms, sms)
 	if prev != nil {
 		s.stamped(prev, next)
@@ -199,11 +199,12 @@ func (s *sim) place(rec *BatchRecord, launch, prevEnd int64, launchMs, startMs f
 	return next
 }
 
-// launchMs is the launch time of a step of mode mode with decodes decodes
-// and how far into it the step's GPU work can begin
-// (EngineSpec.EagerLaunchMs, EagerLaunch.StartMs): 0, 0 but for an eager
-// step.
-func (s *sim) launchMs(mode uint8, decodes int) (launchMs, startMs float64) {
+// launchMs is the launch time on replica rp of a step of mode mode with
+// decodes decodes and tokens tokens, and how far into it the step's GPU
+// work can begin (EagerLaunch.Ms, StartFrac of it): 0, 0 but
+// for an eager step. An eager step whose token count rp has not launched
+// before adds eager_launch's first_ms, and the count is remembered.
+func (s *sim) launchMs(rp *replica, mode uint8, decodes int, tokens int32) (launchMs, startMs float64) {
 	if mode != modeEager {
 		return 0, 0
 	}
@@ -211,7 +212,18 @@ func (s *sim) launchMs(mode uint8, decodes int) (launchMs, startMs float64) {
 	if spec == nil || spec.EagerLaunch == nil {
 		return 0, 0
 	}
-	return spec.EagerLaunchMs(predict.ModeEager, decodes), spec.EagerLaunch.StartMs(decodes)
+	l := spec.EagerLaunch
+	launchMs = l.Ms(decodes)
+	if l.FirstMs > 0 {
+		if _, seen := rp.eagerLaunched[tokens]; !seen {
+			if rp.eagerLaunched == nil {
+				rp.eagerLaunched = map[int32]struct{}{}
+			}
+			rp.eagerLaunched[tokens] = struct{}{}
+			launchMs += l.FirstMs
+		}
+	}
+	return launchMs, l.StartFrac * launchMs
 }
 
 // enginePrediction is a step's GPU time under engine timing, memoized per

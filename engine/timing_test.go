@@ -520,6 +520,29 @@ func TestEagerLaunch_Ms(t *testing.T) {
 	}
 }
 
+// TestEngineTiming_EagerFirstLaunch: an eager step of a token count the
+// replica has not launched before adds first_ms to its launch. A (200-token
+// prompt, 1 output) at 0: host 2 + 1 + 0.01 x 200 = 5, launch 9 + 2 (a new
+// count) = 11 over 6 ms of kernels: ends at 5 + 11 + 0.5 = 16.5. B, the same
+// shape at 100 ms, launches a count seen: 100 + 5 + 9 + 0.5 = 114.5. C (300
+// tokens) at 200 ms is new again: host 6, launch 11, ends at 217.5. Without
+// first_ms: 14.5, 114.5, 215.5.
+func TestEngineTiming_EagerFirstLaunch(t *testing.T) {
+	cfg := engineConfig()
+	in := trace(t, "arrived_at,num_prefill_tokens,num_decode_tokens\n0,200,1\n0.1,200,1\n0.2,300,1\n", cfg)
+	for _, c := range []struct {
+		first float64
+		want  []float64
+	}{{0, []float64{14.5, 114.5, 215.5}}, {2, []float64{16.5, 114.5, 217.5}}} {
+		set := engineSet(t, "async", 0.5, 2, 1, 0.01)
+		set.Engine.EagerLaunch = &predict.EagerLaunch{BaseMs: 9, Source: "test", FirstMs: c.first, FirstSource: "test"}
+		res := run(t, cfg, in, set)
+		for i, w := range c.want {
+			wantTimes(t, fmt.Sprintf("first_ms %v, request %d", c.first, i), tokenTimes(res, i), w)
+		}
+	}
+}
+
 // TestEagerLaunch_Span: from idle, the launch bounds a small step and the
 // work's start (start_frac of the launch) delays a GPU-bound one.
 func TestEagerLaunch_Span(t *testing.T) {
@@ -530,9 +553,6 @@ func TestEagerLaunch_Span(t *testing.T) {
 		if got := l.Span(c.gpu, c.launch); math.Abs(got-c.want) > 1e-12 {
 			t.Errorf("GPU %v ms, launch %v ms: span %v, want %v", c.gpu, c.launch, got, c.want)
 		}
-	}
-	if got := l.StartMs(0); math.Abs(got-1) > 1e-12 {
-		t.Errorf("StartMs(0) = %v, want 1 (0.1 of the 10 ms launch)", got)
 	}
 }
 

@@ -104,7 +104,8 @@ type EngineSpec struct {
 
 // EagerLaunch is the launch time of an eager step: BaseMs, plus
 // DecodesMs when the step holds any decode (the decode attention's own
-// kernels), plus PerDecodeMs per decode, plus InRunMs. StartFrac is how
+// kernels), plus PerDecodeMs per decode, plus InRunMs, plus FirstMs for a
+// token count the replica has not launched eagerly before. StartFrac is how
 // much of that launch the GPU waits for before its first kernel of
 // substance: the embedding, block-table writes and the first layer's
 // small kernels come first, so a GPU-bound eager step from idle ends
@@ -124,12 +125,12 @@ type EagerLaunch struct {
 	StartFrac float64 `json:"start_frac,omitempty"`
 	// StartSource says where StartFrac comes from.
 	StartSource string `json:"start_source,omitempty"`
-}
-
-// StartMs is how long into an eager step's launch (decodes decodes) its
-// GPU work can begin: StartFrac x Ms(decodes).
-func (l *EagerLaunch) StartMs(decodes int) float64 {
-	return l.StartFrac * l.Ms(decodes)
+	// FirstMs is how much longer the launch of a token count the replica
+	// has not launched eagerly before takes (Ms is a count launched
+	// before; 0: no difference).
+	FirstMs float64 `json:"first_ms,omitempty"`
+	// FirstSource says where FirstMs comes from.
+	FirstSource string `json:"first_source,omitempty"`
 }
 
 // Span is the GPU span of an eager step from idle whose kernels take
@@ -149,8 +150,8 @@ func (l *EagerLaunch) Ms(decodes int) float64 {
 }
 
 // EagerLaunchMs is the launch time of a step of mode mode with decodes
-// decodes: EagerLaunch's for an eager step, 0 for a graph step or without
-// eager_launch.
+// decodes: EagerLaunch's for an eager step (of a token count launched
+// before: without FirstMs), 0 for a graph step or without eager_launch.
 func (e *EngineSpec) EagerLaunchMs(mode string, decodes int) float64 {
 	if e == nil || e.EagerLaunch == nil || mode != ModeEager {
 		return 0
@@ -326,7 +327,7 @@ func ParseEngineSpec(b []byte, file string) (*EngineSpec, error) {
 		for _, f := range []struct {
 			key string
 			v   float64
-		}{{"base_ms", l.BaseMs}, {"decodes_ms", l.DecodesMs}, {"per_decode_ms", l.PerDecodeMs}, {"in_run_ms", l.InRunMs}} {
+		}{{"base_ms", l.BaseMs}, {"decodes_ms", l.DecodesMs}, {"per_decode_ms", l.PerDecodeMs}, {"in_run_ms", l.InRunMs}, {"first_ms", l.FirstMs}} {
 			if !finite(f.v) || f.v < 0 || f.v > 1e4 {
 				bad(`"eager_launch"."%s": expected a finite number of ms in [0, 10000], got %v`, f.key, f.v)
 			}
@@ -336,6 +337,9 @@ func ParseEngineSpec(b []byte, file string) (*EngineSpec, error) {
 		}
 		if !finite(l.StartFrac) || l.StartFrac < 0 || l.StartFrac >= 1 {
 			bad(`"eager_launch"."start_frac": expected a share of the launch in [0, 1), got %v`, l.StartFrac)
+		}
+		if l.FirstMs > 0 && strings.TrimSpace(l.FirstSource) == "" {
+			bad(`"eager_launch"."first_source": expected where first_ms comes from, got an empty string`)
 		}
 		if l.StartFrac > 0 && strings.TrimSpace(l.StartSource) == "" {
 			bad(`"eager_launch"."start_source": expected where start_frac comes from, got an empty string`)

@@ -200,6 +200,8 @@ func TestParseEngineSpec_Errors(t *testing.T) {
 		{`{"engine":"e","overlap":"sync","eager_launch":{"base_ms":7,"decodes_ms":1,"per_decode_ms":0,"source":""}}`, `"eager_launch"."source": expected where the numbers come from`},
 		{`{"engine":"e","overlap":"sync","eager_launch":{"base_ms":7,"decodes_ms":1,"per_decode_ms":0,"in_run_ms":-0.5,"source":"s"}}`, `"eager_launch"."in_run_ms": expected a finite number of ms in [0, 10000], got -0.5`},
 		{`{"engine":"e","overlap":"sync","eager_launch":{"base_ms":7,"launch":1}}`, `unknown field "launch"`},
+		{`{"engine":"e","overlap":"sync","eager_launch":{"base_ms":7,"decodes_ms":1,"per_decode_ms":0,"source":"s","first_ms":-1,"first_source":"p"}}`, `"eager_launch"."first_ms": expected a finite number of ms in [0, 10000], got -1`},
+		{`{"engine":"e","overlap":"sync","eager_launch":{"base_ms":7,"decodes_ms":1,"per_decode_ms":0,"source":"s","first_ms":1}}`, `"eager_launch"."first_source": expected where first_ms comes from`},
 		{`{"engine":"e","overlap":"sync","eager_launch":{"base_ms":7,"decodes_ms":1,"per_decode_ms":0,"source":"s","start_frac":1,"start_source":"p"}}`, `"eager_launch"."start_frac": expected a share of the launch in [0, 1), got 1`},
 		{`{"engine":"e","overlap":"sync","eager_launch":{"base_ms":7,"decodes_ms":1,"per_decode_ms":0,"source":"s","start_frac":-0.1,"start_source":"p"}}`, `"eager_launch"."start_frac": expected a share of the launch in [0, 1), got -0.1`},
 		{`{"engine":"e","overlap":"sync","eager_launch":{"base_ms":7,"decodes_ms":1,"per_decode_ms":0,"source":"s","start_frac":0.1}}`, `"eager_launch"."start_source": expected where start_frac comes from`},

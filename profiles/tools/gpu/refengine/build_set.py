@@ -31,7 +31,8 @@ mixed graph (mixeddecode.json, when present): engine.json's mixed_decode
 rows, measured in those graphs. An eager step's launch (engine.json's eager_launch) is fitted on the
 designed eager probe (eagerprobe.json; later sessions' eagerprobe_*.json are scored against it; the
 busy-GPU probe, eagerbusy.json, is checked: launches behind a step still on the GPU against the same
-shapes' from idle); its in-run term (in_run_ms) on the manifest's fit runs for it (fit_for "eager_launch"); the
+shapes' from idle); the extra cost of a token count's first launch (first_ms) on the designed shape probes
+(shapeprobe*.json); its in-run term (in_run_ms) on the manifest's fit runs for it (fit_for "eager_launch"); the
 share of the launch that an eager step's GPU work waits for (start_frac) comes from eager_start.json, which `go run
 ./bench/gpu/fidelity -eager_start bench/gpu/h200/engine/eager_start.json` fits on those fit runs' eager steps from
 idle with the set's own predictor (re-run it, then this, when the set's GPU terms change). The
@@ -435,7 +436,7 @@ def launch_ms(launch, decodes):
     return launch["base_ms"] + ((launch["decodes_ms"] + launch["per_decode_ms"] * decodes) if decodes else 0.0)
 
 
-def eager_in_run(manifest_path, run_dirs, engine_dir, launch, max_tokens=8192):
+def eager_in_run(manifest_path, run_dirs, engine_dir, launch, first_ms=0.0, max_tokens=8192):
     """eager_launch's in_run_ms: how much longer an eager step's launch takes inside a served run than the designed
     probe's launch from idle that the other terms are fitted on, fitted on the manifest's fit runs for it (fit_for
     "eager_launch") only, never on a held-out run: per fit run, in each of run_dirs (a run and its repeat), the median
@@ -444,21 +445,33 @@ def eager_in_run(manifest_path, run_dirs, engine_dir, launch, max_tokens=8192):
     same_session_probe in engine_dir) is reported beside it, not subtracted: in session 7 the host's launch speed
     drifted within the call (fit-eager-uniform's eager steps +6.2 ms over the launch in its run, +0.9 ms in its
     repeat four minutes later; the probe before them +8.8 ms), so one probe says little about a run's moment.
+    With first_ms (first_launch: a token count's first eager launch in the process costs that much more), a step
+    whose count the process had not launched before has first_ms taken off: run_dirs are read in order (runall
+    replays every first run, then every repeat, in one process), so a repeat's counts that its run launched are
+    seen (the warm-up's few counts, and other workloads' of the same call, are not tracked).
     Returns (in_run_ms, source), or None when no fit run has eager steps."""
     man = json.load(open(manifest_path))
     vals, parts = [], []
     for w in man["workloads"]:
         if w["split"] != "fit" or w.get("fit_for") != "eager_launch":
             continue
+        seen = set()
         for d in run_dirs:
             p = os.path.join(d, w["name"], "step_log.csv")
             if not os.path.exists(p):
                 if not os.path.exists(p + ".gz"):
                     continue
                 p += ".gz"
+            ex = []
             with (gzip.open(p, "rt") if p.endswith(".gz") else open(p)) as f:
-                ex = [float(r["host_ms"]) - launch_ms(launch, int(r["num_decodes"])) for r in csv.DictReader(f)
-                      if r["mode"] == "eager" and int(r["num_tokens"]) <= max_tokens]
+                for r in csv.DictReader(f):
+                    if r["mode"] != "eager":
+                        continue
+                    n = int(r["num_tokens"])
+                    new = n not in seen
+                    seen.add(n)
+                    if n <= max_tokens:
+                        ex.append(float(r["host_ms"]) - launch_ms(launch, int(r["num_decodes"])) - (first_ms if new else 0.0))
             if ex:
                 vals.append(statistics.median(ex))
                 parts.append(f"{os.path.relpath(p)} ({len(ex)} eager steps) {vals[-1]:+.3f}")
@@ -470,8 +483,32 @@ def eager_in_run(manifest_path, run_dirs, engine_dir, launch, max_tokens=8192):
     if not vals:
         return None
     x = max(statistics.median(vals), 0.0)
+    first = f", less first_ms ({first_ms:.3f}) where the process had not launched the count before," if first_ms else ""
     return round(x, 6), (f"in_run_ms {x:.3f}: the median over fit runs made for it of their eager steps' median host "
-                         "time over base_ms/decodes_ms/per_decode_ms, in ms: " + "; ".join(parts))
+                         f"time over base_ms/decodes_ms/per_decode_ms{first} in ms: " + "; ".join(parts))
+
+
+def first_launch(paths):
+    """engine.json eager_launch's first_ms from the designed shape probes (shapeprobe.py: rounds of one-prompt eager
+    steps from idle, a token count never launched before beside one launched in every round): per round, its new
+    and seen steps paired in launch order; first_ms is the median over every pair of every probe of new host_ms less
+    seen host_ms. Returns (first_ms, source), or None without a probe."""
+    diffs, parts = [], []
+    for p in paths:
+        by = {}
+        for r in json.load(open(p))["rows"]:
+            by.setdefault(r["round"], {"new": [], "seen": []})[r["kind"]].append(r["host_ms"])
+        d = [a - b for k in sorted(by) for a, b in zip(by[k]["new"], by[k]["seen"])]
+        if d:
+            diffs += d
+            parts.append(f"{os.path.relpath(p)}: {len(d)} pairs, {sum(x > 0 for x in d)} new slower, median "
+                         f"{statistics.median(d):+.3f}")
+    if not diffs:
+        return None
+    x = max(statistics.median(diffs), 0.0)
+    return round(x, 6), (f"designed shape probes (refengine.shapeprobe: per round, one-prompt eager steps from idle, "
+                         f"a count never launched before beside one launched in every round): the median over "
+                         f"{len(diffs)} pairs of the new step's host time less the seen one's, {x:.3f} ms; " + "; ".join(parts))
 
 
 def eager_busy(probe_path, launch, grid_ms=0.01):
@@ -960,7 +997,10 @@ def main():
     if os.path.exists(ep):
         others = sorted(p for p in glob.glob(os.path.join(a.engine_dir, "eagerprobe*.json")) if p != ep)
         eng["eager_launch"] = eager_launch(ep, others)
-        ir = eager_in_run(a.manifest, a.runs, a.engine_dir, eng["eager_launch"])
+        fl = first_launch(sorted(glob.glob(os.path.join(a.engine_dir, "shapeprobe*.json"))))
+        if fl:
+            eng["eager_launch"]["first_ms"], eng["eager_launch"]["first_source"] = fl
+        ir = eager_in_run(a.manifest, a.runs, a.engine_dir, eng["eager_launch"], fl[0] if fl else 0.0)
         if ir:
             eng["eager_launch"]["in_run_ms"], src = ir
             eng["eager_launch"]["source"] += "; " + src

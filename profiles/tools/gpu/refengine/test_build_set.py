@@ -209,6 +209,47 @@ class EagerLaunchTest(unittest.TestCase):
             self.assertIn("(3 eager steps) +1.500 (its session's probe from idle", src)
             self.assertIn("4 shapes, +0.500)", src)
 
+    def test_in_run_term_takes_first_launches_off(self):
+        """With first_ms 1.0, a count new to the process (the run's three, and in the repeat one its run did not
+        launch) has 1 ms taken off before the medians: run 4.5 - 1 = 3.5, repeat 1.5 (its new count's 2.5 - 1
+        among them), in_run_ms 2.5; without first_ms the run reads 4.5."""
+        launch = dict(base_ms=7.0, decodes_ms=0.0, per_decode_ms=0.0)
+        with tempfile.TemporaryDirectory() as d:
+            mp = os.path.join(d, "MANIFEST.json")
+            json.dump(dict(workloads=[dict(name="fit-e", split="fit", fit_for="eager_launch")]), open(mp, "w"))
+            dirs = [os.path.join(d, "runs"), os.path.join(d, "repeat")]
+            for rd, rows in [(dirs[0], [(3000, 4.5), (2500, 4.5), (4000, 4.5)]),
+                             (dirs[1], [(3000, 1.5), (2500, 1.5), (3333, 2.5)])]:
+                os.makedirs(os.path.join(rd, "fit-e"))
+                with open(os.path.join(rd, "fit-e", "step_log.csv"), "w") as f:
+                    f.write("mode,num_tokens,num_decodes,host_ms\n")
+                    for t, x in rows:
+                        f.write(f"eager,{t},0,{7.0 + x:.6f}\n")
+            got, src = BS.eager_in_run(mp, dirs, d, launch, first_ms=1.0)
+            self.assertAlmostEqual(got, 2.5, places=6)
+            self.assertIn("less first_ms (1.000)", src)
+            self.assertIn("(3 eager steps) +3.500", src)
+            self.assertIn("(3 eager steps) +1.500", src)
+            got, _ = BS.eager_in_run(mp, dirs, d, launch)
+            self.assertAlmostEqual(got, 3.0, places=6)  # median of 4.5 and 1.5
+
+    def test_first_launch_is_the_median_pair_difference(self):
+        """Pairs within a round, in launch order, over every probe: differences 1, 2, 3 and -1 give 1.5; no probe
+        gives None."""
+        self.assertIsNone(BS.first_launch([]))
+        with tempfile.TemporaryDirectory() as d:
+            paths = []
+            for i, rows in enumerate([[(0, "new", 11.0), (0, "seen", 10.0), (0, "new", 12.0), (0, "seen", 10.0)],
+                                      [(0, "new", 13.0), (0, "seen", 10.0), (1, "seen", 10.0), (1, "new", 9.0)]]):
+                p = os.path.join(d, f"shapeprobe{i}.json")
+                json.dump(dict(rows=[dict(round=r, kind=k, host_ms=h, num_tokens=3000, mode="eager") for r, k, h in rows]),
+                          open(p, "w"))
+                paths.append(p)
+            got, src = BS.first_launch(paths)
+            self.assertAlmostEqual(got, 1.5, places=6)
+            self.assertIn("4 pairs", src)
+            self.assertIn("2 pairs, 2 new slower, median +1.500", src)
+
     def test_busy_check_names_a_blocked_launch_and_says_when_there_is_none(self):
         """Rows behind a busy GPU whose launch ends 1.25 ms before the step's end (when that is after the launch
         from idle) name that tail; rows that launch as from idle name none. Nothing is fitted."""
