@@ -161,6 +161,9 @@ type runScore struct {
 	notes    []string
 	matched  int
 	simSteps int
+	// eager and eagerRepeat are the first run's and the repeat's eager
+	// steps against eager_launch (eagerhost.go); nil under minEagerSteps.
+	eager, eagerRepeat *eagerHost
 }
 
 func rowsByKey(rows []compare.Row) map[string]float64 {
@@ -270,6 +273,11 @@ func heldOut(ctx context.Context, o heldOutOptions) error {
 			}
 			if s.atShape, err = predictAtShapes(w.Name, set, cfg, steps); err != nil {
 				return err
+			}
+			if l := set.Engine.EagerLaunch; l != nil {
+				if s.eager, s.eagerRepeat, err = eagerHostRuns(l, steps, filepath.Join(o.Bench, o.Card+"-repeat", w.Name)); err != nil {
+					return fmt.Errorf("workload %s: %w", w.Name, err)
+				}
 			}
 		}
 		scores = append(scores, s)
@@ -432,6 +440,9 @@ func heldOutReport(o heldOutOptions, set *predict.Set, scores []runScore, fitNot
 	}
 	p("\n%s.\n", summaryLine(scores))
 	p("\n%s", batchTable(scores))
+	if t := eagerHostTable(scores); t != "" {
+		p("\n%s", t)
+	}
 	var notes []string
 	seen := map[string]bool{}
 	for _, s := range scores {
