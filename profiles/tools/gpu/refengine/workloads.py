@@ -603,6 +603,22 @@ def build(root, sat_qps):
         "tokens) + 50-250 output tokens, gamma arrivals CV 2 at 6 QPS, Sarathi chunk 3072",
         dict(sar, chunk=3072), 245, lambda r, n: gamma(r, n, 6.0, 2.0),
         lognormal(250, (3000, 0.5, 800, 8000), (100, 0.5, 50, 250)))
+    # Twenty-third batch, designed blind before an in-run factor per decode graph (in every batch's step logs and in
+    # the fit runs, decode graphs of 9-16 sequences ran about 2% over the set's prediction, of 1-8 and of 17-24 about
+    # 1% under it, of 25-32 about 1% over): decode graphs of 1-40 sequences over 0.5-4k-token contexts.
+    add("ho23-static-12x1500-out1200", "heldout", "12 requests of 1500 prompt + 1200 output tokens at t=0 (the "
+        "16-sequence decode graph over 1.5-2.7k-token contexts)", v1, 251, lambda r, n: static(n),
+        uniform(12, (1500, 1500), (1200, 1200)))
+    add("ho23-light-long-decode", "heldout", "40 requests of 2000-3500 prompt + 400-900 output tokens, Poisson at "
+        "1.5 QPS (decode graphs of a few to 16 sequences over 2-4k-token contexts)", v1, 252,
+        lambda r, n: poisson(r, n, 1.5), uniform(40, (2000, 3500), (400, 900)))
+    add("ho23-conv-cap24", "heldout", "300 Splitwise-conversation requests, Poisson at 0.3x capacity, vllm_v1 under a "
+        "24-sequence cap", dict(v1, max_num_seqs=24), 253, lambda r, n: poisson(r, n, 0.3 * s), sample(conv, 300))
+    add("ho23-code-sarathi256-light", "heldout", "200 Splitwise-code requests, Poisson at 0.25x capacity, Sarathi "
+        "chunk 256", dict(sar, chunk=256), 254, lambda r, n: poisson(r, n, 0.25 * s), sample(code, 200))
+    add("ho23-static-6x600-out2500", "heldout", "6 requests of 600 prompt + 2500 output tokens at t=0 (the "
+        "8-sequence decode graph over 0.6-3.1k-token contexts)", v1, 255, lambda r, n: static(n),
+        uniform(6, (600, 600), (2500, 2500)))
     return out
 
 
