@@ -274,6 +274,15 @@ func TestH200InSitu(t *testing.T) {
 // attn_decode_fill.csv), 56 and 72 sequences were at 1.8% and 1.1%.
 func TestH200DecodeProbe(t *testing.T) {
 	set, p := h200Engine(t)
+	// the probe's graphs are timed apart from a served run: the tables are
+	// scored without decode_in_run, the factors served runs' decode graphs
+	// need over them (fitted on the fit runs; bench/gpu/fidelity -decode_in_run
+	// scores them on this probe too)
+	spec := *set.Engine
+	if spec.DecodeInRun == nil {
+		t.Fatal("h200 set: no decode_in_run")
+	}
+	spec.DecodeInRun = nil
 	b, err := os.ReadFile("../bench/gpu/h200/engine/decodeprobe.json")
 	if err != nil {
 		t.Fatal(err)
@@ -299,7 +308,7 @@ func TestH200DecodeProbe(t *testing.T) {
 			sum += int64(c + 6)
 			longest = max(longest, c+6)
 		}
-		bd, _, _, err := p.EngineStage(set.Engine, p.KeyOf(predict.Batch{NumRequests: r.Batch, Tokens: r.Batch, NumDecodes: r.Batch,
+		bd, _, _, err := p.EngineStage(&spec, p.KeyOf(predict.Batch{NumRequests: r.Batch, Tokens: r.Batch, NumDecodes: r.Batch,
 			DecodeContextSum: sum, DecodeContextMax: longest, LogitSeqs: r.Batch}))
 		var ge *predict.GridError
 		if errors.As(err, &ge) {

@@ -55,6 +55,10 @@ type EngineSpec struct {
 	// attention_decode_batching_overhead_fraction (an allowance for timing
 	// batched decode attention from single-sequence kernels) is not added.
 	DecodeAttentionBatched bool `json:"decode_attention_batched,omitempty"`
+	// DecodeInRun, if set, scales the GPU time of a decode graph step by a
+	// factor per captured batch size: how a served run's decode graphs of
+	// that size compare with the profile's prediction for them.
+	DecodeInRun *DecodeInRun `json:"decode_in_run,omitempty"`
 	// DecodeGraphAttentionByKeys says the engine's decode attention splits
 	// a step's keys evenly over work items bounded by the CUDA graph's
 	// padded batch P, so its time follows the keys read: a decode graph
@@ -100,6 +104,27 @@ type EngineSpec struct {
 	// go on before then, so a small eager step is bound by its launch, not
 	// by its kernels.
 	EagerLaunch *EagerLaunch `json:"eager_launch,omitempty"`
+}
+
+// DecodeInRun is engine.json's decode_in_run: per captured decode graph
+// batch size, the factor on the set's predicted GPU time of a decode
+// graph step of that size inside a served run (sizes absent: 1).
+type DecodeInRun struct {
+	Factors map[int]float64 `json:"factors"`
+	// Source says where the factors come from.
+	Source string `json:"source"`
+}
+
+// Factor is the factor on a decode graph step of padded batch size
+// padded: 1 when d is nil or has none for that size.
+func (d *DecodeInRun) Factor(padded int) float64 {
+	if d == nil {
+		return 1
+	}
+	if f, ok := d.Factors[padded]; ok {
+		return f
+	}
+	return 1
 }
 
 // EagerLaunch is the launch time of an eager step: BaseMs, plus
@@ -286,6 +311,20 @@ func ParseEngineSpec(b []byte, file string) (*EngineSpec, error) {
 		}
 		if !finite(v) || v <= 0 {
 			bad(`"mixed_graph_mlp_scale"[%d]: expected a finite number > 0, got %v`, size, v)
+		}
+	}
+	if d := e.DecodeInRun; d != nil {
+		for _, size := range slices.Sorted(maps.Keys(d.Factors)) {
+			v := d.Factors[size]
+			if !slices.Contains(e.CUDAGraphBatchSizes, size) {
+				bad(`"decode_in_run"."factors": key %d is not one of cuda_graph_batch_sizes`, size)
+			}
+			if !finite(v) || v < 0.5 || v > 2 {
+				bad(`"decode_in_run"."factors"[%d]: expected a factor in [0.5, 2], got %v`, size, v)
+			}
+		}
+		if strings.TrimSpace(d.Source) == "" {
+			bad(`"decode_in_run"."source": expected where the factors come from, got an empty string`)
 		}
 	}
 	if l := e.PrefillLaunch; l != nil && (l.SMs < 1 || l.QueryTile < 1 || l.TilesPerQueryBlock < 1) {
@@ -665,6 +704,11 @@ func (p *Predictor) EngineStage(spec *EngineSpec, k Key) (b Breakdown, mode stri
 			return b, mode, padded, err
 		}
 		b.LMHead *= scale
+	}
+	if mode == ModeGraph {
+		if f := spec.DecodeInRun.Factor(padded); f != 1 {
+			b = b.scaledGPU(f)
+		}
 	}
 	return b, mode, padded, nil
 }

@@ -188,6 +188,10 @@ func TestParseEngineSpec_Errors(t *testing.T) {
 		{"{\"engine\":\"e\",\n\"overlap\": 3}", `line 2, column`},
 		{`{"engine":"e","overlap":"sync"} {}`, `more after it`},
 		{`{"engine":"e","overlap":"sync","mixed_graph_logit_rows":-1}`, `"mixed_graph_logit_rows": expected an integer >= 0`},
+		{`{"engine":"e","overlap":"sync","cuda_graph_batch_sizes":[1,2],"decode_in_run":{"factors":{"4":1.01},"source":"s"}}`, `"decode_in_run"."factors": key 4 is not one of cuda_graph_batch_sizes`},
+		{`{"engine":"e","overlap":"sync","cuda_graph_batch_sizes":[1,2],"decode_in_run":{"factors":{"2":2.5},"source":"s"}}`, `"decode_in_run"."factors"[2]: expected a factor in [0.5, 2], got 2.5`},
+		{`{"engine":"e","overlap":"sync","cuda_graph_batch_sizes":[1,2],"decode_in_run":{"factors":{"2":1.01},"source":" "}}`, `"decode_in_run"."source": expected where the factors come from`},
+		{`{"engine":"e","overlap":"sync","cuda_graph_batch_sizes":[1,2],"decode_in_run":{"factors":{"2":1.01},"source":"s","n":3}}`, `unknown field "n"`},
 		{`{"engine":"e","overlap":"sync","mixed_graph_token_sizes":[8],"mixed_graph_mlp_scale":{"16":1.1}}`, `key 16 is not one of mixed_graph_token_sizes`},
 		{`{"engine":"e","overlap":"sync","mixed_graph_token_sizes":[8],"mixed_graph_mlp_scale":{"8":0}}`, `"mixed_graph_mlp_scale"[8]: expected a finite number > 0`},
 		{`{"engine":"e","overlap":"sync","mixed_graph_mlp_scale":{"x":1}}`, `mixed_graph_mlp_scale`},
@@ -415,5 +419,68 @@ func TestIdleHost_GPUExtra(t *testing.T) {
 	}
 	if got := (&predict.IdleHost{}).GPUExtra(50); got != 0 {
 		t.Errorf("no gpu_extra_ms: GPUExtra(50) = %v, want 0", got)
+	}
+}
+
+// TestEngineStage_DecodeInRun: decode_in_run scales every GPU term of a
+// decode graph step of a listed size by its factor, and nothing else: a
+// size it does not list, a mixed graph, an eager step.
+func TestEngineStage_DecodeInRun(t *testing.T) {
+	set, err := predict.Open(os.DirFS("../../profiles/h200/qwen3-0.6b"), "h200/qwen3-0.6b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := predict.New(set, nil, opts(1, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	decode := func(m int) predict.Batch {
+		return predict.Batch{NumRequests: m, Tokens: m, NumDecodes: m, LogitSeqs: m, DecodeContextSum: int64(m * 1500), DecodeContextMax: 1700}
+	}
+	mixed := predict.Batch{NumRequests: 5, Tokens: 300, NumDecodes: 4, LogitSeqs: 5, DecodeContextSum: 4000, DecodeContextMax: 1200,
+		NewRequests: 1, Prefills: []predict.Prefill{{Chunk: 296}}}
+	eager := predict.Batch{NumRequests: 1, Tokens: 5000, LogitSeqs: 1, NewRequests: 1, Prefills: []predict.Prefill{{Chunk: 5000}}}
+	stage := func(spec *predict.EngineSpec, b predict.Batch) (predict.Breakdown, string, int) {
+		bd, mode, padded, err := p.EngineStage(spec, p.KeyOf(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bd, mode, padded
+	}
+	spec := *set.Engine
+	spec.DecodeInRun = nil
+	scaled := spec
+	scaled.DecodeInRun = &predict.DecodeInRun{Factors: map[int]float64{16: 1.02, 8: 0.99}, Source: "test"}
+	for _, c := range []struct {
+		name string
+		b    predict.Batch
+		mode string
+		want float64
+	}{
+		{"12 decodes (graph 16)", decode(12), predict.ModeGraph, 1.02},
+		{"16 decodes", decode(16), predict.ModeGraph, 1.02},
+		{"7 decodes (graph 8)", decode(7), predict.ModeGraph, 0.99},
+		{"20 decodes (graph 24, not listed)", decode(20), predict.ModeGraph, 1},
+		{"a mixed graph", mixed, predict.ModeGraphMixed, 1},
+		{"an eager step", eager, predict.ModeEager, 1},
+	} {
+		base, mode, _ := stage(&spec, c.b)
+		got, _, _ := stage(&scaled, c.b)
+		if mode != c.mode {
+			t.Fatalf("%s: mode %s, want %s", c.name, mode, c.mode)
+		}
+		bt, gt := base.Terms(), got.Terms()
+		for i := range bt {
+			want := bt[i] * c.want
+			if i >= predict.NumTerms-2 { // cpu_overhead, admission
+				want = bt[i]
+			}
+			if math.Abs(gt[i]-want) > 1e-12 {
+				t.Errorf("%s: %s %v, want %v (x%v)", c.name, predict.TermNames[i], gt[i], want, c.want)
+			}
+		}
+		if r := got.ModelMs() / base.ModelMs(); math.Abs(r-c.want) > 1e-12 {
+			t.Errorf("%s: step %v ms against %v: x%v, want x%v", c.name, got.ModelMs(), base.ModelMs(), r, c.want)
+		}
 	}
 }

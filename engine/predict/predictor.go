@@ -109,6 +109,15 @@ func (b Breakdown) ModelMs() float64 {
 	return b.BlockMs()*float64(b.Layers) + b.PPComm + b.Embedding + b.LMHead
 }
 
+// scaledGPU is b with every GPU term (all but CPU and Admission) times f.
+func (b Breakdown) scaledGPU(f float64) Breakdown {
+	for _, v := range []*float64{&b.InputLN, &b.PreProj, &b.Rope, &b.KVSave, &b.AttnDecode, &b.AttnPrefill, &b.PostProj,
+		&b.PostLN, &b.UpProj, &b.Act, &b.DownProj, &b.Add, &b.TPComm, &b.PPComm, &b.Embedding, &b.LMHead} {
+		*v *= f
+	}
+	return b
+}
+
 // TotalMs is the stage's duration including CPU overhead.
 func (b Breakdown) TotalMs() float64 { return b.ModelMs() + b.CPU + b.Admission }
 

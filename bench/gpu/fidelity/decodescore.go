@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/servesim/servesim/engine/predict"
 	"github.com/servesim/servesim/internal/calibrate"
 	"github.com/servesim/servesim/internal/compare"
 	"github.com/servesim/servesim/profiles"
@@ -34,6 +35,11 @@ func scoreDecodeProbe(profileDir, probePath string) (rows []decodeScoreRow, skip
 	if err != nil {
 		return nil, 0, err
 	}
+	return scoreDecodeProbeSet(set, probePath)
+}
+
+// scoreDecodeProbeSet is scoreDecodeProbe with the set given.
+func scoreDecodeProbeSet(set *predict.Set, probePath string) (rows []decodeScoreRow, skipped int, err error) {
 	b, err := os.ReadFile(probePath)
 	if err != nil {
 		return nil, 0, err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -139,11 +140,14 @@ func writeIdleGPU(setDir string, probes []string, out string) error {
 // writeJSON writes v to out as indented JSON (the fits' files that
 // build_set.py reads).
 func writeJSON(out string, v any) error {
-	b, err := json.MarshalIndent(v, "", " ")
-	if err != nil {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // sources say "->"
+	enc.SetIndent("", " ")
+	if err := enc.Encode(v); err != nil {
 		return err
 	}
-	return os.WriteFile(out, append(b, '\n'), 0o644)
+	return os.WriteFile(out, b.Bytes(), 0o644)
 }
 
 // idleGPUFit is the fit as engine.json states it (rounded as written).

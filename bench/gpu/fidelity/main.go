@@ -59,6 +59,7 @@ func main() {
 	skip := flag.String("skip", "", "leave out the runs whose names start with this (--heldout: a batch kept blind while the model changes)")
 	cal := flag.String("calibrate", "", "first calibrate the set on the manifest's fit runs only and write it to this folder; simulate with it (--heldout)")
 	idle := flag.String("idle_gpu", "", "fit engine.json's idle_host GPU terms on the designed idle probes (bench/gpu/<card>/engine/idleprobe*) with --profile and write them to this file")
+	dinrun := flag.String("decode_in_run", "", "fit engine.json's decode_in_run (a factor per decode graph size) on the manifest's general fit runs and their repeats with --profile, score it on the designed decode probes (bench/gpu/<card>/engine/decodeprobe*.json), and write it to this file")
 	estart := flag.String("eager_start", "", "fit engine.json's eager_launch start_frac on the manifest's fit runs for eager_launch (their eager steps from idle) with --profile, score it on the designed eager probes (bench/gpu/<card>/engine/eagerprobe*.json, shapeprobe*.json), and write it to this file")
 	waves := flag.String("prefill_waves", "", "fit the prefill launch's wave model (engine.json prefill_launch) on --profile's attention.csv and bench/gpu/<card>/engine/waveprobe.json and write it to this file")
 	dwaves := flag.String("decode_waves", "", "fit the decode launch's wave model (engine.json decode_launch) on bench/gpu/<card>/engine/decodeprobe.json and write it to this file")
@@ -154,6 +155,16 @@ func main() {
 			*profile = filepath.Join("profiles", *card, "qwen3-0.6b")
 		}
 		if err := writePrefillWaves(".", *profile, filepath.Join("bench/gpu", *card, "engine", "waveprobe.json"), *waves); err != nil {
+			fmt.Fprintln(os.Stderr, "fidelity:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *dinrun != "" {
+		if *profile == "" {
+			*profile = filepath.Join("profiles", *card, "qwen3-0.6b")
+		}
+		if err := writeDecodeInRun(*profile, *manifest, "bench/gpu", *card, *dinrun); err != nil {
 			fmt.Fprintln(os.Stderr, "fidelity:", err)
 			os.Exit(1)
 		}

@@ -49,7 +49,10 @@ attention.csv and the designed wave probe (waveprobe.json); fit it first.
 The decode launch's model (engine.json decode_launch) comes from
 decode_waves.json, which `go run ./bench/gpu/fidelity -decode_waves
 bench/gpu/h200/engine/decode_waves.json` fits on the designed decode probe
-(decodeprobe.json).
+(decodeprobe.json). A decode graph's in-run factor per captured size (engine.json decode_in_run) comes from
+decode_in_run.json, which `go run ./bench/gpu/fidelity -decode_in_run bench/gpu/h200/engine/decode_in_run.json`
+fits on the manifest's general fit runs' decode graph steps with the set's own predictor (re-run it, then this,
+when the set's GPU terms change).
 
 Usage (repo root): python3 profiles/tools/gpu/refengine/build_set.py RAW_PROFILE_DIR bench/gpu/h200/engine \\
     profiles/tools/gpu/workloads/MANIFEST.json bench/gpu/h200 bench/gpu/h200-repeat --out profiles/h200/qwen3-0.6b
@@ -978,6 +981,9 @@ def main():
         # 32-256 sequences at a median |error| of 2.0-4.1%; 16 keeps every graph size within 1.8% and
         # costs engine timing a third less CPU than exact contexts (1), whose steps never share a prediction
         eng["decode_context_granularity"] = 16
+    dr = os.path.join(a.engine_dir, "decode_in_run.json")
+    if os.path.exists(dr):  # written by `go run ./bench/gpu/fidelity -decode_in_run` (it needs servesim's predictor)
+        eng["decode_in_run"] = json.load(open(dr))
     md = os.path.join(a.engine_dir, "mixeddecode.json")
     if os.path.exists(md):
         probe, src = json.load(open(md)), os.path.relpath(md)

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"fmt"
+	stdmaps "maps"
+	"math"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/servesim/servesim/engine/predict"
+	"github.com/servesim/servesim/internal/calibrate"
+	"github.com/servesim/servesim/internal/compare"
+	"github.com/servesim/servesim/profiles"
+)
+
+// minDecodeInRunSteps is how many fit-run steps a decode graph size needs
+// for a decode_in_run factor; a size with fewer keeps the set's prediction.
+const minDecodeInRunSteps = 200
+
+// decodeObs is one decode graph step of a fit run: its captured size, its
+// measured GPU time and the set's prediction at its shape (ms).
+type decodeObs struct {
+	padded          int
+	measured, model float64
+}
+
+// withoutDecodeInRun is set with engine.json's decode_in_run left out, so
+// that a fit of it reads the set's own prediction however often it runs.
+func withoutDecodeInRun(set *predict.Set) *predict.Set {
+	s, e := *set, *set.Engine
+	e.DecodeInRun = nil
+	s.Engine = &e
+	return &s
+}
+
+// decodeObservations predicts, with set (its decode_in_run left out),
+// every decode graph step of the manifest's general fit runs (split fit,
+// no fit_for) in each of dirs that the host launched while the step before
+// it was still on the GPU: a step from idle carries idle_host's terms.
+func decodeObservations(set *predict.Set, entries []manifestEntry, dirs []string) (obs []decodeObs, runs []string, err error) {
+	p, spec, err := enginePredictor(withoutDecodeInRun(set))
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, w := range entries {
+		if w.Split != calibrate.SplitFit || w.FitFor != "" {
+			continue
+		}
+		for _, d := range dirs {
+			path, ok := compare.StepLogPath(filepath.Join(d, w.Name))
+			if !ok {
+				continue
+			}
+			steps, err := compare.LoadStepLog(path)
+			if err != nil {
+				return nil, nil, err
+			}
+			runs = append(runs, filepath.Join(d, w.Name))
+			var prevEnd int64
+			for i, s := range steps {
+				busy := i > 0 && s.LaunchNs <= prevEnd
+				prevEnd = s.EndNs
+				if !busy || s.Prefills > 0 || s.Decodes == 0 {
+					continue
+				}
+				mode, padded := spec.Pad(s.Tokens, s.Decodes, s.Prefills)
+				if mode != predict.ModeGraph {
+					continue
+				}
+				g, _, err := calibrate.PredictStep(p, spec, s)
+				if err != nil {
+					return nil, nil, fmt.Errorf("%s step %d: %w", path, s.Step, err)
+				}
+				obs = append(obs, decodeObs{padded: padded, measured: s.GPUMs, model: g})
+			}
+		}
+	}
+	if len(obs) == 0 {
+		return nil, nil, fmt.Errorf("no decode graph step in the manifest's general fit runs under %s", strings.Join(dirs, ", "))
+	}
+	return obs, runs, nil
+}
+
+// fitDecodeInRun is, per captured size with at least minSteps
+// observations, the summed measured GPU time over the summed prediction
+// (rounded to 1e-4), and each size's count.
+func fitDecodeInRun(obs []decodeObs, minSteps int) (factors map[int]float64, n map[int]int) {
+	measured, model := map[int]float64{}, map[int]float64{}
+	n = map[int]int{}
+	for _, o := range obs {
+		measured[o.padded] += o.measured
+		model[o.padded] += o.model
+		n[o.padded]++
+	}
+	factors = map[int]float64{}
+	for size, c := range n {
+		if c >= minSteps && model[size] > 0 {
+			factors[size] = math.Round(measured[size]/model[size]*1e4) / 1e4
+		}
+	}
+	return factors, n
+}
+
+// decodeProbeShift is the median signed error over a decode probe's
+// graphs of the listed sizes, before and after the factors.
+func decodeProbeShift(set *predict.Set, probe string, factors map[int]float64) (n int, before, after float64, err error) {
+	rows, _, err := scoreDecodeProbeSet(withoutDecodeInRun(set), probe)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	var b, a []float64
+	for _, r := range rows {
+		mode, padded := set.Engine.Pad(r.batch, r.batch, 0)
+		f, ok := factors[padded]
+		if mode != predict.ModeGraph || !ok {
+			continue
+		}
+		b, a = append(b, r.model/r.measured-1), append(a, r.model*f/r.measured-1)
+	}
+	if len(b) == 0 {
+		return 0, 0, 0, nil
+	}
+	return len(b), median(b), median(a), nil
+}
+
+// writeDecodeInRun fits engine.json's decode_in_run on the general fit
+// runs and their repeats, scores it on the designed decode probes (not
+// fitted) and writes it to out.
+func writeDecodeInRun(setDir, manifest, bench, card, out string) error {
+	set, err := profiles.OpenDir(setDir)
+	if err != nil {
+		return err
+	}
+	entries, err := readManifest(manifest)
+	if err != nil {
+		return err
+	}
+	obs, runs, err := decodeObservations(set, entries, []string{filepath.Join(bench, card), filepath.Join(bench, card+"-repeat")})
+	if err != nil {
+		return err
+	}
+	factors, n := fitDecodeInRun(obs, minDecodeInRunSteps)
+	if len(factors) == 0 {
+		return fmt.Errorf("no decode graph size has %d steps in the fit runs", minDecodeInRunSteps)
+	}
+	var per []string
+	for _, size := range slices.Sorted(stdmaps.Keys(n)) {
+		if f, ok := factors[size]; ok {
+			per = append(per, fmt.Sprintf("%d: %.4f (%d steps)", size, f, n[size]))
+		} else {
+			per = append(per, fmt.Sprintf("%d: none (%d steps)", size, n[size]))
+		}
+	}
+	src := fmt.Sprintf("fitted by go run ./bench/gpu/fidelity -decode_in_run on the manifest's general fit runs and their repeats (%s): "+
+		"their %d decode graph steps launched behind a busy GPU, predicted at their shapes without decode_in_run; per captured size with at least %d steps, "+
+		"the summed measured GPU time over the summed prediction: %s", strings.Join(runs, ", "), len(obs), minDecodeInRunSteps, strings.Join(per, "; "))
+	probes, _ := filepath.Glob(filepath.Join(bench, card, "engine", "decodeprobe*.json"))
+	for _, pr := range probes {
+		k, before, after, err := decodeProbeShift(set, pr, factors)
+		if err != nil {
+			return err
+		}
+		if k > 0 {
+			src += fmt.Sprintf("; scored on %s (a designed probe, not fitted): its %d graphs of those sizes, median error %+.1f%% -> %+.1f%%", pr, k, 100*before, 100*after)
+		}
+	}
+	return writeJSON(out, predict.DecodeInRun{Factors: factors, Source: src})
+}
