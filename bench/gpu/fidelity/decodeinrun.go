@@ -34,9 +34,14 @@ func withoutDecodeInRun(set *predict.Set) *predict.Set {
 	return &s
 }
 
+// fitForDecodeInRun is the manifest's fit_for of the fit runs made for
+// decode_in_run alone.
+const fitForDecodeInRun = "decode_in_run"
+
 // decodeObservations predicts, with set (its decode_in_run left out),
 // every decode graph step of the manifest's general fit runs (split fit,
-// no fit_for) in each of dirs that the host launched while the step before
+// no fit_for) and of those made for it (fit_for decode_in_run) in each of
+// dirs that the host launched while the step before
 // it was still on the GPU: a step from idle carries idle_host's terms.
 func decodeObservations(set *predict.Set, entries []manifestEntry, dirs []string) (obs []decodeObs, runs []string, err error) {
 	p, spec, err := enginePredictor(withoutDecodeInRun(set))
@@ -44,7 +49,7 @@ func decodeObservations(set *predict.Set, entries []manifestEntry, dirs []string
 		return nil, nil, err
 	}
 	for _, w := range entries {
-		if w.Split != calibrate.SplitFit || w.FitFor != "" {
+		if w.Split != calibrate.SplitFit || w.FitFor != "" && w.FitFor != fitForDecodeInRun {
 			continue
 		}
 		for _, d := range dirs {
@@ -77,7 +82,7 @@ func decodeObservations(set *predict.Set, entries []manifestEntry, dirs []string
 		}
 	}
 	if len(obs) == 0 {
-		return nil, nil, fmt.Errorf("no decode graph step in the manifest's general fit runs under %s", strings.Join(dirs, ", "))
+		return nil, nil, fmt.Errorf("no decode graph step in the manifest's fit runs for decode_in_run under %s", strings.Join(dirs, ", "))
 	}
 	return obs, runs, nil
 }
@@ -124,8 +129,8 @@ func decodeProbeShift(set *predict.Set, probe string, factors map[int]float64) (
 	return len(b), median(b), median(a), nil
 }
 
-// writeDecodeInRun fits engine.json's decode_in_run on the general fit
-// runs and their repeats, scores it on the designed decode probes (not
+// writeDecodeInRun fits engine.json's decode_in_run on its fit runs and
+// their repeats, scores it on the designed decode probes (not
 // fitted) and writes it to out.
 func writeDecodeInRun(setDir, manifest, bench, card, out string) error {
 	set, err := profiles.OpenDir(setDir)
@@ -152,7 +157,7 @@ func writeDecodeInRun(setDir, manifest, bench, card, out string) error {
 			per = append(per, fmt.Sprintf("%d: none (%d steps)", size, n[size]))
 		}
 	}
-	src := fmt.Sprintf("fitted by go run ./bench/gpu/fidelity -decode_in_run on the manifest's general fit runs and their repeats (%s): "+
+	src := fmt.Sprintf("fitted by go run ./bench/gpu/fidelity -decode_in_run on the manifest's general fit runs and those for decode_in_run, and their repeats (%s): "+
 		"their %d decode graph steps launched behind a busy GPU, predicted at their shapes without decode_in_run; per captured size with at least %d steps, "+
 		"the summed measured GPU time over the summed prediction: %s", strings.Join(runs, ", "), len(obs), minDecodeInRunSteps, strings.Join(per, "; "))
 	probes, _ := filepath.Glob(filepath.Join(bench, card, "engine", "decodeprobe*.json"))

@@ -619,6 +619,33 @@ def build(root, sat_qps):
     add("ho23-static-6x600-out2500", "heldout", "6 requests of 600 prompt + 2500 output tokens at t=0 (the "
         "8-sequence decode graph over 0.6-3.1k-token contexts)", v1, 255, lambda r, n: static(n),
         uniform(6, (600, 600), (2500, 2500)))
+    # Fit runs for the decode graphs' in-run factors past 32 sequences (bench/gpu/fidelity -decode_in_run; fit_for
+    # keeps them out of the host table's fit): the general fit runs hold under 200 decode graph steps of any size
+    # over 32, where the held-out runs' step logs read the graphs of 40-256 sequences 0.5-2% over the prediction
+    # (ho18's amplified into TTFT +5%). A static batch shrinking from 256 sequences and a load ramp, at lengths
+    # and loads unlike any held-out run's.
+    fd = dict(fit_for="decode_in_run")
+    add("fit-decode-static-256", "fit", "256 requests of 800-2500 prompt + 200-900 output tokens at t=0 (decode graphs "
+        "of every size as the batch drains)", dict(v1, **fd), 17, lambda r, n: static(n),
+        uniform(256, (800, 2500), (200, 900)))
+    add("fit-decode-code-ramp", "fit", "500 Splitwise-code requests, Poisson with the rate rising linearly in time "
+        "from 0.3x to 1.2x capacity", dict(v1, **fd), 18, lambda r, n: ramp_time(r, n, 0.3 * s, 1.2 * s),
+        sample(code, 500))
+    # Twenty-fourth batch, designed blind with the two fit runs above (run in the same call, scored once after the
+    # factors past 32 sequences are fitted): decode graphs of 40-256 sequences at moderate to high load.
+    add("ho24-conv-0.75x", "heldout", "400 Splitwise-conversation requests, Poisson at 0.75x capacity", v1, 261,
+        lambda r, n: poisson(r, n, 0.75 * s), sample(conv, 400))
+    add("ho24-code-sarathi1024-0.8x", "heldout", "300 Splitwise-code requests, Poisson at 0.8x capacity, Sarathi "
+        "chunk 1024", dict(sar, chunk=1024), 262, lambda r, n: poisson(r, n, 0.8 * s), sample(code, 300))
+    add("ho24-static-180x400-out600", "heldout", "180 requests of 200-600 prompt + 400-800 output tokens at t=0",
+        v1, 263, lambda r, n: static(n), uniform(180, (200, 600), (400, 800)))
+    add("ho24-lognormal-cap160", "heldout", "500 requests of lognormal prompts (median 800, 100-4000 tokens) + "
+        "lognormal outputs (median 200, 20-1000), Poisson at 0.9x capacity, vllm_v1 under a 160-sequence cap",
+        dict(v1, max_num_seqs=160), 264, lambda r, n: poisson(r, n, 0.9 * s),
+        lognormal(500, (800, 0.7, 100, 4000), (200, 0.6, 20, 1000)))
+    add("ho24-longout", "heldout", "250 requests of 100-400 prompt + 600-1200 output tokens, Poisson at 0.12x "
+        "capacity (60-120 decodes over growing contexts)", v1, 265, lambda r, n: poisson(r, n, 0.12 * s),
+        uniform(250, (100, 400), (600, 1200)))
     return out
 
 
