@@ -298,6 +298,9 @@ func TestEngineStage_MeasuredShapes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// the rows themselves: decode_in_run's factors (a served run's decode
+	// graphs over them) are TestEngineStage_DecodeInRun's
+	set.Engine.DecodeInRun = nil
 	o := engineOpts()
 	o.Node, _ = model.LookupNode("h100_pairwise_nvlink")
 	p, err := predict.New(set, nil, o)

@@ -14,8 +14,8 @@ import (
 	"github.com/servesim/servesim/profiles"
 )
 
-// minDecodeInRunSteps is how many fit-run steps a decode graph size needs
-// for a decode_in_run factor; a size with fewer keeps the set's prediction.
+// minDecodeInRunSteps is how many fit-run steps a decode_in_run factor
+// rests on at least: a size with fewer shares one with its neighbours.
 const minDecodeInRunSteps = 200
 
 // decodeObs is one decode graph step of a fit run: its captured size, its
@@ -87,24 +87,63 @@ func decodeObservations(set *predict.Set, entries []manifestEntry, dirs []string
 	return obs, runs, nil
 }
 
-// fitDecodeInRun is, per captured size with at least minSteps
-// observations, the summed measured GPU time over the summed prediction
-// (rounded to 1e-4), and each size's count.
-func fitDecodeInRun(obs []decodeObs, minSteps int) (factors map[int]float64, n map[int]int) {
+// decodeGroup is a run of consecutive captured sizes, lo to hi, that
+// share one factor: steps observations, summed measured over summed
+// predicted GPU time.
+type decodeGroup struct {
+	lo, hi, steps int
+	factor        float64
+}
+
+// fitDecodeInRun groups the observed captured sizes, ascending, into runs
+// of consecutive sizes of at least minSteps observations each (a size
+// with that many alone; a last run short of it joins the one before) and
+// gives every size of a group the group's summed measured GPU time over
+// its summed prediction (rounded to 1e-4). Nothing when all together have
+// fewer than minSteps.
+func fitDecodeInRun(obs []decodeObs, minSteps int) (factors map[int]float64, groups []decodeGroup) {
 	measured, model := map[int]float64{}, map[int]float64{}
-	n = map[int]int{}
+	n := map[int]int{}
 	for _, o := range obs {
 		measured[o.padded] += o.measured
 		model[o.padded] += o.model
 		n[o.padded]++
 	}
-	factors = map[int]float64{}
-	for size, c := range n {
-		if c >= minSteps && model[size] > 0 {
-			factors[size] = math.Round(measured[size]/model[size]*1e4) / 1e4
+	type acc struct {
+		g        decodeGroup
+		meas, md float64
+	}
+	var closed []acc
+	var cur *acc
+	for _, size := range slices.Sorted(stdmaps.Keys(n)) {
+		if cur == nil {
+			cur = &acc{g: decodeGroup{lo: size}}
+		}
+		cur.g.hi, cur.g.steps = size, cur.g.steps+n[size]
+		cur.meas, cur.md = cur.meas+measured[size], cur.md+model[size]
+		if cur.g.steps >= minSteps {
+			closed, cur = append(closed, *cur), nil
 		}
 	}
-	return factors, n
+	if cur != nil && len(closed) > 0 {
+		last := &closed[len(closed)-1]
+		last.g.hi, last.g.steps = cur.g.hi, last.g.steps+cur.g.steps
+		last.meas, last.md = last.meas+cur.meas, last.md+cur.md
+	}
+	factors = map[int]float64{}
+	for _, a := range closed {
+		if a.md <= 0 {
+			continue
+		}
+		a.g.factor = math.Round(a.meas/a.md*1e4) / 1e4
+		groups = append(groups, a.g)
+		for size := range n {
+			if size >= a.g.lo && size <= a.g.hi {
+				factors[size] = a.g.factor
+			}
+		}
+	}
+	return factors, groups
 }
 
 // decodeProbeShift is the median signed error over a decode probe's
@@ -145,21 +184,21 @@ func writeDecodeInRun(setDir, manifest, bench, card, out string) error {
 	if err != nil {
 		return err
 	}
-	factors, n := fitDecodeInRun(obs, minDecodeInRunSteps)
+	factors, groups := fitDecodeInRun(obs, minDecodeInRunSteps)
 	if len(factors) == 0 {
-		return fmt.Errorf("no decode graph size has %d steps in the fit runs", minDecodeInRunSteps)
+		return fmt.Errorf("the fit runs hold fewer than %d decode graph steps", minDecodeInRunSteps)
 	}
 	var per []string
-	for _, size := range slices.Sorted(stdmaps.Keys(n)) {
-		if f, ok := factors[size]; ok {
-			per = append(per, fmt.Sprintf("%d: %.4f (%d steps)", size, f, n[size]))
-		} else {
-			per = append(per, fmt.Sprintf("%d: none (%d steps)", size, n[size]))
+	for _, g := range groups {
+		sizes := fmt.Sprint(g.lo)
+		if g.hi > g.lo {
+			sizes = fmt.Sprintf("%d-%d", g.lo, g.hi)
 		}
+		per = append(per, fmt.Sprintf("%s: %.4f (%d steps)", sizes, g.factor, g.steps))
 	}
 	src := fmt.Sprintf("fitted by go run ./bench/gpu/fidelity -decode_in_run on the manifest's general fit runs and those for decode_in_run, and their repeats (%s): "+
-		"their %d decode graph steps launched behind a busy GPU, predicted at their shapes without decode_in_run; per captured size with at least %d steps, "+
-		"the summed measured GPU time over the summed prediction: %s", strings.Join(runs, ", "), len(obs), minDecodeInRunSteps, strings.Join(per, "; "))
+		"their %d decode graph steps launched behind a busy GPU, predicted at their shapes without decode_in_run; per captured size, or run of consecutive sizes "+
+		"with at least %d steps together, the summed measured GPU time over the summed prediction: %s", strings.Join(runs, ", "), len(obs), minDecodeInRunSteps, strings.Join(per, "; "))
 	probes, _ := filepath.Glob(filepath.Join(bench, card, "engine", "decodeprobe*.json"))
 	for _, pr := range probes {
 		k, before, after, err := decodeProbeShift(set, pr, factors)
