@@ -519,7 +519,7 @@ func Run(ctx context.Context, cfg Config, in Inputs, opt Options) (res *Result, 
 		}
 	}
 	if longRejected > 0 {
-		s.notes = append(s.notes, fmt.Sprintf("%d of %d requests reach a context (prompt + output - 1) longer than the %d tokens %s covers and are marked %s (as an engine of that max_model_len rejects them); shorten them (request_generator_config_max_tokens clips generated and trace lengths) or use a profile of longer contexts",
+		s.notes = append(s.notes, fmt.Sprintf("%d of %d requests reach a context (prompt + output - 1) longer than the %d tokens %s covers and are marked %s (as an engine of that max_model_len rejects them); shorten them (request_generator_config_max_tokens clips generated and trace lengths), use a profile of longer contexts, or enable predictor extrapolation (its reads past the grid are counted in run_meta.json)",
 			longRejected, len(wl), longest, longTable, StatusRejectedTooLong))
 	}
 	if n, table := pred.MaxTokens(); n > 0 {

@@ -28,7 +28,7 @@ func collect(res *engine.Result, cdf bool) latencies {
 	for i, r := range res.Requests {
 		q := &l.reqs[i]
 		*q = slo.Request{ArrivalNs: r.ArrivalNs, FirstTokenNs: r.FirstTokenNs, CompletionNs: r.CompletionNs,
-			OK: r.Status == engine.StatusOK, OutputTokens: r.DecodeActual, TBTNs: -1}
+			OK: r.Status == engine.StatusOK, Rejected: r.Status == engine.StatusRejectedTooLong, OutputTokens: r.DecodeActual, TBTNs: -1}
 		if r.Status != engine.StatusOK {
 			continue
 		}

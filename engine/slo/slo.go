@@ -93,7 +93,11 @@ type Request struct {
 	FirstTokenNs int64
 	CompletionNs int64
 	OK           bool // finished normally
-	OutputTokens int  // tokens it produced
+	// Rejected: turned away on arrival (it can never run), so never in
+	// the system; the load verdict does not count it as an arrival to
+	// keep up with.
+	Rejected     bool
+	OutputTokens int // tokens it produced
 	// TBTNs is the request's own P_TBTPercentile gap between output
 	// tokens, or a negative number when it has fewer than two tokens (or
 	// when TBTOver says instead how it compares with the threshold).
@@ -429,7 +433,12 @@ func load(reqs []Request) Load {
 		l.AchievedTokensPerS = float64(okTokens) / l.DurationS
 	}
 	mid := first + (last-first)/2
+	rejected := 0
 	for _, q := range reqs {
+		if q.Rejected {
+			rejected++
+			continue
+		}
 		// In the system at t: arrived at or before t and not completed by t.
 		in := func(t int64) bool { return q.ArrivalNs <= t && (q.CompletionNs < 0 || q.CompletionNs > t) }
 		if in(mid) {
@@ -445,8 +454,12 @@ func load(reqs []Request) Load {
 			l.WindowCompletions++
 		}
 	}
+	note := ""
+	if rejected > 0 {
+		note = fmt.Sprintf(" (%d rejected on arrival not counted)", rejected)
+	}
 	if l.WindowArrivals < MinWindowArrivals {
-		l.Verdict = fmt.Sprintf("not judged: %d requests arrived in the second half of the arrival span (at least %d are needed)", l.WindowArrivals, MinWindowArrivals)
+		l.Verdict = fmt.Sprintf("not judged: %d requests arrived in the second half of the arrival span%s (at least %d are needed)", l.WindowArrivals, note, MinWindowArrivals)
 		return l
 	}
 	l.Judged = true
@@ -455,7 +468,7 @@ func load(reqs []Request) Load {
 	if l.Overloaded {
 		what = "OVERLOADED"
 	}
-	l.Verdict = fmt.Sprintf("%s: in the second half of the arrivals %d requests arrived and %d completed; requests in the system went from %d to %d",
-		what, l.WindowArrivals, l.WindowCompletions, l.InSystemStart, l.InSystemEnd)
+	l.Verdict = fmt.Sprintf("%s: in the second half of the arrivals %d requests arrived and %d completed; requests in the system went from %d to %d%s",
+		what, l.WindowArrivals, l.WindowCompletions, l.InSystemStart, l.InSystemEnd, note)
 	return l
 }

@@ -86,6 +86,36 @@ func TestEvaluate_Verdict(t *testing.T) {
 	}
 }
 
+// TestEvaluate_Rejected: requests turned away on arrival are never in the
+// system: served in 5 ms, every other one of 100 rejected, the run keeps up
+// (25 of 25 window arrivals complete, none in the system at either end
+// of the window); counting the rejected as arrivals that never complete would call
+// it overloaded (25 of 50). All rejected: not judged, and saying why.
+func TestEvaluate_Rejected(t *testing.T) {
+	reqs := make([]Request, 100)
+	for i := range reqs {
+		a := int64(i) * 10 * ms
+		reqs[i] = Request{ArrivalNs: a, FirstTokenNs: a, CompletionNs: a + 5*ms, OK: true, OutputTokens: 1, TBTNs: -1}
+		if i%2 == 1 {
+			reqs[i] = Request{ArrivalNs: a, FirstTokenNs: -1, CompletionNs: -1, Rejected: true, TBTNs: -1}
+		}
+	}
+	l := Evaluate[int64](Default(), reqs, nil).Load
+	if !l.Judged || l.Overloaded || l.WindowArrivals != 25 || l.WindowCompletions != 25 || l.InSystemStart != 0 || l.InSystemEnd != 0 {
+		t.Errorf("half rejected: %+v", l)
+	}
+	if !strings.HasSuffix(l.Verdict, "(50 rejected on arrival not counted)") {
+		t.Errorf("half rejected: verdict %q", l.Verdict)
+	}
+	for i := range reqs {
+		reqs[i] = Request{ArrivalNs: reqs[i].ArrivalNs, FirstTokenNs: -1, CompletionNs: -1, Rejected: true, TBTNs: -1}
+	}
+	l = Evaluate[int64](Default(), reqs, nil).Load
+	if l.Judged || l.Overloaded || !strings.Contains(l.Verdict, "not judged: 0 requests arrived in the second half of the arrival span (100 rejected on arrival not counted)") {
+		t.Errorf("all rejected: %+v", l)
+	}
+}
+
 func TestValidate(t *testing.T) {
 	if err := Default().Validate("slo."); err != nil {
 		t.Fatal(err)
