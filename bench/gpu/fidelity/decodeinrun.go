@@ -11,7 +11,6 @@ import (
 	"github.com/servesim/servesim/engine/predict"
 	"github.com/servesim/servesim/internal/calibrate"
 	"github.com/servesim/servesim/internal/compare"
-	"github.com/servesim/servesim/profiles"
 )
 
 // minDecodeInRunSteps is how many fit-run steps a decode_in_run factor
@@ -48,38 +47,29 @@ func decodeObservations(set *predict.Set, entries []manifestEntry, dirs []string
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, w := range entries {
-		if w.Split != calibrate.SplitFit || w.FitFor != "" && w.FitFor != fitForDecodeInRun {
-			continue
-		}
-		for _, d := range dirs {
-			path, ok := compare.StepLogPath(filepath.Join(d, w.Name))
-			if !ok {
+	keep := func(w manifestEntry) bool { return w.FitFor == "" || w.FitFor == fitForDecodeInRun }
+	runs, err = eachFitRunLog(entries, dirs, keep, func(path string, steps []compare.RealStep) error {
+		var prevEnd int64
+		for i, s := range steps {
+			busy := i > 0 && s.LaunchNs <= prevEnd
+			prevEnd = s.EndNs
+			if !busy || s.Prefills > 0 || s.Decodes == 0 {
 				continue
 			}
-			steps, err := compare.LoadStepLog(path)
+			mode, padded := spec.Pad(s.Tokens, s.Decodes, s.Prefills)
+			if mode != predict.ModeGraph {
+				continue
+			}
+			g, _, err := calibrate.PredictStep(p, spec, s)
 			if err != nil {
-				return nil, nil, err
+				return fmt.Errorf("%s step %d: %w", path, s.Step, err)
 			}
-			runs = append(runs, filepath.Join(d, w.Name))
-			var prevEnd int64
-			for i, s := range steps {
-				busy := i > 0 && s.LaunchNs <= prevEnd
-				prevEnd = s.EndNs
-				if !busy || s.Prefills > 0 || s.Decodes == 0 {
-					continue
-				}
-				mode, padded := spec.Pad(s.Tokens, s.Decodes, s.Prefills)
-				if mode != predict.ModeGraph {
-					continue
-				}
-				g, _, err := calibrate.PredictStep(p, spec, s)
-				if err != nil {
-					return nil, nil, fmt.Errorf("%s step %d: %w", path, s.Step, err)
-				}
-				obs = append(obs, decodeObs{padded: padded, measured: s.GPUMs, model: g})
-			}
+			obs = append(obs, decodeObs{padded: padded, measured: s.GPUMs, model: g})
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	if len(obs) == 0 {
 		return nil, nil, fmt.Errorf("no decode graph step in the manifest's fit runs for decode_in_run under %s", strings.Join(dirs, ", "))
@@ -172,11 +162,7 @@ func decodeProbeShift(set *predict.Set, probe string, factors map[int]float64) (
 // their repeats, scores it on the designed decode probes (not
 // fitted) and writes it to out.
 func writeDecodeInRun(setDir, manifest, bench, card, out string) error {
-	set, err := profiles.OpenDir(setDir)
-	if err != nil {
-		return err
-	}
-	entries, err := readManifest(manifest)
+	set, entries, err := setAndManifest(setDir, manifest)
 	if err != nil {
 		return err
 	}

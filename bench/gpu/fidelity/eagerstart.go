@@ -81,16 +81,12 @@ func pureGPU(p *predict.Predictor, spec *predict.EngineSpec, s compare.RealStep)
 	return g, err
 }
 
-// fitRunEagerObs are the eager steps started from idle (the previous step
-// ended before the host started this one) of the manifest's fit runs made
-// for eager_launch, in each of dirs (a run's folder and its repeat's).
-func fitRunEagerObs(set *predict.Set, entries []manifestEntry, dirs []string) (obs []eagerObs, runs []string, err error) {
-	p, spec, err := enginePredictor(set)
-	if err != nil {
-		return nil, nil, err
-	}
+// eachFitRunLog calls visit with the step log of each fit run of entries
+// that keep accepts, in each of dirs (a run's folder and its repeat's)
+// that holds one, and returns those runs' folders (slash-separated).
+func eachFitRunLog(entries []manifestEntry, dirs []string, keep func(manifestEntry) bool, visit func(path string, steps []compare.RealStep) error) (runs []string, err error) {
 	for _, w := range entries {
-		if w.Split != calibrate.SplitFit || w.FitFor != "eager_launch" {
+		if w.Split != calibrate.SplitFit || !keep(w) {
 			continue
 		}
 		for _, d := range dirs {
@@ -100,24 +96,44 @@ func fitRunEagerObs(set *predict.Set, entries []manifestEntry, dirs []string) (o
 			}
 			steps, err := compare.LoadStepLog(path)
 			if err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 			runs = append(runs, filepath.ToSlash(filepath.Join(d, w.Name)))
-			for i := 1; i < len(steps); i++ {
-				s, prev := steps[i], steps[i-1]
-				if s.Mode != predict.ModeEager || s.StartNs < prev.EndNs {
-					continue
-				}
-				g, err := pureGPU(p, spec, s)
-				if err != nil {
-					return nil, nil, fmt.Errorf("%s step %d: %w", path, s.Step, err)
-				}
-				if ih := spec.IdleHost; ih != nil {
-					g += ih.GPUExtra(float64(s.LaunchNs-prev.EndNs) / 1e6)
-				}
-				obs = append(obs, eagerObs{gpuMs: g, launchMs: s.HostMs, spanMs: s.GPUMs})
+			if err := visit(path, steps); err != nil {
+				return nil, err
 			}
 		}
+	}
+	return runs, nil
+}
+
+// fitRunEagerObs are the eager steps started from idle (the previous step
+// ended before the host started this one) of the manifest's fit runs made
+// for eager_launch, in each of dirs (a run's folder and its repeat's).
+func fitRunEagerObs(set *predict.Set, entries []manifestEntry, dirs []string) (obs []eagerObs, runs []string, err error) {
+	p, spec, err := enginePredictor(set)
+	if err != nil {
+		return nil, nil, err
+	}
+	runs, err = eachFitRunLog(entries, dirs, func(w manifestEntry) bool { return w.FitFor == "eager_launch" }, func(path string, steps []compare.RealStep) error {
+		for i := 1; i < len(steps); i++ {
+			s, prev := steps[i], steps[i-1]
+			if s.Mode != predict.ModeEager || s.StartNs < prev.EndNs {
+				continue
+			}
+			g, err := pureGPU(p, spec, s)
+			if err != nil {
+				return fmt.Errorf("%s step %d: %w", path, s.Step, err)
+			}
+			if ih := spec.IdleHost; ih != nil {
+				g += ih.GPUExtra(float64(s.LaunchNs-prev.EndNs) / 1e6)
+			}
+			obs = append(obs, eagerObs{gpuMs: g, launchMs: s.HostMs, spanMs: s.GPUMs})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	if len(obs) < 3 {
 		return nil, nil, fmt.Errorf("fit runs for eager_launch in %v: %d eager steps started from idle, expected at least 3", dirs, len(obs))
@@ -259,14 +275,24 @@ func eagerProbes(bench, card string) []string {
 	return out
 }
 
+// setAndManifest opens the profile set in setDir and reads the workload
+// manifest, for a fit on its fit runs.
+func setAndManifest(setDir, manifest string) (*predict.Set, []manifestEntry, error) {
+	set, err := profiles.OpenDir(setDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	entries, err := readManifest(manifest)
+	if err != nil {
+		return nil, nil, err
+	}
+	return set, entries, nil
+}
+
 // writeEagerStart fits start_frac with the set in setDir and writes it to
 // out (build_set.py merges it into engine.json's eager_launch).
 func writeEagerStart(setDir, manifest, bench, card, out string) error {
-	set, err := profiles.OpenDir(setDir)
-	if err != nil {
-		return err
-	}
-	entries, err := readManifest(manifest)
+	set, entries, err := setAndManifest(setDir, manifest)
 	if err != nil {
 		return err
 	}
