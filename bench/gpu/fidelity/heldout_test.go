@@ -271,3 +271,39 @@ func TestRunConfig_SarathiWatermark(t *testing.T) {
 		}
 	}
 }
+
+// TestHeldOut_ReportCurrent: the committed bench/gpu/h200/HELDOUT.md (the
+// README's and PROVENANCE.md's fidelity numbers) is what --heldout writes
+// today, and profile.json's summary states its line: a change to the
+// engine, the set or the runs must come with the regenerated report.
+func TestHeldOut_ReportCurrent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("simulates every held-out run")
+	}
+	t.Chdir("../../..")
+	const report = "bench/gpu/h200/HELDOUT.md"
+	want, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var line string
+	o := heldOutOptions{Manifest: "profiles/tools/gpu/workloads/MANIFEST.json", Bench: "bench/gpu", Card: "h200",
+		Profile: filepath.Join("profiles", "h200", "qwen3-0.6b"), Out: filepath.Join(t.TempDir(), "HELDOUT.md"), Summarize: func(s string) { line = s }}
+	if err := heldOut(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(o.Out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("%s is stale: regenerate it with go run ./bench/gpu/fidelity --heldout (and the README's and PROVENANCE.md's numbers from it)", report)
+	}
+	meta, err := os.ReadFile(filepath.Join(o.Profile, "profile.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(meta), line) {
+		t.Errorf("profile.json's summary does not end with today's line %q: go run ./bench/gpu/fidelity --heldout records it", line)
+	}
+}
