@@ -646,6 +646,21 @@ def build(root, sat_qps):
     add("ho24-longout", "heldout", "250 requests of 100-400 prompt + 600-1200 output tokens, Poisson at 0.12x "
         "capacity (60-120 decodes over growing contexts)", v1, 265, lambda r, n: poisson(r, n, 0.12 * s),
         uniform(250, (100, 400), (600, 1200)))
+    # Twenty-fifth batch, designed after session 9's last model change and scored once with no change after it:
+    # deployment-like workloads of no targeted regime, for an estimate of the set's error on runs nothing was
+    # designed around.
+    add("ho25-conv-gamma1.5-0.5x", "heldout", "300 Splitwise-conversation requests, gamma arrivals CV 1.5 at 0.5x "
+        "capacity", v1, 271, lambda r, n: gamma(r, n, 0.5 * s, 1.5), sample(conv, 300))
+    add("ho25-code-0.9x", "heldout", "400 Splitwise-code requests, Poisson at 0.9x capacity", v1, 272,
+        lambda r, n: poisson(r, n, 0.9 * s), sample(code, 400))
+    add("ho25-arxiv-2qps", "heldout", "60 arXiv-summarization requests, Poisson at 2 QPS", v1, 273,
+        lambda r, n: poisson(r, n, 2.0), sample(arxiv, 60))
+    add("ho25-conv-sarathi512-0.7x", "heldout", "300 Splitwise-conversation requests, Poisson at 0.7x capacity, "
+        "Sarathi chunk 512", sar, 274, lambda r, n: poisson(r, n, 0.7 * s), sample(conv, 300))
+    add("ho25-lognormal-budget4096", "heldout", "300 requests of lognormal prompts (median 1200, 50-6000 tokens) + "
+        "lognormal outputs (median 300, 10-1500), Poisson at 0.4x capacity, vllm_v1 with a 4096-token budget",
+        dict(v1, max_num_batched_tokens=4096), 275, lambda r, n: poisson(r, n, 0.4 * s),
+        lognormal(300, (1200, 0.8, 50, 6000), (300, 0.7, 10, 1500)))
     return out
 
 
