@@ -401,9 +401,12 @@ func TestPage_SearchProgressBursts(t *testing.T) {
 	err := chromedp.Run(ctx, chromedp.Navigate(srv.URL), waitDefault(), openSearch(),
 		// 19,000 requests a trial (the trace has 19,366): bursts of 570 and
 		// 1,900 requests (the pilot's), one at a time on one worker, at a
-		// batch cap of 1, so that the longer (~1 s natively) is still running
-		// when the other is shown done (progress is shown every 500 ms)
-		setField("scheduler.batch_size_cap", "1"),
+		// batch cap of 1 and 4-token prefill chunks, so that the longer is
+		// still running when the other is shown done (progress is shown
+		// every 500 ms). The chunks make the work: a request's decodes alone
+		// are one decode run, which the engine takes in one step, and with
+		// 512-token chunks both bursts ended inside one progress interval.
+		setField("scheduler.batch_size_cap", "1"), setField("scheduler.chunk_size", "4"),
 		searchParam("requests", "19000"), searchParam("workers", "1"), waitText("#search-points", "1 point"),
 		chromedp.Evaluate(`document.getElementById("search-run").click()`, nil), waitText("#search-progress-table", "running at 10,000"),
 		chromedp.ActionFunc(func(ctx context.Context) error {
