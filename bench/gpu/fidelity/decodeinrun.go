@@ -40,8 +40,8 @@ const fitForDecodeInRun = "decode_in_run"
 // decodeObservations predicts, with set (its decode_in_run left out),
 // every decode graph step of the manifest's general fit runs (split fit,
 // no fit_for) and of those made for it (fit_for decode_in_run) in each of
-// dirs that the host launched while the step before
-// it was still on the GPU: a step from idle carries idle_host's terms.
+// dirs that the host launched while the step before it was still on the
+// GPU (a step from idle carries idle_host's terms).
 func decodeObservations(set *predict.Set, entries []manifestEntry, dirs []string) (obs []decodeObs, runs []string, err error) {
 	p, spec, err := enginePredictor(withoutDecodeInRun(set))
 	if err != nil {
