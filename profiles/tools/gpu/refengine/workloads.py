@@ -661,6 +661,21 @@ def build(root, sat_qps):
         "lognormal outputs (median 300, 10-1500), Poisson at 0.4x capacity, vllm_v1 with a 4096-token budget",
         dict(v1, max_num_batched_tokens=4096), 275, lambda r, n: poisson(r, n, 0.4 * s),
         lognormal(300, (1200, 0.8, 50, 6000), (300, 0.7, 10, 1500)))
+    # Twenty-sixth batch, like the twenty-fifth (designed after session 9's last model change, scored once with no
+    # change after it): more deployment-like workloads, other schedulers' settings and loads.
+    add("ho26-code-sarathi1024-0.6x", "heldout", "300 Splitwise-code requests, Poisson at 0.6x capacity, Sarathi chunk "
+        "1024", dict(sar, chunk=1024), 281, lambda r, n: poisson(r, n, 0.6 * s), sample(code, 300))
+    add("ho26-conv-budget8192-0.8x", "heldout", "400 Splitwise-conversation requests, Poisson at 0.8x capacity, "
+        "vllm_v1 with an 8192-token budget", dict(v1, max_num_batched_tokens=8192), 282,
+        lambda r, n: poisson(r, n, 0.8 * s), sample(conv, 400))
+    add("ho26-lognormal-static-300", "heldout", "300 requests of lognormal prompts (median 500, 20-3000 tokens) + "
+        "lognormal outputs (median 250, 10-1200) at t=0", v1, 283, lambda r, n: static(n),
+        lognormal(300, (500, 0.8, 20, 3000), (250, 0.7, 10, 1200)))
+    add("ho26-arxiv-sarathi2048-1.5qps", "heldout", "60 arXiv-summarization requests, Poisson at 1.5 QPS, Sarathi "
+        "chunk 2048", dict(sar, chunk=2048), 284, lambda r, n: poisson(r, n, 1.5), sample(arxiv, 60))
+    add("ho26-conv-cap64-1.0x", "heldout", "400 Splitwise-conversation requests, Poisson at 1.0x capacity, vllm_v1 "
+        "under a 64-sequence cap (the queue grows)", dict(v1, max_num_seqs=64), 285,
+        lambda r, n: poisson(r, n, 1.0 * s), sample(conv, 400))
     return out
 
 
