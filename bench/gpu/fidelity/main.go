@@ -150,41 +150,28 @@ func main() {
 		}
 		return
 	}
-	if *waves != "" {
+	// the fits that write one file from the card's set (--profile)
+	setDir := func() string {
 		if *profile == "" {
-			*profile = filepath.Join("profiles", *card, "qwen3-0.6b")
+			return filepath.Join("profiles", *card, "qwen3-0.6b")
 		}
-		if err := writePrefillWaves(".", *profile, filepath.Join("bench/gpu", *card, "engine", "waveprobe.json"), *waves); err != nil {
-			fmt.Fprintln(os.Stderr, "fidelity:", err)
-			os.Exit(1)
-		}
-		return
+		return *profile
 	}
-	if *dinrun != "" {
-		if *profile == "" {
-			*profile = filepath.Join("profiles", *card, "qwen3-0.6b")
+	for _, fit := range []struct {
+		out string
+		run func(set, out string) error
+	}{
+		{*waves, func(set, out string) error {
+			return writePrefillWaves(".", set, filepath.Join("bench/gpu", *card, "engine", "waveprobe.json"), out)
+		}},
+		{*dinrun, func(set, out string) error { return writeDecodeInRun(set, *manifest, "bench/gpu", *card, out) }},
+		{*estart, func(set, out string) error { return writeEagerStart(set, *manifest, "bench/gpu", *card, out) }},
+		{*idle, func(set, out string) error { return writeIdleGPU(set, idleProbes("bench/gpu", *card), out) }},
+	} {
+		if fit.out == "" {
+			continue
 		}
-		if err := writeDecodeInRun(*profile, *manifest, "bench/gpu", *card, *dinrun); err != nil {
-			fmt.Fprintln(os.Stderr, "fidelity:", err)
-			os.Exit(1)
-		}
-		return
-	}
-	if *estart != "" {
-		if *profile == "" {
-			*profile = filepath.Join("profiles", *card, "qwen3-0.6b")
-		}
-		if err := writeEagerStart(*profile, *manifest, "bench/gpu", *card, *estart); err != nil {
-			fmt.Fprintln(os.Stderr, "fidelity:", err)
-			os.Exit(1)
-		}
-		return
-	}
-	if *idle != "" {
-		if *profile == "" {
-			*profile = filepath.Join("profiles", *card, "qwen3-0.6b")
-		}
-		if err := writeIdleGPU(*profile, idleProbes("bench/gpu", *card), *idle); err != nil {
+		if err := fit.run(setDir(), fit.out); err != nil {
 			fmt.Fprintln(os.Stderr, "fidelity:", err)
 			os.Exit(1)
 		}
