@@ -233,6 +233,8 @@ func FuzzParseEngineSpec(f *testing.F) {
 		`"part_min":128,"block_n":64,"max_parts":64,"heads":8,"sms":132,"blocks_per_sm":4,"block_ms":0.001,"key_ms":0.00001,"share":0.1,"combine_ms":0,"source":"s"}}`))
 	f.Add([]byte(`{"engine":"e","overlap":"sync","mixed_graph_token_sizes":[8,16],"mixed_graph_logit_rows":8,"mixed_decode":{"source":"s",` +
 		`"graphs":[{"seq_bound":8,"rows":[[1,64,0.1],[4,64,0.2]]}]}}`))
+	f.Add([]byte(`{"engine":"e","overlap":"async","cuda_graph_batch_sizes":[1,2,4],"decode_in_run":{"factors":{"2":1.01,"4":0.99},"source":"s"},` +
+		`"eager_launch":{"base_ms":7,"decodes_ms":1,"per_decode_ms":0.004,"in_run_ms":2.5,"source":"s","first_ms":1.2,"first_source":"p","start_frac":0.1,"start_source":"q"}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		spec, err := predict.ParseEngineSpec(b, "engine.json")
 		if err != nil {

@@ -101,7 +101,12 @@ func fitDecodeInRun(obs []decodeObs, minSteps int) (factors map[int]float64, gro
 	}
 	type acc struct {
 		g        decodeGroup
+		sizes    []int
 		meas, md float64
+	}
+	add := func(a *acc, sizes []int, steps int, meas, md float64) {
+		a.g.hi, a.g.steps = sizes[len(sizes)-1], a.g.steps+steps
+		a.sizes, a.meas, a.md = append(a.sizes, sizes...), a.meas+meas, a.md+md
 	}
 	var closed []acc
 	var cur *acc
@@ -109,16 +114,13 @@ func fitDecodeInRun(obs []decodeObs, minSteps int) (factors map[int]float64, gro
 		if cur == nil {
 			cur = &acc{g: decodeGroup{lo: size}}
 		}
-		cur.g.hi, cur.g.steps = size, cur.g.steps+n[size]
-		cur.meas, cur.md = cur.meas+measured[size], cur.md+model[size]
+		add(cur, []int{size}, n[size], measured[size], model[size])
 		if cur.g.steps >= minSteps {
 			closed, cur = append(closed, *cur), nil
 		}
 	}
 	if cur != nil && len(closed) > 0 {
-		last := &closed[len(closed)-1]
-		last.g.hi, last.g.steps = cur.g.hi, last.g.steps+cur.g.steps
-		last.meas, last.md = last.meas+cur.meas, last.md+cur.md
+		add(&closed[len(closed)-1], cur.sizes, cur.g.steps, cur.meas, cur.md)
 	}
 	factors = map[int]float64{}
 	for _, a := range closed {
@@ -127,10 +129,8 @@ func fitDecodeInRun(obs []decodeObs, minSteps int) (factors map[int]float64, gro
 		}
 		a.g.factor = math.Round(a.meas/a.md*1e4) / 1e4
 		groups = append(groups, a.g)
-		for size := range n {
-			if size >= a.g.lo && size <= a.g.hi {
-				factors[size] = a.g.factor
-			}
+		for _, size := range a.sizes {
+			factors[size] = a.g.factor
 		}
 	}
 	return factors, groups

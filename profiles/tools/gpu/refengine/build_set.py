@@ -51,8 +51,8 @@ decode_waves.json, which `go run ./bench/gpu/fidelity -decode_waves
 bench/gpu/h200/engine/decode_waves.json` fits on the designed decode probe
 (decodeprobe.json). A decode graph's in-run factor per captured size (engine.json decode_in_run) comes from
 decode_in_run.json, which `go run ./bench/gpu/fidelity -decode_in_run bench/gpu/h200/engine/decode_in_run.json`
-fits on the manifest's general fit runs' decode graph steps with the set's own predictor (re-run it, then this,
-when the set's GPU terms change).
+fits on the decode graph steps of the manifest's general fit runs and of those made for it (fit_for "decode_in_run")
+with the set's own predictor (re-run it, then this, when the set's GPU terms change).
 
 Usage (repo root): python3 profiles/tools/gpu/refengine/build_set.py RAW_PROFILE_DIR bench/gpu/h200/engine \\
     profiles/tools/gpu/workloads/MANIFEST.json bench/gpu/h200 bench/gpu/h200-repeat --out profiles/h200/qwen3-0.6b
